@@ -1,0 +1,482 @@
+#include "ocibake/cas.hpp"
+
+#include "common/fs.hpp"
+#include "ocibake/error.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <fcntl.h>
+#include <set>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vector>
+
+namespace ocibake {
+
+namespace fs = std::filesystem;
+using detail::UniqueFd;
+
+namespace {
+
+constexpr std::string_view kVersionText = "ocibake-cache 1\n";
+// Start writeback of what a BlobWriter wrote every this many bytes, so that the fsync in
+// commit() has little left to wait for.
+constexpr std::uint64_t kWritebackStep = 32ull << 20;
+
+bool valid_record_name(std::string_view name) {
+    if (name.empty() || name.size() > 200 || name[0] == '.') {
+        return false;
+    }
+    for (char c : name) {
+        bool ok =
+            (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+std::string corrupt_message(const Digest& expected, const Digest& actual, const fs::path& path) {
+    return "cached blob " + expected.str() + " (" + path.string() +
+           ") is corrupt: its bytes hash to " + actual.str() +
+           "; it was removed from the cache, run the command again";
+}
+
+} // namespace
+
+// ---------------------------------------------------------------------------------------
+struct Store::Impl {
+    fs::path root;
+    UniqueFd lock_fd;
+    bool exclusive = false;
+};
+
+fs::path Store::default_root() {
+    if (const char* dir = std::getenv("OCIBAKE_CACHE_DIR"); dir && *dir) {
+        return fs::path(dir);
+    }
+    if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg && xdg[0] == '/') {
+        return fs::path(xdg) / "ocibake";
+    }
+    if (const char* home = std::getenv("HOME"); home && *home) {
+        return fs::path(home) / ".cache" / "ocibake";
+    }
+    throw Error(ErrorKind::usage,
+                "cannot find a cache directory: set OCIBAKE_CACHE_DIR, XDG_CACHE_HOME or HOME, "
+                "or pass --cache-dir");
+}
+
+Store::Store(fs::path root, StoreLock lock) : impl_(std::make_unique<Impl>()) {
+    impl_->root = fs::absolute(root).lexically_normal();
+    impl_->exclusive = lock == StoreLock::exclusive;
+    std::error_code ec;
+    for (const char* sub : {"blobs/sha256", "records", "tmp"}) {
+        fs::create_directories(impl_->root / sub, ec);
+        if (ec) {
+            throw Error(ErrorKind::io, "cannot create cache directory " +
+                                           (impl_->root / sub).string() + ": " + ec.message());
+        }
+    }
+    impl_->lock_fd = detail::open_file(impl_->root / "lock", O_RDWR | O_CREAT, ErrorKind::io, 0644);
+    int op = impl_->exclusive ? LOCK_EX : LOCK_SH;
+    while (::flock(impl_->lock_fd.get(), op) != 0) {
+        if (errno != EINTR) {
+            detail::throw_errno(ErrorKind::io, "cannot lock cache " + impl_->root.string(), errno);
+        }
+    }
+    fs::path version = impl_->root / "VERSION";
+    if (fs::exists(version)) {
+        std::string text = detail::read_file(version, ErrorKind::io, 4096);
+        if (text != kVersionText) {
+            throw Error(ErrorKind::io, "cache " + impl_->root.string() + " has format '" +
+                                           text.substr(0, text.find('\n')) +
+                                           "', not 'ocibake-cache 1': use another --cache-dir or "
+                                           "remove it");
+        }
+    } else {
+        detail::atomic_write_file(version, kVersionText);
+    }
+}
+
+Store::~Store() = default;
+Store::Store(Store&&) noexcept = default;
+Store& Store::operator=(Store&&) noexcept = default;
+
+const fs::path& Store::root() const noexcept {
+    return impl_->root;
+}
+
+fs::path Store::blob_path(const Digest& digest) const {
+    return impl_->root / "blobs" / "sha256" / digest.hex();
+}
+
+bool Store::has_blob(const Digest& digest) const {
+    struct stat st;
+    return ::stat(blob_path(digest).c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+std::optional<std::uint64_t> Store::blob_size(const Digest& digest) const {
+    struct stat st;
+    if (::stat(blob_path(digest).c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+        return std::nullopt;
+    }
+    return static_cast<std::uint64_t>(st.st_size);
+}
+
+fs::path Store::temp_path(std::string_view hint) const {
+    return impl_->root / "tmp" /
+           (std::string(hint) + "-" + std::to_string(::getpid()) + "-" + detail::random_suffix());
+}
+
+// ---------------------------------------------------------------------------------------
+struct BlobWriter::Impl {
+    fs::path dir; // blobs/sha256
+    fs::path tmp;
+    UniqueFd fd;
+    Sha256 hash;
+    std::uint64_t size = 0;
+    std::uint64_t writeback_from = 0;
+    bool done = false;
+
+    ~Impl() {
+        if (!done && !tmp.empty()) {
+            ::unlink(tmp.c_str());
+        }
+    }
+};
+
+BlobWriter::BlobWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+BlobWriter::BlobWriter(BlobWriter&&) noexcept = default;
+BlobWriter& BlobWriter::operator=(BlobWriter&&) noexcept = default;
+BlobWriter::~BlobWriter() = default;
+
+void BlobWriter::write(const void* data, std::size_t size) {
+    detail::write_all(impl_->fd.get(), data, size, impl_->tmp);
+    impl_->hash.update(data, size);
+    impl_->size += size;
+    if (impl_->size - impl_->writeback_from >= kWritebackStep) {
+        ::sync_file_range(impl_->fd.get(), static_cast<off_t>(impl_->writeback_from),
+                          static_cast<off_t>(impl_->size - impl_->writeback_from),
+                          SYNC_FILE_RANGE_WRITE);
+        impl_->writeback_from = impl_->size;
+    }
+}
+
+std::uint64_t BlobWriter::size() const noexcept {
+    return impl_->size;
+}
+
+Digest BlobWriter::commit(std::optional<Digest> expected) {
+    if (impl_->done) {
+        throw Error(ErrorKind::internal, "BlobWriter::commit called twice");
+    }
+    Digest digest = impl_->hash.finish();
+    if (expected && *expected != digest) {
+        throw Error(ErrorKind::integrity, "content does not match its digest: expected " +
+                                              expected->str() + ", got " + digest.str());
+    }
+    detail::sync_fd(impl_->fd.get(), impl_->tmp);
+    impl_->fd.reset();
+    fs::path dest = impl_->dir / digest.hex();
+    if (::rename(impl_->tmp.c_str(), dest.c_str()) != 0) {
+        detail::throw_errno(ErrorKind::io, "cannot store blob " + dest.string(), errno);
+    }
+    impl_->done = true;
+    return digest;
+}
+
+BlobWriter Store::new_blob() {
+    auto impl = std::make_unique<BlobWriter::Impl>();
+    impl->dir = impl_->root / "blobs" / "sha256";
+    impl->tmp = temp_path("blob");
+    impl->fd = detail::open_file(impl->tmp, O_WRONLY | O_CREAT | O_EXCL, ErrorKind::io, 0644);
+    return BlobWriter(std::move(impl));
+}
+
+Digest Store::put_bytes(std::string_view bytes) {
+    Digest digest = sha256_of(bytes);
+    if (has_blob(digest)) {
+        return digest;
+    }
+    BlobWriter w = new_blob();
+    w.write(bytes);
+    return w.commit(digest);
+}
+
+Digest Store::put_file(const fs::path& source, std::optional<Digest> expected) {
+    if (expected && has_blob(*expected)) {
+        return *expected;
+    }
+    UniqueFd in = detail::open_file(source, O_RDONLY, ErrorKind::input);
+    BlobWriter w = new_blob();
+    std::vector<char> buf(1 << 20);
+    for (;;) {
+        std::size_t n =
+            detail::read_some(in.get(), buf.data(), buf.size(), source, ErrorKind::input);
+        if (n == 0) {
+            break;
+        }
+        w.write(buf.data(), n);
+    }
+    try {
+        return w.commit(expected);
+    } catch (const Error& e) {
+        if (e.kind() == ErrorKind::integrity) {
+            throw Error(ErrorKind::integrity, source.string() + ": " + e.what());
+        }
+        throw;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+struct BlobReader::Impl {
+    fs::path path;
+    Digest expected;
+    UniqueFd fd;
+    Sha256 hash;
+    std::uint64_t size = 0;
+    bool checked = false;
+};
+
+BlobReader::BlobReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+BlobReader::BlobReader(BlobReader&&) noexcept = default;
+BlobReader& BlobReader::operator=(BlobReader&&) noexcept = default;
+BlobReader::~BlobReader() = default;
+
+std::uint64_t BlobReader::size() const noexcept {
+    return impl_->size;
+}
+
+std::size_t BlobReader::read(void* buffer, std::size_t size) {
+    if (impl_->checked) {
+        return 0;
+    }
+    std::size_t n = detail::read_some(impl_->fd.get(), buffer, size, impl_->path);
+    if (n > 0) {
+        impl_->hash.update(buffer, n);
+        return n;
+    }
+    Digest actual = impl_->hash.finish();
+    impl_->checked = true;
+    if (actual != impl_->expected) {
+        ::unlink(impl_->path.c_str());
+        throw Error(ErrorKind::integrity, corrupt_message(impl_->expected, actual, impl_->path));
+    }
+    return 0;
+}
+
+BlobReader Store::open_blob(const Digest& digest) const {
+    auto impl = std::make_unique<BlobReader::Impl>();
+    impl->path = blob_path(digest);
+    impl->expected = digest;
+    int fd = ::open(impl->path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int err = errno;
+        if (err == ENOENT) {
+            throw Error(ErrorKind::integrity,
+                        "blob " + digest.str() + " is not in the cache " + impl_->root.string());
+        }
+        detail::throw_errno(ErrorKind::io, "cannot open " + impl->path.string(), err);
+    }
+    impl->fd = UniqueFd(fd);
+    struct stat st;
+    if (::fstat(fd, &st) == 0) {
+        impl->size = static_cast<std::uint64_t>(st.st_size);
+    }
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    return BlobReader(std::move(impl));
+}
+
+std::string Store::read_blob(const Digest& digest, std::size_t max_size) const {
+    BlobReader r = open_blob(digest);
+    if (r.size() > max_size) {
+        throw Error(ErrorKind::integrity, "blob " + digest.str() + " is " +
+                                              std::to_string(r.size()) + " bytes, more than the " +
+                                              std::to_string(max_size) + " expected");
+    }
+    std::string out(r.size(), '\0');
+    std::size_t got = 0;
+    for (;;) {
+        if (got == out.size()) {
+            out.resize(out.size() + 4096);
+        }
+        std::size_t n = r.read(out.data() + got, out.size() - got);
+        if (n == 0) {
+            break;
+        }
+        got += n;
+        if (got > max_size) {
+            throw Error(ErrorKind::integrity, "blob " + digest.str() + " grew while being read");
+        }
+    }
+    out.resize(got);
+    return out;
+}
+
+void Store::export_blob(const Digest& digest, const fs::path& dest) const {
+    fs::path src = blob_path(digest);
+    if (::link(src.c_str(), dest.c_str()) == 0) {
+        return;
+    }
+    int err = errno;
+    if (err == ENOENT && !has_blob(digest)) {
+        throw Error(ErrorKind::integrity,
+                    "blob " + digest.str() + " is not in the cache " + impl_->root.string());
+    }
+    if (err != EXDEV && err != EPERM && err != EMLINK && err != EACCES) {
+        detail::throw_errno(ErrorKind::io, "cannot link " + src.string() + " to " + dest.string(),
+                            err);
+    }
+    // Different file systems: a copy, verified while it streams.
+    BlobReader r = open_blob(digest);
+    fs::path tmp = dest;
+    tmp += ".part";
+    UniqueFd out = detail::open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC, ErrorKind::io, 0644);
+    std::vector<char> buf(1 << 20);
+    try {
+        for (;;) {
+            std::size_t n = r.read(buf.data(), buf.size());
+            if (n == 0) {
+                break;
+            }
+            detail::write_all(out.get(), buf.data(), n, tmp);
+        }
+    } catch (...) {
+        ::unlink(tmp.c_str());
+        throw;
+    }
+    out.reset();
+    if (::rename(tmp.c_str(), dest.c_str()) != 0) {
+        detail::throw_errno(ErrorKind::io, "cannot rename " + tmp.string(), errno);
+    }
+}
+
+bool Store::verify_blob(const Digest& digest) const {
+    try {
+        BlobReader r = open_blob(digest);
+        std::vector<char> buf(1 << 20);
+        while (r.read(buf.data(), buf.size()) > 0) {
+        }
+        return true;
+    } catch (const Error& e) {
+        if (e.kind() == ErrorKind::integrity) {
+            return false;
+        }
+        throw;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+std::optional<std::string> Store::get_record(std::string_view ns, std::string_view key) const {
+    if (!valid_record_name(ns) || !valid_record_name(key)) {
+        throw Error(ErrorKind::internal,
+                    "invalid cache record name " + std::string(ns) + "/" + std::string(key));
+    }
+    fs::path path = impl_->root / "records" / ns / key;
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) {
+            return std::nullopt;
+        }
+        detail::throw_errno(ErrorKind::io, "cannot read cache record " + path.string(), errno);
+    }
+    UniqueFd guard(fd);
+    std::string text;
+    char buf[4096];
+    for (;;) {
+        std::size_t n = detail::read_some(fd, buf, sizeof buf, path);
+        if (n == 0) {
+            break;
+        }
+        text.append(buf, n);
+    }
+    ::futimens(fd, nullptr); // mark as used now (drives gc)
+    return text;
+}
+
+void Store::put_record(std::string_view ns, std::string_view key, std::string_view value) const {
+    if (!valid_record_name(ns) || !valid_record_name(key)) {
+        throw Error(ErrorKind::internal,
+                    "invalid cache record name " + std::string(ns) + "/" + std::string(key));
+    }
+    fs::path dir = impl_->root / "records" / ns;
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) {
+        throw Error(ErrorKind::io, "cannot create " + dir.string() + ": " + ec.message());
+    }
+    detail::atomic_write_file(dir / key, value);
+}
+
+// ---------------------------------------------------------------------------------------
+GcReport Store::gc(
+    const GcOptions& options,
+    const std::function<std::vector<Digest>(std::string_view, std::string_view)>& references) {
+    if (!impl_->exclusive) {
+        throw Error(ErrorKind::internal, "cache gc needs an exclusively locked store");
+    }
+    GcReport report;
+    auto now = fs::file_time_type::clock::now();
+    auto stale = [&](const fs::path& p) {
+        std::error_code ec;
+        auto t = fs::last_write_time(p, ec);
+        return ec || options.max_age.count() == 0 || now - t > options.max_age;
+    };
+    auto remove = [&](const fs::path& p) {
+        if (!options.dry_run) {
+            std::error_code ec;
+            fs::remove_all(p, ec);
+        }
+    };
+
+    // No build runs while we hold the lock exclusively: every temp file is a leftover.
+    for (const auto& entry : fs::directory_iterator(impl_->root / "tmp")) {
+        remove(entry.path());
+        ++report.temp_files_removed;
+    }
+
+    std::set<Digest> live;
+    for (const auto& ns : fs::directory_iterator(impl_->root / "records")) {
+        if (!ns.is_directory()) {
+            continue;
+        }
+        std::string ns_name = ns.path().filename().string();
+        for (const auto& rec : fs::directory_iterator(ns.path())) {
+            if (stale(rec.path())) {
+                remove(rec.path());
+                ++report.records_removed;
+                continue;
+            }
+            std::string text;
+            try {
+                text = detail::read_file(rec.path(), ErrorKind::io, 1 << 20);
+            } catch (const Error&) {
+                remove(rec.path());
+                ++report.records_removed;
+                continue;
+            }
+            for (const Digest& d : references(ns_name, text)) {
+                live.insert(d);
+            }
+        }
+    }
+
+    for (const auto& blob : fs::directory_iterator(impl_->root / "blobs" / "sha256")) {
+        std::error_code ec;
+        std::uint64_t size = blob.file_size(ec);
+        Digest d = Digest::try_parse("sha256:" + blob.path().filename().string());
+        if (d && (live.count(d) != 0 || !stale(blob.path()))) {
+            ++report.blobs_kept;
+            report.bytes_kept += size;
+            continue;
+        }
+        remove(blob.path());
+        ++report.blobs_removed;
+        report.bytes_removed += ec ? 0 : size;
+    }
+    return report;
+}
+
+} // namespace ocibake

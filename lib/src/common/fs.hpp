@@ -1,0 +1,87 @@
+// Internal: POSIX file helpers with ocibake errors. Not installed.
+#pragma once
+
+#include "ocibake/error.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace ocibake::detail {
+
+/// Throws Error(kind) "<what>: <strerror(err)>".
+[[noreturn]] void throw_errno(ErrorKind kind, const std::string& what, int err);
+
+/// An owned file descriptor (closed on destruction).
+class UniqueFd {
+public:
+    UniqueFd() = default;
+    explicit UniqueFd(int fd) noexcept : fd_(fd) {}
+    UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+    UniqueFd& operator=(UniqueFd&& other) noexcept {
+        if (this != &other) {
+            reset(std::exchange(other.fd_, -1));
+        }
+        return *this;
+    }
+    UniqueFd(const UniqueFd&) = delete;
+    UniqueFd& operator=(const UniqueFd&) = delete;
+    ~UniqueFd() { reset(); }
+
+    int get() const noexcept { return fd_; }
+    explicit operator bool() const noexcept { return fd_ >= 0; }
+    int release() noexcept { return std::exchange(fd_, -1); }
+    void reset(int fd = -1) noexcept;
+
+private:
+    int fd_ = -1;
+};
+
+/// open(2) that throws Error(kind) naming the path.
+UniqueFd open_file(const std::filesystem::path& path, int flags, ErrorKind kind,
+                   unsigned mode = 0644);
+
+/// Writes everything (EINTR-safe); throws Error(io) naming `path`.
+void write_all(int fd, const void* data, std::size_t size, const std::filesystem::path& path);
+/// One read(2), EINTR-safe; throws Error(kind) naming `path`.
+std::size_t read_some(int fd, void* data, std::size_t size, const std::filesystem::path& path,
+                      ErrorKind kind = ErrorKind::io);
+/// Whole small file; Error(kind) if missing/unreadable or larger than max_size.
+std::string read_file(const std::filesystem::path& path, ErrorKind kind,
+                      std::size_t max_size = 64 << 20);
+
+/// fsync(2) with an Error(io).
+void sync_fd(int fd, const std::filesystem::path& path);
+/// fsync of a directory (makes a rename durable); errors ignored where unsupported.
+void sync_dir(const std::filesystem::path& dir);
+
+/// Writes `content` to `dest` atomically: temp file beside it, fsync, rename.
+void atomic_write_file(const std::filesystem::path& dest, std::string_view content,
+                       unsigned mode = 0644);
+
+/// Random hex string (for temp names; never reaches output bytes).
+std::string random_suffix();
+
+/// A directory removed (recursively) on destruction unless released.
+class TempDir {
+public:
+    explicit TempDir(std::filesystem::path path) : path_(std::move(path)) {}
+    TempDir(TempDir&& other) noexcept : path_(std::exchange(other.path_, {})) {}
+    TempDir& operator=(TempDir&&) = delete;
+    TempDir(const TempDir&) = delete;
+    ~TempDir();
+    const std::filesystem::path& path() const noexcept { return path_; }
+    void release() noexcept { path_.clear(); }
+
+private:
+    std::filesystem::path path_;
+};
+
+/// Replaces `dest` (file or directory, may not exist) with `fresh` as atomically as the
+/// file system allows: renameat2(RENAME_EXCHANGE) then removal of the old one.
+void replace_path(const std::filesystem::path& fresh, const std::filesystem::path& dest);
+
+} // namespace ocibake::detail

@@ -1,0 +1,129 @@
+#include "ocibake/digest.hpp"
+
+#include "common/fs.hpp"
+#include "ocibake/error.hpp"
+
+#include <fcntl.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <vector>
+
+namespace ocibake {
+
+namespace {
+
+// One check() for OpenSSL: throws with OpenSSL's own message.
+void check(int ok, const char* what) {
+    if (ok != 1) {
+        char buf[256];
+        ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
+        throw Error(ErrorKind::internal, std::string("OpenSSL ") + what + ": " + buf);
+    }
+}
+
+int hex_value(char c) noexcept {
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    return -1;
+}
+
+} // namespace
+
+Digest Digest::try_parse(std::string_view text) noexcept {
+    constexpr std::string_view prefix = "sha256:";
+    if (text.size() != prefix.size() + 64 || text.substr(0, prefix.size()) != prefix) {
+        return {};
+    }
+    std::array<std::uint8_t, 32> bytes{};
+    for (std::size_t i = 0; i < 32; ++i) {
+        int hi = hex_value(text[prefix.size() + 2 * i]);
+        int lo = hex_value(text[prefix.size() + 2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            return {};
+        }
+        bytes[i] = static_cast<std::uint8_t>(hi << 4 | lo);
+    }
+    return Digest(bytes);
+}
+
+Digest Digest::parse(std::string_view text) {
+    Digest d = try_parse(text);
+    if (!d) {
+        throw Error(ErrorKind::integrity, "invalid digest '" + std::string(text) +
+                                              "' (expected sha256:<64 lowercase hex>)");
+    }
+    return d;
+}
+
+std::string Digest::hex() const {
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    out.reserve(64);
+    for (std::uint8_t b : bytes_) {
+        out += digits[b >> 4];
+        out += digits[b & 15];
+    }
+    return out;
+}
+
+std::string Digest::str() const {
+    return "sha256:" + hex();
+}
+
+struct Sha256::Impl {
+    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx{EVP_MD_CTX_new(), &EVP_MD_CTX_free};
+};
+
+Sha256::Sha256() : impl_(std::make_unique<Impl>()) {
+    if (!impl_->ctx) {
+        throw Error(ErrorKind::internal, "OpenSSL EVP_MD_CTX_new failed");
+    }
+    check(EVP_DigestInit_ex(impl_->ctx.get(), EVP_sha256(), nullptr), "EVP_DigestInit_ex");
+}
+
+Sha256::~Sha256() = default;
+Sha256::Sha256(Sha256&&) noexcept = default;
+Sha256& Sha256::operator=(Sha256&&) noexcept = default;
+
+void Sha256::update(const void* data, std::size_t size) {
+    if (size == 0) {
+        return;
+    }
+    check(EVP_DigestUpdate(impl_->ctx.get(), data, size), "EVP_DigestUpdate");
+    size_ += size;
+}
+
+Digest Sha256::finish() {
+    std::array<std::uint8_t, 32> out{};
+    unsigned int len = 0;
+    check(EVP_DigestFinal_ex(impl_->ctx.get(), out.data(), &len), "EVP_DigestFinal_ex");
+    check(EVP_DigestInit_ex(impl_->ctx.get(), EVP_sha256(), nullptr), "EVP_DigestInit_ex");
+    size_ = 0;
+    return Digest(out);
+}
+
+Digest sha256_of(std::string_view data) {
+    Sha256 h;
+    h.update(data);
+    return h.finish();
+}
+
+Digest sha256_of_file(const std::filesystem::path& path) {
+    detail::UniqueFd fd = detail::open_file(path, O_RDONLY, ErrorKind::io);
+    Sha256 h;
+    std::vector<char> buf(1 << 20);
+    for (;;) {
+        std::size_t n = detail::read_some(fd.get(), buf.data(), buf.size(), path);
+        if (n == 0) {
+            break;
+        }
+        h.update(buf.data(), n);
+    }
+    return h.finish();
+}
+
+} // namespace ocibake
