@@ -1,0 +1,559 @@
+#include "ocibake/layer.hpp"
+
+#include "common/fs.hpp"
+#include "layer/glob.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <dirent.h>
+#include <set>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+namespace ocibake {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string prefix_of(std::string_view origin) {
+    return origin.empty() ? std::string() : std::string(origin) + ": ";
+}
+
+[[noreturn]] void fail_errno(std::string_view origin, const std::string& what, int err) {
+    if (err == ENOENT) {
+        throw Error(ErrorKind::input, prefix_of(origin) + what + " does not exist");
+    }
+    if (err == ELOOP) {
+        throw Error(ErrorKind::input, prefix_of(origin) + what + ": symlink loop");
+    }
+    detail::throw_errno(ErrorKind::input, prefix_of(origin) + what, err);
+}
+
+FileIdentity identity_of(const struct stat& st) {
+    FileIdentity id;
+    id.device = st.st_dev;
+    id.inode = st.st_ino;
+    id.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+    id.ctime_ns = static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
+    return id;
+}
+
+std::uint32_t normalized_mode(const struct stat& st, const CopyOptions& o) {
+    if (S_ISDIR(st.st_mode)) {
+        if (o.dir_mode) {
+            return *o.dir_mode;
+        }
+        return o.preserve_modes ? (st.st_mode & 07777) : 0755;
+    }
+    if (S_ISLNK(st.st_mode)) {
+        return 0777;
+    }
+    if (o.file_mode) {
+        return *o.file_mode;
+    }
+    if (o.preserve_modes) {
+        return st.st_mode & 07777;
+    }
+    return (st.st_mode & 0111) ? 0755 : 0644;
+}
+
+std::vector<std::pair<std::string, std::string>> read_xattrs(const fs::path& path,
+                                                             std::string_view origin) {
+    std::vector<std::pair<std::string, std::string>> out;
+    ssize_t len = ::llistxattr(path.c_str(), nullptr, 0);
+    if (len < 0) {
+        if (errno == ENOTSUP) {
+            return out;
+        }
+        fail_errno(origin, "cannot list xattrs of " + path.string(), errno);
+    }
+    std::string names(static_cast<std::size_t>(len), '\0');
+    len = ::llistxattr(path.c_str(), names.data(), names.size());
+    if (len < 0) {
+        fail_errno(origin, "cannot list xattrs of " + path.string(), errno);
+    }
+    names.resize(static_cast<std::size_t>(len));
+    for (std::size_t i = 0; i < names.size();) {
+        std::string name(names.c_str() + i);
+        i += name.size() + 1;
+        // Host-specific labels (security.selinux, system.*) never travel.
+        if (name.rfind("user.", 0) != 0 && name != "security.capability") {
+            continue;
+        }
+        ssize_t vlen = ::lgetxattr(path.c_str(), name.c_str(), nullptr, 0);
+        if (vlen < 0) {
+            fail_errno(origin, "cannot read xattr " + name + " of " + path.string(), errno);
+        }
+        std::string value(static_cast<std::size_t>(vlen), '\0');
+        vlen = ::lgetxattr(path.c_str(), name.c_str(), value.data(), value.size());
+        if (vlen < 0) {
+            fail_errno(origin, "cannot read xattr " + name + " of " + path.string(), errno);
+        }
+        value.resize(static_cast<std::size_t>(vlen));
+        out.emplace_back(std::move(name), std::move(value));
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+std::string join(std::string_view dir, std::string_view name) {
+    if (dir.empty()) {
+        return std::string(name);
+    }
+    return std::string(dir) + "/" + std::string(name);
+}
+
+// Walks one add_tree() source.
+class TreeWalker {
+public:
+    TreeWalker(const fs::path& root, std::string dst, const CopyOptions& options,
+               std::string_view origin, std::uint64_t call,
+               std::function<void(LayerEntry, std::string)> put)
+        : root_(root), dst_(std::move(dst)), options_(options), origin_(origin), call_(call),
+          put_(std::move(put)) {
+        for (const auto& g : options.include) {
+            include_.emplace_back(g);
+        }
+        for (const auto& g : options.exclude) {
+            exclude_.emplace_back(g);
+        }
+    }
+
+    // Walks the directory `host` (relative path `rel` below the root). Returns whether
+    // anything below was included.
+    bool walk_dir(const fs::path& host, const std::string& rel,
+                  std::set<std::pair<dev_t, ino_t>>& stack) {
+        std::vector<std::string> names = list(host);
+        bool any = false;
+        for (const auto& name : names) {
+            std::string child_rel = join(rel, name);
+            if (detail::matches_any(exclude_, child_rel)) {
+                continue;
+            }
+            fs::path child = host / name;
+            struct stat st;
+            if (::lstat(child.c_str(), &st) != 0) {
+                fail_errno(origin_, "cannot stat " + child.string(), errno);
+            }
+            if (S_ISLNK(st.st_mode) && options_.follow_symlinks) {
+                child = follow(child, st);
+            }
+            any |= visit(child, child_rel, st, stack);
+        }
+        return any;
+    }
+
+    bool visit(const fs::path& host, const std::string& rel, const struct stat& st,
+               std::set<std::pair<dev_t, ino_t>>& stack) {
+        if (S_ISDIR(st.st_mode)) {
+            auto key = std::make_pair(st.st_dev, st.st_ino);
+            if (stack.count(key) != 0) {
+                throw Error(ErrorKind::input, prefix_of(origin_) +
+                                                  "symlink loop: " + host.string() +
+                                                  " leads back to a directory above it");
+            }
+            stack.insert(key);
+            bool below = walk_dir(host, rel, stack);
+            stack.erase(key);
+            bool self = include_.empty() || detail::matches_any(include_, rel);
+            if (below || self) {
+                LayerEntry e = base_entry(rel, st, host);
+                e.type = EntryType::directory;
+                put_(std::move(e), {});
+            }
+            return below || self;
+        }
+        if (!include_.empty() && !detail::matches_any(include_, rel)) {
+            return false;
+        }
+        LayerEntry e = base_entry(rel, st, host);
+        std::string link_key;
+        if (S_ISREG(st.st_mode)) {
+            e.type = EntryType::file;
+            e.source = host;
+            e.size = static_cast<std::uint64_t>(st.st_size);
+            e.identity = identity_of(st);
+            if (st.st_nlink > 1) {
+                link_key = std::to_string(call_) + ":" + std::to_string(st.st_dev) + ":" +
+                           std::to_string(st.st_ino);
+            }
+            if (::access(host.c_str(), R_OK) != 0) {
+                fail_errno(origin_, "cannot read " + host.string(), errno);
+            }
+        } else if (S_ISLNK(st.st_mode)) {
+            e.type = EntryType::symlink;
+            std::error_code ec;
+            e.link_target = fs::read_symlink(host, ec).string();
+            if (ec) {
+                fail_errno(origin_, "cannot read symlink " + host.string(), ec.value());
+            }
+        } else if (S_ISFIFO(st.st_mode)) {
+            e.type = EntryType::fifo;
+        } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+            e.type = S_ISCHR(st.st_mode) ? EntryType::char_device : EntryType::block_device;
+            e.dev_major = major(st.st_rdev);
+            e.dev_minor = minor(st.st_rdev);
+        } else {
+            throw Error(ErrorKind::input, prefix_of(origin_) + host.string() +
+                                              " is a socket, which a layer cannot hold");
+        }
+        put_(std::move(e), std::move(link_key));
+        return true;
+    }
+
+    LayerEntry base_entry(const std::string& rel, const struct stat& st, const fs::path& host) {
+        LayerEntry e;
+        e.path = rel.empty() ? dst_ : (dst_.empty() ? rel : dst_ + "/" + rel);
+        e.mode = normalized_mode(st, options_);
+        e.uid = options_.uid;
+        e.gid = options_.gid;
+        e.origin = std::string(origin_);
+        if (options_.xattrs && !S_ISLNK(st.st_mode)) {
+            e.xattrs = read_xattrs(host, origin_);
+        }
+        return e;
+    }
+
+private:
+    std::vector<std::string> list(const fs::path& dir) {
+        DIR* d = ::opendir(dir.c_str());
+        if (d == nullptr) {
+            fail_errno(origin_, "cannot read directory " + dir.string(), errno);
+        }
+        std::unique_ptr<DIR, int (*)(DIR*)> guard(d, &::closedir);
+        std::vector<std::string> names;
+        errno = 0;
+        while (dirent* ent = ::readdir(d)) {
+            std::string_view name = ent->d_name;
+            if (name != "." && name != "..") {
+                names.emplace_back(name);
+            }
+        }
+        if (errno != 0) {
+            fail_errno(origin_, "cannot read directory " + dir.string(), errno);
+        }
+        std::sort(names.begin(), names.end()); // byte order: the host's order never leaks
+        return names;
+    }
+
+    // With follow_symlinks, a link inside the tree is replaced by what it points to,
+    // which must stay inside the tree.
+    fs::path follow(const fs::path& link, struct stat& st) {
+        std::error_code ec;
+        fs::path target = fs::canonical(link, ec);
+        if (ec) {
+            fail_errno(origin_, "cannot follow symlink " + link.string(), ec.value());
+        }
+        fs::path root = fs::canonical(root_, ec);
+        auto rel = target.lexically_relative(root);
+        if (rel.empty() || *rel.begin() == "..") {
+            throw Error(ErrorKind::input, prefix_of(origin_) + "symlink " + link.string() +
+                                              " points outside " + root_.string() + " (to " +
+                                              target.string() + ")");
+        }
+        if (::stat(target.c_str(), &st) != 0) {
+            fail_errno(origin_, "cannot follow symlink " + link.string(), errno);
+        }
+        return target;
+    }
+
+    fs::path root_;
+    std::string dst_;
+    const CopyOptions& options_;
+    std::string_view origin_;
+    std::uint64_t call_;
+    std::function<void(LayerEntry, std::string)> put_;
+    std::vector<detail::Glob> include_;
+    std::vector<detail::Glob> exclude_;
+};
+
+} // namespace
+
+const char* to_string(EntryType type) noexcept {
+    switch (type) {
+    case EntryType::file:
+        return "file";
+    case EntryType::directory:
+        return "dir";
+    case EntryType::symlink:
+        return "symlink";
+    case EntryType::hardlink:
+        return "hardlink";
+    case EntryType::fifo:
+        return "fifo";
+    case EntryType::char_device:
+        return "char";
+    case EntryType::block_device:
+        return "block";
+    }
+    return "?";
+}
+
+void LayerBuilder::put(LayerEntry entry, std::string link_key) {
+    link_keys_.erase(entry.path);
+    if (!link_key.empty()) {
+        link_keys_[entry.path] = std::move(link_key);
+    }
+    std::string path = entry.path;
+    entries_.insert_or_assign(std::move(path), std::move(entry));
+}
+
+void LayerBuilder::add_tree(const fs::path& src, std::string_view dst, const CopyOptions& options,
+                            std::string_view origin) {
+    std::string dst_norm = normalize_image_path(dst, origin, /*allow_root=*/true);
+    struct stat st;
+    // The named source itself is followed when it is a symlink (as COPY does).
+    if (::stat(src.c_str(), &st) != 0) {
+        int err = errno;
+        struct stat lst;
+        if (err == ENOENT && ::lstat(src.c_str(), &lst) == 0) {
+            throw Error(ErrorKind::input,
+                        prefix_of(origin) + src.string() + " is a dangling symlink");
+        }
+        fail_errno(origin, src.string(), err);
+    }
+    std::uint64_t call = ++tree_calls_;
+    TreeWalker walker(src, dst_norm, options, origin, call,
+                      [this](LayerEntry e, std::string key) { put(std::move(e), std::move(key)); });
+    if (S_ISDIR(st.st_mode)) {
+        std::set<std::pair<dev_t, ino_t>> stack{{st.st_dev, st.st_ino}};
+        walker.walk_dir(src, "", stack);
+        if (!dst_norm.empty()) {
+            LayerEntry e = walker.base_entry("", st, src);
+            e.type = EntryType::directory;
+            put(std::move(e), {});
+        }
+        return;
+    }
+    // A single file: dst names the file, or the directory to put it in when it ends in '/'.
+    if (!dst.empty() && dst.back() == '/') {
+        dst_norm = normalize_image_path(std::string(dst) + src.filename().string(), origin);
+    }
+    if (dst_norm.empty()) {
+        throw Error(ErrorKind::input,
+                    prefix_of(origin) + "cannot copy the file " + src.string() +
+                        " onto the image root; give dst a file name or end it in '/'");
+    }
+    std::set<std::pair<dev_t, ino_t>> stack;
+    CopyOptions no_filters = options;
+    no_filters.include.clear();
+    no_filters.exclude.clear();
+    TreeWalker file_walker(
+        src, dst_norm, no_filters, origin, call,
+        [this](LayerEntry e, std::string key) { put(std::move(e), std::move(key)); });
+    file_walker.visit(src, "", st, stack);
+}
+
+void LayerBuilder::add_file(std::string_view dst, const fs::path& src, std::uint32_t mode,
+                            std::uint32_t uid, std::uint32_t gid, std::string_view origin) {
+    struct stat st;
+    if (::stat(src.c_str(), &st) != 0) {
+        fail_errno(origin, src.string(), errno);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        throw Error(ErrorKind::input, prefix_of(origin) + src.string() + " is not a regular file");
+    }
+    if (::access(src.c_str(), R_OK) != 0) {
+        fail_errno(origin, "cannot read " + src.string(), errno);
+    }
+    LayerEntry e;
+    e.path = normalize_image_path(dst, origin);
+    e.type = EntryType::file;
+    e.mode = mode;
+    e.uid = uid;
+    e.gid = gid;
+    e.source = src;
+    e.size = static_cast<std::uint64_t>(st.st_size);
+    e.identity = identity_of(st);
+    e.origin = std::string(origin);
+    put(std::move(e), {});
+}
+
+void LayerBuilder::add_content(std::string_view dst, std::string content, std::uint32_t mode,
+                               std::uint32_t uid, std::uint32_t gid, std::string_view origin) {
+    LayerEntry e;
+    e.path = normalize_image_path(dst, origin);
+    e.type = EntryType::file;
+    e.mode = mode;
+    e.uid = uid;
+    e.gid = gid;
+    e.size = content.size();
+    e.content = std::move(content);
+    e.origin = std::string(origin);
+    put(std::move(e), {});
+}
+
+void LayerBuilder::add_directory(std::string_view dst, std::uint32_t mode, std::uint32_t uid,
+                                 std::uint32_t gid, std::string_view origin) {
+    LayerEntry e;
+    e.path = normalize_image_path(dst, origin);
+    e.type = EntryType::directory;
+    e.mode = mode;
+    e.uid = uid;
+    e.gid = gid;
+    e.origin = std::string(origin);
+    put(std::move(e), {});
+}
+
+void LayerBuilder::add_symlink(std::string_view dst, std::string target, std::uint32_t uid,
+                               std::uint32_t gid, std::string_view origin) {
+    if (target.empty()) {
+        throw Error(ErrorKind::input,
+                    prefix_of(origin) + "symlink " + std::string(dst) + " needs a target");
+    }
+    LayerEntry e;
+    e.path = normalize_image_path(dst, origin);
+    e.type = EntryType::symlink;
+    e.mode = 0777;
+    e.uid = uid;
+    e.gid = gid;
+    e.link_target = std::move(target);
+    e.origin = std::string(origin);
+    put(std::move(e), {});
+}
+
+void LayerBuilder::add_hardlink(std::string_view dst, std::string_view target,
+                                std::string_view origin) {
+    LayerEntry e;
+    e.path = normalize_image_path(dst, origin);
+    e.type = EntryType::hardlink;
+    e.link_target = normalize_image_path(target, origin);
+    e.origin = std::string(origin);
+    if (e.link_target == e.path) {
+        throw Error(ErrorKind::input,
+                    prefix_of(origin) + "hard link " + e.path + " points at itself");
+    }
+    std::string key = "=" + e.link_target;
+    put(std::move(e), key);
+}
+
+void LayerBuilder::add_special(std::string_view dst, EntryType type, std::uint32_t mode,
+                               std::uint32_t dev_major, std::uint32_t dev_minor, std::uint32_t uid,
+                               std::uint32_t gid, std::string_view origin) {
+    if (type != EntryType::fifo && type != EntryType::char_device &&
+        type != EntryType::block_device) {
+        throw Error(ErrorKind::usage, "add_special takes fifo, char_device or block_device");
+    }
+    LayerEntry e;
+    e.path = normalize_image_path(dst, origin);
+    e.type = type;
+    e.mode = mode;
+    e.uid = uid;
+    e.gid = gid;
+    e.dev_major = dev_major;
+    e.dev_minor = dev_minor;
+    e.origin = std::string(origin);
+    put(std::move(e), {});
+}
+
+void LayerBuilder::add(LayerEntry entry) {
+    entry.path = normalize_image_path(entry.path, entry.origin);
+    if (entry.type == EntryType::hardlink) {
+        std::string key = "=" + normalize_image_path(entry.link_target, entry.origin);
+        put(std::move(entry), key);
+        return;
+    }
+    put(std::move(entry), {});
+}
+
+std::vector<LayerEntry> LayerBuilder::finish() const {
+    std::map<std::string, LayerEntry> entries = entries_;
+
+    // Hard link groups. add_hardlink() entries join the group of their target.
+    std::map<std::string, std::vector<std::string>> groups;
+    for (const auto& [path, key] : link_keys_) {
+        if (key[0] != '=') {
+            groups[key].push_back(path);
+        }
+    }
+    for (const auto& [path, key] : link_keys_) {
+        if (key[0] != '=') {
+            continue;
+        }
+        std::string target = key.substr(1);
+        auto t = entries.find(target);
+        const LayerEntry& link = entries.at(path);
+        if (t == entries.end()) {
+            throw Error(ErrorKind::input, prefix_of(link.origin) + "hard link " + path +
+                                              " points at " + target +
+                                              ", which is not in this layer");
+        }
+        if (t->second.type != EntryType::file && t->second.type != EntryType::hardlink) {
+            throw Error(ErrorKind::input, prefix_of(link.origin) + "hard link " + path +
+                                              " points at " + target + ", which is a " +
+                                              to_string(t->second.type) + ", not a file");
+        }
+        auto tk = link_keys_.find(target);
+        std::string group =
+            tk != link_keys_.end() && tk->second[0] != '=' ? tk->second : "=" + target;
+        auto& members = groups[group];
+        if (members.empty() && group[0] == '=') {
+            members.push_back(target);
+        }
+        members.push_back(path);
+    }
+    for (auto& [key, members] : groups) {
+        std::sort(members.begin(), members.end());
+        members.erase(std::unique(members.begin(), members.end()), members.end());
+        if (members.size() < 2) {
+            continue;
+        }
+        // The data holder: the group's regular file entry.
+        const LayerEntry* data = nullptr;
+        for (const auto& m : members) {
+            if (entries.at(m).type == EntryType::file) {
+                data = &entries.at(m);
+                break;
+            }
+        }
+        if (data == nullptr) {
+            throw Error(ErrorKind::input, "hard link group " + members.front() + " has no file");
+        }
+        LayerEntry holder = *data;
+        // The first path in order carries the data, so tar readers meet it first.
+        for (std::size_t i = 0; i < members.size(); ++i) {
+            LayerEntry& e = entries.at(members[i]);
+            std::string origin = e.origin;
+            if (i == 0) {
+                e = holder;
+                e.path = members[0];
+                e.origin = origin;
+            } else {
+                e = LayerEntry{};
+                e.path = members[i];
+                e.type = EntryType::hardlink;
+                e.link_target = members[0];
+                e.mode = holder.mode;
+                e.uid = holder.uid;
+                e.gid = holder.gid;
+                e.origin = origin;
+            }
+        }
+    }
+
+    // Nothing may sit below a non-directory of this layer (a symlink there would let an
+    // unpacker write through it).
+    std::vector<LayerEntry> out;
+    out.reserve(entries.size());
+    for (auto& [path, e] : entries) {
+        for (std::size_t slash = path.find('/'); slash != std::string::npos;
+             slash = path.find('/', slash + 1)) {
+            auto parent = entries.find(path.substr(0, slash));
+            if (parent != entries.end() && parent->second.type != EntryType::directory) {
+                throw Error(
+                    ErrorKind::input,
+                    prefix_of(e.origin) + "image path /" + path + " lies below /" + parent->first +
+                        ", which this layer makes a " + to_string(parent->second.type) +
+                        (parent->second.origin.empty() ? "" : " (" + parent->second.origin + ")"));
+            }
+        }
+        out.push_back(std::move(e));
+    }
+    return out;
+}
+
+} // namespace ocibake

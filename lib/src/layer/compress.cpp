@@ -1,0 +1,353 @@
+#include "layer/compress.hpp"
+
+#include <cstring>
+#include <deque>
+#include <future>
+#include <libdeflate.h>
+#include <zlib.h>
+#include <zstd.h>
+
+namespace ocibake::detail {
+
+namespace {
+
+// One check() for libzstd: throws with its own message.
+std::size_t zcheck(std::size_t rc, const char* what) {
+    if (ZSTD_isError(rc)) {
+        throw Error(ErrorKind::internal,
+                    std::string("zstd ") + what + ": " + ZSTD_getErrorName(rc));
+    }
+    return rc;
+}
+
+struct DeflaterDeleter {
+    void operator()(libdeflate_compressor* c) const noexcept { libdeflate_free_compressor(c); }
+};
+using Deflater = std::unique_ptr<libdeflate_compressor, DeflaterDeleter>;
+
+// A libdeflate compressor per worker thread and level, made once.
+libdeflate_compressor* thread_deflater(int level) {
+    thread_local Deflater deflater;
+    thread_local int deflater_level = -1;
+    if (!deflater || deflater_level != level) {
+        deflater.reset(libdeflate_alloc_compressor(level));
+        if (!deflater) {
+            throw Error(ErrorKind::internal,
+                        "libdeflate: cannot make a level " + std::to_string(level) + " compressor");
+        }
+        deflater_level = level;
+    }
+    return deflater.get();
+}
+
+class GzipCompressor final : public Compressor {
+public:
+    GzipCompressor(int level, ThreadPool& pool, BufferPool& buffers, ByteSink sink)
+        : level_(level), pool_(pool), buffers_(buffers), sink_(std::move(sink)),
+          max_in_flight_(2 * pool.size() + 2) {}
+
+    ~GzipCompressor() override {
+        // Jobs reference this object: wait for any still queued (after an error).
+        for (auto& f : in_flight_) {
+            if (f.valid()) {
+                f.wait();
+            }
+        }
+    }
+
+    void push(Buffer&& chunk) override {
+        auto input = std::make_shared<Buffer>(std::move(chunk));
+        in_flight_.push_back(pool_.submit([this, input] {
+            libdeflate_compressor* c = thread_deflater(level_);
+            std::size_t bound = libdeflate_gzip_compress_bound(c, input->size);
+            Buffer out = Buffer::make(bound);
+            out.size = libdeflate_gzip_compress(c, input->data.get(), input->size, out.data.get(),
+                                                out.capacity);
+            if (out.size == 0) {
+                throw Error(ErrorKind::internal, "libdeflate: output did not fit its bound");
+            }
+            buffers_.put(std::move(*input));
+            return out;
+        }));
+        while (in_flight_.size() >= max_in_flight_) {
+            drain_one();
+        }
+    }
+
+    void finish() override {
+        while (!in_flight_.empty()) {
+            drain_one();
+        }
+    }
+
+private:
+    void drain_one() {
+        Buffer out = in_flight_.front().get();
+        in_flight_.pop_front();
+        sink_(out.data.get(), out.size);
+    }
+
+    int level_;
+    ThreadPool& pool_;
+    BufferPool& buffers_;
+    ByteSink sink_;
+    std::size_t max_in_flight_;
+    std::deque<std::future<Buffer>> in_flight_;
+};
+
+struct ZstdCCtxDeleter {
+    void operator()(ZSTD_CCtx* c) const noexcept { ZSTD_freeCCtx(c); }
+};
+
+class ZstdCompressor final : public Compressor {
+public:
+    ZstdCompressor(int level, unsigned threads, BufferPool& buffers, ByteSink sink)
+        : ctx_(ZSTD_createCCtx()), buffers_(buffers), sink_(std::move(sink)),
+          out_(Buffer::make(ZSTD_CStreamOutSize())) {
+        if (!ctx_) {
+            throw Error(ErrorKind::internal, "zstd: cannot make a compression context");
+        }
+        zcheck(ZSTD_CCtx_setParameter(ctx_.get(), ZSTD_c_compressionLevel, level), "level");
+        zcheck(ZSTD_CCtx_setParameter(ctx_.get(), ZSTD_c_checksumFlag, 1), "checksum");
+        // Any nbWorkers >= 1 gives the same bytes; 0 (single-threaded mode) would not.
+        zcheck(ZSTD_CCtx_setParameter(ctx_.get(), ZSTD_c_nbWorkers,
+                                      static_cast<int>(threads > 0 ? threads : 1)),
+               "nbWorkers (libzstd built without threads?)");
+    }
+
+    void push(Buffer&& chunk) override {
+        ZSTD_inBuffer in{chunk.data.get(), chunk.size, 0};
+        while (in.pos < in.size) {
+            run(in, ZSTD_e_continue);
+        }
+        buffers_.put(std::move(chunk));
+    }
+
+    void finish() override {
+        ZSTD_inBuffer in{nullptr, 0, 0};
+        while (run(in, ZSTD_e_end) != 0) {
+        }
+    }
+
+private:
+    std::size_t run(ZSTD_inBuffer& in, ZSTD_EndDirective mode) {
+        ZSTD_outBuffer out{out_.data.get(), out_.capacity, 0};
+        std::size_t left = zcheck(ZSTD_compressStream2(ctx_.get(), &out, &in, mode), "compress");
+        if (out.pos > 0) {
+            sink_(out_.data.get(), out.pos);
+        }
+        return left;
+    }
+
+    std::unique_ptr<ZSTD_CCtx, ZstdCCtxDeleter> ctx_;
+    BufferPool& buffers_;
+    ByteSink sink_;
+    Buffer out_;
+};
+
+class PlainCompressor final : public Compressor {
+public:
+    PlainCompressor(BufferPool& buffers, ByteSink sink)
+        : buffers_(buffers), sink_(std::move(sink)) {}
+    void push(Buffer&& chunk) override {
+        sink_(chunk.data.get(), chunk.size);
+        buffers_.put(std::move(chunk));
+    }
+    void finish() override {}
+
+private:
+    BufferPool& buffers_;
+    ByteSink sink_;
+};
+
+// --- decompression ---------------------------------------------------------------------
+
+class GzipDecompressor final : public Decompressor {
+public:
+    GzipDecompressor(ByteSink sink, std::string origin)
+        : sink_(std::move(sink)), origin_(std::move(origin)), out_(1 << 18) {
+        std::memset(&z_, 0, sizeof z_);
+        if (inflateInit2(&z_, 16 + MAX_WBITS) != Z_OK) {
+            throw Error(ErrorKind::internal, "zlib: inflateInit2 failed");
+        }
+    }
+    ~GzipDecompressor() override { inflateEnd(&z_); }
+
+    void feed(const char* data, std::size_t size) override {
+        z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data));
+        z_.avail_in = static_cast<uInt>(size);
+        while (z_.avail_in > 0) {
+            if (member_done_) {
+                // Another gzip member follows.
+                if (inflateReset(&z_) != Z_OK) {
+                    fail("inflateReset failed");
+                }
+                member_done_ = false;
+            }
+            z_.next_out = reinterpret_cast<Bytef*>(out_.data());
+            z_.avail_out = static_cast<uInt>(out_.size());
+            int rc = inflate(&z_, Z_NO_FLUSH);
+            std::size_t produced = out_.size() - z_.avail_out;
+            if (produced > 0) {
+                sink_(out_.data(), produced);
+            }
+            if (rc == Z_STREAM_END) {
+                member_done_ = true;
+            } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+                fail(z_.msg ? z_.msg : "corrupt data");
+            }
+        }
+    }
+    void finish() override {
+        // Drain what zlib still holds.
+        for (;;) {
+            z_.next_out = reinterpret_cast<Bytef*>(out_.data());
+            z_.avail_out = static_cast<uInt>(out_.size());
+            int rc = inflate(&z_, Z_NO_FLUSH);
+            std::size_t produced = out_.size() - z_.avail_out;
+            if (produced > 0) {
+                sink_(out_.data(), produced);
+            }
+            if (rc == Z_STREAM_END) {
+                member_done_ = true;
+            }
+            if (produced == 0) {
+                break;
+            }
+        }
+        if (!member_done_) {
+            fail("the gzip stream is truncated");
+        }
+    }
+
+private:
+    [[noreturn]] void fail(const std::string& why) {
+        throw Error(ErrorKind::integrity, origin_ + ": gzip: " + why);
+    }
+    ByteSink sink_;
+    std::string origin_;
+    std::vector<char> out_;
+    z_stream z_;
+    bool member_done_ = false;
+};
+
+struct ZstdDCtxDeleter {
+    void operator()(ZSTD_DCtx* c) const noexcept { ZSTD_freeDCtx(c); }
+};
+
+class ZstdDecompressor final : public Decompressor {
+public:
+    ZstdDecompressor(ByteSink sink, std::string origin)
+        : ctx_(ZSTD_createDCtx()), sink_(std::move(sink)), origin_(std::move(origin)),
+          out_(ZSTD_DStreamOutSize()) {
+        if (!ctx_) {
+            throw Error(ErrorKind::internal, "zstd: cannot make a decompression context");
+        }
+    }
+    void feed(const char* data, std::size_t size) override {
+        ZSTD_inBuffer in{data, size, 0};
+        while (in.pos < in.size) {
+            step(in);
+        }
+    }
+    void finish() override {
+        ZSTD_inBuffer in{nullptr, 0, 0};
+        while (last_ != 0) {
+            std::size_t before = produced_;
+            step(in);
+            if (produced_ == before) {
+                throw Error(ErrorKind::integrity, origin_ + ": zstd: the stream is truncated");
+            }
+        }
+    }
+
+private:
+    void step(ZSTD_inBuffer& in) {
+        ZSTD_outBuffer out{out_.data(), out_.size(), 0};
+        last_ = ZSTD_decompressStream(ctx_.get(), &out, &in);
+        if (ZSTD_isError(last_)) {
+            throw Error(ErrorKind::integrity, origin_ + ": zstd: " + ZSTD_getErrorName(last_));
+        }
+        if (out.pos > 0) {
+            produced_ += out.pos;
+            sink_(out_.data(), out.pos);
+        }
+    }
+    std::unique_ptr<ZSTD_DCtx, ZstdDCtxDeleter> ctx_;
+    ByteSink sink_;
+    std::string origin_;
+    std::vector<char> out_;
+    std::size_t last_ = 0;
+    std::uint64_t produced_ = 0;
+};
+
+class PlainDecompressor final : public Decompressor {
+public:
+    explicit PlainDecompressor(ByteSink sink) : sink_(std::move(sink)) {}
+    void feed(const char* data, std::size_t size) override { sink_(data, size); }
+    void finish() override {}
+
+private:
+    ByteSink sink_;
+};
+
+} // namespace
+
+std::unique_ptr<Compressor> make_compressor(Compression compression, int level, unsigned threads,
+                                            ThreadPool* pool, BufferPool& buffers, ByteSink sink) {
+    switch (compression) {
+    case Compression::gzip:
+        if (pool == nullptr) {
+            throw Error(ErrorKind::internal, "gzip compression needs a thread pool");
+        }
+        return std::make_unique<GzipCompressor>(level, *pool, buffers, std::move(sink));
+    case Compression::zstd:
+        return std::make_unique<ZstdCompressor>(level, threads, buffers, std::move(sink));
+    case Compression::none:
+        return std::make_unique<PlainCompressor>(buffers, std::move(sink));
+    }
+    throw Error(ErrorKind::internal, "unknown compression");
+}
+
+std::string compressor_version(Compression compression) {
+    switch (compression) {
+    case Compression::gzip:
+        return std::string("libdeflate-") + LIBDEFLATE_VERSION_STRING;
+    case Compression::zstd:
+        return std::string("zstd-") + ZSTD_versionString();
+    case Compression::none:
+        return "none";
+    }
+    return "unknown";
+}
+
+std::unique_ptr<Decompressor> make_decompressor(Compression compression, ByteSink sink,
+                                                std::string origin) {
+    switch (compression) {
+    case Compression::gzip:
+        return std::make_unique<GzipDecompressor>(std::move(sink), std::move(origin));
+    case Compression::zstd:
+        return std::make_unique<ZstdDecompressor>(std::move(sink), std::move(origin));
+    case Compression::none:
+        return std::make_unique<PlainDecompressor>(std::move(sink));
+    }
+    throw Error(ErrorKind::internal, "unknown compression");
+}
+
+Compression compression_of_media_type(std::string_view mt) {
+    auto ends_with = [&](std::string_view suffix) {
+        return mt.size() >= suffix.size() && mt.substr(mt.size() - suffix.size()) == suffix;
+    };
+    if (ends_with("tar+gzip") || ends_with("tar.gzip") || ends_with(".tar.gz")) {
+        return Compression::gzip;
+    }
+    if (ends_with("tar+zstd") || ends_with("tar.zstd")) {
+        return Compression::zstd;
+    }
+    if (ends_with(".tar") || ends_with("layer.v1.tar") || ends_with("rootfs.diff.tar")) {
+        return Compression::none;
+    }
+    throw Error(ErrorKind::integrity, "unsupported layer media type '" + std::string(mt) + "'");
+}
+
+} // namespace ocibake::detail

@@ -1,0 +1,201 @@
+// The layer cache (format in docs/cache.md):
+//
+//   records/layer-tar/<key>    key = sha256 of the entries' metadata, their host file
+//                              identities (path, device, inode, mtime, ctime) and the
+//                              tar format; value {"diff_id", "size"}
+//   records/layer-shape/<key>  same without host identities: "a layer like this was built"
+//   records/layer-blob/<diffid hex>.<compression>.<level>.<compressor version>
+//                              value {"digest", "size", "media_type", "uncompressed_size"}
+//
+// A rebuild with untouched inputs finds the tar record without reading a byte. Inputs
+// that were touched, copied or checked out again miss it, but hit the shape record: then
+// the tar stream is hashed (no compression) and, if its diffID has a blob, that is used.
+#include "common/thread_pool.hpp"
+#include "layer/compress.hpp"
+#include "layer/pipeline.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace ocibake {
+
+namespace {
+
+using json = nlohmann::json;
+
+void field(Sha256& h, std::string_view value) {
+    std::uint64_t n = value.size();
+    h.update(&n, sizeof n);
+    h.update(value);
+}
+
+void field(Sha256& h, std::uint64_t value) {
+    h.update(&value, sizeof value);
+}
+
+Digest entries_key(const std::vector<LayerEntry>& entries, const LayerOptions& options,
+                   bool with_identity) {
+    Sha256 h;
+    field(h, with_identity ? "ocibake layer-tar" : "ocibake layer-shape");
+    field(h, static_cast<std::uint64_t>(layer_format_version));
+    field(h, static_cast<std::uint64_t>(options.source_date_epoch));
+    field(h, entries.size());
+    for (const auto& e : entries) {
+        field(h, e.path);
+        field(h, static_cast<std::uint64_t>(e.type));
+        field(h, e.mode);
+        field(h, e.uid);
+        field(h, e.gid);
+        field(h, e.link_target);
+        field(h, e.size);
+        field(h, e.dev_major);
+        field(h, e.dev_minor);
+        field(h, e.xattrs.size());
+        for (const auto& [k, v] : e.xattrs) {
+            field(h, k);
+            field(h, v);
+        }
+        if (e.type != EntryType::file) {
+            continue;
+        }
+        if (e.source.empty()) {
+            field(h, "content");
+            field(h, sha256_of(e.content).str());
+        } else if (with_identity) {
+            field(h, e.source.string());
+            field(h, e.identity.device);
+            field(h, e.identity.inode);
+            field(h, static_cast<std::uint64_t>(e.identity.mtime_ns));
+            field(h, static_cast<std::uint64_t>(e.identity.ctime_ns));
+        } else {
+            field(h, "file");
+        }
+    }
+    return h.finish();
+}
+
+std::string blob_key(const Digest& diff_id, const LayerOptions& options) {
+    std::string version = detail::compressor_version(options.compression);
+    for (char& c : version) {
+        bool ok =
+            (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+        if (!ok) {
+            c = '_';
+        }
+    }
+    return diff_id.hex() + "." + to_string(options.compression) + "." +
+           std::to_string(options.effective_level()) + "." + version;
+}
+
+std::optional<LayerResult> find_blob(Store& store, const Digest& diff_id,
+                                     const LayerOptions& options) {
+    auto text = store.get_record("layer-blob", blob_key(diff_id, options));
+    if (!text) {
+        return std::nullopt;
+    }
+    try {
+        json j = json::parse(*text);
+        LayerResult r;
+        r.diff_id = diff_id;
+        r.descriptor.digest = Digest::parse(j.at("digest").get<std::string>());
+        r.descriptor.size = j.at("size").get<std::uint64_t>();
+        r.descriptor.media_type = j.at("media_type").get<std::string>();
+        r.uncompressed_size = j.at("uncompressed_size").get<std::uint64_t>();
+        // The blob may have been collected, or lost; then the layer is built again.
+        if (store.blob_size(r.descriptor.digest) != r.descriptor.size) {
+            return std::nullopt;
+        }
+        return r;
+    } catch (const std::exception&) {
+        return std::nullopt; // a damaged record is a miss; the rebuild rewrites it
+    }
+}
+
+std::optional<Digest> find_tar(Store& store, const Digest& key) {
+    auto text = store.get_record("layer-tar", key.hex());
+    if (!text) {
+        return std::nullopt;
+    }
+    try {
+        return Digest::parse(json::parse(*text).at("diff_id").get<std::string>());
+    } catch (const std::exception&) {
+        return std::nullopt;
+    }
+}
+
+void remember(Store& store, const Digest& tar_key, const Digest& shape_key, const LayerResult& r,
+              const LayerOptions& options) {
+    json blob = {{"digest", r.descriptor.digest.str()},
+                 {"size", r.descriptor.size},
+                 {"media_type", r.descriptor.media_type},
+                 {"uncompressed_size", r.uncompressed_size}};
+    store.put_record("layer-blob", blob_key(r.diff_id, options), blob.dump());
+    json tar = {{"diff_id", r.diff_id.str()}, {"size", r.uncompressed_size}};
+    store.put_record("layer-tar", tar_key.hex(), tar.dump());
+    store.put_record("layer-shape", shape_key.hex(), "{}");
+}
+
+} // namespace
+
+const char* to_string(CacheStatus status) noexcept {
+    switch (status) {
+    case CacheStatus::hit:
+        return "cached";
+    case CacheStatus::verified:
+        return "cached (inputs re-hashed)";
+    case CacheStatus::built:
+        return "built";
+    }
+    return "?";
+}
+
+namespace detail {
+
+LayerResult build_layer_on(Store& store, const std::vector<LayerEntry>& entries,
+                           const LayerOptions& options, ThreadPool* pool, CacheStatus* status,
+                           Progress* progress, std::string_view name) {
+    auto report = [&](CacheStatus s) {
+        if (status) {
+            *status = s;
+        }
+    };
+    Digest tar_key = entries_key(entries, options, true);
+    Digest shape_key = entries_key(entries, options, false);
+    if (auto diff_id = find_tar(store, tar_key)) {
+        if (auto hit = find_blob(store, *diff_id, options)) {
+            report(CacheStatus::hit);
+            return *hit;
+        }
+    } else if (store.get_record("layer-shape", shape_key.hex())) {
+        Digest diff_id = tar_diff_id(entries, options.source_date_epoch);
+        if (auto hit = find_blob(store, diff_id, options)) {
+            remember(store, tar_key, shape_key, *hit, options);
+            report(CacheStatus::verified);
+            return *hit;
+        }
+    }
+    LayerResult built = write_layer_on(store, entries, options, pool, progress, name);
+    remember(store, tar_key, shape_key, built, options);
+    report(CacheStatus::built);
+    return built;
+}
+
+} // namespace detail
+
+LayerResult build_layer(Store& store, const std::vector<LayerEntry>& entries,
+                        const LayerOptions& options, CacheStatus* status, Progress* progress,
+                        std::string_view name) {
+    return detail::build_layer_on(store, entries, options, nullptr, status, progress, name);
+}
+
+std::vector<Digest> layer_record_references(std::string_view ns, std::string_view value) {
+    if (ns != "layer-blob") {
+        return {};
+    }
+    try {
+        return {Digest::parse(json::parse(value).at("digest").get<std::string>())};
+    } catch (const std::exception&) {
+        return {};
+    }
+}
+
+} // namespace ocibake

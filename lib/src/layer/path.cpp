@@ -1,0 +1,46 @@
+#include "ocibake/layer.hpp"
+
+#include <vector>
+
+namespace ocibake {
+
+std::string normalize_image_path(std::string_view path, std::string_view origin, bool allow_root) {
+    auto fail = [&](const std::string& why) -> Error {
+        std::string msg = origin.empty() ? std::string() : std::string(origin) + ": ";
+        return Error(ErrorKind::input, msg + "image path '" + std::string(path) + "' " + why);
+    };
+    if (path.find('\0') != std::string_view::npos) {
+        throw fail("contains a NUL byte");
+    }
+    std::vector<std::string_view> parts;
+    std::size_t i = 0;
+    while (i <= path.size()) {
+        std::size_t j = path.find('/', i);
+        if (j == std::string_view::npos) {
+            j = path.size();
+        }
+        std::string_view part = path.substr(i, j - i);
+        if (part == "..") {
+            if (parts.empty()) {
+                throw fail("escapes the image root");
+            }
+            parts.pop_back();
+        } else if (!part.empty() && part != ".") {
+            parts.push_back(part);
+        }
+        i = j + 1;
+    }
+    std::string out;
+    for (auto part : parts) {
+        if (!out.empty()) {
+            out += '/';
+        }
+        out += part;
+    }
+    if (out.empty() && !allow_root) {
+        throw fail("names the image root itself");
+    }
+    return out;
+}
+
+} // namespace ocibake
