@@ -1,0 +1,41 @@
+// Internal: image writers and readers shared by image.cpp, build and inspect.
+#pragma once
+
+#include "ocibake/image.hpp"
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace ocibake::detail {
+
+void write_oci_layout(const Store& store, const BuiltImage& image, const std::filesystem::path& dir,
+                      std::string_view ref_name);
+void write_docker_archive(const Store& store, const BuiltImage& image,
+                          const std::filesystem::path& file, std::string_view repo_tag);
+
+/// A manifest chosen from an OCI layout (by tag, then platform), with its config;
+/// both verified against their digests.
+struct LayoutManifest {
+    std::filesystem::path dir;
+    oci::Descriptor descriptor;
+    oci::Manifest manifest;
+    std::string manifest_json;
+    oci::ImageConfig config;
+    std::string config_json;
+};
+LayoutManifest read_layout_manifest(const std::filesystem::path& dir, std::string_view tag,
+                                    const oci::Platform& platform);
+
+/// Path of a blob inside an OCI layout.
+std::filesystem::path layout_blob(const std::filesystem::path& dir, const Digest& digest);
+
+/// Reads a small blob of a layout, checking its digest (and size when nonzero).
+std::string read_layout_blob(const std::filesystem::path& dir, const Digest& digest,
+                             std::uint64_t size);
+
+/// Uncompressed size of a layer blob in the store (decompressing it once; remembered in
+/// the store's records), verifying the diffID on the way.
+std::uint64_t uncompressed_size(const Store& store, const LayerResult& layer);
+
+} // namespace ocibake::detail
