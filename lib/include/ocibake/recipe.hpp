@@ -1,0 +1,109 @@
+// ocibake: recipes (TOML) -> a checked model.
+//
+// load_recipe() parses the file and every fragment it includes, checks the schema (no
+// unknown keys, right types, sane values) and resolves relative paths against the file
+// that wrote them. Each error is a RecipeError whose message shows file:line:col, the
+// line and a caret, and a hint. docs/recipe.md is the reference of every key.
+#pragma once
+
+#include "ocibake/error.hpp"
+#include "ocibake/layer.hpp"
+#include "ocibake/oci.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ocibake {
+
+/// `[[layer.copy]]`: a host file or directory tree copied into the image.
+struct CopyItem {
+    SourceLocation where;      ///< the [[layer.copy]] table
+    std::filesystem::path src; ///< absolute (resolved against the file that named it)
+    SourceLocation src_where;  ///< the `src` value
+    std::string dst = "/";     ///< image path as written
+    SourceLocation dst_where;
+    CopyOptions options;
+};
+
+/// `[[layer.files]]`: one entry stated in full (a file from src or inline content, a
+/// directory, a symlink, a hard link).
+struct FileItem {
+    SourceLocation where;
+    std::string path; ///< image path as written
+    SourceLocation path_where;
+    EntryType type = EntryType::file;
+    std::filesystem::path src; ///< for files; absolute; empty when `content` is used
+    SourceLocation src_where;
+    std::optional<std::string> content;
+    std::string target; ///< symlink target / hard link target
+    std::optional<std::uint32_t> mode;
+    std::uint32_t uid = 0;
+    std::uint32_t gid = 0;
+};
+
+struct LayerSpec {
+    SourceLocation where;
+    std::string name;    ///< unique in the recipe; default "layer-<n>" (1-based)
+    std::string comment; ///< history comment
+    std::optional<Compression> compression;
+    std::optional<int> level;
+    std::vector<CopyItem> copies; ///< applied first, in order
+    std::vector<FileItem> files;  ///< applied after the copies, in order
+};
+
+/// `[config]`: the image's run configuration. Unset fields keep the base's values.
+struct ConfigSpec {
+    std::optional<std::vector<std::string>> entrypoint;
+    std::optional<std::vector<std::string>> cmd;
+    std::vector<std::pair<std::string, std::string>> env; ///< sorted by key
+    std::optional<std::string> user;
+    std::optional<std::string> workdir;
+    std::optional<std::string> stop_signal;
+    std::vector<std::string> exposed_ports; ///< normalised ("8888/tcp")
+    std::vector<std::string> volumes;
+    std::vector<std::pair<std::string, std::string>> labels; ///< sorted by key
+    std::string author;
+};
+
+/// `[base]`
+struct BaseSpec {
+    SourceLocation where;
+    /// "scratch", or "oci:<dir>[:<tag>]" with dir resolved against the recipe.
+    std::string image = "scratch";
+    bool scratch() const noexcept { return image == "scratch"; }
+    std::filesystem::path layout; ///< for oci: bases (absolute)
+    std::string tag;              ///< for oci: bases ("" = the only manifest)
+};
+
+/// `[build]`: defaults for every layer.
+struct BuildSpec {
+    Compression compression = Compression::gzip;
+    int level = -1;
+    std::optional<std::int64_t> source_date_epoch;
+};
+
+struct Recipe {
+    std::filesystem::path file; ///< absolute path of the recipe
+    std::string name;           ///< image name; default: the file's stem
+    std::string tag = "latest";
+    BaseSpec base;
+    oci::Platform platform;
+    ConfigSpec config;
+    BuildSpec build;
+    std::vector<LayerSpec> layers; ///< included fragments' layers first, in include order
+    /// Every file read: the recipe and its fragments (absolute), in the order read.
+    std::vector<std::filesystem::path> sources;
+};
+
+/// Reads and checks a recipe and its includes. Throws RecipeError (kind recipe, or input
+/// when a file cannot be read).
+Recipe load_recipe(const std::filesystem::path& file);
+
+/// Parses recipe text as if read from `file` (includes resolve against file's folder).
+Recipe parse_recipe(std::string_view text, const std::filesystem::path& file);
+
+} // namespace ocibake

@@ -1,0 +1,1206 @@
+// ocibake: recipes. TOML (toml++) -> the checked model of recipe.hpp.
+//
+// A Loader reads the top-level file and, depth first, every fragment it includes. Each
+// file's includes are merged before the file's own values, so "later wins" falls out of
+// the order in which values are applied: fragments in include order, then the file
+// that includes them. Every table is read through a list of Fields (key -> setter), so
+// the keys a table accepts and the keys it reads are one list. Checks that need the
+// merged recipe (levels against the compression in effect, layer names, the default
+// image name) run once at the end. docs/recipe.md is the user-facing reference.
+
+#include "ocibake/recipe.hpp"
+
+#include "common/fs.hpp"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <climits>
+#include <cstddef>
+#include <fcntl.h>
+#include <map>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <unistd.h>
+#include <utility>
+#include <vector>
+
+namespace ocibake {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::size_t max_recipe_size = 16 << 20;
+constexpr std::int64_t max_id = 4294967294;     // uid/gid: 2^32 - 2 (2^32 - 1 is "no id")
+constexpr std::int64_t max_mode = 07777;        // permission bits with setuid/setgid/sticky
+constexpr std::size_t max_suggest_distance = 2; // for "did you mean"
+
+// ---- files, locations, errors ------------------------------------------------------
+
+/// A recipe file being read: how messages name it and where its relative paths start.
+struct FileContext {
+    std::string display; ///< as given (top level) or joined to the includer's (fragments)
+    fs::path absolute;   ///< absolute, lexically normal
+};
+
+SourceLocation locate(const FileContext& file, const toml::source_region& region) {
+    return {file.display, region.begin.line, region.begin.column};
+}
+
+[[noreturn]] void fail(const SourceLocation& where, std::string summary, std::string hint = {}) {
+    throw RecipeError(ErrorKind::recipe, where, std::move(summary), std::move(hint));
+}
+
+std::string in_quotes(std::string_view text) {
+    return "'" + std::string(text) + "'";
+}
+
+std::string join(std::span<const std::string_view> items, std::string_view separator) {
+    std::string out;
+    for (std::string_view item : items) {
+        if (!out.empty()) {
+            out += separator;
+        }
+        out += item;
+    }
+    return out;
+}
+
+/// A host path named in `file`: absolute, lexically normal, no trailing slash.
+fs::path resolve(const FileContext& file, std::string_view text) {
+    fs::path out = (file.absolute.parent_path() / fs::path(text)).lexically_normal();
+    if (out.has_relative_path() && !out.has_filename()) {
+        out = out.parent_path();
+    }
+    return out;
+}
+
+/// Whole file; RecipeError(input) at `where` when it cannot be read.
+std::string read_text(const fs::path& path, const SourceLocation& where, const std::string& what) {
+    auto failure = [&](int err) {
+        return RecipeError(ErrorKind::input, where,
+                           "cannot read " + what + ": " + std::generic_category().message(err));
+    };
+    detail::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) {
+        throw failure(errno);
+    }
+    std::string text;
+    char buffer[65536];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            throw failure(errno);
+        }
+        if (n == 0) {
+            return text;
+        }
+        text.append(buffer, static_cast<std::size_t>(n));
+        if (text.size() > max_recipe_size) {
+            throw RecipeError(ErrorKind::input, where, what + " is larger than 16 MiB");
+        }
+    }
+}
+
+toml::table parse_toml(std::string_view text, const FileContext& file) {
+    try {
+        return toml::parse(text, std::string_view(file.display));
+    } catch (const toml::parse_error& e) {
+        const toml::source_position& at = e.source().begin;
+        fail({file.display, at.line, at.column}, std::string(e.description()));
+    }
+}
+
+// ---- suggestions for unknown keys --------------------------------------------------
+
+/// Optimal string alignment distance (Levenshtein plus adjacent transpositions).
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+    for (std::size_t i = 0; i <= a.size(); ++i) {
+        d[i][0] = i;
+    }
+    for (std::size_t j = 0; j <= b.size(); ++j) {
+        d[0][j] = j;
+    }
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+                d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    return d[a.size()][b.size()];
+}
+
+bool shares_prefix(std::string_view a, std::string_view b) {
+    std::string_view shorter = a.size() < b.size() ? a : b;
+    std::string_view longer = a.size() < b.size() ? b : a;
+    return shorter.size() >= 3 && longer.substr(0, shorter.size()) == shorter;
+}
+
+/// The allowed key closest to `key`: edit distance <= 2 (and less than the key's
+/// length), else one being a prefix of the other.
+std::optional<std::string_view> nearest_key(std::string_view key,
+                                            std::span<const std::string_view> allowed) {
+    std::optional<std::string_view> best;
+    std::size_t best_distance = max_suggest_distance + 1;
+    for (std::string_view candidate : allowed) {
+        std::size_t distance = edit_distance(key, candidate);
+        if (distance < best_distance && distance < key.size()) {
+            best = candidate;
+            best_distance = distance;
+        }
+    }
+    if (best) {
+        return best;
+    }
+    for (std::string_view candidate : allowed) {
+        if (shares_prefix(key, candidate)) {
+            return candidate;
+        }
+    }
+    return std::nullopt;
+}
+
+// ---- values ------------------------------------------------------------------------
+
+/// A value in a recipe, with what a message about it needs.
+struct Value {
+    const toml::node& node;
+    std::string name;               ///< how messages name it ("uid", "env")
+    const FileContext& file;        ///< the file that wrote it
+    const toml::key* key = nullptr; ///< the key (none for array elements)
+
+    SourceLocation where() const { return locate(file, node.source()); }
+    SourceLocation key_where() const { return key ? locate(file, key->source()) : where(); }
+};
+
+/// A string with the location of its value.
+struct Located {
+    std::string text;
+    SourceLocation where;
+};
+
+const char* type_phrase(toml::node_type type) noexcept {
+    switch (type) {
+    case toml::node_type::table:
+        return "a table";
+    case toml::node_type::array:
+        return "an array";
+    case toml::node_type::string:
+        return "a string";
+    case toml::node_type::integer:
+        return "an integer";
+    case toml::node_type::floating_point:
+        return "a float";
+    case toml::node_type::boolean:
+        return "a boolean";
+    case toml::node_type::date:
+        return "a date";
+    case toml::node_type::time:
+        return "a time";
+    case toml::node_type::date_time:
+        return "a date-time";
+    case toml::node_type::none:
+        break;
+    }
+    return "nothing";
+}
+
+[[noreturn]] void wrong_type(const Value& value, std::string_view expected, std::string hint = {}) {
+    fail(value.where(),
+         in_quotes(value.name) + " must be " + std::string(expected) + ", not " +
+             type_phrase(value.node.type()),
+         std::move(hint));
+}
+
+/// For an element of an array (or a value of a table of strings).
+[[noreturn]] void wrong_element(const Value& element, std::string_view expected) {
+    fail(element.where(), in_quotes(element.name) + " must hold only " + std::string(expected) +
+                              ", not " + type_phrase(element.node.type()));
+}
+
+[[noreturn]] void out_of_range(const Value& value, std::string_view shown, std::string_view range) {
+    fail(value.where(), in_quotes(value.name) + " " + std::string(shown) + " is out of range (" +
+                            std::string(range) + ")");
+}
+
+std::string as_string(const Value& value) {
+    if (const auto* text = value.node.as_string()) {
+        return text->get();
+    }
+    wrong_type(value, "a string");
+}
+
+std::string as_nonempty_string(const Value& value) {
+    std::string text = as_string(value);
+    if (text.empty()) {
+        fail(value.where(), in_quotes(value.name) + " must not be empty");
+    }
+    return text;
+}
+
+std::int64_t as_integer(const Value& value) {
+    if (const auto* number = value.node.as_integer()) {
+        return number->get();
+    }
+    wrong_type(value, "an integer");
+}
+
+std::int64_t as_integer_in(const Value& value, std::int64_t low, std::int64_t high) {
+    std::int64_t number = as_integer(value);
+    if (number < low || number > high) {
+        out_of_range(value, std::to_string(number),
+                     std::to_string(low) + ".." + std::to_string(high));
+    }
+    return number;
+}
+
+std::uint32_t as_id(const Value& value) {
+    return static_cast<std::uint32_t>(as_integer_in(value, 0, max_id));
+}
+
+bool as_bool(const Value& value) {
+    if (const auto* flag = value.node.as_boolean()) {
+        return flag->get();
+    }
+    wrong_type(value, "a boolean");
+}
+
+const toml::table& as_table(const Value& value) {
+    if (const auto* table = value.node.as_table()) {
+        return *table;
+    }
+    wrong_type(value, "a table");
+}
+
+std::vector<Located> as_strings(const Value& value, std::string hint = {}) {
+    const auto* array = value.node.as_array();
+    if (array == nullptr) {
+        wrong_type(value, "an array of strings", std::move(hint));
+    }
+    std::vector<Located> out;
+    for (const toml::node& item : *array) {
+        Value element{item, value.name, value.file};
+        if (!item.is_string()) {
+            wrong_element(element, "strings");
+        }
+        out.push_back({item.as_string()->get(), element.where()});
+    }
+    return out;
+}
+
+std::vector<std::string> texts(const std::vector<Located>& items) {
+    std::vector<std::string> out;
+    for (const Located& item : items) {
+        out.push_back(item.text);
+    }
+    return out;
+}
+
+/// An array of tables (`[[header]]` or an array of inline tables).
+std::vector<const toml::table*> as_tables(const Value& value, std::string hint) {
+    const auto* array = value.node.as_array();
+    if (array == nullptr) {
+        wrong_type(value, "an array of tables", std::move(hint));
+    }
+    std::vector<const toml::table*> out;
+    for (const toml::node& item : *array) {
+        if (!item.is_table()) {
+            wrong_element(Value{item, value.name, value.file}, "tables");
+        }
+        out.push_back(item.as_table());
+    }
+    return out;
+}
+
+std::string octal(std::int64_t number) {
+    std::string digits;
+    do {
+        digits.insert(digits.begin(), static_cast<char>('0' + number % 8));
+        number /= 8;
+    } while (number > 0);
+    return digits;
+}
+
+/// How an integer was written: none (decimal), binary, octal or hexadecimal.
+toml::value_flags integer_format(const toml::value<std::int64_t>& integer) {
+    return integer.flags() & toml::value_flags::format_as_hexadecimal; // the two format bits
+}
+
+/// A mode written in decimal (or hex, binary): `mode = 644` is 0o1204, never what was meant.
+[[noreturn]] void mode_not_octal(const Value& value, const toml::value<std::int64_t>& integer) {
+    std::string decimal = std::to_string(integer.get());
+    bool digits_look_octal = integer_format(integer) == toml::value_flags::none &&
+                             decimal.find_first_of("89") == std::string::npos;
+    std::string meant = digits_look_octal ? decimal : octal(integer.get());
+    fail(value.where(), in_quotes(value.name) + " " + decimal + " is not written in octal",
+         "write 0o" + meant + " (a TOML octal integer) or \"0" + meant + "\"");
+}
+
+std::uint32_t mode_from_integer(const Value& value, const toml::value<std::int64_t>& integer) {
+    std::int64_t number = integer.get();
+    if (integer_format(integer) != toml::value_flags::format_as_octal && number >= 8) {
+        mode_not_octal(value, integer);
+    }
+    if (number < 0 || number > max_mode) {
+        out_of_range(value, number < 0 ? std::to_string(number) : "0o" + octal(number),
+                     "0..0o7777");
+    }
+    return static_cast<std::uint32_t>(number);
+}
+
+std::uint32_t mode_from_string(const Value& value, std::string_view text) {
+    std::string_view digits = text.starts_with("0o") ? text.substr(2) : text;
+    if (digits.empty() || digits.find_first_not_of("01234567") != std::string_view::npos) {
+        fail(value.where(),
+             in_quotes(value.name) + " " + in_quotes(text) + " is not an octal number",
+             "write an octal string like \"0644\" or a TOML octal integer like 0o644");
+    }
+    std::int64_t number = 0;
+    for (char digit : digits) {
+        number = number * 8 + (digit - '0');
+        if (number > max_mode) {
+            out_of_range(value, in_quotes(text), "0..0o7777");
+        }
+    }
+    return static_cast<std::uint32_t>(number);
+}
+
+/// A permission mode: a TOML octal integer (0o644) or an octal string ("0644").
+std::uint32_t as_mode(const Value& value) {
+    if (const auto* integer = value.node.as_integer()) {
+        return mode_from_integer(value, *integer);
+    }
+    if (const auto* text = value.node.as_string()) {
+        return mode_from_string(value, text->get());
+    }
+    wrong_type(value, "an integer or an octal string");
+}
+
+Compression as_compression(const Value& value) {
+    std::string text = as_string(value);
+    if (auto compression = parse_compression(text)) {
+        return *compression;
+    }
+    fail(value.where(),
+         in_quotes(value.name) + " must be one of gzip, zstd, none, not " + in_quotes(text));
+}
+
+/// An image path that normalize_image_path() accepts; the text is kept as written.
+std::string as_image_path(const Value& value, bool allow_root) {
+    std::string text = as_string(value);
+    try {
+        normalize_image_path(text, "", allow_root);
+    } catch (const Error& e) {
+        fail(value.where(), in_quotes(value.name) + " " + e.what());
+    }
+    return text;
+}
+
+std::string as_absolute_path(const Value& value) {
+    std::string text = as_string(value);
+    if (!text.starts_with('/')) {
+        fail(value.where(), in_quotes(value.name) + " must be an absolute path");
+    }
+    return text;
+}
+
+// ---- names, tags, ports --------------------------------------------------------------
+
+bool lower_alnum(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+/// [a-z0-9]+([._-][a-z0-9]+)*
+bool valid_name_component(std::string_view part) {
+    bool after_separator = true;
+    for (char c : part) {
+        if (lower_alnum(c)) {
+            after_separator = false;
+        } else if ((c == '.' || c == '_' || c == '-') && !after_separator) {
+            after_separator = true;
+        } else {
+            return false;
+        }
+    }
+    return !after_separator;
+}
+
+bool valid_image_name(std::string_view name) {
+    for (;;) {
+        std::size_t slash = name.find('/');
+        if (!valid_name_component(name.substr(0, slash))) {
+            return false;
+        }
+        if (slash == std::string_view::npos) {
+            return true;
+        }
+        name.remove_prefix(slash + 1);
+    }
+}
+
+/// [A-Za-z0-9_][A-Za-z0-9._-]{0,127}
+bool valid_tag(std::string_view tag) {
+    auto word = [](char c) { return (c >= 'A' && c <= 'Z') || lower_alnum(c) || c == '_'; };
+    if (tag.empty() || tag.size() > 128 || !word(tag.front())) {
+        return false;
+    }
+    return std::all_of(tag.begin(), tag.end(),
+                       [&](char c) { return word(c) || c == '.' || c == '-'; });
+}
+
+constexpr std::string_view name_rules =
+    "use lowercase letters and digits, with single '.', '_' or '-' between them; '/' "
+    "separates path components";
+
+std::string as_image_name(const Value& value) {
+    std::string name = as_string(value);
+    if (!valid_image_name(name)) {
+        fail(value.where(),
+             in_quotes(value.name) + " " + in_quotes(name) + " is not a valid image name",
+             std::string(name_rules));
+    }
+    return name;
+}
+
+std::string as_tag(const Value& value) {
+    std::string tag = as_string(value);
+    if (!valid_tag(tag)) {
+        fail(value.where(), in_quotes(value.name) + " " + in_quotes(tag) + " is not a valid tag",
+             "up to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'");
+    }
+    return tag;
+}
+
+oci::Platform as_platform(const Value& value) {
+    std::string text = as_string(value);
+    try {
+        return oci::Platform::parse(text);
+    } catch (const Error& e) {
+        fail(value.where(), in_quotes(value.name) + ": " + e.what());
+    }
+}
+
+constexpr std::string_view port_forms = "write 8080, \"8080/tcp\", \"53/udp\" or \"9/sctp\"";
+
+std::string port_from_integer(const Value& element, std::int64_t port) {
+    if (port < 1 || port > 65535) {
+        fail(element.where(), in_quotes(element.name) + " entry " + std::to_string(port) +
+                                  " is out of range (1..65535)");
+    }
+    return std::to_string(port) + "/tcp";
+}
+
+std::string port_from_string(const Value& element, std::string_view text) {
+    std::size_t slash = text.find('/');
+    std::string_view number = text.substr(0, slash);
+    std::string_view protocol = slash == std::string_view::npos ? "tcp" : text.substr(slash + 1);
+    std::string entry = in_quotes(element.name) + " entry " + in_quotes(text);
+    if (number.empty() || number.size() > 5 ||
+        number.find_first_not_of("0123456789") != std::string_view::npos) {
+        fail(element.where(), entry + " is not a port number", std::string(port_forms));
+    }
+    if (protocol != "tcp" && protocol != "udp" && protocol != "sctp") {
+        fail(element.where(), entry + " has an unknown protocol " + in_quotes(protocol),
+             "use tcp, udp or sctp");
+    }
+    int port = std::stoi(std::string(number));
+    if (port < 1 || port > 65535) {
+        fail(element.where(), entry + " is out of range (1..65535)");
+    }
+    return std::to_string(port) + "/" + std::string(protocol);
+}
+
+/// Ports as "N/tcp" | "N/udp" | "N/sctp", from strings or integers.
+std::vector<std::string> as_ports(const Value& value) {
+    const auto* array = value.node.as_array();
+    if (array == nullptr) {
+        wrong_type(value, "an array of strings or integers");
+    }
+    std::vector<std::string> out;
+    for (const toml::node& item : *array) {
+        Value element{item, value.name, value.file};
+        if (const auto* integer = item.as_integer()) {
+            out.push_back(port_from_integer(element, integer->get()));
+        } else if (const auto* text = item.as_string()) {
+            out.push_back(port_from_string(element, text->get()));
+        } else {
+            wrong_element(element, "strings or integers");
+        }
+    }
+    return out;
+}
+
+// ---- tables ------------------------------------------------------------------------
+
+/// A TOML table being read, named as messages name it ("[config]", "the top level").
+class Section {
+public:
+    Section(const toml::table& table, std::string label, const FileContext& file)
+        : table_(table), label_(std::move(label)), file_(file) {
+        std::vector<std::pair<const toml::key*, const toml::node*>> entries;
+        for (auto&& [key, node] : table) {
+            entries.emplace_back(&key, &node);
+        }
+        // toml++ keeps keys sorted; messages follow the order of the text.
+        std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+            const auto& x = a.first->source().begin;
+            const auto& y = b.first->source().begin;
+            return std::pair(x.line, x.column) < std::pair(y.line, y.column);
+        });
+        for (const auto& [key, node] : entries) {
+            values_.push_back(Value{*node, std::string(key->str()), file, key});
+        }
+    }
+
+    SourceLocation where() const { return locate(file_, table_.source()); }
+    /// Every key and value, in the order of the text.
+    const std::vector<Value>& values() const noexcept { return values_; }
+
+    const Value* get(std::string_view key) const {
+        auto it = std::find_if(values_.begin(), values_.end(),
+                               [&](const Value& v) { return v.name == key; });
+        return it == values_.end() ? nullptr : &*it;
+    }
+
+    /// Throws for the first key (in text order) that is not in `allowed`.
+    void allow_only(std::span<const std::string_view> allowed,
+                    std::string_view (*home)(std::string_view) = nullptr) const {
+        for (const Value& value : values_) {
+            if (std::find(allowed.begin(), allowed.end(), value.name) == allowed.end()) {
+                std::string_view elsewhere = home ? home(value.name) : std::string_view();
+                fail(value.key_where(), "unknown key " + in_quotes(value.name) + " in " + label_,
+                     elsewhere.empty()
+                         ? unknown_key_hint(value.name, allowed)
+                         : in_quotes(value.name) + " belongs in " + std::string(elsewhere));
+            }
+        }
+    }
+
+    /// `what`: the missing keys, quoted ("'path'", "'src' or 'content'").
+    [[noreturn]] void missing(std::string_view what, std::string hint = {}) const {
+        fail(where(), label_ + " needs " + std::string(what), std::move(hint));
+    }
+
+private:
+    static std::string unknown_key_hint(std::string_view key,
+                                        std::span<const std::string_view> allowed) {
+        if (auto nearest = nearest_key(key, allowed)) {
+            return "did you mean " + in_quotes(*nearest) + "?";
+        }
+        return "allowed keys: " + join(allowed, ", ");
+    }
+
+    const toml::table& table_;
+    std::string label_;
+    const FileContext& file_;
+    std::vector<Value> values_;
+};
+
+/// One key of a table and what reading it does to `Target`.
+template <typename Target>
+struct Field {
+    std::string_view key;
+    void (*apply)(Target&, const Value&);
+};
+
+template <typename Target, std::size_t N>
+std::array<std::string_view, N> keys_of(const std::array<Field<Target>, N>& fields) {
+    std::array<std::string_view, N> keys{};
+    std::transform(fields.begin(), fields.end(), keys.begin(),
+                   [](const Field<Target>& f) { return f.key; });
+    return keys;
+}
+
+/// Checks the section's keys against `fields`, then applies each value in text order.
+template <typename Target, std::size_t N>
+void read_fields(const Section& section, Target& target, const std::array<Field<Target>, N>& fields,
+                 std::string_view (*home)(std::string_view) = nullptr) {
+    section.allow_only(keys_of(fields), home);
+    for (const Value& value : section.values()) {
+        auto field = std::find_if(fields.begin(), fields.end(),
+                                  [&](const Field<Target>& f) { return f.key == value.name; });
+        field->apply(target, value);
+    }
+}
+
+// ---- [[layer.copy]] ------------------------------------------------------------------
+
+std::array<Field<CopyItem>, 11> copy_fields() {
+    return {{
+        {"src",
+         [](CopyItem& c, const Value& v) {
+             c.src = resolve(v.file, as_nonempty_string(v));
+             c.src_where = v.where();
+         }},
+        {"dst",
+         [](CopyItem& c, const Value& v) {
+             c.dst = as_image_path(v, true);
+             c.dst_where = v.where();
+         }},
+        {"include", [](CopyItem& c, const Value& v) { c.options.include = texts(as_strings(v)); }},
+        {"exclude", [](CopyItem& c, const Value& v) { c.options.exclude = texts(as_strings(v)); }},
+        {"mode", [](CopyItem& c, const Value& v) { c.options.file_mode = as_mode(v); }},
+        {"dir_mode", [](CopyItem& c, const Value& v) { c.options.dir_mode = as_mode(v); }},
+        {"uid", [](CopyItem& c, const Value& v) { c.options.uid = as_id(v); }},
+        {"gid", [](CopyItem& c, const Value& v) { c.options.gid = as_id(v); }},
+        {"preserve_modes",
+         [](CopyItem& c, const Value& v) { c.options.preserve_modes = as_bool(v); }},
+        {"xattrs", [](CopyItem& c, const Value& v) { c.options.xattrs = as_bool(v); }},
+        {"follow_symlinks",
+         [](CopyItem& c, const Value& v) { c.options.follow_symlinks = as_bool(v); }},
+    }};
+}
+
+CopyItem read_copy(const Section& section) {
+    CopyItem item;
+    item.where = section.where();
+    item.dst_where = section.where();
+    read_fields(section, item, copy_fields());
+    if (!section.get("src")) {
+        section.missing(in_quotes("src"),
+                        "the host file or directory to copy, relative to this file");
+    }
+    return item;
+}
+
+// ---- [[layer.files]] -----------------------------------------------------------------
+
+std::array<Field<FileItem>, 8> files_fields() {
+    return {{
+        {"path",
+         [](FileItem& f, const Value& v) {
+             f.path = as_image_path(v, false);
+             f.path_where = v.where();
+         }},
+        {"type", [](FileItem&, const Value&) {}}, // read first, see read_files()
+        {"src",
+         [](FileItem& f, const Value& v) {
+             f.src = resolve(v.file, as_nonempty_string(v));
+             f.src_where = v.where();
+         }},
+        {"content", [](FileItem& f, const Value& v) { f.content = as_string(v); }},
+        {"target", [](FileItem& f, const Value& v) { f.target = as_nonempty_string(v); }},
+        {"mode", [](FileItem& f, const Value& v) { f.mode = as_mode(v); }},
+        {"uid", [](FileItem& f, const Value& v) { f.uid = as_id(v); }},
+        {"gid", [](FileItem& f, const Value& v) { f.gid = as_id(v); }},
+    }};
+}
+
+/// A `type` of [[layer.files]] and the keys it takes.
+struct FilesType {
+    std::string_view name;
+    EntryType type;
+    std::span<const std::string_view> keys;
+};
+
+FilesType files_type(const Section& section) {
+    static constexpr std::array<std::string_view, 7> file_keys{"path", "type", "src", "content",
+                                                               "mode", "uid",  "gid"};
+    static constexpr std::array<std::string_view, 5> dir_keys{"path", "type", "mode", "uid", "gid"};
+    static constexpr std::array<std::string_view, 5> symlink_keys{"path", "type", "target", "uid",
+                                                                  "gid"};
+    static constexpr std::array<std::string_view, 3> hardlink_keys{"path", "type", "target"};
+    const std::array<FilesType, 5> types{{
+        {"file", EntryType::file, file_keys},
+        {"dir", EntryType::directory, dir_keys},
+        {"symlink", EntryType::symlink, symlink_keys},
+        {"hardlink", EntryType::hardlink, hardlink_keys},
+        {"fifo", EntryType::fifo, dir_keys},
+    }};
+    const Value* value = section.get("type");
+    if (value == nullptr) {
+        return types[0];
+    }
+    std::string text = as_string(*value);
+    for (const FilesType& type : types) {
+        if (type.name == text) {
+            return type;
+        }
+    }
+    fail(value->where(),
+         "'type' must be one of file, dir, symlink, hardlink, fifo, not " + in_quotes(text));
+}
+
+void check_files_keys(const Section& section, const FilesType& type) {
+    for (const Value& value : section.values()) {
+        if (std::find(type.keys.begin(), type.keys.end(), value.name) == type.keys.end()) {
+            fail(value.key_where(),
+                 in_quotes(value.name) + " is not allowed for type " + in_quotes(type.name),
+                 "type " + in_quotes(type.name) + " takes: " + join(type.keys, ", "));
+        }
+    }
+}
+
+void check_file_source(const Section& section) {
+    const Value* src = section.get("src");
+    const Value* content = section.get("content");
+    if (src && content) {
+        const Value* second = std::max(src, content); // values() is in text order
+        fail(second->where(), "'src' and 'content' are mutually exclusive",
+             "use 'src' for a host file or 'content' for inline text");
+    }
+    if (!src && !content) {
+        section.missing("'src' or 'content'",
+                        "a file needs 'src' (a host file) or 'content' (inline text)");
+    }
+}
+
+void check_files_target(const Section& section, const FileItem& item) {
+    const Value* target = section.get("target");
+    if (target == nullptr) {
+        section.missing(in_quotes("target"), item.type == EntryType::symlink
+                                                 ? "a symlink needs the path it points to"
+                                                 : "a hard link needs the image path of its file");
+    }
+    if (item.type == EntryType::hardlink) {
+        as_image_path(*target, false);
+    }
+}
+
+FileItem read_files(const Section& section) {
+    section.allow_only(keys_of(files_fields()));
+    FilesType type = files_type(section);
+    check_files_keys(section, type);
+    FileItem item;
+    item.where = section.where();
+    item.type = type.type;
+    read_fields(section, item, files_fields());
+    if (!section.get("path")) {
+        section.missing(in_quotes("path"),
+                        "the image path of the entry, e.g. path = \"/etc/motd\"");
+    }
+    if (item.type == EntryType::file) {
+        check_file_source(section);
+    }
+    if (item.type == EntryType::symlink || item.type == EntryType::hardlink) {
+        check_files_target(section, item);
+    }
+    return item;
+}
+
+// ---- [[layer]] -------------------------------------------------------------------------
+
+/// A layer being read, with what the final checks need.
+struct LayerDraft {
+    LayerSpec spec;
+    std::optional<SourceLocation> name_where; ///< set when the name was written
+    std::optional<std::int64_t> level;
+    SourceLocation level_where;
+};
+
+std::array<Field<LayerDraft>, 6> layer_fields() {
+    return {{
+        {"name",
+         [](LayerDraft& l, const Value& v) {
+             l.spec.name = as_nonempty_string(v);
+             l.name_where = v.where();
+         }},
+        {"comment", [](LayerDraft& l, const Value& v) { l.spec.comment = as_string(v); }},
+        {"compression",
+         [](LayerDraft& l, const Value& v) { l.spec.compression = as_compression(v); }},
+        {"level",
+         [](LayerDraft& l, const Value& v) {
+             l.level = as_integer(v);
+             l.level_where = v.where();
+         }},
+        {"copy",
+         [](LayerDraft& l, const Value& v) {
+             for (const toml::table* table :
+                  as_tables(v, "write [[layer.copy]] (two brackets) for each copy")) {
+                 l.spec.copies.push_back(read_copy(Section(*table, "[[layer.copy]]", v.file)));
+             }
+         }},
+        {"files",
+         [](LayerDraft& l, const Value& v) {
+             for (const toml::table* table :
+                  as_tables(v, "write [[layer.files]] (two brackets) for each entry")) {
+                 l.spec.files.push_back(read_files(Section(*table, "[[layer.files]]", v.file)));
+             }
+         }},
+    }};
+}
+
+// ---- the merged recipe -----------------------------------------------------------------
+
+/// Everything merged so far, in the order values are applied (later wins).
+struct Merge {
+    Recipe recipe;
+    bool named = false;
+    std::optional<std::int64_t> build_level;
+    SourceLocation build_level_where;
+    std::map<std::string, std::string> env;
+    std::map<std::string, std::string> labels;
+    std::set<std::string> ports;
+    std::set<std::string> volumes;
+    std::vector<LayerDraft> layers;
+};
+
+/// Keys of a table of strings (env, labels) into `out`, later wins.
+void merge_strings(std::map<std::string, std::string>& out, const Value& value, bool env) {
+    Section table(as_table(value), in_quotes(value.name), value.file);
+    for (const Value& entry : table.values()) {
+        Value element{entry.node, value.name, value.file, entry.key};
+        if (entry.name.empty()) {
+            fail(entry.key_where(), in_quotes(value.name) + " keys must not be empty");
+        }
+        if (env && entry.name.find('=') != std::string::npos) {
+            fail(entry.key_where(),
+                 in_quotes(value.name) + " key " + in_quotes(entry.name) + " must not contain '='");
+        }
+        if (!entry.node.is_string()) {
+            wrong_element(element, "strings");
+        }
+        out[entry.name] = entry.node.as_string()->get();
+    }
+}
+
+std::array<Field<Merge>, 10> config_fields() {
+    return {{
+        {"entrypoint",
+         [](Merge& m, const Value& v) { m.recipe.config.entrypoint = texts(as_strings(v)); }},
+        {"cmd", [](Merge& m, const Value& v) { m.recipe.config.cmd = texts(as_strings(v)); }},
+        {"env", [](Merge& m, const Value& v) { merge_strings(m.env, v, true); }},
+        {"user", [](Merge& m, const Value& v) { m.recipe.config.user = as_string(v); }},
+        {"workdir",
+         [](Merge& m, const Value& v) { m.recipe.config.workdir = as_absolute_path(v); }},
+        {"stop_signal",
+         [](Merge& m, const Value& v) { m.recipe.config.stop_signal = as_nonempty_string(v); }},
+        {"exposed_ports",
+         [](Merge& m, const Value& v) {
+             for (std::string& port : as_ports(v)) {
+                 m.ports.insert(std::move(port));
+             }
+         }},
+        {"volumes",
+         [](Merge& m, const Value& v) {
+             for (const Located& volume : as_strings(v)) {
+                 if (!volume.text.starts_with('/')) {
+                     fail(volume.where, "'volumes' entry " + in_quotes(volume.text) +
+                                            " must be an absolute path");
+                 }
+                 m.volumes.insert(volume.text);
+             }
+         }},
+        {"labels", [](Merge& m, const Value& v) { merge_strings(m.labels, v, false); }},
+        {"author", [](Merge& m, const Value& v) { m.recipe.config.author = as_string(v); }},
+    }};
+}
+
+std::array<Field<Merge>, 3> build_fields() {
+    return {{
+        {"compression",
+         [](Merge& m, const Value& v) { m.recipe.build.compression = as_compression(v); }},
+        {"level",
+         [](Merge& m, const Value& v) {
+             m.build_level = as_integer(v);
+             m.build_level_where = v.where();
+         }},
+        {"source_date_epoch",
+         [](Merge& m, const Value& v) {
+             std::int64_t epoch = as_integer(v);
+             if (epoch < 0) {
+                 out_of_range(v, std::to_string(epoch), "0 or more");
+             }
+             m.recipe.build.source_date_epoch = epoch;
+         }},
+    }};
+}
+
+/// "oci:<dir>[:<tag>]" (dir up to the first ':' after "oci:").
+BaseSpec oci_base(const Value& value, const std::string& image) {
+    std::string_view rest = std::string_view(image).substr(4);
+    std::size_t colon = rest.find(':');
+    BaseSpec base;
+    base.where = value.where();
+    base.image = image;
+    if (rest.substr(0, colon).empty()) {
+        fail(value.where(), "'image' " + in_quotes(image) + " names no directory",
+             "write \"oci:<dir>\" or \"oci:<dir>:<tag>\"");
+    }
+    base.layout = resolve(value.file, rest.substr(0, colon));
+    if (colon != std::string_view::npos) {
+        base.tag = std::string(rest.substr(colon + 1));
+        if (base.tag.empty()) {
+            fail(value.where(), "'image' " + in_quotes(image) + " has an empty tag",
+                 "write \"oci:<dir>:<tag>\", or leave out ':' to use the layout's only image");
+        }
+    }
+    return base;
+}
+
+std::array<Field<Merge>, 1> base_fields() {
+    return {{
+        {"image",
+         [](Merge& m, const Value& v) {
+             std::string image = as_string(v);
+             if (image.starts_with("oci:")) {
+                 m.recipe.base = oci_base(v, image);
+             } else if (image == "scratch") {
+                 m.recipe.base.image = "scratch";
+                 m.recipe.base.layout.clear();
+                 m.recipe.base.tag.clear();
+                 m.recipe.base.where = v.where();
+             } else {
+                 fail(v.where(),
+                      "'image' must be \"scratch\" or \"oci:<dir>[:<tag>]\", not " +
+                          in_quotes(image),
+                      "pull other images into an OCI layout first and name its directory");
+             }
+         }},
+    }};
+}
+
+/// Where a top-level key that belongs in a table goes ("" when it is not one).
+std::string_view home_of(std::string_view key) {
+    auto in = [&](const auto& fields) {
+        return std::any_of(fields.begin(), fields.end(),
+                           [&](const auto& field) { return field.key == key; });
+    };
+    if (in(config_fields())) {
+        return "[config]";
+    }
+    if (in(build_fields())) {
+        return "[build]";
+    }
+    if (in(base_fields())) {
+        return "[base]";
+    }
+    return {};
+}
+
+std::array<Field<Merge>, 8> top_fields() {
+    return {{
+        {"include", [](Merge&, const Value&) {}}, // read before the rest, see Loader::read()
+        {"name",
+         [](Merge& m, const Value& v) {
+             m.recipe.name = as_image_name(v);
+             m.named = true;
+         }},
+        {"tag", [](Merge& m, const Value& v) { m.recipe.tag = as_tag(v); }},
+        {"platform", [](Merge& m, const Value& v) { m.recipe.platform = as_platform(v); }},
+        {"base",
+         [](Merge& m, const Value& v) {
+             read_fields(Section(as_table(v), "[base]", v.file), m, base_fields());
+         }},
+        {"build",
+         [](Merge& m, const Value& v) {
+             read_fields(Section(as_table(v), "[build]", v.file), m, build_fields());
+         }},
+        {"config",
+         [](Merge& m, const Value& v) {
+             read_fields(Section(as_table(v), "[config]", v.file), m, config_fields());
+         }},
+        {"layer",
+         [](Merge& m, const Value& v) {
+             for (const toml::table* table :
+                  as_tables(v, "start each layer with [[layer]] (two brackets), then its "
+                               "[[layer.copy]] and [[layer.files]]")) {
+                 Section section(*table, "[[layer]]", v.file);
+                 LayerDraft layer;
+                 layer.spec.where = section.where();
+                 read_fields(section, layer, layer_fields());
+                 m.layers.push_back(std::move(layer));
+             }
+         }},
+    }};
+}
+
+// ---- checks on the merged recipe -------------------------------------------------------
+
+/// Throws when `level` is outside the range of `compression` (none takes any level).
+void check_level(std::int64_t level, Compression compression, const SourceLocation& where,
+                 std::string hint = {}) {
+    if (compression == Compression::none) {
+        return;
+    }
+    std::int64_t high = compression == Compression::gzip ? 12 : 19;
+    if (level < 1 || level > high) {
+        fail(where,
+             "'level' " + std::to_string(level) + " is out of range for " + to_string(compression) +
+                 " (1.." + std::to_string(high) + ")",
+             std::move(hint));
+    }
+}
+
+int to_int(std::int64_t level) {
+    return static_cast<int>(std::clamp<std::int64_t>(level, INT_MIN, INT_MAX));
+}
+
+void check_levels(Merge& m) {
+    Compression build = m.recipe.build.compression;
+    if (m.build_level) {
+        check_level(*m.build_level, build, m.build_level_where);
+        m.recipe.build.level = to_int(*m.build_level);
+    }
+    for (LayerDraft& layer : m.layers) {
+        Compression compression = layer.spec.compression.value_or(build);
+        if (layer.level) {
+            check_level(*layer.level, compression, layer.level_where);
+            layer.spec.level = to_int(*layer.level);
+        }
+        // A layer that picks another compression without a level gets that compression's
+        // default level: [build].level was chosen for [build].compression.
+    }
+}
+
+/// Default names ("layer-<n>"), then uniqueness.
+void name_layers(Merge& m) {
+    std::map<std::string, const LayerDraft*> seen;
+    for (std::size_t i = 0; i < m.layers.size(); ++i) {
+        LayerDraft& layer = m.layers[i];
+        if (!layer.name_where) {
+            layer.spec.name = "layer-" + std::to_string(i + 1);
+        }
+        auto [first, fresh] = seen.emplace(layer.spec.name, &layer);
+        if (!fresh) {
+            const LayerDraft& other = *first->second;
+            fail(layer.name_where.value_or(layer.spec.where),
+                 "layer name " + in_quotes(layer.spec.name) + " is used twice",
+                 other.name_where
+                     ? "first used at " + other.name_where->str()
+                     : "the layer at " + other.spec.where.str() + " has this name by default");
+        }
+    }
+}
+
+void default_name(Merge& m, const FileContext& top) {
+    if (m.named) {
+        return;
+    }
+    std::string name = top.absolute.stem().string();
+    std::transform(name.begin(), name.end(), name.begin(), [](char c) {
+        return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+    });
+    if (!valid_image_name(name)) {
+        fail(SourceLocation{top.display, 0, 0},
+             "image name " + in_quotes(name) + " (from the file name) is not valid",
+             "set 'name' in the recipe; " + std::string(name_rules));
+    }
+    m.recipe.name = std::move(name);
+}
+
+Recipe finish(Merge& m, const FileContext& top) {
+    check_levels(m);
+    name_layers(m);
+    default_name(m, top);
+    Recipe& recipe = m.recipe;
+    recipe.file = top.absolute;
+    recipe.config.env.assign(m.env.begin(), m.env.end());
+    recipe.config.labels.assign(m.labels.begin(), m.labels.end());
+    recipe.config.exposed_ports.assign(m.ports.begin(), m.ports.end());
+    recipe.config.volumes.assign(m.volumes.begin(), m.volumes.end());
+    for (LayerDraft& layer : m.layers) {
+        recipe.layers.push_back(std::move(layer.spec));
+    }
+    return std::move(recipe);
+}
+
+// ---- includes ------------------------------------------------------------------------
+
+std::string include_hint(const Value& value) {
+    const auto* text = value.node.as_string();
+    return "write include = [\"" + (text ? text->get() : std::string("file.toml")) + "\"]";
+}
+
+/// Reads a recipe and its fragments into one Merge.
+class Loader {
+public:
+    Recipe load(const fs::path& file, std::optional<std::string_view> text) {
+        FileContext top{file.string(), fs::absolute(file).lexically_normal()};
+        std::string read;
+        if (!text) {
+            read = read_text(top.absolute, SourceLocation{top.display, 0, 0}, "recipe");
+            text = read;
+        }
+        enter(top, *text);
+        return finish(merge_, top);
+    }
+
+private:
+    struct Open {
+        fs::path identity;
+        std::string display;
+    };
+
+    static fs::path identity(const fs::path& path) {
+        std::error_code ec;
+        fs::path canonical = fs::weakly_canonical(path, ec);
+        return ec ? path : canonical;
+    }
+
+    void enter(const FileContext& file, std::string_view text) {
+        fs::path id = identity(file.absolute);
+        open_.push_back({id, file.display});
+        merge_.recipe.sources.push_back(file.absolute);
+        read(file, text);
+        open_.pop_back();
+        done_.insert(id);
+    }
+
+    void read(const FileContext& file, std::string_view text) {
+        toml::table table = parse_toml(text, file);
+        Section top(table, "the top level", file);
+        top.allow_only(keys_of(top_fields()), home_of);
+        if (const Value* includes = top.get("include")) {
+            for (const Located& item : as_strings(*includes, include_hint(*includes))) {
+                include(file, item);
+            }
+        }
+        read_fields(top, merge_, top_fields(), home_of);
+    }
+
+    void include(const FileContext& from, const Located& item) {
+        if (item.text.empty()) {
+            fail(item.where, "'include' entries must not be empty");
+        }
+        FileContext file{
+            (fs::path(from.display).parent_path() / item.text).lexically_normal().string(),
+            resolve(from, item.text)};
+        fs::path id = identity(file.absolute);
+        auto cycle = std::find_if(open_.begin(), open_.end(),
+                                  [&](const Open& open) { return open.identity == id; });
+        if (cycle != open_.end()) {
+            std::string chain;
+            for (auto it = cycle; it != open_.end(); ++it) {
+                chain += it->display + " -> ";
+            }
+            fail(item.where, "include cycle: " + chain + file.display,
+                 "a file cannot include itself, directly or through other fragments");
+        }
+        if (done_.contains(id)) {
+            return; // already merged (included twice, e.g. by two fragments)
+        }
+        std::string text =
+            read_text(file.absolute, item.where, "include " + in_quotes(file.display));
+        enter(file, text);
+    }
+
+    Merge merge_;
+    std::vector<Open> open_;
+    std::set<fs::path> done_;
+};
+
+} // namespace
+
+Recipe load_recipe(const std::filesystem::path& file) {
+    return Loader().load(file, std::nullopt);
+}
+
+Recipe parse_recipe(std::string_view text, const std::filesystem::path& file) {
+    return Loader().load(file, text);
+}
+
+} // namespace ocibake

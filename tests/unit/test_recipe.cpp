@@ -1,0 +1,775 @@
+// Tests of the recipe module: TOML -> the checked model, includes and merging, and the
+// exact text of the errors users meet.
+
+#include "ocibake/recipe.hpp"
+
+#include "support/support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace fs = std::filesystem;
+using ocibake::CopyItem;
+using ocibake::EntryType;
+using ocibake::ErrorKind;
+using ocibake::FileItem;
+using ocibake::Recipe;
+using ocibake::RecipeError;
+using ocibake::test::ScratchDir;
+using ocibake::test::write_file;
+
+namespace {
+
+using Pairs = std::vector<std::pair<std::string, std::string>>;
+using Strings = std::vector<std::string>;
+
+/// The RecipeError that `load` throws (the test fails when it throws nothing).
+template <typename Load>
+RecipeError error_from(Load&& load) {
+    try {
+        load();
+    } catch (const RecipeError& e) {
+        return e;
+    }
+    FAIL("no RecipeError was thrown");
+    throw std::logic_error("unreachable");
+}
+
+/// The error of loading `text` written as dir/recipe.toml.
+RecipeError error_for(const ScratchDir& dir, std::string_view text) {
+    fs::path file = write_file(dir / "recipe.toml", text);
+    return error_from([&] { ocibake::load_recipe(file); });
+}
+
+/// The summary of that error (kind recipe).
+std::string summary_for(const ScratchDir& dir, std::string_view text) {
+    RecipeError e = error_for(dir, text);
+    CHECK(e.kind() == ErrorKind::recipe);
+    return e.summary();
+}
+
+/// Changes the working directory for a scope.
+class CurrentDir {
+public:
+    explicit CurrentDir(const fs::path& dir) : previous_(fs::current_path()) {
+        fs::current_path(dir);
+    }
+    ~CurrentDir() { fs::current_path(previous_); }
+    CurrentDir(const CurrentDir&) = delete;
+    CurrentDir& operator=(const CurrentDir&) = delete;
+
+private:
+    fs::path previous_;
+};
+
+Recipe load_text(const ScratchDir& dir, std::string_view text) {
+    return ocibake::load_recipe(write_file(dir / "recipe.toml", text));
+}
+
+} // namespace
+
+TEST_CASE("a full recipe is read into the model", "[recipe]") {
+    ScratchDir dir("recipe");
+    fs::path file = write_file(dir / "recipes/full.toml", R"(name = "ml/hello"
+tag = "v1.2"
+platform = "linux/arm64/v8"
+
+[base]
+image = "oci:../images/base:22.04"
+
+[build]
+compression = "zstd"
+level = 9
+source_date_epoch = 1700000000
+
+[config]
+entrypoint = ["/bin/sh", "-c"]
+cmd = ["echo hi"]
+env = { PATH = "/usr/bin:/bin", LANG = "C.UTF-8" }
+user = "1000:1000"
+workdir = "/workspace"
+stop_signal = "SIGTERM"
+exposed_ports = ["8888", "22/tcp", 53, "53/udp", "22"]
+volumes = ["/workspace", "/data", "/workspace"]
+labels = { "org.opencontainers.image.title" = "hello", "a.b" = "c" }
+author = "Jane <jane@example.com>"
+
+[[layer]]
+name = "app"
+comment = "the application"
+compression = "gzip"
+level = 12
+
+  [[layer.copy]]
+  src = "../rootfs/"
+  dst = "/opt/app"
+  include = ["**/*.py"]
+  exclude = ["**/__pycache__"]
+  mode = 0o644
+  dir_mode = "0755"
+  uid = 1000
+  gid = 100
+  preserve_modes = true
+  xattrs = true
+  follow_symlinks = true
+
+  [[layer.files]]
+  path = "/etc/motd"
+  content = "hello\n"
+  mode = 0o600
+  uid = 1
+  gid = 2
+
+  [[layer.files]]
+  path = "/etc/issue"
+  src = "issue.txt"
+
+  [[layer.files]]
+  path = "/var/empty"
+  type = "dir"
+  mode = "0700"
+
+  [[layer.files]]
+  path = "/usr/bin/python"
+  type = "symlink"
+  target = "python3"
+
+  [[layer.files]]
+  path = "/usr/bin/python3.11"
+  type = "hardlink"
+  target = "/usr/bin/python3"
+
+  [[layer.files]]
+  path = "/run/fifo"
+  type = "fifo"
+  mode = 0o620
+
+[[layer]]
+)");
+    Recipe r = ocibake::load_recipe(file);
+    const std::string shown = file.string();
+
+    CHECK(r.file == file);
+    CHECK(r.sources == std::vector<fs::path>{file});
+    CHECK(r.name == "ml/hello");
+    CHECK(r.tag == "v1.2");
+    CHECK(r.platform.os == "linux");
+    CHECK(r.platform.architecture == "arm64");
+    CHECK(r.platform.variant == "v8");
+
+    CHECK(r.base.image == "oci:../images/base:22.04");
+    CHECK_FALSE(r.base.scratch());
+    CHECK(r.base.layout == dir.path() / "images/base");
+    CHECK(r.base.tag == "22.04");
+    CHECK(r.base.where.str() == shown + ":6:9");
+
+    CHECK(r.build.compression == ocibake::Compression::zstd);
+    CHECK(r.build.level == 9);
+    CHECK(r.build.source_date_epoch == 1700000000);
+
+    const auto& c = r.config;
+    CHECK(c.entrypoint == Strings{"/bin/sh", "-c"});
+    CHECK(c.cmd == Strings{"echo hi"});
+    CHECK(c.env == Pairs{{"LANG", "C.UTF-8"}, {"PATH", "/usr/bin:/bin"}});
+    CHECK(c.user == "1000:1000");
+    CHECK(c.workdir == "/workspace");
+    CHECK(c.stop_signal == "SIGTERM");
+    CHECK(c.exposed_ports == Strings{"22/tcp", "53/tcp", "53/udp", "8888/tcp"});
+    CHECK(c.volumes == Strings{"/data", "/workspace"});
+    CHECK(c.labels == Pairs{{"a.b", "c"}, {"org.opencontainers.image.title", "hello"}});
+    CHECK(c.author == "Jane <jane@example.com>");
+
+    REQUIRE(r.layers.size() == 2);
+    const auto& app = r.layers[0];
+    CHECK(app.where.str() == shown + ":25:1");
+    CHECK(app.name == "app");
+    CHECK(app.comment == "the application");
+    CHECK(app.compression == ocibake::Compression::gzip);
+    CHECK(app.level == 12);
+
+    REQUIRE(app.copies.size() == 1);
+    const CopyItem& copy = app.copies[0];
+    CHECK(copy.where.str() == shown + ":31:3");
+    CHECK(copy.src == dir.path() / "rootfs");
+    CHECK(copy.src_where.str() == shown + ":32:9");
+    CHECK(copy.dst == "/opt/app");
+    CHECK(copy.dst_where.str() == shown + ":33:9");
+    CHECK(copy.options.include == Strings{"**/*.py"});
+    CHECK(copy.options.exclude == Strings{"**/__pycache__"});
+    CHECK(copy.options.file_mode == 0644u);
+    CHECK(copy.options.dir_mode == 0755u);
+    CHECK(copy.options.uid == 1000);
+    CHECK(copy.options.gid == 100);
+    CHECK(copy.options.preserve_modes);
+    CHECK(copy.options.xattrs);
+    CHECK(copy.options.follow_symlinks);
+
+    REQUIRE(app.files.size() == 6);
+    const FileItem& motd = app.files[0];
+    CHECK(motd.where.str() == shown + ":44:3");
+    CHECK(motd.path == "/etc/motd");
+    CHECK(motd.path_where.str() == shown + ":45:10");
+    CHECK(motd.type == EntryType::file);
+    CHECK(motd.src.empty());
+    CHECK(motd.content == "hello\n");
+    CHECK(motd.mode == 0600u);
+    CHECK(motd.uid == 1);
+    CHECK(motd.gid == 2);
+
+    const FileItem& issue = app.files[1];
+    CHECK(issue.src == dir.path() / "recipes/issue.txt");
+    CHECK(issue.src_where.str() == shown + ":53:9");
+    CHECK_FALSE(issue.content);
+    CHECK_FALSE(issue.mode);
+
+    CHECK(app.files[2].type == EntryType::directory);
+    CHECK(app.files[2].mode == 0700u);
+    CHECK(app.files[3].type == EntryType::symlink);
+    CHECK(app.files[3].target == "python3");
+    CHECK(app.files[4].type == EntryType::hardlink);
+    CHECK(app.files[4].target == "/usr/bin/python3");
+    CHECK(app.files[5].type == EntryType::fifo);
+    CHECK(app.files[5].mode == 0620u);
+
+    const auto& empty = r.layers[1];
+    CHECK(empty.name == "layer-2");
+    CHECK_FALSE(empty.compression);
+    CHECK_FALSE(empty.level);
+    CHECK(empty.copies.empty());
+    CHECK(empty.files.empty());
+}
+
+TEST_CASE("defaults", "[recipe]") {
+    ScratchDir dir("recipe");
+
+    SECTION("an empty recipe") {
+        fs::path file = write_file(dir / "My-App.toml", "");
+        Recipe r = ocibake::load_recipe(file);
+        CHECK(r.name == "my-app"); // the file's stem, lowercased
+        CHECK(r.tag == "latest");
+        CHECK(r.platform.str() == "linux/amd64");
+        CHECK(r.base.scratch());
+        CHECK(r.base.layout.empty());
+        CHECK(r.build.compression == ocibake::Compression::gzip);
+        CHECK(r.build.level == -1);
+        CHECK_FALSE(r.build.source_date_epoch);
+        CHECK_FALSE(r.config.entrypoint);
+        CHECK_FALSE(r.config.cmd);
+        CHECK_FALSE(r.config.user);
+        CHECK_FALSE(r.config.workdir);
+        CHECK(r.config.env.empty());
+        CHECK(r.config.exposed_ports.empty());
+        CHECK(r.layers.empty());
+        CHECK(r.sources == std::vector<fs::path>{file});
+    }
+
+    SECTION("a layer's items") {
+        Recipe r = load_text(dir, R"(
+[config]
+entrypoint = []
+[[layer]]
+copy = [{ src = "." }]
+files = [{ path = "etc/hostname", content = "" }]
+)");
+        CHECK(r.config.entrypoint == Strings{}); // set, and empty: clears the base's
+        REQUIRE(r.layers.size() == 1);
+        CHECK(r.layers[0].name == "layer-1");
+        const CopyItem& copy = r.layers[0].copies.at(0);
+        CHECK(copy.src == dir.path());
+        CHECK(copy.dst == "/");
+        CHECK(copy.dst_where.str() == copy.where.str());
+        CHECK_FALSE(copy.options.file_mode);
+        CHECK_FALSE(copy.options.dir_mode);
+        CHECK_FALSE(copy.options.preserve_modes);
+        CHECK(copy.options.uid == 0);
+        const FileItem& item = r.layers[0].files.at(0);
+        CHECK(item.type == EntryType::file);
+        CHECK(item.content == "");
+        CHECK_FALSE(item.mode);
+    }
+
+    SECTION("parse_recipe resolves against the named file's folder") {
+        Recipe r =
+            ocibake::parse_recipe("[[layer]]\n[[layer.copy]]\nsrc = \"a\"\n", dir / "sub/x.toml");
+        CHECK(r.name == "x");
+        CHECK(r.file == dir / "sub/x.toml");
+        CHECK(r.layers.at(0).copies.at(0).src == dir / "sub/a");
+        CHECK(r.layers.at(0).copies.at(0).src_where.str() ==
+              (dir / "sub/x.toml").string() + ":3:7");
+    }
+}
+
+TEST_CASE("includes merge in order", "[recipe]") {
+    ScratchDir dir("recipe");
+    fs::path core = write_file(dir / "layers/core.toml", R"(
+name = "core"
+[config]
+env = { A = "core", B = "core" }
+exposed_ports = ["22"]
+[[layer]]
+name = "core"
+copy = [{ src = "files" }]
+)");
+    fs::path base = write_file(dir / "layers/base.toml", R"(include = ["core.toml"]
+tag = "base"
+[base]
+image = "oci:../images/ubuntu"
+[build]
+compression = "zstd"
+level = 19
+[config]
+env = { B = "base", C = "base" }
+cmd = ["base"]
+volumes = ["/data"]
+labels = { x = "base" }
+[[layer]]
+name = "base"
+files = [{ path = "/etc/motd", src = "motd" }]
+)");
+    fs::path extra = write_file(dir / "recipes/extra.toml", R"(
+[config]
+env = { C = "extra" }
+exposed_ports = ["8888"]
+[[layer]]
+)");
+    fs::path top =
+        write_file(dir / "recipes/app.toml", R"(include = ["../layers/base.toml", "extra.toml"]
+[build]
+compression = "gzip"
+level = 12
+[config]
+env = { A = "app" }
+volumes = ["/workspace", "/data"]
+[[layer]]
+name = "app"
+copy = [{ src = "src" }]
+)");
+    Recipe r = ocibake::load_recipe(top);
+
+    CHECK(r.sources == std::vector<fs::path>{top, base, core, extra});
+    CHECK(r.file == top);
+    CHECK(r.name == "core"); // a fragment may set the name; nothing later does
+    CHECK(r.tag == "base");
+    CHECK(r.config.env == Pairs{{"A", "app"}, {"B", "base"}, {"C", "extra"}});
+    CHECK(r.config.cmd == Strings{"base"});
+    CHECK(r.config.exposed_ports == Strings{"22/tcp", "8888/tcp"});
+    CHECK(r.config.volumes == Strings{"/data", "/workspace"});
+    CHECK(r.config.labels == Pairs{{"x", "base"}});
+    CHECK(r.build.compression == ocibake::Compression::gzip);
+    CHECK(r.build.level == 12); // 12 is checked against gzip, the compression in effect
+    CHECK(r.base.layout == dir.path() / "images/ubuntu"); // against the fragment's folder
+
+    REQUIRE(r.layers.size() == 4);
+    CHECK(r.layers[0].name == "core");
+    CHECK(r.layers[1].name == "base");
+    CHECK(r.layers[2].name == "layer-3");
+    CHECK(r.layers[3].name == "app");
+    CHECK(r.layers[0].copies.at(0).src == dir.path() / "layers/files");
+    CHECK(r.layers[0].where.file ==
+          (top.parent_path() / "../layers/core.toml").lexically_normal().string());
+    CHECK(r.layers[1].files.at(0).src == dir.path() / "layers/motd");
+    CHECK(r.layers[3].copies.at(0).src == dir.path() / "recipes/src");
+}
+
+TEST_CASE("a fragment included twice is merged once", "[recipe]") {
+    ScratchDir dir("recipe");
+    write_file(dir / "common.toml", "[[layer]]\nname = \"common\"\n");
+    write_file(dir / "a.toml", "include = [\"common.toml\"]\n");
+    write_file(dir / "b.toml", "include = [\"common.toml\"]\n");
+    Recipe r = load_text(dir, "include = [\"a.toml\", \"b.toml\"]\n");
+    REQUIRE(r.layers.size() == 1);
+    CHECK(r.layers[0].name == "common");
+    CHECK(r.sources.size() == 4);
+}
+
+TEST_CASE("include errors", "[recipe]") {
+    ScratchDir dir("recipe");
+    const std::string folder = dir.path().string() + "/";
+
+    SECTION("a cycle") {
+        write_file(dir / "b.toml", "\ninclude = [\"c.toml\"]\n");
+        write_file(dir / "c.toml", "include = [ \"b.toml\" ]\n");
+        RecipeError e = error_for(dir, "include = [\"b.toml\"]\n");
+        CHECK(e.kind() == ErrorKind::recipe);
+        CHECK(e.summary() == "include cycle: " + folder + "b.toml -> " + folder + "c.toml -> " +
+                                 folder + "b.toml");
+        CHECK(e.where().str() == folder + "c.toml:1:13");
+    }
+
+    SECTION("a file that includes itself") {
+        RecipeError e = error_for(dir, "include = [\"./recipe.toml\"]\n");
+        CHECK(e.summary() ==
+              "include cycle: " + folder + "recipe.toml -> " + folder + "recipe.toml");
+        CHECK(e.where().str() == folder + "recipe.toml:1:12");
+    }
+
+    SECTION("a missing include") {
+        RecipeError e = error_for(dir, "name = \"x\"\ninclude = [\"nope/missing.toml\"]\n");
+        CHECK(e.kind() == ErrorKind::input);
+        CHECK(e.summary() ==
+              "cannot read include '" + folder + "nope/missing.toml': No such file or directory");
+        CHECK(e.where().str() == folder + "recipe.toml:2:12");
+    }
+
+    SECTION("a missing recipe") {
+        RecipeError e = error_from([&] { ocibake::load_recipe(dir / "none.toml"); });
+        CHECK(e.kind() == ErrorKind::input);
+        CHECK(std::string(e.what()) ==
+              folder + "none.toml: error: cannot read recipe: No such file or directory");
+    }
+
+    SECTION("include must be an array of strings") {
+        RecipeError e = error_for(dir, "include = \"a.toml\"\n");
+        CHECK(e.summary() == "'include' must be an array of strings, not a string");
+        CHECK(e.hint() == "write include = [\"a.toml\"]");
+        CHECK(summary_for(dir, "include = [1]\n") ==
+              "'include' must hold only strings, not an integer");
+    }
+
+    SECTION("errors in a fragment name the fragment") {
+        write_file(dir / "frag/bad.toml", "[config]\nuser = 0\n");
+        RecipeError e = error_for(dir, "include = [\"frag/bad.toml\"]\n");
+        CHECK(e.summary() == "'user' must be a string, not an integer");
+        CHECK(e.where().str() == folder + "frag/bad.toml:2:8");
+    }
+}
+
+TEST_CASE("locations use the path as given", "[recipe]") {
+    ScratchDir dir("recipe");
+    write_file(dir / "recipes/x.toml", "include = [\"../layers/y.toml\"]\n");
+    write_file(dir / "layers/y.toml", "[config]\nworkdir = \"w\"\n");
+    CurrentDir cd(dir.path());
+    RecipeError e = error_from([] { ocibake::load_recipe("recipes/x.toml"); });
+    CHECK(e.where().str() == "layers/y.toml:2:11");
+    CHECK(std::string(e.what()) == "layers/y.toml:2:11: error: 'workdir' must be an absolute path\n"
+                                   " 2 | workdir = \"w\"\n"
+                                   "   |           ^");
+}
+
+TEST_CASE("malformed TOML is reported at toml++'s position", "[recipe]") {
+    ScratchDir dir("recipe");
+    RecipeError e = error_for(dir, "name = \"x\"\ntag = \n");
+    const std::string file = (dir / "recipe.toml").string();
+    CHECK(e.kind() == ErrorKind::recipe);
+    CHECK(e.where().str() == file + ":2:7");
+    CHECK(std::string(e.what()).starts_with(file + ":2:7: error: Error while parsing"));
+    CHECK(std::string(e.what()).find("\n 2 | tag = \n   |       ^") != std::string::npos);
+}
+
+TEST_CASE("unknown keys", "[recipe]") {
+    ScratchDir dir("recipe");
+    const std::string file = (dir / "recipe.toml").string();
+
+    SECTION("a typo in [config]: the exact diagnostic") {
+        RecipeError e = error_for(dir, "[config]\nentrypont = [\"/bin/sh\"]\n");
+        CHECK(std::string(e.what()) == file + ":2:1: error: unknown key 'entrypont' in [config]\n"
+                                              " 2 | entrypont = [\"/bin/sh\"]\n"
+                                              "   | ^\n"
+                                              "hint: did you mean 'entrypoint'?");
+    }
+
+    SECTION("a typo in [[layer.copy]]: the exact diagnostic") {
+        RecipeError e =
+            error_for(dir, "[[layer]]\nname = \"a\"\n  [[layer.copy]]\n  scr = \"x\"\n");
+        CHECK(std::string(e.what()) == file + ":4:3: error: unknown key 'scr' in [[layer.copy]]\n"
+                                              " 4 |   scr = \"x\"\n"
+                                              "   |   ^\n"
+                                              "hint: did you mean 'src'?");
+    }
+
+    SECTION("a key that is a prefix") {
+        RecipeError e = error_for(dir, "[build]\ncomp = \"zstd\"\n");
+        CHECK(e.summary() == "unknown key 'comp' in [build]");
+        CHECK(e.hint() == "did you mean 'compression'?");
+    }
+
+    SECTION("nothing near: the allowed keys") {
+        RecipeError e = error_for(dir, "[base]\nfrom = \"ubuntu\"\n");
+        CHECK(e.summary() == "unknown key 'from' in [base]");
+        CHECK(e.hint() == "allowed keys: image");
+        CHECK(e.where().str() == file + ":2:1");
+    }
+
+    SECTION("a table name") {
+        RecipeError e = error_for(dir, "[confg]\nuser = \"x\"\n");
+        CHECK(e.summary() == "unknown key 'confg' in the top level");
+        CHECK(e.hint() == "did you mean 'config'?");
+        CHECK(e.where().str() == file + ":1:2");
+    }
+
+    SECTION("a key of a table written at the top level") {
+        RecipeError e = error_for(dir, "workdir = \"/w\"\n");
+        CHECK(e.summary() == "unknown key 'workdir' in the top level");
+        CHECK(e.hint() == "'workdir' belongs in [config]");
+    }
+
+    SECTION("every table checks its keys") {
+        CHECK(summary_for(dir, "[[layer]]\nnmae = \"a\"\n") == "unknown key 'nmae' in [[layer]]");
+        CHECK(summary_for(dir, "[[layer]]\n[[layer.files]]\npath = \"/a\"\ncontents = \"\"\n") ==
+              "unknown key 'contents' in [[layer.files]]");
+        CHECK(
+            error_for(dir, "[[layer]]\n[[layer.files]]\npath = \"/a\"\ncontents = \"\"\n").hint() ==
+            "did you mean 'content'?");
+    }
+}
+
+TEST_CASE("wrong types", "[recipe]") {
+    ScratchDir dir("recipe");
+    const std::string file = (dir / "recipe.toml").string();
+
+    RecipeError e = error_for(dir, "[[layer]]\n[[layer.copy]]\nsrc = \"a\"\nuid = \"0\"\n");
+    CHECK(e.summary() == "'uid' must be an integer, not a string");
+    CHECK(e.where().str() == file + ":4:7"); // the value
+
+    CHECK(summary_for(dir, "name = 1\n") == "'name' must be a string, not an integer");
+    CHECK(summary_for(dir, "tag = 1.5\n") == "'tag' must be a string, not a float");
+    CHECK(summary_for(dir, "config = \"x\"\n") == "'config' must be a table, not a string");
+    CHECK(summary_for(dir, "[build]\nlevel = true\n") ==
+          "'level' must be an integer, not a boolean");
+    CHECK(summary_for(dir, "[build]\nsource_date_epoch = 1979-05-27T07:32:00Z\n") ==
+          "'source_date_epoch' must be an integer, not a date-time");
+    CHECK(summary_for(dir, "[config]\ncmd = \"echo\"\n") ==
+          "'cmd' must be an array of strings, not a string");
+    CHECK(summary_for(dir, "[config]\nentrypoint = [\"a\", 1]\n") ==
+          "'entrypoint' must hold only strings, not an integer");
+    CHECK(summary_for(dir, "[config]\nenv = { A = 1 }\n") ==
+          "'env' must hold only strings, not an integer");
+    CHECK(summary_for(dir, "[config]\nexposed_ports = [1.5]\n") ==
+          "'exposed_ports' must hold only strings or integers, not a float");
+    CHECK(summary_for(dir, "[[layer]]\n[[layer.copy]]\nsrc = \"a\"\nxattrs = \"yes\"\n") ==
+          "'xattrs' must be a boolean, not a string");
+    CHECK(summary_for(dir,
+                      "[[layer]]\n[[layer.files]]\npath = \"/a\"\ncontent = \"\"\nmode = true\n") ==
+          "'mode' must be an integer or an octal string, not a boolean");
+
+    RecipeError table = error_for(dir, "[layer]\nname = \"a\"\n");
+    CHECK(table.summary() == "'layer' must be an array of tables, not a table");
+    CHECK(table.hint() == "start each layer with [[layer]] (two brackets), then its "
+                          "[[layer.copy]] and [[layer.files]]");
+    // [[layer.copy]] with no [[layer]] before it makes 'layer' a table, too.
+    CHECK(summary_for(dir, "[[layer.copy]]\nsrc = \"a\"\n") ==
+          "'layer' must be an array of tables, not a table");
+    CHECK(summary_for(dir, "[[layer]]\ncopy = [1]\n") ==
+          "'copy' must hold only tables, not an integer");
+}
+
+TEST_CASE("bad values", "[recipe]") {
+    ScratchDir dir("recipe");
+    const std::string file = (dir / "recipe.toml").string();
+
+    SECTION("compression") {
+        RecipeError e = error_for(dir, "[build]\ncompression = \"lz4\"\n");
+        CHECK(e.summary() == "'compression' must be one of gzip, zstd, none, not 'lz4'");
+        CHECK(e.where().str() == file + ":2:15");
+    }
+
+    SECTION("level against the compression in effect") {
+        RecipeError e = error_for(dir, "[build]\ncompression = \"zstd\"\nlevel = 22\n");
+        CHECK(e.summary() == "'level' 22 is out of range for zstd (1..19)");
+        CHECK(e.where().str() == file + ":3:9");
+        CHECK(summary_for(dir, "[build]\nlevel = 13\n") ==
+              "'level' 13 is out of range for gzip (1..12)");
+        CHECK(summary_for(dir, "[build]\nlevel = 0\n") ==
+              "'level' 0 is out of range for gzip (1..12)");
+        CHECK(summary_for(dir,
+                          "[build]\ncompression = \"zstd\"\n[[layer]]\ncompression = \"gzip\"\n"
+                          "level = 15\n") == "'level' 15 is out of range for gzip (1..12)");
+        // A layer that switches compression without a level gets that compression's
+        // default: [build].level was meant for [build].compression.
+        Recipe switched = load_text(dir, "[build]\ncompression = \"zstd\"\nlevel = 15\n[[layer]]\n"
+                                         "compression = \"gzip\"\n");
+        CHECK(switched.build.level == 15);
+        CHECK_FALSE(switched.layers.at(0).level.has_value());
+        // After merging: the fragment's level meets the including file's compression.
+        write_file(dir / "frag.toml", "[build]\ncompression = \"zstd\"\nlevel = 15\n");
+        CHECK(load_text(dir, "include = [\"frag.toml\"]\n").build.level == 15);
+        RecipeError merged =
+            error_for(dir, "include = [\"frag.toml\"]\n[build]\ncompression = \"gzip\"\n");
+        CHECK(merged.summary() == "'level' 15 is out of range for gzip (1..12)");
+        CHECK(merged.where().str() == (dir / "frag.toml").string() + ":3:9");
+        // none takes any level (it is not used).
+        CHECK(load_text(dir, "[build]\ncompression = \"none\"\nlevel = 99\n").build.level == 99);
+    }
+
+    SECTION("dst and path") {
+        RecipeError e =
+            error_for(dir, "[[layer]]\n[[layer.copy]]\nsrc = \"a\"\ndst = \"/x/../../../etc\"\n");
+        CHECK(e.summary() == "'dst' image path '/x/../../../etc' escapes the image root");
+        CHECK(e.where().str() == file + ":4:7");
+        CHECK(summary_for(dir, "[[layer]]\n[[layer.copy]]\nsrc = \"a\"\ndst = \"../../etc\"\n") ==
+              "'dst' image path '../../etc' escapes the image root");
+        CHECK(summary_for(dir, "[[layer]]\n[[layer.files]]\npath = \"/\"\ntype = \"dir\"\n") ==
+              "'path' image path '/' names the image root itself");
+        CHECK(summary_for(
+                  dir, "[[layer]]\n[[layer.files]]\npath = \"/a\"\ntype = \"hardlink\"\ntarget = "
+                       "\"../b\"\n") == "'target' image path '../b' escapes the image root");
+    }
+
+    SECTION("config values") {
+        CHECK(summary_for(dir, "[config]\nworkdir = \"work\"\n") ==
+              "'workdir' must be an absolute path");
+        CHECK(summary_for(dir, "[config]\nvolumes = [\"/a\", \"b\"]\n") ==
+              "'volumes' entry 'b' must be an absolute path");
+        CHECK(summary_for(dir, "[config]\nexposed_ports = [0]\n") ==
+              "'exposed_ports' entry 0 is out of range (1..65535)");
+        CHECK(summary_for(dir, "[config]\nexposed_ports = [\"70000/udp\"]\n") ==
+              "'exposed_ports' entry '70000/udp' is out of range (1..65535)");
+        CHECK(summary_for(dir, "[config]\nexposed_ports = [\"80/http\"]\n") ==
+              "'exposed_ports' entry '80/http' has an unknown protocol 'http'");
+        CHECK(summary_for(dir, "[config]\nexposed_ports = [\"http\"]\n") ==
+              "'exposed_ports' entry 'http' is not a port number");
+        RecipeError env = error_for(dir, "[config]\nenv = { \"A=B\" = \"x\" }\n");
+        CHECK(env.summary() == "'env' key 'A=B' must not contain '='");
+        CHECK(env.where().str() == file + ":2:9"); // the key
+    }
+
+    SECTION("name, tag, platform, base") {
+        RecipeError name = error_for(dir, "name = \"Hello World\"\n");
+        CHECK(name.summary() == "'name' 'Hello World' is not a valid image name");
+        CHECK(name.where().str() == file + ":1:8");
+        CHECK(summary_for(dir, "name = \"a//b\"\n") == "'name' 'a//b' is not a valid image name");
+        CHECK(summary_for(dir, "name = \"a__b\"\n") == "'name' 'a__b' is not a valid image name");
+        CHECK(load_text(dir, "name = \"reg.io/team/a_b-c.d\"\n").name == "reg.io/team/a_b-c.d");
+        CHECK(summary_for(dir, "tag = \".x\"\n") == "'tag' '.x' is not a valid tag");
+        CHECK(summary_for(dir, "tag = \"" + std::string(129, 'a') + "\"\n") ==
+              "'tag' '" + std::string(129, 'a') + "' is not a valid tag");
+        CHECK(load_text(dir, "tag = \"_V1.2-rc\"\n").tag == "_V1.2-rc");
+        CHECK(summary_for(dir, "platform = \"linux\"\n")
+                  .starts_with("'platform': invalid platform 'linux'"));
+        CHECK(summary_for(dir, "[base]\nimage = \"ubuntu:22.04\"\n") ==
+              "'image' must be \"scratch\" or \"oci:<dir>[:<tag>]\", not 'ubuntu:22.04'");
+        CHECK(summary_for(dir, "[base]\nimage = \"oci::x\"\n") ==
+              "'image' 'oci::x' names no directory");
+        CHECK(summary_for(dir, "[base]\nimage = \"oci:d:\"\n") ==
+              "'image' 'oci:d:' has an empty tag");
+        Recipe r = load_text(dir, "[base]\nimage = \"oci:/abs/layout\"\n");
+        CHECK(r.base.layout == "/abs/layout");
+        CHECK(r.base.tag.empty());
+    }
+
+    SECTION("a default name that is not valid") {
+        fs::path bad = write_file(dir / "My App.toml", "");
+        RecipeError e = error_from([&] { ocibake::load_recipe(bad); });
+        CHECK(e.summary() == "image name 'my app' (from the file name) is not valid");
+        CHECK(e.where().str() == bad.string());
+        CHECK(ocibake::load_recipe(write_file(dir / "Other App.toml", "name = \"ok\"\n")).name ==
+              "ok");
+    }
+
+    SECTION("numbers") {
+        CHECK(summary_for(dir, "[[layer]]\n[[layer.copy]]\nsrc = \"a\"\nuid = 4294967295\n") ==
+              "'uid' 4294967295 is out of range (0..4294967294)");
+        CHECK(summary_for(dir, "[[layer]]\n[[layer.copy]]\nsrc = \"a\"\ngid = -1\n") ==
+              "'gid' -1 is out of range (0..4294967294)");
+        CHECK(summary_for(dir, "[build]\nsource_date_epoch = -1\n") ==
+              "'source_date_epoch' -1 is out of range (0 or more)");
+    }
+
+    SECTION("required keys and exclusive ones") {
+        RecipeError path = error_for(dir, "[[layer]]\n  [[layer.files]]\n  content = \"x\"\n");
+        CHECK(path.summary() == "[[layer.files]] needs 'path'");
+        CHECK(path.where().str() == file + ":2:3"); // the table header
+        CHECK(summary_for(dir, "[[layer]]\n[[layer.copy]]\ndst = \"/\"\n") ==
+              "[[layer.copy]] needs 'src'");
+        CHECK(summary_for(dir, "[[layer]]\n[[layer.copy]]\nsrc = \"\"\n") ==
+              "'src' must not be empty");
+        RecipeError both = error_for(
+            dir, "[[layer]]\n[[layer.files]]\npath = \"/a\"\ncontent = \"x\"\nsrc = \"a\"\n");
+        CHECK(both.summary() == "'src' and 'content' are mutually exclusive");
+        CHECK(both.where().str() == file + ":5:7");
+        CHECK(summary_for(dir, "[[layer]]\n[[layer.files]]\npath = \"/a\"\n") ==
+              "[[layer.files]] needs 'src' or 'content'");
+    }
+}
+
+TEST_CASE("modes: octal integers and octal strings", "[recipe]") {
+    ScratchDir dir("recipe");
+    auto mode_of = [&](std::string_view mode) {
+        Recipe r = load_text(
+            dir, "[[layer]]\n[[layer.copy]]\nsrc = \"a\"\nmode = " + std::string(mode) + "\n");
+        return r.layers.at(0).copies.at(0).options.file_mode;
+    };
+    CHECK(mode_of("0o644") == 0644u);
+    CHECK(mode_of("\"0644\"") == 0644u);
+    CHECK(mode_of("\"644\"") == 0644u);
+    CHECK(mode_of("\"0o4755\"") == 04755u);
+    CHECK(mode_of("0o7777") == 07777u);
+    CHECK(mode_of("0") == 0u);
+    CHECK(mode_of("7") == 7u);
+
+    auto error = [&](std::string_view mode) {
+        return error_for(
+            dir, "[[layer]]\n[[layer.copy]]\nsrc = \"a\"\nmode = " + std::string(mode) + "\n");
+    };
+    CHECK(error("0o10000").summary() == "'mode' 0o10000 is out of range (0..0o7777)");
+    CHECK(error("\"010000\"").summary() == "'mode' '010000' is out of range (0..0o7777)");
+    CHECK(error("\"0999\"").summary() == "'mode' '0999' is not an octal number");
+    CHECK(error("\"\"").summary() == "'mode' '' is not an octal number");
+    RecipeError decimal = error("644");
+    CHECK(decimal.summary() == "'mode' 644 is not written in octal");
+    CHECK(decimal.hint() == "write 0o644 (a TOML octal integer) or \"0644\"");
+    CHECK(error("0x1a4").hint() == "write 0o644 (a TOML octal integer) or \"0644\"");
+}
+
+TEST_CASE("layer names are unique", "[recipe]") {
+    ScratchDir dir("recipe");
+    const std::string file = (dir / "recipe.toml").string();
+
+    RecipeError e = error_for(dir, "[[layer]]\nname = \"app\"\n[[layer]]\nname = \"app\"\n");
+    CHECK(e.summary() == "layer name 'app' is used twice");
+    CHECK(e.where().str() == file + ":4:8");
+    CHECK(e.hint() == "first used at " + file + ":2:8");
+
+    RecipeError by_default = error_for(dir, "[[layer]]\n[[layer]]\nname = \"layer-1\"\n");
+    CHECK(by_default.summary() == "layer name 'layer-1' is used twice");
+    CHECK(by_default.hint() == "the layer at " + file + ":1:1 has this name by default");
+
+    // Across fragments too.
+    write_file(dir / "frag.toml", "[[layer]]\nname = \"app\"\n");
+    RecipeError merged = error_for(dir, "include = [\"frag.toml\"]\n[[layer]]\nname = \"app\"\n");
+    CHECK(merged.summary() == "layer name 'app' is used twice");
+    CHECK(merged.hint() == "first used at " + (dir / "frag.toml").string() + ":2:8");
+
+    CHECK(summary_for(dir, "[[layer]]\nname = \"\"\n") == "'name' must not be empty");
+}
+
+TEST_CASE("the keys of a layer.files entry depend on its type", "[recipe]") {
+    ScratchDir dir("recipe");
+    const std::string file = (dir / "recipe.toml").string();
+    auto files = [&](std::string_view body) {
+        return error_for(dir, "[[layer]]\n[[layer.files]]\n" + std::string(body));
+    };
+
+    RecipeError target = files("path = \"/a\"\ncontent = \"\"\ntarget = \"/b\"\n");
+    CHECK(target.summary() == "'target' is not allowed for type 'file'");
+    CHECK(target.where().str() == file + ":5:1"); // the key
+    CHECK(target.hint() == "type 'file' takes: path, type, src, content, mode, uid, gid");
+
+    CHECK(files("path = \"/a\"\ntype = \"dir\"\nsrc = \"x\"\n").summary() ==
+          "'src' is not allowed for type 'dir'");
+    CHECK(files("path = \"/a\"\ntype = \"symlink\"\ntarget = \"b\"\nmode = 0o777\n").summary() ==
+          "'mode' is not allowed for type 'symlink'");
+    CHECK(files("path = \"/a\"\ntype = \"hardlink\"\ntarget = \"/b\"\nuid = 1\n").summary() ==
+          "'uid' is not allowed for type 'hardlink'");
+    CHECK(files("path = \"/a\"\ntype = \"fifo\"\ncontent = \"\"\n").summary() ==
+          "'content' is not allowed for type 'fifo'");
+    CHECK(files("path = \"/a\"\ntype = \"symlink\"\n").summary() ==
+          "[[layer.files]] needs 'target'");
+    CHECK(files("path = \"/a\"\ntype = \"symlink\"\ntarget = \"\"\n").summary() ==
+          "'target' must not be empty");
+    CHECK(files("path = \"/a\"\ntype = \"socket\"\n").summary() ==
+          "'type' must be one of file, dir, symlink, hardlink, fifo, not 'socket'");
+
+    Recipe r =
+        load_text(dir, "[[layer]]\n[[layer.files]]\npath = \"/l\"\ntype = \"symlink\"\ntarget = "
+                       "\"../../x\"\nuid = 5\n");
+    const FileItem& link = r.layers.at(0).files.at(0);
+    CHECK(link.target == "../../x"); // a symlink's target is any text
+    CHECK(link.uid == 5);
+}
