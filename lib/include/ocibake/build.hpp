@@ -1,0 +1,66 @@
+// ocibake: building a recipe into an image.
+//
+//     ocibake::BuildOptions options;
+//     options.output = ocibake::OutputTarget::parse("oci:out/hello");
+//     ocibake::BuildResult r = ocibake::build_recipe_file("recipes/hello.toml", options);
+//     std::cout << r.image.manifest_descriptor.digest.str() << "\n";
+#pragma once
+
+#include "ocibake/cas.hpp"
+#include "ocibake/image.hpp"
+#include "ocibake/layer.hpp"
+#include "ocibake/recipe.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ocibake {
+
+struct BuildOptions {
+    /// The cache; empty = Store::default_root().
+    std::filesystem::path cache_dir;
+    /// Where the image goes; default "oci:out/<recipe name>" (relative to the current
+    /// directory).
+    std::optional<OutputTarget> output;
+    /// Threads for layer work; 0 = all cores. Never changes the bytes.
+    unsigned threads = 0;
+    /// Overrides the recipe's [build] source_date_epoch (the CLI passes
+    /// --source-date-epoch or $SOURCE_DATE_EPOCH).
+    std::optional<std::int64_t> source_date_epoch;
+    Progress* progress = nullptr;
+};
+
+struct LayerReport {
+    std::string name;
+    LayerResult layer;
+    bool from_base = false;
+    CacheStatus cache = CacheStatus::built; ///< meaningless for base layers
+    std::size_t entries = 0;
+    double seconds = 0; ///< time spent on this layer (listing, cache lookup, writing)
+};
+
+struct BuildResult {
+    BuiltImage image;
+    OutputTarget output;
+    std::vector<LayerReport> layers; ///< base layers first
+    double seconds = 0;
+    double layer_seconds = 0;  ///< wall time of the (parallel) layer phase
+    double output_seconds = 0; ///< writing the output
+    /// Layers of the recipe that had to be written (0 on a fully cached rebuild).
+    std::size_t layers_built() const;
+};
+
+/// Builds a loaded recipe: layers in parallel through the layer cache, the image
+/// config merged over the base's, the output replaced only when complete.
+BuildResult build(const Recipe& recipe, const BuildOptions& options);
+
+/// load_recipe() then build().
+BuildResult build_recipe_file(const std::filesystem::path& recipe, const BuildOptions& options);
+
+/// Removes cache entries unused for options.max_age and the blobs only they kept.
+GcReport collect_garbage(const std::filesystem::path& cache_dir, const GcOptions& options);
+
+} // namespace ocibake

@@ -1,0 +1,12 @@
+// ocibake: the whole public API in one include.
+#pragma once
+
+#include "ocibake/build.hpp"
+#include "ocibake/cas.hpp"
+#include "ocibake/digest.hpp"
+#include "ocibake/error.hpp"
+#include "ocibake/image.hpp"
+#include "ocibake/layer.hpp"
+#include "ocibake/oci.hpp"
+#include "ocibake/recipe.hpp"
+#include "ocibake/version.hpp"

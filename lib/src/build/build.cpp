@@ -1,0 +1,259 @@
+#include "ocibake/build.hpp"
+
+#include "common/thread_pool.hpp"
+#include "layer/pipeline.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <future>
+#include <nlohmann/json.hpp>
+
+namespace ocibake {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Re-throws a library error as a diagnostic at a recipe location (dropping the
+// location prefix the library may already have put in front).
+[[noreturn]] void rethrow_at(const SourceLocation& where, const Error& e) {
+    std::string msg = e.what();
+    std::string prefix = where.str() + ": ";
+    if (msg.rfind(prefix, 0) == 0) {
+        msg = msg.substr(prefix.size());
+    }
+    throw RecipeError(e.kind(), where, msg);
+}
+
+std::vector<LayerEntry> plan_layer(const LayerSpec& spec) {
+    LayerBuilder b;
+    for (const auto& copy : spec.copies) {
+        try {
+            b.add_tree(copy.src, copy.dst, copy.options, copy.src_where.str());
+        } catch (const RecipeError&) {
+            throw;
+        } catch (const Error& e) {
+            rethrow_at(copy.src_where, e);
+        }
+    }
+    for (const auto& f : spec.files) {
+        std::string origin = f.where.str();
+        try {
+            switch (f.type) {
+            case EntryType::file:
+                if (f.content) {
+                    b.add_content(f.path, *f.content, f.mode.value_or(0644), f.uid, f.gid, origin);
+                } else {
+                    b.add_file(f.path, f.src, f.mode.value_or(0644), f.uid, f.gid,
+                               f.src_where.str());
+                }
+                break;
+            case EntryType::directory:
+                b.add_directory(f.path, f.mode.value_or(0755), f.uid, f.gid, origin);
+                break;
+            case EntryType::symlink:
+                b.add_symlink(f.path, f.target, f.uid, f.gid, origin);
+                break;
+            case EntryType::hardlink:
+                b.add_hardlink(f.path, f.target, origin);
+                break;
+            default:
+                b.add_special(f.path, f.type, f.mode.value_or(0644), 0, 0, f.uid, f.gid, origin);
+                break;
+            }
+        } catch (const Error& e) {
+            rethrow_at(f.type == EntryType::file && !f.content ? f.src_where : f.where, e);
+        }
+    }
+    return b.finish();
+}
+
+LayerOptions layer_options(const Recipe& recipe, const LayerSpec& spec, std::int64_t epoch,
+                           unsigned threads) {
+    LayerOptions o;
+    o.compression = spec.compression.value_or(recipe.build.compression);
+    if (spec.level) {
+        o.level = *spec.level;
+    } else if (o.compression == recipe.build.compression) {
+        o.level = recipe.build.level;
+    }
+    o.source_date_epoch = epoch;
+    o.threads = threads;
+    return o;
+}
+
+void merge_unique(std::vector<std::string>& into, const std::vector<std::string>& more) {
+    into.insert(into.end(), more.begin(), more.end());
+    std::sort(into.begin(), into.end());
+    into.erase(std::unique(into.begin(), into.end()), into.end());
+}
+
+// The recipe's [config] over the base's, as a Dockerfile's instructions would apply.
+void merge_config(oci::ContainerConfig& c, const ConfigSpec& spec) {
+    for (const auto& [k, v] : spec.env) {
+        c.set_env(k, v);
+    }
+    if (spec.entrypoint) {
+        c.entrypoint = *spec.entrypoint;
+        // Setting ENTRYPOINT resets an inherited CMD (Docker's rule).
+        c.cmd = spec.cmd;
+    } else if (spec.cmd) {
+        c.cmd = *spec.cmd;
+    }
+    if (spec.user) {
+        c.user = *spec.user;
+    }
+    if (spec.workdir) {
+        c.working_dir = *spec.workdir;
+    }
+    if (spec.stop_signal) {
+        c.stop_signal = *spec.stop_signal;
+    }
+    merge_unique(c.exposed_ports, spec.exposed_ports);
+    merge_unique(c.volumes, spec.volumes);
+    for (const auto& [k, v] : spec.labels) {
+        c.labels[k] = v;
+    }
+}
+
+} // namespace
+
+std::size_t BuildResult::layers_built() const {
+    return static_cast<std::size_t>(
+        std::count_if(layers.begin(), layers.end(), [](const LayerReport& r) {
+            return !r.from_base && r.cache == CacheStatus::built;
+        }));
+}
+
+BuildResult build(const Recipe& recipe, const BuildOptions& options) {
+    auto start = Clock::now();
+    Store store(options.cache_dir.empty() ? Store::default_root() : options.cache_dir);
+    std::int64_t epoch =
+        options.source_date_epoch.value_or(recipe.build.source_date_epoch.value_or(0));
+    if (epoch < 0) {
+        throw Error(ErrorKind::usage, "SOURCE_DATE_EPOCH must not be negative");
+    }
+    unsigned threads = detail::resolve_threads(options.threads);
+
+    BuildResult result;
+    result.output = options.output.value_or(OutputTarget::parse("oci:out/" + recipe.name));
+
+    Image image;
+    if (!recipe.base.scratch()) {
+        SourceImage base;
+        try {
+            base = load_oci_layout(store, recipe.base.layout, recipe.base.tag, recipe.platform);
+        } catch (const Error& e) {
+            rethrow_at(recipe.base.where, e);
+        }
+        image.config = base.config;
+        image.base_history = base.config.history;
+        for (const auto& layer : base.layers) {
+            image.layers.push_back({layer, std::nullopt});
+            LayerReport report;
+            report.name = "base";
+            report.layer = layer;
+            report.from_base = true;
+            result.layers.push_back(report);
+        }
+    } else {
+        image.config.platform = recipe.platform;
+    }
+    image.config.created = oci::rfc3339(epoch);
+    if (!recipe.config.author.empty()) {
+        image.config.author = recipe.config.author;
+    }
+    merge_config(image.config.config, recipe.config);
+
+    // Layers are independent: build them in parallel, sharing one compression pool.
+    auto layers_start = Clock::now();
+    detail::ThreadPool compress_pool(threads);
+    std::size_t parallel =
+        std::max<std::size_t>(1, std::min<std::size_t>(threads, recipe.layers.size()));
+    std::vector<std::future<LayerReport>> futures;
+    {
+        detail::ThreadPool layer_pool(static_cast<unsigned>(parallel));
+        for (const auto& spec : recipe.layers) {
+            futures.push_back(layer_pool.submit([&, spec_ptr = &spec] {
+                auto t = Clock::now();
+                LayerReport report;
+                report.name = spec_ptr->name;
+                std::vector<LayerEntry> entries = plan_layer(*spec_ptr);
+                report.entries = entries.size();
+                LayerOptions lo = layer_options(recipe, *spec_ptr, epoch, threads);
+                try {
+                    report.layer =
+                        detail::build_layer_on(store, entries, lo, &compress_pool, &report.cache,
+                                               options.progress, spec_ptr->name);
+                } catch (const RecipeError&) {
+                    throw;
+                } catch (const Error& e) {
+                    throw Error(e.kind(), "layer '" + spec_ptr->name + "' (" +
+                                              spec_ptr->where.str() + "): " + e.what());
+                }
+                report.seconds = seconds_since(t);
+                return report;
+            }));
+        }
+        // The pool's destructor waits for every layer, failed or not.
+    }
+    std::exception_ptr first_error;
+    for (std::size_t i = 0; i < futures.size(); ++i) {
+        try {
+            LayerReport report = futures[i].get();
+            image.add_layer(report.layer, "ocibake layer " + report.name, recipe.layers[i].comment);
+            result.layers.push_back(std::move(report));
+        } catch (...) {
+            if (!first_error) {
+                first_error = std::current_exception();
+            }
+        }
+    }
+    if (first_error) {
+        std::rethrow_exception(first_error);
+    }
+    result.layer_seconds = seconds_since(layers_start);
+
+    auto output_start = Clock::now();
+    result.image = assemble_image(store, image);
+    nlohmann::json keep = {result.image.config_descriptor.digest.str(),
+                           result.image.manifest_descriptor.digest.str()};
+    store.put_record("image", result.image.manifest_descriptor.digest.hex(), keep.dump());
+    write_image(store, result.image, result.output, recipe.name, recipe.tag);
+    result.output_seconds = seconds_since(output_start);
+    result.seconds = seconds_since(start);
+    return result;
+}
+
+BuildResult build_recipe_file(const fs::path& recipe, const BuildOptions& options) {
+    return build(load_recipe(recipe), options);
+}
+
+GcReport collect_garbage(const fs::path& cache_dir, const GcOptions& options) {
+    Store store(cache_dir.empty() ? Store::default_root() : cache_dir, StoreLock::exclusive);
+    return store.gc(options,
+                    [](std::string_view ns, std::string_view value) -> std::vector<Digest> {
+                        if (ns == "layer-blob") {
+                            return layer_record_references(ns, value);
+                        }
+                        if (ns == "base" || ns == "image") {
+                            std::vector<Digest> out;
+                            try {
+                                for (const auto& d : nlohmann::json::parse(value)) {
+                                    out.push_back(Digest::parse(d.get<std::string>()));
+                                }
+                            } catch (const std::exception&) {
+                            }
+                            return out;
+                        }
+                        return {};
+                    });
+}
+
+} // namespace ocibake
