@@ -1,0 +1,191 @@
+#include "support/support.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <poll.h>
+#include <sstream>
+#include <stdexcept>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace ocibake::test {
+
+namespace fs = std::filesystem;
+
+ScratchDir::ScratchDir(std::string_view name) {
+    std::string templ =
+        (fs::temp_directory_path() / ("ocibake-" + std::string(name) + "-XXXXXX")).string();
+    if (::mkdtemp(templ.data()) == nullptr) {
+        throw std::runtime_error("mkdtemp: " + std::string(std::strerror(errno)));
+    }
+    path_ = templ;
+}
+
+ScratchDir::~ScratchDir() {
+    if (std::getenv("OCIBAKE_KEEP_TEST_DIRS") == nullptr) {
+        std::error_code ec;
+        // Make everything removable first (tests create unreadable dirs).
+        for (auto it = fs::recursive_directory_iterator(
+                 path_, fs::directory_options::skip_permission_denied, ec);
+             !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+            if (it->is_directory(ec) && !it->is_symlink(ec)) {
+                ::chmod(it->path().c_str(), 0755);
+            }
+        }
+        fs::remove_all(path_, ec);
+    }
+}
+
+fs::path write_file(const fs::path& path, std::string_view content, unsigned mode) {
+    fs::create_directories(path.parent_path());
+    {
+        std::ofstream out(path, std::ios::binary | std::ios::trunc);
+        out.write(content.data(), static_cast<std::streamsize>(content.size()));
+        if (!out) {
+            throw std::runtime_error("cannot write " + path.string());
+        }
+    }
+    ::chmod(path.c_str(), mode);
+    return path;
+}
+
+std::string read_file(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        throw std::runtime_error("cannot read " + path.string());
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+CommandResult run(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                  const fs::path& cwd, const std::string& stdin_data) {
+    int out_pipe[2], err_pipe[2], in_pipe[2];
+    if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0 ||
+        ::pipe2(in_pipe, O_CLOEXEC) != 0) {
+        throw std::runtime_error("pipe failed");
+    }
+    pid_t pid = ::fork();
+    if (pid < 0) {
+        throw std::runtime_error("fork failed");
+    }
+    if (pid == 0) {
+        ::dup2(in_pipe[0], 0);
+        ::dup2(out_pipe[1], 1);
+        ::dup2(err_pipe[1], 2);
+        if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) {
+            ::_exit(126);
+        }
+        for (const auto& kv : env) {
+            auto eq = kv.find('=');
+            std::string key = kv.substr(0, eq);
+            std::string value = eq == std::string::npos ? "" : kv.substr(eq + 1);
+            if (value.empty() && eq == kv.size() - 1) {
+                ::unsetenv(key.c_str());
+            } else {
+                ::setenv(key.c_str(), value.c_str(), 1);
+            }
+        }
+        std::vector<char*> args;
+        for (const auto& a : argv) {
+            args.push_back(const_cast<char*>(a.c_str()));
+        }
+        args.push_back(nullptr);
+        ::execvp(args[0], args.data());
+        ::_exit(127);
+    }
+    ::close(out_pipe[1]);
+    ::close(err_pipe[1]);
+    ::close(in_pipe[0]);
+    if (!stdin_data.empty()) {
+        ssize_t ignored = ::write(in_pipe[1], stdin_data.data(), stdin_data.size());
+        (void)ignored;
+    }
+    ::close(in_pipe[1]);
+    CommandResult result;
+    pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+    int open_count = 2;
+    char buf[65536];
+    while (open_count > 0) {
+        if (::poll(fds, 2, -1) < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            break;
+        }
+        for (int i = 0; i < 2; ++i) {
+            if (fds[i].fd >= 0 && (fds[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+                ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+                if (n <= 0) {
+                    ::close(fds[i].fd);
+                    fds[i].fd = -1;
+                    --open_count;
+                } else {
+                    (i == 0 ? result.out : result.err).append(buf, static_cast<std::size_t>(n));
+                }
+            }
+        }
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return result;
+}
+
+CommandResult sh(const std::string& script, const std::vector<std::string>& env) {
+    return run({"/bin/sh", "-c", script}, env);
+}
+
+fs::path cli() {
+    return OCIBAKE_CLI;
+}
+fs::path source_dir() {
+    return OCIBAKE_SOURCE_DIR;
+}
+
+bool have_program(std::string_view program) {
+    const char* path = std::getenv("PATH");
+    std::stringstream ss(path ? path : "/usr/bin:/bin");
+    std::string dir;
+    while (std::getline(ss, dir, ':')) {
+        if (::access((fs::path(dir) / program).c_str(), X_OK) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+std::map<std::string, std::string> describe_tree(const fs::path& root) {
+    std::map<std::string, std::string> out;
+    for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator();
+         ++it) {
+        struct stat st;
+        if (::lstat(it->path().c_str(), &st) != 0) {
+            continue;
+        }
+        std::ostringstream d;
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
+        if (S_ISDIR(st.st_mode)) {
+            d << "dir " << mode;
+        } else if (S_ISLNK(st.st_mode)) {
+            d << "symlink " << mode << " -> " << fs::read_symlink(it->path()).string();
+        } else if (S_ISREG(st.st_mode)) {
+            d << "file " << mode << " " << st.st_size;
+        } else {
+            d << "other " << mode;
+        }
+        d << " " << st.st_uid << ":" << st.st_gid;
+        out[fs::relative(it->path(), root).string()] = d.str();
+    }
+    return out;
+}
+
+} // namespace ocibake::test

@@ -1,0 +1,56 @@
+// Test helpers shared by unit and integration tests.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ocibake::test {
+
+/// A fresh directory under the system temp dir, removed when the object dies
+/// (kept when OCIBAKE_KEEP_TEST_DIRS is set, for debugging).
+class ScratchDir {
+public:
+    explicit ScratchDir(std::string_view name = "t");
+    ~ScratchDir();
+    ScratchDir(const ScratchDir&) = delete;
+    ScratchDir& operator=(const ScratchDir&) = delete;
+    const std::filesystem::path& path() const noexcept { return path_; }
+    std::filesystem::path operator/(std::string_view rel) const { return path_ / rel; }
+
+private:
+    std::filesystem::path path_;
+};
+
+/// Writes a file (creating parent directories); returns its path.
+std::filesystem::path write_file(const std::filesystem::path& path, std::string_view content,
+                                 unsigned mode = 0644);
+std::string read_file(const std::filesystem::path& path);
+
+struct CommandResult {
+    int exit_code = -1;
+    std::string out; ///< stdout
+    std::string err; ///< stderr
+};
+
+/// Runs argv (no shell) with extra environment entries ("KEY=VALUE"; "KEY=" unsets) in
+/// `cwd` (empty = current), capturing stdout and stderr.
+CommandResult run(const std::vector<std::string>& argv, const std::vector<std::string>& env = {},
+                  const std::filesystem::path& cwd = {}, const std::string& stdin_data = {});
+/// Runs `sh -c script`.
+CommandResult sh(const std::string& script, const std::vector<std::string>& env = {});
+
+/// Path of the ocibake CLI under test.
+std::filesystem::path cli();
+/// The source tree.
+std::filesystem::path source_dir();
+/// True when `program` is on PATH.
+bool have_program(std::string_view program);
+
+/// Lists a directory tree: relative path -> "type mode uid:gid [size|target]".
+std::map<std::string, std::string> describe_tree(const std::filesystem::path& root);
+
+} // namespace ocibake::test
