@@ -162,6 +162,19 @@ bool have_program(std::string_view program) {
     return false;
 }
 
+bool matches_golden(std::string_view name, std::string_view actual) {
+    fs::path path = source_dir() / "tests" / "golden" / std::string(name);
+    if (const char* accept = std::getenv("OCIBAKE_ACCEPT_GOLDEN"); accept && *accept && std::string(accept) != "0") {
+        write_file(path, actual);
+        return true;
+    }
+    std::error_code ec;
+    if (!fs::exists(path, ec)) {
+        return false;
+    }
+    return read_file(path) == actual;
+}
+
 std::map<std::string, std::string> describe_tree(const fs::path& root) {
     std::map<std::string, std::string> out;
     for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator();

@@ -50,6 +50,11 @@ std::filesystem::path source_dir();
 /// True when `program` is on PATH.
 bool have_program(std::string_view program);
 
+/// Golden master: compares `actual` with tests/golden/<name>. With OCIBAKE_ACCEPT_GOLDEN=1
+/// in the environment the file is (re)written instead; review the diff before committing.
+/// Returns true when they match (or were accepted).
+bool matches_golden(std::string_view name, std::string_view actual);
+
 /// Lists a directory tree: relative path -> "type mode uid:gid [size|target]".
 std::map<std::string, std::string> describe_tree(const std::filesystem::path& root);
 
