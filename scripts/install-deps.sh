@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages ocibake needs to build, test and run, if missing.
+# Needs root (or sudo). Usage: scripts/install-deps.sh [--dry-run]
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake pkg-config clang-format
+  libssl-dev libarchive-dev zlib1g-dev libzstd-dev libdeflate-dev
+  nlohmann-json3-dev libtomlplusplus-dev libcli11-dev catch2
+  # tests: real clients and runtimes check our output
+  skopeo umoci runc gpgv
+  # the default recipe copies Debian's static busybox
+  busybox-static
+  # benchmarks
+  pigz zstd hyperfine time
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+if [ "${1:-}" = "--dry-run" ]; then
+  exit 0
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
