@@ -537,20 +537,22 @@ std::vector<LayerEntry> LayerBuilder::finish() const {
 
     // Nothing may sit below a non-directory of this layer (a symlink there would let an
     // unpacker write through it).
-    std::vector<LayerEntry> out;
-    out.reserve(entries.size());
-    for (auto& [path, e] : entries) {
+    for (const auto& [path, e] : entries) {
         for (std::size_t slash = path.find('/'); slash != std::string::npos;
              slash = path.find('/', slash + 1)) {
             auto parent = entries.find(path.substr(0, slash));
             if (parent != entries.end() && parent->second.type != EntryType::directory) {
-                throw Error(
-                    ErrorKind::input,
-                    prefix_of(e.origin) + "image path /" + path + " lies below /" + parent->first +
-                        ", which this layer makes a " + to_string(parent->second.type) +
-                        (parent->second.origin.empty() ? "" : " (" + parent->second.origin + ")"));
+                const LayerEntry& p = parent->second;
+                throw Error(ErrorKind::input,
+                            prefix_of(e.origin) + "image path /" + path + " lies below /" +
+                                parent->first + ", which this layer makes a " + to_string(p.type) +
+                                (p.origin.empty() ? "" : " (" + p.origin + ")"));
             }
         }
+    }
+    std::vector<LayerEntry> out;
+    out.reserve(entries.size());
+    for (auto& [path, e] : entries) {
         out.push_back(std::move(e));
     }
     return out;
