@@ -406,7 +406,8 @@ TEST_CASE("explicit hard links: the first path in order carries the data") {
     LayerBuilder to_dir;
     to_dir.add_directory("/d");
     to_dir.add_hardlink("/x", "/d");
-    CHECK(message_of([&] { to_dir.finish(); }) == "hard link x points at d, which is a dir, not a file");
+    CHECK(message_of([&] { to_dir.finish(); }) ==
+          "hard link x points at d, which is a dir, not a file");
 }
 
 TEST_CASE("hostile and broken inputs are refused with the object named") {
@@ -417,8 +418,9 @@ TEST_CASE("hostile and broken inputs are refused with the object named") {
     SECTION("destinations that climb out of the image root") {
         CHECK(message_of([] { LayerBuilder().add_content("/../etc/passwd", "x"); }) ==
               "image path '/../etc/passwd' escapes the image root");
-        CHECK(message_of([] { LayerBuilder().add_content("a/../../b", "x", 0644, 0, 0, "r.toml:9:7"); }) ==
-              "r.toml:9:7: image path 'a/../../b' escapes the image root");
+        CHECK(message_of([] {
+                  LayerBuilder().add_content("a/../../b", "x", 0644, 0, 0, "r.toml:9:7");
+              }) == "r.toml:9:7: image path 'a/../../b' escapes the image root");
         CHECK(message_of([] { LayerBuilder().add_content("/", "x"); }) ==
               "image path '/' names the image root itself");
         CHECK(normalize_image_path("/usr//lib/./x/../y", "") == "usr/lib/y");
@@ -427,9 +429,9 @@ TEST_CASE("hostile and broken inputs are refused with the object named") {
         LayerBuilder b;
         b.add_symlink("/opt/link", "/etc", 0, 0, "r.toml:1:1");
         b.add_content("/opt/link/passwd", "owned", 0644, 0, 0, "r.toml:2:1");
-        CHECK(message_of([&] { b.finish(); }) ==
-              "r.toml:2:1: image path /opt/link/passwd lies below /opt/link, which this layer makes a "
-              "symlink (r.toml:1:1)");
+        CHECK(message_of([&] { b.finish(); }) == "r.toml:2:1: image path /opt/link/passwd lies "
+                                                 "below /opt/link, which this layer makes a "
+                                                 "symlink (r.toml:1:1)");
     }
     SECTION("missing, dangling and looping sources") {
         CHECK(message_of([&] { LayerBuilder().add_tree(src / "nope", "/x", {}, "r.toml:4:7"); }) ==
@@ -453,8 +455,9 @@ TEST_CASE("hostile and broken inputs are refused with the object named") {
 
         fs::create_directories(src / "tree2");
         fs::create_symlink("/etc/hostname", src / "tree2" / "host");
-        CHECK(message_of([&] { LayerBuilder().add_tree(src / "tree2", "/t", follow); })
-                  .find("symlink " + (src / "tree2" / "host").string() + " points outside ") == 0);
+        CHECK(message_of([&] {
+                  LayerBuilder().add_tree(src / "tree2", "/t", follow);
+              }).find("symlink " + (src / "tree2" / "host").string() + " points outside ") == 0);
         // Without following, the link itself is copied (its target is not read).
         LayerBuilder plain;
         plain.add_tree(src / "tree2", "/t");
