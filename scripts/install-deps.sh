@@ -13,7 +13,7 @@ packages=(
   # the default recipe copies Debian's static busybox
   busybox-static
   # benchmarks
-  pigz zstd hyperfine time
+  pigz zstd hyperfine time jq
 )
 
 missing=()
