@@ -124,7 +124,8 @@ public:
     /// Reads a small blob whole (verified). Error(integrity) when larger than max_size.
     std::string read_blob(const Digest& digest, std::size_t max_size = 16 << 20) const;
     /// Places a blob at `dest` (a new file): a hard link when the store and dest share a
-    /// file system (the size is checked), else a copy verified while it streams.
+    /// file system (no bytes are read: every later read of the blob verifies it), else a
+    /// copy verified while it streams.
     void export_blob(const Digest& digest, const std::filesystem::path& dest) const;
     /// Re-hashes a blob; a corrupt one is removed and false returned.
     bool verify_blob(const Digest& digest) const;

@@ -89,7 +89,10 @@ Store::Store(fs::path root, StoreLock lock) : impl_(std::make_unique<Impl>()) {
     fs::path version = impl_->root / "VERSION";
     if (fs::exists(version)) {
         std::string text = detail::read_file(version, ErrorKind::io, 4096);
-        if (text != kVersionText) {
+        while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) {
+            text.pop_back();
+        }
+        if (text != kVersionText.substr(0, kVersionText.size() - 1)) {
             throw Error(ErrorKind::io, "cache " + impl_->root.string() + " has format '" +
                                            text.substr(0, text.find('\n')) +
                                            "', not 'ocibake-cache 1': use another --cache-dir or "
@@ -170,10 +173,14 @@ std::uint64_t BlobWriter::size() const noexcept {
 
 Digest BlobWriter::commit(std::optional<Digest> expected) {
     if (impl_->done) {
-        throw Error(ErrorKind::internal, "BlobWriter::commit called twice");
+        throw Error(ErrorKind::internal, "BlobWriter::commit called on a finished writer");
     }
     Digest digest = impl_->hash.finish();
     if (expected && *expected != digest) {
+        // The writer is spent: its bytes are dropped and a later commit() is refused.
+        impl_->done = true;
+        impl_->fd.reset();
+        ::unlink(impl_->tmp.c_str());
         throw Error(ErrorKind::integrity, "content does not match its digest: expected " +
                                               expected->str() + ", got " + digest.str());
     }
@@ -184,6 +191,7 @@ Digest BlobWriter::commit(std::optional<Digest> expected) {
         detail::throw_errno(ErrorKind::io, "cannot store blob " + dest.string(), errno);
     }
     impl_->done = true;
+    detail::sync_dir(impl_->dir); // make the rename itself durable
     return digest;
 }
 
