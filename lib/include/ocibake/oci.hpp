@@ -3,8 +3,9 @@
 //
 // JSON written by ocibake is canonical: object keys sorted, no insignificant whitespace,
 // so equal values always serialise to equal bytes (and equal digests). Parsers accept
-// both OCI and Docker schema2 media types; fields ocibake does not model are kept and
-// written back unchanged (e.g. a base image's Healthcheck).
+// both OCI and Docker schema2 media types. An image config's fields that ocibake does
+// not model are kept and written back unchanged (e.g. a base image's Healthcheck);
+// manifests and indexes are ocibake's own, so theirs are not.
 #pragma once
 
 #include "ocibake/digest.hpp"
@@ -50,7 +51,7 @@ struct Platform {
     static Platform parse(std::string_view text);
     std::string str() const;
     /// True when `other` (from an index) runs here: same os and architecture, and the
-    /// same variant when this one names a variant.
+    /// same variant when this one names a variant (arm64 without a variant is v8).
     bool matches(const Platform& other) const;
     bool operator==(const Platform&) const = default;
 };

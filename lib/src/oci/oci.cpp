@@ -158,7 +158,10 @@ Descriptor parse_descriptor(const json& j, std::string_view origin) {
     }
     d.size = size->get<std::uint64_t>();
     d.annotations = get_string_map(j, "annotations", origin);
-    if (auto p = j.find("platform"); p != j.end() && p->is_object()) {
+    if (auto p = j.find("platform"); p != j.end() && !p->is_null()) {
+        if (!p->is_object()) {
+            bad(origin, "descriptor " + digest + " has a platform that is not an object");
+        }
         d.platform = parse_platform_json(*p, origin);
     }
     return d;
@@ -210,8 +213,11 @@ std::string Platform::str() const {
 }
 
 bool Platform::matches(const Platform& other) const {
+    auto normal = [](const Platform& p) {
+        return p.architecture == "arm64" && p.variant.empty() ? std::string("v8") : p.variant;
+    };
     return os == other.os && architecture == other.architecture &&
-           (variant.empty() || variant == other.variant);
+           (variant.empty() || normal(*this) == normal(other));
 }
 
 void ContainerConfig::set_env(std::string_view key, std::string_view value) {
@@ -319,7 +325,7 @@ std::string to_json(const ImageConfig& c) {
     return j.dump();
 }
 
-ImageConfig parse_image_config(std::string_view text, std::string_view origin) {
+static ImageConfig parse_image_config_unchecked(std::string_view text, std::string_view origin) {
     json j = parse_object(text, origin);
     ImageConfig c;
     c.platform.architecture = get_string(j, "architecture", origin);
@@ -383,9 +389,9 @@ std::string to_json(const Manifest& m) {
     return j.dump();
 }
 
-Manifest parse_manifest(std::string_view text, std::string_view origin) {
+static Manifest parse_manifest_unchecked(std::string_view text, std::string_view origin) {
     json j = parse_object(text, origin);
-    if (j.value("schemaVersion", 0) != 2) {
+    if (auto v = j.find("schemaVersion"); v == j.end() || !v->is_number_integer() || *v != 2) {
         bad(origin, "not a schema version 2 manifest");
     }
     Manifest m;
@@ -401,7 +407,11 @@ Manifest parse_manifest(std::string_view text, std::string_view origin) {
         bad(origin, "the manifest has no config");
     }
     m.config = parse_descriptor(*cfg, origin);
-    for (const auto& l : j.value("layers", json::array())) {
+    auto layers = j.find("layers");
+    if (layers == j.end() || !layers->is_array()) {
+        bad(origin, "the manifest has no layers array");
+    }
+    for (const auto& l : *layers) {
         m.layers.push_back(parse_descriptor(l, origin));
     }
     m.annotations = get_string_map(j, "annotations", origin);
@@ -421,15 +431,19 @@ std::string to_json(const Index& index) {
     return j.dump();
 }
 
-Index parse_index(std::string_view text, std::string_view origin) {
+static Index parse_index_unchecked(std::string_view text, std::string_view origin) {
     json j = parse_object(text, origin);
-    if (j.value("schemaVersion", 0) != 2) {
+    if (auto v = j.find("schemaVersion"); v == j.end() || !v->is_number_integer() || *v != 2) {
         bad(origin, "not a schema version 2 index");
     }
     Index index;
     index.media_type = get_string(j, "mediaType", origin);
     if (index.media_type.empty()) {
         index.media_type = std::string(media_type::index);
+    }
+    if (index.media_type != media_type::index &&
+        index.media_type != media_type::docker_manifest_list) {
+        bad(origin, "not an image index (mediaType " + index.media_type + ")");
     }
     auto manifests = j.find("manifests");
     if (manifests == j.end() || !manifests->is_array()) {
@@ -442,7 +456,7 @@ Index parse_index(std::string_view text, std::string_view origin) {
     return index;
 }
 
-std::string document_media_type(std::string_view text, std::string_view origin) {
+static std::string document_media_type_unchecked(std::string_view text, std::string_view origin) {
     json j = parse_object(text, origin);
     std::string mt = get_string(j, "mediaType", origin);
     if (!mt.empty()) {
@@ -455,6 +469,38 @@ std::string document_media_type(std::string_view text, std::string_view origin) 
         return std::string(media_type::manifest);
     }
     bad(origin, "neither a manifest nor an index");
+}
+
+ImageConfig parse_image_config(std::string_view text, std::string_view origin) {
+    try {
+        return parse_image_config_unchecked(text, origin);
+    } catch (const json::exception& e) {
+        bad(origin, e.what());
+    }
+}
+
+Manifest parse_manifest(std::string_view text, std::string_view origin) {
+    try {
+        return parse_manifest_unchecked(text, origin);
+    } catch (const json::exception& e) {
+        bad(origin, e.what());
+    }
+}
+
+Index parse_index(std::string_view text, std::string_view origin) {
+    try {
+        return parse_index_unchecked(text, origin);
+    } catch (const json::exception& e) {
+        bad(origin, e.what());
+    }
+}
+
+std::string document_media_type(std::string_view text, std::string_view origin) {
+    try {
+        return document_media_type_unchecked(text, origin);
+    } catch (const json::exception& e) {
+        bad(origin, e.what());
+    }
 }
 
 std::string rfc3339(std::int64_t seconds) {
