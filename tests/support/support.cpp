@@ -164,7 +164,8 @@ bool have_program(std::string_view program) {
 
 bool matches_golden(std::string_view name, std::string_view actual) {
     fs::path path = source_dir() / "tests" / "golden" / std::string(name);
-    if (const char* accept = std::getenv("OCIBAKE_ACCEPT_GOLDEN"); accept && *accept && std::string(accept) != "0") {
+    if (const char* accept = std::getenv("OCIBAKE_ACCEPT_GOLDEN");
+        accept && *accept && std::string(accept) != "0") {
         write_file(path, actual);
         return true;
     }
@@ -196,7 +197,7 @@ std::map<std::string, std::string> describe_tree(const fs::path& root) {
             d << "other " << mode;
         }
         d << " " << st.st_uid << ":" << st.st_gid;
-        out[fs::relative(it->path(), root).string()] = d.str();
+        out[it->path().lexically_relative(root).string()] = d.str();
     }
     return out;
 }
