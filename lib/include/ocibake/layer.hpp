@@ -74,8 +74,9 @@ struct LayerEntry {
     std::uint32_t gid = 0;
     /// symlink: its target, verbatim. hardlink: the image path of the file it links to.
     std::string link_target;
-    /// file: the host file to read (empty => `content`).
-    std::filesystem::path source;
+    /// file: the host file to read (empty => `content`). A plain string: a layer may
+    /// hold many thousands of entries, and std::filesystem::path keeps a parsed copy.
+    std::string source;
     std::string content;
     std::uint64_t size = 0;                                  ///< file size in bytes
     FileIdentity identity;                                   ///< for `source` files
@@ -130,8 +131,9 @@ public:
 
     /// The final entry list: sorted by path, hard links found among host files (the first
     /// path in order keeps the data, the others link to it), checked (no path below a
-    /// symlink of this layer, hard link targets present). Throws Error(input).
-    std::vector<LayerEntry> finish() const;
+    /// symlink of this layer, hard link targets present). Throws Error(input). The entries
+    /// move out: the builder is empty afterwards.
+    std::vector<LayerEntry> finish();
 
     std::size_t size() const noexcept { return entries_.size(); }
 

@@ -156,7 +156,7 @@ BlobWriter& BlobWriter::operator=(BlobWriter&&) noexcept = default;
 BlobWriter::~BlobWriter() = default;
 
 void BlobWriter::write(const void* data, std::size_t size) {
-    detail::write_all(impl_->fd.get(), data, size, impl_->tmp);
+    detail::write_all(impl_->fd.get(), data, size, impl_->tmp.native());
     impl_->hash.update(data, size);
     impl_->size += size;
     if (impl_->size - impl_->writeback_from >= kWritebackStep) {
@@ -222,7 +222,7 @@ Digest Store::put_file(const fs::path& source, std::optional<Digest> expected) {
     std::vector<char> buf(1 << 20);
     for (;;) {
         std::size_t n =
-            detail::read_some(in.get(), buf.data(), buf.size(), source, ErrorKind::input);
+            detail::read_some(in.get(), buf.data(), buf.size(), source.native(), ErrorKind::input);
         if (n == 0) {
             break;
         }
@@ -261,7 +261,7 @@ std::size_t BlobReader::read(void* buffer, std::size_t size) {
     if (impl_->checked) {
         return 0;
     }
-    std::size_t n = detail::read_some(impl_->fd.get(), buffer, size, impl_->path);
+    std::size_t n = detail::read_some(impl_->fd.get(), buffer, size, impl_->path.native());
     if (n > 0) {
         impl_->hash.update(buffer, n);
         return n;
@@ -349,7 +349,7 @@ void Store::export_blob(const Digest& digest, const fs::path& dest) const {
             if (n == 0) {
                 break;
             }
-            detail::write_all(out.get(), buf.data(), n, tmp);
+            detail::write_all(out.get(), buf.data(), n, tmp.native());
         }
     } catch (...) {
         ::unlink(tmp.c_str());
@@ -394,7 +394,7 @@ std::optional<std::string> Store::get_record(std::string_view ns, std::string_vi
     std::string text;
     char buf[4096];
     for (;;) {
-        std::size_t n = detail::read_some(fd, buf, sizeof buf, path);
+        std::size_t n = detail::read_some(fd, buf, sizeof buf, path.native());
         if (n == 0) {
             break;
         }

@@ -33,7 +33,7 @@ UniqueFd open_file(const std::filesystem::path& path, int flags, ErrorKind kind,
     return UniqueFd(fd);
 }
 
-void write_all(int fd, const void* data, std::size_t size, const std::filesystem::path& path) {
+void write_all(int fd, const void* data, std::size_t size, std::string_view path) {
     const auto* p = static_cast<const char*>(data);
     while (size > 0) {
         ssize_t n = ::write(fd, p, size);
@@ -41,22 +41,21 @@ void write_all(int fd, const void* data, std::size_t size, const std::filesystem
             if (errno == EINTR) {
                 continue;
             }
-            throw_errno(ErrorKind::io, "cannot write " + path.string(), errno);
+            throw_errno(ErrorKind::io, "cannot write " + std::string(path), errno);
         }
         p += n;
         size -= static_cast<std::size_t>(n);
     }
 }
 
-std::size_t read_some(int fd, void* data, std::size_t size, const std::filesystem::path& path,
-                      ErrorKind kind) {
+std::size_t read_some(int fd, void* data, std::size_t size, std::string_view path, ErrorKind kind) {
     for (;;) {
         ssize_t n = ::read(fd, data, size);
         if (n >= 0) {
             return static_cast<std::size_t>(n);
         }
         if (errno != EINTR) {
-            throw_errno(kind, "cannot read " + path.string(), errno);
+            throw_errno(kind, "cannot read " + std::string(path), errno);
         }
     }
 }
@@ -66,7 +65,7 @@ std::string read_file(const std::filesystem::path& path, ErrorKind kind, std::si
     std::string out;
     char buf[65536];
     for (;;) {
-        std::size_t n = read_some(fd.get(), buf, sizeof buf, path, kind);
+        std::size_t n = read_some(fd.get(), buf, sizeof buf, path.native(), kind);
         if (n == 0) {
             break;
         }
@@ -121,7 +120,7 @@ void atomic_write_file(const std::filesystem::path& dest, std::string_view conte
     {
         UniqueFd fd = open_file(tmp, O_WRONLY | O_CREAT | O_EXCL, ErrorKind::io, mode);
         try {
-            write_all(fd.get(), content.data(), content.size(), tmp);
+            write_all(fd.get(), content.data(), content.size(), tmp.native());
             if (::fchmod(fd.get(), mode) != 0) {
                 throw_errno(ErrorKind::io, "cannot chmod " + tmp.string(), errno);
             }

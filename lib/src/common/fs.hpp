@@ -45,9 +45,9 @@ UniqueFd open_file(const std::filesystem::path& path, int flags, ErrorKind kind,
                    unsigned mode = 0644);
 
 /// Writes everything (EINTR-safe); throws Error(io) naming `path`.
-void write_all(int fd, const void* data, std::size_t size, const std::filesystem::path& path);
+void write_all(int fd, const void* data, std::size_t size, std::string_view path);
 /// One read(2), EINTR-safe; throws Error(kind) naming `path`.
-std::size_t read_some(int fd, void* data, std::size_t size, const std::filesystem::path& path,
+std::size_t read_some(int fd, void* data, std::size_t size, std::string_view path,
                       ErrorKind kind = ErrorKind::io);
 /// Whole small file; Error(kind) if missing/unreadable or larger than max_size.
 std::string read_file(const std::filesystem::path& path, ErrorKind kind,

@@ -117,7 +117,7 @@ Digest sha256_of_file(const std::filesystem::path& path) {
     Sha256 h;
     std::vector<char> buf(1 << 20);
     for (;;) {
-        std::size_t n = detail::read_some(fd.get(), buf.data(), buf.size(), path);
+        std::size_t n = detail::read_some(fd.get(), buf.data(), buf.size(), path.native());
         if (n == 0) {
             break;
         }

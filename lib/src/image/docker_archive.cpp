@@ -96,7 +96,7 @@ void write_docker_archive(const Store& store, const BuiltImage& image, const fs:
 
     BufferPool buffers(kChunkSize);
     ChunkStream stream(buffers, [&](Buffer&& chunk) {
-        write_all(fd.get(), chunk.data.get(), chunk.size, tmp);
+        write_all(fd.get(), chunk.data.get(), chunk.size, tmp.native());
         buffers.put(std::move(chunk));
     });
     TarWriter tar(stream, 0);

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <dirent.h>
+#include <fcntl.h>
 #include <set>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -61,7 +62,7 @@ std::uint32_t normalized_mode(const struct stat& st, const CopyOptions& o) {
     return (st.st_mode & 0111) ? 0755 : 0644;
 }
 
-std::vector<std::pair<std::string, std::string>> read_xattrs(const fs::path& path,
+std::vector<std::pair<std::string, std::string>> read_xattrs(const std::string& path,
                                                              std::string_view origin) {
     std::vector<std::pair<std::string, std::string>> out;
     ssize_t len = ::llistxattr(path.c_str(), nullptr, 0);
@@ -69,12 +70,12 @@ std::vector<std::pair<std::string, std::string>> read_xattrs(const fs::path& pat
         if (errno == ENOTSUP) {
             return out;
         }
-        fail_errno(origin, "cannot list xattrs of " + path.string(), errno);
+        fail_errno(origin, "cannot list xattrs of " + path, errno);
     }
     std::string names(static_cast<std::size_t>(len), '\0');
     len = ::llistxattr(path.c_str(), names.data(), names.size());
     if (len < 0) {
-        fail_errno(origin, "cannot list xattrs of " + path.string(), errno);
+        fail_errno(origin, "cannot list xattrs of " + path, errno);
     }
     names.resize(static_cast<std::size_t>(len));
     for (std::size_t i = 0; i < names.size();) {
@@ -86,12 +87,12 @@ std::vector<std::pair<std::string, std::string>> read_xattrs(const fs::path& pat
         }
         ssize_t vlen = ::lgetxattr(path.c_str(), name.c_str(), nullptr, 0);
         if (vlen < 0) {
-            fail_errno(origin, "cannot read xattr " + name + " of " + path.string(), errno);
+            fail_errno(origin, "cannot read xattr " + name + " of " + path, errno);
         }
         std::string value(static_cast<std::size_t>(vlen), '\0');
         vlen = ::lgetxattr(path.c_str(), name.c_str(), value.data(), value.size());
         if (vlen < 0) {
-            fail_errno(origin, "cannot read xattr " + name + " of " + path.string(), errno);
+            fail_errno(origin, "cannot read xattr " + name + " of " + path, errno);
         }
         value.resize(static_cast<std::size_t>(vlen));
         out.emplace_back(std::move(name), std::move(value));
@@ -107,14 +108,17 @@ std::string join(std::string_view dir, std::string_view name) {
     return std::string(dir) + "/" + std::string(name);
 }
 
-// Walks one add_tree() source.
+// Walks one add_tree() source. Host paths are plain strings: a tree can hold many
+// thousands of entries, and std::filesystem::path would parse and keep each one.
 class TreeWalker {
 public:
-    TreeWalker(const fs::path& root, std::string dst, const CopyOptions& options,
+    using Stack = std::set<std::pair<dev_t, ino_t>>;
+
+    TreeWalker(std::string root, std::string dst, const CopyOptions& options,
                std::string_view origin, std::uint64_t call,
                std::function<void(LayerEntry, std::string)> put)
-        : root_(root), dst_(std::move(dst)), options_(options), origin_(origin), call_(call),
-          put_(std::move(put)) {
+        : root_(std::move(root)), dst_(std::move(dst)), options_(options), origin_(origin),
+          call_(call), put_(std::move(put)) {
         for (const auto& g : options.include) {
             include_.emplace_back(g);
         }
@@ -125,35 +129,44 @@ public:
 
     // Walks the directory `host` (relative path `rel` below the root). Returns whether
     // anything below was included.
-    bool walk_dir(const fs::path& host, const std::string& rel,
-                  std::set<std::pair<dev_t, ino_t>>& stack) {
-        std::vector<std::string> names = list(host);
+    bool walk_dir(const std::string& host, const std::string& rel, Stack& stack) {
+        // Entries are looked up relative to the directory's fd: no path walk per entry.
+        int dfd = ::open(host.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0) {
+            fail_errno(origin_, "cannot read directory " + host, errno);
+        }
+        detail::UniqueFd dir(dfd);
         bool any = false;
-        for (const auto& name : names) {
+        for (const auto& name : list(dir.get(), host)) {
             std::string child_rel = join(rel, name);
             if (detail::matches_any(exclude_, child_rel)) {
                 continue;
             }
-            fs::path child = host / name;
+            std::string child = host + "/" + name;
             struct stat st;
-            if (::lstat(child.c_str(), &st) != 0) {
-                fail_errno(origin_, "cannot stat " + child.string(), errno);
+            if (::fstatat(dfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+                fail_errno(origin_, "cannot stat " + child, errno);
             }
             if (S_ISLNK(st.st_mode) && options_.follow_symlinks) {
                 child = follow(child, st);
+                any |= visit(child, child_rel, st, stack);
+            } else {
+                any |= visit(child, child_rel, st, stack, dfd, name.c_str());
             }
-            any |= visit(child, child_rel, st, stack);
         }
         return any;
     }
 
-    bool visit(const fs::path& host, const std::string& rel, const struct stat& st,
-               std::set<std::pair<dev_t, ino_t>>& stack) {
+    /// `dfd`/`name` name the same file as `host`, relative to its directory.
+    bool visit(const std::string& host, const std::string& rel, const struct stat& st, Stack& stack,
+               int dfd = AT_FDCWD, const char* name = nullptr) {
+        if (name == nullptr) {
+            name = host.c_str();
+        }
         if (S_ISDIR(st.st_mode)) {
             auto key = std::make_pair(st.st_dev, st.st_ino);
             if (stack.count(key) != 0) {
-                throw Error(ErrorKind::input, prefix_of(origin_) +
-                                                  "symlink loop: " + host.string() +
+                throw Error(ErrorKind::input, prefix_of(origin_) + "symlink loop: " + host +
                                                   " leads back to a directory above it");
             }
             stack.insert(key);
@@ -181,16 +194,12 @@ public:
                 link_key = std::to_string(call_) + ":" + std::to_string(st.st_dev) + ":" +
                            std::to_string(st.st_ino);
             }
-            if (::access(host.c_str(), R_OK) != 0) {
-                fail_errno(origin_, "cannot read " + host.string(), errno);
+            if (::faccessat(dfd, name, R_OK, 0) != 0) {
+                fail_errno(origin_, "cannot read " + host, errno);
             }
         } else if (S_ISLNK(st.st_mode)) {
             e.type = EntryType::symlink;
-            std::error_code ec;
-            e.link_target = fs::read_symlink(host, ec).string();
-            if (ec) {
-                fail_errno(origin_, "cannot read symlink " + host.string(), ec.value());
-            }
+            e.link_target = read_link(dfd, name, host);
         } else if (S_ISFIFO(st.st_mode)) {
             e.type = EntryType::fifo;
         } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
@@ -198,14 +207,14 @@ public:
             e.dev_major = major(st.st_rdev);
             e.dev_minor = minor(st.st_rdev);
         } else {
-            throw Error(ErrorKind::input, prefix_of(origin_) + host.string() +
-                                              " is a socket, which a layer cannot hold");
+            throw Error(ErrorKind::input,
+                        prefix_of(origin_) + host + " is a socket, which a layer cannot hold");
         }
         put_(std::move(e), std::move(link_key));
         return true;
     }
 
-    LayerEntry base_entry(const std::string& rel, const struct stat& st, const fs::path& host) {
+    LayerEntry base_entry(const std::string& rel, const struct stat& st, const std::string& host) {
         LayerEntry e;
         e.path = rel.empty() ? dst_ : (dst_.empty() ? rel : dst_ + "/" + rel);
         e.mode = normalized_mode(st, options_);
@@ -219,10 +228,15 @@ public:
     }
 
 private:
-    std::vector<std::string> list(const fs::path& dir) {
-        DIR* d = ::opendir(dir.c_str());
+    std::vector<std::string> list(int dfd, const std::string& dir) {
+        int fd = ::dup(dfd); // closedir() closes its own
+        DIR* d = fd >= 0 ? ::fdopendir(fd) : nullptr;
         if (d == nullptr) {
-            fail_errno(origin_, "cannot read directory " + dir.string(), errno);
+            int err = errno;
+            if (fd >= 0) {
+                ::close(fd);
+            }
+            fail_errno(origin_, "cannot read directory " + dir, err);
         }
         std::unique_ptr<DIR, int (*)(DIR*)> guard(d, &::closedir);
         std::vector<std::string> names;
@@ -234,34 +248,49 @@ private:
             }
         }
         if (errno != 0) {
-            fail_errno(origin_, "cannot read directory " + dir.string(), errno);
+            fail_errno(origin_, "cannot read directory " + dir, errno);
         }
         std::sort(names.begin(), names.end()); // byte order: the host's order never leaks
         return names;
     }
 
+    std::string read_link(int dfd, const char* name, const std::string& path) {
+        std::string target(256, '\0');
+        for (;;) {
+            ssize_t n = ::readlinkat(dfd, name, target.data(), target.size());
+            if (n < 0) {
+                fail_errno(origin_, "cannot read symlink " + path, errno);
+            }
+            if (static_cast<std::size_t>(n) < target.size()) {
+                target.resize(static_cast<std::size_t>(n));
+                return target;
+            }
+            target.resize(target.size() * 2);
+        }
+    }
+
     // With follow_symlinks, a link inside the tree is replaced by what it points to,
     // which must stay inside the tree.
-    fs::path follow(const fs::path& link, struct stat& st) {
+    std::string follow(const std::string& link, struct stat& st) {
         std::error_code ec;
         fs::path target = fs::canonical(link, ec);
         if (ec) {
-            fail_errno(origin_, "cannot follow symlink " + link.string(), ec.value());
+            fail_errno(origin_, "cannot follow symlink " + link, ec.value());
         }
         fs::path root = fs::canonical(root_, ec);
         auto rel = target.lexically_relative(root);
         if (rel.empty() || *rel.begin() == "..") {
-            throw Error(ErrorKind::input, prefix_of(origin_) + "symlink " + link.string() +
-                                              " points outside " + root_.string() + " (to " +
+            throw Error(ErrorKind::input, prefix_of(origin_) + "symlink " + link +
+                                              " points outside " + root_ + " (to " +
                                               target.string() + ")");
         }
         if (::stat(target.c_str(), &st) != 0) {
-            fail_errno(origin_, "cannot follow symlink " + link.string(), errno);
+            fail_errno(origin_, "cannot follow symlink " + link, errno);
         }
-        return target;
+        return target.string();
     }
 
-    fs::path root_;
+    std::string root_;
     std::string dst_;
     const CopyOptions& options_;
     std::string_view origin_;
@@ -317,13 +346,17 @@ void LayerBuilder::add_tree(const fs::path& src, std::string_view dst, const Cop
         fail_errno(origin, src.string(), err);
     }
     std::uint64_t call = ++tree_calls_;
-    TreeWalker walker(src, dst_norm, options, origin, call,
+    std::string root = src.string();
+    while (root.size() > 1 && root.back() == '/') {
+        root.pop_back();
+    }
+    TreeWalker walker(root, dst_norm, options, origin, call,
                       [this](LayerEntry e, std::string key) { put(std::move(e), std::move(key)); });
     if (S_ISDIR(st.st_mode)) {
-        std::set<std::pair<dev_t, ino_t>> stack{{st.st_dev, st.st_ino}};
-        walker.walk_dir(src, "", stack);
+        TreeWalker::Stack stack{{st.st_dev, st.st_ino}};
+        walker.walk_dir(root, "", stack);
         if (!dst_norm.empty()) {
-            LayerEntry e = walker.base_entry("", st, src);
+            LayerEntry e = walker.base_entry("", st, root);
             e.type = EntryType::directory;
             put(std::move(e), {});
         }
@@ -366,7 +399,7 @@ void LayerBuilder::add_file(std::string_view dst, const fs::path& src, std::uint
     e.mode = mode;
     e.uid = uid;
     e.gid = gid;
-    e.source = src;
+    e.source = src.string();
     e.size = static_cast<std::uint64_t>(st.st_size);
     e.identity = identity_of(st);
     e.origin = std::string(origin);
@@ -460,17 +493,21 @@ void LayerBuilder::add(LayerEntry entry) {
     put(std::move(entry), {});
 }
 
-std::vector<LayerEntry> LayerBuilder::finish() const {
-    std::map<std::string, LayerEntry> entries = entries_;
+std::vector<LayerEntry> LayerBuilder::finish() {
+    std::map<std::string, LayerEntry> entries = std::move(entries_);
+    std::map<std::string, std::string> link_keys = std::move(link_keys_);
+    entries_.clear();
+    link_keys_.clear();
+    tree_calls_ = 0;
 
     // Hard link groups. add_hardlink() entries join the group of their target.
     std::map<std::string, std::vector<std::string>> groups;
-    for (const auto& [path, key] : link_keys_) {
+    for (const auto& [path, key] : link_keys) {
         if (key[0] != '=') {
             groups[key].push_back(path);
         }
     }
-    for (const auto& [path, key] : link_keys_) {
+    for (const auto& [path, key] : link_keys) {
         if (key[0] != '=') {
             continue;
         }
@@ -487,9 +524,9 @@ std::vector<LayerEntry> LayerBuilder::finish() const {
                                               " points at " + target + ", which is a " +
                                               to_string(t->second.type) + ", not a file");
         }
-        auto tk = link_keys_.find(target);
+        auto tk = link_keys.find(target);
         std::string group =
-            tk != link_keys_.end() && tk->second[0] != '=' ? tk->second : "=" + target;
+            tk != link_keys.end() && tk->second[0] != '=' ? tk->second : "=" + target;
         auto& members = groups[group];
         if (members.empty() && group[0] == '=') {
             members.push_back(target);

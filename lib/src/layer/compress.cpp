@@ -113,6 +113,9 @@ public:
         zcheck(ZSTD_CCtx_setParameter(ctx_.get(), ZSTD_c_nbWorkers,
                                       static_cast<int>(threads > 0 ? threads : 1)),
                "nbWorkers (libzstd built without threads?)");
+        // Fixed 4 MiB jobs (part of the layer format): memory stays near 70 MB with two
+        // workers, where zstd's default (4 windows) takes about 100 MB, for +0.35% size.
+        zcheck(ZSTD_CCtx_setParameter(ctx_.get(), ZSTD_c_jobSize, 4 << 20), "jobSize");
     }
 
     void push(Buffer&& chunk) override {

@@ -61,7 +61,7 @@ Digest entries_key(const std::vector<LayerEntry>& entries, const LayerOptions& o
             field(h, "content");
             field(h, sha256_of(e.content).str());
         } else if (with_identity) {
-            field(h, e.source.string());
+            field(h, e.source);
             field(h, e.identity.device);
             field(h, e.identity.inode);
             field(h, static_cast<std::uint64_t>(e.identity.mtime_ns));

@@ -218,8 +218,8 @@ void TarWriter::add(const LayerEntry& e) {
 void TarWriter::copy_file(const LayerEntry& e) {
     auto changed = [&](const std::string& why) {
         std::string where = e.origin.empty() ? std::string() : e.origin + ": ";
-        return Error(ErrorKind::input, where + e.source.string() + " " + why +
-                                           " while the layer was written; build again");
+        return Error(ErrorKind::input,
+                     where + e.source + " " + why + " while the layer was written; build again");
     };
     int fd = ::open(e.source.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
     if (fd < 0 && errno == EPERM) {
@@ -227,7 +227,7 @@ void TarWriter::copy_file(const LayerEntry& e) {
     }
     if (fd < 0) {
         std::string where = e.origin.empty() ? std::string() : e.origin + ": ";
-        throw_errno(ErrorKind::input, where + "cannot read " + e.source.string(), errno);
+        throw_errno(ErrorKind::input, where + "cannot read " + e.source, errno);
     }
     UniqueFd guard(fd);
     struct stat st;
