@@ -22,7 +22,7 @@ namespace {
 constexpr std::string_view kVersionText = "ocibake-cache 1\n";
 // Start writeback of what a BlobWriter wrote every this many bytes, so that the fsync in
 // commit() has little left to wait for.
-constexpr std::uint64_t kWritebackStep = 32ull << 20;
+constexpr std::uint64_t kWritebackStep = 8ull << 20;
 
 bool valid_record_name(std::string_view name) {
     if (name.empty() || name.size() > 200 || name[0] == '.') {
@@ -415,7 +415,9 @@ void Store::put_record(std::string_view ns, std::string_view key, std::string_vi
     if (ec) {
         throw Error(ErrorKind::io, "cannot create " + dir.string() + ": " + ec.message());
     }
-    detail::atomic_write_file(dir / key, value);
+    // Not fsync'd: after a crash a record is old, new or empty, and an empty or unreadable
+    // record is a cache miss. Blobs, which records point to, are fsync'd.
+    detail::atomic_write_file(dir / key, value, 0644, /*durable=*/false);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -114,7 +114,8 @@ std::string random_suffix() {
     return out;
 }
 
-void atomic_write_file(const std::filesystem::path& dest, std::string_view content, unsigned mode) {
+void atomic_write_file(const std::filesystem::path& dest, std::string_view content, unsigned mode,
+                       bool durable) {
     std::filesystem::path tmp = dest;
     tmp += ".tmp-" + random_suffix();
     {
@@ -124,7 +125,9 @@ void atomic_write_file(const std::filesystem::path& dest, std::string_view conte
             if (::fchmod(fd.get(), mode) != 0) {
                 throw_errno(ErrorKind::io, "cannot chmod " + tmp.string(), errno);
             }
-            sync_fd(fd.get(), tmp);
+            if (durable) {
+                sync_fd(fd.get(), tmp);
+            }
         } catch (...) {
             ::unlink(tmp.c_str());
             throw;

@@ -58,9 +58,10 @@ void sync_fd(int fd, const std::filesystem::path& path);
 /// fsync of a directory (makes a rename durable); errors ignored where unsupported.
 void sync_dir(const std::filesystem::path& dir);
 
-/// Writes `content` to `dest` atomically: temp file beside it, fsync, rename.
+/// Writes `content` to `dest` atomically: temp file beside it, fsync (unless `durable`
+/// is false: a crash may then leave the old content or an empty file), rename.
 void atomic_write_file(const std::filesystem::path& dest, std::string_view content,
-                       unsigned mode = 0644);
+                       unsigned mode = 0644, bool durable = true);
 
 /// Random hex string (for temp names; never reaches output bytes).
 std::string random_suffix();

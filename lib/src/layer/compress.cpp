@@ -1,9 +1,13 @@
 #include "layer/compress.hpp"
 
+#include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <exception>
 #include <future>
 #include <libdeflate.h>
+#include <mutex>
+#include <thread>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -99,6 +103,9 @@ struct ZstdCCtxDeleter {
     void operator()(ZSTD_CCtx* c) const noexcept { ZSTD_freeCCtx(c); }
 };
 
+// zstd on its own feeder thread: libzstd's multithreaded mode blocks the caller whenever
+// its workers are busy, and the caller (the tar producer) would then stop reading and
+// hashing. A small bounded queue (backpressure, no sleeps) lets both run at once.
 class ZstdCompressor final : public Compressor {
 public:
     ZstdCompressor(int level, unsigned threads, BufferPool& buffers, ByteSink sink)
@@ -116,23 +123,82 @@ public:
         // Fixed 4 MiB jobs (part of the layer format): memory stays near 70 MB with two
         // workers, where zstd's default (4 windows) takes about 100 MB, for +0.35% size.
         zcheck(ZSTD_CCtx_setParameter(ctx_.get(), ZSTD_c_jobSize, 4 << 20), "jobSize");
+        feeder_ = std::thread([this] { feed(); });
+    }
+
+    ~ZstdCompressor() override {
+        {
+            std::lock_guard lock(mutex_);
+            abandoned_ = true;
+        }
+        changed_.notify_all();
+        if (feeder_.joinable()) {
+            feeder_.join();
+        }
     }
 
     void push(Buffer&& chunk) override {
-        ZSTD_inBuffer in{chunk.data.get(), chunk.size, 0};
-        while (in.pos < in.size) {
-            run(in, ZSTD_e_continue);
-        }
-        buffers_.put(std::move(chunk));
+        std::unique_lock lock(mutex_);
+        changed_.wait(lock, [&] { return queue_.size() < kQueued || error_; });
+        rethrow_locked();
+        queue_.push_back(std::move(chunk));
+        changed_.notify_all();
     }
 
     void finish() override {
-        ZSTD_inBuffer in{nullptr, 0, 0};
-        while (run(in, ZSTD_e_end) != 0) {
+        {
+            std::lock_guard lock(mutex_);
+            ended_ = true;
         }
+        changed_.notify_all();
+        feeder_.join();
+        std::lock_guard lock(mutex_);
+        rethrow_locked();
     }
 
 private:
+    static constexpr std::size_t kQueued = 4;
+
+    void rethrow_locked() {
+        if (error_) {
+            std::rethrow_exception(std::exchange(error_, nullptr));
+        }
+    }
+
+    void feed() {
+        try {
+            for (;;) {
+                Buffer chunk;
+                {
+                    std::unique_lock lock(mutex_);
+                    changed_.wait(lock, [&] { return !queue_.empty() || ended_ || abandoned_; });
+                    if (abandoned_) {
+                        return;
+                    }
+                    if (queue_.empty()) {
+                        break; // ended and drained
+                    }
+                    chunk = std::move(queue_.front());
+                    queue_.pop_front();
+                }
+                changed_.notify_all();
+                ZSTD_inBuffer in{chunk.data.get(), chunk.size, 0};
+                while (in.pos < in.size) {
+                    run(in, ZSTD_e_continue);
+                }
+                buffers_.put(std::move(chunk));
+            }
+            ZSTD_inBuffer in{nullptr, 0, 0};
+            while (run(in, ZSTD_e_end) != 0) {
+            }
+        } catch (...) {
+            std::lock_guard lock(mutex_);
+            error_ = std::current_exception();
+            queue_.clear();
+        }
+        changed_.notify_all();
+    }
+
     std::size_t run(ZSTD_inBuffer& in, ZSTD_EndDirective mode) {
         ZSTD_outBuffer out{out_.data.get(), out_.capacity, 0};
         std::size_t left = zcheck(ZSTD_compressStream2(ctx_.get(), &out, &in, mode), "compress");
@@ -146,6 +212,14 @@ private:
     BufferPool& buffers_;
     ByteSink sink_;
     Buffer out_;
+
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::deque<Buffer> queue_;
+    bool ended_ = false;
+    bool abandoned_ = false;
+    std::exception_ptr error_;
+    std::thread feeder_; // last: started when everything above exists
 };
 
 class PlainCompressor final : public Compressor {
