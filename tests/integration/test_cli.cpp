@@ -67,7 +67,7 @@ bool has_temp_leftovers(const fs::path& dir) {
 
 } // namespace
 
-TEST_CASE("every subcommand has --help; the exit codes are documented") {
+TEST_CASE("every subcommand has --help — the exit codes are documented") {
     ScratchDir dir("help");
     for (auto args : std::vector<std::vector<std::string>>{{"--help"},
                                                            {"build", "--help"},
@@ -90,7 +90,7 @@ TEST_CASE("every subcommand has --help; the exit codes are documented") {
     CHECK(bad_flag.err.find("--no-such-flag") != std::string::npos);
 }
 
-TEST_CASE("`ocibake RECIPE` builds; --quiet prints the digest; --json the whole result") {
+TEST_CASE("`ocibake RECIPE` builds — --quiet prints the digest — --json the whole result") {
     ScratchDir dir("build");
     good_recipe(dir);
     auto plain = ocibake_run(dir, {"r.toml"});

@@ -119,7 +119,7 @@ TEST_CASE("a recipe builds into an OCI layout whose index names the tag") {
     CHECK(config["history"][1]["created_by"] == "ocibake layer data");
 }
 
-TEST_CASE("rebuilds: nothing changed does no layer work; one change rebuilds one layer") {
+TEST_CASE("rebuilds: nothing changed does no layer work — one change rebuilds one layer") {
     ScratchDir dir("rebuild");
     Recipe recipe = load_recipe(three_layer_recipe(dir));
     auto first = build(recipe, options_for(dir));
