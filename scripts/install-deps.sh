@@ -9,7 +9,7 @@ packages=(
   libssl-dev libarchive-dev zlib1g-dev libzstd-dev libdeflate-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev catch2
   # tests: real clients and runtimes check our output
-  skopeo umoci runc gpgv
+  skopeo umoci runc podman gpgv
   # the default recipe copies Debian's static busybox
   busybox-static
   # benchmarks

@@ -475,6 +475,45 @@ TEST_CASE("ocibake's docker archive is read by skopeo and is the OCI image in an
     CHECK(read_file(again) == read_file(file));
 }
 
+TEST_CASE("podman loads ocibake's docker archive and OCI layout (the `podman load` format)") {
+    require_program("podman", "podman");
+    Project p;
+    const fs::path file = p.dir / "hello.tar";
+    p.build("docker-archive:" + file.string() + ":hello:1.0");
+    const std::string layout = "oci:" + (p.dir / "image").string() + ":v1";
+    p.build(layout);
+    // A private store (vfs needs no kernel support); nothing touches the host's podman.
+    const std::vector<std::string> podman{"podman",
+                                          "--storage-driver",
+                                          "vfs",
+                                          "--root",
+                                          (p.dir / "podman-root").string(),
+                                          "--runroot",
+                                          (p.dir / "podman-run").string()};
+    auto with = [&](std::vector<std::string> args) {
+        std::vector<std::string> argv = podman;
+        argv.insert(argv.end(), args.begin(), args.end());
+        return argv;
+    };
+    CommandResult loaded = must(with({"load", "-i", file.string()}));
+    CHECK(loaded.out.find("Loaded image: localhost/hello:1.0") != std::string::npos);
+    json inspected = must_json(with({"image", "inspect", "hello:1.0"}));
+    REQUIRE(inspected.size() == 1);
+    json oci_config = must_json({"skopeo", "inspect", "--config", layout});
+    CHECK(inspected[0].at("RootFS").at("Layers") == oci_config.at("rootfs").at("diff_ids"));
+    CHECK(inspected[0].at("Config").at("Entrypoint") == oci_config.at("config").at("Entrypoint"));
+    CHECK(inspected[0].at("Config").at("User") == oci_config.at("config").at("User"));
+    // The OCI layout is read too (podman names a loaded layout after its path, which
+    // mkdtemp makes mixed-case: pull it by transport instead), as the same image.
+    must(with({"pull", layout}));
+    json images = must_json(with({"images", "--format", "json"}));
+    std::set<std::string> ids;
+    for (const auto& i : images) {
+        ids.insert(i.at("Id").get<std::string>());
+    }
+    CHECK(ids.size() == 1);
+}
+
 TEST_CASE("umoci unpacks every entry: content, normalised modes, owners, links, long names") {
     require_clients();
     Project p;
