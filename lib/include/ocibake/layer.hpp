@@ -107,6 +107,9 @@ struct CopyOptions {
 /// ones (as COPY would). Errors are Error(input) naming the host path and `origin`.
 class LayerBuilder {
 public:
+    /// `threads` scan directory trees (0 = all cores); never changes the entries.
+    explicit LayerBuilder(unsigned threads = 0) : threads_(threads) {}
+
     /// Copies a host file or directory tree to `dst` (an absolute image path). A
     /// directory's contents go below dst; symlinks are copied as links. `origin` names
     /// the recipe position in errors.
@@ -145,6 +148,7 @@ private:
     /// "=<path>" for add_hardlink groups).
     std::map<std::string, std::string> link_keys_;
     std::uint64_t tree_calls_ = 0;
+    unsigned threads_ = 0;
 };
 
 /// Normalises an image path: "/usr//lib/./x" -> "usr/lib/x". Error(input) for a path that

@@ -31,8 +31,8 @@ double seconds_since(Clock::time_point start) {
     throw RecipeError(e.kind(), where, msg);
 }
 
-std::vector<LayerEntry> plan_layer(const LayerSpec& spec) {
-    LayerBuilder b;
+std::vector<LayerEntry> plan_layer(const LayerSpec& spec, unsigned threads) {
+    LayerBuilder b(threads);
     for (const auto& copy : spec.copies) {
         try {
             b.add_tree(copy.src, copy.dst, copy.options, copy.src_where.str());
@@ -184,7 +184,7 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
                 auto t = Clock::now();
                 LayerReport report;
                 report.name = spec_ptr->name;
-                std::vector<LayerEntry> entries = plan_layer(*spec_ptr);
+                std::vector<LayerEntry> entries = plan_layer(*spec_ptr, threads);
                 report.entries = entries.size();
                 LayerOptions lo = layer_options(recipe, *spec_ptr, epoch, threads);
                 try {

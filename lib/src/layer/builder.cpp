@@ -1,7 +1,13 @@
 #include "ocibake/layer.hpp"
 
 #include "common/fs.hpp"
+#include "common/thread_pool.hpp"
 #include "layer/glob.hpp"
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <thread>
 
 #include <algorithm>
 #include <cerrno>
@@ -108,17 +114,23 @@ std::string join(std::string_view dir, std::string_view name) {
     return std::string(dir) + "/" + std::string(name);
 }
 
-// Walks one add_tree() source. Host paths are plain strings: a tree can hold many
-// thousands of entries, and std::filesystem::path would parse and keep each one.
+// Walks one add_tree() source. Directories are scanned by a few threads from a shared
+// queue (listing and stat'ing is all system calls); the result never depends on their
+// timing: entries are sorted later, and of several errors the one at the smallest path
+// is reported. Host paths are plain strings: a tree can hold many thousands of entries,
+// and std::filesystem::path would parse and keep each one.
 class TreeWalker {
 public:
-    using Stack = std::set<std::pair<dev_t, ino_t>>;
+    struct Found {
+        LayerEntry entry;
+        std::string link_key;
+        std::string rel; // path below the source
+    };
 
     TreeWalker(std::string root, std::string dst, const CopyOptions& options,
-               std::string_view origin, std::uint64_t call,
-               std::function<void(LayerEntry, std::string)> put)
+               std::string_view origin, std::uint64_t call)
         : root_(std::move(root)), dst_(std::move(dst)), options_(options), origin_(origin),
-          call_(call), put_(std::move(put)) {
+          call_(call) {
         for (const auto& g : options.include) {
             include_.emplace_back(g);
         }
@@ -127,72 +139,74 @@ public:
         }
     }
 
-    // Walks the directory `host` (relative path `rel` below the root). Returns whether
-    // anything below was included.
-    bool walk_dir(const std::string& host, const std::string& rel, Stack& stack) {
-        // Entries are looked up relative to the directory's fd: no path walk per entry.
-        int dfd = ::open(host.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0) {
-            fail_errno(origin_, "cannot read directory " + host, errno);
+    /// Every entry below the root directory (not the root itself), in no particular order.
+    std::vector<Found> walk(const struct stat& root_st, unsigned threads) {
+        queue_.push_back({root_, "", {{root_st.st_dev, root_st.st_ino}}});
+        pending_ = 1;
+        std::vector<Local> locals(threads > 0 ? threads : 1);
+        std::vector<std::thread> helpers;
+        for (std::size_t i = 1; i < locals.size(); ++i) {
+            helpers.emplace_back([this, &local = locals[i]] { work(local); });
         }
-        detail::UniqueFd dir(dfd);
-        bool any = false;
-        for (const auto& name : list(dir.get(), host)) {
-            std::string child_rel = join(rel, name);
-            if (detail::matches_any(exclude_, child_rel)) {
-                continue;
+        work(locals[0]);
+        for (auto& t : helpers) {
+            t.join();
+        }
+
+        std::vector<Found> found, dirs;
+        std::vector<std::pair<std::string, std::exception_ptr>> errors;
+        for (auto& l : locals) {
+            std::move(l.found.begin(), l.found.end(), std::back_inserter(found));
+            std::move(l.dirs.begin(), l.dirs.end(), std::back_inserter(dirs));
+            std::move(l.errors.begin(), l.errors.end(), std::back_inserter(errors));
+        }
+        if (!errors.empty()) {
+            auto first =
+                std::min_element(errors.begin(), errors.end(),
+                                 [](const auto& a, const auto& b) { return a.first < b.first; });
+            std::rethrow_exception(first->second);
+        }
+        // A directory is kept when it matches `include` or holds something kept.
+        std::set<std::string> needed;
+        auto need_ancestors = [&](const std::string& rel) {
+            for (std::size_t slash = rel.find('/'); slash != std::string::npos;
+                 slash = rel.find('/', slash + 1)) {
+                needed.insert(rel.substr(0, slash));
             }
-            std::string child = host + "/" + name;
-            struct stat st;
-            if (::fstatat(dfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-                fail_errno(origin_, "cannot stat " + child, errno);
+        };
+        if (!include_.empty()) {
+            for (const auto& f : found) {
+                need_ancestors(f.rel);
             }
-            if (S_ISLNK(st.st_mode) && options_.follow_symlinks) {
-                child = follow(child, st);
-                any |= visit(child, child_rel, st, stack);
-            } else {
-                any |= visit(child, child_rel, st, stack, dfd, name.c_str());
+            for (const auto& d : dirs) {
+                if (detail::matches_any(include_, d.rel)) {
+                    needed.insert(d.rel);
+                    need_ancestors(d.rel);
+                }
             }
         }
-        return any;
+        for (auto& d : dirs) {
+            if (include_.empty() || needed.count(d.rel) != 0) {
+                found.push_back(std::move(d));
+            }
+        }
+        return found;
     }
 
-    /// `dfd`/`name` name the same file as `host`, relative to its directory.
-    bool visit(const std::string& host, const std::string& rel, const struct stat& st, Stack& stack,
-               int dfd = AT_FDCWD, const char* name = nullptr) {
-        if (name == nullptr) {
-            name = host.c_str();
-        }
-        if (S_ISDIR(st.st_mode)) {
-            auto key = std::make_pair(st.st_dev, st.st_ino);
-            if (stack.count(key) != 0) {
-                throw Error(ErrorKind::input, prefix_of(origin_) + "symlink loop: " + host +
-                                                  " leads back to a directory above it");
-            }
-            stack.insert(key);
-            bool below = walk_dir(host, rel, stack);
-            stack.erase(key);
-            bool self = include_.empty() || detail::matches_any(include_, rel);
-            if (below || self) {
-                LayerEntry e = base_entry(rel, st, host);
-                e.type = EntryType::directory;
-                put_(std::move(e), {});
-            }
-            return below || self;
-        }
-        if (!include_.empty() && !detail::matches_any(include_, rel)) {
-            return false;
-        }
-        LayerEntry e = base_entry(rel, st, host);
-        std::string link_key;
+    /// A non-directory entry. `dfd`/`name` name the same file as `host`, relative to its
+    /// directory.
+    Found file_entry(const std::string& host, const std::string& rel, const struct stat& st,
+                     int dfd, const char* name) {
+        Found f{base_entry(rel, st, host), {}, rel};
+        LayerEntry& e = f.entry;
         if (S_ISREG(st.st_mode)) {
             e.type = EntryType::file;
             e.source = host;
             e.size = static_cast<std::uint64_t>(st.st_size);
             e.identity = identity_of(st);
             if (st.st_nlink > 1) {
-                link_key = std::to_string(call_) + ":" + std::to_string(st.st_dev) + ":" +
-                           std::to_string(st.st_ino);
+                f.link_key = std::to_string(call_) + ":" + std::to_string(st.st_dev) + ":" +
+                             std::to_string(st.st_ino);
             }
             if (::faccessat(dfd, name, R_OK, 0) != 0) {
                 fail_errno(origin_, "cannot read " + host, errno);
@@ -210,8 +224,7 @@ public:
             throw Error(ErrorKind::input,
                         prefix_of(origin_) + host + " is a socket, which a layer cannot hold");
         }
-        put_(std::move(e), std::move(link_key));
-        return true;
+        return f;
     }
 
     LayerEntry base_entry(const std::string& rel, const struct stat& st, const std::string& host) {
@@ -228,6 +241,94 @@ public:
     }
 
 private:
+    using Ancestors = std::vector<std::pair<dev_t, ino_t>>;
+    struct Task {
+        std::string host;
+        std::string rel;
+        Ancestors ancestors; // for loop detection when following symlinks
+    };
+    struct Local {
+        std::vector<Found> found;
+        std::vector<Found> dirs;
+        std::vector<std::pair<std::string, std::exception_ptr>> errors;
+    };
+
+    void work(Local& local) {
+        for (;;) {
+            Task task;
+            {
+                std::unique_lock lock(mutex_);
+                more_.wait(lock, [&] { return !queue_.empty() || pending_ == 0; });
+                if (queue_.empty()) {
+                    return;
+                }
+                task = std::move(queue_.front());
+                queue_.pop_front();
+            }
+            try {
+                scan(task, local);
+            } catch (...) {
+                local.errors.emplace_back(task.rel, std::current_exception());
+            }
+            std::lock_guard lock(mutex_);
+            if (--pending_ == 0) {
+                more_.notify_all();
+            }
+        }
+    }
+
+    void scan(const Task& task, Local& local) {
+        int dfd = ::open(task.host.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0) {
+            fail_errno(origin_, "cannot read directory " + task.host, errno);
+        }
+        detail::UniqueFd dir(dfd);
+        for (const auto& name : list(dfd, task.host)) {
+            std::string rel = join(task.rel, name);
+            if (detail::matches_any(exclude_, rel)) {
+                continue;
+            }
+            try {
+                std::string host = task.host + "/" + name;
+                int at = dfd;
+                const char* at_name = name.c_str();
+                struct stat st;
+                if (::fstatat(dfd, at_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+                    fail_errno(origin_, "cannot stat " + host, errno);
+                }
+                if (S_ISLNK(st.st_mode) && options_.follow_symlinks) {
+                    host = follow(host, st);
+                    at = AT_FDCWD;
+                    at_name = host.c_str();
+                }
+                if (S_ISDIR(st.st_mode)) {
+                    auto key = std::make_pair(st.st_dev, st.st_ino);
+                    if (std::find(task.ancestors.begin(), task.ancestors.end(), key) !=
+                        task.ancestors.end()) {
+                        throw Error(ErrorKind::input, prefix_of(origin_) + "symlink loop: " + host +
+                                                          " leads back to a directory above it");
+                    }
+                    Found d{base_entry(rel, st, host), {}, rel};
+                    d.entry.type = EntryType::directory;
+                    local.dirs.push_back(std::move(d));
+                    Ancestors ancestors = task.ancestors;
+                    ancestors.push_back(key);
+                    std::lock_guard lock(mutex_);
+                    queue_.push_back({std::move(host), std::move(rel), std::move(ancestors)});
+                    ++pending_;
+                    more_.notify_one();
+                    continue;
+                }
+                if (!include_.empty() && !detail::matches_any(include_, rel)) {
+                    continue;
+                }
+                local.found.push_back(file_entry(host, rel, st, at, at_name));
+            } catch (...) {
+                local.errors.emplace_back(rel, std::current_exception());
+            }
+        }
+    }
+
     std::vector<std::string> list(int dfd, const std::string& dir) {
         int fd = ::dup(dfd); // closedir() closes its own
         DIR* d = fd >= 0 ? ::fdopendir(fd) : nullptr;
@@ -250,7 +351,7 @@ private:
         if (errno != 0) {
             fail_errno(origin_, "cannot read directory " + dir, errno);
         }
-        std::sort(names.begin(), names.end()); // byte order: the host's order never leaks
+        std::sort(names.begin(), names.end()); // the host's order never leaks
         return names;
     }
 
@@ -295,9 +396,13 @@ private:
     const CopyOptions& options_;
     std::string_view origin_;
     std::uint64_t call_;
-    std::function<void(LayerEntry, std::string)> put_;
     std::vector<detail::Glob> include_;
     std::vector<detail::Glob> exclude_;
+
+    std::mutex mutex_;
+    std::condition_variable more_;
+    std::deque<Task> queue_;
+    std::size_t pending_ = 0; // tasks queued or being scanned
 };
 
 } // namespace
@@ -350,11 +455,11 @@ void LayerBuilder::add_tree(const fs::path& src, std::string_view dst, const Cop
     while (root.size() > 1 && root.back() == '/') {
         root.pop_back();
     }
-    TreeWalker walker(root, dst_norm, options, origin, call,
-                      [this](LayerEntry e, std::string key) { put(std::move(e), std::move(key)); });
+    TreeWalker walker(root, dst_norm, options, origin, call);
     if (S_ISDIR(st.st_mode)) {
-        TreeWalker::Stack stack{{st.st_dev, st.st_ino}};
-        walker.walk_dir(root, "", stack);
+        for (auto& f : walker.walk(st, detail::resolve_threads(threads_))) {
+            put(std::move(f.entry), std::move(f.link_key));
+        }
         if (!dst_norm.empty()) {
             LayerEntry e = walker.base_entry("", st, root);
             e.type = EntryType::directory;
@@ -371,14 +476,9 @@ void LayerBuilder::add_tree(const fs::path& src, std::string_view dst, const Cop
                     prefix_of(origin) + "cannot copy the file " + src.string() +
                         " onto the image root; give dst a file name or end it in '/'");
     }
-    std::set<std::pair<dev_t, ino_t>> stack;
-    CopyOptions no_filters = options;
-    no_filters.include.clear();
-    no_filters.exclude.clear();
-    TreeWalker file_walker(
-        src, dst_norm, no_filters, origin, call,
-        [this](LayerEntry e, std::string key) { put(std::move(e), std::move(key)); });
-    file_walker.visit(src, "", st, stack);
+    TreeWalker file_walker(root, dst_norm, options, origin, call);
+    auto f = file_walker.file_entry(root, "", st, AT_FDCWD, root.c_str());
+    put(std::move(f.entry), std::move(f.link_key));
 }
 
 void LayerBuilder::add_file(std::string_view dst, const fs::path& src, std::uint32_t mode,

@@ -22,52 +22,72 @@ namespace {
 
 using json = nlohmann::json;
 
-void field(Sha256& h, std::string_view value) {
-    std::uint64_t n = value.size();
-    h.update(&n, sizeof n);
-    h.update(value);
-}
+// Key material is length-prefixed fields, gathered in a buffer and hashed in large
+// pieces (one EVP call per field would dominate for trees of many small files).
+class KeyHasher {
+public:
+    void field(std::string_view value) {
+        field(static_cast<std::uint64_t>(value.size()));
+        buffer_.append(value);
+        flush_if_full();
+    }
+    void field(std::uint64_t value) {
+        buffer_.append(reinterpret_cast<const char*>(&value), sizeof value);
+        flush_if_full();
+    }
+    Digest finish() {
+        hash_.update(buffer_);
+        buffer_.clear();
+        return hash_.finish();
+    }
 
-void field(Sha256& h, std::uint64_t value) {
-    h.update(&value, sizeof value);
-}
+private:
+    void flush_if_full() {
+        if (buffer_.size() >= (1u << 16)) {
+            hash_.update(buffer_);
+            buffer_.clear();
+        }
+    }
+    Sha256 hash_;
+    std::string buffer_;
+};
 
 Digest entries_key(const std::vector<LayerEntry>& entries, const LayerOptions& options,
                    bool with_identity) {
-    Sha256 h;
-    field(h, with_identity ? "ocibake layer-tar" : "ocibake layer-shape");
-    field(h, static_cast<std::uint64_t>(layer_format_version));
-    field(h, static_cast<std::uint64_t>(options.source_date_epoch));
-    field(h, entries.size());
+    KeyHasher h;
+    h.field(with_identity ? "ocibake layer-tar" : "ocibake layer-shape");
+    h.field(static_cast<std::uint64_t>(layer_format_version));
+    h.field(static_cast<std::uint64_t>(options.source_date_epoch));
+    h.field(entries.size());
     for (const auto& e : entries) {
-        field(h, e.path);
-        field(h, static_cast<std::uint64_t>(e.type));
-        field(h, e.mode);
-        field(h, e.uid);
-        field(h, e.gid);
-        field(h, e.link_target);
-        field(h, e.size);
-        field(h, e.dev_major);
-        field(h, e.dev_minor);
-        field(h, e.xattrs.size());
+        h.field(e.path);
+        h.field(static_cast<std::uint64_t>(e.type));
+        h.field(e.mode);
+        h.field(e.uid);
+        h.field(e.gid);
+        h.field(e.link_target);
+        h.field(e.size);
+        h.field(e.dev_major);
+        h.field(e.dev_minor);
+        h.field(e.xattrs.size());
         for (const auto& [k, v] : e.xattrs) {
-            field(h, k);
-            field(h, v);
+            h.field(k);
+            h.field(v);
         }
         if (e.type != EntryType::file) {
             continue;
         }
         if (e.source.empty()) {
-            field(h, "content");
-            field(h, sha256_of(e.content).str());
+            h.field("content");
+            h.field(sha256_of(e.content).str());
         } else if (with_identity) {
-            field(h, e.source);
-            field(h, e.identity.device);
-            field(h, e.identity.inode);
-            field(h, static_cast<std::uint64_t>(e.identity.mtime_ns));
-            field(h, static_cast<std::uint64_t>(e.identity.ctime_ns));
+            h.field(e.source);
+            h.field(e.identity.device);
+            h.field(e.identity.inode);
+            h.field(static_cast<std::uint64_t>(e.identity.mtime_ns));
+            h.field(static_cast<std::uint64_t>(e.identity.ctime_ns));
         } else {
-            field(h, "file");
+            h.field("file");
         }
     }
     return h.finish();
