@@ -14,6 +14,8 @@
 #   gzip       tar ... | gzip -6 > out
 #   pigz       tar ... | pigz -6 -n > out
 #   zstd       tar ... | zstd -3 -T0 -q > out
+#   zstd-sha   the same with sha256 (openssl) of both streams through tee: what a layer
+#              needs (diffID and digest), as ocibake computes them
 #   umoci      umoci init --layout L && umoci new --image L:t && umoci insert --image L:t TREE /
 #   ocibake-gzip, ocibake-zstd
 #              ocibake build R.toml --output oci:OUTDIR --cache-dir FRESH_EMPTY_DIR --quiet
@@ -36,7 +38,7 @@
 # Options:
 #   --runs N     runs per tool (default 5)
 #   --tree DIR   tree to pack (default $CACHE/tree)
-#   --only LIST  comma-separated subset of: tar,gzip,pigz,zstd,umoci,ocibake-gzip,ocibake-zstd
+#   --only LIST  comma-separated subset of: tar,gzip,pigz,zstd,zstd-sha,umoci,ocibake-gzip,ocibake-zstd
 #   -h, --help   this text
 # Environment:
 #   OCIBAKE              ocibake binary (default: build/release/tools/ocibake in the repository)
@@ -49,7 +51,7 @@ cache=${OCIBAKE_BENCH_CACHE:-$HOME/.cache/ocibake-bench}
 ocibake=${OCIBAKE:-$repo_dir/build/release/tools/ocibake}
 runs=5
 tree=
-all_tools=(tar gzip pigz zstd umoci ocibake-gzip ocibake-zstd)
+all_tools=(tar gzip pigz zstd zstd-sha umoci ocibake-gzip ocibake-zstd)
 tools=("${all_tools[@]}")
 
 usage() { sed -n '3,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
@@ -103,13 +105,19 @@ cmd[tar]='$M "$W/rss.1" tar $TARF -cf - -C "$TREE" . | $M "$W/rss.2" wc -c > "$O
 cmd[gzip]='$M "$W/rss.1" tar $TARF -cf - -C "$TREE" . | $M "$W/rss.2" gzip -6 > "$OUT"'
 cmd[pigz]='$M "$W/rss.1" tar $TARF -cf - -C "$TREE" . | $M "$W/rss.2" pigz -6 -n > "$OUT"'
 cmd[zstd]='$M "$W/rss.1" tar $TARF -cf - -C "$TREE" . | $M "$W/rss.2" zstd -3 -T0 -q > "$OUT"'
+cmd[zstd-sha]='rm -f "$W/f1" "$W/f2"; mkfifo "$W/f1" "$W/f2"
+    $M "$W/rss.3" openssl dgst -sha256 < "$W/f1" > "$W/diffid" &
+    $M "$W/rss.4" openssl dgst -sha256 < "$W/f2" > "$W/digest" &
+    $M "$W/rss.1" tar $TARF -cf - -C "$TREE" . | tee "$W/f1" | $M "$W/rss.2" zstd -3 -T0 -q | tee "$W/f2" > "$OUT"
+    wait'
 cmd[umoci]='$M "$W/rss.1" umoci init --layout "$W/L" && $M "$W/rss.2" umoci new --image "$W/L:t" &&
     $M "$W/rss.3" umoci insert --image "$W/L:t" "$TREE" /'
 cmd[ocibake-gzip]='$M "$W/rss.1" "$OCIBAKE_BIN" build "$W/gzip.toml" --output "oci:$W/L" --cache-dir "$W/cache" --quiet'
 cmd[ocibake-zstd]='$M "$W/rss.1" "$OCIBAKE_BIN" build "$W/zstd.toml" --output "oci:$W/L" --cache-dir "$W/cache" --quiet'
-kind=([tar]=none [gzip]=file [pigz]=file [zstd]=file [umoci]=oci [ocibake-gzip]=oci [ocibake-zstd]=oci)
+kind=([tar]=none [gzip]=file [pigz]=file [zstd]=file [zstd-sha]=file [umoci]=oci [ocibake-gzip]=oci [ocibake-zstd]=oci)
 label=([tar]='`tar \| wc -c` (no compression)' [gzip]='`tar \| gzip -6`' [pigz]='`tar \| pigz -6 -n`'
-       [zstd]='`tar \| zstd -3 -T0`' [umoci]='`umoci insert` (gzip)'
+       [zstd]='`tar \| zstd -3 -T0`' [zstd-sha]='`tar \| tee sha256 \| zstd -3 -T0 \| tee sha256`'
+       [umoci]='`umoci insert` (gzip)'
        [ocibake-gzip]='**ocibake** gzip -6' [ocibake-zstd]='**ocibake** zstd -3')
 
 toml_str() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
@@ -257,7 +265,8 @@ for t in "${selected[@]}"; do
     vs=''
     case $t in
         ocibake-gzip) vs=$(ratio "$t" pigz); r2=$(ratio "$t" umoci); vs=${vs:+$vs${r2:+, }}$r2 ;;
-        ocibake-zstd) vs=$(ratio "$t" zstd); r2=$(ratio "$t" umoci); vs=${vs:+$vs${r2:+, }}$r2 ;;
+        ocibake-zstd) vs=$(ratio "$t" zstd); r2=$(ratio "$t" zstd-sha); vs=${vs:+$vs${r2:+, }}$r2
+                      r2=$(ratio "$t" umoci); vs=${vs:+$vs${r2:+, }}$r2 ;;
     esac
     printf '| %s | %.2f | %s | %.2f | %s | %.0f | %s | %s |\n' "${label[$t]}" "$m" "$speed" "${medcpu[$t]}" \
         "$out" "$(awk -v k="${rss[$t]}" 'BEGIN{print k/1024}')" "$same" "$vs"

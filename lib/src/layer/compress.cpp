@@ -157,7 +157,7 @@ public:
     }
 
 private:
-    static constexpr std::size_t kQueued = 4;
+    static constexpr std::size_t kQueued = 16;
 
     void rethrow_locked() {
         if (error_) {
