@@ -108,7 +108,8 @@ cmd[zstd]='$M "$W/rss.1" tar $TARF -cf - -C "$TREE" . | $M "$W/rss.2" zstd -3 -T
 cmd[zstd-sha]='rm -f "$W/f1" "$W/f2"; mkfifo "$W/f1" "$W/f2"
     $M "$W/rss.3" openssl dgst -sha256 < "$W/f1" > "$W/diffid" &
     $M "$W/rss.4" openssl dgst -sha256 < "$W/f2" > "$W/digest" &
-    $M "$W/rss.1" tar $TARF -cf - -C "$TREE" . | tee "$W/f1" | $M "$W/rss.2" zstd -3 -T0 -q | tee "$W/f2" > "$OUT"
+    $M "$W/rss.1" tar $TARF -cf - -C "$TREE" . | $M "$W/rss.5" tee "$W/f1" |
+        $M "$W/rss.2" zstd -3 -T0 -q | $M "$W/rss.6" tee "$W/f2" > "$OUT"
     wait'
 cmd[umoci]='$M "$W/rss.1" umoci init --layout "$W/L" && $M "$W/rss.2" umoci new --image "$W/L:t" &&
     $M "$W/rss.3" umoci insert --image "$W/L:t" "$TREE" /'
