@@ -17,6 +17,8 @@ using ocibake::test::write_file;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
+using ocibake::test::snapshot;
+
 namespace {
 
 // A working recipe in dir, built once into dir/out; returns the recipe path.
@@ -44,16 +46,6 @@ ocibake::test::CommandResult ocibake_run(const ScratchDir& dir, std::vector<std:
     argv.insert(argv.end(), args.begin(), args.end());
     return run(argv, {"OCIBAKE_CACHE_DIR=" + (dir / "cache").string(), "SOURCE_DATE_EPOCH="},
                dir.path());
-}
-
-std::map<std::string, std::string> snapshot(const fs::path& root) {
-    std::map<std::string, std::string> out;
-    for (const auto& e : fs::recursive_directory_iterator(root)) {
-        if (e.is_regular_file()) {
-            out[fs::relative(e.path(), root).string()] = read_file(e.path());
-        }
-    }
-    return out;
 }
 
 bool has_temp_leftovers(const fs::path& dir) {

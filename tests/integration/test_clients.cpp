@@ -4,6 +4,7 @@
 //
 // The clients are required, not optional: CI installs skopeo and umoci (Debian packages
 // `skopeo` and `umoci`; `zstd` and `tar` for the zstd check).
+#include "support/checks.hpp"
 #include "support/support.hpp"
 
 #include "ocibake/digest.hpp"
@@ -21,38 +22,19 @@
 #include <unistd.h>
 #include <vector>
 
+using ocibake::test::must;
+using ocibake::test::pseudo_random;
+using ocibake::test::require_program;
+
 namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using namespace ocibake::test;
 
-/// Fails (never skips) when a client is missing: CI must install it.
-void require_program(const std::string& program, const std::string& package) {
-    if (!have_program(program)) {
-        FAIL(program << " is not installed: install the Debian package '" << package
-                     << "' (CI must install it; these tests do not skip)");
-    }
-}
-
 void require_clients() {
     require_program("skopeo", "skopeo");
     require_program("umoci", "umoci");
-}
-
-/// Runs argv and requires exit code 0, showing its output otherwise.
-CommandResult must(const std::vector<std::string>& argv, const std::vector<std::string>& env = {},
-                   const fs::path& cwd = {}) {
-    CommandResult r = run(argv, env, cwd);
-    std::string line;
-    for (const auto& a : argv) {
-        line += (line.empty() ? "" : " ") + a;
-    }
-    INFO("command: " << line << "\nexit code: " << r.exit_code << "\nstdout:\n"
-                     << r.out << "\nstderr:\n"
-                     << r.err);
-    REQUIRE(r.exit_code == 0);
-    return r;
 }
 
 json must_json(const std::vector<std::string>& argv) {
@@ -61,19 +43,6 @@ json must_json(const std::vector<std::string>& argv) {
     json j = json::parse(r.out, nullptr, false);
     REQUIRE_FALSE(j.is_discarded());
     return j;
-}
-
-/// Deterministic "random" bytes (xorshift64*), so a failure can be reproduced.
-std::string pseudo_random(std::size_t size, std::uint64_t seed) {
-    std::string out(size, '\0');
-    std::uint64_t x = seed;
-    for (std::size_t i = 0; i < size; ++i) {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out[i] = static_cast<char>((x * 0x2545F4914F6CDD1DULL) >> 56);
-    }
-    return out;
 }
 
 // --- the input tree ------------------------------------------------------------------

@@ -5,6 +5,7 @@
 // And the layer cache says truthfully, per layer, what it did (--json "cache").
 //
 // `ctest -V -R test_reproducible` shows the digests.
+#include "support/checks.hpp"
 #include "support/support.hpp"
 
 #include "ocibake/digest.hpp"
@@ -20,46 +21,14 @@
 #include <unistd.h>
 #include <vector>
 
+using ocibake::test::must;
+using ocibake::test::pseudo_random;
+
 namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using namespace ocibake::test;
-
-/// Fails (never skips) when a tool is missing: CI must install it.
-void require_program(const std::string& program, const std::string& package) {
-    if (!have_program(program)) {
-        FAIL(program << " is not installed: install the Debian package '" << package
-                     << "' (CI must install it; these tests do not skip)");
-    }
-}
-
-CommandResult must(const std::vector<std::string>& argv, const std::vector<std::string>& env = {},
-                   const fs::path& cwd = {}) {
-    CommandResult r = run(argv, env, cwd);
-    std::string line;
-    for (const auto& a : argv) {
-        line += (line.empty() ? "" : " ") + a;
-    }
-    INFO("command: " << line << "\nexit code: " << r.exit_code << "\nstdout:\n"
-                     << r.out << "\nstderr:\n"
-                     << r.err);
-    REQUIRE(r.exit_code == 0);
-    return r;
-}
-
-/// Deterministic "random" bytes (xorshift64*).
-std::string pseudo_random(std::size_t size, std::uint64_t seed) {
-    std::string out(size, '\0');
-    std::uint64_t x = seed;
-    for (std::size_t i = 0; i < size; ++i) {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out[i] = static_cast<char>((x * 0x2545F4914F6CDD1DULL) >> 56);
-    }
-    return out;
-}
 
 std::string recipe_text(const std::string& compression) {
     return R"(name = "repro"

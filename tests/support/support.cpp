@@ -176,6 +176,28 @@ bool matches_golden(std::string_view name, std::string_view actual) {
     return read_file(path) == actual;
 }
 
+std::map<std::string, std::string> snapshot(const fs::path& root) {
+    std::map<std::string, std::string> out;
+    for (const auto& e : fs::recursive_directory_iterator(root)) {
+        if (e.is_regular_file()) {
+            out[e.path().lexically_relative(root).string()] = read_file(e.path());
+        }
+    }
+    return out;
+}
+
+std::string pseudo_random(std::size_t size, std::uint64_t seed) {
+    std::string out(size, '\0');
+    std::uint64_t x = seed;
+    for (std::size_t i = 0; i < size; ++i) {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        out[i] = static_cast<char>((x * 0x2545F4914F6CDD1DULL) >> 56);
+    }
+    return out;
+}
+
 std::map<std::string, std::string> describe_tree(const fs::path& root) {
     std::map<std::string, std::string> out;
     for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator();

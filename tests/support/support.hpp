@@ -55,6 +55,12 @@ bool have_program(std::string_view program);
 /// Returns true when they match (or were accepted).
 bool matches_golden(std::string_view name, std::string_view actual);
 
+/// Every regular file below root: relative path -> contents.
+std::map<std::string, std::string> snapshot(const std::filesystem::path& root);
+
+/// Deterministic "random" bytes (xorshift64*), so a failure can be reproduced.
+std::string pseudo_random(std::size_t size, std::uint64_t seed);
+
 /// Lists a directory tree: relative path -> "type mode uid:gid [size|target]".
 std::map<std::string, std::string> describe_tree(const std::filesystem::path& root);
 

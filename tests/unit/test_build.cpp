@@ -17,6 +17,8 @@ using ocibake::test::write_file;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
+using ocibake::test::snapshot;
+
 namespace {
 
 // A recipe with three independent layers over files in dir/src.
@@ -55,16 +57,6 @@ BuildOptions options_for(const ScratchDir& dir, const std::string& output = "oci
     o.cache_dir = dir / "cache";
     o.output = OutputTarget::parse("oci:" + (dir / output.substr(4)).string());
     return o;
-}
-
-std::map<std::string, std::string> snapshot(const fs::path& root) {
-    std::map<std::string, std::string> out;
-    for (const auto& e : fs::recursive_directory_iterator(root)) {
-        if (e.is_regular_file()) {
-            out[fs::relative(e.path(), root).string()] = read_file(e.path());
-        }
-    }
-    return out;
 }
 
 std::vector<std::string> leftovers(const fs::path& dir) {

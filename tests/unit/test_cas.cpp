@@ -2,6 +2,7 @@
 // export, records, the store lock, gc).
 #include "ocibake/cas.hpp"
 #include "ocibake/error.hpp"
+#include "support/checks.hpp"
 #include "support/support.hpp"
 
 #include <catch2/catch.hpp>
@@ -25,16 +26,6 @@
 #include <unistd.h>
 #include <vector>
 
-// Digests print as sha256:<hex> in failure messages.
-namespace Catch {
-template <>
-struct StringMaker<ocibake::Digest> {
-    static std::string convert(const ocibake::Digest& d) {
-        return d.valid() ? d.str() : std::string("(empty digest)");
-    }
-};
-} // namespace Catch
-
 using namespace ocibake;
 using ocibake::test::read_file;
 using ocibake::test::run;
@@ -42,24 +33,10 @@ using ocibake::test::ScratchDir;
 using ocibake::test::write_file;
 namespace fs = std::filesystem;
 
+using ocibake::test::Caught;
+using ocibake::test::error_of;
+
 namespace {
-
-struct Caught {
-    ErrorKind kind = ErrorKind::internal;
-    std::string what;
-};
-
-// Runs `f`, which must throw an ocibake::Error; returns its kind and message.
-template <typename F>
-Caught error_of(F&& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return {e.kind(), e.what()};
-    }
-    FAIL("expected an ocibake::Error");
-    return {};
-}
 
 // Names of the entries of a directory, sorted.
 std::set<std::string> entries(const fs::path& dir) {

@@ -2,6 +2,7 @@
 // sha256_of and sha256_of_file.
 #include "ocibake/digest.hpp"
 #include "ocibake/error.hpp"
+#include "support/checks.hpp"
 #include "support/support.hpp"
 
 #include <catch2/catch.hpp>
@@ -11,38 +12,14 @@
 #include <utility>
 #include <vector>
 
-// Digests print as sha256:<hex> in failure messages.
-namespace Catch {
-template <>
-struct StringMaker<ocibake::Digest> {
-    static std::string convert(const ocibake::Digest& d) {
-        return d.valid() ? d.str() : std::string("(empty digest)");
-    }
-};
-} // namespace Catch
-
 using namespace ocibake;
 using ocibake::test::ScratchDir;
 using ocibake::test::write_file;
 
+using ocibake::test::Caught;
+using ocibake::test::error_of;
+
 namespace {
-
-struct Caught {
-    ErrorKind kind = ErrorKind::internal;
-    std::string what;
-};
-
-// Runs `f`, which must throw an ocibake::Error; returns its kind and message.
-template <typename F>
-Caught error_of(F&& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return {e.kind(), e.what()};
-    }
-    FAIL("expected an ocibake::Error");
-    return {};
-}
 
 // Known answers. "abc", the 448-bit message and one million 'a' are the examples of
 // FIPS 180-2, "Secure Hash Standard", Appendix B.1, B.2 and B.3 (also NIST CSRC

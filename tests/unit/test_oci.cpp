@@ -2,6 +2,7 @@
 // canonical JSON and parsers, media types, rfc3339 and ContainerConfig's environment.
 #include "ocibake/error.hpp"
 #include "ocibake/oci.hpp"
+#include "support/checks.hpp"
 #include "support/support.hpp"
 
 #include <catch2/catch.hpp>
@@ -14,41 +15,14 @@
 #include <string>
 #include <vector>
 
-// Digests print as sha256:<hex> in failure messages.
-namespace Catch {
-template <>
-struct StringMaker<ocibake::Digest> {
-    static std::string convert(const ocibake::Digest& d) {
-        return d.valid() ? d.str() : std::string("(empty digest)");
-    }
-};
-} // namespace Catch
-
 using namespace ocibake;
 using namespace ocibake::oci;
 using ocibake::test::matches_golden;
 
+using ocibake::test::Caught;
+using ocibake::test::error_of;
+
 namespace {
-
-struct Caught {
-    ErrorKind kind = ErrorKind::internal;
-    std::string what;
-};
-
-// Runs `f`, which must throw an ocibake::Error; returns its kind and message. Any other
-// exception (a JSON library's, say) fails the test with its text.
-template <typename F>
-Caught error_of(F&& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return {e.kind(), e.what()};
-    } catch (const std::exception& e) {
-        FAIL("expected an ocibake::Error, got another exception: " << e.what());
-    }
-    FAIL("expected an ocibake::Error");
-    return {};
-}
 
 const Digest kConfigDigest = sha256_of("config");
 const Digest kLayer1 = sha256_of("layer 1");

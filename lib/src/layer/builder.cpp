@@ -405,6 +405,19 @@ private:
     std::size_t pending_ = 0; // tasks queued or being scanned
 };
 
+// An entry stated in full by the caller (add_file, add_content, add_directory, ...).
+LayerEntry stated_entry(std::string_view dst, EntryType type, std::uint32_t mode, std::uint32_t uid,
+                        std::uint32_t gid, std::string_view origin) {
+    LayerEntry e;
+    e.path = normalize_image_path(dst, origin);
+    e.type = type;
+    e.mode = mode;
+    e.uid = uid;
+    e.gid = gid;
+    e.origin = std::string(origin);
+    return e;
+}
+
 } // namespace
 
 const char* to_string(EntryType type) noexcept {
@@ -493,43 +506,24 @@ void LayerBuilder::add_file(std::string_view dst, const fs::path& src, std::uint
     if (::access(src.c_str(), R_OK) != 0) {
         fail_errno(origin, "cannot read " + src.string(), errno);
     }
-    LayerEntry e;
-    e.path = normalize_image_path(dst, origin);
-    e.type = EntryType::file;
-    e.mode = mode;
-    e.uid = uid;
-    e.gid = gid;
+    LayerEntry e = stated_entry(dst, EntryType::file, mode, uid, gid, origin);
     e.source = src.string();
     e.size = static_cast<std::uint64_t>(st.st_size);
     e.identity = identity_of(st);
-    e.origin = std::string(origin);
     put(std::move(e), {});
 }
 
 void LayerBuilder::add_content(std::string_view dst, std::string content, std::uint32_t mode,
                                std::uint32_t uid, std::uint32_t gid, std::string_view origin) {
-    LayerEntry e;
-    e.path = normalize_image_path(dst, origin);
-    e.type = EntryType::file;
-    e.mode = mode;
-    e.uid = uid;
-    e.gid = gid;
+    LayerEntry e = stated_entry(dst, EntryType::file, mode, uid, gid, origin);
     e.size = content.size();
     e.content = std::move(content);
-    e.origin = std::string(origin);
     put(std::move(e), {});
 }
 
 void LayerBuilder::add_directory(std::string_view dst, std::uint32_t mode, std::uint32_t uid,
                                  std::uint32_t gid, std::string_view origin) {
-    LayerEntry e;
-    e.path = normalize_image_path(dst, origin);
-    e.type = EntryType::directory;
-    e.mode = mode;
-    e.uid = uid;
-    e.gid = gid;
-    e.origin = std::string(origin);
-    put(std::move(e), {});
+    put(stated_entry(dst, EntryType::directory, mode, uid, gid, origin), {});
 }
 
 void LayerBuilder::add_symlink(std::string_view dst, std::string target, std::uint32_t uid,
@@ -538,24 +532,15 @@ void LayerBuilder::add_symlink(std::string_view dst, std::string target, std::ui
         throw Error(ErrorKind::input,
                     prefix_of(origin) + "symlink " + std::string(dst) + " needs a target");
     }
-    LayerEntry e;
-    e.path = normalize_image_path(dst, origin);
-    e.type = EntryType::symlink;
-    e.mode = 0777;
-    e.uid = uid;
-    e.gid = gid;
+    LayerEntry e = stated_entry(dst, EntryType::symlink, 0777, uid, gid, origin);
     e.link_target = std::move(target);
-    e.origin = std::string(origin);
     put(std::move(e), {});
 }
 
 void LayerBuilder::add_hardlink(std::string_view dst, std::string_view target,
                                 std::string_view origin) {
-    LayerEntry e;
-    e.path = normalize_image_path(dst, origin);
-    e.type = EntryType::hardlink;
+    LayerEntry e = stated_entry(dst, EntryType::hardlink, 0644, 0, 0, origin);
     e.link_target = normalize_image_path(target, origin);
-    e.origin = std::string(origin);
     if (e.link_target == e.path) {
         throw Error(ErrorKind::input,
                     prefix_of(origin) + "hard link " + e.path + " points at itself");
@@ -571,15 +556,9 @@ void LayerBuilder::add_special(std::string_view dst, EntryType type, std::uint32
         type != EntryType::block_device) {
         throw Error(ErrorKind::usage, "add_special takes fifo, char_device or block_device");
     }
-    LayerEntry e;
-    e.path = normalize_image_path(dst, origin);
-    e.type = type;
-    e.mode = mode;
-    e.uid = uid;
-    e.gid = gid;
+    LayerEntry e = stated_entry(dst, type, mode, uid, gid, origin);
     e.dev_major = dev_major;
     e.dev_minor = dev_minor;
-    e.origin = std::string(origin);
     put(std::move(e), {});
 }
 

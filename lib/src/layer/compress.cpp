@@ -261,36 +261,12 @@ public:
                 }
                 member_done_ = false;
             }
-            z_.next_out = reinterpret_cast<Bytef*>(out_.data());
-            z_.avail_out = static_cast<uInt>(out_.size());
-            int rc = inflate(&z_, Z_NO_FLUSH);
-            std::size_t produced = out_.size() - z_.avail_out;
-            if (produced > 0) {
-                sink_(out_.data(), produced);
-            }
-            if (rc == Z_STREAM_END) {
-                member_done_ = true;
-            } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
-                fail(z_.msg ? z_.msg : "corrupt data");
-            }
+            step();
         }
     }
     void finish() override {
         // Drain what zlib still holds.
-        for (;;) {
-            z_.next_out = reinterpret_cast<Bytef*>(out_.data());
-            z_.avail_out = static_cast<uInt>(out_.size());
-            int rc = inflate(&z_, Z_NO_FLUSH);
-            std::size_t produced = out_.size() - z_.avail_out;
-            if (produced > 0) {
-                sink_(out_.data(), produced);
-            }
-            if (rc == Z_STREAM_END) {
-                member_done_ = true;
-            }
-            if (produced == 0) {
-                break;
-            }
+        while (!member_done_ && step() > 0) {
         }
         if (!member_done_) {
             fail("the gzip stream is truncated");
@@ -298,6 +274,23 @@ public:
     }
 
 private:
+    // One inflate() call into out_; returns the bytes it produced.
+    std::size_t step() {
+        z_.next_out = reinterpret_cast<Bytef*>(out_.data());
+        z_.avail_out = static_cast<uInt>(out_.size());
+        int rc = inflate(&z_, Z_NO_FLUSH);
+        std::size_t produced = out_.size() - z_.avail_out;
+        if (produced > 0) {
+            sink_(out_.data(), produced);
+        }
+        if (rc == Z_STREAM_END) {
+            member_done_ = true;
+        } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+            fail(z_.msg ? z_.msg : "corrupt data");
+        }
+        return produced;
+    }
+
     [[noreturn]] void fail(const std::string& why) {
         throw Error(ErrorKind::integrity, origin_ + ": gzip: " + why);
     }
