@@ -307,7 +307,8 @@ std::vector<std::string> normalize_args(int argc, char** argv) {
     if (!args.empty() && args[0] == "help") {
         args[0] = "--help";
     }
-    if (!args.empty() && args[0][0] != '-' && commands.count(args[0]) == 0) {
+    static const std::set<std::string> top_level = {"-h", "--help", "--version"};
+    if (!args.empty() && commands.count(args[0]) == 0 && top_level.count(args[0]) == 0) {
         args.insert(args.begin(), "build");
     }
     std::reverse(args.begin(), args.end()); // CLI11 takes them reversed
@@ -459,8 +460,8 @@ int main(int argc, char** argv) {
                       << "\n";
             return 0;
         }
-        std::cout << app.help();
-        return 0;
+        std::cerr << app.help();
+        return 2;
     } catch (const ocibake::Error& e) {
         if (progress) {
             progress->clear();

@@ -77,6 +77,9 @@ TEST_CASE("every subcommand has --help — the exit codes are documented") {
     auto version = ocibake_run(dir, {"--version"});
     CHECK(version.exit_code == 0);
     CHECK(version.out.rfind("ocibake ", 0) == 0);
+    auto nothing = ocibake_run(dir, {});
+    CHECK(nothing.exit_code == 2);
+    CHECK(nothing.err.find("Usage:") != std::string::npos);
     auto bad_flag = ocibake_run(dir, {"build", "r.toml", "--no-such-flag"});
     CHECK(bad_flag.exit_code == 2);
     CHECK(bad_flag.err.find("--no-such-flag") != std::string::npos);
@@ -90,7 +93,7 @@ TEST_CASE("`ocibake RECIPE` builds — --quiet prints the digest — --json the 
     CHECK(plain.out.find("-> oci:out/cli") != std::string::npos);
     CHECK(fs::exists(dir / "out/cli/index.json"));
 
-    auto quiet = ocibake_run(dir, {"build", "r.toml", "-q"});
+    auto quiet = ocibake_run(dir, {"-q", "r.toml"}); // options may come first
     REQUIRE(quiet.exit_code == 0);
     CHECK(quiet.out.size() == 71 + 1); // "sha256:<64>\n"
     CHECK(quiet.out.rfind("sha256:", 0) == 0);
