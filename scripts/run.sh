@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
 cmake --preset release >/dev/null
-cmake --build --preset release -j "$(nproc)"
+cmake --build --preset release -j "$(nproc)" --target ocibake_cli
 build/release/tools/ocibake recipes/hello.toml "$@"
