@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -300,9 +301,136 @@ std::chrono::seconds parse_age(const std::string& text) {
     }
 }
 
+// Flags every registry-speaking subcommand takes.
+struct RegistryFlags {
+    std::vector<std::string> insecure;
+    std::string ca_file;
+    std::string creds;
+    std::string auth_file;
+    unsigned parallel = 4;
+    std::string chunk_size = "64M";
+
+    void add_to(CLI::App* app) {
+        app->add_option("--insecure-registry", insecure,
+                        "Speak plain HTTP to this registry host[:port] (loopback may always)");
+        app->add_option("--ca-file", ca_file, "Trust this PEM CA bundle too (TLS stays verified)");
+        app->add_option("--creds", creds,
+                        "USER:PASSWORD for the registry (else the docker/podman auth files)");
+        app->add_option("--authfile", auth_file,
+                        "Read credentials from this auth.json / config.json only");
+        app->add_option("--parallel", parallel, "Blobs transferred at once (default 4)");
+        app->add_option("--chunk-size", chunk_size, "Upload chunk for large blobs (default 64M)");
+    }
+
+    ocibake::registry::Options options() const {
+        ocibake::registry::Options o;
+        o.http.insecure_hosts = insecure;
+        o.http.ca_file = ca_file;
+        o.auth_file = auth_file;
+        o.parallel = std::max(1u, parallel);
+        if (!creds.empty()) {
+            auto colon = creds.find(':');
+            if (colon == std::string::npos) {
+                throw ocibake::Error(ocibake::ErrorKind::usage, "--creds takes USER:PASSWORD");
+            }
+            o.creds =
+                ocibake::registry::Credentials{creds.substr(0, colon), creds.substr(colon + 1), ""};
+        }
+        o.chunk_size = parse_size(chunk_size);
+        o.monolithic_limit = std::min<std::uint64_t>(o.monolithic_limit, o.chunk_size);
+        return o;
+    }
+
+    static std::uint64_t parse_size(const std::string& text) {
+        std::size_t used = 0;
+        unsigned long long n = 0;
+        try {
+            n = std::stoull(text, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        std::string unit = text.substr(used);
+        std::uint64_t mult = unit.empty() || unit == "B"    ? 1
+                             : unit == "K" || unit == "KiB" ? 1ull << 10
+                             : unit == "M" || unit == "MiB" ? 1ull << 20
+                             : unit == "G" || unit == "GiB" ? 1ull << 30
+                                                            : 0;
+        if (used == 0 || mult == 0 || n == 0) {
+            throw ocibake::Error(ocibake::ErrorKind::usage,
+                                 "size '" + text + "' is not like 512K, 64M or 1G");
+        }
+        return n * mult;
+    }
+};
+
+std::filesystem::path cache_root(const std::string& flag) {
+    return flag.empty() ? ocibake::Store::default_root() : std::filesystem::path(flag);
+}
+
+json stats_json(const ocibake::registry::TransferStats& s) {
+    return {{"blobs_sent", s.blobs_sent},
+            {"bytes_sent", s.bytes_sent},
+            {"blobs_skipped", s.blobs_skipped},
+            {"bytes_skipped", s.bytes_skipped},
+            {"blobs_mounted", s.blobs_mounted},
+            {"bytes_mounted", s.bytes_mounted},
+            {"blobs_fetched", s.blobs_fetched},
+            {"bytes_fetched", s.bytes_fetched},
+            {"seconds", s.seconds}};
+}
+
+void print_push(const ocibake::registry::PushResult& r, bool as_json, bool quiet) {
+    if (as_json) {
+        json refs = json::array();
+        for (const auto& p : r.pushed) {
+            refs.push_back(p.str());
+        }
+        std::cout << json{{"digest", r.digest.str()},
+                          {"pushed", refs},
+                          {"stats", stats_json(r.stats)}}
+                         .dump(2)
+                  << "\n";
+        return;
+    }
+    if (quiet) {
+        std::cout << r.digest.str() << "\n";
+        return;
+    }
+    for (const auto& p : r.pushed) {
+        std::printf("pushed %s\n", p.str().c_str());
+    }
+    const auto& s = r.stats;
+    std::printf("  blobs: %llu sent (%s), %llu already there (%s), %llu mounted (%s); %s\n",
+                static_cast<unsigned long long>(s.blobs_sent), human_size(s.bytes_sent).c_str(),
+                static_cast<unsigned long long>(s.blobs_skipped),
+                human_size(s.bytes_skipped).c_str(),
+                static_cast<unsigned long long>(s.blobs_mounted),
+                human_size(s.bytes_mounted).c_str(), seconds(s.seconds).c_str());
+}
+
+void write_digest_file(const std::string& path, const ocibake::Digest& digest) {
+    if (path.empty()) {
+        return;
+    }
+    std::ofstream out(path, std::ios::trunc);
+    out << digest.str() << "\n";
+    if (!out) {
+        throw ocibake::Error(ocibake::ErrorKind::io, "cannot write --digest-file " + path);
+    }
+}
+
+std::vector<ocibake::registry::Reference> parse_refs(const std::vector<std::string>& texts) {
+    std::vector<ocibake::registry::Reference> refs;
+    for (const auto& t : texts) {
+        refs.push_back(ocibake::registry::Reference::parse(t));
+    }
+    return refs;
+}
+
 // `ocibake RECIPE ...` means `ocibake build RECIPE ...`.
 std::vector<std::string> normalize_args(int argc, char** argv) {
-    static const std::set<std::string> commands = {"build", "inspect", "cache", "version", "help"};
+    static const std::set<std::string> commands = {"build", "inspect", "push", "pull",
+                                                   "cache", "version", "help"};
     std::vector<std::string> args(argv + 1, argv + argc);
     if (!args.empty() && args[0] == "help") {
         args[0] = "--help";
@@ -321,6 +449,7 @@ int main(int argc, char** argv) {
     CLI::App app{"ocibake: reproducible OCI images from pinned recipes, without Docker.\n\n"
                  "  ocibake RECIPE.toml              build (same as `ocibake build RECIPE.toml`)\n"
                  "  ocibake inspect oci:out/NAME     show an image's manifest, config and layers\n"
+                 "  ocibake push oci:out/NAME REF    push to a registry; ocibake pull REF fetches\n"
                  "  ocibake cache gc                 drop cache entries unused for 30 days",
                  "ocibake"};
     app.footer(kExitCodes);
@@ -349,7 +478,43 @@ int main(int argc, char** argv) {
         "then the recipe, then 0)");
     build->add_flag("--json", as_json, "Print the result as JSON (digest, layers, sizes, timings)");
     build->add_flag("-q,--quiet", quiet, "Print only the image digest");
+    std::vector<std::string> push_refs;
+    std::string digest_file;
+    RegistryFlags registry_flags;
+    build->add_option("--push", push_refs,
+                      "Push the image to this registry reference (repeatable)");
+    build->add_option("--digest-file", digest_file, "Write the image digest to this file");
+    registry_flags.add_to(build);
     build->footer(kExitCodes);
+
+    // push
+    auto* push = app.add_subcommand("push", "Push an image (an OCI layout) to registries");
+    std::string push_image_ref;
+    std::vector<std::string> push_targets;
+    push->add_option("image", push_image_ref, "oci:DIR[:TAG] or a layout directory")->required();
+    push->add_option("refs", push_targets, "registry/repository[:tag] (one or more)")->required();
+    push->add_option("--digest-file", digest_file, "Write the pushed digest to this file");
+    push->add_option("--cache-dir", cache_dir, "The cache (remembers uploads to resume)");
+    push->add_flag("--json", as_json, "Print the result as JSON");
+    push->add_flag("-q,--quiet", quiet, "Print only the digest");
+    registry_flags.add_to(push);
+    push->footer(kExitCodes);
+
+    // pull
+    auto* pull = app.add_subcommand(
+        "pull", "Pull an image from a registry into an OCI layout or docker archive");
+    std::string pull_ref, pull_output, pull_platform = "linux/amd64";
+    bool all_platforms = false;
+    pull->add_option("ref", pull_ref, "registry/repository[:tag][@sha256:...]")->required();
+    pull->add_option("-o,--output", pull_output,
+                     "oci:DIR[:TAG] or docker-archive:FILE (default oci:out/NAME)");
+    pull->add_option("--platform", pull_platform, "The platform to pull (default linux/amd64)");
+    pull->add_flag("--all-platforms", all_platforms, "Pull the whole index, every platform");
+    pull->add_option("--cache-dir", cache_dir, "The cache");
+    pull->add_flag("--json", as_json, "Print the result as JSON");
+    pull->add_flag("-q,--quiet", quiet, "Print only the digest");
+    registry_flags.add_to(pull);
+    pull->footer(kExitCodes);
 
     // inspect
     auto* inspect = app.add_subcommand("inspect", "Show an image's manifest, config and layers");
@@ -419,7 +584,64 @@ int main(int argc, char** argv) {
             if (progress) {
                 progress->clear();
             }
-            print_build(result, recipe_path, as_json, quiet);
+            if (push_refs.empty()) {
+                print_build(result, recipe_path, as_json, quiet);
+            } else {
+                ocibake::Store store(cache_root(cache_dir));
+                auto pushed = ocibake::registry::push_image(
+                    store, result.image, parse_refs(push_refs), registry_flags.options());
+                if (!as_json) {
+                    print_build(result, recipe_path, false, quiet);
+                }
+                if (!quiet) {
+                    print_push(pushed, as_json, false);
+                }
+            }
+            write_digest_file(digest_file, result.image.manifest_descriptor.digest);
+            return 0;
+        }
+        if (push->parsed()) {
+            auto source = ocibake::OutputTarget::parse(push_image_ref);
+            if (source.kind != ocibake::OutputTarget::Kind::oci_layout) {
+                throw ocibake::Error(
+                    ocibake::ErrorKind::usage,
+                    "push takes an OCI layout (oci:DIR[:TAG]); a docker archive holds "
+                    "uncompressed layers");
+            }
+            ocibake::Store store(cache_root(cache_dir));
+            auto r =
+                ocibake::registry::push_layout(store, source.path, source.reference,
+                                               parse_refs(push_targets), registry_flags.options());
+            print_push(r, as_json, quiet);
+            write_digest_file(digest_file, r.digest);
+            return 0;
+        }
+        if (pull->parsed()) {
+            auto ref = ocibake::registry::Reference::parse(pull_ref);
+            std::string name = ref.repository.substr(ref.repository.rfind('/') + 1);
+            auto output =
+                ocibake::OutputTarget::parse(pull_output.empty() ? "oci:out/" + name : pull_output);
+            std::optional<ocibake::oci::Platform> platform;
+            if (!all_platforms) {
+                platform = ocibake::oci::Platform::parse(pull_platform);
+            }
+            ocibake::Store store(cache_root(cache_dir));
+            auto r =
+                ocibake::registry::pull(store, ref, output, platform, registry_flags.options());
+            if (as_json) {
+                std::cout << json{{"digest", r.digest.str()},
+                                  {"output", output.str()},
+                                  {"stats", stats_json(r.stats)}}
+                                 .dump(2)
+                          << "\n";
+            } else if (quiet) {
+                std::cout << r.digest.str() << "\n";
+            } else {
+                std::printf(
+                    "%s -> %s\n  %llu blobs fetched (%s); %s\n", r.digest.str().c_str(),
+                    output.str().c_str(), static_cast<unsigned long long>(r.stats.blobs_fetched),
+                    human_size(r.stats.bytes_fetched).c_str(), seconds(r.stats.seconds).c_str());
+            }
             return 0;
         }
         if (inspect->parsed()) {
@@ -456,8 +678,7 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (dir->parsed()) {
-            std::cout << (cache_dir.empty() ? ocibake::Store::default_root().string() : cache_dir)
-                      << "\n";
+            std::cout << cache_root(cache_dir).string() << "\n";
             return 0;
         }
         std::cerr << app.help();

@@ -6,11 +6,17 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ocibake::detail {
 
 void write_oci_layout(const Store& store, const BuiltImage& image, const std::filesystem::path& dir,
                       std::string_view ref_name);
+/// Writes an OCI layout whose index.json names `root` (tagged `ref_name`), holding the
+/// store's `blobs` (root's own blob included); replaces `dir` only when complete.
+void write_layout_from_store(const Store& store, const oci::Descriptor& root,
+                             const std::vector<Digest>& blobs, const std::filesystem::path& dir,
+                             std::string_view ref_name);
 void write_docker_archive(const Store& store, const BuiltImage& image,
                           const std::filesystem::path& file, std::string_view repo_tag);
 

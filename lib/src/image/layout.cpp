@@ -139,8 +139,9 @@ LayoutManifest read_layout_manifest(const fs::path& dir, std::string_view tag,
     return out;
 }
 
-void write_oci_layout(const Store& store, const BuiltImage& image, const fs::path& dir_in,
-                      std::string_view ref_name) {
+void write_layout_from_store(const Store& store, const oci::Descriptor& root,
+                             const std::vector<Digest>& blobs, const fs::path& dir_in,
+                             std::string_view ref_name) {
     fs::path dir = fs::absolute(dir_in).lexically_normal();
     if (dir.filename().empty()) {
         dir = dir.parent_path();
@@ -166,19 +167,16 @@ void write_oci_layout(const Store& store, const BuiltImage& image, const fs::pat
     }
     atomic_write_file(tmp.path() / "oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
     std::set<Digest> done;
-    auto put = [&](const Digest& d) {
+    for (const Digest& d : blobs) {
         if (done.insert(d).second) {
             store.export_blob(d, layout_blob(tmp.path(), d));
         }
-    };
-    for (const auto& l : image.layers) {
-        put(l.descriptor.digest);
     }
-    put(image.config_descriptor.digest);
-    put(image.manifest_descriptor.digest);
-
+    if (done.insert(root.digest).second) {
+        store.export_blob(root.digest, layout_blob(tmp.path(), root.digest));
+    }
     oci::Index index;
-    oci::Descriptor d = image.manifest_descriptor;
+    oci::Descriptor d = root;
     if (!ref_name.empty()) {
         d.annotations[std::string(oci::ref_name_annotation)] = std::string(ref_name);
     }
@@ -187,6 +185,16 @@ void write_oci_layout(const Store& store, const BuiltImage& image, const fs::pat
     sync_dir(tmp.path());
     replace_path(tmp.path(), dir);
     tmp.release();
+}
+
+void write_oci_layout(const Store& store, const BuiltImage& image, const fs::path& dir,
+                      std::string_view ref_name) {
+    std::vector<Digest> blobs;
+    for (const auto& l : image.layers) {
+        blobs.push_back(l.descriptor.digest);
+    }
+    blobs.push_back(image.config_descriptor.digest);
+    write_layout_from_store(store, image.manifest_descriptor, blobs, dir, ref_name);
 }
 
 } // namespace detail

@@ -1,0 +1,130 @@
+// ocibake: HTTP(S) transport (libcurl underneath, kept out of this header).
+//
+// What every caller gets: TLS verified (system CAs, plus an extra CA file if given),
+// plain HTTP only for hosts named insecure (and loopback), HTTP/2 when the server offers
+// it, connection reuse, timeouts, and retries with exponential backoff and jitter for
+// transient failures (connection errors, resets, 408, 429, 5xx), honouring Retry-After.
+// Credentials in headers are never part of an error message.
+#pragma once
+
+#include "ocibake/error.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ocibake::http {
+
+struct Options {
+    /// Extra CA certificates (PEM) trusted besides the system's.
+    std::filesystem::path ca_file;
+    /// Hosts ("host" or "host:port") spoken to over plain HTTP. Loopback hosts
+    /// (127.0.0.0/8, ::1, localhost) may always use plain HTTP.
+    std::vector<std::string> insecure_hosts;
+    std::chrono::seconds connect_timeout{30};
+    /// A transfer slower than 1 KB/s for this long is aborted (and retried).
+    std::chrono::seconds stall_timeout{60};
+    /// Attempts for a transient failure, the first included.
+    int attempts = 5;
+    /// First backoff; doubled each retry (with jitter), capped at 30 s.
+    std::chrono::milliseconds backoff{250};
+    std::string user_agent;
+};
+
+/// An HTTP failure: a status the caller did not accept, or a transport error.
+class HttpError : public Error {
+public:
+    HttpError(ErrorKind kind, std::string message, long status, bool transient, std::string body)
+        : Error(kind, std::move(message)), status_(status), transient_(transient),
+          body_(std::move(body)) {}
+    /// 0 for transport errors.
+    long status() const noexcept { return status_; }
+    bool transient() const noexcept { return transient_; }
+    /// The response body of a failed request (at most 64 KB).
+    const std::string& body() const noexcept { return body_; }
+
+private:
+    long status_;
+    bool transient_;
+    std::string body_;
+};
+
+struct Response {
+    long status = 0;
+    /// Header names lower-cased; the last value of repeated headers wins.
+    std::map<std::string, std::string> headers;
+    std::string body; ///< unless streamed to a sink
+    std::string url;  ///< after redirects
+
+    /// A header's value, or "".
+    std::string header(std::string_view name) const;
+};
+
+/// Produces the request body: fills up to `size` bytes, returns how many (0 at the end).
+using BodyReader = std::function<std::size_t(char* buffer, std::size_t size)>;
+/// Receives a response body.
+using BodySink = std::function<void(const char* data, std::size_t size)>;
+/// Bytes sent or received so far in one transfer.
+using ProgressFn = std::function<void(std::uint64_t bytes)>;
+
+struct Request {
+    std::string method = "GET";
+    std::string url;
+    std::vector<std::pair<std::string, std::string>> headers;
+    /// Body: `body` text, or `reader` producing `body_size` bytes (must be rewindable
+    /// through `rewind` if retries are allowed).
+    std::string body;
+    BodyReader reader;
+    std::function<void()> rewind;
+    std::optional<std::uint64_t> body_size;
+    bool follow_redirects = true;
+    /// Retry transient failures (only safe when the request can be repeated).
+    bool retry = true;
+    /// Statuses that are a success for this request (default: any 2xx).
+    std::vector<long> accept;
+    ProgressFn progress;
+};
+
+class Client {
+public:
+    explicit Client(Options options = {});
+    ~Client();
+    Client(Client&&) noexcept;
+    Client& operator=(Client&&) noexcept;
+
+    const Options& options() const noexcept;
+
+    /// Sends the request; the body of the response is collected (up to 64 MB). A status
+    /// not accepted is an HttpError (after retries when transient).
+    Response send(const Request& request);
+
+    /// Like send(), but a successful response's body goes to `sink`.
+    Response send(const Request& request, const BodySink& sink);
+
+    /// GET `url` into `sink`, resuming with Range after a dropped connection: `sink`
+    /// sees every byte exactly once, in order. `expected_size` (if known) is checked.
+    Response download(const Request& request, const BodySink& sink,
+                      std::optional<std::uint64_t> expected_size = std::nullopt);
+
+    /// True when `url` may be fetched over plain HTTP (loopback or an insecure host).
+    bool allows_plain_http(std::string_view host_port) const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+/// "host[:port]" of a URL ("" when it has none).
+std::string host_of(std::string_view url);
+/// A URL with any userinfo and query string removed, for messages.
+std::string redact_url(std::string_view url);
+
+} // namespace ocibake::http

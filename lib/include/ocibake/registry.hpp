@@ -1,0 +1,175 @@
+// ocibake: the OCI distribution-spec client: references, credentials, pull and push.
+//
+//     ocibake::registry::Options o;
+//     auto ref = ocibake::registry::Reference::parse("localhost:5000/ml/app:1.0");
+//     ocibake::registry::push_layout(store, "out/app", "latest", {ref}, o);
+//
+// Errors name the registry, the repository, the digest and the server's error code in
+// plain words ("MANIFEST_UNKNOWN: the manifest is not in the repository"). Secrets
+// (passwords, tokens) never appear in messages.
+#pragma once
+
+#include "ocibake/cas.hpp"
+#include "ocibake/digest.hpp"
+#include "ocibake/http.hpp"
+#include "ocibake/image.hpp"
+#include "ocibake/oci.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ocibake::registry {
+
+/// [registry/]repository[:tag][@sha256:<hex>]. A name without a registry is on Docker
+/// Hub ("ubuntu:24.04" is docker.io/library/ubuntu:24.04); a first component with a '.'
+/// or ':' or "localhost" is a registry.
+struct Reference {
+    std::string registry;   ///< "docker.io", "localhost:5000", ...
+    std::string repository; ///< "library/ubuntu"
+    std::string tag;        ///< "" when only a digest is given
+    Digest digest;
+
+    /// Error(usage) naming the text when it is not a valid reference.
+    static Reference parse(std::string_view text);
+    /// "registry/repository[:tag][@digest]"
+    std::string str() const;
+    /// The host the API lives on (docker.io -> registry-1.docker.io).
+    std::string api_host() const;
+    /// What a manifest request names: the digest if set, else the tag ("latest" if none).
+    std::string manifest_ref() const;
+};
+
+struct Credentials {
+    std::string username;
+    std::string password; ///< or an identity token with username "<token>"
+    std::string identity_token;
+};
+
+struct Options {
+    http::Options http;
+    /// --creds user:password; used for every registry when set.
+    std::optional<Credentials> creds;
+    /// An auth file to read instead of the usual ones ($REGISTRY_AUTH_FILE,
+    /// $XDG_RUNTIME_DIR/containers/auth.json, $DOCKER_CONFIG/config.json, ~/.docker/config.json).
+    std::filesystem::path auth_file;
+    /// Blobs transferred at once.
+    unsigned parallel = 4;
+    /// Blobs larger than this are uploaded in PATCH chunks of chunk_size, and a dropped
+    /// connection resumes from the last acknowledged chunk.
+    std::uint64_t chunk_size = 64ull << 20;
+    std::uint64_t monolithic_limit = 16ull << 20;
+    /// Called from worker threads: (digest, bytes done, bytes total).
+    std::function<void(const Digest&, std::uint64_t, std::uint64_t)> progress;
+};
+
+/// Credentials for `registry` from the places docker, podman and skopeo keep them:
+/// options.creds, then the auth file's "auths", "credHelpers" and "credsStore" (running
+/// docker-credential-<name> get). nullopt when none is found (anonymous).
+std::optional<Credentials> find_credentials(std::string_view registry, const Options& options);
+
+/// A manifest or index as served, with its digest (checked when asked by digest).
+struct Document {
+    std::string media_type;
+    std::string bytes;
+    Digest digest;
+};
+
+/// A client for one registry host. Thread-safe: blob transfers run in parallel.
+class Client {
+public:
+    Client(std::string registry, Options options);
+    ~Client();
+    Client(Client&&) noexcept;
+    Client& operator=(Client&&) noexcept;
+
+    const std::string& registry() const noexcept;
+
+    Document get_manifest(const std::string& repository, const std::string& ref);
+    /// HEAD of a manifest: its descriptor, or nullopt when it is not there.
+    std::optional<oci::Descriptor> head_manifest(const std::string& repository,
+                                                 const std::string& ref);
+    void put_manifest(const std::string& repository, const std::string& ref,
+                      const Document& document);
+
+    /// Size of a blob in the repository, or nullopt.
+    std::optional<std::uint64_t> blob_size(const std::string& repository, const Digest& digest);
+    /// Streams a blob into the store, verified against its digest; resumes with Range.
+    void fetch_blob(Store& store, const std::string& repository, const oci::Descriptor& blob);
+    /// Mounts a blob from another repository of this registry; false when the registry
+    /// started an upload instead (the blob is not there, or mounting is not allowed).
+    bool mount_blob(const std::string& repository, const Digest& digest, const std::string& from);
+    /// Uploads `size` bytes of `file` as blob `digest` (monolithic or chunked). With a
+    /// store, a chunked upload's place is remembered there, so that a push run again
+    /// after a failure resumes it. Returns the bytes sent (less than size when resumed).
+    std::uint64_t upload_blob(const std::string& repository, const Digest& digest,
+                              std::uint64_t size, const std::filesystem::path& file,
+                              const Store* store = nullptr);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+struct TransferStats {
+    std::uint64_t blobs_sent = 0;
+    std::uint64_t bytes_sent = 0;
+    std::uint64_t blobs_skipped = 0; ///< already there
+    std::uint64_t bytes_skipped = 0;
+    std::uint64_t blobs_mounted = 0;
+    std::uint64_t bytes_mounted = 0;
+    std::uint64_t blobs_fetched = 0;
+    std::uint64_t bytes_fetched = 0;
+    double seconds = 0;
+};
+
+struct PushResult {
+    Digest digest; ///< of the manifest pushed
+    std::vector<Reference> pushed;
+    TransferStats stats;
+};
+
+/// Pushes the image `tag` of an OCI layout to every target: blobs first (HEAD, mount,
+/// upload; in parallel), then the manifest under each target's tag.
+PushResult push_layout(const Store& store, const std::filesystem::path& layout,
+                       std::string_view tag, const std::vector<Reference>& targets,
+                       const Options& options);
+
+/// Pushes a freshly built image from the store.
+PushResult push_image(const Store& store, const BuiltImage& image,
+                      const std::vector<Reference>& targets, const Options& options);
+
+struct PullResult {
+    Digest digest;          ///< what index.json points to (manifest or index)
+    Digest manifest_digest; ///< the platform's manifest
+    TransferStats stats;
+};
+
+/// Pulls `reference` into the store and writes it to `output` (an OCI layout or a docker
+/// archive). With a platform, only that platform's image; without, the whole index.
+PullResult pull(Store& store, const Reference& reference, const OutputTarget& output,
+                const std::optional<oci::Platform>& platform, const Options& options);
+
+/// A registry image resolved for one platform: the manifest digest to pin in a lock.
+struct Resolved {
+    Digest index_digest;    ///< when the reference named an index (else empty)
+    Digest manifest_digest; ///< the platform's manifest
+    oci::Manifest manifest;
+    oci::ImageConfig config;
+};
+
+/// Resolves `reference` (a tag or a digest) to the manifest for `platform`.
+Resolved resolve(Client& client, const Reference& reference, const oci::Platform& platform);
+
+/// Loads a registry image by manifest digest as a build base: its config is read, its
+/// layers fetched into the store (verified).
+SourceImage load_registry_base(Store& store, const Reference& reference,
+                               const Digest& manifest_digest, const oci::Platform& platform,
+                               const Options& options);
+
+} // namespace ocibake::registry

@@ -1,0 +1,609 @@
+#include "ocibake/http.hpp"
+
+#include "ocibake/version.hpp"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <arpa/inet.h>
+#include <cctype>
+#include <exception>
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <thread>
+
+namespace ocibake::http {
+
+namespace {
+
+constexpr std::size_t kMaxCollected = 64u << 20; // a collected body (manifests, tokens, errors)
+constexpr std::size_t kMaxErrorBody = 64u << 10;
+
+struct EasyDeleter {
+    void operator()(CURL* c) const noexcept { curl_easy_cleanup(c); }
+};
+using Easy = std::unique_ptr<CURL, EasyDeleter>;
+
+struct SlistDeleter {
+    void operator()(curl_slist* l) const noexcept { curl_slist_free_all(l); }
+};
+using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
+
+void global_init() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            throw Error(ErrorKind::internal, "libcurl: global initialisation failed");
+        }
+    });
+}
+
+// One check() for libcurl's setup calls: throws with libcurl's own message.
+void check(CURLcode rc, const char* what) {
+    if (rc != CURLE_OK) {
+        throw Error(ErrorKind::internal,
+                    std::string("libcurl ") + what + ": " + curl_easy_strerror(rc));
+    }
+}
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) {
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    return out;
+}
+
+std::string trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+        s.remove_prefix(1);
+    }
+    while (!s.empty() &&
+           (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
+        s.remove_suffix(1);
+    }
+    return std::string(s);
+}
+
+bool transient_status(long status) {
+    return status == 408 || status == 429 || status == 500 || status == 502 || status == 503 ||
+           status == 504;
+}
+
+bool transient_code(CURLcode rc) {
+    switch (rc) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool is_loopback(std::string_view host) {
+    if (host == "localhost" || host == "::1" || host == "[::1]") {
+        return true;
+    }
+    in_addr addr{};
+    std::string h(host);
+    if (::inet_pton(AF_INET, h.c_str(), &addr) == 1) {
+        return (ntohl(addr.s_addr) >> 24) == 127;
+    }
+    return false;
+}
+
+// Split "host:port" (or "[v6]:port") into host and port text.
+std::pair<std::string, std::string> split_host_port(std::string_view hp) {
+    if (!hp.empty() && hp.front() == '[') {
+        auto close = hp.find(']');
+        std::string host(hp.substr(0, close + 1));
+        std::string port =
+            close + 1 < hp.size() && hp[close + 1] == ':' ? std::string(hp.substr(close + 2)) : "";
+        return {host, port};
+    }
+    auto colon = hp.rfind(':');
+    if (colon == std::string_view::npos) {
+        return {std::string(hp), ""};
+    }
+    return {std::string(hp.substr(0, colon)), std::string(hp.substr(colon + 1))};
+}
+
+struct Transfer;
+/// Receives a successful response's body, with the transfer (status, headers) at hand.
+using TransferSink = std::function<void(const Transfer&, const char*, std::size_t)>;
+
+// What a transfer collected, filled by the callbacks.
+struct Transfer {
+    const Request* request = nullptr;
+    const TransferSink* sink = nullptr;
+    long status = 0;
+    std::map<std::string, std::string> headers;
+    std::string body;            // collected body (or error body)
+    std::uint64_t delivered = 0; // bytes handed to the sink
+    std::string body_text;       // request body when given as text
+    std::size_t body_pos = 0;
+    std::exception_ptr error;
+
+    bool accepted(long s) const {
+        if (request->accept.empty()) {
+            return s >= 200 && s < 300;
+        }
+        return std::find(request->accept.begin(), request->accept.end(), s) !=
+               request->accept.end();
+    }
+    bool redirecting() const { return request->follow_redirects && status >= 300 && status < 400; }
+};
+
+std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
+    auto* t = static_cast<Transfer*>(user);
+    std::string_view line(data, size * n);
+    try {
+        if (line.rfind("HTTP/", 0) == 0) {
+            // A new response (the first, or one after a redirect or 100 Continue).
+            t->headers.clear();
+            auto sp = line.find(' ');
+            t->status = sp == std::string_view::npos
+                            ? 0
+                            : std::strtol(std::string(line.substr(sp + 1, 3)).c_str(), nullptr, 10);
+        } else if (auto colon = line.find(':'); colon != std::string_view::npos) {
+            t->headers[lower(trim(line.substr(0, colon)))] = trim(line.substr(colon + 1));
+        }
+    } catch (...) {
+        t->error = std::current_exception();
+        return 0;
+    }
+    return size * n;
+}
+
+std::size_t on_body(char* data, std::size_t size, std::size_t n, void* user) {
+    auto* t = static_cast<Transfer*>(user);
+    std::size_t len = size * n;
+    try {
+        if (t->redirecting()) {
+            return len;
+        }
+        if (t->sink != nullptr && t->accepted(t->status)) {
+            (*t->sink)(*t, data, len);
+            t->delivered += len;
+        } else {
+            std::size_t limit = t->accepted(t->status) ? kMaxCollected : kMaxErrorBody;
+            if (t->body.size() + len > limit) {
+                if (t->accepted(t->status)) {
+                    throw Error(ErrorKind::integrity,
+                                "response from " + redact_url(t->request->url) +
+                                    " is larger than " + std::to_string(limit) + " bytes");
+                }
+                len = t->body.size() < limit ? limit - t->body.size() : 0;
+                t->body.append(data, len);
+                return size * n;
+            }
+            t->body.append(data, len);
+        }
+    } catch (...) {
+        t->error = std::current_exception();
+        return CURL_WRITEFUNC_ERROR;
+    }
+    return size * n;
+}
+
+std::size_t on_read(char* buffer, std::size_t size, std::size_t n, void* user) {
+    auto* t = static_cast<Transfer*>(user);
+    std::size_t want = size * n;
+    try {
+        if (t->request->reader) {
+            return t->request->reader(buffer, want);
+        }
+        std::size_t left = t->body_text.size() - t->body_pos;
+        std::size_t m = std::min(left, want);
+        std::copy_n(t->body_text.data() + t->body_pos, m, buffer);
+        t->body_pos += m;
+        return m;
+    } catch (...) {
+        t->error = std::current_exception();
+        return CURL_READFUNC_ABORT;
+    }
+}
+
+int on_progress(void* user, curl_off_t, curl_off_t dlnow, curl_off_t, curl_off_t ulnow) {
+    auto* t = static_cast<Transfer*>(user);
+    if (t->request->progress) {
+        try {
+            t->request->progress(static_cast<std::uint64_t>(std::max(dlnow, ulnow)));
+        } catch (...) {
+            t->error = std::current_exception();
+            return 1;
+        }
+    }
+    return 0;
+}
+
+// Seconds to wait from a Retry-After header (delta seconds or an HTTP date).
+std::optional<std::chrono::milliseconds> retry_after(const std::string& value) {
+    if (value.empty()) {
+        return std::nullopt;
+    }
+    if (std::all_of(value.begin(), value.end(),
+                    [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+        return std::chrono::seconds(std::stoll(value));
+    }
+    time_t when = curl_getdate(value.c_str(), nullptr);
+    if (when < 0) {
+        return std::nullopt;
+    }
+    auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+    return std::chrono::seconds(std::max<long long>(0, when - now));
+}
+
+std::string describe_status(long status) {
+    switch (status) {
+    case 400:
+        return "400 Bad Request";
+    case 401:
+        return "401 Unauthorized";
+    case 403:
+        return "403 Forbidden";
+    case 404:
+        return "404 Not Found";
+    case 405:
+        return "405 Method Not Allowed";
+    case 408:
+        return "408 Request Timeout";
+    case 409:
+        return "409 Conflict";
+    case 416:
+        return "416 Range Not Satisfiable";
+    case 429:
+        return "429 Too Many Requests";
+    case 500:
+        return "500 Internal Server Error";
+    case 502:
+        return "502 Bad Gateway";
+    case 503:
+        return "503 Service Unavailable";
+    case 504:
+        return "504 Gateway Timeout";
+    default:
+        return std::to_string(status);
+    }
+}
+
+} // namespace
+
+std::string Response::header(std::string_view name) const {
+    auto it = headers.find(lower(name));
+    return it == headers.end() ? std::string() : it->second;
+}
+
+std::string host_of(std::string_view url) {
+    auto scheme = url.find("://");
+    std::string_view rest = scheme == std::string_view::npos ? url : url.substr(scheme + 3);
+    rest = rest.substr(0, rest.find_first_of("/?#"));
+    if (auto at = rest.rfind('@'); at != std::string_view::npos) {
+        rest = rest.substr(at + 1);
+    }
+    return std::string(rest);
+}
+
+std::string redact_url(std::string_view url) {
+    std::string out(url.substr(0, url.find('?')));
+    auto scheme = out.find("://");
+    if (scheme != std::string::npos) {
+        auto at = out.find('@', scheme + 3);
+        auto slash = out.find('/', scheme + 3);
+        if (at != std::string::npos && (slash == std::string::npos || at < slash)) {
+            out.erase(scheme + 3, at - scheme - 2);
+        }
+    }
+    return out;
+}
+
+struct Client::Impl {
+    Options options;
+    std::string ca_bundle; // system CAs + options.ca_file, when an extra CA is given
+    std::mutex mutex;
+    std::vector<Easy> idle; // handles keep their connections open between requests
+    std::mt19937 rng{std::random_device{}()};
+
+    Easy acquire() {
+        {
+            std::lock_guard lock(mutex);
+            if (!idle.empty()) {
+                Easy e = std::move(idle.back());
+                idle.pop_back();
+                curl_easy_reset(e.get());
+                return e;
+            }
+        }
+        Easy e(curl_easy_init());
+        if (!e) {
+            throw Error(ErrorKind::internal, "libcurl: cannot make a handle");
+        }
+        return e;
+    }
+    void release(Easy e) {
+        std::lock_guard lock(mutex);
+        if (idle.size() < 16) {
+            idle.push_back(std::move(e));
+        }
+    }
+
+    std::chrono::milliseconds backoff(int attempt) {
+        auto base = options.backoff * (1LL << std::min(attempt, 8));
+        std::uniform_real_distribution<double> jitter(0.5, 1.5);
+        double ms = static_cast<double>(base.count());
+        {
+            std::lock_guard lock(mutex);
+            ms *= jitter(rng);
+        }
+        return std::chrono::milliseconds(std::min<long long>(static_cast<long long>(ms), 30000));
+    }
+
+    void check_scheme(const std::string& url) {
+        if (url.rfind("http://", 0) == 0) {
+            std::string hp = host_of(url);
+            bool allowed = is_loopback(split_host_port(hp).first) ||
+                           std::find(options.insecure_hosts.begin(), options.insecure_hosts.end(),
+                                     hp) != options.insecure_hosts.end() ||
+                           std::find(options.insecure_hosts.begin(), options.insecure_hosts.end(),
+                                     split_host_port(hp).first) != options.insecure_hosts.end();
+            if (!allowed) {
+                throw HttpError(ErrorKind::usage,
+                                "refusing plain HTTP to " + hp +
+                                    ": TLS is required unless the host is named with "
+                                    "--insecure-registry",
+                                0, false, "");
+            }
+        } else if (url.rfind("https://", 0) != 0) {
+            throw HttpError(ErrorKind::usage, "unsupported URL " + redact_url(url), 0, false, "");
+        }
+    }
+
+    // One attempt. Returns the curl code; fills `t`.
+    CURLcode perform(CURL* c, Transfer& t, const Request& r) {
+        check(curl_easy_setopt(c, CURLOPT_URL, r.url.c_str()), "URL");
+        check(curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https"), "protocols");
+        check(curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https"), "redirect protocols");
+        check(curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, r.follow_redirects ? 1L : 0L),
+              "redirects");
+        check(curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L), "max redirects");
+        check(curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS), "HTTP version");
+        check(curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT,
+                               static_cast<long>(options.connect_timeout.count())),
+              "connect timeout");
+        check(curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L), "low speed limit");
+        check(curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
+                               static_cast<long>(options.stall_timeout.count())),
+              "low speed time");
+        check(curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L), "nosignal");
+        check(curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L), "verify peer");
+        check(curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L), "verify host");
+        if (!ca_bundle.empty()) {
+            curl_blob blob{ca_bundle.data(), ca_bundle.size(), CURL_BLOB_NOCOPY};
+            check(curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob), "CA bundle");
+        }
+        std::string agent =
+            options.user_agent.empty() ? std::string("ocibake/") + version() : options.user_agent;
+        check(curl_easy_setopt(c, CURLOPT_USERAGENT, agent.c_str()), "user agent");
+        check(curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, ""), "encodings"); // gzip etc. for JSON
+
+        curl_slist* raw = nullptr;
+        Slist headers;
+        auto add = [&](const std::string& h) {
+            curl_slist* next = curl_slist_append(raw, h.c_str());
+            if (next == nullptr) {
+                throw Error(ErrorKind::internal, "libcurl: cannot add a header");
+            }
+            raw = next;
+            headers.release();
+            headers.reset(raw);
+        };
+        for (const auto& [k, v] : r.headers) {
+            add(k + ": " + v);
+        }
+        add("Expect:"); // no 100-continue round trip before uploads
+        check(curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get()), "headers");
+
+        bool has_body = r.reader || !r.body.empty() || r.body_size.has_value();
+        if (r.method == "HEAD") {
+            check(curl_easy_setopt(c, CURLOPT_NOBODY, 1L), "HEAD");
+        } else if (has_body) {
+            t.body_text = r.body;
+            t.body_pos = 0;
+            std::uint64_t size = r.body_size.value_or(r.body.size());
+            check(curl_easy_setopt(c, CURLOPT_UPLOAD, 1L), "upload");
+            check(curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size)),
+                  "body size");
+            check(curl_easy_setopt(c, CURLOPT_READFUNCTION, &on_read), "read callback");
+            check(curl_easy_setopt(c, CURLOPT_READDATA, &t), "read data");
+            check(curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r.method.c_str()), "method");
+        } else if (r.method == "POST") {
+            check(curl_easy_setopt(c, CURLOPT_POST, 1L), "POST");
+            check(curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L), "POST size");
+        } else if (r.method != "GET") {
+            check(curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r.method.c_str()), "method");
+        }
+        check(curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &on_header), "header callback");
+        check(curl_easy_setopt(c, CURLOPT_HEADERDATA, &t), "header data");
+        check(curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &on_body), "write callback");
+        check(curl_easy_setopt(c, CURLOPT_WRITEDATA, &t), "write data");
+        check(curl_easy_setopt(c, CURLOPT_NOPROGRESS, r.progress ? 0L : 1L), "progress");
+        if (r.progress) {
+            check(curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &on_progress), "progress callback");
+            check(curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t), "progress data");
+        }
+        CURLcode rc = curl_easy_perform(c);
+        check(curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr), "headers");
+        if (t.error) {
+            std::rethrow_exception(t.error);
+        }
+        return rc;
+    }
+
+    // Sends `r`, retrying transient failures that happened before any body byte reached
+    // `sink`; a failure after that is thrown (transient) for download() to resume.
+    Response run(const Request& r, const TransferSink* sink) {
+        check_scheme(r.url);
+        for (int attempt = 0;; ++attempt) {
+            Transfer t;
+            t.request = &r;
+            t.sink = sink;
+            if (attempt > 0 && r.rewind) {
+                r.rewind();
+            }
+            Easy handle = acquire();
+            CURLcode rc = perform(handle.get(), t, r);
+            char* effective = nullptr;
+            curl_easy_getinfo(handle.get(), CURLINFO_EFFECTIVE_URL, &effective);
+            Response response;
+            response.status = t.status;
+            response.headers = std::move(t.headers);
+            response.body = std::move(t.body);
+            response.url = effective ? effective : r.url;
+            if (rc == CURLE_OK) {
+                release(std::move(handle));
+            }
+            // A sink that already got bytes cannot take them again (download() resumes).
+            bool can_retry = attempt + 1 < options.attempts && r.retry && t.delivered == 0;
+            if (rc != CURLE_OK) {
+                bool transient = transient_code(rc);
+                if (transient && can_retry) {
+                    std::this_thread::sleep_for(backoff(attempt));
+                    continue;
+                }
+                std::string msg = redact_url(r.url) + ": " + curl_easy_strerror(rc);
+                throw HttpError(rc == CURLE_SSL_CACERT || rc == CURLE_PEER_FAILED_VERIFICATION
+                                    ? ErrorKind::integrity
+                                    : ErrorKind::io,
+                                msg, 0, transient, "");
+            }
+            if (t.accepted(response.status)) {
+                return response;
+            }
+            bool transient = transient_status(response.status);
+            if (transient && can_retry) {
+                auto wait = backoff(attempt);
+                if (auto after = retry_after(response.header("retry-after"))) {
+                    wait = std::max(wait, std::min<std::chrono::milliseconds>(
+                                              *after, std::chrono::seconds(60)));
+                }
+                std::this_thread::sleep_for(wait);
+                continue;
+            }
+            throw HttpError(ErrorKind::io,
+                            r.method + " " + redact_url(r.url) + ": " +
+                                describe_status(response.status),
+                            response.status, transient, response.body);
+        }
+    }
+};
+
+Client::Client(Options options) : impl_(std::make_unique<Impl>()) {
+    global_init();
+    impl_->options = std::move(options);
+    if (!impl_->options.ca_file.empty()) {
+        std::ifstream extra(impl_->options.ca_file, std::ios::binary);
+        if (!extra) {
+            throw Error(ErrorKind::input, "cannot read CA file " + impl_->options.ca_file.string());
+        }
+        std::ostringstream bundle;
+        for (const char* system :
+             {"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"}) {
+            std::ifstream in(system, std::ios::binary);
+            if (in) {
+                bundle << in.rdbuf() << "\n";
+                break;
+            }
+        }
+        bundle << extra.rdbuf();
+        impl_->ca_bundle = bundle.str();
+    }
+}
+
+Client::~Client() = default;
+Client::Client(Client&&) noexcept = default;
+Client& Client::operator=(Client&&) noexcept = default;
+
+const Options& Client::options() const noexcept {
+    return impl_->options;
+}
+
+Response Client::send(const Request& request) {
+    return impl_->run(request, nullptr);
+}
+
+Response Client::send(const Request& request, const BodySink& sink) {
+    TransferSink each = [&sink](const Transfer&, const char* data, std::size_t size) {
+        sink(data, size);
+    };
+    return impl_->run(request, &each);
+}
+
+Response Client::download(const Request& request, const BodySink& sink,
+                          std::optional<std::uint64_t> expected_size) {
+    std::uint64_t offset = 0; // bytes the sink has
+    int failures = 0;
+    for (;;) {
+        Request r = request;
+        if (offset > 0) {
+            r.headers.emplace_back("Range", "bytes=" + std::to_string(offset) + "-");
+            r.accept = {200, 206};
+        }
+        const std::uint64_t start = offset;
+        std::uint64_t seen = 0; // bytes of this response
+        TransferSink resume = [&](const Transfer& t, const char* data, std::size_t size) {
+            if (seen == 0 && t.status == 206) {
+                std::string range =
+                    t.headers.count("content-range") ? t.headers.at("content-range") : "";
+                if (range.rfind("bytes " + std::to_string(start) + "-", 0) != 0) {
+                    throw HttpError(ErrorKind::integrity,
+                                    redact_url(request.url) +
+                                        ": resumed at the wrong offset (Content-Range: " + range +
+                                        ", wanted " + std::to_string(start) + ")",
+                                    206, false, "");
+                }
+            }
+            // A 200 to a Range request is the whole body again: skip what the sink has.
+            std::uint64_t skip = t.status == 200 ? start : 0;
+            std::uint64_t drop = seen < skip ? std::min<std::uint64_t>(skip - seen, size) : 0;
+            seen += size;
+            if (size > drop) {
+                sink(data + drop, size - drop);
+                offset += size - drop;
+            }
+        };
+        try {
+            Response response = impl_->run(r, &resume);
+            if (expected_size && offset != *expected_size) {
+                throw HttpError(ErrorKind::integrity,
+                                redact_url(request.url) + ": got " + std::to_string(offset) +
+                                    " bytes, expected " + std::to_string(*expected_size),
+                                response.status, false, "");
+            }
+            return response;
+        } catch (const HttpError& e) {
+            if (!e.transient() || !request.retry || ++failures >= impl_->options.attempts) {
+                throw;
+            }
+            std::this_thread::sleep_for(impl_->backoff(failures));
+        }
+    }
+}
+
+bool Client::allows_plain_http(std::string_view host_port) const {
+    auto [host, port] = split_host_port(host_port);
+    const auto& insecure = impl_->options.insecure_hosts;
+    return is_loopback(host) ||
+           std::find(insecure.begin(), insecure.end(), std::string(host_port)) != insecure.end() ||
+           std::find(insecure.begin(), insecure.end(), host) != insecure.end();
+}
+
+} // namespace ocibake::http

@@ -1,0 +1,208 @@
+// Where docker, podman and skopeo keep registry credentials, read the way they read them.
+#include "common/fs.hpp"
+#include "ocibake/registry.hpp"
+
+#include <nlohmann/json.hpp>
+#include <openssl/evp.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace ocibake::registry {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+// The registry an auths key names: "https://index.docker.io/v1/" -> "docker.io".
+std::string normalize_key(std::string key) {
+    if (auto scheme = key.find("://"); scheme != std::string::npos) {
+        key = key.substr(scheme + 3);
+    }
+    key = key.substr(0, key.find('/'));
+    if (key == "index.docker.io" || key == "registry-1.docker.io") {
+        key = "docker.io";
+    }
+    return key;
+}
+
+std::string base64_decode(const std::string& text, const std::string& where) {
+    std::string out(text.size() * 3 / 4 + 3, '\0');
+    int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                            reinterpret_cast<const unsigned char*>(text.data()),
+                            static_cast<int>(text.size()));
+    if (n < 0) {
+        throw Error(ErrorKind::input, where + ": an \"auth\" value is not valid base64");
+    }
+    // EVP_DecodeBlock counts the padding as zero bytes.
+    std::size_t pad = 0;
+    for (std::size_t i = text.size(); i > 0 && text[i - 1] == '='; --i) {
+        ++pad;
+    }
+    out.resize(static_cast<std::size_t>(n) - pad);
+    return out;
+}
+
+std::vector<fs::path> auth_files(const Options& options) {
+    if (!options.auth_file.empty()) {
+        return {options.auth_file};
+    }
+    std::vector<fs::path> files;
+    if (const char* f = std::getenv("REGISTRY_AUTH_FILE"); f && *f) {
+        files.emplace_back(f);
+    }
+    if (const char* d = std::getenv("XDG_RUNTIME_DIR"); d && *d) {
+        files.push_back(fs::path(d) / "containers" / "auth.json");
+    }
+    if (const char* d = std::getenv("DOCKER_CONFIG"); d && *d) {
+        files.push_back(fs::path(d) / "config.json");
+    }
+    if (const char* h = std::getenv("HOME"); h && *h) {
+        files.push_back(fs::path(h) / ".docker" / "config.json");
+    }
+    return files;
+}
+
+// Runs `docker-credential-<helper> get` with the server on stdin.
+std::optional<Credentials> from_helper(const std::string& helper, const std::string& server) {
+    std::string program = "docker-credential-" + helper;
+    int in[2], out[2];
+    if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) {
+        detail::throw_errno(ErrorKind::io, "pipe", errno);
+    }
+    pid_t pid = ::fork();
+    if (pid < 0) {
+        detail::throw_errno(ErrorKind::io, "fork", errno);
+    }
+    if (pid == 0) {
+        ::dup2(in[0], 0);
+        ::dup2(out[1], 1);
+        int devnull = ::open("/dev/null", O_WRONLY);
+        if (devnull >= 0) {
+            ::dup2(devnull, 2);
+        }
+        char* argv[] = {program.data(), const_cast<char*>("get"), nullptr};
+        ::execvp(argv[0], argv);
+        ::_exit(127);
+    }
+    ::close(in[0]);
+    ::close(out[1]);
+    ssize_t ignored = ::write(in[1], server.data(), server.size());
+    (void)ignored;
+    ::close(in[1]);
+    std::string reply;
+    char buf[4096];
+    for (;;) {
+        ssize_t n = ::read(out[0], buf, sizeof buf);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        reply.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(out[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+            throw Error(ErrorKind::input, "credential helper " + program +
+                                              " is not installed (named for " + server +
+                                              " in the docker config)");
+        }
+        return std::nullopt; // "credentials not found": anonymous
+    }
+    try {
+        json j = json::parse(reply);
+        Credentials c;
+        c.username = j.value("Username", "");
+        std::string secret = j.value("Secret", "");
+        if (c.username == "<token>") {
+            c.identity_token = secret;
+            c.username.clear();
+        } else {
+            c.password = secret;
+        }
+        return c;
+    } catch (const json::exception&) {
+        throw Error(ErrorKind::input,
+                    "credential helper " + program + " gave an answer that is not JSON");
+    }
+}
+
+} // namespace
+
+std::optional<Credentials> find_credentials(std::string_view registry, const Options& options) {
+    if (options.creds) {
+        return options.creds;
+    }
+    std::string want = normalize_key(std::string(registry));
+    for (const fs::path& file : auth_files(options)) {
+        std::error_code ec;
+        if (!fs::exists(file, ec)) {
+            if (!options.auth_file.empty()) {
+                throw Error(ErrorKind::input, "auth file " + file.string() + " does not exist");
+            }
+            continue;
+        }
+        json j;
+        try {
+            j = json::parse(detail::read_file(file, ErrorKind::input, 4 << 20));
+        } catch (const json::exception&) {
+            throw Error(ErrorKind::input, "auth file " + file.string() + " is not valid JSON");
+        }
+        if (!j.is_object()) {
+            continue;
+        }
+        if (auto helpers = j.find("credHelpers"); helpers != j.end() && helpers->is_object()) {
+            for (const auto& [key, helper] : helpers->items()) {
+                if (normalize_key(key) == want && helper.is_string()) {
+                    return from_helper(helper.get<std::string>(), key);
+                }
+            }
+        }
+        if (auto auths = j.find("auths"); auths != j.end() && auths->is_object()) {
+            for (const auto& [key, entry] : auths->items()) {
+                if (normalize_key(key) != want || !entry.is_object()) {
+                    continue;
+                }
+                Credentials c;
+                c.identity_token = entry.value("identitytoken", "");
+                std::string auth = entry.value("auth", "");
+                if (!auth.empty()) {
+                    std::string plain = base64_decode(auth, file.string());
+                    auto colon = plain.find(':');
+                    if (colon == std::string::npos) {
+                        throw Error(ErrorKind::input, file.string() + ": the \"auth\" for " + key +
+                                                          " is not base64 of user:password");
+                    }
+                    c.username = plain.substr(0, colon);
+                    c.password = plain.substr(colon + 1);
+                } else {
+                    c.username = entry.value("username", "");
+                    c.password = entry.value("password", "");
+                }
+                if (!c.username.empty() || !c.identity_token.empty()) {
+                    return c;
+                }
+            }
+        }
+        if (auto store = j.find("credsStore"); store != j.end() && store->is_string()) {
+            std::string server = want == "docker.io" ? "https://index.docker.io/v1/" : want;
+            if (auto c = from_helper(store->get<std::string>(), server)) {
+                return c;
+            }
+        }
+    }
+    return std::nullopt;
+}
+
+} // namespace ocibake::registry

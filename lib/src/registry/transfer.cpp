@@ -1,0 +1,396 @@
+// Pull and push whole images: blobs in parallel (bounded), manifests and indexes last.
+#include "common/fs.hpp"
+#include "common/thread_pool.hpp"
+#include "image/internal.hpp"
+#include "ocibake/registry.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+
+namespace ocibake::registry {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+bool is_index(std::string_view media_type) {
+    return media_type == oci::media_type::index ||
+           media_type == oci::media_type::docker_manifest_list;
+}
+
+// Runs fn(i) for i in [0, n) on up to `workers` threads; rethrows the first failure (by
+// index) after every task has ended.
+void parallel_for(std::size_t n, unsigned workers, const std::function<void(std::size_t)>& fn) {
+    if (n == 0) {
+        return;
+    }
+    detail::ThreadPool pool(static_cast<unsigned>(std::min<std::size_t>(std::max(1u, workers), n)));
+    std::vector<std::future<void>> done;
+    done.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        done.push_back(pool.submit([&fn, i] { fn(i); }));
+    }
+    std::exception_ptr first;
+    for (auto& f : done) {
+        try {
+            f.get();
+        } catch (...) {
+            if (!first) {
+                first = std::current_exception();
+            }
+        }
+    }
+    if (first) {
+        std::rethrow_exception(first);
+    }
+}
+
+// An image to push: documents (manifests, then the root last) and the blobs they need.
+struct PushSource {
+    std::vector<Document> children; // manifests of an index, pushed by digest first
+    Document root;
+    std::vector<oci::Descriptor> blobs;
+    std::function<fs::path(const Digest&)> path_of;
+};
+
+void add_manifest_blobs(const Document& doc, const std::string& origin,
+                        std::vector<oci::Descriptor>& blobs, std::set<Digest>& seen) {
+    oci::Manifest m = oci::parse_manifest(doc.bytes, origin);
+    if (seen.insert(m.config.digest).second) {
+        blobs.push_back(m.config);
+    }
+    for (const auto& l : m.layers) {
+        if (seen.insert(l.digest).second) {
+            blobs.push_back(l);
+        }
+    }
+}
+
+PushResult push_source(const Store* store, const PushSource& source,
+                       const std::vector<Reference>& targets, const Options& options) {
+    auto start = Clock::now();
+    PushResult result;
+    result.digest = source.root.digest;
+    std::mutex stats_mutex;
+    auto count = [&](std::uint64_t TransferStats::*blobs, std::uint64_t TransferStats::*bytes,
+                     std::uint64_t n) {
+        std::lock_guard lock(stats_mutex);
+        ++(result.stats.*blobs);
+        result.stats.*bytes += n;
+    };
+    for (const auto& t : targets) {
+        if (t.digest && t.digest != source.root.digest) {
+            throw Error(ErrorKind::usage, "cannot push " + source.root.digest.str() + " as " +
+                                              t.str() + ": the reference names another digest");
+        }
+    }
+
+    std::map<std::string, std::vector<Reference>> by_registry;
+    for (const auto& t : targets) {
+        by_registry[t.registry].push_back(t);
+    }
+    for (const auto& [registry, refs] : by_registry) {
+        Client client(registry, options);
+        std::vector<std::string> repos;
+        for (const auto& r : refs) {
+            if (std::find(repos.begin(), repos.end(), r.repository) == repos.end()) {
+                repos.push_back(r.repository);
+            }
+        }
+        std::string uploaded_to; // a repository of this registry that has every blob now
+        for (const auto& repo : repos) {
+            parallel_for(source.blobs.size(), options.parallel, [&](std::size_t i) {
+                const oci::Descriptor& blob = source.blobs[i];
+                if (client.blob_size(repo, blob.digest) == blob.size) {
+                    count(&TransferStats::blobs_skipped, &TransferStats::bytes_skipped, blob.size);
+                    return;
+                }
+                if (!uploaded_to.empty() && client.mount_blob(repo, blob.digest, uploaded_to)) {
+                    count(&TransferStats::blobs_mounted, &TransferStats::bytes_mounted, blob.size);
+                    return;
+                }
+                fs::path file = source.path_of(blob.digest);
+                std::error_code ec;
+                if (fs::file_size(file, ec) != blob.size) {
+                    throw Error(ErrorKind::integrity, "blob " + blob.digest.str() + " (" +
+                                                          file.string() + ") is missing or not " +
+                                                          std::to_string(blob.size) + " bytes");
+                }
+                std::uint64_t sent = client.upload_blob(repo, blob.digest, blob.size, file, store);
+                count(&TransferStats::blobs_sent, &TransferStats::bytes_sent, sent);
+            });
+            uploaded_to = repo;
+            for (const auto& child : source.children) {
+                client.put_manifest(repo, child.digest.str(), child);
+            }
+            bool tagged = false;
+            for (const auto& r : refs) {
+                if (r.repository != repo) {
+                    continue;
+                }
+                client.put_manifest(repo, r.tag.empty() ? source.root.digest.str() : r.tag,
+                                    source.root);
+                tagged = true;
+                Reference pushed = r;
+                pushed.digest = source.root.digest;
+                result.pushed.push_back(pushed);
+            }
+            (void)tagged;
+        }
+    }
+    result.stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    return result;
+}
+
+// Fetches every blob a manifest needs into the store.
+void fetch_manifest_blobs(Store& store, Client& client, const std::string& repo,
+                          const Document& doc, const std::string& origin, const Options& options,
+                          TransferStats& stats, std::mutex& stats_mutex) {
+    std::vector<oci::Descriptor> blobs;
+    std::set<Digest> seen;
+    add_manifest_blobs(doc, origin, blobs, seen);
+    parallel_for(blobs.size(), options.parallel, [&](std::size_t i) {
+        const oci::Descriptor& blob = blobs[i];
+        if (store.blob_size(blob.digest) == blob.size) {
+            return;
+        }
+        client.fetch_blob(store, repo, blob);
+        std::lock_guard lock(stats_mutex);
+        ++stats.blobs_fetched;
+        stats.bytes_fetched += blob.size;
+    });
+}
+
+const oci::Descriptor& pick_platform(const oci::Index& index, const oci::Platform& platform,
+                                     const std::string& origin) {
+    for (const auto& d : index.manifests) {
+        if (d.platform && platform.matches(*d.platform)) {
+            return d;
+        }
+    }
+    std::string have;
+    for (const auto& d : index.manifests) {
+        have +=
+            (have.empty() ? "" : ", ") + (d.platform ? d.platform->str() : std::string("unknown"));
+    }
+    throw Error(ErrorKind::input,
+                origin + " has no image for " + platform.str() + " (it has: " + have + ")");
+}
+
+} // namespace
+
+PushResult push_layout(const Store& store, const fs::path& layout, std::string_view tag,
+                       const std::vector<Reference>& targets, const Options& options) {
+    if (!fs::exists(layout / "oci-layout")) {
+        throw Error(ErrorKind::input,
+                    layout.string() + " is not an OCI image layout (it has no oci-layout file)");
+    }
+    oci::Index index =
+        oci::parse_index(detail::read_file(layout / "index.json", ErrorKind::integrity),
+                         (layout / "index.json").string());
+    const oci::Descriptor* root = nullptr;
+    for (const auto& d : index.manifests) {
+        auto name = d.annotations.find(std::string(oci::ref_name_annotation));
+        if (tag.empty() ? index.manifests.size() == 1
+                        : (name != d.annotations.end() && name->second == tag)) {
+            root = &d;
+        }
+    }
+    if (root == nullptr) {
+        throw Error(ErrorKind::input,
+                    "OCI layout " + layout.string() +
+                        (tag.empty() ? " holds several images: name one as oci:DIR:TAG"
+                                     : " has no image tagged '" + std::string(tag) + "'"));
+    }
+    PushSource source;
+    source.path_of = [&layout](const Digest& d) { return detail::layout_blob(layout, d); };
+    source.root.bytes = detail::read_layout_blob(layout, root->digest, root->size);
+    source.root.digest = root->digest;
+    source.root.media_type = root->media_type;
+    std::set<Digest> seen;
+    std::string origin = layout.string() + "@" + root->digest.str();
+    if (is_index(root->media_type)) {
+        for (const auto& child : oci::parse_index(source.root.bytes, origin).manifests) {
+            Document doc{child.media_type,
+                         detail::read_layout_blob(layout, child.digest, child.size), child.digest};
+            add_manifest_blobs(doc, layout.string() + "@" + child.digest.str(), source.blobs, seen);
+            source.children.push_back(std::move(doc));
+        }
+    } else {
+        add_manifest_blobs(source.root, origin, source.blobs, seen);
+    }
+    return push_source(&store, source, targets, options);
+}
+
+PushResult push_image(const Store& store, const BuiltImage& image,
+                      const std::vector<Reference>& targets, const Options& options) {
+    PushSource source;
+    source.root = {image.manifest_descriptor.media_type, image.manifest_json,
+                   image.manifest_descriptor.digest};
+    source.blobs.push_back(image.config_descriptor);
+    std::set<Digest> seen{image.config_descriptor.digest};
+    for (const auto& l : image.layers) {
+        if (seen.insert(l.descriptor.digest).second) {
+            source.blobs.push_back(l.descriptor);
+        }
+    }
+    source.path_of = [&store](const Digest& d) { return store.blob_path(d); };
+    return push_source(&store, source, targets, options);
+}
+
+Resolved resolve(Client& client, const Reference& reference, const oci::Platform& platform) {
+    Resolved out;
+    const std::string& repo = reference.repository;
+    std::string origin =
+        "registry " + reference.registry + ", repository " + repo + ", " + reference.manifest_ref();
+    Document doc = client.get_manifest(repo, reference.manifest_ref());
+    if (is_index(doc.media_type)) {
+        out.index_digest = doc.digest;
+        const oci::Descriptor& d =
+            pick_platform(oci::parse_index(doc.bytes, origin), platform, origin);
+        doc = client.get_manifest(repo, d.digest.str());
+    }
+    out.manifest_digest = doc.digest;
+    out.manifest = oci::parse_manifest(doc.bytes, origin);
+    return out;
+}
+
+SourceImage load_registry_base(Store& store, const Reference& reference,
+                               const Digest& manifest_digest, const oci::Platform& platform,
+                               const Options& options) {
+    Client client(reference.registry, options);
+    const std::string& repo = reference.repository;
+    std::string origin = "registry " + reference.registry + ", repository " + repo + ", manifest " +
+                         manifest_digest.str();
+    Document doc = client.get_manifest(repo, manifest_digest.str());
+    store.put_bytes(doc.bytes);
+    SourceImage out;
+    out.manifest_descriptor = {doc.media_type, doc.digest, doc.bytes.size(), {}, std::nullopt};
+    out.manifest = oci::parse_manifest(doc.bytes, origin);
+    TransferStats stats;
+    std::mutex stats_mutex;
+    fetch_manifest_blobs(store, client, repo, doc, origin, options, stats, stats_mutex);
+    out.config =
+        oci::parse_image_config(store.read_blob(out.manifest.config.digest), origin + " config");
+    if (!out.config.platform.os.empty() && !platform.matches(out.config.platform)) {
+        throw Error(ErrorKind::input,
+                    origin + " is for " + out.config.platform.str() + ", not " + platform.str());
+    }
+    if (out.config.diff_ids.size() != out.manifest.layers.size()) {
+        throw Error(ErrorKind::integrity,
+                    origin + " has " + std::to_string(out.manifest.layers.size()) +
+                        " layers but its config lists " +
+                        std::to_string(out.config.diff_ids.size()) + " diff_ids");
+    }
+    nlohmann::json keep = nlohmann::json::array();
+    for (std::size_t i = 0; i < out.manifest.layers.size(); ++i) {
+        LayerResult layer;
+        layer.descriptor = out.manifest.layers[i];
+        layer.descriptor.media_type = oci::oci_layer_media_type(layer.descriptor.media_type);
+        layer.diff_id = out.config.diff_ids[i];
+        out.layers.push_back(layer);
+        keep.push_back(layer.descriptor.digest.str());
+    }
+    keep.push_back(out.manifest.config.digest.str());
+    store.put_record("base", doc.digest.hex(), keep.dump());
+    return out;
+}
+
+PullResult pull(Store& store, const Reference& reference, const OutputTarget& output,
+                const std::optional<oci::Platform>& platform, const Options& options) {
+    auto start = Clock::now();
+    Client client(reference.registry, options);
+    const std::string& repo = reference.repository;
+    std::string origin =
+        "registry " + reference.registry + ", repository " + repo + ", " + reference.manifest_ref();
+    PullResult result;
+    std::mutex stats_mutex;
+    Document root = client.get_manifest(repo, reference.manifest_ref());
+    store.put_bytes(root.bytes);
+    std::vector<Digest> blobs{root.digest};
+    Document manifest = root;
+    if (is_index(root.media_type)) {
+        oci::Index index = oci::parse_index(root.bytes, origin);
+        if (platform) {
+            const oci::Descriptor& d = pick_platform(index, *platform, origin);
+            manifest = client.get_manifest(repo, d.digest.str());
+            root = manifest;
+            blobs = {root.digest};
+            store.put_bytes(manifest.bytes);
+        } else {
+            for (const auto& d : index.manifests) {
+                Document child = client.get_manifest(repo, d.digest.str());
+                store.put_bytes(child.bytes);
+                blobs.push_back(child.digest);
+                std::string child_origin = origin + "@" + d.digest.str();
+                fetch_manifest_blobs(store, client, repo, child, child_origin, options,
+                                     result.stats, stats_mutex);
+                oci::Manifest m = oci::parse_manifest(child.bytes, child_origin);
+                blobs.push_back(m.config.digest);
+                for (const auto& l : m.layers) {
+                    blobs.push_back(l.digest);
+                }
+            }
+        }
+    }
+    if (!is_index(root.media_type)) {
+        fetch_manifest_blobs(store, client, repo, manifest, origin, options, result.stats,
+                             stats_mutex);
+        oci::Manifest m = oci::parse_manifest(manifest.bytes, origin);
+        blobs.push_back(m.config.digest);
+        for (const auto& l : m.layers) {
+            blobs.push_back(l.digest);
+        }
+        result.manifest_digest = manifest.digest;
+    }
+    result.digest = root.digest;
+    nlohmann::json keep = nlohmann::json::array();
+    for (const auto& d : blobs) {
+        keep.push_back(d.str());
+    }
+    store.put_record("image", root.digest.hex(), keep.dump());
+
+    oci::Descriptor root_descriptor{
+        root.media_type, root.digest, root.bytes.size(), {}, std::nullopt};
+    std::string tag = reference.tag.empty() ? "latest" : reference.tag;
+    if (output.kind == OutputTarget::Kind::oci_layout) {
+        if (!output.reference.empty()) {
+            tag = output.reference;
+        }
+        detail::write_layout_from_store(store, root_descriptor, blobs, output.path, tag);
+    } else {
+        if (is_index(root.media_type)) {
+            throw Error(ErrorKind::usage,
+                        "a docker archive holds one image: pull with --platform for " + origin);
+        }
+        BuiltImage image;
+        image.manifest_descriptor = root_descriptor;
+        image.manifest_json = root.bytes;
+        image.manifest = oci::parse_manifest(root.bytes, origin);
+        image.config_descriptor = image.manifest.config;
+        image.config_json = store.read_blob(image.manifest.config.digest);
+        image.config = oci::parse_image_config(image.config_json, origin + " config");
+        for (std::size_t i = 0; i < image.manifest.layers.size(); ++i) {
+            LayerResult l;
+            l.descriptor = image.manifest.layers[i];
+            l.diff_id = image.config.diff_ids.at(i);
+            image.layers.push_back(l);
+        }
+        std::string name =
+            reference.registry == "docker.io" && reference.repository.rfind("library/", 0) == 0
+                ? reference.repository.substr(8)
+                : reference.registry + "/" + reference.repository;
+        write_image(store, image, output, name, tag);
+    }
+    result.stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    return result;
+}
+
+} // namespace ocibake::registry
