@@ -83,6 +83,7 @@ bool transient_code(CURLcode rc) {
     case CURLE_PARTIAL_FILE:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
+    case CURLE_SEND_FAIL_REWIND:
         return true;
     default:
         return false;
@@ -210,6 +211,27 @@ std::size_t on_read(char* buffer, std::size_t size, std::size_t n, void* user) {
     } catch (...) {
         t->error = std::current_exception();
         return CURL_READFUNC_ABORT;
+    }
+}
+
+// curl rewinds a body when it resends a request (a reused connection that had died).
+int on_seek(void* user, curl_off_t offset, int origin) {
+    auto* t = static_cast<Transfer*>(user);
+    if (offset != 0 || origin != SEEK_SET) {
+        return CURL_SEEKFUNC_CANTSEEK;
+    }
+    try {
+        if (t->request->reader) {
+            if (!t->request->rewind) {
+                return CURL_SEEKFUNC_CANTSEEK;
+            }
+            t->request->rewind();
+        }
+        t->body_pos = 0;
+        return CURL_SEEKFUNC_OK;
+    } catch (...) {
+        t->error = std::current_exception();
+        return CURL_SEEKFUNC_FAIL;
     }
 }
 
@@ -424,6 +446,8 @@ struct Client::Impl {
                   "body size");
             check(curl_easy_setopt(c, CURLOPT_READFUNCTION, &on_read), "read callback");
             check(curl_easy_setopt(c, CURLOPT_READDATA, &t), "read data");
+            check(curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, &on_seek), "seek callback");
+            check(curl_easy_setopt(c, CURLOPT_SEEKDATA, &t), "seek data");
             check(curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r.method.c_str()), "method");
         } else if (r.method == "POST") {
             check(curl_easy_setopt(c, CURLOPT_POST, 1L), "POST");
@@ -480,6 +504,9 @@ struct Client::Impl {
                     continue;
                 }
                 std::string msg = redact_url(r.url) + ": " + curl_easy_strerror(rc);
+                if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT) {
+                    msg += " (the server's certificate is not trusted: give its CA with --ca-file)";
+                }
                 throw HttpError(rc == CURLE_SSL_CACERT || rc == CURLE_PEER_FAILED_VERIFICATION
                                     ? ErrorKind::integrity
                                     : ErrorKind::io,

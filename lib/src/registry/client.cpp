@@ -107,7 +107,8 @@ std::string plain_words(const std::string& code) {
         {"NAME_INVALID", "the repository name is invalid"},
         {"NAME_UNKNOWN", "the repository is not known to the registry"},
         {"SIZE_INVALID", "the content's length does not match what was declared"},
-        {"UNAUTHORIZED", "authentication is required: check the credentials"},
+        {"UNAUTHORIZED", "authentication is required: give credentials (--creds, an auth file or a "
+                         "credential helper) or check them"},
         {"DENIED", "access is denied"},
         {"UNSUPPORTED", "the registry does not support this operation"},
         {"TOOMANYREQUESTS", "too many requests: the registry is rate-limiting"},
@@ -167,6 +168,11 @@ struct Client::Impl {
             }
         } catch (const std::exception&) {
         }
+        if (codes.empty() && (e.status() == 401 || e.status() == 403)) {
+            // HEAD answers have no body: say what the status means.
+            codes = e.status() == 401 ? "UNAUTHORIZED: " + plain_words("UNAUTHORIZED")
+                                      : "DENIED: " + plain_words("DENIED");
+        }
         if (!codes.empty()) {
             msg += codes + " (HTTP " + std::to_string(e.status()) + ")";
         } else {
@@ -203,7 +209,10 @@ struct Client::Impl {
             response = http.send(r);
             scheme = "https";
         } catch (const http::HttpError& e) {
-            if (e.status() != 0 || !http.allows_plain_http(host)) {
+            // Plain HTTP only where allowed, and never after a certificate was refused
+            // (that server speaks TLS: its CA is what is missing).
+            if (e.status() != 0 || e.kind() == ErrorKind::integrity ||
+                !http.allows_plain_http(host)) {
                 fail(e, "", "");
             }
             r.url = "http://" + host + "/v2/";
@@ -579,10 +588,12 @@ std::uint64_t Client::upload_blob(const std::string& repo, const Digest& digest,
         [&](const std::string& at) -> std::optional<std::pair<std::string, std::uint64_t>> {
         http::Request status;
         status.url = at;
-        status.accept = {204, 404};
+        status.accept = {204, 400, 404};
         http::Response state = impl_->call(status, scope, repo, what);
-        if (state.status == 404) {
-            return std::nullopt; // expired or unknown: start again
+        if (state.status != 204) {
+            // Expired, unknown, or (docker-registry) holding part of a chunk the client
+            // never had acknowledged: it cannot go on; start again.
+            return std::nullopt;
         }
         std::string range = state.header("range");
         auto dash = range.find('-');

@@ -1,0 +1,392 @@
+// ocibake against a real registry (Debian's docker-registry on loopback), checked by skopeo.
+#include "support/checks.hpp"
+#include "support/registry_fixture.hpp"
+#include "support/support.hpp"
+
+#include "ocibake/registry.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <string>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+using namespace ocibake::test;
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+// An image built by ocibake into dir/image (tag "v1"): a small layer and one of
+// `big_bytes` pseudo-random bytes.
+struct TestImage {
+    explicit TestImage(const ScratchDir& dir, std::size_t big_bytes = 3 << 20,
+                       const std::string& platform = "") {
+        write_file(dir / "in/app/hello.txt", "hello\n");
+        write_file(dir / "in/big/blob.bin", pseudo_random(big_bytes, 7));
+        write_file(
+            dir / "img.toml",
+            "name = \"img\"\ntag = \"v1\"\n" +
+                (platform.empty() ? "" : "platform = \"" + platform + "\"\n") +
+                "[config]\ncmd = [\"/app/hello.txt\"]\n"
+                "[[layer]]\nname = \"app\"\n[[layer.copy]]\nsrc = \"in/app\"\ndst = \"/app\"\n"
+                "[[layer]]\nname = \"big\"\n[[layer.copy]]\nsrc = \"in/big\"\ndst = \"/big\"\n");
+        layout = dir / "image";
+        auto r =
+            must({cli().string(), "build", (dir / "img.toml").string(), "-o",
+                  "oci:" + layout.string() + ":v1", "--cache-dir", (dir / "cache").string(), "-q"});
+        digest = r.out.substr(0, 71);
+    }
+    fs::path layout;
+    std::string digest;
+};
+
+CommandResult run_ocibake(const ScratchDir& dir, std::vector<std::string> args,
+                          std::vector<std::string> env = {}) {
+    std::vector<std::string> argv{cli().string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.push_back("--cache-dir");
+    argv.push_back((dir / "cache").string());
+    env.push_back("HOME=" + (dir / "home").string()); // no auth file from the host
+    env.push_back("REGISTRY_AUTH_FILE=");
+    env.push_back("XDG_RUNTIME_DIR=");
+    env.push_back("DOCKER_CONFIG=");
+    return run(argv, env);
+}
+
+json json_of(const CommandResult& r) {
+    INFO("stdout: " << r.out << "\nstderr: " << r.err);
+    REQUIRE(r.exit_code == 0);
+    return json::parse(r.out);
+}
+
+std::string skopeo_digest(const std::vector<std::string>& extra, const std::string& image) {
+    std::vector<std::string> argv{"skopeo", "inspect"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.push_back(image);
+    return json::parse(must(argv).out).at("Digest").get<std::string>();
+}
+
+} // namespace
+
+TEST_CASE("push: skopeo reads what ocibake pushed, and ocibake pulls what skopeo pushed") {
+    require_program("skopeo", "skopeo");
+    ScratchDir dir("reg-open");
+    Registry registry;
+    TestImage image(dir);
+    const std::string ref = registry.host() + "/ocibake/img:1.0";
+
+    json pushed =
+        json_of(run_ocibake(dir, {"push", "oci:" + image.layout.string() + ":v1", ref, "--json"}));
+    CHECK(pushed["digest"] == image.digest);
+    CHECK(pushed["stats"]["blobs_sent"] == 3); // config + 2 layers
+    CHECK(skopeo_digest({"--tls-verify=false"}, "docker://" + ref) == image.digest);
+
+    // skopeo copies it back: the same digest as the layout we pushed.
+    must({"skopeo", "copy", "--src-tls-verify=false", "docker://" + ref,
+          "oci:" + (dir / "back").string() + ":t"});
+    CHECK(skopeo_digest({}, "oci:" + (dir / "back").string() + ":t") == image.digest);
+
+    // skopeo pushes, ocibake pulls (verified, into the cache and a layout).
+    must({"skopeo", "copy", "--dest-tls-verify=false", "oci:" + image.layout.string() + ":v1",
+          "docker://" + registry.host() + "/by-skopeo/img:2"});
+    json pulled = json_of(run_ocibake(dir, {"pull", registry.host() + "/by-skopeo/img:2", "-o",
+                                            "oci:" + (dir / "pulled").string(), "--json"}));
+    CHECK(pulled["digest"] == image.digest);
+    CHECK(skopeo_digest({}, "oci:" + (dir / "pulled").string() + ":2") == image.digest);
+    // Pulling again moves no bytes: every blob is in the cache.
+    json again = json_of(run_ocibake(dir, {"pull", registry.host() + "/by-skopeo/img:2", "-o",
+                                           "oci:" + (dir / "pulled2").string(), "--json"}));
+    CHECK(again["stats"]["blobs_fetched"] == 0);
+    CHECK(again["stats"]["bytes_fetched"] == 0);
+    // And as a docker archive.
+    json archive = json_of(run_ocibake(
+        dir, {"pull", ref, "-o", "docker-archive:" + (dir / "img.tar").string(), "--json"}));
+    CHECK(json::parse(must({"skopeo", "inspect", "docker-archive:" + (dir / "img.tar").string()})
+                          .out)["Layers"]
+              .size() == 2);
+    (void)archive;
+}
+
+TEST_CASE("a second push uploads nothing, a push to another repository mounts, tags are many") {
+    ScratchDir dir("reg-again");
+    Registry registry;
+    TestImage image(dir);
+    const std::string layout = "oci:" + image.layout.string() + ":v1";
+    json first =
+        json_of(run_ocibake(dir, {"push", layout, registry.host() + "/a/img:1", "--json"}));
+    CHECK(first["stats"]["bytes_sent"].get<std::uint64_t>() > (3u << 20));
+
+    json second =
+        json_of(run_ocibake(dir, {"push", layout, registry.host() + "/a/img:1", "--json"}));
+    INFO(second.dump(2));
+    CHECK(second["stats"]["blobs_sent"] == 0);
+    CHECK(second["stats"]["bytes_sent"] == 0);
+    CHECK(second["stats"]["blobs_skipped"] == 3);
+
+    json other = json_of(run_ocibake(dir, {"push", layout, registry.host() + "/a/img:1",
+                                           registry.host() + "/b/img:1",
+                                           registry.host() + "/b/img:latest", "--json"}));
+    INFO(other.dump(2));
+    CHECK(other["stats"]["blobs_mounted"] == 3); // into b, from a
+    CHECK(other["stats"]["bytes_sent"] == 0);
+    CHECK(other["pushed"].size() == 3);
+    CHECK(skopeo_digest({"--tls-verify=false"}, "docker://" + registry.host() + "/b/img:latest") ==
+          image.digest);
+
+    // --digest-file for pipelines.
+    auto r = run_ocibake(dir, {"push", layout, registry.host() + "/a/img:2", "--digest-file",
+                               (dir / "digest").string(), "-q"});
+    CHECK(r.exit_code == 0);
+    CHECK(read_file(dir / "digest") == image.digest + "\n");
+}
+
+TEST_CASE(
+    "TLS with a test CA and htpasswd basic auth: credentials from flags, auth files and helpers") {
+    ScratchDir dir("reg-tls");
+    RegistryConfig config;
+    config.tls = true;
+    config.htpasswd_user = "builder";
+    config.htpasswd_password = "s3cret-pw";
+    Registry registry(config);
+    TestImage image(dir);
+    const std::string layout = "oci:" + image.layout.string() + ":v1";
+    const std::string ref = registry.host() + "/secure/img:1";
+    const std::string ca = "--ca-file=" + registry.ca_cert().string();
+
+    SECTION("the server's certificate is verified by default") {
+        auto r = run_ocibake(dir, {"push", layout, ref, "--creds", "builder:s3cret-pw"});
+        CHECK(r.exit_code != 0);
+        CHECK(r.err.find("registry " + registry.host()) != std::string::npos);
+        CHECK(r.err.find("certificate") != std::string::npos);
+        CHECK(r.err.find("s3cret-pw") == std::string::npos);
+    }
+    SECTION("no credentials, wrong credentials: refused, and the password is never shown") {
+        auto none = run_ocibake(dir, {"push", layout, ref, ca});
+        CHECK(none.exit_code == 4);
+        CHECK(none.err.find("UNAUTHORIZED: authentication is required") != std::string::npos);
+        auto wrong =
+            run_ocibake(dir, {"push", layout, ref, ca, "--creds", "builder:not-the-password"});
+        CHECK(wrong.exit_code == 4);
+        CHECK(wrong.err.find("not-the-password") == std::string::npos);
+        CHECK(wrong.out.find("not-the-password") == std::string::npos);
+    }
+    SECTION("--creds") {
+        auto r = run_ocibake(dir, {"push", layout, ref, ca, "--creds", "builder:s3cret-pw", "-q"});
+        INFO(r.err);
+        CHECK(r.exit_code == 0);
+        CHECK(r.out == image.digest + "\n");
+        // skopeo's --cert-dir takes *.crt as CAs (and *.key as client keys): the CA alone.
+        fs::create_directories(dir / "skopeo-certs");
+        fs::copy_file(registry.ca_cert(), dir / "skopeo-certs/ca.crt");
+        CHECK(skopeo_digest(
+                  {"--cert-dir", (dir / "skopeo-certs").string(), "--creds", "builder:s3cret-pw"},
+                  "docker://" + ref) == image.digest);
+    }
+    SECTION("a docker config.json (auths) and an auth file given by flag") {
+        // "auth" is base64("builder:s3cret-pw").
+        write_file(dir / "home/.docker/config.json",
+                   R"({"auths":{")" + registry.host() +
+                       R"(":{"auth":"YnVpbGRlcjpzM2NyZXQtcHc="}}})");
+        auto r = run_ocibake(dir, {"push", layout, ref, ca, "-q"});
+        INFO(r.err);
+        CHECK(r.exit_code == 0);
+        write_file(dir / "auth.json", R"({"auths":{"https://)" + registry.host() +
+                                          R"(/v2/":{"auth":"YnVpbGRlcjpzM2NyZXQtcHc="}}})");
+        auto f = run_ocibake(dir, {"pull", ref, "-o", "oci:" + (dir / "p").string(), ca,
+                                   "--authfile", (dir / "auth.json").string(), "-q"});
+        INFO(f.err);
+        CHECK(f.exit_code == 0);
+        CHECK(f.out == image.digest + "\n");
+    }
+    SECTION("a credential helper (credHelpers), run as docker-credential-NAME get") {
+        write_file(
+            dir / "bin/docker-credential-ocitest",
+            "#!/bin/sh\nread server\n[ \"$1\" = get ] || exit 1\n"
+            "printf '{\"ServerURL\":\"%s\",\"Username\":\"builder\",\"Secret\":\"s3cret-pw\"}' "
+            "\"$server\"\n",
+            0755);
+        write_file(dir / "home/.docker/config.json",
+                   R"({"credHelpers":{")" + registry.host() + R"(":"ocitest"}})");
+        auto r = run_ocibake(
+            dir, {"push", layout, ref, ca, "-q"},
+            {"PATH=" + (dir / "bin").string() + ":" + std::string(std::getenv("PATH"))});
+        INFO(r.err);
+        CHECK(r.exit_code == 0);
+    }
+}
+
+// Pushes the image in the background, stops the registry once the big blob's upload holds
+// a few MB, and returns the first push's result.
+CommandResult push_and_stop(const ScratchDir& dir, Registry& registry,
+                            const std::vector<std::string>& push, bool graceful) {
+    CommandResult first;
+    std::thread pusher([&] { first = run_ocibake(dir, push); });
+    fs::path uploads = registry.storage() / "docker/registry/v2/repositories/resume/img/_uploads";
+    bool cut = false;
+    for (int i = 0; i < 2000 && !cut; ++i) {
+        std::error_code ec;
+        if (fs::exists(uploads, ec)) {
+            for (const auto& e : fs::recursive_directory_iterator(uploads, ec)) {
+                if (e.path().filename() == "data" && e.file_size(ec) > (4u << 20)) {
+                    graceful ? registry.stop_gracefully() : registry.stop();
+                    cut = true;
+                    break;
+                }
+            }
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    pusher.join();
+    REQUIRE(cut);
+    return first;
+}
+
+TEST_CASE("a push cut by a registry restart completes when run again") {
+    ScratchDir dir("reg-resume");
+    Registry registry;
+    TestImage image(dir, 24 << 20);
+    const std::string ref = registry.host() + "/resume/img:1";
+    const std::vector<std::string> push{"push", "oci:" + image.layout.string() + ":v1",
+                                        ref,    "--chunk-size",
+                                        "256K", "--parallel",
+                                        "1",    "--json"};
+
+    SECTION("stopped gracefully: the rerun resumes from the last acknowledged chunk") {
+        CommandResult first = push_and_stop(dir, registry, push, true);
+        INFO("first push: " << first.err);
+        CHECK(first.exit_code != 0);
+        registry.start();
+        json second = json_of(run_ocibake(dir, push));
+        INFO(second.dump(2));
+        // Less than the big layer went over the wire the second time.
+        CHECK(second["stats"]["bytes_sent"].get<std::uint64_t>() < (20u << 20));
+    }
+    SECTION("killed mid-chunk: the registry cannot go on with that upload; a new one is made") {
+        // docker-registry refuses to resume an upload whose stored bytes run past the
+        // last acknowledged offset (a half-received chunk): the rerun starts it again.
+        CommandResult first = push_and_stop(dir, registry, push, false);
+        CHECK(first.exit_code != 0);
+        registry.start();
+        json second = json_of(run_ocibake(dir, push));
+        CHECK(second["digest"] == image.digest);
+    }
+    CHECK(skopeo_digest({"--tls-verify=false"}, "docker://" + ref) == image.digest);
+    must({"skopeo", "copy", "--src-tls-verify=false", "docker://" + ref,
+          "oci:" + (dir / "check").string() + ":t"});
+    CHECK(skopeo_digest({}, "oci:" + (dir / "check").string() + ":t") == image.digest);
+}
+
+TEST_CASE("a blob served with wrong bytes is refused and nothing bad enters the cache") {
+    ScratchDir dir("reg-corrupt");
+    Registry registry;
+    TestImage image(dir);
+    const std::string ref = registry.host() + "/bad/img:1";
+    json pushed =
+        json_of(run_ocibake(dir, {"push", "oci:" + image.layout.string() + ":v1", ref, "--json"}));
+    // Flip bytes of the big layer inside the registry's storage.
+    json manifest = json::parse(read_file(image.layout / "blobs/sha256" / image.digest.substr(7)));
+    std::string big = manifest["layers"][1]["digest"].get<std::string>().substr(7);
+    std::string data = read_file(registry.blob_data(big));
+    data[100] = static_cast<char>(data[100] ^ 0x55);
+    write_file(registry.blob_data(big), data);
+
+    ScratchDir other("reg-corrupt-pull");
+    auto r = run_ocibake(other, {"pull", ref, "-o", "oci:" + (other / "out").string()});
+    CHECK(r.exit_code == 6);
+    CHECK(r.err.find("registry " + registry.host() + ", repository bad/img, blob sha256:" + big) !=
+          std::string::npos);
+    CHECK(r.err.find("does not match its digest") != std::string::npos);
+    CHECK_FALSE(fs::exists(other / "cache/blobs/sha256" / big));
+    CHECK(fs::is_empty(other / "cache/tmp"));
+    CHECK_FALSE(fs::exists(other / "out"));
+}
+
+TEST_CASE("an index: pull one platform or all of them") {
+    ScratchDir dir("reg-index");
+    Registry registry;
+    ScratchDir arm_dir("reg-index-arm");
+    TestImage amd(dir);
+    TestImage arm(arm_dir, 1 << 20, "linux/arm64");
+    // An OCI layout holding an index of both, made by hand.
+    fs::path multi = dir / "multi";
+    fs::create_directories(multi / "blobs/sha256");
+    for (const auto& src : {amd.layout, arm.layout}) {
+        for (const auto& b : fs::directory_iterator(src / "blobs/sha256")) {
+            fs::copy_file(b.path(), multi / "blobs/sha256" / b.path().filename(),
+                          fs::copy_options::skip_existing);
+        }
+    }
+    auto desc = [](const TestImage& i, const std::string& arch) {
+        std::string bytes = read_file(i.layout / "blobs/sha256" / i.digest.substr(7));
+        return json{{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                    {"digest", i.digest},
+                    {"size", bytes.size()},
+                    {"platform", {{"os", "linux"}, {"architecture", arch}}}};
+    };
+    std::string index = json{{"schemaVersion", 2},
+                             {"mediaType", "application/vnd.oci.image.index.v1+json"},
+                             {"manifests", {desc(amd, "amd64"), desc(arm, "arm64")}}}
+                            .dump();
+    std::string index_digest = "sha256:" + ocibake::sha256_of(index).hex();
+    write_file(multi / "blobs/sha256" / index_digest.substr(7), index);
+    write_file(multi / "oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
+    write_file(multi / "index.json",
+               json{{"schemaVersion", 2},
+                    {"manifests",
+                     {{{"mediaType", "application/vnd.oci.image.index.v1+json"},
+                       {"digest", index_digest},
+                       {"size", index.size()},
+                       {"annotations", {{"org.opencontainers.image.ref.name", "multi"}}}}}}}
+                   .dump());
+    const std::string ref = registry.host() + "/multi/img:1";
+    json pushed =
+        json_of(run_ocibake(dir, {"push", "oci:" + multi.string() + ":multi", ref, "--json"}));
+    CHECK(pushed["digest"] == index_digest);
+
+    json one = json_of(run_ocibake(dir, {"pull", ref, "--platform", "linux/arm64", "-o",
+                                         "oci:" + (dir / "arm").string(), "--json"}));
+    CHECK(one["digest"] == arm.digest);
+    json all = json_of(run_ocibake(
+        dir, {"pull", ref, "--all-platforms", "-o", "oci:" + (dir / "all").string(), "--json"}));
+    CHECK(all["digest"] == index_digest);
+    must({"skopeo", "copy", "--all", "oci:" + (dir / "all").string() + ":1",
+          "oci:" + (dir / "all-copy").string() + ":x"});
+    auto missing = run_ocibake(
+        dir, {"pull", ref, "--platform", "linux/s390x", "-o", "oci:" + (dir / "none").string()});
+    CHECK(missing.exit_code == 4);
+    CHECK(missing.err.find("has no image for linux/s390x (it has: linux/amd64, linux/arm64)") !=
+          std::string::npos);
+}
+
+TEST_CASE("references: Docker Hub short names, tags, digests and errors") {
+    using ocibake::registry::Reference;
+    auto u = Reference::parse("ubuntu:24.04");
+    CHECK(u.registry == "docker.io");
+    CHECK(u.repository == "library/ubuntu");
+    CHECK(u.tag == "24.04");
+    CHECK(u.api_host() == "registry-1.docker.io");
+    CHECK(u.str() == "docker.io/library/ubuntu:24.04");
+    auto l = Reference::parse("localhost:5000/ml/app");
+    CHECK(l.registry == "localhost:5000");
+    CHECK(l.repository == "ml/app");
+    CHECK(l.manifest_ref() == "latest");
+    std::string hex(64, 'a');
+    auto d = Reference::parse("ghcr.io/org/img:1@sha256:" + hex);
+    CHECK(d.manifest_ref() == "sha256:" + hex);
+    CHECK(d.tag == "1");
+    CHECK(Reference::parse("org/img").repository == "org/img");
+    CHECK(error_of([] { Reference::parse("Upper/Case"); }).what ==
+          "invalid image reference 'Upper/Case': repository 'Upper/Case' must be lowercase letters "
+          "and digits, "
+          "separated by '.', '_', '__', '-' or '/'");
+    CHECK(error_of([] { Reference::parse("img@sha256:xyz"); }).what ==
+          "invalid image reference 'img@sha256:xyz': the part after '@' must be sha256:<64 "
+          "lowercase hex>");
+}

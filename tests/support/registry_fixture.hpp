@@ -1,0 +1,61 @@
+// A real CNCF distribution registry (Debian's docker-registry) on loopback, for tests.
+#pragma once
+
+#include "support/support.hpp"
+
+#include <filesystem>
+#include <string>
+#include <sys/types.h>
+
+namespace ocibake::test {
+
+/// A test certificate authority and a server certificate for 127.0.0.1 / localhost,
+/// made with the openssl command.
+struct TestCa {
+    explicit TestCa(const std::filesystem::path& dir);
+    std::filesystem::path ca_cert, server_cert, server_key;
+};
+
+struct RegistryConfig {
+    bool tls = false;          ///< serve HTTPS with a TestCa certificate
+    std::string htpasswd_user; ///< basic auth (bcrypt htpasswd) when set
+    std::string htpasswd_password;
+    std::string token_realm; ///< token auth when set (with token_cert below)
+    std::filesystem::path token_cert;
+};
+
+/// Starts `docker-registry serve` on a free port with storage in a scratch directory;
+/// stops it on destruction. restart() keeps the port and the storage.
+class Registry {
+public:
+    explicit Registry(RegistryConfig config = {});
+    ~Registry();
+    Registry(const Registry&) = delete;
+    Registry& operator=(const Registry&) = delete;
+
+    /// "127.0.0.1:PORT"
+    const std::string& host() const noexcept { return host_; }
+    const std::filesystem::path& storage() const noexcept { return storage_; }
+    const std::filesystem::path& dir() const noexcept { return dir_.path(); }
+    /// The CA to trust (TLS registries).
+    std::filesystem::path ca_cert() const;
+
+    /// SIGKILL: in-flight requests are cut.
+    void stop();
+    /// SIGTERM: the registry finishes in-flight requests (draintimeout), then exits.
+    void stop_gracefully();
+    void start();
+    /// Path of a blob's bytes inside the storage.
+    std::filesystem::path blob_data(const std::string& digest_hex) const;
+
+private:
+    ScratchDir dir_;
+    RegistryConfig config_;
+    std::string host_;
+    std::filesystem::path storage_;
+    std::filesystem::path config_file_;
+    pid_t pid_ = -1;
+    std::unique_ptr<TestCa> ca_;
+};
+
+} // namespace ocibake::test
