@@ -428,9 +428,11 @@ std::vector<ocibake::registry::Reference> parse_refs(const std::vector<std::stri
 }
 
 // `ocibake RECIPE ...` means `ocibake build RECIPE ...`.
-std::vector<std::string> normalize_args(int argc, char** argv) {
-    static const std::set<std::string> commands = {"build", "inspect", "push", "pull",
-                                                   "cache", "version", "help"};
+std::vector<std::string> normalize_args(CLI::App& app, int argc, char** argv) {
+    std::set<std::string> commands = {"help"};
+    for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+        commands.insert(sub->get_name());
+    }
     std::vector<std::string> args(argv + 1, argv + argc);
     if (!args.empty() && args[0] == "help") {
         args[0] = "--help";
@@ -484,8 +486,22 @@ int main(int argc, char** argv) {
     build->add_option("--push", push_refs,
                       "Push the image to this registry reference (repeatable)");
     build->add_option("--digest-file", digest_file, "Write the image digest to this file");
+    bool update_lock = false;
+    build->add_flag(
+        "--update-lock", update_lock,
+        "Re-resolve remote inputs and rewrite the lock when the recipe no longer matches it");
     registry_flags.add_to(build);
     build->footer(kExitCodes);
+
+    // lock
+    auto* lock =
+        app.add_subcommand("lock", "Pin every remote input of a recipe by digest in its lock file");
+    std::string lock_recipe_path;
+    lock->add_option("recipe", lock_recipe_path, "The recipe (.toml)")->required();
+    lock->add_flag("--json", as_json, "Print the lock as JSON");
+    lock->add_option("--cache-dir", cache_dir, "The cache");
+    registry_flags.add_to(lock);
+    lock->footer(kExitCodes);
 
     // push
     auto* push = app.add_subcommand("push", "Push an image (an OCI layout) to registries");
@@ -543,7 +559,7 @@ int main(int argc, char** argv) {
 
     app.add_subcommand("version", "Print the version");
 
-    std::vector<std::string> args = normalize_args(argc, argv);
+    std::vector<std::string> args = normalize_args(app, argc, argv);
     try {
         app.parse(args);
     } catch (const CLI::ParseError& e) {
@@ -561,6 +577,8 @@ int main(int argc, char** argv) {
             ocibake::BuildOptions options;
             options.cache_dir = cache_dir;
             options.threads = threads;
+            options.registry = registry_flags.options();
+            options.update_lock = update_lock;
             if (!output.empty()) {
                 options.output = ocibake::OutputTarget::parse(output);
             }
@@ -584,6 +602,9 @@ int main(int argc, char** argv) {
             if (progress) {
                 progress->clear();
             }
+            if (result.lock_written && !quiet && !as_json) {
+                std::printf("pinned the base in %s\n", result.lock_file.string().c_str());
+            }
             if (push_refs.empty()) {
                 print_build(result, recipe_path, as_json, quiet);
             } else {
@@ -598,6 +619,30 @@ int main(int argc, char** argv) {
                 }
             }
             write_digest_file(digest_file, result.image.manifest_descriptor.digest);
+            return 0;
+        }
+        if (lock->parsed()) {
+            ocibake::BuildOptions options;
+            options.registry = registry_flags.options();
+            auto r = ocibake::lock_recipe(ocibake::load_recipe(lock_recipe_path), options);
+            if (as_json) {
+                json j = {{"file", r.file.string()}, {"changed", r.changed}};
+                if (r.lock.base) {
+                    j["base"] = {{"ref", r.lock.base->ref},
+                                 {"platform", r.lock.base->platform},
+                                 {"manifest", r.lock.base->manifest.str()}};
+                    if (r.lock.base->index) {
+                        j["base"]["index"] = r.lock.base->index.str();
+                    }
+                }
+                std::cout << j.dump(2) << "\n";
+            } else {
+                if (r.lock.base) {
+                    std::printf("base %s (%s) -> %s\n", r.lock.base->ref.c_str(),
+                                r.lock.base->platform.c_str(), r.lock.base->manifest.str().c_str());
+                }
+                std::printf("%s %s\n", r.changed ? "wrote" : "unchanged:", r.file.string().c_str());
+            }
             return 0;
         }
         if (push->parsed()) {

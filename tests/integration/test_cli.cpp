@@ -64,12 +64,18 @@ TEST_CASE("every subcommand has --help — the exit codes are documented") {
     for (auto args : std::vector<std::vector<std::string>>{{"--help"},
                                                            {"build", "--help"},
                                                            {"inspect", "--help"},
+                                                           {"push", "--help"},
+                                                           {"pull", "--help"},
+                                                           {"lock", "--help"},
                                                            {"cache", "gc", "--help"},
                                                            {"cache", "--help"}}) {
         auto r = ocibake_run(dir, args);
         INFO(args[0] << " " << r.err);
         CHECK(r.exit_code == 0);
         CHECK(r.out.find("Usage:") != std::string::npos);
+        // Each subcommand's own help, never build's.
+        CHECK(r.out.find("Usage: ocibake " + (args[0] == "--help" ? std::string() : args[0])) !=
+              std::string::npos);
     }
     auto top = ocibake_run(dir, {"--help"});
     CHECK(top.out.find("3  recipe error") != std::string::npos);

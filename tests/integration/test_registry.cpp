@@ -390,3 +390,78 @@ TEST_CASE("references: Docker Hub short names, tags, digests and errors") {
           "invalid image reference 'img@sha256:xyz': the part after '@' must be sha256:<64 "
           "lowercase hex>");
 }
+
+TEST_CASE("a registry base: locked by digest, enforced, and the image runs under runc") {
+    require_program("runc", "runc");
+    require_program("umoci", "umoci");
+    ScratchDir dir("reg-base");
+    Registry registry;
+    // The default recipe's image (busybox + a greeting), pushed by skopeo.
+    must({cli().string(), "build", (source_dir() / "recipes/hello.toml").string(), "-o",
+          "oci:" + (dir / "hello").string() + ":1", "--cache-dir", (dir / "cache").string(), "-q"});
+    must({"skopeo", "copy", "--dest-tls-verify=false", "oci:" + (dir / "hello").string() + ":1",
+          "docker://" + registry.host() + "/base/hello:1"});
+    const std::string hello_digest = skopeo_digest({}, "oci:" + (dir / "hello").string() + ":1");
+
+    fs::path recipe =
+        write_file(dir / "app.toml", "name = \"app\"\n[base]\nref = \"" + registry.host() +
+                                         "/base/hello:1\"\n[config]\ncmd = [\"registry base\"]\n"
+                                         "[[layer]]\nname = \"conf\"\n[[layer.files]]\n"
+                                         "path = \"/etc/app.conf\"\ncontent = \"x=1\\n\"\n");
+    // The first build pins the base in app.lock.
+    json first = json_of(run_ocibake(
+        dir, {"build", recipe.string(), "-o", "oci:" + (dir / "app").string(), "--json"}));
+    std::string lock = read_file(dir / "app.lock");
+    CHECK(lock.find("ref = \"" + registry.host() + "/base/hello:1\"") != std::string::npos);
+    CHECK(lock.find("manifest = \"" + hello_digest + "\"") != std::string::npos);
+    CHECK(first["layers"].size() == 3);
+    CHECK(first["layers"][0]["cache"] == "base");
+
+    // It runs: unpack with umoci, run with runc; the base's entrypoint greets our cmd.
+    must({"umoci", "unpack", "--image", (dir / "app").string() + ":latest",
+          (dir / "bundle").string()});
+    json config = json::parse(read_file(dir / "bundle/config.json"));
+    config["process"]["terminal"] = false;
+    write_file(dir / "bundle/config.json", config.dump());
+    std::string id = "ocibake-test-" + std::to_string(::getpid());
+    auto ran = must({"runc", "run", "--bundle", (dir / "bundle").string(), id});
+    CHECK(ran.out == "hello, registry base (from an ocibake image; uid 1000, in /home/app)\n");
+
+    // Moving the tag in the registry changes nothing: the build uses the lock's digest.
+    write_file(dir / "other/x", "other");
+    write_file(dir / "other.toml",
+               "name = \"other\"\n[[layer]]\n[[layer.copy]]\nsrc = \"other\"\n");
+    must({cli().string(), "build", (dir / "other.toml").string(), "-o",
+          "oci:" + (dir / "other-img").string(), "--cache-dir", (dir / "cache").string(), "-q"});
+    must({"skopeo", "copy", "--dest-tls-verify=false",
+          "oci:" + (dir / "other-img").string() + ":latest",
+          "docker://" + registry.host() + "/base/hello:1"});
+    json again = json_of(run_ocibake(
+        dir, {"build", recipe.string(), "-o", "oci:" + (dir / "app2").string(), "--json"}));
+    CHECK(again["digest"] == first["digest"]);
+
+    // `ocibake lock` sees the moved tag and repins; the next build follows the new lock.
+    json relock = json_of(run_ocibake(dir, {"lock", recipe.string(), "--json"}));
+    CHECK(relock["changed"] == true);
+    CHECK(relock["base"]["manifest"] != hello_digest);
+    json moved = json_of(run_ocibake(
+        dir, {"build", recipe.string(), "-o", "oci:" + (dir / "app3").string(), "--json"}));
+    CHECK(moved["digest"] != first["digest"]);
+
+    // A recipe that no longer matches its lock is an error naming the entry.
+    write_file(recipe, read_file(recipe).replace(read_file(recipe).find("hello:1"), 7, "hello:2"));
+    auto stale =
+        run_ocibake(dir, {"build", recipe.string(), "-o", "oci:" + (dir / "app4").string()});
+    CHECK(stale.exit_code == 3);
+    CHECK(stale.err.find("app.lock:5:1: error: the lock pins base " + registry.host() +
+                         "/base/hello:1 (linux/amd64), but the recipe asks for " + registry.host() +
+                         "/base/hello:2 (linux/amd64)") != std::string::npos);
+    CHECK(stale.err.find("hint: run `ocibake lock ") != std::string::npos);
+    // --update-lock repins (here to a tag that does not exist: the registry says so).
+    auto update = run_ocibake(
+        dir, {"build", recipe.string(), "--update-lock", "-o", "oci:" + (dir / "app5").string()});
+    CHECK(update.exit_code == 4);
+    CHECK(update.err.find("MANIFEST_UNKNOWN: the manifest is not in the repository") !=
+          std::string::npos);
+    CHECK(update.err.find("app.toml:3:7") != std::string::npos);
+}

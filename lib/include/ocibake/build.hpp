@@ -9,7 +9,9 @@
 #include "ocibake/cas.hpp"
 #include "ocibake/image.hpp"
 #include "ocibake/layer.hpp"
+#include "ocibake/lock.hpp"
 #include "ocibake/recipe.hpp"
+#include "ocibake/registry.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -31,6 +33,12 @@ struct BuildOptions {
     /// --source-date-epoch or $SOURCE_DATE_EPOCH).
     std::optional<std::int64_t> source_date_epoch;
     Progress* progress = nullptr;
+    /// How registries are reached (bases, pushes).
+    registry::Options registry;
+    /// Re-resolve remote inputs and rewrite the lock instead of failing on a mismatch.
+    bool update_lock = false;
+    /// The lock file; empty = beside the recipe (app.toml -> app.lock).
+    std::filesystem::path lock_file;
 };
 
 struct LayerReport {
@@ -51,7 +59,20 @@ struct BuildResult {
     double output_seconds = 0; ///< writing the output
     /// Layers of the recipe that had to be written (0 on a fully cached rebuild).
     std::size_t layers_built() const;
+    /// The lock was written (it was missing an entry, or --update-lock).
+    bool lock_written = false;
+    std::filesystem::path lock_file;
 };
+
+struct LockResult {
+    std::filesystem::path file;
+    Lock lock;
+    bool changed = false;
+};
+
+/// Resolves every remote input of the recipe (today: a registry base) and writes its lock
+/// file. Unchanged inputs leave the file as it was.
+LockResult lock_recipe(const Recipe& recipe, const BuildOptions& options);
 
 /// Builds a loaded recipe: layers in parallel through the layer cache, the image
 /// config merged over the base's, the output replaced only when complete.

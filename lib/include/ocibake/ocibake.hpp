@@ -8,6 +8,7 @@
 #include "ocibake/http.hpp"
 #include "ocibake/image.hpp"
 #include "ocibake/layer.hpp"
+#include "ocibake/lock.hpp"
 #include "ocibake/oci.hpp"
 #include "ocibake/recipe.hpp"
 #include "ocibake/registry.hpp"

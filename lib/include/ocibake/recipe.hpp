@@ -72,9 +72,13 @@ struct ConfigSpec {
 /// `[base]`
 struct BaseSpec {
     SourceLocation where;
-    /// "scratch", or "oci:<dir>[:<tag>]" with dir resolved against the recipe.
+    /// "scratch", or "oci:<dir>[:<tag>]" with dir resolved against the recipe; "" when
+    /// the base comes from a registry (`ref`).
     std::string image = "scratch";
-    bool scratch() const noexcept { return image == "scratch"; }
+    /// A registry reference, normalised ("docker.io/library/ubuntu:24.04"); its digest is
+    /// pinned in the recipe's lock file.
+    std::string ref;
+    bool scratch() const noexcept { return image == "scratch" && ref.empty(); }
     std::filesystem::path layout; ///< for oci: bases (absolute)
     std::string tag;              ///< for oci: bases ("" = the only manifest)
 };

@@ -122,7 +122,67 @@ void merge_config(oci::ContainerConfig& c, const ConfigSpec& spec) {
     }
 }
 
+std::filesystem::path lock_file_of(const Recipe& recipe, const BuildOptions& options) {
+    return options.lock_file.empty() ? lock_path_for(recipe.file) : options.lock_file;
+}
+
+LockedBase resolve_base(const Recipe& recipe, const BuildOptions& options) {
+    auto ref = registry::Reference::parse(recipe.base.ref);
+    registry::Client client(ref.registry, options.registry);
+    registry::Resolved r;
+    try {
+        r = registry::resolve(client, ref, recipe.platform);
+    } catch (const Error& e) {
+        rethrow_at(recipe.base.where, e);
+    }
+    LockedBase b;
+    b.ref = recipe.base.ref;
+    b.platform = recipe.platform.str();
+    b.index = r.index_digest;
+    b.manifest = r.manifest_digest;
+    return b;
+}
+
+// The base the lock pins for this recipe; resolved and written when the lock has none
+// (or with update_lock); an error when the lock pins another base.
+LockedBase locked_base(const Recipe& recipe, const BuildOptions& options, bool& written) {
+    std::filesystem::path file = lock_file_of(recipe, options);
+    Lock lock = read_lock(file).value_or(Lock{});
+    if (lock.base && !options.update_lock) {
+        const LockedBase& b = *lock.base;
+        if (b.ref == recipe.base.ref && b.platform == recipe.platform.str()) {
+            return b;
+        }
+        throw RecipeError(ErrorKind::recipe, b.where,
+                          "the lock pins base " + b.ref + " (" + b.platform +
+                              "), but the recipe asks for " + recipe.base.ref + " (" +
+                              recipe.platform.str() + ") at " + recipe.base.where.str(),
+                          "run `ocibake lock " + recipe.file.string() +
+                              "` to pin the new base, or build with --update-lock");
+    }
+    lock.base = resolve_base(recipe, options);
+    write_lock(file, lock, recipe.file.filename().string());
+    written = true;
+    return *lock.base;
+}
+
 } // namespace
+
+LockResult lock_recipe(const Recipe& recipe, const BuildOptions& options) {
+    LockResult result;
+    result.file = lock_file_of(recipe, options);
+    std::optional<Lock> old = read_lock(result.file);
+    Lock lock;
+    if (!recipe.base.ref.empty()) {
+        lock.base = resolve_base(recipe, options);
+    }
+    result.lock = lock;
+    result.changed = !old || !(*old == lock);
+    if (result.changed) {
+        write_lock(result.file, lock, recipe.file.filename().string());
+    }
+    return result;
+}
 
 std::size_t BuildResult::layers_built() const {
     return static_cast<std::size_t>(
@@ -148,7 +208,17 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
     if (!recipe.base.scratch()) {
         SourceImage base;
         try {
-            base = load_oci_layout(store, recipe.base.layout, recipe.base.tag, recipe.platform);
+            if (!recipe.base.ref.empty()) {
+                LockedBase pinned = locked_base(recipe, options, result.lock_written);
+                result.lock_file = lock_file_of(recipe, options);
+                base = registry::load_registry_base(store, registry::Reference::parse(pinned.ref),
+                                                    pinned.manifest, recipe.platform,
+                                                    options.registry);
+            } else {
+                base = load_oci_layout(store, recipe.base.layout, recipe.base.tag, recipe.platform);
+            }
+        } catch (const RecipeError&) {
+            throw;
         } catch (const Error& e) {
             rethrow_at(recipe.base.where, e);
         }

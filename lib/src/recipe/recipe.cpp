@@ -11,6 +11,7 @@
 #include "ocibake/recipe.hpp"
 
 #include "common/fs.hpp"
+#include "ocibake/registry.hpp"
 
 #include <toml++/toml.h>
 
@@ -941,14 +942,30 @@ BaseSpec oci_base(const Value& value, const std::string& image) {
     return base;
 }
 
-std::array<Field<Merge>, 1> base_fields() {
+std::array<Field<Merge>, 2> base_fields() {
     return {{
+        {"ref",
+         [](Merge& m, const Value& v) {
+             std::string text = as_string(v);
+             try {
+                 m.recipe.base.ref = registry::Reference::parse(text).str();
+             } catch (const Error& e) {
+                 fail(v.where(), std::string("'ref': ") + e.what(),
+                      "write registry/repository:tag, e.g. \"ubuntu:24.04\" or "
+                      "\"ghcr.io/org/img:1\"");
+             }
+             m.recipe.base.image.clear();
+             m.recipe.base.layout.clear();
+             m.recipe.base.tag.clear();
+             m.recipe.base.where = v.where();
+         }},
         {"image",
          [](Merge& m, const Value& v) {
              std::string image = as_string(v);
              if (image.starts_with("oci:")) {
                  m.recipe.base = oci_base(v, image);
              } else if (image == "scratch") {
+                 m.recipe.base.ref.clear();
                  m.recipe.base.image = "scratch";
                  m.recipe.base.layout.clear();
                  m.recipe.base.tag.clear();
@@ -957,7 +974,7 @@ std::array<Field<Merge>, 1> base_fields() {
                  fail(v.where(),
                       "'image' must be \"scratch\" or \"oci:<dir>[:<tag>]\", not " +
                           in_quotes(image),
-                      "pull other images into an OCI layout first and name its directory");
+                      "for an image in a registry write ref = " + in_quotes(image));
              }
          }},
     }};
