@@ -492,7 +492,7 @@ TEST_CASE("unknown keys", "[recipe]") {
     SECTION("nothing near: the allowed keys") {
         RecipeError e = error_for(dir, "[base]\nfrom = \"ubuntu\"\n");
         CHECK(e.summary() == "unknown key 'from' in [base]");
-        CHECK(e.hint() == "allowed keys: image");
+        CHECK(e.hint() == "allowed keys: ref, image");
         CHECK(e.where().str() == file + ":2:1");
     }
 
@@ -772,4 +772,31 @@ TEST_CASE("the keys of a layer.files entry depend on its type", "[recipe]") {
     const FileItem& link = r.layers.at(0).files.at(0);
     CHECK(link.target == "../../x"); // a symlink's target is any text
     CHECK(link.uid == 5);
+}
+
+TEST_CASE("a registry base: [base] ref, normalised, with errors at the value") {
+    ScratchDir dir("recipe-ref");
+    fs::path file = write_file(dir / "r.toml", "[base]\nref = \"ubuntu:24.04\"\n");
+    Recipe r = ocibake::load_recipe(file);
+    CHECK(r.base.ref == "docker.io/library/ubuntu:24.04");
+    CHECK(r.base.image.empty());
+    CHECK_FALSE(r.base.scratch());
+    CHECK(r.base.where.str() == file.string() + ":2:7");
+
+    write_file(file, "[base]\nref = \"Bad/Name\"\n");
+    try {
+        ocibake::load_recipe(file);
+        FAIL("no error");
+    } catch (const RecipeError& e) {
+        CHECK(e.where().str() == file.string() + ":2:7");
+        CHECK(e.summary().find("'ref': invalid image reference 'Bad/Name'") == 0);
+    }
+    // An image that is no oci: layout suggests ref.
+    write_file(file, "[base]\nimage = \"ubuntu:24.04\"\n");
+    try {
+        ocibake::load_recipe(file);
+        FAIL("no error");
+    } catch (const RecipeError& e) {
+        CHECK(e.hint() == "for an image in a registry write ref = \"ubuntu:24.04\"");
+    }
 }

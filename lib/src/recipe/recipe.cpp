@@ -974,7 +974,7 @@ std::array<Field<Merge>, 2> base_fields() {
                  fail(v.where(),
                       "'image' must be \"scratch\" or \"oci:<dir>[:<tag>]\", not " +
                           in_quotes(image),
-                      "for an image in a registry write ref = " + in_quotes(image));
+                      "for an image in a registry write ref = \"" + image + "\"");
              }
          }},
     }};
