@@ -308,7 +308,7 @@ struct RegistryFlags {
     std::string creds;
     std::string auth_file;
     unsigned parallel = 4;
-    std::string chunk_size = "64M";
+    std::string chunk_size = "128M";
 
     void add_to(CLI::App* app) {
         app->add_option("--insecure-registry", insecure,
@@ -319,7 +319,7 @@ struct RegistryFlags {
         app->add_option("--authfile", auth_file,
                         "Read credentials from this auth.json / config.json only");
         app->add_option("--parallel", parallel, "Blobs transferred at once (default 4)");
-        app->add_option("--chunk-size", chunk_size, "Upload chunk for large blobs (default 64M)");
+        app->add_option("--chunk-size", chunk_size, "Upload chunk for large blobs (default 128M)");
     }
 
     ocibake::registry::Options options() const {

@@ -62,7 +62,7 @@ struct Options {
     unsigned parallel = 4;
     /// Blobs larger than this are uploaded in PATCH chunks of chunk_size, and a dropped
     /// connection resumes from the last acknowledged chunk.
-    std::uint64_t chunk_size = 64ull << 20;
+    std::uint64_t chunk_size = 128ull << 20;
     std::uint64_t monolithic_limit = 16ull << 20;
     /// Called from worker threads: (digest, bytes done, bytes total).
     std::function<void(const Digest&, std::uint64_t, std::uint64_t)> progress;

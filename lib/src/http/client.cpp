@@ -406,6 +406,10 @@ struct Client::Impl {
                                static_cast<long>(options.stall_timeout.count())),
               "low speed time");
         check(curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L), "nosignal");
+        // Large buffers: a blob is a few callbacks per MB, not sixty.
+        check(curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 1024L * 1024L), "buffer size");
+        check(curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 2L * 1024L * 1024L),
+              "upload buffer size");
         check(curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L), "verify peer");
         check(curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L), "verify host");
         if (!ca_bundle.empty()) {

@@ -104,10 +104,16 @@ PushResult push_source(const Store* store, const PushSource& source,
                 repos.push_back(r.repository);
             }
         }
+        // Largest first: the long uploads start at once and the small ones fill in around
+        // them (the order blobs are listed in has them last, typically).
+        std::vector<oci::Descriptor> order = source.blobs;
+        std::stable_sort(
+            order.begin(), order.end(),
+            [](const oci::Descriptor& a, const oci::Descriptor& b) { return a.size > b.size; });
         std::string uploaded_to; // a repository of this registry that has every blob now
         for (const auto& repo : repos) {
-            parallel_for(source.blobs.size(), options.parallel, [&](std::size_t i) {
-                const oci::Descriptor& blob = source.blobs[i];
+            parallel_for(order.size(), options.parallel, [&](std::size_t i) {
+                const oci::Descriptor& blob = order[i];
                 if (client.blob_size(repo, blob.digest) == blob.size) {
                     count(&TransferStats::blobs_skipped, &TransferStats::bytes_skipped, blob.size);
                     return;
@@ -156,6 +162,9 @@ void fetch_manifest_blobs(Store& store, Client& client, const std::string& repo,
     std::vector<oci::Descriptor> blobs;
     std::set<Digest> seen;
     add_manifest_blobs(doc, origin, blobs, seen);
+    std::stable_sort(
+        blobs.begin(), blobs.end(),
+        [](const oci::Descriptor& a, const oci::Descriptor& b) { return a.size > b.size; });
     parallel_for(blobs.size(), options.parallel, [&](std::size_t i) {
         const oci::Descriptor& blob = blobs[i];
         if (store.blob_size(blob.digest) == blob.size) {
