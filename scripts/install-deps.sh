@@ -9,7 +9,7 @@ packages=(
   libssl-dev libcurl4-openssl-dev libarchive-dev zlib1g-dev libzstd-dev libdeflate-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev catch2
   # tests: real clients and runtimes check our output
-  skopeo umoci runc podman gpgv docker-registry apache2-utils
+  skopeo umoci runc podman gpgv docker-registry apache2-utils python3 openssl
   # the default recipe copies Debian's static busybox
   busybox-static
   # benchmarks

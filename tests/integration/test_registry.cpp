@@ -465,3 +465,62 @@ TEST_CASE("a registry base: locked by digest, enforced, and the image runs under
           std::string::npos);
     CHECK(update.err.find("app.toml:3:7") != std::string::npos);
 }
+
+TEST_CASE("token auth: anonymous pull tokens, credentials for push, a refused token refreshed") {
+    require_program("python3", "python3");
+    ScratchDir dir("reg-token");
+    // The token service's signing key and certificate (the registry trusts the certificate).
+    must({"sh", "-c",
+          "cd '" + dir.path().string() +
+              "' && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=ocibake-token "
+              "-keyout token.key -out token.crt 2>/dev/null"});
+    HelperServer token("token", {(dir / "token.key").string(), (dir / "token.crt").string(),
+                                 "builder", "tok-pw", "--bad-first"});
+    RegistryConfig config;
+    config.token_realm = "http://" + token.host() + "/token";
+    config.token_cert = dir / "token.crt";
+    Registry registry(config);
+    TestImage image(dir);
+    const std::string layout = "oci:" + image.layout.string() + ":v1";
+    const std::string ref = registry.host() + "/tok/img:1";
+
+    // The first token the service hands out is for another audience: the registry
+    // refuses it, ocibake fetches a new one and goes on.
+    json pushed =
+        json_of(run_ocibake(dir, {"push", layout, ref, "--creds", "builder:tok-pw", "--json"}));
+    CHECK(pushed["digest"] == image.digest);
+
+    // Anonymous: pull is granted, push is not.
+    json pulled =
+        json_of(run_ocibake(dir, {"pull", ref, "-o", "oci:" + (dir / "anon").string(), "--json"}));
+    CHECK(pulled["digest"] == image.digest);
+    auto denied = run_ocibake(dir, {"push", layout, registry.host() + "/tok/other:1"});
+    CHECK(denied.exit_code == 4);
+    CHECK(denied.err.find("registry " + registry.host() + ", repository tok/other") !=
+          std::string::npos);
+    CHECK(denied.err.find("UNAUTHORIZED") != std::string::npos);
+    // Wrong credentials: the token service refuses them, and the password is not shown.
+    auto wrong = run_ocibake(dir, {"push", layout, ref, "--creds", "builder:nope-nope"});
+    CHECK(wrong.exit_code == 4);
+    CHECK(wrong.err.find("token service http://" + token.host() +
+                         "/token: the credentials were refused") != std::string::npos);
+    CHECK(wrong.err.find("nope-nope") == std::string::npos);
+}
+
+TEST_CASE("transient failures (429 with Retry-After, 503) are retried with backoff") {
+    require_program("python3", "python3");
+    ScratchDir dir("reg-flaky");
+    Registry registry;
+    HelperServer proxy("proxy", {registry.host(), "4"});
+    TestImage image(dir);
+    auto start = std::chrono::steady_clock::now();
+    json pushed =
+        json_of(run_ocibake(dir, {"push", "oci:" + image.layout.string() + ":v1",
+                                  proxy.host() + "/flaky/img:1", "--parallel", "1", "--json"}));
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    CHECK(pushed["digest"] == image.digest);
+    CHECK(seconds >= 2.0); // two 429s asked for a second each
+    CHECK(skopeo_digest({"--tls-verify=false"}, "docker://" + registry.host() + "/flaky/img:1") ==
+          image.digest);
+}

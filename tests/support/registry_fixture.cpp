@@ -16,8 +16,6 @@ namespace ocibake::test {
 
 namespace fs = std::filesystem;
 
-namespace {
-
 int free_port() {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
@@ -32,6 +30,8 @@ int free_port() {
     ::close(fd);
     return ntohs(addr.sin_port);
 }
+
+namespace {
 
 bool port_open(int port) {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -159,6 +159,46 @@ void Registry::stop_gracefully() {
 
 fs::path Registry::blob_data(const std::string& hex) const {
     return storage_ / "docker/registry/v2/blobs/sha256" / hex.substr(0, 2) / hex / "data";
+}
+
+HelperServer::HelperServer(const std::string& mode, const std::vector<std::string>& args) {
+    port_ = free_port();
+    int out[2];
+    if (::pipe(out) != 0) {
+        throw std::runtime_error("pipe failed");
+    }
+    std::string script = (source_dir() / "tests/fixtures/registry_helpers.py").string();
+    pid_ = ::fork();
+    if (pid_ == 0) {
+        ::dup2(out[1], 1);
+        ::close(out[0]);
+        int devnull = ::open("/dev/null", O_WRONLY);
+        ::dup2(devnull, 2);
+        std::vector<std::string> argv{"python3", script, mode, std::to_string(port_)};
+        argv.insert(argv.end(), args.begin(), args.end());
+        std::vector<char*> raw;
+        for (auto& a : argv) {
+            raw.push_back(a.data());
+        }
+        raw.push_back(nullptr);
+        ::execvp("python3", raw.data());
+        ::_exit(127);
+    }
+    ::close(out[1]);
+    char buf[16] = {};
+    ssize_t n = ::read(out[0], buf, sizeof buf - 1); // "ready\n" once listening
+    ::close(out[0]);
+    if (n <= 0 || std::string(buf).rfind("ready", 0) != 0) {
+        throw std::runtime_error("the " + mode + " helper did not start (is python3 installed?)");
+    }
+}
+
+HelperServer::~HelperServer() {
+    if (pid_ > 0) {
+        ::kill(pid_, SIGKILL);
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+    }
 }
 
 } // namespace ocibake::test

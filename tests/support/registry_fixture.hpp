@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <string>
 #include <sys/types.h>
+#include <vector>
 
 namespace ocibake::test {
 
@@ -57,5 +58,25 @@ private:
     pid_t pid_ = -1;
     std::unique_ptr<TestCa> ca_;
 };
+
+/// A helper server from tests/fixtures/registry_helpers.py (a token service or a
+/// fault-injecting proxy) on a free port; stopped on destruction.
+class HelperServer {
+public:
+    /// `args` follow the mode and port: see registry_helpers.py.
+    HelperServer(const std::string& mode, const std::vector<std::string>& args);
+    ~HelperServer();
+    HelperServer(const HelperServer&) = delete;
+    HelperServer& operator=(const HelperServer&) = delete;
+    int port() const noexcept { return port_; }
+    std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
+
+private:
+    int port_ = 0;
+    pid_t pid_ = -1;
+};
+
+/// A free TCP port on loopback.
+int free_port();
 
 } // namespace ocibake::test
