@@ -92,6 +92,41 @@ private:
     std::chrono::steady_clock::time_point last_{};
 };
 
+// Progress of blob transfers on a terminal: one line on stderr, the blobs in flight.
+class BlobProgress {
+public:
+    void update(const ocibake::Digest& digest, std::uint64_t done, std::uint64_t total) {
+        std::lock_guard lock(mutex_);
+        if (done >= total) {
+            active_.erase(digest.short_hex());
+        } else {
+            active_[digest.short_hex()] = {done, total};
+        }
+        auto now = std::chrono::steady_clock::now();
+        if (now - last_ < std::chrono::milliseconds(100) && done < total) {
+            return;
+        }
+        last_ = now;
+        std::string line;
+        for (const auto& [name, p] : active_) {
+            line += (line.empty() ? "" : ", ") + name + " " + human_size(p.first) + "/" +
+                    human_size(p.second);
+        }
+        std::fprintf(stderr, "\r\033[K%s", line.substr(0, 150).c_str());
+        std::fflush(stderr);
+    }
+    void clear() {
+        std::lock_guard lock(mutex_);
+        std::fputs("\r\033[K", stderr);
+        std::fflush(stderr);
+    }
+
+private:
+    std::mutex mutex_;
+    std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> active_;
+    std::chrono::steady_clock::time_point last_{};
+};
+
 std::string cache_word(const ocibake::LayerReport& r) {
     if (r.from_base) {
         return "base";
@@ -322,8 +357,12 @@ struct RegistryFlags {
         app->add_option("--chunk-size", chunk_size, "Upload chunk for large blobs (default 128M)");
     }
 
-    ocibake::registry::Options options() const {
+    ocibake::registry::Options options(BlobProgress* progress = nullptr) const {
         ocibake::registry::Options o;
+        if (progress != nullptr) {
+            o.progress = [progress](const ocibake::Digest& d, std::uint64_t done,
+                                    std::uint64_t total) { progress->update(d, done, total); };
+        }
         o.http.insecure_hosts = insecure;
         o.http.ca_file = ca_file;
         o.auth_file = auth_file;
@@ -609,8 +648,15 @@ int main(int argc, char** argv) {
                 print_build(result, recipe_path, as_json, quiet);
             } else {
                 ocibake::Store store(cache_root(cache_dir));
+                std::unique_ptr<BlobProgress> bars;
+                if (!quiet && !as_json && ::isatty(2)) {
+                    bars = std::make_unique<BlobProgress>();
+                }
                 auto pushed = ocibake::registry::push_image(
-                    store, result.image, parse_refs(push_refs), registry_flags.options());
+                    store, result.image, parse_refs(push_refs), registry_flags.options(bars.get()));
+                if (bars) {
+                    bars->clear();
+                }
                 if (!as_json) {
                     print_build(result, recipe_path, false, quiet);
                 }
@@ -654,9 +700,16 @@ int main(int argc, char** argv) {
                     "uncompressed layers");
             }
             ocibake::Store store(cache_root(cache_dir));
-            auto r =
-                ocibake::registry::push_layout(store, source.path, source.reference,
-                                               parse_refs(push_targets), registry_flags.options());
+            std::unique_ptr<BlobProgress> bars;
+            if (!quiet && !as_json && ::isatty(2)) {
+                bars = std::make_unique<BlobProgress>();
+            }
+            auto r = ocibake::registry::push_layout(store, source.path, source.reference,
+                                                    parse_refs(push_targets),
+                                                    registry_flags.options(bars.get()));
+            if (bars) {
+                bars->clear();
+            }
             print_push(r, as_json, quiet);
             write_digest_file(digest_file, r.digest);
             return 0;
@@ -671,8 +724,15 @@ int main(int argc, char** argv) {
                 platform = ocibake::oci::Platform::parse(pull_platform);
             }
             ocibake::Store store(cache_root(cache_dir));
-            auto r =
-                ocibake::registry::pull(store, ref, output, platform, registry_flags.options());
+            std::unique_ptr<BlobProgress> bars;
+            if (!quiet && !as_json && ::isatty(2)) {
+                bars = std::make_unique<BlobProgress>();
+            }
+            auto r = ocibake::registry::pull(store, ref, output, platform,
+                                             registry_flags.options(bars.get()));
+            if (bars) {
+                bars->clear();
+            }
             if (as_json) {
                 std::cout << json{{"digest", r.digest.str()},
                                   {"output", output.str()},

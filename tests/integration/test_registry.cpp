@@ -524,3 +524,23 @@ TEST_CASE("transient failures (429 with Retry-After, 503) are retried with backo
     CHECK(skopeo_digest({"--tls-verify=false"}, "docker://" + registry.host() + "/flaky/img:1") ==
           image.digest);
 }
+
+TEST_CASE("build --push, with per-blob progress on a terminal") {
+    ScratchDir dir("reg-build-push");
+    Registry registry;
+    TestImage image(dir);
+    // `script` gives ocibake a pseudo-terminal: progress lines go to it.
+    std::string cmd = "'" + cli().string() + "' build '" + (dir / "img.toml").string() +
+                      "' -o oci:'" + (dir / "out").string() + "' --cache-dir '" +
+                      (dir / "cache2").string() + "' --push " + registry.host() +
+                      "/built/img:1 --digest-file '" + (dir / "digest").string() + "'";
+    auto tty = run({"script", "-qec", cmd, "/dev/null"});
+    INFO(tty.out);
+    CHECK(tty.exit_code == 0);
+    CHECK(tty.out.find("pushed " + registry.host() + "/built/img:1@" + image.digest) !=
+          std::string::npos);
+    CHECK(tty.out.find("MB/") != std::string::npos); // "<digest> 1.0 MB/3.1 MB" while it uploads
+    CHECK(read_file(dir / "digest") == image.digest + "\n");
+    CHECK(skopeo_digest({"--tls-verify=false"}, "docker://" + registry.host() + "/built/img:1") ==
+          image.digest);
+}
