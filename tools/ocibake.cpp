@@ -147,7 +147,7 @@ json descriptor_json(const ocibake::oci::Descriptor& d) {
 }
 
 void print_build(const ocibake::BuildResult& r, const std::string& recipe, bool as_json,
-                 bool quiet) {
+                 const json& push, bool quiet) {
     const auto& image = r.image;
     if (as_json) {
         json layers = json::array();
@@ -167,11 +167,15 @@ void print_build(const ocibake::BuildResult& r, const std::string& recipe, bool 
             {"digest", image.manifest_descriptor.digest.str()},
             {"manifest", descriptor_json(image.manifest_descriptor)},
             {"config", descriptor_json(image.config_descriptor)},
-            {"output", r.output.str()},
+            {"output", r.wrote_output ? json(r.output.str()) : json(nullptr)},
+            {"base_layers_fetched", r.base_layers_fetched},
             {"layers", layers},
             {"layers_built", r.layers_built()},
             {"timings",
              {{"total", r.seconds}, {"layers", r.layer_seconds}, {"output", r.output_seconds}}}};
+        if (!push.is_null()) {
+            out["push"] = push;
+        }
         std::cout << out.dump(2) << "\n";
         return;
     }
@@ -415,20 +419,22 @@ json stats_json(const ocibake::registry::TransferStats& s) {
             {"bytes_mounted", s.bytes_mounted},
             {"blobs_fetched", s.blobs_fetched},
             {"bytes_fetched", s.bytes_fetched},
+            {"blobs_streamed", s.blobs_streamed},
+            {"bytes_streamed", s.bytes_streamed},
             {"seconds", s.seconds}};
+}
+
+json push_json(const ocibake::registry::PushResult& r) {
+    json refs = json::array();
+    for (const auto& p : r.pushed) {
+        refs.push_back(p.str());
+    }
+    return {{"digest", r.digest.str()}, {"pushed", refs}, {"stats", stats_json(r.stats)}};
 }
 
 void print_push(const ocibake::registry::PushResult& r, bool as_json, bool quiet) {
     if (as_json) {
-        json refs = json::array();
-        for (const auto& p : r.pushed) {
-            refs.push_back(p.str());
-        }
-        std::cout << json{{"digest", r.digest.str()},
-                          {"pushed", refs},
-                          {"stats", stats_json(r.stats)}}
-                         .dump(2)
-                  << "\n";
+        std::cout << push_json(r).dump(2) << "\n";
         return;
     }
     if (quiet) {
@@ -439,6 +445,11 @@ void print_push(const ocibake::registry::PushResult& r, bool as_json, bool quiet
         std::printf("pushed %s\n", p.str().c_str());
     }
     const auto& s = r.stats;
+    if (s.blobs_streamed > 0) {
+        std::printf("  %llu base layers streamed from their registry (%s)\n",
+                    static_cast<unsigned long long>(s.blobs_streamed),
+                    human_size(s.bytes_streamed).c_str());
+    }
     std::printf("  blobs: %llu sent (%s), %llu already there (%s), %llu mounted (%s); %s\n",
                 static_cast<unsigned long long>(s.blobs_sent), human_size(s.bytes_sent).c_str(),
                 static_cast<unsigned long long>(s.blobs_skipped),
@@ -618,6 +629,8 @@ int main(int argc, char** argv) {
             options.threads = threads;
             options.registry = registry_flags.options();
             options.update_lock = update_lock;
+            // Pushing without -o writes no local image (a registry base is then never fetched).
+            options.write_output = push_refs.empty() || !output.empty();
             if (!output.empty()) {
                 options.output = ocibake::OutputTarget::parse(output);
             }
@@ -645,7 +658,7 @@ int main(int argc, char** argv) {
                 std::printf("pinned the base in %s\n", result.lock_file.string().c_str());
             }
             if (push_refs.empty()) {
-                print_build(result, recipe_path, as_json, quiet);
+                print_build(result, recipe_path, as_json, json(), quiet);
             } else {
                 ocibake::Store store(cache_root(cache_dir));
                 std::unique_ptr<BlobProgress> bars;
@@ -657,11 +670,9 @@ int main(int argc, char** argv) {
                 if (bars) {
                     bars->clear();
                 }
-                if (!as_json) {
-                    print_build(result, recipe_path, false, quiet);
-                }
-                if (!quiet) {
-                    print_push(pushed, as_json, false);
+                print_build(result, recipe_path, as_json, push_json(pushed), quiet);
+                if (!as_json && !quiet) {
+                    print_push(pushed, false, false);
                 }
             }
             write_digest_file(digest_file, result.image.manifest_descriptor.digest);

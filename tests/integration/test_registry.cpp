@@ -544,3 +544,66 @@ TEST_CASE("build --push, with per-blob progress on a terminal") {
     CHECK(skopeo_digest({"--tls-verify=false"}, "docker://" + registry.host() + "/built/img:1") ==
           image.digest);
 }
+
+TEST_CASE("lazy base layers: mounted in the base's registry, streamed to another, never on disk") {
+    ScratchDir dir("reg-lazy");
+    Registry registry;
+    Registry elsewhere;
+    // A base with a 3 MB layer, pushed by skopeo.
+    TestImage base(dir);
+    must({"skopeo", "copy", "--dest-tls-verify=false", "oci:" + base.layout.string() + ":v1",
+          "docker://" + registry.host() + "/lazy/base:1"});
+    json base_manifest =
+        json::parse(read_file(base.layout / "blobs/sha256" / base.digest.substr(7)));
+    std::vector<std::string> base_layers;
+    for (const auto& l : base_manifest["layers"]) {
+        base_layers.push_back(l["digest"].get<std::string>().substr(7));
+    }
+    fs::path recipe =
+        write_file(dir / "app.toml", "name = \"app\"\n[base]\nref = \"" + registry.host() +
+                                         "/lazy/base:1\"\n[[layer]]\nname = \"conf\"\n"
+                                         "[[layer.files]]\npath = \"/etc/app.conf\"\n"
+                                         "content = \"x=1\\n\"\n");
+    ScratchDir cache_dir("reg-lazy-cache");
+    auto build = [&](std::vector<std::string> args) {
+        std::vector<std::string> argv{cli().string(), "build",       recipe.string(),
+                                      "--json",       "--cache-dir", (cache_dir / "c").string()};
+        argv.insert(argv.end(), args.begin(), args.end());
+        return json_of(run(argv, {"HOME=" + (dir / "home").string()}));
+    };
+    auto in_cache = [&](const std::string& hex) {
+        return fs::exists(cache_dir / "c/blobs/sha256" / hex);
+    };
+
+    // Pushed to the base's own registry with no local output: the base layers are mounted.
+    json same = build({"--push", registry.host() + "/lazy/app:1"});
+    INFO(same.dump(2));
+    CHECK(same["output"].is_null());
+    CHECK(same["base_layers_fetched"] == 0);
+    CHECK(same["push"]["stats"]["blobs_mounted"] == base_layers.size());
+    CHECK(same["push"]["stats"]["bytes_sent"].get<std::uint64_t>() < 4096); // our layer and config
+    for (const auto& hex : base_layers) {
+        CHECK_FALSE(in_cache(hex));
+    }
+
+    // To another registry: streamed registry to registry, still never in the cache.
+    json other = build({"--push", elsewhere.host() + "/lazy/app:1"});
+    INFO(other.dump(2));
+    CHECK(other["push"]["stats"]["blobs_streamed"] == base_layers.size());
+    for (const auto& hex : base_layers) {
+        CHECK_FALSE(in_cache(hex));
+    }
+    CHECK(skopeo_digest({"--tls-verify=false"}, "docker://" + elsewhere.host() + "/lazy/app:1") ==
+          same["digest"]);
+    must({"skopeo", "copy", "--src-tls-verify=false",
+          "docker://" + elsewhere.host() + "/lazy/app:1",
+          "oci:" + (dir / "copied").string() + ":t"});
+
+    // An output needs the bytes: now the base layers are fetched (and the image is the same).
+    json local = build({"-o", "oci:" + (dir / "local").string()});
+    CHECK(local["base_layers_fetched"] == base_layers.size());
+    CHECK(local["digest"] == same["digest"]);
+    for (const auto& hex : base_layers) {
+        CHECK(in_cache(hex));
+    }
+}

@@ -39,6 +39,9 @@ struct BuildOptions {
     bool update_lock = false;
     /// The lock file; empty = beside the recipe (app.toml -> app.lock).
     std::filesystem::path lock_file;
+    /// Write the image to `output`. Off when the image is only pushed: then the layers of
+    /// a registry base are never fetched (a push mounts or streams them).
+    bool write_output = true;
 };
 
 struct LayerReport {
@@ -61,6 +64,9 @@ struct BuildResult {
     std::size_t layers_built() const;
     /// The lock was written (it was missing an entry, or --update-lock).
     bool lock_written = false;
+    bool wrote_output = false;
+    /// Base layers fetched from a registry for this build (0 when they stayed remote).
+    std::size_t base_layers_fetched = 0;
     std::filesystem::path lock_file;
 };
 

@@ -25,6 +25,13 @@
 
 namespace ocibake {
 
+/// Where a blob that may not be in the store can be fetched from (a registry base's
+/// layers are fetched only when their bytes are needed).
+struct RemoteBlob {
+    std::string registry;   ///< "docker.io", "localhost:5000", ...
+    std::string repository; ///< "library/ubuntu"
+};
+
 /// An image being put together: its config (diff_ids and history are filled in by
 /// assemble_image from `layers`) and its layers, bottom first.
 struct Image {
@@ -39,6 +46,8 @@ struct Image {
     /// The base image's history entries, kept in order before ours.
     std::vector<oci::HistoryEntry> base_history;
     std::map<std::string, std::string> manifest_annotations;
+    /// Layers that may be absent from the store, and where they live.
+    std::map<Digest, RemoteBlob> remote_blobs;
 
     void add_layer(const LayerResult& blob, std::string_view created_by,
                    std::string_view comment = {});
@@ -53,6 +62,8 @@ struct BuiltImage {
     std::string manifest_json;
     oci::Descriptor manifest_descriptor; ///< its digest is "the image digest"
     std::vector<LayerResult> layers;
+    /// Layers that may be absent from the store, and where they live.
+    std::map<Digest, RemoteBlob> remote_blobs;
 };
 
 /// Writes the config and manifest blobs. The layers must already be in the store.
@@ -82,6 +93,8 @@ struct SourceImage {
     oci::Manifest manifest;
     oci::ImageConfig config;
     std::vector<LayerResult> layers; ///< uncompressed_size 0 = unknown
+    /// Layers not fetched into the store (registry bases), and where they live.
+    std::map<Digest, RemoteBlob> remote_blobs;
 };
 
 /// Reads the image `tag` ("" = the only one) for `platform` from the OCI layout `dir`.

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -101,6 +102,12 @@ public:
     std::optional<std::uint64_t> blob_size(const std::string& repository, const Digest& digest);
     /// Streams a blob into the store, verified against its digest; resumes with Range.
     void fetch_blob(Store& store, const std::string& repository, const oci::Descriptor& blob);
+    /// Streams a blob's bytes to `sink` (resuming with Range); the caller verifies.
+    void stream_blob(const std::string& repository, const oci::Descriptor& blob,
+                     const http::BodySink& sink);
+    /// Uploads a blob whose bytes come from `reader` (one request; no resume).
+    void upload_blob_from(const std::string& repository, const oci::Descriptor& blob,
+                          const http::BodyReader& reader);
     /// Mounts a blob from another repository of this registry; false when the registry
     /// started an upload instead (the blob is not there, or mounting is not allowed).
     bool mount_blob(const std::string& repository, const Digest& digest, const std::string& from);
@@ -125,6 +132,8 @@ struct TransferStats {
     std::uint64_t bytes_mounted = 0;
     std::uint64_t blobs_fetched = 0;
     std::uint64_t bytes_fetched = 0;
+    std::uint64_t blobs_streamed = 0; ///< registry to registry, never on disk
+    std::uint64_t bytes_streamed = 0;
     double seconds = 0;
 };
 
@@ -166,10 +175,16 @@ struct Resolved {
 /// Resolves `reference` (a tag or a digest) to the manifest for `platform`.
 Resolved resolve(Client& client, const Reference& reference, const oci::Platform& platform);
 
-/// Loads a registry image by manifest digest as a build base: its config is read, its
-/// layers fetched into the store (verified).
+/// Loads a registry image by manifest digest as a build base: its manifest and config are
+/// read; its layers are listed in SourceImage::remote_blobs and fetched only by
+/// fetch_remote_blobs() (when their bytes are needed).
 SourceImage load_registry_base(Store& store, const Reference& reference,
                                const Digest& manifest_digest, const oci::Platform& platform,
                                const Options& options);
+
+/// Fetches those of `blobs` that are not in the store from where `remote` says they are.
+/// Returns how many were fetched.
+std::size_t fetch_remote_blobs(Store& store, const std::vector<oci::Descriptor>& blobs,
+                               const std::map<Digest, RemoteBlob>& remote, const Options& options);
 
 } // namespace ocibake::registry

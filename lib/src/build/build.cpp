@@ -224,6 +224,7 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
         }
         image.config = base.config;
         image.base_history = base.config.history;
+        image.remote_blobs = base.remote_blobs;
         for (const auto& layer : base.layers) {
             image.layers.push_back({layer, std::nullopt});
             LayerReport report;
@@ -295,7 +296,17 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
     nlohmann::json keep = {result.image.config_descriptor.digest.str(),
                            result.image.manifest_descriptor.digest.str()};
     store.put_record("image", result.image.manifest_descriptor.digest.hex(), keep.dump());
-    write_image(store, result.image, result.output, recipe.name, recipe.tag);
+    if (options.write_output) {
+        std::vector<oci::Descriptor> layers;
+        for (const auto& l : result.image.layers) {
+            layers.push_back(l.descriptor);
+        }
+        // The output holds every blob: a registry base's layers are fetched now.
+        result.base_layers_fetched = registry::fetch_remote_blobs(
+            store, layers, result.image.remote_blobs, options.registry);
+        write_image(store, result.image, result.output, recipe.name, recipe.tag);
+        result.wrote_output = true;
+    }
     result.output_seconds = seconds_since(output_start);
     result.seconds = seconds_since(start);
     return result;

@@ -41,6 +41,7 @@ BuiltImage assemble_image(Store& store, const Image& image) {
     built.manifest_descriptor.digest = store.put_bytes(built.manifest_json);
     built.manifest_descriptor.size = built.manifest_json.size();
     built.manifest_descriptor.platform = built.config.platform;
+    built.remote_blobs = image.remote_blobs;
     return built;
 }
 

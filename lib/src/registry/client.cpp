@@ -469,23 +469,29 @@ std::optional<std::uint64_t> Client::blob_size(const std::string& repo, const Di
     return length.empty() ? 0 : std::stoull(length);
 }
 
-void Client::fetch_blob(Store& store, const std::string& repo, const oci::Descriptor& blob) {
-    if (store.blob_size(blob.digest) == blob.size) {
-        return;
-    }
-    BlobWriter writer = store.new_blob();
+void Client::stream_blob(const std::string& repo, const oci::Descriptor& blob,
+                         const http::BodySink& sink) {
     http::Request r;
     r.url = impl_->base() + "/v2/" + repo + "/blobs/" + blob.digest.str();
     std::uint64_t done = 0;
-    http::BodySink sink = [&](const char* data, std::size_t size) {
-        writer.write(data, size);
+    http::BodySink counted = [&](const char* data, std::size_t size) {
+        sink(data, size);
         done += size;
         if (impl_->options.progress) {
             impl_->options.progress(blob.digest, done, blob.size);
         }
     };
-    impl_->call(r, pull_scope(repo), repo, "blob " + blob.digest.str(), &sink, /*download=*/true,
+    impl_->call(r, pull_scope(repo), repo, "blob " + blob.digest.str(), &counted, /*download=*/true,
                 blob.size);
+}
+
+void Client::fetch_blob(Store& store, const std::string& repo, const oci::Descriptor& blob) {
+    if (store.blob_size(blob.digest) == blob.size) {
+        return;
+    }
+    BlobWriter writer = store.new_blob();
+    stream_blob(repo, blob,
+                [&writer](const char* data, std::size_t size) { writer.write(data, size); });
     try {
         writer.commit(blob.digest);
     } catch (const Error& e) {
@@ -493,6 +499,30 @@ void Client::fetch_blob(Store& store, const std::string& repo, const oci::Descri
                                               ": the registry served other bytes (" + e.what() +
                                               "); nothing was stored");
     }
+}
+
+void Client::upload_blob_from(const std::string& repo, const oci::Descriptor& blob,
+                              const http::BodyReader& reader) {
+    std::string what = "blob " + blob.digest.str();
+    Scope scope = push_scope(repo);
+    http::Request post;
+    post.method = "POST";
+    post.url = impl_->base() + "/v2/" + repo + "/blobs/uploads/";
+    post.accept = {202};
+    http::Response started = impl_->call(post, scope, repo, what);
+    std::string location = started.header("location");
+    if (location.empty()) {
+        throw Error(ErrorKind::io, impl_->where(repo, what) + ": the upload has no Location");
+    }
+    http::Request put;
+    put.method = "PUT";
+    put.url = impl_->with_digest(impl_->absolute(location), blob.digest);
+    put.accept = {201};
+    put.retry = false; // the bytes cannot be produced twice
+    put.reader = reader;
+    put.body_size = blob.size;
+    put.headers.emplace_back("Content-Type", "application/octet-stream");
+    impl_->call(put, scope, repo, what);
 }
 
 bool Client::mount_blob(const std::string& repo, const Digest& digest, const std::string& from) {

@@ -7,10 +7,13 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <future>
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 
 namespace ocibake::registry {
 
@@ -52,12 +55,111 @@ void parallel_for(std::size_t n, unsigned workers, const std::function<void(std:
     }
 }
 
+// A bounded byte queue between a download (writer) and an upload (reader) running on
+// two threads: backpressure both ways, and either side's failure ends the other.
+class BytePipe {
+public:
+    explicit BytePipe(std::size_t limit) : limit_(limit) {}
+
+    void write(const char* data, std::size_t size) {
+        std::unique_lock lock(mutex_);
+        changed_.wait(lock, [&] { return queued_ < limit_ || aborted_; });
+        if (aborted_) {
+            throw Error(ErrorKind::io, "the upload this download feeds has stopped");
+        }
+        chunks_.emplace_back(data, size);
+        queued_ += size;
+        changed_.notify_all();
+    }
+    std::size_t read(char* buffer, std::size_t size) {
+        std::unique_lock lock(mutex_);
+        changed_.wait(lock, [&] { return !chunks_.empty() || closed_; });
+        if (chunks_.empty()) {
+            if (error_) {
+                std::rethrow_exception(error_);
+            }
+            return 0;
+        }
+        std::string& front = chunks_.front();
+        std::size_t n = std::min(size, front.size() - offset_);
+        std::copy_n(front.data() + offset_, n, buffer);
+        offset_ += n;
+        queued_ -= n;
+        if (offset_ == front.size()) {
+            chunks_.pop_front();
+            offset_ = 0;
+        }
+        changed_.notify_all();
+        return n;
+    }
+    void close(std::exception_ptr error = nullptr) {
+        std::lock_guard lock(mutex_);
+        closed_ = true;
+        error_ = error;
+        changed_.notify_all();
+    }
+    void abort() {
+        std::lock_guard lock(mutex_);
+        aborted_ = true;
+        changed_.notify_all();
+    }
+
+private:
+    std::size_t limit_;
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::deque<std::string> chunks_;
+    std::size_t offset_ = 0;
+    std::size_t queued_ = 0;
+    bool closed_ = false;
+    bool aborted_ = false;
+    std::exception_ptr error_;
+};
+
+// Copies a blob from one registry to another without writing it anywhere: a download
+// thread fills the pipe, the upload reads it; the digest is checked on the way.
+void stream_between(Client& from, const std::string& from_repo, Client& to,
+                    const std::string& to_repo, const oci::Descriptor& blob) {
+    BytePipe pipe(8u << 20);
+    Sha256 hash;
+    std::thread producer([&] {
+        try {
+            from.stream_blob(from_repo, blob, [&](const char* data, std::size_t size) {
+                hash.update(data, size);
+                pipe.write(data, size);
+            });
+            Digest got = hash.finish();
+            if (got != blob.digest) {
+                throw Error(ErrorKind::integrity,
+                            "registry " + from.registry() + ", repository " + from_repo +
+                                ", blob " + blob.digest.str() +
+                                ": the registry served other bytes (they hash to " + got.str() +
+                                ")");
+            }
+            pipe.close();
+        } catch (...) {
+            pipe.close(std::current_exception());
+        }
+    });
+    try {
+        to.upload_blob_from(
+            to_repo, blob, [&](char* buffer, std::size_t size) { return pipe.read(buffer, size); });
+    } catch (...) {
+        pipe.abort();
+        producer.join();
+        throw;
+    }
+    producer.join();
+}
+
 // An image to push: documents (manifests, then the root last) and the blobs they need.
 struct PushSource {
     std::vector<Document> children; // manifests of an index, pushed by digest first
     Document root;
     std::vector<oci::Descriptor> blobs;
     std::function<fs::path(const Digest&)> path_of;
+    /// Blobs that may not be local (a lazy base): mounted or streamed from there.
+    std::map<Digest, RemoteBlob> remote;
 };
 
 void add_manifest_blobs(const Document& doc, const std::string& origin,
@@ -124,6 +226,22 @@ PushResult push_source(const Store* store, const PushSource& source,
                 }
                 fs::path file = source.path_of(blob.digest);
                 std::error_code ec;
+                auto remote = source.remote.find(blob.digest);
+                if (fs::file_size(file, ec) != blob.size && remote != source.remote.end()) {
+                    // A base layer that was never fetched: mount it from the base's
+                    // repository when that is this registry, else stream it across.
+                    if (remote->second.registry == registry &&
+                        client.mount_blob(repo, blob.digest, remote->second.repository)) {
+                        count(&TransferStats::blobs_mounted, &TransferStats::bytes_mounted,
+                              blob.size);
+                        return;
+                    }
+                    Client from(remote->second.registry, options);
+                    stream_between(from, remote->second.repository, client, repo, blob);
+                    count(&TransferStats::blobs_streamed, &TransferStats::bytes_streamed,
+                          blob.size);
+                    return;
+                }
                 if (fs::file_size(file, ec) != blob.size) {
                     throw Error(ErrorKind::integrity, "blob " + blob.digest.str() + " (" +
                                                           file.string() + ") is missing or not " +
@@ -251,6 +369,7 @@ PushResult push_image(const Store& store, const BuiltImage& image,
         }
     }
     source.path_of = [&store](const Digest& d) { return store.blob_path(d); };
+    source.remote = image.remote_blobs;
     return push_source(&store, source, targets, options);
 }
 
@@ -283,9 +402,7 @@ SourceImage load_registry_base(Store& store, const Reference& reference,
     SourceImage out;
     out.manifest_descriptor = {doc.media_type, doc.digest, doc.bytes.size(), {}, std::nullopt};
     out.manifest = oci::parse_manifest(doc.bytes, origin);
-    TransferStats stats;
-    std::mutex stats_mutex;
-    fetch_manifest_blobs(store, client, repo, doc, origin, options, stats, stats_mutex);
+    client.fetch_blob(store, repo, out.manifest.config); // layers stay remote until needed
     out.config =
         oci::parse_image_config(store.read_blob(out.manifest.config.digest), origin + " config");
     if (!out.config.platform.os.empty() && !platform.matches(out.config.platform)) {
@@ -304,12 +421,35 @@ SourceImage load_registry_base(Store& store, const Reference& reference,
         layer.descriptor = out.manifest.layers[i];
         layer.descriptor.media_type = oci::oci_layer_media_type(layer.descriptor.media_type);
         layer.diff_id = out.config.diff_ids[i];
+        out.remote_blobs[layer.descriptor.digest] = RemoteBlob{reference.registry, repo};
         out.layers.push_back(layer);
         keep.push_back(layer.descriptor.digest.str());
     }
     keep.push_back(out.manifest.config.digest.str());
     store.put_record("base", doc.digest.hex(), keep.dump());
     return out;
+}
+
+std::size_t fetch_remote_blobs(Store& store, const std::vector<oci::Descriptor>& blobs,
+                               const std::map<Digest, RemoteBlob>& remote, const Options& options) {
+    std::vector<oci::Descriptor> missing;
+    for (const auto& b : blobs) {
+        if (remote.count(b.digest) != 0 && store.blob_size(b.digest) != b.size) {
+            missing.push_back(b);
+        }
+    }
+    std::map<std::string, std::unique_ptr<Client>> clients;
+    for (const auto& b : missing) {
+        const RemoteBlob& where = remote.at(b.digest);
+        if (!clients.count(where.registry)) {
+            clients[where.registry] = std::make_unique<Client>(where.registry, options);
+        }
+    }
+    parallel_for(missing.size(), options.parallel, [&](std::size_t i) {
+        const RemoteBlob& where = remote.at(missing[i].digest);
+        clients.at(where.registry)->fetch_blob(store, where.repository, missing[i]);
+    });
+    return missing.size();
 }
 
 PullResult pull(Store& store, const Reference& reference, const OutputTarget& output,
