@@ -607,3 +607,91 @@ TEST_CASE("lazy base layers: mounted in the base's registry, streamed to another
         CHECK(in_cache(hex));
     }
 }
+
+TEST_CASE("a download cut off halfway is resumed with Range") {
+    require_program("python3", "python3");
+    ScratchDir dir("reg-range");
+    Registry registry;
+    TestImage image(dir);
+    must({"skopeo", "copy", "--dest-tls-verify=false", "oci:" + image.layout.string() + ":v1",
+          "docker://" + registry.host() + "/range/img:1"});
+    fs::path log = dir / "ranges.log";
+    HelperServer proxy("proxy", {registry.host(), "0", log.string()});
+    ScratchDir fresh("reg-range-pull"); // a cache without the image's blobs
+    json pulled =
+        json_of(run_ocibake(fresh, {"pull", proxy.host() + "/range/img:1", "-o",
+                                    "oci:" + (dir / "out").string(), "--parallel", "1", "--json"}));
+    CHECK(pulled["digest"] == image.digest);
+    CHECK(skopeo_digest({}, "oci:" + (dir / "out").string() + ":1") == image.digest);
+    // After the cut, the next request for that blob asked for the rest only.
+    std::string ranges = read_file(log);
+    INFO(ranges);
+    CHECK(ranges.find("bytes=") != std::string::npos);
+    CHECK(ranges.find("bytes=0-") == std::string::npos);
+}
+
+TEST_CASE("plain HTTP only for loopback and hosts named with --insecure-registry") {
+    std::string address = non_loopback_address();
+    if (address.empty()) {
+        WARN("this machine has no non-loopback IPv4 address; nothing to test");
+        return;
+    }
+    ScratchDir dir("reg-insecure");
+    RegistryConfig config;
+    config.address = address;
+    Registry registry(config);
+    TestImage image(dir);
+    const std::string layout = "oci:" + image.layout.string() + ":v1";
+    const std::string ref = registry.host() + "/insecure/img:1";
+    auto refused = run_ocibake(dir, {"push", layout, ref});
+    CHECK(refused.exit_code != 0);
+    CHECK(refused.err.find("refusing plain HTTP to " + registry.host()) != std::string::npos);
+    CHECK(refused.err.find("--insecure-registry") != std::string::npos);
+    json pushed = json_of(
+        run_ocibake(dir, {"push", layout, ref, "--insecure-registry", registry.host(), "--json"}));
+    CHECK(pushed["digest"] == image.digest);
+}
+
+TEST_CASE("credentials from credsStore and from REGISTRY_AUTH_FILE") {
+    ScratchDir dir("reg-creds");
+    RegistryConfig config;
+    config.htpasswd_user = "builder";
+    config.htpasswd_password = "store-pw";
+    Registry registry(config);
+    TestImage image(dir);
+    const std::string layout = "oci:" + image.layout.string() + ":v1";
+    const std::string path = std::string(std::getenv("PATH"));
+
+    // credsStore: every registry through one helper.
+    write_file(dir / "bin/docker-credential-store",
+               "#!/bin/sh\nread server\n[ \"$1\" = get ] || exit 1\n"
+               "printf '{\"Username\":\"builder\",\"Secret\":\"store-pw\"}'\n",
+               0755);
+    write_file(dir / "home/.docker/config.json", R"({"credsStore":"store"})");
+    auto stored = run_ocibake(dir, {"push", layout, registry.host() + "/creds/img:1", "-q"},
+                              {"PATH=" + (dir / "bin").string() + ":" + path});
+    INFO(stored.err);
+    CHECK(stored.exit_code == 0);
+    // A helper named in the config but not installed is an error that says so.
+    write_file(dir / "home/.docker/config.json", R"({"credsStore":"missing"})");
+    auto missing = run_ocibake(dir, {"push", layout, registry.host() + "/creds/img:2"});
+    CHECK(missing.exit_code == 4);
+    CHECK(missing.err.find("credential helper docker-credential-missing is not installed") !=
+          std::string::npos);
+
+    // REGISTRY_AUTH_FILE (podman's, containers-auth.json format).
+    fs::remove(dir / "home/.docker/config.json");
+    write_file(dir / "auth.json",
+               R"({"auths":{")" + registry.host() + R"(":{"auth":"YnVpbGRlcjpzdG9yZS1wdw=="}}})");
+    std::vector<std::string> argv{cli().string(),
+                                  "push",
+                                  layout,
+                                  registry.host() + "/creds/img:3",
+                                  "-q",
+                                  "--cache-dir",
+                                  (dir / "cache").string()};
+    auto from_env = run(argv, {"HOME=" + (dir / "home").string(),
+                               "REGISTRY_AUTH_FILE=" + (dir / "auth.json").string()});
+    INFO(from_env.err);
+    CHECK(from_env.exit_code == 0);
+}

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <fstream>
 #include <netinet/in.h>
+#include <sstream>
 #include <stdexcept>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -33,12 +34,12 @@ int free_port() {
 
 namespace {
 
-bool port_open(int port) {
+bool port_open(int port, const std::string& address = "127.0.0.1") {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::inet_pton(AF_INET, address.c_str(), &addr.sin_addr);
     bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
     ::close(fd);
     return ok;
@@ -75,7 +76,7 @@ Registry::Registry(RegistryConfig config) : dir_("registry"), config_(std::move(
             "docker-registry is not installed (Debian package docker-registry)");
     }
     int port = free_port();
-    host_ = "127.0.0.1:" + std::to_string(port);
+    host_ = config_.address + ":" + std::to_string(port);
     storage_ = dir_ / "storage";
     config_file_ = dir_ / "config.yml";
     std::ofstream c(config_file_);
@@ -123,9 +124,9 @@ void Registry::start() {
         ::execlp("docker-registry", "docker-registry", "serve", config_file_.c_str(), nullptr);
         ::_exit(127);
     }
-    int port = std::stoi(host_.substr(host_.find(':') + 1));
+    int port = std::stoi(host_.substr(host_.rfind(':') + 1));
     for (int i = 0; i < 200; ++i) {
-        if (port_open(port)) {
+        if (port_open(port, config_.address)) {
             return;
         }
         int status = 0;
@@ -159,6 +160,18 @@ void Registry::stop_gracefully() {
 
 fs::path Registry::blob_data(const std::string& hex) const {
     return storage_ / "docker/registry/v2/blobs/sha256" / hex.substr(0, 2) / hex / "data";
+}
+
+std::string non_loopback_address() {
+    auto r = sh("hostname -I 2>/dev/null");
+    std::istringstream words(r.out);
+    std::string w;
+    while (words >> w) {
+        if (w.find('.') != std::string::npos && w.rfind("127.", 0) != 0) {
+            return w;
+        }
+    }
+    return "";
 }
 
 HelperServer::HelperServer(const std::string& mode, const std::vector<std::string>& args) {

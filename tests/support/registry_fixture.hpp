@@ -18,8 +18,9 @@ struct TestCa {
 };
 
 struct RegistryConfig {
-    bool tls = false;          ///< serve HTTPS with a TestCa certificate
-    std::string htpasswd_user; ///< basic auth (bcrypt htpasswd) when set
+    std::string address = "127.0.0.1"; ///< the address to listen on
+    bool tls = false;                  ///< serve HTTPS with a TestCa certificate
+    std::string htpasswd_user;         ///< basic auth (bcrypt htpasswd) when set
     std::string htpasswd_password;
     std::string token_realm; ///< token auth when set (with token_cert below)
     std::filesystem::path token_cert;
@@ -34,7 +35,7 @@ public:
     Registry(const Registry&) = delete;
     Registry& operator=(const Registry&) = delete;
 
-    /// "127.0.0.1:PORT"
+    /// "ADDRESS:PORT"
     const std::string& host() const noexcept { return host_; }
     const std::filesystem::path& storage() const noexcept { return storage_; }
     const std::filesystem::path& dir() const noexcept { return dir_.path(); }
@@ -78,5 +79,8 @@ private:
 
 /// A free TCP port on loopback.
 int free_port();
+
+/// The machine's first IPv4 address that is not loopback ("" when it has none).
+std::string non_loopback_address();
 
 } // namespace ocibake::test

@@ -211,9 +211,16 @@ struct Client::Impl {
         } catch (const http::HttpError& e) {
             // Plain HTTP only where allowed, and never after a certificate was refused
             // (that server speaks TLS: its CA is what is missing).
-            if (e.status() != 0 || e.kind() == ErrorKind::integrity ||
-                !http.allows_plain_http(host)) {
+            if (e.status() != 0 || e.kind() == ErrorKind::integrity) {
                 fail(e, "", "");
+            }
+            if (!http.allows_plain_http(host)) {
+                throw http::HttpError(ErrorKind::io,
+                                      where("", "") + ": " + e.what() +
+                                          " (if it speaks plain HTTP, refusing plain HTTP to " +
+                                          host + " unless it is named with --insecure-registry " +
+                                          host + ")",
+                                      0, e.transient(), "");
             }
             r.url = "http://" + host + "/v2/";
             try {
