@@ -185,8 +185,10 @@ HelperServer::HelperServer(const std::string& mode, const std::vector<std::strin
     if (pid_ == 0) {
         ::dup2(out[1], 1);
         ::close(out[0]);
-        int devnull = ::open("/dev/null", O_WRONLY);
-        ::dup2(devnull, 2);
+        std::string log = "/tmp/ocibake-helper-" + mode + "-" + std::to_string(::getpid()) + ".log";
+        int err = ::open(std::getenv("OCIBAKE_HELPER_LOG") ? log.c_str() : "/dev/null",
+                         O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        ::dup2(err, 2);
         std::vector<std::string> argv{"python3", script, mode, std::to_string(port_)};
         argv.insert(argv.end(), args.begin(), args.end());
         std::vector<char*> raw;
@@ -198,15 +200,23 @@ HelperServer::HelperServer(const std::string& mode, const std::vector<std::strin
         ::_exit(127);
     }
     ::close(out[1]);
-    char buf[16] = {};
-    ssize_t n = ::read(out[0], buf, sizeof buf - 1); // "ready\n" once listening
-    ::close(out[0]);
-    if (n <= 0 || std::string(buf).rfind("ready", 0) != 0) {
+    // "ready\n" once listening. The pipe stays open as long as the server runs, so that
+    // nothing it writes later can fail.
+    out_fd_ = out[0];
+    std::string line;
+    char c = 0;
+    while (line.size() < 64 && ::read(out_fd_, &c, 1) == 1 && c != '\n') {
+        line += c;
+    }
+    if (line != "ready") {
         throw std::runtime_error("the " + mode + " helper did not start (is python3 installed?)");
     }
 }
 
 HelperServer::~HelperServer() {
+    if (out_fd_ >= 0) {
+        ::close(out_fd_);
+    }
     if (pid_ > 0) {
         ::kill(pid_, SIGKILL);
         int status = 0;

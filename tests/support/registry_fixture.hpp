@@ -75,6 +75,7 @@ public:
 private:
     int port_ = 0;
     pid_t pid_ = -1;
+    int out_fd_ = -1;
 };
 
 /// A free TCP port on loopback.
