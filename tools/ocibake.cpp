@@ -24,9 +24,11 @@ constexpr const char* kExitCodes = R"(Exit codes:
   1  internal error (a bug: please report it)
   2  usage error (bad flags or arguments)
   3  recipe error (malformed recipe or fragment)
-  4  input error (a file the recipe names is missing, unreadable or unsafe)
-  5  I/O error (writing the output or the cache failed)
-  6  integrity error (bytes do not match their digest, corrupt image))";
+  4  input error (a file the recipe names is missing, unreadable or unsafe;
+     a registry has no such image or blob, or refuses the credentials)
+  5  I/O error (writing the output or the cache failed; a registry is unreachable)
+  6  integrity error (bytes do not match their digest, corrupt image,
+     untrusted TLS certificate))";
 
 std::string human_size(std::uint64_t bytes) {
     const char* units[] = {"B", "KB", "MB", "GB", "TB"};
