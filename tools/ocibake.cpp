@@ -423,7 +423,8 @@ json stats_json(const ocibake::registry::TransferStats& s) {
             {"bytes_fetched", s.bytes_fetched},
             {"blobs_streamed", s.blobs_streamed},
             {"bytes_streamed", s.bytes_streamed},
-            {"seconds", s.seconds}};
+            {"seconds", s.seconds},
+            {"protocol", s.protocol}};
 }
 
 json push_json(const ocibake::registry::PushResult& r) {

@@ -177,7 +177,10 @@ TEST_CASE(
         CHECK(wrong.err.find("not-the-password") == std::string::npos);
         CHECK(wrong.out.find("not-the-password") == std::string::npos);
     }
-    SECTION("--creds") {
+    SECTION("--creds, over HTTP/2") {
+        json pushed = json_of(
+            run_ocibake(dir, {"push", layout, ref, ca, "--creds", "builder:s3cret-pw", "--json"}));
+        CHECK(pushed["stats"]["protocol"] == "HTTP/2"); // docker-registry offers h2 over TLS
         auto r = run_ocibake(dir, {"push", layout, ref, ca, "--creds", "builder:s3cret-pw", "-q"});
         INFO(r.err);
         CHECK(r.exit_code == 0);

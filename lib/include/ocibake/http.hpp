@@ -61,8 +61,9 @@ struct Response {
     long status = 0;
     /// Header names lower-cased; the last value of repeated headers wins.
     std::map<std::string, std::string> headers;
-    std::string body; ///< unless streamed to a sink
-    std::string url;  ///< after redirects
+    std::string body;     ///< unless streamed to a sink
+    std::string url;      ///< after redirects
+    int http_version = 0; ///< 1 or 2 (HTTP/1.x or HTTP/2), as negotiated
 
     /// A header's value, or "".
     std::string header(std::string_view name) const;

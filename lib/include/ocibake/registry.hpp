@@ -90,6 +90,8 @@ public:
     Client& operator=(Client&&) noexcept;
 
     const std::string& registry() const noexcept;
+    /// "HTTP/1.1" or "HTTP/2": what the registry negotiated ("" before the first request).
+    std::string protocol() const;
 
     Document get_manifest(const std::string& repository, const std::string& ref);
     /// HEAD of a manifest: its descriptor, or nullopt when it is not there.
@@ -134,6 +136,7 @@ struct TransferStats {
     std::uint64_t bytes_fetched = 0;
     std::uint64_t blobs_streamed = 0; ///< registry to registry, never on disk
     std::uint64_t bytes_streamed = 0;
+    std::string protocol; ///< "HTTP/1.1" or "HTTP/2", as the (last) registry negotiated
     double seconds = 0;
 };
 

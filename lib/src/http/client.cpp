@@ -496,6 +496,11 @@ struct Client::Impl {
             response.headers = std::move(t.headers);
             response.body = std::move(t.body);
             response.url = effective ? effective : r.url;
+            long version = 0;
+            curl_easy_getinfo(handle.get(), CURLINFO_HTTP_VERSION, &version);
+            response.http_version = version == CURL_HTTP_VERSION_2_0 ? 2
+                                    : version == CURL_HTTP_VERSION_3 ? 3
+                                                                     : 1;
             if (rc == CURLE_OK) {
                 release(std::move(handle));
             }

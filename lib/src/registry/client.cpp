@@ -127,6 +127,7 @@ struct Client::Impl {
 
     std::mutex mutex;
     std::string scheme; // "https" or "http", decided by the first ping
+    int http_version = 0;
     enum class Auth { unknown, none, basic, bearer } auth = Auth::unknown;
     std::string realm, service;
     std::map<std::string, std::string> tokens; // scope key -> bearer token
@@ -230,6 +231,7 @@ struct Client::Impl {
             }
             scheme = "http";
         }
+        http_version = response.http_version;
         if (response.status == 401) {
             auto [kind, params] = parse_challenge(response.header("www-authenticate"));
             if (kind == "bearer") {
@@ -397,6 +399,11 @@ Client& Client::operator=(Client&&) noexcept = default;
 
 const std::string& Client::registry() const noexcept {
     return impl_->registry;
+}
+
+std::string Client::protocol() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->http_version == 0 ? "" : impl_->http_version == 2 ? "HTTP/2" : "HTTP/1.1";
 }
 
 Document Client::get_manifest(const std::string& repo, const std::string& ref) {

@@ -251,6 +251,7 @@ PushResult push_source(const Store* store, const PushSource& source,
                 count(&TransferStats::blobs_sent, &TransferStats::bytes_sent, sent);
             });
             uploaded_to = repo;
+            result.stats.protocol = client.protocol();
             for (const auto& child : source.children) {
                 client.put_manifest(repo, child.digest.str(), child);
             }
@@ -500,6 +501,7 @@ PullResult pull(Store& store, const Reference& reference, const OutputTarget& ou
         result.manifest_digest = manifest.digest;
     }
     result.digest = root.digest;
+    result.stats.protocol = client.protocol();
     nlohmann::json keep = nlohmann::json::array();
     for (const auto& d : blobs) {
         keep.push_back(d.str());
