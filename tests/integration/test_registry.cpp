@@ -706,3 +706,48 @@ TEST_CASE("credentials from credsStore and from REGISTRY_AUTH_FILE") {
     INFO(from_env.err);
     CHECK(from_env.exit_code == 0);
 }
+
+TEST_CASE("Docker schema2 images: pulled, and used as a base by tag@digest") {
+    ScratchDir dir("reg-v2s2");
+    Registry registry;
+    TestImage image(dir);
+    // skopeo converts the OCI image to Docker's schema2 on the way in.
+    must({"skopeo", "copy", "--format", "v2s2", "--dest-tls-verify=false",
+          "oci:" + image.layout.string() + ":v1", "docker://" + registry.host() + "/docker/img:1"});
+    json raw = json::parse(must({"skopeo", "inspect", "--raw", "--tls-verify=false",
+                                 "docker://" + registry.host() + "/docker/img:1"})
+                               .out);
+    REQUIRE(raw["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json");
+    std::string docker_digest =
+        skopeo_digest({"--tls-verify=false"}, "docker://" + registry.host() + "/docker/img:1");
+
+    ScratchDir fresh("reg-v2s2-pull");
+    json pulled = json_of(run_ocibake(fresh, {"pull", registry.host() + "/docker/img:1", "-o",
+                                              "oci:" + (dir / "pulled").string(), "--json"}));
+    CHECK(pulled["digest"] == docker_digest);
+    // The layout keeps the registry's manifest as it is (same digest). skopeo 1.9 finds a
+    // Docker-typed manifest in a layout only without a tag.
+    CHECK(skopeo_digest({}, "oci:" + (dir / "pulled").string()) == docker_digest);
+    CHECK(json::parse(
+              must({cli().string(), "inspect", "oci:" + (dir / "pulled").string() + ":1", "--json"})
+                  .out)["digest"] == docker_digest);
+
+    // As a base, named by tag and digest: the digest is what is used and locked.
+    fs::path recipe =
+        write_file(dir / "app.toml", "name = \"app\"\n[base]\nref = \"" + registry.host() +
+                                         "/docker/img:1@" + docker_digest +
+                                         "\"\n[[layer]]\n[[layer.files]]\npath = \"/x\"\n"
+                                         "content = \"x\"\n");
+    json built = json_of(run_ocibake(
+        dir, {"build", recipe.string(), "-o", "oci:" + (dir / "app").string(), "--json"}));
+    CHECK(read_file(dir / "app.lock").find("manifest = \"" + docker_digest + "\"") !=
+          std::string::npos);
+    json manifest = json::parse(
+        read_file(dir / "app/blobs/sha256" / built["digest"].get<std::string>().substr(7)));
+    // The base's layers are reused byte for byte, their Docker media type written as OCI's.
+    CHECK(manifest["layers"][0]["digest"] == raw["layers"][0]["digest"]);
+    CHECK(manifest["layers"][0]["mediaType"] == "application/vnd.oci.image.layer.v1.tar+gzip");
+    must({"umoci", "unpack", "--image", (dir / "app").string() + ":latest",
+          (dir / "bundle").string()});
+    CHECK(read_file(dir / "bundle/rootfs/app/hello.txt") == "hello\n");
+}
