@@ -19,6 +19,7 @@
 #include "ocibake/error.hpp"
 #include "ocibake/http.hpp"
 #include "ocibake/layer.hpp"
+#include "ocibake/lock.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -181,6 +182,37 @@ std::vector<IndexFile> parse_simple_html(std::string_view body, std::string_view
 /// first, HTML otherwise. Error(input) naming the URL when the project is unknown (404).
 std::vector<IndexFile> list_project_files(http::Client& client, std::string_view index_url,
                                           std::string_view project);
+
+// ---- locking: inputs -> one wheel each ---------------------------------------------------
+
+/// Where a lock looks and what it fits.
+struct LockContext {
+    Target target;
+    http::Client* client = nullptr;
+    Store* store = nullptr; ///< downloads land here when a size is unknown
+    /// Indexes to ask when a requirements file names none.
+    std::string default_index = "https://pypi.org/simple";
+    std::vector<std::string> extra_indexes;
+    /// Local wheel paths are written relative to this folder (the lock file's).
+    std::filesystem::path lock_dir;
+};
+
+/// Every requirement whose marker holds for the target becomes one locked wheel: the index
+/// files whose sha256 is among the requirement's hashes, of the right name and version,
+/// the one whose tags fit the target best. All problems (unknown project, no file with
+/// the hash, only an sdist, no fitting wheel) are reported together in one Error(input).
+std::vector<LockedWheel> lock_requirements(const Requirements& requirements,
+                                           const LockContext& context);
+
+/// The pylock's packages whose marker holds: the best-fitting of each package's wheels.
+std::vector<LockedWheel> lock_pylock(const std::vector<PylockPackage>& packages,
+                                     const LockContext& context);
+
+/// The wheel's file, fetched into the store when needed (verified against sha256 and
+/// size); local wheels (`path`) resolve against `lock_dir` and are hashed. Returns the
+/// path to read it from.
+std::filesystem::path fetch_wheel(Store& store, http::Client& client, const LockedWheel& wheel,
+                                  const std::filesystem::path& lock_dir);
 
 // ---- installing ------------------------------------------------------------------------
 
