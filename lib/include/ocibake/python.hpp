@@ -183,6 +183,25 @@ std::vector<IndexFile> parse_simple_html(std::string_view body, std::string_view
 std::vector<IndexFile> list_project_files(http::Client& client, std::string_view index_url,
                                           std::string_view project);
 
+// ---- what the image holds --------------------------------------------------------------
+
+/// What decides the target in an image: its Python interpreters and its glibc.
+struct ImageFacts {
+    std::map<std::string, std::string> pythons; ///< "3.11" -> "/usr/bin/python3.11"
+    std::optional<Glibc> glibc;
+    bool dist_packages = false;      ///< Debian's layout (/usr/lib/python3/dist-packages)
+    std::set<std::string> whiteouts; ///< interpreters a layer deleted
+    /// Applies a later layer's facts over these.
+    void merge(const ImageFacts& later);
+};
+
+/// Scans a layer blob of the store (any compression) for interpreters
+/// (usr/bin/python3.X, usr/local/bin/python3.X) and glibc (libc.so.6: the GLIBC_2.N
+/// versions it defines, or a libc-2.N.so name). Remembered per blob in the cache.
+ImageFacts scan_layer(Store& store, const Digest& blob);
+/// The same for a layer's planned entries (host files are read for libc.so.6).
+ImageFacts scan_entries(const std::vector<LayerEntry>& entries);
+
 // ---- locking: inputs -> one wheel each ---------------------------------------------------
 
 /// Where a lock looks and what it fits.
