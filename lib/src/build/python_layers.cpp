@@ -3,6 +3,8 @@
 // and the entries that install them.
 #include "build/python_layers.hpp"
 
+#include "common/thread_pool.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -337,31 +339,46 @@ std::vector<std::vector<LayerEntry>> plan_python_layers(const PythonContext& c, 
                                                  t.target.python_version());
                 }
             }
+            // Wheels are fetched and unpacked in parallel (each is independent), then
+            // installed in the lock's order (the entries never depend on it).
+            std::vector<std::future<py::UnpackedWheel>> ready;
+            {
+                ThreadPool pool(resolve_threads(c.options.threads));
+                if (pinned != nullptr) {
+                    for (const LockedWheel& w : pinned->wheels) {
+                        ready.push_back(pool.submit([&, w_ptr = &w] {
+                            const LockedWheel& w = *w_ptr;
+                            py::check_compatible(py::WheelFilename::parse(w.file), t.target);
+                            fs::path file =
+                                py::fetch_wheel(c.store, client, w, lock_file.parent_path());
+                            if (!w.url.empty()) {
+                                nlohmann::json keep = {w.sha256.str()};
+                                c.store.put_record("python-wheel", w.sha256.hex(), keep.dump());
+                            }
+                            return py::unpack_wheel(c.store, file, w.sha256, w.file);
+                        }));
+                    }
+                }
+                for (std::size_t k = 0; k < spec.wheels.size(); ++k) {
+                    ready.push_back(pool.submit([&, k] {
+                        const fs::path& file = spec.wheels[k];
+                        try {
+                            auto name = py::WheelFilename::parse(file.filename().string());
+                            py::check_compatible(name, t.target);
+                            return py::unpack_wheel(c.store, file, sha256_of_file(file));
+                        } catch (const RecipeError&) {
+                            throw;
+                        } catch (const Error& e) {
+                            rethrow_at(spec.wheels_where[k], e);
+                        }
+                    }));
+                }
+                // The pool's destructor waits for every wheel, failed or not.
+            }
             py::Installer installer(scheme, builder);
             installer.set_installed_before(installed[scheme.purelib]);
-            if (pinned != nullptr) {
-                for (const LockedWheel& w : pinned->wheels) {
-                    fs::path file = py::fetch_wheel(c.store, client, w, lock_file.parent_path());
-                    if (!w.url.empty()) {
-                        nlohmann::json keep = {w.sha256.str()};
-                        c.store.put_record("python-wheel", w.sha256.hex(), keep.dump());
-                    }
-                    py::UnpackedWheel uw = py::unpack_wheel(c.store, file, w.sha256, w.file);
-                    py::check_compatible(uw.name, t.target);
-                    installer.install(uw);
-                }
-            }
-            for (std::size_t k = 0; k < spec.wheels.size(); ++k) {
-                const fs::path& file = spec.wheels[k];
-                try {
-                    auto name = py::WheelFilename::parse(file.filename().string());
-                    py::check_compatible(name, t.target);
-                    installer.install(py::unpack_wheel(c.store, file, sha256_of_file(file)));
-                } catch (const RecipeError&) {
-                    throw;
-                } catch (const Error& e) {
-                    rethrow_at(spec.wheels_where[k], e);
-                }
+            for (auto& f : ready) {
+                installer.install(f.get()); // the first failure in order is reported
             }
             for (const auto& [path, wheel] : installer.installed()) {
                 installed[scheme.purelib][path] = wheel;
