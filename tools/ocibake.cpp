@@ -10,6 +10,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <unistd.h>
@@ -25,7 +26,9 @@ constexpr const char* kExitCodes = R"(Exit codes:
   3  recipe error (malformed recipe or fragment)
   4  input error (a file the recipe names is missing, unreadable or unsafe)
   5  I/O error (writing the output or the cache failed)
-  6  integrity error (bytes do not match their digest, corrupt image))";
+  6  integrity error (bytes do not match their digest, corrupt image)
+  8  runtime error (no working OCI runtime, a broken GPU setup on the host)
+`ocibake run` exits with the command's own exit code once it ran.)";
 
 std::string human_size(std::uint64_t bytes) {
     const char* units[] = {"B", "KB", "MB", "GB", "TB"};
@@ -300,9 +303,90 @@ std::chrono::seconds parse_age(const std::string& text) {
     }
 }
 
+struct RunArgs {
+    std::string image;
+    std::vector<std::string> command;
+    std::vector<std::string> volumes;
+    std::vector<std::string> env;
+    std::string network;
+    bool read_only = false;
+    std::string user;
+    std::string workdir;
+    std::optional<std::string> entrypoint;
+    std::string runtime;
+    std::string keep_bundle;
+    std::string cache_dir;
+};
+
+ocibake::RuntimeSearch runtime_search(const std::string& runtime) {
+    ocibake::RuntimeSearch search;
+    if (!runtime.empty()) {
+        search.runtime = runtime;
+    }
+    return search;
+}
+
+/// A bundle directory removed at the end unless the user keeps it.
+struct BundleDir {
+    std::filesystem::path path;
+    bool keep = false;
+    explicit BundleDir(const std::string& keep_dir)
+        : path(keep_dir.empty() ? ocibake::new_bundle_path() : std::filesystem::path(keep_dir)),
+          keep(!keep_dir.empty()) {}
+    ~BundleDir() {
+        if (!keep) {
+            std::error_code ec;
+            std::filesystem::remove_all(path, ec);
+        }
+    }
+};
+
+int run_command_in_image(const RunArgs& a) {
+    ocibake::ContainerOverrides o;
+    if (a.entrypoint) {
+        std::vector<std::string> args;
+        if (!a.entrypoint->empty()) {
+            args.push_back(*a.entrypoint);
+        }
+        args.insert(args.end(), a.command.begin(), a.command.end());
+        o.args = args;
+    } else if (!a.command.empty()) {
+        o.cmd = a.command;
+    }
+    for (const std::string& kv : a.env) {
+        if (kv.empty() || kv[0] == '=') {
+            throw ocibake::Error(ocibake::ErrorKind::usage, "-e '" + kv + "' must be KEY=VALUE");
+        }
+        o.env.push_back(kv.find('=') == std::string::npos
+                            ? kv + "=" + (std::getenv(kv.c_str()) ? std::getenv(kv.c_str()) : "")
+                            : kv);
+    }
+    for (const std::string& v : a.volumes) {
+        o.mounts.push_back(ocibake::Mount::parse_volume(v));
+    }
+    o.network = a.network == "host" ? ocibake::Network::host : ocibake::Network::none;
+    o.read_only_root = a.read_only;
+    if (!a.user.empty()) {
+        o.user = a.user;
+    }
+    if (!a.workdir.empty()) {
+        o.workdir = a.workdir;
+    }
+    o.terminal = ::isatty(0) && ::isatty(1);
+    ocibake::OciRuntime runtime = ocibake::find_runtime(runtime_search(a.runtime));
+    ocibake::Store store(a.cache_dir.empty() ? ocibake::Store::default_root()
+                                             : std::filesystem::path(a.cache_dir));
+    ocibake::SourceImage image = ocibake::load_image(store, a.image);
+    BundleDir dir(a.keep_bundle);
+    ocibake::Bundle bundle = ocibake::Bundle::create(store, image, dir.path);
+    ocibake::ContainerSpec spec = bundle.spec_for(o);
+    return runtime.run_attached(bundle, spec);
+}
+
 // `ocibake RECIPE ...` means `ocibake build RECIPE ...`.
 std::vector<std::string> normalize_args(int argc, char** argv) {
-    static const std::set<std::string> commands = {"build", "inspect", "cache", "version", "help"};
+    static const std::set<std::string> commands = {"build", "inspect", "run", "test",
+                                                   "cache", "version", "help"};
     std::vector<std::string> args(argv + 1, argv + argc);
     if (!args.empty() && args[0] == "help") {
         args[0] = "--help";
@@ -360,6 +444,32 @@ int main(int argc, char** argv) {
                         "Platform to pick from an index (default linux/amd64)");
     inspect->add_flag("--json", as_json, "Print as JSON");
     inspect->footer(kExitCodes);
+
+    // run
+    auto* run = app.add_subcommand(
+        "run", "Run a command in an image: unpacked into a bundle, run by crun or runc");
+    std::string run_image, network = "none", run_user, run_workdir, keep_bundle, runtime_path;
+    std::vector<std::string> run_command, volumes, run_env;
+    std::optional<std::string> entrypoint;
+    bool read_only = false;
+    run->add_option("image", run_image, "oci:DIR[:TAG], docker-archive:FILE, or a path")
+        ->required();
+    run->add_option("command", run_command,
+                    "Replaces the image's cmd (the entrypoint stays); write it after --");
+    run->add_option("-v,--volume", volumes, "Bind mount HOST:CONTAINER[:ro|:rw]");
+    run->add_option("-e,--env", run_env, "Set KEY=VALUE in the container");
+    run->add_option("--network", network, "none (loopback only, the default) or host")
+        ->check(CLI::IsMember({"none", "host"}));
+    run->add_flag("--read-only", read_only, "Mount the image's root file system read-only");
+    run->add_option("-u,--user", run_user, "User: name, uid, name:group or uid:gid");
+    run->add_option("-w,--workdir", run_workdir, "Working directory in the container");
+    run->add_option("--entrypoint", entrypoint,
+                    "Replaces the entrypoint (\"\" clears it; the command follows it)");
+    run->add_option("--runtime", runtime_path, "The OCI runtime (default: crun, else runc)");
+    run->add_option("--keep-bundle", keep_bundle,
+                    "Unpack into DIR (must not exist) and keep it afterwards");
+    run->add_option("--cache-dir", cache_dir, "The cache");
+    run->footer(kExitCodes);
 
     // cache
     auto* cache = app.add_subcommand("cache", "Manage the cache");
@@ -426,6 +536,11 @@ int main(int argc, char** argv) {
             auto platform = ocibake::oci::Platform::parse(platform_text);
             print_inspect(ocibake::inspect_image(image_ref, platform), as_json);
             return 0;
+        }
+        if (run->parsed()) {
+            return run_command_in_image({run_image, run_command, volumes, run_env, network,
+                                         read_only, run_user, run_workdir, entrypoint, runtime_path,
+                                         keep_bundle, cache_dir});
         }
         if (gc->parsed()) {
             ocibake::GcOptions options;

@@ -9,4 +9,5 @@
 #include "ocibake/layer.hpp"
 #include "ocibake/oci.hpp"
 #include "ocibake/recipe.hpp"
+#include "ocibake/runtime.hpp"
 #include "ocibake/version.hpp"
