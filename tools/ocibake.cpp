@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -27,6 +28,7 @@ constexpr const char* kExitCodes = R"(Exit codes:
   4  input error (a file the recipe names is missing, unreadable or unsafe)
   5  I/O error (writing the output or the cache failed)
   6  integrity error (bytes do not match their digest, corrupt image)
+  7  tests failed (ocibake test: at least one test did not pass)
   8  runtime error (no working OCI runtime, a broken GPU setup on the host)
 `ocibake run` exits with the command's own exit code once it ran.)";
 
@@ -383,6 +385,72 @@ int run_command_in_image(const RunArgs& a) {
     return runtime.run_attached(bundle, spec);
 }
 
+struct TestArgs {
+    std::string target;
+    std::string recipe;
+    std::string junit;
+    std::string runtime;
+    std::string keep_bundle;
+    std::string cache_dir;
+    bool json = false;
+};
+
+bool ends_with(const std::string& text, const std::string& suffix) {
+    return text.size() >= suffix.size() &&
+           text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+int test_image(const TestArgs& a) {
+    std::string recipe_path = a.recipe;
+    std::string image = a.target;
+    bool recipe_mode = a.recipe.empty() && ends_with(a.target, ".toml");
+    if (recipe_mode) {
+        recipe_path = a.target;
+    } else if (a.recipe.empty()) {
+        throw ocibake::Error(ocibake::ErrorKind::usage,
+                             "ocibake test " + a.target +
+                                 " needs --recipe RECIPE.toml: the tests come from the recipe");
+    }
+    ocibake::Recipe recipe = ocibake::load_recipe(recipe_path);
+    if (recipe_mode) {
+        std::filesystem::path out = std::filesystem::path("out") / recipe.name;
+        std::error_code ec;
+        if (!std::filesystem::exists(out, ec)) {
+            throw ocibake::Error(ocibake::ErrorKind::input,
+                                 "image " + out.string() + " does not exist: build it first (" +
+                                     "ocibake " + recipe_path + ")");
+        }
+        image = "oci:" + out.string() + ":" + recipe.tag;
+    }
+    ocibake::TestOptions options;
+    options.cache_dir = a.cache_dir;
+    options.keep_bundle = a.keep_bundle;
+    options.runtime = runtime_search(a.runtime);
+    if (!a.json) {
+        std::printf("testing %s (%zu tests from %s)\n", image.c_str(), recipe.tests.size(),
+                    recipe_path.c_str());
+        std::fflush(stdout);
+        options.on_result = [](const ocibake::TestResult& r) {
+            std::fputs(ocibake::result_text(r).c_str(), stdout);
+            std::fflush(stdout);
+        };
+    }
+    ocibake::TestReport report = ocibake::run_tests(recipe.tests, image, options);
+    if (!a.junit.empty()) {
+        std::ofstream out(a.junit, std::ios::binary | std::ios::trunc);
+        out << ocibake::junit_xml(report);
+        if (!out) {
+            throw ocibake::Error(ocibake::ErrorKind::io, "cannot write " + a.junit);
+        }
+    }
+    if (a.json) {
+        std::cout << ocibake::report_json(report);
+    } else {
+        std::fputs(ocibake::totals_text(report).c_str(), stdout);
+    }
+    return report.failed() == 0 ? 0 : 7;
+}
+
 // `ocibake RECIPE ...` means `ocibake build RECIPE ...`.
 std::vector<std::string> normalize_args(int argc, char** argv) {
     static const std::set<std::string> commands = {"build", "inspect", "run", "test",
@@ -471,6 +539,23 @@ int main(int argc, char** argv) {
     run->add_option("--cache-dir", cache_dir, "The cache");
     run->footer(kExitCodes);
 
+    // test
+    auto* test = app.add_subcommand(
+        "test", "Run a recipe's [[test]] entries against its image (with crun or runc)");
+    std::string test_target, test_recipe, junit_path;
+    test->add_option("target", test_target,
+                     "RECIPE.toml (tests the image it builds by default, oci:out/NAME:TAG), or "
+                     "an IMAGE with --recipe")
+        ->required();
+    test->add_option("--recipe", test_recipe, "The recipe whose [[test]] entries run");
+    test->add_option("--runtime", runtime_path, "The OCI runtime (default: crun, else runc)");
+    test->add_option("--junit", junit_path, "Write a JUnit XML report to FILE");
+    test->add_flag("--json", as_json, "Print the report as JSON");
+    test->add_option("--keep-bundle", keep_bundle,
+                     "Unpack into DIR (must not exist) and keep it afterwards");
+    test->add_option("--cache-dir", cache_dir, "The cache");
+    test->footer(kExitCodes);
+
     // cache
     auto* cache = app.add_subcommand("cache", "Manage the cache");
     cache->require_subcommand(1);
@@ -541,6 +626,10 @@ int main(int argc, char** argv) {
             return run_command_in_image({run_image, run_command, volumes, run_env, network,
                                          read_only, run_user, run_workdir, entrypoint, runtime_path,
                                          keep_bundle, cache_dir});
+        }
+        if (test->parsed()) {
+            return test_image({test_target, test_recipe, junit_path, runtime_path, keep_bundle,
+                               cache_dir, as_json});
         }
         if (gc->parsed()) {
             ocibake::GcOptions options;
