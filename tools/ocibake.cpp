@@ -318,6 +318,7 @@ struct RunArgs {
     std::string runtime;
     std::string keep_bundle;
     std::string cache_dir;
+    std::string gpus;
 };
 
 ocibake::RuntimeSearch runtime_search(const std::string& runtime) {
@@ -375,6 +376,7 @@ int run_command_in_image(const RunArgs& a) {
         o.workdir = a.workdir;
     }
     o.terminal = ::isatty(0) && ::isatty(1);
+    ocibake::GpuRequest gpus = ocibake::GpuRequest::parse(a.gpus);
     ocibake::OciRuntime runtime = ocibake::find_runtime(runtime_search(a.runtime));
     ocibake::Store store(a.cache_dir.empty() ? ocibake::Store::default_root()
                                              : std::filesystem::path(a.cache_dir));
@@ -382,6 +384,16 @@ int run_command_in_image(const RunArgs& a) {
     BundleDir dir(a.keep_bundle);
     ocibake::Bundle bundle = ocibake::Bundle::create(store, image, dir.path);
     ocibake::ContainerSpec spec = bundle.spec_for(o);
+    if (gpus.kind != ocibake::GpuRequest::Kind::none) {
+        auto edits = ocibake::find_gpus({}, gpus, spec.env);
+        if (!edits) {
+            throw ocibake::Error(ocibake::ErrorKind::runtime,
+                                 "--gpus " + a.gpus + ": " +
+                                     ocibake::no_gpu_reason({}, gpus, spec.env));
+        }
+        std::fprintf(stderr, "ocibake: %s\n", edits->summary().c_str());
+        ocibake::apply_gpu_edits(*edits, bundle, spec);
+    }
     return runtime.run_attached(bundle, spec);
 }
 
@@ -393,6 +405,7 @@ struct TestArgs {
     std::string keep_bundle;
     std::string cache_dir;
     bool json = false;
+    std::string gpus;
 };
 
 bool ends_with(const std::string& text, const std::string& suffix) {
@@ -426,6 +439,7 @@ int test_image(const TestArgs& a) {
     options.cache_dir = a.cache_dir;
     options.keep_bundle = a.keep_bundle;
     options.runtime = runtime_search(a.runtime);
+    options.gpus = ocibake::GpuRequest::parse(a.gpus);
     if (!a.json) {
         std::printf("testing %s (%zu tests from %s)\n", image.c_str(), recipe.tests.size(),
                     recipe_path.c_str());
@@ -533,6 +547,8 @@ int main(int argc, char** argv) {
     run->add_option("-w,--workdir", run_workdir, "Working directory in the container");
     run->add_option("--entrypoint", entrypoint,
                     "Replaces the entrypoint (\"\" clears it; the command follows it)");
+    std::string run_gpus = "none";
+    run->add_option("--gpus", run_gpus, "NVIDIA GPUs: none (the default), all, or a list like 0,1");
     run->add_option("--runtime", runtime_path, "The OCI runtime (default: crun, else runc)");
     run->add_option("--keep-bundle", keep_bundle,
                     "Unpack into DIR (must not exist) and keep it afterwards");
@@ -548,6 +564,10 @@ int main(int argc, char** argv) {
                      "an IMAGE with --recipe")
         ->required();
     test->add_option("--recipe", test_recipe, "The recipe whose [[test]] entries run");
+    std::string test_gpus = "all";
+    test->add_option("--gpus", test_gpus,
+                     "NVIDIA GPUs for gpu = true tests: all (the default), none, or a list like "
+                     "0,1; without one they are skipped");
     test->add_option("--runtime", runtime_path, "The OCI runtime (default: crun, else runc)");
     test->add_option("--junit", junit_path, "Write a JUnit XML report to FILE");
     test->add_flag("--json", as_json, "Print the report as JSON");
@@ -625,11 +645,11 @@ int main(int argc, char** argv) {
         if (run->parsed()) {
             return run_command_in_image({run_image, run_command, volumes, run_env, network,
                                          read_only, run_user, run_workdir, entrypoint, runtime_path,
-                                         keep_bundle, cache_dir});
+                                         keep_bundle, cache_dir, run_gpus});
         }
         if (test->parsed()) {
             return test_image({test_target, test_recipe, junit_path, runtime_path, keep_bundle,
-                               cache_dir, as_json});
+                               cache_dir, as_json, test_gpus});
         }
         if (gc->parsed()) {
             ocibake::GcOptions options;

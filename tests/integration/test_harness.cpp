@@ -9,6 +9,8 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <archive.h>
@@ -406,9 +408,101 @@ TEST_CASE("whiteouts: a layer over an ocibake image hides files from the contain
     tests[3].stdout_match = {{"^\\.\\n\\.\\.\\nnew\\.txt\\n$", {}}};
     TestOptions options;
     options.cache_dir = dir / "cache";
-    ::setenv("TMPDIR", dir.path().c_str(), 1);
+    options.keep_bundle = dir / "bundle"; // removed with the scratch dir
     TestReport report = run_tests(tests, "oci:" + (dir / "hidden").string(), options);
     INFO(summary_text(report));
     CHECK(report.passed() == 4);
     CHECK(report.digest == built.manifest_descriptor.digest.str());
+}
+
+TEST_CASE("GPU tests under runc with a fake GPU: device nodes, read-only driver, ldconfig ran") {
+    ScratchDir dir("harness");
+    require_runc();
+    // The host: /dev/nvidia0 and /dev/nvidiactl are char devices with the numbers of
+    // /dev/null and /dev/zero (so the container can use them), a driver directory.
+    fs::path host = dir / "host";
+    fs::create_directories(host / "dev");
+    REQUIRE(::mknod((host / "dev/nvidia0").c_str(), S_IFCHR | 0666, makedev(1, 3)) == 0);
+    REQUIRE(::mknod((host / "dev/nvidiactl").c_str(), S_IFCHR | 0666, makedev(1, 5)) == 0);
+    write_file(host / "usr/local/nvidia/lib64/libcuda.so.1", "fake libcuda\n");
+    write_file(host / "usr/local/nvidia/lib64/libnvidia-ml.so.1", "fake nvml\n");
+    write_file(host / "usr/local/nvidia/bin/nvidia-smi", "#!/bin/sh\necho 'NVIDIA-SMI fake'\n",
+               0755);
+    // The image: busybox, a non-root user, and an ldconfig that records what it was told
+    // into /etc/ld.so.cache (which only root may write).
+    write_file(dir / "ldconfig",
+               "#!/bin/sh\n{ cat /etc/ld.so.conf.d/*.conf; ls \"$@\"; } > "
+               "/etc/ld.so.cache\n",
+               0755);
+    build_recipe(dir, free_port(), R"(
+[[layer]]
+name = "gpu-image"
+  [[layer.files]]
+  path = "/sbin/ldconfig"
+  src = "ldconfig"
+  mode = 0o755
+  [[layer.files]]
+  path = "/etc/ld.so.cache"
+  content = ""
+
+[[test]]
+name = "devices"
+gpu = true
+shell = "id -u; test -c /dev/nvidia0 && test -c /dev/nvidiactl && echo x > /dev/nvidia0 && echo ok"
+stdout = ["^1000$", "^ok$"]
+
+[[test]]
+name = "driver-read-only"
+gpu = true
+shell = "cat /usr/local/nvidia/lib64/libcuda.so.1; echo x >> /usr/local/nvidia/lib64/libcuda.so.1 || echo read-only"
+stdout = ["^fake libcuda$", "^read-only$"]
+
+[[test]]
+name = "ldconfig-ran-as-root"
+gpu = true
+shell = "cat /etc/ld.so.cache"
+stdout = ["^/usr/local/nvidia/lib64$", "^libcuda.so.1$", "^libnvidia-ml.so.1$"]
+
+[[test]]
+name = "nvidia-smi"
+gpu = true
+args = ["nvidia-smi"]
+stdout = "NVIDIA-SMI fake"
+
+[[test]]
+name = "no-gpu-for-other-tests"
+shell = "test ! -e /dev/nvidia0 && test ! -e /usr/local/nvidia"
+)");
+    // A user and the capabilities the tests need, as an image would set them.
+    std::string recipe = read_file(dir / "t.toml");
+    recipe.replace(recipe.find("[config]\n"), 9, "[config]\nuser = \"1000:1000\"\n");
+    recipe.replace(
+        recipe.find("env = { GREETING = \"hello\" }"), 28,
+        "env = { GREETING = \"hello\", NVIDIA_DRIVER_CAPABILITIES = \"compute,utility\" }");
+    write_file(dir / "t.toml", recipe);
+    must({ocibake::test::cli().string(), "build", "t.toml", "-q", "--cache-dir",
+          (dir / "cache").string()},
+         {}, dir.path());
+
+    Recipe r = load_recipe(dir / "t.toml");
+    TestOptions options;
+    options.cache_dir = dir / "cache";
+    options.gpu_host.root = host;
+    options.gpu_host.ldconfig_listing = "";
+    options.keep_bundle = dir / "bundle"; // removed with the scratch dir
+    TestReport report = run_tests(r.tests, "oci:" + (dir / "out/t").string(), options);
+    INFO(summary_text(report));
+    CHECK(report.passed() == 5);
+    CHECK(report.gpus == "GPU 0 (discovery: 2 device nodes, 3 driver files)");
+    CHECK(report.isolation == "an overlay per container");
+    // The unpacked rootfs is as the image made it: GPU tests left nothing in it.
+    CHECK_FALSE(fs::exists(dir / "bundle/rootfs/usr/local/nvidia"));
+    CHECK(read_file(dir / "bundle/rootfs/etc/ld.so.cache").empty());
+
+    options.gpus = GpuRequest::parse("none");
+    options.keep_bundle = dir / "bundle2";
+    TestReport skipped = run_tests(r.tests, "oci:" + (dir / "out/t").string(), options);
+    CHECK(skipped.skipped() == 4);
+    CHECK(skipped.passed() == 1);
+    CHECK(skipped.results[0].reasons == std::vector<std::string>{"needs a GPU: --gpus none"});
 }

@@ -8,6 +8,7 @@
 //     return report.failed() == 0 ? 0 : 7;
 #pragma once
 
+#include "ocibake/gpu.hpp"
 #include "ocibake/recipe.hpp"
 #include "ocibake/runtime.hpp"
 
@@ -42,6 +43,9 @@ struct TestReport {
     std::string digest;  ///< manifest digest (config digest for docker archives)
     std::string runtime; ///< "runc version 1.1.5", or "" when no container ran
     std::string gpus;    ///< what GPU tests got ("none found", "2 GPUs by CDI", ...)
+    /// How containers were kept apart: "an overlay per container", or why they shared
+    /// the unpacked rootfs.
+    std::string isolation;
     std::vector<TestResult> results;
     double seconds = 0;
 
@@ -56,6 +60,10 @@ struct TestOptions {
     /// Unpack into this directory and keep it (empty: a temporary bundle, removed).
     std::filesystem::path keep_bundle;
     RuntimeSearch runtime;
+    /// GPUs for `gpu = true` tests (only those get them). Without one, they are skipped.
+    GpuRequest gpus;
+    /// Where GPUs and the driver are looked for (tests use a fake tree).
+    GpuHost gpu_host;
     /// Platform to pick from a multi-platform image.
     oci::Platform platform;
     /// Called as each test finishes (for progress output).
@@ -64,9 +72,10 @@ struct TestOptions {
 
 /// Runs `tests` against the image `reference` ("oci:DIR[:TAG]", "docker-archive:FILE", a
 /// path). The image is unpacked once into a bundle; tests run in order, each in a fresh
-/// container over that one root file system (what a test writes, later tests see: see
-/// docs/runtime.md). File and metadata tests read the unpacked image and the image
-/// config and need no runtime; command and service tests find one on first use.
+/// container with an overlay of its own over the unpacked root file system, so nothing
+/// a test writes reaches another (when overlayfs cannot be mounted, containers share the
+/// rootfs and the report says so: docs/runtime.md). File and metadata tests read the unpacked image
+/// and the image config and need no runtime; command and service tests find one on first use.
 /// Throws for problems with the image or the host (no runtime); a test that does not
 /// hold is a failed result, never an exception.
 TestReport run_tests(const std::vector<TestSpec>& tests, std::string_view reference,

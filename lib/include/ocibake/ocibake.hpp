@@ -5,6 +5,7 @@
 #include "ocibake/cas.hpp"
 #include "ocibake/digest.hpp"
 #include "ocibake/error.hpp"
+#include "ocibake/gpu.hpp"
 #include "ocibake/harness.hpp"
 #include "ocibake/image.hpp"
 #include "ocibake/layer.hpp"

@@ -109,6 +109,9 @@ struct ContainerSpec {
     bool terminal = false;
     std::string hostname = "ocibake";
     bool read_only_root = false;
+    /// The root file system: "rootfs" (relative to the bundle) or an absolute path, e.g.
+    /// an overlay over the bundle's rootfs.
+    std::string root_path = "rootfs";
     Network network = Network::none;
     std::uint64_t shm_size = 64ull << 20; ///< /dev/shm (NCCL and DataLoaders want more)
     std::vector<Mount> mounts;            ///< after the standard ones (/proc, /dev, /sys, ...)
@@ -159,6 +162,8 @@ public:
     const std::filesystem::path& dir() const noexcept { return dir_; }
     std::filesystem::path rootfs() const { return dir_ / "rootfs"; }
     const oci::ImageConfig& image_config() const noexcept { return config_; }
+    /// The root file system `spec` runs in (its root_path, against the bundle).
+    std::filesystem::path root_of(const ContainerSpec& spec) const;
 
     /// The container the image describes, with `overrides`: argv from entrypoint + cmd
     /// (or the overrides), env (image's, then the overrides', PATH and HOME filled in

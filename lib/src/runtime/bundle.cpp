@@ -352,7 +352,7 @@ std::string runtime_config_json(const ContainerSpec& spec) {
 
     json config = {{"ociVersion", "1.0.2"},
                    {"process", process},
-                   {"root", {{"path", "rootfs"}, {"readonly", spec.read_only_root}}},
+                   {"root", {{"path", spec.root_path}, {"readonly", spec.read_only_root}}},
                    {"hostname", spec.hostname},
                    {"mounts", mounts}};
     if (!spec.hooks.empty()) {
@@ -462,6 +462,11 @@ ContainerSpec Bundle::spec_for(const ContainerOverrides& o) const {
     }
     spec.mounts.insert(spec.mounts.end(), o.mounts.begin(), o.mounts.end());
     return spec;
+}
+
+fs::path Bundle::root_of(const ContainerSpec& spec) const {
+    fs::path root(spec.root_path);
+    return root.is_absolute() ? root : dir_ / root;
 }
 
 void Bundle::write_config(const ContainerSpec& spec) const {

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -251,6 +252,95 @@ void metadata_test(const TestSpec& t, const oci::ImageConfig& image, TestResult&
     }
 }
 
+// ---- a root file system per container ---------------------------------------------------------
+
+/// A writable overlay over the bundle's rootfs for one container: what the container
+/// writes (and the mount points the runtime makes) land in the upper directory, which
+/// is thrown away. Upper and work directories live on a tmpfs of their own, since
+/// overlayfs refuses an upper directory on overlayfs (often the host's /).
+class ScratchRoot {
+public:
+    /// Mounts it below `bundle`; nullopt (and `why`) when the kernel refuses.
+    static std::unique_ptr<ScratchRoot> mount(const fs::path& bundle, const fs::path& lower,
+                                              std::string& why) {
+        std::string lower_text = lower.string();
+        if (lower_text.find_first_of(",:") != std::string::npos) {
+            why = "the rootfs path has ',' or ':', which overlayfs options cannot hold";
+            return nullptr;
+        }
+        auto root = std::unique_ptr<ScratchRoot>(new ScratchRoot());
+        root->base_ = bundle / ("run-" + detail::random_suffix().substr(0, 8));
+        std::error_code ec;
+        fs::create_directories(root->base_, ec);
+        if (ec || ::mount("tmpfs", root->base_.c_str(), "tmpfs", MS_NOSUID, "mode=0700") != 0) {
+            why = "cannot mount a tmpfs: " + std::string(std::strerror(ec ? ec.value() : errno));
+            return nullptr;
+        }
+        root->tmpfs_ = true;
+        for (const char* d : {"upper", "work", "merged"}) {
+            fs::create_directories(root->base_ / d, ec);
+        }
+        ::chmod((root->base_ / "upper").c_str(), 0755);
+        std::string options = "lowerdir=" + lower_text +
+                              ",upperdir=" + (root->base_ / "upper").string() +
+                              ",workdir=" + (root->base_ / "work").string();
+        if (::mount("overlay", root->merged().c_str(), "overlay", 0, options.c_str()) != 0) {
+            why = "cannot mount overlayfs: " + std::string(std::strerror(errno));
+            return nullptr;
+        }
+        root->overlay_ = true;
+        return root;
+    }
+    ~ScratchRoot() {
+        if (overlay_) {
+            ::umount2(merged().c_str(), MNT_DETACH);
+        }
+        if (tmpfs_) {
+            ::umount2(base_.c_str(), MNT_DETACH);
+        }
+        std::error_code ec;
+        fs::remove_all(base_, ec);
+    }
+    fs::path merged() const { return base_ / "merged"; }
+
+private:
+    ScratchRoot() = default;
+    fs::path base_;
+    bool tmpfs_ = false;
+    bool overlay_ = false;
+};
+
+/// Hands out a root per container: an overlay while the kernel allows it, else (from
+/// the first refusal on) the shared rootfs.
+class Roots {
+public:
+    explicit Roots(const Bundle& bundle) : bundle_(bundle) {}
+    /// Sets spec.root_path; the returned object keeps the overlay alive.
+    std::unique_ptr<ScratchRoot> prepare(ContainerSpec& spec) {
+        if (!shared_) {
+            std::string why;
+            auto root = ScratchRoot::mount(bundle_.dir(), bundle_.rootfs(), why);
+            if (root) {
+                spec.root_path = root->merged().string();
+                return root;
+            }
+            shared_ = true;
+            why_ = why;
+        }
+        spec.root_path = "rootfs";
+        return nullptr;
+    }
+    std::string describe() const {
+        return shared_ ? "one rootfs shared by all containers (" + why_ + ")"
+                       : "an overlay per container";
+    }
+
+private:
+    const Bundle& bundle_;
+    bool shared_ = false;
+    std::string why_;
+};
+
 // ---- command and service tests -------------------------------------------------------------
 
 ContainerOverrides overrides_for(const TestSpec& t) {
@@ -273,8 +363,12 @@ void keep_output(TestResult& r, const ProcessResult& p) {
 }
 
 void command_test(const TestSpec& t, const Bundle& bundle, const OciRuntime& runtime,
-                  TestResult& r) {
+                  const GpuEdits* gpu, Roots& roots, TestResult& r) {
     ContainerSpec spec = bundle.spec_for(overrides_for(t));
+    auto scratch = roots.prepare(spec);
+    if (gpu != nullptr) {
+        apply_gpu_edits(*gpu, bundle, spec);
+    }
     RunLimits limits;
     limits.timeout = std::chrono::seconds(t.timeout);
     ProcessResult p = runtime.run(bundle, spec, limits);
@@ -369,16 +463,20 @@ HttpAnswer http_get(std::uint16_t port, const std::string& path, std::chrono::mi
 }
 
 void service_test(const TestSpec& t, const Bundle& bundle, const OciRuntime& runtime,
-                  TestResult& r) {
+                  const GpuEdits* gpu, Roots& roots, TestResult& r) {
     ContainerOverrides o = overrides_for(t);
     o.network = Network::host;
     ContainerSpec spec = bundle.spec_for(o);
+    auto scratch = roots.prepare(spec);
+    if (gpu != nullptr) {
+        apply_gpu_edits(*gpu, bundle, spec);
+    }
     if (port_open(t.port)) {
         r.reasons.push_back("port " + std::to_string(t.port) +
                             " is already in use on this host before the service started");
         return;
     }
-    Container c = runtime.start(bundle, spec);
+    Container c = runtime.start(bundle, spec); // destroyed before `scratch`, its root
     auto ready_by = Clock::now() + std::chrono::seconds(t.ready_timeout);
     bool ready = false;
     bool running = true;
@@ -436,8 +534,20 @@ void service_test(const TestSpec& t, const Bundle& bundle, const OciRuntime& run
     }
 }
 
-std::string gpu_skip_reason() {
-    return "needs a GPU: none is given to tests yet (GPU injection is not implemented)";
+/// The environment a test's container starts with: the image's, then the test's.
+std::vector<std::string> test_env(const TestSpec& t, const oci::ImageConfig& image) {
+    std::vector<std::string> env = image.config.env;
+    for (const auto& [key, value] : t.env) {
+        std::string entry = key + "=" + value;
+        auto it = std::find_if(env.begin(), env.end(),
+                               [&](const std::string& e) { return e.starts_with(key + "="); });
+        if (it != env.end()) {
+            *it = entry;
+        } else {
+            env.push_back(entry);
+        }
+    }
+    return env;
 }
 
 } // namespace
@@ -480,23 +590,35 @@ TestReport run_tests(const std::vector<TestSpec>& tests, std::string_view refere
     report.digest = image.manifest_descriptor.digest.valid()
                         ? image.manifest_descriptor.digest.str()
                         : image.manifest.config.digest.str();
-    report.gpus = "none";
 
     fs::path dir = options.keep_bundle.empty() ? new_bundle_path() : options.keep_bundle;
     detail::TempDir cleanup(options.keep_bundle.empty() ? dir : fs::path());
     Bundle bundle = Bundle::create(store, image, dir);
     RootDir root(bundle.rootfs());
     std::optional<OciRuntime> runtime;
+    Roots roots(bundle);
 
     for (const TestSpec& t : tests) {
         auto test_started = Clock::now();
         TestResult r;
         r.name = t.name;
         r.type = t.type;
+        std::optional<GpuEdits> gpu;
         if (t.gpu) {
-            r.status = TestStatus::skipped;
-            r.reasons.push_back(gpu_skip_reason());
-        } else {
+            std::vector<std::string> env = test_env(t, bundle.image_config());
+            gpu = find_gpus(options.gpu_host, options.gpus, env);
+            if (report.gpus.empty()) {
+                report.gpus = gpu ? gpu->summary()
+                                  : "none: " + no_gpu_reason(options.gpu_host, options.gpus, env);
+                // (set once, from the first GPU test)
+            }
+            if (!gpu) {
+                r.status = TestStatus::skipped;
+                r.reasons.push_back("needs a GPU: " +
+                                    no_gpu_reason(options.gpu_host, options.gpus, env));
+            }
+        }
+        if (r.status != TestStatus::skipped) {
             bool needs_runtime = t.type == TestType::command || t.type == TestType::service;
             if (needs_runtime && !runtime) {
                 runtime = find_runtime(options.runtime); // a host problem: not a test failure
@@ -511,10 +633,10 @@ TestReport run_tests(const std::vector<TestSpec>& tests, std::string_view refere
                     metadata_test(t, bundle.image_config(), r);
                     break;
                 case TestType::command:
-                    command_test(t, bundle, *runtime, r);
+                    command_test(t, bundle, *runtime, gpu ? &*gpu : nullptr, roots, r);
                     break;
                 case TestType::service:
-                    service_test(t, bundle, *runtime, r);
+                    service_test(t, bundle, *runtime, gpu ? &*gpu : nullptr, roots, r);
                     break;
                 }
             } catch (const Error& e) {
@@ -531,6 +653,7 @@ TestReport run_tests(const std::vector<TestSpec>& tests, std::string_view refere
         }
         report.results.push_back(std::move(r));
     }
+    report.isolation = roots.describe();
     report.seconds = std::chrono::duration<double>(Clock::now() - started).count();
     return report;
 }

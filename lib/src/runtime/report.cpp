@@ -141,9 +141,17 @@ std::string result_text(const TestResult& r) {
 }
 
 std::string totals_text(const TestReport& report) {
-    return std::to_string(report.results.size()) + " tests: " + std::to_string(report.passed()) +
-           " passed, " + std::to_string(report.failed()) + " failed, " +
-           std::to_string(report.skipped()) + " skipped (" + seconds_text(report.seconds) +
+    std::string notes;
+    if (report.isolation.starts_with("one rootfs")) {
+        notes += "note: " + report.isolation + "\n";
+    }
+    if (!report.gpus.empty()) {
+        notes += "gpus: " + report.gpus + "\n";
+    }
+    return notes + std::to_string(report.results.size()) +
+           " tests: " + std::to_string(report.passed()) + " passed, " +
+           std::to_string(report.failed()) + " failed, " + std::to_string(report.skipped()) +
+           " skipped (" + seconds_text(report.seconds) +
            (report.runtime.empty() ? "" : "; " + report.runtime) + ")\n";
 }
 
@@ -168,6 +176,7 @@ std::string junit_xml(const TestReport& report) {
     out += "      <property name=\"image.digest\" value=\"" + xml_text(report.digest) + "\"/>\n";
     out += "      <property name=\"runtime\" value=\"" + xml_text(report.runtime) + "\"/>\n";
     out += "      <property name=\"gpus\" value=\"" + xml_text(report.gpus) + "\"/>\n";
+    out += "      <property name=\"isolation\" value=\"" + xml_text(report.isolation) + "\"/>\n";
     out += "    </properties>\n";
     for (const TestResult& r : report.results) {
         std::snprintf(time, sizeof time, "%.3f", r.seconds);
@@ -214,10 +223,11 @@ std::string report_json(const TestReport& report) {
         }
         tests.push_back(t);
     }
-    json out = {
-        {"image", report.image},       {"digest", report.digest},   {"runtime", report.runtime},
-        {"gpus", report.gpus},         {"passed", report.passed()}, {"failed", report.failed()},
-        {"skipped", report.skipped()}, {"seconds", report.seconds}, {"tests", tests}};
+    json out = {{"image", report.image},         {"digest", report.digest},
+                {"runtime", report.runtime},     {"gpus", report.gpus},
+                {"isolation", report.isolation}, {"passed", report.passed()},
+                {"failed", report.failed()},     {"skipped", report.skipped()},
+                {"seconds", report.seconds},     {"tests", tests}};
     return out.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
