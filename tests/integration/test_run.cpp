@@ -178,3 +178,19 @@ exit 1
     given.runtime = "runc";
     CHECK(find_runtime(given).name() == "runc");
 }
+
+TEST_CASE("ocibake run on a terminal gives the container one") {
+    ScratchDir dir("run");
+    busybox_image(dir, kImage);
+    // `script` gives ocibake a pseudo-terminal; the container gets one of its own.
+    std::string cmd = "TMPDIR='" + dir.path().string() + "' '" + ocibake::test::cli().string() +
+                      "' run '" + (dir / "img").string() + "' --cache-dir '" +
+                      (dir / "cache").string() + "' -- 'tty; echo TERM=$TERM; exit 3'";
+    CommandResult tty = run({"script", "-qec", cmd, "/dev/null"});
+    INFO(tty.out << tty.err);
+    CHECK(tty.exit_code == 3);
+    CHECK(tty.out.find("/dev/pts/0") != std::string::npos);
+    CHECK(tty.out.find("TERM=xterm") != std::string::npos);
+    CommandResult pipe = ocibake_run(dir, {"--", "tty; echo TERM=${TERM:-unset}"});
+    CHECK(pipe.out == "not a tty\nTERM=unset\n");
+}
