@@ -498,6 +498,7 @@ struct RunArgs {
     std::string keep_bundle;
     std::string cache_dir;
     std::string gpus;
+    ocibake::registry::Options registry;
 };
 
 ocibake::RuntimeSearch runtime_search(const std::string& runtime) {
@@ -559,7 +560,7 @@ int run_command_in_image(const RunArgs& a) {
     ocibake::OciRuntime runtime = ocibake::find_runtime(runtime_search(a.runtime));
     ocibake::Store store(a.cache_dir.empty() ? ocibake::Store::default_root()
                                              : std::filesystem::path(a.cache_dir));
-    ocibake::SourceImage image = ocibake::load_image(store, a.image);
+    ocibake::SourceImage image = ocibake::registry::load_image(store, a.image, {}, a.registry);
     BundleDir dir(a.keep_bundle);
     ocibake::Bundle bundle = ocibake::Bundle::create(store, image, dir.path);
     ocibake::ContainerSpec spec = bundle.spec_for(o);
@@ -585,6 +586,7 @@ struct TestArgs {
     std::string cache_dir;
     bool json = false;
     std::string gpus;
+    ocibake::registry::Options registry;
 };
 
 bool ends_with(const std::string& text, const std::string& suffix) {
@@ -619,6 +621,7 @@ int test_image(const TestArgs& a) {
     options.keep_bundle = a.keep_bundle;
     options.runtime = runtime_search(a.runtime);
     options.gpus = ocibake::GpuRequest::parse(a.gpus);
+    options.registry = a.registry;
     if (!a.json) {
         std::printf("testing %s (%zu tests from %s)\n", image.c_str(), recipe.tests.size(),
                     recipe_path.c_str());
@@ -766,7 +769,8 @@ int main(int argc, char** argv) {
     std::vector<std::string> run_command, volumes, run_env;
     std::optional<std::string> entrypoint;
     bool read_only = false;
-    run->add_option("image", run_image, "oci:DIR[:TAG], docker-archive:FILE, or a path")
+    run->add_option("image", run_image,
+                    "oci:DIR[:TAG], docker-archive:FILE, a path, or docker://REGISTRY/REPO:TAG")
         ->required();
     run->add_option("command", run_command,
                     "Replaces the image's cmd (the entrypoint stays); write it after --");
@@ -785,6 +789,7 @@ int main(int argc, char** argv) {
     run->add_option("--keep-bundle", keep_bundle,
                     "Unpack into DIR (must not exist) and keep it afterwards");
     run->add_option("--cache-dir", cache_dir, "The cache");
+    registry_flags.add_to(run);
     run->footer(kExitCodes);
 
     // test
@@ -793,7 +798,7 @@ int main(int argc, char** argv) {
     std::string test_target, test_recipe, junit_path;
     test->add_option("target", test_target,
                      "RECIPE.toml (tests the image it builds by default, oci:out/NAME:TAG), or "
-                     "an IMAGE with --recipe")
+                     "an IMAGE with --recipe (oci:DIR[:TAG], docker-archive:FILE, docker://REF)")
         ->required();
     test->add_option("--recipe", test_recipe, "The recipe whose [[test]] entries run");
     std::string test_gpus = "all";
@@ -806,6 +811,7 @@ int main(int argc, char** argv) {
     test->add_option("--keep-bundle", keep_bundle,
                      "Unpack into DIR (must not exist) and keep it afterwards");
     test->add_option("--cache-dir", cache_dir, "The cache");
+    registry_flags.add_to(test);
     test->footer(kExitCodes);
 
     // cache
@@ -984,11 +990,12 @@ int main(int argc, char** argv) {
         if (run->parsed()) {
             return run_command_in_image({run_image, run_command, volumes, run_env, network,
                                          read_only, run_user, run_workdir, entrypoint, runtime_path,
-                                         keep_bundle, cache_dir, run_gpus});
+                                         keep_bundle, cache_dir, run_gpus,
+                                         registry_flags.options()});
         }
         if (test->parsed()) {
             return test_image({test_target, test_recipe, junit_path, runtime_path, keep_bundle,
-                               cache_dir, as_json, test_gpus});
+                               cache_dir, as_json, test_gpus, registry_flags.options()});
         }
         if (gc->parsed()) {
             ocibake::GcOptions options;

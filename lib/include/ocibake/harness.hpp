@@ -10,6 +10,7 @@
 
 #include "ocibake/gpu.hpp"
 #include "ocibake/recipe.hpp"
+#include "ocibake/registry.hpp"
 #include "ocibake/runtime.hpp"
 
 #include <cstddef>
@@ -66,17 +67,19 @@ struct TestOptions {
     GpuHost gpu_host;
     /// Platform to pick from a multi-platform image.
     oci::Platform platform;
+    /// How a registry image ("docker://REF") is reached.
+    registry::Options registry;
     /// Called as each test finishes (for progress output).
     std::function<void(const TestResult&)> on_result;
 };
 
 /// Runs `tests` against the image `reference` ("oci:DIR[:TAG]", "docker-archive:FILE", a
-/// path). The image is unpacked once into a bundle; tests run in order, each in a fresh
-/// container with an overlay of its own over the unpacked root file system, so nothing
-/// a test writes reaches another (when overlayfs cannot be mounted, containers share the
-/// rootfs and the report says so: docs/runtime.md). File and metadata tests read the unpacked image
-/// and the image config and need no runtime; command and service tests find one on first use.
-/// Throws for problems with the image or the host (no runtime); a test that does not
+/// path, or a registry image "docker://REF"). The image is unpacked once into a bundle; tests run
+/// in order, each in a fresh container with an overlay of its own over the unpacked root file
+/// system, so nothing a test writes reaches another (when overlayfs cannot be mounted, containers
+/// share the rootfs and the report says so: docs/runtime.md). File and metadata tests read the
+/// unpacked image and the image config and need no runtime; command and service tests find one on
+/// first use. Throws for problems with the image or the host (no runtime); a test that does not
 /// hold is a failed result, never an exception.
 TestReport run_tests(const std::vector<TestSpec>& tests, std::string_view reference,
                      const TestOptions& options);

@@ -584,7 +584,7 @@ TestReport run_tests(const std::vector<TestSpec>& tests, std::string_view refere
                      const TestOptions& options) {
     auto started = Clock::now();
     Store store(options.cache_dir.empty() ? Store::default_root() : options.cache_dir);
-    SourceImage image = load_image(store, reference, options.platform);
+    SourceImage image = registry::load_image(store, reference, options.platform, options.registry);
     TestReport report;
     report.image = std::string(reference);
     report.digest = image.manifest_descriptor.digest.valid()
