@@ -8,8 +8,8 @@ packages=(
   build-essential cmake pkg-config clang-format
   libssl-dev libcurl4-openssl-dev libarchive-dev zlib1g-dev libzstd-dev libdeflate-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev catch2
-  # tests: real clients and runtimes check our output
-  skopeo umoci runc podman gpgv docker-registry apache2-utils python3 openssl
+  # tests: real clients and runtimes check our output (xmllint: JUnit reports)
+  skopeo umoci runc podman gpgv docker-registry apache2-utils python3 openssl libxml2-utils
   # Python tests: Debian's wheels, and what builds test wheels offline (a C extension too)
   python3-pip-whl python3-setuptools-whl python3-wheel-whl python3-setuptools python3-wheel
   python3-dev python3-pip

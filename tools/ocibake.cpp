@@ -11,6 +11,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <unistd.h>
@@ -28,7 +29,10 @@ constexpr const char* kExitCodes = R"(Exit codes:
      a registry has no such image or blob, or refuses the credentials)
   5  I/O error (writing the output or the cache failed; a registry is unreachable)
   6  integrity error (bytes do not match their digest, corrupt image,
-     untrusted TLS certificate))";
+     untrusted TLS certificate)
+  7  tests failed (ocibake test: at least one test did not pass)
+  8  runtime error (no working OCI runtime, a broken GPU setup on the host)
+`ocibake run` exits with the command's own exit code once it ran.)";
 
 std::string human_size(std::uint64_t bytes) {
     const char* units[] = {"B", "KB", "MB", "GB", "TB"};
@@ -480,6 +484,169 @@ std::vector<ocibake::registry::Reference> parse_refs(const std::vector<std::stri
     return refs;
 }
 
+struct RunArgs {
+    std::string image;
+    std::vector<std::string> command;
+    std::vector<std::string> volumes;
+    std::vector<std::string> env;
+    std::string network;
+    bool read_only = false;
+    std::string user;
+    std::string workdir;
+    std::optional<std::string> entrypoint;
+    std::string runtime;
+    std::string keep_bundle;
+    std::string cache_dir;
+    std::string gpus;
+    ocibake::registry::Options registry;
+};
+
+ocibake::RuntimeSearch runtime_search(const std::string& runtime) {
+    ocibake::RuntimeSearch search;
+    if (!runtime.empty()) {
+        search.runtime = runtime;
+    }
+    return search;
+}
+
+/// A bundle directory removed at the end unless the user keeps it.
+struct BundleDir {
+    std::filesystem::path path;
+    bool keep = false;
+    explicit BundleDir(const std::string& keep_dir)
+        : path(keep_dir.empty() ? ocibake::new_bundle_path() : std::filesystem::path(keep_dir)),
+          keep(!keep_dir.empty()) {}
+    ~BundleDir() {
+        if (!keep) {
+            std::error_code ec;
+            std::filesystem::remove_all(path, ec);
+        }
+    }
+};
+
+int run_command_in_image(const RunArgs& a) {
+    ocibake::ContainerOverrides o;
+    if (a.entrypoint) {
+        std::vector<std::string> args;
+        if (!a.entrypoint->empty()) {
+            args.push_back(*a.entrypoint);
+        }
+        args.insert(args.end(), a.command.begin(), a.command.end());
+        o.args = args;
+    } else if (!a.command.empty()) {
+        o.cmd = a.command;
+    }
+    for (const std::string& kv : a.env) {
+        if (kv.empty() || kv[0] == '=') {
+            throw ocibake::Error(ocibake::ErrorKind::usage, "-e '" + kv + "' must be KEY=VALUE");
+        }
+        o.env.push_back(kv.find('=') == std::string::npos
+                            ? kv + "=" + (std::getenv(kv.c_str()) ? std::getenv(kv.c_str()) : "")
+                            : kv);
+    }
+    for (const std::string& v : a.volumes) {
+        o.mounts.push_back(ocibake::Mount::parse_volume(v));
+    }
+    o.network = a.network == "host" ? ocibake::Network::host : ocibake::Network::none;
+    o.read_only_root = a.read_only;
+    if (!a.user.empty()) {
+        o.user = a.user;
+    }
+    if (!a.workdir.empty()) {
+        o.workdir = a.workdir;
+    }
+    o.terminal = ::isatty(0) && ::isatty(1);
+    ocibake::GpuRequest gpus = ocibake::GpuRequest::parse(a.gpus);
+    ocibake::OciRuntime runtime = ocibake::find_runtime(runtime_search(a.runtime));
+    ocibake::Store store(a.cache_dir.empty() ? ocibake::Store::default_root()
+                                             : std::filesystem::path(a.cache_dir));
+    ocibake::SourceImage image = ocibake::registry::load_image(store, a.image, {}, a.registry);
+    BundleDir dir(a.keep_bundle);
+    ocibake::Bundle bundle = ocibake::Bundle::create(store, image, dir.path);
+    ocibake::ContainerSpec spec = bundle.spec_for(o);
+    if (gpus.kind != ocibake::GpuRequest::Kind::none) {
+        auto edits = ocibake::find_gpus({}, gpus, spec.env);
+        if (!edits) {
+            throw ocibake::Error(ocibake::ErrorKind::runtime,
+                                 "--gpus " + a.gpus + ": " +
+                                     ocibake::no_gpu_reason({}, gpus, spec.env));
+        }
+        std::fprintf(stderr, "ocibake: %s\n", edits->summary().c_str());
+        ocibake::apply_gpu_edits(*edits, bundle, spec);
+    }
+    return runtime.run_attached(bundle, spec);
+}
+
+struct TestArgs {
+    std::string target;
+    std::string recipe;
+    std::string junit;
+    std::string runtime;
+    std::string keep_bundle;
+    std::string cache_dir;
+    bool json = false;
+    std::string gpus;
+    ocibake::registry::Options registry;
+};
+
+bool ends_with(const std::string& text, const std::string& suffix) {
+    return text.size() >= suffix.size() &&
+           text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+int test_image(const TestArgs& a) {
+    std::string recipe_path = a.recipe;
+    std::string image = a.target;
+    bool recipe_mode = a.recipe.empty() && ends_with(a.target, ".toml");
+    if (recipe_mode) {
+        recipe_path = a.target;
+    } else if (a.recipe.empty()) {
+        throw ocibake::Error(ocibake::ErrorKind::usage,
+                             "ocibake test " + a.target +
+                                 " needs --recipe RECIPE.toml: the tests come from the recipe");
+    }
+    ocibake::Recipe recipe = ocibake::load_recipe(recipe_path);
+    if (recipe_mode) {
+        std::filesystem::path out = std::filesystem::path("out") / recipe.name;
+        std::error_code ec;
+        if (!std::filesystem::exists(out, ec)) {
+            throw ocibake::Error(ocibake::ErrorKind::input,
+                                 "image " + out.string() + " does not exist: build it first (" +
+                                     "ocibake " + recipe_path + ")");
+        }
+        image = "oci:" + out.string() + ":" + recipe.tag;
+    }
+    ocibake::TestOptions options;
+    options.cache_dir = a.cache_dir;
+    options.keep_bundle = a.keep_bundle;
+    options.runtime = runtime_search(a.runtime);
+    options.gpus = ocibake::GpuRequest::parse(a.gpus);
+    options.registry = a.registry;
+    if (!a.json) {
+        std::printf("testing %s (%zu tests from %s)\n", image.c_str(), recipe.tests.size(),
+                    recipe_path.c_str());
+        std::fflush(stdout);
+        options.on_result = [](const ocibake::TestResult& r) {
+            std::fputs(ocibake::result_text(r).c_str(), stdout);
+            std::fflush(stdout);
+        };
+    }
+    ocibake::TestReport report = ocibake::run_tests(recipe.tests, image, options);
+    if (!a.junit.empty()) {
+        std::ofstream out(a.junit, std::ios::binary | std::ios::trunc);
+        out << ocibake::junit_xml(report);
+        if (!out) {
+            throw ocibake::Error(ocibake::ErrorKind::io, "cannot write " + a.junit);
+        }
+    }
+    if (a.json) {
+        std::cout << ocibake::report_json(report);
+    } else {
+        std::fputs(ocibake::totals_text(report).c_str(), stdout);
+    }
+    return report.failed() == 0 ? 0 : 7;
+}
+
 // `ocibake RECIPE ...` means `ocibake build RECIPE ...`.
 std::vector<std::string> normalize_args(CLI::App& app, int argc, char** argv) {
     std::set<std::string> commands = {"help"};
@@ -594,6 +761,58 @@ int main(int argc, char** argv) {
                         "Platform to pick from an index (default linux/amd64)");
     inspect->add_flag("--json", as_json, "Print as JSON");
     inspect->footer(kExitCodes);
+
+    // run
+    auto* run = app.add_subcommand(
+        "run", "Run a command in an image: unpacked into a bundle, run by crun or runc");
+    std::string run_image, network = "none", run_user, run_workdir, keep_bundle, runtime_path;
+    std::vector<std::string> run_command, volumes, run_env;
+    std::optional<std::string> entrypoint;
+    bool read_only = false;
+    run->add_option("image", run_image,
+                    "oci:DIR[:TAG], docker-archive:FILE, a path, or docker://REGISTRY/REPO:TAG")
+        ->required();
+    run->add_option("command", run_command,
+                    "Replaces the image's cmd (the entrypoint stays); write it after --");
+    run->add_option("-v,--volume", volumes, "Bind mount HOST:CONTAINER[:ro|:rw]");
+    run->add_option("-e,--env", run_env, "Set KEY=VALUE in the container");
+    run->add_option("--network", network, "none (loopback only, the default) or host")
+        ->check(CLI::IsMember({"none", "host"}));
+    run->add_flag("--read-only", read_only, "Mount the image's root file system read-only");
+    run->add_option("-u,--user", run_user, "User: name, uid, name:group or uid:gid");
+    run->add_option("-w,--workdir", run_workdir, "Working directory in the container");
+    run->add_option("--entrypoint", entrypoint,
+                    "Replaces the entrypoint (\"\" clears it; the command follows it)");
+    std::string run_gpus = "none";
+    run->add_option("--gpus", run_gpus, "NVIDIA GPUs: none (the default), all, or a list like 0,1");
+    run->add_option("--runtime", runtime_path, "The OCI runtime (default: crun, else runc)");
+    run->add_option("--keep-bundle", keep_bundle,
+                    "Unpack into DIR (must not exist) and keep it afterwards");
+    run->add_option("--cache-dir", cache_dir, "The cache");
+    registry_flags.add_to(run);
+    run->footer(kExitCodes);
+
+    // test
+    auto* test = app.add_subcommand(
+        "test", "Run a recipe's [[test]] entries against its image (with crun or runc)");
+    std::string test_target, test_recipe, junit_path;
+    test->add_option("target", test_target,
+                     "RECIPE.toml (tests the image it builds by default, oci:out/NAME:TAG), or "
+                     "an IMAGE with --recipe (oci:DIR[:TAG], docker-archive:FILE, docker://REF)")
+        ->required();
+    test->add_option("--recipe", test_recipe, "The recipe whose [[test]] entries run");
+    std::string test_gpus = "all";
+    test->add_option("--gpus", test_gpus,
+                     "NVIDIA GPUs for gpu = true tests: all (the default), none, or a list like "
+                     "0,1; without one they are skipped");
+    test->add_option("--runtime", runtime_path, "The OCI runtime (default: crun, else runc)");
+    test->add_option("--junit", junit_path, "Write a JUnit XML report to FILE");
+    test->add_flag("--json", as_json, "Print the report as JSON");
+    test->add_option("--keep-bundle", keep_bundle,
+                     "Unpack into DIR (must not exist) and keep it afterwards");
+    test->add_option("--cache-dir", cache_dir, "The cache");
+    registry_flags.add_to(test);
+    test->footer(kExitCodes);
 
     // cache
     auto* cache = app.add_subcommand("cache", "Manage the cache");
@@ -794,6 +1013,16 @@ int main(int argc, char** argv) {
             auto platform = ocibake::oci::Platform::parse(platform_text);
             print_inspect(ocibake::inspect_image(image_ref, platform), as_json);
             return 0;
+        }
+        if (run->parsed()) {
+            return run_command_in_image({run_image, run_command, volumes, run_env, network,
+                                         read_only, run_user, run_workdir, entrypoint, runtime_path,
+                                         keep_bundle, cache_dir, run_gpus,
+                                         registry_flags.options()});
+        }
+        if (test->parsed()) {
+            return test_image({test_target, test_recipe, junit_path, runtime_path, keep_bundle,
+                               cache_dir, as_json, test_gpus, registry_flags.options()});
         }
         if (gc->parsed()) {
             ocibake::GcOptions options;

@@ -67,6 +67,8 @@ TEST_CASE("every subcommand has --help — the exit codes are documented") {
                                                            {"push", "--help"},
                                                            {"pull", "--help"},
                                                            {"lock", "--help"},
+                                                           {"run", "--help"},
+                                                           {"test", "--help"},
                                                            {"cache", "gc", "--help"},
                                                            {"cache", "--help"}}) {
         auto r = ocibake_run(dir, args);

@@ -751,3 +751,34 @@ TEST_CASE("Docker schema2 images: pulled, and used as a base by tag@digest") {
           (dir / "bundle").string()});
     CHECK(read_file(dir / "bundle/rootfs/app/hello.txt") == "hello\n");
 }
+
+TEST_CASE("ocibake run and ocibake test take registry images") {
+    require_program("runc", "runc");
+    ScratchDir dir("reg-run");
+    Registry registry;
+    must({cli().string(), "build", (source_dir() / "recipes/hello.toml").string(), "-o",
+          "oci:" + (dir / "hello").string() + ":1", "--cache-dir", (dir / "cache").string(), "-q"});
+    const std::string ref = registry.host() + "/run/hello:1";
+    must({"skopeo", "copy", "--dest-tls-verify=false", "oci:" + (dir / "hello").string() + ":1",
+          "docker://" + ref});
+
+    ScratchDir fresh("reg-run-cache"); // nothing of the image in this cache yet
+    auto ran = run({cli().string(), "run", "docker://" + ref, "--cache-dir", (fresh / "c").string(),
+                    "--", "from the registry"});
+    INFO(ran.err);
+    CHECK(ran.exit_code == 0);
+    CHECK(ran.out == "hello, from the registry (from an ocibake image; uid 1000, in /home/app)\n");
+    // A bare reference works too when its first component is a registry host.
+    auto bare =
+        run({cli().string(), "run", ref, "--cache-dir", (fresh / "c").string(), "--", "bare"});
+    CHECK(bare.out.find("hello, bare") == 0);
+
+    auto tested = run({cli().string(), "test", "docker://" + ref, "--recipe",
+                       (source_dir() / "recipes/hello.toml").string(), "--cache-dir",
+                       (fresh / "c").string(), "--json"});
+    INFO(tested.out << tested.err);
+    CHECK(tested.exit_code == 0);
+    json report = json::parse(tested.out);
+    CHECK(report["failed"] == 0);
+    CHECK(report["passed"].get<int>() >= 1);
+}

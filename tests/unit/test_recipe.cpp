@@ -801,6 +801,153 @@ TEST_CASE("a registry base: [base] ref, normalised, with errors at the value") {
     }
 }
 
+TEST_CASE("test entries: every type read into the model", "[recipe]") {
+    ScratchDir dir("recipe");
+    write_file(dir / "frag.toml", "[[test]]\nname = \"from-fragment\"\nargs = [\"true\"]\n");
+    Recipe r = load_text(dir, R"(include = ["frag.toml"]
+[[test]]
+name = "hello"
+shell = "echo hi"
+env = { B = "2", A = "1" }
+exit_code = 3
+stdout = "^hi$"
+stderr = ["a", "b+"]
+stdout_not = "error"
+timeout = 5
+
+[[test]]
+type = "file"
+path = "/etc/motd"
+file_type = "file"
+mode = "0644"
+uid = 0
+gid = 0
+contains = "Welcome"
+
+[[test]]
+name = "link"
+type = "file"
+path = "bin/sh"
+file_type = "symlink"
+target = "busybox"
+
+[[test]]
+name = "gone"
+type = "file"
+path = "/etc/shadow"
+exists = false
+
+[[test]]
+name = "meta"
+type = "metadata"
+env = { LANG = "C.UTF-8" }
+entrypoint = ["/start"]
+cmd = []
+exposed_ports = [8888, "22/tcp"]
+user = "1000:1000"
+workdir = "/workspace"
+
+[[test]]
+name = "web"
+type = "service"
+port = 8888
+http_status = 302
+http_body = "Jupyter"
+ready_timeout = 60
+stop_timeout = 2
+gpu = true
+)");
+    REQUIRE(r.tests.size() == 7);
+    const auto& frag = r.tests[0];
+    CHECK(frag.name == "from-fragment");
+    CHECK(frag.args == Strings{"true"});
+    const auto& hello = r.tests[1];
+    CHECK(hello.type == ocibake::TestType::command);
+    CHECK(hello.shell == "echo hi");
+    CHECK(hello.env == Pairs{{"A", "1"}, {"B", "2"}});
+    CHECK(hello.exit_code == 3);
+    REQUIRE(hello.stderr_match.size() == 2);
+    CHECK(hello.stderr_match[1].regex == "b+");
+    CHECK(hello.stdout_not.at(0).regex == "error");
+    CHECK(hello.timeout == 5);
+    CHECK_FALSE(hello.gpu);
+    const auto& file = r.tests[2];
+    CHECK(file.name == "test-3"); // by position in the merged list
+    CHECK(file.file_type == EntryType::file);
+    CHECK(file.mode == 0644u);
+    CHECK(file.contains.at(0).regex == "Welcome");
+    CHECK(r.tests[3].target == "busybox");
+    CHECK_FALSE(r.tests[4].exists);
+    const auto& meta = r.tests[5];
+    CHECK(meta.cmd == Strings{});
+    CHECK(meta.exposed_ports == Strings{"8888/tcp", "22/tcp"});
+    CHECK(meta.user == "1000:1000");
+    const auto& web = r.tests[6];
+    CHECK(web.type == ocibake::TestType::service);
+    CHECK(web.port == 8888);
+    CHECK(web.http_path == "/"); // an HTTP check was asked for
+    CHECK(web.http_status == 302);
+    CHECK(web.ready_timeout == 60);
+    CHECK(web.stop_timeout == 2);
+    CHECK(web.gpu);
+}
+
+TEST_CASE("test entries: errors", "[recipe]") {
+    ScratchDir dir("recipe");
+    const std::string file = (dir / "recipe.toml").string();
+    auto test = [&](std::string_view body) {
+        return error_for(dir, "[[test]]\n" + std::string(body));
+    };
+    RecipeError wrong_key = test("shell = \"x\"\npath = \"/a\"\n");
+    CHECK(wrong_key.summary() == "'path' is not allowed in a test of type 'command'");
+    CHECK(wrong_key.where().str() == file + ":3:1");
+    CHECK(wrong_key.hint() == "type 'command' takes: name, type, gpu, timeout, comment, args, "
+                              "shell, env, stdout, stderr, stdout_not, stderr_not, exit_code");
+    CHECK(test("shel = \"x\"\n").hint() == "did you mean 'shell'?");
+    CHECK(test("name = \"a\"\n").summary() == "[[test]] needs 'args' or 'shell'");
+    CHECK(test("args = [\"a\"]\nshell = \"b\"\n").summary() ==
+          "'args' and 'shell' are mutually exclusive");
+    CHECK(test("args = []\n").summary() == "'args' must not be empty");
+    RecipeError regex = test("shell = \"x\"\nstdout = \"(unclosed\"\n");
+    CHECK(regex.summary().rfind("'stdout' '(unclosed' is not a valid regular expression: ", 0) ==
+          0);
+    CHECK(regex.where().str() == file + ":3:10");
+    CHECK(test("shell = \"x\"\nstderr = [\"ok\", \"[z-a]\"]\n").where().str() == file + ":3:17");
+    CHECK(test("shell = \"x\"\nexit_code = 256\n").summary() ==
+          "'exit_code' 256 is out of range (0..255)");
+    CHECK(test("shell = \"x\"\ntimeout = 0\n").summary() ==
+          "'timeout' 0 is out of range (1..86400)");
+    CHECK(test("type = \"unit\"\n").summary() ==
+          "'type' must be one of command, file, metadata, service, not 'unit'");
+    CHECK(test("type = \"file\"\n").summary() == "[[test]] needs 'path'");
+    CHECK(test("type = \"file\"\npath = \"/a\"\nfile_type = \"socket\"\n").summary() ==
+          "'file_type' must be one of file, dir, symlink, not 'socket'");
+    CHECK(test("type = \"file\"\npath = \"/a\"\nexists = false\nmode = 0o644\n").summary() ==
+          "'mode' cannot be checked on a path that must not exist");
+    CHECK(test("type = \"file\"\npath = \"/a\"\nfile_type = \"dir\"\ntarget = \"b\"\n").summary() ==
+          "'target' is only for file_type = \"symlink\"");
+    CHECK(test("type = \"file\"\npath = \"../../etc\"\n").summary() ==
+          "'path' image path '../../etc' escapes the image root");
+    CHECK(test("type = \"metadata\"\n").summary() ==
+          "[[test]] needs at least one of 'env', 'entrypoint', 'cmd', 'exposed_ports', 'user', "
+          "'workdir'");
+    CHECK(test("type = \"service\"\n").summary() == "[[test]] needs 'port'");
+    CHECK(test("type = \"service\"\nport = 70000\n").summary() ==
+          "'port' 70000 is out of range (1..65535)");
+    CHECK(test("type = \"service\"\nport = 80\nhttp_path = \"index.html\"\n").summary() ==
+          "'http_path' must start with '/'");
+    CHECK(test("type = \"service\"\nport = 80\nshell = \"x\"\n").summary() ==
+          "'shell' is not allowed in a test of type 'service'");
+
+    RecipeError twice =
+        error_for(dir, "[[test]]\nname = \"a\"\nshell = \"x\"\n[[test]]\nname = \"a\"\nshell = "
+                       "\"y\"\n");
+    CHECK(twice.summary() == "test name 'a' is used twice");
+    CHECK(twice.hint() == "first used at " + file + ":2:8");
+    CHECK(summary_for(dir, "[test]\nshell = \"x\"\n") ==
+          "'test' must be an array of tables, not a table");
+}
+
 TEST_CASE("[layer.python]: every key read, paths resolved, mistakes named") {
     ScratchDir dir("recipe-python");
     Recipe r = load_text(

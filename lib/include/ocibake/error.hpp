@@ -18,6 +18,7 @@ enum class ErrorKind {
     input,     ///< an input named by the recipe is missing, unreadable or unsafe (exit 4)
     io,        ///< reading or writing the output, the cache or a temp file failed (exit 5)
     integrity, ///< bytes do not match their digest, or a format is corrupt (exit 6)
+    runtime,   ///< no usable OCI runtime, or the host's GPU setup is broken (exit 8)
     internal,  ///< a bug or an unexpected library failure (exit 1)
 };
 

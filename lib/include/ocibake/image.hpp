@@ -102,6 +102,18 @@ struct SourceImage {
 SourceImage load_oci_layout(Store& store, const std::filesystem::path& dir, std::string_view tag,
                             const oci::Platform& platform);
 
+/// Reads the image of a docker archive (`docker save` format) into the store: each layer
+/// tar is streamed into a blob (verified against the config's diffIDs when it is plain
+/// tar). The manifest is made up (docker archives have none): manifest_descriptor is
+/// empty, manifest.config names the config blob.
+SourceImage load_docker_archive(Store& store, const std::filesystem::path& file);
+
+/// Reads an image into the store, by reference: "oci:DIR[:TAG]", "docker-archive:FILE",
+/// or a plain path (a directory is an OCI layout, a file a docker archive). This is the
+/// one place that knows the sources; a registry source plugs in here.
+SourceImage load_image(Store& store, std::string_view reference,
+                       const oci::Platform& platform = {});
+
 /// What `ocibake inspect` shows.
 struct ImageInfo {
     std::string source; ///< as given

@@ -113,6 +113,69 @@ struct BuildSpec {
     std::optional<std::int64_t> source_date_epoch;
 };
 
+/// What a `[[test]]` checks.
+enum class TestType {
+    command,  ///< runs a command in the image: exit code, stdout, stderr
+    file,     ///< a path in the image: exists, type, mode, owner, contents
+    metadata, ///< the image config: env, entrypoint, cmd, ports, user, workdir
+    service,  ///< starts the image's service: a TCP port, an HTTP answer, a clean stop
+};
+const char* to_string(TestType type) noexcept;
+
+/// A regular expression (ECMAScript, `^`/`$` at line ends), checked when the recipe is
+/// read.
+struct TestPattern {
+    std::string regex;
+    SourceLocation where;
+};
+
+/// `[[test]]`: one check of the built image (docs/recipe.md lists every key).
+struct TestSpec {
+    SourceLocation where;
+    std::string name; ///< unique; default "test-<n>" (1-based)
+    TestType type = TestType::command;
+    bool gpu = false;          ///< needs a GPU: skipped (never passed) without one
+    std::int64_t timeout = 60; ///< seconds for the whole test
+
+    // command and service
+    std::optional<std::vector<std::string>> args; ///< replaces entrypoint + cmd
+    std::optional<std::string> shell;             ///< command: run with /bin/sh -c
+    /// command, service: set in the container. metadata: expected values.
+    std::vector<std::pair<std::string, std::string>> env;
+
+    // command
+    int exit_code = 0;
+    std::vector<TestPattern> stdout_match;
+    std::vector<TestPattern> stderr_match;
+    std::vector<TestPattern> stdout_not;
+    std::vector<TestPattern> stderr_not;
+
+    // file
+    std::string path; ///< image path, as written
+    bool exists = true;
+    std::optional<EntryType> file_type; ///< file, directory or symlink
+    std::optional<std::uint32_t> mode;
+    std::optional<std::uint32_t> uid;
+    std::optional<std::uint32_t> gid;
+    std::vector<TestPattern> contains;
+    std::optional<std::string> target; ///< a symlink's target
+
+    // metadata
+    std::optional<std::vector<std::string>> entrypoint;
+    std::optional<std::vector<std::string>> cmd;
+    std::vector<std::string> exposed_ports; ///< normalised ("8080/tcp"); each must be exposed
+    std::optional<std::string> user;
+    std::optional<std::string> workdir;
+
+    // service
+    std::uint16_t port = 0;
+    std::optional<std::string> http_path; ///< set when an HTTP check is asked for
+    int http_status = 200;
+    std::vector<TestPattern> http_body;
+    std::int64_t ready_timeout = 30; ///< seconds until the port must accept
+    std::int64_t stop_timeout = 10;  ///< seconds the service gets to stop after its signal
+};
+
 struct Recipe {
     std::filesystem::path file; ///< absolute path of the recipe
     std::string name;           ///< image name; default: the file's stem
@@ -122,6 +185,7 @@ struct Recipe {
     ConfigSpec config;
     BuildSpec build;
     std::vector<LayerSpec> layers; ///< included fragments' layers first, in include order
+    std::vector<TestSpec> tests;   ///< likewise: fragments' tests first
     /// Every file read: the recipe and its fragments (absolute), in the order read.
     std::vector<std::filesystem::path> sources;
 };

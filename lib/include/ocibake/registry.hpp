@@ -190,4 +190,14 @@ SourceImage load_registry_base(Store& store, const Reference& reference,
 std::size_t fetch_remote_blobs(Store& store, const std::vector<oci::Descriptor>& blobs,
                                const std::map<Digest, RemoteBlob>& remote, const Options& options);
 
+/// True when `text` names a registry image: "docker://REF", or (when no file or directory
+/// of that name exists) a reference whose first component is a registry host.
+bool is_registry_reference(std::string_view text);
+
+/// Reads an image into the store with every layer's bytes: a registry image
+/// ("docker://REF", see is_registry_reference) is resolved for `platform` and fetched;
+/// anything else goes to ocibake::load_image (an OCI layout or a docker archive).
+SourceImage load_image(Store& store, std::string_view reference, const oci::Platform& platform,
+                       const Options& options);
+
 } // namespace ocibake::registry

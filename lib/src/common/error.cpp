@@ -17,6 +17,8 @@ int exit_code_for(ErrorKind kind) noexcept {
         return 5;
     case ErrorKind::integrity:
         return 6;
+    case ErrorKind::runtime:
+        return 8;
     case ErrorKind::internal:
         return 1;
     }
@@ -35,6 +37,8 @@ const char* to_string(ErrorKind kind) noexcept {
         return "io";
     case ErrorKind::integrity:
         return "integrity";
+    case ErrorKind::runtime:
+        return "runtime";
     case ErrorKind::internal:
         return "internal";
     }

@@ -7,7 +7,10 @@
 #include "layer/stream.hpp"
 #include "layer/tar_writer.hpp"
 
+#include <archive.h>
+#include <archive_entry.h>
 #include <fcntl.h>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -143,3 +146,183 @@ void write_docker_archive(const Store& store, const BuiltImage& image, const fs:
 }
 
 } // namespace ocibake::detail
+
+// ---- reading ------------------------------------------------------------------------
+
+namespace ocibake {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct ArchiveReadDeleter {
+    void operator()(archive* a) const noexcept { archive_read_free(a); }
+};
+
+// One check() for libarchive: throws with its own message.
+void check_archive(archive* a, int rc, const std::string& what) {
+    if (rc < ARCHIVE_WARN) {
+        const char* msg = archive_error_string(a);
+        throw Error(ErrorKind::integrity, what + ": " + (msg ? msg : "libarchive error"));
+    }
+}
+
+std::string media_type_of_magic(const unsigned char* head, std::size_t size) {
+    if (size >= 2 && head[0] == 0x1f && head[1] == 0x8b) {
+        return std::string(oci::media_type::layer_gzip);
+    }
+    if (size >= 4 && head[0] == 0x28 && head[1] == 0xb5 && head[2] == 0x2f && head[3] == 0xfd) {
+        return std::string(oci::media_type::layer_zstd);
+    }
+    return std::string(oci::media_type::layer_tar);
+}
+
+} // namespace
+
+SourceImage load_docker_archive(Store& store, const std::filesystem::path& file) {
+    std::string origin = file.string();
+    std::unique_ptr<archive, ArchiveReadDeleter> a(archive_read_new());
+    if (!a) {
+        throw Error(ErrorKind::internal, "libarchive: archive_read_new failed");
+    }
+    archive_read_support_format_tar(a.get());
+    archive_read_support_filter_all(a.get());
+    if (archive_read_open_filename(a.get(), file.c_str(), 1 << 16) != ARCHIVE_OK) {
+        const char* msg = archive_error_string(a.get());
+        throw Error(ErrorKind::input, "cannot read " + origin + ": " + (msg ? msg : "?"));
+    }
+    // One pass: small JSON files are kept, every other regular file is streamed into
+    // the store (the manifest that says which ones are layers may come last).
+    std::map<std::string, std::string> json_files;
+    struct Blob {
+        oci::Descriptor descriptor;
+    };
+    std::map<std::string, Blob> blobs;
+    std::vector<char> buf(1 << 20);
+    archive_entry* entry = nullptr;
+    for (;;) {
+        int rc = archive_read_next_header(a.get(), &entry);
+        if (rc == ARCHIVE_EOF) {
+            break;
+        }
+        check_archive(a.get(), rc, "cannot read " + origin);
+        if (archive_entry_filetype(entry) != AE_IFREG) {
+            continue;
+        }
+        std::string name = archive_entry_pathname(entry);
+        if (name.rfind("./", 0) == 0) {
+            name = name.substr(2);
+        }
+        auto size = static_cast<std::uint64_t>(archive_entry_size(entry));
+        bool is_json = name.size() > 5 && name.substr(name.size() - 5) == ".json";
+        if (is_json && size < (16u << 20)) {
+            std::string text(size, '\0');
+            la_ssize_t n = archive_read_data(a.get(), text.data(), text.size());
+            if (n < 0 || static_cast<std::uint64_t>(n) != size) {
+                check_archive(a.get(), ARCHIVE_FATAL, "cannot read " + name + " in " + origin);
+            }
+            json_files[name] = std::move(text);
+            continue;
+        }
+        BlobWriter writer = store.new_blob();
+        unsigned char head[4] = {0, 0, 0, 0};
+        std::size_t head_size = 0;
+        for (;;) {
+            la_ssize_t n = archive_read_data(a.get(), buf.data(), buf.size());
+            check_archive(a.get(), n < 0 ? static_cast<int>(n) : ARCHIVE_OK,
+                          "cannot read " + name + " in " + origin);
+            if (n == 0) {
+                break;
+            }
+            for (la_ssize_t i = 0; i < n && head_size < sizeof head; ++i) {
+                head[head_size++] = static_cast<unsigned char>(buf[static_cast<std::size_t>(i)]);
+            }
+            writer.write(buf.data(), static_cast<std::size_t>(n));
+        }
+        Blob blob;
+        blob.descriptor.size = writer.size();
+        blob.descriptor.digest = writer.commit();
+        blob.descriptor.media_type = media_type_of_magic(head, head_size);
+        blobs[name] = blob;
+    }
+    auto mf = json_files.find("manifest.json");
+    if (mf == json_files.end()) {
+        throw Error(ErrorKind::integrity, origin + " is not a docker archive (no manifest.json)");
+    }
+    nlohmann::json manifest;
+    try {
+        manifest = nlohmann::json::parse(mf->second);
+    } catch (const std::exception& e) {
+        throw Error(ErrorKind::integrity, origin + ": manifest.json: " + e.what());
+    }
+    if (!manifest.is_array() || manifest.size() != 1 || !manifest[0].is_object() ||
+        !manifest[0].value("Config", nlohmann::json()).is_string() ||
+        !manifest[0].value("Layers", nlohmann::json()).is_array()) {
+        throw Error(ErrorKind::integrity,
+                    origin + ": manifest.json must list exactly one image with Config and Layers");
+    }
+    std::string config_name = manifest[0]["Config"].get<std::string>();
+    auto cf = json_files.find(config_name);
+    if (cf == json_files.end()) {
+        throw Error(ErrorKind::integrity, origin + ": config " + config_name + " is missing");
+    }
+    SourceImage out;
+    out.config = oci::parse_image_config(cf->second, origin + ":" + config_name);
+    out.manifest.config.media_type = std::string(oci::media_type::config);
+    out.manifest.config.digest = store.put_bytes(cf->second);
+    out.manifest.config.size = cf->second.size();
+    const nlohmann::json& layers = manifest[0]["Layers"];
+    if (layers.size() != out.config.diff_ids.size()) {
+        throw Error(ErrorKind::integrity,
+                    origin + ": manifest.json lists " + std::to_string(layers.size()) +
+                        " layers, the config " + std::to_string(out.config.diff_ids.size()));
+    }
+    nlohmann::json kept = nlohmann::json::array();
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+        std::string name = layers[i].is_string() ? layers[i].get<std::string>() : "";
+        auto it = blobs.find(name);
+        if (it == blobs.end()) {
+            throw Error(ErrorKind::integrity, origin + ": layer " + std::to_string(i + 1) + " (" +
+                                                  name + ") is missing from the archive");
+        }
+        LayerResult layer;
+        layer.descriptor = it->second.descriptor;
+        layer.diff_id = out.config.diff_ids[i];
+        if (layer.descriptor.media_type == oci::media_type::layer_tar) {
+            if (layer.descriptor.digest != layer.diff_id) {
+                throw Error(ErrorKind::integrity, origin + ": layer " + name + " hashes to " +
+                                                      layer.descriptor.digest.str() +
+                                                      ", but the config says " +
+                                                      layer.diff_id.str());
+            }
+            layer.uncompressed_size = layer.descriptor.size;
+        }
+        out.manifest.layers.push_back(layer.descriptor);
+        out.layers.push_back(layer);
+        kept.push_back(layer.descriptor.digest.str());
+    }
+    // Keeps the imported blobs alive in the cache while they are used.
+    store.put_record("base", out.manifest.config.digest.hex(), kept.dump());
+    return out;
+}
+
+SourceImage load_image(Store& store, std::string_view reference, const oci::Platform& platform) {
+    OutputTarget target = OutputTarget::parse(reference);
+    std::error_code ec;
+    bool explicit_kind =
+        reference.rfind("oci:", 0) == 0 || reference.rfind("docker-archive:", 0) == 0;
+    if (!explicit_kind && fs::is_regular_file(target.path, ec)) {
+        target.kind = OutputTarget::Kind::docker_archive;
+    }
+    if (!fs::exists(target.path, ec)) {
+        throw Error(ErrorKind::input, "image " + std::string(reference) + ": " +
+                                          target.path.string() + " does not exist");
+    }
+    // A registry source ("docker://HOST/NAME:TAG") will be dispatched here.
+    if (target.kind == OutputTarget::Kind::docker_archive) {
+        return load_docker_archive(store, target.path);
+    }
+    return load_oci_layout(store, target.path, target.reference, platform);
+}
+
+} // namespace ocibake

@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <map>
 #include <optional>
+#include <regex>
 #include <set>
 #include <span>
 #include <string>
@@ -937,6 +938,236 @@ std::array<Field<LayerDraft>, 7> layer_fields() {
     }};
 }
 
+// ---- [[test]] --------------------------------------------------------------------------
+
+/// A test being read, with what the final checks need.
+struct TestDraft {
+    TestSpec spec;
+    std::optional<SourceLocation> name_where;
+};
+
+/// A regular expression, or an array of them (all must match).
+std::vector<TestPattern> as_patterns(const Value& value) {
+    std::vector<Located> items;
+    if (value.node.is_string()) {
+        items.push_back({value.node.as_string()->get(), value.where()});
+    } else if (value.node.is_array()) {
+        items = as_strings(value);
+    } else {
+        wrong_type(value, "a string or an array of strings");
+    }
+    std::vector<TestPattern> out;
+    for (const Located& item : items) {
+        try {
+            std::regex compiled(item.text, std::regex::ECMAScript | std::regex::multiline);
+        } catch (const std::regex_error& e) {
+            fail(item.where,
+                 in_quotes(value.name) + " " + in_quotes(item.text) +
+                     " is not a valid regular expression: " + e.what(),
+                 "patterns are ECMAScript regular expressions, as in JavaScript");
+        }
+        out.push_back({item.text, item.where});
+    }
+    return out;
+}
+
+std::int64_t as_seconds(const Value& value, std::int64_t low) {
+    return as_integer_in(value, low, 86400);
+}
+
+void merge_strings(std::map<std::string, std::string>& out, const Value& value, bool env);
+
+std::vector<std::pair<std::string, std::string>> as_env_table(const Value& value) {
+    std::map<std::string, std::string> env;
+    merge_strings(env, value, true);
+    return {env.begin(), env.end()};
+}
+
+std::array<Field<TestDraft>, 32> test_fields() {
+    return {{
+        {"name",
+         [](TestDraft& t, const Value& v) {
+             t.spec.name = as_nonempty_string(v);
+             t.name_where = v.where();
+         }},
+        {"type", [](TestDraft&, const Value&) {}}, // read first, see read_test()
+        {"gpu", [](TestDraft& t, const Value& v) { t.spec.gpu = as_bool(v); }},
+        {"timeout", [](TestDraft& t, const Value& v) { t.spec.timeout = as_seconds(v, 1); }},
+        {"args",
+         [](TestDraft& t, const Value& v) {
+             t.spec.args = texts(as_strings(v));
+             if (t.spec.args->empty()) {
+                 fail(v.where(), "'args' must not be empty");
+             }
+         }},
+        {"shell", [](TestDraft& t, const Value& v) { t.spec.shell = as_nonempty_string(v); }},
+        {"env", [](TestDraft& t, const Value& v) { t.spec.env = as_env_table(v); }},
+        {"exit_code",
+         [](TestDraft& t, const Value& v) {
+             t.spec.exit_code = static_cast<int>(as_integer_in(v, 0, 255));
+         }},
+        {"stdout", [](TestDraft& t, const Value& v) { t.spec.stdout_match = as_patterns(v); }},
+        {"stderr", [](TestDraft& t, const Value& v) { t.spec.stderr_match = as_patterns(v); }},
+        {"stdout_not", [](TestDraft& t, const Value& v) { t.spec.stdout_not = as_patterns(v); }},
+        {"stderr_not", [](TestDraft& t, const Value& v) { t.spec.stderr_not = as_patterns(v); }},
+        {"path", [](TestDraft& t, const Value& v) { t.spec.path = as_image_path(v, false); }},
+        {"exists", [](TestDraft& t, const Value& v) { t.spec.exists = as_bool(v); }},
+        {"file_type",
+         [](TestDraft& t, const Value& v) {
+             std::string text = as_string(v);
+             if (text == "file") {
+                 t.spec.file_type = EntryType::file;
+             } else if (text == "dir") {
+                 t.spec.file_type = EntryType::directory;
+             } else if (text == "symlink") {
+                 t.spec.file_type = EntryType::symlink;
+             } else {
+                 fail(v.where(),
+                      "'file_type' must be one of file, dir, symlink, not " + in_quotes(text));
+             }
+         }},
+        {"mode", [](TestDraft& t, const Value& v) { t.spec.mode = as_mode(v); }},
+        {"uid", [](TestDraft& t, const Value& v) { t.spec.uid = as_id(v); }},
+        {"gid", [](TestDraft& t, const Value& v) { t.spec.gid = as_id(v); }},
+        {"contains", [](TestDraft& t, const Value& v) { t.spec.contains = as_patterns(v); }},
+        {"target", [](TestDraft& t, const Value& v) { t.spec.target = as_nonempty_string(v); }},
+        {"entrypoint",
+         [](TestDraft& t, const Value& v) { t.spec.entrypoint = texts(as_strings(v)); }},
+        {"cmd", [](TestDraft& t, const Value& v) { t.spec.cmd = texts(as_strings(v)); }},
+        {"exposed_ports", [](TestDraft& t, const Value& v) { t.spec.exposed_ports = as_ports(v); }},
+        {"user", [](TestDraft& t, const Value& v) { t.spec.user = as_string(v); }},
+        {"workdir", [](TestDraft& t, const Value& v) { t.spec.workdir = as_string(v); }},
+        {"port",
+         [](TestDraft& t, const Value& v) {
+             t.spec.port = static_cast<std::uint16_t>(as_integer_in(v, 1, 65535));
+         }},
+        {"http_path",
+         [](TestDraft& t, const Value& v) {
+             std::string path = as_string(v);
+             if (!path.starts_with('/')) {
+                 fail(v.where(), "'http_path' must start with '/'");
+             }
+             t.spec.http_path = path;
+         }},
+        {"http_status",
+         [](TestDraft& t, const Value& v) {
+             t.spec.http_status = static_cast<int>(as_integer_in(v, 100, 599));
+         }},
+        {"http_body", [](TestDraft& t, const Value& v) { t.spec.http_body = as_patterns(v); }},
+        {"ready_timeout",
+         [](TestDraft& t, const Value& v) { t.spec.ready_timeout = as_seconds(v, 1); }},
+        {"stop_timeout",
+         [](TestDraft& t, const Value& v) { t.spec.stop_timeout = as_seconds(v, 0); }},
+        {"comment", [](TestDraft&, const Value& v) { as_string(v); }},
+    }};
+}
+
+/// A `type` of [[test]] and the keys it takes.
+struct TestKind {
+    std::string_view name;
+    TestType type;
+    std::span<const std::string_view> keys;
+};
+
+TestKind test_kind(const Section& section) {
+    static constexpr std::array<std::string_view, 13> command_keys{
+        "name", "type",   "gpu",    "timeout",    "comment",    "args",     "shell",
+        "env",  "stdout", "stderr", "stdout_not", "stderr_not", "exit_code"};
+    static constexpr std::array<std::string_view, 13> file_keys{
+        "name",      "type", "gpu", "timeout", "comment",  "path",  "exists",
+        "file_type", "mode", "uid", "gid",     "contains", "target"};
+    static constexpr std::array<std::string_view, 11> metadata_keys{
+        "name",       "type", "gpu",           "timeout", "comment", "env",
+        "entrypoint", "cmd",  "exposed_ports", "user",    "workdir"};
+    static constexpr std::array<std::string_view, 13> service_keys{
+        "name", "type",      "gpu",         "timeout",   "comment",       "args",        "env",
+        "port", "http_path", "http_status", "http_body", "ready_timeout", "stop_timeout"};
+    const std::array<TestKind, 4> kinds{{
+        {"command", TestType::command, command_keys},
+        {"file", TestType::file, file_keys},
+        {"metadata", TestType::metadata, metadata_keys},
+        {"service", TestType::service, service_keys},
+    }};
+    const Value* value = section.get("type");
+    if (value == nullptr) {
+        return kinds[0];
+    }
+    std::string text = as_string(*value);
+    for (const TestKind& kind : kinds) {
+        if (kind.name == text) {
+            return kind;
+        }
+    }
+    fail(value->where(),
+         "'type' must be one of command, file, metadata, service, not " + in_quotes(text));
+}
+
+TestDraft read_test(const Section& section) {
+    auto fields = test_fields();
+    section.allow_only(keys_of(fields));
+    TestKind kind = test_kind(section);
+    for (const Value& value : section.values()) {
+        if (std::find(kind.keys.begin(), kind.keys.end(), value.name) == kind.keys.end()) {
+            fail(value.key_where(),
+                 in_quotes(value.name) + " is not allowed in a test of type " +
+                     in_quotes(kind.name),
+                 "type " + in_quotes(kind.name) + " takes: " + join(kind.keys, ", "));
+        }
+    }
+    TestDraft test;
+    test.spec.where = section.where();
+    test.spec.type = kind.type;
+    read_fields(section, test, fields);
+    const TestSpec& t = test.spec;
+    switch (t.type) {
+    case TestType::command:
+        if (section.get("args") && section.get("shell")) {
+            const Value* second = std::max(section.get("args"), section.get("shell"));
+            fail(second->key_where(), "'args' and 'shell' are mutually exclusive",
+                 "'args' is the argv; 'shell' is run with /bin/sh -c");
+        }
+        if (!t.args && !t.shell) {
+            section.missing("'args' or 'shell'",
+                            "args = [\"/bin/prog\", \"--version\"] or shell = \"prog | wc -l\"");
+        }
+        break;
+    case TestType::file:
+        if (!section.get("path")) {
+            section.missing(in_quotes("path"),
+                            "the image path to check, e.g. path = \"/etc/motd\"");
+        }
+        if (!t.exists) {
+            for (std::string_view key : {"file_type", "mode", "uid", "gid", "contains", "target"}) {
+                if (const Value* v = section.get(key)) {
+                    fail(v->key_where(),
+                         in_quotes(key) + " cannot be checked on a path that must not exist");
+                }
+            }
+        }
+        if (t.target && t.file_type && *t.file_type != EntryType::symlink) {
+            fail(section.get("target")->key_where(),
+                 "'target' is only for file_type = \"symlink\"");
+        }
+        break;
+    case TestType::metadata:
+        if (!t.entrypoint && !t.cmd && !t.user && !t.workdir && t.env.empty() &&
+            t.exposed_ports.empty()) {
+            section.missing("at least one of 'env', 'entrypoint', 'cmd', 'exposed_ports', 'user', "
+                            "'workdir'");
+        }
+        break;
+    case TestType::service:
+        if (!section.get("port")) {
+            section.missing(in_quotes("port"), "the TCP port the service listens on");
+        }
+        if (!t.http_path && (section.get("http_status") || section.get("http_body"))) {
+            test.spec.http_path = "/";
+        }
+        break;
+    }
+    return test;
+}
+
 // ---- the merged recipe -----------------------------------------------------------------
 
 /// Everything merged so far, in the order values are applied (later wins).
@@ -950,6 +1181,7 @@ struct Merge {
     std::set<std::string> ports;
     std::set<std::string> volumes;
     std::vector<LayerDraft> layers;
+    std::vector<TestDraft> tests;
 };
 
 /// Keys of a table of strings (env, labels) into `out`, later wins.
@@ -1101,7 +1333,7 @@ std::string_view home_of(std::string_view key) {
     return {};
 }
 
-std::array<Field<Merge>, 8> top_fields() {
+std::array<Field<Merge>, 9> top_fields() {
     return {{
         {"include", [](Merge&, const Value&) {}}, // read before the rest, see Loader::read()
         {"name",
@@ -1133,6 +1365,13 @@ std::array<Field<Merge>, 8> top_fields() {
                  layer.spec.where = section.where();
                  read_fields(section, layer, layer_fields());
                  m.layers.push_back(std::move(layer));
+             }
+         }},
+        {"test",
+         [](Merge& m, const Value& v) {
+             for (const toml::table* table :
+                  as_tables(v, "write [[test]] (two brackets) for each test")) {
+                 m.tests.push_back(read_test(Section(*table, "[[test]]", v.file)));
              }
          }},
     }};
@@ -1196,6 +1435,26 @@ void name_layers(Merge& m) {
     }
 }
 
+/// Default names ("test-<n>"), then uniqueness.
+void name_tests(Merge& m) {
+    std::map<std::string, const TestDraft*> seen;
+    for (std::size_t i = 0; i < m.tests.size(); ++i) {
+        TestDraft& test = m.tests[i];
+        if (!test.name_where) {
+            test.spec.name = "test-" + std::to_string(i + 1);
+        }
+        auto [first, fresh] = seen.emplace(test.spec.name, &test);
+        if (!fresh) {
+            const TestDraft& other = *first->second;
+            fail(test.name_where.value_or(test.spec.where),
+                 "test name " + in_quotes(test.spec.name) + " is used twice",
+                 other.name_where
+                     ? "first used at " + other.name_where->str()
+                     : "the test at " + other.spec.where.str() + " has this name by default");
+        }
+    }
+}
+
 void default_name(Merge& m, const FileContext& top) {
     if (m.named) {
         return;
@@ -1215,6 +1474,7 @@ void default_name(Merge& m, const FileContext& top) {
 Recipe finish(Merge& m, const FileContext& top) {
     check_levels(m);
     name_layers(m);
+    name_tests(m);
     default_name(m, top);
     Recipe& recipe = m.recipe;
     recipe.file = top.absolute;
@@ -1224,6 +1484,9 @@ Recipe finish(Merge& m, const FileContext& top) {
     recipe.config.volumes.assign(m.volumes.begin(), m.volumes.end());
     for (LayerDraft& layer : m.layers) {
         recipe.layers.push_back(std::move(layer.spec));
+    }
+    for (TestDraft& test : m.tests) {
+        recipe.tests.push_back(std::move(test.spec));
     }
     return std::move(recipe);
 }
@@ -1314,6 +1577,20 @@ private:
 };
 
 } // namespace
+
+const char* to_string(TestType type) noexcept {
+    switch (type) {
+    case TestType::command:
+        return "command";
+    case TestType::file:
+        return "file";
+    case TestType::metadata:
+        return "metadata";
+    case TestType::service:
+        return "service";
+    }
+    return "command";
+}
 
 Recipe load_recipe(const std::filesystem::path& file) {
     return Loader().load(file, std::nullopt);

@@ -6,9 +6,11 @@
 #include <openssl/evp.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -70,6 +72,23 @@ std::vector<fs::path> auth_files(const Options& options) {
     return files;
 }
 
+// Writes to a pipe whose reader may already be gone (a helper that failed to start)
+// without the process dying of SIGPIPE: the signal is blocked for this thread, and
+// taken off the pending set if the write raised it. A library must not change the
+// process's signal handlers.
+void write_without_sigpipe(int fd, const std::string& data) {
+    sigset_t pipe_set, old;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    ::pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EPIPE) {
+        timespec zero{0, 0};
+        ::sigtimedwait(&pipe_set, nullptr, &zero);
+    }
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
 // Runs `docker-credential-<helper> get` with the server on stdin.
 std::optional<Credentials> from_helper(const std::string& helper, const std::string& server) {
     std::string program = "docker-credential-" + helper;
@@ -94,8 +113,7 @@ std::optional<Credentials> from_helper(const std::string& helper, const std::str
     }
     ::close(in[0]);
     ::close(out[1]);
-    ssize_t ignored = ::write(in[1], server.data(), server.size());
-    (void)ignored;
+    write_without_sigpipe(in[1], server);
     ::close(in[1]);
     std::string reply;
     char buf[4096];

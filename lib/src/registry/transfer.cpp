@@ -453,6 +453,53 @@ std::size_t fetch_remote_blobs(Store& store, const std::vector<oci::Descriptor>&
     return missing.size();
 }
 
+bool is_registry_reference(std::string_view text) {
+    if (text.rfind("docker://", 0) == 0) {
+        return true;
+    }
+    if (text.rfind("oci:", 0) == 0 || text.rfind("docker-archive:", 0) == 0) {
+        return false;
+    }
+    std::error_code ec;
+    if (fs::exists(fs::path(std::string(text)), ec)) {
+        return false;
+    }
+    std::string_view head = text.substr(0, text.find('/'));
+    bool registry_host = text.find('/') != std::string_view::npos &&
+                         (head.find('.') != std::string_view::npos ||
+                          head.find(':') != std::string_view::npos || head == "localhost");
+    if (!registry_host) {
+        return false;
+    }
+    try {
+        Reference::parse(text);
+        return true;
+    } catch (const Error&) {
+        return false;
+    }
+}
+
+SourceImage load_image(Store& store, std::string_view text, const oci::Platform& platform,
+                       const Options& options) {
+    if (!is_registry_reference(text)) {
+        return ocibake::load_image(store, text, platform);
+    }
+    if (text.rfind("docker://", 0) == 0) {
+        text.remove_prefix(9);
+    }
+    Reference ref = Reference::parse(text);
+    Client client(ref.registry, options);
+    Resolved resolved = resolve(client, ref, platform);
+    SourceImage image = load_registry_base(store, ref, resolved.manifest_digest, platform, options);
+    std::vector<oci::Descriptor> layers;
+    for (const auto& l : image.layers) {
+        layers.push_back(l.descriptor);
+    }
+    fetch_remote_blobs(store, layers, image.remote_blobs, options);
+    image.remote_blobs.clear();
+    return image;
+}
+
 PullResult pull(Store& store, const Reference& reference, const OutputTarget& output,
                 const std::optional<oci::Platform>& platform, const Options& options) {
     auto start = Clock::now();

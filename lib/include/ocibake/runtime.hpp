@@ -1,0 +1,279 @@
+// ocibake: running an image. Unpacking it into an OCI runtime bundle, the bundle's
+// config.json, and an installed OCI runtime (crun or runc) to run it.
+//
+//     ocibake::Store store(ocibake::Store::default_root());
+//     auto image = ocibake::load_image(store, "oci:out/hello");
+//     ocibake::Bundle bundle = ocibake::Bundle::create(store, image, "/var/tmp/b");
+//     ocibake::ContainerSpec spec = bundle.spec_for({});          // entrypoint + cmd
+//     ocibake::OciRuntime runtime = ocibake::find_runtime({});    // crun, else runc
+//     ocibake::ProcessResult r = runtime.run(bundle, spec, {});   // stdout, stderr, exit code
+//
+// docs/runtime.md describes the choices (how layers are unpacked, what config.json holds,
+// how the runtime is picked). Everything here needs root: runc does, and unpacking keeps
+// the layers' owners.
+#pragma once
+
+#include "ocibake/cas.hpp"
+#include "ocibake/image.hpp"
+#include "ocibake/oci.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ocibake {
+
+// ---- unpacking ----------------------------------------------------------------------
+
+struct UnpackStats {
+    std::uint64_t entries = 0;   ///< tar entries applied (whiteouts included)
+    std::uint64_t bytes = 0;     ///< file bytes written
+    std::uint64_t whiteouts = 0; ///< `.wh.` and opaque markers applied
+};
+
+/// Applies one layer (a blob in the store) over the directory `rootfs`, streaming: the
+/// blob is decompressed on a second thread and read entry by entry, never held whole.
+/// The compressed digest and the diffID are both checked; a mismatch is
+/// Error(integrity), after which `rootfs` must be thrown away.
+///
+/// OCI changeset rules: `.wh.NAME` removes NAME of a lower layer, `.wh..wh..opq` empties
+/// its directory of lower layers' entries; modes, owners, times, hard links, symlinks,
+/// devices and fifos are kept. Entries that would leave the root are refused
+/// (Error(input) naming the layer and the entry): absolute paths, `..`, hard links to
+/// such paths, and paths through a symlink that is absolute or climbs out of the root.
+/// `label` names the layer in messages ("layer 2 (sha256:…)").
+UnpackStats unpack_layer(const Store& store, const LayerResult& layer,
+                         const std::filesystem::path& rootfs, std::string_view label);
+
+/// Unpacks every layer of `image`, bottom first, into `rootfs` (created if missing).
+UnpackStats unpack_image(const Store& store, const SourceImage& image,
+                         const std::filesystem::path& rootfs);
+
+// ---- what runs ----------------------------------------------------------------------
+
+/// A mount in the container (config.json's `mounts`).
+struct Mount {
+    std::string destination; ///< absolute path in the container
+    std::string type = "bind";
+    std::string source; ///< host path for binds
+    std::vector<std::string> options;
+
+    /// A bind mount of a host path ("rbind", plus "ro" when read_only).
+    static Mount bind(std::string host, std::string container, bool read_only);
+    /// Parses `-v HOST:CONTAINER[:ro|:rw]`; HOST is made absolute and must exist.
+    /// Error(usage) naming the text otherwise.
+    static Mount parse_volume(std::string_view text);
+};
+
+/// A device node made in the container (config.json's `linux.devices`), also allowed in
+/// the device cgroup.
+struct DeviceNode {
+    std::string path;      ///< in the container, e.g. "/dev/nvidia0"
+    std::string host_path; ///< on the host (where it was found; for messages and CDI)
+    char type = 'c';       ///< 'c' or 'b'
+    std::uint32_t major = 0;
+    std::uint32_t minor = 0;
+    std::uint32_t file_mode = 0666;
+    std::uint32_t uid = 0;
+    std::uint32_t gid = 0;
+};
+
+/// A runtime hook (config.json's `hooks`).
+struct Hook {
+    std::string when = "createContainer"; ///< prestart, createRuntime, createContainer, ...
+    std::string path;                     ///< absolute host path
+    std::vector<std::string> args;        ///< argv, args[0] included
+    std::vector<std::string> env;
+    std::optional<int> timeout; ///< seconds
+};
+
+enum class Network {
+    none, ///< a network namespace of its own with loopback only
+    host, ///< the host's network (what service tests use to reach the container)
+};
+
+/// Everything config.json says about one container. Made from the image by
+/// Bundle::spec_for(), then adjusted (GPUs add devices, mounts, env and hooks).
+struct ContainerSpec {
+    std::vector<std::string> args; ///< argv; args[0] is looked up in the container's PATH
+    std::vector<std::string> env;  ///< "KEY=value"
+    std::string cwd = "/";
+    std::uint32_t uid = 0;
+    std::uint32_t gid = 0;
+    std::vector<std::uint32_t> additional_gids;
+    bool terminal = false;
+    std::string hostname = "ocibake";
+    bool read_only_root = false;
+    /// The root file system: "rootfs" (relative to the bundle) or an absolute path, e.g.
+    /// an overlay over the bundle's rootfs.
+    std::string root_path = "rootfs";
+    Network network = Network::none;
+    std::uint64_t shm_size = 64ull << 20; ///< /dev/shm (NCCL and DataLoaders want more)
+    std::vector<Mount> mounts;            ///< after the standard ones (/proc, /dev, /sys, ...)
+    std::vector<DeviceNode> devices;
+    std::vector<Hook> hooks;
+
+    /// Sets KEY (replacing an existing KEY=..., in place) or appends it.
+    void set_env(std::string_view key, std::string_view value);
+    std::optional<std::string> env_value(std::string_view key) const;
+};
+
+/// How a run differs from what the image says.
+struct ContainerOverrides {
+    /// Replaces entrypoint and cmd: the whole argv (command tests, `ocibake run
+    /// --entrypoint`).
+    std::optional<std::vector<std::string>> args;
+    /// Replaces only the image's cmd; the entrypoint stays (as `docker run IMAGE CMD`).
+    std::optional<std::vector<std::string>> cmd;
+    std::vector<std::string> env; ///< "KEY=value", applied over the image's
+    std::optional<std::string> user;
+    std::optional<std::string> workdir;
+    bool terminal = false;
+    bool read_only_root = false;
+    Network network = Network::none;
+    std::vector<Mount> mounts;
+    std::optional<std::uint64_t> shm_size;
+};
+
+/// The config.json text for `spec` (OCI runtime spec 1.0.2): process, root (`rootfs`),
+/// hostname, the standard mounts then spec.mounts, hooks, namespaces (pid, ipc, uts,
+/// mount, and network unless Network::host), devices with their cgroup rules, Docker's
+/// default capabilities, masked and read-only /proc and /sys paths.
+std::string runtime_config_json(const ContainerSpec& spec);
+
+/// A fresh path for a bundle directory (not created): $TMPDIR, else /var/tmp (disk, not
+/// memory: images can be large), then "ocibake-bundle-XXXXXXXX".
+std::filesystem::path new_bundle_path();
+
+/// An unpacked image in an OCI runtime bundle directory: `rootfs/`, plus the files the
+/// container gets bind-mounted (`etc/hosts`, `etc/hostname`, `etc/resolv.conf`) and each
+/// run's config.json.
+class Bundle {
+public:
+    /// Unpacks `image` into `dir/rootfs` (dir is created; it must not exist or be empty).
+    static Bundle create(const Store& store, const SourceImage& image,
+                         const std::filesystem::path& dir);
+
+    const std::filesystem::path& dir() const noexcept { return dir_; }
+    std::filesystem::path rootfs() const { return dir_ / "rootfs"; }
+    const oci::ImageConfig& image_config() const noexcept { return config_; }
+    /// The root file system `spec` runs in (its root_path, against the bundle).
+    std::filesystem::path root_of(const ContainerSpec& spec) const;
+
+    /// The container the image describes, with `overrides`: argv from entrypoint + cmd
+    /// (or the overrides), env (image's, then the overrides', PATH and HOME filled in
+    /// when missing, HOSTNAME), user resolved against the image's /etc/passwd and
+    /// /etc/group (names, uid, uid:gid; supplementary groups from /etc/group), cwd,
+    /// /etc/hosts and /etc/hostname mounted so the hostname resolves. Error(input) for a
+    /// user or group the image does not know, or an empty argv.
+    ContainerSpec spec_for(const ContainerOverrides& overrides) const;
+
+    /// Writes `config.json` for `spec` into the bundle (replacing an older one).
+    void write_config(const ContainerSpec& spec) const;
+
+private:
+    Bundle(std::filesystem::path dir, oci::ImageConfig config)
+        : dir_(std::move(dir)), config_(std::move(config)) {}
+    std::filesystem::path dir_;
+    oci::ImageConfig config_;
+};
+
+// ---- the OCI runtime ----------------------------------------------------------------
+
+struct ProcessResult {
+    int exit_code = -1; ///< the container process's (128 + signal when killed)
+    std::string out;    ///< stdout, up to RunLimits::max_output bytes
+    std::string err;    ///< stderr, likewise
+    bool out_truncated = false;
+    bool err_truncated = false;
+    bool timed_out = false;
+    double seconds = 0;
+    /// The runtime's own error (from its log) when it could not start the process;
+    /// empty when the process ran.
+    std::string runtime_error;
+};
+
+struct RunLimits {
+    std::chrono::milliseconds timeout{std::chrono::minutes(10)};
+    std::size_t max_output = 4 << 20; ///< per stream; the rest is counted, not kept
+};
+
+class Container;
+
+/// An installed OCI runtime (crun or runc) driven through its command line. Container
+/// ids are unique per call; a container is always deleted afterwards, also on timeout
+/// (`kill KILL`, then `delete --force`).
+class OciRuntime {
+public:
+    OciRuntime(std::filesystem::path path, std::string version);
+
+    const std::filesystem::path& path() const noexcept { return path_; }
+    /// The program's file name ("runc", "crun").
+    std::string name() const;
+    /// First line of `--version`.
+    const std::string& version() const noexcept { return version_; }
+
+    /// Writes `spec` into the bundle and runs it to completion, output captured, stdin
+    /// /dev/null.
+    ProcessResult run(const Bundle& bundle, const ContainerSpec& spec,
+                      const RunLimits& limits) const;
+    /// Runs a bundle directory whose config.json is written already (used by the probe).
+    ProcessResult run_bundle(const std::filesystem::path& bundle, const RunLimits& limits) const;
+    /// Starts `spec` in the background, output captured (service tests).
+    Container start(const Bundle& bundle, const ContainerSpec& spec) const;
+    /// Runs `spec` with this process's stdin, stdout and stderr (`ocibake run`); returns
+    /// the exit code.
+    int run_attached(const Bundle& bundle, const ContainerSpec& spec) const;
+
+private:
+    std::filesystem::path path_;
+    std::string version_;
+};
+
+/// A container running in the background. Destroying it kills and deletes it.
+class Container {
+public:
+    Container(Container&&) noexcept;
+    Container& operator=(Container&&) noexcept;
+    ~Container();
+
+    const std::string& id() const noexcept;
+    /// Reads output for up to `wait`; true while the container still runs.
+    bool poll(std::chrono::milliseconds wait);
+    /// Sends `signal` ("TERM", "KILL", ...) through the runtime.
+    void kill(std::string_view signal);
+    /// Waits up to `wait` for the end; the result, or nullopt while it still runs.
+    std::optional<ProcessResult> wait(std::chrono::milliseconds wait);
+    /// Output so far.
+    const std::string& out() const noexcept;
+    const std::string& err() const noexcept;
+
+    struct Impl; ///< opaque
+    explicit Container(std::unique_ptr<Impl> impl);
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+struct RuntimeSearch {
+    /// `--runtime PATH`: only this one is tried.
+    std::optional<std::filesystem::path> runtime;
+    /// Program names looked up on PATH, in order.
+    std::vector<std::string> candidates{"crun", "runc"};
+    /// Run a tiny container with each candidate to check that it works on this host
+    /// (crun 1.8 fails on cgroup v1 hybrid hosts; runc works there). Without it a
+    /// runtime whose `--version` works is taken.
+    bool probe = true;
+};
+
+/// The first runtime that works. Error(runtime) listing each one tried and why it was
+/// passed over when none does. The caller keeps the result for the whole run (the
+/// verdict is cached that way, not in a global).
+OciRuntime find_runtime(const RuntimeSearch& search);
+
+} // namespace ocibake

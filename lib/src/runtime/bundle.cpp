@@ -1,0 +1,476 @@
+// The runtime bundle: an unpacked image, the container's settings from the image config,
+// and config.json per the OCI runtime spec.
+#include "ocibake/runtime.hpp"
+#include "runtime/rootfs.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace ocibake {
+
+namespace fs = std::filesystem;
+using detail::RootDir;
+
+namespace {
+
+constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Docker's default capability set.
+constexpr const char* kCapabilities[] = {
+    "CAP_AUDIT_WRITE", "CAP_CHOWN",   "CAP_DAC_OVERRIDE",     "CAP_FOWNER",     "CAP_FSETID",
+    "CAP_KILL",        "CAP_MKNOD",   "CAP_NET_BIND_SERVICE", "CAP_NET_RAW",    "CAP_SETFCAP",
+    "CAP_SETGID",      "CAP_SETPCAP", "CAP_SETUID",           "CAP_SYS_CHROOT",
+};
+
+constexpr const char* kMaskedPaths[] = {
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+};
+
+constexpr const char* kReadonlyPaths[] = {
+    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+};
+
+std::optional<std::uint32_t> parse_id(std::string_view text) {
+    std::uint32_t value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
+        return std::nullopt;
+    }
+    return value;
+}
+
+std::vector<std::string> split_fields(const std::string& line) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    for (;;) {
+        std::size_t colon = line.find(':', start);
+        out.push_back(line.substr(start, colon - start));
+        if (colon == std::string::npos) {
+            return out;
+        }
+        start = colon + 1;
+    }
+}
+
+std::vector<std::vector<std::string>> read_table(const RootDir& root, std::string_view path) {
+    std::vector<std::vector<std::string>> rows;
+    std::optional<std::string> text = root.read_file(path, 16 << 20);
+    if (!text) {
+        return rows;
+    }
+    std::size_t start = 0;
+    while (start < text->size()) {
+        std::size_t end = text->find('\n', start);
+        std::string line = text->substr(start, end - start);
+        start = end == std::string::npos ? text->size() : end + 1;
+        if (!line.empty() && line[0] != '#') {
+            rows.push_back(split_fields(line));
+        }
+    }
+    return rows;
+}
+
+struct ResolvedUser {
+    std::uint32_t uid = 0;
+    std::uint32_t gid = 0;
+    std::vector<std::uint32_t> additional_gids;
+    std::string home = "/";
+};
+
+/// "", "name", "uid", "name:group", "uid:gid", ... against the image's passwd and group.
+ResolvedUser resolve_user(const RootDir& root, const std::string& user) {
+    ResolvedUser out;
+    if (user.empty()) {
+        return out;
+    }
+    std::size_t colon = user.find(':');
+    std::string who = user.substr(0, colon);
+    std::optional<std::string> group;
+    if (colon != std::string::npos) {
+        group = user.substr(colon + 1);
+    }
+    auto passwd = read_table(root, "etc/passwd");
+    std::optional<std::uint32_t> uid = parse_id(who);
+    const std::vector<std::string>* entry = nullptr;
+    for (const auto& row : passwd) {
+        if (row.size() < 7) {
+            continue;
+        }
+        if ((uid && parse_id(row[2]) == uid) || (!uid && row[0] == who)) {
+            entry = &row;
+            break;
+        }
+    }
+    if (!uid && entry == nullptr) {
+        throw Error(ErrorKind::input, "user '" + who + "' is not in the image's /etc/passwd");
+    }
+    out.uid = uid ? *uid : parse_id((*entry)[2]).value_or(0);
+    if (entry != nullptr) {
+        out.gid = parse_id((*entry)[3]).value_or(0);
+        if (!(*entry)[5].empty()) {
+            out.home = (*entry)[5];
+        }
+    }
+    auto groups = read_table(root, "etc/group");
+    if (group) {
+        std::optional<std::uint32_t> gid = parse_id(*group);
+        if (!gid) {
+            for (const auto& row : groups) {
+                if (row.size() >= 3 && row[0] == *group) {
+                    gid = parse_id(row[2]);
+                    break;
+                }
+            }
+        }
+        if (!gid) {
+            throw Error(ErrorKind::input,
+                        "group '" + *group + "' is not in the image's /etc/group");
+        }
+        out.gid = *gid;
+    }
+    // Supplementary groups: those that list the user by name (as Docker does).
+    if (entry != nullptr) {
+        const std::string& name = (*entry)[0];
+        for (const auto& row : groups) {
+            if (row.size() < 4) {
+                continue;
+            }
+            std::size_t start = 0;
+            const std::string& members = row[3];
+            while (start <= members.size()) {
+                std::size_t comma = members.find(',', start);
+                if (members.substr(start, comma - start) == name) {
+                    if (auto gid = parse_id(row[2]); gid && *gid != out.gid) {
+                        out.additional_gids.push_back(*gid);
+                    }
+                    break;
+                }
+                if (comma == std::string::npos) {
+                    break;
+                }
+                start = comma + 1;
+            }
+        }
+    }
+    return out;
+}
+
+void set_env_in(std::vector<std::string>& env, std::string_view key, std::string_view value) {
+    std::string entry = std::string(key) + "=" + std::string(value);
+    for (std::string& e : env) {
+        if (e.size() > key.size() && e.compare(0, key.size(), key) == 0 && e[key.size()] == '=') {
+            e = std::move(entry);
+            return;
+        }
+    }
+    env.push_back(std::move(entry));
+}
+
+std::optional<std::string> env_in(const std::vector<std::string>& env, std::string_view key) {
+    for (const std::string& e : env) {
+        if (e.size() > key.size() && e.compare(0, key.size(), key) == 0 && e[key.size()] == '=') {
+            return e.substr(key.size() + 1);
+        }
+    }
+    return std::nullopt;
+}
+
+void write_text(const fs::path& path, std::string_view text) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(text.data(), static_cast<std::streamsize>(text.size()));
+    if (!out) {
+        throw Error(ErrorKind::io, "cannot write " + path.string());
+    }
+}
+
+nlohmann::ordered_json mount_json(const Mount& m) {
+    nlohmann::ordered_json j = {
+        {"destination", m.destination}, {"type", m.type}, {"source", m.source}};
+    if (!m.options.empty()) {
+        j["options"] = m.options;
+    }
+    return j;
+}
+
+} // namespace
+
+// ---- Mount ---------------------------------------------------------------------------
+
+Mount Mount::bind(std::string host, std::string container, bool read_only) {
+    Mount m;
+    m.destination = std::move(container);
+    m.source = std::move(host);
+    m.type = "bind";
+    m.options = {"rbind", "rprivate"};
+    if (read_only) {
+        m.options.push_back("ro");
+    }
+    return m;
+}
+
+Mount Mount::parse_volume(std::string_view text) {
+    std::string spec(text);
+    std::size_t first = spec.find(':');
+    if (first == std::string::npos || first == 0) {
+        throw Error(ErrorKind::usage, "volume '" + spec + "' must be HOST:CONTAINER[:ro|:rw]");
+    }
+    std::string host = spec.substr(0, first);
+    std::string rest = spec.substr(first + 1);
+    bool read_only = false;
+    std::size_t second = rest.find(':');
+    if (second != std::string::npos) {
+        std::string mode = rest.substr(second + 1);
+        if (mode != "ro" && mode != "rw") {
+            throw Error(ErrorKind::usage,
+                        "volume '" + spec + "': mode '" + mode + "' must be ro or rw");
+        }
+        read_only = mode == "ro";
+        rest = rest.substr(0, second);
+    }
+    if (!rest.starts_with('/')) {
+        throw Error(ErrorKind::usage, "volume '" + spec + "': the container path must be absolute");
+    }
+    std::error_code ec;
+    fs::path absolute = fs::absolute(host, ec).lexically_normal();
+    if (ec || !fs::exists(absolute, ec)) {
+        throw Error(ErrorKind::usage,
+                    "volume '" + spec + "': " + absolute.string() + " does not exist");
+    }
+    return bind(absolute.string(), rest, read_only);
+}
+
+// ---- ContainerSpec ---------------------------------------------------------------------
+
+void ContainerSpec::set_env(std::string_view key, std::string_view value) {
+    set_env_in(env, key, value);
+}
+
+std::optional<std::string> ContainerSpec::env_value(std::string_view key) const {
+    return env_in(env, key);
+}
+
+std::string runtime_config_json(const ContainerSpec& spec) {
+    using json = nlohmann::ordered_json;
+    json caps = json::array();
+    for (const char* c : kCapabilities) {
+        caps.push_back(c);
+    }
+    // A non-root process gets the bounding set only, as with Docker.
+    json effective = spec.uid == 0 ? caps : json::array();
+    json user = {{"uid", spec.uid}, {"gid", spec.gid}};
+    if (!spec.additional_gids.empty()) {
+        user["additionalGids"] = spec.additional_gids;
+    }
+    json process = {
+        {"terminal", spec.terminal},
+        {"user", user},
+        {"args", spec.args},
+        {"env", spec.env},
+        {"cwd", spec.cwd},
+        {"capabilities", {{"bounding", caps}, {"effective", effective}, {"permitted", effective}}},
+        {"noNewPrivileges", false},
+    };
+
+    json mounts = json::array();
+    mounts.push_back({{"destination", "/proc"}, {"type", "proc"}, {"source", "proc"}});
+    mounts.push_back({{"destination", "/dev"},
+                      {"type", "tmpfs"},
+                      {"source", "tmpfs"},
+                      {"options", {"nosuid", "strictatime", "mode=755", "size=65536k"}}});
+    mounts.push_back(
+        {{"destination", "/dev/pts"},
+         {"type", "devpts"},
+         {"source", "devpts"},
+         {"options", {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}}});
+    mounts.push_back(
+        {{"destination", "/dev/shm"},
+         {"type", "tmpfs"},
+         {"source", "shm"},
+         {"options",
+          {"nosuid", "noexec", "nodev", "mode=1777", "size=" + std::to_string(spec.shm_size)}}});
+    mounts.push_back({{"destination", "/dev/mqueue"},
+                      {"type", "mqueue"},
+                      {"source", "mqueue"},
+                      {"options", {"nosuid", "noexec", "nodev"}}});
+    mounts.push_back({{"destination", "/sys"},
+                      {"type", "sysfs"},
+                      {"source", "sysfs"},
+                      {"options", {"nosuid", "noexec", "nodev", "ro"}}});
+    mounts.push_back({{"destination", "/sys/fs/cgroup"},
+                      {"type", "cgroup"},
+                      {"source", "cgroup"},
+                      {"options", {"nosuid", "noexec", "nodev", "relatime", "ro"}}});
+    for (const Mount& m : spec.mounts) {
+        mounts.push_back(mount_json(m));
+    }
+
+    json namespaces = json::array();
+    for (const char* ns : {"pid", "ipc", "uts", "mount"}) {
+        namespaces.push_back({{"type", ns}});
+    }
+    if (spec.network == Network::none) {
+        namespaces.push_back({{"type", "network"}});
+    }
+    json devices = json::array();
+    json rules = json::array({{{"allow", false}, {"access", "rwm"}}});
+    for (const DeviceNode& d : spec.devices) {
+        devices.push_back({{"path", d.path},
+                           {"type", std::string(1, d.type)},
+                           {"major", d.major},
+                           {"minor", d.minor},
+                           {"fileMode", d.file_mode},
+                           {"uid", d.uid},
+                           {"gid", d.gid}});
+        rules.push_back({{"allow", true},
+                         {"type", std::string(1, d.type)},
+                         {"major", d.major},
+                         {"minor", d.minor},
+                         {"access", "rwm"}});
+    }
+    json linux = {{"namespaces", namespaces},
+                  {"resources", {{"devices", rules}}},
+                  {"maskedPaths", kMaskedPaths},
+                  {"readonlyPaths", kReadonlyPaths}};
+    if (!devices.empty()) {
+        linux["devices"] = devices;
+    }
+
+    json config = {{"ociVersion", "1.0.2"},
+                   {"process", process},
+                   {"root", {{"path", spec.root_path}, {"readonly", spec.read_only_root}}},
+                   {"hostname", spec.hostname},
+                   {"mounts", mounts}};
+    if (!spec.hooks.empty()) {
+        json hooks = json::object();
+        for (const Hook& h : spec.hooks) {
+            json hook = {{"path", h.path}};
+            if (!h.args.empty()) {
+                hook["args"] = h.args;
+            }
+            if (!h.env.empty()) {
+                hook["env"] = h.env;
+            }
+            if (h.timeout) {
+                hook["timeout"] = *h.timeout;
+            }
+            hooks[h.when].push_back(hook);
+        }
+        config["hooks"] = hooks;
+    }
+    config["linux"] = linux;
+    return config.dump(2) + "\n";
+}
+
+// ---- Bundle ----------------------------------------------------------------------------
+
+fs::path new_bundle_path() {
+    const char* tmp = std::getenv("TMPDIR");
+    fs::path parent = tmp != nullptr && *tmp != '\0' ? fs::path(tmp) : fs::path("/var/tmp");
+    return parent / ("ocibake-bundle-" + detail::random_suffix().substr(0, 8));
+}
+
+Bundle Bundle::create(const Store& store, const SourceImage& image, const fs::path& dir_in) {
+    fs::path dir = fs::absolute(dir_in).lexically_normal();
+    std::error_code ec;
+    if (fs::exists(dir, ec) && !(fs::is_directory(dir, ec) && fs::is_empty(dir, ec))) {
+        throw Error(ErrorKind::io, "bundle directory " + dir.string() + " exists and is not empty");
+    }
+    fs::create_directories(dir, ec);
+    if (ec) {
+        throw Error(ErrorKind::io, "cannot create " + dir.string() + ": " + ec.message());
+    }
+    ::chmod(dir.c_str(), 0700);
+    unpack_image(store, image, dir / "rootfs");
+    fs::create_directories(dir / "etc", ec);
+    return Bundle(dir, image.config);
+}
+
+ContainerSpec Bundle::spec_for(const ContainerOverrides& o) const {
+    const oci::ContainerConfig& c = config_.config;
+    RootDir root(rootfs());
+    ContainerSpec spec;
+    if (o.args) {
+        spec.args = *o.args;
+    } else {
+        spec.args = c.entrypoint.value_or(std::vector<std::string>{});
+        const auto& cmd = o.cmd ? o.cmd : c.cmd;
+        if (cmd) {
+            spec.args.insert(spec.args.end(), cmd->begin(), cmd->end());
+        }
+    }
+    if (spec.args.empty()) {
+        throw Error(ErrorKind::input,
+                    "the image has no entrypoint or cmd, and no command was given");
+    }
+    spec.env = c.env;
+    for (const std::string& kv : o.env) {
+        std::size_t eq = kv.find('=');
+        spec.set_env(kv.substr(0, eq), eq == std::string::npos ? "" : kv.substr(eq + 1));
+    }
+    ResolvedUser user = resolve_user(root, o.user.value_or(c.user));
+    spec.uid = user.uid;
+    spec.gid = user.gid;
+    spec.additional_gids = user.additional_gids;
+    if (!spec.env_value("PATH")) {
+        spec.set_env("PATH", kDefaultPath);
+    }
+    if (!spec.env_value("HOME")) {
+        spec.set_env("HOME", user.home);
+    }
+    spec.cwd = o.workdir.value_or(c.working_dir.empty() ? "/" : c.working_dir);
+    spec.terminal = o.terminal;
+    if (spec.terminal && !spec.env_value("TERM")) {
+        spec.set_env("TERM", "xterm");
+    }
+    spec.read_only_root = o.read_only_root;
+    spec.network = o.network;
+    if (o.shm_size) {
+        spec.shm_size = *o.shm_size;
+    }
+    spec.set_env("HOSTNAME", spec.hostname);
+
+    // The hostname must resolve (torchrun and NCCL hang otherwise): /etc/hosts and
+    // /etc/hostname are the bundle's, mounted over the image's, as Docker does.
+    write_text(dir_ / "etc" / "hostname", spec.hostname + "\n");
+    write_text(dir_ / "etc" / "hosts", "127.0.0.1\tlocalhost " + spec.hostname +
+                                           "\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    spec.mounts.push_back(Mount::bind((dir_ / "etc" / "hosts").string(), "/etc/hosts", false));
+    spec.mounts.push_back(
+        Mount::bind((dir_ / "etc" / "hostname").string(), "/etc/hostname", false));
+    std::error_code ec;
+    if (spec.network == Network::host && fs::exists("/etc/resolv.conf", ec)) {
+        std::ifstream in("/etc/resolv.conf", std::ios::binary);
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        write_text(dir_ / "etc" / "resolv.conf", text);
+        spec.mounts.push_back(
+            Mount::bind((dir_ / "etc" / "resolv.conf").string(), "/etc/resolv.conf", false));
+    }
+    spec.mounts.insert(spec.mounts.end(), o.mounts.begin(), o.mounts.end());
+    return spec;
+}
+
+fs::path Bundle::root_of(const ContainerSpec& spec) const {
+    fs::path root(spec.root_path);
+    return root.is_absolute() ? root : dir_ / root;
+}
+
+void Bundle::write_config(const ContainerSpec& spec) const {
+    detail::atomic_write_file(dir_ / "config.json", runtime_config_json(spec), 0600, false);
+}
+
+} // namespace ocibake

@@ -1,0 +1,661 @@
+// The test harness: [[test]] entries against an unpacked image.
+#include "ocibake/harness.hpp"
+#include "runtime/rootfs.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <exception>
+#include <regex>
+
+namespace ocibake {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using detail::RootDir;
+
+namespace {
+
+/// Patterns are matched against at most this much of a stream or file.
+constexpr std::size_t kMatchLimit = 256 << 10;
+/// libstdc++'s regex engine recurses once per character for `.*`: a thread with a large
+/// stack keeps a long output from overflowing ours.
+constexpr std::size_t kRegexStack = 256 << 20;
+
+struct RegexJob {
+    std::string_view text;
+    const std::string* pattern = nullptr;
+    bool found = false;
+    std::exception_ptr error;
+};
+
+void* regex_thread(void* opaque) {
+    auto* job = static_cast<RegexJob*>(opaque);
+    try {
+        std::regex re(*job->pattern, std::regex::ECMAScript | std::regex::multiline);
+        job->found = std::regex_search(job->text.begin(), job->text.end(), re);
+    } catch (...) {
+        job->error = std::current_exception();
+    }
+    return nullptr;
+}
+
+/// True when `pattern` matches somewhere in the first kMatchLimit bytes of `text`.
+bool matches(std::string_view text, const std::string& pattern) {
+    RegexJob job{text.substr(0, kMatchLimit), &pattern, false, nullptr};
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, kRegexStack);
+    pthread_t thread;
+    if (pthread_create(&thread, &attr, regex_thread, &job) == 0) {
+        pthread_join(thread, nullptr);
+    } else {
+        regex_thread(&job); // no thread: match here (short texts are fine)
+    }
+    pthread_attr_destroy(&attr);
+    if (job.error) {
+        std::rethrow_exception(job.error);
+    }
+    return job.found;
+}
+
+std::string in_quotes(std::string_view text) {
+    return "'" + std::string(text) + "'";
+}
+
+std::string octal(std::uint32_t mode) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%04o", mode);
+    return buf;
+}
+
+std::string json_list(const std::vector<std::string>& items) {
+    std::string out;
+    for (const std::string& item : items) {
+        std::string quoted = "\"";
+        for (char c : item) {
+            quoted += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
+        }
+        out += (out.empty() ? "" : ", ") + quoted + "\"";
+    }
+    return "[" + out + "]";
+}
+
+std::string type_phrase(mode_t mode) {
+    if (S_ISDIR(mode)) {
+        return "a directory";
+    }
+    if (S_ISLNK(mode)) {
+        return "a symlink";
+    }
+    if (S_ISREG(mode)) {
+        return "a file";
+    }
+    return "a special file";
+}
+
+/// Checks `patterns` (must match) and `forbidden` (must not) against a stream.
+void check_stream(std::vector<std::string>& reasons, std::string_view name, const std::string& text,
+                  bool truncated, const std::vector<TestPattern>& patterns,
+                  const std::vector<TestPattern>& forbidden) {
+    std::string note;
+    if (text.size() > kMatchLimit || truncated) {
+        note = " (in its first " + std::to_string(std::min(text.size(), kMatchLimit)) + " bytes)";
+    }
+    for (const TestPattern& p : patterns) {
+        if (!matches(text, p.regex)) {
+            reasons.push_back(std::string(name) + " does not match /" + p.regex + "/" + note);
+        }
+    }
+    for (const TestPattern& p : forbidden) {
+        if (matches(text, p.regex)) {
+            reasons.push_back(std::string(name) + " matches /" + p.regex + "/, but must not" +
+                              note);
+        }
+    }
+}
+
+// ---- file and metadata tests -------------------------------------------------------------
+
+void file_test(const TestSpec& t, const RootDir& root, TestResult& r) {
+    std::string shown = t.path.starts_with('/') ? t.path : "/" + t.path;
+    std::string rel = normalize_image_path(t.path, "");
+    auto link = root.resolve(rel, false);
+    auto lst = link ? RootDir::stat_at(*link) : std::nullopt;
+    if (!t.exists) {
+        if (lst) {
+            r.reasons.push_back(in_quotes(shown) + " exists (" + type_phrase(lst->st_mode) +
+                                "), but must not");
+        }
+        return;
+    }
+    if (!lst) {
+        r.reasons.push_back(in_quotes(shown) + " does not exist");
+        return;
+    }
+    bool about_link = t.target || (t.file_type && *t.file_type == EntryType::symlink);
+    std::optional<RootDir::Location> at;
+    std::optional<struct stat> st = lst;
+    if (!about_link && S_ISLNK(lst->st_mode)) {
+        at = root.resolve(rel, true);
+        st = at ? RootDir::stat_at(*at) : std::nullopt;
+        if (!st) {
+            r.reasons.push_back(in_quotes(shown) + " is a dangling symlink");
+            return;
+        }
+    } else {
+        at = std::move(link);
+    }
+    if (t.file_type) {
+        bool ok = (*t.file_type == EntryType::file && S_ISREG(st->st_mode)) ||
+                  (*t.file_type == EntryType::directory && S_ISDIR(st->st_mode)) ||
+                  (*t.file_type == EntryType::symlink && S_ISLNK(st->st_mode));
+        if (!ok) {
+            const char* want = *t.file_type == EntryType::file        ? "a file"
+                               : *t.file_type == EntryType::directory ? "a directory"
+                                                                      : "a symlink";
+            r.reasons.push_back(in_quotes(shown) + " is " + type_phrase(st->st_mode) + ", not " +
+                                want);
+        }
+    }
+    if (t.mode && (st->st_mode & 07777) != *t.mode) {
+        r.reasons.push_back(in_quotes(shown) + " has mode " + octal(st->st_mode & 07777) +
+                            ", expected " + octal(*t.mode));
+    }
+    if (t.uid && st->st_uid != *t.uid) {
+        r.reasons.push_back(in_quotes(shown) + " is owned by uid " + std::to_string(st->st_uid) +
+                            ", expected " + std::to_string(*t.uid));
+    }
+    if (t.gid && st->st_gid != *t.gid) {
+        r.reasons.push_back(in_quotes(shown) + " has gid " + std::to_string(st->st_gid) +
+                            ", expected " + std::to_string(*t.gid));
+    }
+    if (t.target) {
+        if (!S_ISLNK(st->st_mode)) {
+            r.reasons.push_back(in_quotes(shown) + " is not a symlink");
+        } else {
+            std::string target(4096, '\0');
+            ssize_t n = ::readlinkat(at->dir.get(), at->name.c_str(), target.data(), target.size());
+            target.resize(n < 0 ? 0 : static_cast<std::size_t>(n));
+            if (target != *t.target) {
+                r.reasons.push_back(in_quotes(shown) + " points to " + in_quotes(target) +
+                                    ", expected " + in_quotes(*t.target));
+            }
+        }
+    }
+    if (!t.contains.empty()) {
+        if (!S_ISREG(st->st_mode)) {
+            r.reasons.push_back(in_quotes(shown) + " is " + type_phrase(st->st_mode) +
+                                ": its contents cannot be checked");
+            return;
+        }
+        std::optional<std::string> text = root.read_file(rel, kMatchLimit);
+        for (const TestPattern& p : t.contains) {
+            if (!text || !matches(*text, p.regex)) {
+                r.reasons.push_back(
+                    in_quotes(shown) + " does not match /" + p.regex + "/" +
+                    (static_cast<std::uint64_t>(st->st_size) > kMatchLimit
+                         ? " (in its first " + std::to_string(kMatchLimit) + " bytes)"
+                         : ""));
+            }
+        }
+    }
+}
+
+void metadata_test(const TestSpec& t, const oci::ImageConfig& image, TestResult& r) {
+    const oci::ContainerConfig& c = image.config;
+    for (const auto& [key, want] : t.env) {
+        std::optional<std::string> have = c.env_value(key);
+        if (!have) {
+            r.reasons.push_back("env " + key + " is not set, expected " + in_quotes(want));
+        } else if (*have != want) {
+            r.reasons.push_back("env " + key + " is " + in_quotes(*have) + ", expected " +
+                                in_quotes(want));
+        }
+    }
+    auto list = [](const std::optional<std::vector<std::string>>& v) {
+        return v ? json_list(*v) : std::string("not set");
+    };
+    if (t.entrypoint && c.entrypoint.value_or(std::vector<std::string>{}) != *t.entrypoint) {
+        r.reasons.push_back("entrypoint is " + list(c.entrypoint) + ", expected " +
+                            json_list(*t.entrypoint));
+    }
+    if (t.cmd && c.cmd.value_or(std::vector<std::string>{}) != *t.cmd) {
+        r.reasons.push_back("cmd is " + list(c.cmd) + ", expected " + json_list(*t.cmd));
+    }
+    for (const std::string& port : t.exposed_ports) {
+        if (std::find(c.exposed_ports.begin(), c.exposed_ports.end(), port) ==
+            c.exposed_ports.end()) {
+            std::string have;
+            for (const std::string& p : c.exposed_ports) {
+                have += (have.empty() ? "" : ", ") + p;
+            }
+            r.reasons.push_back("port " + port + " is not exposed (exposed: " +
+                                (have.empty() ? "none" : have) + ")");
+        }
+    }
+    if (t.user && c.user != *t.user) {
+        r.reasons.push_back("user is " + in_quotes(c.user) + ", expected " + in_quotes(*t.user));
+    }
+    if (t.workdir && c.working_dir != *t.workdir) {
+        r.reasons.push_back("workdir is " + in_quotes(c.working_dir) + ", expected " +
+                            in_quotes(*t.workdir));
+    }
+}
+
+// ---- a root file system per container ---------------------------------------------------------
+
+/// A writable overlay over the bundle's rootfs for one container: what the container
+/// writes (and the mount points the runtime makes) land in the upper directory, which
+/// is thrown away. Upper and work directories live on a tmpfs of their own, since
+/// overlayfs refuses an upper directory on overlayfs (often the host's /).
+class ScratchRoot {
+public:
+    /// Mounts it below `bundle`; nullopt (and `why`) when the kernel refuses.
+    static std::unique_ptr<ScratchRoot> mount(const fs::path& bundle, const fs::path& lower,
+                                              std::string& why) {
+        std::string lower_text = lower.string();
+        if (lower_text.find_first_of(",:") != std::string::npos) {
+            why = "the rootfs path has ',' or ':', which overlayfs options cannot hold";
+            return nullptr;
+        }
+        auto root = std::unique_ptr<ScratchRoot>(new ScratchRoot());
+        root->base_ = bundle / ("run-" + detail::random_suffix().substr(0, 8));
+        std::error_code ec;
+        fs::create_directories(root->base_, ec);
+        if (ec || ::mount("tmpfs", root->base_.c_str(), "tmpfs", MS_NOSUID, "mode=0700") != 0) {
+            why = "cannot mount a tmpfs: " + std::string(std::strerror(ec ? ec.value() : errno));
+            return nullptr;
+        }
+        root->tmpfs_ = true;
+        for (const char* d : {"upper", "work", "merged"}) {
+            fs::create_directories(root->base_ / d, ec);
+        }
+        ::chmod((root->base_ / "upper").c_str(), 0755);
+        std::string options = "lowerdir=" + lower_text +
+                              ",upperdir=" + (root->base_ / "upper").string() +
+                              ",workdir=" + (root->base_ / "work").string();
+        if (::mount("overlay", root->merged().c_str(), "overlay", 0, options.c_str()) != 0) {
+            why = "cannot mount overlayfs: " + std::string(std::strerror(errno));
+            return nullptr;
+        }
+        root->overlay_ = true;
+        return root;
+    }
+    ~ScratchRoot() {
+        if (overlay_) {
+            ::umount2(merged().c_str(), MNT_DETACH);
+        }
+        if (tmpfs_) {
+            ::umount2(base_.c_str(), MNT_DETACH);
+        }
+        std::error_code ec;
+        fs::remove_all(base_, ec);
+    }
+    fs::path merged() const { return base_ / "merged"; }
+
+private:
+    ScratchRoot() = default;
+    fs::path base_;
+    bool tmpfs_ = false;
+    bool overlay_ = false;
+};
+
+/// Hands out a root per container: an overlay while the kernel allows it, else (from
+/// the first refusal on) the shared rootfs.
+class Roots {
+public:
+    explicit Roots(const Bundle& bundle) : bundle_(bundle) {}
+    /// Sets spec.root_path; the returned object keeps the overlay alive.
+    std::unique_ptr<ScratchRoot> prepare(ContainerSpec& spec) {
+        if (!shared_) {
+            std::string why;
+            auto root = ScratchRoot::mount(bundle_.dir(), bundle_.rootfs(), why);
+            if (root) {
+                spec.root_path = root->merged().string();
+                return root;
+            }
+            shared_ = true;
+            why_ = why;
+        }
+        spec.root_path = "rootfs";
+        return nullptr;
+    }
+    std::string describe() const {
+        return shared_ ? "one rootfs shared by all containers (" + why_ + ")"
+                       : "an overlay per container";
+    }
+
+private:
+    const Bundle& bundle_;
+    bool shared_ = false;
+    std::string why_;
+};
+
+// ---- command and service tests -------------------------------------------------------------
+
+ContainerOverrides overrides_for(const TestSpec& t) {
+    ContainerOverrides o;
+    if (t.args) {
+        o.args = *t.args;
+    } else if (t.shell) {
+        o.args = std::vector<std::string>{"/bin/sh", "-c", *t.shell};
+    }
+    for (const auto& [key, value] : t.env) {
+        o.env.push_back(key + "=" + value);
+    }
+    return o;
+}
+
+void keep_output(TestResult& r, const ProcessResult& p) {
+    r.exit_code = p.exit_code;
+    r.out = p.out;
+    r.err = p.err;
+}
+
+void command_test(const TestSpec& t, const Bundle& bundle, const OciRuntime& runtime,
+                  const GpuEdits* gpu, Roots& roots, TestResult& r) {
+    ContainerSpec spec = bundle.spec_for(overrides_for(t));
+    auto scratch = roots.prepare(spec);
+    if (gpu != nullptr) {
+        apply_gpu_edits(*gpu, bundle, spec);
+    }
+    RunLimits limits;
+    limits.timeout = std::chrono::seconds(t.timeout);
+    ProcessResult p = runtime.run(bundle, spec, limits);
+    keep_output(r, p);
+    if (!p.runtime_error.empty()) {
+        r.reasons.push_back("the runtime could not run the container: " + p.runtime_error);
+        return;
+    }
+    if (p.timed_out) {
+        r.reasons.push_back("timed out after " + std::to_string(t.timeout) + "s (killed)");
+        return;
+    }
+    if (p.exit_code != t.exit_code) {
+        r.reasons.push_back("exit code " + std::to_string(p.exit_code) + ", expected " +
+                            std::to_string(t.exit_code));
+    }
+    check_stream(r.reasons, "stdout", p.out, p.out_truncated, t.stdout_match, t.stdout_not);
+    check_stream(r.reasons, "stderr", p.err, p.err_truncated, t.stderr_match, t.stderr_not);
+}
+
+bool port_open(std::uint16_t port) {
+    detail::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) {
+        return false;
+    }
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+}
+
+struct HttpAnswer {
+    int status = 0;
+    std::string body;
+    std::string error; ///< set when no answer could be read
+};
+
+/// GET over loopback with a plain socket (HTTP/1.0: no chunked answers, the server
+/// closes when done).
+HttpAnswer http_get(std::uint16_t port, const std::string& path, std::chrono::milliseconds limit) {
+    HttpAnswer a;
+    detail::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (!fd || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        a.error = std::string("cannot connect: ") + std::strerror(errno);
+        return a;
+    }
+    std::string request = "GET " + path + " HTTP/1.0\r\nHost: localhost:" + std::to_string(port) +
+                          "\r\nUser-Agent: ocibake-test\r\nConnection: close\r\n\r\n";
+    if (::send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL) !=
+        static_cast<ssize_t>(request.size())) {
+        a.error = std::string("cannot send the request: ") + std::strerror(errno);
+        return a;
+    }
+    std::string answer;
+    auto deadline = Clock::now() + limit;
+    char buf[65536];
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        pollfd p{fd.get(), POLLIN, 0};
+        if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+            a.error =
+                "no complete answer within " +
+                std::to_string(std::chrono::duration_cast<std::chrono::seconds>(limit).count()) +
+                "s";
+            return a;
+        }
+        ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        if (answer.size() < (4u << 20)) {
+            answer.append(buf, static_cast<std::size_t>(n));
+        }
+    }
+    std::size_t space = answer.find(' ');
+    if (!answer.starts_with("HTTP/") || space == std::string::npos) {
+        a.error = "not an HTTP answer: " + in_quotes(answer.substr(0, 40));
+        return a;
+    }
+    a.status = std::atoi(answer.c_str() + space + 1);
+    std::size_t body = answer.find("\r\n\r\n");
+    a.body = body == std::string::npos ? "" : answer.substr(body + 4);
+    return a;
+}
+
+void service_test(const TestSpec& t, const Bundle& bundle, const OciRuntime& runtime,
+                  const GpuEdits* gpu, Roots& roots, TestResult& r) {
+    ContainerOverrides o = overrides_for(t);
+    o.network = Network::host;
+    ContainerSpec spec = bundle.spec_for(o);
+    auto scratch = roots.prepare(spec);
+    if (gpu != nullptr) {
+        apply_gpu_edits(*gpu, bundle, spec);
+    }
+    if (port_open(t.port)) {
+        r.reasons.push_back("port " + std::to_string(t.port) +
+                            " is already in use on this host before the service started");
+        return;
+    }
+    Container c = runtime.start(bundle, spec); // destroyed before `scratch`, its root
+    auto ready_by = Clock::now() + std::chrono::seconds(t.ready_timeout);
+    bool ready = false;
+    bool running = true;
+    while (running && Clock::now() < ready_by) {
+        if (port_open(t.port)) {
+            ready = true;
+            break;
+        }
+        running = c.poll(std::chrono::milliseconds(50));
+    }
+    if (!ready) {
+        if (!running) {
+            std::optional<ProcessResult> p = c.wait(std::chrono::seconds(1));
+            if (p) {
+                keep_output(r, *p);
+                r.reasons.push_back(
+                    p->runtime_error.empty()
+                        ? "the service exited with code " + std::to_string(p->exit_code) +
+                              " before port " + std::to_string(t.port) + " accepted connections"
+                        : "the runtime could not run the container: " + p->runtime_error);
+                return;
+            }
+        }
+        r.reasons.push_back("port " + std::to_string(t.port) +
+                            " did not accept connections within " +
+                            std::to_string(t.ready_timeout) + "s");
+    }
+    if (ready && t.http_path) {
+        HttpAnswer a = http_get(t.port, *t.http_path, std::chrono::seconds(10));
+        std::string what = "GET " + *t.http_path;
+        if (!a.error.empty()) {
+            r.reasons.push_back(what + ": " + a.error);
+        } else {
+            if (a.status != t.http_status) {
+                r.reasons.push_back(what + " answered " + std::to_string(a.status) + ", expected " +
+                                    std::to_string(t.http_status));
+            }
+            check_stream(r.reasons, what + " body", a.body, false, t.http_body, {});
+        }
+    }
+    // Stop it as `docker stop` would: its stop signal, then KILL after stop_timeout.
+    std::string signal = bundle.image_config().config.stop_signal;
+    c.kill(signal.empty() ? "TERM" : signal);
+    std::optional<ProcessResult> p = c.wait(std::chrono::seconds(t.stop_timeout));
+    if (!p) {
+        c.kill("KILL");
+        p = c.wait(std::chrono::seconds(10));
+        r.reasons.push_back("the service did not stop within " + std::to_string(t.stop_timeout) +
+                            "s of " + (signal.empty() ? "SIGTERM" : signal) +
+                            " (it was killed): does it handle the signal? (PID 1 ignores "
+                            "signals it has no handler for)");
+    }
+    if (p) {
+        keep_output(r, *p);
+    }
+}
+
+/// The environment a test's container starts with: the image's, then the test's.
+std::vector<std::string> test_env(const TestSpec& t, const oci::ImageConfig& image) {
+    std::vector<std::string> env = image.config.env;
+    for (const auto& [key, value] : t.env) {
+        std::string entry = key + "=" + value;
+        auto it = std::find_if(env.begin(), env.end(),
+                               [&](const std::string& e) { return e.starts_with(key + "="); });
+        if (it != env.end()) {
+            *it = entry;
+        } else {
+            env.push_back(entry);
+        }
+    }
+    return env;
+}
+
+} // namespace
+
+const char* to_string(TestStatus status) noexcept {
+    switch (status) {
+    case TestStatus::passed:
+        return "pass";
+    case TestStatus::failed:
+        return "fail";
+    case TestStatus::skipped:
+        return "skip";
+    }
+    return "fail";
+}
+
+std::size_t TestReport::passed() const noexcept {
+    return static_cast<std::size_t>(
+        std::count_if(results.begin(), results.end(),
+                      [](const auto& r) { return r.status == TestStatus::passed; }));
+}
+std::size_t TestReport::failed() const noexcept {
+    return static_cast<std::size_t>(
+        std::count_if(results.begin(), results.end(),
+                      [](const auto& r) { return r.status == TestStatus::failed; }));
+}
+std::size_t TestReport::skipped() const noexcept {
+    return static_cast<std::size_t>(
+        std::count_if(results.begin(), results.end(),
+                      [](const auto& r) { return r.status == TestStatus::skipped; }));
+}
+
+TestReport run_tests(const std::vector<TestSpec>& tests, std::string_view reference,
+                     const TestOptions& options) {
+    auto started = Clock::now();
+    Store store(options.cache_dir.empty() ? Store::default_root() : options.cache_dir);
+    SourceImage image = registry::load_image(store, reference, options.platform, options.registry);
+    TestReport report;
+    report.image = std::string(reference);
+    report.digest = image.manifest_descriptor.digest.valid()
+                        ? image.manifest_descriptor.digest.str()
+                        : image.manifest.config.digest.str();
+
+    fs::path dir = options.keep_bundle.empty() ? new_bundle_path() : options.keep_bundle;
+    detail::TempDir cleanup(options.keep_bundle.empty() ? dir : fs::path());
+    Bundle bundle = Bundle::create(store, image, dir);
+    RootDir root(bundle.rootfs());
+    std::optional<OciRuntime> runtime;
+    Roots roots(bundle);
+
+    for (const TestSpec& t : tests) {
+        auto test_started = Clock::now();
+        TestResult r;
+        r.name = t.name;
+        r.type = t.type;
+        std::optional<GpuEdits> gpu;
+        if (t.gpu) {
+            std::vector<std::string> env = test_env(t, bundle.image_config());
+            gpu = find_gpus(options.gpu_host, options.gpus, env);
+            if (report.gpus.empty()) {
+                report.gpus = gpu ? gpu->summary()
+                                  : "none: " + no_gpu_reason(options.gpu_host, options.gpus, env);
+                // (set once, from the first GPU test)
+            }
+            if (!gpu) {
+                r.status = TestStatus::skipped;
+                r.reasons.push_back("needs a GPU: " +
+                                    no_gpu_reason(options.gpu_host, options.gpus, env));
+            }
+        }
+        if (r.status != TestStatus::skipped) {
+            bool needs_runtime = t.type == TestType::command || t.type == TestType::service;
+            if (needs_runtime && !runtime) {
+                runtime = find_runtime(options.runtime); // a host problem: not a test failure
+                report.runtime = runtime->version();
+            }
+            try {
+                switch (t.type) {
+                case TestType::file:
+                    file_test(t, root, r);
+                    break;
+                case TestType::metadata:
+                    metadata_test(t, bundle.image_config(), r);
+                    break;
+                case TestType::command:
+                    command_test(t, bundle, *runtime, gpu ? &*gpu : nullptr, roots, r);
+                    break;
+                case TestType::service:
+                    service_test(t, bundle, *runtime, gpu ? &*gpu : nullptr, roots, r);
+                    break;
+                }
+            } catch (const Error& e) {
+                if (e.kind() == ErrorKind::runtime) {
+                    throw;
+                }
+                r.reasons.push_back(e.what());
+            }
+            r.status = r.reasons.empty() ? TestStatus::passed : TestStatus::failed;
+        }
+        r.seconds = std::chrono::duration<double>(Clock::now() - test_started).count();
+        if (options.on_result) {
+            options.on_result(r);
+        }
+        report.results.push_back(std::move(r));
+    }
+    report.isolation = roots.describe();
+    report.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    return report;
+}
+
+} // namespace ocibake

@@ -1,0 +1,503 @@
+// Driving an OCI runtime (crun, runc) through its command line:
+//
+//     RUNTIME --log=LOG --log-format=json run --bundle BUNDLE ID      (foreground)
+//     RUNTIME kill ID SIGNAL ;  RUNTIME delete --force ID             (cleanup)
+//
+// Output is read from pipes with poll(2), together with a pidfd for the runtime process,
+// so waiting never sleeps. The runtime's own errors go to LOG (JSON lines), which tells
+// "the runtime failed to start the container" from "the process exited non-zero".
+#include "common/fs.hpp"
+#include "ocibake/runtime.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <fcntl.h>
+#include <fstream>
+#include <poll.h>
+#include <sstream>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace ocibake {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using detail::UniqueFd;
+
+namespace {
+
+struct Spawned {
+    pid_t pid = -1;
+    UniqueFd out;
+    UniqueFd err;
+    UniqueFd pidfd;
+};
+
+/// fork + exec of argv. `capture`: stdout and stderr go to pipes (else inherited);
+/// stdin is /dev/null unless `inherit_stdin`.
+Spawned spawn(const std::vector<std::string>& argv, bool capture, bool inherit_stdin) {
+    int out[2] = {-1, -1};
+    int err[2] = {-1, -1};
+    if (capture && (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0)) {
+        detail::throw_errno(ErrorKind::io, "pipe", errno);
+    }
+    std::vector<char*> args;
+    for (const std::string& a : argv) {
+        args.push_back(const_cast<char*>(a.c_str()));
+    }
+    args.push_back(nullptr);
+    pid_t pid = ::fork();
+    if (pid < 0) {
+        detail::throw_errno(ErrorKind::io, "fork", errno);
+    }
+    if (pid == 0) {
+        if (!inherit_stdin) {
+            int null = ::open("/dev/null", O_RDONLY);
+            if (null >= 0) {
+                ::dup2(null, 0);
+            }
+        }
+        if (capture) {
+            ::dup2(out[1], 1);
+            ::dup2(err[1], 2);
+        }
+        ::execv(args[0], args.data());
+        ::_exit(127);
+    }
+    Spawned s;
+    s.pid = pid;
+    if (capture) {
+        ::close(out[1]);
+        ::close(err[1]);
+        s.out = UniqueFd(out[0]);
+        s.err = UniqueFd(err[0]);
+    }
+    s.pidfd = UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    return s;
+}
+
+int exit_code_of(int status) {
+    if (WIFEXITED(status)) {
+        return WEXITSTATUS(status);
+    }
+    if (WIFSIGNALED(status)) {
+        return 128 + WTERMSIG(status);
+    }
+    return -1;
+}
+
+/// Output of a short helper command (`--version`, `kill`, `delete`), with a time limit.
+struct Quick {
+    int exit_code = -1;
+    std::string output;
+};
+
+Quick run_quick(const std::vector<std::string>& argv, std::chrono::milliseconds limit) {
+    Spawned s = spawn(argv, true, false);
+    Quick q;
+    auto deadline = Clock::now() + limit;
+    pollfd fds[2] = {{s.out.get(), POLLIN, 0}, {s.err.get(), POLLIN, 0}};
+    int open = 2;
+    char buf[4096];
+    while (open > 0) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0) {
+            ::kill(s.pid, SIGKILL);
+            break;
+        }
+        int rc = ::poll(fds, 2, static_cast<int>(left.count()));
+        if (rc < 0 && errno != EINTR) {
+            break;
+        }
+        for (pollfd& p : fds) {
+            if (p.fd >= 0 && (p.revents & (POLLIN | POLLHUP | POLLERR))) {
+                ssize_t n = ::read(p.fd, buf, sizeof buf);
+                if (n <= 0) {
+                    p.fd = -1;
+                    --open;
+                } else if (q.output.size() < 65536) {
+                    q.output.append(buf, static_cast<std::size_t>(n));
+                }
+            }
+        }
+    }
+    int status = 0;
+    while (::waitpid(s.pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    q.exit_code = exit_code_of(status);
+    return q;
+}
+
+std::string first_line(const std::string& text) {
+    std::string line = text.substr(0, text.find('\n'));
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) {
+        line.pop_back();
+    }
+    return line;
+}
+
+/// The error messages of a runtime's JSON log ("level":"error" or "fatal").
+std::string runtime_errors(const fs::path& log) {
+    std::ifstream in(log);
+    std::string line, out;
+    while (std::getline(in, line)) {
+        try {
+            auto j = nlohmann::json::parse(line);
+            std::string level = j.value("level", "");
+            if (level == "error" || level == "fatal") {
+                out += (out.empty() ? "" : "; ") + j.value("msg", line);
+            }
+        } catch (const std::exception&) {
+            // crun writes plain text before it knows the format; keep it
+            if (!line.empty()) {
+                out += (out.empty() ? "" : "; ") + line;
+            }
+        }
+    }
+    return out;
+}
+
+std::string new_container_id() {
+    return "ocibake-" + std::to_string(::getpid()) + "-" + detail::random_suffix().substr(0, 8);
+}
+
+std::optional<fs::path> find_on_path(const std::string& program) {
+    const char* path = std::getenv("PATH");
+    std::stringstream dirs(path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin");
+    std::string dir;
+    while (std::getline(dirs, dir, ':')) {
+        if (dir.empty()) {
+            continue;
+        }
+        fs::path candidate = fs::path(dir) / program;
+        if (::access(candidate.c_str(), X_OK) == 0) {
+            return candidate;
+        }
+    }
+    return std::nullopt;
+}
+
+} // namespace
+
+// ---- Container ---------------------------------------------------------------------------
+
+struct Container::Impl {
+    fs::path runtime;
+    fs::path bundle;
+    std::string id;
+    fs::path log;
+    Spawned process;
+    std::size_t max_output = 4 << 20;
+    ProcessResult result;
+    bool finished = false;
+    Clock::time_point started = Clock::now();
+
+    ~Impl() {
+        if (!finished && process.pid > 0) {
+            signal("KILL");
+            if (!wait_until(Clock::now() + std::chrono::seconds(10))) {
+                ::kill(process.pid, SIGKILL);
+                wait_until(Clock::now() + std::chrono::seconds(10));
+            }
+        }
+        cleanup();
+    }
+
+    void cleanup() {
+        run_quick({runtime.string(), "delete", "--force", id}, std::chrono::seconds(10));
+        std::error_code ec;
+        fs::remove(log, ec);
+    }
+
+    void signal(std::string_view name) {
+        run_quick({runtime.string(), "kill", id, std::string(name)}, std::chrono::seconds(10));
+    }
+
+    void keep(std::string& into, bool& truncated, const char* data, std::size_t n) {
+        std::size_t room = max_output > into.size() ? max_output - into.size() : 0;
+        into.append(data, std::min(room, n));
+        if (n > room) {
+            truncated = true;
+        }
+    }
+
+    /// Reads output and watches the process until `deadline`; true once it has ended
+    /// and its pipes are drained.
+    bool wait_until(Clock::time_point deadline) {
+        char buf[65536];
+        for (;;) {
+            if (finished) {
+                return true;
+            }
+            pollfd fds[3] = {{process.out.get(), POLLIN, 0},
+                             {process.err.get(), POLLIN, 0},
+                             {process.pidfd.get(), POLLIN, 0}};
+            auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+            int timeout = static_cast<int>(std::max<std::int64_t>(0, left.count()));
+            if (!process.pidfd) {
+                timeout = std::min(timeout, 50); // no pidfd (old kernel): check now and then
+            }
+            int rc = ::poll(fds, 3, timeout);
+            if (rc < 0 && errno != EINTR) {
+                detail::throw_errno(ErrorKind::io, "poll", errno);
+            }
+            for (int i = 0; i < 2; ++i) {
+                if (fds[i].fd >= 0 && (fds[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+                    ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+                    if (n <= 0) {
+                        (i == 0 ? process.out : process.err).reset();
+                    } else if (i == 0) {
+                        keep(result.out, result.out_truncated, buf, static_cast<std::size_t>(n));
+                    } else {
+                        keep(result.err, result.err_truncated, buf, static_cast<std::size_t>(n));
+                    }
+                }
+            }
+            int status = 0;
+            if (::waitpid(process.pid, &status, WNOHANG) == process.pid) {
+                drain(Clock::now() + std::chrono::seconds(2));
+                return reaped(status);
+            }
+            if (Clock::now() >= deadline) {
+                return false;
+            }
+        }
+    }
+
+    /// After the runtime exited: what is left in the pipes (a daemonised child of the
+    /// container may hold them open; it gets `limit`, no more).
+    void drain(Clock::time_point limit) {
+        char buf[65536];
+        while (process.out || process.err) {
+            pollfd fds[2] = {{process.out.get(), POLLIN, 0}, {process.err.get(), POLLIN, 0}};
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(limit - Clock::now());
+            if (left.count() <= 0 || ::poll(fds, 2, static_cast<int>(left.count())) <= 0) {
+                break;
+            }
+            for (int i = 0; i < 2; ++i) {
+                if (fds[i].fd >= 0 && (fds[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+                    ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+                    if (n <= 0) {
+                        (i == 0 ? process.out : process.err).reset();
+                    } else {
+                        keep(i == 0 ? result.out : result.err,
+                             i == 0 ? result.out_truncated : result.err_truncated, buf,
+                             static_cast<std::size_t>(n));
+                    }
+                }
+            }
+        }
+        process.out.reset();
+        process.err.reset();
+    }
+
+    bool reaped(int status) {
+        finished = true;
+        result.exit_code = exit_code_of(status);
+        result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+        result.runtime_error = runtime_errors(log);
+        return true;
+    }
+};
+
+Container::Container(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Container::Container(Container&&) noexcept = default;
+Container& Container::operator=(Container&&) noexcept = default;
+Container::~Container() = default;
+
+const std::string& Container::id() const noexcept {
+    return impl_->id;
+}
+
+bool Container::poll(std::chrono::milliseconds wait) {
+    return !impl_->wait_until(Clock::now() + wait);
+}
+
+void Container::kill(std::string_view signal) {
+    impl_->signal(signal);
+}
+
+std::optional<ProcessResult> Container::wait(std::chrono::milliseconds wait) {
+    if (!impl_->wait_until(Clock::now() + wait)) {
+        return std::nullopt;
+    }
+    return impl_->result;
+}
+
+const std::string& Container::out() const noexcept {
+    return impl_->result.out;
+}
+
+const std::string& Container::err() const noexcept {
+    return impl_->result.err;
+}
+
+// ---- OciRuntime ----------------------------------------------------------------------------
+
+OciRuntime::OciRuntime(fs::path path, std::string version)
+    : path_(std::move(path)), version_(std::move(version)) {}
+
+std::string OciRuntime::name() const {
+    return path_.filename().string();
+}
+
+namespace {
+
+std::unique_ptr<Container::Impl> start_bundle(const fs::path& runtime, const fs::path& bundle,
+                                              std::size_t max_output) {
+    auto impl = std::make_unique<Container::Impl>();
+    impl->runtime = runtime;
+    impl->bundle = bundle;
+    impl->id = new_container_id();
+    impl->log = bundle / (impl->id + ".log");
+    impl->max_output = max_output;
+    impl->process = spawn({runtime.string(), "--log=" + impl->log.string(), "--log-format=json",
+                           "run", "--bundle", bundle.string(), impl->id},
+                          true, false);
+    return impl;
+}
+
+ProcessResult finish_run(Container::Impl& impl, const RunLimits& limits) {
+    if (!impl.wait_until(impl.started + limits.timeout)) {
+        impl.result.timed_out = true;
+        impl.signal("KILL");
+        if (!impl.wait_until(Clock::now() + std::chrono::seconds(10))) {
+            ::kill(impl.process.pid, SIGKILL);
+            impl.wait_until(Clock::now() + std::chrono::seconds(10));
+        }
+    }
+    return impl.result;
+}
+
+} // namespace
+
+ProcessResult OciRuntime::run(const Bundle& bundle, const ContainerSpec& spec,
+                              const RunLimits& limits) const {
+    bundle.write_config(spec);
+    return run_bundle(bundle.dir(), limits);
+}
+
+ProcessResult OciRuntime::run_bundle(const fs::path& bundle, const RunLimits& limits) const {
+    auto impl = start_bundle(path_, bundle, limits.max_output);
+    return finish_run(*impl, limits);
+}
+
+Container OciRuntime::start(const Bundle& bundle, const ContainerSpec& spec) const {
+    bundle.write_config(spec);
+    return Container(start_bundle(path_, bundle.dir(), RunLimits{}.max_output));
+}
+
+int OciRuntime::run_attached(const Bundle& bundle, const ContainerSpec& spec) const {
+    bundle.write_config(spec);
+    std::string id = new_container_id();
+    // The runtime proxies signals to the container; this process waits them out.
+    struct sigaction ignore = {}, old_int = {}, old_quit = {};
+    ignore.sa_handler = SIG_IGN;
+    ::sigaction(SIGINT, &ignore, &old_int);
+    ::sigaction(SIGQUIT, &ignore, &old_quit);
+    Spawned s = spawn({path_.string(), "run", "--bundle", bundle.dir().string(), id}, false, true);
+    int status = 0;
+    while (::waitpid(s.pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    ::sigaction(SIGINT, &old_int, nullptr);
+    ::sigaction(SIGQUIT, &old_quit, nullptr);
+    run_quick({path_.string(), "delete", "--force", id}, std::chrono::seconds(10));
+    return exit_code_of(status);
+}
+
+// ---- finding one -------------------------------------------------------------------------
+
+namespace {
+
+/// Runs `true` from the host's own /usr in a container with the namespaces and mounts a
+/// real run uses. Returns "" when it worked, else why not.
+std::string probe(const OciRuntime& runtime) {
+    std::error_code ec;
+    const char* true_paths[] = {"/usr/bin/true", "/bin/true"};
+    bool have_true = false;
+    for (const char* p : true_paths) {
+        have_true = have_true || ::access(p, X_OK) == 0;
+    }
+    if (!have_true) {
+        return ""; // nothing to run: trust --version
+    }
+    fs::path dir = fs::temp_directory_path() / ("ocibake-probe-" + detail::random_suffix());
+    detail::TempDir cleanup(dir);
+    fs::create_directories(dir / "rootfs", ec);
+    if (ec) {
+        return "cannot create " + dir.string() + ": " + ec.message();
+    }
+    ContainerSpec spec;
+    spec.args = {"true"};
+    spec.env = {"PATH=/usr/bin:/bin"};
+    for (const char* host : {"/usr", "/bin", "/lib", "/lib64"}) {
+        if (fs::exists(host, ec)) {
+            spec.mounts.push_back(Mount::bind(host, host, true));
+        }
+    }
+    detail::atomic_write_file(dir / "config.json", runtime_config_json(spec), 0600, false);
+    RunLimits limits;
+    limits.timeout = std::chrono::seconds(30);
+    ProcessResult r = runtime.run_bundle(dir, limits);
+    if (r.exit_code == 0) {
+        return "";
+    }
+    if (!r.runtime_error.empty()) {
+        return r.runtime_error;
+    }
+    std::string why = first_line(r.err.empty() ? r.out : r.err);
+    return "a test container exited with " + std::to_string(r.exit_code) +
+           (why.empty() ? "" : ": " + why);
+}
+
+} // namespace
+
+OciRuntime find_runtime(const RuntimeSearch& search) {
+    std::vector<std::pair<std::string, std::optional<fs::path>>> candidates;
+    if (search.runtime) {
+        std::error_code ec;
+        fs::path p = search.runtime->has_parent_path()
+                         ? fs::absolute(*search.runtime, ec)
+                         : find_on_path(search.runtime->string()).value_or(*search.runtime);
+        candidates.emplace_back(search.runtime->string(), p);
+    } else {
+        for (const std::string& name : search.candidates) {
+            candidates.emplace_back(name, find_on_path(name));
+        }
+    }
+    std::string tried;
+    for (const auto& [name, path] : candidates) {
+        std::string why;
+        if (!path) {
+            why = "not found on PATH";
+        } else if (::access(path->c_str(), X_OK) != 0) {
+            why = path->string() + " is not an executable file";
+        } else {
+            Quick version = run_quick({path->string(), "--version"}, std::chrono::seconds(10));
+            if (version.exit_code != 0) {
+                why = path->string() + " --version failed: " + first_line(version.output);
+            } else {
+                OciRuntime runtime(*path, first_line(version.output));
+                why = search.probe ? probe(runtime) : "";
+                if (why.empty()) {
+                    return runtime;
+                }
+                why = path->string() + " cannot run containers here: " + why;
+            }
+        }
+        tried += "\n  " + name + ": " + why;
+    }
+    throw Error(
+        ErrorKind::runtime,
+        "no working OCI runtime (tried:" + tried +
+            ")\nhint: install runc (Debian package 'runc') or crun, or pass --runtime PATH");
+}
+
+} // namespace ocibake

@@ -1,0 +1,283 @@
+#include "runtime/rootfs.hpp"
+
+#include <cerrno>
+#include <deque>
+#include <dirent.h>
+#include <fcntl.h>
+#include <memory>
+#include <unistd.h>
+#include <vector>
+
+namespace ocibake::detail {
+
+namespace {
+
+constexpr int kMaxSymlinks = 40; // as the kernel's MAXSYMLINKS
+
+std::vector<std::string> split(std::string_view path) {
+    std::vector<std::string> out;
+    while (!path.empty()) {
+        std::size_t slash = path.find('/');
+        std::string_view part = path.substr(0, slash);
+        if (!part.empty() && part != ".") {
+            out.emplace_back(part);
+        }
+        if (slash == std::string_view::npos) {
+            break;
+        }
+        path.remove_prefix(slash + 1);
+    }
+    return out;
+}
+
+std::string in_quotes(std::string_view text) {
+    return "'" + std::string(text) + "'";
+}
+
+UniqueFd open_dir_at(int dir, const std::string& name, int flags) {
+    int fd;
+    do {
+        fd = ::openat(dir, name.c_str(), flags | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    return UniqueFd(fd);
+}
+
+UniqueFd dup_fd(int fd) {
+    int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (copy < 0) {
+        throw_errno(ErrorKind::io, "dup", errno);
+    }
+    return UniqueFd(copy);
+}
+
+struct DirCloser {
+    void operator()(DIR* d) const noexcept { ::closedir(d); }
+};
+
+} // namespace
+
+std::optional<std::string> clean_relative_path(std::string_view path) {
+    if (path.starts_with('/')) {
+        return std::nullopt;
+    }
+    std::string out;
+    for (const std::string& part : split(path)) {
+        if (part == "..") {
+            return std::nullopt;
+        }
+        out += (out.empty() ? "" : "/") + part;
+    }
+    return out;
+}
+
+RootDir::RootDir(const std::filesystem::path& root) : path_(root) {
+    fd_ = open_dir_at(AT_FDCWD, root.string(), O_PATH);
+    if (!fd_) {
+        throw_errno(ErrorKind::io, "cannot open " + root.string(), errno);
+    }
+}
+
+std::optional<RootDir::Location> RootDir::walk(std::string_view path, Symlinks mode, bool create,
+                                               bool follow_final, const std::string& what) const {
+    std::deque<std::string> pending;
+    for (std::string& part : split(path)) {
+        pending.push_back(std::move(part));
+    }
+    // Directories entered so far below the root, and their names (for messages).
+    std::vector<UniqueFd> stack;
+    std::vector<std::string> names;
+    auto current = [&] { return stack.empty() ? fd_.get() : stack.back().get(); };
+    auto here = [&](const std::string& name) {
+        std::string out;
+        for (const std::string& n : names) {
+            out += n + "/";
+        }
+        return out + name;
+    };
+    int links = 0;
+    while (!pending.empty()) {
+        std::string name = std::move(pending.front());
+        pending.pop_front();
+        if (name == "..") {
+            if (stack.empty()) {
+                if (mode == Symlinks::strict) {
+                    throw Error(ErrorKind::input, what + ": a symlink on the way climbs above "
+                                                         "the image root");
+                }
+                continue; // scoped: ".." of the root is the root
+            }
+            stack.pop_back();
+            names.pop_back();
+            continue;
+        }
+        bool last = pending.empty();
+        if (last && !follow_final) {
+            return Location{dup_fd(current()), name};
+        }
+        struct stat st;
+        if (::fstatat(current(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            if (errno != ENOENT) {
+                throw_errno(ErrorKind::io, what + ": cannot stat " + in_quotes(here(name)), errno);
+            }
+            if (last) {
+                return Location{dup_fd(current()), name};
+            }
+            if (!create) {
+                return std::nullopt;
+            }
+            if (::mkdirat(current(), name.c_str(), 0755) != 0 && errno != EEXIST) {
+                throw_errno(ErrorKind::io, what + ": cannot create " + in_quotes(here(name)),
+                            errno);
+            }
+            if (::fstatat(current(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+                throw_errno(ErrorKind::io, what + ": cannot stat " + in_quotes(here(name)), errno);
+            }
+        }
+        if (S_ISLNK(st.st_mode)) {
+            if (++links > kMaxSymlinks) {
+                throw Error(ErrorKind::input, what + ": too many levels of symbolic links at " +
+                                                  in_quotes(here(name)));
+            }
+            std::string target(static_cast<std::size_t>(st.st_size) + 1, '\0');
+            ssize_t n = ::readlinkat(current(), name.c_str(), target.data(), target.size());
+            if (n < 0) {
+                throw_errno(ErrorKind::io, what + ": cannot read symlink " + in_quotes(here(name)),
+                            errno);
+            }
+            target.resize(static_cast<std::size_t>(n));
+            if (target.starts_with('/')) {
+                if (mode == Symlinks::strict) {
+                    throw Error(ErrorKind::input, what + ": " + in_quotes(here(name)) +
+                                                      " is a symlink to " + in_quotes(target) +
+                                                      ", outside the image root");
+                }
+                stack.clear();
+                names.clear();
+            }
+            std::vector<std::string> parts = split(target);
+            pending.insert(pending.begin(), parts.begin(), parts.end());
+            if (last && parts.empty()) {
+                // A link to "/" (or "."): the location is the directory it names.
+                return Location{dup_fd(current()), "."};
+            }
+            continue;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            if (last) {
+                return Location{dup_fd(current()), name};
+            }
+            UniqueFd next = open_dir_at(current(), name, O_PATH);
+            if (!next) {
+                throw_errno(ErrorKind::io, what + ": cannot open " + in_quotes(here(name)), errno);
+            }
+            stack.push_back(std::move(next));
+            names.push_back(name);
+            continue;
+        }
+        if (last) {
+            return Location{dup_fd(current()), name};
+        }
+        if (mode == Symlinks::strict) {
+            throw Error(ErrorKind::input,
+                        what + ": " + in_quotes(here(name)) + " is not a directory");
+        }
+        return std::nullopt;
+    }
+    // The path named the root itself (or resolved to it).
+    return Location{dup_fd(current()), "."};
+}
+
+std::optional<RootDir::Location> RootDir::parent(std::string_view path, Symlinks mode, bool create,
+                                                 const std::string& what) const {
+    return walk(path, mode, create, false, what);
+}
+
+std::optional<RootDir::Location> RootDir::resolve(std::string_view path, bool follow) const {
+    return walk(path, Symlinks::scoped, false, follow, path_.string() + "/" + std::string(path));
+}
+
+std::optional<struct stat> RootDir::stat_at(const Location& at) {
+    struct stat st;
+    if (::fstatat(at.dir.get(), at.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        return std::nullopt;
+    }
+    return st;
+}
+
+std::optional<std::string> RootDir::read_file(std::string_view path, std::size_t max_size) const {
+    auto at = resolve(path, true);
+    if (!at) {
+        return std::nullopt;
+    }
+    int raw = ::openat(at->dir.get(), at->name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (raw < 0) {
+        return std::nullopt;
+    }
+    UniqueFd fd(raw);
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+        return std::nullopt;
+    }
+    std::string out;
+    char buf[65536];
+    while (out.size() < max_size) {
+        std::size_t n = read_some(fd.get(), buf, std::min(sizeof buf, max_size - out.size()),
+                                  path_.string() + "/" + std::string(path));
+        if (n == 0) {
+            break;
+        }
+        out.append(buf, n);
+    }
+    return out;
+}
+
+void RootDir::write_file(std::string_view path, std::string_view content, unsigned mode) const {
+    std::string what = "cannot write " + std::string(path) + " in " + path_.string();
+    auto at = walk(path, Symlinks::scoped, true, false, what);
+    if (!at || at->name == ".") {
+        throw Error(ErrorKind::io, what);
+    }
+    remove_at(at->dir.get(), at->name, what);
+    int raw = ::openat(at->dir.get(), at->name.c_str(),
+                       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (raw < 0) {
+        throw_errno(ErrorKind::io, what, errno);
+    }
+    UniqueFd fd(raw);
+    write_all(fd.get(), content.data(), content.size(), path);
+    ::fchmod(fd.get(), mode);
+}
+
+void remove_at(int dir, const std::string& name, const std::string& what) {
+    if (::unlinkat(dir, name.c_str(), 0) == 0 || errno == ENOENT) {
+        return;
+    }
+    if (errno != EISDIR && errno != EPERM) {
+        throw_errno(ErrorKind::io, what + ": cannot remove " + in_quotes(name), errno);
+    }
+    UniqueFd sub = open_dir_at(dir, name, O_RDONLY);
+    if (!sub) {
+        throw_errno(ErrorKind::io, what + ": cannot open " + in_quotes(name), errno);
+    }
+    std::unique_ptr<DIR, DirCloser> listing(::fdopendir(sub.get()));
+    if (!listing) {
+        throw_errno(ErrorKind::io, what + ": cannot list " + in_quotes(name), errno);
+    }
+    int sub_fd = sub.release(); // owned by the DIR now
+    std::vector<std::string> children;
+    while (dirent* d = ::readdir(listing.get())) {
+        std::string child = d->d_name;
+        if (child != "." && child != "..") {
+            children.push_back(std::move(child));
+        }
+    }
+    for (const std::string& child : children) {
+        remove_at(sub_fd, child, what);
+    }
+    listing.reset();
+    if (::unlinkat(dir, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
+        throw_errno(ErrorKind::io, what + ": cannot remove " + in_quotes(name), errno);
+    }
+}
+
+} // namespace ocibake::detail

@@ -1,0 +1,508 @@
+// `ocibake test` under runc: images built by ocibake from the host's static busybox, with
+// command, file, metadata and service tests that must pass and tests that must fail; GPU
+// tests skipped on a machine without one; JUnit XML checked by xmllint; whiteouts seen
+// by the container.
+#include "ocibake/harness.hpp"
+#include "support/checks.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include <filesystem>
+#include <string>
+
+using namespace ocibake;
+using ocibake::test::CommandResult;
+using ocibake::test::must;
+using ocibake::test::read_file;
+using ocibake::test::run;
+using ocibake::test::ScratchDir;
+using ocibake::test::write_file;
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+/// A TCP port nobody listens on now.
+int free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    ::close(fd);
+    return ntohs(addr.sin_port);
+}
+
+void require_runc() {
+    ocibake::test::require_program("runc", "runc");
+    REQUIRE(fs::exists("/bin/busybox")); // Debian's busybox-static
+    REQUIRE(::geteuid() == 0);           // runc needs root
+}
+
+/// Writes dir/t.toml (busybox + a web root + `tests`) and builds it into dir/out/t.
+fs::path build_recipe(const ScratchDir& dir, int port, const std::string& tests) {
+    require_runc();
+    write_file(dir / "www/index.html", "<h1>It works</h1>\n");
+    std::string p = std::to_string(port);
+    fs::path recipe = write_file(
+        dir / "t.toml",
+        "include = [\"" + (ocibake::test::source_dir() / "layers/busybox.toml").string() +
+            "\"]\nname = \"t\"\n[config]\nentrypoint = [\"/bin/sh\", \"-c\", \"trap 'exit 0' "
+            "TERM; busybox httpd -f -p " +
+            p + " -h /www & wait\"]\nenv = { GREETING = \"hello\" }\nexposed_ports = [" + p +
+            "]\nworkdir = \"/www\"\n[[layer]]\nname = \"www\"\ncopy = [{ src = \"www\", dst = "
+            "\"/www\" }]\n" +
+            tests);
+    must({ocibake::test::cli().string(), "build", recipe.string(), "-q", "--cache-dir",
+          (dir / "cache").string()},
+         {}, dir.path());
+    return recipe;
+}
+
+CommandResult ocibake_test(const ScratchDir& dir, std::vector<std::string> extra) {
+    std::vector<std::string> argv = {ocibake::test::cli().string(), "test", "t.toml", "--cache-dir",
+                                     (dir / "cache").string()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return run(argv, {"TMPDIR=" + dir.path().string()}, dir.path());
+}
+
+const char* kPassing = R"(
+[[test]]
+name = "greeting"
+shell = "echo $GREETING from $(pwd); echo warn >&2"
+stdout = "^hello from /www$"
+stderr = "warn"
+stdout_not = "error"
+
+[[test]]
+name = "exit-code"
+args = ["/bin/sh", "-c", "exit 3"]
+exit_code = 3
+
+[[test]]
+name = "env-override"
+shell = "echo $GREETING"
+env = { GREETING = "bye" }
+stdout = "^bye$"
+
+[[test]]
+name = "index"
+type = "file"
+path = "/www/index.html"
+file_type = "file"
+mode = 0o644
+uid = 0
+contains = "It works"
+
+[[test]]
+name = "shell-link"
+type = "file"
+path = "/bin/sh"
+file_type = "symlink"
+target = "busybox"
+
+[[test]]
+name = "busybox-mode"
+type = "file"
+path = "/bin/sh"
+mode = 0o755
+
+[[test]]
+name = "no-shadow"
+type = "file"
+path = "/etc/shadow"
+exists = false
+
+[[test]]
+name = "config"
+type = "metadata"
+env = { GREETING = "hello" }
+workdir = "/www"
+cmd = []
+
+[[test]]
+name = "web"
+type = "service"
+port = @PORT@
+http_path = "/index.html"
+http_body = "It works"
+stop_timeout = 5
+
+[[test]]
+name = "cuda"
+gpu = true
+args = ["nvidia-smi"]
+)";
+
+std::string with_port(std::string text, int port) {
+    std::size_t at;
+    while ((at = text.find("@PORT@")) != std::string::npos) {
+        text.replace(at, 6, std::to_string(port));
+    }
+    return text;
+}
+
+} // namespace
+
+TEST_CASE("ocibake test: passing tests pass, a GPU test is skipped, never passed") {
+    ScratchDir dir("harness");
+    int port = free_port();
+    build_recipe(dir, port, with_port(kPassing, port));
+    CommandResult r = ocibake_test(dir, {"--junit", (dir / "junit.xml").string()});
+    INFO(r.out << r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.rfind("testing oci:out/t:latest (10 tests from t.toml)\n", 0) == 0);
+    for (const char* name : {"greeting", "exit-code", "env-override", "index", "shell-link",
+                             "busybox-mode", "no-shadow", "config", "web"}) {
+        CHECK(r.out.find("  PASS  " + std::string(name) + " ") != std::string::npos);
+    }
+    CHECK(r.out.find("  SKIP  cuda ") != std::string::npos);
+    CHECK(r.out.find("10 tests: 9 passed, 0 failed, 1 skipped (") != std::string::npos);
+
+    std::string xml = read_file(dir / "junit.xml");
+    must({"xmllint", "--noout", (dir / "junit.xml").string()});
+    CHECK(xml.find("<testsuites name=\"ocibake test\" tests=\"10\" failures=\"0\" errors=\"0\" "
+                   "skipped=\"1\"") != std::string::npos);
+    CHECK(xml.find("<testcase name=\"cuda\" classname=\"ocibake.command\"") != std::string::npos);
+    CHECK(xml.find("<skipped message=\"needs a GPU") != std::string::npos);
+    CHECK(xml.find("<failure") == std::string::npos);
+}
+
+TEST_CASE("ocibake test: tests that must fail fail, each with its reasons; exit code 7") {
+    ScratchDir dir("harness");
+    int port = free_port();
+    int dead_port = free_port();
+    std::string tests = with_port(R"(
+[[test]]
+name = "wrong-exit"
+shell = "echo out-line; echo err-line >&2; exit 1"
+stdout = "nothing-like-this"
+stderr_not = "err-line"
+
+[[test]]
+name = "slow"
+shell = "sleep 30"
+timeout = 1
+
+[[test]]
+name = "wrong-file"
+type = "file"
+path = "/www/index.html"
+mode = 0o600
+uid = 1000
+contains = "It fails"
+file_type = "dir"
+
+[[test]]
+name = "missing"
+type = "file"
+path = "/etc/motd"
+
+[[test]]
+name = "present"
+type = "file"
+path = "/bin/busybox"
+exists = false
+
+[[test]]
+name = "wrong-config"
+type = "metadata"
+env = { GREETING = "bye", MISSING = "x" }
+exposed_ports = [1]
+entrypoint = ["/start"]
+user = "app"
+
+[[test]]
+name = "no-server"
+type = "service"
+args = ["/bin/sh", "-c", "echo starting; exit 4"]
+port = @DEAD@
+
+[[test]]
+name = "wrong-page"
+type = "service"
+port = @PORT@
+http_path = "/missing.html"
+http_body = "It works"
+
+[[test]]
+name = "ignores-term"
+type = "service"
+args = ["/bin/busybox", "httpd", "-f", "-p", "@PORT@", "-h", "/www"]
+port = @PORT@
+stop_timeout = 1
+)",
+                                  port);
+    tests.replace(tests.find("@DEAD@"), 6, std::to_string(dead_port)); // nothing listens there
+    build_recipe(dir, port, tests);
+
+    CommandResult r = ocibake_test(dir, {"--json", "--junit", (dir / "junit.xml").string()});
+    INFO(r.out << r.err);
+    CHECK(r.exit_code == 7);
+    json report = json::parse(r.out);
+    CHECK(report["failed"] == 9);
+    CHECK(report["passed"] == 0);
+    std::map<std::string, json> by_name;
+    for (const json& t : report["tests"]) {
+        CHECK(t["status"] == "fail");
+        by_name[t["name"]] = t;
+    }
+    auto reasons = [&](const std::string& name) {
+        return by_name.at(name)["reasons"].get<std::vector<std::string>>();
+    };
+    using Strings = std::vector<std::string>;
+    CHECK(reasons("wrong-exit") == Strings{"exit code 1, expected 0",
+                                           "stdout does not match /nothing-like-this/",
+                                           "stderr matches /err-line/, but must not"});
+    CHECK(by_name["wrong-exit"]["stdout"] == "out-line\n");
+    CHECK(by_name["wrong-exit"]["stderr"] == "err-line\n");
+    CHECK(reasons("slow") == Strings{"timed out after 1s (killed)"});
+    CHECK(by_name["slow"]["seconds"].get<double>() < 10);
+    CHECK(reasons("wrong-file") == Strings{"'/www/index.html' is a file, not a directory",
+                                           "'/www/index.html' has mode 0644, expected 0600",
+                                           "'/www/index.html' is owned by uid 0, expected 1000",
+                                           "'/www/index.html' does not match /It fails/"});
+    CHECK(reasons("missing") == Strings{"'/etc/motd' does not exist"});
+    CHECK(reasons("present") == Strings{"'/bin/busybox' exists (a file), but must not"});
+    CHECK(reasons("wrong-config") ==
+          Strings{"env GREETING is 'hello', expected 'bye'", "env MISSING is not set, expected 'x'",
+                  "entrypoint is [\"/bin/sh\", \"-c\", \"trap 'exit 0' TERM; busybox httpd -f -p " +
+                      std::to_string(port) + " -h /www & wait\"], expected [\"/start\"]",
+                  "port 1/tcp is not exposed (exposed: " + std::to_string(port) + "/tcp)",
+                  "user is '', expected 'app'"});
+    CHECK(reasons("no-server") == Strings{"the service exited with code 4 before port " +
+                                          std::to_string(dead_port) + " accepted connections"});
+    CHECK(by_name["no-server"]["stdout"] == "starting\n");
+    CHECK(reasons("wrong-page") == Strings{"GET /missing.html answered 404, expected 200",
+                                           "GET /missing.html body does not match /It works/"});
+    CHECK(reasons("ignores-term") ==
+          Strings{"the service did not stop within 1s of SIGTERM (it was killed): does it handle "
+                  "the signal? (PID 1 ignores signals it has no handler for)"});
+
+    must({"xmllint", "--noout", (dir / "junit.xml").string()});
+    std::string xml = read_file(dir / "junit.xml");
+    CHECK(xml.find("failures=\"9\"") != std::string::npos);
+    CHECK(xml.find("<failure message=\"exit code 1, expected 0\">exit code 1, expected 0\n"
+                   "stdout does not match /nothing-like-this/\nstderr matches /err-line/, but "
+                   "must not</failure>") != std::string::npos);
+    CHECK(xml.find("<failure message=\"env GREETING is &apos;hello&apos;, expected "
+                   "&apos;bye&apos;\"") != std::string::npos);
+
+    // The human summary shows the reasons and the end of the output.
+    CommandResult text = ocibake_test(dir, {});
+    CHECK(text.exit_code == 7);
+    CHECK(text.out.find("  FAIL  wrong-exit                   command   ") != std::string::npos);
+    CHECK(text.out.find("        exit code 1, expected 0\n        stdout does not match "
+                        "/nothing-like-this/\n        stderr matches /err-line/, but must not\n"
+                        "        stdout (last lines):\n          | out-line\n        stderr "
+                        "(last lines):\n          | err-line\n") != std::string::npos);
+    CHECK(text.out.find("9 tests: 0 passed, 9 failed, 0 skipped (") != std::string::npos);
+}
+
+TEST_CASE("reports: JUnit XML stays valid whatever the output holds") {
+    ScratchDir dir("harness");
+    build_recipe(dir, free_port(), R"(
+[[test]]
+name = "hostile <output> & \"names\""
+shell = "printf '<&>\"]]> \\001\\002 \\377\\300 caf\\303\\251 \\357\\277\\277 end\\n'; exit 1"
+)");
+    CommandResult r = ocibake_test(dir, {"--junit", (dir / "junit.xml").string(), "--json"});
+    CHECK(r.exit_code == 7);
+    must({"xmllint", "--noout", (dir / "junit.xml").string()});
+    std::string xml = read_file(dir / "junit.xml");
+    CHECK(xml.find("<testcase name=\"hostile &lt;output&gt; &amp; &quot;names&quot;\"") !=
+          std::string::npos);
+    CHECK(xml.find("<system-out>&lt;&amp;&gt;&quot;]]&gt; \xEF\xBF\xBD\xEF\xBF\xBD "
+                   "\xEF\xBF\xBD\xEF\xBF\xBD caf\xC3\xA9 \xEF\xBF\xBD end\n</system-out>") !=
+          std::string::npos);
+    json report = json::parse(r.out); // invalid UTF-8 replaced, still JSON
+    CHECK(report["tests"][0]["stdout"].get<std::string>().find("caf\xC3\xA9") != std::string::npos);
+}
+
+TEST_CASE("ocibake test: usage") {
+    ScratchDir dir("harness");
+    CommandResult r = run({ocibake::test::cli().string(), "test", "out/x"}, {}, dir.path());
+    CHECK(r.exit_code == 2);
+    CHECK(r.err == "ocibake: error: ocibake test out/x needs --recipe RECIPE.toml: the tests "
+                   "come from the recipe\n");
+    write_file(dir / "x.toml", "[[test]]\nshell = \"true\"\n");
+    r = run({ocibake::test::cli().string(), "test", "x.toml"}, {}, dir.path());
+    CHECK(r.exit_code == 4);
+    CHECK(r.err == "ocibake: error: image out/x does not exist: build it first (ocibake x.toml)\n");
+}
+
+namespace {
+
+la_ssize_t append_to(archive*, void* opaque, const void* data, size_t size) {
+    static_cast<std::string*>(opaque)->append(static_cast<const char*>(data), size);
+    return static_cast<la_ssize_t>(size);
+}
+
+/// A plain tar of empty files (whiteout markers).
+std::string marker_tar(const std::vector<std::string>& names) {
+    std::string out;
+    std::unique_ptr<archive, int (*)(archive*)> a(archive_write_new(), archive_write_free);
+    archive_write_set_format_pax_restricted(a.get());
+    archive_write_open(a.get(), &out, nullptr, append_to, nullptr);
+    for (const std::string& name : names) {
+        std::unique_ptr<archive_entry, void (*)(archive_entry*)> e(archive_entry_new(),
+                                                                   archive_entry_free);
+        archive_entry_set_pathname(e.get(), name.c_str());
+        archive_entry_set_filetype(e.get(), AE_IFREG);
+        archive_entry_set_perm(e.get(), 0644);
+        archive_entry_set_size(e.get(), 0);
+        archive_write_header(a.get(), e.get());
+    }
+    archive_write_close(a.get());
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("whiteouts: a layer over an ocibake image hides files from the container") {
+    ScratchDir dir("harness");
+    build_recipe(dir, free_port(), "");
+    // Add a layer of whiteout markers on top of the built image, as another tool would.
+    Store store(dir / "cache");
+    SourceImage base = load_image(store, (dir / "out/t").string());
+    Image image;
+    image.config = base.config;
+    for (const LayerResult& l : base.layers) {
+        image.layers.push_back({l, std::nullopt});
+    }
+    std::string tar = marker_tar({"bin/.wh.ls", "www/.wh..wh..opq", "www/new.txt"});
+    LayerResult top;
+    top.descriptor.media_type = std::string(oci::media_type::layer_tar);
+    top.descriptor.digest = store.put_bytes(tar);
+    top.descriptor.size = tar.size();
+    top.diff_id = top.descriptor.digest;
+    image.add_layer(top, "whiteouts");
+    BuiltImage built = assemble_image(store, image);
+    write_image(store, built, OutputTarget::parse("oci:" + (dir / "hidden").string()), "t", "v1");
+
+    std::vector<TestSpec> tests(4);
+    tests[0].name = "ls-gone";
+    tests[0].type = TestType::file;
+    tests[0].path = "/bin/ls";
+    tests[0].exists = false;
+    tests[1].name = "index-gone";
+    tests[1].type = TestType::file;
+    tests[1].path = "/www/index.html";
+    tests[1].exists = false;
+    tests[2].name = "new-kept";
+    tests[2].type = TestType::file;
+    tests[2].path = "/www/new.txt";
+    tests[3].name = "the-container-sees-it";
+    tests[3].args = std::vector<std::string>{"/bin/busybox", "ls", "-a", "/www"};
+    tests[3].stdout_match = {{"^\\.\\n\\.\\.\\nnew\\.txt\\n$", {}}};
+    TestOptions options;
+    options.cache_dir = dir / "cache";
+    options.keep_bundle = dir / "bundle"; // removed with the scratch dir
+    TestReport report = run_tests(tests, "oci:" + (dir / "hidden").string(), options);
+    INFO(summary_text(report));
+    CHECK(report.passed() == 4);
+    CHECK(report.digest == built.manifest_descriptor.digest.str());
+}
+
+TEST_CASE("GPU tests under runc with a fake GPU: device nodes, read-only driver, ldconfig ran") {
+    ScratchDir dir("harness");
+    require_runc();
+    // The host: /dev/nvidia0 and /dev/nvidiactl are char devices with the numbers of
+    // /dev/null and /dev/zero (so the container can use them), a driver directory.
+    fs::path host = dir / "host";
+    fs::create_directories(host / "dev");
+    REQUIRE(::mknod((host / "dev/nvidia0").c_str(), S_IFCHR | 0666, makedev(1, 3)) == 0);
+    REQUIRE(::mknod((host / "dev/nvidiactl").c_str(), S_IFCHR | 0666, makedev(1, 5)) == 0);
+    write_file(host / "usr/local/nvidia/lib64/libcuda.so.1", "fake libcuda\n");
+    write_file(host / "usr/local/nvidia/lib64/libnvidia-ml.so.1", "fake nvml\n");
+    write_file(host / "usr/local/nvidia/bin/nvidia-smi", "#!/bin/sh\necho 'NVIDIA-SMI fake'\n",
+               0755);
+    // The image: busybox, a non-root user, and an ldconfig that records what it was told
+    // into /etc/ld.so.cache (which only root may write).
+    write_file(dir / "ldconfig",
+               "#!/bin/sh\n{ cat /etc/ld.so.conf.d/*.conf; ls \"$@\"; } > "
+               "/etc/ld.so.cache\n",
+               0755);
+    build_recipe(dir, free_port(), R"(
+[[layer]]
+name = "gpu-image"
+  [[layer.files]]
+  path = "/sbin/ldconfig"
+  src = "ldconfig"
+  mode = 0o755
+  [[layer.files]]
+  path = "/etc/ld.so.cache"
+  content = ""
+
+[[test]]
+name = "devices"
+gpu = true
+shell = "id -u; test -c /dev/nvidia0 && test -c /dev/nvidiactl && echo x > /dev/nvidia0 && echo ok"
+stdout = ["^1000$", "^ok$"]
+
+[[test]]
+name = "driver-read-only"
+gpu = true
+shell = "cat /usr/local/nvidia/lib64/libcuda.so.1; echo x >> /usr/local/nvidia/lib64/libcuda.so.1 || echo read-only"
+stdout = ["^fake libcuda$", "^read-only$"]
+
+[[test]]
+name = "ldconfig-ran-as-root"
+gpu = true
+shell = "cat /etc/ld.so.cache"
+stdout = ["^/usr/local/nvidia/lib64$", "^libcuda.so.1$", "^libnvidia-ml.so.1$"]
+
+[[test]]
+name = "nvidia-smi"
+gpu = true
+args = ["nvidia-smi"]
+stdout = "NVIDIA-SMI fake"
+
+[[test]]
+name = "no-gpu-for-other-tests"
+shell = "test ! -e /dev/nvidia0 && test ! -e /usr/local/nvidia"
+)");
+    // A user and the capabilities the tests need, as an image would set them.
+    std::string recipe = read_file(dir / "t.toml");
+    recipe.replace(recipe.find("[config]\n"), 9, "[config]\nuser = \"1000:1000\"\n");
+    recipe.replace(
+        recipe.find("env = { GREETING = \"hello\" }"), 28,
+        "env = { GREETING = \"hello\", NVIDIA_DRIVER_CAPABILITIES = \"compute,utility\" }");
+    write_file(dir / "t.toml", recipe);
+    must({ocibake::test::cli().string(), "build", "t.toml", "-q", "--cache-dir",
+          (dir / "cache").string()},
+         {}, dir.path());
+
+    Recipe r = load_recipe(dir / "t.toml");
+    TestOptions options;
+    options.cache_dir = dir / "cache";
+    options.gpu_host.root = host;
+    options.gpu_host.ldconfig_listing = "";
+    options.keep_bundle = dir / "bundle"; // removed with the scratch dir
+    TestReport report = run_tests(r.tests, "oci:" + (dir / "out/t").string(), options);
+    INFO(summary_text(report));
+    CHECK(report.passed() == 5);
+    CHECK(report.gpus == "GPU 0 (discovery: 2 device nodes, 3 driver files)");
+    CHECK(report.isolation == "an overlay per container");
+    // The unpacked rootfs is as the image made it: GPU tests left nothing in it.
+    CHECK_FALSE(fs::exists(dir / "bundle/rootfs/usr/local/nvidia"));
+    CHECK(read_file(dir / "bundle/rootfs/etc/ld.so.cache").empty());
+
+    options.gpus = GpuRequest::parse("none");
+    options.keep_bundle = dir / "bundle2";
+    TestReport skipped = run_tests(r.tests, "oci:" + (dir / "out/t").string(), options);
+    CHECK(skipped.skipped() == 4);
+    CHECK(skipped.passed() == 1);
+    CHECK(skipped.results[0].reasons == std::vector<std::string>{"needs a GPU: --gpus none"});
+}

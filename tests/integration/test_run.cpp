@@ -1,0 +1,196 @@
+// `ocibake run` under a real OCI runtime (runc on the development machines): images built
+// by ocibake from the host's static busybox, run with their own config, overrides, bind
+// mounts, a read-only root and each network mode; and how the runtime is picked.
+#include "ocibake/runtime.hpp"
+#include "support/checks.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+using namespace ocibake;
+using ocibake::test::Caught;
+using ocibake::test::CommandResult;
+using ocibake::test::error_of;
+using ocibake::test::must;
+using ocibake::test::read_file;
+using ocibake::test::run;
+using ocibake::test::ScratchDir;
+using ocibake::test::write_file;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// Builds a busybox image (layers/busybox.toml + `extra`) into dir/img with the CLI.
+fs::path busybox_image(const ScratchDir& dir, const std::string& extra) {
+    ocibake::test::require_program("runc", "runc");
+    REQUIRE(fs::exists("/bin/busybox")); // Debian's busybox-static
+    REQUIRE(::geteuid() == 0);           // runc needs root
+    fs::path recipe = write_file(
+        dir / "r.toml", "include = [\"" +
+                            (ocibake::test::source_dir() / "layers/busybox.toml").string() +
+                            "\"]\nname = \"t\"\n" + extra);
+    must({ocibake::test::cli().string(), "build", recipe.string(), "-q", "-o",
+          "oci:" + (dir / "img").string(), "--cache-dir", (dir / "cache").string()});
+    return dir / "img";
+}
+
+CommandResult ocibake_run(const ScratchDir& dir, std::vector<std::string> args) {
+    std::vector<std::string> argv = {ocibake::test::cli().string(), "run", (dir / "img").string(),
+                                     "--cache-dir", (dir / "cache").string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv, {"TMPDIR=" + dir.path().string()});
+}
+
+const char* kImage = R"(
+[config]
+entrypoint = ["/bin/sh", "-c"]
+cmd = ["echo from-cmd; id -u; pwd; echo $GREETING"]
+env = { GREETING = "hello" }
+workdir = "/srv"
+
+[[layer]]
+name = "files"
+  [[layer.files]]
+  path = "/etc/passwd"
+  content = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n"
+  [[layer.files]]
+  path = "/etc/group"
+  content = "root:x:0:\napp:x:1000:\n"
+  [[layer.files]]
+  path = "/srv"
+  type = "dir"
+  [[layer.files]]
+  path = "/bin/id"
+  type = "symlink"
+  target = "busybox"
+)";
+
+} // namespace
+
+TEST_CASE(
+    "ocibake run: the image's entrypoint, cmd, env and workdir; the exit code passes through") {
+    ScratchDir dir("run");
+    busybox_image(dir, kImage);
+    CommandResult r = ocibake_run(dir, {});
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == "from-cmd\n0\n/srv\nhello\n");
+
+    r = ocibake_run(dir, {"-e", "GREETING=bye", "-u", "app", "-w", "/tmp", "--",
+                          "id -u; id -g; pwd; echo $GREETING $HOME; exit 7"});
+    CHECK(r.exit_code == 7);
+    CHECK(r.out == "1000\n1000\n/tmp\nbye /home/app\n");
+
+    r = ocibake_run(dir, {"--entrypoint", "/bin/busybox", "--", "hostname"});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == "ocibake\n");
+    r = ocibake_run(dir, {"--entrypoint", "/bin/cat", "--", "/etc/hosts"});
+    CHECK(r.out == "127.0.0.1\tlocalhost ocibake\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+
+    // Nothing is left behind: the bundle is removed.
+    for (const auto& e : fs::directory_iterator(dir.path())) {
+        CHECK(e.path().filename().string().rfind("ocibake-bundle-", 0) != 0);
+    }
+}
+
+TEST_CASE("ocibake run: bind mounts, a read-only root, network none and host") {
+    ScratchDir dir("run");
+    busybox_image(dir, kImage);
+    write_file(dir / "vol/in.txt", "from the host\n");
+    CommandResult r = ocibake_run(
+        dir, {"-v", (dir / "vol").string() + ":/data:ro", "-v", (dir / "rw").string() + ":/rw",
+              "--read-only", "--",
+              "cat /data/in.txt; echo x > /data/new || echo data-ro; echo y > /srv/new || echo "
+              "root-ro; echo z > /rw/out && echo rw-ok"});
+    // The rw volume does not exist: a usage error before anything runs.
+    CHECK(r.exit_code == 2);
+    CHECK(r.err == "ocibake: error: volume '" + (dir / "rw").string() +
+                       ":/rw': " + (dir / "rw").string() + " does not exist\n");
+    fs::create_directories(dir / "rw");
+    r = ocibake_run(
+        dir, {"-v", (dir / "vol").string() + ":/data:ro", "-v", (dir / "rw").string() + ":/rw",
+              "--read-only", "--",
+              "cat /data/in.txt; echo x > /data/new || echo data-ro; echo y > /srv/new || echo "
+              "root-ro; echo z > /rw/out && echo rw-ok"});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == "from the host\ndata-ro\nroot-ro\nrw-ok\n");
+    CHECK(read_file(dir / "rw/out") == "z\n");
+    CHECK_FALSE(fs::exists(dir / "vol/new"));
+
+    r = ocibake_run(dir, {"--", "ls /sys/class/net"});
+    CHECK(r.out == "lo\n");
+    r = ocibake_run(dir, {"--network", "host", "--", "ls /sys/class/net | wc -l"});
+    CHECK(r.out != "1\n");
+}
+
+TEST_CASE("ocibake run --keep-bundle keeps the bundle: rootfs and config.json") {
+    ScratchDir dir("run");
+    busybox_image(dir, kImage);
+    CommandResult r = ocibake_run(dir, {"--keep-bundle", (dir / "b").string(), "--", "true"});
+    CHECK(r.exit_code == 0);
+    CHECK(fs::exists(dir / "b/rootfs/bin/busybox"));
+    CHECK(read_file(dir / "b/config.json").find("\"ociVersion\": \"1.0.2\"") != std::string::npos);
+    r = ocibake_run(dir, {"--keep-bundle", (dir / "b").string(), "--", "true"});
+    CHECK(r.exit_code == 5);
+    CHECK(r.err == "ocibake: error: bundle directory " + (dir / "b").string() +
+                       " exists and is not empty\n");
+}
+
+TEST_CASE("the runtime: the first that works, with why the others were passed over") {
+    ScratchDir dir("rt");
+    ocibake::test::require_program("runc", "runc");
+    // A crun that behaves as Debian's crun 1.8 on a cgroup v1 hybrid host.
+    write_file(dir / "bin/crun", R"(#!/bin/sh
+case "$1" in --version) echo "crun version 1.8.1"; exit 0;; delete|kill) exit 0;; esac
+for a; do case "$a" in --log=*) log="${a#--log=}";; esac; done
+echo '{"msg": "cgroups in hybrid mode not supported", "level": "error"}' >> "$log"
+echo 'cgroups in hybrid mode not supported' >&2
+exit 1
+)",
+               0755);
+    std::string path = (dir / "bin").string() + ":" + std::getenv("PATH");
+    ::setenv("PATH", path.c_str(), 1);
+
+    OciRuntime picked = find_runtime({});
+    CHECK(picked.name() == "runc");
+    CHECK(picked.version().rfind("runc version", 0) == 0);
+
+    RuntimeSearch only_crun;
+    only_crun.candidates = {"crun", "no-such-runtime"};
+    Caught c = error_of([&] { find_runtime(only_crun); });
+    CHECK(c.kind == ErrorKind::runtime);
+    CHECK(c.what == "no working OCI runtime (tried:\n  crun: " + (dir / "bin/crun").string() +
+                        " cannot run containers here: cgroups in hybrid mode not supported\n"
+                        "  no-such-runtime: not found on PATH)\n"
+                        "hint: install runc (Debian package 'runc') or crun, or pass --runtime "
+                        "PATH");
+
+    RuntimeSearch given;
+    given.runtime = dir / "nothing-here";
+    CHECK(error_of([&] { find_runtime(given); }).what ==
+          "no working OCI runtime (tried:\n  " + (dir / "nothing-here").string() + ": " +
+              (dir / "nothing-here").string() +
+              " is not an executable file)\nhint: install runc (Debian package 'runc') or crun, "
+              "or pass --runtime PATH");
+    given.runtime = "runc";
+    CHECK(find_runtime(given).name() == "runc");
+}
+
+TEST_CASE("ocibake run on a terminal gives the container one") {
+    ScratchDir dir("run");
+    busybox_image(dir, kImage);
+    // `script` gives ocibake a pseudo-terminal; the container gets one of its own.
+    std::string cmd = "TMPDIR='" + dir.path().string() + "' '" + ocibake::test::cli().string() +
+                      "' run '" + (dir / "img").string() + "' --cache-dir '" +
+                      (dir / "cache").string() + "' -- 'tty; echo TERM=$TERM; exit 3'";
+    CommandResult tty = run({"script", "-qec", cmd, "/dev/null"});
+    INFO(tty.out << tty.err);
+    CHECK(tty.exit_code == 3);
+    CHECK(tty.out.find("/dev/pts/0") != std::string::npos);
+    CHECK(tty.out.find("TERM=xterm") != std::string::npos);
+    CommandResult pipe = ocibake_run(dir, {"--", "tty; echo TERM=${TERM:-unset}"});
+    CHECK(pipe.out == "not a tty\nTERM=unset\n");
+}

@@ -1,0 +1,343 @@
+// GPU discovery and CDI against a fake host made here: /dev nodes made with mknod (we run
+// as root, as the runtime does), a driver directory of fake libraries, an `ldconfig -p`
+// listing, CDI specs fresh and stale.
+#include "ocibake/gpu.hpp"
+#include "support/checks.hpp"
+
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+using namespace ocibake;
+using ocibake::test::Caught;
+using ocibake::test::error_of;
+using ocibake::test::read_file;
+using ocibake::test::ScratchDir;
+using ocibake::test::write_file;
+namespace fs = std::filesystem;
+using Strings = std::vector<std::string>;
+
+namespace {
+
+struct FakeHost {
+    ScratchDir dir{"gpu"};
+    GpuHost host;
+    fs::path lib = dir / "usr/local/nvidia/lib64";
+
+    FakeHost() {
+        REQUIRE(::geteuid() == 0); // mknod
+        host.root = dir.path();
+        node("dev/nvidia0", 195, 0);
+        node("dev/nvidia1", 195, 1);
+        node("dev/nvidiactl", 195, 255);
+        node("dev/nvidia-uvm", 238, 0);
+        node("dev/nvidia-uvm-tools", 238, 1);
+        node("dev/nvidia-caps/nvidia-cap1", 511, 1);
+        write_file(dir / "dev/nvidia7", "a regular file is no GPU");
+        versioned("libcuda", "1");
+        versioned("libnvidia-ml", "1");
+        write_file(lib / "libnvidia-ptxjitcompiler.so.1", "elf");
+        write_file(lib / "libnvidia-nvvm.so.4", "elf");
+        write_file(lib / "libnvidia-pkcs11-openssl3.so.550.54.15", "elf");
+        write_file(dir / "usr/local/nvidia/bin/nvidia-smi", "#!/bin/sh\n", 0755);
+        write_file(dir / "usr/lib32/libcuda.so.1", "i386 elf");
+        // The i386 copy first: only this architecture's entries count.
+        host.ldconfig_listing =
+            "3 libs found in cache `/etc/ld.so.cache'\n"
+            "\tlibcuda.so.1 (libc6) => /usr/lib32/libcuda.so.1\n"
+            "\tlibcuda.so.1 (libc6,x86-64) => /usr/local/nvidia/lib64/libcuda.so.1\n"
+            "\tlibnvidia-ml.so.1 (libc6,x86-64, OS ABI: Linux 3.2.0) => "
+            "/usr/local/nvidia/lib64/libnvidia-ml.so.1\n";
+    }
+    void node(const std::string& rel, unsigned major, unsigned minor) {
+        fs::create_directories((dir / rel).parent_path());
+        REQUIRE(::mknod((dir / rel).c_str(), S_IFCHR | 0666, makedev(major, minor)) == 0);
+    }
+    /// libX.so.550.54.15 and the soname link libX.so.N -> it.
+    void versioned(const std::string& stem, const std::string& soname) {
+        write_file(lib / (stem + ".so.550.54.15"), "elf " + stem);
+        fs::create_symlink(stem + ".so.550.54.15", lib / (stem + ".so." + soname));
+    }
+    std::string at(const std::string& rel) const { return (dir / rel).string(); }
+};
+
+Strings node_paths(const GpuEdits& e) {
+    Strings out;
+    for (const DeviceNode& d : e.device_nodes) {
+        out.push_back(d.path + " " + std::to_string(d.major) + ":" + std::to_string(d.minor));
+    }
+    return out;
+}
+
+std::map<std::string, std::string> mounts_of(const GpuEdits& e) {
+    std::map<std::string, std::string> out;
+    for (const Mount& m : e.mounts) {
+        out[m.destination] = m.source;
+    }
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("gpu requests: all, none, or a list") {
+    CHECK(GpuRequest::parse("all").kind == GpuRequest::Kind::all);
+    CHECK(GpuRequest::parse("none").kind == GpuRequest::Kind::none);
+    GpuRequest list = GpuRequest::parse("0,2");
+    CHECK(list.kind == GpuRequest::Kind::list);
+    CHECK(list.ids == Strings{"0", "2"});
+    CHECK(list.str() == "0,2");
+    for (const char* bad : {"", "0,,1", "0, 1", ","}) {
+        Caught c = error_of([&] { GpuRequest::parse(bad); });
+        CHECK(c.kind == ErrorKind::usage);
+        CHECK(c.what ==
+              "--gpus '" + std::string(bad) + "' must be all, none, or a list of GPUs like 0,1");
+    }
+}
+
+TEST_CASE("discovery: device nodes with their numbers, driver files read-only, by capability") {
+    FakeHost f;
+    auto edits = find_gpus(f.host, {}, {"NVIDIA_DRIVER_CAPABILITIES=compute,utility"});
+    REQUIRE(edits);
+    CHECK(edits->source == "discovery");
+    CHECK(edits->devices == Strings{"0", "1"});
+    CHECK(node_paths(*edits) == Strings{"/dev/nvidia0 195:0", "/dev/nvidia1 195:1",
+                                        "/dev/nvidiactl 195:255", "/dev/nvidia-uvm 238:0",
+                                        "/dev/nvidia-uvm-tools 238:1",
+                                        "/dev/nvidia-caps/nvidia-cap1 511:1"});
+    CHECK(edits->device_nodes[0].host_path == f.at("dev/nvidia0"));
+    CHECK(edits->device_nodes[0].file_mode == 0666);
+    const std::string lib = f.at("usr/local/nvidia/lib64/");
+    CHECK(mounts_of(*edits) ==
+          std::map<std::string, std::string>{
+              {"/usr/local/nvidia/lib64/libcuda.so.1", lib + "libcuda.so.550.54.15"},
+              {"/usr/local/nvidia/lib64/libnvidia-ml.so.1", lib + "libnvidia-ml.so.550.54.15"},
+              {"/usr/local/nvidia/lib64/libnvidia-ptxjitcompiler.so.1",
+               lib + "libnvidia-ptxjitcompiler.so.1"},
+              {"/usr/local/nvidia/lib64/libnvidia-nvvm.so.4", lib + "libnvidia-nvvm.so.4"},
+              {"/usr/local/nvidia/lib64/libnvidia-pkcs11-openssl3.so.550.54.15",
+               lib + "libnvidia-pkcs11-openssl3.so.550.54.15"},
+              {"/usr/bin/nvidia-smi", f.at("usr/local/nvidia/bin/nvidia-smi")},
+          });
+    for (const Mount& m : edits->mounts) {
+        CHECK(m.type == "bind");
+        CHECK(m.options == Strings{"rbind", "rprivate", "ro", "nosuid", "nodev"});
+    }
+    CHECK(edits->library_dirs == Strings{"/usr/local/nvidia/lib64"});
+    CHECK(edits->missing == Strings{"libcudadebugger (compute)", "libnvidia-gpucomp (compute)",
+                                    "libnvidia-allocator (compute)", "libnvidia-opencl (compute)",
+                                    "nvidia-cuda-mps-control (compute)",
+                                    "nvidia-cuda-mps-server (compute)", "libnvidia-cfg (utility)",
+                                    "nvidia-debugdump (utility)", "nvidia-persistenced (utility)"});
+    CHECK(edits->summary() == "GPUs 0,1 (discovery: 6 device nodes, 6 driver files)");
+}
+
+TEST_CASE("discovery: NVIDIA_VISIBLE_DEVICES and --gpus choose the GPUs") {
+    FakeHost f;
+    auto only0 = find_gpus(f.host, {}, {"NVIDIA_VISIBLE_DEVICES=0"});
+    REQUIRE(only0);
+    CHECK(node_paths(*only0) == Strings{"/dev/nvidia0 195:0", "/dev/nvidiactl 195:255",
+                                        "/dev/nvidia-uvm 238:0", "/dev/nvidia-uvm-tools 238:1",
+                                        "/dev/nvidia-caps/nvidia-cap1 511:1"});
+    // An explicit list wins over the image's variable, as `docker --gpus` does.
+    auto only1 = find_gpus(f.host, GpuRequest::parse("1"), {"NVIDIA_VISIBLE_DEVICES=0"});
+    CHECK(only1->devices == Strings{"1"});
+    CHECK(node_paths(*only1).front() == "/dev/nvidia1 195:1");
+    CHECK(find_gpus(f.host, {}, {"NVIDIA_VISIBLE_DEVICES=all"})->devices == Strings{"0", "1"});
+    for (const char* none : {"NVIDIA_VISIBLE_DEVICES=void",
+                             "NVIDIA_VISIBLE_DEVICES=", "NVIDIA_VISIBLE_DEVICES=none"}) {
+        CHECK_FALSE(find_gpus(f.host, {}, {none}));
+    }
+    CHECK(no_gpu_reason(f.host, {}, {"NVIDIA_VISIBLE_DEVICES=void"}) ==
+          "NVIDIA_VISIBLE_DEVICES=void gives it none");
+    CHECK_FALSE(find_gpus(f.host, GpuRequest::parse("none"), {}));
+    CHECK(no_gpu_reason(f.host, GpuRequest::parse("none"), {}) == "--gpus none");
+
+    Caught absent = error_of([&] { find_gpus(f.host, GpuRequest::parse("0,7"), {}); });
+    CHECK(absent.kind == ErrorKind::usage);
+    CHECK(absent.what == "GPU 7 is not on this host (it has: 0, 1)");
+    CHECK(error_of([&] { find_gpus(f.host, {}, {"NVIDIA_VISIBLE_DEVICES=GPU-4f2c"}); }).what ==
+          "GPU 'GPU-4f2c': without a CDI spec, GPUs are named by index (this host has: 0, 1)");
+}
+
+TEST_CASE("discovery: capabilities pick the driver files; utility alone has no libcuda") {
+    FakeHost f;
+    auto utility = find_gpus(f.host, {}, {});
+    REQUIRE(utility);
+    CHECK(mounts_of(*utility) ==
+          std::map<std::string, std::string>{
+              {"/usr/local/nvidia/lib64/libnvidia-ml.so.1",
+               f.at("usr/local/nvidia/lib64/libnvidia-ml.so.550.54.15")},
+              {"/usr/bin/nvidia-smi", f.at("usr/local/nvidia/bin/nvidia-smi")}});
+    auto all = find_gpus(f.host, {}, {"NVIDIA_DRIVER_CAPABILITIES=all"});
+    CHECK(mounts_of(*all).count("/usr/local/nvidia/lib64/libcuda.so.1") == 1);
+    auto odd = find_gpus(f.host, {}, {"NVIDIA_DRIVER_CAPABILITIES=compute,warp-drive"});
+    CHECK(odd->missing.back() == "capability 'warp-drive' (unknown, ignored)");
+
+    // Found by the directory scan alone (no ldconfig listing): the soname link is
+    // preferred to the fully versioned file.
+    f.host.ldconfig_listing = "";
+    auto scanned = find_gpus(f.host, {}, {"NVIDIA_DRIVER_CAPABILITIES=compute"});
+    CHECK(mounts_of(*scanned).at("/usr/local/nvidia/lib64/libcuda.so.1") ==
+          f.at("usr/local/nvidia/lib64/libcuda.so.550.54.15"));
+}
+
+TEST_CASE("no GPU on the host: nothing, and why") {
+    ScratchDir dir("gpu");
+    GpuHost host;
+    host.root = dir.path();
+    host.ldconfig_listing = "";
+    CHECK_FALSE(find_gpus(host, {}, {}));
+    CHECK(no_gpu_reason(host, {}, {}) ==
+          "none found on this host (no CDI spec of kind nvidia.com/gpu in /var/run/cdi, "
+          "/etc/cdi, no /dev/nvidia0 under " +
+              dir.path().string() + ")");
+}
+
+namespace {
+
+const char* kCdiSpec = R"({
+  "cdiVersion": "0.5.0",
+  "kind": "nvidia.com/gpu",
+  "devices": [
+    {"name": "0", "containerEdits": {"deviceNodes": [{"path": "/dev/nvidia0"}]}},
+    {"name": "1", "containerEdits": {"deviceNodes": [{"path": "/dev/nvidia1"}]}},
+    {"name": "all", "containerEdits": {"deviceNodes": [{"path": "/dev/nvidia0"},
+                                                      {"path": "/dev/nvidia1"}]}}
+  ],
+  "containerEdits": {
+    "env": ["NVIDIA_VISIBLE_DEVICES=void"],
+    "deviceNodes": [{"path": "/dev/nvidiactl", "fileMode": 432, "gid": 44}],
+    "mounts": [{"hostPath": "/usr/local/nvidia/lib64/libcuda.so.550.54.15",
+                "containerPath": "/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.15",
+                "options": ["ro", "nosuid", "nodev", "bind"]}],
+    "hooks": [{"hookName": "createContainer", "path": "/usr/bin/nvidia-ctk",
+               "args": ["nvidia-ctk", "hook", "update-ldcache", "--folder",
+                        "/usr/lib/x86_64-linux-gnu"]}],
+    "additionalGIDs": [44]
+  }
+})";
+
+} // namespace
+
+TEST_CASE("a CDI spec is honoured over discovery") {
+    FakeHost f;
+    write_file(f.dir / "usr/bin/nvidia-ctk", "#!/bin/sh\n", 0755);
+    write_file(f.dir / "etc/cdi/nvidia.json", kCdiSpec);
+    write_file(f.dir / "etc/cdi/other.json", R"({"cdiVersion": "0.5.0", "kind": "vendor.com/x",
+        "devices": [{"name": "x"}]})");
+    auto all = find_gpus(f.host, {}, {"NVIDIA_DRIVER_CAPABILITIES=compute"});
+    REQUIRE(all);
+    CHECK(all->source == "CDI spec " + f.at("etc/cdi/nvidia.json"));
+    CHECK(all->devices == Strings{"all"});
+    CHECK(node_paths(*all) ==
+          Strings{"/dev/nvidiactl 195:255", "/dev/nvidia0 195:0", "/dev/nvidia1 195:1"});
+    CHECK(all->device_nodes[0].file_mode == 0660);
+    CHECK(all->device_nodes[0].gid == 44);
+    CHECK(all->env == Strings{"NVIDIA_VISIBLE_DEVICES=void"});
+    REQUIRE(all->mounts.size() == 1);
+    CHECK(all->mounts[0].source == f.at("usr/local/nvidia/lib64/libcuda.so.550.54.15"));
+    CHECK(all->mounts[0].destination == "/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.15");
+    CHECK(all->mounts[0].options == Strings{"ro", "nosuid", "nodev", "bind"});
+    REQUIRE(all->hooks.size() == 1);
+    CHECK(all->hooks[0].when == "createContainer");
+    CHECK(all->hooks[0].path == "/usr/bin/nvidia-ctk");
+    CHECK(all->hooks[0].args.at(2) == "update-ldcache");
+    CHECK(all->additional_gids == std::vector<std::uint32_t>{44});
+    CHECK(all->library_dirs.empty()); // the spec's own hook makes them loadable
+
+    auto one = find_gpus(f.host, GpuRequest::parse("1"), {});
+    CHECK(one->devices == Strings{"1"});
+    CHECK(node_paths(*one) == Strings{"/dev/nvidiactl 195:255", "/dev/nvidia1 195:1"});
+    CHECK(error_of([&] { find_gpus(f.host, GpuRequest::parse("5"), {}); }).what ==
+          "GPU '5' is not in CDI spec " + f.at("etc/cdi/nvidia.json") +
+              " (its devices: 0, 1, all)");
+
+    // /var/run/cdi (dynamic specs) comes before /etc/cdi.
+    std::string dynamic = kCdiSpec;
+    dynamic.replace(dynamic.find("\"all\", \"containerEdits\""), 5, "\"gpus\"");
+    write_file(f.dir / "var/run/cdi/nvidia.json", dynamic);
+    CHECK(find_gpus(f.host, {}, {})->devices == Strings{"0", "1", "gpus"});
+}
+
+TEST_CASE("a stale or broken CDI spec is reported, not used") {
+    FakeHost f;
+    write_file(f.dir / "usr/bin/nvidia-ctk", "#!/bin/sh\n", 0755);
+    std::string spec = kCdiSpec;
+    spec.replace(spec.find("/dev/nvidia1\"}]}},"), 12, "/dev/nvidia9");
+    write_file(f.dir / "etc/cdi/nvidia.json", spec);
+    Caught c = error_of([&] { find_gpus(f.host, GpuRequest::parse("1"), {}); });
+    CHECK(c.kind == ErrorKind::runtime);
+    CHECK(c.what == "CDI spec " + f.at("etc/cdi/nvidia.json") +
+                        " is stale: " + f.at("dev/nvidia9") +
+                        " (device '1') does not exist\nhint: regenerate it after a driver "
+                        "update: nvidia-ctk cdi generate --format=json --output=" +
+                        f.at("etc/cdi/nvidia.json"));
+    fs::remove(f.dir / "usr/local/nvidia/lib64/libcuda.so.550.54.15");
+    CHECK(error_of([&] { find_gpus(f.host, GpuRequest::parse("0"), {}); }).what ==
+          "CDI spec " + f.at("etc/cdi/nvidia.json") +
+              " is stale: " + f.at("usr/local/nvidia/lib64/libcuda.so.550.54.15") +
+              " (the spec) does not exist\nhint: regenerate it after a driver update: "
+              "nvidia-ctk cdi generate --format=json --output=" +
+              f.at("etc/cdi/nvidia.json"));
+
+    write_file(f.dir / "etc/cdi/nvidia.json", "{not json");
+    Caught broken = error_of([&] { find_gpus(f.host, {}, {}); });
+    CHECK(broken.kind == ErrorKind::runtime);
+    CHECK(broken.what.rfind("CDI spec " + f.at("etc/cdi/nvidia.json") + ": not JSON: ", 0) == 0);
+
+    // YAML specs are not read: discovery, saying so.
+    fs::remove(f.dir / "etc/cdi/nvidia.json");
+    write_file(f.dir / "etc/cdi/nvidia.yaml", "cdiVersion: 0.5.0\n");
+    CHECK(find_gpus(f.host, {}, {})->source ==
+          "discovery (YAML CDI specs are not read: " + f.at("etc/cdi/nvidia.yaml") + ")");
+}
+
+TEST_CASE("applying edits: devices, mounts, and loadable libraries") {
+    FakeHost f;
+    auto edits = find_gpus(f.host, GpuRequest::parse("0"), {"NVIDIA_DRIVER_CAPABILITIES=compute"});
+    REQUIRE(edits);
+    Store store(f.dir / "cache");
+    auto bundle_with = [&](bool ldconfig, const std::string& name) {
+        LayerBuilder b;
+        b.add_content("/bin/placeholder", "x");
+        if (ldconfig) {
+            b.add_content("/sbin/ldconfig", "#!/bin/sh\n", 0755);
+        }
+        SourceImage img;
+        LayerResult l = write_layer(store, b.finish(), {});
+        img.layers.push_back(l);
+        img.config.diff_ids.push_back(l.diff_id);
+        img.config.config.cmd = Strings{"/bin/placeholder"};
+        return Bundle::create(store, img, f.dir / name);
+    };
+
+    Bundle with = bundle_with(true, "b1");
+    ContainerSpec spec = with.spec_for({});
+    std::size_t mounts_before = spec.mounts.size();
+    apply_gpu_edits(*edits, with, spec);
+    CHECK(spec.devices.size() == edits->device_nodes.size());
+    CHECK(spec.mounts.size() == mounts_before + edits->mounts.size());
+    CHECK(read_file(with.rootfs() / "etc/ld.so.conf.d/00-ocibake-nvidia.conf") ==
+          "/usr/local/nvidia/lib64\n");
+    REQUIRE(spec.hooks.size() == 1);
+    CHECK(spec.hooks[0].when == "createContainer");
+    CHECK(fs::path(spec.hooks[0].path).filename() == "chroot");
+    CHECK(spec.hooks[0].args ==
+          Strings{"chroot", with.rootfs().string(), "/sbin/ldconfig", "/usr/local/nvidia/lib64"});
+    CHECK_FALSE(spec.env_value("LD_LIBRARY_PATH"));
+    std::string json = runtime_config_json(spec);
+    CHECK(json.find("\"path\": \"/dev/nvidia0\",\n        \"type\": \"c\",\n        \"major\": "
+                    "195,\n        \"minor\": 0") != std::string::npos);
+    CHECK(json.find("\"createContainer\"") != std::string::npos);
+
+    Bundle without = bundle_with(false, "b2");
+    ContainerSpec plain = without.spec_for({});
+    apply_gpu_edits(*edits, without, plain);
+    CHECK(plain.hooks.empty());
+    CHECK(plain.env_value("LD_LIBRARY_PATH") == "/usr/local/nvidia/lib64");
+}
