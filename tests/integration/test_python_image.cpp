@@ -137,8 +137,9 @@ TEST_CASE("locked wheels into an image: pip lists and checks them under runc, sc
                    "pip==23.0.1 \\\n    --hash=sha256:" +
                    hex_of(wheels / debian[0].filename()) +
                    "\n"
-                   "setuptools==66.1.1 \\\n    --hash=sha256:" +
-                   hex_of(wheels / debian[1].filename()) +
+                   "setuptools @ " +
+                   files + debian[1].filename().string() +
+                   " \\\n    --hash=sha256:" + hex_of(wheels / debian[1].filename()) +
                    "\n    # via ocibake-demo\n"
                    "colorama==0.4.6 ; sys_platform == 'win32' \\\n    --hash=sha256:" +
                    std::string(64, 'c') + "\n");
@@ -214,6 +215,13 @@ TEST_CASE("locked wheels into an image: pip lists and checks them under runc, sc
     CHECK(image({"/usr/bin/python3", "-c", "import wheel; print(wheel.__file__)"}).out ==
           "/usr/local/lib/python3.11/dist-packages/wheel/__init__.py\n");
     CHECK(image({"/usr/local/bin/wheel", "version"}).out == "wheel 0.38.4\n");
+    // A direct-URL requirement is installed with its direct_url.json (PEP 610).
+    auto direct = image(
+        {"python3", "-c",
+         "import importlib.metadata as m, json; "
+         "print(json.loads(m.distribution('setuptools').read_text('direct_url.json'))['url'])"});
+    CHECK(direct.out == files + debian[1].filename().string() + "\n");
+    CHECK(lock_text.find("  direct = true\n") != std::string::npos);
 
     // A second build changes nothing: the same digest, every layer from the cache.
     json again = json_of(run_ocibake(

@@ -372,8 +372,10 @@ TEST_CASE("the lock file keeps Python layers in canonical text and reads them ba
             "torch-2.7.0%2Bcu128-cp311-cp311-manylinux_2_28_x86_64.whl";
     w.size = 1234;
     w.sha256 = sha256_of("torch");
+    w.direct = true;
     p.wheels.push_back(w);
     LockedWheel local = w;
+    local.direct = false;
     local.name = "zlocal";
     local.url.clear();
     local.path = "wheels/zlocal-1-py3-none-any.whl";
@@ -390,7 +392,7 @@ TEST_CASE("the lock file keeps Python layers in canonical text and reads them ba
           "  file = \"torch-2.7.0+cu128-cp311-cp311-manylinux_2_28_x86_64.whl\"\n"
           "  url = \"" +
               w.url + "\"\n  size = 1234\n  sha256 = \"" + w.sha256.str() +
-              "\"\n\n"
+              "\"\n  direct = true\n\n"
               "  [[python.wheel]]\n  name = \"zlocal\"\n  version = \"2.7.0+cu128\"\n"
               "  file = \"torch-2.7.0+cu128-cp311-cp311-manylinux_2_28_x86_64.whl\"\n"
               "  path = \"wheels/zlocal-1-py3-none-any.whl\"\n  size = 1234\n  sha256 = \"" +
@@ -399,6 +401,6 @@ TEST_CASE("the lock file keeps Python layers in canonical text and reads them ba
     REQUIRE(back);
     CHECK(*back == lock);
     REQUIRE(back->python_for("torch"));
-    CHECK(back->python_for("torch")->wheels[1].where.line == 19);
+    CHECK(back->python_for("torch")->wheels[1].where.line == 20);
     CHECK(back->python_for("other") == nullptr);
 }

@@ -26,6 +26,7 @@
 //       url = "https://download.pytorch.org/whl/cu128/torch-..."   # or path = "..."
 //       size = 1234
 //       sha256 = "sha256:..."
+//       direct = true                          # only for a `name @ url` requirement
 #pragma once
 
 #include "ocibake/digest.hpp"
@@ -62,11 +63,13 @@ struct LockedWheel {
     std::string path;    ///< a local file, relative to the lock file's folder; "" for a URL
     std::uint64_t size = 0;
     Digest sha256;
+    /// Named by a direct URL (`name @ url`): installed with a direct_url.json.
+    bool direct = false;
     SourceLocation where; ///< in the lock file (when read from one)
 
     bool operator==(const LockedWheel& o) const {
         return name == o.name && version == o.version && file == o.file && url == o.url &&
-               path == o.path && size == o.size && sha256 == o.sha256;
+               path == o.path && size == o.size && sha256 == o.sha256 && direct == o.direct;
     }
 };
 

@@ -377,8 +377,16 @@ std::vector<std::vector<LayerEntry>> plan_python_layers(const PythonContext& c, 
             }
             py::Installer installer(scheme, builder);
             installer.set_installed_before(installed[scheme.purelib]);
-            for (auto& f : ready) {
-                installer.install(f.get()); // the first failure in order is reported
+            std::vector<std::string> direct_urls;
+            if (pinned != nullptr) {
+                for (const LockedWheel& w : pinned->wheels) {
+                    direct_urls.push_back(w.direct ? w.url : std::string());
+                }
+            }
+            direct_urls.resize(ready.size());
+            for (std::size_t k = 0; k < ready.size(); ++k) {
+                // The first failure in order is reported.
+                installer.install(ready[k].get(), direct_urls[k]);
             }
             for (const auto& [path, wheel] : installer.installed()) {
                 installed[scheme.purelib][path] = wheel;

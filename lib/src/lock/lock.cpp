@@ -80,6 +80,12 @@ LockedPython read_python(const fs::path& path, const toml::table& t, Fail& fail)
             if (!lw.sha256) {
                 fail(*w->get("sha256"), "'sha256' is not a sha256 digest");
             }
+            if (const toml::node* direct = w->get("direct")) {
+                if (!direct->is_boolean()) {
+                    fail(*direct, "'direct' must be a boolean");
+                }
+                lw.direct = direct->as_boolean()->get();
+            }
             p.wheels.push_back(std::move(lw));
         }
     }
@@ -205,6 +211,9 @@ std::string to_text(const Lock& lock, const std::string& recipe_name) {
                                  : "  url = " + quoted(w.url) + "\n";
             out += "  size = " + std::to_string(w.size) + "\n  sha256 = " + quoted(w.sha256.str()) +
                    "\n";
+            if (w.direct) {
+                out += "  direct = true\n";
+            }
         }
     }
     return out;

@@ -178,6 +178,7 @@ std::vector<LockedWheel> lock_requirements(const Requirements& reqs, const LockC
                     download(*ctx.store, *ctx.client, f.url, r.hashes, std::nullopt);
                 f.sha256 = digest;
                 out.push_back(locked(f, size));
+                out.back().direct = true;
                 continue;
             }
             std::vector<IndexFile> files;
