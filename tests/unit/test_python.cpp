@@ -419,3 +419,32 @@ TEST_CASE("cache gc removes unpacked wheels not used within the age") {
     CHECK(collect_garbage(dir / "cache", all).trees_removed == 1);
     CHECK_FALSE(fs::exists(tree));
 }
+
+TEST_CASE("a damaged unpacked wheel: a truncated file is unpacked again, changed bytes refused") {
+    ScratchDir dir("py-damaged");
+    Store store(dir / "cache");
+    fs::path wheel = debian_wheels()[2]; // wheel-0.38.4
+    auto tree = unpack(store, wheel).tree;
+    fs::path file = tree / "files/wheel/__init__.py";
+    std::string original = read_file(file);
+
+    // Truncated (what a crash before writeback leaves): the tree is made again.
+    fs::resize_file(file, 0);
+    unpack(store, wheel);
+    CHECK(read_file(file) == original);
+
+    // Same size, other bytes: the layer writer checks every file against RECORD's sha256.
+    std::string changed = original;
+    changed[0] = changed[0] == '#' ? '$' : '#';
+    write_file(file, changed, 0444);
+    LayerBuilder b;
+    py::Installer installer(py::venv_scheme("/opt/venv", cp311), b);
+    installer.install(unpack(store, wheel));
+    auto entries = b.finish();
+    LayerOptions o;
+    auto e = error_of([&] { write_layer(store, entries, o); });
+    CHECK(e.kind == ErrorKind::integrity);
+    CHECK(e.what == "wheel-0.38.4-py3-none-any.whl: " + file.string() + " has sha256 " +
+                        sha256_of(changed).hex() + ", not " + sha256_of(original).hex() +
+                        " (it changed after it was verified)");
+}

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <fcntl.h>
 #include <memory>
@@ -520,6 +521,83 @@ std::string project_name(const fs::path& files, const std::string& dist_info,
     return name.distribution;
 }
 
+/// RECORD's "sha256=<urlsafe b64>" back to a Digest (empty when it is not one).
+Digest digest_of_record(std::string_view hash) {
+    if (!hash.starts_with("sha256=")) {
+        return {};
+    }
+    hash.remove_prefix(7);
+    std::array<std::uint8_t, 32> bytes{};
+    std::size_t n = 0;
+    unsigned acc = 0;
+    int bits = 0;
+    for (char c : hash) {
+        int v = c >= 'A' && c <= 'Z'   ? c - 'A'
+                : c >= 'a' && c <= 'z' ? c - 'a' + 26
+                : c >= '0' && c <= '9' ? c - '0' + 52
+                : c == '-'             ? 62
+                : c == '_'             ? 63
+                                       : -1;
+        if (v < 0) {
+            return {};
+        }
+        acc = (acc << 6) | static_cast<unsigned>(v);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (n == bytes.size()) {
+                return {};
+            }
+            bytes[n++] = static_cast<std::uint8_t>((acc >> bits) & 0xff);
+        }
+    }
+    return n == bytes.size() ? Digest(bytes) : Digest();
+}
+
+/// A layer entry for a file of an unpacked tree: its size must still be the verified
+/// one, and the layer writer checks its bytes against RECORD's sha256.
+LayerEntry tree_entry(const std::string& image_path, const fs::path& file, const Member& m,
+                      const std::string& wheel) {
+    struct stat st;
+    if (::stat(file.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+        static_cast<std::uint64_t>(st.st_size) != m.size) {
+        throw Error(ErrorKind::integrity, "wheel " + wheel + ": the unpacked " + m.path + " (" +
+                                              file.string() +
+                                              ") was changed in the cache; build again");
+    }
+    LayerEntry e;
+    e.path = image_path;
+    e.type = EntryType::file;
+    e.mode = m.exec ? 0755 : 0644;
+    e.source = file.string();
+    e.size = m.size;
+    e.identity.device = st.st_dev;
+    e.identity.inode = st.st_ino;
+    e.identity.mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+    e.identity.ctime_ns = st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
+    e.digest = digest_of_record(m.hash);
+    e.origin = wheel;
+    return e;
+}
+
+/// A published tree whose files all still have their verified sizes (a crash can leave
+/// files truncated: then the tree is made again).
+bool tree_intact(const fs::path& tree) {
+    try {
+        for (const Member& m : read_manifest(tree)) {
+            struct stat st;
+            fs::path file = tree / "files" / m.path;
+            if (::stat(file.c_str(), &st) != 0 ||
+                static_cast<std::uint64_t>(st.st_size) != m.size) {
+                return false;
+            }
+        }
+        return true;
+    } catch (const std::exception&) {
+        return false;
+    }
+}
+
 } // namespace
 
 std::string record_hash(const Digest& digest) {
@@ -552,8 +630,15 @@ UnpackedWheel unpack_wheel(Store& store, const fs::path& wheel_file, const Diges
     out.tree = trees / ("wheel-" + digest.hex());
     std::error_code ec;
     if (fs::exists(out.tree / "manifest.json", ec)) {
-        ::utimensat(AT_FDCWD, out.tree.c_str(), nullptr, 0); // last use, for `cache gc`
-        return out;
+        if (tree_intact(out.tree)) {
+            ::utimensat(AT_FDCWD, out.tree.c_str(), nullptr, 0); // last use, for `cache gc`
+            return out;
+        }
+        // Damaged (a crash before the data reached the disk): move it away, unpack again.
+        fs::path damaged = store.temp_path("damaged-wheel-tree");
+        if (::rename(out.tree.c_str(), damaged.c_str()) == 0) {
+            detail::TempDir drop(damaged);
+        }
     }
     mkdirs(trees);
     fs::path tmp = store.temp_path("wheel-tree");
@@ -808,7 +893,7 @@ void Installer::install(const UnpackedWheel& uw, std::string_view direct_url) {
         if (below != scheme_.data) {
             add_dirs(target, below);
         }
-        builder_.add_file(target, files / m.path, m.exec ? 0755 : 0644, 0, 0, wheel);
+        builder_.add(tree_entry(target, files / m.path, m, wheel));
         rows.push_back({relative_to(target, site), m.hash, std::to_string(m.size)});
     }
 
