@@ -48,8 +48,8 @@ struct GcReport {
     std::uint64_t blobs_removed = 0;
     std::uint64_t bytes_removed = 0;
     std::uint64_t temp_files_removed = 0;
-    std::uint64_t trees_removed =
-        0; ///< unpacked trees (<root>/trees/<name>) not used within max_age
+    /// Unpacked trees (<root>/trees/<name>) not used within max_age.
+    std::uint64_t trees_removed = 0;
     std::uint64_t blobs_kept = 0;
     std::uint64_t bytes_kept = 0;
 };
