@@ -877,7 +877,7 @@ int main(int argc, char** argv) {
                 progress->clear();
             }
             if (result.lock_written && !quiet && !as_json) {
-                std::printf("pinned the base in %s\n", result.lock_file.string().c_str());
+                std::printf("wrote the lock %s\n", result.lock_file.string().c_str());
             }
             if (push_refs.empty()) {
                 print_build(result, recipe_path, as_json, json(), quiet);
@@ -903,6 +903,7 @@ int main(int argc, char** argv) {
         if (lock->parsed()) {
             ocibake::BuildOptions options;
             options.registry = registry_flags.options();
+            options.cache_dir = cache_dir;
             auto r = ocibake::lock_recipe(ocibake::load_recipe(lock_recipe_path), options);
             if (as_json) {
                 json j = {{"file", r.file.string()}, {"changed", r.changed}};
@@ -914,11 +915,37 @@ int main(int argc, char** argv) {
                         j["base"]["index"] = r.lock.base->index.str();
                     }
                 }
+                if (!r.lock.python.empty()) {
+                    j["python"] = json::array();
+                    for (const auto& p : r.lock.python) {
+                        json wheels = json::array();
+                        for (const auto& w : p.wheels) {
+                            wheels.push_back({{"name", w.name},
+                                              {"version", w.version},
+                                              {"file", w.file},
+                                              {"url", w.url},
+                                              {"path", w.path},
+                                              {"size", w.size},
+                                              {"sha256", w.sha256.str()}});
+                        }
+                        j["python"].push_back({{"layer", p.layer},
+                                               {"python", p.python},
+                                               {"glibc", p.glibc},
+                                               {"machine", p.machine},
+                                               {"wheels", wheels}});
+                    }
+                }
                 std::cout << j.dump(2) << "\n";
             } else {
                 if (r.lock.base) {
                     std::printf("base %s (%s) -> %s\n", r.lock.base->ref.c_str(),
                                 r.lock.base->platform.c_str(), r.lock.base->manifest.str().c_str());
+                }
+                for (const auto& p : r.lock.python) {
+                    std::printf("layer %s: %zu wheels for CPython %s%s%s, %s\n", p.layer.c_str(),
+                                p.wheels.size(), p.python.c_str(),
+                                p.glibc.empty() ? "" : ", glibc ", p.glibc.c_str(),
+                                p.machine.c_str());
                 }
                 std::printf("%s %s\n", r.changed ? "wrote" : "unchanged:", r.file.string().c_str());
             }

@@ -947,3 +947,43 @@ TEST_CASE("test entries: errors", "[recipe]") {
     CHECK(summary_for(dir, "[test]\nshell = \"x\"\n") ==
           "'test' must be an array of tables, not a table");
 }
+
+TEST_CASE("[layer.python]: every key read, paths resolved, mistakes named") {
+    ScratchDir dir("recipe-python");
+    Recipe r = load_text(
+        dir, "[[layer]]\nname = \"torch\"\n[layer.python]\n"
+             "requirements = \"py/requirements.txt\"\nvenv = \"/opt/venv\"\n"
+             "python = \"3.12\"\nglibc = \"2.35\"\ninterpreter = \"/usr/bin/python3.12\"\n"
+             "index_url = \"https://download.pytorch.org/whl/cu128\"\n"
+             "extra_index_urls = [\"https://pypi.org/simple\"]\n"
+             "wheels = [\"dist/x-1.0-py3-none-any.whl\"]\n");
+    REQUIRE(r.layers.size() == 1);
+    REQUIRE(r.layers[0].python);
+    const ocibake::PythonSpec& p = *r.layers[0].python;
+    CHECK(p.requirements == dir.path() / "py/requirements.txt");
+    CHECK(p.requirements_where.line == 4);
+    CHECK(p.venv == "/opt/venv");
+    CHECK(p.python == "3.12");
+    CHECK(p.glibc == "2.35");
+    CHECK(p.interpreter == "/usr/bin/python3.12");
+    CHECK(p.index_url == "https://download.pytorch.org/whl/cu128");
+    CHECK(p.extra_index_urls == Strings{"https://pypi.org/simple"});
+    CHECK(p.wheels == std::vector<fs::path>{dir.path() / "dist/x-1.0-py3-none-any.whl"});
+
+    CHECK(summary_for(dir, "[[layer]]\n[layer.python]\nvenv = \"/opt/venv\"\n") ==
+          "[layer.python] needs 'requirements', 'pylock' or 'wheels'");
+    CHECK(summary_for(
+              dir, "[[layer]]\n[layer.python]\nrequirements = \"r.txt\"\npylock = \"p.toml\"\n") ==
+          "'requirements' and 'pylock' are mutually exclusive");
+    CHECK(summary_for(dir, "[[layer]]\n[layer.python]\nwheels = [\"x.tar.gz\"]\n") ==
+          "'wheels' entry 'x.tar.gz' is not a .whl file");
+    CHECK(summary_for(dir, "[[layer]]\n[layer.python]\nwheels = []\npython = \"3\"\n") ==
+          "'python' '3' is not like \"3.11\"");
+    CHECK(summary_for(dir, "[[layer]]\n[layer.python]\nwheels = []\nglibc = \"musl\"\n") ==
+          "'glibc' 'musl' is not like \"2.36\" or \"none\"");
+    CHECK(summary_for(dir, "[[layer]]\n[layer.python]\nwheels = []\nvenv = \"opt/venv\"\n") ==
+          "'venv' must be an absolute path");
+    RecipeError typo = error_for(dir, "[[layer]]\n[layer.python]\nrequirement = \"r.txt\"\n");
+    CHECK(typo.summary() == "unknown key 'requirement' in [layer.python]");
+    CHECK(typo.hint() == "did you mean 'requirements'?");
+}

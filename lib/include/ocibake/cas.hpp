@@ -7,6 +7,7 @@
 //     <root>/blobs/sha256/<hex>      immutable blobs, named by the sha256 of their bytes
 //     <root>/records/<ns>/<key>      small index records (text), e.g. layer cache entries
 //     <root>/tmp/                    temp files; renamed into place when complete
+//     <root>/trees/<name>/           unpacked trees (wheels), published by rename; mtime = last use
 //
 // Every write goes to tmp/ first, is fsync'd and renamed into place, so a reader sees a
 // whole blob or none. Readers verify: a blob read through BlobReader or copy_blob() is
@@ -47,6 +48,8 @@ struct GcReport {
     std::uint64_t blobs_removed = 0;
     std::uint64_t bytes_removed = 0;
     std::uint64_t temp_files_removed = 0;
+    /// Unpacked trees (<root>/trees/<name>) not used within max_age.
+    std::uint64_t trees_removed = 0;
     std::uint64_t blobs_kept = 0;
     std::uint64_t bytes_kept = 0;
 };

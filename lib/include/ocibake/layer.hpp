@@ -78,8 +78,11 @@ struct LayerEntry {
     /// hold many thousands of entries, and std::filesystem::path keeps a parsed copy.
     std::string source;
     std::string content;
-    std::uint64_t size = 0;                                  ///< file size in bytes
-    FileIdentity identity;                                   ///< for `source` files
+    std::uint64_t size = 0; ///< file size in bytes
+    FileIdentity identity;  ///< for `source` files
+    /// For `source` files: when set, the bytes read while the layer is written are hashed
+    /// and must have this sha256 (Error(integrity) otherwise). Never changes the bytes.
+    Digest digest;
     std::vector<std::pair<std::string, std::string>> xattrs; ///< sorted by name
     std::uint32_t dev_major = 0;
     std::uint32_t dev_minor = 0;

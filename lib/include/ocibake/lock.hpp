@@ -12,14 +12,31 @@
 //     platform = "linux/amd64"
 //     index = "sha256:..."                     # what the tag named when locked (an index)
 //     manifest = "sha256:..."                  # the image used: builds fetch this only
+//
+//     [[python]]                               # one per layer with [layer.python]
+//     layer = "torch"
+//     python = "3.11"
+//     glibc = "2.36"
+//     machine = "x86_64"
+//
+//       [[python.wheel]]                       # sorted by name, then file
+//       name = "torch"
+//       version = "2.7.0+cu128"
+//       file = "torch-2.7.0+cu128-cp311-cp311-manylinux_2_28_x86_64.whl"
+//       url = "https://download.pytorch.org/whl/cu128/torch-..."   # or path = "..."
+//       size = 1234
+//       sha256 = "sha256:..."
+//       direct = true                          # only for a `name @ url` requirement
 #pragma once
 
 #include "ocibake/digest.hpp"
 #include "ocibake/error.hpp"
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace ocibake {
 
@@ -37,9 +54,46 @@ struct LockedBase {
     }
 };
 
+/// One wheel a Python layer installs (docs/lock.md, docs/python.md).
+struct LockedWheel {
+    std::string name;    ///< normalised distribution name
+    std::string version; ///< as in the wheel's file name
+    std::string file;    ///< the wheel's file name
+    std::string url;     ///< where it is downloaded from; "" for a local file
+    std::string path;    ///< a local file, relative to the lock file's folder; "" for a URL
+    std::uint64_t size = 0;
+    Digest sha256;
+    /// Named by a direct URL (`name @ url`): installed with a direct_url.json.
+    bool direct = false;
+    SourceLocation where; ///< in the lock file (when read from one)
+
+    bool operator==(const LockedWheel& o) const {
+        return name == o.name && version == o.version && file == o.file && url == o.url &&
+               path == o.path && size == o.size && sha256 == o.sha256 && direct == o.direct;
+    }
+};
+
+/// The wheels of one layer's [layer.python], chosen for one target.
+struct LockedPython {
+    std::string layer;               ///< the layer's name
+    std::string python;              ///< "3.11"
+    std::string glibc;               ///< "2.36", or "" (no glibc: pure wheels only)
+    std::string machine;             ///< "x86_64"
+    std::vector<LockedWheel> wheels; ///< sorted by name, then file
+    SourceLocation where;
+
+    bool operator==(const LockedPython& o) const {
+        return layer == o.layer && python == o.python && glibc == o.glibc && machine == o.machine &&
+               wheels == o.wheels;
+    }
+};
+
 struct Lock {
     std::optional<LockedBase> base;
-    bool operator==(const Lock& o) const { return base == o.base; }
+    std::vector<LockedPython> python; ///< in the recipe's layer order
+    bool operator==(const Lock& o) const { return base == o.base && python == o.python; }
+    /// The entry for a layer, or nullptr.
+    const LockedPython* python_for(const std::string& layer) const;
 };
 
 /// `dir/name.toml` -> `dir/name.lock`.

@@ -45,14 +45,37 @@ struct FileItem {
     std::uint32_t gid = 0;
 };
 
+/// `[layer.python]`: wheels installed into a venv or the system site-packages
+/// (docs/python.md). Paths are absolute; `*_display` name them as messages do.
+struct PythonSpec {
+    SourceLocation where;
+    std::filesystem::path requirements; ///< a hashed requirements.txt, or empty
+    std::string requirements_display;
+    SourceLocation requirements_where;
+    std::filesystem::path pylock; ///< a PEP 751 pylock.toml, or empty
+    std::string pylock_display;
+    SourceLocation pylock_where;
+    std::vector<std::filesystem::path> wheels; ///< local wheel files
+    std::vector<SourceLocation> wheels_where;
+    std::string venv; ///< image path of the venv; "" = the system site-packages
+    SourceLocation venv_where;
+    std::optional<std::string> python;      ///< "3.11"; else read from the image
+    std::optional<std::string> glibc;       ///< "2.36" or "none"; else read from the image
+    std::optional<std::string> interpreter; ///< the image's python3.X; else found
+    SourceLocation python_where;
+    std::string index_url; ///< when the requirements name none ("" = https://pypi.org/simple)
+    std::vector<std::string> extra_index_urls;
+};
+
 struct LayerSpec {
     SourceLocation where;
     std::string name;    ///< unique in the recipe; default "layer-<n>" (1-based)
     std::string comment; ///< history comment
     std::optional<Compression> compression;
     std::optional<int> level;
-    std::vector<CopyItem> copies; ///< applied first, in order
-    std::vector<FileItem> files;  ///< applied after the copies, in order
+    std::vector<CopyItem> copies;     ///< applied first, in order
+    std::vector<FileItem> files;      ///< applied after the copies, in order
+    std::optional<PythonSpec> python; ///< applied last
 };
 
 /// `[config]`: the image's run configuration. Unset fields keep the base's values.

@@ -1,5 +1,6 @@
 #include "ocibake/build.hpp"
 
+#include "build/python_layers.hpp"
 #include "common/thread_pool.hpp"
 #include "layer/pipeline.hpp"
 
@@ -31,7 +32,8 @@ double seconds_since(Clock::time_point start) {
     throw RecipeError(e.kind(), where, msg);
 }
 
-std::vector<LayerEntry> plan_layer(const LayerSpec& spec, unsigned threads) {
+std::vector<LayerEntry> plan_layer(const LayerSpec& spec, unsigned threads,
+                                   const std::vector<LayerEntry>& python = {}) {
     LayerBuilder b(threads);
     for (const auto& copy : spec.copies) {
         try {
@@ -71,7 +73,23 @@ std::vector<LayerEntry> plan_layer(const LayerSpec& spec, unsigned threads) {
             rethrow_at(f.type == EntryType::file && !f.content ? f.src_where : f.where, e);
         }
     }
+    for (const auto& e : python) { // [layer.python], planned beforehand (python_layers.cpp)
+        b.add(e);
+    }
     return b.finish();
+}
+
+// Base layer blobs for the Python planner, fetched when the base is a registry's.
+std::vector<Digest> local_base_layers(Store& store, const Image& image,
+                                      const BuildOptions& options) {
+    std::vector<oci::Descriptor> layers;
+    std::vector<Digest> out;
+    for (const auto& l : image.layers) {
+        layers.push_back(l.blob.descriptor);
+        out.push_back(l.blob.descriptor.digest);
+    }
+    registry::fetch_remote_blobs(store, layers, image.remote_blobs, options.registry);
+    return out;
 }
 
 LayerOptions layer_options(const Recipe& recipe, const LayerSpec& spec, std::int64_t epoch,
@@ -176,6 +194,37 @@ LockResult lock_recipe(const Recipe& recipe, const BuildOptions& options) {
     if (!recipe.base.ref.empty()) {
         lock.base = resolve_base(recipe, options);
     }
+    if (detail::has_python_layers(recipe)) {
+        Store store(options.cache_dir.empty() ? Store::default_root() : options.cache_dir);
+        auto base_layers = [&] {
+            Image image;
+            try {
+                SourceImage base;
+                if (!recipe.base.ref.empty()) {
+                    base = registry::load_registry_base(
+                        store, registry::Reference::parse(recipe.base.ref), lock.base->manifest,
+                        recipe.platform, options.registry);
+                } else if (!recipe.base.scratch()) {
+                    base = load_oci_layout(store, recipe.base.layout, recipe.base.tag,
+                                           recipe.platform);
+                }
+                image.remote_blobs = base.remote_blobs;
+                for (const auto& layer : base.layers) {
+                    image.layers.push_back({layer, std::nullopt});
+                }
+                return local_base_layers(store, image, options);
+            } catch (const RecipeError&) {
+                throw;
+            } catch (const Error& e) {
+                rethrow_at(recipe.base.where, e);
+            }
+        };
+        unsigned threads = detail::resolve_threads(options.threads);
+        detail::PythonContext context{
+            recipe, options, store, base_layers,
+            [&](const LayerSpec& spec) { return plan_layer(spec, threads); }};
+        lock.python = detail::lock_python_layers(context);
+    }
     result.lock = lock;
     result.changed = !old || !(*old == lock);
     if (result.changed) {
@@ -236,6 +285,19 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
     } else {
         image.config.platform = recipe.platform;
     }
+    // [layer.python] is planned first, in recipe order (layers may share a venv).
+    std::vector<std::vector<LayerEntry>> python(recipe.layers.size());
+    if (detail::has_python_layers(recipe)) {
+        detail::PythonContext context{
+            recipe, options, store, [&] { return local_base_layers(store, image, options); },
+            [&](const LayerSpec& spec) { return plan_layer(spec, threads); }};
+        bool written = false;
+        python = detail::plan_python_layers(context, written);
+        if (written) {
+            result.lock_written = true;
+            result.lock_file = lock_file_of(recipe, options);
+        }
+    }
     image.config.created = oci::rfc3339(epoch);
     if (!recipe.config.author.empty()) {
         image.config.author = recipe.config.author;
@@ -250,12 +312,13 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
     std::vector<std::future<LayerReport>> futures;
     {
         detail::ThreadPool layer_pool(static_cast<unsigned>(parallel));
-        for (const auto& spec : recipe.layers) {
-            futures.push_back(layer_pool.submit([&, spec_ptr = &spec] {
+        for (std::size_t index = 0; index < recipe.layers.size(); ++index) {
+            const LayerSpec& spec = recipe.layers[index];
+            futures.push_back(layer_pool.submit([&, index, spec_ptr = &spec] {
                 auto t = Clock::now();
                 LayerReport report;
                 report.name = spec_ptr->name;
-                std::vector<LayerEntry> entries = plan_layer(*spec_ptr, threads);
+                std::vector<LayerEntry> entries = plan_layer(*spec_ptr, threads, python[index]);
                 report.entries = entries.size();
                 LayerOptions lo = layer_options(recipe, *spec_ptr, epoch, threads);
                 try {
@@ -323,7 +386,7 @@ GcReport collect_garbage(const fs::path& cache_dir, const GcOptions& options) {
                         if (ns == "layer-blob") {
                             return layer_record_references(ns, value);
                         }
-                        if (ns == "base" || ns == "image") {
+                        if (ns == "base" || ns == "image" || ns == "python-wheel") {
                             std::vector<Digest> out;
                             try {
                                 for (const auto& d : nlohmann::json::parse(value)) {

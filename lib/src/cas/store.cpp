@@ -473,6 +473,15 @@ GcReport Store::gc(
         }
     }
 
+    // Unpacked trees (e.g. wheels, see python.hpp): their mtime is their last use.
+    std::error_code trees_ec;
+    for (const auto& tree : fs::directory_iterator(impl_->root / "trees", trees_ec)) {
+        if (stale(tree.path())) {
+            remove(tree.path());
+            ++report.trees_removed;
+        }
+    }
+
     for (const auto& blob : fs::directory_iterator(impl_->root / "blobs" / "sha256")) {
         std::error_code ec;
         std::uint64_t size = blob.file_size(ec);

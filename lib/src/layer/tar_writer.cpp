@@ -1,5 +1,7 @@
 #include "layer/tar_writer.hpp"
 
+#include <optional>
+
 #include "common/fs.hpp"
 
 #include <algorithm>
@@ -239,6 +241,10 @@ void TarWriter::copy_file(const LayerEntry& e) {
                       std::to_string(st.st_size) + " bytes)");
     }
     ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    std::optional<Sha256> hash;
+    if (e.digest) {
+        hash.emplace();
+    }
     std::uint64_t left = e.size;
     while (left > 0) {
         std::size_t avail = 0;
@@ -248,12 +254,24 @@ void TarWriter::copy_file(const LayerEntry& e) {
         if (n == 0) {
             throw changed("shrank");
         }
+        if (hash) {
+            hash->update(dst, n);
+        }
         out_.commit(n);
         left -= n;
     }
     char probe;
     if (read_some(fd, &probe, 1, e.source, ErrorKind::input) != 0) {
         throw changed("grew");
+    }
+    if (hash) {
+        Digest got = hash->finish();
+        if (got != e.digest) {
+            std::string where = e.origin.empty() ? std::string() : e.origin + ": ";
+            throw Error(ErrorKind::integrity, where + e.source + " has sha256 " + got.hex() +
+                                                  ", not " + e.digest.hex() +
+                                                  " (it changed after it was verified)");
+        }
     }
 }
 

@@ -26,6 +26,72 @@ std::string quoted(const std::string& s) {
     return out + "\"";
 }
 
+template <typename Fail>
+std::string string_of(const toml::table& t, const char* key, bool required, Fail& fail) {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) {
+        if (required) {
+            fail(t, std::string("needs '") + key + "'");
+        }
+        return {};
+    }
+    if (!n->is_string()) {
+        fail(*n, std::string("'") + key + "' must be a string");
+    }
+    return n->value<std::string>().value_or("");
+}
+
+template <typename Fail>
+LockedPython read_python(const fs::path& path, const toml::table& t, Fail& fail) {
+    LockedPython p;
+    p.where = at(path, t.source());
+    p.layer = string_of(t, "layer", true, fail);
+    p.python = string_of(t, "python", true, fail);
+    p.glibc = string_of(t, "glibc", false, fail);
+    p.machine = string_of(t, "machine", true, fail);
+    if (const toml::node* wheels = t.get("wheel")) {
+        const toml::array* array = wheels->as_array();
+        if (array == nullptr) {
+            fail(*wheels, "'wheel' must be an array of tables ([[python.wheel]])");
+        }
+        for (const toml::node& node : *array) {
+            const toml::table* w = node.as_table();
+            if (w == nullptr) {
+                fail(node, "'wheel' must hold only tables");
+            }
+            LockedWheel lw;
+            lw.where = at(path, w->source());
+            lw.name = string_of(*w, "name", true, fail);
+            lw.version = string_of(*w, "version", true, fail);
+            lw.file = string_of(*w, "file", true, fail);
+            lw.url = string_of(*w, "url", false, fail);
+            lw.path = string_of(*w, "path", false, fail);
+            if (lw.url.empty() == lw.path.empty()) {
+                fail(*w, "[[python.wheel]] needs one of 'url' and 'path'");
+            }
+            const toml::node* size = w->get("size");
+            if (size == nullptr || !size->is_integer() || size->as_integer()->get() < 0) {
+                fail(size ? *size : static_cast<const toml::node&>(*w),
+                     "'size' must be a non-negative integer");
+            }
+            lw.size = static_cast<std::uint64_t>(size->as_integer()->get());
+            std::string digest = string_of(*w, "sha256", true, fail);
+            lw.sha256 = Digest::try_parse(digest);
+            if (!lw.sha256) {
+                fail(*w->get("sha256"), "'sha256' is not a sha256 digest");
+            }
+            if (const toml::node* direct = w->get("direct")) {
+                if (!direct->is_boolean()) {
+                    fail(*direct, "'direct' must be a boolean");
+                }
+                lw.direct = direct->as_boolean()->get();
+            }
+            p.wheels.push_back(std::move(lw));
+        }
+    }
+    return p;
+}
+
 } // namespace
 
 fs::path lock_path_for(const fs::path& recipe) {
@@ -93,7 +159,29 @@ std::optional<Lock> read_lock(const fs::path& path) {
         b.manifest = digest_of("manifest", true);
         lock.base = b;
     }
+    if (const toml::node* python = table.get("python")) {
+        const toml::array* entries = python->as_array();
+        if (entries == nullptr) {
+            fail(*python, "'python' must be an array of tables ([[python]])");
+        }
+        for (const toml::node& node : *entries) {
+            const toml::table* t = node.as_table();
+            if (t == nullptr) {
+                fail(node, "'python' must hold only tables");
+            }
+            lock.python.push_back(read_python(path, *t, fail));
+        }
+    }
     return lock;
+}
+
+const LockedPython* Lock::python_for(const std::string& layer) const {
+    for (const auto& p : python) {
+        if (p.layer == layer) {
+            return &p;
+        }
+    }
+    return nullptr;
 }
 
 std::string to_text(const Lock& lock, const std::string& recipe_name) {
@@ -109,6 +197,24 @@ std::string to_text(const Lock& lock, const std::string& recipe_name) {
             out += "index = " + quoted(b.index.str()) + "\n";
         }
         out += "manifest = " + quoted(b.manifest.str()) + "\n";
+    }
+    for (const LockedPython& p : lock.python) {
+        out += "\n[[python]]\nlayer = " + quoted(p.layer) + "\npython = " + quoted(p.python) + "\n";
+        if (!p.glibc.empty()) {
+            out += "glibc = " + quoted(p.glibc) + "\n";
+        }
+        out += "machine = " + quoted(p.machine) + "\n";
+        for (const LockedWheel& w : p.wheels) {
+            out += "\n  [[python.wheel]]\n  name = " + quoted(w.name) +
+                   "\n  version = " + quoted(w.version) + "\n  file = " + quoted(w.file) + "\n";
+            out += w.url.empty() ? "  path = " + quoted(w.path) + "\n"
+                                 : "  url = " + quoted(w.url) + "\n";
+            out += "  size = " + std::to_string(w.size) + "\n  sha256 = " + quoted(w.sha256.str()) +
+                   "\n";
+            if (w.direct) {
+                out += "  direct = true\n";
+            }
+        }
     }
     return out;
 }

@@ -803,7 +803,106 @@ struct LayerDraft {
     SourceLocation level_where;
 };
 
-std::array<Field<LayerDraft>, 6> layer_fields() {
+// ---- [layer.python] -------------------------------------------------------------------
+
+/// How messages name a host path written in `file`: joined to the file's display folder.
+std::string display_of(const FileContext& file, std::string_view text) {
+    if (!text.empty() && text.front() == '/') {
+        return std::string(text);
+    }
+    return (fs::path(file.display).parent_path() / fs::path(text)).lexically_normal().string();
+}
+
+/// "3.11": a major.minor Python version.
+std::string as_python_version(const Value& value) {
+    std::string text = as_string(value);
+    std::size_t dot = text.find('.');
+    bool ok = dot != std::string::npos && dot > 0 && dot + 1 < text.size() &&
+              text.find_first_not_of("0123456789.") == std::string::npos &&
+              text.find('.', dot + 1) == std::string::npos;
+    if (!ok) {
+        fail(value.where(), in_quotes(value.name) + " " + in_quotes(text) + " is not like \"3.11\"",
+             "the target Python as major.minor");
+    }
+    return text;
+}
+
+std::array<Field<PythonSpec>, 9> python_fields() {
+    return {{
+        {"requirements",
+         [](PythonSpec& p, const Value& v) {
+             std::string text = as_nonempty_string(v);
+             p.requirements = resolve(v.file, text);
+             p.requirements_display = display_of(v.file, text);
+             p.requirements_where = v.where();
+         }},
+        {"pylock",
+         [](PythonSpec& p, const Value& v) {
+             std::string text = as_nonempty_string(v);
+             p.pylock = resolve(v.file, text);
+             p.pylock_display = display_of(v.file, text);
+             p.pylock_where = v.where();
+         }},
+        {"wheels",
+         [](PythonSpec& p, const Value& v) {
+             for (const Located& w : as_strings(v)) {
+                 if (!w.text.ends_with(".whl")) {
+                     fail(w.where, "'wheels' entry " + in_quotes(w.text) + " is not a .whl file");
+                 }
+                 p.wheels.push_back(resolve(v.file, w.text));
+                 p.wheels_where.push_back(w.where);
+             }
+         }},
+        {"venv",
+         [](PythonSpec& p, const Value& v) {
+             p.venv = as_absolute_path(v);
+             as_image_path(v, false);
+             p.venv_where = v.where();
+         }},
+        {"python",
+         [](PythonSpec& p, const Value& v) {
+             p.python = as_python_version(v);
+             p.python_where = v.where();
+         }},
+        {"glibc",
+         [](PythonSpec& p, const Value& v) {
+             std::string text = as_string(v);
+             if (text != "none" && (text.find_first_not_of("0123456789.") != std::string::npos ||
+                                    !text.starts_with("2.") || text.size() < 3)) {
+                 fail(v.where(),
+                      "'glibc' " + in_quotes(text) + " is not like \"2.36\" or \"none\"");
+             }
+             p.glibc = text;
+         }},
+        {"interpreter",
+         [](PythonSpec& p, const Value& v) {
+             p.interpreter = as_absolute_path(v);
+             as_image_path(v, false);
+         }},
+        {"index_url", [](PythonSpec& p, const Value& v) { p.index_url = as_nonempty_string(v); }},
+        {"extra_index_urls",
+         [](PythonSpec& p, const Value& v) { p.extra_index_urls = texts(as_strings(v)); }},
+    }};
+}
+
+PythonSpec read_python(const Section& section) {
+    PythonSpec spec;
+    spec.where = section.where();
+    read_fields(section, spec, python_fields());
+    if (!section.get("requirements") && !section.get("pylock") && !section.get("wheels")) {
+        section.missing(
+            "'requirements', 'pylock' or 'wheels'",
+            "requirements = \"requirements.txt\" (hashed, as pip-compile "
+            "--generate-hashes writes it), pylock = \"pylock.toml\", or wheels = [...]");
+    }
+    if (section.get("requirements") && section.get("pylock")) {
+        fail(section.get("pylock")->where(), "'requirements' and 'pylock' are mutually exclusive",
+             "one lock of Python packages per layer; use another layer for the other");
+    }
+    return spec;
+}
+
+std::array<Field<LayerDraft>, 7> layer_fields() {
     return {{
         {"name",
          [](LayerDraft& l, const Value& v) {
@@ -831,6 +930,10 @@ std::array<Field<LayerDraft>, 6> layer_fields() {
                   as_tables(v, "write [[layer.files]] (two brackets) for each entry")) {
                  l.spec.files.push_back(read_files(Section(*table, "[[layer.files]]", v.file)));
              }
+         }},
+        {"python",
+         [](LayerDraft& l, const Value& v) {
+             l.spec.python = read_python(Section(as_table(v), "[layer.python]", v.file));
          }},
     }};
 }

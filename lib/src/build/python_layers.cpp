@@ -1,0 +1,420 @@
+// The [layer.python] part of builds and locks: the target of each layer (stated, or read
+// from the base and the layers below), its locked wheels (from the lock, or resolved),
+// and the entries that install them.
+#include "build/python_layers.hpp"
+
+#include "common/thread_pool.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <optional>
+
+namespace ocibake::detail {
+
+namespace fs = std::filesystem;
+namespace py = ocibake::python;
+
+namespace {
+
+[[noreturn]] void fail_at(const SourceLocation& where, const std::string& what,
+                          const std::string& hint = {}) {
+    throw RecipeError(ErrorKind::recipe, where, what, hint);
+}
+
+/// A library error re-thrown at a recipe location, its kind kept.
+[[noreturn]] void rethrow_at(const SourceLocation& where, const Error& e) {
+    if (dynamic_cast<const RecipeError*>(&e) != nullptr) {
+        throw;
+    }
+    throw RecipeError(e.kind(), where, e.what());
+}
+
+std::string glibc_text(const std::optional<py::Glibc>& g) {
+    return g ? std::to_string(g->major) + "." + std::to_string(g->minor) : "";
+}
+
+/// What one Python layer installs into, and for which Python.
+struct LayerTarget {
+    py::Target target;
+    std::string interpreter; ///< the image's python3.X
+    bool dist_packages = false;
+};
+
+class Planner {
+public:
+    explicit Planner(const PythonContext& c) : c_(c) {}
+
+    LayerTarget target_of(std::size_t index) {
+        const LayerSpec& layer = c_.recipe.layers[index];
+        const PythonSpec& spec = *layer.python;
+        LayerTarget t;
+        t.target.machine = py::machine_for(c_.recipe.platform.architecture);
+        bool need_facts = !spec.python || !spec.glibc || !spec.interpreter;
+        py::ImageFacts facts = need_facts ? facts_below(index) : py::ImageFacts{};
+        std::string version;
+        if (spec.python) {
+            version = *spec.python;
+        } else if (facts.pythons.size() == 1) {
+            version = facts.pythons.begin()->first;
+        } else if (facts.pythons.empty()) {
+            fail_at(spec.where,
+                    "cannot tell the target Python of layer '" + layer.name +
+                        "': the image below it has no /usr/bin/python3.X or "
+                        "/usr/local/bin/python3.X",
+                    "state it in [layer.python]: python = \"3.11\"");
+        } else {
+            std::string list;
+            for (const auto& [v, path] : facts.pythons) {
+                list += (list.empty() ? "" : ", ") + path;
+            }
+            fail_at(
+                spec.where,
+                "layer '" + layer.name + "': the image below it has several Pythons (" + list + ")",
+                "pick one in [layer.python]: python = \"" + facts.pythons.rbegin()->first + "\"");
+        }
+        std::size_t dot = version.find('.');
+        t.target.python_major = std::stoi(version.substr(0, dot));
+        t.target.python_minor = std::stoi(version.substr(dot + 1));
+        if (spec.interpreter) {
+            t.interpreter = *spec.interpreter;
+        } else if (auto it = facts.pythons.find(version); it != facts.pythons.end()) {
+            t.interpreter = it->second;
+        } else {
+            t.interpreter = "/usr/bin/python" + version;
+        }
+        if (spec.glibc) {
+            if (*spec.glibc != "none") {
+                t.target.glibc = py::Glibc{2, std::stoi(spec.glibc->substr(2))};
+            }
+        } else if (facts.glibc) {
+            t.target.glibc = facts.glibc;
+        } else {
+            fail_at(spec.where,
+                    "cannot tell the glibc of the image below layer '" + layer.name +
+                        "': no libc.so.6 found",
+                    "state it in [layer.python]: glibc = \"2.36\" (or \"none\" for "
+                    "platform-independent wheels only)");
+        }
+        t.dist_packages = facts.dist_packages && t.interpreter.starts_with("/usr/bin/");
+        return t;
+    }
+
+private:
+    /// The facts of the base and of layers [0, index) together.
+    py::ImageFacts facts_below(std::size_t index) {
+        if (!base_) {
+            base_.emplace();
+            for (const Digest& blob : c_.base_layers()) {
+                base_->merge(py::scan_layer(c_.store, blob));
+            }
+        }
+        py::ImageFacts facts = *base_;
+        for (std::size_t j = 0; j < index; ++j) {
+            if (layer_facts_.size() <= j) {
+                layer_facts_.push_back(py::scan_entries(c_.plan(c_.recipe.layers[j])));
+            }
+            facts.merge(layer_facts_[j]);
+        }
+        return facts;
+    }
+
+    const PythonContext& c_;
+    std::optional<py::ImageFacts> base_;
+    std::vector<py::ImageFacts> layer_facts_;
+};
+
+http::Client client_for(const BuildOptions& options) {
+    return http::Client(options.registry.http);
+}
+
+fs::path lock_file_of(const PythonContext& c) {
+    return c.options.lock_file.empty() ? lock_path_for(c.recipe.file) : c.options.lock_file;
+}
+
+/// Resolves one layer's inputs to locked wheels.
+LockedPython resolve(const PythonContext& c, const LayerSpec& layer, const LayerTarget& t,
+                     http::Client& client) {
+    const PythonSpec& spec = *layer.python;
+    LockedPython out;
+    out.layer = layer.name;
+    out.python = t.target.python_version();
+    out.glibc = glibc_text(t.target.glibc);
+    out.machine = t.target.machine;
+    py::LockContext ctx;
+    ctx.target = t.target;
+    ctx.client = &client;
+    ctx.store = &c.store;
+    if (!spec.index_url.empty()) {
+        ctx.default_index = spec.index_url;
+    }
+    ctx.extra_indexes = spec.extra_index_urls;
+    ctx.lock_dir = lock_file_of(c).parent_path();
+    if (!spec.requirements.empty()) {
+        py::Requirements reqs = py::read_requirements(spec.requirements, spec.requirements_display);
+        try {
+            out.wheels = py::lock_requirements(reqs, ctx);
+        } catch (const RecipeError&) {
+            throw;
+        } catch (const Error& e) {
+            rethrow_at(spec.requirements_where, e);
+        }
+    } else if (!spec.pylock.empty()) {
+        auto packages = py::read_pylock(spec.pylock, spec.pylock_display);
+        try {
+            out.wheels = py::lock_pylock(packages, ctx);
+        } catch (const RecipeError&) {
+            throw;
+        } catch (const Error& e) {
+            rethrow_at(spec.pylock_where, e);
+        }
+    }
+    return out;
+}
+
+std::string hint_for(const PythonContext& c) {
+    return "run `ocibake lock " + c.recipe.file.string() +
+           "` to lock the Python inputs again, or build with --update-lock";
+}
+
+/// Checks that a lock entry still answers the recipe (no network): same target, one
+/// locked wheel per wanted requirement with its version and one of its hashes, and no
+/// other wheel.
+void check_matches(const PythonContext& c, const LayerSpec& layer, const LayerTarget& t,
+                   const LockedPython& locked) {
+    const PythonSpec& spec = *layer.python;
+    std::string now = t.target.str();
+    std::string then = "CPython " + locked.python + ", " +
+                       (locked.glibc.empty() ? "no glibc" : "glibc " + locked.glibc) + ", " +
+                       locked.machine;
+    if (now != then) {
+        fail_at(locked.where,
+                "the lock pins the wheels of layer '" + layer.name + "' for " + then +
+                    ", but the recipe now targets " + now,
+                hint_for(c));
+    }
+    struct Want {
+        std::string spec;
+        std::string version;
+        std::vector<Digest> hashes;
+        SourceLocation where;
+    };
+    std::map<std::string, Want> wanted;
+    auto env = py::marker_environment(t.target);
+    if (!spec.requirements.empty()) {
+        auto reqs = py::read_requirements(spec.requirements, spec.requirements_display);
+        for (const auto& r : reqs.items) {
+            if (!r.marker.empty() && !py::evaluate_marker(r.marker, env, r.where.str())) {
+                continue;
+            }
+            wanted[py::normalize_name(r.name)] = {r.url.empty() ? r.name + "==" + r.version
+                                                                : r.name + " @ " + r.url,
+                                                  r.version, r.hashes, r.where};
+        }
+    } else if (!spec.pylock.empty()) {
+        for (const auto& p : py::read_pylock(spec.pylock, spec.pylock_display)) {
+            if (!p.marker.empty() && !py::evaluate_marker(p.marker, env, p.where.str())) {
+                continue;
+            }
+            Want w{p.name + (p.version.empty() ? "" : " " + p.version), p.version, {}, p.where};
+            for (const auto& f : p.wheels) {
+                w.hashes.push_back(f.sha256);
+            }
+            wanted[py::normalize_name(p.name)] = w;
+        }
+    }
+    std::set<std::string> seen;
+    for (const LockedWheel& w : locked.wheels) {
+        auto it = wanted.find(w.name);
+        if (it == wanted.end()) {
+            fail_at(
+                w.where,
+                "the lock pins " + w.file + " for layer '" + layer.name + "', which " +
+                    (spec.requirements.empty() ? spec.pylock_display : spec.requirements_display) +
+                    " no longer asks for",
+                hint_for(c));
+        }
+        const Want& want = it->second;
+        bool hash_ok =
+            std::find(want.hashes.begin(), want.hashes.end(), w.sha256) != want.hashes.end();
+        bool version_ok = want.version.empty() || py::version_matches(want.version, w.version);
+        if (!hash_ok || !version_ok) {
+            fail_at(w.where,
+                    "the lock pins " + w.file + " (" + w.sha256.str() + ") for layer '" +
+                        layer.name + "', but " + want.where.str() + " asks for " + want.spec +
+                        (version_ok ? " with other hashes" : ""),
+                    hint_for(c));
+        }
+        seen.insert(w.name);
+    }
+    for (const auto& [name, want] : wanted) {
+        if (seen.count(name) == 0) {
+            fail_at(locked.where,
+                    "the lock of layer '" + layer.name + "' has no wheel for " + want.spec + " (" +
+                        want.where.str() + ")",
+                    hint_for(c));
+        }
+    }
+}
+
+} // namespace
+
+bool has_python_layers(const Recipe& recipe) {
+    return std::any_of(recipe.layers.begin(), recipe.layers.end(),
+                       [](const LayerSpec& l) { return l.python.has_value(); });
+}
+
+std::vector<LockedPython> lock_python_layers(const PythonContext& c) {
+    std::vector<LockedPython> out;
+    Planner planner(c);
+    http::Client client = client_for(c.options);
+    for (std::size_t i = 0; i < c.recipe.layers.size(); ++i) {
+        const LayerSpec& layer = c.recipe.layers[i];
+        if (layer.python &&
+            (!layer.python->requirements.empty() || !layer.python->pylock.empty())) {
+            LayerTarget t = planner.target_of(i);
+            out.push_back(resolve(c, layer, t, client));
+        }
+    }
+    return out;
+}
+
+std::vector<std::vector<LayerEntry>> plan_python_layers(const PythonContext& c, bool& written) {
+    std::vector<std::vector<LayerEntry>> out(c.recipe.layers.size());
+    if (!has_python_layers(c.recipe)) {
+        return out;
+    }
+    Planner planner(c);
+    http::Client client = client_for(c.options);
+    fs::path lock_file = lock_file_of(c);
+    Lock lock = read_lock(lock_file).value_or(Lock{});
+    bool changed = false;
+
+    // What each scheme (a venv, or a system site-packages) holds so far, across layers.
+    std::map<std::string, std::map<std::string, std::string>> installed;
+    std::map<std::string, std::string> venv_python; // venv -> "3.11", once made
+
+    for (std::size_t i = 0; i < c.recipe.layers.size(); ++i) {
+        const LayerSpec& layer = c.recipe.layers[i];
+        if (!layer.python) {
+            continue;
+        }
+        const PythonSpec& spec = *layer.python;
+        LayerTarget t = planner.target_of(i);
+
+        // The lock's wheels for this layer (resolved when missing or when asked to).
+        const LockedPython* pinned = lock.python_for(layer.name);
+        bool wants_lock = !spec.requirements.empty() || !spec.pylock.empty();
+        LockedPython fresh;
+        if (wants_lock && (pinned == nullptr || c.options.update_lock)) {
+            fresh = resolve(c, layer, t, client);
+            auto it = std::find_if(lock.python.begin(), lock.python.end(),
+                                   [&](const LockedPython& p) { return p.layer == layer.name; });
+            if (it == lock.python.end()) {
+                lock.python.push_back(fresh);
+            } else if (!(*it == fresh)) {
+                *it = fresh;
+            } else {
+                fresh = *it;
+            }
+            changed = true;
+            pinned = &fresh;
+        } else if (wants_lock) {
+            check_matches(c, layer, t, *pinned);
+        }
+
+        LayerBuilder builder(1);
+        py::Scheme scheme = spec.venv.empty()
+                                ? py::system_scheme(t.interpreter, t.target, t.dist_packages)
+                                : py::venv_scheme(spec.venv, t.target);
+        try {
+            if (!spec.venv.empty()) {
+                auto made = venv_python.find(scheme.venv);
+                if (made == venv_python.end()) {
+                    py::add_venv(builder, scheme.venv, t.interpreter, t.target);
+                    venv_python[scheme.venv] = t.target.python_version();
+                } else if (made->second != t.target.python_version()) {
+                    fail_at(spec.venv_where, "venv " + scheme.venv + " was made for Python " +
+                                                 made->second + " by an earlier layer, not " +
+                                                 t.target.python_version());
+                }
+            }
+            // Wheels are fetched and unpacked in parallel (each is independent), then
+            // installed in the lock's order (the entries never depend on it).
+            std::vector<std::future<py::UnpackedWheel>> ready;
+            {
+                ThreadPool pool(resolve_threads(c.options.threads));
+                if (pinned != nullptr) {
+                    for (const LockedWheel& w : pinned->wheels) {
+                        ready.push_back(pool.submit([&, w_ptr = &w] {
+                            const LockedWheel& w = *w_ptr;
+                            py::check_compatible(py::WheelFilename::parse(w.file), t.target);
+                            fs::path file =
+                                py::fetch_wheel(c.store, client, w, lock_file.parent_path());
+                            if (!w.url.empty()) {
+                                nlohmann::json keep = {w.sha256.str()};
+                                c.store.put_record("python-wheel", w.sha256.hex(), keep.dump());
+                            }
+                            return py::unpack_wheel(c.store, file, w.sha256, w.file);
+                        }));
+                    }
+                }
+                for (std::size_t k = 0; k < spec.wheels.size(); ++k) {
+                    ready.push_back(pool.submit([&, k] {
+                        const fs::path& file = spec.wheels[k];
+                        try {
+                            auto name = py::WheelFilename::parse(file.filename().string());
+                            py::check_compatible(name, t.target);
+                            return py::unpack_wheel(c.store, file, sha256_of_file(file));
+                        } catch (const RecipeError&) {
+                            throw;
+                        } catch (const Error& e) {
+                            rethrow_at(spec.wheels_where[k], e);
+                        }
+                    }));
+                }
+                // The pool's destructor waits for every wheel, failed or not.
+            }
+            py::Installer installer(scheme, builder);
+            installer.set_installed_before(installed[scheme.purelib]);
+            std::vector<std::string> direct_urls;
+            if (pinned != nullptr) {
+                for (const LockedWheel& w : pinned->wheels) {
+                    direct_urls.push_back(w.direct ? w.url : std::string());
+                }
+            }
+            direct_urls.resize(ready.size());
+            for (std::size_t k = 0; k < ready.size(); ++k) {
+                // The first failure in order is reported.
+                installer.install(ready[k].get(), direct_urls[k]);
+            }
+            for (const auto& [path, wheel] : installer.installed()) {
+                installed[scheme.purelib][path] = wheel;
+            }
+        } catch (const RecipeError&) {
+            throw;
+        } catch (const Error& e) {
+            throw Error(e.kind(),
+                        "layer '" + layer.name + "' (" + spec.where.str() + "): " + e.what());
+        }
+        out[i] = builder.finish();
+    }
+    if (changed) {
+        // Keep the entries in the recipe's layer order.
+        std::vector<LockedPython> ordered;
+        for (const LayerSpec& layer : c.recipe.layers) {
+            if (const LockedPython* p = lock.python_for(layer.name)) {
+                ordered.push_back(*p);
+            }
+        }
+        lock.python = ordered;
+        std::optional<Lock> old = read_lock(lock_file);
+        if (!old || !(*old == lock)) {
+            write_lock(lock_file, lock, c.recipe.file.filename().string());
+            written = true;
+        }
+    }
+    return out;
+}
+
+} // namespace ocibake::detail

@@ -1,0 +1,36 @@
+// Internal: the [layer.python] part of builds and locks (see docs/python.md).
+#pragma once
+
+#include "ocibake/build.hpp"
+#include "ocibake/python.hpp"
+
+#include <functional>
+#include <vector>
+
+namespace ocibake::detail {
+
+struct PythonContext {
+    const Recipe& recipe;
+    const BuildOptions& options;
+    Store& store;
+    /// The base image's layer blobs (in the store), bottom first: scanned for the Python
+    /// and glibc when a layer does not state them.
+    std::function<std::vector<Digest>()> base_layers;
+    /// A layer's entries from its copies and files (for the facts of earlier layers).
+    std::function<std::vector<LayerEntry>(const LayerSpec&)> plan;
+};
+
+/// Entries of every layer's [layer.python] (empty for layers without one), planned in
+/// recipe order so that layers sharing a venv see what earlier ones installed. Locked
+/// wheels come from the lock file; missing entries are resolved and written (`written`);
+/// an entry that no longer matches the recipe is an error naming it, unless update_lock.
+std::vector<std::vector<LayerEntry>> plan_python_layers(const PythonContext& context,
+                                                        bool& written);
+
+/// `ocibake lock`: every Python layer resolved afresh, in recipe order.
+std::vector<LockedPython> lock_python_layers(const PythonContext& context);
+
+/// True when the recipe has a [layer.python].
+bool has_python_layers(const Recipe& recipe);
+
+} // namespace ocibake::detail
