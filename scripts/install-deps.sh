@@ -10,6 +10,8 @@ packages=(
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev catch2
   # tests: real clients and runtimes check our output
   skopeo umoci runc podman gpgv docker-registry apache2-utils python3 openssl
+  # apt tests: a signed local repository of real Debian packages
+  gnupg apt-utils dpkg-dev xz-utils
   # the default recipe copies Debian's static busybox
   busybox-static
   # benchmarks

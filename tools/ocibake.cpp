@@ -684,6 +684,7 @@ int main(int argc, char** argv) {
         if (lock->parsed()) {
             ocibake::BuildOptions options;
             options.registry = registry_flags.options();
+            options.cache_dir = cache_dir;
             auto r = ocibake::lock_recipe(ocibake::load_recipe(lock_recipe_path), options);
             if (as_json) {
                 json j = {{"file", r.file.string()}, {"changed", r.changed}};
@@ -695,11 +696,37 @@ int main(int argc, char** argv) {
                         j["base"]["index"] = r.lock.base->index.str();
                     }
                 }
+                json apt = json::array();
+                for (const auto& layer : r.lock.apt) {
+                    json packages = json::array();
+                    for (const auto& p : layer.installs) {
+                        packages.push_back({{"name", p.name},
+                                            {"version", p.version},
+                                            {"arch", p.arch},
+                                            {"source", p.source},
+                                            {"url", p.url},
+                                            {"size", p.size},
+                                            {"sha256", p.sha256.str()}});
+                    }
+                    apt.push_back({{"layer", layer.layer},
+                                   {"requested", layer.packages},
+                                   {"recommends", layer.recommends},
+                                   {"packages", packages}});
+                }
+                j["apt"] = apt;
                 std::cout << j.dump(2) << "\n";
             } else {
                 if (r.lock.base) {
                     std::printf("base %s (%s) -> %s\n", r.lock.base->ref.c_str(),
                                 r.lock.base->platform.c_str(), r.lock.base->manifest.str().c_str());
+                }
+                for (const auto& layer : r.lock.apt) {
+                    std::uint64_t bytes = 0;
+                    for (const auto& p : layer.installs) {
+                        bytes += p.size;
+                    }
+                    std::printf("layer %s: %zu packages, %s\n", layer.layer.c_str(),
+                                layer.installs.size(), human_size(bytes).c_str());
                 }
                 std::printf("%s %s\n", r.changed ? "wrote" : "unchanged:", r.file.string().c_str());
             }

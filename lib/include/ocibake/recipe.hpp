@@ -6,6 +6,7 @@
 // line and a caret, and a hint. docs/recipe.md is the reference of every key.
 #pragma once
 
+#include "ocibake/apt.hpp"
 #include "ocibake/error.hpp"
 #include "ocibake/layer.hpp"
 #include "ocibake/oci.hpp"
@@ -53,6 +54,11 @@ struct LayerSpec {
     std::optional<int> level;
     std::vector<CopyItem> copies; ///< applied first, in order
     std::vector<FileItem> files;  ///< applied after the copies, in order
+    /// Debian packages to install (`packages`), from the recipe's apt sources; see
+    /// docs/apt.md. Their files come first; copies and files are applied over them.
+    std::vector<apt::PackageRequest> packages;
+    SourceLocation packages_where; ///< the `packages` value
+    bool recommends = false;       ///< install Recommends too
 };
 
 /// `[config]`: the image's run configuration. Unset fields keep the base's values.
@@ -99,6 +105,8 @@ struct Recipe {
     ConfigSpec config;
     BuildSpec build;
     std::vector<LayerSpec> layers; ///< included fragments' layers first, in include order
+    /// `[[apt.source]]`: where the layers' packages come from (fragments' first).
+    std::vector<apt::SourceSpec> apt_sources;
     /// Every file read: the recipe and its fragments (absolute), in the order read.
     std::vector<std::filesystem::path> sources;
 };

@@ -802,7 +802,30 @@ struct LayerDraft {
     SourceLocation level_where;
 };
 
-std::array<Field<LayerDraft>, 6> layer_fields() {
+std::vector<apt::PackageRequest> as_packages(const Value& value) {
+    std::vector<apt::PackageRequest> out;
+    for (const Located& item : as_strings(value)) {
+        std::string why;
+        std::optional<apt::PackageRequest> request = apt::parse_request(item.text, &why);
+        if (!request) {
+            fail(item.where, "'packages' entry " + in_quotes(item.text) + ": " + why,
+                 "write \"name\", \"name=version\" or \"name:arch\", e.g. "
+                 "\"openssh-server=1:9.2p1-2+deb12u3\"");
+        }
+        request->where = item.where;
+        auto same = std::find_if(out.begin(), out.end(), [&](const apt::PackageRequest& r) {
+            return r.name == request->name && r.arch == request->arch;
+        });
+        if (same != out.end()) {
+            fail(item.where, "package " + in_quotes(request->name) + " is listed twice",
+                 "first listed at " + same->where.str());
+        }
+        out.push_back(std::move(*request));
+    }
+    return out;
+}
+
+std::array<Field<LayerDraft>, 8> layer_fields() {
     return {{
         {"name",
          [](LayerDraft& l, const Value& v) {
@@ -831,6 +854,136 @@ std::array<Field<LayerDraft>, 6> layer_fields() {
                  l.spec.files.push_back(read_files(Section(*table, "[[layer.files]]", v.file)));
              }
          }},
+        {"packages",
+         [](LayerDraft& l, const Value& v) {
+             l.spec.packages = as_packages(v);
+             l.spec.packages_where = v.where();
+         }},
+        {"recommends", [](LayerDraft& l, const Value& v) { l.spec.recommends = as_bool(v); }},
+    }};
+}
+
+// ---- [[apt.source]] -------------------------------------------------------------------
+
+/// A source being read, with what the final checks need.
+struct SourceDraft {
+    apt::SourceSpec spec;
+    std::optional<SourceLocation> name_where;
+    const Value* components = nullptr;
+    const Value* keyring = nullptr;
+    const Value* trusted = nullptr;
+    bool suites_seen = false;
+};
+
+std::vector<std::string> nonempty_texts(const Value& value) {
+    std::vector<std::string> out;
+    for (const Located& item : as_strings(value)) {
+        if (item.text.empty()) {
+            fail(item.where, in_quotes(value.name) + " entries must not be empty");
+        }
+        out.push_back(item.text);
+    }
+    return out;
+}
+
+std::array<Field<SourceDraft>, 8> source_fields() {
+    return {{
+        {"name",
+         [](SourceDraft& s, const Value& v) {
+             s.spec.name = as_nonempty_string(v);
+             s.name_where = v.where();
+         }},
+        {"url",
+         [](SourceDraft& s, const Value& v) {
+             std::string url = as_nonempty_string(v);
+             if (!url.starts_with("http://") && !url.starts_with("https://")) {
+                 fail(v.where(), "'url' " + in_quotes(url) + " is not an http:// or https:// URL",
+                      "write the repository's root, e.g. \"http://deb.debian.org/debian\"");
+             }
+             while (url.ends_with('/') && url.size() > 8) {
+                 url.pop_back();
+             }
+             s.spec.url = url;
+         }},
+        {"suites",
+         [](SourceDraft& s, const Value& v) {
+             s.spec.suites = nonempty_texts(v);
+             if (s.spec.suites.empty()) {
+                 fail(v.where(), "'suites' must not be empty",
+                      "write suites = [\"bookworm\"], or [\"/\"] for a flat repository");
+             }
+             s.suites_seen = true;
+         }},
+        {"components",
+         [](SourceDraft& s, const Value& v) {
+             s.spec.components = nonempty_texts(v);
+             s.components = &v;
+         }},
+        {"architectures",
+         [](SourceDraft& s, const Value& v) { s.spec.architectures = nonempty_texts(v); }},
+        {"keyring",
+         [](SourceDraft& s, const Value& v) {
+             s.spec.keyring = resolve(v.file, as_nonempty_string(v));
+             s.keyring = &v;
+         }},
+        {"priority",
+         [](SourceDraft& s, const Value& v) {
+             s.spec.priority = static_cast<int>(as_integer_in(v, -10000, 10000));
+         }},
+        {"trusted",
+         [](SourceDraft& s, const Value& v) {
+             s.spec.trusted = as_bool(v);
+             s.trusted = &v;
+         }},
+    }};
+}
+
+SourceDraft read_source(const Section& section) {
+    SourceDraft draft;
+    draft.spec.where = section.where();
+    read_fields(section, draft, source_fields());
+    if (draft.spec.url.empty()) {
+        section.missing(in_quotes("url"), "the repository's root, e.g. url = "
+                                          "\"http://deb.debian.org/debian\"");
+    }
+    if (!draft.suites_seen) {
+        section.missing(in_quotes("suites"),
+                        "e.g. suites = [\"bookworm\"], or [\"/\"] for a flat repository");
+    }
+    bool all_flat = std::all_of(draft.spec.suites.begin(), draft.spec.suites.end(),
+                                [](const std::string& suite) { return suite.ends_with('/'); });
+    if (draft.components == nullptr) {
+        if (!all_flat) {
+            draft.spec.components = {"main"};
+        }
+    } else if (all_flat && !draft.spec.components.empty()) {
+        fail(draft.components->where(),
+             "'components' is not used by a flat repository (every suite ends in '/')",
+             "leave out 'components' for a repository listed as `deb URL /`");
+    }
+    if (draft.spec.trusted && draft.keyring) {
+        fail(draft.keyring->where(), "'keyring' and 'trusted = true' are mutually exclusive",
+             "trusted = true turns signature checks off; keep only one of them");
+    }
+    if (!draft.spec.trusted && !draft.keyring) {
+        section.missing(in_quotes("keyring"),
+                        "the OpenPGP keyring that signs the repository, relative to this file "
+                        "(or trusted = true for an unsigned repository)");
+    }
+    // The values belong to `section`, which ends here.
+    draft.components = draft.keyring = draft.trusted = nullptr;
+    return draft;
+}
+
+std::array<Field<std::vector<SourceDraft>>, 1> apt_fields() {
+    return {{
+        {"source",
+         [](std::vector<SourceDraft>& sources, const Value& v) {
+             for (const toml::table* table :
+                  as_tables(v, "write [[apt.source]] (two brackets) for each source")) {
+                 sources.push_back(read_source(Section(*table, "[[apt.source]]", v.file)));
+             }
+         }},
     }};
 }
 
@@ -847,6 +1000,7 @@ struct Merge {
     std::set<std::string> ports;
     std::set<std::string> volumes;
     std::vector<LayerDraft> layers;
+    std::vector<SourceDraft> sources;
 };
 
 /// Keys of a table of strings (env, labels) into `out`, later wins.
@@ -998,7 +1152,7 @@ std::string_view home_of(std::string_view key) {
     return {};
 }
 
-std::array<Field<Merge>, 8> top_fields() {
+std::array<Field<Merge>, 9> top_fields() {
     return {{
         {"include", [](Merge&, const Value&) {}}, // read before the rest, see Loader::read()
         {"name",
@@ -1031,6 +1185,10 @@ std::array<Field<Merge>, 8> top_fields() {
                  read_fields(section, layer, layer_fields());
                  m.layers.push_back(std::move(layer));
              }
+         }},
+        {"apt",
+         [](Merge& m, const Value& v) {
+             read_fields(Section(as_table(v), "[apt]", v.file), m.sources, apt_fields());
          }},
     }};
 }
@@ -1109,9 +1267,41 @@ void default_name(Merge& m, const FileContext& top) {
     m.recipe.name = std::move(name);
 }
 
+/// Default source names ("source-<n>"), their uniqueness, and sources for packages.
+void check_sources(Merge& m) {
+    std::map<std::string, const SourceDraft*> seen;
+    for (std::size_t i = 0; i < m.sources.size(); ++i) {
+        SourceDraft& source = m.sources[i];
+        if (!source.name_where) {
+            source.spec.name = "source-" + std::to_string(i + 1);
+        }
+        auto [first, fresh] = seen.emplace(source.spec.name, &source);
+        if (!fresh) {
+            fail(source.name_where.value_or(source.spec.where),
+                 "apt source name " + in_quotes(source.spec.name) + " is used twice",
+                 "first used at " +
+                     first->second->name_where.value_or(first->second->spec.where).str());
+        }
+        m.recipe.apt_sources.push_back(source.spec);
+    }
+    if (!m.sources.empty()) {
+        return;
+    }
+    for (const LayerDraft& layer : m.layers) {
+        if (!layer.spec.packages.empty()) {
+            fail(layer.spec.packages_where,
+                 "layer " + in_quotes(layer.spec.name) +
+                     " lists packages, but the recipe has "
+                     "no [[apt.source]]",
+                 "add [[apt.source]] with url, suites, components and keyring (docs/apt.md)");
+        }
+    }
+}
+
 Recipe finish(Merge& m, const FileContext& top) {
     check_levels(m);
     name_layers(m);
+    check_sources(m);
     default_name(m, top);
     Recipe& recipe = m.recipe;
     recipe.file = top.absolute;
