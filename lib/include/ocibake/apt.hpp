@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -201,6 +202,9 @@ struct ImageFacts {
     std::map<std::string, std::string> files;
     /// Symlinks at the top level ("bin" -> "usr/bin" on a merged-/usr image).
     std::map<std::string, std::string> links;
+    /// Every directory (a package's directories that exist already are not written again,
+    /// as dpkg leaves existing directories alone).
+    std::set<std::string> dirs;
 
     /// A file's content, or "".
     std::string file(const std::string& path) const;

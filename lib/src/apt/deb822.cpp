@@ -89,9 +89,10 @@ void for_each_paragraph(std::string_view text, std::string_view origin,
                                                       std::to_string(line_no) +
                                                       ": a continuation line outside a field");
             }
-            // The value grows to include this line (views into `text` stay contiguous).
+            // The value grows to include this line (views into `text` stay contiguous). A
+            // value whose first line is empty starts with the newline ("\n /etc/x ...").
             std::string_view& value = p.fields.back().second;
-            const char* begin = value.empty() ? text.data() + line_start : value.data();
+            const char* begin = value.empty() ? text.data() + line_start - 1 : value.data();
             value = std::string_view(
                 begin, static_cast<std::size_t>(text.data() + line_start + line.size() - begin));
             continue;

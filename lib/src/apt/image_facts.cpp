@@ -93,6 +93,10 @@ void apply_layer(Store& store, const Digest& digest, ImageFacts& facts) {
         std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
         if (base == ".wh..wh..opq") {
             std::string prefix = dir.empty() ? "" : dir;
+            for (auto it = facts.dirs.lower_bound(prefix + "/");
+                 it != facts.dirs.end() && it->starts_with(prefix + "/");) {
+                it = facts.dirs.erase(it);
+            }
             for (auto* map : {&facts.files, &facts.links}) {
                 auto keep = map->find(prefix);
                 std::optional<std::string> self;
@@ -110,11 +114,23 @@ void apply_layer(Store& store, const Digest& digest, ImageFacts& facts) {
             std::string gone = (dir.empty() ? "" : dir + "/") + base.substr(4);
             erase_tree(facts.files, gone);
             erase_tree(facts.links, gone);
+            facts.dirs.erase(gone);
+            for (auto it = facts.dirs.lower_bound(gone + "/");
+                 it != facts.dirs.end() && it->starts_with(gone + "/");) {
+                it = facts.dirs.erase(it);
+            }
             continue;
         }
         facts.files.erase(path);
         facts.links.erase(path);
         mode_t type = archive_entry_filetype(entry);
+        if (type == AE_IFDIR) {
+            if (!path.empty()) {
+                facts.dirs.insert(path);
+            }
+        } else {
+            facts.dirs.erase(path);
+        }
         if (type == AE_IFLNK && path.find('/') == std::string::npos) {
             facts.links[path] = archive_entry_symlink(entry) ? archive_entry_symlink(entry) : "";
         } else if (type == AE_IFREG && wanted(path)) {
@@ -171,7 +187,7 @@ Digest ImageFacts::fingerprint() const {
         h.update(&n, sizeof n);
         h.update(s);
     };
-    field("ocibake image-facts 1");
+    field("ocibake image-facts 2");
     for (const auto* map : {&files, &links}) {
         field(std::to_string(map->size()));
         for (const auto& [k, v] : *map) {
@@ -179,12 +195,16 @@ Digest ImageFacts::fingerprint() const {
             field(v);
         }
     }
+    field(std::to_string(dirs.size()));
+    for (const auto& d : dirs) {
+        field(d);
+    }
     return h.finish();
 }
 
 ImageFacts read_image_facts(Store& store, const std::vector<Digest>& layers) {
     Sha256 key;
-    key.update("ocibake image-facts 1\n");
+    key.update("ocibake image-facts 2\n");
     for (const Digest& d : layers) {
         key.update(d.str() + "\n");
     }
@@ -195,6 +215,7 @@ ImageFacts read_image_facts(Store& store, const std::vector<Digest>& layers) {
             ImageFacts facts;
             facts.files = j.at("files").get<std::map<std::string, std::string>>();
             facts.links = j.at("links").get<std::map<std::string, std::string>>();
+            facts.dirs = j.at("dirs").get<std::set<std::string>>();
             return facts;
         } catch (const std::exception&) {
             // a damaged record is a miss
@@ -204,9 +225,9 @@ ImageFacts read_image_facts(Store& store, const std::vector<Digest>& layers) {
     for (const Digest& d : layers) {
         apply_layer(store, d, facts);
     }
-    json j = {{"files", facts.files}, {"links", facts.links}};
-    // Contents may be any bytes; JSON needs UTF-8, so invalid sequences become U+FFFD in the
-    // record only when they cannot be stored: then the record is skipped (it is a cache).
+    json j = {{"files", facts.files}, {"links", facts.links}, {"dirs", facts.dirs}};
+    // JSON text needs UTF-8: a file that is not cannot be recorded, and the record is
+    // skipped (it is only a cache; the layers are read again next time).
     try {
         store.put_record("apt-image", record_key, j.dump());
     } catch (const json::exception&) {

@@ -37,6 +37,26 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
+/// A Filename as a URL path: bytes outside RFC 3986's pchar set (and '%') escaped, as
+/// apt quotes them ("openssh-client_1%3a9.2p1_amd64.deb" is fetched as ..._1%253a9.2p1...).
+std::string url_path(std::string_view path) {
+    static const char* hex = "0123456789ABCDEF";
+    std::string out;
+    for (char ch : path) {
+        auto c = static_cast<unsigned char>(ch);
+        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                     std::string_view("-._~/+:@!$&'()*,;=").find(ch) != std::string_view::npos;
+        if (plain) {
+            out += ch;
+        } else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
+}
+
 } // namespace
 
 void Index::add_packages(std::string_view text, std::string_view origin,
@@ -83,7 +103,7 @@ void Index::add_packages(std::string_view text, std::string_view origin,
         while (filename.starts_with("./")) {
             filename.remove_prefix(2);
         }
-        c.url = base_url + "/" + std::string(filename);
+        c.url = base_url + "/" + url_path(filename);
         c.sha256 = Digest::try_parse("sha256:" + std::string(sha));
         if (!c.sha256 || size.find_first_not_of("0123456789") != std::string_view::npos) {
             throw Error(ErrorKind::integrity,

@@ -1,5 +1,7 @@
 #include "build/apt_layers.hpp"
 
+#include "apt/layer.hpp"
+
 #include <algorithm>
 #include <optional>
 
@@ -226,6 +228,26 @@ std::vector<LockedAptLayer> locked_apt_layers(const Recipe& recipe, Store& store
         written = true;
     }
     return out;
+}
+
+LayerResult build_apt_layer_on(Store& store, http::Client& client, const Recipe& recipe,
+                               const LayerSpec& spec, const std::vector<LockedAptLayer>& locked,
+                               const apt::ImageFacts& below, std::vector<LayerEntry> extra,
+                               const LayerOptions& options, ThreadPool* pool, CacheStatus* status,
+                               Progress* progress) {
+    (void)recipe;
+    apt::detail::AptLayerPlan plan;
+    plan.name = spec.name;
+    plan.below = below;
+    plan.extra = std::move(extra);
+    for (const LockedAptLayer& layer : locked) {
+        if (layer.layer == spec.name) {
+            plan.packages = layer.installs;
+            break;
+        }
+        plan.earlier.insert(plan.earlier.end(), layer.installs.begin(), layer.installs.end());
+    }
+    return apt::detail::build_apt_layer(store, client, plan, options, pool, status, progress);
 }
 
 } // namespace ocibake::detail

@@ -2,6 +2,7 @@
 // the lock, checking the lock against the recipe.
 #pragma once
 
+#include "common/thread_pool.hpp"
 #include "ocibake/apt.hpp"
 #include "ocibake/build.hpp"
 
@@ -34,5 +35,13 @@ std::vector<LockedAptLayer> locked_apt_layers(const Recipe& recipe, Store& store
                                               const apt::ImageFacts& base,
                                               const std::filesystem::path& lock_file,
                                               bool& written);
+
+/// Builds a layer that lists packages: the lock's packages for it, the packages of the
+/// apt layers before it (their dpkg status), the base's facts and the layer's own entries.
+LayerResult build_apt_layer_on(Store& store, http::Client& client, const Recipe& recipe,
+                               const LayerSpec& spec, const std::vector<LockedAptLayer>& locked,
+                               const apt::ImageFacts& below, std::vector<LayerEntry> extra,
+                               const LayerOptions& options, ThreadPool* pool, CacheStatus* status,
+                               Progress* progress);
 
 } // namespace ocibake::detail

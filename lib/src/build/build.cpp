@@ -286,15 +286,18 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
 
     // Layers with packages: pinned by the lock (resolved and written when it has none).
     std::vector<LockedAptLayer> apt_layers;
+    apt::ImageFacts facts;
+    std::optional<http::Client> apt_http;
     if (detail::has_apt_layers(recipe)) {
         std::vector<LayerResult> base_layers;
         for (const auto& l : image.layers) {
             base_layers.push_back(l.blob);
         }
-        apt::ImageFacts facts = base_facts(store, base_layers, image.remote_blobs, options);
+        facts = base_facts(store, base_layers, image.remote_blobs, options);
         apt_layers = detail::locked_apt_layers(recipe, store, options, facts,
                                                lock_file_of(recipe, options), result.lock_written);
         result.lock_file = lock_file_of(recipe, options);
+        apt_http.emplace(detail::apt_client(recipe, options));
     }
 
     // Layers are independent: build them in parallel, sharing one compression pool.
@@ -310,17 +313,20 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
                 auto t = Clock::now();
                 LayerReport report;
                 report.name = spec_ptr->name;
-                if (!spec_ptr->packages.empty()) {
-                    throw RecipeError(ErrorKind::usage, spec_ptr->packages_where,
-                                      "layers with packages can be locked but not built yet");
-                }
                 std::vector<LayerEntry> entries = plan_layer(*spec_ptr, threads);
                 report.entries = entries.size();
                 LayerOptions lo = layer_options(recipe, *spec_ptr, epoch, threads);
                 try {
-                    report.layer =
-                        detail::build_layer_on(store, entries, lo, &compress_pool, &report.cache,
-                                               options.progress, spec_ptr->name);
+                    if (!spec_ptr->packages.empty()) {
+                        report.layer = detail::build_apt_layer_on(
+                            store, *apt_http, recipe, *spec_ptr, apt_layers, facts,
+                            std::move(entries), lo, &compress_pool, &report.cache,
+                            options.progress);
+                    } else {
+                        report.layer =
+                            detail::build_layer_on(store, entries, lo, &compress_pool,
+                                                   &report.cache, options.progress, spec_ptr->name);
+                    }
                 } catch (const RecipeError&) {
                     throw;
                 } catch (const Error& e) {

@@ -1,0 +1,841 @@
+// A layer of Debian packages: .debs downloaded into the store, their data.tar streamed
+// into the layer (decoded in parallel, written in a fixed order), then the dpkg database.
+//
+// Decoding xz (most .debs) is the expensive part, so worker threads decode packages
+// ahead of the writer, each into a bounded channel of its own; the writer takes the
+// packages in the lock's order, so the bytes never depend on timing. Memory is bounded
+// by (workers + 2) channels of kChannelBytes, never by a package's size.
+#include "apt/deb.hpp"
+#include "apt/internal.hpp"
+#include "apt/layer.hpp"
+#include "apt/md5.hpp"
+#include "common/thread_pool.hpp"
+#include "layer/pipeline.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace ocibake::apt::detail {
+
+namespace {
+
+using ocibake::detail::Buffer;
+using ocibake::detail::BufferPool;
+using ocibake::detail::ChunkStream;
+using ocibake::detail::TarWriter;
+
+constexpr std::size_t kChannelBytes = 8u << 20;
+constexpr std::size_t kDataChunk = 1u << 20;
+constexpr std::size_t kEntryCost = 512;
+
+std::string describe(const LockedPackage& p) {
+    return "package " + p.name + " " + p.version + " (" + p.arch + ")";
+}
+
+// ---- decoding, in parallel, into ordered channels -----------------------------------------
+
+struct Event {
+    enum class Kind { control, entry, data } kind = Kind::entry;
+    std::map<std::string, ControlFile> control;
+    DebEntry entry;
+    Buffer data;
+};
+
+/// A bounded queue from one decoder to the writer.
+class Channel {
+public:
+    /// Blocks while the channel is full; false when the writer has given up.
+    bool push(Event&& event, std::size_t bytes) {
+        std::unique_lock lock(mutex_);
+        space_.wait(lock, [&] { return bytes_ < kChannelBytes || cancelled_; });
+        if (cancelled_) {
+            return false;
+        }
+        bytes_ += bytes;
+        queue_.emplace_back(std::move(event), bytes);
+        ready_.notify_one();
+        return true;
+    }
+    void close(std::exception_ptr error = nullptr) {
+        std::lock_guard lock(mutex_);
+        closed_ = true;
+        error_ = error;
+        ready_.notify_all();
+    }
+    void cancel() {
+        std::lock_guard lock(mutex_);
+        cancelled_ = true;
+        space_.notify_all();
+    }
+    /// The next event; false at the end. Rethrows the decoder's error.
+    bool pop(Event& event) {
+        std::unique_lock lock(mutex_);
+        ready_.wait(lock, [&] { return !queue_.empty() || closed_; });
+        if (!queue_.empty()) {
+            event = std::move(queue_.front().first);
+            bytes_ -= queue_.front().second;
+            queue_.pop_front();
+            space_.notify_one();
+            return true;
+        }
+        if (error_) {
+            std::rethrow_exception(error_);
+        }
+        return false;
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable space_, ready_;
+    std::deque<std::pair<Event, std::size_t>> queue_;
+    std::size_t bytes_ = 0;
+    bool closed_ = false;
+    bool cancelled_ = false;
+    std::exception_ptr error_;
+};
+
+/// Worker threads decoding packages in order, at most `window` ahead of the writer.
+class Decoders {
+public:
+    Decoders(const Store& store, const std::vector<LockedPackage>& packages, unsigned threads,
+             BufferPool& buffers)
+        : store_(store), packages_(packages), buffers_(buffers) {
+        for (std::size_t i = 0; i < packages.size(); ++i) {
+            channels_.push_back(std::make_unique<Channel>());
+        }
+        window_ = threads + 2;
+        unsigned n =
+            std::max(1u, std::min<unsigned>(threads, static_cast<unsigned>(packages.size())));
+        for (unsigned i = 0; i < n; ++i) {
+            workers_.emplace_back([this] { run(); });
+        }
+    }
+    ~Decoders() {
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+            wake_.notify_all();
+        }
+        for (auto& c : channels_) {
+            c->cancel();
+        }
+        for (auto& w : workers_) {
+            w.join();
+        }
+    }
+    Decoders(const Decoders&) = delete;
+    Decoders& operator=(const Decoders&) = delete;
+
+    /// The writer has reached package `i`.
+    Channel& reach(std::size_t i) {
+        std::lock_guard lock(mutex_);
+        reached_ = i;
+        wake_.notify_all();
+        return *channels_[i];
+    }
+
+private:
+    void run() {
+        for (;;) {
+            std::size_t i;
+            {
+                std::unique_lock lock(mutex_);
+                wake_.wait(lock, [&] { return stopping_ || next_ < reached_ + window_; });
+                if (stopping_ || next_ >= packages_.size()) {
+                    return;
+                }
+                i = next_++;
+            }
+            decode(i);
+        }
+    }
+
+    void decode(std::size_t i) {
+        Channel& channel = *channels_[i];
+        const LockedPackage& p = packages_[i];
+        try {
+            DebReader reader(store_, p.sha256, describe(p) + " (" + p.url + ")");
+            Event control;
+            control.kind = Event::Kind::control;
+            control.control = reader.control();
+            if (!channel.push(std::move(control), kEntryCost)) {
+                return;
+            }
+            DebEntry entry;
+            while (reader.next(entry)) {
+                std::uint64_t left = entry.size;
+                std::string path = entry.path;
+                Event e;
+                e.entry = std::move(entry);
+                if (!channel.push(std::move(e), kEntryCost)) {
+                    return;
+                }
+                while (left > 0) {
+                    Buffer b = buffers_.get();
+                    while (b.free() > 0 && left > 0) {
+                        std::size_t n = reader.read(
+                            b.end(),
+                            static_cast<std::size_t>(std::min<std::uint64_t>(b.free(), left)));
+                        if (n == 0) {
+                            throw Error(ErrorKind::integrity,
+                                        describe(p) + " (" + p.url + "): data.tar: " + path +
+                                            " is shorter than its header says");
+                        }
+                        b.size += n;
+                        left -= n;
+                    }
+                    Event d;
+                    d.kind = Event::Kind::data;
+                    std::size_t size = b.size;
+                    d.data = std::move(b);
+                    if (!channel.push(std::move(d), size)) {
+                        return;
+                    }
+                }
+            }
+            channel.close();
+        } catch (...) {
+            channel.close(std::current_exception());
+        }
+    }
+
+    const Store& store_;
+    const std::vector<LockedPackage>& packages_;
+    BufferPool& buffers_;
+    std::vector<std::unique_ptr<Channel>> channels_;
+    std::vector<std::thread> workers_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::size_t next_ = 0;
+    std::size_t reached_ = 0;
+    std::size_t window_ = 4;
+    bool stopping_ = false;
+};
+
+// ---- paths --------------------------------------------------------------------------------
+
+/// "./usr/bin/x" -> "usr/bin/x"; "" for the root. Error for a path that climbs out.
+std::string clean_path(std::string_view raw, const std::string& what) {
+    std::string out;
+    std::size_t pos = 0;
+    while (pos <= raw.size()) {
+        std::size_t slash = raw.find('/', pos);
+        std::string_view part =
+            raw.substr(pos, slash == std::string_view::npos ? std::string_view::npos : slash - pos);
+        pos = slash == std::string_view::npos ? raw.size() + 1 : slash + 1;
+        if (part.empty() || part == ".") {
+            continue;
+        }
+        if (part == "..") {
+            throw Error(ErrorKind::integrity,
+                        what + ": data.tar: '" + std::string(raw) + "' climbs out of the root");
+        }
+        if (!out.empty()) {
+            out += '/';
+        }
+        out += part;
+    }
+    return out;
+}
+
+/// Where a package path lands in the image below: below a top-level symlink of the base
+/// (a merged /usr: bin -> usr/bin), it lands where the link points. The link itself
+/// ("bin") maps to "" (not written: the directory entry would replace the link).
+std::string land(const std::string& path, const std::map<std::string, std::string>& links) {
+    std::size_t slash = path.find('/');
+    std::string top = path.substr(0, slash);
+    auto it = links.find(top);
+    if (it == links.end()) {
+        return path;
+    }
+    std::string target = it->second;
+    while (target.starts_with('/')) {
+        target.erase(0, 1);
+    }
+    while (target.ends_with('/')) {
+        target.pop_back();
+    }
+    if (target.empty() || target.find("..") != std::string::npos || target.starts_with("./")) {
+        return path; // not a plain link inside the image: leave it to the unpacker
+    }
+    if (slash == std::string::npos) {
+        return "";
+    }
+    return target + path.substr(slash);
+}
+
+// ---- control data -------------------------------------------------------------------------
+
+struct Unpacked {
+    const LockedPackage* lock = nullptr;
+    std::map<std::string, ControlFile> control;
+    std::vector<std::pair<std::string, std::string>> fields; ///< of the control file
+    std::string name, arch, multi_arch;
+    std::vector<Dependency> replaces;
+    std::set<std::string> conffiles;                  ///< dpkg paths
+    std::map<std::string, std::string> conffile_md5s; ///< dpkg path -> md5
+    std::vector<std::string> list;                    ///< dpkg paths, in the package's order
+    std::set<std::string> lost;                       ///< paths another package took over
+
+    std::string id() const { return multi_arch == "same" ? name + ":" + arch : name; }
+    std::string field(std::string_view key) const {
+        for (const auto& [k, v] : fields) {
+            if (k.size() == key.size() &&
+                std::equal(k.begin(), k.end(), key.begin(),
+                           [](char a, char b) { return ascii_lower(a) == ascii_lower(b); })) {
+                return v;
+            }
+        }
+        return {};
+    }
+};
+
+void take_control(Unpacked& u, std::map<std::string, ControlFile> control) {
+    u.control = std::move(control);
+    const std::string what = describe(*u.lock);
+    const std::string& text = u.control.at("control").content;
+    bool first = true;
+    for_each_paragraph(text, what + ": control", [&](const RawParagraph& p) {
+        if (!first) {
+            return;
+        }
+        first = false;
+        for (const auto& [k, v] : p.fields) {
+            u.fields.emplace_back(std::string(k), std::string(v));
+        }
+    });
+    u.name = u.field("Package");
+    u.arch = u.field("Architecture");
+    u.multi_arch = u.field("Multi-Arch");
+    if (u.name != u.lock->name || u.arch != u.lock->arch || u.field("Version") != u.lock->version) {
+        throw Error(ErrorKind::integrity, what + " (" + u.lock->url + "): its control file says " +
+                                              u.name + " " + u.field("Version") + " (" + u.arch +
+                                              ")");
+    }
+    u.replaces = parse_relations(u.field("Replaces"), what + ": Replaces");
+    if (auto it = u.control.find("conffiles"); it != u.control.end()) {
+        for (const std::string& line : words(it->second.content)) {
+            if (line.starts_with('/')) {
+                u.conffiles.insert(line);
+            }
+        }
+    }
+}
+
+bool replaces(const Unpacked& by, const Unpacked& other) {
+    for (const Dependency& dep : by.replaces) {
+        for (const Relation& r : dep) {
+            if (r.name == other.name && satisfies(other.lock->version, r.op, r.version)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/// "Name: value" lines; a value whose first line is empty starts with '\n'.
+std::string field_text(const std::string& key, const std::string& value) {
+    if (value.starts_with('\n')) {
+        return key + ":" + value + "\n";
+    }
+    return key + ": " + value + "\n";
+}
+
+/// The dpkg status stanza of an installed package.
+std::string stanza_of(const Unpacked& u) {
+    std::string out = "Package: " + u.name + "\nStatus: install ok installed\n";
+    std::string conffiles;
+    for (const auto& [path, md5] : u.conffile_md5s) {
+        conffiles += "\n " + path + " " + md5;
+    }
+    bool placed = conffiles.empty();
+    for (const auto& [k, v] : u.fields) {
+        if (k == "Package" || k == "Status" || k == "Conffiles") {
+            continue;
+        }
+        if (k == "Description" && !placed) {
+            out += "Conffiles:" + conffiles + "\n";
+            placed = true;
+        }
+        out += field_text(k, v);
+    }
+    if (!placed) {
+        out += "Conffiles:" + conffiles + "\n";
+    }
+    return out;
+}
+
+/// Splits a status file into stanzas keyed like dpkg's database (name, or name:arch for
+/// Multi-Arch: same), each ending in "\n".
+std::map<std::string, std::string> stanzas_of(const std::string& status) {
+    std::map<std::string, std::string> out;
+    std::string current;
+    auto flush = [&] {
+        if (current.empty()) {
+            return;
+        }
+        std::string name, arch, multi_arch;
+        for_each_paragraph(current, "status", [&](const RawParagraph& p) {
+            name = std::string(p.get("Package"));
+            arch = std::string(p.get("Architecture"));
+            multi_arch = std::string(p.get("Multi-Arch"));
+        });
+        if (!name.empty()) {
+            out[multi_arch == "same" ? name + ":" + arch : name] = current;
+        }
+        current.clear();
+    };
+    std::size_t pos = 0;
+    while (pos < status.size()) {
+        std::size_t nl = status.find('\n', pos);
+        std::string line =
+            status.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+        pos = nl == std::string::npos ? status.size() : nl + 1;
+        if (line.find_first_not_of(" \t\r") == std::string::npos) {
+            flush();
+        } else {
+            current += line + "\n";
+        }
+    }
+    flush();
+    return out;
+}
+
+// ---- the layer key --------------------------------------------------------------------------
+
+Digest layer_key(const AptLayerPlan& plan, const LayerOptions& options) {
+    Sha256 h;
+    auto field = [&](const std::string& s) {
+        std::uint64_t n = s.size();
+        h.update(&n, sizeof n);
+        h.update(s);
+    };
+    field("ocibake apt-layer 1");
+    field(std::to_string(layer_format_version));
+    field(std::to_string(options.source_date_epoch));
+    for (const auto* list : {&plan.packages, &plan.earlier}) {
+        field(std::to_string(list->size()));
+        for (const LockedPackage& p : *list) {
+            field(p.name + " " + p.version + " " + p.arch + " " + p.sha256.str());
+        }
+    }
+    field(plan.below.fingerprint().str());
+    field(std::to_string(plan.extra.size()));
+    for (const LayerEntry& e : plan.extra) {
+        field(e.path);
+        field(std::to_string(static_cast<int>(e.type)) + " " + std::to_string(e.mode) + " " +
+              std::to_string(e.uid) + " " + std::to_string(e.gid) + " " + std::to_string(e.size) +
+              " " + std::to_string(e.dev_major) + " " + std::to_string(e.dev_minor));
+        field(e.link_target);
+        for (const auto& [k, v] : e.xattrs) {
+            field(k);
+            field(v);
+        }
+        if (e.type == EntryType::file) {
+            if (e.source.empty()) {
+                field(sha256_of(e.content).str());
+            } else {
+                field(e.source);
+                field(std::to_string(e.identity.device) + " " + std::to_string(e.identity.inode) +
+                      " " + std::to_string(e.identity.mtime_ns) + " " +
+                      std::to_string(e.identity.ctime_ns));
+            }
+        }
+    }
+    return h.finish();
+}
+
+// ---- the writer -------------------------------------------------------------------------------
+
+class LayerWriter {
+public:
+    LayerWriter(const Store& store, const AptLayerPlan& plan, unsigned threads)
+        : store_(store), plan_(plan), threads_(threads), buffers_(kDataChunk) {}
+
+    void write(TarWriter& tar, ChunkStream& stream) {
+        unpacked_.resize(plan_.packages.size());
+        {
+            Decoders decoders(store_, plan_.packages, threads_, buffers_);
+            for (std::size_t i = 0; i < plan_.packages.size(); ++i) {
+                unpacked_[i].lock = &plan_.packages[i];
+                unpack(i, decoders.reach(i), tar, stream);
+            }
+        }
+        write_database(tar);
+        for (const LayerEntry& e : plan_.extra) {
+            tar.add(e);
+        }
+    }
+
+private:
+    struct Owner {
+        std::size_t package;
+        bool directory;
+    };
+
+    [[noreturn]] void conflict(const Unpacked& u, const std::string& path, const Owner& owner) {
+        const Unpacked& other = unpacked_[owner.package];
+        throw Error(ErrorKind::input, describe(*u.lock) + " (" + u.lock->url + ") ships " + path +
+                                          ", which " + describe(*other.lock) +
+                                          " ships too; dpkg refuses this unless one " +
+                                          "declares Replaces on the other");
+    }
+
+    void unpack(std::size_t i, Channel& channel, TarWriter& tar, ChunkStream& stream) {
+        Unpacked& u = unpacked_[i];
+        Event event;
+        bool writing = false;
+        std::uint64_t left = 0, size = 0;
+        std::string conffile; // the dpkg path of the file being written, when a conffile
+        Md5 md5;
+        auto end_file = [&] {
+            if (writing) {
+                tar.pad(size);
+            }
+            if (!conffile.empty()) {
+                u.conffile_md5s[conffile] = md5.finish_hex();
+                conffile.clear();
+            }
+            writing = false;
+        };
+        while (channel.pop(event)) {
+            switch (event.kind) {
+            case Event::Kind::control:
+                take_control(u, std::move(event.control));
+                break;
+            case Event::Kind::entry: {
+                if (u.fields.empty()) {
+                    throw Error(ErrorKind::internal, describe(*u.lock) + ": no control file");
+                }
+                const DebEntry& e = event.entry;
+                std::string dpkg = clean_path(e.path, describe(*u.lock));
+                std::string dpkg_path = dpkg.empty() ? "/." : "/" + dpkg;
+                u.list.push_back(dpkg_path);
+                writing = entry(i, u, e, dpkg, tar);
+                left = size = e.size;
+                if (u.conffiles.count(dpkg_path) && e.type == DebEntry::Type::file) {
+                    conffile = dpkg_path;
+                }
+                if (left == 0) {
+                    end_file();
+                }
+                break;
+            }
+            case Event::Kind::data:
+                if (writing) {
+                    stream.append(event.data.data.get(), event.data.size);
+                }
+                if (!conffile.empty()) {
+                    md5.update(event.data.data.get(), event.data.size);
+                }
+                left -= std::min<std::uint64_t>(left, event.data.size);
+                buffers_.put(std::move(event.data));
+                if (left == 0) {
+                    end_file();
+                }
+                break;
+            }
+        }
+        if (u.fields.empty()) {
+            throw Error(ErrorKind::integrity, describe(*u.lock) + ": the package is empty");
+        }
+    }
+
+    /// Writes one data.tar entry (its header; the data follows). False when it is not
+    /// written: the root, a directory the image has, a file another package keeps.
+    bool entry(std::size_t i, Unpacked& u, const DebEntry& e, const std::string& dpkg,
+               TarWriter& tar) {
+        if (dpkg.empty()) {
+            return false;
+        }
+        std::string path = land(dpkg, plan_.below.links);
+        if (path.empty()) {
+            return false; // a top-level directory that is a symlink below (merged /usr)
+        }
+        bool directory = e.type == DebEntry::Type::directory;
+        auto owner = owners_.find(path);
+        if (directory) {
+            if (owner != owners_.end()) {
+                if (!owner->second.directory) {
+                    conflict(u, "/" + dpkg, owner->second);
+                }
+                return false; // shared between packages: the first one's metadata
+            }
+            owners_[path] = {i, true};
+            if (plan_.below.dirs.count(path)) {
+                return false; // dpkg leaves an existing directory as it is
+            }
+        } else if (owner != owners_.end()) {
+            Unpacked& other = unpacked_[owner->second.package];
+            if (owner->second.directory) {
+                conflict(u, "/" + dpkg, owner->second);
+            }
+            if (other.name == u.name && u.multi_arch == "same") {
+                return false; // Multi-Arch: same instances share identical files
+            }
+            if (replaces(u, other)) {
+                other.lost.insert("/" + dpkg);
+                owner->second.package = i;
+            } else if (replaces(other, u)) {
+                u.lost.insert("/" + dpkg);
+                return false;
+            } else {
+                conflict(u, "/" + dpkg, owner->second);
+            }
+        } else {
+            owners_[path] = {i, false};
+        }
+        LayerEntry le;
+        le.path = path;
+        le.mode = e.mode;
+        le.uid = e.uid;
+        le.gid = e.gid;
+        le.dev_major = e.dev_major;
+        le.dev_minor = e.dev_minor;
+        switch (e.type) {
+        case DebEntry::Type::file:
+            le.type = EntryType::file;
+            le.size = e.size;
+            tar.add_header(le);
+            return true;
+        case DebEntry::Type::directory:
+            le.type = EntryType::directory;
+            break;
+        case DebEntry::Type::symlink:
+            le.type = EntryType::symlink;
+            le.link_target = e.link;
+            break;
+        case DebEntry::Type::hardlink: {
+            le.type = EntryType::hardlink;
+            le.link_target = land(clean_path(e.link, describe(*u.lock)), plan_.below.links);
+            auto target = owners_.find(le.link_target);
+            if (target == owners_.end() || target->second.package != i ||
+                target->second.directory) {
+                throw Error(ErrorKind::integrity, describe(*u.lock) + ": data.tar: /" + dpkg +
+                                                      " is a hard link to " + e.link +
+                                                      ", which the package does not have");
+            }
+            break;
+        }
+        case DebEntry::Type::fifo:
+            le.type = EntryType::fifo;
+            break;
+        case DebEntry::Type::char_device:
+            le.type = EntryType::char_device;
+            break;
+        case DebEntry::Type::block_device:
+            le.type = EntryType::block_device;
+            break;
+        }
+        tar.add(le);
+        return false;
+    }
+
+    void write_database(TarWriter& tar) {
+        std::vector<LayerEntry> db;
+        auto file = [&](std::string path, std::string content, std::uint32_t mode = 0644) {
+            LayerEntry e;
+            e.path = std::move(path);
+            e.type = EntryType::file;
+            e.mode = mode;
+            e.size = content.size();
+            e.content = std::move(content);
+            db.push_back(std::move(e));
+        };
+        std::map<std::string, std::string> status =
+            stanzas_of(plan_.below.file("var/lib/dpkg/status"));
+        for (const auto& [key, text] : earlier_stanzas_) {
+            status[key] = text;
+        }
+        for (const Unpacked& u : unpacked_) {
+            // A package installed over another architecture's instance replaces it.
+            status.erase(u.name);
+            status[u.id()] = stanza_of(u);
+            std::string info = "var/lib/dpkg/info/" + u.id() + ".";
+            std::string list;
+            for (const std::string& p : u.list) {
+                if (!u.lost.count(p)) {
+                    list += p + "\n";
+                }
+            }
+            file(info + "list", list);
+            for (const auto& [name, member] : u.control) {
+                if (name == "control") {
+                    continue;
+                }
+                file(info + name, member.content, member.mode);
+            }
+        }
+        std::string text;
+        for (const auto& [key, stanza] : status) {
+            text += stanza + "\n";
+        }
+        file("var/lib/dpkg/status", text);
+        file("var/lib/dpkg/info/format", "1\n");
+        std::sort(db.begin(), db.end(),
+                  [](const LayerEntry& a, const LayerEntry& b) { return a.path < b.path; });
+        for (const LayerEntry& e : db) {
+            tar.add(e);
+        }
+    }
+
+public:
+    /// Stanzas of the earlier apt layers' packages, merged into the status.
+    std::map<std::string, std::string> earlier_stanzas_;
+
+    /// After write(): each package's status stanza, by the .deb's digest.
+    std::map<Digest, std::string> stanzas() const {
+        std::map<Digest, std::string> out;
+        for (const Unpacked& u : unpacked_) {
+            out[u.lock->sha256] = stanza_of(u);
+        }
+        return out;
+    }
+
+private:
+    const Store& store_;
+    const AptLayerPlan& plan_;
+    unsigned threads_;
+    BufferPool buffers_;
+    std::vector<Unpacked> unpacked_;
+    std::map<std::string, Owner> owners_;
+};
+
+/// The status stanzas of packages installed by earlier apt layers (their control files;
+/// their conffiles' MD5 from the record the layer that unpacked them left, or computed).
+std::map<std::string, std::string> earlier_stanzas(Store& store,
+                                                   const std::vector<LockedPackage>& earlier) {
+    std::map<std::string, std::string> out;
+    for (const LockedPackage& p : earlier) {
+        if (auto text = store.get_record("apt-stanza", p.sha256.hex())) {
+            std::map<std::string, std::string> one = stanzas_of(*text);
+            out.insert(one.begin(), one.end());
+            continue;
+        }
+        // Unpacked into a stream that is dropped: what the stanza needs (the conffiles'
+        // MD5) is computed on the way.
+        AptLayerPlan plan;
+        plan.packages = {p};
+        LayerWriter writer(store, plan, 1);
+        BufferPool pool(kDataChunk);
+        ChunkStream sink(pool, [&](Buffer&& b) { pool.put(std::move(b)); });
+        TarWriter tar(sink, 0);
+        writer.write(tar, sink);
+        std::string stanza = writer.stanzas().at(p.sha256);
+        store.put_record("apt-stanza", p.sha256.hex(), stanza);
+        std::map<std::string, std::string> one = stanzas_of(stanza);
+        out.insert(one.begin(), one.end());
+    }
+    return out;
+}
+
+} // namespace
+
+void fetch_debs(Store& store, http::Client& client, const std::vector<LockedPackage>& packages,
+                unsigned parallel) {
+    std::vector<const LockedPackage*> missing;
+    for (const LockedPackage& p : packages) {
+        if (!store.has_blob(p.sha256)) {
+            missing.push_back(&p);
+        }
+    }
+    // Largest first: the long downloads start early.
+    std::stable_sort(
+        missing.begin(), missing.end(),
+        [](const LockedPackage* a, const LockedPackage* b) { return a->size > b->size; });
+    ocibake::detail::ThreadPool pool(std::max(1u, parallel));
+    std::vector<std::future<void>> done;
+    for (const LockedPackage* p : missing) {
+        done.push_back(pool.submit([&store, &client, p] {
+            BlobWriter blob = store.new_blob();
+            http::Request r;
+            r.url = p->url;
+            std::string what = describe(*p);
+            try {
+                client.download(
+                    r, [&](const char* data, std::size_t size) { blob.write(data, size); },
+                    p->size);
+            } catch (const http::HttpError& e) {
+                std::string msg = e.what();
+                if (e.kind() == ErrorKind::integrity && msg.find("expected") != std::string::npos) {
+                    throw Error(ErrorKind::integrity, what + ": " + p->url + ": the server sent " +
+                                                          std::to_string(blob.size()) +
+                                                          " bytes, the lock pins " +
+                                                          std::to_string(p->size));
+                }
+                throw Error(e.kind(), what + ": " + msg);
+            }
+            Digest got;
+            try {
+                got = blob.commit(p->sha256);
+            } catch (const Error& e) {
+                if (e.kind() != ErrorKind::integrity) {
+                    throw;
+                }
+                throw Error(ErrorKind::integrity,
+                            what + ": " + p->url + ": the file does not match the lock's sha256 (" +
+                                p->sha256.str() + "); it was changed on the server, or in transit");
+            }
+        }));
+    }
+    std::exception_ptr first;
+    for (auto& f : done) {
+        try {
+            f.get();
+        } catch (...) {
+            if (!first) {
+                first = std::current_exception();
+            }
+        }
+    }
+    if (first) {
+        std::rethrow_exception(first);
+    }
+}
+
+LayerResult build_apt_layer(Store& store, http::Client& client, const AptLayerPlan& plan,
+                            const LayerOptions& options, ocibake::detail::ThreadPool* pool,
+                            CacheStatus* status, Progress* progress) {
+    Digest key = layer_key(plan, options);
+    if (auto text = store.get_record("apt-layer", key.hex())) {
+        Digest diff_id = Digest::try_parse(*text);
+        if (diff_id) {
+            if (auto hit = ocibake::detail::find_layer_blob(store, diff_id, options)) {
+                if (status) {
+                    *status = CacheStatus::hit;
+                }
+                return *hit;
+            }
+        }
+    }
+    std::vector<LockedPackage> all = plan.earlier;
+    all.insert(all.end(), plan.packages.begin(), plan.packages.end());
+    fetch_debs(store, client, all, 8);
+    unsigned threads = ocibake::detail::resolve_threads(options.threads);
+    LayerWriter writer(store, plan, threads);
+    writer.earlier_stanzas_ = earlier_stanzas(store, plan.earlier);
+    std::uint64_t total = 0;
+    for (const LockedPackage& p : plan.packages) {
+        total += p.size * 4; // a guess, for progress only
+    }
+    LayerResult result = ocibake::detail::write_layer_stream(
+        store, options, pool, progress, plan.name, total,
+        [&](TarWriter& tar, ChunkStream& stream) { writer.write(tar, stream); });
+    ocibake::detail::remember_layer_blob(store, result, options);
+    store.put_record("apt-layer", key.hex(), result.diff_id.str());
+    for (const auto& [digest, stanza] : writer.stanzas()) {
+        store.put_record("apt-stanza", digest.hex(), stanza);
+    }
+    if (status) {
+        *status = CacheStatus::built;
+    }
+    return result;
+}
+
+} // namespace ocibake::apt::detail
