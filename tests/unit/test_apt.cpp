@@ -441,3 +441,256 @@ TEST_CASE("dpkg status: only installed packages count") {
     REQUIRE(installed[0].provides.size() == 2);
     CHECK(installed[0].provides[0].str() == "x (= 1)");
 }
+
+// ---- what maintainer scripts would have done ---------------------------------------------
+
+#include "apt/effects.hpp"
+
+#include <filesystem>
+
+namespace {
+
+LayerEntry entry_at(const std::vector<LayerEntry>& entries, const std::string& path) {
+    for (const LayerEntry& e : entries) {
+        if (e.path == path) {
+            return e;
+        }
+    }
+    FAIL("no entry " << path);
+    return {};
+}
+
+} // namespace
+
+TEST_CASE("alternatives: what update-alternatives --install commands of postinsts declare") {
+    // As mawk's, debianutils' and procps' postinst write them (Debian 12).
+    std::string postinst = R"(#!/bin/sh
+set -e
+if [ "$1" = "configure" ]; then
+        update-alternatives --install /usr/bin/awk awk /usr/bin/mawk 5 \
+            --slave /usr/share/man/man1/awk.1.gz awk.1.gz /usr/share/man/man1/mawk.1.gz \
+            --slave /usr/bin/nawk nawk /usr/bin/mawk
+	update-alternatives --quiet --install "/usr/bin/which" which '/usr/bin/which.debianutils' 0
+	# update-alternatives --install /usr/bin/commented x /usr/bin/x 1
+	update-alternatives --install "$BINPATH"/"$BINNAME" "$BINNAME" \
+	    "$BINPATH"/"$BINNAME".procps 50
+	update-alternatives --remove rcp /usr/bin/scp
+fi
+)";
+    auto decls = detail::parse_alternatives(postinst);
+    REQUIRE(decls.size() == 2);
+    CHECK(decls[0].link == "/usr/bin/awk");
+    CHECK(decls[0].name == "awk");
+    CHECK(decls[0].path == "/usr/bin/mawk");
+    CHECK(decls[0].priority == 5);
+    REQUIRE(decls[0].slaves.size() == 2);
+    CHECK(decls[0].slaves[1].link == "/usr/bin/nawk");
+    CHECK(decls[0].slaves[1].name == "nawk");
+    CHECK(decls[1].name == "which");
+    CHECK(decls[1].path == "/usr/bin/which.debianutils");
+    // libopenblas0-pthread's (Debian 12): the BLAS that users of rules_distroless miss.
+    decls = detail::parse_alternatives(
+        "update-alternatives --install /usr/lib/x86_64-linux-gnu/libblas.so.3 \\\n"
+        "                    libblas.so.3-x86_64-linux-gnu \\\n"
+        "\t            /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3 100\n");
+    REQUIRE(decls.size() == 1);
+    CHECK(decls[0].name == "libblas.so.3-x86_64-linux-gnu");
+    CHECK(decls[0].path == "/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3");
+    CHECK(decls[0].priority == 100);
+}
+
+TEST_CASE("alternatives: the administrative files read and written as update-alternatives does") {
+    // Every group this Debian machine has: parsed and written again, byte for byte.
+    namespace fs = std::filesystem;
+    int checked = 0;
+    for (const auto& f : fs::directory_iterator("/var/lib/dpkg/alternatives")) {
+        std::string text = ocibake::test::read_file(f.path());
+        auto group = detail::parse_alt_admin(text);
+        INFO(f.path());
+        REQUIRE(group);
+        CHECK(detail::alt_admin_text(*group) == text);
+        ++checked;
+    }
+    CHECK(checked > 3);
+}
+
+TEST_CASE("alternatives: links, auto mode at the highest priority, a recipe's choice") {
+    detail::ImageView view;
+    for (const char* p : {"usr", "usr/bin", "usr/lib", "etc"}) {
+        view[p].type = detail::ImageNode::Type::directory;
+    }
+    for (const char* p :
+         {"usr/bin/mawk", "usr/bin/gawk", "usr/lib/blas.so", "usr/lib/openblas.so"}) {
+        view[p].type = detail::ImageNode::Type::file;
+    }
+    std::vector<detail::AltDecl> declared = {
+        {"/usr/bin/awk", "awk", "/usr/bin/mawk", 5, {{"/usr/bin/nawk", "nawk", "/usr/bin/mawk"}}},
+        {"/usr/bin/awk", "awk", "/usr/bin/gawk", 10, {{"/usr/bin/nawk", "nawk", "/usr/bin/gawk"}}},
+        {"/usr/bin/awk", "awk", "/usr/bin/missing", 99, {}},
+        {"/usr/lib/libblas.so.3", "libblas.so.3", "/usr/lib/blas.so", 10, {}},
+        {"/usr/lib/libblas.so.3", "libblas.so.3", "/usr/lib/openblas.so", 100, {}},
+    };
+    ImageFacts below;
+    std::vector<AlternativeChoice> chosen = {{{}, "libblas.so.3", "/usr/lib/blas.so", "", 0}};
+    auto out = detail::alternative_entries(below, view, declared, chosen, {});
+    CHECK(entry_at(out, "usr/bin/awk").link_target == "/etc/alternatives/awk");
+    CHECK(entry_at(out, "etc/alternatives/awk").link_target == "/usr/bin/gawk");
+    CHECK(entry_at(out, "etc/alternatives/nawk").link_target == "/usr/bin/gawk");
+    CHECK(entry_at(out, "var/lib/dpkg/alternatives/awk").content ==
+          "auto\n/usr/bin/awk\nnawk\n/usr/bin/nawk\n\n/usr/bin/gawk\n10\n/usr/bin/gawk\n"
+          "/usr/bin/mawk\n5\n/usr/bin/mawk\n\n");
+    CHECK(entry_at(out, "etc/alternatives/libblas.so.3").link_target == "/usr/lib/blas.so");
+    CHECK(entry_at(out, "var/lib/dpkg/alternatives/libblas.so.3").content.starts_with("manual\n"));
+    chosen = {{{"r.toml", 9, 3}, "editor", "/usr/bin/mawk", "", 0}};
+    CHECK(error_of([&] { detail::alternative_entries(below, view, {}, chosen, {}); }).what ==
+          "r.toml:9:3: error: no package of this layer or below declares the alternative "
+          "'editor'\nhint: give its 'link' (and 'priority') to declare it here");
+}
+
+TEST_CASE("accounts: base-passwd's masters, shadow entries, declared users and groups") {
+    ImageFacts below;
+    detail::ImageView view;
+    std::map<std::string, std::string> masters = {
+        {"usr/share/base-passwd/passwd.master",
+         "root:*:0:0:root:/root:/bin/bash\nnobody:*:65534:65534:nobody:/nonexistent:/usr/sbin/"
+         "nologin\n"},
+        {"usr/share/base-passwd/group.master", "root:*:0:\nshadow:*:42:\nnogroup:*:65534:\n"},
+    };
+    Account sshd;
+    sshd.name = "sshd";
+    sshd.uid = 100;
+    sshd.group = "nogroup";
+    sshd.home = "/run/sshd";
+    Account jovyan;
+    jovyan.name = "jovyan";
+    jovyan.uid = 1000;
+    jovyan.gid = 100;
+    jovyan.group = "users";
+    jovyan.groups = {"shadow"};
+    jovyan.shell = "/bin/bash";
+    jovyan.home = "/home/jovyan";
+    auto out = detail::account_entries(below, view, masters, {sshd, jovyan}, {});
+    CHECK(entry_at(out, "etc/passwd").content ==
+          "root:x:0:0:root:/root:/bin/bash\n"
+          "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+          "sshd:x:100:65534::/run/sshd:/usr/sbin/nologin\n"
+          "jovyan:x:1000:100::/home/jovyan:/bin/bash\n");
+    CHECK(entry_at(out, "etc/group").content ==
+          "root:x:0:\nshadow:x:42:jovyan\nnogroup:x:65534:\nusers:x:100:\n");
+    LayerEntry shadow = entry_at(out, "etc/shadow");
+    CHECK(shadow.content.starts_with("root:*::0:99999:7:::\n"));
+    CHECK(shadow.mode == 0640);
+    CHECK(shadow.gid == 42);
+    CHECK(entry_at(out, "etc/gshadow").content ==
+          "root:*::\nshadow:*::jovyan\nnogroup:*::\nusers:*::\n");
+    // Nothing to do, nothing written.
+    CHECK(detail::account_entries(below, view, {}, {}, {}).empty());
+    // Names and ids that are taken.
+    below.files["etc/passwd"] = "root:x:0:0:root:/root:/bin/bash\n";
+    below.files["etc/group"] = "root:x:0:\n";
+    Account clash;
+    clash.where = {"r.toml", 4, 1};
+    clash.name = "toor";
+    clash.uid = 0;
+    CHECK(error_of([&] { detail::account_entries(below, view, {}, {clash}, {}); }).what ==
+          "r.toml:4:1: error: gid 0 is group 'root' in the image below, so it cannot be 'toor'");
+    clash.gid = 5;
+    CHECK(error_of([&] { detail::account_entries(below, view, {}, {clash}, {}); }).what ==
+          "r.toml:4:1: error: uid 0 is user 'root' in the image below, so it cannot be 'toor'");
+    clash.name = "root";
+    clash.uid = 7;
+    clash.gid.reset();
+    clash.group = "root";
+    CHECK(error_of([&] { detail::account_entries(below, view, {}, {clash}, {}); }).what ==
+          "r.toml:4:1: error: user 'root' is uid 0 in the image below, not 7");
+}
+
+// ---- the recipe keys -------------------------------------------------------------------------
+
+#include "ocibake/recipe.hpp"
+
+namespace {
+
+std::string recipe_error(const std::string& text) {
+    ocibake::test::ScratchDir dir("apt-recipe");
+    auto path = ocibake::test::write_file(dir / "r.toml", text);
+    try {
+        ocibake::load_recipe(path);
+    } catch (const RecipeError& e) {
+        std::string what = e.what();
+        return what.substr(what.find("r.toml:"));
+    }
+    FAIL("no error");
+    return {};
+}
+
+const std::string kSource = "[[apt.source]]\nurl = \"http://deb.debian.org/debian/\"\n"
+                            "suites = [\"bookworm\"]\nkeyring = \"k.gpg\"\n";
+
+} // namespace
+
+TEST_CASE("recipe: [[apt.source]], packages, accounts, groups and alternatives") {
+    ocibake::test::ScratchDir dir("apt-recipe");
+    auto path = ocibake::test::write_file(
+        dir / "r.toml",
+        kSource +
+            "[[apt.source]]\nname = \"cuda\"\nurl = \"https://example.com/repo\"\n"
+            "suites = [\"/\"]\ntrusted = true\npriority = 600\n"
+            "[[layer]]\nname = \"sys\"\npackages = [\"python3\", \"libc6:i386=2.36-9\"]\n"
+            "recommends = true\n"
+            "account = [{name = \"sshd\", uid = 100, group = \"nogroup\", home = \"/run/sshd\"}]\n"
+            "group = [{name = \"docker\", gid = 999, members = [\"sshd\"]}]\n"
+            "alternative = [{name = \"editor\", path = \"/usr/bin/vim.basic\"}]\n");
+    Recipe r = ocibake::load_recipe(path);
+    REQUIRE(r.apt_sources.size() == 2);
+    CHECK(r.apt_sources[0].name == "source-1");
+    CHECK(r.apt_sources[0].url == "http://deb.debian.org/debian");
+    CHECK(r.apt_sources[0].components == std::vector<std::string>{"main"});
+    CHECK(r.apt_sources[0].keyring == dir / "k.gpg");
+    CHECK(r.apt_sources[1].components.empty());
+    CHECK(r.apt_sources[1].trusted);
+    CHECK(r.apt_sources[1].priority == 600);
+    const auto& layer = r.layers.at(0);
+    REQUIRE(layer.packages.size() == 2);
+    CHECK(layer.packages[1].str() == "libc6:i386=2.36-9");
+    CHECK(layer.packages[1].where.line == 13);
+    CHECK(layer.recommends);
+    CHECK(layer.accounts.at(0).home == "/run/sshd");
+    CHECK(layer.accounts.at(0).shell == "/usr/sbin/nologin");
+    CHECK(layer.groups.at(0).members == std::vector<std::string>{"sshd"});
+    CHECK(layer.alternatives.at(0).path == "/usr/bin/vim.basic");
+    CHECK(layer.uses_image_below());
+}
+
+TEST_CASE("recipe: errors of the apt keys, at their place") {
+    CHECK(recipe_error("[[layer]]\npackages = [\"bash\"]\n")
+              .starts_with("r.toml:2:12: error: layer 'layer-1' lists packages, but the recipe has "
+                           "no [[apt.source]]"));
+    CHECK(recipe_error(kSource + "[[layer]]\npackages = [\"Bash\"]\n")
+              .starts_with("r.toml:6:13: error: 'packages' entry 'Bash': 'Bash' is not a package "
+                           "name (lowercase letters, digits, '+', '-', '.')"));
+    CHECK(recipe_error(kSource + "[[layer]]\npackages = [\"bash\", \"bash=5.2\"]\n")
+              .starts_with("r.toml:6:21: error: package 'bash' is listed twice\n"));
+    CHECK(recipe_error("[[apt.source]]\nurl = \"ftp://x\"\nsuites = [\"a\"]\ntrusted = true\n")
+              .starts_with("r.toml:2:7: error: 'url' 'ftp://x' is not an http:// or https:// URL"));
+    CHECK(recipe_error("[[apt.source]]\nurl = \"http://x\"\nsuites = [\"a\"]\n")
+              .starts_with("r.toml:1:1: error: [[apt.source]] needs 'keyring'"));
+    CHECK(recipe_error("[[apt.source]]\nurl = \"http://x\"\nsuites = [\"a\"]\ntrusted = true\n"
+                       "keyring = \"k\"\n")
+              .starts_with("r.toml:5:11: error: 'keyring' and 'trusted = true' are mutually "
+                           "exclusive"));
+    CHECK(recipe_error("[[apt.source]]\nurl = \"http://x\"\nsuites = [\"/\"]\ntrusted = true\n"
+                       "components = [\"main\"]\n")
+              .starts_with("r.toml:5:14: error: 'components' is not used by a flat repository"));
+    CHECK(recipe_error("[[apt.source]]\nurl = \"http://x\"\nsuites = [\"a\"]\ntrusted = true\n"
+                       "suite = \"b\"\n")
+              .starts_with("r.toml:5:1: error: unknown key 'suite' in [[apt.source]]\n"));
+    CHECK(recipe_error("[[layer]]\naccount = [{name = \"Bad\", uid = 1}]\n")
+              .starts_with("r.toml:2:20: error: 'name' 'Bad' is not a user or group name"));
+    CHECK(recipe_error("[[layer]]\naccount = [{name = \"app\"}]\n")
+              .starts_with("r.toml:2:12: error: [[layer.account]] needs 'uid'"));
+    CHECK(recipe_error("[[layer]]\naccount = [{name = \"app\", uid = 1, home = \"h:x\"}]\n")
+              .starts_with("r.toml:2:43: error: 'home' must be an absolute path"));
+    CHECK(recipe_error("[[layer]]\nalternative = [{name = \"a/b\", path = \"/x\"}]\n")
+              .starts_with("r.toml:2:24: error: 'name' 'a/b' is not an alternative name"));
+}

@@ -194,6 +194,14 @@ Index fetch_index(Store& store, http::Client& client, const std::vector<SourceSp
 
 // ---- the image below ------------------------------------------------------------------
 
+/// What ldconfig reads from a shared library.
+struct LibraryInfo {
+    std::string soname;          ///< "" when it has none
+    std::int32_t flags = 0;      ///< ldconfig's FLAG_* values (0x0303: x86-64, libc6)
+    std::uint32_t osversion = 0; ///< from the GNU ABI tag note
+    bool operator==(const LibraryInfo&) const = default;
+};
+
 /// What the packages of a layer are added to: read from the layers below it (the base
 /// image's), whiteouts applied. Paths are image paths without the leading '/'.
 struct ImageFacts {
@@ -205,6 +213,11 @@ struct ImageFacts {
     /// Every directory (a package's directories that exist already are not written again,
     /// as dpkg leaves existing directories alone).
     std::set<std::string> dirs;
+    /// Every symlink (path -> target, verbatim).
+    std::map<std::string, std::string> symlinks;
+    /// Every regular file with a library name (lib*.so*, ld-*.so*) that is an ELF shared
+    /// object, and what ldconfig reads from it.
+    std::map<std::string, LibraryInfo> libraries;
 
     /// A file's content, or "".
     std::string file(const std::string& path) const;
@@ -215,6 +228,40 @@ struct ImageFacts {
 /// Reads the facts from layer blobs in the store (gzip, zstd or plain tar), bottom first;
 /// remembered in the store, keyed by the layers' digests.
 ImageFacts read_image_facts(Store& store, const std::vector<Digest>& layers);
+
+// ---- what maintainer scripts would have done -------------------------------------------
+
+/// A user a layer adds (`[[layer.account]]`): a line in /etc/passwd and /etc/shadow, its
+/// primary group (made when missing), membership of supplementary groups.
+struct Account {
+    SourceLocation where;
+    std::string name;
+    std::uint32_t uid = 0;
+    std::optional<std::uint32_t> gid; ///< the primary group's id; default: that group's, or uid
+    std::string group;                ///< the primary group; default: the account's name
+    std::vector<std::string> groups;  ///< supplementary groups (they must exist)
+    std::string home = "/nonexistent";
+    std::string shell = "/usr/sbin/nologin";
+    std::string comment;
+};
+
+/// A group a layer adds (`[[layer.group]]`).
+struct Group {
+    SourceLocation where;
+    std::string name;
+    std::uint32_t gid = 0;
+    std::vector<std::string> members;
+};
+
+/// `[[layer.alternative]]`: the path an update-alternatives group points to (manual
+/// mode), or an alternative no package script declares (with `link` and `priority`).
+struct AlternativeChoice {
+    SourceLocation where;
+    std::string name; ///< "editor", "libblas.so.3-x86_64-linux-gnu"
+    std::string path; ///< the alternative chosen
+    std::string link; ///< the generic link; "" when the packages declare it
+    int priority = 0;
+};
 
 // ---- installed packages and resolution ------------------------------------------------
 

@@ -59,6 +59,16 @@ struct LayerSpec {
     std::vector<apt::PackageRequest> packages;
     SourceLocation packages_where; ///< the `packages` value
     bool recommends = false;       ///< install Recommends too
+    /// What the packages' scripts would have done, stated (docs/apt.md): users, groups,
+    /// update-alternatives choices. Written over the image below, into this layer.
+    std::vector<apt::Account> accounts;
+    std::vector<apt::Group> groups;
+    std::vector<apt::AlternativeChoice> alternatives;
+    /// True when the layer is built on what is below it (packages, accounts, groups or
+    /// alternatives), not from its own entries alone.
+    bool uses_image_below() const {
+        return !packages.empty() || !accounts.empty() || !groups.empty() || !alternatives.empty();
+    }
 };
 
 /// `[config]`: the image's run configuration. Unset fields keep the base's values.

@@ -3,6 +3,7 @@
 // symlinks of a merged /usr. Read from the layer blobs with whiteouts applied.
 #include "apt/archive.hpp"
 #include "apt/internal.hpp"
+#include "apt/ldcache.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -97,7 +98,7 @@ void apply_layer(Store& store, const Digest& digest, ImageFacts& facts) {
                  it != facts.dirs.end() && it->starts_with(prefix + "/");) {
                 it = facts.dirs.erase(it);
             }
-            for (auto* map : {&facts.files, &facts.links}) {
+            for (auto* map : {&facts.files, &facts.links, &facts.symlinks}) {
                 auto keep = map->find(prefix);
                 std::optional<std::string> self;
                 if (keep != map->end()) {
@@ -108,12 +109,18 @@ void apply_layer(Store& store, const Digest& digest, ImageFacts& facts) {
                     (*map)[prefix] = *self; // the directory itself stays
                 }
             }
+            for (auto it = facts.libraries.lower_bound(prefix + "/");
+                 it != facts.libraries.end() && it->first.starts_with(prefix + "/");) {
+                it = facts.libraries.erase(it);
+            }
             continue;
         }
         if (base.starts_with(".wh.")) {
             std::string gone = (dir.empty() ? "" : dir + "/") + base.substr(4);
             erase_tree(facts.files, gone);
             erase_tree(facts.links, gone);
+            erase_tree(facts.symlinks, gone);
+            erase_tree(facts.libraries, gone);
             facts.dirs.erase(gone);
             for (auto it = facts.dirs.lower_bound(gone + "/");
                  it != facts.dirs.end() && it->starts_with(gone + "/");) {
@@ -123,6 +130,8 @@ void apply_layer(Store& store, const Digest& digest, ImageFacts& facts) {
         }
         facts.files.erase(path);
         facts.links.erase(path);
+        facts.symlinks.erase(path);
+        facts.libraries.erase(path);
         mode_t type = archive_entry_filetype(entry);
         if (type == AE_IFDIR) {
             if (!path.empty()) {
@@ -131,8 +140,41 @@ void apply_layer(Store& store, const Digest& digest, ImageFacts& facts) {
         } else {
             facts.dirs.erase(path);
         }
-        if (type == AE_IFLNK && path.find('/') == std::string::npos) {
-            facts.links[path] = archive_entry_symlink(entry) ? archive_entry_symlink(entry) : "";
+        std::string base_name = path.substr(path.rfind('/') + 1);
+        if (type == AE_IFLNK) {
+            std::string target = archive_entry_symlink(entry) ? archive_entry_symlink(entry) : "";
+            facts.symlinks[path] = target;
+            if (path.find('/') == std::string::npos) {
+                facts.links[path] = target;
+            }
+        } else if (type == AE_IFREG && archive_entry_hardlink(entry) == nullptr &&
+                   detail::is_library_name(base_name)) {
+            la_int64_t size = archive_entry_size(entry);
+            detail::ElfScanner scan(size > 0 ? static_cast<std::uint64_t>(size) : 0);
+            char buffer[1 << 16];
+            for (;;) {
+                la_ssize_t n = archive_read_data(a.get(), buffer, sizeof buffer);
+                if (state.error) {
+                    std::rethrow_exception(state.error);
+                }
+                if (n < 0) {
+                    detail::check_archive(a.get(), static_cast<int>(n), what + ": /" + path);
+                    continue;
+                }
+                if (n == 0) {
+                    break;
+                }
+                scan.feed(buffer, static_cast<std::size_t>(n));
+            }
+            if (auto elf = scan.finish()) {
+                facts.libraries[path] = {elf->soname, elf->flags, elf->osversion};
+            }
+        } else if (type == AE_IFREG && archive_entry_hardlink(entry) != nullptr &&
+                   detail::is_library_name(base_name)) {
+            auto target = facts.libraries.find(clean(archive_entry_hardlink(entry)));
+            if (target != facts.libraries.end()) {
+                facts.libraries[path] = target->second;
+            }
         } else if (type == AE_IFREG && wanted(path)) {
             const char* hardlink = archive_entry_hardlink(entry);
             if (hardlink != nullptr) {
@@ -187,7 +229,7 @@ Digest ImageFacts::fingerprint() const {
         h.update(&n, sizeof n);
         h.update(s);
     };
-    field("ocibake image-facts 2");
+    field("ocibake image-facts 3");
     for (const auto* map : {&files, &links}) {
         field(std::to_string(map->size()));
         for (const auto& [k, v] : *map) {
@@ -199,12 +241,22 @@ Digest ImageFacts::fingerprint() const {
     for (const auto& d : dirs) {
         field(d);
     }
+    field(std::to_string(symlinks.size()));
+    for (const auto& [k, v] : symlinks) {
+        field(k);
+        field(v);
+    }
+    field(std::to_string(libraries.size()));
+    for (const auto& [k, v] : libraries) {
+        field(k);
+        field(v.soname + " " + std::to_string(v.flags) + " " + std::to_string(v.osversion));
+    }
     return h.finish();
 }
 
 ImageFacts read_image_facts(Store& store, const std::vector<Digest>& layers) {
     Sha256 key;
-    key.update("ocibake image-facts 2\n");
+    key.update("ocibake image-facts 3\n");
     for (const Digest& d : layers) {
         key.update(d.str() + "\n");
     }
@@ -216,6 +268,12 @@ ImageFacts read_image_facts(Store& store, const std::vector<Digest>& layers) {
             facts.files = j.at("files").get<std::map<std::string, std::string>>();
             facts.links = j.at("links").get<std::map<std::string, std::string>>();
             facts.dirs = j.at("dirs").get<std::set<std::string>>();
+            facts.symlinks = j.at("symlinks").get<std::map<std::string, std::string>>();
+            for (const auto& [path, lib] : j.at("libraries").items()) {
+                facts.libraries[path] = {lib.at(0).get<std::string>(),
+                                         lib.at(1).get<std::int32_t>(),
+                                         lib.at(2).get<std::uint32_t>()};
+            }
             return facts;
         } catch (const std::exception&) {
             // a damaged record is a miss
@@ -225,7 +283,15 @@ ImageFacts read_image_facts(Store& store, const std::vector<Digest>& layers) {
     for (const Digest& d : layers) {
         apply_layer(store, d, facts);
     }
-    json j = {{"files", facts.files}, {"links", facts.links}, {"dirs", facts.dirs}};
+    json libs = json::object();
+    for (const auto& [path, lib] : facts.libraries) {
+        libs[path] = json::array({lib.soname, lib.flags, lib.osversion});
+    }
+    json j = {{"files", facts.files},
+              {"links", facts.links},
+              {"dirs", facts.dirs},
+              {"symlinks", facts.symlinks},
+              {"libraries", std::move(libs)}};
     // JSON text needs UTF-8: a file that is not cannot be recorded, and the record is
     // skipped (it is only a cache; the layers are read again next time).
     try {

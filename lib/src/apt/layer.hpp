@@ -23,6 +23,12 @@ struct AptLayerPlan {
     /// The layer's own entries (copies and files), written after the packages' (a path
     /// they share is the layer's own).
     std::vector<LayerEntry> extra;
+    /// What scripts would have done, stated in the recipe.
+    std::vector<Account> accounts;
+    std::vector<Group> groups;
+    std::vector<AlternativeChoice> alternatives;
+    std::string arch = "amd64";        ///< the image's (dpkg's name)
+    std::string generator = "ocibake"; ///< written into ld.so.cache
 };
 
 /// Downloads the packages the store does not have, `parallel` at a time, each checked

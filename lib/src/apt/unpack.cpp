@@ -6,9 +6,11 @@
 // packages in the lock's order, so the bytes never depend on timing. Memory is bounded
 // by (workers + 2) channels of kChannelBytes, never by a package's size.
 #include "apt/deb.hpp"
+#include "apt/effects.hpp"
 #include "apt/internal.hpp"
 #include "apt/layer.hpp"
 #include "apt/md5.hpp"
+#include "common/fs.hpp"
 #include "common/thread_pool.hpp"
 #include "layer/pipeline.hpp"
 
@@ -282,6 +284,7 @@ struct Unpacked {
     std::map<std::string, std::string> conffile_md5s; ///< dpkg path -> md5
     std::vector<std::string> list;                    ///< dpkg paths, in the package's order
     std::set<std::string> lost;                       ///< paths another package took over
+    DebInfo info;                                     ///< what later layers need of it
 
     std::string id() const { return multi_arch == "same" ? name + ":" + arch : name; }
     std::string field(std::string_view key) const {
@@ -416,7 +419,7 @@ Digest layer_key(const AptLayerPlan& plan, const LayerOptions& options) {
         h.update(&n, sizeof n);
         h.update(s);
     };
-    field("ocibake apt-layer 1");
+    field("ocibake apt-layer 2");
     field(std::to_string(layer_format_version));
     field(std::to_string(options.source_date_epoch));
     for (const auto* list : {&plan.packages, &plan.earlier}) {
@@ -426,6 +429,28 @@ Digest layer_key(const AptLayerPlan& plan, const LayerOptions& options) {
         }
     }
     field(plan.below.fingerprint().str());
+    field(plan.arch);
+    field(plan.generator);
+    field(std::to_string(plan.accounts.size()));
+    for (const Account& a : plan.accounts) {
+        field(a.name + ":" + std::to_string(a.uid) + ":" +
+              (a.gid ? std::to_string(*a.gid) : std::string("-")) + ":" + a.group + ":" + a.home +
+              ":" + a.shell + ":" + a.comment);
+        for (const std::string& g : a.groups) {
+            field(g);
+        }
+    }
+    field(std::to_string(plan.groups.size()));
+    for (const Group& g : plan.groups) {
+        field(g.name + ":" + std::to_string(g.gid));
+        for (const std::string& m : g.members) {
+            field(m);
+        }
+    }
+    field(std::to_string(plan.alternatives.size()));
+    for (const AlternativeChoice& a : plan.alternatives) {
+        field(a.name + " " + a.path + " " + a.link + " " + std::to_string(a.priority));
+    }
     field(std::to_string(plan.extra.size()));
     for (const LayerEntry& e : plan.extra) {
         field(e.path);
@@ -451,6 +476,35 @@ Digest layer_key(const AptLayerPlan& plan, const LayerOptions& options) {
     return h.finish();
 }
 
+/// Files whose content the scripts' effects need: the linker's configuration and
+/// base-passwd's master files.
+bool keeps_content(const std::string& dpkg_path) {
+    return dpkg_path == "etc/ld.so.conf" || dpkg_path.starts_with("etc/ld.so.conf.d/") ||
+           dpkg_path == "usr/share/base-passwd/passwd.master" ||
+           dpkg_path == "usr/share/base-passwd/group.master";
+}
+
+ImageNode node_of(const DebEntry& e) {
+    ImageNode n;
+    switch (e.type) {
+    case DebEntry::Type::directory:
+        n.type = ImageNode::Type::directory;
+        break;
+    case DebEntry::Type::symlink:
+        n.type = ImageNode::Type::symlink;
+        n.target = e.link;
+        break;
+    case DebEntry::Type::file:
+    case DebEntry::Type::hardlink:
+        n.type = ImageNode::Type::file;
+        break;
+    default:
+        n.type = ImageNode::Type::other;
+        break;
+    }
+    return n;
+}
+
 // ---- the writer -------------------------------------------------------------------------------
 
 class LayerWriter {
@@ -458,19 +512,46 @@ public:
     LayerWriter(const Store& store, const AptLayerPlan& plan, unsigned threads)
         : store_(store), plan_(plan), threads_(threads), buffers_(kDataChunk) {}
 
+    /// Infos of the earlier apt layers' packages (their stanzas are merged into the status,
+    /// their files are part of what the scripts' effects see).
+    std::vector<DebInfo> earlier_;
+
     void write(TarWriter& tar, ChunkStream& stream) {
         unpacked_.resize(plan_.packages.size());
-        {
+        if (!plan_.packages.empty()) {
             Decoders decoders(store_, plan_.packages, threads_, buffers_);
             for (std::size_t i = 0; i < plan_.packages.size(); ++i) {
                 unpacked_[i].lock = &plan_.packages[i];
                 unpack(i, decoders.reach(i), tar, stream);
             }
         }
-        write_database(tar);
+        for (Unpacked& u : unpacked_) {
+            u.info.stanza = stanza_of(u);
+            if (auto it = u.control.find("postinst"); it != u.control.end()) {
+                u.info.alternatives = parse_alternatives(it->second.content);
+            }
+        }
+        std::vector<LayerEntry> more = database();
+        std::vector<LayerEntry> effects = scripts_effects();
+        more.insert(more.end(), std::make_move_iterator(effects.begin()),
+                    std::make_move_iterator(effects.end()));
+        std::sort(more.begin(), more.end(),
+                  [](const LayerEntry& a, const LayerEntry& b) { return a.path < b.path; });
+        for (const LayerEntry& e : more) {
+            tar.add(e);
+        }
         for (const LayerEntry& e : plan_.extra) {
             tar.add(e);
         }
+    }
+
+    /// After write(): each package's info, by the .deb's digest.
+    std::map<Digest, const DebInfo*> infos() const {
+        std::map<Digest, const DebInfo*> out;
+        for (const Unpacked& u : unpacked_) {
+            out[u.lock->sha256] = &u.info;
+        }
+        return out;
     }
 
 private:
@@ -494,6 +575,9 @@ private:
         std::uint64_t left = 0, size = 0;
         std::string conffile; // the dpkg path of the file being written, when a conffile
         Md5 md5;
+        std::optional<ElfScanner> elf;
+        std::string* content = nullptr; // a file whose content is kept
+        ImageNode* node = nullptr;
         auto end_file = [&] {
             if (writing) {
                 tar.pad(size);
@@ -502,6 +586,11 @@ private:
                 u.conffile_md5s[conffile] = md5.finish_hex();
                 conffile.clear();
             }
+            if (elf) {
+                node->elf = elf->finish();
+                elf.reset();
+            }
+            content = nullptr;
             writing = false;
         };
         while (channel.pop(event)) {
@@ -519,8 +608,30 @@ private:
                 u.list.push_back(dpkg_path);
                 writing = entry(i, u, e, dpkg, tar);
                 left = size = e.size;
-                if (u.conffiles.count(dpkg_path) && e.type == DebEntry::Type::file) {
-                    conffile = dpkg_path;
+                if (!dpkg.empty()) {
+                    u.info.nodes.emplace_back(dpkg, node_of(e));
+                    node = &u.info.nodes.back().second;
+                    if (e.type == DebEntry::Type::hardlink) {
+                        std::string target = clean_path(e.link, describe(*u.lock));
+                        for (const auto& [p, n] : u.info.nodes) {
+                            if (p == target) {
+                                node->elf = n.elf;
+                                node->content = n.content;
+                            }
+                        }
+                    }
+                }
+                if (e.type == DebEntry::Type::file) {
+                    if (u.conffiles.count(dpkg_path)) {
+                        conffile = dpkg_path;
+                    }
+                    std::string name = dpkg.substr(dpkg.rfind('/') + 1);
+                    if (is_library_name(name)) {
+                        elf.emplace(e.size);
+                    }
+                    if (keeps_content(dpkg)) {
+                        content = &node->content;
+                    }
                 }
                 if (left == 0) {
                     end_file();
@@ -533,6 +644,12 @@ private:
                 }
                 if (!conffile.empty()) {
                     md5.update(event.data.data.get(), event.data.size);
+                }
+                if (elf) {
+                    elf->feed(event.data.data.get(), event.data.size);
+                }
+                if (content != nullptr && content->size() < (1u << 20)) {
+                    content->append(event.data.data.get(), event.data.size);
                 }
                 left -= std::min<std::uint64_t>(left, event.data.size);
                 buffers_.put(std::move(event.data));
@@ -637,8 +754,12 @@ private:
         return false;
     }
 
-    void write_database(TarWriter& tar) {
+    /// The dpkg database: status, and the info files of this layer's packages.
+    std::vector<LayerEntry> database() {
         std::vector<LayerEntry> db;
+        if (unpacked_.empty()) {
+            return db;
+        }
         auto file = [&](std::string path, std::string content, std::uint32_t mode = 0644) {
             LayerEntry e;
             e.path = std::move(path);
@@ -650,13 +771,15 @@ private:
         };
         std::map<std::string, std::string> status =
             stanzas_of(plan_.below.file("var/lib/dpkg/status"));
-        for (const auto& [key, text] : earlier_stanzas_) {
-            status[key] = text;
+        for (const DebInfo& info : earlier_) {
+            for (auto& [key, text] : stanzas_of(info.stanza)) {
+                status[key] = text;
+            }
         }
         for (const Unpacked& u : unpacked_) {
             // A package installed over another architecture's instance replaces it.
             status.erase(u.name);
-            status[u.id()] = stanza_of(u);
+            status[u.id()] = u.info.stanza;
             std::string info = "var/lib/dpkg/info/" + u.id() + ".";
             std::string list;
             for (const std::string& p : u.list) {
@@ -678,27 +801,155 @@ private:
         }
         file("var/lib/dpkg/status", text);
         file("var/lib/dpkg/info/format", "1\n");
-        std::sort(db.begin(), db.end(),
-                  [](const LayerEntry& a, const LayerEntry& b) { return a.path < b.path; });
-        for (const LayerEntry& e : db) {
-            tar.add(e);
-        }
+        return db;
     }
 
-public:
-    /// Stanzas of the earlier apt layers' packages, merged into the status.
-    std::map<std::string, std::string> earlier_stanzas_;
-
-    /// After write(): each package's status stanza, by the .deb's digest.
-    std::map<Digest, std::string> stanzas() const {
-        std::map<Digest, std::string> out;
+    /// The image as the effects see it: below, the earlier apt layers, this layer.
+    ImageView view(bool& adds_libraries) {
+        ImageView view = view_of(plan_.below);
+        auto apply = [&](const DebInfo& info, bool ours) {
+            for (const auto& [dpkg, node] : info.nodes) {
+                std::string path = land(dpkg, plan_.below.links);
+                if (path.empty()) {
+                    continue;
+                }
+                std::string name = path.substr(path.rfind('/') + 1);
+                if (ours && node.type != ImageNode::Type::directory &&
+                    (is_library_name(name) || path == "etc/ld.so.conf" ||
+                     path.starts_with("etc/ld.so.conf.d/"))) {
+                    adds_libraries = true;
+                }
+                put_node(view, path, node);
+            }
+        };
+        for (const DebInfo& info : earlier_) {
+            apply(info, false);
+        }
         for (const Unpacked& u : unpacked_) {
-            out[u.lock->sha256] = stanza_of(u);
+            apply(u.info, true);
         }
-        return out;
+        for (const LayerEntry& e : plan_.extra) {
+            ImageNode node;
+            std::string name = e.path.substr(e.path.rfind('/') + 1);
+            bool config = e.path == "etc/ld.so.conf" || e.path.starts_with("etc/ld.so.conf.d/");
+            switch (e.type) {
+            case EntryType::directory:
+                node.type = ImageNode::Type::directory;
+                break;
+            case EntryType::symlink:
+                node.type = ImageNode::Type::symlink;
+                node.target = e.link_target;
+                break;
+            case EntryType::file:
+            case EntryType::hardlink: {
+                node.type = ImageNode::Type::file;
+                if (e.type == EntryType::file && (config || is_library_name(name))) {
+                    std::string bytes = e.source.empty()
+                                            ? e.content
+                                            : ocibake::detail::read_file(e.source, ErrorKind::input,
+                                                                         std::size_t(4) << 30);
+                    if (config) {
+                        node.content = bytes;
+                    } else {
+                        ElfScanner scan(bytes.size());
+                        scan.feed(bytes.data(), bytes.size());
+                        node.elf = scan.finish();
+                    }
+                }
+                break;
+            }
+            default:
+                node.type = ImageNode::Type::other;
+                break;
+            }
+            if (e.type != EntryType::directory && (config || is_library_name(name))) {
+                adds_libraries = true;
+            }
+            put_node(view, e.path, node);
+        }
+        return view;
     }
 
-private:
+    std::vector<LayerEntry> scripts_effects() {
+        bool adds_libraries = false;
+        ImageView image = view(adds_libraries);
+        std::vector<LayerEntry> out;
+        // base-passwd's masters, when its postinst would copy them.
+        std::map<std::string, std::string> masters;
+        for (const Unpacked& u : unpacked_) {
+            for (const auto& [path, node] : u.info.nodes) {
+                if (path.starts_with("usr/share/base-passwd/")) {
+                    masters[path] = node.content;
+                }
+            }
+        }
+        std::vector<LayerEntry> accounts =
+            account_entries(plan_.below, image, masters, plan_.accounts, plan_.groups);
+        out.insert(out.end(), accounts.begin(), accounts.end());
+        // Alternatives this layer's packages declare, with the earlier layers' of the same
+        // names (the groups are written whole).
+        std::vector<AltDecl> declared;
+        std::set<std::string> names;
+        for (const Unpacked& u : unpacked_) {
+            for (const AltDecl& d : u.info.alternatives) {
+                declared.push_back(d);
+                names.insert(d.name);
+            }
+        }
+        for (const AlternativeChoice& c : plan_.alternatives) {
+            names.insert(c.name);
+        }
+        for (const DebInfo& info : earlier_) {
+            for (const AltDecl& d : info.alternatives) {
+                if (names.count(d.name)) {
+                    declared.push_back(d);
+                }
+            }
+        }
+        std::vector<LayerEntry> alts = alternative_entries(plan_.below, image, declared,
+                                                           plan_.alternatives, plan_.below.links);
+        for (LayerEntry& e : alts) {
+            e.path = land(e.path, plan_.below.links);
+            if (e.type == EntryType::symlink) {
+                ImageNode n;
+                n.type = ImageNode::Type::symlink;
+                n.target = e.link_target;
+                put_node(image, e.path, n);
+            }
+            out.push_back(std::move(e));
+        }
+        // ld.so.cache, when the layer adds libraries or linker configuration (libc-bin's
+        // postinst and trigger run ldconfig then).
+        if (adds_libraries) {
+            LdCache cache = make_ld_cache(image, plan_.arch, plan_.generator);
+            LayerEntry e;
+            e.path = "etc/ld.so.cache";
+            e.type = EntryType::file;
+            e.mode = 0644;
+            e.size = cache.bytes.size();
+            e.content = std::move(cache.bytes);
+            out.push_back(std::move(e));
+            for (const auto& [path, target] : cache.links) {
+                LayerEntry link;
+                link.path = path;
+                link.type = EntryType::symlink;
+                link.mode = 0777;
+                link.link_target = target;
+                out.push_back(std::move(link));
+            }
+        }
+        // One entry per path: a later effect replaces an earlier one.
+        std::map<std::string, LayerEntry> unique;
+        for (LayerEntry& e : out) {
+            unique[e.path] = std::move(e);
+        }
+        std::vector<LayerEntry> result;
+        for (auto& [path, e] : unique) {
+            result.push_back(std::move(e));
+        }
+        return result;
+    }
+
     const Store& store_;
     const AptLayerPlan& plan_;
     unsigned threads_;
@@ -707,30 +958,30 @@ private:
     std::map<std::string, Owner> owners_;
 };
 
-/// The status stanzas of packages installed by earlier apt layers (their control files;
-/// their conffiles' MD5 from the record the layer that unpacked them left, or computed).
-std::map<std::string, std::string> earlier_stanzas(Store& store,
-                                                   const std::vector<LockedPackage>& earlier) {
-    std::map<std::string, std::string> out;
+/// Infos of the packages earlier apt layers install: from the record each unpacking
+/// leaves, or (when the record is missing) by unpacking the package into a stream that
+/// is dropped.
+std::vector<DebInfo> earlier_infos(Store& store, const std::vector<LockedPackage>& earlier,
+                                   const std::string& arch) {
+    std::vector<DebInfo> out;
     for (const LockedPackage& p : earlier) {
-        if (auto text = store.get_record("apt-stanza", p.sha256.hex())) {
-            std::map<std::string, std::string> one = stanzas_of(*text);
-            out.insert(one.begin(), one.end());
-            continue;
+        if (auto text = store.get_record("apt-deb", p.sha256.hex())) {
+            if (auto info = deb_info_from_json(*text)) {
+                out.push_back(std::move(*info));
+                continue;
+            }
         }
-        // Unpacked into a stream that is dropped: what the stanza needs (the conffiles'
-        // MD5) is computed on the way.
         AptLayerPlan plan;
         plan.packages = {p};
+        plan.arch = arch;
         LayerWriter writer(store, plan, 1);
         BufferPool pool(kDataChunk);
         ChunkStream sink(pool, [&](Buffer&& b) { pool.put(std::move(b)); });
         TarWriter tar(sink, 0);
         writer.write(tar, sink);
-        std::string stanza = writer.stanzas().at(p.sha256);
-        store.put_record("apt-stanza", p.sha256.hex(), stanza);
-        std::map<std::string, std::string> one = stanzas_of(stanza);
-        out.insert(one.begin(), one.end());
+        const DebInfo& info = *writer.infos().at(p.sha256);
+        store.put_record("apt-deb", p.sha256.hex(), to_json(info));
+        out.push_back(info);
     }
     return out;
 }
@@ -819,7 +1070,7 @@ LayerResult build_apt_layer(Store& store, http::Client& client, const AptLayerPl
     fetch_debs(store, client, all, 8);
     unsigned threads = ocibake::detail::resolve_threads(options.threads);
     LayerWriter writer(store, plan, threads);
-    writer.earlier_stanzas_ = earlier_stanzas(store, plan.earlier);
+    writer.earlier_ = earlier_infos(store, plan.earlier, plan.arch);
     std::uint64_t total = 0;
     for (const LockedPackage& p : plan.packages) {
         total += p.size * 4; // a guess, for progress only
@@ -829,8 +1080,8 @@ LayerResult build_apt_layer(Store& store, http::Client& client, const AptLayerPl
         [&](TarWriter& tar, ChunkStream& stream) { writer.write(tar, stream); });
     ocibake::detail::remember_layer_blob(store, result, options);
     store.put_record("apt-layer", key.hex(), result.diff_id.str());
-    for (const auto& [digest, stanza] : writer.stanzas()) {
-        store.put_record("apt-stanza", digest.hex(), stanza);
+    for (const auto& [digest, info] : writer.infos()) {
+        store.put_record("apt-deb", digest.hex(), to_json(*info));
     }
     if (status) {
         *status = CacheStatus::built;

@@ -144,6 +144,11 @@ bool has_apt_layers(const Recipe& recipe) {
                        [](const LayerSpec& l) { return !l.packages.empty(); });
 }
 
+bool uses_image_below(const Recipe& recipe) {
+    return std::any_of(recipe.layers.begin(), recipe.layers.end(),
+                       [](const LayerSpec& l) { return l.uses_image_below(); });
+}
+
 std::string apt_native_arch(const Recipe& recipe) {
     return apt::dpkg_architecture(recipe.platform.architecture, recipe.platform.variant);
 }
@@ -235,17 +240,28 @@ LayerResult build_apt_layer_on(Store& store, http::Client& client, const Recipe&
                                const apt::ImageFacts& below, std::vector<LayerEntry> extra,
                                const LayerOptions& options, ThreadPool* pool, CacheStatus* status,
                                Progress* progress) {
-    (void)recipe;
     apt::detail::AptLayerPlan plan;
     plan.name = spec.name;
     plan.below = below;
     plan.extra = std::move(extra);
+    plan.accounts = spec.accounts;
+    plan.groups = spec.groups;
+    plan.alternatives = spec.alternatives;
+    plan.arch = apt_native_arch(recipe);
+    plan.generator = "ocibake (ld.so.cache format 1)";
     for (const LockedAptLayer& layer : locked) {
         if (layer.layer == spec.name) {
             plan.packages = layer.installs;
             break;
         }
-        plan.earlier.insert(plan.earlier.end(), layer.installs.begin(), layer.installs.end());
+        // Only the apt layers before this one (the recipe's order).
+        auto self = std::find_if(recipe.layers.begin(), recipe.layers.end(),
+                                 [&](const LayerSpec& l) { return l.name == spec.name; });
+        auto other = std::find_if(recipe.layers.begin(), recipe.layers.end(),
+                                  [&](const LayerSpec& l) { return l.name == layer.layer; });
+        if (other < self) {
+            plan.earlier.insert(plan.earlier.end(), layer.installs.begin(), layer.installs.end());
+        }
     }
     return apt::detail::build_apt_layer(store, client, plan, options, pool, status, progress);
 }

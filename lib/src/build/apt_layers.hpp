@@ -13,6 +13,9 @@ namespace ocibake::detail {
 
 /// True when some layer lists packages.
 bool has_apt_layers(const Recipe& recipe);
+/// True when some layer is built on the image below (packages, accounts, groups,
+/// alternatives): the base's facts are read for it.
+bool uses_image_below(const Recipe& recipe);
 
 /// The dpkg architecture of the recipe's platform.
 std::string apt_native_arch(const Recipe& recipe);

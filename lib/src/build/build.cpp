@@ -288,15 +288,17 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
     std::vector<LockedAptLayer> apt_layers;
     apt::ImageFacts facts;
     std::optional<http::Client> apt_http;
-    if (detail::has_apt_layers(recipe)) {
+    if (detail::uses_image_below(recipe)) {
         std::vector<LayerResult> base_layers;
         for (const auto& l : image.layers) {
             base_layers.push_back(l.blob);
         }
         facts = base_facts(store, base_layers, image.remote_blobs, options);
-        apt_layers = detail::locked_apt_layers(recipe, store, options, facts,
-                                               lock_file_of(recipe, options), result.lock_written);
-        result.lock_file = lock_file_of(recipe, options);
+        if (detail::has_apt_layers(recipe)) {
+            apt_layers = detail::locked_apt_layers(
+                recipe, store, options, facts, lock_file_of(recipe, options), result.lock_written);
+            result.lock_file = lock_file_of(recipe, options);
+        }
         apt_http.emplace(detail::apt_client(recipe, options));
     }
 
@@ -317,7 +319,7 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
                 report.entries = entries.size();
                 LayerOptions lo = layer_options(recipe, *spec_ptr, epoch, threads);
                 try {
-                    if (!spec_ptr->packages.empty()) {
+                    if (spec_ptr->uses_image_below()) {
                         report.layer = detail::build_apt_layer_on(
                             store, *apt_http, recipe, *spec_ptr, apt_layers, facts,
                             std::move(entries), lo, &compress_pool, &report.cache,

@@ -825,7 +825,115 @@ std::vector<apt::PackageRequest> as_packages(const Value& value) {
     return out;
 }
 
-std::array<Field<LayerDraft>, 8> layer_fields() {
+/// A user or group name as shadow's tools accept it: [a-z_][a-z0-9_-]*[$]?, 1..32.
+std::string as_account_name(const Value& value) {
+    std::string name = as_string(value);
+    bool ok = !name.empty() && name.size() <= 32 &&
+              ((name[0] >= 'a' && name[0] <= 'z') || name[0] == '_');
+    for (std::size_t i = 0; ok && i < name.size(); ++i) {
+        char c = name[i];
+        ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+             (c == '$' && i + 1 == name.size());
+    }
+    if (!ok) {
+        fail(value.where(),
+             in_quotes(value.name) + " " + in_quotes(name) + " is not a user or group name",
+             "lowercase letters, digits, '_' and '-', starting with a letter or '_', at most 32");
+    }
+    return name;
+}
+
+std::vector<std::string> as_account_names(const Value& value) {
+    std::vector<std::string> out;
+    const auto* array = value.node.as_array();
+    if (array == nullptr) {
+        wrong_type(value, "an array of strings");
+    }
+    for (const toml::node& item : *array) {
+        out.push_back(as_account_name(Value{item, value.name, value.file}));
+    }
+    return out;
+}
+
+/// A field of /etc/passwd: no ':' and no newline.
+std::string as_passwd_field(const Value& value, bool absolute) {
+    std::string text = absolute ? as_absolute_path(value) : as_string(value);
+    if (text.find_first_of(":\n") != std::string::npos) {
+        fail(value.where(), in_quotes(value.name) + " must not contain ':' or a newline");
+    }
+    return text;
+}
+
+std::array<Field<apt::Account>, 8> account_fields() {
+    return {{
+        {"name", [](apt::Account& a, const Value& v) { a.name = as_account_name(v); }},
+        {"uid", [](apt::Account& a, const Value& v) { a.uid = as_id(v); }},
+        {"gid", [](apt::Account& a, const Value& v) { a.gid = as_id(v); }},
+        {"group", [](apt::Account& a, const Value& v) { a.group = as_account_name(v); }},
+        {"groups", [](apt::Account& a, const Value& v) { a.groups = as_account_names(v); }},
+        {"home", [](apt::Account& a, const Value& v) { a.home = as_passwd_field(v, true); }},
+        {"shell", [](apt::Account& a, const Value& v) { a.shell = as_passwd_field(v, true); }},
+        {"comment",
+         [](apt::Account& a, const Value& v) {
+             a.comment = as_passwd_field(v, false);
+             if (a.comment.find(',') != std::string::npos) {
+                 // GECOS subfields are separated by ','; one free-text field is enough here.
+                 fail(v.where(), "'comment' must not contain ','");
+             }
+         }},
+    }};
+}
+
+std::array<Field<apt::Group>, 3> group_fields() {
+    return {{
+        {"name", [](apt::Group& g, const Value& v) { g.name = as_account_name(v); }},
+        {"gid", [](apt::Group& g, const Value& v) { g.gid = as_id(v); }},
+        {"members", [](apt::Group& g, const Value& v) { g.members = as_account_names(v); }},
+    }};
+}
+
+std::array<Field<apt::AlternativeChoice>, 4> alternative_fields() {
+    return {{
+        {"name",
+         [](apt::AlternativeChoice& a, const Value& v) {
+             a.name = as_nonempty_string(v);
+             if (a.name.find_first_of("/ \t\n") != std::string::npos) {
+                 fail(v.where(), "'name' " + in_quotes(a.name) +
+                                     " is not an alternative name (no '/' or spaces)");
+             }
+         }},
+        {"path",
+         [](apt::AlternativeChoice& a, const Value& v) { a.path = as_passwd_field(v, true); }},
+        {"link",
+         [](apt::AlternativeChoice& a, const Value& v) { a.link = as_passwd_field(v, true); }},
+        {"priority",
+         [](apt::AlternativeChoice& a, const Value& v) {
+             a.priority = static_cast<int>(as_integer_in(v, -1000000, 1000000));
+         }},
+    }};
+}
+
+template <typename Item, std::size_t N>
+std::vector<Item> read_items(const Value& v, const std::string& label, const std::string& hint,
+                             const std::array<Field<Item>, N>& fields,
+                             std::initializer_list<std::pair<const char*, const char*>> required) {
+    std::vector<Item> out;
+    for (const toml::table* table : as_tables(v, hint)) {
+        Section section(*table, label, v.file);
+        Item item;
+        item.where = section.where();
+        read_fields(section, item, fields);
+        for (const auto& [key, why] : required) {
+            if (!section.get(key)) {
+                section.missing(in_quotes(key), why);
+            }
+        }
+        out.push_back(std::move(item));
+    }
+    return out;
+}
+
+std::array<Field<LayerDraft>, 11> layer_fields() {
     return {{
         {"name",
          [](LayerDraft& l, const Value& v) {
@@ -860,6 +968,29 @@ std::array<Field<LayerDraft>, 8> layer_fields() {
              l.spec.packages_where = v.where();
          }},
         {"recommends", [](LayerDraft& l, const Value& v) { l.spec.recommends = as_bool(v); }},
+        {"account",
+         [](LayerDraft& l, const Value& v) {
+             l.spec.accounts = read_items<apt::Account>(
+                 v, "[[layer.account]]", "write [[layer.account]] (two brackets) for each user",
+                 account_fields(),
+                 {{"name", "the user's name, e.g. name = \"sshd\""},
+                  {"uid", "a fixed user id, e.g. uid = 100"}});
+         }},
+        {"group",
+         [](LayerDraft& l, const Value& v) {
+             l.spec.groups = read_items<apt::Group>(
+                 v, "[[layer.group]]", "write [[layer.group]] (two brackets) for each group",
+                 group_fields(),
+                 {{"name", "the group's name"}, {"gid", "a fixed group id, e.g. gid = 101"}});
+         }},
+        {"alternative",
+         [](LayerDraft& l, const Value& v) {
+             l.spec.alternatives = read_items<apt::AlternativeChoice>(
+                 v, "[[layer.alternative]]",
+                 "write [[layer.alternative]] (two brackets) for each choice", alternative_fields(),
+                 {{"name", "the alternative's name, as update-alternatives --display shows it"},
+                  {"path", "the path the alternative should point to"}});
+         }},
     }};
 }
 
