@@ -2,6 +2,7 @@
 // into a layer with a dpkg database that dpkg itself reads and verifies; path rules on a
 // merged-/usr base; hostile and conflicting packages made here with dpkg-deb and ar.
 
+#include "ocibake/lock.hpp"
 #include "support/apt_fixture.hpp"
 #include "support/checks.hpp"
 
@@ -12,6 +13,7 @@
 #include <filesystem>
 #include <set>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 namespace fs = std::filesystem;
@@ -277,4 +279,78 @@ TEST_CASE("build: a .deb whose paths climb out of the root is refused") {
     CHECK(r.exit_code == 6);
     CHECK(contains(r.err, "package evil 1 (amd64): data.tar: './../etc/evil' climbs out of the "
                           "root"));
+}
+
+TEST_CASE("acceptance: an image from scratch with the fixture's packages runs under runc") {
+    require_program("umoci", "umoci");
+    require_program("runc", "runc");
+    ScratchDir dir("apt-runc");
+    fs::path repo = shared_repo();
+    AptServer server(repo);
+    // Everything the packages' scripts would have done that these checks need: the sshd
+    // user and its directory, sshd_config (ucf would copy Debian's); host keys are made
+    // when the container starts.
+    fs::path recipe = write_file(
+        dir / "app.toml",
+        "name = \"debian-ssh\"\n[config]\nenv = { PATH = "
+        "\"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\" }\n" +
+            apt_source_toml(server.url(), repo / "keyring.gpg") + "[[layer]]\nname = \"system\"\n" +
+            packages_toml(apt_fixture_requests()) +
+            "files = [{ path = \"/run/sshd\", type = \"dir\" },\n"
+            "  { path = \"/etc/ssh/sshd_config\", content = \"PasswordAuthentication no\\n"
+            "PermitRootLogin prohibit-password\\nSubsystem sftp /usr/lib/openssh/sftp-server\\n\" "
+            "}]\n"
+            "account = [{ name = \"sshd\", uid = 100, group = \"nogroup\", home = \"/run/sshd\" "
+            "}]\n");
+    json built = build_json(dir, recipe, (dir / "img").string());
+    CHECK(built["layers"][0]["media_type"] == "application/vnd.oci.image.layer.v1.tar+gzip");
+    auto lock = ocibake::read_lock(dir / "app.lock");
+    REQUIRE(lock);
+    REQUIRE(lock->apt.size() == 1);
+    const auto& locked = lock->apt[0].installs;
+    CHECK(locked.size() == apt_fixture_closure().size());
+
+    fs::path bundle = dir / "bundle";
+    must({"umoci", "unpack", "--image", (dir / "img").string() + ":latest", bundle.string()});
+    json config = json::parse(read_file(bundle / "config.json"));
+    config["process"]["terminal"] = false;
+    config["process"]["args"] = {
+        "/bin/sh", "-c",
+        "echo '== dpkg -l'; dpkg -l; "
+        "echo '== verify'; dpkg --verify; echo \"verify-exit=$?\"; "
+        "echo '== python'; python3 -c 'import ssl, sqlite3; print(\"python-ok\")'; "
+        "echo '== sshd'; ssh-keygen -A >/dev/null && sshd -t; echo \"sshd-exit=$?\"; "
+        "echo '== apt'; apt-get check; echo \"apt-exit=$?\"; "
+        "echo '== ldconfig'; ldconfig -p | grep -v '^Cache generated' > /tmp/a; ldconfig; "
+        "ldconfig -p | grep -v '^Cache generated' > /tmp/b; cmp /tmp/a /tmp/b && "
+        "echo ldcache-same; "
+        "echo '== accounts'; id sshd; awk 'BEGIN { print \"awk-ok\" }'"};
+    write_file(bundle / "config.json", config.dump());
+    std::string id = "ocibake-apt-" + std::to_string(::getpid());
+    auto ran = run({"runc", "run", "--bundle", bundle.string(), id});
+    INFO("stdout:\n" << ran.out << "\nstderr:\n" << ran.err);
+    CHECK(ran.exit_code == 0);
+    std::string out = ran.out;
+    auto section = [&](const std::string& name) {
+        std::size_t start = out.find("== " + name + "\n");
+        REQUIRE(start != std::string::npos);
+        start += name.size() + 4;
+        std::size_t end = out.find("\n== ", start);
+        return out.substr(start, end == std::string::npos ? std::string::npos : end - start + 1);
+    };
+    // dpkg -l lists every locked package as installed.
+    std::string listed = section("dpkg -l");
+    for (const auto& p : locked) {
+        bool found = listed.find("\nii  " + p.name + " ") != std::string::npos ||
+                     listed.find("\nii  " + p.name + ":" + p.arch + " ") != std::string::npos;
+        INFO(p.name);
+        CHECK(found);
+    }
+    CHECK(section("verify") == "verify-exit=0\n");
+    CHECK(section("python") == "python-ok\n");
+    CHECK(section("sshd") == "sshd-exit=0\n");
+    CHECK(contains(section("apt"), "apt-exit=0\n"));
+    CHECK(section("ldconfig") == "ldcache-same\n");
+    CHECK(section("accounts") ==
+          "uid=100(sshd) gid=65534(nogroup) groups=65534(nogroup)\nawk-ok\n");
 }
