@@ -15,7 +15,7 @@ packages=(
   # the default recipe copies Debian's static busybox
   busybox-static
   # benchmarks
-  pigz zstd hyperfine time jq
+  pigz zstd hyperfine time jq mmdebstrap bc
 )
 
 missing=()

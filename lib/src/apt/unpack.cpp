@@ -105,9 +105,11 @@ private:
 /// Worker threads decoding packages in order, at most `window` ahead of the writer.
 class Decoders {
 public:
+    /// `ready` (when given) says when each package is in the store: its download runs
+    /// while earlier packages are decoded.
     Decoders(const Store& store, const std::vector<LockedPackage>& packages, unsigned threads,
-             BufferPool& buffers)
-        : store_(store), packages_(packages), buffers_(buffers) {
+             BufferPool& buffers, const std::vector<std::shared_future<void>>* ready)
+        : store_(store), packages_(packages), buffers_(buffers), ready_(ready) {
         for (std::size_t i = 0; i < packages.size(); ++i) {
             channels_.push_back(std::make_unique<Channel>());
         }
@@ -162,6 +164,9 @@ private:
         Channel& channel = *channels_[i];
         const LockedPackage& p = packages_[i];
         try {
+            if (ready_ != nullptr) {
+                (*ready_)[i].get(); // its download's error, if it failed
+            }
             DebReader reader(store_, p.sha256, describe(p) + " (" + p.url + ")");
             Event control;
             control.kind = Event::Kind::control;
@@ -210,6 +215,7 @@ private:
     const Store& store_;
     const std::vector<LockedPackage>& packages_;
     BufferPool& buffers_;
+    const std::vector<std::shared_future<void>>* ready_;
     std::vector<std::unique_ptr<Channel>> channels_;
     std::vector<std::thread> workers_;
     std::mutex mutex_;
@@ -515,11 +521,13 @@ public:
     /// Infos of the earlier apt layers' packages (their stanzas are merged into the status,
     /// their files are part of what the scripts' effects see).
     std::vector<DebInfo> earlier_;
+    /// When each package is in the store (nullptr: all are).
+    const std::vector<std::shared_future<void>>* ready_ = nullptr;
 
     void write(TarWriter& tar, ChunkStream& stream) {
         unpacked_.resize(plan_.packages.size());
         if (!plan_.packages.empty()) {
-            Decoders decoders(store_, plan_.packages, threads_, buffers_);
+            Decoders decoders(store_, plan_.packages, threads_, buffers_, ready_);
             for (std::size_t i = 0; i < plan_.packages.size(); ++i) {
                 unpacked_[i].lock = &plan_.packages[i];
                 unpack(i, decoders.reach(i), tar, stream);
@@ -988,65 +996,67 @@ std::vector<DebInfo> earlier_infos(Store& store, const std::vector<LockedPackage
 
 } // namespace
 
+namespace {
+
+/// Downloads one package into the store, checked by size and sha256 as it streams.
+void fetch_deb(Store& store, http::Client& client, const LockedPackage& p) {
+    BlobWriter blob = store.new_blob();
+    http::Request r;
+    r.url = p.url;
+    std::string what = describe(p);
+    try {
+        client.download(
+            r, [&](const char* data, std::size_t size) { blob.write(data, size); }, p.size);
+    } catch (const http::HttpError& e) {
+        std::string msg = e.what();
+        if (e.kind() == ErrorKind::integrity && msg.find("expected") != std::string::npos) {
+            throw Error(ErrorKind::integrity,
+                        what + ": " + p.url + ": the server sent " + std::to_string(blob.size()) +
+                            " bytes, the lock pins " + std::to_string(p.size));
+        }
+        throw Error(e.kind(), what + ": " + msg);
+    }
+    try {
+        blob.commit(p.sha256);
+    } catch (const Error& e) {
+        if (e.kind() != ErrorKind::integrity) {
+            throw;
+        }
+        throw Error(ErrorKind::integrity,
+                    what + ": " + p.url + ": the file does not match the lock's sha256 (" +
+                        p.sha256.str() + "); it was changed on the server, or in transit");
+    }
+}
+
+/// Starts the downloads of the packages the store lacks, in order; a future per package.
+std::vector<std::shared_future<void>> start_fetches(Store& store, http::Client& client,
+                                                    const std::vector<LockedPackage>& packages,
+                                                    ocibake::detail::ThreadPool& pool) {
+    std::vector<std::shared_future<void>> out;
+    for (const LockedPackage& p : packages) {
+        if (store.has_blob(p.sha256)) {
+            std::promise<void> done;
+            done.set_value();
+            out.push_back(done.get_future().share());
+        } else {
+            out.push_back(
+                pool.submit([&store, &client, &p] { fetch_deb(store, client, p); }).share());
+        }
+    }
+    return out;
+}
+
+} // namespace
+
 void fetch_debs(Store& store, http::Client& client, const std::vector<LockedPackage>& packages,
                 unsigned parallel) {
-    std::vector<const LockedPackage*> missing;
-    for (const LockedPackage& p : packages) {
-        if (!store.has_blob(p.sha256)) {
-            missing.push_back(&p);
-        }
+    std::vector<std::shared_future<void>> done;
+    {
+        ocibake::detail::ThreadPool pool(std::max(1u, parallel));
+        done = start_fetches(store, client, packages, pool);
     }
-    // Largest first: the long downloads start early.
-    std::stable_sort(
-        missing.begin(), missing.end(),
-        [](const LockedPackage* a, const LockedPackage* b) { return a->size > b->size; });
-    ocibake::detail::ThreadPool pool(std::max(1u, parallel));
-    std::vector<std::future<void>> done;
-    for (const LockedPackage* p : missing) {
-        done.push_back(pool.submit([&store, &client, p] {
-            BlobWriter blob = store.new_blob();
-            http::Request r;
-            r.url = p->url;
-            std::string what = describe(*p);
-            try {
-                client.download(
-                    r, [&](const char* data, std::size_t size) { blob.write(data, size); },
-                    p->size);
-            } catch (const http::HttpError& e) {
-                std::string msg = e.what();
-                if (e.kind() == ErrorKind::integrity && msg.find("expected") != std::string::npos) {
-                    throw Error(ErrorKind::integrity, what + ": " + p->url + ": the server sent " +
-                                                          std::to_string(blob.size()) +
-                                                          " bytes, the lock pins " +
-                                                          std::to_string(p->size));
-                }
-                throw Error(e.kind(), what + ": " + msg);
-            }
-            Digest got;
-            try {
-                got = blob.commit(p->sha256);
-            } catch (const Error& e) {
-                if (e.kind() != ErrorKind::integrity) {
-                    throw;
-                }
-                throw Error(ErrorKind::integrity,
-                            what + ": " + p->url + ": the file does not match the lock's sha256 (" +
-                                p->sha256.str() + "); it was changed on the server, or in transit");
-            }
-        }));
-    }
-    std::exception_ptr first;
     for (auto& f : done) {
-        try {
-            f.get();
-        } catch (...) {
-            if (!first) {
-                first = std::current_exception();
-            }
-        }
-    }
-    if (first) {
-        std::rethrow_exception(first);
+        f.get(); // the first failure in the lock's order
     }
 }
 
@@ -1065,12 +1075,15 @@ LayerResult build_apt_layer(Store& store, http::Client& client, const AptLayerPl
             }
         }
     }
-    std::vector<LockedPackage> all = plan.earlier;
-    all.insert(all.end(), plan.packages.begin(), plan.packages.end());
-    fetch_debs(store, client, all, 8);
+    fetch_debs(store, client, plan.earlier, 8);
+    // This layer's packages download while the first ones are decoded.
+    ocibake::detail::ThreadPool downloads(8);
+    std::vector<std::shared_future<void>> ready =
+        start_fetches(store, client, plan.packages, downloads);
     unsigned threads = ocibake::detail::resolve_threads(options.threads);
     LayerWriter writer(store, plan, threads);
     writer.earlier_ = earlier_infos(store, plan.earlier, plan.arch);
+    writer.ready_ = &ready;
     std::uint64_t total = 0;
     for (const LockedPackage& p : plan.packages) {
         total += p.size * 4; // a guess, for progress only
