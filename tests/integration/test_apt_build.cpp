@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -353,4 +354,47 @@ TEST_CASE("acceptance: an image from scratch with the fixture's packages runs un
     CHECK(section("ldconfig") == "ldcache-same\n");
     CHECK(section("accounts") ==
           "uid=100(sshd) gid=65534(nogroup) groups=65534(nogroup)\nawk-ok\n");
+}
+
+TEST_CASE("live: CUDA 11.8 runtime libraries from Debian's archive (OCIBAKE_LIVE=1)") {
+    const char* live = std::getenv("OCIBAKE_LIVE");
+    if (live == nullptr || std::string(live) != "1") {
+        WARN("skipped: set OCIBAKE_LIVE=1 to lock and build against deb.debian.org");
+        return;
+    }
+    ScratchDir dir("apt-live");
+    fs::path recipe =
+        write_file(dir / "cuda.toml",
+                   "name = \"cuda-runtime\"\n[build]\ncompression = \"none\"\n"
+                   "[[apt.source]]\nname = \"debian\"\nurl = \"http://deb.debian.org/debian\"\n"
+                   "suites = [\"bookworm\"]\ncomponents = [\"main\", \"non-free\"]\n"
+                   "keyring = \"/usr/share/keyrings/debian-archive-keyring.gpg\"\n"
+                   "[[layer]]\nname = \"cuda\"\npackages = [\"libcudart11.0\", \"libcublas11\", "
+                   "\"libc-bin\"]\n");
+    auto locked = ocibake_in(dir, {"lock", recipe.string(), "--json"});
+    INFO(locked.err);
+    REQUIRE(locked.exit_code == 0);
+    json lock = json::parse(locked.out);
+    std::set<std::string> names;
+    for (const json& p : lock["apt"][0]["packages"]) {
+        names.insert(p["name"].get<std::string>());
+        CHECK(p["url"].get<std::string>().rfind("http://deb.debian.org/debian/pool/", 0) == 0);
+    }
+    for (const char* wanted : {"libcudart11.0", "libcublas11", "libcublaslt11", "libc6"}) {
+        INFO(wanted);
+        CHECK(names.count(wanted) == 1);
+    }
+    json built = build_json(dir, recipe, (dir / "img").string());
+    std::string layer = built["layers"][0]["digest"].get<std::string>().substr(7);
+    fs::path blob = dir / "img/blobs/sha256" / layer;
+    // The libraries are in the layer, and in its ld.so.cache.
+    auto listing = must({"tar", "-tf", blob.string()});
+    CHECK(contains(listing.out, "usr/lib/x86_64-linux-gnu/libcublas.so.11\n"));
+    CHECK(contains(listing.out, "usr/lib/x86_64-linux-gnu/libcudart.so.11.0\n"));
+    must({"tar", "-xf", blob.string(), "-C", dir.path().string(), "etc/ld.so.cache"});
+    auto cache = must({"ldconfig", "-p", "-C", (dir / "etc/ld.so.cache").string()});
+    CHECK(contains(cache.out, "libcublas.so.11 (libc6,x86-64) => "
+                              "/usr/lib/x86_64-linux-gnu/libcublas.so.11"));
+    CHECK(contains(cache.out, "libcudart.so.11.0 (libc6,x86-64) => "
+                              "/usr/lib/x86_64-linux-gnu/libcudart.so.11.0"));
 }

@@ -926,9 +926,9 @@ private:
             }
             out.push_back(std::move(e));
         }
-        // ld.so.cache, when the layer adds libraries or linker configuration (libc-bin's
-        // postinst and trigger run ldconfig then).
-        if (adds_libraries) {
+        // ld.so.cache, when the layer adds libraries or linker configuration to an image
+        // with glibc's linker configuration (libc-bin's trigger runs ldconfig then).
+        if (adds_libraries && image.count("etc/ld.so.conf")) {
             LdCache cache = make_ld_cache(image, plan_.arch, plan_.generator);
             LayerEntry e;
             e.path = "etc/ld.so.cache";
