@@ -325,7 +325,12 @@ TEST_CASE("acceptance: an image from scratch with the fixture's packages runs un
         "echo '== ldconfig'; ldconfig -p | grep -v '^Cache generated' > /tmp/a; ldconfig; "
         "ldconfig -p | grep -v '^Cache generated' > /tmp/b; cmp /tmp/a /tmp/b && "
         "echo ldcache-same; "
-        "echo '== accounts'; id sshd; awk 'BEGIN { print \"awk-ok\" }'"};
+        "echo '== accounts'; id sshd; awk 'BEGIN { print \"awk-ok\" }'; "
+        "echo '== ca'; cd /etc/ssl/certs; state() { ls -l | awk '{ print $9, $10, $11 }'; "
+        "sha256sum ca-certificates.crt /etc/ca-certificates.conf; }; state > /tmp/a; "
+        "update-ca-certificates >/dev/null 2>&1; state > /tmp/b; cmp /tmp/a /tmp/b && "
+        "echo ca-same; python3 -c 'import ssl; print(len(ssl.create_default_context()"
+        ".get_ca_certs()) > 100)'"};
     write_file(bundle / "config.json", config.dump());
     std::string id = "ocibake-apt-" + std::to_string(::getpid());
     auto ran = run({"runc", "run", "--bundle", bundle.string(), id});
@@ -354,6 +359,8 @@ TEST_CASE("acceptance: an image from scratch with the fixture's packages runs un
     CHECK(section("ldconfig") == "ldcache-same\n");
     CHECK(section("accounts") ==
           "uid=100(sshd) gid=65534(nogroup) groups=65534(nogroup)\nawk-ok\n");
+    // What update-ca-certificates would make is there already: running it changes nothing.
+    CHECK(section("ca") == "ca-same\nTrue\n");
 }
 
 TEST_CASE("live: CUDA 11.8 runtime libraries from Debian's archive (OCIBAKE_LIVE=1)") {

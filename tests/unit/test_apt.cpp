@@ -694,3 +694,22 @@ TEST_CASE("recipe: errors of the apt keys, at their place") {
     CHECK(recipe_error("[[layer]]\nalternative = [{name = \"a/b\", path = \"/x\"}]\n")
               .starts_with("r.toml:2:24: error: 'name' 'a/b' is not an alternative name"));
 }
+
+TEST_CASE("certificates: OpenSSL's subject hashes, as this machine's /etc/ssl/certs has them") {
+    namespace fs = std::filesystem;
+    int checked = 0;
+    for (const auto& f : fs::directory_iterator("/etc/ssl/certs")) {
+        std::string name = f.path().filename().string();
+        if (name.size() != 10 || name[8] != '.' || !f.is_symlink()) {
+            continue;
+        }
+        auto hash = detail::subject_hash(ocibake::test::read_file(f.path()));
+        REQUIRE(hash);
+        char expected[16];
+        std::snprintf(expected, sizeof expected, "%08lx", *hash);
+        CHECK(name.substr(0, 8) == expected);
+        ++checked;
+    }
+    CHECK(checked > 100);
+    CHECK(!detail::subject_hash("not a certificate"));
+}

@@ -80,4 +80,15 @@ std::vector<LayerEntry> alternative_entries(const ImageFacts& below, const Image
                                             const std::vector<AlternativeChoice>& chosen,
                                             const std::map<std::string, std::string>& links);
 
+/// OpenSSL's subject-name hash of a PEM certificate (what `openssl rehash` names links
+/// by); nullopt when the text holds no certificate.
+std::optional<unsigned long> subject_hash(std::string_view pem);
+
+/// What ca-certificates' postinst does (`update-ca-certificates`): /etc/ca-certificates.conf
+/// (the image's, with certificates new to it added, or every certificate the package
+/// has), a link /etc/ssl/certs/NAME.pem per trusted certificate, the bundle
+/// /etc/ssl/certs/ca-certificates.crt, and OpenSSL's hash links. `view` must hold the
+/// certificates' contents.
+std::vector<LayerEntry> ca_certificate_entries(const ImageFacts& below, const ImageView& view);
+
 } // namespace ocibake::apt::detail

@@ -18,8 +18,13 @@ using json = nlohmann::json;
 constexpr std::size_t kMaxFactFile = 64u << 20;
 
 bool wanted(const std::string& path) {
-    static const char* exact[] = {"var/lib/dpkg/status", "etc/passwd",  "etc/group",
-                                  "etc/shadow",          "etc/gshadow", "etc/ld.so.conf"};
+    static const char* exact[] = {"var/lib/dpkg/status",
+                                  "etc/passwd",
+                                  "etc/group",
+                                  "etc/shadow",
+                                  "etc/gshadow",
+                                  "etc/ld.so.conf",
+                                  "etc/ca-certificates.conf"};
     for (const char* e : exact) {
         if (path == e) {
             return true;

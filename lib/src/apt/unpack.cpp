@@ -425,7 +425,7 @@ Digest layer_key(const AptLayerPlan& plan, const LayerOptions& options) {
         h.update(&n, sizeof n);
         h.update(s);
     };
-    field("ocibake apt-layer 2");
+    field("ocibake apt-layer 3"); // bumped whenever what an apt layer holds changes
     field(std::to_string(layer_format_version));
     field(std::to_string(options.source_date_epoch));
     for (const auto* list : {&plan.packages, &plan.earlier}) {
@@ -487,7 +487,8 @@ Digest layer_key(const AptLayerPlan& plan, const LayerOptions& options) {
 bool keeps_content(const std::string& dpkg_path) {
     return dpkg_path == "etc/ld.so.conf" || dpkg_path.starts_with("etc/ld.so.conf.d/") ||
            dpkg_path == "usr/share/base-passwd/passwd.master" ||
-           dpkg_path == "usr/share/base-passwd/group.master";
+           dpkg_path == "usr/share/base-passwd/group.master" ||
+           (dpkg_path.starts_with("usr/share/ca-certificates/") && dpkg_path.ends_with(".crt"));
 }
 
 ImageNode node_of(const DebEntry& e) {
@@ -925,6 +926,15 @@ private:
                 put_node(image, e.path, n);
             }
             out.push_back(std::move(e));
+        }
+        // ca-certificates' postinst: update-ca-certificates.
+        bool ca_certificates =
+            std::any_of(unpacked_.begin(), unpacked_.end(),
+                        [](const Unpacked& u) { return u.name == "ca-certificates"; });
+        if (ca_certificates) {
+            for (LayerEntry& e : ca_certificate_entries(plan_.below, image)) {
+                out.push_back(std::move(e));
+            }
         }
         // ld.so.cache, when the layer adds libraries or linker configuration to an image
         // with glibc's linker configuration (libc-bin's trigger runs ldconfig then).
