@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <set>
+#include <sstream>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -404,4 +405,48 @@ TEST_CASE("live: CUDA 11.8 runtime libraries from Debian's archive (OCIBAKE_LIVE
                               "/usr/lib/x86_64-linux-gnu/libcublas.so.11"));
     CHECK(contains(cache.out, "libcudart.so.11.0 (libc6,x86-64) => "
                               "/usr/lib/x86_64-linux-gnu/libcudart.so.11.0"));
+}
+
+TEST_CASE("ld.so.cache follows a layer's own libraries and ld.so.conf.d (ldconfig = true)") {
+    require_program("cc", "build-essential");
+    ScratchDir dir("apt-ldconfig");
+    fs::path repo = dir / "repo";
+    make_apt_repo(repo, {"REPO_PACKAGES=libc6 libgcc-s1 gcc-12-base libc-bin"});
+    AptServer server(repo);
+    // A vendor library outside the system directories, as CUDA's /usr/local/cuda/lib64.
+    write_file(dir / "vendor.c", "int vendor(void) { return 1; }\n");
+    must({"cc", "-shared", "-fPIC", "-Wl,-soname,libvendor.so.1", "-o",
+          (dir / "libvendor.so.1.2").string(), (dir / "vendor.c").string()});
+    fs::path recipe = write_file(
+        dir / "app.toml",
+        "name = \"app\"\n[build]\ncompression = \"none\"\n" +
+            apt_source_toml(server.url(), repo / "keyring.gpg") + "[[layer]]\nname = \"libc\"\n" +
+            packages_toml({"libc6", "libc-bin"}) +
+            "[[layer]]\nname = \"vendor\"\nldconfig = true\n"
+            "files = [{ path = \"/etc/ld.so.conf.d/vendor.conf\", content = \"/opt/vendor/lib\\n\" "
+            "},\n"
+            "  { path = \"/opt/vendor/lib/libvendor.so.1.2\", src = \"libvendor.so.1.2\" }]\n");
+    json built = build_json(dir, recipe, (dir / "img").string());
+    REQUIRE(built["layers"].size() == 2);
+    fs::path root = unpack(dir, (dir / "img").string(), "bundle");
+    // The soname link ldconfig would make, and the cache with the vendor directory.
+    CHECK(fs::read_symlink(root / "opt/vendor/lib/libvendor.so.1") == "libvendor.so.1.2");
+    auto cache = must({"ldconfig", "-p", "-C", (root / "etc/ld.so.cache").string()});
+    CHECK(contains(cache.out, "libvendor.so.1 (libc6,x86-64) => /opt/vendor/lib/libvendor.so.1\n"));
+    CHECK(contains(cache.out, "libc.so.6 (libc6,x86-64) => /lib/x86_64-linux-gnu/libc.so.6\n"));
+    // ldconfig itself, run on the unpacked image, writes the same list.
+    must({"ldconfig", "-r", root.string(), "-X", "-C", "/etc/ld.so.cache.ref"});
+    auto ref = must({"ldconfig", "-p", "-C", (root / "etc/ld.so.cache.ref").string()});
+    auto strip = [](std::string text) {
+        std::string out;
+        std::istringstream in(text);
+        for (std::string line; std::getline(in, line);) {
+            if (line.find("libs found") == std::string::npos &&
+                !line.starts_with("Cache generated")) {
+                out += line + "\n";
+            }
+        }
+        return out;
+    };
+    CHECK(strip(cache.out) == strip(ref.out));
 }

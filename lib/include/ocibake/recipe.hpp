@@ -64,10 +64,14 @@ struct LayerSpec {
     std::vector<apt::Account> accounts;
     std::vector<apt::Group> groups;
     std::vector<apt::AlternativeChoice> alternatives;
-    /// True when the layer is built on what is below it (packages, accounts, groups or
-    /// alternatives), not from its own entries alone.
+    /// `ldconfig = true`: the layer writes ld.so.cache for the image (as layers with
+    /// packages do when they add libraries).
+    bool ldconfig = false;
+    /// True when the layer is built on what is below it (packages, accounts, groups,
+    /// alternatives, ldconfig), not from its own entries alone.
     bool uses_image_below() const {
-        return !packages.empty() || !accounts.empty() || !groups.empty() || !alternatives.empty();
+        return !packages.empty() || !accounts.empty() || !groups.empty() || !alternatives.empty() ||
+               ldconfig;
     }
 };
 

@@ -327,6 +327,14 @@ ImageView view_of(const ImageFacts& facts) {
 }
 
 void put_node(ImageView& view, const std::string& path, ImageNode node) {
+    // Missing parents exist once unpacked (unpackers create them).
+    for (std::size_t slash = path.find('/'); slash != std::string::npos;
+         slash = path.find('/', slash + 1)) {
+        auto [it, fresh] = view.try_emplace(path.substr(0, slash));
+        if (fresh) {
+            it->second.type = ImageNode::Type::directory;
+        }
+    }
     auto it = view.find(path);
     if (it != view.end() && it->second.type == ImageNode::Type::directory &&
         node.type == ImageNode::Type::directory) {

@@ -27,6 +27,7 @@ struct AptLayerPlan {
     std::vector<Account> accounts;
     std::vector<Group> groups;
     std::vector<AlternativeChoice> alternatives;
+    bool ldconfig = false;             ///< write ld.so.cache even without new libraries
     std::string arch = "amd64";        ///< the image's (dpkg's name)
     std::string generator = "ocibake"; ///< written into ld.so.cache
 };

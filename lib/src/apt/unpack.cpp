@@ -18,6 +18,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <fcntl.h>
 #include <future>
 #include <mutex>
 #include <set>
@@ -437,6 +438,7 @@ Digest layer_key(const AptLayerPlan& plan, const LayerOptions& options) {
     field(plan.below.fingerprint().str());
     field(plan.arch);
     field(plan.generator);
+    field(plan.ldconfig ? "ldconfig" : "-");
     field(std::to_string(plan.accounts.size()));
     for (const Account& a : plan.accounts) {
         field(a.name + ":" + std::to_string(a.uid) + ":" +
@@ -852,18 +854,30 @@ private:
             case EntryType::file:
             case EntryType::hardlink: {
                 node.type = ImageNode::Type::file;
-                if (e.type == EntryType::file && (config || is_library_name(name))) {
-                    std::string bytes = e.source.empty()
-                                            ? e.content
-                                            : ocibake::detail::read_file(e.source, ErrorKind::input,
-                                                                         std::size_t(4) << 30);
-                    if (config) {
-                        node.content = bytes;
+                if (e.type == EntryType::file && config) {
+                    node.content =
+                        e.source.empty()
+                            ? e.content
+                            : ocibake::detail::read_file(e.source, ErrorKind::input, 1u << 20);
+                } else if (e.type == EntryType::file && is_library_name(name)) {
+                    ElfScanner scan(e.size);
+                    if (e.source.empty()) {
+                        scan.feed(e.content.data(), e.content.size());
                     } else {
-                        ElfScanner scan(bytes.size());
-                        scan.feed(bytes.data(), bytes.size());
-                        node.elf = scan.finish();
+                        // Streamed: a library may be hundreds of megabytes.
+                        ocibake::detail::UniqueFd fd = ocibake::detail::open_file(
+                            e.source, O_RDONLY | O_CLOEXEC, ErrorKind::input);
+                        std::string chunk(1u << 20, '\0');
+                        for (;;) {
+                            std::size_t n = ocibake::detail::read_some(
+                                fd.get(), chunk.data(), chunk.size(), e.source, ErrorKind::input);
+                            if (n == 0) {
+                                break;
+                            }
+                            scan.feed(chunk.data(), n);
+                        }
                     }
+                    node.elf = scan.finish();
                 }
                 break;
             }
@@ -938,7 +952,7 @@ private:
         }
         // ld.so.cache, when the layer adds libraries or linker configuration to an image
         // with glibc's linker configuration (libc-bin's trigger runs ldconfig then).
-        if (adds_libraries && image.count("etc/ld.so.conf")) {
+        if ((adds_libraries && image.count("etc/ld.so.conf")) || plan_.ldconfig) {
             LdCache cache = make_ld_cache(image, plan_.arch, plan_.generator);
             LayerEntry e;
             e.path = "etc/ld.so.cache";

@@ -247,6 +247,7 @@ LayerResult build_apt_layer_on(Store& store, http::Client& client, const Recipe&
     plan.accounts = spec.accounts;
     plan.groups = spec.groups;
     plan.alternatives = spec.alternatives;
+    plan.ldconfig = spec.ldconfig;
     plan.arch = apt_native_arch(recipe);
     plan.generator = "ocibake (ld.so.cache format 1)";
     for (const LockedAptLayer& layer : locked) {

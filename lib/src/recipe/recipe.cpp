@@ -933,7 +933,7 @@ std::vector<Item> read_items(const Value& v, const std::string& label, const std
     return out;
 }
 
-std::array<Field<LayerDraft>, 11> layer_fields() {
+std::array<Field<LayerDraft>, 12> layer_fields() {
     return {{
         {"name",
          [](LayerDraft& l, const Value& v) {
@@ -968,6 +968,7 @@ std::array<Field<LayerDraft>, 11> layer_fields() {
              l.spec.packages_where = v.where();
          }},
         {"recommends", [](LayerDraft& l, const Value& v) { l.spec.recommends = as_bool(v); }},
+        {"ldconfig", [](LayerDraft& l, const Value& v) { l.spec.ldconfig = as_bool(v); }},
         {"account",
          [](LayerDraft& l, const Value& v) {
              l.spec.accounts = read_items<apt::Account>(
