@@ -13,10 +13,12 @@ packages=(
   # Python tests: Debian's wheels, and what builds test wheels offline (a C extension too)
   python3-pip-whl python3-setuptools-whl python3-wheel-whl python3-setuptools python3-wheel
   python3-dev python3-pip
+  # apt tests: a signed local repository of real Debian packages
+  gnupg apt-utils dpkg-dev xz-utils
   # the default recipe copies Debian's static busybox
   busybox-static
   # benchmarks
-  pigz zstd hyperfine time jq
+  pigz zstd hyperfine time jq mmdebstrap bc
 )
 
 missing=()

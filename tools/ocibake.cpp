@@ -935,6 +935,24 @@ int main(int argc, char** argv) {
                                                {"wheels", wheels}});
                     }
                 }
+                json apt = json::array();
+                for (const auto& layer : r.lock.apt) {
+                    json packages = json::array();
+                    for (const auto& p : layer.installs) {
+                        packages.push_back({{"name", p.name},
+                                            {"version", p.version},
+                                            {"arch", p.arch},
+                                            {"source", p.source},
+                                            {"url", p.url},
+                                            {"size", p.size},
+                                            {"sha256", p.sha256.str()}});
+                    }
+                    apt.push_back({{"layer", layer.layer},
+                                   {"requested", layer.packages},
+                                   {"recommends", layer.recommends},
+                                   {"packages", packages}});
+                }
+                j["apt"] = apt;
                 std::cout << j.dump(2) << "\n";
             } else {
                 if (r.lock.base) {
@@ -946,6 +964,14 @@ int main(int argc, char** argv) {
                                 p.wheels.size(), p.python.c_str(),
                                 p.glibc.empty() ? "" : ", glibc ", p.glibc.c_str(),
                                 p.machine.c_str());
+                }
+                for (const auto& layer : r.lock.apt) {
+                    std::uint64_t bytes = 0;
+                    for (const auto& p : layer.installs) {
+                        bytes += p.size;
+                    }
+                    std::printf("layer %s: %zu packages, %s\n", layer.layer.c_str(),
+                                layer.installs.size(), human_size(bytes).c_str());
                 }
                 std::printf("%s %s\n", r.changed ? "wrote" : "unchanged:", r.file.string().c_str());
             }

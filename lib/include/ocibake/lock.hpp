@@ -27,6 +27,23 @@
 //       size = 1234
 //       sha256 = "sha256:..."
 //       direct = true                          # only for a `name @ url` requirement
+//
+//     [[apt]]                                  # one per layer that lists packages
+//     layer = "system"
+//     packages = ["openssh-server", "python3"] # what the layer asks for, sorted
+//     recommends = false
+//     sources = "sha256:..."                   # the apt sources the packages came from
+//     below = "sha256:..."                     # the installed packages they were added to
+//
+//     [[apt.package]]                          # every package installed, by name
+//     name = "python3"
+//     version = "3.11.2-1+b1"
+//     arch = "amd64"
+//     source = "python3-defaults"
+//     url =
+//     "http://deb.debian.org/debian/pool/main/p/python3-defaults/python3_3.11.2-1+b1_amd64.deb"
+//     size = 26000
+//     sha256 = "sha256:..."
 #pragma once
 
 #include "ocibake/digest.hpp"
@@ -88,10 +105,46 @@ struct LockedPython {
     }
 };
 
+/// One Debian package pinned for a layer.
+struct LockedPackage {
+    std::string name;
+    std::string version;
+    std::string arch;   ///< an architecture or "all"
+    std::string source; ///< the source package
+    std::string url;
+    std::uint64_t size = 0;
+    Digest sha256;
+    SourceLocation where; ///< in the lock file (when read from one)
+
+    bool operator==(const LockedPackage& o) const {
+        return name == o.name && version == o.version && arch == o.arch && source == o.source &&
+               url == o.url && size == o.size && sha256 == o.sha256;
+    }
+};
+
+/// The packages a layer installs, and what they were resolved for.
+struct LockedAptLayer {
+    std::string layer;                 ///< the recipe layer's name
+    std::vector<std::string> packages; ///< the requests as the recipe writes them, sorted
+    bool recommends = false;
+    Digest sources;                      ///< fingerprint of the apt sources' settings
+    Digest below;                        ///< fingerprint of the packages installed below this layer
+    std::vector<LockedPackage> installs; ///< sorted by name, then arch
+    SourceLocation where;
+
+    bool operator==(const LockedAptLayer& o) const {
+        return layer == o.layer && packages == o.packages && recommends == o.recommends &&
+               sources == o.sources && below == o.below && installs == o.installs;
+    }
+};
+
 struct Lock {
     std::optional<LockedBase> base;
+    std::vector<LockedAptLayer> apt;  ///< in the recipe's layer order
     std::vector<LockedPython> python; ///< in the recipe's layer order
-    bool operator==(const Lock& o) const { return base == o.base && python == o.python; }
+    bool operator==(const Lock& o) const {
+        return base == o.base && apt == o.apt && python == o.python;
+    }
     /// The entry for a layer, or nullptr.
     const LockedPython* python_for(const std::string& layer) const;
 };

@@ -6,6 +6,7 @@
 // line and a caret, and a hint. docs/recipe.md is the reference of every key.
 #pragma once
 
+#include "ocibake/apt.hpp"
 #include "ocibake/error.hpp"
 #include "ocibake/layer.hpp"
 #include "ocibake/oci.hpp"
@@ -76,6 +77,25 @@ struct LayerSpec {
     std::vector<CopyItem> copies;     ///< applied first, in order
     std::vector<FileItem> files;      ///< applied after the copies, in order
     std::optional<PythonSpec> python; ///< applied last
+    /// Debian packages to install (`packages`), from the recipe's apt sources; see
+    /// docs/apt.md. Their files come first; copies and files are applied over them.
+    std::vector<apt::PackageRequest> packages;
+    SourceLocation packages_where; ///< the `packages` value
+    bool recommends = false;       ///< install Recommends too
+    /// What the packages' scripts would have done, stated (docs/apt.md): users, groups,
+    /// update-alternatives choices. Written over the image below, into this layer.
+    std::vector<apt::Account> accounts;
+    std::vector<apt::Group> groups;
+    std::vector<apt::AlternativeChoice> alternatives;
+    /// `ldconfig = true`: the layer writes ld.so.cache for the image (as layers with
+    /// packages do when they add libraries).
+    bool ldconfig = false;
+    /// True when the layer is built on what is below it (packages, accounts, groups,
+    /// alternatives, ldconfig), not from its own entries alone.
+    bool uses_image_below() const {
+        return !packages.empty() || !accounts.empty() || !groups.empty() || !alternatives.empty() ||
+               ldconfig;
+    }
 };
 
 /// `[config]`: the image's run configuration. Unset fields keep the base's values.
@@ -186,6 +206,8 @@ struct Recipe {
     BuildSpec build;
     std::vector<LayerSpec> layers; ///< included fragments' layers first, in include order
     std::vector<TestSpec> tests;   ///< likewise: fragments' tests first
+    /// `[[apt.source]]`: where the layers' packages come from (fragments' first).
+    std::vector<apt::SourceSpec> apt_sources;
     /// Every file read: the recipe and its fragments (absolute), in the order read.
     std::vector<std::filesystem::path> sources;
 };

@@ -1,5 +1,6 @@
 #include "ocibake/build.hpp"
 
+#include "build/apt_layers.hpp"
 #include "build/python_layers.hpp"
 #include "common/thread_pool.hpp"
 #include "layer/pipeline.hpp"
@@ -184,6 +185,42 @@ LockedBase locked_base(const Recipe& recipe, const BuildOptions& options, bool& 
     return *lock.base;
 }
 
+/// What the apt layers are added to: the base image's facts (its layers are fetched
+/// when they are remote: the dpkg database is in them).
+apt::ImageFacts base_facts(Store& store, const std::vector<LayerResult>& layers,
+                           const std::map<Digest, RemoteBlob>& remote,
+                           const BuildOptions& options) {
+    std::vector<oci::Descriptor> descriptors;
+    std::vector<Digest> digests;
+    for (const LayerResult& l : layers) {
+        descriptors.push_back(l.descriptor);
+        digests.push_back(l.descriptor.digest);
+    }
+    registry::fetch_remote_blobs(store, descriptors, remote, options.registry);
+    return apt::read_image_facts(store, digests);
+}
+
+/// The base image's facts for `ocibake lock` (the base as the lock pins it).
+apt::ImageFacts lock_base_facts(Store& store, const Recipe& recipe,
+                                const std::optional<LockedBase>& pinned,
+                                const BuildOptions& options) {
+    if (recipe.base.scratch()) {
+        return {};
+    }
+    try {
+        SourceImage base =
+            pinned
+                ? registry::load_registry_base(store, registry::Reference::parse(pinned->ref),
+                                               pinned->manifest, recipe.platform, options.registry)
+                : load_oci_layout(store, recipe.base.layout, recipe.base.tag, recipe.platform);
+        return base_facts(store, base.layers, base.remote_blobs, options);
+    } catch (const RecipeError&) {
+        throw;
+    } catch (const Error& e) {
+        rethrow_at(recipe.base.where, e);
+    }
+}
+
 } // namespace
 
 LockResult lock_recipe(const Recipe& recipe, const BuildOptions& options) {
@@ -193,6 +230,11 @@ LockResult lock_recipe(const Recipe& recipe, const BuildOptions& options) {
     Lock lock;
     if (!recipe.base.ref.empty()) {
         lock.base = resolve_base(recipe, options);
+    }
+    if (detail::has_apt_layers(recipe)) {
+        Store store(options.cache_dir.empty() ? Store::default_root() : options.cache_dir);
+        apt::ImageFacts facts = lock_base_facts(store, recipe, lock.base, options);
+        lock.apt = detail::resolve_apt_layers(recipe, store, options, facts);
     }
     if (detail::has_python_layers(recipe)) {
         Store store(options.cache_dir.empty() ? Store::default_root() : options.cache_dir);
@@ -304,6 +346,24 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
     }
     merge_config(image.config.config, recipe.config);
 
+    // Layers with packages: pinned by the lock (resolved and written when it has none).
+    std::vector<LockedAptLayer> apt_layers;
+    apt::ImageFacts facts;
+    std::optional<http::Client> apt_http;
+    if (detail::uses_image_below(recipe)) {
+        std::vector<LayerResult> base_layers;
+        for (const auto& l : image.layers) {
+            base_layers.push_back(l.blob);
+        }
+        facts = base_facts(store, base_layers, image.remote_blobs, options);
+        if (detail::has_apt_layers(recipe)) {
+            apt_layers = detail::locked_apt_layers(
+                recipe, store, options, facts, lock_file_of(recipe, options), result.lock_written);
+            result.lock_file = lock_file_of(recipe, options);
+        }
+        apt_http.emplace(detail::apt_client(recipe, options));
+    }
+
     // Layers are independent: build them in parallel, sharing one compression pool.
     auto layers_start = Clock::now();
     detail::ThreadPool compress_pool(threads);
@@ -322,9 +382,16 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
                 report.entries = entries.size();
                 LayerOptions lo = layer_options(recipe, *spec_ptr, epoch, threads);
                 try {
-                    report.layer =
-                        detail::build_layer_on(store, entries, lo, &compress_pool, &report.cache,
-                                               options.progress, spec_ptr->name);
+                    if (spec_ptr->uses_image_below()) {
+                        report.layer = detail::build_apt_layer_on(
+                            store, *apt_http, recipe, *spec_ptr, apt_layers, facts,
+                            std::move(entries), lo, &compress_pool, &report.cache,
+                            options.progress);
+                    } else {
+                        report.layer =
+                            detail::build_layer_on(store, entries, lo, &compress_pool,
+                                                   &report.cache, options.progress, spec_ptr->name);
+                    }
                 } catch (const RecipeError&) {
                     throw;
                 } catch (const Error& e) {

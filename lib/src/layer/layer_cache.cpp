@@ -144,11 +144,7 @@ std::optional<Digest> find_tar(Store& store, const Digest& key) {
 
 void remember(Store& store, const Digest& tar_key, const Digest& shape_key, const LayerResult& r,
               const LayerOptions& options) {
-    json blob = {{"digest", r.descriptor.digest.str()},
-                 {"size", r.descriptor.size},
-                 {"media_type", r.descriptor.media_type},
-                 {"uncompressed_size", r.uncompressed_size}};
-    store.put_record("layer-blob", blob_key(r.diff_id, options), blob.dump());
+    detail::remember_layer_blob(store, r, options);
     json tar = {{"diff_id", r.diff_id.str()}, {"size", r.uncompressed_size}};
     store.put_record("layer-tar", tar_key.hex(), tar.dump());
     store.put_record("layer-shape", shape_key.hex(), "{}");
@@ -169,6 +165,19 @@ const char* to_string(CacheStatus status) noexcept {
 }
 
 namespace detail {
+
+std::optional<LayerResult> find_layer_blob(Store& store, const Digest& diff_id,
+                                           const LayerOptions& options) {
+    return find_blob(store, diff_id, options);
+}
+
+void remember_layer_blob(Store& store, const LayerResult& r, const LayerOptions& options) {
+    json blob = {{"digest", r.descriptor.digest.str()},
+                 {"size", r.descriptor.size},
+                 {"media_type", r.descriptor.media_type},
+                 {"uncompressed_size", r.uncompressed_size}};
+    store.put_record("layer-blob", blob_key(r.diff_id, options), blob.dump());
+}
 
 LayerResult build_layer_on(Store& store, const std::vector<LayerEntry>& entries,
                            const LayerOptions& options, ThreadPool* pool, CacheStatus* status,

@@ -80,6 +80,17 @@ void check_level(const LayerOptions& options) {
 LayerResult write_layer_on(Store& store, const std::vector<LayerEntry>& entries,
                            const LayerOptions& options, ThreadPool* pool, Progress* progress,
                            std::string_view name) {
+    return write_layer_stream(store, options, pool, progress, name, total_bytes(entries),
+                              [&](TarWriter& tar, ChunkStream&) {
+                                  for (const auto& e : entries) {
+                                      tar.add(e);
+                                  }
+                              });
+}
+
+LayerResult write_layer_stream(Store& store, const LayerOptions& options, ThreadPool* pool,
+                               Progress* progress, std::string_view name, std::uint64_t total,
+                               const LayerProducer& produce) {
     check_level(options);
     unsigned threads = resolve_threads(options.threads);
     std::optional<ThreadPool> own_pool;
@@ -88,7 +99,7 @@ LayerResult write_layer_on(Store& store, const std::vector<LayerEntry>& entries,
         pool = &*own_pool;
     }
     if (progress) {
-        progress->layer_started(name, total_bytes(entries));
+        progress->layer_started(name, total);
     }
 
     BufferPool buffers(kChunkSize);
@@ -107,9 +118,7 @@ LayerResult write_layer_on(Store& store, const std::vector<LayerEntry>& entries,
         compressor->push(std::move(chunk));
     });
     TarWriter tar(stream, options.source_date_epoch);
-    for (const auto& e : entries) {
-        tar.add(e);
-    }
+    produce(tar, stream);
     tar.finish();
     stream.finish();
     compressor->finish();

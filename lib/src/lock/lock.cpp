@@ -4,6 +4,8 @@
 
 #include <toml++/toml.h>
 
+#include <cstdio>
+
 namespace ocibake {
 
 namespace fs = std::filesystem;
@@ -20,6 +22,12 @@ std::string quoted(const std::string& s) {
     for (char c : s) {
         if (c == '"' || c == '\\') {
             out += '\\';
+        }
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+            char escaped[8];
+            std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned char>(c));
+            out += escaped;
+            continue;
         }
         out += c;
     }
@@ -90,6 +98,110 @@ LockedPython read_python(const fs::path& path, const toml::table& t, Fail& fail)
         }
     }
     return p;
+}
+
+/// Reads the string, integer and digest keys of one lock table, with errors at the value.
+class Fields {
+public:
+    Fields(const fs::path& path, const toml::table& table, std::string label)
+        : path_(path), table_(table), label_(std::move(label)) {}
+
+    [[noreturn]] void fail(const toml::node& node, const std::string& why) const {
+        throw RecipeError(ErrorKind::recipe, at(path_, node.source()), why,
+                          "run `ocibake lock` to remake the lock");
+    }
+    const toml::node& need(const char* key) const {
+        const toml::node* n = table_.get(key);
+        if (n == nullptr) {
+            fail(table_, label_ + " needs '" + key + "'");
+        }
+        return *n;
+    }
+    std::string text(const char* key) const {
+        const toml::node& n = need(key);
+        if (!n.is_string()) {
+            fail(n, std::string("'") + key + "' must be a string");
+        }
+        return n.value<std::string>().value_or("");
+    }
+    std::uint64_t number(const char* key) const {
+        const toml::node& n = need(key);
+        auto v = n.value<std::int64_t>();
+        if (!n.is_integer() || !v || *v < 0) {
+            fail(n, std::string("'") + key + "' must be an integer, 0 or more");
+        }
+        return static_cast<std::uint64_t>(*v);
+    }
+    bool flag(const char* key) const {
+        const toml::node& n = need(key);
+        if (!n.is_boolean()) {
+            fail(n, std::string("'") + key + "' must be a boolean");
+        }
+        return n.value<bool>().value_or(false);
+    }
+    Digest digest(const char* key) const {
+        std::string t = text(key);
+        Digest d = Digest::try_parse(t);
+        if (!d) {
+            fail(need(key), std::string("'") + key + "' is not a sha256 digest");
+        }
+        return d;
+    }
+    std::vector<std::string> texts(const char* key) const {
+        const toml::node& n = need(key);
+        const toml::array* a = n.as_array();
+        if (a == nullptr) {
+            fail(n, std::string("'") + key + "' must be an array of strings");
+        }
+        std::vector<std::string> out;
+        for (const toml::node& item : *a) {
+            if (!item.is_string()) {
+                fail(item, std::string("'") + key + "' must hold only strings");
+            }
+            out.push_back(item.value<std::string>().value_or(""));
+        }
+        return out;
+    }
+
+private:
+    const fs::path& path_;
+    const toml::table& table_;
+    std::string label_;
+};
+
+LockedAptLayer read_apt_layer(const fs::path& path, const toml::table& table) {
+    Fields f(path, table, "[[apt]]");
+    LockedAptLayer layer;
+    layer.where = at(path, table.source());
+    layer.layer = f.text("layer");
+    layer.packages = f.texts("packages");
+    layer.recommends = f.flag("recommends");
+    layer.sources = f.digest("sources");
+    layer.below = f.digest("below");
+    if (const toml::node* packages = table.get("package")) {
+        const toml::array* items = packages->as_array();
+        if (items == nullptr) {
+            f.fail(*packages, "'package' must be an array of tables ([[apt.package]])");
+        }
+        for (const toml::node& node : *items) {
+            const toml::table* t = node.as_table();
+            if (t == nullptr) {
+                f.fail(node, "'package' must hold tables");
+            }
+            Fields p(path, *t, "[[apt.package]]");
+            LockedPackage pkg;
+            pkg.where = at(path, t->source());
+            pkg.name = p.text("name");
+            pkg.version = p.text("version");
+            pkg.arch = p.text("arch");
+            pkg.source = p.text("source");
+            pkg.url = p.text("url");
+            pkg.size = p.number("size");
+            pkg.sha256 = p.digest("sha256");
+            layer.installs.push_back(std::move(pkg));
+        }
+    }
+    return layer;
 }
 
 } // namespace
@@ -172,6 +284,19 @@ std::optional<Lock> read_lock(const fs::path& path) {
             lock.python.push_back(read_python(path, *t, fail));
         }
     }
+    if (const toml::node* apt = table.get("apt")) {
+        const toml::array* layers = apt->as_array();
+        if (layers == nullptr) {
+            fail(*apt, "'apt' must be an array of tables ([[apt]])");
+        }
+        for (const toml::node& node : *layers) {
+            const toml::table* t = node.as_table();
+            if (t == nullptr) {
+                fail(node, "'apt' must hold tables");
+            }
+            lock.apt.push_back(read_apt_layer(path, *t));
+        }
+    }
     return lock;
 }
 
@@ -214,6 +339,22 @@ std::string to_text(const Lock& lock, const std::string& recipe_name) {
             if (w.direct) {
                 out += "  direct = true\n";
             }
+        }
+    }
+    for (const LockedAptLayer& layer : lock.apt) {
+        out += "\n[[apt]]\nlayer = " + quoted(layer.layer) + "\npackages = [";
+        for (std::size_t i = 0; i < layer.packages.size(); ++i) {
+            out += (i ? ", " : "") + quoted(layer.packages[i]);
+        }
+        out += "]\nrecommends = " + std::string(layer.recommends ? "true" : "false") +
+               "\nsources = " + quoted(layer.sources.str()) +
+               "\nbelow = " + quoted(layer.below.str()) + "\n";
+        for (const LockedPackage& p : layer.installs) {
+            out += "\n[[apt.package]]\nname = " + quoted(p.name) +
+                   "\nversion = " + quoted(p.version) + "\narch = " + quoted(p.arch) +
+                   "\nsource = " + quoted(p.source) + "\nurl = " + quoted(p.url) +
+                   "\nsize = " + std::to_string(p.size) + "\nsha256 = " + quoted(p.sha256.str()) +
+                   "\n";
         }
     }
     return out;

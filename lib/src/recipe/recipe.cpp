@@ -827,6 +827,68 @@ std::string as_python_version(const Value& value) {
     return text;
 }
 
+std::vector<apt::PackageRequest> as_packages(const Value& value) {
+    std::vector<apt::PackageRequest> out;
+    for (const Located& item : as_strings(value)) {
+        std::string why;
+        std::optional<apt::PackageRequest> request = apt::parse_request(item.text, &why);
+        if (!request) {
+            fail(item.where, "'packages' entry " + in_quotes(item.text) + ": " + why,
+                 "write \"name\", \"name=version\" or \"name:arch\", e.g. "
+                 "\"openssh-server=1:9.2p1-2+deb12u3\"");
+        }
+        request->where = item.where;
+        auto same = std::find_if(out.begin(), out.end(), [&](const apt::PackageRequest& r) {
+            return r.name == request->name && r.arch == request->arch;
+        });
+        if (same != out.end()) {
+            fail(item.where, "package " + in_quotes(request->name) + " is listed twice",
+                 "first listed at " + same->where.str());
+        }
+        out.push_back(std::move(*request));
+    }
+    return out;
+}
+
+/// A user or group name as shadow's tools accept it: [a-z_][a-z0-9_-]*[$]?, 1..32.
+std::string as_account_name(const Value& value) {
+    std::string name = as_string(value);
+    bool ok = !name.empty() && name.size() <= 32 &&
+              ((name[0] >= 'a' && name[0] <= 'z') || name[0] == '_');
+    for (std::size_t i = 0; ok && i < name.size(); ++i) {
+        char c = name[i];
+        ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+             (c == '$' && i + 1 == name.size());
+    }
+    if (!ok) {
+        fail(value.where(),
+             in_quotes(value.name) + " " + in_quotes(name) + " is not a user or group name",
+             "lowercase letters, digits, '_' and '-', starting with a letter or '_', at most 32");
+    }
+    return name;
+}
+
+std::vector<std::string> as_account_names(const Value& value) {
+    std::vector<std::string> out;
+    const auto* array = value.node.as_array();
+    if (array == nullptr) {
+        wrong_type(value, "an array of strings");
+    }
+    for (const toml::node& item : *array) {
+        out.push_back(as_account_name(Value{item, value.name, value.file}));
+    }
+    return out;
+}
+
+/// A field of /etc/passwd: no ':' and no newline.
+std::string as_passwd_field(const Value& value, bool absolute) {
+    std::string text = absolute ? as_absolute_path(value) : as_string(value);
+    if (text.find_first_of(":\n") != std::string::npos) {
+        fail(value.where(), in_quotes(value.name) + " must not contain ':' or a newline");
+    }
+    return text;
+}
+
 std::array<Field<PythonSpec>, 9> python_fields() {
     return {{
         {"requirements",
@@ -902,7 +964,77 @@ PythonSpec read_python(const Section& section) {
     return spec;
 }
 
-std::array<Field<LayerDraft>, 7> layer_fields() {
+std::array<Field<apt::Account>, 8> account_fields() {
+    return {{
+        {"name", [](apt::Account& a, const Value& v) { a.name = as_account_name(v); }},
+        {"uid", [](apt::Account& a, const Value& v) { a.uid = as_id(v); }},
+        {"gid", [](apt::Account& a, const Value& v) { a.gid = as_id(v); }},
+        {"group", [](apt::Account& a, const Value& v) { a.group = as_account_name(v); }},
+        {"groups", [](apt::Account& a, const Value& v) { a.groups = as_account_names(v); }},
+        {"home", [](apt::Account& a, const Value& v) { a.home = as_passwd_field(v, true); }},
+        {"shell", [](apt::Account& a, const Value& v) { a.shell = as_passwd_field(v, true); }},
+        {"comment",
+         [](apt::Account& a, const Value& v) {
+             a.comment = as_passwd_field(v, false);
+             if (a.comment.find(',') != std::string::npos) {
+                 // GECOS subfields are separated by ','; one free-text field is enough here.
+                 fail(v.where(), "'comment' must not contain ','");
+             }
+         }},
+    }};
+}
+
+std::array<Field<apt::Group>, 3> group_fields() {
+    return {{
+        {"name", [](apt::Group& g, const Value& v) { g.name = as_account_name(v); }},
+        {"gid", [](apt::Group& g, const Value& v) { g.gid = as_id(v); }},
+        {"members", [](apt::Group& g, const Value& v) { g.members = as_account_names(v); }},
+    }};
+}
+
+std::array<Field<apt::AlternativeChoice>, 4> alternative_fields() {
+    return {{
+        {"name",
+         [](apt::AlternativeChoice& a, const Value& v) {
+             a.name = as_nonempty_string(v);
+             if (a.name.find_first_of("/ \t\n") != std::string::npos) {
+                 fail(v.where(), "'name' " + in_quotes(a.name) +
+                                     " is not an alternative name (no '/' or spaces)");
+             }
+         }},
+        {"path",
+         [](apt::AlternativeChoice& a, const Value& v) { a.path = as_passwd_field(v, true); }},
+        {"link",
+         [](apt::AlternativeChoice& a, const Value& v) { a.link = as_passwd_field(v, true); }},
+        {"priority",
+         [](apt::AlternativeChoice& a, const Value& v) {
+             a.priority = static_cast<int>(as_integer_in(v, -1000000, 1000000));
+         }},
+    }};
+}
+
+template <typename Item, std::size_t N>
+std::vector<Item> read_items(const Value& v, const std::string& label, const std::string& hint,
+                             const std::array<Field<Item>, N>& fields,
+                             std::initializer_list<std::pair<const char*, const char*>> required) {
+    std::vector<Item> out;
+    for (const toml::table* table : as_tables(v, hint)) {
+        Section section(*table, label, v.file);
+        Item item;
+        item.where = section.where();
+        read_fields(section, item, fields);
+        for (const auto& [key, why] : required) {
+            if (!section.get(key)) {
+                section.missing(in_quotes(key), why);
+            }
+        }
+        out.push_back(std::move(item));
+    }
+    return out;
+}
+
+std::array<Field<LayerDraft>, 13> layer_fields() {
+
     return {{
         {"name",
          [](LayerDraft& l, const Value& v) {
@@ -934,6 +1066,160 @@ std::array<Field<LayerDraft>, 7> layer_fields() {
         {"python",
          [](LayerDraft& l, const Value& v) {
              l.spec.python = read_python(Section(as_table(v), "[layer.python]", v.file));
+         }},
+        {"packages",
+         [](LayerDraft& l, const Value& v) {
+             l.spec.packages = as_packages(v);
+             l.spec.packages_where = v.where();
+         }},
+        {"recommends", [](LayerDraft& l, const Value& v) { l.spec.recommends = as_bool(v); }},
+        {"ldconfig", [](LayerDraft& l, const Value& v) { l.spec.ldconfig = as_bool(v); }},
+        {"account",
+         [](LayerDraft& l, const Value& v) {
+             l.spec.accounts = read_items<apt::Account>(
+                 v, "[[layer.account]]", "write [[layer.account]] (two brackets) for each user",
+                 account_fields(),
+                 {{"name", "the user's name, e.g. name = \"sshd\""},
+                  {"uid", "a fixed user id, e.g. uid = 100"}});
+         }},
+        {"group",
+         [](LayerDraft& l, const Value& v) {
+             l.spec.groups = read_items<apt::Group>(
+                 v, "[[layer.group]]", "write [[layer.group]] (two brackets) for each group",
+                 group_fields(),
+                 {{"name", "the group's name"}, {"gid", "a fixed group id, e.g. gid = 101"}});
+         }},
+        {"alternative",
+         [](LayerDraft& l, const Value& v) {
+             l.spec.alternatives = read_items<apt::AlternativeChoice>(
+                 v, "[[layer.alternative]]",
+                 "write [[layer.alternative]] (two brackets) for each choice", alternative_fields(),
+                 {{"name", "the alternative's name, as update-alternatives --display shows it"},
+                  {"path", "the path the alternative should point to"}});
+         }},
+    }};
+}
+
+// ---- [[apt.source]] -------------------------------------------------------------------
+
+/// A source being read, with what the final checks need.
+struct SourceDraft {
+    apt::SourceSpec spec;
+    std::optional<SourceLocation> name_where;
+    const Value* components = nullptr;
+    const Value* keyring = nullptr;
+    const Value* trusted = nullptr;
+    bool suites_seen = false;
+};
+
+std::vector<std::string> nonempty_texts(const Value& value) {
+    std::vector<std::string> out;
+    for (const Located& item : as_strings(value)) {
+        if (item.text.empty()) {
+            fail(item.where, in_quotes(value.name) + " entries must not be empty");
+        }
+        out.push_back(item.text);
+    }
+    return out;
+}
+
+std::array<Field<SourceDraft>, 8> source_fields() {
+    return {{
+        {"name",
+         [](SourceDraft& s, const Value& v) {
+             s.spec.name = as_nonempty_string(v);
+             s.name_where = v.where();
+         }},
+        {"url",
+         [](SourceDraft& s, const Value& v) {
+             std::string url = as_nonempty_string(v);
+             if (!url.starts_with("http://") && !url.starts_with("https://")) {
+                 fail(v.where(), "'url' " + in_quotes(url) + " is not an http:// or https:// URL",
+                      "write the repository's root, e.g. \"http://deb.debian.org/debian\"");
+             }
+             while (url.ends_with('/') && url.size() > 8) {
+                 url.pop_back();
+             }
+             s.spec.url = url;
+         }},
+        {"suites",
+         [](SourceDraft& s, const Value& v) {
+             s.spec.suites = nonempty_texts(v);
+             if (s.spec.suites.empty()) {
+                 fail(v.where(), "'suites' must not be empty",
+                      "write suites = [\"bookworm\"], or [\"/\"] for a flat repository");
+             }
+             s.suites_seen = true;
+         }},
+        {"components",
+         [](SourceDraft& s, const Value& v) {
+             s.spec.components = nonempty_texts(v);
+             s.components = &v;
+         }},
+        {"architectures",
+         [](SourceDraft& s, const Value& v) { s.spec.architectures = nonempty_texts(v); }},
+        {"keyring",
+         [](SourceDraft& s, const Value& v) {
+             s.spec.keyring = resolve(v.file, as_nonempty_string(v));
+             s.keyring = &v;
+         }},
+        {"priority",
+         [](SourceDraft& s, const Value& v) {
+             s.spec.priority = static_cast<int>(as_integer_in(v, -10000, 10000));
+         }},
+        {"trusted",
+         [](SourceDraft& s, const Value& v) {
+             s.spec.trusted = as_bool(v);
+             s.trusted = &v;
+         }},
+    }};
+}
+
+SourceDraft read_source(const Section& section) {
+    SourceDraft draft;
+    draft.spec.where = section.where();
+    read_fields(section, draft, source_fields());
+    if (draft.spec.url.empty()) {
+        section.missing(in_quotes("url"), "the repository's root, e.g. url = "
+                                          "\"http://deb.debian.org/debian\"");
+    }
+    if (!draft.suites_seen) {
+        section.missing(in_quotes("suites"),
+                        "e.g. suites = [\"bookworm\"], or [\"/\"] for a flat repository");
+    }
+    bool all_flat = std::all_of(draft.spec.suites.begin(), draft.spec.suites.end(),
+                                [](const std::string& suite) { return suite.ends_with('/'); });
+    if (draft.components == nullptr) {
+        if (!all_flat) {
+            draft.spec.components = {"main"};
+        }
+    } else if (all_flat && !draft.spec.components.empty()) {
+        fail(draft.components->where(),
+             "'components' is not used by a flat repository (every suite ends in '/')",
+             "leave out 'components' for a repository listed as `deb URL /`");
+    }
+    if (draft.spec.trusted && draft.keyring) {
+        fail(draft.keyring->where(), "'keyring' and 'trusted = true' are mutually exclusive",
+             "trusted = true turns signature checks off; keep only one of them");
+    }
+    if (!draft.spec.trusted && !draft.keyring) {
+        section.missing(in_quotes("keyring"),
+                        "the OpenPGP keyring that signs the repository, relative to this file "
+                        "(or trusted = true for an unsigned repository)");
+    }
+    // The values belong to `section`, which ends here.
+    draft.components = draft.keyring = draft.trusted = nullptr;
+    return draft;
+}
+
+std::array<Field<std::vector<SourceDraft>>, 1> apt_fields() {
+    return {{
+        {"source",
+         [](std::vector<SourceDraft>& sources, const Value& v) {
+             for (const toml::table* table :
+                  as_tables(v, "write [[apt.source]] (two brackets) for each source")) {
+                 sources.push_back(read_source(Section(*table, "[[apt.source]]", v.file)));
+             }
          }},
     }};
 }
@@ -1182,6 +1468,7 @@ struct Merge {
     std::set<std::string> volumes;
     std::vector<LayerDraft> layers;
     std::vector<TestDraft> tests;
+    std::vector<SourceDraft> sources;
 };
 
 /// Keys of a table of strings (env, labels) into `out`, later wins.
@@ -1333,7 +1620,7 @@ std::string_view home_of(std::string_view key) {
     return {};
 }
 
-std::array<Field<Merge>, 9> top_fields() {
+std::array<Field<Merge>, 10> top_fields() {
     return {{
         {"include", [](Merge&, const Value&) {}}, // read before the rest, see Loader::read()
         {"name",
@@ -1373,6 +1660,10 @@ std::array<Field<Merge>, 9> top_fields() {
                   as_tables(v, "write [[test]] (two brackets) for each test")) {
                  m.tests.push_back(read_test(Section(*table, "[[test]]", v.file)));
              }
+         }},
+        {"apt",
+         [](Merge& m, const Value& v) {
+             read_fields(Section(as_table(v), "[apt]", v.file), m.sources, apt_fields());
          }},
     }};
 }
@@ -1471,10 +1762,42 @@ void default_name(Merge& m, const FileContext& top) {
     m.recipe.name = std::move(name);
 }
 
+/// Default source names ("source-<n>"), their uniqueness, and sources for packages.
+void check_sources(Merge& m) {
+    std::map<std::string, const SourceDraft*> seen;
+    for (std::size_t i = 0; i < m.sources.size(); ++i) {
+        SourceDraft& source = m.sources[i];
+        if (!source.name_where) {
+            source.spec.name = "source-" + std::to_string(i + 1);
+        }
+        auto [first, fresh] = seen.emplace(source.spec.name, &source);
+        if (!fresh) {
+            fail(source.name_where.value_or(source.spec.where),
+                 "apt source name " + in_quotes(source.spec.name) + " is used twice",
+                 "first used at " +
+                     first->second->name_where.value_or(first->second->spec.where).str());
+        }
+        m.recipe.apt_sources.push_back(source.spec);
+    }
+    if (!m.sources.empty()) {
+        return;
+    }
+    for (const LayerDraft& layer : m.layers) {
+        if (!layer.spec.packages.empty()) {
+            fail(layer.spec.packages_where,
+                 "layer " + in_quotes(layer.spec.name) +
+                     " lists packages, but the recipe has "
+                     "no [[apt.source]]",
+                 "add [[apt.source]] with url, suites, components and keyring (docs/apt.md)");
+        }
+    }
+}
+
 Recipe finish(Merge& m, const FileContext& top) {
     check_levels(m);
     name_layers(m);
     name_tests(m);
+    check_sources(m);
     default_name(m, top);
     Recipe& recipe = m.recipe;
     recipe.file = top.absolute;

@@ -1,0 +1,53 @@
+// libarchive for the apt module: whole-buffer decompression (Packages indexes).
+#include "apt/archive.hpp"
+#include "apt/internal.hpp"
+
+namespace ocibake::apt::detail {
+
+void check_archive(archive* a, int rc, const std::string& what) {
+    if (rc < ARCHIVE_WARN) {
+        const char* msg = a ? archive_error_string(a) : nullptr;
+        throw Error(ErrorKind::integrity, what + ": " + (msg ? msg : "libarchive error"));
+    }
+}
+
+ArchivePtr new_reader() {
+    ArchivePtr a(archive_read_new());
+    if (!a) {
+        throw Error(ErrorKind::internal, "libarchive: archive_read_new failed");
+    }
+    return a;
+}
+
+std::string decompress(std::string_view data, std::string_view origin) {
+    ArchivePtr a = new_reader();
+    std::string what(origin);
+    check_archive(a.get(), archive_read_support_filter_all(a.get()), what);
+    check_archive(a.get(), archive_read_support_format_raw(a.get()), what);
+    check_archive(a.get(), archive_read_open_memory(a.get(), data.data(), data.size()), what);
+    archive_entry* entry = nullptr;
+    int rc = archive_read_next_header(a.get(), &entry);
+    if (rc == ARCHIVE_EOF) {
+        return {};
+    }
+    check_archive(a.get(), rc, what);
+    std::string out;
+    char buffer[1 << 16];
+    for (;;) {
+        la_ssize_t n = archive_read_data(a.get(), buffer, sizeof buffer);
+        if (n < 0) {
+            check_archive(a.get(), static_cast<int>(n), what);
+            continue;
+        }
+        if (n == 0) {
+            break;
+        }
+        out.append(buffer, static_cast<std::size_t>(n));
+        if (out.size() > (std::size_t(2) << 30)) {
+            throw Error(ErrorKind::integrity, what + ": decompresses to more than 2 GiB");
+        }
+    }
+    return out;
+}
+
+} // namespace ocibake::apt::detail

@@ -1,0 +1,240 @@
+#include "apt/deb.hpp"
+
+#include "ocibake/error.hpp"
+
+#include <cstring>
+
+namespace ocibake::apt::detail {
+
+struct DebReader::Inner {
+    ArchivePtr archive;
+    DebReader* owner = nullptr;
+    char buffer[1 << 16];
+};
+
+// Reads the .deb's bytes from the store (verified against the digest at the end).
+la_ssize_t deb_outer_read(archive*, void* data, const void** out) {
+    auto* self = static_cast<DebReader*>(data);
+    try {
+        std::size_t n = self->blob_.read(self->buffer_, sizeof self->buffer_);
+        *out = self->buffer_;
+        return static_cast<la_ssize_t>(n);
+    } catch (...) {
+        self->error_ = std::current_exception(); // no exception crosses libarchive
+        return -1;
+    }
+}
+
+// Reads a member's (compressed) bytes out of the ar archive.
+la_ssize_t deb_inner_read(archive*, void* data, const void** out) {
+    auto* inner = static_cast<DebReader::Inner*>(data);
+    DebReader* self = inner->owner;
+    la_ssize_t n = archive_read_data(self->outer_.get(), inner->buffer, sizeof inner->buffer);
+    if (n < 0) {
+        if (!self->error_) {
+            const char* msg = archive_error_string(self->outer_.get());
+            self->error_ = std::make_exception_ptr(
+                Error(ErrorKind::integrity, self->what_ + ": " + (msg ? msg : "libarchive error")));
+        }
+        return -1;
+    }
+    *out = inner->buffer;
+    return n;
+}
+
+DebReader::DebReader(const Store& store, const Digest& digest, std::string what)
+    : what_(std::move(what)), blob_(store.open_blob(digest)), outer_(new_reader()) {
+    check_archive(outer_.get(), archive_read_support_format_ar(outer_.get()), what_);
+    check_archive(outer_.get(),
+                  archive_read_open(outer_.get(), this, nullptr, deb_outer_read, nullptr), what_);
+}
+
+DebReader::~DebReader() = default;
+
+void DebReader::rethrow() {
+    if (error_) {
+        std::exception_ptr e = error_;
+        error_ = nullptr;
+        std::rethrow_exception(e);
+    }
+}
+
+namespace {
+
+std::string member_name(std::string path) {
+    while (path.starts_with("./")) {
+        path.erase(0, 2);
+    }
+    return path;
+}
+
+} // namespace
+
+std::map<std::string, ControlFile> DebReader::control() {
+    std::map<std::string, ControlFile> out;
+    bool binary_seen = false;
+    auto open_inner = [&](const std::string& member) {
+        auto inner = std::make_unique<Inner>();
+        inner->owner = this;
+        inner->archive = new_reader();
+        std::string w = what_ + ": " + member;
+        check_archive(inner->archive.get(), archive_read_support_filter_all(inner->archive.get()),
+                      w);
+        check_archive(inner->archive.get(), archive_read_support_format_tar(inner->archive.get()),
+                      w);
+        int rc =
+            archive_read_open(inner->archive.get(), inner.get(), nullptr, deb_inner_read, nullptr);
+        rethrow();
+        check_archive(inner->archive.get(), rc, w);
+        return inner;
+    };
+    for (;;) {
+        archive_entry* entry = nullptr;
+        int rc = archive_read_next_header(outer_.get(), &entry);
+        rethrow();
+        if (rc == ARCHIVE_EOF) {
+            throw Error(ErrorKind::integrity,
+                        what_ + ": not a Debian package (no data.tar member)");
+        }
+        check_archive(outer_.get(), rc, what_ + ": not a Debian package");
+        std::string name = archive_entry_pathname(entry);
+        if (name == "debian-binary") {
+            char text[16] = {};
+            la_ssize_t n = archive_read_data(outer_.get(), text, sizeof text - 1);
+            rethrow();
+            if (n < 2 || std::strncmp(text, "2.", 2) != 0) {
+                throw Error(ErrorKind::integrity,
+                            what_ + ": not a Debian package of format 2.x (debian-binary)");
+            }
+            binary_seen = true;
+        } else if (name.starts_with("control.tar")) {
+            if (!binary_seen) {
+                throw Error(ErrorKind::integrity,
+                            what_ + ": debian-binary is not the first member");
+            }
+            auto inner = open_inner(name);
+            std::string w = what_ + ": " + name;
+            for (;;) {
+                archive_entry* e = nullptr;
+                int r = archive_read_next_header(inner->archive.get(), &e);
+                rethrow();
+                if (r == ARCHIVE_EOF) {
+                    break;
+                }
+                check_archive(inner->archive.get(), r, w);
+                if (archive_entry_filetype(e) != AE_IFREG) {
+                    continue;
+                }
+                std::string file = member_name(archive_entry_pathname(e));
+                if (file.empty() || file.find('/') != std::string::npos) {
+                    continue;
+                }
+                la_int64_t size = archive_entry_size(e);
+                if (size < 0 || size > (64 << 20)) {
+                    throw Error(ErrorKind::integrity, w + ": " + file + " is larger than 64 MiB");
+                }
+                std::string content(static_cast<std::size_t>(size), '\0');
+                std::size_t done = 0;
+                while (done < content.size()) {
+                    la_ssize_t n = archive_read_data(inner->archive.get(), content.data() + done,
+                                                     content.size() - done);
+                    rethrow();
+                    if (n <= 0) {
+                        check_archive(inner->archive.get(), static_cast<int>(n), w + ": " + file);
+                        break;
+                    }
+                    done += static_cast<std::size_t>(n);
+                }
+                content.resize(done);
+                out[file] = {std::move(content),
+                             static_cast<std::uint32_t>(archive_entry_mode(e)) & 07777};
+            }
+            if (!out.count("control")) {
+                throw Error(ErrorKind::integrity, w + ": has no control file");
+            }
+        } else if (name.starts_with("data.tar")) {
+            if (out.empty()) {
+                throw Error(ErrorKind::integrity, what_ + ": data.tar comes before control.tar");
+            }
+            data_ = open_inner(name);
+            return out;
+        }
+        // Other members ("_gpgbuilder", ...) are skipped, as dpkg does.
+    }
+}
+
+bool DebReader::next(DebEntry& e) {
+    if (!data_) {
+        throw Error(ErrorKind::internal, what_ + ": control() must be read first");
+    }
+    archive_entry* entry = nullptr;
+    int rc = archive_read_next_header(data_->archive.get(), &entry);
+    rethrow();
+    if (rc == ARCHIVE_EOF) {
+        // Read to the end so the blob's digest is checked.
+        char rest[4096];
+        while (archive_read_data(outer_.get(), rest, sizeof rest) > 0) {
+        }
+        archive_entry* more = nullptr;
+        while (archive_read_next_header(outer_.get(), &more) == ARCHIVE_OK) {
+        }
+        rethrow();
+        return false;
+    }
+    check_archive(data_->archive.get(), rc, what_ + ": data.tar");
+    e = DebEntry{};
+    e.path = archive_entry_pathname(entry);
+    e.mode = static_cast<std::uint32_t>(archive_entry_mode(entry)) & 07777;
+    e.uid = static_cast<std::uint32_t>(archive_entry_uid(entry));
+    e.gid = static_cast<std::uint32_t>(archive_entry_gid(entry));
+    la_int64_t size = archive_entry_size(entry);
+    e.size = size > 0 ? static_cast<std::uint64_t>(size) : 0;
+    if (const char* hardlink = archive_entry_hardlink(entry)) {
+        e.type = DebEntry::Type::hardlink;
+        e.link = hardlink;
+        e.size = 0;
+        return true;
+    }
+    switch (archive_entry_filetype(entry)) {
+    case AE_IFREG:
+        e.type = DebEntry::Type::file;
+        break;
+    case AE_IFDIR:
+        e.type = DebEntry::Type::directory;
+        break;
+    case AE_IFLNK:
+        e.type = DebEntry::Type::symlink;
+        e.link = archive_entry_symlink(entry) ? archive_entry_symlink(entry) : "";
+        break;
+    case AE_IFIFO:
+        e.type = DebEntry::Type::fifo;
+        break;
+    case AE_IFCHR:
+        e.type = DebEntry::Type::char_device;
+        break;
+    case AE_IFBLK:
+        e.type = DebEntry::Type::block_device;
+        break;
+    default:
+        throw Error(ErrorKind::integrity,
+                    what_ + ": data.tar: " + e.path + " has a type dpkg does not install");
+    }
+    if (e.type != DebEntry::Type::file) {
+        e.size = 0;
+    }
+    e.dev_major = static_cast<std::uint32_t>(archive_entry_rdevmajor(entry));
+    e.dev_minor = static_cast<std::uint32_t>(archive_entry_rdevminor(entry));
+    return true;
+}
+
+std::size_t DebReader::read(void* buffer, std::size_t size) {
+    la_ssize_t n = archive_read_data(data_->archive.get(), buffer, size);
+    rethrow();
+    if (n < 0) {
+        check_archive(data_->archive.get(), static_cast<int>(n), what_ + ": data.tar");
+        return 0;
+    }
+    return static_cast<std::size_t>(n);
+}
+
+} // namespace ocibake::apt::detail

@@ -1,0 +1,309 @@
+// What the layers below an apt layer hold that the layer depends on: the dpkg database,
+// the account files, the linker configuration, the alternatives, and the top-level
+// symlinks of a merged /usr. Read from the layer blobs with whiteouts applied.
+#include "apt/archive.hpp"
+#include "apt/internal.hpp"
+#include "apt/ldcache.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <exception>
+
+namespace ocibake::apt {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::size_t kMaxFactFile = 64u << 20;
+
+bool wanted(const std::string& path) {
+    static const char* exact[] = {"var/lib/dpkg/status",
+                                  "etc/passwd",
+                                  "etc/group",
+                                  "etc/shadow",
+                                  "etc/gshadow",
+                                  "etc/ld.so.conf",
+                                  "etc/ca-certificates.conf"};
+    for (const char* e : exact) {
+        if (path == e) {
+            return true;
+        }
+    }
+    return path.starts_with("etc/ld.so.conf.d/") || path.starts_with("var/lib/dpkg/alternatives/");
+}
+
+std::string clean(std::string path) {
+    while (path.starts_with("./")) {
+        path.erase(0, 2);
+    }
+    while (path.starts_with('/')) {
+        path.erase(0, 1);
+    }
+    while (path.ends_with('/')) {
+        path.pop_back();
+    }
+    return path;
+}
+
+/// Removes `path` and everything below it.
+template <typename Map>
+void erase_tree(Map& map, const std::string& path) {
+    map.erase(path);
+    std::string prefix = path.empty() ? "" : path + "/";
+    for (auto it = map.lower_bound(prefix); it != map.end() && it->first.starts_with(prefix);) {
+        it = map.erase(it);
+    }
+}
+
+struct ReaderState {
+    BlobReader* blob;
+    std::exception_ptr error;
+    char buffer[1 << 16];
+};
+
+la_ssize_t read_callback(archive*, void* data, const void** out) {
+    auto* state = static_cast<ReaderState*>(data);
+    try {
+        std::size_t n = state->blob->read(state->buffer, sizeof state->buffer);
+        *out = state->buffer;
+        return static_cast<la_ssize_t>(n);
+    } catch (...) {
+        state->error = std::current_exception(); // no exception crosses libarchive
+        return -1;
+    }
+}
+
+void apply_layer(Store& store, const Digest& digest, ImageFacts& facts) {
+    BlobReader blob = store.open_blob(digest);
+    ReaderState state{&blob, nullptr, {}};
+    detail::ArchivePtr a = detail::new_reader();
+    std::string what = "layer " + digest.str();
+    detail::check_archive(a.get(), archive_read_support_filter_all(a.get()), what);
+    detail::check_archive(a.get(), archive_read_support_format_tar(a.get()), what);
+    detail::check_archive(
+        a.get(), archive_read_open(a.get(), &state, nullptr, read_callback, nullptr), what);
+    archive_entry* entry = nullptr;
+    for (;;) {
+        int rc = archive_read_next_header(a.get(), &entry);
+        if (rc == ARCHIVE_EOF) {
+            break;
+        }
+        if (state.error) {
+            std::rethrow_exception(state.error);
+        }
+        detail::check_archive(a.get(), rc, what);
+        std::string path = clean(archive_entry_pathname(entry));
+        std::size_t slash = path.rfind('/');
+        std::string dir = slash == std::string::npos ? "" : path.substr(0, slash);
+        std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+        if (base == ".wh..wh..opq") {
+            std::string prefix = dir.empty() ? "" : dir;
+            for (auto it = facts.dirs.lower_bound(prefix + "/");
+                 it != facts.dirs.end() && it->starts_with(prefix + "/");) {
+                it = facts.dirs.erase(it);
+            }
+            for (auto* map : {&facts.files, &facts.links, &facts.symlinks}) {
+                auto keep = map->find(prefix);
+                std::optional<std::string> self;
+                if (keep != map->end()) {
+                    self = keep->second;
+                }
+                erase_tree(*map, prefix);
+                if (self) {
+                    (*map)[prefix] = *self; // the directory itself stays
+                }
+            }
+            for (auto it = facts.libraries.lower_bound(prefix + "/");
+                 it != facts.libraries.end() && it->first.starts_with(prefix + "/");) {
+                it = facts.libraries.erase(it);
+            }
+            continue;
+        }
+        if (base.starts_with(".wh.")) {
+            std::string gone = (dir.empty() ? "" : dir + "/") + base.substr(4);
+            erase_tree(facts.files, gone);
+            erase_tree(facts.links, gone);
+            erase_tree(facts.symlinks, gone);
+            erase_tree(facts.libraries, gone);
+            facts.dirs.erase(gone);
+            for (auto it = facts.dirs.lower_bound(gone + "/");
+                 it != facts.dirs.end() && it->starts_with(gone + "/");) {
+                it = facts.dirs.erase(it);
+            }
+            continue;
+        }
+        facts.files.erase(path);
+        facts.links.erase(path);
+        facts.symlinks.erase(path);
+        facts.libraries.erase(path);
+        mode_t type = archive_entry_filetype(entry);
+        if (type == AE_IFDIR) {
+            if (!path.empty()) {
+                facts.dirs.insert(path);
+            }
+        } else {
+            facts.dirs.erase(path);
+        }
+        std::string base_name = path.substr(path.rfind('/') + 1);
+        if (type == AE_IFLNK) {
+            std::string target = archive_entry_symlink(entry) ? archive_entry_symlink(entry) : "";
+            facts.symlinks[path] = target;
+            if (path.find('/') == std::string::npos) {
+                facts.links[path] = target;
+            }
+        } else if (type == AE_IFREG && archive_entry_hardlink(entry) == nullptr &&
+                   detail::is_library_name(base_name)) {
+            la_int64_t size = archive_entry_size(entry);
+            detail::ElfScanner scan(size > 0 ? static_cast<std::uint64_t>(size) : 0);
+            char buffer[1 << 16];
+            for (;;) {
+                la_ssize_t n = archive_read_data(a.get(), buffer, sizeof buffer);
+                if (state.error) {
+                    std::rethrow_exception(state.error);
+                }
+                if (n < 0) {
+                    detail::check_archive(a.get(), static_cast<int>(n), what + ": /" + path);
+                    continue;
+                }
+                if (n == 0) {
+                    break;
+                }
+                scan.feed(buffer, static_cast<std::size_t>(n));
+            }
+            if (auto elf = scan.finish()) {
+                facts.libraries[path] = {elf->soname, elf->flags, elf->osversion};
+            }
+        } else if (type == AE_IFREG && archive_entry_hardlink(entry) != nullptr &&
+                   detail::is_library_name(base_name)) {
+            auto target = facts.libraries.find(clean(archive_entry_hardlink(entry)));
+            if (target != facts.libraries.end()) {
+                facts.libraries[path] = target->second;
+            }
+        } else if (type == AE_IFREG && wanted(path)) {
+            const char* hardlink = archive_entry_hardlink(entry);
+            if (hardlink != nullptr) {
+                auto target = facts.files.find(clean(hardlink));
+                if (target != facts.files.end()) {
+                    facts.files[path] = target->second;
+                }
+                continue;
+            }
+            la_int64_t size = archive_entry_size(entry);
+            if (size < 0 || static_cast<std::uint64_t>(size) > kMaxFactFile) {
+                throw Error(ErrorKind::integrity,
+                            what + ": /" + path + " is larger than 64 MiB; not a " + base);
+            }
+            std::string content(static_cast<std::size_t>(size), '\0');
+            std::size_t done = 0;
+            while (done < content.size()) {
+                la_ssize_t n =
+                    archive_read_data(a.get(), content.data() + done, content.size() - done);
+                if (state.error) {
+                    std::rethrow_exception(state.error);
+                }
+                if (n < 0) {
+                    detail::check_archive(a.get(), static_cast<int>(n), what + ": /" + path);
+                    continue;
+                }
+                if (n == 0) {
+                    break;
+                }
+                done += static_cast<std::size_t>(n);
+            }
+            content.resize(done);
+            facts.files[path] = std::move(content);
+        }
+    }
+    if (state.error) {
+        std::rethrow_exception(state.error);
+    }
+}
+
+} // namespace
+
+std::string ImageFacts::file(const std::string& path) const {
+    auto it = files.find(path);
+    return it == files.end() ? std::string() : it->second;
+}
+
+Digest ImageFacts::fingerprint() const {
+    Sha256 h;
+    auto field = [&](const std::string& s) {
+        std::uint64_t n = s.size();
+        h.update(&n, sizeof n);
+        h.update(s);
+    };
+    field("ocibake image-facts 3");
+    for (const auto* map : {&files, &links}) {
+        field(std::to_string(map->size()));
+        for (const auto& [k, v] : *map) {
+            field(k);
+            field(v);
+        }
+    }
+    field(std::to_string(dirs.size()));
+    for (const auto& d : dirs) {
+        field(d);
+    }
+    field(std::to_string(symlinks.size()));
+    for (const auto& [k, v] : symlinks) {
+        field(k);
+        field(v);
+    }
+    field(std::to_string(libraries.size()));
+    for (const auto& [k, v] : libraries) {
+        field(k);
+        field(v.soname + " " + std::to_string(v.flags) + " " + std::to_string(v.osversion));
+    }
+    return h.finish();
+}
+
+ImageFacts read_image_facts(Store& store, const std::vector<Digest>& layers) {
+    Sha256 key;
+    key.update("ocibake image-facts 3\n");
+    for (const Digest& d : layers) {
+        key.update(d.str() + "\n");
+    }
+    std::string record_key = key.finish().hex();
+    if (auto text = store.get_record("apt-image", record_key)) {
+        try {
+            json j = json::parse(*text);
+            ImageFacts facts;
+            facts.files = j.at("files").get<std::map<std::string, std::string>>();
+            facts.links = j.at("links").get<std::map<std::string, std::string>>();
+            facts.dirs = j.at("dirs").get<std::set<std::string>>();
+            facts.symlinks = j.at("symlinks").get<std::map<std::string, std::string>>();
+            for (const auto& [path, lib] : j.at("libraries").items()) {
+                facts.libraries[path] = {lib.at(0).get<std::string>(),
+                                         lib.at(1).get<std::int32_t>(),
+                                         lib.at(2).get<std::uint32_t>()};
+            }
+            return facts;
+        } catch (const std::exception&) {
+            // a damaged record is a miss
+        }
+    }
+    ImageFacts facts;
+    for (const Digest& d : layers) {
+        apply_layer(store, d, facts);
+    }
+    json libs = json::object();
+    for (const auto& [path, lib] : facts.libraries) {
+        libs[path] = json::array({lib.soname, lib.flags, lib.osversion});
+    }
+    json j = {{"files", facts.files},
+              {"links", facts.links},
+              {"dirs", facts.dirs},
+              {"symlinks", facts.symlinks},
+              {"libraries", std::move(libs)}};
+    // JSON text needs UTF-8: a file that is not cannot be recorded, and the record is
+    // skipped (it is only a cache; the layers are read again next time).
+    try {
+        store.put_record("apt-image", record_key, j.dump());
+    } catch (const json::exception&) {
+    }
+    return facts;
+}
+
+} // namespace ocibake::apt

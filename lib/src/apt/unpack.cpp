@@ -1,0 +1,1129 @@
+// A layer of Debian packages: .debs downloaded into the store, their data.tar streamed
+// into the layer (decoded in parallel, written in a fixed order), then the dpkg database.
+//
+// Decoding xz (most .debs) is the expensive part, so worker threads decode packages
+// ahead of the writer, each into a bounded channel of its own; the writer takes the
+// packages in the lock's order, so the bytes never depend on timing. Memory is bounded
+// by (workers + 2) channels of kChannelBytes, never by a package's size.
+#include "apt/deb.hpp"
+#include "apt/effects.hpp"
+#include "apt/internal.hpp"
+#include "apt/layer.hpp"
+#include "apt/md5.hpp"
+#include "common/fs.hpp"
+#include "common/thread_pool.hpp"
+#include "layer/pipeline.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <fcntl.h>
+#include <future>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace ocibake::apt::detail {
+
+namespace {
+
+using ocibake::detail::Buffer;
+using ocibake::detail::BufferPool;
+using ocibake::detail::ChunkStream;
+using ocibake::detail::TarWriter;
+
+constexpr std::size_t kChannelBytes = 8u << 20;
+constexpr std::size_t kDataChunk = 1u << 20;
+constexpr std::size_t kEntryCost = 512;
+
+std::string describe(const LockedPackage& p) {
+    return "package " + p.name + " " + p.version + " (" + p.arch + ")";
+}
+
+// ---- decoding, in parallel, into ordered channels -----------------------------------------
+
+struct Event {
+    enum class Kind { control, entry, data } kind = Kind::entry;
+    std::map<std::string, ControlFile> control;
+    DebEntry entry;
+    Buffer data;
+};
+
+/// A bounded queue from one decoder to the writer.
+class Channel {
+public:
+    /// Blocks while the channel is full; false when the writer has given up.
+    bool push(Event&& event, std::size_t bytes) {
+        std::unique_lock lock(mutex_);
+        space_.wait(lock, [&] { return bytes_ < kChannelBytes || cancelled_; });
+        if (cancelled_) {
+            return false;
+        }
+        bytes_ += bytes;
+        queue_.emplace_back(std::move(event), bytes);
+        ready_.notify_one();
+        return true;
+    }
+    void close(std::exception_ptr error = nullptr) {
+        std::lock_guard lock(mutex_);
+        closed_ = true;
+        error_ = error;
+        ready_.notify_all();
+    }
+    void cancel() {
+        std::lock_guard lock(mutex_);
+        cancelled_ = true;
+        space_.notify_all();
+    }
+    /// The next event; false at the end. Rethrows the decoder's error.
+    bool pop(Event& event) {
+        std::unique_lock lock(mutex_);
+        ready_.wait(lock, [&] { return !queue_.empty() || closed_; });
+        if (!queue_.empty()) {
+            event = std::move(queue_.front().first);
+            bytes_ -= queue_.front().second;
+            queue_.pop_front();
+            space_.notify_one();
+            return true;
+        }
+        if (error_) {
+            std::rethrow_exception(error_);
+        }
+        return false;
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable space_, ready_;
+    std::deque<std::pair<Event, std::size_t>> queue_;
+    std::size_t bytes_ = 0;
+    bool closed_ = false;
+    bool cancelled_ = false;
+    std::exception_ptr error_;
+};
+
+/// Worker threads decoding packages in order, at most `window` ahead of the writer.
+class Decoders {
+public:
+    /// `ready` (when given) says when each package is in the store: its download runs
+    /// while earlier packages are decoded.
+    Decoders(const Store& store, const std::vector<LockedPackage>& packages, unsigned threads,
+             BufferPool& buffers, const std::vector<std::shared_future<void>>* ready)
+        : store_(store), packages_(packages), buffers_(buffers), ready_(ready) {
+        for (std::size_t i = 0; i < packages.size(); ++i) {
+            channels_.push_back(std::make_unique<Channel>());
+        }
+        window_ = threads + 2;
+        unsigned n =
+            std::max(1u, std::min<unsigned>(threads, static_cast<unsigned>(packages.size())));
+        for (unsigned i = 0; i < n; ++i) {
+            workers_.emplace_back([this] { run(); });
+        }
+    }
+    ~Decoders() {
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+            wake_.notify_all();
+        }
+        for (auto& c : channels_) {
+            c->cancel();
+        }
+        for (auto& w : workers_) {
+            w.join();
+        }
+    }
+    Decoders(const Decoders&) = delete;
+    Decoders& operator=(const Decoders&) = delete;
+
+    /// The writer has reached package `i`.
+    Channel& reach(std::size_t i) {
+        std::lock_guard lock(mutex_);
+        reached_ = i;
+        wake_.notify_all();
+        return *channels_[i];
+    }
+
+private:
+    void run() {
+        for (;;) {
+            std::size_t i;
+            {
+                std::unique_lock lock(mutex_);
+                wake_.wait(lock, [&] { return stopping_ || next_ < reached_ + window_; });
+                if (stopping_ || next_ >= packages_.size()) {
+                    return;
+                }
+                i = next_++;
+            }
+            decode(i);
+        }
+    }
+
+    void decode(std::size_t i) {
+        Channel& channel = *channels_[i];
+        const LockedPackage& p = packages_[i];
+        try {
+            if (ready_ != nullptr) {
+                (*ready_)[i].get(); // its download's error, if it failed
+            }
+            DebReader reader(store_, p.sha256, describe(p) + " (" + p.url + ")");
+            Event control;
+            control.kind = Event::Kind::control;
+            control.control = reader.control();
+            if (!channel.push(std::move(control), kEntryCost)) {
+                return;
+            }
+            DebEntry entry;
+            while (reader.next(entry)) {
+                std::uint64_t left = entry.size;
+                std::string path = entry.path;
+                Event e;
+                e.entry = std::move(entry);
+                if (!channel.push(std::move(e), kEntryCost)) {
+                    return;
+                }
+                while (left > 0) {
+                    Buffer b = buffers_.get();
+                    while (b.free() > 0 && left > 0) {
+                        std::size_t n = reader.read(
+                            b.end(),
+                            static_cast<std::size_t>(std::min<std::uint64_t>(b.free(), left)));
+                        if (n == 0) {
+                            throw Error(ErrorKind::integrity,
+                                        describe(p) + " (" + p.url + "): data.tar: " + path +
+                                            " is shorter than its header says");
+                        }
+                        b.size += n;
+                        left -= n;
+                    }
+                    Event d;
+                    d.kind = Event::Kind::data;
+                    std::size_t size = b.size;
+                    d.data = std::move(b);
+                    if (!channel.push(std::move(d), size)) {
+                        return;
+                    }
+                }
+            }
+            channel.close();
+        } catch (...) {
+            channel.close(std::current_exception());
+        }
+    }
+
+    const Store& store_;
+    const std::vector<LockedPackage>& packages_;
+    BufferPool& buffers_;
+    const std::vector<std::shared_future<void>>* ready_;
+    std::vector<std::unique_ptr<Channel>> channels_;
+    std::vector<std::thread> workers_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::size_t next_ = 0;
+    std::size_t reached_ = 0;
+    std::size_t window_ = 4;
+    bool stopping_ = false;
+};
+
+// ---- paths --------------------------------------------------------------------------------
+
+/// "./usr/bin/x" -> "usr/bin/x"; "" for the root. Error for a path that climbs out.
+std::string clean_path(std::string_view raw, const std::string& what) {
+    std::string out;
+    std::size_t pos = 0;
+    while (pos <= raw.size()) {
+        std::size_t slash = raw.find('/', pos);
+        std::string_view part =
+            raw.substr(pos, slash == std::string_view::npos ? std::string_view::npos : slash - pos);
+        pos = slash == std::string_view::npos ? raw.size() + 1 : slash + 1;
+        if (part.empty() || part == ".") {
+            continue;
+        }
+        if (part == "..") {
+            throw Error(ErrorKind::integrity,
+                        what + ": data.tar: '" + std::string(raw) + "' climbs out of the root");
+        }
+        if (!out.empty()) {
+            out += '/';
+        }
+        out += part;
+    }
+    return out;
+}
+
+/// Where a package path lands in the image below: below a top-level symlink of the base
+/// (a merged /usr: bin -> usr/bin), it lands where the link points. The link itself
+/// ("bin") maps to "" (not written: the directory entry would replace the link).
+std::string land(const std::string& path, const std::map<std::string, std::string>& links) {
+    std::size_t slash = path.find('/');
+    std::string top = path.substr(0, slash);
+    auto it = links.find(top);
+    if (it == links.end()) {
+        return path;
+    }
+    std::string target = it->second;
+    while (target.starts_with('/')) {
+        target.erase(0, 1);
+    }
+    while (target.ends_with('/')) {
+        target.pop_back();
+    }
+    if (target.empty() || target.find("..") != std::string::npos || target.starts_with("./")) {
+        return path; // not a plain link inside the image: leave it to the unpacker
+    }
+    if (slash == std::string::npos) {
+        return "";
+    }
+    return target + path.substr(slash);
+}
+
+// ---- control data -------------------------------------------------------------------------
+
+struct Unpacked {
+    const LockedPackage* lock = nullptr;
+    std::map<std::string, ControlFile> control;
+    std::vector<std::pair<std::string, std::string>> fields; ///< of the control file
+    std::string name, arch, multi_arch;
+    std::vector<Dependency> replaces;
+    std::set<std::string> conffiles;                  ///< dpkg paths
+    std::map<std::string, std::string> conffile_md5s; ///< dpkg path -> md5
+    std::vector<std::string> list;                    ///< dpkg paths, in the package's order
+    std::set<std::string> lost;                       ///< paths another package took over
+    DebInfo info;                                     ///< what later layers need of it
+
+    std::string id() const { return multi_arch == "same" ? name + ":" + arch : name; }
+    std::string field(std::string_view key) const {
+        for (const auto& [k, v] : fields) {
+            if (k.size() == key.size() &&
+                std::equal(k.begin(), k.end(), key.begin(),
+                           [](char a, char b) { return ascii_lower(a) == ascii_lower(b); })) {
+                return v;
+            }
+        }
+        return {};
+    }
+};
+
+void take_control(Unpacked& u, std::map<std::string, ControlFile> control) {
+    u.control = std::move(control);
+    const std::string what = describe(*u.lock);
+    const std::string& text = u.control.at("control").content;
+    bool first = true;
+    for_each_paragraph(text, what + ": control", [&](const RawParagraph& p) {
+        if (!first) {
+            return;
+        }
+        first = false;
+        for (const auto& [k, v] : p.fields) {
+            u.fields.emplace_back(std::string(k), std::string(v));
+        }
+    });
+    u.name = u.field("Package");
+    u.arch = u.field("Architecture");
+    u.multi_arch = u.field("Multi-Arch");
+    if (u.name != u.lock->name || u.arch != u.lock->arch || u.field("Version") != u.lock->version) {
+        throw Error(ErrorKind::integrity, what + " (" + u.lock->url + "): its control file says " +
+                                              u.name + " " + u.field("Version") + " (" + u.arch +
+                                              ")");
+    }
+    u.replaces = parse_relations(u.field("Replaces"), what + ": Replaces");
+    if (auto it = u.control.find("conffiles"); it != u.control.end()) {
+        for (const std::string& line : words(it->second.content)) {
+            if (line.starts_with('/')) {
+                u.conffiles.insert(line);
+            }
+        }
+    }
+}
+
+bool replaces(const Unpacked& by, const Unpacked& other) {
+    for (const Dependency& dep : by.replaces) {
+        for (const Relation& r : dep) {
+            if (r.name == other.name && satisfies(other.lock->version, r.op, r.version)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/// "Name: value" lines; a value whose first line is empty starts with '\n'.
+std::string field_text(const std::string& key, const std::string& value) {
+    if (value.starts_with('\n')) {
+        return key + ":" + value + "\n";
+    }
+    return key + ": " + value + "\n";
+}
+
+/// The dpkg status stanza of an installed package.
+std::string stanza_of(const Unpacked& u) {
+    std::string out = "Package: " + u.name + "\nStatus: install ok installed\n";
+    std::string conffiles;
+    for (const auto& [path, md5] : u.conffile_md5s) {
+        conffiles += "\n " + path + " " + md5;
+    }
+    bool placed = conffiles.empty();
+    for (const auto& [k, v] : u.fields) {
+        if (k == "Package" || k == "Status" || k == "Conffiles") {
+            continue;
+        }
+        if (k == "Description" && !placed) {
+            out += "Conffiles:" + conffiles + "\n";
+            placed = true;
+        }
+        out += field_text(k, v);
+    }
+    if (!placed) {
+        out += "Conffiles:" + conffiles + "\n";
+    }
+    return out;
+}
+
+/// Splits a status file into stanzas keyed like dpkg's database (name, or name:arch for
+/// Multi-Arch: same), each ending in "\n".
+std::map<std::string, std::string> stanzas_of(const std::string& status) {
+    std::map<std::string, std::string> out;
+    std::string current;
+    auto flush = [&] {
+        if (current.empty()) {
+            return;
+        }
+        std::string name, arch, multi_arch;
+        for_each_paragraph(current, "status", [&](const RawParagraph& p) {
+            name = std::string(p.get("Package"));
+            arch = std::string(p.get("Architecture"));
+            multi_arch = std::string(p.get("Multi-Arch"));
+        });
+        if (!name.empty()) {
+            out[multi_arch == "same" ? name + ":" + arch : name] = current;
+        }
+        current.clear();
+    };
+    std::size_t pos = 0;
+    while (pos < status.size()) {
+        std::size_t nl = status.find('\n', pos);
+        std::string line =
+            status.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+        pos = nl == std::string::npos ? status.size() : nl + 1;
+        if (line.find_first_not_of(" \t\r") == std::string::npos) {
+            flush();
+        } else {
+            current += line + "\n";
+        }
+    }
+    flush();
+    return out;
+}
+
+// ---- the layer key --------------------------------------------------------------------------
+
+Digest layer_key(const AptLayerPlan& plan, const LayerOptions& options) {
+    Sha256 h;
+    auto field = [&](const std::string& s) {
+        std::uint64_t n = s.size();
+        h.update(&n, sizeof n);
+        h.update(s);
+    };
+    field("ocibake apt-layer 3"); // bumped whenever what an apt layer holds changes
+    field(std::to_string(layer_format_version));
+    field(std::to_string(options.source_date_epoch));
+    for (const auto* list : {&plan.packages, &plan.earlier}) {
+        field(std::to_string(list->size()));
+        for (const LockedPackage& p : *list) {
+            field(p.name + " " + p.version + " " + p.arch + " " + p.sha256.str());
+        }
+    }
+    field(plan.below.fingerprint().str());
+    field(plan.arch);
+    field(plan.generator);
+    field(plan.ldconfig ? "ldconfig" : "-");
+    field(std::to_string(plan.accounts.size()));
+    for (const Account& a : plan.accounts) {
+        field(a.name + ":" + std::to_string(a.uid) + ":" +
+              (a.gid ? std::to_string(*a.gid) : std::string("-")) + ":" + a.group + ":" + a.home +
+              ":" + a.shell + ":" + a.comment);
+        for (const std::string& g : a.groups) {
+            field(g);
+        }
+    }
+    field(std::to_string(plan.groups.size()));
+    for (const Group& g : plan.groups) {
+        field(g.name + ":" + std::to_string(g.gid));
+        for (const std::string& m : g.members) {
+            field(m);
+        }
+    }
+    field(std::to_string(plan.alternatives.size()));
+    for (const AlternativeChoice& a : plan.alternatives) {
+        field(a.name + " " + a.path + " " + a.link + " " + std::to_string(a.priority));
+    }
+    field(std::to_string(plan.extra.size()));
+    for (const LayerEntry& e : plan.extra) {
+        field(e.path);
+        field(std::to_string(static_cast<int>(e.type)) + " " + std::to_string(e.mode) + " " +
+              std::to_string(e.uid) + " " + std::to_string(e.gid) + " " + std::to_string(e.size) +
+              " " + std::to_string(e.dev_major) + " " + std::to_string(e.dev_minor));
+        field(e.link_target);
+        for (const auto& [k, v] : e.xattrs) {
+            field(k);
+            field(v);
+        }
+        if (e.type == EntryType::file) {
+            if (e.source.empty()) {
+                field(sha256_of(e.content).str());
+            } else {
+                field(e.source);
+                field(std::to_string(e.identity.device) + " " + std::to_string(e.identity.inode) +
+                      " " + std::to_string(e.identity.mtime_ns) + " " +
+                      std::to_string(e.identity.ctime_ns));
+            }
+        }
+    }
+    return h.finish();
+}
+
+/// Files whose content the scripts' effects need: the linker's configuration and
+/// base-passwd's master files.
+bool keeps_content(const std::string& dpkg_path) {
+    return dpkg_path == "etc/ld.so.conf" || dpkg_path.starts_with("etc/ld.so.conf.d/") ||
+           dpkg_path == "usr/share/base-passwd/passwd.master" ||
+           dpkg_path == "usr/share/base-passwd/group.master" ||
+           (dpkg_path.starts_with("usr/share/ca-certificates/") && dpkg_path.ends_with(".crt"));
+}
+
+ImageNode node_of(const DebEntry& e) {
+    ImageNode n;
+    switch (e.type) {
+    case DebEntry::Type::directory:
+        n.type = ImageNode::Type::directory;
+        break;
+    case DebEntry::Type::symlink:
+        n.type = ImageNode::Type::symlink;
+        n.target = e.link;
+        break;
+    case DebEntry::Type::file:
+    case DebEntry::Type::hardlink:
+        n.type = ImageNode::Type::file;
+        break;
+    default:
+        n.type = ImageNode::Type::other;
+        break;
+    }
+    return n;
+}
+
+// ---- the writer -------------------------------------------------------------------------------
+
+class LayerWriter {
+public:
+    LayerWriter(const Store& store, const AptLayerPlan& plan, unsigned threads)
+        : store_(store), plan_(plan), threads_(threads), buffers_(kDataChunk) {}
+
+    /// Infos of the earlier apt layers' packages (their stanzas are merged into the status,
+    /// their files are part of what the scripts' effects see).
+    std::vector<DebInfo> earlier_;
+    /// When each package is in the store (nullptr: all are).
+    const std::vector<std::shared_future<void>>* ready_ = nullptr;
+
+    void write(TarWriter& tar, ChunkStream& stream) {
+        unpacked_.resize(plan_.packages.size());
+        if (!plan_.packages.empty()) {
+            Decoders decoders(store_, plan_.packages, threads_, buffers_, ready_);
+            for (std::size_t i = 0; i < plan_.packages.size(); ++i) {
+                unpacked_[i].lock = &plan_.packages[i];
+                unpack(i, decoders.reach(i), tar, stream);
+            }
+        }
+        for (Unpacked& u : unpacked_) {
+            u.info.stanza = stanza_of(u);
+            if (auto it = u.control.find("postinst"); it != u.control.end()) {
+                u.info.alternatives = parse_alternatives(it->second.content);
+            }
+        }
+        std::vector<LayerEntry> more = database();
+        std::vector<LayerEntry> effects = scripts_effects();
+        more.insert(more.end(), std::make_move_iterator(effects.begin()),
+                    std::make_move_iterator(effects.end()));
+        std::sort(more.begin(), more.end(),
+                  [](const LayerEntry& a, const LayerEntry& b) { return a.path < b.path; });
+        for (const LayerEntry& e : more) {
+            tar.add(e);
+        }
+        for (const LayerEntry& e : plan_.extra) {
+            tar.add(e);
+        }
+    }
+
+    /// After write(): each package's info, by the .deb's digest.
+    std::map<Digest, const DebInfo*> infos() const {
+        std::map<Digest, const DebInfo*> out;
+        for (const Unpacked& u : unpacked_) {
+            out[u.lock->sha256] = &u.info;
+        }
+        return out;
+    }
+
+private:
+    struct Owner {
+        std::size_t package;
+        bool directory;
+    };
+
+    [[noreturn]] void conflict(const Unpacked& u, const std::string& path, const Owner& owner) {
+        const Unpacked& other = unpacked_[owner.package];
+        throw Error(ErrorKind::input, describe(*u.lock) + " (" + u.lock->url + ") ships " + path +
+                                          ", which " + describe(*other.lock) +
+                                          " ships too; dpkg refuses this unless one " +
+                                          "declares Replaces on the other");
+    }
+
+    void unpack(std::size_t i, Channel& channel, TarWriter& tar, ChunkStream& stream) {
+        Unpacked& u = unpacked_[i];
+        Event event;
+        bool writing = false;
+        std::uint64_t left = 0, size = 0;
+        std::string conffile; // the dpkg path of the file being written, when a conffile
+        Md5 md5;
+        std::optional<ElfScanner> elf;
+        std::string* content = nullptr; // a file whose content is kept
+        ImageNode* node = nullptr;
+        auto end_file = [&] {
+            if (writing) {
+                tar.pad(size);
+            }
+            if (!conffile.empty()) {
+                u.conffile_md5s[conffile] = md5.finish_hex();
+                conffile.clear();
+            }
+            if (elf) {
+                node->elf = elf->finish();
+                elf.reset();
+            }
+            content = nullptr;
+            writing = false;
+        };
+        while (channel.pop(event)) {
+            switch (event.kind) {
+            case Event::Kind::control:
+                take_control(u, std::move(event.control));
+                break;
+            case Event::Kind::entry: {
+                if (u.fields.empty()) {
+                    throw Error(ErrorKind::internal, describe(*u.lock) + ": no control file");
+                }
+                const DebEntry& e = event.entry;
+                std::string dpkg = clean_path(e.path, describe(*u.lock));
+                std::string dpkg_path = dpkg.empty() ? "/." : "/" + dpkg;
+                u.list.push_back(dpkg_path);
+                writing = entry(i, u, e, dpkg, tar);
+                left = size = e.size;
+                if (!dpkg.empty()) {
+                    u.info.nodes.emplace_back(dpkg, node_of(e));
+                    node = &u.info.nodes.back().second;
+                    if (e.type == DebEntry::Type::hardlink) {
+                        std::string target = clean_path(e.link, describe(*u.lock));
+                        for (const auto& [p, n] : u.info.nodes) {
+                            if (p == target) {
+                                node->elf = n.elf;
+                                node->content = n.content;
+                            }
+                        }
+                    }
+                }
+                if (e.type == DebEntry::Type::file) {
+                    if (u.conffiles.count(dpkg_path)) {
+                        conffile = dpkg_path;
+                    }
+                    std::string name = dpkg.substr(dpkg.rfind('/') + 1);
+                    if (is_library_name(name)) {
+                        elf.emplace(e.size);
+                    }
+                    if (keeps_content(dpkg)) {
+                        content = &node->content;
+                    }
+                }
+                if (left == 0) {
+                    end_file();
+                }
+                break;
+            }
+            case Event::Kind::data:
+                if (writing) {
+                    stream.append(event.data.data.get(), event.data.size);
+                }
+                if (!conffile.empty()) {
+                    md5.update(event.data.data.get(), event.data.size);
+                }
+                if (elf) {
+                    elf->feed(event.data.data.get(), event.data.size);
+                }
+                if (content != nullptr && content->size() < (1u << 20)) {
+                    content->append(event.data.data.get(), event.data.size);
+                }
+                left -= std::min<std::uint64_t>(left, event.data.size);
+                buffers_.put(std::move(event.data));
+                if (left == 0) {
+                    end_file();
+                }
+                break;
+            }
+        }
+        if (u.fields.empty()) {
+            throw Error(ErrorKind::integrity, describe(*u.lock) + ": the package is empty");
+        }
+    }
+
+    /// Writes one data.tar entry (its header; the data follows). False when it is not
+    /// written: the root, a directory the image has, a file another package keeps.
+    bool entry(std::size_t i, Unpacked& u, const DebEntry& e, const std::string& dpkg,
+               TarWriter& tar) {
+        if (dpkg.empty()) {
+            return false;
+        }
+        std::string path = land(dpkg, plan_.below.links);
+        if (path.empty()) {
+            return false; // a top-level directory that is a symlink below (merged /usr)
+        }
+        bool directory = e.type == DebEntry::Type::directory;
+        auto owner = owners_.find(path);
+        if (directory) {
+            if (owner != owners_.end()) {
+                if (!owner->second.directory) {
+                    conflict(u, "/" + dpkg, owner->second);
+                }
+                return false; // shared between packages: the first one's metadata
+            }
+            owners_[path] = {i, true};
+            if (plan_.below.dirs.count(path)) {
+                return false; // dpkg leaves an existing directory as it is
+            }
+        } else if (owner != owners_.end()) {
+            Unpacked& other = unpacked_[owner->second.package];
+            if (owner->second.directory) {
+                conflict(u, "/" + dpkg, owner->second);
+            }
+            if (other.name == u.name && u.multi_arch == "same") {
+                return false; // Multi-Arch: same instances share identical files
+            }
+            if (replaces(u, other)) {
+                other.lost.insert("/" + dpkg);
+                owner->second.package = i;
+            } else if (replaces(other, u)) {
+                u.lost.insert("/" + dpkg);
+                return false;
+            } else {
+                conflict(u, "/" + dpkg, owner->second);
+            }
+        } else {
+            owners_[path] = {i, false};
+        }
+        LayerEntry le;
+        le.path = path;
+        le.mode = e.mode;
+        le.uid = e.uid;
+        le.gid = e.gid;
+        le.dev_major = e.dev_major;
+        le.dev_minor = e.dev_minor;
+        switch (e.type) {
+        case DebEntry::Type::file:
+            le.type = EntryType::file;
+            le.size = e.size;
+            tar.add_header(le);
+            return true;
+        case DebEntry::Type::directory:
+            le.type = EntryType::directory;
+            break;
+        case DebEntry::Type::symlink:
+            le.type = EntryType::symlink;
+            le.link_target = e.link;
+            break;
+        case DebEntry::Type::hardlink: {
+            le.type = EntryType::hardlink;
+            le.link_target = land(clean_path(e.link, describe(*u.lock)), plan_.below.links);
+            auto target = owners_.find(le.link_target);
+            if (target == owners_.end() || target->second.package != i ||
+                target->second.directory) {
+                throw Error(ErrorKind::integrity, describe(*u.lock) + ": data.tar: /" + dpkg +
+                                                      " is a hard link to " + e.link +
+                                                      ", which the package does not have");
+            }
+            break;
+        }
+        case DebEntry::Type::fifo:
+            le.type = EntryType::fifo;
+            break;
+        case DebEntry::Type::char_device:
+            le.type = EntryType::char_device;
+            break;
+        case DebEntry::Type::block_device:
+            le.type = EntryType::block_device;
+            break;
+        }
+        tar.add(le);
+        return false;
+    }
+
+    /// The dpkg database: status, and the info files of this layer's packages.
+    std::vector<LayerEntry> database() {
+        std::vector<LayerEntry> db;
+        if (unpacked_.empty()) {
+            return db;
+        }
+        auto file = [&](std::string path, std::string content, std::uint32_t mode = 0644) {
+            LayerEntry e;
+            e.path = std::move(path);
+            e.type = EntryType::file;
+            e.mode = mode;
+            e.size = content.size();
+            e.content = std::move(content);
+            db.push_back(std::move(e));
+        };
+        std::map<std::string, std::string> status =
+            stanzas_of(plan_.below.file("var/lib/dpkg/status"));
+        for (const DebInfo& info : earlier_) {
+            for (auto& [key, text] : stanzas_of(info.stanza)) {
+                status[key] = text;
+            }
+        }
+        for (const Unpacked& u : unpacked_) {
+            // A package installed over another architecture's instance replaces it.
+            status.erase(u.name);
+            status[u.id()] = u.info.stanza;
+            std::string info = "var/lib/dpkg/info/" + u.id() + ".";
+            std::string list;
+            for (const std::string& p : u.list) {
+                if (!u.lost.count(p)) {
+                    list += p + "\n";
+                }
+            }
+            file(info + "list", list);
+            for (const auto& [name, member] : u.control) {
+                if (name == "control") {
+                    continue;
+                }
+                file(info + name, member.content, member.mode);
+            }
+        }
+        std::string text;
+        for (const auto& [key, stanza] : status) {
+            text += stanza + "\n";
+        }
+        file("var/lib/dpkg/status", text);
+        file("var/lib/dpkg/info/format", "1\n");
+        return db;
+    }
+
+    /// The image as the effects see it: below, the earlier apt layers, this layer.
+    ImageView view(bool& adds_libraries) {
+        ImageView view = view_of(plan_.below);
+        auto apply = [&](const DebInfo& info, bool ours) {
+            for (const auto& [dpkg, node] : info.nodes) {
+                std::string path = land(dpkg, plan_.below.links);
+                if (path.empty()) {
+                    continue;
+                }
+                std::string name = path.substr(path.rfind('/') + 1);
+                if (ours && node.type != ImageNode::Type::directory &&
+                    (is_library_name(name) || path == "etc/ld.so.conf" ||
+                     path.starts_with("etc/ld.so.conf.d/"))) {
+                    adds_libraries = true;
+                }
+                put_node(view, path, node);
+            }
+        };
+        for (const DebInfo& info : earlier_) {
+            apply(info, false);
+        }
+        for (const Unpacked& u : unpacked_) {
+            apply(u.info, true);
+        }
+        for (const LayerEntry& e : plan_.extra) {
+            ImageNode node;
+            std::string name = e.path.substr(e.path.rfind('/') + 1);
+            bool config = e.path == "etc/ld.so.conf" || e.path.starts_with("etc/ld.so.conf.d/");
+            switch (e.type) {
+            case EntryType::directory:
+                node.type = ImageNode::Type::directory;
+                break;
+            case EntryType::symlink:
+                node.type = ImageNode::Type::symlink;
+                node.target = e.link_target;
+                break;
+            case EntryType::file:
+            case EntryType::hardlink: {
+                node.type = ImageNode::Type::file;
+                if (e.type == EntryType::file && config) {
+                    node.content =
+                        e.source.empty()
+                            ? e.content
+                            : ocibake::detail::read_file(e.source, ErrorKind::input, 1u << 20);
+                } else if (e.type == EntryType::file && is_library_name(name)) {
+                    ElfScanner scan(e.size);
+                    if (e.source.empty()) {
+                        scan.feed(e.content.data(), e.content.size());
+                    } else {
+                        // Streamed: a library may be hundreds of megabytes.
+                        ocibake::detail::UniqueFd fd = ocibake::detail::open_file(
+                            e.source, O_RDONLY | O_CLOEXEC, ErrorKind::input);
+                        std::string chunk(1u << 20, '\0');
+                        for (;;) {
+                            std::size_t n = ocibake::detail::read_some(
+                                fd.get(), chunk.data(), chunk.size(), e.source, ErrorKind::input);
+                            if (n == 0) {
+                                break;
+                            }
+                            scan.feed(chunk.data(), n);
+                        }
+                    }
+                    node.elf = scan.finish();
+                }
+                break;
+            }
+            default:
+                node.type = ImageNode::Type::other;
+                break;
+            }
+            if (e.type != EntryType::directory && (config || is_library_name(name))) {
+                adds_libraries = true;
+            }
+            put_node(view, e.path, node);
+        }
+        return view;
+    }
+
+    std::vector<LayerEntry> scripts_effects() {
+        bool adds_libraries = false;
+        ImageView image = view(adds_libraries);
+        std::vector<LayerEntry> out;
+        // base-passwd's masters, when its postinst would copy them.
+        std::map<std::string, std::string> masters;
+        for (const Unpacked& u : unpacked_) {
+            for (const auto& [path, node] : u.info.nodes) {
+                if (path.starts_with("usr/share/base-passwd/")) {
+                    masters[path] = node.content;
+                }
+            }
+        }
+        std::vector<LayerEntry> accounts =
+            account_entries(plan_.below, image, masters, plan_.accounts, plan_.groups);
+        out.insert(out.end(), accounts.begin(), accounts.end());
+        // Alternatives this layer's packages declare, with the earlier layers' of the same
+        // names (the groups are written whole).
+        std::vector<AltDecl> declared;
+        std::set<std::string> names;
+        for (const Unpacked& u : unpacked_) {
+            for (const AltDecl& d : u.info.alternatives) {
+                declared.push_back(d);
+                names.insert(d.name);
+            }
+        }
+        for (const AlternativeChoice& c : plan_.alternatives) {
+            names.insert(c.name);
+        }
+        for (const DebInfo& info : earlier_) {
+            for (const AltDecl& d : info.alternatives) {
+                if (names.count(d.name)) {
+                    declared.push_back(d);
+                }
+            }
+        }
+        std::vector<LayerEntry> alts = alternative_entries(plan_.below, image, declared,
+                                                           plan_.alternatives, plan_.below.links);
+        for (LayerEntry& e : alts) {
+            e.path = land(e.path, plan_.below.links);
+            if (e.type == EntryType::symlink) {
+                ImageNode n;
+                n.type = ImageNode::Type::symlink;
+                n.target = e.link_target;
+                put_node(image, e.path, n);
+            }
+            out.push_back(std::move(e));
+        }
+        // ca-certificates' postinst: update-ca-certificates.
+        bool ca_certificates =
+            std::any_of(unpacked_.begin(), unpacked_.end(),
+                        [](const Unpacked& u) { return u.name == "ca-certificates"; });
+        if (ca_certificates) {
+            for (LayerEntry& e : ca_certificate_entries(plan_.below, image)) {
+                out.push_back(std::move(e));
+            }
+        }
+        // ld.so.cache, when the layer adds libraries or linker configuration to an image
+        // with glibc's linker configuration (libc-bin's trigger runs ldconfig then).
+        if ((adds_libraries && image.count("etc/ld.so.conf")) || plan_.ldconfig) {
+            LdCache cache = make_ld_cache(image, plan_.arch, plan_.generator);
+            LayerEntry e;
+            e.path = "etc/ld.so.cache";
+            e.type = EntryType::file;
+            e.mode = 0644;
+            e.size = cache.bytes.size();
+            e.content = std::move(cache.bytes);
+            out.push_back(std::move(e));
+            for (const auto& [path, target] : cache.links) {
+                LayerEntry link;
+                link.path = path;
+                link.type = EntryType::symlink;
+                link.mode = 0777;
+                link.link_target = target;
+                out.push_back(std::move(link));
+            }
+        }
+        // One entry per path: a later effect replaces an earlier one.
+        std::map<std::string, LayerEntry> unique;
+        for (LayerEntry& e : out) {
+            unique[e.path] = std::move(e);
+        }
+        std::vector<LayerEntry> result;
+        for (auto& [path, e] : unique) {
+            result.push_back(std::move(e));
+        }
+        return result;
+    }
+
+    const Store& store_;
+    const AptLayerPlan& plan_;
+    unsigned threads_;
+    BufferPool buffers_;
+    std::vector<Unpacked> unpacked_;
+    std::map<std::string, Owner> owners_;
+};
+
+/// Infos of the packages earlier apt layers install: from the record each unpacking
+/// leaves, or (when the record is missing) by unpacking the package into a stream that
+/// is dropped.
+std::vector<DebInfo> earlier_infos(Store& store, const std::vector<LockedPackage>& earlier,
+                                   const std::string& arch) {
+    std::vector<DebInfo> out;
+    for (const LockedPackage& p : earlier) {
+        if (auto text = store.get_record("apt-deb", p.sha256.hex())) {
+            if (auto info = deb_info_from_json(*text)) {
+                out.push_back(std::move(*info));
+                continue;
+            }
+        }
+        AptLayerPlan plan;
+        plan.packages = {p};
+        plan.arch = arch;
+        LayerWriter writer(store, plan, 1);
+        BufferPool pool(kDataChunk);
+        ChunkStream sink(pool, [&](Buffer&& b) { pool.put(std::move(b)); });
+        TarWriter tar(sink, 0);
+        writer.write(tar, sink);
+        const DebInfo& info = *writer.infos().at(p.sha256);
+        store.put_record("apt-deb", p.sha256.hex(), to_json(info));
+        out.push_back(info);
+    }
+    return out;
+}
+
+} // namespace
+
+namespace {
+
+/// Downloads one package into the store, checked by size and sha256 as it streams.
+void fetch_deb(Store& store, http::Client& client, const LockedPackage& p) {
+    BlobWriter blob = store.new_blob();
+    http::Request r;
+    r.url = p.url;
+    std::string what = describe(p);
+    try {
+        client.download(
+            r, [&](const char* data, std::size_t size) { blob.write(data, size); }, p.size);
+    } catch (const http::HttpError& e) {
+        std::string msg = e.what();
+        if (e.kind() == ErrorKind::integrity && msg.find("expected") != std::string::npos) {
+            throw Error(ErrorKind::integrity,
+                        what + ": " + p.url + ": the server sent " + std::to_string(blob.size()) +
+                            " bytes, the lock pins " + std::to_string(p.size));
+        }
+        throw Error(e.kind(), what + ": " + msg);
+    }
+    try {
+        blob.commit(p.sha256);
+    } catch (const Error& e) {
+        if (e.kind() != ErrorKind::integrity) {
+            throw;
+        }
+        throw Error(ErrorKind::integrity,
+                    what + ": " + p.url + ": the file does not match the lock's sha256 (" +
+                        p.sha256.str() + "); it was changed on the server, or in transit");
+    }
+}
+
+/// Starts the downloads of the packages the store lacks, in order; a future per package.
+std::vector<std::shared_future<void>> start_fetches(Store& store, http::Client& client,
+                                                    const std::vector<LockedPackage>& packages,
+                                                    ocibake::detail::ThreadPool& pool) {
+    std::vector<std::shared_future<void>> out;
+    for (const LockedPackage& p : packages) {
+        if (store.has_blob(p.sha256)) {
+            std::promise<void> done;
+            done.set_value();
+            out.push_back(done.get_future().share());
+        } else {
+            out.push_back(
+                pool.submit([&store, &client, &p] { fetch_deb(store, client, p); }).share());
+        }
+    }
+    return out;
+}
+
+} // namespace
+
+void fetch_debs(Store& store, http::Client& client, const std::vector<LockedPackage>& packages,
+                unsigned parallel) {
+    std::vector<std::shared_future<void>> done;
+    {
+        ocibake::detail::ThreadPool pool(std::max(1u, parallel));
+        done = start_fetches(store, client, packages, pool);
+    }
+    for (auto& f : done) {
+        f.get(); // the first failure in the lock's order
+    }
+}
+
+LayerResult build_apt_layer(Store& store, http::Client& client, const AptLayerPlan& plan,
+                            const LayerOptions& options, ocibake::detail::ThreadPool* pool,
+                            CacheStatus* status, Progress* progress) {
+    Digest key = layer_key(plan, options);
+    if (auto text = store.get_record("apt-layer", key.hex())) {
+        Digest diff_id = Digest::try_parse(*text);
+        if (diff_id) {
+            if (auto hit = ocibake::detail::find_layer_blob(store, diff_id, options)) {
+                if (status) {
+                    *status = CacheStatus::hit;
+                }
+                return *hit;
+            }
+        }
+    }
+    fetch_debs(store, client, plan.earlier, 8);
+    // This layer's packages download while the first ones are decoded.
+    ocibake::detail::ThreadPool downloads(8);
+    std::vector<std::shared_future<void>> ready =
+        start_fetches(store, client, plan.packages, downloads);
+    unsigned threads = ocibake::detail::resolve_threads(options.threads);
+    LayerWriter writer(store, plan, threads);
+    writer.earlier_ = earlier_infos(store, plan.earlier, plan.arch);
+    writer.ready_ = &ready;
+    std::uint64_t total = 0;
+    for (const LockedPackage& p : plan.packages) {
+        total += p.size * 4; // a guess, for progress only
+    }
+    LayerResult result = ocibake::detail::write_layer_stream(
+        store, options, pool, progress, plan.name, total,
+        [&](TarWriter& tar, ChunkStream& stream) { writer.write(tar, stream); });
+    ocibake::detail::remember_layer_blob(store, result, options);
+    store.put_record("apt-layer", key.hex(), result.diff_id.str());
+    for (const auto& [digest, info] : writer.infos()) {
+        store.put_record("apt-deb", digest.hex(), to_json(*info));
+    }
+    if (status) {
+        *status = CacheStatus::built;
+    }
+    return result;
+}
+
+} // namespace ocibake::apt::detail

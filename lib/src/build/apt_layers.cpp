@@ -1,0 +1,270 @@
+#include "build/apt_layers.hpp"
+
+#include "apt/layer.hpp"
+
+#include <algorithm>
+#include <optional>
+
+namespace ocibake::detail {
+
+namespace {
+
+std::vector<std::string> request_texts(const LayerSpec& spec) {
+    std::vector<std::string> out;
+    for (const apt::PackageRequest& r : spec.packages) {
+        out.push_back(r.str());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+std::string list_text(const std::vector<std::string>& items) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        out += (i ? ", " : "") + items[i];
+    }
+    return out + "]";
+}
+
+/// What the resolution of the sources depends on: where they are and what they offer
+/// (not their names, nor the keyring's place).
+Digest sources_fingerprint(const Recipe& recipe) {
+    Sha256 h;
+    std::string native = apt_native_arch(recipe);
+    auto field = [&](const std::string& s) {
+        std::uint64_t n = s.size();
+        h.update(&n, sizeof n);
+        h.update(s);
+    };
+    field("ocibake apt-sources 1");
+    for (const apt::SourceSpec& s : recipe.apt_sources) {
+        field(s.url);
+        for (const auto* list : {&s.suites, &s.components}) {
+            field(std::to_string(list->size()));
+            for (const std::string& item : *list) {
+                field(item);
+            }
+        }
+        std::vector<std::string> archs =
+            s.architectures.empty() ? std::vector<std::string>{native} : s.architectures;
+        field(std::to_string(archs.size()));
+        for (const std::string& a : archs) {
+            field(a);
+        }
+        field(std::to_string(s.priority));
+        field(s.trusted ? "trusted" : "signed");
+    }
+    return h.finish();
+}
+
+/// What layer k was resolved against: the base's dpkg status and the packages the apt
+/// layers before it install.
+Digest below_fingerprint(const apt::ImageFacts& base, const std::vector<LockedAptLayer>& before) {
+    Sha256 h;
+    h.update("ocibake apt-below 1\n");
+    h.update(sha256_of(base.file("var/lib/dpkg/status")).str() + "\n");
+    for (const LockedAptLayer& layer : before) {
+        for (const LockedPackage& p : layer.installs) {
+            h.update(p.name + " " + p.version + " " + p.arch + " " + p.sha256.str() + "\n");
+        }
+    }
+    return h.finish();
+}
+
+std::vector<apt::InstalledPackage> installed_below(const apt::Index& index,
+                                                   const apt::ImageFacts& base,
+                                                   const std::vector<LockedAptLayer>& before) {
+    std::vector<apt::InstalledPackage> out =
+        apt::parse_status(base.file("var/lib/dpkg/status"), "/var/lib/dpkg/status of the base");
+    for (const LockedAptLayer& layer : before) {
+        for (const LockedPackage& p : layer.installs) {
+            // Newer versions replace what is below.
+            std::erase_if(out, [&](const apt::InstalledPackage& i) {
+                return i.name == p.name && (i.arch == p.arch || i.multi_arch != "same");
+            });
+            apt::InstalledPackage i;
+            i.name = p.name;
+            i.version = p.version;
+            i.arch = p.arch;
+            if (const apt::Candidate* c = index.find(p.name, p.version, p.arch)) {
+                i.multi_arch = c->multi_arch;
+                i.provides = c->provides;
+            }
+            out.push_back(std::move(i));
+        }
+    }
+    return out;
+}
+
+class Resolution {
+public:
+    Resolution(const Recipe& recipe, Store& store, const BuildOptions& options)
+        : recipe_(recipe), store_(store), options_(options) {}
+
+    LockedAptLayer resolve(const LayerSpec& spec, const apt::ImageFacts& base,
+                           const std::vector<LockedAptLayer>& before) {
+        const apt::Index& idx = index();
+        LockedAptLayer out;
+        out.layer = spec.name;
+        out.packages = request_texts(spec);
+        out.recommends = spec.recommends;
+        out.sources = sources_fingerprint(recipe_);
+        out.below = below_fingerprint(base, before);
+        apt::ResolveOptions ro;
+        ro.recommends = spec.recommends;
+        try {
+            out.installs = apt::resolve(idx, spec.packages, ro, installed_below(idx, base, before));
+        } catch (const Error& e) {
+            throw RecipeError(e.kind(), spec.packages_where,
+                              "layer '" + spec.name + "': " + e.what());
+        }
+        return out;
+    }
+
+private:
+    const apt::Index& index() {
+        if (!index_) {
+            http::Client client = apt_client(recipe_, options_);
+            index_ =
+                apt::fetch_index(store_, client, recipe_.apt_sources, apt_native_arch(recipe_));
+        }
+        return *index_;
+    }
+
+    const Recipe& recipe_;
+    Store& store_;
+    const BuildOptions& options_;
+    std::optional<apt::Index> index_;
+};
+
+} // namespace
+
+bool has_apt_layers(const Recipe& recipe) {
+    return std::any_of(recipe.layers.begin(), recipe.layers.end(),
+                       [](const LayerSpec& l) { return !l.packages.empty(); });
+}
+
+bool uses_image_below(const Recipe& recipe) {
+    return std::any_of(recipe.layers.begin(), recipe.layers.end(),
+                       [](const LayerSpec& l) { return l.uses_image_below(); });
+}
+
+std::string apt_native_arch(const Recipe& recipe) {
+    return apt::dpkg_architecture(recipe.platform.architecture, recipe.platform.variant);
+}
+
+http::Client apt_client(const Recipe& recipe, const BuildOptions& options) {
+    http::Options o = options.registry.http;
+    for (const apt::SourceSpec& s : recipe.apt_sources) {
+        if (s.url.starts_with("http://")) {
+            o.insecure_hosts.push_back(http::host_of(s.url));
+        }
+    }
+    return http::Client(o);
+}
+
+std::vector<LockedAptLayer> resolve_apt_layers(const Recipe& recipe, Store& store,
+                                               const BuildOptions& options,
+                                               const apt::ImageFacts& base) {
+    Resolution resolution(recipe, store, options);
+    std::vector<LockedAptLayer> out;
+    for (const LayerSpec& spec : recipe.layers) {
+        if (!spec.packages.empty()) {
+            out.push_back(resolution.resolve(spec, base, out));
+        }
+    }
+    return out;
+}
+
+std::vector<LockedAptLayer> locked_apt_layers(const Recipe& recipe, Store& store,
+                                              const BuildOptions& options,
+                                              const apt::ImageFacts& base,
+                                              const std::filesystem::path& lock_file,
+                                              bool& written) {
+    Lock lock = read_lock(lock_file).value_or(Lock{});
+    Resolution resolution(recipe, store, options);
+    Digest sources = sources_fingerprint(recipe);
+    std::string hint = "run `ocibake lock " + recipe.file.string() +
+                       "` to resolve the packages again, or build with --update-lock";
+    std::vector<LockedAptLayer> out;
+    bool changed = false;
+    for (const LayerSpec& spec : recipe.layers) {
+        if (spec.packages.empty()) {
+            continue;
+        }
+        auto entry = std::find_if(lock.apt.begin(), lock.apt.end(),
+                                  [&](const LockedAptLayer& l) { return l.layer == spec.name; });
+        if (entry == lock.apt.end() || options.update_lock) {
+            out.push_back(resolution.resolve(spec, base, out));
+            changed = true;
+            continue;
+        }
+        std::vector<std::string> asked = request_texts(spec);
+        if (entry->packages != asked || entry->recommends != spec.recommends) {
+            std::string lock_side =
+                list_text(entry->packages) + (entry->recommends ? " with recommends" : "");
+            std::string recipe_side =
+                list_text(asked) + (spec.recommends ? " with recommends" : "");
+            throw RecipeError(ErrorKind::recipe, entry->where,
+                              "the lock pins the packages of layer '" + spec.name + "' for " +
+                                  lock_side + ", but the recipe asks for " + recipe_side + " at " +
+                                  spec.packages_where.str(),
+                              hint);
+        }
+        if (entry->sources != sources) {
+            throw RecipeError(ErrorKind::recipe, entry->where,
+                              "the lock resolved the packages of layer '" + spec.name +
+                                  "' from other apt sources than the recipe's [[apt.source]] "
+                                  "(url, suites, components, architectures or priority changed)",
+                              hint);
+        }
+        if (entry->below != below_fingerprint(base, out)) {
+            throw RecipeError(ErrorKind::recipe, entry->where,
+                              "the lock resolved the packages of layer '" + spec.name +
+                                  "' against other installed packages: the base image's dpkg "
+                                  "database or an earlier layer's packages changed",
+                              hint);
+        }
+        out.push_back(*entry);
+    }
+    if (changed) {
+        lock.apt = out;
+        write_lock(lock_file, lock, recipe.file.filename().string());
+        written = true;
+    }
+    return out;
+}
+
+LayerResult build_apt_layer_on(Store& store, http::Client& client, const Recipe& recipe,
+                               const LayerSpec& spec, const std::vector<LockedAptLayer>& locked,
+                               const apt::ImageFacts& below, std::vector<LayerEntry> extra,
+                               const LayerOptions& options, ThreadPool* pool, CacheStatus* status,
+                               Progress* progress) {
+    apt::detail::AptLayerPlan plan;
+    plan.name = spec.name;
+    plan.below = below;
+    plan.extra = std::move(extra);
+    plan.accounts = spec.accounts;
+    plan.groups = spec.groups;
+    plan.alternatives = spec.alternatives;
+    plan.ldconfig = spec.ldconfig;
+    plan.arch = apt_native_arch(recipe);
+    plan.generator = "ocibake (ld.so.cache format 1)";
+    for (const LockedAptLayer& layer : locked) {
+        if (layer.layer == spec.name) {
+            plan.packages = layer.installs;
+            break;
+        }
+        // Only the apt layers before this one (the recipe's order).
+        auto self = std::find_if(recipe.layers.begin(), recipe.layers.end(),
+                                 [&](const LayerSpec& l) { return l.name == spec.name; });
+        auto other = std::find_if(recipe.layers.begin(), recipe.layers.end(),
+                                  [&](const LayerSpec& l) { return l.name == layer.layer; });
+        if (other < self) {
+            plan.earlier.insert(plan.earlier.end(), layer.installs.begin(), layer.installs.end());
+        }
+    }
+    return apt::detail::build_apt_layer(store, client, plan, options, pool, status, progress);
+}
+
+} // namespace ocibake::detail

@@ -1,0 +1,452 @@
+// Layers of Debian packages, built for real: the fixture's Debian 12 packages unpacked
+// into a layer with a dpkg database that dpkg itself reads and verifies; path rules on a
+// merged-/usr base; hostile and conflicting packages made here with dpkg-deb and ar.
+
+#include "ocibake/lock.hpp"
+#include "support/apt_fixture.hpp"
+#include "support/checks.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+#include <sstream>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using namespace ocibake::test;
+
+namespace {
+
+const fs::path& shared_repo() {
+    static ScratchDir dir("apt-build-repo");
+    static bool made = false;
+    if (!made) {
+        make_apt_repo(dir / "repo");
+        made = true;
+    }
+    static fs::path repo = dir / "repo";
+    return repo;
+}
+
+CommandResult ocibake_in(const ScratchDir& dir, std::vector<std::string> args) {
+    std::vector<std::string> argv{cli().string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.push_back("--cache-dir");
+    argv.push_back((dir / "cache").string());
+    return run(argv, {"HOME=" + (dir / "home").string(), "SOURCE_DATE_EPOCH="});
+}
+
+json build_json(const ScratchDir& dir, const fs::path& recipe, const std::string& out) {
+    auto r = ocibake_in(dir, {"build", recipe.string(), "-o", "oci:" + out, "--json"});
+    INFO("stdout: " << r.out << "\nstderr: " << r.err);
+    REQUIRE(r.exit_code == 0);
+    return json::parse(r.out);
+}
+
+fs::path unpack(const ScratchDir& dir, const std::string& layout, const std::string& name) {
+    fs::path bundle = dir / name;
+    must({"umoci", "unpack", "--image", layout + ":latest", bundle.string()});
+    return bundle / "rootfs";
+}
+
+bool contains(const std::string& text, const std::string& part) {
+    if (text.find(part) != std::string::npos) {
+        return true;
+    }
+    UNSCOPED_INFO("missing: " << part << "\nin: " << text);
+    return false;
+}
+
+/// A .deb made here: control fields, and files (path -> content) in data.tar.
+fs::path make_deb(const fs::path& dir, const std::string& name, const std::string& version,
+                  const std::string& extra_control,
+                  const std::vector<std::pair<std::string, std::string>>& files) {
+    fs::path root = dir / ("src-" + name + "-" + version);
+    for (const auto& [path, content] : files) {
+        write_file(root / path, content);
+    }
+    write_file(root / "DEBIAN/control", "Package: " + name + "\nVersion: " + version +
+                                            "\nArchitecture: amd64\nMaintainer: t <t@t>\n" +
+                                            extra_control + "Description: test package\n");
+    fs::path deb = dir / "pool" / (name + "_" + version + "_amd64.deb");
+    fs::create_directories(deb.parent_path());
+    must({"dpkg-deb", "--root-owner-group", "-Zxz", "--build", root.string(), deb.string()});
+    return deb;
+}
+
+/// An unsigned repository (trusted = true) of the .debs in dir/pool; returns the source.
+std::string local_repo(const fs::path& dir, const std::string& url) {
+    fs::path bin = dir / "dists/local/main/binary-amd64";
+    fs::create_directories(bin);
+    must({"sh", "-c",
+          "cd '" + dir.string() + "' && apt-ftparchive packages pool > '" +
+              (bin / "Packages").string() +
+              "' && cd dists/local && apt-ftparchive release . > "
+              "Release"});
+    return "[[apt.source]]\nname = \"local\"\nurl = \"" + url +
+           "\"\nsuites = [\"local\"]\ntrusted = true\n";
+}
+
+} // namespace
+
+TEST_CASE("build: every locked package unpacked, with a dpkg database dpkg reads and verifies") {
+    require_program("umoci", "umoci");
+    require_program("dpkg", "dpkg");
+    ScratchDir dir("apt-build");
+    fs::path repo = shared_repo();
+    AptServer server(repo);
+    fs::path recipe =
+        write_file(dir / "app.toml", "name = \"app\"\n[build]\ncompression = \"none\"\n" +
+                                         apt_source_toml(server.url(), repo / "keyring.gpg") +
+                                         "[[layer]]\nname = \"system\"\n" +
+                                         packages_toml(apt_fixture_requests()) +
+                                         "[[layer.files]]\npath = \"/etc/ocibake-test\"\ncontent = "
+                                         "\"ours\\n\"\n");
+    json first = build_json(dir, recipe, (dir / "img").string());
+    CHECK(first["layers"][0]["cache"] == "built");
+    fs::path root = unpack(dir, (dir / "img").string(), "bundle");
+
+    // dpkg lists exactly the locked packages as installed.
+    auto listed = must({"dpkg-query", "--admindir", (root / "var/lib/dpkg").string(), "-W", "-f",
+                        "${db:Status-Abbrev}${Package}=${Version}\\n"});
+    std::vector<std::string> installed;
+    std::istringstream in(listed.out);
+    for (std::string line; std::getline(in, line);) {
+        CHECK(line.substr(0, 3) == "ii ");
+        installed.push_back(line.substr(3));
+    }
+    std::vector<std::string> closure = apt_fixture_closure();
+    std::sort(installed.begin(), installed.end());
+    std::sort(closure.begin(), closure.end());
+    CHECK(installed == closure);
+    // Every file matches its package's md5sums and every conffile its status entry.
+    auto verify = run({"dpkg", "--root", root.string(), "--verify"});
+    CHECK(verify.exit_code == 0);
+    CHECK(verify.out == "");
+    std::string status = read_file(root / "var/lib/dpkg/status");
+    CHECK(contains(status, "Package: adduser\nStatus: install ok installed\n"));
+    CHECK(contains(status, "Conffiles:\n /etc/adduser.conf "));
+    // Multi-Arch: same packages have their architecture in their database files.
+    CHECK(fs::exists(root / "var/lib/dpkg/info/libc6:amd64.list"));
+    CHECK(fs::exists(root / "var/lib/dpkg/info/libc6:amd64.md5sums"));
+    CHECK(fs::exists(root / "var/lib/dpkg/info/bash.list"));
+    CHECK(fs::is_regular_file(root / "var/lib/dpkg/info/openssh-server.postinst"));
+    CHECK((fs::status(root / "var/lib/dpkg/info/openssh-server.postinst").permissions() &
+           fs::perms::owner_exec) != fs::perms::none);
+    CHECK(read_file(root / "var/lib/dpkg/info/bash.list").starts_with("/.\n/bin\n/bin/bash\n"));
+    CHECK(read_file(root / "var/lib/dpkg/info/format") == "1\n");
+    // Owners and modes as the packages have them (base-passwd's static ids).
+    CHECK(read_file(root / "etc/ocibake-test") == "ours\n");
+    auto perms = fs::status(root / "usr/bin/chage").permissions();
+    CHECK((perms & fs::perms::set_gid) != fs::perms::none);
+
+    // Nothing changed: the layer comes from the cache; the digest is the same.
+    json second = build_json(dir, recipe, (dir / "img2").string());
+    CHECK(second["layers"][0]["cache"] == "cached");
+    CHECK(second["digest"] == first["digest"]);
+    // Built again from scratch (another cache, one thread): the same bytes.
+    auto r = run({cli().string(), "build", recipe.string(), "-o", "oci:" + (dir / "img3").string(),
+                  "--cache-dir", (dir / "cache2").string(), "-j", "1", "-q"},
+                 {"SOURCE_DATE_EPOCH="});
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.out == first["digest"].get<std::string>() + "\n");
+}
+
+TEST_CASE("build: a .deb that is not what the lock pins is refused, naming package and URL") {
+    ScratchDir dir("apt-tamper");
+    fs::path repo = dir / "repo";
+    make_apt_repo(repo, {"REPO_PACKAGES=libc6 libgcc-s1 gcc-12-base"});
+    AptServer server(repo);
+    fs::path recipe = write_file(
+        dir / "app.toml", "name = \"app\"\n" + apt_source_toml(server.url(), repo / "keyring.gpg") +
+                              "[[layer]]\n" + packages_toml({"libc6"}));
+    auto locked = ocibake_in(dir, {"lock", recipe.string()});
+    REQUIRE(locked.exit_code == 0);
+    // One byte changed, same size.
+    fs::path deb;
+    for (const auto& f : fs::directory_iterator(repo / "pool/main")) {
+        if (f.path().filename().string().starts_with("libgcc-s1_")) {
+            deb = f.path();
+        }
+    }
+    std::string bytes = read_file(deb);
+    bytes[bytes.size() / 2] ^= 0x20;
+    write_file(deb, bytes);
+    auto r = ocibake_in(dir, {"build", recipe.string(), "-o", "oci:" + (dir / "img").string()});
+    CHECK(r.exit_code == 6);
+    std::string url = server.url() + "/pool/main/" + deb.filename().string();
+    CHECK(contains(r.err, "package libgcc-s1 12.2.0-14+deb12u1 (amd64): " + url +
+                              ": the file does not match the lock's sha256 (sha256:"));
+    CHECK(contains(r.err, "); it was changed on the server, or in transit"));
+    // A file of another size is stopped at the size the lock pins.
+    write_file(deb, bytes + "more");
+    r = ocibake_in(dir, {"build", recipe.string(), "-o", "oci:" + (dir / "img").string()});
+    CHECK(r.exit_code == 6);
+    CHECK(contains(r.err, "package libgcc-s1 12.2.0-14+deb12u1 (amd64): " + url));
+    // Nothing of it was kept.
+    CHECK(!fs::exists(dir / "img"));
+}
+
+TEST_CASE("build: on a merged-/usr base, /bin, /lib and /sbin land in /usr, the links stay") {
+    require_program("umoci", "umoci");
+    ScratchDir dir("apt-usrmerge");
+    // The base: the merged-/usr symlinks of Debian 12 and newer.
+    fs::path base = write_file(dir / "base.toml",
+                               "name = \"base\"\n[[layer]]\nname = \"links\"\n"
+                               "files = [{path = \"/bin\", type = \"symlink\", target = "
+                               "\"usr/bin\"}, {path = \"/sbin\", type = \"symlink\", target = "
+                               "\"usr/sbin\"}, {path = \"/lib\", type = \"symlink\", target = "
+                               "\"usr/lib\"}, {path = \"/lib64\", type = \"symlink\", target = "
+                               "\"usr/lib64\"}, {path = \"/usr\", type = \"dir\"}]\n");
+    build_json(dir, base, (dir / "base").string());
+    fs::path repo = dir / "repo";
+    make_apt_repo(repo, {"REPO_PACKAGES=libc6 libgcc-s1 gcc-12-base"});
+    AptServer server(repo);
+    fs::path recipe = write_file(
+        dir / "app.toml", "name = \"app\"\n[base]\nimage = \"oci:" + (dir / "base").string() +
+                              "\"\n" + apt_source_toml(server.url(), repo / "keyring.gpg") +
+                              "[[layer]]\nname = \"libc\"\n" + packages_toml({"libc6"}));
+    build_json(dir, recipe, (dir / "img").string());
+    fs::path root = unpack(dir, (dir / "img").string(), "bundle");
+    CHECK(fs::is_symlink(root / "lib"));
+    CHECK(fs::is_symlink(root / "lib64"));
+    CHECK(fs::is_regular_file(root / "usr/lib/x86_64-linux-gnu/libc.so.6"));
+    CHECK(fs::is_symlink(root / "usr/lib64/ld-linux-x86-64.so.2"));
+    // dpkg keeps the paths as the package names them, and finds them through the links.
+    CHECK(contains(read_file(root / "var/lib/dpkg/info/libc6:amd64.list"),
+                   "\n/lib/x86_64-linux-gnu/libc.so.6\n"));
+    auto verify = run({"dpkg", "--root", root.string(), "--verify"});
+    CHECK(verify.exit_code == 0);
+    CHECK(verify.out == "");
+}
+
+TEST_CASE("build: two packages with one file conflict, unless one Replaces the other") {
+    require_program("dpkg-deb", "dpkg");
+    require_program("umoci", "umoci");
+    ScratchDir dir("apt-conflict");
+    fs::path repo = dir / "repo";
+    make_deb(repo, "pkg-a", "1.0", "", {{"usr/share/demo/file", "from a\n"}, {"usr/bin/a", "a"}});
+    make_deb(repo, "pkg-b", "1.0", "", {{"usr/share/demo/file", "from b\n"}});
+    AptServer server(repo);
+    std::string source = local_repo(repo, server.url());
+    fs::path recipe = write_file(dir / "app.toml", "name = \"app\"\n" + source + "[[layer]]\n" +
+                                                       packages_toml({"pkg-a", "pkg-b"}));
+    auto r = ocibake_in(dir, {"build", recipe.string(), "-o", "oci:" + (dir / "img").string()});
+    CHECK(r.exit_code == 4);
+    CHECK(contains(r.err, "package pkg-b 1.0 (amd64) (" + server.url() +
+                              "/pool/pkg-b_1.0_amd64.deb) ships /usr/share/demo/file, which "
+                              "package pkg-a 1.0 (amd64) ships too; dpkg refuses this unless "
+                              "one declares Replaces on the other"));
+
+    // pkg-b 2.0 declares it: its file wins and pkg-a no longer lists it.
+    fs::remove(repo / "pool/pkg-b_1.0_amd64.deb");
+    make_deb(repo, "pkg-b", "2.0", "Replaces: pkg-a (<< 2)\n",
+             {{"usr/share/demo/file", "from b\n"}});
+    local_repo(repo, server.url());
+    fs::remove(dir / "app.lock");
+    build_json(dir, recipe, (dir / "img").string());
+    fs::path root = unpack(dir, (dir / "img").string(), "bundle");
+    CHECK(read_file(root / "usr/share/demo/file") == "from b\n");
+    CHECK(!contains(read_file(root / "var/lib/dpkg/info/pkg-a.list"), "/usr/share/demo/file"));
+    CHECK(contains(read_file(root / "var/lib/dpkg/info/pkg-b.list"), "/usr/share/demo/file\n"));
+    auto verify = run({"dpkg", "--root", root.string(), "--verify"});
+    CHECK(verify.out == "");
+}
+
+TEST_CASE("build: a .deb whose paths climb out of the root is refused") {
+    require_program("ar", "binutils");
+    ScratchDir dir("apt-hostile");
+    fs::path repo = dir / "repo";
+    // Made by hand: dpkg-deb would not write "./../etc/evil".
+    must({"sh", "-c",
+          "set -e; cd '" + dir.path().string() +
+              "'; mkdir -p c d/x repo/pool; printf 'Package: evil\\nVersion: 1\\nArchitecture: "
+              "amd64\\nMaintainer: t <t@t>\\nDescription: evil\\n' > c/control; "
+              "tar -C c -czf control.tar.gz ./control; echo bad > d/x/evil; "
+              "tar -C d -czf data.tar.gz --transform 's,^\\./x,./../etc,' ./x/evil; "
+              "echo 2.0 > debian-binary; "
+              "ar rc repo/pool/evil_1_amd64.deb debian-binary control.tar.gz data.tar.gz"});
+    AptServer server(repo);
+    std::string source = local_repo(repo, server.url());
+    fs::path recipe = write_file(dir / "app.toml", "name = \"app\"\n" + source + "[[layer]]\n" +
+                                                       packages_toml({"evil"}));
+    auto r = ocibake_in(dir, {"build", recipe.string(), "-o", "oci:" + (dir / "img").string()});
+    CHECK(r.exit_code == 6);
+    CHECK(contains(r.err, "package evil 1 (amd64): data.tar: './../etc/evil' climbs out of the "
+                          "root"));
+}
+
+TEST_CASE("acceptance: an image from scratch with the fixture's packages runs under runc") {
+    require_program("umoci", "umoci");
+    require_program("runc", "runc");
+    ScratchDir dir("apt-runc");
+    fs::path repo = shared_repo();
+    AptServer server(repo);
+    // Everything the packages' scripts would have done that these checks need: the sshd
+    // user and its directory, sshd_config (ucf would copy Debian's); host keys are made
+    // when the container starts.
+    fs::path recipe = write_file(
+        dir / "app.toml",
+        "name = \"debian-ssh\"\n[config]\nenv = { PATH = "
+        "\"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\" }\n" +
+            apt_source_toml(server.url(), repo / "keyring.gpg") + "[[layer]]\nname = \"system\"\n" +
+            packages_toml(apt_fixture_requests()) +
+            "files = [{ path = \"/run/sshd\", type = \"dir\" },\n"
+            "  { path = \"/etc/ssh/sshd_config\", content = \"PasswordAuthentication no\\n"
+            "PermitRootLogin prohibit-password\\nSubsystem sftp /usr/lib/openssh/sftp-server\\n\" "
+            "}]\n"
+            "account = [{ name = \"sshd\", uid = 100, group = \"nogroup\", home = \"/run/sshd\" "
+            "}]\n");
+    json built = build_json(dir, recipe, (dir / "img").string());
+    CHECK(built["layers"][0]["media_type"] == "application/vnd.oci.image.layer.v1.tar+gzip");
+    auto lock = ocibake::read_lock(dir / "app.lock");
+    REQUIRE(lock);
+    REQUIRE(lock->apt.size() == 1);
+    const auto& locked = lock->apt[0].installs;
+    CHECK(locked.size() == apt_fixture_closure().size());
+
+    fs::path bundle = dir / "bundle";
+    must({"umoci", "unpack", "--image", (dir / "img").string() + ":latest", bundle.string()});
+    json config = json::parse(read_file(bundle / "config.json"));
+    config["process"]["terminal"] = false;
+    config["process"]["args"] = {
+        "/bin/sh", "-c",
+        "echo '== dpkg -l'; dpkg -l; "
+        "echo '== verify'; dpkg --verify; echo \"verify-exit=$?\"; "
+        "echo '== python'; python3 -c 'import ssl, sqlite3; print(\"python-ok\")'; "
+        "echo '== sshd'; ssh-keygen -A >/dev/null && sshd -t; echo \"sshd-exit=$?\"; "
+        "echo '== apt'; apt-get check; echo \"apt-exit=$?\"; "
+        "echo '== ldconfig'; ldconfig -p | grep -v '^Cache generated' > /tmp/a; ldconfig; "
+        "ldconfig -p | grep -v '^Cache generated' > /tmp/b; cmp /tmp/a /tmp/b && "
+        "echo ldcache-same; "
+        "echo '== accounts'; id sshd; awk 'BEGIN { print \"awk-ok\" }'; "
+        "echo '== ca'; cd /etc/ssl/certs; state() { ls -l | awk '{ print $9, $10, $11 }'; "
+        "sha256sum ca-certificates.crt /etc/ca-certificates.conf; }; state > /tmp/a; "
+        "update-ca-certificates >/dev/null 2>&1; state > /tmp/b; cmp /tmp/a /tmp/b && "
+        "echo ca-same; python3 -c 'import ssl; print(len(ssl.create_default_context()"
+        ".get_ca_certs()) > 100)'"};
+    write_file(bundle / "config.json", config.dump());
+    std::string id = "ocibake-apt-" + std::to_string(::getpid());
+    auto ran = run({"runc", "run", "--bundle", bundle.string(), id});
+    INFO("stdout:\n" << ran.out << "\nstderr:\n" << ran.err);
+    CHECK(ran.exit_code == 0);
+    std::string out = ran.out;
+    auto section = [&](const std::string& name) {
+        std::size_t start = out.find("== " + name + "\n");
+        REQUIRE(start != std::string::npos);
+        start += name.size() + 4;
+        std::size_t end = out.find("\n== ", start);
+        return out.substr(start, end == std::string::npos ? std::string::npos : end - start + 1);
+    };
+    // dpkg -l lists every locked package as installed.
+    std::string listed = section("dpkg -l");
+    for (const auto& p : locked) {
+        bool found = listed.find("\nii  " + p.name + " ") != std::string::npos ||
+                     listed.find("\nii  " + p.name + ":" + p.arch + " ") != std::string::npos;
+        INFO(p.name);
+        CHECK(found);
+    }
+    CHECK(section("verify") == "verify-exit=0\n");
+    CHECK(section("python") == "python-ok\n");
+    CHECK(section("sshd") == "sshd-exit=0\n");
+    CHECK(contains(section("apt"), "apt-exit=0\n"));
+    CHECK(section("ldconfig") == "ldcache-same\n");
+    CHECK(section("accounts") ==
+          "uid=100(sshd) gid=65534(nogroup) groups=65534(nogroup)\nawk-ok\n");
+    // What update-ca-certificates would make is there already: running it changes nothing.
+    CHECK(section("ca") == "ca-same\nTrue\n");
+}
+
+TEST_CASE("live: CUDA 11.8 runtime libraries from Debian's archive (OCIBAKE_LIVE=1)") {
+    const char* live = std::getenv("OCIBAKE_LIVE");
+    if (live == nullptr || std::string(live) != "1") {
+        WARN("skipped: set OCIBAKE_LIVE=1 to lock and build against deb.debian.org");
+        return;
+    }
+    ScratchDir dir("apt-live");
+    fs::path recipe =
+        write_file(dir / "cuda.toml",
+                   "name = \"cuda-runtime\"\n[build]\ncompression = \"none\"\n"
+                   "[[apt.source]]\nname = \"debian\"\nurl = \"http://deb.debian.org/debian\"\n"
+                   "suites = [\"bookworm\"]\ncomponents = [\"main\", \"non-free\"]\n"
+                   "keyring = \"/usr/share/keyrings/debian-archive-keyring.gpg\"\n"
+                   "[[layer]]\nname = \"cuda\"\npackages = [\"libcudart11.0\", \"libcublas11\", "
+                   "\"libc-bin\"]\n");
+    auto locked = ocibake_in(dir, {"lock", recipe.string(), "--json"});
+    INFO(locked.err);
+    REQUIRE(locked.exit_code == 0);
+    json lock = json::parse(locked.out);
+    std::set<std::string> names;
+    for (const json& p : lock["apt"][0]["packages"]) {
+        names.insert(p["name"].get<std::string>());
+        CHECK(p["url"].get<std::string>().rfind("http://deb.debian.org/debian/pool/", 0) == 0);
+    }
+    for (const char* wanted : {"libcudart11.0", "libcublas11", "libcublaslt11", "libc6"}) {
+        INFO(wanted);
+        CHECK(names.count(wanted) == 1);
+    }
+    json built = build_json(dir, recipe, (dir / "img").string());
+    std::string layer = built["layers"][0]["digest"].get<std::string>().substr(7);
+    fs::path blob = dir / "img/blobs/sha256" / layer;
+    // The libraries are in the layer, and in its ld.so.cache.
+    auto listing = must({"tar", "-tf", blob.string()});
+    CHECK(contains(listing.out, "usr/lib/x86_64-linux-gnu/libcublas.so.11\n"));
+    CHECK(contains(listing.out, "usr/lib/x86_64-linux-gnu/libcudart.so.11.0\n"));
+    must({"tar", "-xf", blob.string(), "-C", dir.path().string(), "etc/ld.so.cache"});
+    auto cache = must({"ldconfig", "-p", "-C", (dir / "etc/ld.so.cache").string()});
+    CHECK(contains(cache.out, "libcublas.so.11 (libc6,x86-64) => "
+                              "/usr/lib/x86_64-linux-gnu/libcublas.so.11"));
+    CHECK(contains(cache.out, "libcudart.so.11.0 (libc6,x86-64) => "
+                              "/usr/lib/x86_64-linux-gnu/libcudart.so.11.0"));
+}
+
+TEST_CASE("ld.so.cache follows a layer's own libraries and ld.so.conf.d (ldconfig = true)") {
+    require_program("cc", "build-essential");
+    ScratchDir dir("apt-ldconfig");
+    fs::path repo = dir / "repo";
+    make_apt_repo(repo, {"REPO_PACKAGES=libc6 libgcc-s1 gcc-12-base libc-bin"});
+    AptServer server(repo);
+    // A vendor library outside the system directories, as CUDA's /usr/local/cuda/lib64.
+    write_file(dir / "vendor.c", "int vendor(void) { return 1; }\n");
+    must({"cc", "-shared", "-fPIC", "-Wl,-soname,libvendor.so.1", "-o",
+          (dir / "libvendor.so.1.2").string(), (dir / "vendor.c").string()});
+    fs::path recipe = write_file(
+        dir / "app.toml",
+        "name = \"app\"\n[build]\ncompression = \"none\"\n" +
+            apt_source_toml(server.url(), repo / "keyring.gpg") + "[[layer]]\nname = \"libc\"\n" +
+            packages_toml({"libc6", "libc-bin"}) +
+            "[[layer]]\nname = \"vendor\"\nldconfig = true\n"
+            "files = [{ path = \"/etc/ld.so.conf.d/vendor.conf\", content = \"/opt/vendor/lib\\n\" "
+            "},\n"
+            "  { path = \"/opt/vendor/lib/libvendor.so.1.2\", src = \"libvendor.so.1.2\" }]\n");
+    json built = build_json(dir, recipe, (dir / "img").string());
+    REQUIRE(built["layers"].size() == 2);
+    fs::path root = unpack(dir, (dir / "img").string(), "bundle");
+    // The soname link ldconfig would make, and the cache with the vendor directory.
+    CHECK(fs::read_symlink(root / "opt/vendor/lib/libvendor.so.1") == "libvendor.so.1.2");
+    auto cache = must({"ldconfig", "-p", "-C", (root / "etc/ld.so.cache").string()});
+    CHECK(contains(cache.out, "libvendor.so.1 (libc6,x86-64) => /opt/vendor/lib/libvendor.so.1\n"));
+    CHECK(contains(cache.out, "libc.so.6 (libc6,x86-64) => /lib/x86_64-linux-gnu/libc.so.6\n"));
+    // ldconfig itself, run on the unpacked image, writes the same list.
+    must({"ldconfig", "-r", root.string(), "-X", "-C", "/etc/ld.so.cache.ref"});
+    auto ref = must({"ldconfig", "-p", "-C", (root / "etc/ld.so.cache.ref").string()});
+    auto strip = [](std::string text) {
+        std::string out;
+        std::istringstream in(text);
+        for (std::string line; std::getline(in, line);) {
+            if (line.find("libs found") == std::string::npos &&
+                !line.starts_with("Cache generated")) {
+                out += line + "\n";
+            }
+        }
+        return out;
+    };
+    CHECK(strip(cache.out) == strip(ref.out));
+}

@@ -1,0 +1,139 @@
+#include "support/apt_fixture.hpp"
+
+#include <csignal>
+#include <fcntl.h>
+#include <sstream>
+#include <stdexcept>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace ocibake::test {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path script() {
+    return source_dir() / "tests/fixtures/apt/make-repo.sh";
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+        if (!line.empty() && line[0] != '#') {
+            out.push_back(line);
+        }
+    }
+    return out;
+}
+
+std::string checked(const CommandResult& r, const std::string& what) {
+    if (r.exit_code != 0) {
+        throw std::runtime_error(what + " failed (exit " + std::to_string(r.exit_code) + "):\n" +
+                                 r.out + r.err);
+    }
+    return r.out;
+}
+
+} // namespace
+
+std::vector<std::string> apt_fixture_requests() {
+    return lines_of(read_file(source_dir() / "tests/fixtures/apt/packages.txt"));
+}
+
+std::vector<std::string> apt_fixture_closure() {
+    std::string debs = checked(run({script().string(), "fetch"}), "make-repo.sh fetch");
+    while (!debs.empty() && debs.back() == '\n') {
+        debs.pop_back();
+    }
+    return lines_of(read_file(fs::path(debs).parent_path() / "closure"));
+}
+
+void make_apt_repo(const fs::path& out, const std::vector<std::string>& env) {
+    checked(run({script().string(), "repo", out.string()}, env), "make-repo.sh repo");
+}
+
+void sign_apt_repo(const fs::path& out, const fs::path& dist) {
+    std::vector<std::string> argv{script().string(), "sign", out.string()};
+    if (!dist.empty()) {
+        argv.push_back(dist.string());
+    }
+    checked(run(argv), "make-repo.sh sign");
+}
+
+AptServer::AptServer(const fs::path& dir, const fs::path& log) {
+    int out[2];
+    if (::pipe(out) != 0) {
+        throw std::runtime_error("pipe failed");
+    }
+    std::string serve = (source_dir() / "tests/fixtures/apt/serve.py").string();
+    pid_ = ::fork();
+    if (pid_ == 0) {
+        ::dup2(out[1], 1);
+        ::close(out[0]);
+        int null = ::open("/dev/null", O_WRONLY);
+        ::dup2(null, 2);
+        std::vector<std::string> argv{"python3", serve, dir.string()};
+        if (!log.empty()) {
+            argv.push_back("--log");
+            argv.push_back(log.string());
+        }
+        std::vector<char*> raw;
+        for (auto& a : argv) {
+            raw.push_back(a.data());
+        }
+        raw.push_back(nullptr);
+        ::execvp("python3", raw.data());
+        ::_exit(127);
+    }
+    ::close(out[1]);
+    out_fd_ = out[0];
+    std::string line;
+    char c = 0;
+    while (line.size() < 64 && ::read(out_fd_, &c, 1) == 1 && c != '\n') {
+        line += c;
+    }
+    if (!line.starts_with("ready ")) {
+        throw std::runtime_error("the apt fixture server did not start (is python3 installed?)");
+    }
+    port_ = std::stoi(line.substr(6));
+}
+
+AptServer::~AptServer() {
+    if (out_fd_ >= 0) {
+        ::close(out_fd_);
+    }
+    if (pid_ > 0) {
+        ::kill(pid_, SIGKILL);
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+    }
+}
+
+std::string AptServer::url() const {
+    return "http://127.0.0.1:" + std::to_string(port_);
+}
+
+std::string apt_source_toml(const std::string& url, const fs::path& keyring,
+                            const std::string& suites) {
+    std::string out =
+        "[[apt.source]]\nname = \"fixture\"\nurl = \"" + url + "\"\nsuites = " + suites + "\n";
+    if (keyring.empty()) {
+        out += "trusted = true\n";
+    } else {
+        out += "keyring = \"" + keyring.string() + "\"\n";
+    }
+    return out;
+}
+
+std::string packages_toml(const std::vector<std::string>& names) {
+    std::string out = "packages = [";
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        out += (i ? ", \"" : "\"") + names[i] + "\"";
+    }
+    return out + "]\n";
+}
+
+} // namespace ocibake::test

@@ -1,0 +1,50 @@
+// The apt fixture: real Debian 12 packages in a signed repository served on loopback
+// (tests/fixtures/apt/make-repo.sh and serve.py).
+#pragma once
+
+#include "support/support.hpp"
+
+#include <filesystem>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace ocibake::test {
+
+/// The packages packages.txt asks for, and the closure apt downloaded ("name=version").
+std::vector<std::string> apt_fixture_requests();
+std::vector<std::string> apt_fixture_closure();
+
+/// Runs make-repo.sh: `repo OUT` with the given environment (REPO_LAYOUT, REPO_SIGN,
+/// REPO_VALID_UNTIL, REPO_PACKAGES), fetching the .debs once into the fixture cache.
+void make_apt_repo(const std::filesystem::path& out, const std::vector<std::string>& env = {});
+
+/// Signs OUT/dists/bookworm/Release (or `dist`) again with OUT's key.
+void sign_apt_repo(const std::filesystem::path& out, const std::filesystem::path& dist = {});
+
+/// serve.py on a free loopback port; stopped on destruction.
+class AptServer {
+public:
+    /// With `log`, every GET path is appended to that file.
+    explicit AptServer(const std::filesystem::path& dir, const std::filesystem::path& log = {});
+    ~AptServer();
+    AptServer(const AptServer&) = delete;
+    AptServer& operator=(const AptServer&) = delete;
+    int port() const noexcept { return port_; }
+    /// "http://127.0.0.1:PORT"
+    std::string url() const;
+
+private:
+    int port_ = 0;
+    pid_t pid_ = -1;
+    int out_fd_ = -1;
+};
+
+/// A recipe's [[apt.source]] for a fixture repository.
+std::string apt_source_toml(const std::string& url, const std::filesystem::path& keyring,
+                            const std::string& suites = "[\"bookworm\"]");
+
+/// `packages = [...]` for the given names.
+std::string packages_toml(const std::vector<std::string>& names);
+
+} // namespace ocibake::test

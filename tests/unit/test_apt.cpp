@@ -1,0 +1,715 @@
+// Tests of the apt module's metadata side: Debian versions (against dpkg itself), deb822,
+// Release files, relationship fields, the resolver, and the exact errors users meet.
+
+#include "apt/internal.hpp"
+#include "ocibake/apt.hpp"
+
+#include "support/checks.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+using namespace ocibake;
+using namespace ocibake::apt;
+using ocibake::test::error_of;
+using ocibake::test::require_program;
+
+namespace {
+
+// Versions with every corner of deb-version(7): epochs, revisions, '~', '+', '.', letters,
+// leading zeros, hyphens in the upstream part, missing revisions.
+const std::vector<std::string> kVersions = {
+    "0",
+    "0~",
+    "0~~",
+    "0~a",
+    "00",
+    "1",
+    "1.0",
+    "1.0~rc1",
+    "1.0~rc1-1",
+    "1.0-1",
+    "1.0-1~bpo",
+    "1.0-1+b1",
+    "1.0-1.1",
+    "1.0-10",
+    "1.0-2",
+    "1.0a",
+    "1.0+dfsg",
+    "1.0.0",
+    "1.00",
+    "1.001",
+    "1:0.9",
+    "1:1.0-1",
+    "2:0",
+    "10",
+    "9.2p1-2",
+    "1:9.2p1-2+deb12u3",
+    "1:9.2p1-2+deb12u10",
+    "3.11.2-1+b1",
+    "2.36-9+deb12u4",
+    "1.2-3-4",
+    "1.2-3-4~x",
+    "a1",
+    "1a",
+    "1.0-0",
+    "1.0+",
+    "1.0.",
+    "1.0~~",
+    "1.0~~a",
+};
+
+std::string packages_text(const std::vector<std::string>& stanzas) {
+    std::string out;
+    int n = 0;
+    for (const std::string& s : stanzas) {
+        out += s;
+        if (s.find("Filename:") == std::string::npos) {
+            out += "Filename: pool/" + std::to_string(++n) + ".deb\n";
+        }
+        if (s.find("Size:") == std::string::npos) {
+            out += "Size: 100\n";
+        }
+        if (s.find("SHA256:") == std::string::npos) {
+            out += "SHA256: " + std::string(64, 'a') + "\n";
+        }
+        out += "\n";
+    }
+    return out;
+}
+
+Index index_of(const std::vector<std::string>& stanzas,
+               std::vector<std::string> archs = {"amd64"}) {
+    Index index;
+    index.native_arch = "amd64";
+    index.architectures = archs;
+    index.add_packages(packages_text(stanzas), "test index", "http://mirror", 500, 0, archs);
+    return index;
+}
+
+std::vector<PackageRequest> requests(const std::vector<std::string>& texts) {
+    std::vector<PackageRequest> out;
+    for (const auto& t : texts) {
+        auto r = parse_request(t);
+        REQUIRE(r);
+        out.push_back(*r);
+    }
+    return out;
+}
+
+std::vector<std::string> names_of(const std::vector<LockedPackage>& packages) {
+    std::vector<std::string> out;
+    for (const auto& p : packages) {
+        out.push_back(p.name + "=" + p.version + ":" + p.arch);
+    }
+    return out;
+}
+
+std::vector<std::string> resolved(const Index& index, const std::vector<std::string>& asked,
+                                  const std::vector<InstalledPackage>& installed = {},
+                                  bool recommends = false) {
+    ResolveOptions o;
+    o.recommends = recommends;
+    return names_of(resolve(index, requests(asked), o, installed));
+}
+
+std::string resolve_error(const Index& index, const std::vector<std::string>& asked,
+                          const std::vector<InstalledPackage>& installed = {}) {
+    auto e = error_of([&] { resolve(index, requests(asked), {}, installed); });
+    CHECK(e.kind == ErrorKind::input);
+    return e.what;
+}
+
+} // namespace
+
+TEST_CASE("versions compare exactly as dpkg --compare-versions does") {
+    require_program("dpkg", "dpkg");
+    // One shell runs dpkg for every pair: "<" "=" or ">" per line.
+    std::string script;
+    for (std::size_t i = 0; i < kVersions.size(); ++i) {
+        for (std::size_t j = i; j < kVersions.size(); ++j) {
+            script += "if dpkg --compare-versions '" + kVersions[i] + "' lt '" + kVersions[j] +
+                      "' 2>/dev/null; then echo '<'; elif dpkg --compare-versions '" +
+                      kVersions[i] + "' eq '" + kVersions[j] +
+                      "' 2>/dev/null; then echo '='; else echo '>'; fi\n";
+        }
+    }
+    ocibake::test::ScratchDir dir("versions");
+    auto r = ocibake::test::run({"sh", ocibake::test::write_file(dir / "compare.sh", script)});
+    REQUIRE(r.exit_code == 0);
+    std::size_t pos = 0;
+    int checked = 0;
+    for (std::size_t i = 0; i < kVersions.size(); ++i) {
+        for (std::size_t j = i; j < kVersions.size(); ++j) {
+            char want = r.out.at(pos);
+            pos += 2;
+            int c = compare_versions(kVersions[i], kVersions[j]);
+            char got = c < 0 ? '<' : c == 0 ? '=' : '>';
+            INFO(kVersions[i] << " vs " << kVersions[j]);
+            CHECK(got == want);
+            int back = compare_versions(kVersions[j], kVersions[i]);
+            CHECK((back < 0    ? '<'
+                   : back == 0 ? '='
+                               : '>') == (want == '<'   ? '>'
+                                          : want == '>' ? '<'
+                                                        : '='));
+            ++checked;
+        }
+    }
+    CHECK(checked == static_cast<int>(kVersions.size() * (kVersions.size() + 1) / 2));
+}
+
+TEST_CASE("versions: the orderings deb-version(7) spells out") {
+    CHECK(compare_versions("1.0~rc1", "1.0") < 0); // '~' before the end
+    CHECK(compare_versions("1.0~~", "1.0~") < 0);  // and before another '~'
+    CHECK(compare_versions("1.0", "1.0+b1") < 0);  // the end before '+'
+    CHECK(compare_versions("1.0a", "1.0+") < 0);   // letters before other characters
+    CHECK(compare_versions("1:0.1", "9.9") > 0);   // the epoch first
+    CHECK(compare_versions("1.0-0", "1.0") == 0);  // "0" and no revision are equal
+    CHECK(compare_versions("1.001", "1.1") == 0);  // numbers, not strings
+    CHECK(compare_versions("1:9.2p1-2+deb12u10", "1:9.2p1-2+deb12u3") > 0);
+    CHECK(version_problem("1:9.2p1-2+deb12u3").empty());
+    CHECK(version_problem("") == "the version is empty");
+    CHECK(version_problem("a1") == "the version must start with a digit");
+    CHECK(version_problem("x:1") == "the epoch (before ':') is not a number");
+    CHECK(version_problem("1.0-") == "the revision (after the last '-') is empty");
+    CHECK(version_problem("1.0_1") == "the character '_' is not allowed in a version");
+}
+
+TEST_CASE("relationship fields: alternatives, operators, architecture qualifiers") {
+    auto deps = parse_relations(
+        "libc6 (>= 2.34), perl:any | perl-base (<< 5.37~), foo:amd64 (= 1:2-3),,", "x");
+    REQUIRE(deps.size() == 3);
+    CHECK(deps[0].size() == 1);
+    CHECK(deps[0][0].str() == "libc6 (>= 2.34)");
+    REQUIRE(deps[1].size() == 2);
+    CHECK(deps[1][0].arch == "any");
+    CHECK(deps[1][1].op == Op::lt);
+    CHECK(deps[1][1].version == "5.37~");
+    CHECK(deps[2][0].str() == "foo:amd64 (= 1:2-3)");
+    // Obsolete "<" and ">" mean "<=" and ">=".
+    CHECK(parse_relations("a (< 1), b (> 2)", "x")[0][0].op == Op::le);
+    CHECK(parse_relations("a (< 1), b (> 2)", "x")[1][0].op == Op::ge);
+    CHECK(parse_relations("", "x").empty());
+    CHECK(error_of([] { parse_relations("a (>= 1", "Packages:12"); }).what ==
+          "Packages:12: malformed relation 'a (>= 1': no ')'");
+    CHECK(error_of([] { parse_relations("a (~ 1)", "Packages:3"); }).what ==
+          "Packages:3: malformed relation 'a (~ 1)': unknown operator ''");
+    CHECK(error_of([] { parse_relations("a | , b", "P:1"); }).what ==
+          "P:1: malformed relation '': no package name");
+}
+
+TEST_CASE("deb822 paragraphs: continuation lines, comments, blank lines, errors") {
+    auto ps = parse_paragraphs("Package: a\nDescription: short\n long line\n .\n more\n\n\n"
+                               "# a comment\npackage: b\nVersion:  1.0  \n",
+                               "f");
+    REQUIRE(ps.size() == 2);
+    CHECK(ps[0].get("Description") == "short\n long line\n .\n more");
+    CHECK(ps[1].get("Package") == "b"); // field names are case-insensitive
+    CHECK(ps[1].get("version") == "1.0");
+    CHECK(ps[1].line == 9);
+    CHECK(!ps[1].find("Depends"));
+    CHECK(error_of([] { parse_paragraphs(" continued\n", "status"); }).what ==
+          "status:1: a continuation line outside a field");
+    CHECK(error_of([] { parse_paragraphs("Package: a\nno colon here\n", "status"); }).what ==
+          "status:2: not a 'Field: value' line: 'no colon here'");
+}
+
+TEST_CASE("Release files: fields, the SHA256 list, dates") {
+    std::string text = "Origin: Debian\nSuite: stable\nCodename: bookworm\n"
+                       "Date: Sat, 10 Jun 2023 08:50:22 UTC\n"
+                       "Valid-Until: Sat, 17 Jun 2023 08:50:22 +0100\n"
+                       "Acquire-By-Hash: yes\nNo-Support-for-Architecture-all: Packages\n"
+                       "Architectures: all amd64 arm64\nComponents: main contrib\n"
+                       "MD5Sum:\n 0123 12 main/binary-amd64/Packages\nSHA256:\n " +
+                       std::string(64, 'b') + "  1234 main/binary-amd64/Packages.xz\n " +
+                       std::string(64, 'c') + " 99 main/binary-all/Packages\n";
+    Release r = parse_release(text, "InRelease");
+    CHECK(r.suite == "stable");
+    CHECK(r.codename == "bookworm");
+    CHECK(r.date == 1686387022);
+    CHECK(r.valid_until == 1686387022 + 7 * 86400 - 3600);
+    CHECK(r.by_hash);
+    CHECK(r.all_in_arch_indexes);
+    CHECK(r.architectures == std::vector<std::string>{"all", "amd64", "arm64"});
+    REQUIRE(r.files.size() == 2);
+    CHECK(r.files[0].path == "main/binary-amd64/Packages.xz");
+    CHECK(r.files[0].size == 1234);
+    CHECK(r.files[0].sha256.hex() == std::string(64, 'b'));
+    CHECK(parse_date("Thu, 01 Jan 1970 00:00:00 GMT") == 0);
+    CHECK(!parse_date("yesterday"));
+    CHECK(error_of([] { parse_release("Valid-Until: soon\n", "InRelease"); }).what ==
+          "InRelease: Valid-Until 'soon' is not a date");
+    CHECK(error_of([] { parse_release("SHA256:\n zz 1 Packages\n", "InRelease"); }).what ==
+          "InRelease: malformed SHA256 line 'zz 1 Packages'");
+}
+
+TEST_CASE("clearsigned text and armored keys are read without any crypto of our own") {
+    std::string message = "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nSuite: x\n"
+                          "- -----not a header\nEnd: y\n-----BEGIN PGP SIGNATURE-----\n\nabc\n"
+                          "-----END PGP SIGNATURE-----\n";
+    CHECK(detail::clearsigned_text(message) == "Suite: x\n-----not a header\nEnd: y\n");
+    // "hello" in base64 is aGVsbG8=.
+    auto key = detail::dearmor("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\naGVs\nbG8=\n=abcd\n"
+                               "-----END PGP PUBLIC KEY BLOCK-----\n");
+    REQUIRE(key);
+    CHECK(*key == "hello");
+    CHECK(!detail::dearmor("\x99\x01binary"));
+}
+
+TEST_CASE("package requests: name, architecture, version") {
+    auto r = parse_request("openssh-server:amd64=1:9.2p1-2+deb12u3");
+    REQUIRE(r);
+    CHECK(r->name == "openssh-server");
+    CHECK(r->arch == "amd64");
+    CHECK(r->version == "1:9.2p1-2+deb12u3");
+    CHECK(r->str() == "openssh-server:amd64=1:9.2p1-2+deb12u3");
+    std::string why;
+    CHECK(!parse_request("Python3", &why));
+    CHECK(why == "'Python3' is not a package name (lowercase letters, digits, '+', '-', '.')");
+    CHECK(!parse_request("python3=", &why));
+    CHECK(why == "version '': the version is empty");
+    CHECK(!parse_request("x", &why));
+    CHECK(why == "a package name has at least two characters");
+    CHECK(dpkg_architecture("arm", "v7") == "armhf");
+    CHECK(dpkg_architecture("386") == "i386");
+    CHECK(dpkg_architecture("ppc64le") == "ppc64el");
+}
+
+TEST_CASE("the resolver: dependencies, alternatives, versions, best candidates") {
+    Index index = index_of({
+        "Package: app\nVersion: 1.0\nArchitecture: amd64\nDepends: libx (>= 2), mta | "
+        "postfix\nPre-Depends: dpkg\n",
+        "Package: app\nVersion: 2.0\nArchitecture: amd64\nDepends: libx (>= 3.0)\n",
+        "Package: libx\nVersion: 2.5\nArchitecture: amd64\n",
+        "Package: libx\nVersion: 3.0~rc1\nArchitecture: amd64\n",
+        "Package: postfix\nVersion: 3\nArchitecture: amd64\nProvides: mail-transport-agent\n",
+        "Package: exim\nVersion: 4\nArchitecture: amd64\nProvides: mail-transport-agent\n",
+        "Package: dpkg\nVersion: 1.21\nArchitecture: amd64\n",
+        "Package: doc\nVersion: 1\nArchitecture: all\nRecommends: app\n",
+    });
+    // The best version: 2.0 needs libx >= 3.0, which 3.0~rc1 is not.
+    CHECK(resolve_error(index, {"app"}) ==
+          "cannot install app 2.0: app depends on libx (>= 3.0), but the sources have libx "
+          "3.0~rc1, 2.5 only");
+    // A pinned version; the first alternative the sources have (mta is unknown: postfix).
+    CHECK(resolved(index, {"app=1.0"}) ==
+          std::vector<std::string>{"app=1.0:amd64", "dpkg=1.21:amd64", "libx=3.0~rc1:amd64",
+                                   "postfix=3:amd64"});
+    // What the base has is not installed again, and satisfies dependencies.
+    InstalledPackage dpkg{"dpkg", "1.20", "amd64", "", {}};
+    CHECK(resolved(index, {"app=1.0"}, {dpkg}) ==
+          std::vector<std::string>{"app=1.0:amd64", "libx=3.0~rc1:amd64", "postfix=3:amd64"});
+    // Recommends only when asked.
+    CHECK(resolved(index, {"doc"}) == std::vector<std::string>{"doc=1:all"});
+}
+
+TEST_CASE("the resolver: recommends on request, and the chain of an unsatisfiable one") {
+    Index index = index_of({
+        "Package: top\nVersion: 1\nArchitecture: all\nDepends: mid\nRecommends: extra\n",
+        "Package: mid\nVersion: 1\nArchitecture: amd64\nDepends: low (>= 2) | other\n",
+        "Package: low\nVersion: 1.5\nArchitecture: amd64\n",
+        "Package: extra\nVersion: 1\nArchitecture: amd64\nDepends: missing\n",
+    });
+    CHECK(resolve_error(index, {"top"}) ==
+          "cannot install top 1 -> mid 1: mid depends on low (>= 2) | other, but the sources "
+          "have low 1.5 only; and no apt source has other");
+    Index fixed = index_of({
+        "Package: top\nVersion: 1\nArchitecture: all\nDepends: mid\nRecommends: extra | more\n",
+        "Package: mid\nVersion: 1\nArchitecture: amd64\n",
+        "Package: extra\nVersion: 1\nArchitecture: amd64\nDepends: missing\n",
+        "Package: more\nVersion: 1\nArchitecture: amd64\n",
+    });
+    CHECK(resolved(fixed, {"top"}) == std::vector<std::string>{"mid=1:amd64", "top=1:all"});
+    // An alternative whose own dependencies cannot be met (extra needs what nobody has)
+    // is passed over for the next one.
+    CHECK(resolved(fixed, {"top"}, {}, true) ==
+          std::vector<std::string>{"mid=1:amd64", "more=1:amd64", "top=1:all"});
+}
+
+TEST_CASE("the resolver: virtual packages and Provides") {
+    Index index = index_of({
+        "Package: needs-awk\nVersion: 1\nArchitecture: all\nDepends: awk\n",
+        "Package: mawk\nVersion: 1.3\nArchitecture: amd64\nPriority: required\nProvides: awk\n",
+        "Package: gawk\nVersion: 5\nArchitecture: amd64\nPriority: optional\nProvides: awk\n",
+        "Package: needs-v\nVersion: 1\nArchitecture: all\nDepends: libv (>= 2)\n",
+        "Package: prov-v\nVersion: 9\nArchitecture: amd64\nProvides: libv (= 2.1)\n",
+        "Package: prov-unversioned\nVersion: 9\nArchitecture: amd64\nProvides: libw\n",
+        "Package: needs-w\nVersion: 1\nArchitecture: all\nDepends: libw (>= 1)\n",
+        "Package: only\nVersion: 1\nArchitecture: amd64\nProvides: lonely\n",
+    });
+    // Among providers: the higher Priority, then the name.
+    CHECK(resolved(index, {"needs-awk"}) ==
+          std::vector<std::string>{"mawk=1.3:amd64", "needs-awk=1:all"});
+    // A versioned dependency takes a versioned Provides only.
+    CHECK(resolved(index, {"needs-v"}) ==
+          std::vector<std::string>{"needs-v=1:all", "prov-v=9:amd64"});
+    CHECK(resolve_error(index, {"needs-w"}) ==
+          "cannot install needs-w 1: needs-w depends on libw (>= 1), but no apt source has libw");
+    // Asking for a virtual package: its only provider, or an error naming them all.
+    CHECK(resolved(index, {"lonely"}) == std::vector<std::string>{"only=1:amd64"});
+    CHECK(resolve_error(index, {"awk"}) ==
+          "package 'awk' is virtual: it is provided by gawk, mawk; name the one to install");
+    // An installed provider satisfies the dependency.
+    InstalledPackage gawk{"gawk", "5", "amd64", "", {Relation{"awk", "", Op::any, ""}}};
+    CHECK(resolved(index, {"needs-awk"}, {gawk}) == std::vector<std::string>{"needs-awk=1:all"});
+}
+
+TEST_CASE("the resolver: Multi-Arch same, foreign, allowed and Architecture: all") {
+    Index index = index_of(
+        {
+            "Package: tool\nVersion: 1\nArchitecture: i386\nDepends: libc, perl, py:any\n",
+            "Package: libc\nVersion: 2\nArchitecture: amd64\nMulti-Arch: same\n",
+            "Package: libc\nVersion: 2\nArchitecture: i386\nMulti-Arch: same\n",
+            "Package: perl\nVersion: 5\nArchitecture: amd64\nMulti-Arch: foreign\n",
+            "Package: py\nVersion: 3\nArchitecture: amd64\nMulti-Arch: allowed\n",
+            "Package: plain\nVersion: 1\nArchitecture: i386\nDepends: nonma\n",
+            "Package: nonma\nVersion: 1\nArchitecture: amd64\n",
+            "Package: data\nVersion: 1\nArchitecture: all\n",
+            "Package: uses-data\nVersion: 1\nArchitecture: i386\nDepends: data\n",
+        },
+        {"amd64", "i386"});
+    // libc of the depender's architecture; perl (foreign) and py:any (allowed) of the
+    // native one.
+    CHECK(resolved(index, {"tool:i386"}) ==
+          std::vector<std::string>{"libc=2:i386", "perl=5:amd64", "py=3:amd64", "tool=1:i386"});
+    // A package that is not Multi-Arch: foreign cannot serve another architecture.
+    CHECK(resolve_error(index, {"plain:i386"}) ==
+          "cannot install plain 1: plain depends on nonma, but the sources have nonma 1 (amd64), "
+          "which cannot satisfy a dependency of a i386 package");
+    // Architecture: all counts as native: it cannot serve an i386 package either.
+    CHECK(resolve_error(index, {"uses-data:i386"}) ==
+          "cannot install uses-data 1: uses-data depends on data, but the sources have data 1 "
+          "(all), which cannot satisfy a dependency of a i386 package");
+    CHECK(resolve_error(index, {"tool"}) ==
+          "package 'tool' is not available for amd64 (the sources have it for i386)");
+}
+
+TEST_CASE("the resolver: conflicts steer alternatives, and are explained when they cannot") {
+    Index index = index_of({
+        "Package: app\nVersion: 1\nArchitecture: amd64\nDepends: alpha | beta\n",
+        "Package: alpha\nVersion: 1\nArchitecture: amd64\nConflicts: base-thing\n",
+        "Package: beta\nVersion: 1\nArchitecture: amd64\n",
+        "Package: solo\nVersion: 1\nArchitecture: amd64\nDepends: alpha\n",
+        "Package: breaker\nVersion: 1\nArchitecture: amd64\nBreaks: beta (<< 2)\n",
+    });
+    InstalledPackage thing{"base-thing", "1", "amd64", "", {}};
+    CHECK(resolved(index, {"app"}) == std::vector<std::string>{"alpha=1:amd64", "app=1:amd64"});
+    CHECK(resolved(index, {"app"}, {thing}) ==
+          std::vector<std::string>{"app=1:amd64", "beta=1:amd64"});
+    CHECK(
+        resolve_error(index, {"solo"}, {thing}) ==
+        "cannot install solo 1: solo depends on alpha, but alpha 1 conflicts with base-thing, and "
+        "base-thing 1 is installed");
+    CHECK(resolve_error(index, {"beta", "breaker"}) ==
+          "cannot install breaker: breaker 1 breaks beta (<< 2), and beta 1 is being installed");
+}
+
+TEST_CASE("the resolver: unknown packages with near names, versions the sources lack") {
+    Index index = index_of({
+        "Package: python3\nVersion: 3.11.2-1\nArchitecture: amd64\n",
+        "Package: python3-pip\nVersion: 23\nArchitecture: all\n",
+        "Package: python3.11\nVersion: 3.11.2-6\nArchitecture: amd64\n",
+    });
+    CHECK(resolve_error(index, {"pyhton3"}) ==
+          "unknown package 'pyhton3': no apt source has it (did you mean python3?)");
+    CHECK(resolve_error(index, {"python"}) ==
+          "unknown package 'python': no apt source has it (did you mean python3, python3.11, "
+          "python3-pip?)");
+    CHECK(resolve_error(index, {"zzz-nothing"}) == "unknown package 'zzz-nothing': no apt "
+                                                   "source has it");
+    CHECK(resolve_error(index, {"python3=3.12"}) ==
+          "package 'python3': no apt source has version 3.12 (they have 3.11.2-1)");
+    // A request at the base's version is already satisfied; another version is installed.
+    InstalledPackage py{"python3", "3.11.2-1", "amd64", "", {}};
+    CHECK(resolved(index, {"python3"}, {py}).empty());
+    CHECK(resolved(index, {"python3=3.11.2-1"}, {py}).empty());
+}
+
+TEST_CASE("dpkg status: only installed packages count") {
+    auto installed = parse_status("Package: a\nStatus: install ok installed\nVersion: 1\n"
+                                  "Architecture: amd64\nMulti-Arch: same\nProvides: x (= 1), y\n\n"
+                                  "Package: b\nStatus: deinstall ok config-files\nVersion: 2\n"
+                                  "Architecture: all\n",
+                                  "status");
+    REQUIRE(installed.size() == 1);
+    CHECK(installed[0].name == "a");
+    CHECK(installed[0].multi_arch == "same");
+    REQUIRE(installed[0].provides.size() == 2);
+    CHECK(installed[0].provides[0].str() == "x (= 1)");
+}
+
+// ---- what maintainer scripts would have done ---------------------------------------------
+
+#include "apt/effects.hpp"
+
+#include <filesystem>
+
+namespace {
+
+LayerEntry entry_at(const std::vector<LayerEntry>& entries, const std::string& path) {
+    for (const LayerEntry& e : entries) {
+        if (e.path == path) {
+            return e;
+        }
+    }
+    FAIL("no entry " << path);
+    return {};
+}
+
+} // namespace
+
+TEST_CASE("alternatives: what update-alternatives --install commands of postinsts declare") {
+    // As mawk's, debianutils' and procps' postinst write them (Debian 12).
+    std::string postinst = R"(#!/bin/sh
+set -e
+if [ "$1" = "configure" ]; then
+        update-alternatives --install /usr/bin/awk awk /usr/bin/mawk 5 \
+            --slave /usr/share/man/man1/awk.1.gz awk.1.gz /usr/share/man/man1/mawk.1.gz \
+            --slave /usr/bin/nawk nawk /usr/bin/mawk
+	update-alternatives --quiet --install "/usr/bin/which" which '/usr/bin/which.debianutils' 0
+	# update-alternatives --install /usr/bin/commented x /usr/bin/x 1
+	update-alternatives --install "$BINPATH"/"$BINNAME" "$BINNAME" \
+	    "$BINPATH"/"$BINNAME".procps 50
+	update-alternatives --remove rcp /usr/bin/scp
+fi
+)";
+    auto decls = detail::parse_alternatives(postinst);
+    REQUIRE(decls.size() == 2);
+    CHECK(decls[0].link == "/usr/bin/awk");
+    CHECK(decls[0].name == "awk");
+    CHECK(decls[0].path == "/usr/bin/mawk");
+    CHECK(decls[0].priority == 5);
+    REQUIRE(decls[0].slaves.size() == 2);
+    CHECK(decls[0].slaves[1].link == "/usr/bin/nawk");
+    CHECK(decls[0].slaves[1].name == "nawk");
+    CHECK(decls[1].name == "which");
+    CHECK(decls[1].path == "/usr/bin/which.debianutils");
+    // libopenblas0-pthread's (Debian 12): the BLAS that users of rules_distroless miss.
+    decls = detail::parse_alternatives(
+        "update-alternatives --install /usr/lib/x86_64-linux-gnu/libblas.so.3 \\\n"
+        "                    libblas.so.3-x86_64-linux-gnu \\\n"
+        "\t            /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3 100\n");
+    REQUIRE(decls.size() == 1);
+    CHECK(decls[0].name == "libblas.so.3-x86_64-linux-gnu");
+    CHECK(decls[0].path == "/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3");
+    CHECK(decls[0].priority == 100);
+}
+
+TEST_CASE("alternatives: the administrative files read and written as update-alternatives does") {
+    // Every group this Debian machine has: parsed and written again, byte for byte.
+    namespace fs = std::filesystem;
+    int checked = 0;
+    for (const auto& f : fs::directory_iterator("/var/lib/dpkg/alternatives")) {
+        std::string text = ocibake::test::read_file(f.path());
+        auto group = detail::parse_alt_admin(text);
+        INFO(f.path());
+        REQUIRE(group);
+        CHECK(detail::alt_admin_text(*group) == text);
+        ++checked;
+    }
+    CHECK(checked > 3);
+}
+
+TEST_CASE("alternatives: links, auto mode at the highest priority, a recipe's choice") {
+    detail::ImageView view;
+    for (const char* p : {"usr", "usr/bin", "usr/lib", "etc"}) {
+        view[p].type = detail::ImageNode::Type::directory;
+    }
+    for (const char* p :
+         {"usr/bin/mawk", "usr/bin/gawk", "usr/lib/blas.so", "usr/lib/openblas.so"}) {
+        view[p].type = detail::ImageNode::Type::file;
+    }
+    std::vector<detail::AltDecl> declared = {
+        {"/usr/bin/awk", "awk", "/usr/bin/mawk", 5, {{"/usr/bin/nawk", "nawk", "/usr/bin/mawk"}}},
+        {"/usr/bin/awk", "awk", "/usr/bin/gawk", 10, {{"/usr/bin/nawk", "nawk", "/usr/bin/gawk"}}},
+        {"/usr/bin/awk", "awk", "/usr/bin/missing", 99, {}},
+        {"/usr/lib/libblas.so.3", "libblas.so.3", "/usr/lib/blas.so", 10, {}},
+        {"/usr/lib/libblas.so.3", "libblas.so.3", "/usr/lib/openblas.so", 100, {}},
+    };
+    ImageFacts below;
+    std::vector<AlternativeChoice> chosen = {{{}, "libblas.so.3", "/usr/lib/blas.so", "", 0}};
+    auto out = detail::alternative_entries(below, view, declared, chosen, {});
+    CHECK(entry_at(out, "usr/bin/awk").link_target == "/etc/alternatives/awk");
+    CHECK(entry_at(out, "etc/alternatives/awk").link_target == "/usr/bin/gawk");
+    CHECK(entry_at(out, "etc/alternatives/nawk").link_target == "/usr/bin/gawk");
+    CHECK(entry_at(out, "var/lib/dpkg/alternatives/awk").content ==
+          "auto\n/usr/bin/awk\nnawk\n/usr/bin/nawk\n\n/usr/bin/gawk\n10\n/usr/bin/gawk\n"
+          "/usr/bin/mawk\n5\n/usr/bin/mawk\n\n");
+    CHECK(entry_at(out, "etc/alternatives/libblas.so.3").link_target == "/usr/lib/blas.so");
+    CHECK(entry_at(out, "var/lib/dpkg/alternatives/libblas.so.3").content.starts_with("manual\n"));
+    chosen = {{{"r.toml", 9, 3}, "editor", "/usr/bin/mawk", "", 0}};
+    CHECK(error_of([&] { detail::alternative_entries(below, view, {}, chosen, {}); }).what ==
+          "r.toml:9:3: error: no package of this layer or below declares the alternative "
+          "'editor'\nhint: give its 'link' (and 'priority') to declare it here");
+}
+
+TEST_CASE("accounts: base-passwd's masters, shadow entries, declared users and groups") {
+    ImageFacts below;
+    detail::ImageView view;
+    std::map<std::string, std::string> masters = {
+        {"usr/share/base-passwd/passwd.master",
+         "root:*:0:0:root:/root:/bin/bash\nnobody:*:65534:65534:nobody:/nonexistent:/usr/sbin/"
+         "nologin\n"},
+        {"usr/share/base-passwd/group.master", "root:*:0:\nshadow:*:42:\nnogroup:*:65534:\n"},
+    };
+    Account sshd;
+    sshd.name = "sshd";
+    sshd.uid = 100;
+    sshd.group = "nogroup";
+    sshd.home = "/run/sshd";
+    Account jovyan;
+    jovyan.name = "jovyan";
+    jovyan.uid = 1000;
+    jovyan.gid = 100;
+    jovyan.group = "users";
+    jovyan.groups = {"shadow"};
+    jovyan.shell = "/bin/bash";
+    jovyan.home = "/home/jovyan";
+    auto out = detail::account_entries(below, view, masters, {sshd, jovyan}, {});
+    CHECK(entry_at(out, "etc/passwd").content ==
+          "root:x:0:0:root:/root:/bin/bash\n"
+          "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+          "sshd:x:100:65534::/run/sshd:/usr/sbin/nologin\n"
+          "jovyan:x:1000:100::/home/jovyan:/bin/bash\n");
+    CHECK(entry_at(out, "etc/group").content ==
+          "root:x:0:\nshadow:x:42:jovyan\nnogroup:x:65534:\nusers:x:100:\n");
+    LayerEntry shadow = entry_at(out, "etc/shadow");
+    CHECK(shadow.content.starts_with("root:*::0:99999:7:::\n"));
+    CHECK(shadow.mode == 0640);
+    CHECK(shadow.gid == 42);
+    CHECK(entry_at(out, "etc/gshadow").content ==
+          "root:*::\nshadow:*::jovyan\nnogroup:*::\nusers:*::\n");
+    // Nothing to do, nothing written.
+    CHECK(detail::account_entries(below, view, {}, {}, {}).empty());
+    // Names and ids that are taken.
+    below.files["etc/passwd"] = "root:x:0:0:root:/root:/bin/bash\n";
+    below.files["etc/group"] = "root:x:0:\n";
+    Account clash;
+    clash.where = {"r.toml", 4, 1};
+    clash.name = "toor";
+    clash.uid = 0;
+    CHECK(error_of([&] { detail::account_entries(below, view, {}, {clash}, {}); }).what ==
+          "r.toml:4:1: error: gid 0 is group 'root' in the image below, so it cannot be 'toor'");
+    clash.gid = 5;
+    CHECK(error_of([&] { detail::account_entries(below, view, {}, {clash}, {}); }).what ==
+          "r.toml:4:1: error: uid 0 is user 'root' in the image below, so it cannot be 'toor'");
+    clash.name = "root";
+    clash.uid = 7;
+    clash.gid.reset();
+    clash.group = "root";
+    CHECK(error_of([&] { detail::account_entries(below, view, {}, {clash}, {}); }).what ==
+          "r.toml:4:1: error: user 'root' is uid 0 in the image below, not 7");
+}
+
+// ---- the recipe keys -------------------------------------------------------------------------
+
+#include "ocibake/recipe.hpp"
+
+namespace {
+
+std::string recipe_error(const std::string& text) {
+    ocibake::test::ScratchDir dir("apt-recipe");
+    auto path = ocibake::test::write_file(dir / "r.toml", text);
+    try {
+        ocibake::load_recipe(path);
+    } catch (const RecipeError& e) {
+        std::string what = e.what();
+        return what.substr(what.find("r.toml:"));
+    }
+    FAIL("no error");
+    return {};
+}
+
+const std::string kSource = "[[apt.source]]\nurl = \"http://deb.debian.org/debian/\"\n"
+                            "suites = [\"bookworm\"]\nkeyring = \"k.gpg\"\n";
+
+} // namespace
+
+TEST_CASE("recipe: [[apt.source]], packages, accounts, groups and alternatives") {
+    ocibake::test::ScratchDir dir("apt-recipe");
+    auto path = ocibake::test::write_file(
+        dir / "r.toml",
+        kSource +
+            "[[apt.source]]\nname = \"cuda\"\nurl = \"https://example.com/repo\"\n"
+            "suites = [\"/\"]\ntrusted = true\npriority = 600\n"
+            "[[layer]]\nname = \"sys\"\npackages = [\"python3\", \"libc6:i386=2.36-9\"]\n"
+            "recommends = true\n"
+            "account = [{name = \"sshd\", uid = 100, group = \"nogroup\", home = \"/run/sshd\"}]\n"
+            "group = [{name = \"docker\", gid = 999, members = [\"sshd\"]}]\n"
+            "alternative = [{name = \"editor\", path = \"/usr/bin/vim.basic\"}]\n");
+    Recipe r = ocibake::load_recipe(path);
+    REQUIRE(r.apt_sources.size() == 2);
+    CHECK(r.apt_sources[0].name == "source-1");
+    CHECK(r.apt_sources[0].url == "http://deb.debian.org/debian");
+    CHECK(r.apt_sources[0].components == std::vector<std::string>{"main"});
+    CHECK(r.apt_sources[0].keyring == dir / "k.gpg");
+    CHECK(r.apt_sources[1].components.empty());
+    CHECK(r.apt_sources[1].trusted);
+    CHECK(r.apt_sources[1].priority == 600);
+    const auto& layer = r.layers.at(0);
+    REQUIRE(layer.packages.size() == 2);
+    CHECK(layer.packages[1].str() == "libc6:i386=2.36-9");
+    CHECK(layer.packages[1].where.line == 13);
+    CHECK(layer.recommends);
+    CHECK(layer.accounts.at(0).home == "/run/sshd");
+    CHECK(layer.accounts.at(0).shell == "/usr/sbin/nologin");
+    CHECK(layer.groups.at(0).members == std::vector<std::string>{"sshd"});
+    CHECK(layer.alternatives.at(0).path == "/usr/bin/vim.basic");
+    CHECK(layer.uses_image_below());
+}
+
+TEST_CASE("recipe: errors of the apt keys, at their place") {
+    CHECK(recipe_error("[[layer]]\npackages = [\"bash\"]\n")
+              .starts_with("r.toml:2:12: error: layer 'layer-1' lists packages, but the recipe has "
+                           "no [[apt.source]]"));
+    CHECK(recipe_error(kSource + "[[layer]]\npackages = [\"Bash\"]\n")
+              .starts_with("r.toml:6:13: error: 'packages' entry 'Bash': 'Bash' is not a package "
+                           "name (lowercase letters, digits, '+', '-', '.')"));
+    CHECK(recipe_error(kSource + "[[layer]]\npackages = [\"bash\", \"bash=5.2\"]\n")
+              .starts_with("r.toml:6:21: error: package 'bash' is listed twice\n"));
+    CHECK(recipe_error("[[apt.source]]\nurl = \"ftp://x\"\nsuites = [\"a\"]\ntrusted = true\n")
+              .starts_with("r.toml:2:7: error: 'url' 'ftp://x' is not an http:// or https:// URL"));
+    CHECK(recipe_error("[[apt.source]]\nurl = \"http://x\"\nsuites = [\"a\"]\n")
+              .starts_with("r.toml:1:1: error: [[apt.source]] needs 'keyring'"));
+    CHECK(recipe_error("[[apt.source]]\nurl = \"http://x\"\nsuites = [\"a\"]\ntrusted = true\n"
+                       "keyring = \"k\"\n")
+              .starts_with("r.toml:5:11: error: 'keyring' and 'trusted = true' are mutually "
+                           "exclusive"));
+    CHECK(recipe_error("[[apt.source]]\nurl = \"http://x\"\nsuites = [\"/\"]\ntrusted = true\n"
+                       "components = [\"main\"]\n")
+              .starts_with("r.toml:5:14: error: 'components' is not used by a flat repository"));
+    CHECK(recipe_error("[[apt.source]]\nurl = \"http://x\"\nsuites = [\"a\"]\ntrusted = true\n"
+                       "suite = \"b\"\n")
+              .starts_with("r.toml:5:1: error: unknown key 'suite' in [[apt.source]]\n"));
+    CHECK(recipe_error("[[layer]]\naccount = [{name = \"Bad\", uid = 1}]\n")
+              .starts_with("r.toml:2:20: error: 'name' 'Bad' is not a user or group name"));
+    CHECK(recipe_error("[[layer]]\naccount = [{name = \"app\"}]\n")
+              .starts_with("r.toml:2:12: error: [[layer.account]] needs 'uid'"));
+    CHECK(recipe_error("[[layer]]\naccount = [{name = \"app\", uid = 1, home = \"h:x\"}]\n")
+              .starts_with("r.toml:2:43: error: 'home' must be an absolute path"));
+    CHECK(recipe_error("[[layer]]\nalternative = [{name = \"a/b\", path = \"/x\"}]\n")
+              .starts_with("r.toml:2:24: error: 'name' 'a/b' is not an alternative name"));
+}
+
+TEST_CASE("certificates: OpenSSL's subject hashes, as this machine's /etc/ssl/certs has them") {
+    namespace fs = std::filesystem;
+    int checked = 0;
+    for (const auto& f : fs::directory_iterator("/etc/ssl/certs")) {
+        std::string name = f.path().filename().string();
+        if (name.size() != 10 || name[8] != '.' || !f.is_symlink()) {
+            continue;
+        }
+        auto hash = detail::subject_hash(ocibake::test::read_file(f.path()));
+        REQUIRE(hash);
+        char expected[16];
+        std::snprintf(expected, sizeof expected, "%08lx", *hash);
+        CHECK(name.substr(0, 8) == expected);
+        ++checked;
+    }
+    CHECK(checked > 100);
+    CHECK(!detail::subject_hash("not a certificate"));
+}
