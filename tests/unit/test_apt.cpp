@@ -531,7 +531,10 @@ TEST_CASE("alternatives: links, auto mode at the highest priority, a recipe's ch
         {"/usr/lib/libblas.so.3", "libblas.so.3", "/usr/lib/openblas.so", 100, {}},
     };
     ImageFacts below;
-    std::vector<AlternativeChoice> chosen = {{{}, "libblas.so.3", "/usr/lib/blas.so", "", 0}};
+    AlternativeChoice blas;
+    blas.name = "libblas.so.3";
+    blas.path = "/usr/lib/blas.so";
+    std::vector<AlternativeChoice> chosen(1, blas);
     auto out = detail::alternative_entries(below, view, declared, chosen, {});
     CHECK(entry_at(out, "usr/bin/awk").link_target == "/etc/alternatives/awk");
     CHECK(entry_at(out, "etc/alternatives/awk").link_target == "/usr/bin/gawk");
@@ -541,7 +544,13 @@ TEST_CASE("alternatives: links, auto mode at the highest priority, a recipe's ch
           "/usr/bin/mawk\n5\n/usr/bin/mawk\n\n");
     CHECK(entry_at(out, "etc/alternatives/libblas.so.3").link_target == "/usr/lib/blas.so");
     CHECK(entry_at(out, "var/lib/dpkg/alternatives/libblas.so.3").content.starts_with("manual\n"));
-    chosen = {{{"r.toml", 9, 3}, "editor", "/usr/bin/mawk", "", 0}};
+    AlternativeChoice editor;
+    editor.where.file = "r.toml";
+    editor.where.line = 9;
+    editor.where.column = 3;
+    editor.name = "editor";
+    editor.path = "/usr/bin/mawk";
+    chosen.assign(1, editor);
     CHECK(error_of([&] { detail::alternative_entries(below, view, {}, chosen, {}); }).what ==
           "r.toml:9:3: error: no package of this layer or below declares the alternative "
           "'editor'\nhint: give its 'link' (and 'priority') to declare it here");
