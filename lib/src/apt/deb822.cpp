@@ -8,6 +8,8 @@
 
 namespace ocibake::apt {
 
+using detail::trim;
+
 namespace {
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -16,19 +18,20 @@ bool iequals(std::string_view a, std::string_view b) {
            });
 }
 
+} // namespace
+
+namespace detail {
+
 std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) {
+    auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+    while (!s.empty() && blank(s.front())) {
         s.remove_prefix(1);
     }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
+    while (!s.empty() && blank(s.back())) {
         s.remove_suffix(1);
     }
     return s;
 }
-
-} // namespace
-
-namespace detail {
 
 char ascii_lower(char c) noexcept {
     return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;

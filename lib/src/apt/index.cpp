@@ -11,6 +11,8 @@
 
 namespace ocibake::apt {
 
+using detail::trim;
+
 namespace fs = std::filesystem;
 
 struct Index::Impl {
@@ -26,16 +28,6 @@ Index::Index(Index&&) noexcept = default;
 Index& Index::operator=(Index&&) noexcept = default;
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n')) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
 
 /// A Filename as a URL path: bytes outside RFC 3986's pchar set (and '%') escaped, as
 /// apt quotes them ("openssh-client_1%3a9.2p1_amd64.deb" is fetched as ..._1%253a9.2p1...).

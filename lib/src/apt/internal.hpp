@@ -14,6 +14,9 @@ namespace ocibake::apt::detail {
 
 char ascii_lower(char c) noexcept;
 
+/// `s` without leading and trailing blanks (space, tab, CR, LF).
+std::string_view trim(std::string_view s);
+
 /// Whitespace-separated words.
 std::vector<std::string> words(std::string_view text);
 

@@ -2,11 +2,14 @@
 //
 // The comparison is dpkg's own algorithm (lib/dpkg/version.c: dpkg_version_compare and
 // verrevcmp), written again here and tested against `dpkg --compare-versions`.
+#include "apt/internal.hpp"
 #include "ocibake/apt.hpp"
 
 #include <cctype>
 
 namespace ocibake::apt {
+
+using detail::trim;
 
 namespace {
 
@@ -113,16 +116,6 @@ int verrevcmp(std::string_view a, std::string_view b) {
         }
     }
     return 0;
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n')) {
-        s.remove_suffix(1);
-    }
-    return s;
 }
 
 bool name_char(char c) {
