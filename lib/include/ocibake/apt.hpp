@@ -205,8 +205,9 @@ struct LibraryInfo {
 /// What the packages of a layer are added to: read from the layers below it (the base
 /// image's), whiteouts applied. Paths are image paths without the leading '/'.
 struct ImageFacts {
-    /// Contents of the files that matter: var/lib/dpkg/status, etc/passwd, group, shadow,
-    /// gshadow, etc/ld.so.conf and etc/ld.so.conf.d/*, var/lib/dpkg/alternatives/*.
+    /// Contents of the files that matter: var/lib/dpkg/status, diversions, info/*.list,
+    /// etc/passwd, group, shadow, gshadow, etc/ld.so.conf and etc/ld.so.conf.d/*,
+    /// var/lib/dpkg/alternatives/*.
     std::map<std::string, std::string> files;
     /// Symlinks at the top level ("bin" -> "usr/bin" on a merged-/usr image).
     std::map<std::string, std::string> links;
@@ -218,6 +219,8 @@ struct ImageFacts {
     /// Every regular file with a library name (lib*.so*, ld-*.so*) that is an ELF shared
     /// object, and what ldconfig reads from it.
     std::map<std::string, LibraryInfo> libraries;
+    /// The files in var/lib/dpkg/info (paths): what an upgraded package leaves behind.
+    std::set<std::string> dpkg_info;
 
     /// A file's content, or "".
     std::string file(const std::string& path) const;

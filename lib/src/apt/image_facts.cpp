@@ -24,13 +24,27 @@ bool wanted(const std::string& path) {
                                   "etc/shadow",
                                   "etc/gshadow",
                                   "etc/ld.so.conf",
-                                  "etc/ca-certificates.conf"};
+                                  "etc/ca-certificates.conf",
+                                  "var/lib/dpkg/diversions"};
     for (const char* e : exact) {
         if (path == e) {
             return true;
         }
     }
-    return path.starts_with("etc/ld.so.conf.d/") || path.starts_with("var/lib/dpkg/alternatives/");
+    return path.starts_with("etc/ld.so.conf.d/") ||
+           path.starts_with("var/lib/dpkg/alternatives/") ||
+           (path.starts_with("var/lib/dpkg/info/") && path.ends_with(".list"));
+}
+
+constexpr std::string_view kInfoDir = "var/lib/dpkg/info/";
+
+/// Removes `path` and everything below it from a set.
+void erase_set_tree(std::set<std::string>& set, const std::string& path) {
+    set.erase(path);
+    std::string prefix = path.empty() ? "" : path + "/";
+    for (auto it = set.lower_bound(prefix); it != set.end() && it->starts_with(prefix);) {
+        it = set.erase(it);
+    }
 }
 
 std::string clean(std::string path) {
@@ -118,6 +132,10 @@ void apply_layer(Store& store, const Digest& digest, ImageFacts& facts) {
                  it != facts.libraries.end() && it->first.starts_with(prefix + "/");) {
                 it = facts.libraries.erase(it);
             }
+            for (auto it = facts.dpkg_info.lower_bound(prefix + "/");
+                 it != facts.dpkg_info.end() && it->starts_with(prefix + "/");) {
+                it = facts.dpkg_info.erase(it);
+            }
             continue;
         }
         if (base.starts_with(".wh.")) {
@@ -126,6 +144,7 @@ void apply_layer(Store& store, const Digest& digest, ImageFacts& facts) {
             erase_tree(facts.links, gone);
             erase_tree(facts.symlinks, gone);
             erase_tree(facts.libraries, gone);
+            erase_set_tree(facts.dpkg_info, gone);
             facts.dirs.erase(gone);
             for (auto it = facts.dirs.lower_bound(gone + "/");
                  it != facts.dirs.end() && it->starts_with(gone + "/");) {
@@ -137,7 +156,12 @@ void apply_layer(Store& store, const Digest& digest, ImageFacts& facts) {
         facts.links.erase(path);
         facts.symlinks.erase(path);
         facts.libraries.erase(path);
+        erase_set_tree(facts.dpkg_info, path);
         mode_t type = archive_entry_filetype(entry);
+        if (type != AE_IFDIR && path.starts_with(kInfoDir) &&
+            path.find('/', kInfoDir.size()) == std::string::npos) {
+            facts.dpkg_info.insert(path);
+        }
         if (type == AE_IFDIR) {
             if (!path.empty()) {
                 facts.dirs.insert(path);
@@ -234,7 +258,7 @@ Digest ImageFacts::fingerprint() const {
         h.update(&n, sizeof n);
         h.update(s);
     };
-    field("ocibake image-facts 3");
+    field("ocibake image-facts 4");
     for (const auto* map : {&files, &links}) {
         field(std::to_string(map->size()));
         for (const auto& [k, v] : *map) {
@@ -251,6 +275,10 @@ Digest ImageFacts::fingerprint() const {
         field(k);
         field(v);
     }
+    field(std::to_string(dpkg_info.size()));
+    for (const auto& p : dpkg_info) {
+        field(p);
+    }
     field(std::to_string(libraries.size()));
     for (const auto& [k, v] : libraries) {
         field(k);
@@ -261,7 +289,7 @@ Digest ImageFacts::fingerprint() const {
 
 ImageFacts read_image_facts(Store& store, const std::vector<Digest>& layers) {
     Sha256 key;
-    key.update("ocibake image-facts 3\n");
+    key.update("ocibake image-facts 4\n");
     for (const Digest& d : layers) {
         key.update(d.str() + "\n");
     }
@@ -274,6 +302,7 @@ ImageFacts read_image_facts(Store& store, const std::vector<Digest>& layers) {
             facts.links = j.at("links").get<std::map<std::string, std::string>>();
             facts.dirs = j.at("dirs").get<std::set<std::string>>();
             facts.symlinks = j.at("symlinks").get<std::map<std::string, std::string>>();
+            facts.dpkg_info = j.at("dpkg_info").get<std::set<std::string>>();
             for (const auto& [path, lib] : j.at("libraries").items()) {
                 facts.libraries[path] = {lib.at(0).get<std::string>(),
                                          lib.at(1).get<std::int32_t>(),
@@ -292,11 +321,9 @@ ImageFacts read_image_facts(Store& store, const std::vector<Digest>& layers) {
     for (const auto& [path, lib] : facts.libraries) {
         libs[path] = json::array({lib.soname, lib.flags, lib.osversion});
     }
-    json j = {{"files", facts.files},
-              {"links", facts.links},
-              {"dirs", facts.dirs},
-              {"symlinks", facts.symlinks},
-              {"libraries", std::move(libs)}};
+    json j = {{"files", facts.files},         {"links", facts.links},
+              {"dirs", facts.dirs},           {"symlinks", facts.symlinks},
+              {"dpkg_info", facts.dpkg_info}, {"libraries", std::move(libs)}};
     // JSON text needs UTF-8: a file that is not cannot be recorded, and the record is
     // skipped (it is only a cache; the layers are read again next time).
     try {
