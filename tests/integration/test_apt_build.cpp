@@ -260,6 +260,101 @@ TEST_CASE("build: two packages with one file conflict, unless one Replaces the o
     CHECK(verify.out == "");
 }
 
+TEST_CASE("build: files of packages below: dpkg's rules for overlaps, and upgrades") {
+    require_program("dpkg-deb", "dpkg");
+    require_program("umoci", "umoci");
+    ScratchDir dir("apt-below");
+    fs::path repo = dir / "repo";
+    make_deb(repo, "pkg-a", "1.0", "",
+             {{"usr/share/demo/file", "from a\n"},
+              {"usr/bin/a", "a1"},
+              {"usr/share/demo/only-in-1", "old\n"},
+              {"DEBIAN/templates", "Template: pkg-a/q\nType: note\nDescription: q\n"}});
+    make_deb(repo, "pkg-a", "2.0", "", {{"usr/share/demo/file", "from a\n"}, {"usr/bin/a", "a2"}});
+    make_deb(repo, "pkg-b", "1.0", "", {{"usr/share/demo/file", "from b\n"}});
+    make_deb(repo, "pkg-b", "2.0", "Replaces: pkg-a (<< 3)\n",
+             {{"usr/share/demo/file", "from b\n"}});
+    make_deb(repo, "pkg-c", "1.0", "Replaces: pkg-d\n", {{"usr/share/demo/cd", "from c\n"}});
+    make_deb(repo, "pkg-d", "1.0", "", {{"usr/share/demo/cd", "from d\n"}, {"usr/bin/d", "d"}});
+    AptServer server(repo);
+    std::string source = local_repo(repo, server.url());
+    // The base: pkg-a 1.0, installed by an apt layer of another recipe.
+    fs::path base = write_file(dir / "base.toml", "name = \"base\"\n" + source + "[[layer]]\n" +
+                                                      packages_toml({"pkg-a=1.0"}));
+    build_json(dir, base, (dir / "base").string());
+    std::string from_base = "name = \"app\"\n[base]\nimage = \"oci:" + (dir / "base").string() +
+                            "\"\n" + source + "[[layer]]\n";
+
+    SECTION("a file the base's package owns is refused, naming both packages") {
+        fs::path recipe = write_file(dir / "app.toml", from_base + packages_toml({"pkg-b=1.0"}));
+        auto r = ocibake_in(dir, {"build", recipe.string(), "-o", "oci:" + (dir / "img").string()});
+        CHECK(r.exit_code == 4);
+        CHECK(contains(r.err, "package pkg-b 1.0 (amd64) (" + server.url() +
+                                  "/pool/pkg-b_1.0_amd64.deb) ships /usr/share/demo/file, which "
+                                  "package pkg-a 1.0 (amd64), installed in the base image owns; "
+                                  "dpkg refuses this unless one declares Replaces on the other"));
+        CHECK(!fs::exists(dir / "img"));
+    }
+
+    SECTION("with Replaces the file is taken over, and the base package's list loses it") {
+        fs::path recipe = write_file(dir / "app.toml", from_base + packages_toml({"pkg-b=2.0"}));
+        build_json(dir, recipe, (dir / "img").string());
+        fs::path root = unpack(dir, (dir / "img").string(), "bundle");
+        CHECK(read_file(root / "usr/share/demo/file") == "from b\n");
+        std::string list_a = read_file(root / "var/lib/dpkg/info/pkg-a.list");
+        CHECK(!contains(list_a, "/usr/share/demo/file"));
+        CHECK(contains(list_a, "/usr/bin/a\n"));
+        auto verify = run({"dpkg", "--root", root.string(), "--verify"});
+        CHECK(verify.exit_code == 0);
+        CHECK(verify.out == "");
+        auto search = run({"dpkg", "--root", root.string(), "-S", "/usr/share/demo/file"});
+        CHECK(search.out == "pkg-b: /usr/share/demo/file\n");
+    }
+
+    SECTION("an upgrade of the base's package whites out what the old version had alone") {
+        fs::path recipe = write_file(dir / "app.toml", from_base + packages_toml({"pkg-a=2.0"}));
+        build_json(dir, recipe, (dir / "img").string());
+        fs::path root = unpack(dir, (dir / "img").string(), "bundle");
+        CHECK(read_file(root / "usr/bin/a") == "a2");
+        CHECK(!fs::exists(root / "usr/share/demo/only-in-1"));
+        CHECK(fs::is_directory(root / "usr/share/demo"));
+        CHECK(!fs::exists(root / "var/lib/dpkg/info/pkg-a.templates"));
+        CHECK(!contains(read_file(root / "var/lib/dpkg/info/pkg-a.list"), "only-in-1"));
+        auto verify = run({"dpkg", "--root", root.string(), "--verify"});
+        CHECK(verify.exit_code == 0);
+        CHECK(verify.out == "");
+        auto status = run({"dpkg-query", "--root", root.string(), "-W", "pkg-a"});
+        CHECK(status.out == "pkg-a\t2.0\n");
+    }
+
+    SECTION("an earlier apt layer's package: refused, or taken over with Replaces") {
+        fs::path recipe = write_file(
+            dir / "two.toml", "name = \"two\"\n" + source + "[[layer]]\nname = \"one\"\n" +
+                                  packages_toml({"pkg-d"}) + "[[layer]]\nname = \"two\"\n" +
+                                  packages_toml({"pkg-b=1.0"}) + "[[layer]]\nname = \"three\"\n" +
+                                  packages_toml({"pkg-a=1.0"}));
+        auto r = ocibake_in(dir, {"build", recipe.string(), "-o", "oci:" + (dir / "two").string()});
+        CHECK(r.exit_code == 4);
+        CHECK(contains(r.err, "package pkg-a 1.0 (amd64) (" + server.url() +
+                                  "/pool/pkg-a_1.0_amd64.deb) ships /usr/share/demo/file, which "
+                                  "package pkg-b 1.0 (amd64), installed in an earlier apt layer "
+                                  "owns"));
+        // pkg-c Replaces pkg-d: over pkg-d, installed below, pkg-c takes the file.
+        recipe = write_file(dir / "two.toml",
+                            "name = \"two\"\n" + source + "[[layer]]\nname = \"one\"\n" +
+                                packages_toml({"pkg-d"}) + "[[layer]]\nname = \"two\"\n" +
+                                packages_toml({"pkg-c"}));
+        fs::remove(dir / "two.lock");
+        build_json(dir, recipe, (dir / "two").string());
+        fs::path root = unpack(dir, (dir / "two").string(), "bundle-two");
+        CHECK(read_file(root / "usr/share/demo/cd") == "from c\n");
+        CHECK(!contains(read_file(root / "var/lib/dpkg/info/pkg-d.list"), "/usr/share/demo/cd"));
+        auto verify = run({"dpkg", "--root", root.string(), "--verify"});
+        CHECK(verify.exit_code == 0);
+        CHECK(verify.out == "");
+    }
+}
+
 TEST_CASE("build: a .deb whose paths climb out of the root is refused") {
     require_program("ar", "binutils");
     ScratchDir dir("apt-hostile");

@@ -338,15 +338,71 @@ void take_control(Unpacked& u, std::map<std::string, ControlFile> control) {
     }
 }
 
-bool replaces(const Unpacked& by, const Unpacked& other) {
-    for (const Dependency& dep : by.replaces) {
+/// Does a package with these Replaces replace `name` at `version`?
+bool replaces(const std::vector<Dependency>& by, const std::string& name,
+              const std::string& version) {
+    for (const Dependency& dep : by) {
         for (const Relation& r : dep) {
-            if (r.name == other.name && satisfies(other.lock->version, r.op, r.version)) {
+            if (r.name == name && satisfies(version, r.op, r.version)) {
                 return true;
             }
         }
     }
     return false;
+}
+
+bool replaces(const Unpacked& by, const Unpacked& other) {
+    return replaces(by.replaces, other.name, other.lock->version);
+}
+
+/// A package the image below has installed (the base's, or an earlier apt layer's).
+struct BelowPackage {
+    std::string key; ///< as the dpkg database names it: name, or name:arch
+    std::string name, version, arch, multi_arch;
+    std::vector<Dependency> replaces;
+    std::string where;             ///< "the base image", "an earlier apt layer"
+    std::vector<std::string> list; ///< its info/KEY.list lines, in order
+    bool base = false;
+    bool gone = false;          ///< an earlier apt layer installed it again
+    std::set<std::string> lost; ///< landed paths a package of this layer took over
+    std::string describe() const {
+        return "package " + name + " " + version + " (" + arch + "), installed in " + where;
+    }
+};
+
+/// A diversion in the image below (dpkg-divert): `from` is installed as `to`, except by
+/// the diverting package.
+struct Diversion {
+    std::string to, by;
+};
+
+std::map<std::string, Diversion> diversions_of(const std::string& text) {
+    std::map<std::string, Diversion> out;
+    std::vector<std::string> lines;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        std::size_t nl = text.find('\n', pos);
+        lines.push_back(text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos));
+        pos = nl == std::string::npos ? text.size() : nl + 1;
+    }
+    for (std::size_t i = 0; i + 2 < lines.size(); i += 3) {
+        out[lines[i]] = {lines[i + 1], lines[i + 2]};
+    }
+    return out;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> out;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        std::size_t nl = text.find('\n', pos);
+        std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+        pos = nl == std::string::npos ? text.size() : nl + 1;
+        if (!line.empty()) {
+            out.push_back(std::move(line));
+        }
+    }
+    return out;
 }
 
 /// "Name: value" lines; a value whose first line is empty starts with '\n'.
@@ -426,7 +482,7 @@ Digest layer_key(const AptLayerPlan& plan, const LayerOptions& options) {
         h.update(&n, sizeof n);
         h.update(s);
     };
-    field("ocibake apt-layer 3"); // bumped whenever what an apt layer holds changes
+    field("ocibake apt-layer 4"); // bumped whenever what an apt layer holds changes
     field(std::to_string(layer_format_version));
     field(std::to_string(options.source_date_epoch));
     for (const auto* list : {&plan.packages, &plan.earlier}) {
@@ -528,6 +584,7 @@ public:
     const std::vector<std::shared_future<void>>* ready_ = nullptr;
 
     void write(TarWriter& tar, ChunkStream& stream) {
+        index_below();
         unpacked_.resize(plan_.packages.size());
         if (!plan_.packages.empty()) {
             Decoders decoders(store_, plan_.packages, threads_, buffers_, ready_);
@@ -546,6 +603,9 @@ public:
         std::vector<LayerEntry> effects = scripts_effects();
         more.insert(more.end(), std::make_move_iterator(effects.begin()),
                     std::make_move_iterator(effects.end()));
+        std::vector<LayerEntry> changes = below_changes(more);
+        more.insert(more.end(), std::make_move_iterator(changes.begin()),
+                    std::make_move_iterator(changes.end()));
         std::sort(more.begin(), more.end(),
                   [](const LayerEntry& a, const LayerEntry& b) { return a.path < b.path; });
         for (const LayerEntry& e : more) {
@@ -570,6 +630,206 @@ private:
         std::size_t package;
         bool directory;
     };
+
+    /// The packages of the image below and the files they own (not their directories),
+    /// as dpkg's database says: the base's status and info/*.list, then the earlier apt
+    /// layers' packages (which replace a base package of the same name).
+    void index_below() {
+        auto parse = [&](const std::string& stanza, const std::string& origin, BelowPackage& p) {
+            bool installed = false;
+            for_each_paragraph(stanza, origin, [&](const RawParagraph& r) {
+                std::vector<std::string> status = words(r.get("Status"));
+                installed = status.size() == 3 && status[2] == "installed";
+                p.name = std::string(trim(r.get("Package")));
+                p.version = std::string(trim(r.get("Version")));
+                p.arch = std::string(trim(r.get("Architecture")));
+                p.multi_arch = std::string(trim(r.get("Multi-Arch")));
+                p.replaces = parse_relations(r.get("Replaces"), origin + ": Replaces");
+            });
+            return installed;
+        };
+        for (const auto& [key, stanza] : stanzas_of(plan_.below.file("var/lib/dpkg/status"))) {
+            BelowPackage p;
+            if (!parse(stanza, "the base image's /var/lib/dpkg/status: " + key, p)) {
+                continue;
+            }
+            p.key = key;
+            p.base = true;
+            p.where = "the base image";
+            p.list = lines_of(plan_.below.file("var/lib/dpkg/info/" + key + ".list"));
+            below_.push_back(std::move(p));
+        }
+        std::vector<std::set<std::string>> directories(below_.size());
+        for (const DebInfo& info : earlier_) {
+            BelowPackage p;
+            parse(info.stanza, "an earlier apt layer's package", p);
+            p.key = p.multi_arch == "same" ? p.name + ":" + p.arch : p.name;
+            p.where = "an earlier apt layer";
+            p.list.push_back("/.");
+            std::set<std::string> dirs;
+            for (const auto& [dpkg, node] : info.nodes) {
+                p.list.push_back("/" + dpkg);
+                if (node.type == ImageNode::Type::directory) {
+                    dirs.insert(dpkg);
+                }
+            }
+            for (BelowPackage& old : below_) {
+                if (old.name == p.name && (old.key == p.key || p.multi_arch != "same")) {
+                    old.gone = true;
+                }
+            }
+            below_.push_back(std::move(p));
+            directories.push_back(std::move(dirs));
+        }
+        for (std::size_t k = 0; k < below_.size(); ++k) {
+            const BelowPackage& p = below_[k];
+            if (p.gone) {
+                continue;
+            }
+            for (const std::string& line : p.list) {
+                std::string dpkg = line.substr(line.find_first_not_of('/') == std::string::npos
+                                                   ? line.size()
+                                                   : line.find_first_not_of('/'));
+                std::string path = land(dpkg, plan_.below.links);
+                if (path.empty() || path == "." || plan_.below.dirs.count(path) ||
+                    directories[k].count(dpkg)) {
+                    continue;
+                }
+                below_owner_[path] = {k, dpkg};
+            }
+        }
+        diversions_ = diversions_of(plan_.below.file("var/lib/dpkg/diversions"));
+    }
+
+    /// A file of package `u` over one a package of the image below owns: allowed when it
+    /// is the same package (another version, or another architecture's instance of a
+    /// Multi-Arch: same one) or when `u` Replaces that package; not written (false) when
+    /// that package Replaces `u`; refused otherwise, as dpkg refuses it.
+    bool below_owner(const Unpacked& u, const std::string& dpkg, const std::string& path) {
+        if (auto d = diversions_.find("/" + dpkg);
+            d != diversions_.end() && d->second.by != u.name) {
+            throw Error(ErrorKind::input, describe(*u.lock) + " (" + u.lock->url + ") ships /" +
+                                              dpkg + ", which the base image diverts to " +
+                                              d->second.to + " (dpkg-divert, by " + d->second.by +
+                                              "); ocibake does not apply diversions");
+        }
+        auto it = below_owner_.find(path);
+        if (it == below_owner_.end()) {
+            return true;
+        }
+        BelowPackage& other = below_[it->second.package];
+        if (other.name == u.name) {
+            return true;
+        }
+        if (it->second.dpkg != dpkg) {
+            // The same file by another name (/bin/x and /usr/bin/x on a merged /usr):
+            // dpkg compares names and does not see the overlap; neither do we refuse it.
+            return true;
+        }
+        if (replaces(u.replaces, other.name, other.version)) {
+            other.lost.insert(path);
+            return true;
+        }
+        if (replaces(other.replaces, u.name, u.lock->version)) {
+            return false; // dpkg: "Replaced by files in installed package"
+        }
+        throw Error(ErrorKind::input, describe(*u.lock) + " (" + u.lock->url + ") ships /" + dpkg +
+                                          ", which " + other.describe() +
+                                          " owns; dpkg refuses this unless one declares "
+                                          "Replaces on the other");
+    }
+
+    /// What packages of this layer that install a package of the image below again leave
+    /// behind: whiteouts for the old version's files the new one does not have (unless a
+    /// package of this layer writes them) and for its dpkg info files; and the lists of the
+    /// packages below that lost files to this layer, without them.
+    std::vector<LayerEntry> below_changes(const std::vector<LayerEntry>& others) {
+        std::vector<LayerEntry> out;
+        std::set<std::string> whiteouts;
+        std::set<std::string> written_info;
+        std::set<std::string> written; // by the database and the scripts' effects
+        for (const LayerEntry& e : others) {
+            written.insert(e.path);
+        }
+        for (const Unpacked& u : unpacked_) {
+            std::string info = "var/lib/dpkg/info/" + u.id() + ".";
+            written_info.insert(info + "list");
+            for (const auto& [name, member] : u.control) {
+                if (name != "control") {
+                    written_info.insert(info + name);
+                }
+            }
+        }
+        for (BelowPackage& p : below_) {
+            if (p.gone) {
+                continue;
+            }
+            const Unpacked* again = nullptr;
+            for (const Unpacked& u : unpacked_) {
+                if (u.name == p.name && (u.id() == p.key || u.multi_arch != "same")) {
+                    again = &u;
+                }
+            }
+            if (again != nullptr) {
+                for (const std::string& line : p.list) {
+                    std::string dpkg =
+                        line.substr(std::min(line.size(), line.find_first_not_of('/')));
+                    std::string path = land(dpkg, plan_.below.links);
+                    auto owner = below_owner_.find(path);
+                    if (path.empty() || owner == below_owner_.end() ||
+                        &below_[owner->second.package] != &p || owners_.count(path) ||
+                        p.lost.count(path)) {
+                        continue; // a directory, another package's, or written again
+                    }
+                    whiteouts.insert(path);
+                }
+                if (p.base) {
+                    std::string prefix = "var/lib/dpkg/info/" + p.key + ".";
+                    for (auto it = plan_.below.dpkg_info.lower_bound(prefix);
+                         it != plan_.below.dpkg_info.end() && it->starts_with(prefix); ++it) {
+                        // "name." is also the start of "name.foo.list": a name has no dots
+                        // after the key only when the rest is one of dpkg's suffixes.
+                        if (it->find('.', prefix.size()) == std::string::npos &&
+                            !written_info.count(*it)) {
+                            whiteouts.insert(*it);
+                        }
+                    }
+                }
+                continue;
+            }
+            if (p.lost.empty()) {
+                continue;
+            }
+            std::string list;
+            for (const std::string& line : p.list) {
+                std::string dpkg = line.substr(std::min(line.size(), line.find_first_not_of('/')));
+                if (!p.lost.count(land(dpkg, plan_.below.links))) {
+                    list += line + "\n";
+                }
+            }
+            LayerEntry e;
+            e.path = "var/lib/dpkg/info/" + p.key + ".list";
+            e.type = EntryType::file;
+            e.mode = 0644;
+            e.size = list.size();
+            e.content = std::move(list);
+            out.push_back(std::move(e));
+        }
+        for (const std::string& path : whiteouts) {
+            if (written.count(path)) {
+                continue;
+            }
+            std::size_t slash = path.rfind('/');
+            LayerEntry e;
+            e.path = slash == std::string::npos
+                         ? ".wh." + path
+                         : path.substr(0, slash + 1) + ".wh." + path.substr(slash + 1);
+            e.type = EntryType::file;
+            e.mode = 0;
+            out.push_back(std::move(e));
+        }
+        return out;
+    }
 
     [[noreturn]] void conflict(const Unpacked& u, const std::string& path, const Owner& owner) {
         const Unpacked& other = unpacked_[owner.package];
@@ -717,6 +977,10 @@ private:
                 conflict(u, "/" + dpkg, owner->second);
             }
         } else {
+            if (!below_owner(u, dpkg, path)) {
+                u.lost.insert("/" + dpkg);
+                return false;
+            }
             owners_[path] = {i, false};
         }
         LayerEntry le;
@@ -988,6 +1252,13 @@ private:
     BufferPool buffers_;
     std::vector<Unpacked> unpacked_;
     std::map<std::string, Owner> owners_;
+    std::vector<BelowPackage> below_;
+    struct BelowOwner {
+        std::size_t package; ///< below_ index
+        std::string dpkg;    ///< the path as the package names it
+    };
+    std::map<std::string, BelowOwner> below_owner_; ///< landed path -> its owner
+    std::map<std::string, Diversion> diversions_;   ///< dpkg path -> where it goes
 };
 
 /// Infos of the packages earlier apt layers install: from the record each unpacking
