@@ -164,7 +164,7 @@ TEST_CASE("discovery: NVIDIA_VISIBLE_DEVICES and --gpus choose the GPUs") {
           "GPU 'GPU-4f2c': without a CDI spec, GPUs are named by index (this host has: 0, 1)");
 }
 
-TEST_CASE("discovery: capabilities pick the driver files; utility alone has no libcuda") {
+TEST_CASE("discovery: capabilities pick the driver files, utility alone has no libcuda") {
     FakeHost f;
     auto utility = find_gpus(f.host, {}, {});
     REQUIRE(utility);

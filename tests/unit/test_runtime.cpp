@@ -290,7 +290,7 @@ TEST_CASE("hostile layers are refused with the entry named, nothing written outs
     CHECK(std::distance(fs::directory_iterator(outside), fs::directory_iterator()) == 1);
 }
 
-TEST_CASE("symlinks that stay inside are followed; a file replaces a symlink, never its target") {
+TEST_CASE("symlinks that stay inside are followed: a file replaces a symlink, never its target") {
     Fixture f;
     write_file(f.dir / "outside/keep", "host\n");
     f.apply(put_layer(f.store, {{"usr/lib/", 'd'},
