@@ -2,6 +2,7 @@
 // config merging over a base, gc.
 #include <catch2/catch.hpp>
 
+#include "build/python_layers.hpp"
 #include "ocibake/build.hpp"
 #include "support/support.hpp"
 
@@ -296,4 +297,32 @@ TEST_CASE("cache gc keeps what recent builds use and drops the rest") {
     auto after = build(load_recipe(dir / "r.toml"), options_for(dir));
     CHECK(after.layers_built() == 3);
     CHECK(after.image.manifest_descriptor.digest == again.image.manifest_descriptor.digest);
+}
+
+TEST_CASE("an apt layer's python3.X and libc6 tell a later Python layer its target") {
+    LockedAptLayer layer;
+    auto add = [&](std::string name, std::string version) {
+        LockedPackage p;
+        p.name = std::move(name);
+        p.version = std::move(version);
+        layer.installs.push_back(p);
+    };
+    add("libc6", "2.36-9+deb12u7");
+    add("python3.11-minimal", "3.11.2-6+deb12u2");
+    add("python3.11", "3.11.2-6+deb12u2");
+    add("python3-minimal", "3.11.2-1+b1");
+    add("python3.11-venv", "3.11.2-6+deb12u2");
+    add("libpython3.11-stdlib", "3.11.2-6+deb12u2");
+    python::ImageFacts f = detail::facts_of_packages(layer);
+    CHECK(f.pythons == std::map<std::string, std::string>{{"3.11", "/usr/bin/python3.11"}});
+    CHECK(f.dist_packages);
+    REQUIRE(f.glibc);
+    CHECK(f.glibc->major == 2);
+    CHECK(f.glibc->minor == 36);
+
+    LockedAptLayer none;
+    python::ImageFacts empty = detail::facts_of_packages(none);
+    CHECK(empty.pythons.empty());
+    CHECK_FALSE(empty.glibc);
+    CHECK_FALSE(empty.dist_packages);
 }

@@ -263,8 +263,12 @@ LockResult lock_recipe(const Recipe& recipe, const BuildOptions& options) {
         };
         unsigned threads = detail::resolve_threads(options.threads);
         detail::PythonContext context{
-            recipe, options, store, base_layers,
-            [&](const LayerSpec& spec) { return plan_layer(spec, threads); }};
+            recipe,
+            options,
+            store,
+            base_layers,
+            [&](const LayerSpec& spec) { return plan_layer(spec, threads); },
+            &lock.apt};
         lock.python = detail::lock_python_layers(context);
     }
     result.lock = lock;
@@ -327,19 +331,6 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
     } else {
         image.config.platform = recipe.platform;
     }
-    // [layer.python] is planned first, in recipe order (layers may share a venv).
-    std::vector<std::vector<LayerEntry>> python(recipe.layers.size());
-    if (detail::has_python_layers(recipe)) {
-        detail::PythonContext context{
-            recipe, options, store, [&] { return local_base_layers(store, image, options); },
-            [&](const LayerSpec& spec) { return plan_layer(spec, threads); }};
-        bool written = false;
-        python = detail::plan_python_layers(context, written);
-        if (written) {
-            result.lock_written = true;
-            result.lock_file = lock_file_of(recipe, options);
-        }
-    }
     image.config.created = oci::rfc3339(epoch);
     if (!recipe.config.author.empty()) {
         image.config.author = recipe.config.author;
@@ -362,6 +353,25 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
             result.lock_file = lock_file_of(recipe, options);
         }
         apt_http.emplace(detail::apt_client(recipe, options));
+    }
+
+    // [layer.python] is planned before the layers are built, in recipe order (layers may
+    // share a venv; an earlier apt layer's python3.X is the target of a later one).
+    std::vector<std::vector<LayerEntry>> python(recipe.layers.size());
+    if (detail::has_python_layers(recipe)) {
+        detail::PythonContext context{
+            recipe,
+            options,
+            store,
+            [&] { return local_base_layers(store, image, options); },
+            [&](const LayerSpec& spec) { return plan_layer(spec, threads); },
+            &apt_layers};
+        bool written = false;
+        python = detail::plan_python_layers(context, written);
+        if (written) {
+            result.lock_written = true;
+            result.lock_file = lock_file_of(recipe, options);
+        }
     }
 
     // Layers are independent: build them in parallel, sharing one compression pool.

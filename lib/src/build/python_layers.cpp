@@ -112,7 +112,18 @@ private:
         py::ImageFacts facts = *base_;
         for (std::size_t j = 0; j < index; ++j) {
             if (layer_facts_.size() <= j) {
-                layer_facts_.push_back(py::scan_entries(c_.plan(c_.recipe.layers[j])));
+                const LayerSpec& below = c_.recipe.layers[j];
+                py::ImageFacts f;
+                if (!below.packages.empty() && c_.apt != nullptr) {
+                    for (const LockedAptLayer& a : *c_.apt) {
+                        if (a.layer == below.name) {
+                            f = facts_of_packages(a);
+                        }
+                    }
+                }
+                // The layer's own files come after its packages (they win).
+                f.merge(py::scan_entries(c_.plan(below)));
+                layer_facts_.push_back(std::move(f));
             }
             facts.merge(layer_facts_[j]);
         }
@@ -123,6 +134,43 @@ private:
     std::optional<py::ImageFacts> base_;
     std::vector<py::ImageFacts> layer_facts_;
 };
+
+} // namespace
+
+py::ImageFacts facts_of_packages(const LockedAptLayer& layer) {
+    py::ImageFacts f;
+    auto digits = [](std::string_view s) {
+        return !s.empty() &&
+               std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+    };
+    for (const LockedPackage& p : layer.installs) {
+        std::string_view name = p.name;
+        if (name.ends_with("-minimal")) {
+            name.remove_suffix(8);
+        }
+        if (name.starts_with("python3.") && digits(name.substr(8))) {
+            std::string version(name.substr(6));
+            f.pythons[version] = "/usr/bin/python" + version;
+            f.dist_packages = true;
+        }
+        if (p.name == "libc6") {
+            // "2.36-9+deb12u7": the upstream version's first two numbers.
+            std::string_view v = p.version;
+            if (auto colon = v.find(':'); colon != std::string_view::npos) {
+                v.remove_prefix(colon + 1);
+            }
+            std::size_t dot = v.find('.');
+            std::size_t end = v.find_first_not_of("0123456789", dot + 1);
+            if (dot != std::string_view::npos && digits(v.substr(0, dot)) && end != dot + 1) {
+                f.glibc = py::Glibc{std::stoi(std::string(v.substr(0, dot))),
+                                    std::stoi(std::string(v.substr(dot + 1, end - dot - 1)))};
+            }
+        }
+    }
+    return f;
+}
+
+namespace {
 
 http::Client client_for(const BuildOptions& options) {
     return http::Client(options.registry.http);

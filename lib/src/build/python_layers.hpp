@@ -18,7 +18,14 @@ struct PythonContext {
     std::function<std::vector<Digest>()> base_layers;
     /// A layer's entries from its copies and files (for the facts of earlier layers).
     std::function<std::vector<LayerEntry>(const LayerSpec&)> plan;
+    /// The recipe's apt layers as locked (empty without packages): an earlier layer's
+    /// python3.X and libc6 packages tell the Python and glibc a later layer targets.
+    const std::vector<LockedAptLayer>* apt = nullptr;
 };
+
+/// What a locked apt layer tells about Python: `python3.X` / `python3.X-minimal` give
+/// the interpreter /usr/bin/python3.X (Debian's dist-packages layout), `libc6` the glibc.
+python::ImageFacts facts_of_packages(const LockedAptLayer& layer);
 
 /// Entries of every layer's [layer.python] (empty for layers without one), planned in
 /// recipe order so that layers sharing a venv see what earlier ones installed. Locked
