@@ -97,6 +97,11 @@ env = { GREETING = "bye" }
 stdout = "^bye$"
 
 [[test]]
+name = "per-container"
+shell = "cat /proc/sys/kernel/random/uuid"
+distinct = true
+
+[[test]]
 name = "index"
 type = "file"
 path = "/www/index.html"
@@ -162,24 +167,24 @@ TEST_CASE("ocibake test: passing tests pass, a GPU test is skipped, never passed
     CommandResult r = ocibake_test(dir, {"--junit", (dir / "junit.xml").string()});
     INFO(r.out << r.err);
     CHECK(r.exit_code == 0);
-    CHECK(r.out.rfind("testing oci:out/t:latest (10 tests from t.toml)\n", 0) == 0);
-    for (const char* name : {"greeting", "exit-code", "env-override", "index", "shell-link",
-                             "busybox-mode", "no-shadow", "config", "web"}) {
+    CHECK(r.out.rfind("testing oci:out/t:latest (11 tests from t.toml)\n", 0) == 0);
+    for (const char* name : {"greeting", "exit-code", "env-override", "per-container", "index",
+                             "shell-link", "busybox-mode", "no-shadow", "config", "web"}) {
         CHECK(r.out.find("  PASS  " + std::string(name) + " ") != std::string::npos);
     }
     CHECK(r.out.find("  SKIP  cuda ") != std::string::npos);
-    CHECK(r.out.find("10 tests: 9 passed, 0 failed, 1 skipped (") != std::string::npos);
+    CHECK(r.out.find("11 tests: 10 passed, 0 failed, 1 skipped (") != std::string::npos);
 
     std::string xml = read_file(dir / "junit.xml");
     must({"xmllint", "--noout", (dir / "junit.xml").string()});
-    CHECK(xml.find("<testsuites name=\"ocibake test\" tests=\"10\" failures=\"0\" errors=\"0\" "
+    CHECK(xml.find("<testsuites name=\"ocibake test\" tests=\"11\" failures=\"0\" errors=\"0\" "
                    "skipped=\"1\"") != std::string::npos);
     CHECK(xml.find("<testcase name=\"cuda\" classname=\"ocibake.command\"") != std::string::npos);
     CHECK(xml.find("<skipped message=\"needs a GPU") != std::string::npos);
     CHECK(xml.find("<failure") == std::string::npos);
 }
 
-TEST_CASE("ocibake test: tests that must fail fail, each with its reasons; exit code 7") {
+TEST_CASE("ocibake test: tests that must fail fail, each with its reasons, exit code 7") {
     ScratchDir dir("harness");
     int port = free_port();
     int dead_port = free_port();
@@ -189,6 +194,16 @@ name = "wrong-exit"
 shell = "echo out-line; echo err-line >&2; exit 1"
 stdout = "nothing-like-this"
 stderr_not = "err-line"
+
+[[test]]
+name = "same-twice"
+shell = "echo same"
+distinct = true
+
+[[test]]
+name = "fresh-roots"
+shell = "test -e /www/once || { touch /www/once; echo first; }"
+distinct = true
 
 [[test]]
 name = "slow"
@@ -251,7 +266,7 @@ stop_timeout = 1
     INFO(r.out << r.err);
     CHECK(r.exit_code == 7);
     json report = json::parse(r.out);
-    CHECK(report["failed"] == 9);
+    CHECK(report["failed"] == 11);
     CHECK(report["passed"] == 0);
     std::map<std::string, json> by_name;
     for (const json& t : report["tests"]) {
@@ -267,6 +282,14 @@ stop_timeout = 1
                                            "stderr matches /err-line/, but must not"});
     CHECK(by_name["wrong-exit"]["stdout"] == "out-line\n");
     CHECK(by_name["wrong-exit"]["stderr"] == "err-line\n");
+    CHECK(reasons("same-twice") ==
+          Strings{"two containers printed the same stdout (distinct = true)"});
+    CHECK(by_name["same-twice"]["stdout"] ==
+          "== first container\nsame\n== second container\nsame\n");
+    // Each container has its own root: the file the first made is not in the second, so
+    // the second prints "first" too.
+    CHECK(reasons("fresh-roots") ==
+          Strings{"two containers printed the same stdout (distinct = true)"});
     CHECK(reasons("slow") == Strings{"timed out after 1s (killed)"});
     CHECK(by_name["slow"]["seconds"].get<double>() < 10);
     CHECK(reasons("wrong-file") == Strings{"'/www/index.html' is a file, not a directory",
@@ -292,7 +315,7 @@ stop_timeout = 1
 
     must({"xmllint", "--noout", (dir / "junit.xml").string()});
     std::string xml = read_file(dir / "junit.xml");
-    CHECK(xml.find("failures=\"9\"") != std::string::npos);
+    CHECK(xml.find("failures=\"11\"") != std::string::npos);
     CHECK(xml.find("<failure message=\"exit code 1, expected 0\">exit code 1, expected 0\n"
                    "stdout does not match /nothing-like-this/\nstderr matches /err-line/, but "
                    "must not</failure>") != std::string::npos);
@@ -307,7 +330,7 @@ stop_timeout = 1
                         "/nothing-like-this/\n        stderr matches /err-line/, but must not\n"
                         "        stdout (last lines):\n          | out-line\n        stderr "
                         "(last lines):\n          | err-line\n") != std::string::npos);
-    CHECK(text.out.find("9 tests: 0 passed, 9 failed, 0 skipped (") != std::string::npos);
+    CHECK(text.out.find("11 tests: 0 passed, 11 failed, 0 skipped (") != std::string::npos);
 }
 
 TEST_CASE("reports: JUnit XML stays valid whatever the output holds") {

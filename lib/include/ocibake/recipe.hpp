@@ -169,6 +169,9 @@ struct TestSpec {
     std::vector<TestPattern> stderr_match;
     std::vector<TestPattern> stdout_not;
     std::vector<TestPattern> stderr_not;
+    /// Run in two fresh containers: both must pass, and their stdouts must differ (what
+    /// each container makes for itself, such as SSH host keys).
+    bool distinct = false;
 
     // file
     std::string path; ///< image path, as written

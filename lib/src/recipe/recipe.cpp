@@ -1269,7 +1269,7 @@ std::vector<std::pair<std::string, std::string>> as_env_table(const Value& value
     return {env.begin(), env.end()};
 }
 
-std::array<Field<TestDraft>, 32> test_fields() {
+std::array<Field<TestDraft>, 33> test_fields() {
     return {{
         {"name",
          [](TestDraft& t, const Value& v) {
@@ -1296,6 +1296,7 @@ std::array<Field<TestDraft>, 32> test_fields() {
         {"stderr", [](TestDraft& t, const Value& v) { t.spec.stderr_match = as_patterns(v); }},
         {"stdout_not", [](TestDraft& t, const Value& v) { t.spec.stdout_not = as_patterns(v); }},
         {"stderr_not", [](TestDraft& t, const Value& v) { t.spec.stderr_not = as_patterns(v); }},
+        {"distinct", [](TestDraft& t, const Value& v) { t.spec.distinct = as_bool(v); }},
         {"path", [](TestDraft& t, const Value& v) { t.spec.path = as_image_path(v, false); }},
         {"exists", [](TestDraft& t, const Value& v) { t.spec.exists = as_bool(v); }},
         {"file_type",
@@ -1356,9 +1357,9 @@ struct TestKind {
 };
 
 TestKind test_kind(const Section& section) {
-    static constexpr std::array<std::string_view, 13> command_keys{
-        "name", "type",   "gpu",    "timeout",    "comment",    "args",     "shell",
-        "env",  "stdout", "stderr", "stdout_not", "stderr_not", "exit_code"};
+    static constexpr std::array<std::string_view, 14> command_keys{
+        "name", "type",   "gpu",    "timeout",    "comment",    "args",      "shell",
+        "env",  "stdout", "stderr", "stdout_not", "stderr_not", "exit_code", "distinct"};
     static constexpr std::array<std::string_view, 13> file_keys{
         "name",      "type", "gpu", "timeout", "comment",  "path",  "exists",
         "file_type", "mode", "uid", "gid",     "contains", "target"};

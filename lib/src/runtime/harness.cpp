@@ -362,8 +362,9 @@ void keep_output(TestResult& r, const ProcessResult& p) {
     r.err = p.err;
 }
 
-void command_test(const TestSpec& t, const Bundle& bundle, const OciRuntime& runtime,
-                  const GpuEdits* gpu, Roots& roots, TestResult& r) {
+/// One run of a command test's container; false when it did not run to an exit code.
+bool run_command(const TestSpec& t, const Bundle& bundle, const OciRuntime& runtime,
+                 const GpuEdits* gpu, Roots& roots, TestResult& r, ProcessResult& p) {
     ContainerSpec spec = bundle.spec_for(overrides_for(t));
     auto scratch = roots.prepare(spec);
     if (gpu != nullptr) {
@@ -371,22 +372,55 @@ void command_test(const TestSpec& t, const Bundle& bundle, const OciRuntime& run
     }
     RunLimits limits;
     limits.timeout = std::chrono::seconds(t.timeout);
-    ProcessResult p = runtime.run(bundle, spec, limits);
+    p = runtime.run(bundle, spec, limits);
     keep_output(r, p);
     if (!p.runtime_error.empty()) {
         r.reasons.push_back("the runtime could not run the container: " + p.runtime_error);
-        return;
+        return false;
     }
     if (p.timed_out) {
         r.reasons.push_back("timed out after " + std::to_string(t.timeout) + "s (killed)");
+        return false;
+    }
+    return true;
+}
+
+void check_command(const TestSpec& t, const ProcessResult& p, std::vector<std::string>& reasons) {
+    if (p.exit_code != t.exit_code) {
+        reasons.push_back("exit code " + std::to_string(p.exit_code) + ", expected " +
+                          std::to_string(t.exit_code));
+    }
+    check_stream(reasons, "stdout", p.out, p.out_truncated, t.stdout_match, t.stdout_not);
+    check_stream(reasons, "stderr", p.err, p.err_truncated, t.stderr_match, t.stderr_not);
+}
+
+void command_test(const TestSpec& t, const Bundle& bundle, const OciRuntime& runtime,
+                  const GpuEdits* gpu, Roots& roots, TestResult& r) {
+    ProcessResult first;
+    if (!run_command(t, bundle, runtime, gpu, roots, r, first)) {
         return;
     }
-    if (p.exit_code != t.exit_code) {
-        r.reasons.push_back("exit code " + std::to_string(p.exit_code) + ", expected " +
-                            std::to_string(t.exit_code));
+    check_command(t, first, r.reasons);
+    if (!t.distinct || !r.reasons.empty()) {
+        return;
     }
-    check_stream(r.reasons, "stdout", p.out, p.out_truncated, t.stdout_match, t.stdout_not);
-    check_stream(r.reasons, "stderr", p.err, p.err_truncated, t.stderr_match, t.stderr_not);
+    // A second, fresh container: it must pass too, and print something else.
+    ProcessResult second;
+    if (!run_command(t, bundle, runtime, gpu, roots, r, second)) {
+        r.reasons.back().insert(0, "second container: ");
+        return;
+    }
+    std::vector<std::string> again;
+    check_command(t, second, again);
+    for (auto& reason : again) {
+        r.reasons.push_back("second container: " + reason);
+    }
+    if (again.empty() && second.out == first.out) {
+        r.reasons.push_back("two containers printed the same stdout (distinct = true)");
+    }
+    if (!r.reasons.empty()) {
+        r.out = "== first container\n" + first.out + "== second container\n" + second.out;
+    }
 }
 
 bool port_open(std::uint16_t port) {
