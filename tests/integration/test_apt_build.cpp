@@ -227,6 +227,49 @@ TEST_CASE("build: on a merged-/usr base, /bin, /lib and /sbin land in /usr, the 
     CHECK(verify.out == "");
 }
 
+TEST_CASE("build: accounts of later layers are added to what earlier layers left") {
+    require_program("umoci", "umoci");
+    ScratchDir dir("apt-accounts");
+    fs::path repo = shared_repo();
+    AptServer server(repo);
+    // base-passwd in the first layer (its masters become /etc/passwd), a user there, one
+    // in a later layer of packages, one in a layer of accounts alone.
+    fs::path recipe =
+        write_file(dir / "app.toml",
+                   "name = \"app\"\n" + apt_source_toml(server.url(), repo / "keyring.gpg") +
+                       "[[layer]]\nname = \"base\"\n" + packages_toml({"base-passwd"}) +
+                       "account = [{ name = \"first\", uid = 2001 }]\n"
+                       "[[layer]]\nname = \"more\"\n" +
+                       packages_toml({"hostname"}) +
+                       "account = [{ name = \"second\", uid = 2002, groups = [\"first\"] }]\n"
+                       "[[layer]]\nname = \"users\"\n"
+                       "group = [{ name = \"team\", gid = 3000, members = [\"first\"] }]\n"
+                       "account = [{ name = \"third\", uid = 2003, group = \"team\" }]\n");
+    build_json(dir, recipe, (dir / "img").string());
+    fs::path root = unpack(dir, (dir / "img").string(), "bundle");
+    std::string passwd = read_file(root / "etc/passwd");
+    CHECK(passwd.rfind("root:x:0:0:root:/root:/bin/bash\n", 0) == 0);
+    CHECK(contains(passwd, "\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"));
+    CHECK(contains(passwd, "\nfirst:x:2001:2001::/nonexistent:/usr/sbin/nologin\n"));
+    CHECK(contains(passwd, "\nsecond:x:2002:2002::/nonexistent:/usr/sbin/nologin\n"));
+    CHECK(contains(passwd, "\nthird:x:2003:3000::/nonexistent:/usr/sbin/nologin\n"));
+    std::string group = read_file(root / "etc/group");
+    CHECK(group.rfind("root:x:0:\n", 0) == 0);
+    CHECK(contains(group, "\nfirst:x:2001:second\n"));
+    CHECK(contains(group, "\nteam:x:3000:first\n"));
+    std::string shadow = read_file(root / "etc/shadow");
+    CHECK(shadow.rfind("root:*:", 0) == 0);
+    CHECK(contains(shadow, "\nthird:*:"));
+    // A user id an earlier layer gave away is refused, naming the user that has it.
+    fs::path clash = write_file(
+        dir / "clash.toml",
+        read_file(recipe) + "[[layer]]\nname = \"clash\"\n"
+                            "account = [{ name = \"fourth\", uid = 2001, group = \"team\" }]\n");
+    auto r = ocibake_in(dir, {"build", clash.string(), "-o", "oci:" + (dir / "clash").string()});
+    CHECK(r.exit_code != 0);
+    CHECK(contains(r.err, "uid 2001 is user 'first' in the image below, so it cannot be 'fourth'"));
+}
+
 TEST_CASE("build: two packages with one file conflict, unless one Replaces the other") {
     require_program("dpkg-deb", "dpkg");
     require_program("umoci", "umoci");

@@ -20,6 +20,15 @@ struct AptLayerPlan {
     std::vector<LockedPackage> earlier;
     /// The base image below.
     ImageFacts below;
+    /// The accounts of the recipe's earlier layers that are built on the image below, in
+    /// order: /etc/passwd and friends as they leave them are what this layer's accounts
+    /// are added to. `packages` are the layer's (base-passwd's masters come from them).
+    struct EarlierAccounts {
+        std::vector<LockedPackage> packages;
+        std::vector<Account> accounts;
+        std::vector<Group> groups;
+    };
+    std::vector<EarlierAccounts> earlier_accounts;
     /// The layer's own entries (copies and files), written after the packages' (a path
     /// they share is the layer's own).
     std::vector<LayerEntry> extra;

@@ -482,7 +482,7 @@ Digest layer_key(const AptLayerPlan& plan, const LayerOptions& options) {
         h.update(&n, sizeof n);
         h.update(s);
     };
-    field("ocibake apt-layer 4"); // bumped whenever what an apt layer holds changes
+    field("ocibake apt-layer 5"); // bumped whenever what an apt layer holds changes
     field(std::to_string(layer_format_version));
     field(std::to_string(options.source_date_epoch));
     for (const auto* list : {&plan.packages, &plan.earlier}) {
@@ -495,21 +495,29 @@ Digest layer_key(const AptLayerPlan& plan, const LayerOptions& options) {
     field(plan.arch);
     field(plan.generator);
     field(plan.ldconfig ? "ldconfig" : "-");
-    field(std::to_string(plan.accounts.size()));
-    for (const Account& a : plan.accounts) {
-        field(a.name + ":" + std::to_string(a.uid) + ":" +
-              (a.gid ? std::to_string(*a.gid) : std::string("-")) + ":" + a.group + ":" + a.home +
-              ":" + a.shell + ":" + a.comment);
-        for (const std::string& g : a.groups) {
-            field(g);
+    auto accounts = [&](const std::vector<Account>& list, const std::vector<Group>& groups) {
+        field(std::to_string(list.size()));
+        for (const Account& a : list) {
+            field(a.name + ":" + std::to_string(a.uid) + ":" +
+                  (a.gid ? std::to_string(*a.gid) : std::string("-")) + ":" + a.group + ":" +
+                  a.home + ":" + a.shell + ":" + a.comment);
+            for (const std::string& g : a.groups) {
+                field(g);
+            }
         }
-    }
-    field(std::to_string(plan.groups.size()));
-    for (const Group& g : plan.groups) {
-        field(g.name + ":" + std::to_string(g.gid));
-        for (const std::string& m : g.members) {
-            field(m);
+        field(std::to_string(groups.size()));
+        for (const Group& g : groups) {
+            field(g.name + ":" + std::to_string(g.gid));
+            for (const std::string& m : g.members) {
+                field(m);
+            }
         }
+    };
+    accounts(plan.accounts, plan.groups);
+    field(std::to_string(plan.earlier_accounts.size()));
+    for (const auto& e : plan.earlier_accounts) {
+        field(std::to_string(e.packages.size())); // (their digests are in `earlier` above)
+        accounts(e.accounts, e.groups);
     }
     field(std::to_string(plan.alternatives.size()));
     for (const AlternativeChoice& a : plan.alternatives) {
@@ -1162,16 +1170,37 @@ private:
         ImageView image = view(adds_libraries);
         std::vector<LayerEntry> out;
         // base-passwd's masters, when its postinst would copy them.
-        std::map<std::string, std::string> masters;
-        for (const Unpacked& u : unpacked_) {
-            for (const auto& [path, node] : u.info.nodes) {
+        auto masters_of = [](const DebInfo& info, std::map<std::string, std::string>& masters) {
+            for (const auto& [path, node] : info.nodes) {
                 if (path.starts_with("usr/share/base-passwd/")) {
                     masters[path] = node.content;
                 }
             }
+        };
+        // The account files as the earlier layers left them: each one's accounts (and
+        // base-passwd's masters, where it installed base-passwd) over the one before.
+        ImageFacts below = plan_.below;
+        for (const auto& earlier : plan_.earlier_accounts) {
+            std::map<std::string, std::string> masters;
+            for (const LockedPackage& p : earlier.packages) {
+                // earlier_ holds the infos of plan_.earlier, in its order.
+                for (std::size_t i = 0; i < plan_.earlier.size() && i < earlier_.size(); ++i) {
+                    if (plan_.earlier[i].sha256 == p.sha256) {
+                        masters_of(earlier_[i], masters);
+                    }
+                }
+            }
+            for (const LayerEntry& e :
+                 account_entries(below, image, masters, earlier.accounts, earlier.groups)) {
+                below.files[e.path] = e.content;
+            }
+        }
+        std::map<std::string, std::string> masters;
+        for (const Unpacked& u : unpacked_) {
+            masters_of(u.info, masters);
         }
         std::vector<LayerEntry> accounts =
-            account_entries(plan_.below, image, masters, plan_.accounts, plan_.groups);
+            account_entries(below, image, masters, plan_.accounts, plan_.groups);
         out.insert(out.end(), accounts.begin(), accounts.end());
         // Alternatives this layer's packages declare, with the earlier layers' of the same
         // names (the groups are written whole).

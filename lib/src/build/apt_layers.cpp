@@ -264,6 +264,23 @@ LayerResult build_apt_layer_on(Store& store, http::Client& client, const Recipe&
             plan.earlier.insert(plan.earlier.end(), layer.installs.begin(), layer.installs.end());
         }
     }
+    for (const LayerSpec& layer : recipe.layers) {
+        if (layer.name == spec.name) {
+            break;
+        }
+        if (!layer.uses_image_below()) {
+            continue;
+        }
+        apt::detail::AptLayerPlan::EarlierAccounts earlier;
+        earlier.accounts = layer.accounts;
+        earlier.groups = layer.groups;
+        for (const LockedAptLayer& l : locked) {
+            if (l.layer == layer.name) {
+                earlier.packages = l.installs;
+            }
+        }
+        plan.earlier_accounts.push_back(std::move(earlier));
+    }
     return apt::detail::build_apt_layer(store, client, plan, options, pool, status, progress);
 }
 
