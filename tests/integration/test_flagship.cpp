@@ -1,0 +1,159 @@
+// The flagship's path, reduced to what runs offline here: the fragments of layers/
+// (python, openssh, start, workspace) over a Debian 12 system made from the apt
+// fixture's real packages, and one wheel (a C extension for the apt layer's Python 3.11)
+// in a venv; locked, built, pushed to a loopback registry, pulled back, and tested
+// under runc with the fragments' own [[test]]s and the recipe's.
+#include <catch2/catch.hpp>
+
+#include "support/apt_fixture.hpp"
+#include "support/checks.hpp"
+#include "support/python_fixture.hpp"
+#include "support/registry_fixture.hpp"
+#include "support/support.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <set>
+#include <string>
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using namespace ocibake::test;
+
+namespace {
+
+CommandResult ocibake_in(const ScratchDir& dir, std::vector<std::string> args) {
+    std::vector<std::string> argv{cli().string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.push_back("--cache-dir");
+    argv.push_back((dir / "cache").string());
+    return run(argv, {"HOME=" + (dir / "home").string(),
+                      "SOURCE_DATE_EPOCH=", "TMPDIR=" + dir.path().string()});
+}
+
+json json_ok(const CommandResult& r) {
+    INFO("stdout: " << r.out << "\nstderr: " << r.err);
+    REQUIRE(r.exit_code == 0);
+    return json::parse(r.out);
+}
+
+/// The Essential set and apt, as layers/debian-base.toml asks for them.
+const char* kBasePackages =
+    "[\"base-files\", \"base-passwd\", \"bash\", \"bsdutils\", \"coreutils\", \"dash\", "
+    "\"debianutils\", \"diffutils\", \"dpkg\", \"findutils\", \"grep\", \"gzip\", \"hostname\", "
+    "\"init-system-helpers\", \"libc-bin\", \"login\", \"ncurses-base\", \"ncurses-bin\", "
+    "\"perl-base\", \"sed\", \"sysvinit-utils\", \"tar\", \"util-linux\", \"apt\", "
+    "\"ca-certificates\"]";
+
+} // namespace
+
+TEST_CASE("flagship, reduced: layers/ fragments locked, built, pushed, pulled, tested under runc") {
+    require_program("runc", "runc");
+    require_program("skopeo", "skopeo");
+    REQUIRE(::geteuid() == 0);
+    ScratchDir dir("flagship");
+    fs::path repo = dir / "repo";
+    make_apt_repo(repo);
+    AptServer server(repo);
+    TestWheels wheels = build_test_wheels(dir / "work", dir / "wheels");
+    fs::path layers = source_dir() / "layers";
+
+    // The recipe: a fixture-sourced base in place of layers/debian-base.toml (the same
+    // packages; a fragment, so that its layer comes first), then the fragments the
+    // flagship recipes include, as they are; then one wheel, for the Python the "python"
+    // layer's packages bring (3.11, known from the lock), into a venv.
+    fs::path base =
+        write_file(dir / "base.toml",
+                   apt_source_toml(server.url(), repo / "keyring.gpg") +
+                       "[[layer]]\nname = \"debian-base\"\npackages = " + kBasePackages +
+                       "\n[[layer.account]]\nname = \"_apt\"\nuid = 42\ngroup = \"nogroup\"\n");
+    std::string includes;
+    for (const fs::path& f : {base, layers / "python.toml", layers / "openssh.toml",
+                              layers / "start.toml", layers / "workspace.toml"}) {
+        includes += (includes.empty() ? "\"" : ", \"") + f.string() + "\"";
+    }
+    fs::path recipe = write_file(
+        dir / "mini.toml",
+        "include = [" + includes +
+            "]\nname = \"mini-flagship\"\n\n"
+            "[config]\nenv = { PATH = "
+            "\"/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\" }\n\n"
+            "[[layer]]\nname = \"wheel\"\n[layer.python]\nwheels = [\"" +
+            wheels.fastmath.string() +
+            "\"]\nvenv = \"/opt/venv\"\n\n"
+            "[[test]]\nname = \"wheel-imports\"\n"
+            "args = [\"python\", \"-c\", \"import sys, ocibake_fastmath; print(sys.prefix, "
+            "ocibake_fastmath.__file__)\"]\n"
+            "stdout = '^/opt/venv /opt/venv/lib/python3\\.11/site-packages/ocibake_fastmath/'\n\n"
+            "[[test]]\nname = \"dpkg-database\"\nshell = \"dpkg --verify && dpkg -l "
+            "openssh-server tini python3 | grep -c '^ii'\"\nstdout = '^3$'\n");
+
+    // Lock: the apt layers (a local wheel is pinned by its own bytes, not the lock).
+    json locked = json_ok(ocibake_in(dir, {"lock", recipe.string(), "--json"}));
+    std::set<std::string> apt_layers;
+    for (const json& l : locked["apt"]) {
+        apt_layers.insert(l["layer"].get<std::string>());
+    }
+    CHECK(apt_layers == std::set<std::string>{"debian-base", "python", "openssh", "start"});
+
+    // Build, twice: the second is all cache hits, with the same digest.
+    json built = json_ok(ocibake_in(
+        dir, {"build", recipe.string(), "-o", "oci:" + (dir / "img").string(), "--json"}));
+    std::vector<std::string> names;
+    for (const json& l : built["layers"]) {
+        names.push_back(l["name"].get<std::string>());
+    }
+    CHECK(names == std::vector<std::string>{"debian-base", "python", "openssh", "start",
+                                            "workspace", "wheel"});
+    json again = json_ok(ocibake_in(
+        dir, {"build", recipe.string(), "-o", "oci:" + (dir / "img2").string(), "--json"}));
+    CHECK(again["digest"] == built["digest"]);
+    for (const json& l : again["layers"]) {
+        CHECK(l["cache"] == "cached");
+    }
+
+    // Push to a registry on loopback, pull back into another cache: the same image.
+    Registry registry;
+    std::string ref = registry.host() + "/ocibake/mini-flagship:1";
+    json pushed =
+        json_ok(ocibake_in(dir, {"push", "oci:" + (dir / "img").string(), ref, "--json"}));
+    CHECK(pushed["digest"] == built["digest"]);
+    CHECK(must({"skopeo", "inspect", "--tls-verify=false", "--format", "{{.Digest}}",
+                "docker://" + ref})
+              .out == built["digest"].get<std::string>() + "\n");
+    std::vector<std::string> pull{"pull", ref, "-o", "oci:" + (dir / "pulled").string(), "--json"};
+    auto pulled_run = run([&] {
+        std::vector<std::string> argv{cli().string()};
+        argv.insert(argv.end(), pull.begin(), pull.end());
+        argv.push_back("--cache-dir");
+        argv.push_back((dir / "cache2").string());
+        return argv;
+    }());
+    json pulled = json_ok(pulled_run);
+    CHECK(pulled["digest"] == built["digest"]);
+
+    // Every test of the fragments and the recipe, on the pulled image, under runc.
+    CommandResult tested = ocibake_in(dir, {"test", "oci:" + (dir / "pulled").string() + ":1",
+                                            "--recipe", recipe.string(), "--json"});
+    INFO("stdout: " << tested.out << "\nstderr: " << tested.err);
+    REQUIRE(!tested.out.empty());
+    json report = json::parse(tested.out);
+    std::set<std::string> passed;
+    for (const json& t : report["tests"]) {
+        INFO(t.dump(2));
+        CHECK(t["status"] == "pass");
+        passed.insert(t["name"].get<std::string>());
+    }
+    for (const char* name :
+         {"sshd-config", "sshd-serves", "no-host-keys-in-image", "host-keys-per-container",
+          "root-has-no-password", "plain-command", "shm-warning", "jupyter-needs-a-secret",
+          "start-config", "workspace-user", "workspace-dir", "workspace-config", "wheel-imports",
+          "dpkg-database"}) {
+        INFO(name);
+        CHECK(passed.count(name) == 1);
+    }
+    CHECK(tested.exit_code == 0);
+}
