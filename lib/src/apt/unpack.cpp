@@ -578,6 +578,106 @@ ImageNode node_of(const DebEntry& e) {
     return n;
 }
 
+// ---- infos being made ---------------------------------------------------------------------------
+
+/// The infos of packages that a layer build of this process is unpacking now. A later
+/// layer needs the infos of the earlier layers' packages; layers are built in parallel, so
+/// without this it would decode those packages a second time (xz: the costly part) while
+/// their own layer decodes them. It waits for them instead.
+class InfoBoard {
+public:
+    using Future = std::shared_future<std::optional<DebInfo>>;
+
+    static InfoBoard& instance() {
+        static InfoBoard board;
+        return board;
+    }
+
+    /// Registers the packages nobody has registered; returns the keys this caller must
+    /// publish (or abandon).
+    std::vector<std::string> claim(const std::vector<LockedPackage>& packages,
+                                   const std::string& arch) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        std::vector<std::string> mine;
+        for (const LockedPackage& p : packages) {
+            std::string key = key_of(p, arch);
+            if (entries_.count(key) == 0) {
+                Entry& e = entries_[key];
+                e.future = e.promise.get_future().share();
+                mine.push_back(key);
+            }
+        }
+        return mine;
+    }
+
+    std::optional<Future> find(const LockedPackage& p, const std::string& arch) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto it = entries_.find(key_of(p, arch));
+        if (it == entries_.end()) {
+            return std::nullopt;
+        }
+        return it->second.future;
+    }
+
+    /// Fulfils a claimed key (nullopt: the claimer failed; waiters decode by themselves).
+    void publish(const std::string& key, std::optional<DebInfo> info) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto it = entries_.find(key);
+        if (it != entries_.end() && !it->second.published) {
+            it->second.published = true;
+            it->second.promise.set_value(std::move(info));
+        }
+    }
+
+    /// Forgets claimed keys (their infos are in the store's records by then).
+    void drop(const std::vector<std::string>& keys) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (const std::string& key : keys) {
+            auto it = entries_.find(key);
+            if (it != entries_.end()) {
+                if (!it->second.published) {
+                    it->second.promise.set_value(std::nullopt);
+                }
+                entries_.erase(it);
+            }
+        }
+    }
+
+    static std::string key_of(const LockedPackage& p, const std::string& arch) {
+        return p.sha256.hex() + " " + arch;
+    }
+
+private:
+    struct Entry {
+        std::promise<std::optional<DebInfo>> promise;
+        Future future;
+        bool published = false;
+    };
+    std::mutex mutex_;
+    std::map<std::string, Entry> entries_;
+};
+
+/// Publishes a build's claimed infos as they are made; abandons the rest when it ends.
+class InfoClaims {
+public:
+    InfoClaims(const std::vector<LockedPackage>& packages, const std::string& arch)
+        : arch_(arch), keys_(InfoBoard::instance().claim(packages, arch)) {}
+    ~InfoClaims() { InfoBoard::instance().drop(keys_); }
+    InfoClaims(const InfoClaims&) = delete;
+    InfoClaims& operator=(const InfoClaims&) = delete;
+
+    void publish(const LockedPackage& p, const DebInfo& info) {
+        std::string key = InfoBoard::key_of(p, arch_);
+        if (std::find(keys_.begin(), keys_.end(), key) != keys_.end()) {
+            InfoBoard::instance().publish(key, info);
+        }
+    }
+
+private:
+    std::string arch_;
+    std::vector<std::string> keys_;
+};
+
 // ---- the writer -------------------------------------------------------------------------------
 
 class LayerWriter {
@@ -590,6 +690,8 @@ public:
     std::vector<DebInfo> earlier_;
     /// When each package is in the store (nullptr: all are).
     const std::vector<std::shared_future<void>>* ready_ = nullptr;
+    /// Where this layer's package infos are published as soon as they are complete.
+    InfoClaims* claims_ = nullptr;
 
     void write(TarWriter& tar, ChunkStream& stream) {
         index_below();
@@ -605,6 +707,9 @@ public:
             u.info.stanza = stanza_of(u);
             if (auto it = u.control.find("postinst"); it != u.control.end()) {
                 u.info.alternatives = parse_alternatives(it->second.content);
+            }
+            if (claims_ != nullptr) {
+                claims_->publish(*u.lock, u.info); // later layers waiting for it go on
             }
         }
         std::vector<LayerEntry> more = database();
@@ -1303,6 +1408,13 @@ std::vector<DebInfo> earlier_infos(Store& store, const std::vector<LockedPackage
                 continue;
             }
         }
+        // Being unpacked by an earlier layer's build right now: wait for its info.
+        if (auto being_made = InfoBoard::instance().find(p, arch)) {
+            if (std::optional<DebInfo> info = being_made->get()) {
+                out.push_back(std::move(*info));
+                continue;
+            }
+        }
         AptLayerPlan plan;
         plan.packages = {p};
         plan.arch = arch;
@@ -1399,6 +1511,9 @@ LayerResult build_apt_layer(Store& store, http::Client& client, const AptLayerPl
             }
         }
     }
+    // Claimed before anything slow, so that the layers after this one wait for these
+    // infos rather than decode the packages again.
+    InfoClaims claims(plan.packages, plan.arch);
     fetch_debs(store, client, plan.earlier, 8);
     // This layer's packages download while the first ones are decoded.
     ocibake::detail::ThreadPool downloads(8);
@@ -1408,6 +1523,7 @@ LayerResult build_apt_layer(Store& store, http::Client& client, const AptLayerPl
     LayerWriter writer(store, plan, threads);
     writer.earlier_ = earlier_infos(store, plan.earlier, plan.arch);
     writer.ready_ = &ready;
+    writer.claims_ = &claims;
     std::uint64_t total = 0;
     for (const LockedPackage& p : plan.packages) {
         total += p.size * 4; // a guess, for progress only
