@@ -71,7 +71,7 @@ name = "files"
 } // namespace
 
 TEST_CASE(
-    "ocibake run: the image's entrypoint, cmd, env and workdir; the exit code passes through") {
+    "ocibake run: the image's entrypoint, cmd, env and workdir, and the exit code passes through") {
     ScratchDir dir("run");
     busybox_image(dir, kImage);
     CommandResult r = ocibake_run(dir, {});

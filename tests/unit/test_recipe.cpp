@@ -810,6 +810,7 @@ name = "hello"
 shell = "echo hi"
 env = { B = "2", A = "1" }
 exit_code = 3
+distinct = true
 stdout = "^hi$"
 stderr = ["a", "b+"]
 stdout_not = "error"
@@ -866,6 +867,8 @@ gpu = true
     CHECK(hello.shell == "echo hi");
     CHECK(hello.env == Pairs{{"A", "1"}, {"B", "2"}});
     CHECK(hello.exit_code == 3);
+    CHECK(hello.distinct);
+    CHECK_FALSE(r.tests[0].distinct);
     REQUIRE(hello.stderr_match.size() == 2);
     CHECK(hello.stderr_match[1].regex == "b+");
     CHECK(hello.stdout_not.at(0).regex == "error");
@@ -901,8 +904,9 @@ TEST_CASE("test entries: errors", "[recipe]") {
     RecipeError wrong_key = test("shell = \"x\"\npath = \"/a\"\n");
     CHECK(wrong_key.summary() == "'path' is not allowed in a test of type 'command'");
     CHECK(wrong_key.where().str() == file + ":3:1");
-    CHECK(wrong_key.hint() == "type 'command' takes: name, type, gpu, timeout, comment, args, "
-                              "shell, env, stdout, stderr, stdout_not, stderr_not, exit_code");
+    CHECK(wrong_key.hint() ==
+          "type 'command' takes: name, type, gpu, timeout, comment, args, "
+          "shell, env, stdout, stderr, stdout_not, stderr_not, exit_code, distinct");
     CHECK(test("shel = \"x\"\n").hint() == "did you mean 'shell'?");
     CHECK(test("name = \"a\"\n").summary() == "[[test]] needs 'args' or 'shell'");
     CHECK(test("args = [\"a\"]\nshell = \"b\"\n").summary() ==
