@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# gpu-run.sh: the GPU machine check, run ON the GPU machine from the repository root with
+# the kit scripts/gpu-kit.sh made (build/gpu-kit, carried). Writes every output under
+# ${OUT:-/tmp/gpu-out} and prints a summary. See docs/gpu-harness.md.
+#
+#   (a) tests/gpu/cuda-check.toml's image (built on the development machine): its tests
+#       with --gpus all (a CUDA program, nvidia-smi, libcuda through ld.so.cache)
+#   (b) tests/gpu/torch-host.toml built here from this machine's /usr, /etc and
+#       /opt/torch/.venv, then its tests with --gpus all (bf16 matmul, cuDNN convolution,
+#       NCCL all-reduce under torchrun)
+#
+# Environment: OUT (outputs), SKIP_B=1 (only (a)).
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+out=${OUT:-/tmp/gpu-out}
+mkdir -p "$out"
+kit=build/gpu-kit
+tools=$(mktemp -d /tmp/ocibake-kit.XXXXXX)
+tar -C "$tools" -xJf "$kit/kit.tar.xz"
+export PATH="$tools/bin:$PATH"
+export LD_LIBRARY_PATH="$tools/lib"
+ocibake=$tools/bin/ocibake
+runtime=$tools/bin/runc
+cache=/tmp/ocibake-gpu-cache
+status=0
+
+stamp() { date -u +%s.%N; }
+secs() { python3 -c "print(f'{$2 - $1:.1f}')"; }
+
+{
+  echo "== host"
+  uname -r
+  nvidia-smi -L 2>&1 | head -4
+  "$ocibake" --version
+  "$runtime" --version | head -1
+} >"$out/host.txt" 2>&1
+cat "$out/host.txt"
+
+echo "== (a) cuda-check: ocibake test --gpus all"
+t0=$(stamp)
+"$ocibake" test "oci:$kit/cuda-check-image" --recipe tests/gpu/cuda-check.toml --gpus all \
+  --runtime "$runtime" --cache-dir "$cache" --junit "$out/a-junit.xml" >"$out/a-test.txt" 2>&1 || status=1
+t1=$(stamp)
+cat "$out/a-test.txt"
+echo "(a) test: $(secs "$t0" "$t1") s"
+
+if [ "${SKIP_B:-0}" != 1 ]; then
+  echo "== (b) torch-host: ocibake build from this machine's directories"
+  t0=$(stamp)
+  "$ocibake" build tests/gpu/torch-host.toml -o oci:/tmp/torch-host --cache-dir "$cache" \
+    --json >"$out/b-build.json" 2>"$out/b-build.err" || status=1
+  t1=$(stamp)
+  python3 - "$out/b-build.json" <<'PY' || cat "$out/b-build.err"
+import json, sys
+d = json.load(open(sys.argv[1]))
+for l in d["layers"]:
+    print(f"  layer {l['name']:<8} {l['size'] / 1e9:6.2f} GB  {l['seconds']:6.1f} s  {l['cache']}")
+print("  " + d["digest"])
+PY
+  echo "(b) build: $(secs "$t0" "$t1") s"
+  echo "== (b) torch-host: ocibake test --gpus all"
+  t0=$(stamp)
+  "$ocibake" test oci:/tmp/torch-host --recipe tests/gpu/torch-host.toml --gpus all \
+    --runtime "$runtime" --cache-dir "$cache" --junit "$out/b-junit.xml" >"$out/b-test.txt" 2>&1 || status=1
+  t1=$(stamp)
+  cat "$out/b-test.txt"
+  echo "(b) test: $(secs "$t0" "$t1") s"
+fi
+rm -rf "$tools"
+exit "$status"
