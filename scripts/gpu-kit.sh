@@ -9,6 +9,10 @@
 #                                     own newer glibc and libstdc++ run them)
 #   build/gpu-kit/cuda-check          tests/gpu/cuda-check.cu, compiled with nvcc
 #   build/gpu-kit/cuda-check-image/   tests/gpu/cuda-check.toml built here (OCI layout)
+#   build/gpu-kit/cudart-check        tests/gpu/cudart-check.c, compiled with gcc
+#   build/gpu-kit/debian-cache/       a cache holding only the .debs tests/gpu/debian-cuda.lock
+#                                     pins (fetched from deb.debian.org here): the GPU
+#                                     machine builds that image from them, offline
 #
 # Then, there: scripts/gpu-run.sh. Needs: a release build (cmake --build --preset release),
 # nvcc (/usr/local/cuda/bin), runc, xz.
@@ -36,6 +40,19 @@ done
 "$ocibake" build tests/gpu/cuda-check.toml -o "oci:$kit/cuda-check-image" \
   --cache-dir "$kit/cache" -q >/dev/null
 rm -rf "$kit/cache"
+
+# (c)'s program and its .debs: a cache of the .debs alone (blobs by digest), so that the
+# GPU machine builds the layer itself.
+gcc -O2 -Wall -Wextra -Werror -o "$kit/cudart-check" tests/gpu/cudart-check.c
+"$ocibake" build tests/gpu/debian-cuda.toml -o "oci:$kit/tmp-image" --cache-dir "$kit/cache" \
+  -q >/dev/null
+mkdir -p "$kit/debian-cache/blobs/sha256"
+cp "$kit/cache/VERSION" "$kit/debian-cache/"
+grep -E '^sha256 = "sha256:' tests/gpu/debian-cuda.lock | cut -d: -f2 | tr -d '"' |
+  while read -r hex; do
+    cp "$kit/cache/blobs/sha256/$hex" "$kit/debian-cache/blobs/sha256/$hex"
+  done
+rm -rf "$kit/cache" "$kit/tmp-image"
 
 # ocibake and runc with their libraries, less what every Linux has newer.
 cp -L "$ocibake" "$kit/stage/bin/ocibake"

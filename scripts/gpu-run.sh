@@ -8,8 +8,10 @@
 #   (b) tests/gpu/torch-host.toml built here from this machine's /usr, /etc and
 #       /opt/torch/.venv, then its tests with --gpus all (bf16 matmul, cuDNN convolution,
 #       NCCL all-reduce under torchrun)
+#   (c) tests/gpu/debian-cuda.toml (issue #7): built here offline from the carried .debs
+#       (Debian's CUDA 11.8 runtime), then its tests with --gpus all
 #
-# Environment: OUT (outputs), SKIP_B=1 (only (a)).
+# Environment: OUT (outputs), SKIP_B=1 (leave (b) out).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 out=${OUT:-/tmp/gpu-out}
@@ -66,5 +68,18 @@ PY
   cat "$out/b-test.txt"
   echo "(b) test: $(secs "$t0" "$t1") s"
 fi
+echo "== (c) debian-cuda: ocibake build offline from the carried .debs, then test --gpus all"
+rm -rf /tmp/ocibake-debian-cache && cp -r "$kit/debian-cache" /tmp/ocibake-debian-cache
+t0=$(stamp)
+"$ocibake" build tests/gpu/debian-cuda.toml -o oci:/tmp/debian-cuda \
+  --cache-dir /tmp/ocibake-debian-cache >"$out/c-build.txt" 2>&1 || status=1
+t1=$(stamp)
+cat "$out/c-build.txt"
+echo "(c) build: $(secs "$t0" "$t1") s"
+"$ocibake" test oci:/tmp/debian-cuda --recipe tests/gpu/debian-cuda.toml --gpus all \
+  --runtime "$runtime" --cache-dir /tmp/ocibake-debian-cache --junit "$out/c-junit.xml" \
+  >"$out/c-test.txt" 2>&1 || status=1
+cat "$out/c-test.txt"
+
 rm -rf "$tools"
 exit "$status"
