@@ -26,12 +26,9 @@ using namespace ocibake::test;
 namespace {
 
 CommandResult ocibake_in(const ScratchDir& dir, std::vector<std::string> args) {
-    std::vector<std::string> argv{cli().string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    argv.push_back("--cache-dir");
-    argv.push_back((dir / "cache").string());
-    return run(argv, {"HOME=" + (dir / "home").string(),
-                      "SOURCE_DATE_EPOCH=", "TMPDIR=" + dir.path().string()});
+    return run_cli(
+        std::move(args), dir / "cache",
+        {"HOME=" + (dir / "home").string(), "SOURCE_DATE_EPOCH=", "TMPDIR=" + dir.path().string()});
 }
 
 json json_ok(const CommandResult& r) {
@@ -124,14 +121,8 @@ TEST_CASE("flagship, reduced: layers/ fragments locked, built, pushed, pulled, t
     CHECK(must({"skopeo", "inspect", "--tls-verify=false", "--format", "{{.Digest}}",
                 "docker://" + ref})
               .out == built["digest"].get<std::string>() + "\n");
-    std::vector<std::string> pull{"pull", ref, "-o", "oci:" + (dir / "pulled").string(), "--json"};
-    auto pulled_run = run([&] {
-        std::vector<std::string> argv{cli().string()};
-        argv.insert(argv.end(), pull.begin(), pull.end());
-        argv.push_back("--cache-dir");
-        argv.push_back((dir / "cache2").string());
-        return argv;
-    }());
+    auto pulled_run =
+        run_cli({"pull", ref, "-o", "oci:" + (dir / "pulled").string(), "--json"}, dir / "cache2");
     json pulled = json_ok(pulled_run);
     CHECK(pulled["digest"] == built["digest"]);
 

@@ -143,6 +143,15 @@ CommandResult sh(const std::string& script, const std::vector<std::string>& env)
     return run({"/bin/sh", "-c", script}, env);
 }
 
+CommandResult run_cli(std::vector<std::string> args, const fs::path& cache,
+                      const std::vector<std::string>& env) {
+    std::vector<std::string> argv{cli().string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.push_back("--cache-dir");
+    argv.push_back(cache.string());
+    return run(argv, env);
+}
+
 fs::path cli() {
     return OCIBAKE_CLI;
 }

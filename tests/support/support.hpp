@@ -45,6 +45,9 @@ CommandResult sh(const std::string& script, const std::vector<std::string>& env 
 
 /// Path of the ocibake CLI under test.
 std::filesystem::path cli();
+/// Runs the CLI with `args`, then `--cache-dir CACHE`, in the environment `env`.
+CommandResult run_cli(std::vector<std::string> args, const std::filesystem::path& cache,
+                      const std::vector<std::string>& env = {});
 /// The source tree.
 std::filesystem::path source_dir();
 /// True when `program` is on PATH.
