@@ -10,6 +10,8 @@ packages=(
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev catch2
   # tests: real clients and runtimes check our output (xmllint: JUnit reports)
   skopeo umoci runc podman gpgv docker-registry apache2-utils python3 openssl libxml2-utils
+  # YAML CDI specs are checked against PyYAML
+  python3-yaml
   # Python tests: Debian's wheels, and what builds test wheels offline (a C extension too)
   python3-pip-whl python3-setuptools-whl python3-wheel-whl python3-setuptools python3-wheel
   python3-dev python3-pip

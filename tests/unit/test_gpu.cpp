@@ -222,17 +222,150 @@ const char* kCdiSpec = R"({
   }
 })";
 
+/// The same spec as `nvidia-ctk cdi generate` writes it today (go-yaml v3: four spaces,
+/// sequences indented below their key, a leading "---", "0" quoted).
+const char* kCdiYaml = R"(---
+cdiVersion: 0.5.0
+kind: nvidia.com/gpu
+devices:
+    - name: "0"
+      containerEdits:
+        deviceNodes:
+            - path: /dev/nvidia0
+    - name: "1"
+      containerEdits:
+        deviceNodes:
+            - path: /dev/nvidia1
+    - name: all
+      containerEdits:
+        deviceNodes:
+            - path: /dev/nvidia0
+            - path: /dev/nvidia1
+containerEdits:
+    env:
+        - NVIDIA_VISIBLE_DEVICES=void
+    deviceNodes:
+        - path: /dev/nvidiactl
+          fileMode: 432
+          gid: 44
+    hooks:
+        - hookName: createContainer
+          path: /usr/bin/nvidia-ctk
+          args:
+            - nvidia-ctk
+            - hook
+            - update-ldcache
+            - --folder
+            - /usr/lib/x86_64-linux-gnu
+    mounts:
+        - hostPath: /usr/local/nvidia/lib64/libcuda.so.550.54.15
+          containerPath: /usr/lib/x86_64-linux-gnu/libcuda.so.550.54.15
+          options:
+            - ro
+            - nosuid
+            - nodev
+            - bind
+    additionalGIDs:
+        - 44
+)";
+
+/// The same spec in the style of older nvidia-ctk releases (go-yaml v2: keys sorted, two
+/// spaces, sequences at their key's indentation), touched by hand (comments, flow style).
+const char* kCdiYml = R"(# /etc/cdi/nvidia.yml
+cdiVersion: 0.5.0   # a string: not a number
+containerEdits:
+  additionalGIDs: [44]
+  deviceNodes:
+  - fileMode: 432
+    gid: 44
+    path: /dev/nvidiactl
+  env:
+  - NVIDIA_VISIBLE_DEVICES=void
+  hooks:
+  - args:
+    - nvidia-ctk
+    - hook
+    - update-ldcache
+    - --folder
+    - /usr/lib/x86_64-linux-gnu
+    hookName: createContainer
+    path: /usr/bin/nvidia-ctk
+  mounts:
+  - containerPath: /usr/lib/x86_64-linux-gnu/libcuda.so.550.54.15
+    hostPath: '/usr/local/nvidia/lib64/libcuda.so.550.54.15'
+    options: [ro, nosuid, nodev, "bind"]
+devices:
+- containerEdits:
+    deviceNodes:
+    - path: /dev/nvidia0
+  name: "0"
+- containerEdits:
+    deviceNodes:
+    - path: /dev/nvidia1
+  name: '1'
+- containerEdits:
+    deviceNodes:
+    - path: /dev/nvidia0
+    - path: /dev/nvidia1
+  name: all
+kind: nvidia.com/gpu
+...
+)";
+
+/// The spec in one format: its file under etc/cdi, its text, and how it names device 'all'.
+struct CdiFormat {
+    std::string file;
+    std::string text;
+    std::string name_all;
+};
+
+CdiFormat cdi_format(const std::string& ext) {
+    CdiFormat f;
+    f.file = "nvidia" + ext;
+    f.text = ext == ".json" ? kCdiSpec : ext == ".yaml" ? kCdiYaml : kCdiYml;
+    f.name_all = ext == ".json" ? "\"name\": \"all\"" : "name: all";
+    return f;
+}
+
+/// `text` with the first `from` replaced by `to` (which must be there).
+std::string replaced(std::string text, const std::string& from, const std::string& to) {
+    std::size_t at = text.find(from);
+    REQUIRE(at != std::string::npos);
+    return text.replace(at, from.size(), to);
+}
+
+/// "LINE:COLUMN" of the first `needle` in `text`.
+std::string position_of(const std::string& text, const std::string& needle) {
+    std::size_t at = text.find(needle);
+    REQUIRE(at != std::string::npos);
+    std::size_t line = 1;
+    std::size_t line_start = 0;
+    for (std::size_t i = 0; i < at; ++i) {
+        if (text[i] == '\n') {
+            ++line;
+            line_start = i + 1;
+        }
+    }
+    return std::to_string(line) + ":" + std::to_string(at - line_start + 1);
+}
+
 } // namespace
 
 TEST_CASE("a CDI spec is honoured over discovery") {
+    const std::string ext = GENERATE(as<std::string>(), ".json", ".yaml", ".yml");
+    const CdiFormat fmt = cdi_format(ext);
+    INFO("the spec is " << fmt.file);
     FakeHost f;
     write_file(f.dir / "usr/bin/nvidia-ctk", "#!/bin/sh\n", 0755);
-    write_file(f.dir / "etc/cdi/nvidia.json", kCdiSpec);
+    write_file(f.dir / "etc/cdi" / fmt.file, fmt.text);
     write_file(f.dir / "etc/cdi/other.json", R"({"cdiVersion": "0.5.0", "kind": "vendor.com/x",
         "devices": [{"name": "x"}]})");
+    // Read first (by name), passed over: not of kind nvidia.com/gpu.
+    write_file(f.dir / "etc/cdi/amd.yaml", "cdiVersion: 0.5.0\nkind: amd.com/gpu\n"
+                                           "devices:\n  - name: x\n");
     auto all = find_gpus(f.host, {}, {"NVIDIA_DRIVER_CAPABILITIES=compute"});
     REQUIRE(all);
-    CHECK(all->source == "CDI spec " + f.at("etc/cdi/nvidia.json"));
+    CHECK(all->source == "CDI spec " + f.at("etc/cdi/" + fmt.file));
     CHECK(all->devices == Strings{"all"});
     CHECK(node_paths(*all) ==
           Strings{"/dev/nvidiactl 195:255", "/dev/nvidia0 195:0", "/dev/nvidia1 195:1"});
@@ -246,7 +379,8 @@ TEST_CASE("a CDI spec is honoured over discovery") {
     REQUIRE(all->hooks.size() == 1);
     CHECK(all->hooks[0].when == "createContainer");
     CHECK(all->hooks[0].path == "/usr/bin/nvidia-ctk");
-    CHECK(all->hooks[0].args.at(2) == "update-ldcache");
+    CHECK(all->hooks[0].args ==
+          Strings{"nvidia-ctk", "hook", "update-ldcache", "--folder", "/usr/lib/x86_64-linux-gnu"});
     CHECK(all->additional_gids == std::vector<std::uint32_t>{44});
     CHECK(all->library_dirs.empty()); // the spec's own hook makes them loadable
 
@@ -254,47 +388,81 @@ TEST_CASE("a CDI spec is honoured over discovery") {
     CHECK(one->devices == Strings{"1"});
     CHECK(node_paths(*one) == Strings{"/dev/nvidiactl 195:255", "/dev/nvidia1 195:1"});
     CHECK(error_of([&] { find_gpus(f.host, GpuRequest::parse("5"), {}); }).what ==
-          "GPU '5' is not in CDI spec " + f.at("etc/cdi/nvidia.json") +
+          "GPU '5' is not in CDI spec " + f.at("etc/cdi/" + fmt.file) +
               " (its devices: 0, 1, all)");
 
     // /var/run/cdi (dynamic specs) comes before /etc/cdi.
-    std::string dynamic = kCdiSpec;
-    dynamic.replace(dynamic.find("\"all\", \"containerEdits\""), 5, "\"gpus\"");
-    write_file(f.dir / "var/run/cdi/nvidia.json", dynamic);
+    std::string gpus = replaced(fmt.name_all, "all", "gpus");
+    write_file(f.dir / "var/run/cdi" / fmt.file, replaced(fmt.text, fmt.name_all, gpus));
     CHECK(find_gpus(f.host, {}, {})->devices == Strings{"0", "1", "gpus"});
 }
 
 TEST_CASE("a stale or broken CDI spec is reported, not used") {
+    const std::string ext = GENERATE(as<std::string>(), ".json", ".yaml", ".yml");
+    const CdiFormat fmt = cdi_format(ext);
+    INFO("the spec is " << fmt.file);
     FakeHost f;
+    const std::string file = f.at("etc/cdi/" + fmt.file);
     write_file(f.dir / "usr/bin/nvidia-ctk", "#!/bin/sh\n", 0755);
-    std::string spec = kCdiSpec;
-    spec.replace(spec.find("/dev/nvidia1\"}]}},"), 12, "/dev/nvidia9");
-    write_file(f.dir / "etc/cdi/nvidia.json", spec);
+    write_file(file, replaced(fmt.text, "/dev/nvidia1", "/dev/nvidia9")); // device 1's
     Caught c = error_of([&] { find_gpus(f.host, GpuRequest::parse("1"), {}); });
     CHECK(c.kind == ErrorKind::runtime);
-    CHECK(c.what == "CDI spec " + f.at("etc/cdi/nvidia.json") +
-                        " is stale: " + f.at("dev/nvidia9") +
+    CHECK(c.what == "CDI spec " + file + " is stale: " + f.at("dev/nvidia9") +
                         " (device '1') does not exist\nhint: regenerate it after a driver "
-                        "update: nvidia-ctk cdi generate --format=json --output=" +
-                        f.at("etc/cdi/nvidia.json"));
+                        "update: nvidia-ctk cdi generate --output=" +
+                        file);
     fs::remove(f.dir / "usr/local/nvidia/lib64/libcuda.so.550.54.15");
     CHECK(error_of([&] { find_gpus(f.host, GpuRequest::parse("0"), {}); }).what ==
-          "CDI spec " + f.at("etc/cdi/nvidia.json") +
-              " is stale: " + f.at("usr/local/nvidia/lib64/libcuda.so.550.54.15") +
+          "CDI spec " + file + " is stale: " + f.at("usr/local/nvidia/lib64/libcuda.so.550.54.15") +
               " (the spec) does not exist\nhint: regenerate it after a driver update: "
-              "nvidia-ctk cdi generate --format=json --output=" +
-              f.at("etc/cdi/nvidia.json"));
+              "nvidia-ctk cdi generate --output=" +
+              file);
 
     write_file(f.dir / "etc/cdi/nvidia.json", "{not json");
     Caught broken = error_of([&] { find_gpus(f.host, {}, {}); });
     CHECK(broken.kind == ErrorKind::runtime);
     CHECK(broken.what.rfind("CDI spec " + f.at("etc/cdi/nvidia.json") + ": not JSON: ", 0) == 0);
 
-    // YAML specs are not read: discovery, saying so.
+    // A spec of no kind is passed over: discovery.
     fs::remove(f.dir / "etc/cdi/nvidia.json");
+    fs::remove(file);
     write_file(f.dir / "etc/cdi/nvidia.yaml", "cdiVersion: 0.5.0\n");
-    CHECK(find_gpus(f.host, {}, {})->source ==
-          "discovery (YAML CDI specs are not read: " + f.at("etc/cdi/nvidia.yaml") + ")");
+    CHECK(find_gpus(f.host, {}, {})->source == "discovery");
+}
+
+TEST_CASE("a YAML CDI spec outside the subset is reported with file, line and column") {
+    FakeHost f;
+    write_file(f.dir / "usr/bin/nvidia-ctk", "#!/bin/sh\n", 0755);
+    const std::string file = f.at("etc/cdi/nvidia.yaml");
+    auto error_for = [&](const std::string& text) {
+        write_file(file, text);
+        Caught c = error_of([&] { find_gpus(f.host, {}, {}); });
+        CHECK(c.kind == ErrorKind::runtime);
+        return c.what;
+    };
+
+    std::string alias = replaced(kCdiYaml, "name: \"1\"", "name: *one");
+    CHECK(error_for(alias) == "CDI spec " + file + ":" + position_of(alias, "*one") +
+                                  ": found an alias '*one' (outside the YAML subset read here)");
+    CHECK(position_of(alias, "*one") == "9:13");
+
+    std::string tab = replaced(kCdiYaml, "    env:", "\tenv:");
+    CHECK(error_for(tab) == "CDI spec " + file + ":" + position_of(tab, "\tenv:") +
+                                ": found a tab in the indentation (YAML indents with spaces)");
+
+    std::string block = replaced(kCdiYaml, "- NVIDIA_VISIBLE_DEVICES=void", "- |\n          x");
+    CHECK(error_for(block) == "CDI spec " + file + ":" + position_of(block, "|") +
+                                  ": found a block scalar '|' (outside the YAML subset read here)");
+
+    // Typed by the core schema, an unquoted 0 is a number: said so, not a crash.
+    CHECK(error_for(replaced(kCdiYaml, "name: \"0\"", "name: 0")) ==
+          "CDI spec " + file +
+              ": a device's 'name' must be a string, not 0 (in YAML, quote it: "
+              "name: \"0\")");
+
+    // A field of another type than the CDI schema's, as a hand-written spec may have it.
+    std::string mode = error_for(replaced(kCdiYaml, "fileMode: 432", "fileMode: \"0660\""));
+    CHECK(mode.rfind("CDI spec " + file + ": a field has the wrong type: ", 0) == 0);
 }
 
 TEST_CASE("applying edits: devices, mounts, and loadable libraries") {

@@ -2,6 +2,7 @@
 // nodes and driver files (libnvidia-container's lists, by capability).
 #include "ocibake/gpu.hpp"
 #include "runtime/rootfs.hpp"
+#include "runtime/yaml_subset.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -14,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <set>
@@ -415,15 +417,17 @@ struct CdiSpec {
     nlohmann::json doc;
 };
 
-[[noreturn]] void bad_spec(const CdiSpec& spec, const std::string& why) {
-    throw Error(ErrorKind::runtime, "CDI spec " + spec.file.string() + ": " + why);
+/// `at` follows the file name: ":LINE:COLUMN" for a YAML error.
+[[noreturn]] void bad_spec(const CdiSpec& spec, const std::string& why,
+                           const std::string& at = "") {
+    throw Error(ErrorKind::runtime, "CDI spec " + spec.file.string() + at + ": " + why);
 }
 
 [[noreturn]] void stale(const CdiSpec& spec, const std::string& missing, const std::string& what) {
     throw Error(ErrorKind::runtime,
                 "CDI spec " + spec.file.string() + " is stale: " + missing + " (" + what +
                     ") does not exist\nhint: regenerate it after a driver update: nvidia-ctk "
-                    "cdi generate --format=json --output=" +
+                    "cdi generate --output=" +
                     spec.file.string());
 }
 
@@ -520,9 +524,9 @@ void add_cdi_edits(const GpuHost& host, const CdiSpec& spec, const nlohmann::jso
     }
 }
 
-/// The first JSON CDI spec of kind nvidia.com/gpu in the CDI directories (in order);
-/// `skipped` collects YAML specs, which are not read.
-std::optional<CdiSpec> find_cdi_spec(const GpuHost& host, std::vector<std::string>& skipped) {
+/// The first CDI spec of kind nvidia.com/gpu in the CDI directories (in order, each one's
+/// files by name): JSON (.json) or YAML (.yaml, .yml; the subset of yaml_subset.hpp).
+std::optional<CdiSpec> find_cdi_spec(const GpuHost& host) {
     for (const std::string& dir : host.cdi_dirs) {
         std::error_code ec;
         std::vector<fs::path> files;
@@ -532,21 +536,33 @@ std::optional<CdiSpec> find_cdi_spec(const GpuHost& host, std::vector<std::strin
         std::sort(files.begin(), files.end());
         for (const fs::path& file : files) {
             std::string ext = file.extension().string();
-            if (ext == ".yaml" || ext == ".yml") {
-                skipped.push_back(file.string());
+            bool yaml = ext == ".yaml" || ext == ".yml";
+            if (!yaml && ext != ".json") {
                 continue;
             }
-            if (ext != ".json") {
-                continue;
-            }
-            CdiSpec spec{file, {}};
+            CdiSpec spec;
+            spec.file = file;
             std::ifstream in(file);
-            try {
-                spec.doc = nlohmann::json::parse(in);
-            } catch (const std::exception& e) {
-                bad_spec(spec, std::string("not JSON: ") + e.what());
+            if (yaml) {
+                std::string text{std::istreambuf_iterator<char>(in),
+                                 std::istreambuf_iterator<char>()};
+                if (!in.is_open() || in.bad()) {
+                    bad_spec(spec, "cannot be read");
+                }
+                try {
+                    spec.doc = detail::parse_yaml_subset(text);
+                } catch (const detail::YamlError& e) {
+                    bad_spec(spec, e.message(),
+                             ":" + std::to_string(e.line()) + ":" + std::to_string(e.column()));
+                }
+            } else {
+                try {
+                    spec.doc = nlohmann::json::parse(in);
+                } catch (const std::exception& e) {
+                    bad_spec(spec, std::string("not JSON: ") + e.what());
+                }
             }
-            if (spec.doc.is_object() && spec.doc.value("kind", "") == kCdiKind) {
+            if (spec.doc.is_object() && spec.doc.contains("kind") && spec.doc["kind"] == kCdiKind) {
                 return spec;
             }
         }
@@ -567,6 +583,10 @@ GpuEdits from_cdi(const GpuHost& host, const CdiSpec& spec, const Selection& sel
     std::map<std::string, const nlohmann::json*> by_name;
     std::vector<std::string> names;
     for (const auto& d : devices) {
+        if (d.is_object() && d.contains("name") && !d["name"].is_string()) {
+            bad_spec(spec, "a device's 'name' must be a string, not " + d["name"].dump() +
+                               " (in YAML, quote it: name: \"0\")");
+        }
         std::string name = d.value("name", "");
         if (name.empty()) {
             bad_spec(spec, "a device has no 'name'");
@@ -667,15 +687,15 @@ std::optional<GpuEdits> find_gpus(const GpuHost& host, const GpuRequest& request
     if (!sel.any) {
         return std::nullopt;
     }
-    std::vector<std::string> yaml;
-    if (std::optional<CdiSpec> spec = find_cdi_spec(host, yaml)) {
-        return from_cdi(host, *spec, sel);
+    if (std::optional<CdiSpec> spec = find_cdi_spec(host)) {
+        try {
+            return from_cdi(host, *spec, sel);
+        } catch (const nlohmann::json::exception& e) {
+            // A field of the wrong type ("fileMode": "0660"): the spec's fault, named.
+            bad_spec(*spec, std::string("a field has the wrong type: ") + e.what());
+        }
     }
-    std::string source = "discovery";
-    if (!yaml.empty()) {
-        source += " (YAML CDI specs are not read: " + joined(yaml) + ")";
-    }
-    return discover(host, sel, env, source);
+    return discover(host, sel, env, "discovery");
 }
 
 std::string no_gpu_reason(const GpuHost& host, const GpuRequest& request,
