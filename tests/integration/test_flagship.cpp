@@ -1,8 +1,9 @@
-// The flagship's path, reduced to what runs offline here: the fragments of layers/
-// (python, openssh, start, workspace) over a Debian 12 system made from the apt
-// fixture's real packages, and one wheel (a C extension for the apt layer's Python 3.11)
-// in a venv; locked, built, pushed to a loopback registry, pulled back, and tested
-// under runc with the fragments' own [[test]]s and the recipe's.
+// The flagship's path, reduced to what runs offline here: a Debian 12 base made from the
+// apt fixture's real packages and pushed to a loopback registry (the base, as the Ubuntu
+// flagship has one), then the fragments of layers/ (python, openssh, start, workspace)
+// over it and one wheel (a C extension for the apt layer's Python 3.11) in a venv;
+// locked, built, pushed, pulled back into another cache, and tested under runc with the
+// fragments' own [[test]]s and the recipe's.
 #include <catch2/catch.hpp>
 
 #include "support/apt_fixture.hpp"
@@ -58,24 +59,36 @@ TEST_CASE("flagship, reduced: layers/ fragments locked, built, pushed, pulled, t
     TestWheels wheels = build_test_wheels(dir / "work", dir / "wheels");
     fs::path layers = source_dir() / "layers";
 
-    // The recipe: a fixture-sourced base in place of layers/debian-base.toml (the same
-    // packages; a fragment, so that its layer comes first), then the fragments the
-    // flagship recipes include, as they are; then one wheel, for the Python the "python"
-    // layer's packages bring (3.11, known from the lock), into a venv.
+    Registry registry;
+
+    // The base, as the Ubuntu flagship has one: an image in a registry, pinned by the lock.
+    // Here it is the Debian system layers/debian-base.toml makes (the same packages, from
+    // the fixture's repository), built and pushed first.
+    std::string source = apt_source_toml(server.url(), repo / "keyring.gpg");
+    fs::path sources = write_file(dir / "sources.toml", source);
     fs::path base =
         write_file(dir / "base.toml",
-                   apt_source_toml(server.url(), repo / "keyring.gpg") +
-                       "[[layer]]\nname = \"debian-base\"\npackages = " + kBasePackages +
+                   "include = [\"sources.toml\"]\nname = \"debian-base\"\n[config]\nenv = { PATH = "
+                   "\"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\" }\n"
+                   "[[layer]]\nname = \"debian-base\"\npackages = " +
+                       std::string(kBasePackages) +
                        "\n[[layer.account]]\nname = \"_apt\"\nuid = 42\ngroup = \"nogroup\"\n");
-    std::string includes;
-    for (const fs::path& f : {base, layers / "python.toml", layers / "openssh.toml",
-                              layers / "start.toml", layers / "workspace.toml"}) {
-        includes += (includes.empty() ? "\"" : ", \"") + f.string() + "\"";
+    json base_built = json_ok(ocibake_in(
+        dir, {"build", base.string(), "-o", "oci:" + (dir / "base").string(), "--json"}));
+    std::string base_ref = registry.host() + "/ocibake/debian-base:12";
+    json_ok(ocibake_in(dir, {"push", "oci:" + (dir / "base").string(), base_ref, "--json"}));
+
+    // The recipe: that base from the registry, the fragments the flagship recipes include,
+    // as they are, and one wheel, for the Python the "python" layer's packages bring
+    // (3.11, known from the lock), into a venv.
+    std::string includes = "\"" + sources.string() + "\"";
+    for (const char* f : {"python.toml", "openssh.toml", "start.toml", "workspace.toml"}) {
+        includes += ", \"" + (layers / f).string() + "\"";
     }
     fs::path recipe = write_file(
         dir / "mini.toml",
-        "include = [" + includes +
-            "]\nname = \"mini-flagship\"\n\n"
+        "include = [" + includes + "]\nname = \"mini-flagship\"\n\n[base]\nref = \"" + base_ref +
+            "\"\n\n"
             "[config]\nenv = { PATH = "
             "\"/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\" }\n\n"
             "[[layer]]\nname = \"wheel\"\n[layer.python]\nwheels = [\"" +
@@ -86,15 +99,21 @@ TEST_CASE("flagship, reduced: layers/ fragments locked, built, pushed, pulled, t
             "ocibake_fastmath.__file__)\"]\n"
             "stdout = '^/opt/venv /opt/venv/lib/python3\\.11/site-packages/ocibake_fastmath/'\n\n"
             "[[test]]\nname = \"dpkg-database\"\nshell = \"dpkg --verify && dpkg -l "
-            "openssh-server tini python3 | grep -c '^ii'\"\nstdout = '^3$'\n");
+            "openssh-server tini python3 base-files | grep -c '^ii'\"\nstdout = '^4$'\n");
 
-    // Lock: the apt layers (a local wheel is pinned by its own bytes, not the lock).
+    // Lock: the base's digest, and the apt layers over what the base has installed (a
+    // local wheel is pinned by its own bytes, not the lock).
     json locked = json_ok(ocibake_in(dir, {"lock", recipe.string(), "--json"}));
+    CHECK(locked["base"]["manifest"] == base_built["digest"]);
     std::set<std::string> apt_layers;
     for (const json& l : locked["apt"]) {
         apt_layers.insert(l["layer"].get<std::string>());
+        for (const json& p : l["packages"]) {
+            INFO(p["name"]);
+            CHECK(p["name"] != "libc6"); // in the base already
+        }
     }
-    CHECK(apt_layers == std::set<std::string>{"debian-base", "python", "openssh", "start"});
+    CHECK(apt_layers == std::set<std::string>{"python", "openssh", "start"});
 
     // Build, twice: the second is all cache hits, with the same digest.
     json built = json_ok(ocibake_in(
@@ -103,17 +122,18 @@ TEST_CASE("flagship, reduced: layers/ fragments locked, built, pushed, pulled, t
     for (const json& l : built["layers"]) {
         names.push_back(l["name"].get<std::string>());
     }
-    CHECK(names == std::vector<std::string>{"debian-base", "python", "openssh", "start",
-                                            "workspace", "wheel"});
+    CHECK(names ==
+          std::vector<std::string>{"base", "python", "openssh", "start", "workspace", "wheel"});
     json again = json_ok(ocibake_in(
         dir, {"build", recipe.string(), "-o", "oci:" + (dir / "img2").string(), "--json"}));
     CHECK(again["digest"] == built["digest"]);
     for (const json& l : again["layers"]) {
-        CHECK(l["cache"] == "cached");
+        if (l["name"] != "base") {
+            CHECK(l["cache"] == "cached");
+        }
     }
 
-    // Push to a registry on loopback, pull back into another cache: the same image.
-    Registry registry;
+    // Push to the registry, pull back into another cache: the same image.
     std::string ref = registry.host() + "/ocibake/mini-flagship:1";
     json pushed =
         json_ok(ocibake_in(dir, {"push", "oci:" + (dir / "img").string(), ref, "--json"}));
