@@ -370,6 +370,24 @@ TEST_CASE("build: files of packages below: dpkg's rules for overlaps, and upgrad
         CHECK(status.out == "pkg-a\t2.0\n");
     }
 
+    SECTION("an upgrade of an earlier apt layer's package whites out its old files too") {
+        fs::path recipe = write_file(
+            dir / "up.toml", "name = \"up\"\n" + source + "[[layer]]\nname = \"one\"\n" +
+                                 packages_toml({"pkg-a=1.0"}) + "[[layer]]\nname = \"two\"\n" +
+                                 packages_toml({"pkg-a=2.0"}));
+        build_json(dir, recipe, (dir / "up").string());
+        fs::path root = unpack(dir, (dir / "up").string(), "bundle-up");
+        CHECK(read_file(root / "usr/bin/a") == "a2");
+        CHECK(!fs::exists(root / "usr/share/demo/only-in-1"));
+        CHECK(!fs::exists(root / "var/lib/dpkg/info/pkg-a.templates"));
+        CHECK(fs::exists(root / "var/lib/dpkg/info/pkg-a.list"));
+        auto verify = run({"dpkg", "--root", root.string(), "--verify"});
+        CHECK(verify.exit_code == 0);
+        CHECK(verify.out == "");
+        auto status = run({"dpkg-query", "--root", root.string(), "-W", "pkg-a"});
+        CHECK(status.out == "pkg-a\t2.0\n");
+    }
+
     SECTION("an earlier apt layer's package: refused, or taken over with Replaces") {
         fs::path recipe = write_file(
             dir / "two.toml", "name = \"two\"\n" + source + "[[layer]]\nname = \"one\"\n" +

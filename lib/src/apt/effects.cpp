@@ -258,15 +258,19 @@ std::string to_json(const DebInfo& info) {
         }
         alts.push_back(json::array({d.link, d.name, d.path, d.priority, slaves}));
     }
-    return json{{"version", 1}, {"stanza", info.stanza}, {"nodes", nodes}, {"alternatives", alts}}
+    return json{{"version", 2},
+                {"stanza", info.stanza},
+                {"nodes", nodes},
+                {"alternatives", alts},
+                {"control", info.control}}
         .dump();
 }
 
 std::optional<DebInfo> deb_info_from_json(std::string_view text) {
     try {
         json j = json::parse(text);
-        if (j.at("version") != 1) {
-            return std::nullopt;
+        if (j.at("version") != 2) {
+            return std::nullopt; // an older record: the package is read again
         }
         DebInfo info;
         info.stanza = j.at("stanza").get<std::string>();
@@ -294,6 +298,7 @@ std::optional<DebInfo> deb_info_from_json(std::string_view text) {
             }
             info.alternatives.push_back(std::move(d));
         }
+        info.control = j.at("control").get<std::vector<std::string>>();
         return info;
     } catch (const std::exception&) {
         return std::nullopt;

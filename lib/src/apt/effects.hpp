@@ -51,6 +51,9 @@ struct DebInfo {
     std::string stanza;                                   ///< its dpkg status stanza
     std::vector<std::pair<std::string, ImageNode>> nodes; ///< paths as dpkg names them
     std::vector<AltDecl> alternatives;                    ///< from its postinst
+    /// Its control members besides `control` (md5sums, postinst, ...): dpkg keeps them as
+    /// var/lib/dpkg/info/<package>.<member>.
+    std::vector<std::string> control;
 };
 
 std::string to_json(const DebInfo& info);

@@ -362,6 +362,8 @@ struct BelowPackage {
     std::vector<Dependency> replaces;
     std::string where;             ///< "the base image", "an earlier apt layer"
     std::vector<std::string> list; ///< its info/KEY.list lines, in order
+    /// An earlier apt layer's package: its other info/KEY.<member> files.
+    std::vector<std::string> info_members;
     bool base = false;
     bool gone = false;          ///< an earlier apt layer installed it again
     std::set<std::string> lost; ///< landed paths a package of this layer took over
@@ -482,7 +484,7 @@ Digest layer_key(const AptLayerPlan& plan, const LayerOptions& options) {
         h.update(&n, sizeof n);
         h.update(s);
     };
-    field("ocibake apt-layer 5"); // bumped whenever what an apt layer holds changes
+    field("ocibake apt-layer 6"); // bumped whenever what an apt layer holds changes
     field(std::to_string(layer_format_version));
     field(std::to_string(options.source_date_epoch));
     for (const auto* list : {&plan.packages, &plan.earlier}) {
@@ -708,6 +710,12 @@ public:
             if (auto it = u.control.find("postinst"); it != u.control.end()) {
                 u.info.alternatives = parse_alternatives(it->second.content);
             }
+            u.info.control.clear();
+            for (const auto& [name, member] : u.control) {
+                if (name != "control") {
+                    u.info.control.push_back(name);
+                }
+            }
             if (claims_ != nullptr) {
                 claims_->publish(*u.lock, u.info); // later layers waiting for it go on
             }
@@ -778,6 +786,7 @@ private:
             parse(info.stanza, "an earlier apt layer's package", p);
             p.key = p.multi_arch == "same" ? p.name + ":" + p.arch : p.name;
             p.where = "an earlier apt layer";
+            p.info_members = info.control;
             p.list.push_back("/.");
             std::set<std::string> dirs;
             for (const auto& [dpkg, node] : info.nodes) {
@@ -895,6 +904,13 @@ private:
                         continue; // a directory, another package's, or written again
                     }
                     whiteouts.insert(path);
+                }
+                for (const std::string& member : p.info_members) {
+                    // An earlier apt layer's version: its own info files, as it wrote them.
+                    std::string file = "var/lib/dpkg/info/" + p.key + "." + member;
+                    if (!written_info.count(file)) {
+                        whiteouts.insert(file);
+                    }
                 }
                 if (p.base) {
                     std::string prefix = "var/lib/dpkg/info/" + p.key + ".";
