@@ -439,6 +439,75 @@ TEST_CASE("build: a .deb whose paths climb out of the root is refused") {
                           "root"));
 }
 
+TEST_CASE("build: a data.tar.xz of many xz blocks decodes on several threads, bytes unchanged") {
+    require_program("ar", "binutils");
+    require_program("xz", "xz-utils");
+    require_program("umoci", "umoci");
+    ScratchDir dir("apt-xz");
+    fs::path repo = dir / "repo";
+    // 4 MiB of pseudo-random bytes and a text file, in 64 KiB xz blocks (dpkg-deb writes
+    // large packages in blocks too); and a package whose last block is damaged.
+    write_file(dir / "d/usr/share/big/random.bin", pseudo_random(4 << 20, 7));
+    write_file(dir / "d/usr/share/big/text", "blocks\n");
+    std::string control = "Package: NAME\nVersion: 1\nArchitecture: amd64\nMaintainer: t "
+                          "<t@t>\nDescription: blocks\n";
+    auto make = [&](const std::string& name, bool damage) {
+        std::string c = control;
+        c.replace(c.find("NAME"), 4, name);
+        write_file(dir / ("c-" + name + "/control"), c);
+        must({"sh", "-c",
+              "set -e; cd '" + dir.path().string() + "'; tar -C c-" + name + " -cJf control-" +
+                  name +
+                  ".tar.xz ./control; tar -C d --owner=0 --group=0 "
+                  "-cf data-" +
+                  name + ".tar ./usr; xz -T2 --block-size=65536 -c data-" + name +
+                  ".tar > data.tar.xz; " +
+                  (damage ? "size=$(stat -c %s data.tar.xz); printf 'XXXX' | dd of=data.tar.xz "
+                            "bs=1 seek=$((size - 400)) conv=notrunc status=none; "
+                          : "") +
+                  "mkdir -p repo/pool; echo 2.0 > debian-binary; cp control-" + name +
+                  ".tar.xz control.tar.xz; ar rc repo/pool/" + name +
+                  "_1_amd64.deb debian-binary control.tar.xz data.tar.xz; mv data.tar.xz data-" +
+                  name + ".tar.xz"});
+    };
+    make("blocks", false);
+    make("broken", true);
+    // xz --robot --list: "file  STREAMS  BLOCKS  ...": many blocks, so several threads.
+    std::string listing =
+        must({"xz", "--robot", "--list", (dir / "data-blocks.tar.xz").string()}).out;
+    std::size_t at = listing.find("\nfile\t");
+    REQUIRE(at != std::string::npos);
+    std::istringstream fields(listing.substr(at + 6));
+    int streams = 0, blocks = 0;
+    fields >> streams >> blocks;
+    CHECK(blocks > 32);
+    AptServer server(repo);
+    std::string source = local_repo(repo, server.url());
+    fs::path recipe = write_file(dir / "app.toml", "name = \"app\"\n" + source + "[[layer]]\n" +
+                                                       packages_toml({"blocks"}));
+    json two = build_json(dir, recipe, (dir / "img").string());
+    fs::path root = unpack(dir, (dir / "img").string(), "bundle");
+    CHECK(read_file(root / "usr/share/big/random.bin") == pseudo_random(4 << 20, 7));
+    CHECK(read_file(root / "usr/share/big/text") == "blocks\n");
+    // One thread (libarchive's own xz reader) gives the same layer.
+    auto one = run_cli({"build", recipe.string(), "-o", "oci:" + (dir / "img1").string(), "--json",
+                        "--threads", "1"},
+                       dir / "cache1", {"HOME=" + (dir / "home").string(), "SOURCE_DATE_EPOCH="});
+    INFO(one.err);
+    REQUIRE(one.exit_code == 0);
+    CHECK(json::parse(one.out)["digest"] == two["digest"]);
+
+    // A damaged block: an error naming the package, and no image.
+    fs::path broken =
+        write_file(dir / "broken.toml",
+                   "name = \"broken\"\n" + source + "[[layer]]\n" + packages_toml({"broken"}));
+    auto r = ocibake_in(dir, {"build", broken.string(), "-o", "oci:" + (dir / "bad").string()});
+    CHECK(r.exit_code == 6);
+    CHECK(contains(r.err, "package broken 1 (amd64)"));
+    CHECK(contains(r.err, "data.tar.xz: corrupt xz data"));
+    CHECK(!fs::exists(dir / "bad"));
+}
+
 TEST_CASE("acceptance: an image from scratch with the fixture's packages runs under runc") {
     require_program("umoci", "umoci");
     require_program("runc", "runc");

@@ -2,13 +2,54 @@
 
 #include "ocibake/error.hpp"
 
+#include <lzma.h>
+
 #include <cstring>
+#include <memory>
 
 namespace ocibake::apt::detail {
+
+namespace {
+
+/// liblzma's multi-threaded decoder: it decodes the blocks of a multi-block .xz in
+/// parallel (a single-block one on one thread, as before).
+struct XzDecoder {
+    lzma_stream stream = LZMA_STREAM_INIT;
+    std::unique_ptr<std::uint8_t[]> in{new std::uint8_t[1 << 16]};
+    std::unique_ptr<std::uint8_t[]> out{new std::uint8_t[1 << 18]};
+    bool input_done = false;
+    bool finished = false;
+    XzDecoder() = default;
+    XzDecoder(const XzDecoder&) = delete;
+    XzDecoder& operator=(const XzDecoder&) = delete;
+    ~XzDecoder() { lzma_end(&stream); }
+};
+
+const char* lzma_message(lzma_ret r) {
+    switch (r) {
+    case LZMA_MEM_ERROR:
+        return "out of memory";
+    case LZMA_MEMLIMIT_ERROR:
+        return "the memory limit was reached";
+    case LZMA_FORMAT_ERROR:
+        return "not xz data";
+    case LZMA_OPTIONS_ERROR:
+        return "unsupported xz options";
+    case LZMA_DATA_ERROR:
+        return "corrupt xz data";
+    case LZMA_BUF_ERROR:
+        return "truncated xz data";
+    default:
+        return "xz decoding failed";
+    }
+}
+
+} // namespace
 
 struct DebReader::Inner {
     ArchivePtr archive;
     DebReader* owner = nullptr;
+    std::unique_ptr<XzDecoder> xz; ///< set when this reader decodes xz itself
     char buffer[1 << 16];
 };
 
@@ -42,8 +83,54 @@ la_ssize_t deb_inner_read(archive*, void* data, const void** out) {
     return n;
 }
 
-DebReader::DebReader(const Store& store, const Digest& digest, std::string what)
-    : what_(std::move(what)), blob_(store.open_blob(digest)), outer_(new_reader()) {
+// Reads a data.tar.xz member's *decoded* bytes: compressed bytes from the ar archive
+// through liblzma's multi-threaded decoder.
+la_ssize_t deb_xz_read(archive*, void* data, const void** out) {
+    auto* inner = static_cast<DebReader::Inner*>(data);
+    DebReader* self = inner->owner;
+    XzDecoder& xz = *inner->xz;
+    if (xz.finished) {
+        return 0;
+    }
+    xz.stream.next_out = xz.out.get();
+    xz.stream.avail_out = 1 << 18;
+    while (xz.stream.avail_out == (1u << 18)) {
+        if (xz.stream.avail_in == 0 && !xz.input_done) {
+            la_ssize_t n = archive_read_data(self->outer_.get(), xz.in.get(), 1 << 16);
+            if (n < 0) {
+                if (!self->error_) {
+                    const char* msg = archive_error_string(self->outer_.get());
+                    self->error_ = std::make_exception_ptr(
+                        Error(ErrorKind::integrity,
+                              self->what_ + ": " + (msg ? msg : "libarchive error")));
+                }
+                return -1;
+            }
+            xz.stream.next_in = xz.in.get();
+            xz.stream.avail_in = static_cast<std::size_t>(n);
+            xz.input_done = n == 0;
+        }
+        lzma_ret r = lzma_code(&xz.stream, xz.input_done ? LZMA_FINISH : LZMA_RUN);
+        if (r == LZMA_STREAM_END) {
+            xz.finished = true;
+            break;
+        }
+        if (r != LZMA_OK) {
+            if (!self->error_) {
+                self->error_ = std::make_exception_ptr(
+                    Error(ErrorKind::integrity, self->what_ + ": data.tar.xz: " + lzma_message(r)));
+            }
+            return -1;
+        }
+    }
+    *out = xz.out.get();
+    return static_cast<la_ssize_t>((1u << 18) - xz.stream.avail_out);
+}
+
+DebReader::DebReader(const Store& store, const Digest& digest, std::string what,
+                     unsigned xz_threads)
+    : what_(std::move(what)), blob_(store.open_blob(digest)), outer_(new_reader()),
+      xz_threads_(xz_threads == 0 ? 1 : xz_threads) {
     check_archive(outer_.get(), archive_read_support_format_ar(outer_.get()), what_);
     check_archive(outer_.get(),
                   archive_read_open(outer_.get(), this, nullptr, deb_outer_read, nullptr), what_);
@@ -78,12 +165,27 @@ std::map<std::string, ControlFile> DebReader::control() {
         inner->owner = this;
         inner->archive = new_reader();
         std::string w = what_ + ": " + member;
-        check_archive(inner->archive.get(), archive_read_support_filter_all(inner->archive.get()),
-                      w);
+        bool own_xz = member == "data.tar.xz" && xz_threads_ > 1;
+        if (own_xz) {
+            inner->xz = std::make_unique<XzDecoder>();
+            lzma_mt mt{};
+            mt.threads = xz_threads_;
+            mt.flags = LZMA_CONCATENATED;
+            // Blocks of a few tens of MB each: far below this; past it, one thread.
+            mt.memlimit_threading = std::uint64_t{1} << 30;
+            mt.memlimit_stop = UINT64_MAX;
+            lzma_ret r = lzma_stream_decoder_mt(&inner->xz->stream, &mt);
+            if (r != LZMA_OK) {
+                throw Error(ErrorKind::internal, w + ": " + lzma_message(r));
+            }
+        } else {
+            check_archive(inner->archive.get(),
+                          archive_read_support_filter_all(inner->archive.get()), w);
+        }
         check_archive(inner->archive.get(), archive_read_support_format_tar(inner->archive.get()),
                       w);
-        int rc =
-            archive_read_open(inner->archive.get(), inner.get(), nullptr, deb_inner_read, nullptr);
+        int rc = archive_read_open(inner->archive.get(), inner.get(), nullptr,
+                                   own_xz ? deb_xz_read : deb_inner_read, nullptr);
         rethrow();
         check_archive(inner->archive.get(), rc, w);
         return inner;

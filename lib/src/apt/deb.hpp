@@ -46,8 +46,9 @@ struct ControlFile {
 class DebReader {
 public:
     /// Opens the blob `digest` (its bytes are verified as they are read). `what` names
-    /// the package in errors.
-    DebReader(const Store& store, const Digest& digest, std::string what);
+    /// the package in errors. A data.tar.xz of several xz blocks (as dpkg-deb writes large
+    /// ones) is decoded on up to `xz_threads` threads; the bytes are the same.
+    DebReader(const Store& store, const Digest& digest, std::string what, unsigned xz_threads = 1);
     ~DebReader();
     DebReader(const DebReader&) = delete;
     DebReader& operator=(const DebReader&) = delete;
@@ -69,10 +70,12 @@ private:
     std::exception_ptr error_;
     ArchivePtr outer_;
     std::unique_ptr<Inner> data_;
+    unsigned xz_threads_ = 1;
     char buffer_[1 << 16];
 
     friend la_ssize_t deb_outer_read(archive*, void*, const void**);
     friend la_ssize_t deb_inner_read(archive*, void*, const void**);
+    friend la_ssize_t deb_xz_read(archive*, void*, const void**);
 };
 
 } // namespace ocibake::apt::detail

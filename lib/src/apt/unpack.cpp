@@ -110,7 +110,8 @@ public:
     /// while earlier packages are decoded.
     Decoders(const Store& store, const std::vector<LockedPackage>& packages, unsigned threads,
              BufferPool& buffers, const std::vector<std::shared_future<void>>* ready)
-        : store_(store), packages_(packages), buffers_(buffers), ready_(ready) {
+        : store_(store), packages_(packages), buffers_(buffers), ready_(ready),
+          xz_threads_(threads) {
         for (std::size_t i = 0; i < packages.size(); ++i) {
             channels_.push_back(std::make_unique<Channel>());
         }
@@ -168,7 +169,7 @@ private:
             if (ready_ != nullptr) {
                 (*ready_)[i].get(); // its download's error, if it failed
             }
-            DebReader reader(store_, p.sha256, describe(p) + " (" + p.url + ")");
+            DebReader reader(store_, p.sha256, describe(p) + " (" + p.url + ")", xz_threads_);
             Event control;
             control.kind = Event::Kind::control;
             control.control = reader.control();
@@ -224,6 +225,9 @@ private:
     std::size_t next_ = 0;
     std::size_t reached_ = 0;
     std::size_t window_ = 4;
+    /// A multi-block data.tar.xz is decoded on this many threads (a layer's one large
+    /// package, such as libcublaslt, would otherwise decode on one core).
+    unsigned xz_threads_ = 1;
     bool stopping_ = false;
 };
 
