@@ -307,6 +307,34 @@ TEST_CASE("the resolver: dependencies, alternatives, versions, best candidates")
     CHECK(resolved(index, {"doc"}) == std::vector<std::string>{"doc=1:all"});
 }
 
+TEST_CASE("the resolver: a source's priority wins over a higher version, a pin picks any source") {
+    // As the Ubuntu flagship has it: NVIDIA's repository (600) and Ubuntu's archive (500)
+    // both carry libnccl2; NVIDIA's builds for several CUDA releases share the name.
+    Index index;
+    index.native_arch = "amd64";
+    index.architectures = {"amd64"};
+    index.add_packages(packages_text({"Package: libnccl2\nVersion: 2.18.3-1\nArchitecture: amd64\n",
+                                      "Package: zlib1g\nVersion: 1:1.3\nArchitecture: amd64\n"}),
+                       "archive", "http://archive", 500, 0, {"amd64"});
+    index.add_packages(
+        packages_text({"Package: libnccl2\nVersion: 2.26.2-1+cuda12.8\nArchitecture: amd64\n",
+                       "Package: libnccl2\nVersion: 2.28.3-1+cuda13.0\nArchitecture: amd64\n",
+                       "Package: zlib1g\nVersion: 1:1.2\nArchitecture: amd64\n"}),
+        "nvidia", "http://nvidia", 600, 1, {"amd64"});
+    // The higher-priority source wins even with the lower version (zlib1g 1.2 over 1.3),
+    // and within it the highest version (the CUDA 13 build: why the recipe pins).
+    CHECK(resolved(index, {"libnccl2", "zlib1g"}) ==
+          std::vector<std::string>{"libnccl2=2.28.3-1+cuda13.0:amd64", "zlib1g=1:1.2:amd64"});
+    // A pinned version comes from whichever source has it, whatever its priority.
+    CHECK(resolved(index, {"libnccl2=2.26.2-1+cuda12.8"}) ==
+          std::vector<std::string>{"libnccl2=2.26.2-1+cuda12.8:amd64"});
+    CHECK(resolved(index, {"libnccl2=2.18.3-1"}) ==
+          std::vector<std::string>{"libnccl2=2.18.3-1:amd64"});
+    auto locked = resolve(index, requests({"libnccl2=2.18.3-1"}), {}, {});
+    REQUIRE(locked.size() == 1);
+    CHECK(locked[0].url.rfind("http://archive/", 0) == 0);
+}
+
 TEST_CASE("the resolver: recommends on request, and the chain of an unsatisfiable one") {
     Index index = index_of({
         "Package: top\nVersion: 1\nArchitecture: all\nDepends: mid\nRecommends: extra\n",
