@@ -36,11 +36,8 @@ const fs::path& shared_repo() {
 }
 
 CommandResult ocibake_in(const ScratchDir& dir, std::vector<std::string> args) {
-    std::vector<std::string> argv{cli().string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    argv.push_back("--cache-dir");
-    argv.push_back((dir / "cache").string());
-    return run(argv, {"HOME=" + (dir / "home").string(), "SOURCE_DATE_EPOCH="});
+    return run_cli(std::move(args), dir / "cache",
+                   {"HOME=" + (dir / "home").string(), "SOURCE_DATE_EPOCH="});
 }
 
 json build_json(const ScratchDir& dir, const fs::path& recipe, const std::string& out) {

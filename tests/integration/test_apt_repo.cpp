@@ -45,11 +45,7 @@ fs::path copy_repo(const ScratchDir& dir) {
 }
 
 CommandResult ocibake_in(const ScratchDir& dir, std::vector<std::string> args) {
-    std::vector<std::string> argv{cli().string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    argv.push_back("--cache-dir");
-    argv.push_back((dir / "cache").string());
-    return run(argv, {"HOME=" + (dir / "home").string()});
+    return run_cli(std::move(args), dir / "cache", {"HOME=" + (dir / "home").string()});
 }
 
 /// A recipe at dir/app.toml with one source and one layer of packages.

@@ -22,11 +22,7 @@ using json = nlohmann::json;
 namespace {
 
 CommandResult run_ocibake(const ScratchDir& dir, std::vector<std::string> args) {
-    std::vector<std::string> argv{cli().string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    argv.push_back("--cache-dir");
-    argv.push_back((dir / "cache").string());
-    return run(argv, {"SOURCE_DATE_EPOCH=1700000000"});
+    return run_cli(std::move(args), dir / "cache", {"SOURCE_DATE_EPOCH=1700000000"});
 }
 
 json json_of(const CommandResult& r) {

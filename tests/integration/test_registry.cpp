@@ -49,15 +49,11 @@ struct TestImage {
 
 CommandResult run_ocibake(const ScratchDir& dir, std::vector<std::string> args,
                           std::vector<std::string> env = {}) {
-    std::vector<std::string> argv{cli().string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    argv.push_back("--cache-dir");
-    argv.push_back((dir / "cache").string());
     env.push_back("HOME=" + (dir / "home").string()); // no auth file from the host
     env.push_back("REGISTRY_AUTH_FILE=");
     env.push_back("XDG_RUNTIME_DIR=");
     env.push_back("DOCKER_CONFIG=");
-    return run(argv, env);
+    return run_cli(std::move(args), dir / "cache", env);
 }
 
 json json_of(const CommandResult& r) {
