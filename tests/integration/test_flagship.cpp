@@ -160,9 +160,9 @@ TEST_CASE("flagship, reduced: layers/ fragments locked, built, pushed, pulled, t
     }
     for (const char* name :
          {"sshd-config", "sshd-serves", "no-host-keys-in-image", "host-keys-per-container",
-          "root-has-no-password", "plain-command", "shm-warning", "jupyter-needs-a-secret",
-          "start-config", "workspace-user", "workspace-dir", "workspace-config", "wheel-imports",
-          "dpkg-database"}) {
+          "ssh-key-login-only", "root-has-no-password", "plain-command", "shm-warning",
+          "jupyter-needs-a-secret", "start-config", "workspace-user", "workspace-dir",
+          "workspace-config", "wheel-imports", "dpkg-database"}) {
         INFO(name);
         CHECK(passed.count(name) == 1);
     }
