@@ -1531,9 +1531,6 @@ LayerResult build_apt_layer(Store& store, http::Client& client, const AptLayerPl
             }
         }
     }
-    // Claimed before anything slow, so that the layers after this one wait for these
-    // infos rather than decode the packages again.
-    InfoClaims claims(plan.packages, plan.arch);
     fetch_debs(store, client, plan.earlier, 8);
     // This layer's packages download while the first ones are decoded.
     ocibake::detail::ThreadPool downloads(8);
@@ -1542,6 +1539,11 @@ LayerResult build_apt_layer(Store& store, http::Client& client, const AptLayerPl
     unsigned threads = ocibake::detail::resolve_threads(options.threads);
     LayerWriter writer(store, plan, threads);
     writer.earlier_ = earlier_infos(store, plan.earlier, plan.arch);
+    // Claimed as soon as this build waits for nobody, so that the layers after this one
+    // wait for these infos rather than decode the packages again. A build never waits
+    // while it holds claims it has not published, so no two builds (of one recipe, or of
+    // two running in one process) can wait for each other.
+    InfoClaims claims(plan.packages, plan.arch);
     writer.ready_ = &ready;
     writer.claims_ = &claims;
     std::uint64_t total = 0;
