@@ -4,21 +4,6 @@
 
 namespace ocibake::apt::detail {
 
-void check_archive(archive* a, int rc, const std::string& what) {
-    if (rc < ARCHIVE_WARN) {
-        const char* msg = a ? archive_error_string(a) : nullptr;
-        throw Error(ErrorKind::integrity, what + ": " + (msg ? msg : "libarchive error"));
-    }
-}
-
-ArchivePtr new_reader() {
-    ArchivePtr a(archive_read_new());
-    if (!a) {
-        throw Error(ErrorKind::internal, "libarchive: archive_read_new failed");
-    }
-    return a;
-}
-
 std::string decompress(std::string_view data, std::string_view origin) {
     ArchivePtr a = new_reader();
     std::string what(origin);

@@ -1,6 +1,7 @@
 // docker-archive: the `docker save` / `docker load` tar format (manifest.json, the config
 // as <hex>.json, each layer uncompressed as <diffid hex>.tar). Entries are written in a
 // fixed order with fixed metadata, so equal images give equal archives.
+#include "common/archive.hpp"
 #include "common/fs.hpp"
 #include "image/internal.hpp"
 #include "layer/compress.hpp"
@@ -155,17 +156,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct ArchiveReadDeleter {
-    void operator()(archive* a) const noexcept { archive_read_free(a); }
-};
-
-// One check() for libarchive: throws with its own message.
-void check_archive(archive* a, int rc, const std::string& what) {
-    if (rc < ARCHIVE_WARN) {
-        const char* msg = archive_error_string(a);
-        throw Error(ErrorKind::integrity, what + ": " + (msg ? msg : "libarchive error"));
-    }
-}
+using detail::check_archive;
 
 std::string media_type_of_magic(const unsigned char* head, std::size_t size) {
     if (size >= 2 && head[0] == 0x1f && head[1] == 0x8b) {
@@ -181,10 +172,7 @@ std::string media_type_of_magic(const unsigned char* head, std::size_t size) {
 
 SourceImage load_docker_archive(Store& store, const std::filesystem::path& file) {
     std::string origin = file.string();
-    std::unique_ptr<archive, ArchiveReadDeleter> a(archive_read_new());
-    if (!a) {
-        throw Error(ErrorKind::internal, "libarchive: archive_read_new failed");
-    }
+    detail::ArchiveReader a = detail::new_reader();
     archive_read_support_format_tar(a.get());
     archive_read_support_filter_all(a.get());
     if (archive_read_open_filename(a.get(), file.c_str(), 1 << 16) != ARCHIVE_OK) {

@@ -1,3 +1,4 @@
+#include "common/archive.hpp"
 #include "common/fs.hpp"
 #include "image/internal.hpp"
 
@@ -13,23 +14,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct ArchiveDeleter {
-    void operator()(archive* a) const noexcept { archive_read_free(a); }
-};
-
-// One check() for libarchive: throws with its own message.
-void check(archive* a, int rc, const std::string& what) {
-    if (rc < ARCHIVE_WARN) {
-        const char* msg = archive_error_string(a);
-        throw Error(ErrorKind::integrity, what + ": " + (msg ? msg : "libarchive error"));
-    }
-}
+using detail::check_archive;
 
 ImageInfo inspect_docker_archive(const fs::path& file, std::string_view source) {
-    std::unique_ptr<archive, ArchiveDeleter> a(archive_read_new());
-    if (!a) {
-        throw Error(ErrorKind::internal, "libarchive: archive_read_new failed");
-    }
+    detail::ArchiveReader a = detail::new_reader();
     archive_read_support_format_tar(a.get());
     archive_read_support_filter_all(a.get());
     if (archive_read_open_filename(a.get(), file.c_str(), 1 << 16) != ARCHIVE_OK) {
@@ -45,7 +33,7 @@ ImageInfo inspect_docker_archive(const fs::path& file, std::string_view source) 
         if (rc == ARCHIVE_EOF) {
             break;
         }
-        check(a.get(), rc, "cannot read " + file.string());
+        check_archive(a.get(), rc, "cannot read " + file.string());
         std::string name = archive_entry_pathname(entry);
         if (name.rfind("./", 0) == 0) {
             name = name.substr(2);
@@ -56,7 +44,8 @@ ImageInfo inspect_docker_archive(const fs::path& file, std::string_view source) 
             std::string text(size, '\0');
             la_ssize_t n = archive_read_data(a.get(), text.data(), text.size());
             if (n < 0 || static_cast<std::uint64_t>(n) != size) {
-                check(a.get(), ARCHIVE_FATAL, "cannot read " + name + " in " + file.string());
+                check_archive(a.get(), ARCHIVE_FATAL,
+                              "cannot read " + name + " in " + file.string());
             }
             json_files[name] = text;
         }

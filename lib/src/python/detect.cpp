@@ -1,4 +1,5 @@
 // What an image holds: its Python interpreters and its glibc, read from layers.
+#include "common/archive.hpp"
 #include "common/fs.hpp"
 #include "ocibake/python.hpp"
 
@@ -153,16 +154,12 @@ ImageFacts scan_layer(Store& store, const Digest& blob) {
         }
     }
     ImageFacts facts;
-    std::unique_ptr<archive, int (*)(archive*)> a(archive_read_new(), archive_read_free);
+    ocibake::detail::ArchiveReader a = ocibake::detail::new_reader();
     archive_read_support_filter_all(a.get());
     archive_read_support_format_tar(a.get());
     fs::path path = store.blob_path(blob);
     auto check = [&](int rc) {
-        if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {
-            const char* msg = archive_error_string(a.get());
-            throw Error(ErrorKind::integrity, "layer " + blob.str() + " cannot be read: " +
-                                                  (msg ? msg : "libarchive error"));
-        }
+        ocibake::detail::check_archive(a.get(), rc, "layer " + blob.str() + " cannot be read");
     };
     check(archive_read_open_filename(a.get(), path.c_str(), 1 << 16));
     archive_entry* e = nullptr;

@@ -12,6 +12,7 @@
 // maps those files to image paths (LayerBuilder entries whose bytes the layer writer
 // reads from the tree) and adds what the installer writes itself: rewritten scripts,
 // launchers, INSTALLER, REQUESTED, direct_url.json and the new RECORD.
+#include "common/archive.hpp"
 #include "common/fs.hpp"
 #include "ocibake/python.hpp"
 
@@ -34,16 +35,7 @@ using json = nlohmann::json;
 
 namespace {
 
-using ArchivePtr = std::unique_ptr<archive, int (*)(archive*)>;
-
-/// libarchive's one check(): throws with its own message.
-void check(archive* a, int rc, const std::string& what) {
-    if (rc == ARCHIVE_OK || rc == ARCHIVE_WARN) {
-        return;
-    }
-    const char* msg = archive_error_string(a);
-    throw Error(ErrorKind::integrity, what + ": " + (msg ? msg : "libarchive error"));
-}
+using ocibake::detail::check_archive;
 
 std::string base64url(const unsigned char* data, std::size_t size) {
     static const char* alphabet =
@@ -278,13 +270,10 @@ void mkdirs(const fs::path& dir) {
 /// Streams the zip's members into `files`, hashing them. Returns what was read.
 std::vector<Member> extract(const fs::path& wheel_file, const fs::path& files,
                             const std::string& wheel) {
-    ArchivePtr a(archive_read_new(), archive_read_free);
-    if (!a) {
-        throw Error(ErrorKind::internal, "archive_read_new failed");
-    }
-    check(a.get(), archive_read_support_format_zip_seekable(a.get()), "wheel " + wheel);
-    check(a.get(), archive_read_open_filename(a.get(), wheel_file.c_str(), 1 << 16),
-          "wheel " + wheel + " cannot be read as a zip file");
+    ocibake::detail::ArchiveReader a = ocibake::detail::new_reader();
+    check_archive(a.get(), archive_read_support_format_zip_seekable(a.get()), "wheel " + wheel);
+    check_archive(a.get(), archive_read_open_filename(a.get(), wheel_file.c_str(), 1 << 16),
+                  "wheel " + wheel + " cannot be read as a zip file");
     std::vector<Member> members;
     std::set<std::string> seen;
     std::vector<char> buffer(1 << 18);
@@ -294,7 +283,7 @@ std::vector<Member> extract(const fs::path& wheel_file, const fs::path& files,
         if (rc == ARCHIVE_EOF) {
             break;
         }
-        check(a.get(), rc, "wheel " + wheel + " is not a valid zip file");
+        check_archive(a.get(), rc, "wheel " + wheel + " is not a valid zip file");
         const char* raw = archive_entry_pathname(entry);
         std::string name = raw ? raw : "";
         if (std::string why = unsafe_member(name); !why.empty()) {
@@ -325,7 +314,8 @@ std::vector<Member> extract(const fs::path& wheel_file, const fs::path& files,
         for (;;) {
             la_ssize_t n = archive_read_data(a.get(), buffer.data(), buffer.size());
             if (n < 0) {
-                check(a.get(), static_cast<int>(n), "wheel " + wheel + ": member '" + name + "'");
+                check_archive(a.get(), static_cast<int>(n),
+                              "wheel " + wheel + ": member '" + name + "'");
                 continue;
             }
             if (n == 0) {

@@ -4,6 +4,7 @@
 // the end), decompresses it and hashes the tar (the diffID); pieces of the tar go through
 // a bounded queue to libarchive on this thread, which applies entry after entry. Memory
 // is bounded by the queue, never by the layer's size.
+#include "common/archive.hpp"
 #include "layer/compress.hpp"
 #include "ocibake/runtime.hpp"
 #include "runtime/rootfs.hpp"
@@ -184,10 +185,6 @@ private:
     PieceQueue queue_;
     std::exception_ptr error_;
     std::thread thread_;
-};
-
-struct ArchiveDeleter {
-    void operator()(archive* a) const noexcept { archive_read_free(a); }
 };
 
 /// libarchive's read callback: hands out queue pieces. No exception crosses it.
@@ -508,10 +505,7 @@ private:
 };
 
 UnpackStats apply_stream(const RootDir& root, LayerStream& stream, const std::string& label) {
-    std::unique_ptr<archive, ArchiveDeleter> a(archive_read_new());
-    if (!a) {
-        throw Error(ErrorKind::internal, "libarchive: archive_read_new failed");
-    }
+    detail::ArchiveReader a = detail::new_reader();
     archive_read_support_format_tar(a.get());
     archive_read_support_filter_none(a.get());
     ReadContext ctx{&stream.queue(), {}};
