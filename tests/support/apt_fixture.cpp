@@ -1,10 +1,7 @@
 #include "support/apt_fixture.hpp"
 
-#include <csignal>
-#include <fcntl.h>
 #include <sstream>
 #include <stdexcept>
-#include <sys/wait.h>
 #include <unistd.h>
 
 namespace ocibake::test {
@@ -64,53 +61,21 @@ void sign_apt_repo(const fs::path& out, const fs::path& dist) {
 }
 
 AptServer::AptServer(const fs::path& dir, const fs::path& log) {
-    int out[2];
-    if (::pipe(out) != 0) {
-        throw std::runtime_error("pipe failed");
+    std::vector<std::string> argv{
+        "python3", (source_dir() / "tests/fixtures/apt/serve.py").string(), dir.string()};
+    if (!log.empty()) {
+        argv.push_back("--log");
+        argv.push_back(log.string());
     }
-    std::string serve = (source_dir() / "tests/fixtures/apt/serve.py").string();
-    pid_ = ::fork();
-    if (pid_ == 0) {
-        ::dup2(out[1], 1);
-        ::close(out[0]);
-        int null = ::open("/dev/null", O_WRONLY);
-        ::dup2(null, 2);
-        std::vector<std::string> argv{"python3", serve, dir.string()};
-        if (!log.empty()) {
-            argv.push_back("--log");
-            argv.push_back(log.string());
-        }
-        std::vector<char*> raw;
-        for (auto& a : argv) {
-            raw.push_back(a.data());
-        }
-        raw.push_back(nullptr);
-        ::execvp("python3", raw.data());
-        ::_exit(127);
-    }
-    ::close(out[1]);
-    out_fd_ = out[0];
-    std::string line;
-    char c = 0;
-    while (line.size() < 64 && ::read(out_fd_, &c, 1) == 1 && c != '\n') {
-        line += c;
-    }
+    process_ = std::make_unique<ReadyProcess>(argv, "the apt fixture server", "/dev/null");
+    const std::string& line = process_->ready_line(); // "ready PORT"
     if (!line.starts_with("ready ")) {
-        throw std::runtime_error("the apt fixture server did not start (is python3 installed?)");
+        throw std::runtime_error("the apt fixture server said '" + line + "', not 'ready PORT'");
     }
     port_ = std::stoi(line.substr(6));
 }
 
-AptServer::~AptServer() {
-    if (out_fd_ >= 0) {
-        ::close(out_fd_);
-    }
-    if (pid_ > 0) {
-        ::kill(pid_, SIGKILL);
-        int status = 0;
-        ::waitpid(pid_, &status, 0);
-    }
-}
+AptServer::~AptServer() = default;
 
 std::string AptServer::url() const {
     return "http://127.0.0.1:" + std::to_string(port_);

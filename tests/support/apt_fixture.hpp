@@ -36,8 +36,7 @@ public:
 
 private:
     int port_ = 0;
-    pid_t pid_ = -1;
-    int out_fd_ = -1;
+    std::unique_ptr<ReadyProcess> process_;
 };
 
 /// A recipe's [[apt.source]] for a fixture repository.

@@ -7,10 +7,8 @@
 #include <archive.h>
 #include <archive_entry.h>
 
-#include <csignal>
 #include <memory>
 #include <stdexcept>
-#include <sys/wait.h>
 #include <unistd.h>
 
 namespace ocibake::test {
@@ -123,49 +121,16 @@ fs::path make_wheel(const fs::path& dir, const std::string& filename, std::vecto
 
 IndexServer::IndexServer(const std::string& mode, const fs::path& dir, const fs::path& log) {
     port_ = free_port();
-    int out[2];
-    if (::pipe(out) != 0) {
-        throw std::runtime_error("pipe failed");
+    std::vector<std::string> argv{"python3",
+                                  (source_dir() / "tests/fixtures/python_index.py").string(), mode,
+                                  std::to_string(port_), dir.string()};
+    if (!log.empty()) {
+        argv.push_back(log.string());
     }
-    std::string script = (source_dir() / "tests/fixtures/python_index.py").string();
-    pid_ = ::fork();
-    if (pid_ == 0) {
-        ::dup2(out[1], 1);
-        ::close(out[0]);
-        std::vector<std::string> argv{"python3", script, mode, std::to_string(port_), dir.string()};
-        if (!log.empty()) {
-            argv.push_back(log.string());
-        }
-        std::vector<char*> raw;
-        for (auto& a : argv) {
-            raw.push_back(a.data());
-        }
-        raw.push_back(nullptr);
-        ::execvp("python3", raw.data());
-        ::_exit(127);
-    }
-    ::close(out[1]);
-    out_fd_ = out[0];
-    std::string line;
-    char c = 0;
-    while (line.size() < 64 && ::read(out_fd_, &c, 1) == 1 && c != '\n') {
-        line += c;
-    }
-    if (line != "ready") {
-        throw std::runtime_error("the python index server did not start");
-    }
+    process_ = std::make_unique<ReadyProcess>(argv, "the python index server");
 }
 
-IndexServer::~IndexServer() {
-    if (out_fd_ >= 0) {
-        ::close(out_fd_);
-    }
-    if (pid_ > 0) {
-        ::kill(pid_, SIGKILL);
-        int status = 0;
-        ::waitpid(pid_, &status, 0);
-    }
-}
+IndexServer::~IndexServer() = default;
 
 std::string IndexServer::url() const {
     return "http://127.0.0.1:" + std::to_string(port_) + "/simple";

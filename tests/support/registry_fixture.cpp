@@ -176,52 +176,17 @@ std::string non_loopback_address() {
 
 HelperServer::HelperServer(const std::string& mode, const std::vector<std::string>& args) {
     port_ = free_port();
-    int out[2];
-    if (::pipe(out) != 0) {
-        throw std::runtime_error("pipe failed");
-    }
-    std::string script = (source_dir() / "tests/fixtures/registry_helpers.py").string();
-    pid_ = ::fork();
-    if (pid_ == 0) {
-        ::dup2(out[1], 1);
-        ::close(out[0]);
-        std::string log = "/tmp/ocibake-helper-" + mode + "-" + std::to_string(::getpid()) + ".log";
-        int err = ::open(std::getenv("OCIBAKE_HELPER_LOG") ? log.c_str() : "/dev/null",
-                         O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        ::dup2(err, 2);
-        std::vector<std::string> argv{"python3", script, mode, std::to_string(port_)};
-        argv.insert(argv.end(), args.begin(), args.end());
-        std::vector<char*> raw;
-        for (auto& a : argv) {
-            raw.push_back(a.data());
-        }
-        raw.push_back(nullptr);
-        ::execvp("python3", raw.data());
-        ::_exit(127);
-    }
-    ::close(out[1]);
-    // "ready\n" once listening. The pipe stays open as long as the server runs, so that
+    std::vector<std::string> argv{"python3",
+                                  (source_dir() / "tests/fixtures/registry_helpers.py").string(),
+                                  mode, std::to_string(port_)};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::string log = "/tmp/ocibake-helper-" + mode + "-" + std::to_string(::getpid()) + ".log";
+    // "ready" once listening. The pipe stays open as long as the server runs, so that
     // nothing it writes later can fail.
-    out_fd_ = out[0];
-    std::string line;
-    char c = 0;
-    while (line.size() < 64 && ::read(out_fd_, &c, 1) == 1 && c != '\n') {
-        line += c;
-    }
-    if (line != "ready") {
-        throw std::runtime_error("the " + mode + " helper did not start (is python3 installed?)");
-    }
+    process_ = std::make_unique<ReadyProcess>(
+        argv, "the " + mode + " helper", std::getenv("OCIBAKE_HELPER_LOG") ? log : "/dev/null");
 }
 
-HelperServer::~HelperServer() {
-    if (out_fd_ >= 0) {
-        ::close(out_fd_);
-    }
-    if (pid_ > 0) {
-        ::kill(pid_, SIGKILL);
-        int status = 0;
-        ::waitpid(pid_, &status, 0);
-    }
-}
+HelperServer::~HelperServer() = default;
 
 } // namespace ocibake::test

@@ -1,6 +1,7 @@
 #include "support/support.hpp"
 
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
@@ -150,6 +151,57 @@ CommandResult run_cli(std::vector<std::string> args, const fs::path& cache,
     argv.push_back("--cache-dir");
     argv.push_back(cache.string());
     return run(argv, env);
+}
+
+ReadyProcess::ReadyProcess(std::vector<std::string> argv, const std::string& what,
+                           const std::string& err_file) {
+    int out[2];
+    if (::pipe(out) != 0) {
+        throw std::runtime_error("pipe failed");
+    }
+    pid_ = ::fork();
+    if (pid_ == 0) {
+        ::dup2(out[1], 1);
+        ::close(out[0]);
+        if (!err_file.empty()) {
+            int err = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            ::dup2(err, 2);
+        }
+        std::vector<char*> raw;
+        for (auto& a : argv) {
+            raw.push_back(a.data());
+        }
+        raw.push_back(nullptr);
+        ::execvp(raw[0], raw.data());
+        ::_exit(127);
+    }
+    ::close(out[1]);
+    out_fd_ = out[0];
+    char c = 0;
+    while (line_.size() < 64 && ::read(out_fd_, &c, 1) == 1 && c != '\n') {
+        line_ += c;
+    }
+    if (!line_.starts_with("ready")) {
+        stop();
+        throw std::runtime_error(what + " did not start (is " + argv[0] + " installed?)");
+    }
+}
+
+ReadyProcess::~ReadyProcess() {
+    stop();
+}
+
+void ReadyProcess::stop() {
+    if (out_fd_ >= 0) {
+        ::close(out_fd_);
+        out_fd_ = -1;
+    }
+    if (pid_ > 0) {
+        ::kill(pid_, SIGKILL);
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+        pid_ = -1;
+    }
 }
 
 fs::path cli() {

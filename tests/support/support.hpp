@@ -4,8 +4,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <sys/types.h>
 #include <vector>
 
 namespace ocibake::test {
@@ -42,6 +44,27 @@ CommandResult run(const std::vector<std::string>& argv, const std::vector<std::s
                   const std::filesystem::path& cwd = {}, const std::string& stdin_data = {});
 /// Runs `sh -c script`.
 CommandResult sh(const std::string& script, const std::vector<std::string>& env = {});
+
+/// A helper program (a fixture server) that says it is ready with a line starting with
+/// "ready" on stdout and keeps that pipe open while it runs; killed on destruction.
+class ReadyProcess {
+public:
+    /// Starts `argv` (found on PATH) with stderr to `err_file` (empty: inherited) and
+    /// waits for the first line of its stdout. Throws "WHAT did not start" without one.
+    ReadyProcess(std::vector<std::string> argv, const std::string& what,
+                 const std::string& err_file = {});
+    ~ReadyProcess();
+    ReadyProcess(const ReadyProcess&) = delete;
+    ReadyProcess& operator=(const ReadyProcess&) = delete;
+    /// The line it printed when ready.
+    const std::string& ready_line() const noexcept { return line_; }
+
+private:
+    void stop();
+    pid_t pid_ = -1;
+    int out_fd_ = -1;
+    std::string line_;
+};
 
 /// Path of the ocibake CLI under test.
 std::filesystem::path cli();
