@@ -1308,6 +1308,9 @@ private:
         for (const auto& earlier : plan_.earlier_accounts) {
             std::map<std::string, std::string> masters;
             for (const LockedPackage& p : earlier.packages) {
+                if (p.name != "base-passwd") {
+                    continue; // the masters are base-passwd's
+                }
                 // earlier_ holds the infos of plan_.earlier, in its order.
                 for (std::size_t i = 0; i < plan_.earlier.size() && i < earlier_.size(); ++i) {
                     if (plan_.earlier[i].sha256 == p.sha256) {
@@ -1322,7 +1325,9 @@ private:
         }
         std::map<std::string, std::string> masters;
         for (const Unpacked& u : unpacked_) {
-            masters_of(u.info, masters);
+            if (u.name == "base-passwd") {
+                masters_of(u.info, masters);
+            }
         }
         std::vector<LayerEntry> accounts =
             account_entries(below, image, masters, plan_.accounts, plan_.groups);
