@@ -264,3 +264,46 @@ TEST_CASE("the flagship's tests", "[recipes]") {
     CHECK(symlink->type == ocibake::TestType::file);
     CHECK(symlink->target == std::optional<std::string>("/etc/alternatives/cuda"));
 }
+
+TEST_CASE("the Debian flagship's GPU tests are the ones the GPU machine check runs", "[recipes]") {
+    // recipes/debian-pytorch.toml and tests/gpu/debian-cuda.toml (the part of it carried to
+    // the GPU machine, docs/gpu-harness.md) include the same test fragment: what passed
+    // there is what the recipe ships.
+    const Recipe flagship = ocibake::load_recipe(in_tree("recipes/debian-pytorch.toml"));
+    const Recipe carried = ocibake::load_recipe(in_tree("tests/gpu/debian-cuda.toml"));
+    for (const std::string name : {"cublas-sgemm", "nvidia-smi"}) {
+        INFO(name);
+        const TestSpec* shipped = test_named(flagship, name);
+        const TestSpec* checked = test_named(carried, name);
+        REQUIRE(shipped != nullptr);
+        REQUIRE(checked != nullptr);
+        CHECK(shipped->gpu);
+        CHECK(checked->gpu);
+        CHECK(shipped->args == checked->args);
+        CHECK(shipped->where.file == checked->where.file); // one fragment, not a copy
+        REQUIRE(shipped->stdout_match.size() == checked->stdout_match.size());
+        for (std::size_t i = 0; i < shipped->stdout_match.size(); ++i) {
+            CHECK(shipped->stdout_match[i].regex == checked->stdout_match[i].regex);
+        }
+    }
+    // No shell in the carried image: the cuBLAS test needs only python3.
+    const TestSpec* sgemm = test_named(carried, "cublas-sgemm");
+    CHECK_FALSE(sgemm->shell.has_value());
+    REQUIRE(sgemm->args.has_value());
+    REQUIRE(sgemm->args->size() == 3);
+    CHECK(sgemm->args->at(0) == "python3");
+    CHECK(sgemm->args->at(2).find("cublasSgemm_v2") != std::string::npos);
+    // And the carried image holds what those tests load.
+    auto packages_of = [&](const std::string& layer) {
+        const LayerSpec* l = layer_named(carried, layer);
+        Strings names;
+        if (l != nullptr) {
+            for (const auto& p : l->packages) {
+                names.push_back(p.str());
+            }
+        }
+        return names;
+    };
+    CHECK(packages_of("cuda") == Strings{"libcudart11.0", "libcublas11", "libc-bin"});
+    CHECK(packages_of("python") == Strings{"python3", "python3-numpy"});
+}
