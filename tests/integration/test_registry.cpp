@@ -136,6 +136,37 @@ TEST_CASE("a second push uploads nothing, a push to another repository mounts, t
     CHECK(skopeo_digest({"--tls-verify=false"}, "docker://" + registry.host() + "/b/img:latest") ==
           image.digest);
 
+    // A later command, to a repository of the same registry: the cache knows which
+    // repositories hold the blobs, so they are mounted, not uploaded again.
+    json later =
+        json_of(run_ocibake(dir, {"push", layout, registry.host() + "/c/img:1", "--json"}));
+    INFO(later.dump(2));
+    CHECK(later["stats"]["blobs_mounted"] == 3);
+    CHECK(later["stats"]["bytes_sent"] == 0);
+    // And what a pull found: pulled from c into another cache, pushed from there to d.
+    ScratchDir puller("reg-again-pull");
+    run_ocibake(puller, {"pull", registry.host() + "/c/img:1", "-o",
+                         "oci:" + (puller / "pulled").string() + ":p"});
+    json from_pull =
+        json_of(run_ocibake(puller, {"push", "oci:" + (puller / "pulled").string() + ":p",
+                                     registry.host() + "/d/img:1", "--json"}));
+    INFO(from_pull.dump(2));
+    CHECK(from_pull["stats"]["blobs_mounted"] == 3);
+    CHECK(from_pull["stats"]["bytes_sent"] == 0);
+    // A stale hint (the repository it names is gone) costs nothing but a try: the blobs
+    // are uploaded.
+    ScratchDir elsewhere_dir("reg-again-stale");
+    Registry fresh;
+    json seeded =
+        json_of(run_ocibake(elsewhere_dir, {"push", layout, fresh.host() + "/e/img:1", "--json"}));
+    CHECK(seeded["stats"]["blobs_sent"] == 3);
+    fs::remove_all(fresh.storage() / "docker/registry/v2/repositories/e");
+    json reupload =
+        json_of(run_ocibake(elsewhere_dir, {"push", layout, fresh.host() + "/f/img:1", "--json"}));
+    INFO(reupload.dump(2));
+    CHECK(reupload["stats"]["blobs_sent"] == 3);
+    CHECK(reupload["stats"]["blobs_mounted"] == 0);
+
     // --digest-file for pipelines.
     auto r = run_ocibake(dir, {"push", layout, registry.host() + "/a/img:2", "--digest-file",
                                (dir / "digest").string(), "-q"});
@@ -538,13 +569,13 @@ TEST_CASE("build --push, with per-blob progress on a terminal") {
     CHECK(tty.exit_code == 0);
     CHECK(tty.out.find("pushed " + registry.host() + "/built/img:1@" + image.digest) !=
           std::string::npos);
-    // While blobs upload, the line is redrawn with their short digests and sizes (at most
-    // ten times a second: which blobs show depends on timing, that one does not).
+    // While blobs upload, a bar per blob is redrawn with its short digest and sizes (at
+    // most ten times a second: which blobs show depends on timing, that one does not).
     json manifest = json::parse(read_file(image.layout / "blobs/sha256" / image.digest.substr(7)));
     bool drawn = false;
     for (const auto& blob : {manifest["config"], manifest["layers"][0], manifest["layers"][1]}) {
         std::string hex = blob["digest"].get<std::string>().substr(7, 12);
-        drawn |= tty.out.find("\x1b[K" + hex + " ") != std::string::npos;
+        drawn |= tty.out.find("\x1b[K" + hex + " [") != std::string::npos;
     }
     CHECK(drawn);
     CHECK(read_file(dir / "digest") == image.digest + "\n");
@@ -613,6 +644,69 @@ TEST_CASE("lazy base layers: mounted in the base's registry, streamed to another
     for (const auto& hex : base_layers) {
         CHECK(in_cache(hex));
     }
+}
+
+TEST_CASE("a layer streamed registry to registry goes on from the last acknowledged chunk") {
+    require_program("python3", "python3");
+    ScratchDir dir("reg-stream-resume");
+    Registry registry;
+    Registry elsewhere;
+    TestImage base(dir); // its big layer: 3 MB that do not compress
+    must({"skopeo", "copy", "--dest-tls-verify=false", "oci:" + base.layout.string() + ":v1",
+          "docker://" + registry.host() + "/lazy/base:1"});
+    json base_manifest =
+        json::parse(read_file(base.layout / "blobs/sha256" / base.digest.substr(7)));
+    const std::string big = base_manifest["layers"][1]["digest"].get<std::string>();
+    const std::uint64_t big_size = base_manifest["layers"][1]["size"].get<std::uint64_t>();
+    REQUIRE(big_size > (1u << 20));
+
+    // The base is read through one proxy (which logs the Range of every request), the
+    // result pushed through another, which drops the third PATCH unanswered.
+    fs::path source_log = dir / "source.log";
+    fs::path target_log = dir / "target.log";
+    HelperServer source("proxy", {registry.host(), "0", "log=" + source_log.string()});
+    HelperServer target("proxy",
+                        {elsewhere.host(), "0", "log=" + target_log.string(), "drop_patch=3"});
+    fs::path recipe =
+        write_file(dir / "app.toml", "name = \"app\"\n[base]\nref = \"" + source.host() +
+                                         "/lazy/base:1\"\n[[layer]]\nname = \"conf\"\n"
+                                         "[[layer.files]]\npath = \"/etc/app.conf\"\n"
+                                         "content = \"x=1\\n\"\n");
+    ScratchDir work("reg-stream-resume-build"); // a cache without the base's blobs
+    json pushed = json_of(
+        run_ocibake(work, {"build", recipe.string(), "--push", target.host() + "/lazy/app:1",
+                           "--chunk-size", "256K", "--parallel", "1", "--json"}));
+    INFO(pushed.dump(2));
+    CHECK(pushed["push"]["stats"]["blobs_streamed"] == 2);
+    CHECK_FALSE(fs::exists(work / "cache/blobs/sha256" / big.substr(7)));
+
+    // The target: chunks 1 and 2 once, chunk 3 twice (dropped, then sent again), and
+    // never the first chunk again.
+    std::string sent = read_file(target_log);
+    INFO(sent);
+    auto count = [](const std::string& text, const std::string& what) {
+        std::size_t n = 0;
+        for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
+            ++n;
+        }
+        return n;
+    };
+    const std::uint64_t chunks = (big_size + (256u << 10) - 1) / (256u << 10);
+    CHECK(count(sent, "PATCH /v2/lazy/app/blobs/uploads/") == chunks + 1); // one twice
+    CHECK(count(sent, " 0-262143\n") == 1);
+    CHECK(count(sent, " 524288-786431\n") == 2);
+    // The source: the big layer read once from the start, and once more from where the
+    // target stood (not from 0).
+    std::string read = read_file(source_log);
+    INFO(read);
+    CHECK(count(read, "GET /v2/lazy/base/blobs/" + big + " -\n") == 1);
+    CHECK(count(read, "GET /v2/lazy/base/blobs/" + big + " bytes=524288-\n") == 1);
+
+    CHECK(skopeo_digest({"--tls-verify=false"}, "docker://" + elsewhere.host() + "/lazy/app:1") ==
+          pushed["digest"]);
+    must({"skopeo", "copy", "--src-tls-verify=false",
+          "docker://" + elsewhere.host() + "/lazy/app:1",
+          "oci:" + (dir / "copied").string() + ":t"});
 }
 
 TEST_CASE("a download cut off halfway is resumed with Range") {

@@ -188,3 +188,14 @@ TEST_CASE("sha256_of_file fails with Error(io) naming the path", "[digest]") {
         CHECK(e.what == "cannot read " + dir.path().string() + ": Is a directory");
     }
 }
+
+TEST_CASE("a cloned hasher goes on from where the original stood", "[digest]") {
+    ocibake::Sha256 h;
+    h.update(std::string_view("hello "));
+    ocibake::Sha256 copy = h.clone();
+    CHECK(copy.size() == 6);
+    h.update(std::string_view("world"));
+    copy.update(std::string_view("there"));
+    CHECK(h.finish() == ocibake::sha256_of("hello world"));
+    CHECK(copy.finish() == ocibake::sha256_of("hello there"));
+}

@@ -57,6 +57,8 @@ public:
     void update(std::span<const std::byte> bytes) { update(bytes.data(), bytes.size()); }
     /// Ends the stream and returns its digest; the hasher is then reset for reuse.
     Digest finish();
+    /// A hasher in the same state (the bytes so far hashed), to go on from later.
+    Sha256 clone() const;
     /// Bytes hashed since construction or the last finish().
     std::uint64_t size() const noexcept { return size_; }
 

@@ -111,9 +111,11 @@ public:
     Response send(const Request& request, const BodySink& sink);
 
     /// GET `url` into `sink`, resuming with Range after a dropped connection: `sink`
-    /// sees every byte exactly once, in order. `expected_size` (if known) is checked.
+    /// sees every byte exactly once, in order. `expected_size` (if known, the whole
+    /// resource's) is checked. From `start` on: the first request asks a Range already.
     Response download(const Request& request, const BodySink& sink,
-                      std::optional<std::uint64_t> expected_size = std::nullopt);
+                      std::optional<std::uint64_t> expected_size = std::nullopt,
+                      std::uint64_t start = 0);
 
     /// True when `url` may be fetched over plain HTTP (loopback or an insecure host).
     bool allows_plain_http(std::string_view host_port) const;

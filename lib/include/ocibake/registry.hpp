@@ -81,6 +81,23 @@ struct Document {
     Digest digest;
 };
 
+/// Where an upload's bytes come from. The upload reads them in order from where seek()
+/// puts it: 0 first, and after a dropped connection the offset the registry says it
+/// holds, so a source must be able to start again there, or say that it cannot.
+class UploadSource {
+public:
+    virtual ~UploadSource() = default;
+    /// The next read() gives the byte at `offset`. False when the source cannot start
+    /// there (the upload then starts again from 0).
+    virtual bool seek(std::uint64_t offset) = 0;
+    /// Up to `size` bytes; 0 at the end.
+    virtual std::size_t read(char* buffer, std::size_t size) = 0;
+    /// The registry holds every byte before `offset` (a chunk was acknowledged).
+    virtual void acknowledged(std::uint64_t offset) { (void)offset; }
+    /// Every byte was read: the last check before the upload is closed.
+    virtual void finish() {}
+};
+
 /// A client for one registry host. Thread-safe: blob transfers run in parallel.
 class Client {
 public:
@@ -104,12 +121,10 @@ public:
     std::optional<std::uint64_t> blob_size(const std::string& repository, const Digest& digest);
     /// Streams a blob into the store, verified against its digest; resumes with Range.
     void fetch_blob(Store& store, const std::string& repository, const oci::Descriptor& blob);
-    /// Streams a blob's bytes to `sink` (resuming with Range); the caller verifies.
+    /// Streams a blob's bytes from `start` on to `sink` (resuming with Range); the
+    /// caller verifies.
     void stream_blob(const std::string& repository, const oci::Descriptor& blob,
-                     const http::BodySink& sink);
-    /// Uploads a blob whose bytes come from `reader` (one request; no resume).
-    void upload_blob_from(const std::string& repository, const oci::Descriptor& blob,
-                          const http::BodyReader& reader);
+                     const http::BodySink& sink, std::uint64_t start = 0);
     /// Mounts a blob from another repository of this registry; false when the registry
     /// started an upload instead (the blob is not there, or mounting is not allowed).
     bool mount_blob(const std::string& repository, const Digest& digest, const std::string& from);
@@ -118,6 +133,12 @@ public:
     /// after a failure resumes it. Returns the bytes sent (less than size when resumed).
     std::uint64_t upload_blob(const std::string& repository, const Digest& digest,
                               std::uint64_t size, const std::filesystem::path& file,
+                              const Store* store = nullptr);
+    /// The same from any source (another registry's blob, streamed): a chunked upload
+    /// that loses its connection goes on from the last chunk the registry acknowledged
+    /// when the source can start again there.
+    std::uint64_t upload_blob(const std::string& repository, const Digest& digest,
+                              std::uint64_t size, UploadSource& source,
                               const Store* store = nullptr);
 
 private:

@@ -97,6 +97,13 @@ void Sha256::update(const void* data, std::size_t size) {
     size_ += size;
 }
 
+Sha256 Sha256::clone() const {
+    Sha256 copy;
+    check(EVP_MD_CTX_copy_ex(copy.impl_->ctx.get(), impl_->ctx.get()), "EVP_MD_CTX_copy_ex");
+    copy.size_ = size_;
+    return copy;
+}
+
 Digest Sha256::finish() {
     std::array<std::uint8_t, 32> out{};
     unsigned int len = 0;

@@ -584,8 +584,8 @@ Response Client::send(const Request& request, const BodySink& sink) {
 }
 
 Response Client::download(const Request& request, const BodySink& sink,
-                          std::optional<std::uint64_t> expected_size) {
-    std::uint64_t offset = 0; // bytes the sink has
+                          std::optional<std::uint64_t> expected_size, std::uint64_t start_at) {
+    std::uint64_t offset = start_at; // where the sink's bytes end
     int failures = 0;
     for (;;) {
         Request r = request;

@@ -338,7 +338,8 @@ struct Client::Impl {
     // become messages naming the registry, repository and object.
     http::Response call(http::Request r, const Scope& scope, const std::string& repo,
                         const std::string& what, const http::BodySink* sink = nullptr,
-                        bool download = false, std::optional<std::uint64_t> size = std::nullopt) {
+                        bool download = false, std::optional<std::uint64_t> size = std::nullopt,
+                        std::uint64_t start = 0) {
         for (int attempt = 0;; ++attempt) {
             http::Request attempt_request = r;
             std::string auth_header = authorization(scope, attempt > 0);
@@ -347,7 +348,7 @@ struct Client::Impl {
             }
             try {
                 if (download) {
-                    return http.download(attempt_request, *sink, size);
+                    return http.download(attempt_request, *sink, size, start);
                 }
                 return sink ? http.send(attempt_request, *sink) : http.send(attempt_request);
             } catch (const http::HttpError& e) {
@@ -359,29 +360,25 @@ struct Client::Impl {
         }
     }
 
-    // Reads [offset, offset+size) of a file as a request body, rewindable for retries.
-    struct FileBody {
-        detail::UniqueFd fd;
-        std::string path;
-        std::uint64_t start = 0, size = 0, pos = 0;
-        std::size_t read(char* buf, std::size_t want) {
-            std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(want, size - pos));
+    // Gives `length` bytes of `source` as a request body (no retries: a failed upload
+    // request is resumed by the caller, from what the registry holds).
+    static void attach(http::Request& r, UploadSource& source, std::uint64_t length,
+                       std::uint64_t& pos) {
+        r.reader = [&source, &pos, length](char* buf, std::size_t want) -> std::size_t {
+            std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(want, length - pos));
             if (n == 0) {
                 return 0;
             }
-            ssize_t got = ::pread(fd.get(), buf, n, static_cast<off_t>(start + pos));
-            if (got <= 0) {
-                throw Error(ErrorKind::io, "cannot read " + path + " for upload");
+            std::size_t got = source.read(buf, n);
+            if (got == 0) {
+                throw Error(ErrorKind::integrity,
+                            "the blob ended " + std::to_string(length - pos) + " bytes early");
             }
-            pos += static_cast<std::uint64_t>(got);
-            return static_cast<std::size_t>(got);
-        }
-    };
-
-    void attach(http::Request& r, FileBody& body) {
-        r.reader = [&body](char* buf, std::size_t want) { return body.read(buf, want); };
-        r.rewind = [&body] { body.pos = 0; };
-        r.body_size = body.size;
+            pos += got;
+            return got;
+        };
+        r.retry = false;
+        r.body_size = length;
         r.headers.emplace_back("Content-Type", "application/octet-stream");
     }
 
@@ -484,10 +481,10 @@ std::optional<std::uint64_t> Client::blob_size(const std::string& repo, const Di
 }
 
 void Client::stream_blob(const std::string& repo, const oci::Descriptor& blob,
-                         const http::BodySink& sink) {
+                         const http::BodySink& sink, std::uint64_t start) {
     http::Request r;
     r.url = impl_->base() + "/v2/" + repo + "/blobs/" + blob.digest.str();
-    std::uint64_t done = 0;
+    std::uint64_t done = start;
     http::BodySink counted = [&](const char* data, std::size_t size) {
         sink(data, size);
         done += size;
@@ -496,7 +493,7 @@ void Client::stream_blob(const std::string& repo, const oci::Descriptor& blob,
         }
     };
     impl_->call(r, pull_scope(repo), repo, "blob " + blob.digest.str(), &counted, /*download=*/true,
-                blob.size);
+                blob.size, start);
 }
 
 void Client::fetch_blob(Store& store, const std::string& repo, const oci::Descriptor& blob) {
@@ -513,30 +510,6 @@ void Client::fetch_blob(Store& store, const std::string& repo, const oci::Descri
                                               ": the registry served other bytes (" + e.what() +
                                               "); nothing was stored");
     }
-}
-
-void Client::upload_blob_from(const std::string& repo, const oci::Descriptor& blob,
-                              const http::BodyReader& reader) {
-    std::string what = "blob " + blob.digest.str();
-    Scope scope = push_scope(repo);
-    http::Request post;
-    post.method = "POST";
-    post.url = impl_->base() + "/v2/" + repo + "/blobs/uploads/";
-    post.accept = {202};
-    http::Response started = impl_->call(post, scope, repo, what);
-    std::string location = started.header("location");
-    if (location.empty()) {
-        throw Error(ErrorKind::io, impl_->where(repo, what) + ": the upload has no Location");
-    }
-    http::Request put;
-    put.method = "PUT";
-    put.url = impl_->with_digest(impl_->absolute(location), blob.digest);
-    put.accept = {201};
-    put.retry = false; // the bytes cannot be produced twice
-    put.reader = reader;
-    put.body_size = blob.size;
-    put.headers.emplace_back("Content-Type", "application/octet-stream");
-    impl_->call(put, scope, repo, what);
 }
 
 bool Client::mount_blob(const std::string& repo, const Digest& digest, const std::string& from) {
@@ -567,18 +540,44 @@ bool Client::mount_blob(const std::string& repo, const Digest& digest, const std
     return false;
 }
 
+namespace {
+
+// A file's bytes, read with pread from wherever the upload asks.
+class FileSource final : public UploadSource {
+public:
+    explicit FileSource(const fs::path& file)
+        : fd_(detail::open_file(file, O_RDONLY, ErrorKind::io)), path_(file.string()) {}
+    bool seek(std::uint64_t offset) override {
+        pos_ = offset;
+        return true;
+    }
+    std::size_t read(char* buffer, std::size_t size) override {
+        ssize_t got = ::pread(fd_.get(), buffer, size, static_cast<off_t>(pos_));
+        if (got < 0) {
+            throw Error(ErrorKind::io, "cannot read " + path_ + " for upload");
+        }
+        pos_ += static_cast<std::uint64_t>(got);
+        return static_cast<std::size_t>(got);
+    }
+
+private:
+    detail::UniqueFd fd_;
+    std::string path_;
+    std::uint64_t pos_ = 0;
+};
+
+} // namespace
+
 std::uint64_t Client::upload_blob(const std::string& repo, const Digest& digest, std::uint64_t size,
                                   const fs::path& file, const Store* store) {
+    FileSource source(file);
+    return upload_blob(repo, digest, size, source, store);
+}
+
+std::uint64_t Client::upload_blob(const std::string& repo, const Digest& digest, std::uint64_t size,
+                                  UploadSource& source, const Store* store) {
     std::string what = "blob " + digest.str();
     Scope scope = push_scope(repo);
-    auto open_body = [&](std::uint64_t start, std::uint64_t length) {
-        Impl::FileBody body;
-        body.fd = detail::open_file(file, O_RDONLY, ErrorKind::io);
-        body.path = file.string();
-        body.start = start;
-        body.size = length;
-        return body;
-    };
     auto start_upload = [&] {
         http::Request post;
         post.method = "POST";
@@ -590,6 +589,11 @@ std::uint64_t Client::upload_blob(const std::string& repo, const Digest& digest,
             throw Error(ErrorKind::io, impl_->where(repo, what) + ": the upload has no Location");
         }
         return impl_->absolute(location);
+    };
+    auto from_start = [&] {
+        if (!source.seek(0)) {
+            throw Error(ErrorKind::io, impl_->where(repo, what) + ": cannot read the blob again");
+        }
     };
     std::uint64_t sent = 0;
     auto report = [&](std::uint64_t base_offset) {
@@ -603,20 +607,24 @@ std::uint64_t Client::upload_blob(const std::string& repo, const Digest& digest,
     if (size <= impl_->options.monolithic_limit) {
         // One PUT with the whole blob; a failed attempt starts a new upload.
         for (int attempt = 0;; ++attempt) {
+            from_start();
             std::string location = start_upload();
-            Impl::FileBody body = open_body(0, size);
+            std::uint64_t pos = 0;
             http::Request put;
             put.method = "PUT";
             put.url = impl_->with_digest(location, digest);
             put.accept = {201};
-            put.retry = false;
             put.progress = report(0);
-            impl_->attach(put, body);
+            Impl::attach(put, source, size, pos);
             try {
                 impl_->call(put, scope, repo, what);
+                source.finish();
                 return sent + size;
             } catch (const http::HttpError& e) {
-                sent += body.pos;
+                sent += pos;
+                if (e.kind() == ErrorKind::integrity && pos == size) {
+                    source.finish(); // says better which bytes were wrong, when it can
+                }
                 if (!e.transient() || attempt + 1 >= impl_->options.http.attempts) {
                     throw;
                 }
@@ -651,12 +659,13 @@ std::uint64_t Client::upload_blob(const std::string& repo, const Digest& digest,
     std::uint64_t offset = 0;
     if (store) {
         if (auto saved = store->get_record("upload", key); saved && !saved->empty()) {
-            if (auto state = where_upload_stands(*saved)) {
+            if (auto state = where_upload_stands(*saved); state && source.seek(state->second)) {
                 std::tie(location, offset) = *state;
             }
         }
     }
     if (location.empty()) {
+        from_start();
         location = start_upload();
     }
     auto remember = [&] {
@@ -668,39 +677,41 @@ std::uint64_t Client::upload_blob(const std::string& repo, const Digest& digest,
     int failures = 0;
     while (offset < size) {
         std::uint64_t length = std::min(impl_->options.chunk_size, size - offset);
-        Impl::FileBody body = open_body(offset, length);
+        std::uint64_t pos = 0;
         http::Request patch;
         patch.method = "PATCH";
         patch.url = location;
         patch.accept = {202, 204};
-        patch.retry = false;
         patch.progress = report(offset);
         patch.headers.emplace_back("Content-Range", std::to_string(offset) + "-" +
                                                         std::to_string(offset + length - 1));
-        impl_->attach(patch, body);
+        Impl::attach(patch, source, length, pos);
         try {
             http::Response response = impl_->call(patch, scope, repo, what);
             sent += length;
             offset += length;
+            source.acknowledged(offset);
             if (std::string next = response.header("location"); !next.empty()) {
                 location = impl_->absolute(next);
                 remember();
             }
         } catch (const http::HttpError& e) {
-            sent += body.pos;
+            sent += pos;
             if (!e.transient() || ++failures >= impl_->options.http.attempts) {
                 throw;
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(200 * failures));
-            if (auto state = where_upload_stands(location)) {
+            if (auto state = where_upload_stands(location); state && source.seek(state->second)) {
                 std::tie(location, offset) = *state;
             } else {
+                from_start();
                 location = start_upload();
                 offset = 0;
             }
             remember();
         }
     }
+    source.finish();
     http::Request finish;
     finish.method = "PUT";
     finish.url = impl_->with_digest(location, digest);

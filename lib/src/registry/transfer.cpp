@@ -6,12 +6,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <future>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -116,40 +119,172 @@ private:
     std::exception_ptr error_;
 };
 
-// Copies a blob from one registry to another without writing it anywhere: a download
-// thread fills the pipe, the upload reads it; the digest is checked on the way.
+// A blob of another registry as an upload's source, never written anywhere: a download
+// thread fills a pipe that the upload reads, and the bytes are hashed as the upload takes
+// them. The hash is saved at each chunk the target registry acknowledges, so after a
+// dropped upload the download starts again there (with Range), not at 0.
+class StreamSource final : public UploadSource {
+public:
+    StreamSource(Client& from, std::string repo, const oci::Descriptor& blob)
+        : from_(from), repo_(std::move(repo)), blob_(blob) {}
+    StreamSource(const StreamSource&) = delete;
+    StreamSource& operator=(const StreamSource&) = delete;
+    ~StreamSource() override { stop(); }
+
+    bool seek(std::uint64_t offset) override {
+        if (offset != 0 && !(saved_ && saved_offset_ == offset)) {
+            return false;
+        }
+        stop();
+        hash_ = offset == 0 ? Sha256() : saved_->clone();
+        pos_ = offset;
+        pipe_ = std::make_unique<BytePipe>(8u << 20);
+        producer_ = std::thread([this, offset] {
+            try {
+                from_.stream_blob(
+                    repo_, blob_,
+                    [this](const char* data, std::size_t size) { pipe_->write(data, size); },
+                    offset);
+                pipe_->close();
+            } catch (...) {
+                pipe_->close(std::current_exception());
+            }
+        });
+        return true;
+    }
+    std::size_t read(char* buffer, std::size_t size) override {
+        std::size_t n = pipe_->read(buffer, size);
+        hash_.update(buffer, n);
+        pos_ += n;
+        return n;
+    }
+    void acknowledged(std::uint64_t offset) override {
+        if (offset == pos_) {
+            saved_ = hash_.clone();
+            saved_offset_ = offset;
+        }
+    }
+    void finish() override {
+        char extra = 0;
+        if (pos_ != blob_.size || pipe_->read(&extra, 1) != 0) {
+            throw Error(ErrorKind::integrity, origin() + ": the registry served more bytes than " +
+                                                  std::to_string(blob_.size));
+        }
+        Digest got = hash_.finish();
+        if (got != blob_.digest) {
+            throw Error(ErrorKind::integrity, origin() +
+                                                  ": the registry served other bytes (they hash "
+                                                  "to " +
+                                                  got.str() + ")");
+        }
+        stop();
+    }
+
+private:
+    std::string origin() const {
+        return "registry " + from_.registry() + ", repository " + repo_ + ", blob " +
+               blob_.digest.str();
+    }
+    void stop() {
+        if (producer_.joinable()) {
+            pipe_->abort();
+            producer_.join();
+        }
+    }
+
+    Client& from_;
+    std::string repo_;
+    oci::Descriptor blob_;
+    std::unique_ptr<BytePipe> pipe_;
+    std::thread producer_;
+    Sha256 hash_;
+    std::uint64_t pos_ = 0;
+    std::optional<Sha256> saved_;
+    std::uint64_t saved_offset_ = 0;
+};
+
+// Copies a blob from one registry to another without writing it anywhere.
 void stream_between(Client& from, const std::string& from_repo, Client& to,
                     const std::string& to_repo, const oci::Descriptor& blob) {
-    BytePipe pipe(8u << 20);
-    Sha256 hash;
-    std::thread producer([&] {
-        try {
-            from.stream_blob(from_repo, blob, [&](const char* data, std::size_t size) {
-                hash.update(data, size);
-                pipe.write(data, size);
-            });
-            Digest got = hash.finish();
-            if (got != blob.digest) {
-                throw Error(ErrorKind::integrity,
-                            "registry " + from.registry() + ", repository " + from_repo +
-                                ", blob " + blob.digest.str() +
-                                ": the registry served other bytes (they hash to " + got.str() +
-                                ")");
-            }
-            pipe.close();
-        } catch (...) {
-            pipe.close(std::current_exception());
-        }
-    });
-    try {
-        to.upload_blob_from(
-            to_repo, blob, [&](char* buffer, std::size_t size) { return pipe.read(buffer, size); });
-    } catch (...) {
-        pipe.abort();
-        producer.join();
-        throw;
+    StreamSource source(from, from_repo, blob);
+    to.upload_blob(to_repo, blob.digest, blob.size, source);
+}
+
+// Where a registry is known to hold a blob: the repositories a push put it in or a pull
+// found it in, most recent first (cache record "blob-at", a hint that may be stale). A
+// later push to another repository of that registry mounts it from one of them instead
+// of uploading it.
+constexpr std::size_t kReposPerBlob = 4;
+
+std::string blob_at_key(const std::string& registry, const Digest& digest) {
+    return sha256_of(registry + "\n" + digest.str()).hex();
+}
+
+std::vector<std::string> repositories_holding(const Store* store, const std::string& registry,
+                                              const Digest& digest) {
+    std::vector<std::string> repos;
+    if (!store) {
+        return repos;
     }
-    producer.join();
+    std::string text = store->get_record("blob-at", blob_at_key(registry, digest)).value_or("");
+    std::size_t at = 0;
+    while (at < text.size()) {
+        std::size_t end = text.find('\n', at);
+        if (end == std::string::npos) {
+            end = text.size();
+        }
+        if (end > at) {
+            repos.push_back(text.substr(at, end - at));
+        }
+        at = end + 1;
+    }
+    return repos;
+}
+
+void remember_repository(const Store* store, const std::string& registry, const Digest& digest,
+                         const std::string& repo) {
+    if (!store) {
+        return;
+    }
+    std::vector<std::string> repos = repositories_holding(store, registry, digest);
+    if (!repos.empty() && repos.front() == repo) {
+        return;
+    }
+    repos.erase(std::remove(repos.begin(), repos.end(), repo), repos.end());
+    repos.insert(repos.begin(), repo);
+    if (repos.size() > kReposPerBlob) {
+        repos.resize(kReposPerBlob);
+    }
+    std::string text;
+    for (const auto& r : repos) {
+        text += r + "\n";
+    }
+    store->put_record("blob-at", blob_at_key(registry, digest), text);
+}
+
+// Mounts a blob from a repository the cache says holds it. A refusal (the blob is gone,
+// or the credentials may not read that repository) is no error: the caller uploads.
+bool mount_from_known(Client& client, const Store* store, const std::string& registry,
+                      const std::string& repo, const Digest& digest, const std::string& skip) {
+    int tries = 0;
+    for (const std::string& from : repositories_holding(store, registry, digest)) {
+        if (from == repo || from == skip) {
+            continue;
+        }
+        if (++tries > 2) {
+            break;
+        }
+        try {
+            if (client.mount_blob(repo, digest, from)) {
+                return true;
+            }
+        } catch (const http::HttpError& e) {
+            if (e.status() != 401 && e.status() != 403 && e.status() != 404) {
+                throw;
+            }
+        }
+    }
+    return false;
 }
 
 // An image to push: documents (manifests, then the root last) and the blobs they need.
@@ -218,10 +353,13 @@ PushResult push_source(const Store* store, const PushSource& source,
                 const oci::Descriptor& blob = order[i];
                 if (client.blob_size(repo, blob.digest) == blob.size) {
                     count(&TransferStats::blobs_skipped, &TransferStats::bytes_skipped, blob.size);
+                    remember_repository(store, registry, blob.digest, repo);
                     return;
                 }
-                if (!uploaded_to.empty() && client.mount_blob(repo, blob.digest, uploaded_to)) {
+                if ((!uploaded_to.empty() && client.mount_blob(repo, blob.digest, uploaded_to)) ||
+                    mount_from_known(client, store, registry, repo, blob.digest, uploaded_to)) {
                     count(&TransferStats::blobs_mounted, &TransferStats::bytes_mounted, blob.size);
+                    remember_repository(store, registry, blob.digest, repo);
                     return;
                 }
                 fs::path file = source.path_of(blob.digest);
@@ -240,6 +378,7 @@ PushResult push_source(const Store* store, const PushSource& source,
                     stream_between(from, remote->second.repository, client, repo, blob);
                     count(&TransferStats::blobs_streamed, &TransferStats::bytes_streamed,
                           blob.size);
+                    remember_repository(store, registry, blob.digest, repo);
                     return;
                 }
                 if (fs::file_size(file, ec) != blob.size) {
@@ -249,6 +388,7 @@ PushResult push_source(const Store* store, const PushSource& source,
                 }
                 std::uint64_t sent = client.upload_blob(repo, blob.digest, blob.size, file, store);
                 count(&TransferStats::blobs_sent, &TransferStats::bytes_sent, sent);
+                remember_repository(store, registry, blob.digest, repo);
             });
             uploaded_to = repo;
             result.stats.protocol = client.protocol();
@@ -286,13 +426,15 @@ void fetch_manifest_blobs(Store& store, Client& client, const std::string& repo,
         [](const oci::Descriptor& a, const oci::Descriptor& b) { return a.size > b.size; });
     parallel_for(blobs.size(), options.parallel, [&](std::size_t i) {
         const oci::Descriptor& blob = blobs[i];
-        if (store.blob_size(blob.digest) == blob.size) {
-            return;
+        if (store.blob_size(blob.digest) != blob.size) {
+            client.fetch_blob(store, repo, blob);
+            std::lock_guard lock(stats_mutex);
+            ++stats.blobs_fetched;
+            stats.bytes_fetched += blob.size;
         }
-        client.fetch_blob(store, repo, blob);
-        std::lock_guard lock(stats_mutex);
-        ++stats.blobs_fetched;
-        stats.bytes_fetched += blob.size;
+        // The registry holds every blob of a manifest it serves: a later push of them to
+        // another repository there mounts them from this one.
+        remember_repository(&store, client.registry(), blob.digest, repo);
     });
 }
 
