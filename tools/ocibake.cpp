@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -14,7 +15,9 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <sys/ioctl.h>
 #include <unistd.h>
+#include <vector>
 
 namespace {
 
@@ -98,38 +101,92 @@ private:
     std::chrono::steady_clock::time_point last_{};
 };
 
-// Progress of blob transfers on a terminal: one line on stderr, the blobs in flight.
+// Progress of blob transfers on a terminal: a bar per blob in flight, on stderr, redrawn
+// in place at most ten times a second.
 class BlobProgress {
 public:
     void update(const ocibake::Digest& digest, std::uint64_t done, std::uint64_t total) {
         std::lock_guard lock(mutex_);
+        auto at = std::find_if(active_.begin(), active_.end(),
+                               [&](const Row& r) { return r.name == digest.short_hex(); });
         if (done >= total) {
-            active_.erase(digest.short_hex());
+            if (at != active_.end()) {
+                active_.erase(at);
+            }
+        } else if (at != active_.end()) {
+            at->done = done;
         } else {
-            active_[digest.short_hex()] = {done, total};
+            active_.push_back({digest.short_hex(), done, total});
         }
         auto now = std::chrono::steady_clock::now();
         if (now - last_ < std::chrono::milliseconds(100) && done < total) {
             return;
         }
         last_ = now;
-        std::string line;
-        for (const auto& [name, p] : active_) {
-            line += (line.empty() ? "" : ", ") + name + " " + human_size(p.first) + "/" +
-                    human_size(p.second);
-        }
-        std::fprintf(stderr, "\r\033[K%s", line.substr(0, 150).c_str());
-        std::fflush(stderr);
+        draw();
     }
     void clear() {
         std::lock_guard lock(mutex_);
-        std::fputs("\r\033[K", stderr);
-        std::fflush(stderr);
+        active_.clear();
+        draw();
+        drawn_ = 0;
     }
 
 private:
+    struct Row {
+        std::string name;
+        std::uint64_t done = 0, total = 0;
+    };
+    static constexpr std::size_t kMaxRows = 8;
+
+    static std::size_t columns() {
+        winsize ws{};
+        if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40) {
+            return ws.ws_col;
+        }
+        return 80;
+    }
+    static std::string row_text(const Row& r, std::size_t width) {
+        constexpr std::size_t kBar = 24;
+        std::size_t filled =
+            static_cast<std::size_t>(kBar * r.done / std::max<std::uint64_t>(r.total, 1));
+        std::string line = r.name + " [" + std::string(filled, '#') +
+                           std::string(kBar - filled, '.') + "] " +
+                           std::to_string(100 * r.done / std::max<std::uint64_t>(r.total, 1)) +
+                           "% " + human_size(r.done) + " / " + human_size(r.total);
+        return line.substr(0, width - 1);
+    }
+    // Redraws the block of lines in place: the cursor rests at the start of the block's
+    // last line, so the next draw goes up that many lines first.
+    void draw() {
+        std::vector<std::string> rows;
+        std::size_t width = columns();
+        for (std::size_t i = 0; i < active_.size() && i < kMaxRows; ++i) {
+            rows.push_back(row_text(active_[i], width));
+        }
+        if (active_.size() > kMaxRows) {
+            rows.push_back("... and " + std::to_string(active_.size() - kMaxRows) + " more");
+        }
+        std::string out = "\r";
+        if (drawn_ > 1) {
+            out += "\033[" + std::to_string(drawn_ - 1) + "A";
+        }
+        std::size_t lines = std::max<std::size_t>({drawn_, rows.size(), 1});
+        for (std::size_t i = 0; i < lines; ++i) {
+            out += (i ? "\n\r\033[K" : "\033[K") + (i < rows.size() ? rows[i] : "");
+        }
+        std::size_t keep = std::max<std::size_t>(rows.size(), 1);
+        if (lines > keep) {
+            out += "\033[" + std::to_string(lines - keep) + "A\r";
+        }
+        drawn_ = keep;
+        std::fputs(out.c_str(), stderr);
+        std::fflush(stderr);
+    }
+
     std::mutex mutex_;
-    std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> active_;
+    std::vector<Row> active_; // in the order they started
+    std::size_t drawn_ = 0;   // lines the last draw left on the terminal
     std::chrono::steady_clock::time_point last_{};
 };
 
