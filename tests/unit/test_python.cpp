@@ -212,6 +212,26 @@ TEST_CASE("wheels built here: entry points, #!python scripts, data, headers, a C
         CHECK(e.path.find("pyvenv.cfg") == std::string::npos);
         CHECK(e.path.find("pip") == std::string::npos);
     }
+    // Every directory below the venv's root that the layer's files need is an entry of
+    // the layer (data, headers and their scheme directories too), so no unpacker makes
+    // one up with modes of its own.
+    std::set<std::string> paths;
+    for (const auto& e : entries) {
+        paths.insert(e.path);
+    }
+    const std::string root = ocibake::normalize_image_path(venv, {});
+    std::size_t checked = 0;
+    for (const auto& e : entries) {
+        for (fs::path p = fs::path(e.path).parent_path(); p.string().size() > root.size();
+             p = p.parent_path()) {
+            INFO(e.path);
+            CHECK(paths.count(p.string()) == 1);
+            ++checked;
+        }
+    }
+    CHECK(checked > 0);
+    CHECK(paths.count(root + "/share/ocibake-demo") == 1);
+    CHECK(paths.count(root + "/include/site/python3.11/ocibake-fastmath") == 1);
     for (const auto& e : entries) {
         second.add(e);
     }

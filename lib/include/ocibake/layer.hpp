@@ -142,6 +142,8 @@ public:
     std::vector<LayerEntry> finish();
 
     std::size_t size() const noexcept { return entries_.size(); }
+    /// True when an entry was added at this image path (any type).
+    bool has(std::string_view dst) const;
 
 private:
     void put(LayerEntry entry, std::string link_key);

@@ -440,6 +440,10 @@ const char* to_string(EntryType type) noexcept {
     return "?";
 }
 
+bool LayerBuilder::has(std::string_view dst) const {
+    return entries_.count(normalize_image_path(dst, {})) != 0;
+}
+
 void LayerBuilder::put(LayerEntry entry, std::string link_key) {
     link_keys_.erase(entry.path);
     if (!link_key.empty()) {

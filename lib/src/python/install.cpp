@@ -800,9 +800,16 @@ void Installer::install(const UnpackedWheel& uw, std::string_view direct_url) {
     auto add_row = [&](const std::string& image_path, const std::string& hash, std::uint64_t size) {
         rows.push_back({relative_to(image_path, site), hash, std::to_string(size)});
     };
+    // Every directory an installed file needs, so that its mode and owner never depend
+    // on the unpacker: in a venv all of them below the venv's root (which is ocibake's),
+    // in the system's site-packages those below the scheme directory (the ones above,
+    // /usr/local/lib for one, are the base image's and keep its modes).
     auto add_dirs = [&](const std::string& image_path, const std::string& below) {
-        for (const auto& d : parents_below(image_path, below)) {
-            if (dirs_.insert(d).second) {
+        const std::string& from =
+            !scheme_.venv.empty() && image_path.starts_with(scheme_.venv + "/") ? scheme_.venv
+                                                                                : below;
+        for (const auto& d : parents_below(image_path, from)) {
+            if (dirs_.insert(d).second && !builder_.has(d)) {
                 builder_.add_directory(d);
             }
         }
@@ -880,7 +887,7 @@ void Installer::install(const UnpackedWheel& uw, std::string_view direct_url) {
             continue;
         }
         add(target, wheel);
-        if (below != scheme_.data) {
+        if (below != scheme_.data || !scheme_.venv.empty()) {
             add_dirs(target, below);
         }
         builder_.add(tree_entry(target, files / m.path, m, wheel));
