@@ -4,11 +4,16 @@
 
 #include "support/support.hpp"
 
+#include "ocibake/digest.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <future>
 #include <map>
+#include <set>
 #include <string>
+#include <vector>
 
 using ocibake::test::read_file;
 using ocibake::test::run;
@@ -70,7 +75,9 @@ TEST_CASE("every subcommand has --help — the exit codes are documented") {
                                                            {"run", "--help"},
                                                            {"test", "--help"},
                                                            {"cache", "gc", "--help"},
-                                                           {"cache", "--help"}}) {
+                                                           {"cache", "dir", "--help"},
+                                                           {"cache", "--help"},
+                                                           {"version", "--help"}}) {
         auto r = ocibake_run(dir, args);
         INFO(args[0] << " " << r.err);
         CHECK(r.exit_code == 0);
@@ -115,6 +122,17 @@ TEST_CASE("`ocibake RECIPE` builds — --quiet prints the digest — --json the 
     CHECK(j["layers"].size() == 2);
     CHECK(j["layers"][0]["name"] == "bin");
     CHECK(j["layers"][0]["cache"] == "cached");
+    // Sizes: the blob's (as in the manifest) and the tar stream's (a whole number of
+    // 512-byte blocks, larger than the gzip'd blob for these small files).
+    json manifest = json::parse(read_file(dir / "other/blobs/sha256" /
+                                          j["manifest"]["digest"].get<std::string>().substr(7)));
+    for (std::size_t i = 0; i < 2; ++i) {
+        CHECK(j["layers"][i]["size"] == manifest["layers"][i]["size"]);
+        CHECK(j["layers"][i]["digest"] == manifest["layers"][i]["digest"]);
+        auto tar_size = j["layers"][i]["uncompressed_size"].get<std::uint64_t>();
+        CHECK(tar_size % 512 == 0);
+        CHECK(tar_size > j["layers"][i]["size"].get<std::uint64_t>());
+    }
     CHECK(j["layers_built"] == 0);
     CHECK(j["timings"].contains("total"));
     CHECK(j["manifest"]["media_type"] == "application/vnd.oci.image.manifest.v1+json");
@@ -141,6 +159,13 @@ TEST_CASE("inspect shows manifest, config and layers, for layouts and docker arc
     CHECK(js["digest"] == digest);
     CHECK(js["config"]["config"]["Cmd"][0] == "/bin/hello");
     CHECK(js["layers"].size() == 2);
+    json manifest = json::parse(read_file(dir / "out/cli/blobs/sha256" / digest.substr(7)));
+    for (std::size_t i = 0; i < 2; ++i) {
+        CHECK(js["layers"][i]["size"] == manifest["layers"][i]["size"]);
+        // The human form prints each layer's size too.
+        std::string hex = manifest["layers"][i]["digest"].get<std::string>().substr(7, 12);
+        CHECK(human.out.find(hex) != std::string::npos);
+    }
 
     auto archive = json::parse(ocibake_run(dir, {"inspect", "img.tar", "--json"}).out);
     CHECK(archive["config"] == js["config"]);
@@ -225,11 +250,13 @@ TEST_CASE("bad input: a clear message, the documented exit code, and nothing dam
         CHECK(r.exit_code == 4);
         CHECK(r.err.find("missing.toml") != std::string::npos);
         CHECK(snapshot(dir / "out") == before);
+        CHECK_FALSE(has_temp_leftovers(dir.path()));
     }
     SECTION("a bad --output") {
         auto r = ocibake_run(dir, {"r.toml", "-o", "oci:"});
         CHECK(r.exit_code == 2);
         CHECK(snapshot(dir / "out") == before);
+        CHECK_FALSE(has_temp_leftovers(dir.path()));
     }
     SECTION("--json reports the error too") {
         write_file(recipe, "name = \"cli\"\n[[layer]]\n[[layer.copy]]\nsrc = \"src/nope\"\n");
@@ -259,6 +286,7 @@ TEST_CASE("an unreadable input file is named (run as an unprivileged user)") {
     CHECK(r.err == "r.toml:12:7: error: cannot read " + (dir / "src/etc/secret").string() +
                        ": Permission denied\n 12 | src = \"src/etc\"\n    |       ^\n");
     CHECK_FALSE(fs::exists(dir / "out-nobody"));
+    CHECK_FALSE(has_temp_leftovers(dir.path()));
 }
 
 TEST_CASE("progress is drawn on a terminal only") {
@@ -295,4 +323,43 @@ TEST_CASE("cache gc and cache dir") {
     auto bad = ocibake_run(dir, {"cache", "gc", "--max-age", "3w"});
     CHECK(bad.exit_code == 2);
     CHECK(bad.err == "ocibake: error: --max-age '3w' has an unknown unit (use s, m, h or d)\n");
+}
+
+TEST_CASE("builds running at once share one cache safely") {
+    ScratchDir dir("concurrent");
+    good_recipe(dir);
+    // A layer big enough (16 MB that do not compress) for the builds to overlap.
+    write_file(dir / "src/data/blob.bin", ocibake::test::pseudo_random(16 << 20, 3));
+    write_file(dir / "r.toml",
+               read_file(dir / "r.toml") +
+                   "[[layer]]\nname = \"data\"\n[[layer.copy]]\nsrc = \"src/data\"\n"
+                   "dst = \"/data\"\n");
+    // Four builds of the same recipe at once, each into its own output, one cache: they
+    // write the same blobs and records at the same time.
+    std::vector<std::future<ocibake::test::CommandResult>> builds;
+    for (int i = 0; i < 4; ++i) {
+        builds.push_back(std::async(std::launch::async, [&dir, i] {
+            return ocibake_run(dir,
+                               {"build", "r.toml", "-q", "-o", "oci:out-" + std::to_string(i)});
+        }));
+    }
+    std::set<std::string> digests;
+    for (auto& b : builds) {
+        auto r = b.get();
+        INFO(r.err);
+        CHECK(r.exit_code == 0);
+        digests.insert(r.out);
+    }
+    CHECK(digests.size() == 1);
+    // The cache holds only whole, correct blobs and no leftovers, and a build after them
+    // finds every layer there.
+    for (const auto& blob : fs::directory_iterator(dir / "cache/blobs/sha256")) {
+        INFO(blob.path());
+        CHECK("sha256:" + blob.path().filename().string() ==
+              ocibake::sha256_of_file(blob.path()).str());
+    }
+    CHECK(fs::is_empty(dir / "cache/tmp"));
+    auto again = ocibake_run(dir, {"r.toml"});
+    CHECK(again.out.find("nothing to rebuild: all 3 layers were cached") != std::string::npos);
+    CHECK(again.out.find(digests.begin()->substr(0, 71)) != std::string::npos);
 }
