@@ -344,25 +344,37 @@ TEST_CASE("an index: pull one platform or all of them") {
     ScratchDir arm_dir("reg-index-arm");
     TestImage amd(dir);
     TestImage arm(arm_dir, 1 << 20, "linux/arm64");
+    ScratchDir v6_dir("reg-index-v6");
+    ScratchDir v7_dir("reg-index-v7");
+    TestImage v6(v6_dir, 1 << 19, "linux/arm/v6");
+    TestImage v7(v7_dir, 1 << 18, "linux/arm/v7");
     // An OCI layout holding an index of both, made by hand.
     fs::path multi = dir / "multi";
     fs::create_directories(multi / "blobs/sha256");
-    for (const auto& src : {amd.layout, arm.layout}) {
+    for (const auto& src : {amd.layout, arm.layout, v6.layout, v7.layout}) {
         for (const auto& b : fs::directory_iterator(src / "blobs/sha256")) {
             fs::copy_file(b.path(), multi / "blobs/sha256" / b.path().filename(),
                           fs::copy_options::skip_existing);
         }
     }
-    auto desc = [](const TestImage& i, const std::string& arch) {
+    auto desc = [](const TestImage& i, const std::string& arch, const std::string& variant = "") {
         std::string bytes = read_file(i.layout / "blobs/sha256" / i.digest.substr(7));
+        json platform = {{"os", "linux"}, {"architecture", arch}};
+        if (!variant.empty()) {
+            platform["variant"] = variant;
+        }
         return json{{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
                     {"digest", i.digest},
                     {"size", bytes.size()},
-                    {"platform", {{"os", "linux"}, {"architecture", arch}}}};
+                    {"platform", platform}};
     };
     std::string index = json{{"schemaVersion", 2},
                              {"mediaType", "application/vnd.oci.image.index.v1+json"},
-                             {"manifests", {desc(amd, "amd64"), desc(arm, "arm64")}}}
+                             // v6 before v7: "linux/arm" must still pick v7 (the best, not
+                             // the first that runs)
+                             {"manifests",
+                              {desc(amd, "amd64"), desc(arm, "arm64"), desc(v6, "arm", "v6"),
+                               desc(v7, "arm", "v7")}}}
                             .dump();
     std::string index_digest = "sha256:" + ocibake::sha256_of(index).hex();
     write_file(multi / "blobs/sha256" / index_digest.substr(7), index);
@@ -383,6 +395,17 @@ TEST_CASE("an index: pull one platform or all of them") {
     json one = json_of(run_ocibake(dir, {"pull", ref, "--platform", "linux/arm64", "-o",
                                          "oci:" + (dir / "arm").string(), "--json"}));
     CHECK(one["digest"] == arm.digest);
+    for (const auto& [wanted, digest] : std::vector<std::pair<std::string, std::string>>{
+             {"linux/arm", v7.digest}, {"linux/arm/v7", v7.digest}, {"linux/arm/v6", v6.digest}}) {
+        INFO(wanted);
+        json variant =
+            json_of(run_ocibake(dir, {"pull", ref, "--platform", wanted, "-o",
+                                      "oci:" + (dir / ("v-" + std::to_string(wanted.size()) +
+                                                       wanted.substr(wanted.size() - 2)))
+                                                   .string(),
+                                      "--json"}));
+        CHECK(variant["digest"] == digest);
+    }
     json all = json_of(run_ocibake(
         dir, {"pull", ref, "--all-platforms", "-o", "oci:" + (dir / "all").string(), "--json"}));
     CHECK(all["digest"] == index_digest);
@@ -391,8 +414,8 @@ TEST_CASE("an index: pull one platform or all of them") {
     auto missing = run_ocibake(
         dir, {"pull", ref, "--platform", "linux/s390x", "-o", "oci:" + (dir / "none").string()});
     CHECK(missing.exit_code == 4);
-    CHECK(missing.err.find("has no image for linux/s390x (it has: linux/amd64, linux/arm64)") !=
-          std::string::npos);
+    CHECK(missing.err.find("has no image for linux/s390x (it has: linux/amd64, linux/arm64, "
+                           "linux/arm/v6, linux/arm/v7)") != std::string::npos);
 }
 
 TEST_CASE("references: Docker Hub short names, tags, digests and errors") {
@@ -494,6 +517,16 @@ TEST_CASE("a registry base: locked by digest, enforced, and the image runs under
     CHECK(update.err.find("MANIFEST_UNKNOWN: the manifest is not in the repository") !=
           std::string::npos);
     CHECK(update.err.find("app.toml:3:7") != std::string::npos);
+    CHECK_FALSE(fs::exists(dir / "app5"));
+    // Once the tag exists, --update-lock repins the base and builds in one step.
+    must({"skopeo", "copy", "--dest-tls-verify=false", "oci:" + (dir / "hello").string() + ":1",
+          "docker://" + registry.host() + "/base/hello:2"});
+    json updated = json_of(run_ocibake(dir, {"build", recipe.string(), "--update-lock", "-o",
+                                             "oci:" + (dir / "app6").string(), "--json"}));
+    CHECK(updated["digest"] == first["digest"]); // hello:2 is the first base again
+    lock = read_file(dir / "app.lock");
+    CHECK(lock.find("ref = \"" + registry.host() + "/base/hello:2\"") != std::string::npos);
+    CHECK(lock.find("manifest = \"" + hello_digest + "\"") != std::string::npos);
 }
 
 TEST_CASE("token auth: anonymous pull tokens, credentials for push, a refused token refreshed") {

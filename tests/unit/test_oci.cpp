@@ -637,8 +637,40 @@ TEST_CASE("Platform::matches compares os, architecture and a named variant", "[o
     // arm64 without a variant is v8 (as the image index spec's variant table says).
     CHECK(arm64v8.matches(arm64));
     CHECK_FALSE(Platform({"linux", "arm64", "v9"}).matches(arm64));
-    CHECK_FALSE(armv7.matches(armv6));
     CHECK(armv7.matches(armv7));
+    // A v7 CPU runs v6 code, not the other way round (as containerd matches).
+    CHECK(armv7.matches(armv6));
+    CHECK_FALSE(armv6.matches(armv7));
+}
+
+TEST_CASE("best_platform_match picks the best entry of an index, not the first", "[oci]") {
+    auto entry = [](const std::string& platform, char fill) {
+        ocibake::oci::Descriptor d;
+        d.digest = ocibake::Digest::parse("sha256:" + std::string(64, fill));
+        d.platform = Platform::parse(platform);
+        return d;
+    };
+    const std::vector<ocibake::oci::Descriptor> index = {
+        entry("linux/arm/v5", 'a'), entry("linux/arm/v6", 'b'), entry("linux/arm/v7", 'c'),
+        entry("linux/arm64/v8", 'd'), entry("linux/amd64", 'e')};
+    auto best = [&](const std::string& wanted) {
+        const auto* d = ocibake::oci::best_platform_match(index, Platform::parse(wanted));
+        return d ? d->platform->str() : std::string("none");
+    };
+    CHECK(best("linux/arm/v7") == "linux/arm/v7");
+    CHECK(best("linux/arm") == "linux/arm/v7"); // arm without a variant is v7
+    CHECK(best("linux/arm/v6") == "linux/arm/v6");
+    CHECK(best("linux/arm64") == "linux/arm64/v8");
+    CHECK(best("linux/amd64") == "linux/amd64");
+    CHECK(best("linux/riscv64") == "none");
+    // Without v7 in the index, a v7 machine takes the newest older one.
+    const std::vector<ocibake::oci::Descriptor> older = {entry("linux/arm/v5", 'a'),
+                                                         entry("linux/arm/v6", 'b')};
+    const auto* d = ocibake::oci::best_platform_match(older, Platform::parse("linux/arm/v7"));
+    REQUIRE(d != nullptr);
+    CHECK(d->platform->str() == "linux/arm/v6");
+    CHECK(ocibake::oci::best_platform_match(older, Platform::parse("linux/arm/v5"))
+              ->platform->str() == "linux/arm/v5");
 }
 
 // --- time -----------------------------------------------------------------------------

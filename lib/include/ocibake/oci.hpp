@@ -51,8 +51,12 @@ struct Platform {
     static Platform parse(std::string_view text);
     std::string str() const;
     /// True when `other` (from an index) runs here: same os and architecture, and the
-    /// same variant when this one names a variant (arm64 without a variant is v8).
+    /// same variant when this one names a variant (arm64 without a variant is v8, arm
+    /// v7), or an older arm variant (v7 runs v6 and v5 code).
     bool matches(const Platform& other) const;
+    /// How well `other` fits: 0 when it does not run here; higher is better (the same
+    /// variant, then the newest older arm variant, then any variant when none is asked).
+    int match_rank(const Platform& other) const;
     bool operator==(const Platform&) const = default;
 };
 
@@ -63,6 +67,11 @@ struct Descriptor {
     std::map<std::string, std::string> annotations;
     std::optional<Platform> platform;
 };
+
+/// The entry of an index that fits `wanted` best (Platform::match_rank; the first of
+/// equals), or nullptr when none runs there.
+const Descriptor* best_platform_match(const std::vector<Descriptor>& manifests,
+                                      const Platform& wanted);
 
 struct HistoryEntry {
     std::string created; ///< RFC 3339

@@ -102,13 +102,7 @@ LayoutManifest read_layout_manifest(const fs::path& dir, std::string_view tag,
     std::string mt = oci::document_media_type(doc, origin);
     if (mt == oci::media_type::index || mt == oci::media_type::docker_manifest_list) {
         oci::Index nested = oci::parse_index(doc, origin);
-        const oci::Descriptor* match = nullptr;
-        for (const auto& d : nested.manifests) {
-            if (d.platform && platform.matches(*d.platform)) {
-                match = &d;
-                break;
-            }
-        }
+        const oci::Descriptor* match = oci::best_platform_match(nested.manifests, platform);
         if (match == nullptr) {
             throw Error(ErrorKind::input, "image " + origin + " has no manifest for " +
                                               platform.str() +

@@ -213,11 +213,49 @@ std::string Platform::str() const {
 }
 
 bool Platform::matches(const Platform& other) const {
+    return match_rank(other) > 0;
+}
+
+int Platform::match_rank(const Platform& other) const {
+    if (os != other.os || architecture != other.architecture) {
+        return 0;
+    }
+    // Variants as containerd normalises them: arm64 is v8 and arm v7 unless they say.
     auto normal = [](const Platform& p) {
-        return p.architecture == "arm64" && p.variant.empty() ? std::string("v8") : p.variant;
+        if (p.variant.empty() && p.architecture == "arm64") {
+            return std::string("v8");
+        }
+        if (p.variant.empty() && p.architecture == "arm") {
+            return std::string("v7");
+        }
+        return p.variant;
     };
-    return os == other.os && architecture == other.architecture &&
-           (variant.empty() || normal(*this) == normal(other));
+    std::string want = normal(*this);
+    std::string have = normal(other);
+    if (want == have) {
+        return 100;
+    }
+    auto arm_level = [](const std::string& v) {
+        return v.size() == 2 && v[0] == 'v' && v[1] >= '5' && v[1] <= '8' ? v[1] - '0' : 0;
+    };
+    if (architecture == "arm" && arm_level(have) != 0 && arm_level(have) < arm_level(want)) {
+        return 50 + arm_level(have);
+    }
+    return variant.empty() && architecture != "arm" ? 10 : 0;
+}
+
+const Descriptor* best_platform_match(const std::vector<Descriptor>& manifests,
+                                      const Platform& wanted) {
+    const Descriptor* best = nullptr;
+    int best_rank = 0;
+    for (const auto& d : manifests) {
+        int rank = d.platform ? wanted.match_rank(*d.platform) : 0;
+        if (rank > best_rank) {
+            best = &d;
+            best_rank = rank;
+        }
+    }
+    return best;
 }
 
 void ContainerConfig::set_env(std::string_view key, std::string_view value) {

@@ -440,10 +440,8 @@ void fetch_manifest_blobs(Store& store, Client& client, const std::string& repo,
 
 const oci::Descriptor& pick_platform(const oci::Index& index, const oci::Platform& platform,
                                      const std::string& origin) {
-    for (const auto& d : index.manifests) {
-        if (d.platform && platform.matches(*d.platform)) {
-            return d;
-        }
+    if (const oci::Descriptor* best = oci::best_platform_match(index.manifests, platform)) {
+        return *best;
     }
     std::string have;
     for (const auto& d : index.manifests) {
