@@ -248,7 +248,8 @@ TEST_CASE("locked wheels into an image: pip lists and checks them under runc, sc
     CHECK(read_file(dir / "app.lock").find("ocibake_fastmath") != std::string::npos);
 }
 
-TEST_CASE("refused at lock time: a wheel for another Python, a missing hash, a tampered wheel") {
+TEST_CASE("refused: a wheel for another Python and a missing hash (at lock time), a tampered wheel "
+          "and a zip-slip member (at build)") {
     ScratchDir dir("py-image-bad");
     fs::path wheels = dir / "index";
     fs::create_directories(wheels);
@@ -270,6 +271,26 @@ TEST_CASE("refused at lock time: a wheel for another Python, a missing hash, a t
                        ":2:1: fast==1.0: no wheel fits: "
                        "fast-1.0-cp312-cp312-manylinux_2_17_x86_64.whl "
                        "(cp312-cp312-manylinux_2_17_x86_64)") != std::string::npos);
+
+    // Local wheel files that do not fit are said at lock time too, all of them at once.
+    fs::path arm = make_wheel(wheels, "armonly-1.0-cp311-cp311-manylinux_2_17_aarch64.whl",
+                              {{"armonly/__init__.py", "x = 1\n"}});
+    fs::path local =
+        write_file(dir / "local.toml",
+                   "name = \"local\"\n[[layer]]\nname = \"py\"\n[layer.python]\n"
+                   "wheels = [\"index/" +
+                       cp312.filename().string() + "\", \"index/" + arm.filename().string() +
+                       "\"]\nvenv = \"/opt/venv\"\npython = \"3.11\"\nglibc = "
+                       "\"2.36\"\n");
+    auto locals = run_ocibake(dir, {"lock", local.string()});
+    INFO(locals.err);
+    CHECK(locals.exit_code == 4);
+    CHECK(locals.err.find(local.string() +
+                          ":5:11: error: cannot install 2 local wheels for CPython 3.11, glibc "
+                          "2.36, x86_64:\n  " +
+                          local.string() + ":5:11: wheel " + cp312.filename().string() +
+                          " does not fit") != std::string::npos);
+    CHECK(locals.err.find(arm.filename().string() + " does not fit") != std::string::npos);
 
     write_file(dir / "req.txt", "fast==1.0\n");
     auto nohash = run_ocibake(dir, {"lock", recipe.string()});
@@ -303,4 +324,21 @@ TEST_CASE("refused at lock time: a wheel for another Python, a missing hash, a t
                          ":4:1): wheel "
                          "tampered-1.0-py3-none-any.whl: tampered/__init__.py does not match "
                          "RECORD") != std::string::npos);
+    CHECK_FALSE(fs::exists(dir / "out"));
+
+    // A zip-slip member: refused, nothing written outside or as output.
+    fs::path slip = make_wheel(wheels, "slip-1.0-py3-none-any.whl",
+                               {{"slip/__init__.py", "x = 1\n"}, {"../../../../etc/evil", "x\n"}});
+    write_file(dir / "req.txt",
+               "--index-url " + index.url() + "\nslip==1.0 --hash=sha256:" + hex_of(slip) + "\n");
+    CHECK(run_ocibake(dir, {"lock", recipe.string()}).exit_code == 0);
+    auto slipped =
+        run_ocibake(dir, {"build", recipe.string(), "-o", "oci:" + (dir / "out").string()});
+    INFO(slipped.err);
+    CHECK(slipped.exit_code != 0);
+    CHECK(slipped.err.find("wheel slip-1.0-py3-none-any.whl: member '../../../../etc/evil' has a "
+                           "'..' component (it would escape the target); refused") !=
+          std::string::npos);
+    CHECK_FALSE(fs::exists(dir / "out"));
+    CHECK_FALSE(fs::exists("/etc/evil"));
 }

@@ -283,6 +283,41 @@ TEST_CASE("locking hashed requirements against loopback PEP 691 and PEP 503 inde
     }
 }
 
+TEST_CASE("an extra index (--extra-index-url): a package on the second index is found there") {
+    ScratchDir dir("py-lock-extra");
+    TestWheels built = build_test_wheels(dir / "work", dir / "first");
+    fs::create_directories(dir / "second");
+    fs::path pip = dir / "second" / "pip-23.0.1-py3-none-any.whl";
+    for (const auto& w : debian_wheels()) {
+        if (w.filename() == pip.filename()) {
+            fs::copy_file(w, pip);
+        }
+    }
+    REQUIRE(fs::exists(pip));
+    IndexServer first("json", dir / "first", dir / "log-first");
+    IndexServer second("html", dir / "second", dir / "log-second");
+    Store store(dir / "cache");
+    http::Client client;
+    auto reqs =
+        requirements(dir, "--index-url " + first.url() + "\n--extra-index-url " + second.url() +
+                              "\nocibake-demo==1.0 --hash=sha256:" + hex_of(built.demo) +
+                              "\npip==23.0.1 --hash=sha256:" + hex_of(pip) + "\n");
+    py::LockContext ctx;
+    ctx.target = cp311;
+    ctx.client = &client;
+    ctx.store = &store;
+    auto locked = py::lock_requirements(reqs, ctx);
+    REQUIRE(locked.size() == 2);
+    CHECK(locked[0].name == "ocibake-demo");
+    CHECK(locked[0].url.rfind(first.url().substr(0, first.url().find("/simple")), 0) == 0);
+    CHECK(locked[1].name == "pip");
+    CHECK(locked[1].url.rfind(second.url().substr(0, second.url().find("/simple")), 0) == 0);
+    CHECK(locked[1].sha256 == sha256_of_file(pip));
+    // Both indexes were asked for pip (the first has no such project).
+    CHECK(read_file(dir / "log-first").find("GET /simple/pip/") != std::string::npos);
+    CHECK(read_file(dir / "log-second").find("GET /simple/pip/") != std::string::npos);
+}
+
 TEST_CASE("locking a pylock.toml: the best-fitting wheel of each package") {
     ScratchDir dir("py-lock-pylock");
     fs::path wheels = dir / "index";

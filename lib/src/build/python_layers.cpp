@@ -180,6 +180,29 @@ fs::path lock_file_of(const PythonContext& c) {
     return c.options.lock_file.empty() ? lock_path_for(c.recipe.file) : c.options.lock_file;
 }
 
+/// Local wheel files are the recipe's, not the lock's; still, every one that cannot
+/// install on the target is said at lock time, all in one error, as for locked wheels.
+void check_local_wheels(const PythonSpec& spec, const py::Target& target) {
+    std::string problems;
+    std::size_t bad = 0;
+    std::optional<std::size_t> first;
+    for (std::size_t k = 0; k < spec.wheels.size(); ++k) {
+        try {
+            py::check_compatible(py::WheelFilename::parse(spec.wheels[k].filename().string()),
+                                 target);
+        } catch (const Error& e) {
+            problems += "\n  " + spec.wheels_where[k].str() + ": " + e.what();
+            ++bad;
+            first = first.value_or(k);
+        }
+    }
+    if (first) {
+        throw RecipeError(ErrorKind::input, spec.wheels_where[*first],
+                          "cannot install " + std::to_string(bad) + " local wheel" +
+                              (bad == 1 ? "" : "s") + " for " + target.str() + ":" + problems);
+    }
+}
+
 /// Resolves one layer's inputs to locked wheels.
 LockedPython resolve(const PythonContext& c, const LayerSpec& layer, const LayerTarget& t,
                      http::Client& client) {
@@ -198,6 +221,7 @@ LockedPython resolve(const PythonContext& c, const LayerSpec& layer, const Layer
     }
     ctx.extra_indexes = spec.extra_index_urls;
     ctx.lock_dir = lock_file_of(c).parent_path();
+    check_local_wheels(spec, t.target);
     if (!spec.requirements.empty()) {
         py::Requirements reqs = py::read_requirements(spec.requirements, spec.requirements_display);
         try {
@@ -322,6 +346,8 @@ std::vector<LockedPython> lock_python_layers(const PythonContext& c) {
             (!layer.python->requirements.empty() || !layer.python->pylock.empty())) {
             LayerTarget t = planner.target_of(i);
             out.push_back(resolve(c, layer, t, client));
+        } else if (layer.python && !layer.python->wheels.empty()) {
+            check_local_wheels(*layer.python, planner.target_of(i).target);
         }
     }
     return out;
