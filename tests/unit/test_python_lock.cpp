@@ -389,6 +389,29 @@ TEST_CASE("locking a pylock.toml: the best-fitting wheel of each package") {
               file.string() +
               ":23:1: windows-only 1: has no wheels, only its sdist; "
               "ocibake installs wheels");
+
+    // A package whose wheel is another project's, or another version's, is refused.
+    fs::path wrong = write_file(
+        dir / "wrong.toml", "lock-version = \"1.0\"\n\n[[packages]]\nname = \"ocibake-fastmath\"\n"
+                            "version = \"0.2\"\n[[packages.wheels]]\nurl = \"" +
+                                files + built.fastmath.filename().string() +
+                                "\"\nhashes = {sha256 = \"" + hex_of(built.fastmath) +
+                                "\"}\n\n[[packages]]\nname = \"requests\"\nversion = \"1.0\"\n"
+                                "[[packages.wheels]]\npath = \"index/" +
+                                built.demo.filename().string() + "\"\nhashes = {sha256 = \"" +
+                                hex_of(built.demo) + "\"}\n");
+    ctx.target = cp311;
+    auto mismatch = error_of([&] { py::lock_pylock(py::read_pylock(wrong, wrong.string()), ctx); });
+    CHECK(mismatch.what ==
+          "cannot lock 2 Python requirements for CPython 3.11, glibc 2.36, x86_64:\n"
+          "  " +
+              wrong.string() +
+              ":3:1: ocibake-fastmath 0.2: a wheel of another project or version: "
+              "ocibake_fastmath-0.1-cp311-cp311-linux_x86_64.whl is ocibake_fastmath 0.1\n"
+              "  " +
+              wrong.string() +
+              ":10:1: requests 1.0: a wheel of another project or version: "
+              "ocibake_demo-1.0-py3-none-any.whl is ocibake_demo 1.0");
 }
 
 TEST_CASE("the lock file keeps Python layers in canonical text and reads them back") {

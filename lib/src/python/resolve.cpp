@@ -281,10 +281,34 @@ std::vector<LockedWheel> lock_pylock(const std::vector<PylockPackage>& packages,
                 files.push_back(i);
             }
             std::vector<const IndexFile*> candidates;
+            std::string mismatch;
             for (const auto& f : files) {
-                if (f.filename.ends_with(".whl")) {
-                    candidates.push_back(&f);
+                if (!f.filename.ends_with(".whl")) {
+                    continue;
                 }
+                // A wheel of another project or version (a hand-edited or broken lock)
+                // would install something the lock does not say.
+                WheelFilename w = WheelFilename::parse(f.filename);
+                auto same_version = [](std::string a, std::string b) {
+                    for (std::string* v : {&a, &b}) {
+                        std::transform(v->begin(), v->end(), v->begin(), [](unsigned char c) {
+                            return c == '_' ? '-' : static_cast<char>(std::tolower(c));
+                        });
+                    }
+                    return a == b;
+                };
+                if (normalize_name(w.distribution) != normalize_name(p.name) ||
+                    (!p.version.empty() && !same_version(w.version, p.version))) {
+                    mismatch += (mismatch.empty() ? "" : ", ") + f.filename + " is " +
+                                w.distribution + " " + w.version;
+                    continue;
+                }
+                candidates.push_back(&f);
+            }
+            if (!mismatch.empty()) {
+                problems.push_back(
+                    {where, spec + ": a wheel of another project or version: " + mismatch});
+                continue;
             }
             std::string problem;
             const IndexFile* best = best_fit(candidates, ctx.target, problem);
