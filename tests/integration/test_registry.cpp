@@ -786,7 +786,7 @@ TEST_CASE("plain HTTP only for loopback and hosts named with --insecure-registry
     CHECK(pushed["digest"] == image.digest);
 }
 
-TEST_CASE("credentials from credsStore and from REGISTRY_AUTH_FILE") {
+TEST_CASE("credentials from credsStore, REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR and DOCKER_CONFIG") {
     ScratchDir dir("reg-creds");
     RegistryConfig config;
     config.htpasswd_user = "builder";
@@ -828,6 +828,30 @@ TEST_CASE("credentials from credsStore and from REGISTRY_AUTH_FILE") {
                                "REGISTRY_AUTH_FILE=" + (dir / "auth.json").string()});
     INFO(from_env.err);
     CHECK(from_env.exit_code == 0);
+
+    // $XDG_RUNTIME_DIR/containers/auth.json (podman login's) and $DOCKER_CONFIG/config.json.
+    fs::create_directories(dir / "run/containers");
+    fs::copy_file(dir / "auth.json", dir / "run/containers/auth.json");
+    argv[3] = registry.host() + "/creds/img:4";
+    auto from_xdg = run(argv, {"HOME=" + (dir / "home").string(),
+                               "REGISTRY_AUTH_FILE=", "XDG_RUNTIME_DIR=" + (dir / "run").string()});
+    INFO(from_xdg.err);
+    CHECK(from_xdg.exit_code == 0);
+    fs::create_directories(dir / "docker-config");
+    fs::copy_file(dir / "auth.json", dir / "docker-config/config.json");
+    argv[3] = registry.host() + "/creds/img:5";
+    auto from_docker_config =
+        run(argv, {"HOME=" + (dir / "home").string(), "REGISTRY_AUTH_FILE=", "XDG_RUNTIME_DIR=",
+                   "DOCKER_CONFIG=" + (dir / "docker-config").string()});
+    INFO(from_docker_config.err);
+    CHECK(from_docker_config.exit_code == 0);
+    // With none of them, the registry refuses, and says who it is.
+    argv[3] = registry.host() + "/creds/img:6";
+    auto none = run(argv, {"HOME=" + (dir / "home").string(),
+                           "REGISTRY_AUTH_FILE=", "XDG_RUNTIME_DIR=", "DOCKER_CONFIG="});
+    CHECK(none.exit_code == 4);
+    CHECK(none.err.find("registry " + registry.host()) != std::string::npos);
+    CHECK(none.err.find("UNAUTHORIZED") != std::string::npos);
 }
 
 TEST_CASE("Docker schema2 images: pulled, and used as a base by tag@digest") {
