@@ -529,7 +529,8 @@ TEST_CASE("a registry base: locked by digest, enforced, and the image runs under
     CHECK(lock.find("manifest = \"" + hello_digest + "\"") != std::string::npos);
 }
 
-TEST_CASE("token auth: anonymous pull tokens, credentials for push, a refused token refreshed") {
+TEST_CASE("token auth: anonymous pull tokens, credentials for push, a refused token refreshed, an "
+          "identitytoken") {
     require_program("python3", "python3");
     ScratchDir dir("reg-token");
     // The token service's signing key and certificate (the registry trusts the certificate).
@@ -568,6 +569,19 @@ TEST_CASE("token auth: anonymous pull tokens, credentials for push, a refused to
     CHECK(wrong.err.find("token service http://" + token.host() +
                          "/token: the credentials were refused") != std::string::npos);
     CHECK(wrong.err.find("nope-nope") == std::string::npos);
+
+    // docker login's identitytoken: an OAuth2 refresh-token grant (POST) gets the token.
+    write_file(dir / "home/.docker/config.json",
+               R"({"auths":{")" + registry.host() + R"(":{"identitytoken":"refresh-tok-pw"}}})");
+    json with_identity =
+        json_of(run_ocibake(dir, {"push", layout, registry.host() + "/tok/identity:1", "--json"}));
+    CHECK(with_identity["digest"] == image.digest);
+    write_file(dir / "home/.docker/config.json",
+               R"({"auths":{")" + registry.host() + R"(":{"identitytoken":"refresh-stale"}}})");
+    auto stale = run_ocibake(dir, {"push", layout, registry.host() + "/tok/identity:2"});
+    CHECK(stale.exit_code == 4);
+    CHECK(stale.err.find("the credentials were refused") != std::string::npos);
+    CHECK(stale.err.find("refresh-stale") == std::string::npos);
 }
 
 TEST_CASE("transient failures (429 with Retry-After, 503) are retried with backoff") {
