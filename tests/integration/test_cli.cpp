@@ -363,3 +363,45 @@ TEST_CASE("builds running at once share one cache safely") {
     CHECK(again.out.find("nothing to rebuild: all 3 layers were cached") != std::string::npos);
     CHECK(again.out.find(digests.begin()->substr(0, 71)) != std::string::npos);
 }
+
+TEST_CASE("a layer's memory does not grow with its size") {
+    if (!ocibake::test::have_program("/usr/bin/time")) {
+        FAIL("GNU time (/usr/bin/time, Debian package time) is needed for this test");
+    }
+    ScratchDir dir("memory");
+    // Two trees of incompressible files, 64 MB and 256 MB, each built with gzip and zstd
+    // (below some 64 MB zstd has not filled its bounded job buffers yet).
+    auto tree = [&](const std::string& name, std::size_t files) {
+        for (std::size_t i = 0; i < files; ++i) {
+            write_file(dir / name / ("f" + std::to_string(i)),
+                       ocibake::test::pseudo_random(8 << 20, 100 + i));
+        }
+    };
+    tree("small", 8);
+    tree("big", 32);
+    std::map<std::string, long> rss; // KiB
+    for (const std::string compression : {"gzip", "zstd"}) {
+        for (const std::string size : {"small", "big"}) {
+            write_file(dir / "m.toml", "name = \"m\"\n[build]\ncompression = \"" + compression +
+                                           "\"\n[[layer]]\nname = \"data\"\n[[layer.copy]]\n"
+                                           "src = \"" +
+                                           size + "\"\ndst = \"/data\"\n");
+            fs::remove_all(dir / "cache");
+            auto r = run({"/usr/bin/time", "-f", "rss=%M", ocibake::test::cli().string(), "build",
+                          "m.toml", "-q", "-o", "oci:out-" + compression + "-" + size},
+                         {"OCIBAKE_CACHE_DIR=" + (dir / "cache").string()}, dir.path());
+            INFO(r.err);
+            REQUIRE(r.exit_code == 0);
+            auto at = r.err.rfind("rss=");
+            REQUIRE(at != std::string::npos);
+            rss[compression + "-" + size] = std::stol(r.err.substr(at + 4));
+        }
+    }
+    for (const auto& [run_name, kib] : rss) {
+        WARN(run_name << ": peak RSS " << kib / 1024 << " MiB");
+        CHECK(kib * 1024 < 100'000'000); // the issue's bound: 100 MB
+    }
+    // Four times the bytes, about the same memory.
+    CHECK(rss["gzip-big"] < rss["gzip-small"] + 16 * 1024);
+    CHECK(rss["zstd-big"] < rss["zstd-small"] + 16 * 1024);
+}
