@@ -9,7 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <mutex>
 #include <string>
+#include <vector>
 
 using namespace ocibake;
 using ocibake::test::read_file;
@@ -325,4 +327,47 @@ TEST_CASE("an apt layer's python3.X and libc6 tell a later Python layer its targ
     CHECK(empty.pythons.empty());
     CHECK_FALSE(empty.glibc);
     CHECK_FALSE(empty.dist_packages);
+}
+
+TEST_CASE("independent layers build at the same time") {
+    ScratchDir dir("concurrent-layers");
+    for (const std::string name : {"one", "two"}) {
+        for (int i = 0; i < 4; ++i) {
+            write_file(
+                dir / name / ("f" + std::to_string(i)),
+                ocibake::test::pseudo_random(8 << 20, static_cast<std::uint64_t>(i + name.size())));
+        }
+    }
+    fs::path recipe =
+        write_file(dir / "r.toml",
+                   "name = \"two\"\n[build]\ncompression = \"zstd\"\n"
+                   "[[layer]]\nname = \"one\"\n[[layer.copy]]\nsrc = \"one\"\ndst = \"/one\"\n"
+                   "[[layer]]\nname = \"two\"\n[[layer.copy]]\nsrc = \"two\"\ndst = \"/two\"\n");
+    // What the build reports, in order: each layer's start and end.
+    struct Events : ocibake::Progress {
+        std::mutex mutex;
+        std::vector<std::string> seen;
+        void layer_started(std::string_view name, std::uint64_t) override {
+            std::lock_guard lock(mutex);
+            seen.push_back("start " + std::string(name));
+        }
+        void layer_finished(std::string_view name) override {
+            std::lock_guard lock(mutex);
+            seen.push_back("end " + std::string(name));
+        }
+    } events;
+    auto o = options_for(dir);
+    o.threads = 2;
+    o.progress = &events;
+    auto r = build(load_recipe(recipe), o);
+    CHECK(r.layers_built() == 2);
+    std::string order;
+    for (const auto& e : events.seen) {
+        order += e + "; ";
+    }
+    INFO(order);
+    REQUIRE(events.seen.size() == 4);
+    // Both started before either ended (32 MB each: well over the time a start takes).
+    CHECK(events.seen[0].starts_with("start "));
+    CHECK(events.seen[1].starts_with("start "));
 }
