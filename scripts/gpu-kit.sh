@@ -78,24 +78,44 @@ du -sh "$kit" "$kit"/* | sed 's/^/gpu-kit.sh: /'
 # What the GPU machine needs of it (not the host libraries or the program (a)'s image
 # holds already) is 300 MB, mostly cuBLAS .debs; the device tool carries 64 MiB a call,
 # working tree included. So: one tar, split into parts of 58 MiB, one directory per call
-# (build/gpu-parts/NN, with the list of every part's sha256). There, scripts/gpu-part.sh
+# (PARTS_DIR/NN, with the list of every part's sha256). There, scripts/gpu-part.sh
 # collects each call's part and, once it has them all, puts build/gpu-kit back together.
-parts=build/gpu-parts
-rm -rf "$parts"
-mkdir -p "$parts/all"
-tar -C build --sort=name --owner=0 --group=0 --numeric-owner -cf - gpu-kit/kit.tar.xz \
-  gpu-kit/cuda-check-image gpu-kit/cudart-check gpu-kit/debian-cache |
-  split -b 58M -d -a 2 - "$parts/all/part."
-(cd "$parts/all" && sha256sum part.* >SHA256SUMS)
-for f in "$parts"/all/part.*; do
-  n=${f##*.}
-  mkdir "$parts/$n"
-  mv "$f" "$parts/$n/"
-  cp "$parts/all/SHA256SUMS" "$parts/$n/"
-done
-rm -rf "$parts/all"
-echo "gpu-kit.sh: $(ls "$parts" | wc -l) parts in $parts: carry one a call, in order:"
-for d in "$parts"/*; do
-  echo "  run(command=\"scripts/gpu-part.sh $d\", carry=[\"$d\"])"
-done
-echo "  and with the last: scripts/gpu-part.sh $d && OUT=\$OUT scripts/gpu-run.sh"
+make_parts() { # PARTS_DIR PATH... (paths below build/)
+  local parts=$1 f n d
+  shift
+  rm -rf "$parts"
+  mkdir -p "$parts/all"
+  tar -C build --sort=name --owner=0 --group=0 --numeric-owner -cf - "$@" |
+    split -b 58M -d -a 2 - "$parts/all/part."
+  (cd "$parts/all" && sha256sum part.* >SHA256SUMS)
+  for f in "$parts"/all/part.*; do
+    n=${f##*.}
+    mkdir "$parts/$n"
+    mv "$f" "$parts/$n/"
+    cp "$parts/all/SHA256SUMS" "$parts/$n/"
+  done
+  rm -rf "$parts/all"
+  echo "gpu-kit.sh: $(ls "$parts" | wc -l) parts in $parts: carry one a call, in order:"
+  for d in "$parts"/*; do
+    echo "  run(command=\"scripts/gpu-part.sh $d\", carry=[\"$d\"])"
+  done
+  echo "  and with the last: scripts/gpu-part.sh $d && OUT=\$OUT PARTS=... scripts/gpu-run.sh"
+}
+make_parts build/gpu-parts gpu-kit/kit.tar.xz gpu-kit/cuda-check-image gpu-kit/cudart-check \
+  gpu-kit/debian-cache
+
+# FLAGSHIP=1: the whole of recipes/debian-pytorch.toml too, for check (f): the 545 .debs
+# its lock pins (709 MB, from the default cache, fetched there first when missing) and
+# the kit's tools, in their own parts (build/gpu-flagship-parts, 13 calls).
+if [ "${FLAGSHIP:-0}" = 1 ]; then
+  "$ocibake" build recipes/debian-pytorch.toml -o "oci:$kit/tmp-flagship" -q >/dev/null
+  rm -rf "$kit/tmp-flagship"
+  cache=$("$ocibake" cache dir)
+  mkdir -p "$kit/flagship-cache/blobs/sha256"
+  cp "$cache/VERSION" "$kit/flagship-cache/"
+  grep -E '^sha256 = "sha256:' recipes/debian-pytorch.lock | cut -d: -f2 | tr -d '"' |
+    while read -r hex; do
+      cp "$cache/blobs/sha256/$hex" "$kit/flagship-cache/blobs/sha256/$hex"
+    done
+  make_parts build/gpu-flagship-parts gpu-kit/kit.tar.xz gpu-kit/flagship-cache
+fi

@@ -2,7 +2,7 @@
 # gpu-part.sh: on the GPU machine, from the repository root, once per device call that
 # carried one part of the kit (scripts/gpu-kit.sh split build/gpu-kit into build/gpu-parts/NN,
 # 58 MiB each, as the device tool carries 64 MiB a call). Keeps the part in
-# /tmp/ocibake-gpu-parts (a warm machine keeps /tmp between calls), checks it against the
+# /tmp/ocibake-gpu-parts/SET (a warm machine keeps /tmp between calls), checks it against the
 # SHA256SUMS every part carries, and once all parts are there puts build/gpu-kit back
 # together. Exits 0 when the kit is complete, 3 while parts are missing, 1 on a damaged part.
 #
@@ -12,7 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:?usage: scripts/gpu-part.sh build/gpu-parts/NN}
-store=/tmp/ocibake-gpu-parts
+# One store per set of parts (build/gpu-parts, build/gpu-flagship-parts).
+store=/tmp/ocibake-gpu-parts/$(basename "$(dirname "$dir")")
 mkdir -p "$store"
 for f in "$dir"/part.*; do
   cp "$f" "$store/.tmp.$(basename "$f")"

@@ -14,7 +14,11 @@
 # (c) runs before (b): it is short, and (b)'s 8 GB build is the part that could run out
 # of the device time.
 #
-# Environment: OUT (outputs), PARTS (which checks, default "a c b").
+#   (f) recipes/debian-pytorch.toml, the whole flagship, built offline from the carried
+#       .debs (FLAGSHIP=1 scripts/gpu-kit.sh; not in the default PARTS), then its 25 tests
+#       with --gpus all
+#
+# Environment: OUT (outputs), PARTS (which checks, default "a c b"; "f" for the flagship).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 out=${OUT:-/tmp/gpu-out}
@@ -66,6 +70,21 @@ echo "(c) build: $(secs "$t0" "$t1") s"
 "$ocibake" test oci:/tmp/debian-cuda --recipe tests/gpu/debian-cuda.toml --gpus all \
   --runtime "$runtime" --cache-dir /tmp/ocibake-debian-cache --junit "$out/c-junit.xml" \
   2>&1 || status=1
+fi
+
+if has f; then
+  echo "== (f) debian-pytorch, the whole flagship: ocibake build offline from the carried .debs, then test --gpus all"
+  t0=$(stamp)
+  "$ocibake" build recipes/debian-pytorch.toml -o oci:/tmp/debian-pytorch \
+    --cache-dir "$kit/flagship-cache" 2>&1 || status=1
+  t1=$(stamp)
+  echo "(f) build: $(secs "$t0" "$t1") s"
+  t0=$(stamp)
+  "$ocibake" test oci:/tmp/debian-pytorch:latest --recipe recipes/debian-pytorch.toml \
+    --gpus all --runtime "$runtime" --cache-dir "$kit/flagship-cache" \
+    --junit "$out/f-junit.xml" 2>&1 || status=1
+  t1=$(stamp)
+  echo "(f) test: $(secs "$t0" "$t1") s"
 fi
 
 if has b; then
