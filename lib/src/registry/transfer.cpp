@@ -374,7 +374,9 @@ PushResult push_source(const Store* store, const PushSource& source,
                               blob.size);
                         return;
                     }
-                    Client from(remote->second.registry, options);
+                    Options quiet = options; // the upload's progress is the one shown
+                    quiet.progress = nullptr;
+                    Client from(remote->second.registry, quiet);
                     stream_between(from, remote->second.repository, client, repo, blob);
                     count(&TransferStats::blobs_streamed, &TransferStats::bytes_streamed,
                           blob.size);
