@@ -27,6 +27,16 @@ nvcc=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
 [ -x "$nvcc" ] || { echo "gpu-kit.sh: no nvcc (set NVCC)" >&2; exit 1; }
 runc=$(command -v runc) || { echo "gpu-kit.sh: no runc (apt-get install runc)" >&2; exit 1; }
 
+# A cache holding only the .debs LOCK pins, copied from the cache FROM.
+debs_only() { # FROM LOCK DEST
+  mkdir -p "$3/blobs/sha256"
+  cp "$1/VERSION" "$3/"
+  grep -E '^sha256 = "sha256:' "$2" | cut -d: -f2 | tr -d '"' |
+    while read -r hex; do
+      cp "$1/blobs/sha256/$hex" "$3/blobs/sha256/$hex"
+    done
+}
+
 rm -rf "$kit"
 mkdir -p "$kit/host-libs" "$kit/stage/bin" "$kit/stage/lib"
 
@@ -50,12 +60,7 @@ rm -rf "$kit/cache"
 gcc -O2 -Wall -Wextra -Werror -o "$kit/cudart-check" tests/gpu/cudart-check.c
 "$ocibake" build tests/gpu/debian-cuda.toml -o "oci:$kit/tmp-image" --cache-dir "$kit/cache" \
   -q >/dev/null
-mkdir -p "$kit/debian-cache/blobs/sha256"
-cp "$kit/cache/VERSION" "$kit/debian-cache/"
-grep -E '^sha256 = "sha256:' tests/gpu/debian-cuda.lock | cut -d: -f2 | tr -d '"' |
-  while read -r hex; do
-    cp "$kit/cache/blobs/sha256/$hex" "$kit/debian-cache/blobs/sha256/$hex"
-  done
+debs_only "$kit/cache" tests/gpu/debian-cuda.lock "$kit/debian-cache"
 rm -rf "$kit/cache" "$kit/tmp-image"
 
 # ocibake and runc with their libraries, less what every Linux has newer.
@@ -111,11 +116,6 @@ if [ "${FLAGSHIP:-0}" = 1 ]; then
   "$ocibake" build recipes/debian-pytorch.toml -o "oci:$kit/tmp-flagship" -q >/dev/null
   rm -rf "$kit/tmp-flagship"
   cache=$("$ocibake" cache dir)
-  mkdir -p "$kit/flagship-cache/blobs/sha256"
-  cp "$cache/VERSION" "$kit/flagship-cache/"
-  grep -E '^sha256 = "sha256:' recipes/debian-pytorch.lock | cut -d: -f2 | tr -d '"' |
-    while read -r hex; do
-      cp "$cache/blobs/sha256/$hex" "$kit/flagship-cache/blobs/sha256/$hex"
-    done
+  debs_only "$cache" recipes/debian-pytorch.lock "$kit/flagship-cache"
   make_parts build/gpu-flagship-parts gpu-kit/kit.tar.xz gpu-kit/flagship-cache
 fi
