@@ -216,12 +216,13 @@ struct Client::Impl {
                 fail(e, "", "");
             }
             if (!http.allows_plain_http(host)) {
-                throw http::HttpError(ErrorKind::io,
-                                      where("", "") + ": " + e.what() +
-                                          " (if it speaks plain HTTP, refusing plain HTTP to " +
-                                          host + " unless it is named with --insecure-registry " +
-                                          host + ")",
-                                      0, e.transient(), "");
+                std::string hint =
+                    e.unreachable() && !e.handshake()
+                        ? ""
+                        : " (if it speaks plain HTTP, refusing plain HTTP to " + host +
+                              " unless it is named with --insecure-registry " + host + ")";
+                throw http::HttpError(ErrorKind::io, where("", "") + ": " + e.what() + hint, 0,
+                                      e.transient(), "");
             }
             r.url = "http://" + host + "/v2/";
             try {
