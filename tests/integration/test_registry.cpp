@@ -562,7 +562,10 @@ TEST_CASE("token auth: anonymous pull tokens, credentials for push, a refused to
     CHECK(denied.exit_code == 4);
     CHECK(denied.err.find("registry " + registry.host() + ", repository tok/other") !=
           std::string::npos);
-    CHECK(denied.err.find("UNAUTHORIZED") != std::string::npos);
+    CHECK(denied.err.find(": denied: anonymous may not push to tok/other: give credentials "
+                          "(--creds, an auth file or a credential helper) (HTTP 401, "
+                          "insufficient_scope)\n") != std::string::npos);
+    CHECK(denied.err.find("UNAUTHORIZED") == std::string::npos);
     // Wrong credentials: the token service refuses them, and the password is not shown.
     auto wrong = run_ocibake(dir, {"push", layout, ref, "--creds", "builder:nope-nope"});
     CHECK(wrong.exit_code == 4);
@@ -582,6 +585,35 @@ TEST_CASE("token auth: anonymous pull tokens, credentials for push, a refused to
     CHECK(stale.exit_code == 4);
     CHECK(stale.err.find("the credentials were refused") != std::string::npos);
     CHECK(stale.err.find("refresh-stale") == std::string::npos);
+}
+
+TEST_CASE("a push the token service does not grant is denied, not called bad credentials") {
+    require_program("python3", "python3");
+    ScratchDir dir("reg-denied");
+    must({"sh", "-c",
+          "cd '" + dir.path().string() +
+              "' && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=ocibake-token "
+              "-keyout token.key -out token.crt 2>/dev/null"});
+    // Valid credentials, but the service grants them "pull" only (as for a repository the
+    // user may read and not write): the registry answers 401 insufficient_scope.
+    HelperServer token("token", {(dir / "token.key").string(), (dir / "token.crt").string(),
+                                 "reader", "read-pw", "--pull-only"});
+    RegistryConfig config;
+    config.token_realm = "http://" + token.host() + "/token";
+    config.token_cert = dir / "token.crt";
+    Registry registry(config);
+    TestImage image(dir);
+    auto r = run_ocibake(dir, {"push", "oci:" + image.layout.string() + ":v1",
+                               registry.host() + "/team/app:1", "--creds", "reader:read-pw"});
+    INFO(r.err);
+    CHECK(r.exit_code == 4);
+    CHECK(r.err.find("ocibake: error: registry " + registry.host() + ", repository team/app, ") !=
+          std::string::npos);
+    CHECK(r.err.find(": denied: reader may not push to team/app (HTTP 401, "
+                     "insufficient_scope)\n") != std::string::npos);
+    CHECK(r.err.find("UNAUTHORIZED") == std::string::npos);
+    CHECK(r.err.find("check them") == std::string::npos);
+    CHECK(r.err.find("read-pw") == std::string::npos);
 }
 
 TEST_CASE("transient failures (429 with Retry-After, 503) are retried with backoff") {
