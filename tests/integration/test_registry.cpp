@@ -616,6 +616,63 @@ TEST_CASE("a push the token service does not grant is denied, not called bad cre
     CHECK(r.err.find("read-pw") == std::string::npos);
 }
 
+TEST_CASE("a manifest pulled by tag must hash to the registry's Docker-Content-Digest") {
+    require_program("python3", "python3");
+    ScratchDir dir("reg-mitm");
+    Registry registry;
+    TestImage image(dir);
+    must({"skopeo", "copy", "--dest-tls-verify=false", "oci:" + image.layout.string() + ":v1",
+          "docker://" + registry.host() + "/mitm/img:1"});
+
+    SECTION("a body changed on the way is refused: pull, and base resolution at lock") {
+        HelperServer proxy("proxy", {registry.host(), "0", "manifest=tamper"});
+        const std::string said = "registry " + proxy.host() +
+                                 ", repository mitm/img, manifest 1: the registry says the "
+                                 "manifest is " +
+                                 image.digest +
+                                 " (Docker-Content-Digest), but the bytes it served hash to "
+                                 "sha256:";
+        auto pulled = run_ocibake(
+            dir, {"pull", proxy.host() + "/mitm/img:1", "-o", "oci:" + (dir / "out").string()});
+        INFO(pulled.err);
+        CHECK(pulled.exit_code == 6);
+        CHECK(pulled.err.find(said) != std::string::npos);
+        CHECK(pulled.err.find("; refusing them\n") != std::string::npos);
+        CHECK_FALSE(fs::exists(dir / "out"));
+
+        fs::path recipe = write_file(dir / "app.toml", "name = \"app\"\n[base]\nref = \"" +
+                                                           proxy.host() + "/mitm/img:1\"\n");
+        auto locked = run_ocibake(dir, {"lock", recipe.string()});
+        INFO(locked.err);
+        CHECK(locked.exit_code == 6);
+        CHECK(locked.err.find(said) != std::string::npos);
+        CHECK_FALSE(fs::exists(dir / "app.lock"));
+        auto built =
+            run_ocibake(dir, {"build", recipe.string(), "-o", "oci:" + (dir / "built").string()});
+        CHECK(built.exit_code == 6);
+        CHECK(built.err.find(said) != std::string::npos);
+
+        // By digest the proxy leaves it alone, and it is what the registry holds.
+        json by_digest =
+            json_of(run_ocibake(dir, {"pull", proxy.host() + "/mitm/img@" + image.digest, "-o",
+                                      "oci:" + (dir / "out2").string(), "--json"}));
+        CHECK(by_digest["digest"] == image.digest);
+    }
+    SECTION("without Docker-Content-Digest (it is optional) the digest of the bytes is pinned") {
+        HelperServer proxy("proxy", {registry.host(), "0", "manifest=nodigest"});
+        json pulled = json_of(run_ocibake(dir, {"pull", proxy.host() + "/mitm/img:1", "-o",
+                                                "oci:" + (dir / "out").string(), "--json"}));
+        CHECK(pulled["digest"] == image.digest);
+        fs::path recipe = write_file(dir / "app.toml", "name = \"app\"\n[base]\nref = \"" +
+                                                           proxy.host() + "/mitm/img:1\"\n");
+        auto locked = run_ocibake(dir, {"lock", recipe.string()});
+        INFO(locked.err);
+        CHECK(locked.exit_code == 0);
+        CHECK(read_file(dir / "app.lock").find("manifest = \"" + image.digest + "\"") !=
+              std::string::npos);
+    }
+}
+
 TEST_CASE("transient failures (429 with Retry-After, 503) are retried with backoff") {
     require_program("python3", "python3");
     ScratchDir dir("reg-flaky");

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <fcntl.h>
 #include <map>
 #include <mutex>
@@ -433,6 +434,19 @@ Document Client::get_manifest(const std::string& repo, const std::string& ref) {
     if (asked && asked != doc.digest) {
         throw Error(ErrorKind::integrity,
                     origin + ": the registry served content hashing to " + doc.digest.str());
+    }
+    if (!asked) {
+        // By tag: the bytes must be what the registry says they are. Without the header
+        // (the distribution spec makes it optional) the digest of the bytes is what counts.
+        std::string said = response.header("docker-content-digest");
+        std::transform(said.begin(), said.end(), said.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        if (!said.empty() && said.rfind("sha256:", 0) == 0 && said != doc.digest.str()) {
+            throw Error(ErrorKind::integrity,
+                        origin + ": the registry says the manifest is " + said +
+                            " (Docker-Content-Digest), but the bytes it served hash to " +
+                            doc.digest.str() + "; refusing them");
+        }
     }
     return doc;
 }
