@@ -518,7 +518,7 @@ struct RegistryFlags {
     std::string auth_file;
     unsigned parallel = 4;
     std::string chunk_size = "128M";
-    Notices* notices = nullptr; // retries are said here
+    Notices* notices = nullptr; // retries and upload restarts are said here
 
     void add_to(CLI::App* app) {
         app->add_option("--insecure-registry", insecure,
@@ -540,6 +540,7 @@ struct RegistryFlags {
         }
         if (notices != nullptr) {
             o.http.observer = notices;
+            o.notice = [n = notices](const std::string& text) { n->say(text); };
         }
         o.http.insecure_hosts = insecure;
         o.http.ca_file = ca_file;

@@ -313,6 +313,40 @@ TEST_CASE("a push cut by a registry restart completes when run again") {
     CHECK(skopeo_digest({}, "oci:" + (dir / "check").string() + ":t") == image.digest);
 }
 
+TEST_CASE("a registry restarted without a fixed http.secret forgets the upload: one line says "
+          "why it starts again") {
+    ScratchDir dir("reg-resume");
+    RegistryConfig config;
+    config.fixed_secret = false; // a new secret at each start: upload URLs signed before are void
+    Registry registry(config);
+    TestImage image(dir, 24 << 20);
+    const std::string ref = registry.host() + "/resume/img:1";
+    const std::vector<std::string> push{"push", "oci:" + image.layout.string() + ":v1",
+                                        ref,    "--chunk-size",
+                                        "256K", "--parallel",
+                                        "1",    "--json"};
+    CommandResult first = push_and_stop(dir, registry, push, true);
+    CHECK(first.exit_code != 0);
+    registry.start();
+    CommandResult second = run_ocibake(dir, push);
+    INFO(second.err);
+    REQUIRE(second.exit_code == 0);
+    json pushed = json::parse(second.out);
+    CHECK(pushed["digest"] == image.digest);
+    json manifest = json::parse(read_file(image.layout / "blobs/sha256" / image.digest.substr(7)));
+    const std::string big = manifest["layers"][1]["digest"].get<std::string>();
+    const std::string line = "ocibake: registry " + registry.host() +
+                             ", repository resume/img, blob " + big +
+                             ": the registry forgot the upload begun earlier (restarted without "
+                             "a fixed http.secret, or the upload expired): starting it again "
+                             "from byte 0\n";
+    CHECK(second.err.find(line) != std::string::npos);
+    CHECK(second.err.find(line) == second.err.rfind(line)); // once
+    // The whole blob went again.
+    CHECK(pushed["stats"]["bytes_sent"].get<std::uint64_t>() >= (24u << 20));
+    CHECK(skopeo_digest({"--tls-verify=false"}, "docker://" + ref) == image.digest);
+}
+
 TEST_CASE("a blob served with wrong bytes is refused and nothing bad enters the cache") {
     ScratchDir dir("reg-corrupt");
     Registry registry;

@@ -67,6 +67,9 @@ struct Options {
     std::uint64_t monolithic_limit = 16ull << 20;
     /// Called from worker threads: (digest, bytes done, bytes total).
     std::function<void(const Digest&, std::uint64_t, std::uint64_t)> progress;
+    /// Told, in one line, what the user should know while a transfer goes on (an upload
+    /// that starts again, and why). Called from worker threads.
+    std::function<void(const std::string&)> notice;
 };
 
 /// Credentials for `registry` from the places docker, podman and skopeo keep them:

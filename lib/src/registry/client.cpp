@@ -666,8 +666,19 @@ std::uint64_t Client::upload_blob(const std::string& repo, const Digest& digest,
         status.accept = {204, 400, 404};
         http::Response state = impl_->call(status, scope, repo, what);
         if (state.status != 204) {
-            // Expired, unknown, or (docker-registry) holding part of a chunk the client
-            // never had acknowledged: it cannot go on; start again.
+            // Forgotten (expired, or a registry restarted with another http.secret: its
+            // upload URLs are signed with it), or (docker-registry) holding part of a
+            // chunk the client never had acknowledged: it cannot go on; start again.
+            if (impl_->options.notice) {
+                impl_->options.notice(
+                    impl_->where(repo, what) + ": " +
+                    (state.status == 404
+                         ? "the registry forgot the upload begun earlier (restarted without a "
+                           "fixed http.secret, or the upload expired)"
+                         : "the registry cannot go on with the upload begun earlier (it holds "
+                           "part of a chunk it never acknowledged)") +
+                    ": starting it again from byte 0");
+            }
             return std::nullopt;
         }
         std::string range = state.header("range");
