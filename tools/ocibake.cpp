@@ -79,6 +79,26 @@ public:
         std::fputs("\r\033[K", stderr);
         std::fflush(stderr);
     }
+    // What is being downloaded: "fetching FILE from HOST" (and how many more).
+    void fetch_started(std::string_view url) {
+        std::lock_guard lock(mutex_);
+        fetching_.push_back(std::string(url));
+        draw(fetching_.size() == 1);
+    }
+    void fetch_finished(std::string_view url) {
+        std::lock_guard lock(mutex_);
+        auto at = std::find(fetching_.begin(), fetching_.end(), url);
+        if (at != fetching_.end()) {
+            fetching_.erase(at);
+        }
+        draw(fetching_.empty());
+    }
+    // A line of its own above the status line.
+    void print_above(const std::string& text) {
+        std::lock_guard lock(mutex_);
+        std::fprintf(stderr, "\r\033[Kocibake: %s\n", text.c_str());
+        draw(true);
+    }
 
 private:
     void draw(bool force) {
@@ -92,12 +112,27 @@ private:
             line += (line.empty() ? "building " : ", ") + name + " " + human_size(p.first) + "/" +
                     human_size(p.second);
         }
+        if (!fetching_.empty()) {
+            const std::string& url = fetching_.front();
+            auto scheme = url.find("://");
+            auto host_end = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+            std::string host = url.substr(scheme == std::string::npos ? 0 : scheme + 3,
+                                          host_end == std::string::npos ? std::string::npos
+                                                                        : host_end - scheme - 3);
+            std::string file = url.substr(url.rfind('/') + 1);
+            line += (line.empty() ? "" : "; ") + std::string("fetching ") +
+                    (file.empty() ? url : file + " from " + host);
+            if (fetching_.size() > 1) {
+                line += " and " + std::to_string(fetching_.size() - 1) + " more";
+            }
+        }
         std::fprintf(stderr, "\r\033[K%s", line.substr(0, 150).c_str());
         std::fflush(stderr);
     }
 
     std::mutex mutex_;
     std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> active_;
+    std::vector<std::string> fetching_; // URLs in flight, in the order they started
     std::chrono::steady_clock::time_point last_{};
 };
 
@@ -130,6 +165,18 @@ public:
         active_.clear();
         draw();
         drawn_ = 0;
+    }
+    // A line of its own above the bars.
+    void print_above(const std::string& text) {
+        std::lock_guard lock(mutex_);
+        std::string out = "\r";
+        if (drawn_ > 1) {
+            out += "\033[" + std::to_string(drawn_ - 1) + "A";
+        }
+        out += "\033[Jocibake: " + text + "\n";
+        std::fputs(out.c_str(), stderr);
+        drawn_ = 0;
+        draw();
     }
 
 private:
@@ -188,6 +235,66 @@ private:
     std::vector<Row> active_; // in the order they started
     std::size_t drawn_ = 0;   // lines the last draw left on the terminal
     std::chrono::steady_clock::time_point last_{};
+};
+
+// Lines to read while the network is waited on (a retry: what, how long; an upload that
+// starts again, and why), on stderr, above the progress drawn there when there is one.
+class Notices final : public ocibake::http::Observer {
+public:
+    void show_on(TtyProgress* tty, BlobProgress* bars) {
+        std::lock_guard lock(mutex_);
+        tty_ = tty;
+        bars_ = bars;
+    }
+    void say(const std::string& text) {
+        std::lock_guard lock(mutex_);
+        if (tty_ != nullptr) {
+            tty_->print_above(text);
+        } else if (bars_ != nullptr) {
+            bars_->print_above(text);
+        } else {
+            std::fprintf(stderr, "ocibake: %s\n", text.c_str());
+            std::fflush(stderr);
+        }
+    }
+    void retrying(const ocibake::http::Retry& r) override {
+        char delay[32];
+        std::snprintf(delay, sizeof delay, "%.1f s",
+                      std::chrono::duration<double>(r.delay).count());
+        say(r.host + ": " + r.reason + "; attempt " + std::to_string(r.attempt) + " of " +
+            std::to_string(r.attempts) + " in " + delay);
+    }
+    void request_started(std::string_view url) override {
+        std::lock_guard lock(mutex_);
+        if (tty_ != nullptr) {
+            tty_->fetch_started(url);
+        }
+    }
+    void request_finished(std::string_view url) override {
+        std::lock_guard lock(mutex_);
+        if (tty_ != nullptr) {
+            tty_->fetch_finished(url);
+        }
+    }
+
+private:
+    std::mutex mutex_;
+    TtyProgress* tty_ = nullptr;
+    BlobProgress* bars_ = nullptr;
+};
+
+// Shows notices above `tty` or `bars` for as long as it lives.
+class NoticesOn {
+public:
+    NoticesOn(Notices& notices, TtyProgress* tty, BlobProgress* bars) : notices_(notices) {
+        notices_.show_on(tty, bars);
+    }
+    ~NoticesOn() { notices_.show_on(nullptr, nullptr); }
+    NoticesOn(const NoticesOn&) = delete;
+    NoticesOn& operator=(const NoticesOn&) = delete;
+
+private:
+    Notices& notices_;
 };
 
 std::string cache_word(const ocibake::LayerReport& r) {
@@ -411,6 +518,7 @@ struct RegistryFlags {
     std::string auth_file;
     unsigned parallel = 4;
     std::string chunk_size = "128M";
+    Notices* notices = nullptr; // retries and upload restarts are said here
 
     void add_to(CLI::App* app) {
         app->add_option("--insecure-registry", insecure,
@@ -429,6 +537,10 @@ struct RegistryFlags {
         if (progress != nullptr) {
             o.progress = [progress](const ocibake::Digest& d, std::uint64_t done,
                                     std::uint64_t total) { progress->update(d, done, total); };
+        }
+        if (notices != nullptr) {
+            o.http.observer = notices;
+            o.notice = [n = notices](const std::string& text) { n->say(text); };
         }
         o.http.insecure_hosts = insecure;
         o.http.ca_file = ca_file;
@@ -759,7 +871,9 @@ int main(int argc, char** argv) {
     build->add_flag("-q,--quiet", quiet, "Print only the image digest");
     std::vector<std::string> push_refs;
     std::string digest_file;
+    Notices notices;
     RegistryFlags registry_flags;
+    registry_flags.notices = &notices;
     build->add_option("--push", push_refs,
                       "Push the image to this registry reference (repeatable)");
     build->add_option("--digest-file", digest_file, "Write the image digest to this file");
@@ -929,7 +1043,10 @@ int main(int argc, char** argv) {
                 progress = std::make_unique<TtyProgress>();
                 options.progress = progress.get();
             }
+            std::optional<NoticesOn> shown;
+            shown.emplace(notices, progress.get(), nullptr);
             ocibake::BuildResult result = ocibake::build_recipe_file(recipe_path, options);
+            shown.reset();
             if (progress) {
                 progress->clear();
             }
@@ -944,6 +1061,7 @@ int main(int argc, char** argv) {
                 if (!quiet && !as_json && ::isatty(2)) {
                     bars = std::make_unique<BlobProgress>();
                 }
+                NoticesOn above_bars(notices, nullptr, bars.get());
                 auto pushed = ocibake::registry::push_image(
                     store, result.image, parse_refs(push_refs), registry_flags.options(bars.get()));
                 if (bars) {
@@ -1047,6 +1165,7 @@ int main(int argc, char** argv) {
             if (!quiet && !as_json && ::isatty(2)) {
                 bars = std::make_unique<BlobProgress>();
             }
+            NoticesOn above_bars(notices, nullptr, bars.get());
             auto r = ocibake::registry::push_layout(store, source.path, source.reference,
                                                     parse_refs(push_targets),
                                                     registry_flags.options(bars.get()));
@@ -1071,6 +1190,7 @@ int main(int argc, char** argv) {
             if (!quiet && !as_json && ::isatty(2)) {
                 bars = std::make_unique<BlobProgress>();
             }
+            NoticesOn above_bars(notices, nullptr, bars.get());
             auto r = ocibake::registry::pull(store, ref, output, platform,
                                              registry_flags.options(bars.get()));
             if (bars) {

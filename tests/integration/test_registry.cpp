@@ -313,6 +313,40 @@ TEST_CASE("a push cut by a registry restart completes when run again") {
     CHECK(skopeo_digest({}, "oci:" + (dir / "check").string() + ":t") == image.digest);
 }
 
+TEST_CASE("a registry restarted without a fixed http.secret forgets the upload: one line says "
+          "why it starts again") {
+    ScratchDir dir("reg-resume");
+    RegistryConfig config;
+    config.fixed_secret = false; // a new secret at each start: upload URLs signed before are void
+    Registry registry(config);
+    TestImage image(dir, 24 << 20);
+    const std::string ref = registry.host() + "/resume/img:1";
+    const std::vector<std::string> push{"push", "oci:" + image.layout.string() + ":v1",
+                                        ref,    "--chunk-size",
+                                        "256K", "--parallel",
+                                        "1",    "--json"};
+    CommandResult first = push_and_stop(dir, registry, push, true);
+    CHECK(first.exit_code != 0);
+    registry.start();
+    CommandResult second = run_ocibake(dir, push);
+    INFO(second.err);
+    REQUIRE(second.exit_code == 0);
+    json pushed = json::parse(second.out);
+    CHECK(pushed["digest"] == image.digest);
+    json manifest = json::parse(read_file(image.layout / "blobs/sha256" / image.digest.substr(7)));
+    const std::string big = manifest["layers"][1]["digest"].get<std::string>();
+    const std::string line = "ocibake: registry " + registry.host() +
+                             ", repository resume/img, blob " + big +
+                             ": the registry forgot the upload begun earlier (restarted without "
+                             "a fixed http.secret, or the upload expired): starting it again "
+                             "from byte 0\n";
+    CHECK(second.err.find(line) != std::string::npos);
+    CHECK(second.err.find(line) == second.err.rfind(line)); // once
+    // The whole blob went again.
+    CHECK(pushed["stats"]["bytes_sent"].get<std::uint64_t>() >= (24u << 20));
+    CHECK(skopeo_digest({"--tls-verify=false"}, "docker://" + ref) == image.digest);
+}
+
 TEST_CASE("a blob served with wrong bytes is refused and nothing bad enters the cache") {
     ScratchDir dir("reg-corrupt");
     Registry registry;
@@ -562,7 +596,10 @@ TEST_CASE("token auth: anonymous pull tokens, credentials for push, a refused to
     CHECK(denied.exit_code == 4);
     CHECK(denied.err.find("registry " + registry.host() + ", repository tok/other") !=
           std::string::npos);
-    CHECK(denied.err.find("UNAUTHORIZED") != std::string::npos);
+    CHECK(denied.err.find(": denied: anonymous may not push to tok/other: give credentials "
+                          "(--creds, an auth file or a credential helper) (HTTP 401, "
+                          "insufficient_scope)\n") != std::string::npos);
+    CHECK(denied.err.find("UNAUTHORIZED") == std::string::npos);
     // Wrong credentials: the token service refuses them, and the password is not shown.
     auto wrong = run_ocibake(dir, {"push", layout, ref, "--creds", "builder:nope-nope"});
     CHECK(wrong.exit_code == 4);
@@ -582,6 +619,92 @@ TEST_CASE("token auth: anonymous pull tokens, credentials for push, a refused to
     CHECK(stale.exit_code == 4);
     CHECK(stale.err.find("the credentials were refused") != std::string::npos);
     CHECK(stale.err.find("refresh-stale") == std::string::npos);
+}
+
+TEST_CASE("a push the token service does not grant is denied, not called bad credentials") {
+    require_program("python3", "python3");
+    ScratchDir dir("reg-denied");
+    must({"sh", "-c",
+          "cd '" + dir.path().string() +
+              "' && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=ocibake-token "
+              "-keyout token.key -out token.crt 2>/dev/null"});
+    // Valid credentials, but the service grants them "pull" only (as for a repository the
+    // user may read and not write): the registry answers 401 insufficient_scope.
+    HelperServer token("token", {(dir / "token.key").string(), (dir / "token.crt").string(),
+                                 "reader", "read-pw", "--pull-only"});
+    RegistryConfig config;
+    config.token_realm = "http://" + token.host() + "/token";
+    config.token_cert = dir / "token.crt";
+    Registry registry(config);
+    TestImage image(dir);
+    auto r = run_ocibake(dir, {"push", "oci:" + image.layout.string() + ":v1",
+                               registry.host() + "/team/app:1", "--creds", "reader:read-pw"});
+    INFO(r.err);
+    CHECK(r.exit_code == 4);
+    CHECK(r.err.find("ocibake: error: registry " + registry.host() + ", repository team/app, ") !=
+          std::string::npos);
+    CHECK(r.err.find(": denied: reader may not push to team/app (HTTP 401, "
+                     "insufficient_scope)\n") != std::string::npos);
+    CHECK(r.err.find("UNAUTHORIZED") == std::string::npos);
+    CHECK(r.err.find("check them") == std::string::npos);
+    CHECK(r.err.find("read-pw") == std::string::npos);
+}
+
+TEST_CASE("a manifest pulled by tag must hash to the registry's Docker-Content-Digest") {
+    require_program("python3", "python3");
+    ScratchDir dir("reg-mitm");
+    Registry registry;
+    TestImage image(dir);
+    must({"skopeo", "copy", "--dest-tls-verify=false", "oci:" + image.layout.string() + ":v1",
+          "docker://" + registry.host() + "/mitm/img:1"});
+
+    SECTION("a body changed on the way is refused: pull, and base resolution at lock") {
+        HelperServer proxy("proxy", {registry.host(), "0", "manifest=tamper"});
+        const std::string said = "registry " + proxy.host() +
+                                 ", repository mitm/img, manifest 1: the registry says the "
+                                 "manifest is " +
+                                 image.digest +
+                                 " (Docker-Content-Digest), but the bytes it served hash to "
+                                 "sha256:";
+        auto pulled = run_ocibake(
+            dir, {"pull", proxy.host() + "/mitm/img:1", "-o", "oci:" + (dir / "out").string()});
+        INFO(pulled.err);
+        CHECK(pulled.exit_code == 6);
+        CHECK(pulled.err.find(said) != std::string::npos);
+        CHECK(pulled.err.find("; refusing them\n") != std::string::npos);
+        CHECK_FALSE(fs::exists(dir / "out"));
+
+        fs::path recipe = write_file(dir / "app.toml", "name = \"app\"\n[base]\nref = \"" +
+                                                           proxy.host() + "/mitm/img:1\"\n");
+        auto locked = run_ocibake(dir, {"lock", recipe.string()});
+        INFO(locked.err);
+        CHECK(locked.exit_code == 6);
+        CHECK(locked.err.find(said) != std::string::npos);
+        CHECK_FALSE(fs::exists(dir / "app.lock"));
+        auto built =
+            run_ocibake(dir, {"build", recipe.string(), "-o", "oci:" + (dir / "built").string()});
+        CHECK(built.exit_code == 6);
+        CHECK(built.err.find(said) != std::string::npos);
+
+        // By digest the proxy leaves it alone, and it is what the registry holds.
+        json by_digest =
+            json_of(run_ocibake(dir, {"pull", proxy.host() + "/mitm/img@" + image.digest, "-o",
+                                      "oci:" + (dir / "out2").string(), "--json"}));
+        CHECK(by_digest["digest"] == image.digest);
+    }
+    SECTION("without Docker-Content-Digest (it is optional) the digest of the bytes is pinned") {
+        HelperServer proxy("proxy", {registry.host(), "0", "manifest=nodigest"});
+        json pulled = json_of(run_ocibake(dir, {"pull", proxy.host() + "/mitm/img:1", "-o",
+                                                "oci:" + (dir / "out").string(), "--json"}));
+        CHECK(pulled["digest"] == image.digest);
+        fs::path recipe = write_file(dir / "app.toml", "name = \"app\"\n[base]\nref = \"" +
+                                                           proxy.host() + "/mitm/img:1\"\n");
+        auto locked = run_ocibake(dir, {"lock", recipe.string()});
+        INFO(locked.err);
+        CHECK(locked.exit_code == 0);
+        CHECK(read_file(dir / "app.lock").find("manifest = \"" + image.digest + "\"") !=
+              std::string::npos);
+    }
 }
 
 TEST_CASE("transient failures (429 with Retry-After, 503) are retried with backoff") {

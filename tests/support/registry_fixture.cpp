@@ -83,7 +83,8 @@ Registry::Registry(RegistryConfig config) : dir_("registry"), config_(std::move(
     c << "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
       << "storage:\n  filesystem:\n    rootdirectory: " << storage_.string()
       << "\n  delete:\n    enabled: true\n"
-      << "http:\n  addr: " << host_ << "\n  secret: ocibake-test-secret\n  draintimeout: 10s\n";
+      << "http:\n  addr: " << host_ << "\n"
+      << (config_.fixed_secret ? "  secret: ocibake-test-secret\n" : "") << "  draintimeout: 10s\n";
     if (config_.tls) {
         ca_ = std::make_unique<TestCa>(dir_ / "tls");
         c << "  tls:\n    certificate: " << ca_->server_cert.string()

@@ -24,6 +24,10 @@ struct RegistryConfig {
     std::string htpasswd_password;
     std::string token_realm; ///< token auth when set (with token_cert below)
     std::filesystem::path token_cert;
+    /// A fixed http.secret (as a registry behind a load balancer, or one that resumes
+    /// uploads across restarts, must have). Without it the registry makes a new one at
+    /// each start and forgets the uploads begun before.
+    bool fixed_secret = true;
 };
 
 /// Starts `docker-registry serve` on a free port with storage in a scratch directory;

@@ -2,9 +2,15 @@
 //
 // What every caller gets: TLS verified (system CAs, plus an extra CA file if given),
 // plain HTTP only for hosts named insecure (and loopback), HTTP/2 when the server offers
-// it, connection reuse, timeouts, and retries with exponential backoff and jitter for
-// transient failures (connection errors, resets, 408, 429, 5xx), honouring Retry-After.
-// Credentials in headers are never part of an error message.
+// it, connection reuse, timeouts on every wait, and retries with exponential backoff and
+// jitter for transient failures (resets, 408, 429, 5xx), honouring Retry-After.
+//
+// A host that cannot be reached (its name does not resolve, the connection is refused or
+// times out, the TLS handshake fails) is a fact about the host, not about one request:
+// one request finds out, with a few quick tries, while the others to that host wait for
+// it; once its tries are spent the client remembers the host as unreachable and every
+// request to it fails at once with the same error ("cannot reach HOST: ... (3 tries in
+// 3.1 s)"). Credentials in headers are never part of an error message.
 #pragma once
 
 #include "ocibake/error.hpp"
@@ -23,38 +29,95 @@
 
 namespace ocibake::http {
 
+/// A failed attempt that is tried again, as reported to an Observer.
+struct Retry {
+    std::string host;   ///< "host[:port]" as the URL names it
+    std::string url;    ///< redacted (no userinfo or query)
+    std::string reason; ///< "Couldn't connect to server", "503 Service Unavailable", ...
+    int attempt = 0;    ///< the attempt about to be made (2 = the first retry)
+    int attempts = 0;   ///< the most there will be
+    std::chrono::milliseconds delay{0}; ///< the wait before it
+};
+
+/// What a client tells its caller while it works, for progress and notices (called from
+/// any thread, never while the client holds a lock; implementations synchronise).
+class Observer {
+public:
+    virtual ~Observer() = default;
+    /// A request (with all its retries and resumptions) starts or ends, either way.
+    virtual void request_started(std::string_view url) { (void)url; }
+    virtual void request_finished(std::string_view url) { (void)url; }
+    /// The client waits `retry.delay`, then tries again.
+    virtual void retrying(const Retry& retry) { (void)retry; }
+};
+
 struct Options {
     /// Extra CA certificates (PEM) trusted besides the system's.
     std::filesystem::path ca_file;
     /// Hosts ("host" or "host:port") spoken to over plain HTTP. Loopback hosts
     /// (127.0.0.0/8, ::1, localhost) may always use plain HTTP.
     std::vector<std::string> insecure_hosts;
-    std::chrono::seconds connect_timeout{30};
-    /// A transfer slower than 1 KB/s for this long is aborted (and retried).
+    /// Name lookup, TCP connect and TLS handshake together, per attempt.
+    std::chrono::seconds connect_timeout{10};
+    /// A transfer slower than 1 KB/s for this long is aborted (and retried). This bounds
+    /// the wait for a response too.
     std::chrono::seconds stall_timeout{60};
-    /// Attempts for a transient failure, the first included.
+    /// Attempts for a transient failure (a reset, a stall, 408, 429, 5xx), the first
+    /// included.
     int attempts = 5;
     /// First backoff; doubled each retry (with jitter), capped at 30 s.
     std::chrono::milliseconds backoff{250};
+    /// Attempts to reach a host that cannot be reached (name lookup, connect, TLS
+    /// handshake), the first included; then the host is remembered as unreachable.
+    int connect_attempts = 3;
+    /// Wait before the second attempt to reach a host; doubled for each further one.
+    std::chrono::milliseconds connect_backoff{1000};
+    /// How long a host that could not be reached is remembered so (requests to it fail at
+    /// once meanwhile).
+    std::chrono::seconds remember_unreachable{60};
     std::string user_agent;
+    /// Told about requests and retries (not owned; may be null).
+    Observer* observer = nullptr;
 };
 
 /// An HTTP failure: a status the caller did not accept, or a transport error.
 class HttpError : public Error {
 public:
-    HttpError(ErrorKind kind, std::string message, long status, bool transient, std::string body)
+    HttpError(ErrorKind kind, std::string message, long status, bool transient, std::string body,
+              std::map<std::string, std::string> headers = {})
         : Error(kind, std::move(message)), status_(status), transient_(transient),
-          body_(std::move(body)) {}
+          body_(std::move(body)), headers_(std::move(headers)) {}
     /// 0 for transport errors.
     long status() const noexcept { return status_; }
     bool transient() const noexcept { return transient_; }
     /// The response body of a failed request (at most 64 KB).
     const std::string& body() const noexcept { return body_; }
+    /// A header of the failed response (name lower-cased), or "".
+    std::string header(const std::string& name) const {
+        auto it = headers_.find(name);
+        return it == headers_.end() ? std::string() : it->second;
+    }
+    const std::map<std::string, std::string>& headers() const noexcept { return headers_; }
+
+    /// "cannot reach HOST: ...": the host could not be reached (its name, the connection,
+    /// the TLS handshake); `handshake` when it was the TLS handshake that failed (a server
+    /// that speaks plain HTTP, say).
+    static HttpError unreachable(std::string message, bool handshake) {
+        HttpError e(ErrorKind::io, std::move(message), 0, false, "");
+        e.unreachable_ = true;
+        e.handshake_ = handshake;
+        return e;
+    }
+    bool unreachable() const noexcept { return unreachable_; }
+    bool handshake() const noexcept { return handshake_; }
 
 private:
     long status_;
     bool transient_;
     std::string body_;
+    std::map<std::string, std::string> headers_;
+    bool unreachable_ = false;
+    bool handshake_ = false;
 };
 
 struct Response {

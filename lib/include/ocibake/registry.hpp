@@ -67,6 +67,9 @@ struct Options {
     std::uint64_t monolithic_limit = 16ull << 20;
     /// Called from worker threads: (digest, bytes done, bytes total).
     std::function<void(const Digest&, std::uint64_t, std::uint64_t)> progress;
+    /// Told, in one line, what the user should know while a transfer goes on (an upload
+    /// that starts again, and why). Called from worker threads.
+    std::function<void(const std::string&)> notice;
 };
 
 /// Credentials for `registry` from the places docker, podman and skopeo keep them:
@@ -110,8 +113,13 @@ public:
     /// "HTTP/1.1" or "HTTP/2": what the registry negotiated ("" before the first request).
     std::string protocol() const;
 
+    /// A manifest or index by tag or digest. Its digest is always the sha256 of the bytes
+    /// received: asked by digest, they must hash to it; asked by tag, to the registry's
+    /// Docker-Content-Digest when it sends one. Error(integrity) otherwise.
     Document get_manifest(const std::string& repository, const std::string& ref);
-    /// HEAD of a manifest: its descriptor, or nullopt when it is not there.
+    /// HEAD of a manifest: its descriptor, or nullopt when it is not there. The digest is
+    /// the registry's word (Docker-Content-Digest; empty without it), not checked against
+    /// any bytes: use it to compare, never to pin (get_manifest() for that).
     std::optional<oci::Descriptor> head_manifest(const std::string& repository,
                                                  const std::string& ref);
     void put_manifest(const std::string& repository, const std::string& ref,

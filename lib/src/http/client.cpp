@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <arpa/inet.h>
 #include <cctype>
+#include <condition_variable>
+#include <cstdio>
 #include <exception>
 #include <fstream>
 #include <mutex>
@@ -90,6 +92,27 @@ bool transient_code(CURLcode rc) {
     }
 }
 
+// A failure to reach the host at all (no request was sent): its name did not resolve, the
+// connection was refused or not made in time, or the TLS handshake failed. A fact about
+// the host, not about one request.
+bool unreachable(CURLcode rc, CURL* c) {
+    switch (rc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SSL_CONNECT_ERROR:
+        return true;
+    case CURLE_OPERATION_TIMEDOUT: {
+        // Timed out before the connection was ready for the request: the connect timeout.
+        curl_off_t pretransfer = 0;
+        return curl_easy_getinfo(c, CURLINFO_PRETRANSFER_TIME_T, &pretransfer) == CURLE_OK &&
+               pretransfer == 0;
+    }
+    default:
+        return false;
+    }
+}
+
 bool is_loopback(std::string_view host) {
     if (host == "localhost" || host == "::1" || host == "[::1]") {
         return true;
@@ -118,6 +141,23 @@ std::pair<std::string, std::string> split_host_port(std::string_view hp) {
     return {std::string(hp.substr(0, colon)), std::string(hp.substr(colon + 1))};
 }
 
+// What unreachable hosts are remembered by: "host:port", the name lower-cased and the
+// scheme's default port made explicit.
+std::string host_key(std::string_view url) {
+    auto [host, port] = split_host_port(lower(host_of(url)));
+    if (port.empty()) {
+        port = url.rfind("https://", 0) == 0 ? "443" : "80";
+    }
+    return host + ":" + port;
+}
+
+// "3.1 s"
+std::string seconds_text(std::chrono::steady_clock::duration d) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f s", std::chrono::duration<double>(d).count());
+    return buf;
+}
+
 struct Transfer;
 /// Receives a successful response's body, with the transfer (status, headers) at hand.
 using TransferSink = std::function<void(const Transfer&, const char*, std::size_t)>;
@@ -133,6 +173,7 @@ struct Transfer {
     std::string body_text;       // request body when given as text
     std::size_t body_pos = 0;
     std::exception_ptr error;
+    char error_text[CURL_ERROR_SIZE] = {}; // libcurl's detail of a failure
 
     bool accepted(long s) const {
         if (request->accept.empty()) {
@@ -329,11 +370,79 @@ std::string redact_url(std::string_view url) {
 }
 
 struct Client::Impl {
+    using Clock = std::chrono::steady_clock;
+
+    // What the client knows of a host it could not reach.
+    struct Host {
+        bool probing = false;       // a request is trying to reach it again; others wait
+        std::string down;           // the error, while it is remembered as unreachable
+        bool down_tls_only = false; // the TLS handshake failed: plain HTTP may still work
+        Clock::time_point down_until{};
+    };
+
     Options options;
     std::string ca_bundle; // system CAs + options.ca_file, when an extra CA is given
     std::mutex mutex;
     std::vector<Easy> idle; // handles keep their connections open between requests
     std::mt19937 rng{std::random_device{}()};
+    std::map<std::string, Host> hosts; // by host_key(); guarded by mutex
+    std::condition_variable host_changed;
+
+    // The error a request to `h` fails with at once, or "" (mutex held).
+    std::string known_down(Host& h, bool tls) {
+        if (h.down.empty()) {
+            return "";
+        }
+        if (Clock::now() >= h.down_until) {
+            h.down.clear();
+            return "";
+        }
+        return tls || !h.down_tls_only ? h.down : "";
+    }
+
+    // Before an attempt: waits while another request finds out whether the host can be
+    // reached, and fails at once when it is known that it cannot.
+    void wait_for_host(const std::string& key, bool tls, const std::string& probing) {
+        std::unique_lock lock(mutex);
+        Host& h = hosts[key];
+        host_changed.wait(lock, [&] { return !h.probing || probing == key; });
+        if (std::string down = known_down(h, tls); !down.empty()) {
+            throw HttpError::unreachable(down, h.down_tls_only);
+        }
+    }
+
+    void stop_probing(std::string& key) {
+        if (key.empty()) {
+            return;
+        }
+        {
+            std::lock_guard lock(mutex);
+            hosts[key].probing = false;
+        }
+        key.clear();
+        host_changed.notify_all();
+    }
+
+    void tell_retry(const std::string& url, std::string reason, int attempt, int attempts,
+                    std::chrono::milliseconds delay) {
+        if (options.observer != nullptr) {
+            options.observer->retrying(
+                Retry{host_of(url), redact_url(url), std::move(reason), attempt, attempts, delay});
+        }
+    }
+
+    // Wait before attempt `tries` + 1 to reach a host: connect_backoff, doubled for each
+    // further attempt, with a little jitter.
+    std::chrono::milliseconds connect_delay(int tries) {
+        auto base = options.connect_backoff * (1LL << std::min(tries - 1, 8));
+        std::uniform_real_distribution<double> jitter(0.9, 1.1);
+        double ms = static_cast<double>(base.count());
+        {
+            std::lock_guard lock(mutex);
+            ms *= jitter(rng);
+        }
+        return std::chrono::milliseconds(std::min<long long>(static_cast<long long>(ms), 30000));
+    }
 
     Easy acquire() {
         {
@@ -406,6 +515,7 @@ struct Client::Impl {
                                static_cast<long>(options.stall_timeout.count())),
               "low speed time");
         check(curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L), "nosignal");
+        check(curl_easy_setopt(c, CURLOPT_ERRORBUFFER, t.error_text), "error buffer");
         // Large buffers: a blob is a few callbacks per MB, not sixty.
         check(curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 1024L * 1024L), "buffer size");
         check(curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 2L * 1024L * 1024L),
@@ -470,6 +580,7 @@ struct Client::Impl {
         }
         CURLcode rc = curl_easy_perform(c);
         check(curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr), "headers");
+        check(curl_easy_setopt(c, CURLOPT_ERRORBUFFER, nullptr), "error buffer");
         if (t.error) {
             std::rethrow_exception(t.error);
         }
@@ -477,14 +588,28 @@ struct Client::Impl {
     }
 
     // Sends `r`, retrying transient failures that happened before any body byte reached
-    // `sink`; a failure after that is thrown (transient) for download() to resume.
+    // `sink`; a failure after that is thrown (transient) for download() to resume. A host
+    // that cannot be reached is tried connect_attempts times by one request (the others to
+    // it wait meanwhile), then remembered as unreachable.
     Response run(const Request& r, const TransferSink* sink) {
         check_scheme(r.url);
-        for (int attempt = 0;; ++attempt) {
+        const bool tls = r.url.rfind("https://", 0) == 0;
+        const std::string key = host_key(r.url);
+        const auto started = Clock::now();
+        std::string probing; // the host this request is trying to reach again, if any
+        struct Done {
+            Impl& impl;
+            std::string& key;
+            ~Done() { impl.stop_probing(key); }
+        } done{*this, probing};
+        int attempt = 0; // transient failures after the host was reached
+        int tries = 0;   // attempts that did not reach the host
+        for (bool first = true;; first = false) {
+            wait_for_host(key, tls, probing);
             Transfer t;
             t.request = &r;
             t.sink = sink;
-            if (attempt > 0 && r.rewind) {
+            if (!first && r.rewind) {
                 r.rewind();
             }
             Easy handle = acquire();
@@ -501,6 +626,61 @@ struct Client::Impl {
             response.http_version = version == CURL_HTTP_VERSION_2_0 ? 2
                                     : version == CURL_HTTP_VERSION_3 ? 3
                                                                      : 1;
+            if (rc != CURLE_OK && unreachable(rc, handle.get())) {
+                // Where it failed (a redirect may have led to another host).
+                const std::string& target = response.url;
+                const std::string target_key = host_key(target);
+                const bool target_tls = target.rfind("https://", 0) == 0;
+                const bool handshake = rc == CURLE_SSL_CONNECT_ERROR;
+                std::string reason = curl_easy_strerror(rc);
+                if (handshake && t.error_text[0] != '\0') {
+                    reason += std::string(" (") + t.error_text + ")";
+                }
+                ++tries;
+                std::unique_lock lock(mutex);
+                Host& h = hosts[target_key];
+                if (std::string down = known_down(h, target_tls); !down.empty()) {
+                    throw HttpError::unreachable(down, h.down_tls_only);
+                }
+                if (h.probing && probing != target_key) {
+                    // Another request is finding out whether the host can be reached: this
+                    // one goes on as that one ends.
+                    host_changed.wait(lock, [&] { return !h.probing; });
+                    if (std::string down = known_down(h, target_tls); !down.empty()) {
+                        throw HttpError::unreachable(down, h.down_tls_only);
+                    }
+                    --tries;
+                    continue;
+                }
+                // A failed handshake is not tried again (the next would fail alike, and
+                // a registry that speaks plain HTTP is asked so next).
+                const int allowed = handshake ? 1 : std::max(1, options.connect_attempts);
+                if (tries < allowed && r.retry) {
+                    h.probing = true;
+                    probing = target_key;
+                    lock.unlock();
+                    auto delay = connect_delay(tries);
+                    tell_retry(target, reason, tries + 1, allowed, delay);
+                    std::this_thread::sleep_for(delay);
+                    continue;
+                }
+                if (!r.retry) {
+                    lock.unlock();
+                    throw HttpError(ErrorKind::io, redact_url(target) + ": " + reason, 0,
+                                    !handshake, "");
+                }
+                std::string message = "cannot reach " + host_of(target) + ": " + reason + " (" +
+                                      (tries == 1 ? std::string("1 try")
+                                                  : std::to_string(tries) + " tries in " +
+                                                        seconds_text(Clock::now() - started)) +
+                                      ")";
+                h.down = message;
+                h.down_tls_only = handshake;
+                h.down_until = Clock::now() + options.remember_unreachable;
+                lock.unlock();
+                throw HttpError::unreachable(message, handshake);
+            }
+            stop_probing(probing); // the host answered
             if (rc == CURLE_OK) {
                 release(std::move(handle));
             }
@@ -508,11 +688,15 @@ struct Client::Impl {
             bool can_retry = attempt + 1 < options.attempts && r.retry && t.delivered == 0;
             if (rc != CURLE_OK) {
                 bool transient = transient_code(rc);
+                std::string reason = curl_easy_strerror(rc);
                 if (transient && can_retry) {
-                    std::this_thread::sleep_for(backoff(attempt));
+                    auto delay = backoff(attempt);
+                    ++attempt;
+                    tell_retry(r.url, reason, attempt + 1, options.attempts, delay);
+                    std::this_thread::sleep_for(delay);
                     continue;
                 }
-                std::string msg = redact_url(r.url) + ": " + curl_easy_strerror(rc);
+                std::string msg = redact_url(r.url) + ": " + reason;
                 if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT) {
                     msg += " (the server's certificate is not trusted: give its CA with --ca-file)";
                 }
@@ -531,13 +715,16 @@ struct Client::Impl {
                     wait = std::max(wait, std::min<std::chrono::milliseconds>(
                                               *after, std::chrono::seconds(60)));
                 }
+                ++attempt;
+                tell_retry(r.url, describe_status(response.status), attempt + 1, options.attempts,
+                           wait);
                 std::this_thread::sleep_for(wait);
                 continue;
             }
             throw HttpError(ErrorKind::io,
                             r.method + " " + redact_url(r.url) + ": " +
                                 describe_status(response.status),
-                            response.status, transient, response.body);
+                            response.status, transient, response.body, std::move(response.headers));
         }
     }
 };
@@ -572,11 +759,42 @@ const Options& Client::options() const noexcept {
     return impl_->options;
 }
 
+namespace {
+
+// Tells the observer that a request started, and (whatever happens) that it ended.
+class Watched {
+public:
+    Watched(Observer* observer, const std::string& url)
+        : observer_(observer), url_(observer ? redact_url(url) : std::string()) {
+        if (observer_ != nullptr) {
+            observer_->request_started(url_);
+        }
+    }
+    ~Watched() {
+        if (observer_ != nullptr) {
+            try {
+                observer_->request_finished(url_);
+            } catch (...) {
+            }
+        }
+    }
+    Watched(const Watched&) = delete;
+    Watched& operator=(const Watched&) = delete;
+
+private:
+    Observer* observer_;
+    std::string url_;
+};
+
+} // namespace
+
 Response Client::send(const Request& request) {
+    Watched watched(impl_->options.observer, request.url);
     return impl_->run(request, nullptr);
 }
 
 Response Client::send(const Request& request, const BodySink& sink) {
+    Watched watched(impl_->options.observer, request.url);
     TransferSink each = [&sink](const Transfer&, const char* data, std::size_t size) {
         sink(data, size);
     };
@@ -585,6 +803,7 @@ Response Client::send(const Request& request, const BodySink& sink) {
 
 Response Client::download(const Request& request, const BodySink& sink,
                           std::optional<std::uint64_t> expected_size, std::uint64_t start_at) {
+    Watched watched(impl_->options.observer, request.url);
     std::uint64_t offset = start_at; // where the sink's bytes end
     int failures = 0;
     for (;;) {
@@ -629,7 +848,14 @@ Response Client::download(const Request& request, const BodySink& sink,
             if (!e.transient() || !request.retry || ++failures >= impl_->options.attempts) {
                 throw;
             }
-            std::this_thread::sleep_for(impl_->backoff(failures));
+            auto delay = impl_->backoff(failures);
+            std::string reason = e.what();
+            if (auto at = reason.find(redact_url(request.url) + ": "); at != std::string::npos) {
+                reason.erase(0, at + redact_url(request.url).size() + 2);
+            }
+            impl_->tell_retry(request.url, reason + " after " + std::to_string(offset) + " bytes",
+                              failures + 1, impl_->options.attempts, delay);
+            std::this_thread::sleep_for(delay);
         }
     }
 }

@@ -2,10 +2,12 @@
 // (refreshed once on 401), manifests, blobs, mounts, monolithic and chunked uploads.
 #include "common/fs.hpp"
 #include "ocibake/registry.hpp"
+#include "registry/auth.hpp"
 
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <fcntl.h>
 #include <map>
 #include <mutex>
@@ -51,46 +53,6 @@ std::string url_encode(std::string_view s) {
         }
     }
     return out;
-}
-
-// `Bearer realm="...",service="...",scope="..."` -> scheme and parameters.
-std::pair<std::string, std::map<std::string, std::string>>
-parse_challenge(const std::string& header) {
-    std::map<std::string, std::string> params;
-    auto sp = header.find(' ');
-    std::string scheme = header.substr(0, sp);
-    for (char& c : scheme) {
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    std::size_t i = sp == std::string::npos ? header.size() : sp + 1;
-    while (i < header.size()) {
-        while (i < header.size() && (header[i] == ' ' || header[i] == ',')) {
-            ++i;
-        }
-        auto eq = header.find('=', i);
-        if (eq == std::string::npos) {
-            break;
-        }
-        std::string key = header.substr(i, eq - i);
-        std::string value;
-        i = eq + 1;
-        if (i < header.size() && header[i] == '"') {
-            ++i;
-            while (i < header.size() && header[i] != '"') {
-                if (header[i] == '\\' && i + 1 < header.size()) {
-                    ++i;
-                }
-                value += header[i++];
-            }
-            ++i;
-        } else {
-            auto end = header.find(',', i);
-            value = header.substr(i, end == std::string::npos ? std::string::npos : end - i);
-            i = end == std::string::npos ? header.size() : end;
-        }
-        params[key] = value;
-    }
-    return {scheme, params};
 }
 
 // The registry's error codes in plain words (distribution spec, "Error codes").
@@ -153,9 +115,54 @@ struct Client::Impl {
         return out;
     }
 
+    // Who the credentials name, for messages: "anonymous" without any.
+    std::string user() {
+        std::lock_guard lock(mutex);
+        const auto& c = credentials();
+        if (!c) {
+            return "anonymous";
+        }
+        return c->username.empty() ? "the identity token's user" : c->username;
+    }
+
+    // A push the registry refuses although the credentials were good: 403, or 401 with a
+    // token that lacks the push action (error="insufficient_scope" in the challenge, or
+    // the token's own claims say so). Empty when `e` is not that.
+    std::string push_denied(const http::HttpError& e, const std::string& repo,
+                            const std::string& auth_header) {
+        std::string why;
+        if (e.status() == 403) {
+            why = "HTTP 403";
+        } else if (e.status() == 401) {
+            auto challenge = auth::parse_challenge(e.header("www-authenticate"));
+            if (challenge.params["error"] == "insufficient_scope") {
+                why = "HTTP 401, insufficient_scope";
+            } else if (auth_header.rfind("Bearer ", 0) == 0 &&
+                       auth::token_grants(auth_header.substr(7), repo, "push") == false) {
+                why = "HTTP 401, the token grants no push";
+            }
+        }
+        if (why.empty()) {
+            return "";
+        }
+        std::string u = user();
+        return "denied: " + u + " may not push to " + repo +
+               (u == "anonymous"
+                    ? ": give credentials (--creds, an auth file or a credential helper)"
+                    : "") +
+               " (" + why + ")";
+    }
+
     [[noreturn]] void fail(const http::HttpError& e, const std::string& repo,
-                           const std::string& what) {
+                           const std::string& what, bool pushing = false,
+                           const std::string& auth_header = "") {
         std::string msg = where(repo, what) + ": ";
+        if (pushing) {
+            if (std::string denied = push_denied(e, repo, auth_header); !denied.empty()) {
+                throw http::HttpError(ErrorKind::input, msg + denied, e.status(), false, e.body(),
+                                      e.headers());
+            }
+        }
         std::string codes;
         try {
             json body = json::parse(e.body());
@@ -216,12 +223,13 @@ struct Client::Impl {
                 fail(e, "", "");
             }
             if (!http.allows_plain_http(host)) {
-                throw http::HttpError(ErrorKind::io,
-                                      where("", "") + ": " + e.what() +
-                                          " (if it speaks plain HTTP, refusing plain HTTP to " +
-                                          host + " unless it is named with --insecure-registry " +
-                                          host + ")",
-                                      0, e.transient(), "");
+                std::string hint =
+                    e.unreachable() && !e.handshake()
+                        ? ""
+                        : " (if it speaks plain HTTP, refusing plain HTTP to " + host +
+                              " unless it is named with --insecure-registry " + host + ")";
+                throw http::HttpError(ErrorKind::io, where("", "") + ": " + e.what() + hint, 0,
+                                      e.transient(), "");
             }
             r.url = "http://" + host + "/v2/";
             try {
@@ -233,7 +241,7 @@ struct Client::Impl {
         }
         http_version = response.http_version;
         if (response.status == 401) {
-            auto [kind, params] = parse_challenge(response.header("www-authenticate"));
+            auto [kind, params] = auth::parse_challenge(response.header("www-authenticate"));
             if (kind == "bearer") {
                 auth = Auth::bearer;
                 realm = params["realm"];
@@ -355,7 +363,9 @@ struct Client::Impl {
                 if (e.status() == 401 && attempt == 0) {
                     continue; // the token expired or lacked a scope: once more with a new one
                 }
-                fail(e, repo, what);
+                bool pushing =
+                    std::find(scope.begin(), scope.end(), push_scope(repo).front()) != scope.end();
+                fail(e, repo, what, pushing, auth_header);
             }
         }
     }
@@ -424,6 +434,19 @@ Document Client::get_manifest(const std::string& repo, const std::string& ref) {
     if (asked && asked != doc.digest) {
         throw Error(ErrorKind::integrity,
                     origin + ": the registry served content hashing to " + doc.digest.str());
+    }
+    if (!asked) {
+        // By tag: the bytes must be what the registry says they are. Without the header
+        // (the distribution spec makes it optional) the digest of the bytes is what counts.
+        std::string said = response.header("docker-content-digest");
+        std::transform(said.begin(), said.end(), said.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        if (!said.empty() && said.rfind("sha256:", 0) == 0 && said != doc.digest.str()) {
+            throw Error(ErrorKind::integrity,
+                        origin + ": the registry says the manifest is " + said +
+                            " (Docker-Content-Digest), but the bytes it served hash to " +
+                            doc.digest.str() + "; refusing them");
+        }
     }
     return doc;
 }
@@ -643,8 +666,19 @@ std::uint64_t Client::upload_blob(const std::string& repo, const Digest& digest,
         status.accept = {204, 400, 404};
         http::Response state = impl_->call(status, scope, repo, what);
         if (state.status != 204) {
-            // Expired, unknown, or (docker-registry) holding part of a chunk the client
-            // never had acknowledged: it cannot go on; start again.
+            // Forgotten (expired, or a registry restarted with another http.secret: its
+            // upload URLs are signed with it), or (docker-registry) holding part of a
+            // chunk the client never had acknowledged: it cannot go on; start again.
+            if (impl_->options.notice) {
+                impl_->options.notice(
+                    impl_->where(repo, what) + ": " +
+                    (state.status == 404
+                         ? "the registry forgot the upload begun earlier (restarted without a "
+                           "fixed http.secret, or the upload expired)"
+                         : "the registry cannot go on with the upload begun earlier (it holds "
+                           "part of a chunk it never acknowledged)") +
+                    ": starting it again from byte 0");
+            }
             return std::nullopt;
         }
         std::string range = state.header("range");

@@ -1,6 +1,7 @@
 // Where docker, podman and skopeo keep registry credentials, read the way they read them.
 #include "common/fs.hpp"
 #include "ocibake/registry.hpp"
+#include "registry/auth.hpp"
 
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
@@ -158,11 +159,76 @@ std::optional<Credentials> from_helper(const std::string& helper, const std::str
 
 } // namespace
 
+namespace auth {
+
+AuthEntry lookup_auth_file(std::string_view text, std::string_view registry,
+                           const std::string& origin) {
+    AuthEntry out;
+    std::string want = normalize_key(std::string(registry));
+    json j;
+    try {
+        j = json::parse(text);
+    } catch (const json::exception&) {
+        throw Error(ErrorKind::input, "auth file " + origin + " is not valid JSON");
+    }
+    if (!j.is_object()) {
+        return out;
+    }
+    if (auto helpers = j.find("credHelpers"); helpers != j.end() && helpers->is_object()) {
+        for (const auto& [key, helper] : helpers->items()) {
+            if (normalize_key(key) == want && helper.is_string()) {
+                out.helper = helper.get<std::string>();
+                out.helper_server = key;
+                out.helper_decides = true;
+                return out;
+            }
+        }
+    }
+    if (auto auths = j.find("auths"); auths != j.end() && auths->is_object()) {
+        for (const auto& [key, entry] : auths->items()) {
+            if (normalize_key(key) != want || !entry.is_object()) {
+                continue;
+            }
+            auto text_of = [&entry](const char* name) {
+                auto it = entry.find(name);
+                return it != entry.end() && it->is_string() ? it->get<std::string>()
+                                                            : std::string();
+            };
+            Credentials c;
+            c.identity_token = text_of("identitytoken");
+            std::string auth = text_of("auth");
+            if (!auth.empty()) {
+                std::string plain = base64_decode(auth, origin);
+                auto colon = plain.find(':');
+                if (colon == std::string::npos) {
+                    throw Error(ErrorKind::input, origin + ": the \"auth\" for " + key +
+                                                      " is not base64 of user:password");
+                }
+                c.username = plain.substr(0, colon);
+                c.password = plain.substr(colon + 1);
+            } else {
+                c.username = text_of("username");
+                c.password = text_of("password");
+            }
+            if (!c.username.empty() || !c.identity_token.empty()) {
+                out.credentials = c;
+                return out;
+            }
+        }
+    }
+    if (auto store = j.find("credsStore"); store != j.end() && store->is_string()) {
+        out.helper = store->get<std::string>();
+        out.helper_server = want == "docker.io" ? "https://index.docker.io/v1/" : want;
+    }
+    return out;
+}
+
+} // namespace auth
+
 std::optional<Credentials> find_credentials(std::string_view registry, const Options& options) {
     if (options.creds) {
         return options.creds;
     }
-    std::string want = normalize_key(std::string(registry));
     for (const fs::path& file : auth_files(options)) {
         std::error_code ec;
         if (!fs::exists(file, ec)) {
@@ -171,51 +237,14 @@ std::optional<Credentials> find_credentials(std::string_view registry, const Opt
             }
             continue;
         }
-        json j;
-        try {
-            j = json::parse(detail::read_file(file, ErrorKind::input, 4 << 20));
-        } catch (const json::exception&) {
-            throw Error(ErrorKind::input, "auth file " + file.string() + " is not valid JSON");
+        auth::AuthEntry entry = auth::lookup_auth_file(
+            detail::read_file(file, ErrorKind::input, 4 << 20), registry, file.string());
+        if (entry.credentials) {
+            return entry.credentials;
         }
-        if (!j.is_object()) {
-            continue;
-        }
-        if (auto helpers = j.find("credHelpers"); helpers != j.end() && helpers->is_object()) {
-            for (const auto& [key, helper] : helpers->items()) {
-                if (normalize_key(key) == want && helper.is_string()) {
-                    return from_helper(helper.get<std::string>(), key);
-                }
-            }
-        }
-        if (auto auths = j.find("auths"); auths != j.end() && auths->is_object()) {
-            for (const auto& [key, entry] : auths->items()) {
-                if (normalize_key(key) != want || !entry.is_object()) {
-                    continue;
-                }
-                Credentials c;
-                c.identity_token = entry.value("identitytoken", "");
-                std::string auth = entry.value("auth", "");
-                if (!auth.empty()) {
-                    std::string plain = base64_decode(auth, file.string());
-                    auto colon = plain.find(':');
-                    if (colon == std::string::npos) {
-                        throw Error(ErrorKind::input, file.string() + ": the \"auth\" for " + key +
-                                                          " is not base64 of user:password");
-                    }
-                    c.username = plain.substr(0, colon);
-                    c.password = plain.substr(colon + 1);
-                } else {
-                    c.username = entry.value("username", "");
-                    c.password = entry.value("password", "");
-                }
-                if (!c.username.empty() || !c.identity_token.empty()) {
-                    return c;
-                }
-            }
-        }
-        if (auto store = j.find("credsStore"); store != j.end() && store->is_string()) {
-            std::string server = want == "docker.io" ? "https://index.docker.io/v1/" : want;
-            if (auto c = from_helper(store->get<std::string>(), server)) {
+        if (!entry.helper.empty()) {
+            auto c = from_helper(entry.helper, entry.helper_server);
+            if (c || entry.helper_decides) {
                 return c;
             }
         }
