@@ -290,6 +290,31 @@ TEST_CASE("hostile layers are refused with the entry named, nothing written outs
     CHECK(std::distance(fs::directory_iterator(outside), fs::directory_iterator()) == 1);
 }
 
+TEST_CASE("whiteouts that name no entry are refused by name, before anything is removed") {
+    Fixture f;
+    f.apply(put_layer(f.store, {{"a/keep", 'f', "k"}, {"b", 'f', "b"}}), 1);
+    auto refused = [&](const std::string& name) {
+        LayerResult l = put_layer(f.store, {{name, 'f'}});
+        Caught c = error_of([&] { f.apply(l, 2); });
+        CHECK(c.kind == ErrorKind::input);
+        return c.what.substr(label(l, 2).size());
+    };
+    // 'a/.wh..' named a/. (which removed /a); 'a/.wh...' named a/.. (the root).
+    CHECK(refused("a/.wh..") ==
+          ": whiteout 'a/.wh..' would delete '.': a whiteout must name an entry of its directory");
+    CHECK(refused("a/.wh...") == ": whiteout 'a/.wh...' would delete '..': a whiteout must name "
+                                 "an entry of its directory");
+    CHECK(refused("a/.wh.") ==
+          ": whiteout 'a/.wh.' would delete '': a whiteout must name an entry of its directory");
+    CHECK(refused(".wh...") ==
+          ": whiteout '.wh...' would delete '..': a whiteout must name an entry of its directory");
+    // An opaque marker in a directory that is a file: the rules refuse it (it was an I/O
+    // error, the file system stopping it).
+    CHECK(refused("b/.wh..wh..opq") == ": whiteout 'b/.wh..wh..opq': 'b' is not a directory");
+    CHECK(read_file(f.root / "a/keep") == "k");
+    CHECK(read_file(f.root / "b") == "b");
+}
+
 TEST_CASE("symlinks that stay inside are followed: a file replaces a symlink, never its target") {
     Fixture f;
     write_file(f.dir / "outside/keep", "host\n");
