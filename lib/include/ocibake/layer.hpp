@@ -52,7 +52,20 @@ struct LayerOptions {
     int effective_level() const noexcept;
 };
 
-enum class EntryType { file, directory, symlink, hardlink, fifo, char_device, block_device };
+enum class EntryType {
+    file,
+    directory,
+    symlink,
+    hardlink,
+    fifo,
+    char_device,
+    block_device,
+    /// An explicit deletion of `path` from the layers below, written as `DIR/.wh.NAME`
+    /// (an empty file of mode 0, owned by 0:0). Only this type may write a `.wh.` name:
+    /// the tar writer refuses any other entry with a path component starting with
+    /// ".wh." (Error(input)), since every runtime reads such a name as a deletion.
+    whiteout,
+};
 const char* to_string(EntryType type) noexcept;
 
 /// Identity of a host file at the time it was listed; the layer cache uses it to tell a
