@@ -463,6 +463,13 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
     }
     result.layer_seconds = seconds_since(layers_start);
 
+    if (image.layers.size() > oci::max_layers) {
+        throw Error(ErrorKind::input, recipe.file.string() + ": the image would have " +
+                                          std::to_string(image.layers.size()) + " layers (" +
+                                          std::to_string(result.base_checks.size()) +
+                                          " of the base); ocibake " + "accepts at most " +
+                                          std::to_string(oci::max_layers));
+    }
     auto output_start = Clock::now();
     result.image = assemble_image(store, image);
     nlohmann::json keep = {result.image.config_descriptor.digest.str(),
