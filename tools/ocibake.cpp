@@ -28,11 +28,12 @@ constexpr const char* kExitCodes = R"(Exit codes:
   1  internal error (a bug: please report it)
   2  usage error (bad flags or arguments)
   3  recipe error (malformed recipe or fragment)
-  4  input error (a file the recipe names is missing, unreadable or unsafe;
-     a registry has no such image or blob, or refuses the credentials)
+  4  input error: an input refused for what it asks for (a path escaping the
+     image, a .wh. name, a path through a symlink), missing or unreadable;
+     a registry has no such image or blob, or refuses the credentials
   5  I/O error (writing the output or the cache failed; a registry is unreachable)
-  6  integrity error (bytes do not match their digest, corrupt image,
-     untrusted TLS certificate)
+  6  integrity error (bytes do not match their digest, or are not the format they
+     claim: corrupt archive or image; untrusted TLS certificate)
   7  tests failed (ocibake test: at least one test did not pass)
   8  runtime error (no working OCI runtime, a broken GPU setup on the host)
 `ocibake run` exits with the command's own exit code once it ran.)";
