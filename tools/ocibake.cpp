@@ -28,11 +28,12 @@ constexpr const char* kExitCodes = R"(Exit codes:
   1  internal error (a bug: please report it)
   2  usage error (bad flags or arguments)
   3  recipe error (malformed recipe or fragment)
-  4  input error (a file the recipe names is missing, unreadable or unsafe;
-     a registry has no such image or blob, or refuses the credentials)
+  4  input error: an input refused for what it asks for (a path escaping the
+     image, a .wh. name, a path through a symlink), missing or unreadable;
+     a registry has no such image or blob, or refuses the credentials
   5  I/O error (writing the output or the cache failed; a registry is unreachable)
-  6  integrity error (bytes do not match their digest, corrupt image,
-     untrusted TLS certificate)
+  6  integrity error (bytes do not match their digest, or are not the format they
+     claim: corrupt archive or image; untrusted TLS certificate)
   7  tests failed (ocibake test: at least one test did not pass)
   8  runtime error (no working OCI runtime, a broken GPU setup on the host)
 `ocibake run` exits with the command's own exit code once it ran.)";
@@ -316,6 +317,41 @@ json descriptor_json(const ocibake::oci::Descriptor& d) {
     return {{"digest", d.digest.str()}, {"size", d.size}, {"media_type", d.media_type}};
 }
 
+json base_checks_json(const ocibake::BuildResult& r) {
+    json out = json::array();
+    for (const auto& c : r.base_checks) {
+        json j = {{"status", ocibake::to_string(c.status)}};
+        if (!c.detail.empty()) {
+            j["detail"] = c.detail;
+        }
+        out.push_back(j);
+    }
+    return out;
+}
+
+/// One line on stderr per base layer `ocibake run` would refuse, or that was not read.
+void print_base_checks(const ocibake::BuildResult& r) {
+    std::size_t base = 0;
+    for (const auto& l : r.layers) {
+        base += l.from_base ? 1 : 0;
+    }
+    for (std::size_t i = 0; i < r.base_checks.size() && i < base; ++i) {
+        const auto& c = r.base_checks[i];
+        if (c.status == ocibake::LayerCheck::Status::refused) {
+            std::fprintf(stderr,
+                         "warning: base %s (ocibake run would refuse it; build --strict refuses "
+                         "this base)\n",
+                         c.detail.c_str());
+        } else if (c.status == ocibake::LayerCheck::Status::unchecked) {
+            std::fprintf(stderr,
+                         "note: base layer %zu (%s) was not checked: %s (build --strict "
+                         "fetches and checks it)\n",
+                         i + 1, r.layers[i].layer.descriptor.digest.str().c_str(),
+                         c.detail.c_str());
+        }
+    }
+}
+
 void print_build(const ocibake::BuildResult& r, const std::string& recipe, bool as_json,
                  const json& push, bool quiet) {
     const auto& image = r.image;
@@ -339,6 +375,7 @@ void print_build(const ocibake::BuildResult& r, const std::string& recipe, bool 
             {"config", descriptor_json(image.config_descriptor)},
             {"output", r.wrote_output ? json(r.output.str()) : json(nullptr)},
             {"base_layers_fetched", r.base_layers_fetched},
+            {"base_checks", base_checks_json(r)},
             {"layers", layers},
             {"layers_built", r.layers_built()},
             {"timings",
@@ -881,6 +918,10 @@ int main(int argc, char** argv) {
     build->add_flag(
         "--update-lock", update_lock,
         "Re-resolve remote inputs and rewrite the lock when the recipe no longer matches it");
+    bool strict = false;
+    build->add_flag("--strict", strict,
+                    "Refuse a base whose layers `ocibake run` would refuse (by default a "
+                    "warning), fetching a registry base's layers to check them");
     registry_flags.add_to(build);
     build->footer(kExitCodes);
 
@@ -1022,6 +1063,7 @@ int main(int argc, char** argv) {
             options.threads = threads;
             options.registry = registry_flags.options();
             options.update_lock = update_lock;
+            options.strict = strict;
             // Pushing without -o writes no local image (a registry base is then never fetched).
             options.write_output = push_refs.empty() || !output.empty();
             if (!output.empty()) {
@@ -1050,6 +1092,7 @@ int main(int argc, char** argv) {
             if (progress) {
                 progress->clear();
             }
+            print_base_checks(result);
             if (result.lock_written && !quiet && !as_json) {
                 std::printf("wrote the lock %s\n", result.lock_file.string().c_str());
             }

@@ -15,6 +15,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <unistd.h>
 #include <vector>
 
@@ -75,6 +76,51 @@ fs::path make_deb(const fs::path& dir, const std::string& name, const std::strin
     fs::path deb = dir / "pool" / (name + "_" + version + "_amd64.deb");
     fs::create_directories(deb.parent_path());
     must({"dpkg-deb", "--root-owner-group", "-Zxz", "--build", root.string(), deb.string()});
+    return deb;
+}
+
+/// A .deb made by hand (Python's tarfile, then ar), for what dpkg-deb would not write:
+/// entries in this order, each a path ("./x"), a type ('f' file, 'd' directory, 'l'
+/// symlink) and the content or the link's target.
+fs::path make_raw_deb(const fs::path& dir, const std::string& name, const std::string& version,
+                      const std::vector<std::tuple<std::string, char, std::string>>& entries) {
+    json items = json::array();
+    for (const auto& [path, type, data] : entries) {
+        items.push_back({path, std::string(1, type), data});
+    }
+    fs::path work = dir / ("raw-" + name + "-" + version);
+    fs::create_directories(work);
+    write_file(work / "entries.json", items.dump());
+    write_file(work / "make.py", R"(
+import io, json, sys, tarfile
+work, name, version = sys.argv[1:4]
+def tar(path, members):
+    with tarfile.open(path, "w:gz", format=tarfile.GNU_FORMAT) as t:
+        for p, kind, data in members:
+            info = tarfile.TarInfo(p)
+            info.mode = 0o755 if kind == "d" else 0o644
+            if kind == "d":
+                info.type = tarfile.DIRTYPE
+                t.addfile(info)
+            elif kind == "l":
+                info.type = tarfile.SYMTYPE
+                info.linkname = data
+                t.addfile(info)
+            else:
+                info.size = len(data.encode())
+                t.addfile(info, io.BytesIO(data.encode()))
+control = ("Package: %s\nVersion: %s\nArchitecture: amd64\nMaintainer: t <t@t>\n"
+           "Description: hand-made\n" % (name, version))
+tar(work + "/control.tar.gz", [("./control", "f", control)])
+tar(work + "/data.tar.gz", json.load(open(work + "/entries.json")))
+open(work + "/debian-binary", "w").write("2.0\n")
+)");
+    must({"python3", (work / "make.py").string(), work.string(), name, version});
+    fs::path deb = dir / "pool" / (name + "_" + version + "_amd64.deb");
+    fs::create_directories(deb.parent_path());
+    must({"sh", "-c",
+          "cd '" + work.string() + "' && ar rc '" + deb.string() +
+              "' debian-binary control.tar.gz data.tar.gz"});
     return deb;
 }
 
@@ -431,9 +477,108 @@ TEST_CASE("build: a .deb whose paths climb out of the root is refused") {
     fs::path recipe = write_file(dir / "app.toml", "name = \"app\"\n" + source + "[[layer]]\n" +
                                                        packages_toml({"evil"}));
     auto r = ocibake_in(dir, {"build", recipe.string(), "-o", "oci:" + (dir / "img").string()});
-    CHECK(r.exit_code == 6);
-    CHECK(contains(r.err, "package evil 1 (amd64): data.tar: './../etc/evil' climbs out of the "
-                          "root"));
+    CHECK(r.exit_code == 4); // refused for what it asks: the exit-code rule (docs/cli.md)
+    CHECK(contains(r.err, "package evil 1 (amd64) (" + server.url() +
+                              "/pool/evil_1_amd64.deb): data.tar: './../etc/evil' climbs out of "
+                              "the root"));
+}
+
+TEST_CASE("build: a .deb path named .wh.* is refused: in a layer it would delete files below") {
+    require_program("dpkg-deb", "dpkg");
+    require_program("ar", "binutils");
+    ScratchDir dir("apt-whiteout");
+    fs::path repo = dir / "repo";
+    make_deb(repo, "owner", "1.0", "", {{"usr/share/owned/data", "mine\n"}});
+    make_deb(repo, "hider", "1.0", "", {{"usr/share/owned/.wh.data", ""}});
+    make_raw_deb(repo, "emptier", "1.0", {{"./etc/", 'd', ""}, {"./etc/.wh..wh..opq", 'f', ""}});
+    AptServer server(repo);
+    std::string source = local_repo(repo, server.url());
+    const std::string refused = ": in an OCI layer a name starting with '.wh.' is a deletion, so "
+                                "no file may carry it; refused (dpkg would make a file of that "
+                                "name; an image cannot)";
+    auto build = [&](const std::string& layers) {
+        fs::remove(dir / "app.lock");
+        fs::path recipe = write_file(dir / "app.toml", "name = \"app\"\n" + source + layers);
+        return ocibake_in(dir, {"build", recipe.string(), "-o", "oci:" + (dir / "img").string()});
+    };
+    SECTION("a whiteout of a file an earlier layer's package owns") {
+        auto r = build("[[layer]]\nname = \"one\"\n" + packages_toml({"owner"}) +
+                       "[[layer]]\nname = \"two\"\n" + packages_toml({"hider"}));
+        CHECK(r.exit_code == 4);
+        CHECK(contains(r.err, "package hider 1.0 (amd64) (" + server.url() +
+                                  "/pool/hider_1.0_amd64.deb): data.tar: image path "
+                                  "/usr/share/owned/.wh.data would delete /usr/share/owned/data "
+                                  "of the image below" +
+                                  refused));
+    }
+    SECTION("an opaque marker") {
+        auto r = build("[[layer]]\n" + packages_toml({"emptier"}));
+        CHECK(r.exit_code == 4);
+        CHECK(contains(r.err, "package emptier 1.0 (amd64) (" + server.url() +
+                                  "/pool/emptier_1.0_amd64.deb): data.tar: image path "
+                                  "/etc/.wh..wh..opq would empty /etc of the image below" +
+                                  refused));
+    }
+    CHECK(!fs::exists(dir / "img"));
+}
+
+TEST_CASE("build: a .deb path below a symlink is refused, naming the package and the link") {
+    require_program("dpkg-deb", "dpkg");
+    require_program("ar", "binutils");
+    ScratchDir dir("apt-symlink-path");
+    fs::path repo = dir / "repo";
+    make_raw_deb(repo, "esc-abs", "1",
+                 {{"./usr/", 'd', ""}, {"./usr/esc", 'l', "/tmp"}, {"./usr/esc/FILE", 'f', "x"}});
+    make_raw_deb(
+        repo, "esc-rel", "1",
+        {{"./usr/", 'd', ""}, {"./usr/esc", 'l', "../../../../tmp"}, {"./usr/esc/FILE", 'f', "x"}});
+    make_raw_deb(repo, "a-link", "1", {{"./opt/", 'd', ""}, {"./opt/lnk", 'l', "/tmp"}});
+    make_raw_deb(repo, "b-file", "1", {{"./opt/lnk/FILE", 'f', "x"}});
+    AptServer server(repo);
+    std::string source = local_repo(repo, server.url());
+    auto build = [&](const std::string& layers) {
+        fs::remove(dir / "app.lock");
+        fs::path recipe = write_file(dir / "app.toml", "name = \"app\"\n" + source + layers);
+        return ocibake_in(dir, {"build", recipe.string(), "-o", "oci:" + (dir / "img").string()});
+    };
+    auto url = [&](const std::string& name) {
+        return "package " + name + " 1 (amd64) (" + server.url() + "/pool/" + name +
+               "_1_amd64.deb): data.tar: ";
+    };
+    const std::string tail = "; a layer may not write through a symlink (its consumers would "
+                             "not agree where the file goes): refused";
+    SECTION("a link the same package makes, absolute or climbing out") {
+        auto r = build("[[layer]]\n" + packages_toml({"esc-abs"}));
+        CHECK(r.exit_code == 4);
+        CHECK(contains(r.err, url("esc-abs") +
+                                  "/usr/esc/FILE lies below /usr/esc, which package esc-abs 1 "
+                                  "(amd64) ships as a symlink to '/tmp'" +
+                                  tail));
+        r = build("[[layer]]\n" + packages_toml({"esc-rel"}));
+        CHECK(r.exit_code == 4);
+        CHECK(contains(r.err, url("esc-rel") +
+                                  "/usr/esc/FILE lies below /usr/esc, which package esc-rel 1 "
+                                  "(amd64) ships as a symlink to '../../../../tmp'" +
+                                  tail));
+    }
+    SECTION("a link another package of the layer makes") {
+        auto r = build("[[layer]]\n" + packages_toml({"a-link", "b-file"}));
+        CHECK(r.exit_code == 4);
+        CHECK(contains(r.err, url("b-file") +
+                                  "/opt/lnk/FILE lies below /opt/lnk, which package a-link 1 "
+                                  "(amd64) ships as a symlink to '/tmp'" +
+                                  tail));
+    }
+    SECTION("a link of the image below (an earlier apt layer)") {
+        auto r = build("[[layer]]\nname = \"one\"\n" + packages_toml({"a-link"}) +
+                       "[[layer]]\nname = \"two\"\n" + packages_toml({"b-file"}));
+        CHECK(r.exit_code == 4);
+        CHECK(contains(r.err, url("b-file") +
+                                  "/opt/lnk/FILE lies below /opt/lnk, a symlink to '/tmp' in the "
+                                  "image below" +
+                                  tail));
+    }
+    CHECK(!fs::exists(dir / "img"));
 }
 
 TEST_CASE("build: a data.tar.xz of many xz blocks decodes on several threads, bytes unchanged") {

@@ -793,6 +793,10 @@ TEST_CASE("lazy base layers: mounted in the base's registry, streamed to another
     for (const auto& hex : base_layers) {
         CHECK_FALSE(in_cache(hex));
     }
+    // Never read, so never checked with `run`'s rules: said so, not skipped silently.
+    REQUIRE(same["base_checks"].size() == base_layers.size());
+    CHECK(same["base_checks"][0] ==
+          json({{"status", "unchecked"}, {"detail", "its blob is not in the cache"}}));
 
     // To another registry: streamed registry to registry, still never in the cache.
     json other = build({"--push", elsewhere.host() + "/lazy/app:1"});
@@ -813,6 +817,22 @@ TEST_CASE("lazy base layers: mounted in the base's registry, streamed to another
     CHECK(local["digest"] == same["digest"]);
     for (const auto& hex : base_layers) {
         CHECK(in_cache(hex));
+    }
+    for (const auto& check : local["base_checks"]) {
+        CHECK(check == json({{"status", "passed"}}));
+    }
+
+    // --strict checks every base layer: pushed without an output, they are fetched for it.
+    ScratchDir strict_cache("reg-lazy-strict");
+    json strict = json_of(
+        run({cli().string(), "build", recipe.string(), "--json", "--cache-dir",
+             (strict_cache / "c").string(), "--strict", "--push", registry.host() + "/lazy/app:2"},
+            {"HOME=" + (dir / "home").string()}));
+    CHECK(strict["output"].is_null());
+    CHECK(strict["base_layers_fetched"] == base_layers.size());
+    CHECK(strict["digest"] == same["digest"]);
+    for (const auto& check : strict["base_checks"]) {
+        CHECK(check == json({{"status", "passed"}}));
     }
 }
 

@@ -1,10 +1,13 @@
 // `ocibake run` under a real OCI runtime (runc on the development machines): images built
 // by ocibake from the host's static busybox, run with their own config, overrides, bind
 // mounts, a read-only root and each network mode; and how the runtime is picked.
+#include "ocibake/image.hpp"
 #include "ocibake/runtime.hpp"
 #include "support/checks.hpp"
 
 #include <unistd.h>
+
+#include <nlohmann/json.hpp>
 
 #include <cstdlib>
 #include <filesystem>
@@ -193,4 +196,97 @@ TEST_CASE("ocibake run on a terminal gives the container one") {
     CHECK(tty.out.find("TERM=xterm") != std::string::npos);
     CommandResult pipe = ocibake_run(dir, {"--", "tty; echo TERM=${TERM:-unset}"});
     CHECK(pipe.out == "not a tty\nTERM=unset\n");
+}
+
+namespace {
+
+/// A plain tar with these entries, made by Python's tarfile (nothing checked): 'f' file,
+/// 'l' symlink to `data`.
+std::string hostile_tar(const fs::path& dir, const std::string& entries_py) {
+    fs::path out = dir / "layer.tar";
+    must({"python3", "-c",
+          "import io, sys, tarfile\n"
+          "t = tarfile.open(sys.argv[1], 'w', format=tarfile.GNU_FORMAT)\n"
+          "for name, kind, data in " +
+              entries_py +
+              ":\n"
+              "    i = tarfile.TarInfo(name)\n"
+              "    if kind == 'l':\n"
+              "        i.type = tarfile.SYMTYPE; i.linkname = data; t.addfile(i)\n"
+              "    else:\n"
+              "        i.size = len(data); t.addfile(i, io.BytesIO(data.encode()))\n"
+              "t.close()\n",
+          out.string()});
+    return read_file(out);
+}
+
+} // namespace
+
+TEST_CASE("build: a base layer `run` would refuse is a warning, and an error with --strict") {
+    ScratchDir dir("hostile-base");
+    // The base: an OCI layout whose second layer writes through the first one's symlink.
+    fs::path base = dir / "base";
+    std::vector<LayerResult> layers;
+    {
+        Store store(dir / "make");
+        Image image;
+        image.config.platform = oci::Platform::parse("linux/amd64");
+        std::vector<std::string> tars = {
+            hostile_tar(dir.path(), "[('etc/hostname', 'f', 'base\\n'), ('escape', 'l', '/tmp')]"),
+            hostile_tar(dir.path(), "[('escape/pwned', 'f', 'x')]")};
+        for (const std::string& tar : tars) {
+            LayerResult l;
+            l.descriptor.media_type = std::string(oci::media_type::layer_tar);
+            l.descriptor.digest = store.put_bytes(tar);
+            l.descriptor.size = tar.size();
+            l.diff_id = l.descriptor.digest;
+            image.add_layer(l, "hostile");
+            layers.push_back(l);
+        }
+        write_image(store, assemble_image(store, image),
+                    OutputTarget::parse("oci:" + base.string()), "base", "latest");
+    }
+    fs::path recipe =
+        write_file(dir / "app.toml", "name = \"app\"\n[base]\nimage = \"oci:" + base.string() +
+                                         "\"\n[[layer]]\nname = \"conf\"\n[[layer.files]]\npath = "
+                                         "\"/etc/app.conf\"\ncontent = \"x=1\\n\"\n");
+    const std::string bad = "layer 2 (" + layers[1].descriptor.digest.str() +
+                            "): entry 'escape/pwned': 'escape' is a symlink to '/tmp', outside "
+                            "the image root";
+    auto build = [&](std::vector<std::string> more) {
+        std::vector<std::string> argv = {
+            ocibake::test::cli().string(),   "build",       recipe.string(),         "--json", "-o",
+            "oci:" + (dir / "img").string(), "--cache-dir", (dir / "cache").string()};
+        argv.insert(argv.end(), more.begin(), more.end());
+        return run(argv, {"HOME=" + (dir / "home").string()});
+    };
+
+    // By default: one warning line naming the layer and its first bad entry; exit 0.
+    CommandResult warned = build({});
+    INFO(warned.err);
+    REQUIRE(warned.exit_code == 0);
+    CHECK(warned.err == "warning: base " + bad +
+                            " (ocibake run would refuse it; build --strict refuses this base)\n");
+    auto result = nlohmann::json::parse(warned.out);
+    CHECK(result["base_checks"] ==
+          nlohmann::json::parse(R"([{"status": "passed"}, {"status": "refused", "detail": )" +
+                                nlohmann::json(bad).dump() + "}]"));
+    // The verdict is kept: a second build says the same without reading the layers.
+    CHECK(build({}).err == warned.err);
+
+    // --strict: refused, exit 4, nothing written.
+    fs::remove_all(dir / "img");
+    CommandResult strict = build({"--strict"});
+    CHECK(strict.exit_code == 4);
+    CHECK(strict.err.find("base oci:" + base.string() + ": " + bad +
+                          " (--strict refuses a base that `ocibake run` would refuse)") !=
+          std::string::npos);
+    CHECK_FALSE(fs::exists(dir / "img"));
+
+    // What `build` warned of is what `run` refuses: the same rules, the same message.
+    build({});
+    ocibake::test::require_program("runc", "runc");
+    CommandResult ran = ocibake_run(dir, {"/bin/true"});
+    CHECK(ran.exit_code == 4);
+    CHECK(ran.err.find(bad) != std::string::npos);
 }

@@ -490,6 +490,102 @@ TEST_CASE("hostile and broken inputs are refused with the object named") {
     }
 }
 
+TEST_CASE("whiteouts: written only as EntryType::whiteout, any other .wh. name refused") {
+    ScratchDir dir("whiteout");
+    Store store(dir / "cache");
+    const std::string refusal =
+        ": in an OCI layer a name starting with '.wh.' is a deletion, so no file may carry it; "
+        "refused";
+
+    SECTION("an explicit whiteout is the empty file DIR/.wh.NAME, mode 0, owned by 0:0") {
+        LayerEntry w;
+        w.path = "etc/passwd";
+        w.type = EntryType::whiteout;
+        w.mode = 0644; // ignored: a whiteout's header is fixed
+        w.uid = 7;
+        LayerEntry top;
+        top.path = "gone";
+        top.type = EntryType::whiteout;
+        LayerOptions o = opts(Compression::none);
+        o.source_date_epoch = 1700000000;
+        LayerResult r = write_layer(store, {w, top}, o);
+        auto entries = read_tar(store.blob_path(r.descriptor.digest));
+        REQUIRE(entries.size() == 2);
+        CHECK(entries[0].path == "etc/.wh.passwd");
+        CHECK(entries[1].path == ".wh.gone");
+        for (const auto& e : entries) {
+            CHECK(e.type == '0');
+            CHECK(e.mode == 0);
+            CHECK(e.uid == 0);
+            CHECK(e.gid == 0);
+            CHECK(e.data.empty());
+            CHECK(e.mtime == 1700000000);
+        }
+        CHECK(to_string(EntryType::whiteout) == std::string("whiteout"));
+    }
+    SECTION("the tar writer refuses any other entry with a .wh. component (the last line)") {
+        LayerEntry e;
+        e.path = "etc/.wh.passwd";
+        e.origin = "somewhere";
+        CHECK(message_of([&] { write_layer(store, {e}, opts(Compression::none)); }) ==
+              "somewhere: image path /etc/.wh.passwd would delete /etc/passwd of the image "
+              "below" +
+                  refusal);
+        e.path = "etc/.wh..wh..opq";
+        e.origin.clear();
+        CHECK(message_of([&] { write_layer(store, {e}, opts(Compression::none)); }) ==
+              "image path /etc/.wh..wh..opq would empty /etc of the image below" + refusal);
+        e.path = ".wh.x/inside";
+        e.type = EntryType::directory;
+        CHECK(message_of([&] { write_layer(store, {e}, opts(Compression::none)); }) ==
+              "image path /.wh.x/inside would delete /x of the image below" + refusal);
+        LayerEntry w; // a whiteout of a name that is itself a whiteout name
+        w.path = "a/.wh.b";
+        w.type = EntryType::whiteout;
+        CHECK(message_of([&] { write_layer(store, {w}, opts(Compression::none)); }) ==
+              "image path /a/.wh.b would delete /a/b of the image below" + refusal);
+    }
+    SECTION("recipe files and copies: refused with the origin and the host path") {
+        CHECK(message_of([] {
+                  LayerBuilder().add_content("/etc/.wh.passwd", "", 0644, 0, 0, "r.toml:3:9");
+              }) == "r.toml:3:9: image path /etc/.wh.passwd would delete /etc/passwd of the "
+                    "image below" +
+                        refusal);
+        CHECK(message_of([] {
+                  LayerBuilder().add_directory("/.wh..wh..opq", 0755, 0, 0, "r.toml:4:9");
+              }) ==
+              "r.toml:4:9: image path /.wh..wh..opq would empty / of the image below" + refusal);
+        fs::path src = dir / "tree";
+        write_file(src / "etc" / ".wh.passwd", "");
+        write_file(src / "etc" / "hosts", "h\n");
+        CHECK(message_of([&] { LayerBuilder().add_tree(src, "/", {}, "r.toml:5:7"); }) ==
+              "r.toml:5:7: " + (src / "etc" / ".wh.passwd").string() +
+                  ": image path /etc/.wh.passwd would delete /etc/passwd of the image below" +
+                  refusal + " (rename it, or leave it out with exclude = [\"**/.wh.*\"])");
+        CHECK(message_of([&] {
+                  LayerBuilder().add_tree(src / "etc" / ".wh.passwd", "/opt/", {}, "r.toml:6:7");
+              }) == "r.toml:6:7: image path /opt/.wh.passwd would delete /opt/passwd of the "
+                    "image below" +
+                        refusal + " (the host file " + (src / "etc" / ".wh.passwd").string() + ")");
+        // What the message suggests works.
+        CopyOptions skip;
+        skip.exclude = {"**/.wh.*"};
+        LayerBuilder b;
+        b.add_tree(src, "/", skip);
+        auto entries = b.finish();
+        REQUIRE(entries.size() == 2);
+        CHECK(entries[1].path == "etc/hosts");
+        // A prepared entry (as the Python installer adds) likewise.
+        LayerEntry e;
+        e.path = "/usr/lib/.wh.python3";
+        e.origin = "wheel x.whl";
+        CHECK(message_of([&] { LayerBuilder().add(e); }) ==
+              "wheel x.whl: image path /usr/lib/.wh.python3 would delete /usr/lib/python3 of the "
+              "image below" +
+                  refusal);
+    }
+}
+
 TEST_CASE("xattrs are copied only when asked") {
     ScratchDir dir("xattr");
     fs::path f = write_file(dir / "src" / "f", "x");

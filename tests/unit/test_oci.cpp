@@ -726,3 +726,47 @@ TEST_CASE("ContainerConfig::set_env replaces in place or appends", "[oci]") {
     CHECK(c.env_value("NOPE") == std::nullopt);
     CHECK(ContainerConfig{}.env_value("PATH") == std::nullopt);
 }
+
+TEST_CASE("an image of more than max_layers layers is refused, naming it", "[oci]") {
+    auto descriptors = [](std::size_t n) {
+        std::string layer = R"({"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":")" +
+                            kLayer1.str() + R"(","size":1})";
+        std::string out;
+        for (std::size_t i = 0; i < n; ++i) {
+            out += (i ? "," : "") + layer;
+        }
+        return out;
+    };
+    auto manifest = [&](std::size_t n) {
+        return R"({"schemaVersion":2,"config":{"mediaType":"x","digest":")" + kConfigDigest.str() +
+               R"(","size":7},"layers":[)" + descriptors(n) + "]}";
+    };
+    auto config = [](std::size_t n) {
+        std::string ids;
+        for (std::size_t i = 0; i < n; ++i) {
+            ids += (i ? ",\"" : "\"") + kDiff1.str() + "\"";
+        }
+        return R"({"rootfs":{"type":"layers","diff_ids":[)" + ids + "]}}";
+    };
+    CHECK(max_layers == 1000);
+    CHECK(parse_manifest(manifest(max_layers), "m.json").layers.size() == max_layers);
+    CHECK(parse_image_config(config(max_layers), "c.json").diff_ids.size() == max_layers);
+    Caught m = error_of([&] { parse_manifest(manifest(max_layers + 1), "img@sha256:ab"); });
+    CHECK(m.kind == ErrorKind::input);
+    CHECK(m.what == "img@sha256:ab: the image has 1001 layers; ocibake accepts at most 1000 (no "
+                    "runtime stacks more than about 128 layers)");
+    Caught c = error_of([&] { parse_image_config(config(200000), "img config"); });
+    CHECK(c.kind == ErrorKind::input);
+    CHECK(c.what == "img config: the image has 200000 layers (rootfs.diff_ids); ocibake accepts "
+                    "at most 1000 (no runtime stacks more than about 128 layers)");
+    std::string history;
+    for (std::size_t i = 0; i <= max_history; ++i) {
+        history += std::string(i ? "," : "") + R"({"empty_layer":true})";
+    }
+    Caught h = error_of([&] {
+        parse_image_config(R"({"rootfs":{"diff_ids":[]},"history":[)" + history + "]}", "cfg");
+    });
+    CHECK(h.kind == ErrorKind::input);
+    CHECK(h.what == "cfg: the image has 10001 history entries; ocibake accepts at most 10000 (ten "
+                    "for each layer an image may have)");
+}

@@ -393,6 +393,31 @@ TEST_CASE("hostile and broken wheels are refused with the member named") {
         CHECK(foreign.what == "wheel pkg-1.0-py3-none-any.whl holds other-1.0.dist-info, which is "
                               "not for distribution 'pkg'");
     }
+    SECTION("a member or launcher named .wh.*: in a layer it would delete what is below") {
+        LayerBuilder b;
+        py::Installer installer(py::venv_scheme("/opt/venv", cp311), b);
+        const std::string refused_text =
+            ": in an OCI layer a name starting with '.wh.' is a deletion, so no file may carry "
+            "it; refused";
+        fs::path opaque = make_wheel(dir / "a", "pkg-1.0-py3-none-any.whl",
+                                     {{"pkg/__init__.py", ok}, {".wh..wh..opq", ""}});
+        auto e = error_of([&] { installer.install(unpack(store, opaque)); });
+        CHECK(e.kind == ErrorKind::input);
+        CHECK(e.what == "wheel pkg-1.0-py3-none-any.whl: member '.wh..wh..opq': image path "
+                        "/opt/venv/lib/python3.11/site-packages/.wh..wh..opq would empty "
+                        "/opt/venv/lib/python3.11/site-packages of the image below" +
+                            refused_text);
+        fs::path launcher = make_wheel(dir / "b", "pkg-1.0-py3-none-any.whl",
+                                       {{"pkg/__init__.py", "def main(): pass\n"},
+                                        {"pkg-1.0.dist-info/entry_points.txt",
+                                         "[console_scripts]\n.wh.python3 = pkg:main\n"}});
+        LayerBuilder b2;
+        py::Installer fresh(py::venv_scheme("/opt/venv", cp311), b2);
+        CHECK(error_of([&] { fresh.install(unpack(store, launcher)); }).what ==
+              "wheel pkg-1.0-py3-none-any.whl: image path /opt/venv/bin/.wh.python3 would delete "
+              "/opt/venv/bin/python3 of the image below" +
+                  refused_text);
+    }
     SECTION("not a zip file at all") {
         write_file(dir / "pkg-1.0-py3-none-any.whl", "this is not a zip file");
         auto e = refused(dir / "pkg-1.0-py3-none-any.whl");

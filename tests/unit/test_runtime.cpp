@@ -290,6 +290,107 @@ TEST_CASE("hostile layers are refused with the entry named, nothing written outs
     CHECK(std::distance(fs::directory_iterator(outside), fs::directory_iterator()) == 1);
 }
 
+TEST_CASE("whiteouts that name no entry are refused by name, before anything is removed") {
+    Fixture f;
+    f.apply(put_layer(f.store, {{"a/keep", 'f', "k"}, {"b", 'f', "b"}}), 1);
+    auto refused = [&](const std::string& name) {
+        LayerResult l = put_layer(f.store, {{name, 'f'}});
+        Caught c = error_of([&] { f.apply(l, 2); });
+        CHECK(c.kind == ErrorKind::input);
+        return c.what.substr(label(l, 2).size());
+    };
+    // 'a/.wh..' named a/. (which removed /a); 'a/.wh...' named a/.. (the root).
+    CHECK(refused("a/.wh..") ==
+          ": whiteout 'a/.wh..' would delete '.': a whiteout must name an entry of its directory");
+    CHECK(refused("a/.wh...") == ": whiteout 'a/.wh...' would delete '..': a whiteout must name "
+                                 "an entry of its directory");
+    CHECK(refused("a/.wh.") ==
+          ": whiteout 'a/.wh.' would delete '': a whiteout must name an entry of its directory");
+    CHECK(refused(".wh...") ==
+          ": whiteout '.wh...' would delete '..': a whiteout must name an entry of its directory");
+    // An opaque marker in a directory that is a file: the rules refuse it (it was an I/O
+    // error, the file system stopping it).
+    CHECK(refused("b/.wh..wh..opq") == ": whiteout 'b/.wh..wh..opq': 'b' is not a directory");
+    CHECK(read_file(f.root / "a/keep") == "k");
+    CHECK(read_file(f.root / "b") == "b");
+}
+
+TEST_CASE("check_layers: run's rules without unpacking, the same verdicts and messages") {
+    Fixture f;
+    fs::path outside = f.dir / "outside";
+    // Each stack of layers: what unpacking the top one says, and what check_layers says.
+    std::vector<std::vector<std::vector<TarItem>>> stacks = {
+        {{{"../../etc/passwd", 'f', "pwned"}}},
+        {{{"/abs", 'f', "pwned"}}},
+        {{{"evil", 'l', "/"}, {"evil/etc/shadow", 'f', "pwned"}}},
+        {{{"lib/evil", 'l', outside.string()}}, {{"lib/evil/passwd", 'f', "pwned"}}},
+        {{{"up", 'l', "../../.."}, {"up/x", 'f', "pwned"}}},
+        {{{"h", 'h', "../../etc/passwd"}}},
+        {{{"h", 'h', "missing"}}},
+        {{{"d/", 'd'}, {"h", 'h', "d"}}},
+        {{{"evil", 'l', outside.string()}, {"evil/.wh.passwd", 'f'}}},
+        {{{"a/keep", 'f', "k"}}, {{"a/.wh..", 'f'}}},
+        {{{"f", 'f'}}, {{"f/.wh..wh..opq", 'f'}}},
+        {{{"f", 'f'}}, {{"f/x", 'f'}}},
+        {{{"d/", 'd'}, {"d/x", 'f'}},
+         {{"d/.wh..wh..opq", 'f'}, {".wh.d", 'f'}, {"d", 'l', "/"}},
+         {{"d/y", 'f'}}},
+    };
+    for (const auto& stack : stacks) {
+        ScratchDir root("check-root");
+        SourceImage image = image_of(f.store, stack);
+        Caught run = error_of([&] { unpack_image(f.store, image, root / "rootfs"); });
+        std::vector<LayerCheck> checks = check_layers(f.store, image.layers);
+        INFO(run.what);
+        REQUIRE(checks.size() == stack.size());
+        for (std::size_t i = 0; i + 1 < checks.size(); ++i) {
+            CHECK(checks[i].status == LayerCheck::Status::passed);
+        }
+        CHECK(checks.back().status == LayerCheck::Status::refused);
+        CHECK(checks.back().kind == run.kind);
+        CHECK(checks.back().detail == run.what);
+    }
+    // Layers that unpack pass: whiteouts, opaque directories, relative symlinks followed.
+    SourceImage good =
+        image_of(f.store, {{{"usr/lib/", 'd'}, {"lib", 'l', "usr/lib"}, {"a/x", 'f'}, {"d/y", 'f'}},
+                           {{"lib/libx.so", 'f', "elf"}, {"a/.wh.x", 'f'}, {"d/.wh..wh..opq", 'f'}},
+                           {{"a/x", 'h', "lib/libx.so"}, {"d/y/z", 'f'}}});
+    for (const LayerCheck& c : check_layers(f.store, good.layers)) {
+        CHECK(c.status == LayerCheck::Status::passed);
+        CHECK(c.detail.empty());
+    }
+}
+
+TEST_CASE("check_layers: verdicts are kept by ChainID; layers not in the store are unchecked") {
+    Fixture f;
+    SourceImage image =
+        image_of(f.store, {{{"a", 'f'}}, {{"b", 'l', "/"}, {"b/x", 'f'}}, {{"c", 'f'}}});
+    std::vector<LayerCheck> first = check_layers(f.store, image.layers);
+    REQUIRE(first.size() == 3);
+    CHECK(first[1].status == LayerCheck::Status::refused);
+    CHECK(first[1].detail == label(image.layers[1], 2) +
+                                 ": entry 'b/x': 'b' is a symlink to '/', outside the image root");
+    // Kept: no blob is read again (they are gone), the verdicts are the same.
+    for (const LayerResult& l : image.layers) {
+        fs::remove(f.store.blob_path(l.descriptor.digest));
+    }
+    std::vector<LayerCheck> again = check_layers(f.store, image.layers);
+    for (std::size_t i = 0; i < 3; ++i) {
+        CHECK(again[i].status == first[i].status);
+        CHECK(again[i].detail == first[i].detail);
+    }
+    // The same layers over another layer are another chain: not kept, and not readable.
+    LayerResult other = put_layer(f.store, {{"z", 'f'}});
+    std::vector<LayerResult> over = {other, image.layers[0], image.layers[1]};
+    std::vector<LayerCheck> missing = check_layers(f.store, over);
+    CHECK(missing[0].status == LayerCheck::Status::passed);
+    CHECK(missing[1].status == LayerCheck::Status::unchecked);
+    CHECK(missing[1].detail == "its blob is not in the cache");
+    CHECK(missing[2].status == LayerCheck::Status::unchecked);
+    CHECK(missing[2].detail ==
+          "the blob of " + label(image.layers[0], 2) + " below it is not in the cache");
+}
+
 TEST_CASE("symlinks that stay inside are followed: a file replaces a symlink, never its target") {
     Fixture f;
     write_file(f.dir / "outside/keep", "host\n");

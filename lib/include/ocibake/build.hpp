@@ -42,6 +42,11 @@ struct BuildOptions {
     /// Write the image to `output`. Off when the image is only pushed: then the layers of
     /// a registry base are never fetched (a push mounts or streams them).
     bool write_output = true;
+    /// Refuse a base whose layers `ocibake run` would refuse (Error(input), or
+    /// Error(integrity) for a layer that does not match its digests), fetching a registry
+    /// base's layers to check them. Without it such layers are reported in
+    /// BuildResult::base_checks and the build goes on.
+    bool strict = false;
 };
 
 struct LayerReport {
@@ -67,6 +72,10 @@ struct BuildResult {
     bool wrote_output = false;
     /// Base layers fetched from a registry for this build (0 when they stayed remote).
     std::size_t base_layers_fetched = 0;
+    /// One per base layer, in order: what reading it with `ocibake run`'s rules found
+    /// (check_layers()). A layer left remote (a push without a local output, without
+    /// `strict`) is `unchecked`.
+    std::vector<LayerCheck> base_checks;
     std::filesystem::path lock_file;
 };
 

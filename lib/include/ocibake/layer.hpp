@@ -52,7 +52,20 @@ struct LayerOptions {
     int effective_level() const noexcept;
 };
 
-enum class EntryType { file, directory, symlink, hardlink, fifo, char_device, block_device };
+enum class EntryType {
+    file,
+    directory,
+    symlink,
+    hardlink,
+    fifo,
+    char_device,
+    block_device,
+    /// An explicit deletion of `path` from the layers below, written as `DIR/.wh.NAME`
+    /// (an empty file of mode 0, owned by 0:0). Only this type may write a `.wh.` name:
+    /// the tar writer refuses any other entry with a path component starting with
+    /// ".wh." (Error(input)), since every runtime reads such a name as a deletion.
+    whiteout,
+};
 const char* to_string(EntryType type) noexcept;
 
 /// Identity of a host file at the time it was listed; the layer cache uses it to tell a
@@ -199,6 +212,31 @@ const char* to_string(CacheStatus status) noexcept;
 LayerResult build_layer(Store& store, const std::vector<LayerEntry>& entries,
                         const LayerOptions& options, CacheStatus* status = nullptr,
                         Progress* progress = nullptr, std::string_view name = {});
+
+/// What reading a layer with `ocibake run`'s unpacking rules found (check_layers()).
+struct LayerCheck {
+    enum class Status {
+        passed,    ///< every entry would unpack
+        refused,   ///< `run` would refuse it: `detail` is its message for the first bad entry
+        unchecked, ///< not read: `detail` says why
+    };
+    Status status = Status::unchecked;
+    /// input: the content is refused; integrity: the blob does not match its digest or
+    /// diffID, or is not a tar stream.
+    ErrorKind kind = ErrorKind::input;
+    std::string detail;
+};
+const char* to_string(LayerCheck::Status status) noexcept;
+
+/// Checks an image's layers, bottom first, with the rules `ocibake run` unpacks them by
+/// (the same code, applied to a model of the tree instead of a directory): names that
+/// escape the root, whiteouts that name no entry, hard links out of the root or to
+/// nothing, paths through a symlink (of this layer or a lower one) that leaves the root.
+/// Messages name the layer as `run` does: "layer N (sha256:…)". Each verdict is kept in
+/// the store under the layer's ChainID (it depends on the layers below), so a layer is
+/// read once. A layer whose blob is not in the store is `unchecked`, and so is every
+/// layer above it without a kept verdict.
+std::vector<LayerCheck> check_layers(Store& store, const std::vector<LayerResult>& layers);
 
 /// Blobs a layer cache record keeps alive (for Store::gc).
 std::vector<Digest> layer_record_references(std::string_view ns, std::string_view value);

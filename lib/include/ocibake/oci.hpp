@@ -129,6 +129,19 @@ struct Index {
 std::string to_json(const ImageConfig& config);
 std::string to_json(const Manifest& manifest);
 std::string to_json(const Index& index);
+/// The most layers an image may have: a manifest listing more, or a config with more
+/// diff_ids, is refused (Error(input) naming the image) before anything is fetched or
+/// unpacked. No runtime stacks more (overlayfs takes about 128 lower directories in one
+/// mount, docker refuses images of more than 127 layers); 1,000 leaves room for bases
+/// and the layers built over them while bounding what a hostile image can make ocibake
+/// do (200,000 layers once took 947 MB).
+inline constexpr std::size_t max_layers = 1000;
+/// The most history entries a config may have (one per layer, plus the empty ones of
+/// ENV, LABEL and such instructions).
+inline constexpr std::size_t max_history = 10 * max_layers;
+
+/// Parsers of the image-spec documents. Error(integrity) naming `origin` for a document
+/// that is not what it claims; Error(input) for one over the limits above.
 ImageConfig parse_image_config(std::string_view json, std::string_view origin);
 Manifest parse_manifest(std::string_view json, std::string_view origin);
 Index parse_index(std::string_view json, std::string_view origin);

@@ -318,7 +318,7 @@ bool DebReader::next(DebEntry& e) {
         e.type = DebEntry::Type::block_device;
         break;
     default:
-        throw Error(ErrorKind::integrity,
+        throw Error(ErrorKind::input,
                     what_ + ": data.tar: " + e.path + " has a type dpkg does not install");
     }
     if (e.type != DebEntry::Type::file) {

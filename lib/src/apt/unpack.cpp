@@ -12,6 +12,7 @@
 #include "apt/md5.hpp"
 #include "common/fs.hpp"
 #include "common/thread_pool.hpp"
+#include "layer/changeset.hpp"
 #include "layer/pipeline.hpp"
 
 #include <algorithm>
@@ -246,7 +247,7 @@ std::string clean_path(std::string_view raw, const std::string& what) {
             continue;
         }
         if (part == "..") {
-            throw Error(ErrorKind::integrity,
+            throw Error(ErrorKind::input,
                         what + ": data.tar: '" + std::string(raw) + "' climbs out of the root");
         }
         if (!out.empty()) {
@@ -825,6 +826,59 @@ private:
             }
         }
         diversions_ = diversions_of(plan_.below.file("var/lib/dpkg/diversions"));
+        // The symlinks of the image below: the base's, then the earlier apt layers'.
+        below_links_ = plan_.below.symlinks;
+        for (const DebInfo& info : earlier_) {
+            for (const auto& [dpkg, node] : info.nodes) {
+                std::string path = land(dpkg, plan_.below.links);
+                if (path.empty()) {
+                    continue;
+                }
+                if (node.type == ImageNode::Type::symlink) {
+                    below_links_[path] = node.target;
+                } else {
+                    below_links_.erase(path);
+                }
+            }
+        }
+    }
+
+    /// A path of this layer may not lie below a symlink (of this layer or the image
+    /// below) or a file of this layer: dpkg would write through the link (out of its root
+    /// for one like /tmp or ../../tmp), `ocibake run` refuses it, other unpackers resolve
+    /// it each their own way. (The top-level links of a merged /usr are not met here:
+    /// land() has already put the path where they point.) Returns the reason, or "".
+    std::string below_non_directory(const std::string& path) const {
+        for (std::size_t slash = path.find('/'); slash != std::string::npos;
+             slash = path.find('/', slash + 1)) {
+            std::string parent = path.substr(0, slash);
+            if (auto own = owners_.find(parent); own != owners_.end()) {
+                if (own->second.directory) {
+                    continue; // this layer makes it a directory
+                }
+                const Unpacked& other = unpacked_[own->second.package];
+                if (auto link = layer_links_.find(parent); link != layer_links_.end()) {
+                    return "/" + parent + ", which " + describe(*other.lock) +
+                           " ships as a symlink to '" + link->second + "'";
+                }
+                return "/" + parent + ", which " + describe(*other.lock) + " ships as a file";
+            }
+            if (auto link = below_links_.find(parent); link != below_links_.end()) {
+                return "/" + parent + ", a symlink to '" + link->second + "' in the image below";
+            }
+        }
+        return {};
+    }
+
+    void check_parents(const Unpacked& u, const std::string& dpkg, const std::string& path) const {
+        std::string why = below_non_directory(path);
+        if (!why.empty()) {
+            throw Error(ErrorKind::input,
+                        describe(*u.lock) + " (" + u.lock->url + "): data.tar: /" + dpkg +
+                            " lies below " + why +
+                            "; a layer may not write through a symlink (its consumers would "
+                            "not agree where the file goes): refused");
+        }
     }
 
     /// A file of package `u` over one a package of the image below owns: allowed when it
@@ -952,12 +1006,9 @@ private:
             if (written.count(path)) {
                 continue;
             }
-            std::size_t slash = path.rfind('/');
             LayerEntry e;
-            e.path = slash == std::string::npos
-                         ? ".wh." + path
-                         : path.substr(0, slash + 1) + ".wh." + path.substr(slash + 1);
-            e.type = EntryType::file;
+            e.path = path;
+            e.type = EntryType::whiteout;
             e.mode = 0;
             out.push_back(std::move(e));
         }
@@ -1007,7 +1058,13 @@ private:
                     throw Error(ErrorKind::internal, describe(*u.lock) + ": no control file");
                 }
                 const DebEntry& e = event.entry;
-                std::string dpkg = clean_path(e.path, describe(*u.lock));
+                std::string dpkg = clean_path(e.path, describe(*u.lock) + " (" + u.lock->url + ")");
+                if (ocibake::detail::whiteout_component(dpkg)) {
+                    throw Error(ErrorKind::input,
+                                describe(*u.lock) + " (" + u.lock->url +
+                                    "): data.tar: " + ocibake::detail::whiteout_refusal(dpkg) +
+                                    " (dpkg would make a file of that name; an image cannot)");
+                }
                 std::string dpkg_path = dpkg.empty() ? "/." : "/" + dpkg;
                 u.list.push_back(dpkg_path);
                 writing = entry(i, u, e, dpkg, tar);
@@ -1016,7 +1073,8 @@ private:
                     u.info.nodes.emplace_back(dpkg, node_of(e));
                     node = &u.info.nodes.back().second;
                     if (e.type == DebEntry::Type::hardlink) {
-                        std::string target = clean_path(e.link, describe(*u.lock));
+                        std::string target =
+                            clean_path(e.link, describe(*u.lock) + " (" + u.lock->url + ")");
                         for (const auto& [p, n] : u.info.nodes) {
                             if (p == target) {
                                 node->elf = n.elf;
@@ -1079,6 +1137,7 @@ private:
         if (path.empty()) {
             return false; // a top-level directory that is a symlink below (merged /usr)
         }
+        check_parents(u, dpkg, path);
         bool directory = e.type == DebEntry::Type::directory;
         auto owner = owners_.find(path);
         if (directory) {
@@ -1116,6 +1175,10 @@ private:
             }
             owners_[path] = {i, false};
         }
+        layer_links_.erase(path);
+        if (e.type == DebEntry::Type::symlink) {
+            layer_links_[path] = e.link;
+        }
         LayerEntry le;
         le.path = path;
         le.mode = e.mode;
@@ -1138,13 +1201,14 @@ private:
             break;
         case DebEntry::Type::hardlink: {
             le.type = EntryType::hardlink;
-            le.link_target = land(clean_path(e.link, describe(*u.lock)), plan_.below.links);
+            le.link_target = land(clean_path(e.link, describe(*u.lock) + " (" + u.lock->url + ")"),
+                                  plan_.below.links);
             auto target = owners_.find(le.link_target);
             if (target == owners_.end() || target->second.package != i ||
                 target->second.directory) {
-                throw Error(ErrorKind::integrity, describe(*u.lock) + ": data.tar: /" + dpkg +
-                                                      " is a hard link to " + e.link +
-                                                      ", which the package does not have");
+                throw Error(ErrorKind::input, describe(*u.lock) + " (" + u.lock->url +
+                                                  "): data.tar: /" + dpkg + " is a hard link to " +
+                                                  e.link + ", which the package does not have");
             }
             break;
         }
@@ -1418,6 +1482,10 @@ private:
     };
     std::map<std::string, BelowOwner> below_owner_; ///< landed path -> its owner
     std::map<std::string, Diversion> diversions_;   ///< dpkg path -> where it goes
+    /// Symlinks this layer's packages write (landed path -> target).
+    std::map<std::string, std::string> layer_links_;
+    /// Symlinks of the image below: the base's and the earlier apt layers' (path -> target).
+    std::map<std::string, std::string> below_links_;
 };
 
 /// Infos of the packages earlier apt layers install: from the record each unpacking

@@ -185,6 +185,37 @@ LockedBase locked_base(const Recipe& recipe, const BuildOptions& options, bool& 
     return *lock.base;
 }
 
+/// The base's layers read with `ocibake run`'s unpacking rules (check_layers()). Layers
+/// of a registry base are fetched first when the output will need them anyway, or when
+/// `strict` asks for every layer to be checked. With `strict`, the first layer refused
+/// fails the build.
+void check_base(Store& store, const Recipe& recipe, const SourceImage& base,
+                const BuildOptions& options, BuildResult& result) {
+    if (options.strict || options.write_output) {
+        std::vector<oci::Descriptor> descriptors;
+        for (const LayerResult& l : base.layers) {
+            descriptors.push_back(l.descriptor);
+        }
+        try {
+            result.base_layers_fetched += registry::fetch_remote_blobs(
+                store, descriptors, base.remote_blobs, options.registry);
+        } catch (const Error& e) {
+            rethrow_at(recipe.base.where, e);
+        }
+    }
+    result.base_checks = check_layers(store, base.layers);
+    if (!options.strict) {
+        return;
+    }
+    std::string name = recipe.base.ref.empty() ? recipe.base.image : recipe.base.ref;
+    for (const LayerCheck& c : result.base_checks) {
+        if (c.status == LayerCheck::Status::refused) {
+            throw Error(c.kind, "base " + name + ": " + c.detail +
+                                    " (--strict refuses a base that `ocibake run` would refuse)");
+        }
+    }
+}
+
 /// What the apt layers are added to: the base image's facts (its layers are fetched
 /// when they are remote: the dpkg database is in them).
 apt::ImageFacts base_facts(Store& store, const std::vector<LayerResult>& layers,
@@ -328,6 +359,7 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
             report.from_base = true;
             result.layers.push_back(report);
         }
+        check_base(store, recipe, base, options, result);
     } else {
         image.config.platform = recipe.platform;
     }
@@ -431,6 +463,13 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
     }
     result.layer_seconds = seconds_since(layers_start);
 
+    if (image.layers.size() > oci::max_layers) {
+        throw Error(ErrorKind::input, recipe.file.string() + ": the image would have " +
+                                          std::to_string(image.layers.size()) + " layers (" +
+                                          std::to_string(result.base_checks.size()) +
+                                          " of the base); ocibake " + "accepts at most " +
+                                          std::to_string(oci::max_layers));
+    }
     auto output_start = Clock::now();
     result.image = assemble_image(store, image);
     nlohmann::json keep = {result.image.config_descriptor.digest.str(),
@@ -442,7 +481,7 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
             layers.push_back(l.descriptor);
         }
         // The output holds every blob: a registry base's layers are fetched now.
-        result.base_layers_fetched = registry::fetch_remote_blobs(
+        result.base_layers_fetched += registry::fetch_remote_blobs(
             store, layers, result.image.remote_blobs, options.registry);
         write_image(store, result.image, result.output, recipe.name, recipe.tag);
         result.wrote_output = true;

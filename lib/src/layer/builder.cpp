@@ -2,6 +2,7 @@
 
 #include "common/fs.hpp"
 #include "common/thread_pool.hpp"
+#include "layer/changeset.hpp"
 #include "layer/glob.hpp"
 #include <condition_variable>
 #include <deque>
@@ -290,6 +291,12 @@ private:
             }
             try {
                 std::string host = task.host + "/" + name;
+                if (name.starts_with(".wh.")) {
+                    std::string image = dst_.empty() ? rel : dst_ + "/" + rel;
+                    throw Error(ErrorKind::input,
+                                prefix_of(origin_) + host + ": " + detail::whiteout_refusal(image) +
+                                    " (rename it, or leave it out with exclude = [\"**/.wh.*\"])");
+                }
                 int at = dfd;
                 const char* at_name = name.c_str();
                 struct stat st;
@@ -436,6 +443,8 @@ const char* to_string(EntryType type) noexcept {
         return "char";
     case EntryType::block_device:
         return "block";
+    case EntryType::whiteout:
+        return "whiteout";
     }
     return "?";
 }
@@ -445,6 +454,11 @@ bool LayerBuilder::has(std::string_view dst) const {
 }
 
 void LayerBuilder::put(LayerEntry entry, std::string link_key) {
+    if (entry.type != EntryType::whiteout && detail::whiteout_component(entry.path)) {
+        throw Error(ErrorKind::input,
+                    prefix_of(entry.origin) + detail::whiteout_refusal(entry.path) +
+                        (entry.source.empty() ? "" : " (the host file " + entry.source + ")"));
+    }
     link_keys_.erase(entry.path);
     if (!link_key.empty()) {
         link_keys_[entry.path] = std::move(link_key);

@@ -1,5 +1,7 @@
 #include "layer/tar_writer.hpp"
 
+#include "layer/changeset.hpp"
+
 #include <optional>
 
 #include "common/fs.hpp"
@@ -66,6 +68,8 @@ char type_flag(EntryType type) {
         return '5';
     case EntryType::fifo:
         return '6';
+    case EntryType::whiteout:
+        return '0'; // an empty regular file named .wh.NAME
     }
     return '0';
 }
@@ -115,6 +119,26 @@ void add_record(std::string& out, std::string_view key, std::string_view value) 
 } // namespace
 
 void TarWriter::add_header(const LayerEntry& e) {
+    if (whiteout_component(e.path)) {
+        // The last line of defence: producers refuse such names with their own context.
+        std::string where = e.origin.empty() ? std::string() : e.origin + ": ";
+        throw Error(ErrorKind::input, where + whiteout_refusal(e.path));
+    }
+    if (e.type != EntryType::whiteout) {
+        write_header(e);
+        return;
+    }
+    LayerEntry w;
+    std::size_t slash = e.path.rfind('/');
+    w.path = slash == std::string::npos
+                 ? ".wh." + e.path
+                 : e.path.substr(0, slash + 1) + ".wh." + e.path.substr(slash + 1);
+    w.type = EntryType::file;
+    w.mode = 0;
+    write_header(w);
+}
+
+void TarWriter::write_header(const LayerEntry& e) {
     std::string name = e.path;
     if (e.type == EntryType::directory) {
         name += '/';

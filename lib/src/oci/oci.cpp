@@ -16,6 +16,18 @@ using json = nlohmann::json;
     throw Error(ErrorKind::integrity, std::string(origin) + ": " + why);
 }
 
+/// Refuses a list longer than `limit` before its elements are read.
+void check_count(std::size_t count, std::size_t limit, std::string_view origin,
+                 const std::string& what, const std::string& why) {
+    if (count > limit) {
+        throw Error(ErrorKind::input,
+                    std::string(origin) + ": the image has " + std::to_string(count) + " " + what +
+                        "; ocibake accepts at most " + std::to_string(limit) + " (" + why + ")");
+    }
+}
+
+const char* const kWhyLayers = "no runtime stacks more than about 128 layers";
+
 json parse_object(std::string_view text, std::string_view origin) {
     json j;
     try {
@@ -390,7 +402,9 @@ static ImageConfig parse_image_config_unchecked(std::string_view text, std::stri
                                      "WorkingDir", "Labels", "StopSignal"});
     }
     if (auto it = j.find("rootfs"); it != j.end() && it->is_object()) {
-        for (const auto& d : it->value("diff_ids", json::array())) {
+        json ids = it->value("diff_ids", json::array());
+        check_count(ids.size(), max_layers, origin, "layers (rootfs.diff_ids)", kWhyLayers);
+        for (const auto& d : ids) {
             if (!d.is_string() || !Digest::try_parse(d.get<std::string>())) {
                 bad(origin, "rootfs.diff_ids holds an invalid digest");
             }
@@ -400,6 +414,8 @@ static ImageConfig parse_image_config_unchecked(std::string_view text, std::stri
         bad(origin, "the image config has no rootfs");
     }
     if (auto it = j.find("history"); it != j.end() && it->is_array()) {
+        check_count(it->size(), max_history, origin, "history entries",
+                    "ten for each layer an image may have");
         for (const auto& e : *it) {
             HistoryEntry h;
             h.created = get_string(e, "created", origin);
@@ -449,6 +465,7 @@ static Manifest parse_manifest_unchecked(std::string_view text, std::string_view
     if (layers == j.end() || !layers->is_array()) {
         bad(origin, "the manifest has no layers array");
     }
+    check_count(layers->size(), max_layers, origin, "layers", kWhyLayers);
     for (const auto& l : *layers) {
         m.layers.push_back(parse_descriptor(l, origin));
     }

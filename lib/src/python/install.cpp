@@ -14,6 +14,7 @@
 // launchers, INSTALLER, REQUESTED, direct_url.json and the new RECORD.
 #include "common/archive.hpp"
 #include "common/fs.hpp"
+#include "layer/changeset.hpp"
 #include "ocibake/python.hpp"
 
 #include <archive.h>
@@ -453,8 +454,8 @@ std::vector<EntryPoint> script_entry_points(std::string_view text, const std::st
         ep.attr = colon == std::string::npos ? "" : trim(value.substr(colon + 1));
         if (ep.name.empty() || ep.name.find('/') != std::string::npos || ep.name == "." ||
             ep.name == "..") {
-            throw Error(ErrorKind::integrity, "wheel " + wheel + ": entry point name '" + ep.name +
-                                                  "' is not a file name");
+            throw Error(ErrorKind::input, "wheel " + wheel + ": entry point name '" + ep.name +
+                                              "' is not a file name");
         }
         if (!dotted_identifier(ep.module) || !dotted_identifier(ep.attr)) {
             throw Error(ErrorKind::integrity, "wheel " + wheel + ": entry point '" + ep.name +
@@ -732,6 +733,11 @@ void Installer::set_installed_before(std::map<std::string, std::string> paths) {
 }
 
 void Installer::add(const std::string& path, const std::string& wheel) {
+    if (ocibake::detail::whiteout_component(path)) {
+        throw Error(ErrorKind::input, "wheel " + wheel + ": " +
+                                          ocibake::detail::whiteout_refusal(
+                                              path.substr(path.find_first_not_of('/'))));
+    }
     auto clash = [&](const std::string& other) {
         throw Error(ErrorKind::input, "wheels " + other + " and " + wheel + " both install " +
                                           path + "; install only one of them");
@@ -865,6 +871,11 @@ void Installer::install(const UnpackedWheel& uw, std::string_view direct_url) {
         } else {
             below = root;
             target = join_image(root, m.path);
+        }
+        if (ocibake::detail::whiteout_component(m.path)) {
+            throw Error(ErrorKind::input, "wheel " + wheel + ": member '" + m.path + "': " +
+                                              ocibake::detail::whiteout_refusal(
+                                                  target.substr(target.find_first_not_of('/'))));
         }
         if (script) {
             std::string content = detail::read_file(files / m.path, ErrorKind::io, 256 << 20);

@@ -12,28 +12,6 @@ namespace ocibake::detail {
 
 namespace {
 
-constexpr int kMaxSymlinks = 40; // as the kernel's MAXSYMLINKS
-
-std::vector<std::string> split(std::string_view path) {
-    std::vector<std::string> out;
-    while (!path.empty()) {
-        std::size_t slash = path.find('/');
-        std::string_view part = path.substr(0, slash);
-        if (!part.empty() && part != ".") {
-            out.emplace_back(part);
-        }
-        if (slash == std::string_view::npos) {
-            break;
-        }
-        path.remove_prefix(slash + 1);
-    }
-    return out;
-}
-
-std::string in_quotes(std::string_view text) {
-    return "'" + std::string(text) + "'";
-}
-
 UniqueFd open_dir_at(int dir, const std::string& name, int flags) {
     int fd;
     do {
@@ -56,20 +34,6 @@ struct DirCloser {
 
 } // namespace
 
-std::optional<std::string> clean_relative_path(std::string_view path) {
-    if (path.starts_with('/')) {
-        return std::nullopt;
-    }
-    std::string out;
-    for (const std::string& part : split(path)) {
-        if (part == "..") {
-            return std::nullopt;
-        }
-        out += (out.empty() ? "" : "/") + part;
-    }
-    return out;
-}
-
 RootDir::RootDir(const std::filesystem::path& root) : path_(root) {
     fd_ = open_dir_at(AT_FDCWD, root.string(), O_PATH);
     if (!fd_) {
@@ -77,114 +41,64 @@ RootDir::RootDir(const std::filesystem::path& root) : path_(root) {
     }
 }
 
-std::optional<RootDir::Location> RootDir::walk(std::string_view path, Symlinks mode, bool create,
-                                               bool follow_final, const std::string& what) const {
-    std::deque<std::string> pending;
-    for (std::string& part : split(path)) {
-        pending.push_back(std::move(part));
-    }
-    // Directories entered so far below the root, and their names (for messages).
-    std::vector<UniqueFd> stack;
-    std::vector<std::string> names;
-    auto current = [&] { return stack.empty() ? fd_.get() : stack.back().get(); };
-    auto here = [&](const std::string& name) {
-        std::string out;
-        for (const std::string& n : names) {
-            out += n + "/";
-        }
-        return out + name;
-    };
-    int links = 0;
-    while (!pending.empty()) {
-        std::string name = std::move(pending.front());
-        pending.pop_front();
-        if (name == "..") {
-            if (stack.empty()) {
-                if (mode == Symlinks::strict) {
-                    throw Error(ErrorKind::input, what + ": a symlink on the way climbs above "
-                                                         "the image root");
-                }
-                continue; // scoped: ".." of the root is the root
-            }
-            stack.pop_back();
-            names.pop_back();
-            continue;
-        }
-        bool last = pending.empty();
-        if (last && !follow_final) {
-            return Location{dup_fd(current()), name};
-        }
+namespace {
+
+/// walk_tree() over a real directory: one openat() at a time, O_NOFOLLOW.
+struct FdTree {
+    using Dir = UniqueFd;
+    int root;
+
+    int fd(const Dir* at) const { return at ? at->get() : root; }
+    NodeInfo look(const Dir* at, const std::string& name, const std::string& what) const {
         struct stat st;
-        if (::fstatat(current(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (::fstatat(fd(at), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
             if (errno != ENOENT) {
-                throw_errno(ErrorKind::io, what + ": cannot stat " + in_quotes(here(name)), errno);
+                throw_errno(ErrorKind::io, what, errno);
             }
-            if (last) {
-                return Location{dup_fd(current()), name};
-            }
-            if (!create) {
-                return std::nullopt;
-            }
-            if (::mkdirat(current(), name.c_str(), 0755) != 0 && errno != EEXIST) {
-                throw_errno(ErrorKind::io, what + ": cannot create " + in_quotes(here(name)),
-                            errno);
-            }
-            if (::fstatat(current(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-                throw_errno(ErrorKind::io, what + ": cannot stat " + in_quotes(here(name)), errno);
-            }
+            return {};
         }
+        NodeInfo node;
         if (S_ISLNK(st.st_mode)) {
-            if (++links > kMaxSymlinks) {
-                throw Error(ErrorKind::input, what + ": too many levels of symbolic links at " +
-                                                  in_quotes(here(name)));
-            }
+            node.type = NodeInfo::Type::symlink;
             std::string target(static_cast<std::size_t>(st.st_size) + 1, '\0');
-            ssize_t n = ::readlinkat(current(), name.c_str(), target.data(), target.size());
+            ssize_t n = ::readlinkat(fd(at), name.c_str(), target.data(), target.size());
             if (n < 0) {
-                throw_errno(ErrorKind::io, what + ": cannot read symlink " + in_quotes(here(name)),
-                            errno);
+                throw_errno(ErrorKind::io, what, errno);
             }
             target.resize(static_cast<std::size_t>(n));
-            if (target.starts_with('/')) {
-                if (mode == Symlinks::strict) {
-                    throw Error(ErrorKind::input, what + ": " + in_quotes(here(name)) +
-                                                      " is a symlink to " + in_quotes(target) +
-                                                      ", outside the image root");
-                }
-                stack.clear();
-                names.clear();
-            }
-            std::vector<std::string> parts = split(target);
-            pending.insert(pending.begin(), parts.begin(), parts.end());
-            if (last && parts.empty()) {
-                // A link to "/" (or "."): the location is the directory it names.
-                return Location{dup_fd(current()), "."};
-            }
-            continue;
+            node.target = std::move(target);
+        } else if (S_ISDIR(st.st_mode)) {
+            node.type = NodeInfo::Type::directory;
+        } else {
+            node.type = NodeInfo::Type::other;
         }
-        if (S_ISDIR(st.st_mode)) {
-            if (last) {
-                return Location{dup_fd(current()), name};
-            }
-            UniqueFd next = open_dir_at(current(), name, O_PATH);
-            if (!next) {
-                throw_errno(ErrorKind::io, what + ": cannot open " + in_quotes(here(name)), errno);
-            }
-            stack.push_back(std::move(next));
-            names.push_back(name);
-            continue;
+        return node;
+    }
+    void make_dir(const Dir* at, const std::string& name, const std::string& what) const {
+        if (::mkdirat(fd(at), name.c_str(), 0755) != 0 && errno != EEXIST) {
+            throw_errno(ErrorKind::io, what, errno);
         }
-        if (last) {
-            return Location{dup_fd(current()), name};
+    }
+    Dir enter(const Dir* at, const std::string& name, const std::string& what) const {
+        UniqueFd next = open_dir_at(fd(at), name, O_PATH);
+        if (!next) {
+            throw_errno(ErrorKind::io, what, errno);
         }
-        if (mode == Symlinks::strict) {
-            throw Error(ErrorKind::input,
-                        what + ": " + in_quotes(here(name)) + " is not a directory");
-        }
+        return next;
+    }
+    Dir hold(const Dir* at) const { return dup_fd(fd(at)); }
+};
+
+} // namespace
+
+std::optional<RootDir::Location> RootDir::walk(std::string_view path, Symlinks mode, bool create,
+                                               bool follow_final, const std::string& what) const {
+    FdTree tree{fd_.get()};
+    auto found = walk_tree(tree, path, mode, create, follow_final, what);
+    if (!found) {
         return std::nullopt;
     }
-    // The path named the root itself (or resolved to it).
-    return Location{dup_fd(current()), "."};
+    return Location{std::move(found->first), std::move(found->second)};
 }
 
 std::optional<RootDir::Location> RootDir::parent(std::string_view path, Symlinks mode, bool create,

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "common/fs.hpp"
+#include "layer/changeset.hpp"
 
 #include <filesystem>
 #include <optional>
@@ -12,21 +13,6 @@
 #include <sys/stat.h>
 
 namespace ocibake::detail {
-
-/// How symlinks met on the way are treated.
-enum class Symlinks {
-    /// Unpacking: a symlink among the parents is followed only when its target is
-    /// relative and stays inside the root. An absolute target, or one that climbs above
-    /// the root, is refused with Error(input). A file in place of a directory likewise.
-    strict,
-    /// Reading the tree as the container sees it (chroot semantics): absolute targets
-    /// start at the root and ".." stops there. Never leaves the root.
-    scoped,
-};
-
-/// Normalises a path from a layer or a recipe: "./usr//bin/" -> "usr/bin"; "" for the
-/// root itself. nullopt when it is absolute or has a ".." component.
-std::optional<std::string> clean_relative_path(std::string_view path);
 
 class RootDir {
 public:

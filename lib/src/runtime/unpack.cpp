@@ -1,11 +1,10 @@
 // Unpacking layers into a root directory, per the OCI image-spec's layer changeset rules.
 //
-// A layer streams: a producer thread reads the blob from the store (its digest checked at
-// the end), decompresses it and hashes the tar (the diffID); pieces of the tar go through
-// a bounded queue to libarchive on this thread, which applies entry after entry. Memory
-// is bounded by the queue, never by the layer's size.
-#include "common/archive.hpp"
-#include "layer/compress.hpp"
+// The layer streams through the one verified layer reader (layer/reader.hpp); the rules
+// (what a whiteout removes, which entries are refused) are layer/changeset.hpp's, the
+// same code `build` checks base layers with. Here is only what they do to a directory.
+#include "layer/changeset.hpp"
+#include "layer/reader.hpp"
 #include "ocibake/runtime.hpp"
 #include "runtime/rootfs.hpp"
 
@@ -13,18 +12,11 @@
 #include <archive_entry.h>
 
 #include <cerrno>
-#include <condition_variable>
-#include <deque>
 #include <dirent.h>
-#include <exception>
 #include <fcntl.h>
-#include <memory>
-#include <mutex>
-#include <set>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
-#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -37,285 +29,44 @@ using detail::UniqueFd;
 
 namespace {
 
-constexpr std::size_t kQueuePieces = 8;
-constexpr std::size_t kPieceSize = 256 << 10;
-
-/// Pieces of the decompressed tar, from the producer to libarchive. Bounded: the
-/// producer blocks while it is full (backpressure, no sleeps).
-class PieceQueue {
+/// What the changeset rules do, done to a directory (Changeset's Target).
+class DirTarget {
 public:
-    /// False when the consumer gave up (the producer should stop).
-    bool push(std::string piece) {
-        std::unique_lock lock(mutex_);
-        changed_.wait(lock, [&] { return cancelled_ || pieces_.size() < kQueuePieces; });
-        if (cancelled_) {
-            return false;
+    using Location = RootDir::Location;
+
+    DirTarget(const RootDir& root, std::string label)
+        : root_(root), label_(std::move(label)), buffer_(1 << 20) {}
+
+    /// The archive the entries' data is read from.
+    void reading(archive* a) noexcept { a_ = a; }
+
+    std::optional<Location> parent(std::string_view path, bool create, const std::string& what) {
+        return root_.parent(path, Symlinks::strict, create, what);
+    }
+    Location root() { return Location{UniqueFd(::fcntl(root_.fd(), F_DUPFD_CLOEXEC, 0)), "."}; }
+    static detail::NodeInfo::Type type_at(const Location& at) {
+        auto st = RootDir::stat_at(at);
+        if (!st) {
+            return detail::NodeInfo::Type::missing;
         }
-        pieces_.push_back(std::move(piece));
-        changed_.notify_all();
-        return true;
-    }
-    /// The next piece; nullopt at the end of the stream.
-    std::optional<std::string> pop() {
-        std::unique_lock lock(mutex_);
-        changed_.wait(lock, [&] { return !pieces_.empty() || closed_; });
-        if (pieces_.empty()) {
-            return std::nullopt;
+        if (S_ISDIR(st->st_mode)) {
+            return detail::NodeInfo::Type::directory;
         }
-        std::string piece = std::move(pieces_.front());
-        pieces_.pop_front();
-        changed_.notify_all();
-        return piece;
+        return S_ISLNK(st->st_mode) ? detail::NodeInfo::Type::symlink
+                                    : detail::NodeInfo::Type::other;
     }
-    void close() {
-        std::lock_guard lock(mutex_);
-        closed_ = true;
-        changed_.notify_all();
+    void remove(const Location& at, const std::string& what) {
+        detail::remove_at(at.dir.get(), at.name, what);
     }
-    void cancel() {
-        std::lock_guard lock(mutex_);
-        cancelled_ = true;
-        changed_.notify_all();
-    }
-
-private:
-    std::mutex mutex_;
-    std::condition_variable changed_;
-    std::deque<std::string> pieces_;
-    bool closed_ = false;
-    bool cancelled_ = false;
-};
-
-struct Cancelled {};
-
-/// The producer: blob -> decompressor -> diffID hash -> queue.
-class LayerStream {
-public:
-    LayerStream(const Store& store, const LayerResult& layer, std::string label)
-        : store_(store), layer_(layer), label_(std::move(label)) {
-        thread_ = std::thread([this] { produce(); });
-    }
-    ~LayerStream() { stop(); }
-
-    PieceQueue& queue() noexcept { return queue_; }
-
-    /// Reads what libarchive left (tar padding), waits for the producer and rethrows its
-    /// error (a digest mismatch, a corrupt stream).
-    void finish() {
-        while (queue_.pop()) {
-        }
-        join();
-    }
-    /// The consumer failed: stop the producer; its own error, if any, is more telling.
-    void abandon() {
-        queue_.cancel();
-        join();
-    }
-
-private:
-    void produce() {
-        try {
-            Sha256 diff;
-            std::string piece;
-            auto flush = [&] {
-                if (!piece.empty() && !queue_.push(std::move(piece))) {
-                    throw Cancelled{};
-                }
-                piece.clear();
-            };
-            auto decompressor = detail::make_decompressor(
-                detail::compression_of_media_type(layer_.descriptor.media_type),
-                [&](const char* data, std::size_t size) {
-                    diff.update(data, size);
-                    while (size > 0) {
-                        std::size_t n = std::min(size, kPieceSize - piece.size());
-                        piece.append(data, n);
-                        data += n;
-                        size -= n;
-                        if (piece.size() == kPieceSize) {
-                            flush();
-                        }
-                    }
-                },
-                label_);
-            BlobReader reader = store_.open_blob(layer_.descriptor.digest);
-            std::vector<char> buf(1 << 16);
-            for (;;) {
-                std::size_t n = reader.read(buf.data(), buf.size());
-                if (n == 0) {
-                    break;
-                }
-                decompressor->feed(buf.data(), n);
-            }
-            decompressor->finish();
-            flush();
-            Digest actual = diff.finish();
-            if (actual != layer_.diff_id) {
-                throw Error(ErrorKind::integrity, label_ + " decompresses to " + actual.str() +
-                                                      ", but the image config says " +
-                                                      layer_.diff_id.str());
-            }
-        } catch (const Cancelled&) {
-        } catch (...) {
-            error_ = std::current_exception();
-        }
-        queue_.close();
-    }
-
-    void join() {
-        if (thread_.joinable()) {
-            thread_.join();
-        }
-        if (error_) {
-            std::exception_ptr e = error_;
-            error_ = nullptr;
-            std::rethrow_exception(e);
+    void make_directory(const Location& at, const std::string& what) {
+        if (::mkdirat(at.dir.get(), at.name.c_str(), 0755) != 0) {
+            detail::throw_errno(ErrorKind::io, what, errno);
         }
     }
-    void stop() noexcept {
-        queue_.cancel();
-        if (thread_.joinable()) {
-            thread_.join();
-        }
-    }
-
-    const Store& store_;
-    const LayerResult& layer_;
-    std::string label_;
-    PieceQueue queue_;
-    std::exception_ptr error_;
-    std::thread thread_;
-};
-
-/// libarchive's read callback: hands out queue pieces. No exception crosses it.
-struct ReadContext {
-    PieceQueue* queue = nullptr;
-    std::string current;
-};
-
-la_ssize_t read_piece(archive*, void* opaque, const void** buffer) {
-    auto* ctx = static_cast<ReadContext*>(opaque);
-    std::optional<std::string> piece = ctx->queue->pop();
-    if (!piece) {
-        return 0;
-    }
-    ctx->current = std::move(*piece);
-    *buffer = ctx->current.data();
-    return static_cast<la_ssize_t>(ctx->current.size());
-}
-
-std::string in_quotes(std::string_view text) {
-    return "'" + std::string(text) + "'";
-}
-
-std::string parent_of(const std::string& path) {
-    std::size_t slash = path.rfind('/');
-    return slash == std::string::npos ? std::string() : path.substr(0, slash);
-}
-
-std::string base_of(const std::string& path) {
-    std::size_t slash = path.rfind('/');
-    return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
-/// Applies the entries of one layer.
-class Applier {
-public:
-    Applier(const RootDir& root, archive* a, std::string label)
-        : root_(root), a_(a), label_(std::move(label)), buffer_(1 << 20) {}
-
-    void apply(archive_entry* entry, UnpackStats& stats) {
-        const char* raw = archive_entry_pathname(entry);
-        std::string name = raw ? raw : "";
-        std::optional<std::string> path = detail::clean_relative_path(name);
-        if (!path) {
-            throw Error(ErrorKind::input,
-                        label_ + ": entry " + in_quotes(name) + " escapes the image root");
-        }
-        ++stats.entries;
-        if (path->empty()) {
-            return; // the root itself: its metadata is the bundle's
-        }
-        std::string base = base_of(*path);
-        if (base.starts_with(".wh.")) {
-            whiteout(*path, base, stats);
-            return;
-        }
-        std::string what = label_ + ": entry " + in_quotes(*path);
-        auto at = root_.parent(*path, Symlinks::strict, true, what);
-        if (const char* link = archive_entry_hardlink(entry)) {
-            hardlink(*at, *path, link, what);
-        } else {
-            switch (archive_entry_filetype(entry)) {
-            case AE_IFDIR:
-                directory(*at, *path, entry, what);
-                break;
-            case AE_IFREG:
-                stats.bytes += file(*at, entry, what);
-                break;
-            case AE_IFLNK:
-                symlink(*at, entry, what);
-                break;
-            case AE_IFCHR:
-            case AE_IFBLK:
-            case AE_IFIFO:
-                special(*at, entry, what);
-                break;
-            default:
-                return; // sockets and unknown types are not part of an image
-            }
-        }
-        added_.insert(*path);
-    }
-
-    /// Directory times last: writing their children changed them.
-    void finish() {
-        for (auto it = dir_times_.rbegin(); it != dir_times_.rend(); ++it) {
-            auto at = root_.parent(it->first, Symlinks::strict, false, label_);
-            if (at) {
-                timespec times[2] = {it->second, it->second};
-                ::utimensat(at->dir.get(), at->name.c_str(), times, AT_SYMLINK_NOFOLLOW);
-            }
-        }
-    }
-
-private:
-    void whiteout(const std::string& path, const std::string& base, UnpackStats& stats) {
-        ++stats.whiteouts;
-        std::string dir = parent_of(path);
-        std::string what = label_ + ": whiteout " + in_quotes(path);
-        if (base == ".wh..wh..opq") {
-            opaque(dir, what);
-            return;
-        }
-        if (base.starts_with(".wh..wh.")) {
-            return; // other reserved names (AUFS hard link dirs) carry nothing
-        }
-        std::string victim = (dir.empty() ? "" : dir + "/") + base.substr(4);
-        if (added_.count(victim) != 0) {
-            return; // a whiteout hides only what lower layers have
-        }
-        auto at = root_.parent(victim, Symlinks::strict, false, what);
-        if (at) {
-            detail::remove_at(at->dir.get(), at->name, what);
-        }
-    }
-
-    void opaque(const std::string& dir, const std::string& what) {
-        UniqueFd fd;
-        if (dir.empty()) {
-            fd = UniqueFd(::openat(root_.fd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        } else {
-            auto at = root_.parent(dir, Symlinks::strict, true, what);
-            fd = UniqueFd(::openat(at->dir.get(), at->name.c_str(),
-                                   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-            if (!fd && errno == ENOENT) {
-                if (::mkdirat(at->dir.get(), at->name.c_str(), 0755) != 0) {
-                    detail::throw_errno(ErrorKind::io, what, errno);
-                }
-                return;
-            }
-        }
+    void empty_directory(const Location& at, const std::string& dir,
+                         const std::set<std::string>& keep, const std::string& what) {
+        UniqueFd fd(::openat(at.dir.get(), at.name.c_str(),
+                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (!fd) {
             detail::throw_errno(ErrorKind::io, what + ": cannot open its directory", errno);
         }
@@ -336,12 +87,48 @@ private:
             ::closedir(listing);
         }
         for (const std::string& child : children) {
-            if (added_.count((dir.empty() ? "" : dir + "/") + child) == 0) {
+            if (keep.count((dir.empty() ? "" : dir + "/") + child) == 0) {
                 detail::remove_at(fd.get(), child, what);
             }
         }
     }
+    std::uint64_t add(const Location& at, const std::string& path, archive_entry* entry,
+                      const std::string& what) {
+        switch (archive_entry_filetype(entry)) {
+        case AE_IFDIR:
+            directory(at, path, entry, what);
+            return 0;
+        case AE_IFREG:
+            return file(at, entry, what);
+        case AE_IFLNK:
+            symlink(at, entry, what);
+            return 0;
+        default:
+            special(at, entry, what);
+            return 0;
+        }
+    }
+    void link(const Location& at, const Location& from, const std::string& target,
+              const std::string& what) {
+        make_room(at, false, what);
+        if (::linkat(from.dir.get(), from.name.c_str(), at.dir.get(), at.name.c_str(), 0) != 0) {
+            detail::throw_errno(ErrorKind::io,
+                                what + ": cannot link it to " + detail::in_quotes(target), errno);
+        }
+    }
 
+    /// Directory times last: writing their children changed them.
+    void finish() {
+        for (auto it = dir_times_.rbegin(); it != dir_times_.rend(); ++it) {
+            auto at = root_.parent(it->first, Symlinks::strict, false, label_);
+            if (at) {
+                timespec times[2] = {it->second, it->second};
+                ::utimensat(at->dir.get(), at->name.c_str(), times, AT_SYMLINK_NOFOLLOW);
+            }
+        }
+    }
+
+private:
     /// Clears the name for a new entry: a directory stays only for a directory.
     static void make_room(const RootDir::Location& at, bool for_directory,
                           const std::string& what) {
@@ -438,33 +225,6 @@ private:
         metadata(at, entry, false, what);
     }
 
-    void hardlink(const RootDir::Location& at, const std::string& path, const char* link,
-                  const std::string& what) {
-        std::optional<std::string> target = detail::clean_relative_path(link);
-        if (!target || target->empty()) {
-            throw Error(ErrorKind::input, what + ": hard link to " + in_quotes(link) +
-                                              " points outside the image root");
-        }
-        if (*target == path) {
-            return;
-        }
-        auto from = root_.parent(*target, Symlinks::strict, false, what);
-        auto st = from ? RootDir::stat_at(*from) : std::nullopt;
-        if (!st) {
-            throw Error(ErrorKind::input,
-                        what + ": hard link to " + in_quotes(*target) + ", which does not exist");
-        }
-        if (S_ISDIR(st->st_mode)) {
-            throw Error(ErrorKind::input,
-                        what + ": hard link to " + in_quotes(*target) + ", which is a directory");
-        }
-        make_room(at, false, what);
-        if (::linkat(from->dir.get(), from->name.c_str(), at.dir.get(), at.name.c_str(), 0) != 0) {
-            detail::throw_errno(ErrorKind::io, what + ": cannot link it to " + in_quotes(*target),
-                                errno);
-        }
-    }
-
     /// Only user.* and security.capability: what a layer may carry (docs/runtime.md).
     static bool wanted_xattr(std::string_view name) {
         return name.starts_with("user.") || name == "security.capability";
@@ -497,39 +257,11 @@ private:
     }
 
     const RootDir& root_;
-    archive* a_;
     std::string label_;
+    archive* a_ = nullptr;
     std::vector<char> buffer_;
-    std::set<std::string> added_; ///< paths this layer wrote (whiteouts spare them)
     std::vector<std::pair<std::string, timespec>> dir_times_;
 };
-
-UnpackStats apply_stream(const RootDir& root, LayerStream& stream, const std::string& label) {
-    detail::ArchiveReader a = detail::new_reader();
-    archive_read_support_format_tar(a.get());
-    archive_read_support_filter_none(a.get());
-    ReadContext ctx{&stream.queue(), {}};
-    if (archive_read_open(a.get(), &ctx, nullptr, read_piece, nullptr) != ARCHIVE_OK) {
-        const char* msg = archive_error_string(a.get());
-        throw Error(ErrorKind::integrity, label + ": " + (msg ? msg : "not a tar stream"));
-    }
-    UnpackStats stats;
-    Applier applier(root, a.get(), label);
-    archive_entry* entry = nullptr;
-    for (;;) {
-        int rc = archive_read_next_header(a.get(), &entry);
-        if (rc == ARCHIVE_EOF) {
-            break;
-        }
-        if (rc < ARCHIVE_WARN) {
-            const char* msg = archive_error_string(a.get());
-            throw Error(ErrorKind::integrity, label + ": " + (msg ? msg : "corrupt tar stream"));
-        }
-        applier.apply(entry, stats);
-    }
-    applier.finish();
-    return stats;
-}
 
 } // namespace
 
@@ -537,16 +269,15 @@ UnpackStats unpack_layer(const Store& store, const LayerResult& layer, const fs:
                          std::string_view label) {
     RootDir root(rootfs);
     std::string name(label);
-    LayerStream stream(store, layer, name);
-    UnpackStats stats;
-    try {
-        stats = apply_stream(root, stream, name);
-    } catch (...) {
-        stream.abandon(); // rethrows the producer's error (digest, corrupt data) first
-        throw;
-    }
-    stream.finish();
-    return stats;
+    DirTarget target(root, name);
+    detail::Changeset<DirTarget> changes(target, name);
+    detail::ChangeCounts counts;
+    detail::read_layer(store, layer, name, [&](archive* a, archive_entry* entry) {
+        target.reading(a);
+        changes.apply(entry, counts);
+    });
+    target.finish();
+    return UnpackStats{counts.entries, counts.bytes, counts.whiteouts};
 }
 
 UnpackStats unpack_image(const Store& store, const SourceImage& image, const fs::path& rootfs) {

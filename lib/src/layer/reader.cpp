@@ -1,0 +1,222 @@
+#include "layer/reader.hpp"
+
+#include "common/archive.hpp"
+#include "layer/compress.hpp"
+
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+namespace ocibake::detail {
+
+namespace {
+
+constexpr std::size_t kQueuePieces = 8;
+constexpr std::size_t kPieceSize = 256 << 10;
+
+/// Pieces of the decompressed tar, from the producer to libarchive. Bounded: the
+/// producer blocks while it is full (backpressure, no sleeps).
+class PieceQueue {
+public:
+    /// False when the consumer gave up (the producer should stop).
+    bool push(std::string piece) {
+        std::unique_lock lock(mutex_);
+        changed_.wait(lock, [&] { return cancelled_ || pieces_.size() < kQueuePieces; });
+        if (cancelled_) {
+            return false;
+        }
+        pieces_.push_back(std::move(piece));
+        changed_.notify_all();
+        return true;
+    }
+    /// The next piece; nullopt at the end of the stream.
+    std::optional<std::string> pop() {
+        std::unique_lock lock(mutex_);
+        changed_.wait(lock, [&] { return !pieces_.empty() || closed_; });
+        if (pieces_.empty()) {
+            return std::nullopt;
+        }
+        std::string piece = std::move(pieces_.front());
+        pieces_.pop_front();
+        changed_.notify_all();
+        return piece;
+    }
+    void close() {
+        std::lock_guard lock(mutex_);
+        closed_ = true;
+        changed_.notify_all();
+    }
+    void cancel() {
+        std::lock_guard lock(mutex_);
+        cancelled_ = true;
+        changed_.notify_all();
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::deque<std::string> pieces_;
+    bool closed_ = false;
+    bool cancelled_ = false;
+};
+
+struct Cancelled {};
+
+/// The producer: blob -> decompressor -> diffID hash -> queue.
+class LayerStream {
+public:
+    LayerStream(const Store& store, const LayerResult& layer, std::string label)
+        : store_(store), layer_(layer), label_(std::move(label)) {
+        thread_ = std::thread([this] { produce(); });
+    }
+    ~LayerStream() { stop(); }
+
+    PieceQueue& queue() noexcept { return queue_; }
+
+    /// Reads what libarchive left (tar padding), waits for the producer and rethrows its
+    /// error (a digest mismatch, a corrupt stream).
+    void finish() {
+        while (queue_.pop()) {
+        }
+        join();
+    }
+    /// The consumer failed: stop the producer; its own error, if any, is more telling.
+    void abandon() {
+        queue_.cancel();
+        join();
+    }
+
+private:
+    void produce() {
+        try {
+            Sha256 diff;
+            std::string piece;
+            auto flush = [&] {
+                if (!piece.empty() && !queue_.push(std::move(piece))) {
+                    throw Cancelled{};
+                }
+                piece.clear();
+            };
+            auto decompressor = make_decompressor(
+                compression_of_media_type(layer_.descriptor.media_type),
+                [&](const char* data, std::size_t size) {
+                    diff.update(data, size);
+                    while (size > 0) {
+                        std::size_t n = std::min(size, kPieceSize - piece.size());
+                        piece.append(data, n);
+                        data += n;
+                        size -= n;
+                        if (piece.size() == kPieceSize) {
+                            flush();
+                        }
+                    }
+                },
+                label_);
+            BlobReader reader = store_.open_blob(layer_.descriptor.digest);
+            std::vector<char> buf(1 << 16);
+            for (;;) {
+                std::size_t n = reader.read(buf.data(), buf.size());
+                if (n == 0) {
+                    break;
+                }
+                decompressor->feed(buf.data(), n);
+            }
+            decompressor->finish();
+            flush();
+            Digest actual = diff.finish();
+            if (actual != layer_.diff_id) {
+                throw Error(ErrorKind::integrity, label_ + " decompresses to " + actual.str() +
+                                                      ", but the image config says " +
+                                                      layer_.diff_id.str());
+            }
+        } catch (const Cancelled&) {
+        } catch (...) {
+            error_ = std::current_exception();
+        }
+        queue_.close();
+    }
+
+    void join() {
+        if (thread_.joinable()) {
+            thread_.join();
+        }
+        if (error_) {
+            std::exception_ptr e = error_;
+            error_ = nullptr;
+            std::rethrow_exception(e);
+        }
+    }
+    void stop() noexcept {
+        queue_.cancel();
+        if (thread_.joinable()) {
+            thread_.join();
+        }
+    }
+
+    const Store& store_;
+    const LayerResult& layer_;
+    std::string label_;
+    PieceQueue queue_;
+    std::exception_ptr error_;
+    std::thread thread_;
+};
+
+/// libarchive's read callback: hands out queue pieces. No exception crosses it.
+struct ReadContext {
+    PieceQueue* queue = nullptr;
+    std::string current;
+};
+
+la_ssize_t read_piece(archive*, void* opaque, const void** buffer) {
+    auto* ctx = static_cast<ReadContext*>(opaque);
+    std::optional<std::string> piece = ctx->queue->pop();
+    if (!piece) {
+        return 0;
+    }
+    ctx->current = std::move(*piece);
+    *buffer = ctx->current.data();
+    return static_cast<la_ssize_t>(ctx->current.size());
+}
+
+void read_entries(LayerStream& stream, const std::string& label, const LayerEntryFn& each) {
+    ArchiveReader a = new_reader();
+    archive_read_support_format_tar(a.get());
+    archive_read_support_filter_none(a.get());
+    ReadContext ctx{&stream.queue(), {}};
+    if (archive_read_open(a.get(), &ctx, nullptr, read_piece, nullptr) != ARCHIVE_OK) {
+        const char* msg = archive_error_string(a.get());
+        throw Error(ErrorKind::integrity, label + ": " + (msg ? msg : "not a tar stream"));
+    }
+    archive_entry* entry = nullptr;
+    for (;;) {
+        int rc = archive_read_next_header(a.get(), &entry);
+        if (rc == ARCHIVE_EOF) {
+            break;
+        }
+        if (rc < ARCHIVE_WARN) {
+            const char* msg = archive_error_string(a.get());
+            throw Error(ErrorKind::integrity, label + ": " + (msg ? msg : "corrupt tar stream"));
+        }
+        each(a.get(), entry);
+    }
+}
+
+} // namespace
+
+void read_layer(const Store& store, const LayerResult& layer, const std::string& label,
+                const LayerEntryFn& each) {
+    LayerStream stream(store, layer, label);
+    try {
+        read_entries(stream, label, each);
+    } catch (...) {
+        stream.abandon(); // rethrows the producer's error (digest, corrupt data) first
+        throw;
+    }
+    stream.finish();
+}
+
+} // namespace ocibake::detail
