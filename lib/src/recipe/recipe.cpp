@@ -1147,6 +1147,7 @@ std::array<Field<SourceDraft>, 8> source_fields() {
         {"keyring",
          [](SourceDraft& s, const Value& v) {
              s.spec.keyring = resolve(v.file, as_nonempty_string(v));
+             s.spec.keyring_where = v.where();
              s.keyring = &v;
          }},
         {"priority",
@@ -1788,8 +1789,8 @@ Recipe finish(Merge& m, const FileContext& top) {
     default_name(m, top);
     Recipe& recipe = m.recipe;
     recipe.file = top.absolute;
-    recipe.config.env.assign(m.env.begin(), m.env.end());
     recipe.where = SourceLocation{top.display, 0, 0};
+    recipe.config.env.assign(m.env.begin(), m.env.end());
     recipe.config.labels.assign(m.labels.begin(), m.labels.end());
     recipe.config.exposed_ports.assign(m.ports.begin(), m.ports.end());
     recipe.config.volumes.assign(m.volumes.begin(), m.volumes.end());
