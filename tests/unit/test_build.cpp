@@ -371,3 +371,49 @@ TEST_CASE("independent layers build at the same time") {
     CHECK(events.seen[0].starts_with("start "));
     CHECK(events.seen[1].starts_with("start "));
 }
+
+TEST_CASE("an image has at least one layer: a recipe without any is refused, at the recipe") {
+    ScratchDir dir("no-layers");
+    write_file(dir / "empty.toml", "name = \"e\"\n[config]\ncmd = [\"/bin/sh\"]\n");
+    ErrorKind kind = ErrorKind::internal;
+    // image-spec: a manifest's "layers" has at least one item; `[]` is refused by its schema.
+    CHECK(error_of([&] { build(load_recipe(dir / "empty.toml"), options_for(dir)); }, &kind) ==
+          (dir / "empty.toml").string() +
+              ": error: the image would have no layers: the recipe has no [[layer]] and no "
+              "base\nhint: add a [[layer]] (an empty one is enough), or a [base]");
+    CHECK(kind == ErrorKind::recipe);
+    CHECK_FALSE(fs::exists(dir / "out"));
+
+    // A base with layers and no layers of the recipe's own: fine, the base's are there.
+    write_file(dir / "src/f", "f");
+    write_file(dir / "base.toml", "name = \"base\"\n[[layer]]\n[[layer.copy]]\nsrc = \"src\"\n");
+    build(load_recipe(dir / "base.toml"), options_for(dir, "oci:base-image"));
+    write_file(dir / "app.toml", "name = \"app\"\n[base]\nimage = \"oci:base-image\"\n");
+    auto r = build(load_recipe(dir / "app.toml"), options_for(dir));
+    CHECK(r.image.layers.size() == 1);
+
+    // A base without layers (made by hand: ocibake writes none) and no layers either.
+    auto blob = [&](const std::string& text) {
+        Digest d = sha256_of(text);
+        write_file(dir / "bare/blobs/sha256" / d.hex(), text);
+        return "{\"mediaType\":\"\",\"digest\":\"" + d.str() +
+               "\",\"size\":" + std::to_string(text.size());
+    };
+    std::string config = blob("{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":"
+                              "\"layers\",\"diff_ids\":[]},\"config\":{}}");
+    config.replace(config.find("\"\""), 2, "\"application/vnd.oci.image.config.v1+json\"");
+    std::string manifest = blob("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image."
+                                "manifest.v1+json\",\"config\":" +
+                                config + "},\"layers\":[]}");
+    manifest.replace(manifest.find("\"\""), 2, "\"application/vnd.oci.image.manifest.v1+json\"");
+    write_file(dir / "bare/index.json",
+               "{\"schemaVersion\":2,\"manifests\":[" + manifest +
+                   ",\"platform\":{\"architecture\":\"amd64\",\"os\":\"linux\"}}]}");
+    write_file(dir / "bare/oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}");
+    write_file(dir / "on-bare.toml", "name = \"app\"\n[base]\nimage = \"oci:bare\"\n");
+    CHECK(error_of([&] { build(load_recipe(dir / "on-bare.toml"), options_for(dir)); }, &kind) ==
+          (dir / "on-bare.toml").string() +
+              ":3:9: error: the image would have no layers: the base has none, and the recipe "
+              "has no [[layer]]\n 3 | image = \"oci:bare\"\n   |         ^\nhint: add a "
+              "[[layer]] (an empty one is enough)");
+}

@@ -331,6 +331,19 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
     } else {
         image.config.platform = recipe.platform;
     }
+    if (image.layers.empty() && recipe.layers.empty()) {
+        // An image manifest lists at least one layer (image-spec: "layers" has minItems 1).
+        if (recipe.base.scratch()) {
+            throw RecipeError(ErrorKind::recipe, recipe.where,
+                              "the image would have no layers: the recipe has no [[layer]] and "
+                              "no base",
+                              "add a [[layer]] (an empty one is enough), or a [base]");
+        }
+        throw RecipeError(ErrorKind::recipe, recipe.base.where,
+                          "the image would have no layers: the base has none, and the recipe "
+                          "has no [[layer]]",
+                          "add a [[layer]] (an empty one is enough)");
+    }
     image.config.created = oci::rfc3339(epoch);
     if (!recipe.config.author.empty()) {
         image.config.author = recipe.config.author;
