@@ -226,7 +226,15 @@ apt::ImageFacts lock_base_facts(Store& store, const Recipe& recipe,
 LockResult lock_recipe(const Recipe& recipe, const BuildOptions& options) {
     LockResult result;
     result.file = lock_file_of(recipe, options);
-    std::optional<Lock> old = read_lock(result.file);
+    std::optional<Lock> old;
+    try {
+        old = read_lock(result.file);
+    } catch (const RecipeError& e) {
+        if (e.kind() != ErrorKind::recipe) {
+            throw;
+        }
+        // A lock that does not parse is what `ocibake lock` remakes: it is replaced.
+    }
     Lock lock;
     if (!recipe.base.ref.empty()) {
         lock.base = resolve_base(recipe, options);
