@@ -817,3 +817,249 @@ TEST_CASE("ld.so.cache follows a layer's own libraries and ld.so.conf.d (ldconfi
     };
     CHECK(strip(cache.out) == strip(ref.out));
 }
+
+namespace {
+
+/// The 1-based line of the first line of `text` equal to `line` at or after line `from`.
+std::size_t line_of(const std::string& text, const std::string& line, std::size_t from = 1) {
+    std::istringstream in(text);
+    std::size_t n = 0;
+    for (std::string l; std::getline(in, l);) {
+        if (++n >= from && l == line) {
+            return n;
+        }
+    }
+    FAIL("no line '" << line << "' in the lock");
+    return 0;
+}
+
+/// `text` with its line `n` (1-based) replaced by `replacement` (several lines, or none).
+std::string with_line(const std::string& text, std::size_t n, const std::string& replacement) {
+    std::istringstream in(text);
+    std::string out;
+    std::size_t k = 0;
+    for (std::string l; std::getline(in, l);) {
+        if (++k == n) {
+            out += replacement.empty() ? "" : replacement + "\n";
+        } else {
+            out += l + "\n";
+        }
+    }
+    return out;
+}
+
+/// The 1-based line of the `key = ...` line in the block that starts at line `block`.
+std::size_t key_line(const std::string& text, std::size_t block, const std::string& key) {
+    std::istringstream in(text);
+    std::size_t n = 0;
+    for (std::string l; std::getline(in, l);) {
+        if (++n > block && l.starts_with(key + " = ")) {
+            return n;
+        }
+    }
+    FAIL("no key " << key << " after line " << block);
+    return 0;
+}
+
+} // namespace
+
+TEST_CASE("build: a lock that is not what it claims is refused, warm or cold, at its line") {
+    ScratchDir dir("apt-lock-fields");
+    fs::path repo = dir / "repo";
+    make_apt_repo(repo, {"REPO_PACKAGES=libc6 libgcc-s1 gcc-12-base"});
+    AptServer server(repo);
+    fs::path recipe = write_file(
+        dir / "app.toml", "name = \"app\"\n" + apt_source_toml(server.url(), repo / "keyring.gpg") +
+                              "[[layer]]\nname = \"system\"\n" + packages_toml({"libc6"}));
+    fs::path lock = dir / "app.lock";
+    // Built once: the lock is written and every .deb and the layer are in the cache.
+    build_json(dir, recipe, (dir / "img").string());
+    const std::string good = read_file(lock);
+    REQUIRE(ocibake_in(dir, {"build", recipe.string(), "-o", "oci:" + (dir / "img").string()})
+                .exit_code == 0);
+    const std::string file = lock.string();
+    const std::size_t apt = line_of(good, "[[apt]]");
+    const std::size_t pkg = line_of(good, "[[apt.package]]");
+    const std::string first_name =
+        good.substr(good.find("name = \"", good.find("[[apt.package]]")));
+    const std::string name = first_name.substr(8, first_name.find('"', 8) - 8);
+
+    /// Builds with `text` as the lock: refused with exit `code`, the message at
+    /// line:column (the first line of stderr), and the lock left as it was.
+    auto refused = [&](const std::string& text, int code, std::size_t line, std::size_t column,
+                       const std::string& message) {
+        write_file(lock, text);
+        auto r = ocibake_in(dir, {"build", recipe.string(), "-o", "oci:" + (dir / "img").string()});
+        INFO("lock line " << line << ": " << message << "\nstderr: " << r.err);
+        CHECK(r.exit_code == code);
+        CHECK(r.err.substr(0, r.err.find('\n')) == file + ":" + std::to_string(line) + ":" +
+                                                       std::to_string(column) +
+                                                       ": error: " + message);
+        CHECK(contains(r.err, "\nhint: run `ocibake lock"));
+        CHECK(read_file(lock) == text); // never rewritten silently
+    };
+    // A value of `key` in the block at line `block`, replaced by `value`.
+    auto value = [&](std::size_t block, const std::string& key, const std::string& v,
+                     const std::string& message, std::size_t column = 0) {
+        std::size_t at = key_line(good, block, key);
+        refused(with_line(good, at, key + " = " + v), 3, at, column ? column : key.size() + 4,
+                message);
+    };
+    const std::string digest_form = "' is not a sha256 digest (\"sha256:\" and 64 lowercase hex "
+                                    "digits)";
+    const std::string hex(64, 'a');
+
+    SECTION("every field with the wrong type, empty, or malformed") {
+        // The top level.
+        value(0, "version", "\"1\"", "lock format version (not an integer) is not 1");
+        value(0, "version", "2", "lock format version 2 is not 1");
+        value(0, "version", "1.0", "lock format version (not an integer) is not 1");
+        // [[apt]]
+        value(apt, "layer", "1", "'layer' must be a string, not 1");
+        value(apt, "layer", "\"\"", "'layer' must not be empty");
+        value(apt, "layer", "\"sys\\ttem\"", "'layer' 'sys\\ttem' holds a control character");
+        value(apt, "packages", "\"libc6\"", "'packages' must be an array of strings, not 'libc6'");
+        value(apt, "packages", "[1]", "'packages' must hold only strings, not 1", 13);
+        value(apt, "packages", "[\"\"]", "'packages' must not be empty", 13);
+        value(apt, "packages", "[\"libc6=\"]",
+              "'packages' 'libc6=' is not a package request: version '': the version is empty", 13);
+        value(apt, "recommends", "\"false\"", "'recommends' must be true or false, not 'false'");
+        value(apt, "recommends", "0", "'recommends' must be true or false, not 0");
+        value(apt, "sources", "\"sha256:abc\"", "'sources' 'sha256:abc" + digest_form);
+        value(apt, "sources", "[]", "'sources' must be a string, not an array");
+        value(apt, "below", "\"\"", "'below' must not be empty");
+        value(apt, "below", "\"sha256:" + std::string(64, 'A') + "\"",
+              "'below' 'sha256:" + std::string(64, 'A') + digest_form);
+        // [[apt.package]]
+        value(pkg, "name", "1", "'name' must be a string, not 1");
+        value(pkg, "name", "\"\"", "'name' must not be empty");
+        value(pkg, "name", "\"Libc6\"",
+              "'name' 'Libc6' is not a Debian package name (lowercase letters, digits, '+', '-' "
+              "and '.', starting with a letter or digit)");
+        value(pkg, "name", "\"x\"",
+              "'name' 'x' is not a Debian package name (lowercase letters, digits, '+', '-' "
+              "and '.', starting with a letter or digit)");
+        value(pkg, "name", "\"../../etc\"",
+              "'name' '../../etc' is not a Debian package name (lowercase letters, digits, '+', "
+              "'-' and '.', starting with a letter or digit)");
+        value(pkg, "version", "12", "'version' must be a string, not 12");
+        value(pkg, "version", "\"\"", "'version' must not be empty");
+        value(pkg, "version", "\"v12\"",
+              "'version' 'v12' is not a Debian version: the version must start with a digit");
+        value(pkg, "version", "\"1 2\"",
+              "'version' '1 2' is not a Debian version: a version has no spaces");
+        value(pkg, "version", "\"1:\"",
+              "'version' '1:' is not a Debian version: nothing before the revision");
+        value(pkg, "arch", "true", "'arch' must be a string, not a boolean");
+        value(pkg, "arch", "\"\"", "'arch' must not be empty");
+        value(pkg, "arch", "\"AMD64\"",
+              "'arch' 'AMD64' is not a Debian architecture (e.g. amd64, arm64, all)");
+        value(pkg, "source", "1", "'source' must be a string, not 1");
+        value(pkg, "source", "\"\"", "'source' must not be empty");
+        value(pkg, "source", "\"a b\"",
+              "'source' 'a b' is not a Debian package name (lowercase letters, digits, '+', '-' "
+              "and '.', starting with a letter or digit)");
+        value(pkg, "url", "1", "'url' must be a string, not 1");
+        value(pkg, "url", "\"\"", "'url' must not be empty");
+        value(pkg, "url", "\"ftp://h/x.deb\"",
+              "'url' 'ftp://h/x.deb' is not an http:// or https:// URL");
+        value(pkg, "url", "\"/pool/x.deb\"",
+              "'url' '/pool/x.deb' is not an http:// or https:// URL");
+        value(pkg, "url", "\"http://\"", "'url' 'http://' is not an http:// or https:// URL");
+        value(pkg, "url", "\"http:///pool/x.deb\"", "'url' 'http:///pool/x.deb' names no host");
+        value(pkg, "url", "\"http://h/a b.deb\"",
+              "'url' 'http://h/a b.deb' is not an http:// or https:// URL");
+        value(pkg, "size", "\"123\"", "'size' must be an integer, 0 or more, not '123'");
+        value(pkg, "size", "-1", "'size' must be an integer, 0 or more, not -1");
+        value(pkg, "size", "1.5", "'size' must be an integer, 0 or more, not a float");
+        value(pkg, "size", "true", "'size' must be an integer, 0 or more, not a boolean");
+        value(pkg, "size", "1979-05-27",
+              "'size' must be an integer, 0 or more, not a date or time");
+        value(pkg, "size", "[]", "'size' must be an integer, 0 or more, not an array");
+        value(pkg, "sha256", "1", "'sha256' must be a string, not 1");
+        value(pkg, "sha256", "\"\"", "'sha256' must not be empty");
+        value(pkg, "sha256", "\"" + hex + "\"", "'sha256' '" + hex + digest_form);
+        value(pkg, "sha256", "\"sha256:" + hex.substr(1) + "\"",
+              "'sha256' 'sha256:" + hex.substr(1) + digest_form);
+        value(pkg, "sha256", "\"sha512:" + hex + "\"", "'sha256' 'sha512:" + hex + digest_form);
+        value(pkg, "sha256", "\"sha256:" + std::string(64, 'g') + "\"",
+              "'sha256' 'sha256:" + std::string(64, 'g') + digest_form);
+    }
+    SECTION("keys missing, unknown or twice; entries twice") {
+        std::size_t at = key_line(good, pkg, "sha256");
+        refused(with_line(good, at, ""), 3, pkg, 1, "[[apt.package]] needs 'sha256'");
+        at = key_line(good, apt, "below");
+        refused(with_line(good, at, ""), 3, apt, 1, "[[apt]] needs 'below'");
+        at = key_line(good, pkg, "size");
+        refused(with_line(good, at, "size = 1\nmirror = \"http://h/x.deb\""), 3, at + 1, 1,
+                "unknown key 'mirror' in [[apt.package]]");
+        refused(with_line(good, apt, "[[apt]]\nextra = true"), 3, apt + 1, 1,
+                "unknown key 'extra' in [[apt]]");
+        refused(with_line(good, 3, "version = 1\nsigned = false"), 3, 4, 1,
+                "unknown key 'signed' in the lock");
+        // The first package again, after the last one.
+        std::size_t end = good.find("\n[[apt.package]]", good.find("[[apt.package]]") + 1);
+        std::string first_block =
+            good.substr(good.find("[[apt.package]]"), end - good.find("[[apt.package]]") + 1);
+        std::string twice = good + "\n" + first_block;
+        std::size_t last = 0;
+        for (std::size_t p = twice.find("[[apt.package]]"); p != std::string::npos;
+             p = twice.find("[[apt.package]]", p + 1)) {
+            last = std::count(twice.begin(), twice.begin() + static_cast<long>(p), '\n') + 1;
+        }
+        refused(twice, 3, last, 1,
+                "package " + name + " (amd64) is pinned twice for layer 'system' (first at " +
+                    file + ":" + std::to_string(pkg) + ":1)");
+        std::string apt_twice = good +
+                                "\n[[apt]]\nlayer = \"system\"\npackages = []\n"
+                                "recommends = false\nsources = \"sha256:" +
+                                hex + "\"\nbelow = \"sha256:" + hex + "\"\n";
+        refused(apt_twice, 3,
+                static_cast<std::size_t>(std::count(good.begin(), good.end(), '\n')) + 2, 1,
+                "layer 'system' has two [[apt]] entries (first at " + file + ":" +
+                    std::to_string(apt) + ":1)");
+    }
+    SECTION("values of the right form that do not fit: caught warm too") {
+        // Another host than the recipe's [[apt.source]]: refused before anything is read.
+        std::size_t at = key_line(good, pkg, "url");
+        std::string url_line = good.substr(good.find("url = ", good.find("[[apt.package]]")));
+        url_line = url_line.substr(0, url_line.find('\n'));
+        std::string elsewhere =
+            "url = \"http://mirror.invalid/" + url_line.substr(url_line.find("/pool/") + 1);
+        refused(with_line(good, at, elsewhere), 3, pkg, 1,
+                "package " + name + " (amd64) of layer 'system': the url " +
+                    elsewhere.substr(7, elsewhere.size() - 8) +
+                    " is not below the url of any [[apt.source]] of the recipe");
+        // A size that is not the size of the cached file with that sha256.
+        std::string sha_line = good.substr(good.find("sha256 = ", good.find("[[apt.package]]")));
+        sha_line = sha_line.substr(0, sha_line.find('\n'));
+        const std::string sha256 = sha_line.substr(10, sha_line.size() - 11);
+        at = key_line(good, pkg, "size");
+        std::string size_line = good.substr(good.find("size = ", good.find("[[apt.package]]")));
+        size_line = size_line.substr(0, size_line.find('\n'));
+        std::uint64_t size = std::stoull(size_line.substr(7));
+        refused(with_line(good, at, "size = " + std::to_string(size + 1)), 6, pkg, 1,
+                "package " + name + " (amd64) of layer 'system': the lock pins " +
+                    std::to_string(size + 1) + " bytes, but the file of its sha256 (" + sha256 +
+                    ", in the cache) has " + std::to_string(size));
+        // Another sha256 (well formed): not in the cache, so downloaded, and refused.
+        at = key_line(good, pkg, "sha256");
+        std::string other = sha_line;
+        other[other.size() - 2] = other[other.size() - 2] == '0' ? '1' : '0';
+        write_file(lock, with_line(good, at, other));
+        auto r = ocibake_in(dir, {"build", recipe.string(), "-o", "oci:" + (dir / "img").string()});
+        CHECK(r.exit_code == 6);
+        CHECK(contains(r.err, ": the file does not match the lock's sha256 (" +
+                                  other.substr(10, other.size() - 11) + ")"));
+        CHECK(read_file(lock) == with_line(good, at, other));
+    }
+    SECTION("the lock as written still builds, and `ocibake lock` remakes a broken one") {
+        write_file(lock, good);
+        REQUIRE(ocibake_in(dir, {"build", recipe.string(), "-o", "oci:" + (dir / "img").string()})
+                    .exit_code == 0);
+        write_file(lock, with_line(good, key_line(good, pkg, "size"), "size = \"x\""));
+        auto r = ocibake_in(dir, {"lock", recipe.string()});
+        CHECK(r.exit_code == 0);
+        CHECK(read_file(lock) == good);
+    }
+}

@@ -13,6 +13,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <sys/stat.h>
 #include <vector>
 
 using ocibake::test::read_file;
@@ -265,6 +266,100 @@ TEST_CASE("bad input: a clear message, the documented exit code, and nothing dam
         json j = json::parse(r.out);
         CHECK(j["error"]["kind"] == "input");
         CHECK(j["error"]["message"].get<std::string>().find("does not exist") != std::string::npos);
+    }
+}
+
+TEST_CASE("hostile recipes: refused with a location and the documented exit code, never a "
+          "crash or a hang") {
+    ScratchDir dir("hostile");
+    fs::path recipe = good_recipe(dir);
+    REQUIRE(ocibake_run(dir, {"r.toml"}).exit_code == 0);
+    auto before = snapshot(dir / "out");
+    // Under `timeout`: a command that hangs fails (124) instead of hanging the suite.
+    auto ocibake = [&](std::vector<std::string> args) {
+        std::vector<std::string> argv{"timeout", "60", ocibake::test::cli().string()};
+        argv.insert(argv.end(), args.begin(), args.end());
+        auto r = run(argv, {"OCIBAKE_CACHE_DIR=" + (dir / "cache").string(), "SOURCE_DATE_EPOCH="},
+                     dir.path());
+        INFO(r.err);
+        CHECK(snapshot(dir / "out") == before);
+        CHECK_FALSE(has_temp_leftovers(dir.path()));
+        return r;
+    };
+    std::string parts = "a";
+    for (int i = 1; i < 50000; ++i) {
+        parts += ".a";
+    }
+    const std::string deep = "nested more than 128 levels deep (table headers, dotted keys, "
+                             "arrays and inline tables together)";
+
+    SECTION("a dotted key or a header of 50,000 parts: build, lock and test") {
+        write_file(dir / "dotted.toml", "name = \"cli\"\n" + parts + " = 1\n");
+        write_file(dir / "header.toml", "name = \"cli\"\n[[" + parts + "]]\n");
+        for (std::string command : {"build", "lock", "test"}) {
+            auto r = ocibake({command, "dotted.toml"});
+            CHECK(r.exit_code == 3); // was 139 (SIGSEGV in toml++)
+            CHECK(r.err.starts_with("dotted.toml:2:257: error: " + deep + "\n 2 | ...a.a"));
+            r = ocibake({command, "header.toml"});
+            CHECK(r.exit_code == 3);
+            CHECK(r.err.starts_with("header.toml:2:259: error: " + deep + "\n"));
+        }
+    }
+    // A recipe that reads its lock first (the source is never reached).
+    write_file(dir / "keys/k.gpg", "");
+    write_file(dir / "apt.toml", "name = \"cli\"\n[[apt.source]]\nurl = "
+                                 "\"http://127.0.0.1:9/debian\"\nsuites = [\"bookworm\"]\n"
+                                 "keyring = \"keys/k.gpg\"\n[[layer]]\npackages = [\"bash\"]\n");
+
+    SECTION("a lock of 50,000 parts") {
+        write_file(dir / "apt.lock", "version = 1\n[" + parts + "]\n");
+        auto r = ocibake({"build", "apt.toml"});
+        CHECK(r.exit_code == 3);
+        CHECK(r.err.starts_with((dir / "apt.lock").string() + ":2:258: error: " + deep + "\n"));
+        CHECK(r.err.ends_with("\nhint: the lock is made by `ocibake lock`; run it again\n"));
+    }
+    SECTION("a recipe, an include or a lock that is a FIFO") {
+        REQUIRE(::mkfifo((dir / "fifo.toml").c_str(), 0644) == 0);
+        auto r = ocibake({"build", "fifo.toml"});
+        CHECK(r.exit_code == 4); // was: waits forever
+        CHECK(r.err == "fifo.toml: error: cannot read recipe: it is a FIFO, not a regular file\n");
+        write_file(dir / "inc.toml", "include = [\"fifo.toml\"]\n[[layer]]\n");
+        r = ocibake({"build", "inc.toml"});
+        CHECK(r.exit_code == 4);
+        CHECK(r.err == "inc.toml:1:12: error: cannot read include 'fifo.toml': it is a FIFO, "
+                       "not a regular file\n 1 | include = [\"fifo.toml\"]\n   |            ^\n");
+        REQUIRE(::mkfifo((dir / "apt.lock").c_str(), 0644) == 0);
+        for (std::string command : {"build", "lock"}) {
+            r = ocibake({command, "apt.toml"});
+            CHECK(r.exit_code == 4);
+            CHECK(r.err == "ocibake: error: cannot read " + (dir / "apt.lock").string() +
+                               ": it is a FIFO, not a regular file\n");
+        }
+    }
+    SECTION("a recipe without layers and without a base") {
+        write_file(dir / "empty.toml", "name = \"cli\"\n[config]\ncmd = [\"/bin/sh\"]\n");
+        auto r = ocibake({"build", "empty.toml"});
+        CHECK(r.exit_code == 3); // was 0, with a manifest of "layers": [] (schema: minItems 1)
+        CHECK(r.err == "empty.toml: error: the image would have no layers: the recipe has no "
+                       "[[layer]] and no base\nhint: add a [[layer]] (an empty one is enough), "
+                       "or a [base]\n");
+        write_file(dir / "one.toml", "name = \"cli\"\n[[layer]]\n");
+        CHECK(ocibake({"build", "one.toml", "-o", "oci:one"}).exit_code == 0);
+    }
+    SECTION("a misspelt keyring, before anything is downloaded") {
+        write_file(dir / "typo.toml", "name = \"cli\"\n[[apt.source]]\nurl = "
+                                      "\"http://127.0.0.1:9/debian\"\nsuites = [\"bookworm\"]\n"
+                                      "keyring = \"keys/debain.gpg\"\n[[layer]]\npackages = "
+                                      "[\"bash\"]\n");
+        for (std::string command : {"build", "lock"}) {
+            auto r = ocibake({command, "typo.toml"});
+            CHECK(r.exit_code == 4);
+            CHECK(r.err == "typo.toml:5:11: error: cannot read keyring '" +
+                               (dir / "keys/debain.gpg").string() +
+                               "': No such file or directory\n 5 | keyring = "
+                               "\"keys/debain.gpg\"\n   |           ^\nhint: a relative path "
+                               "starts at the folder of the file that names it\n");
+        }
     }
 }
 

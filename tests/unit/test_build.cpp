@@ -4,6 +4,7 @@
 
 #include "build/python_layers.hpp"
 #include "ocibake/build.hpp"
+#include "ocibake/lock.hpp"
 #include "support/support.hpp"
 
 #include <nlohmann/json.hpp>
@@ -11,6 +12,8 @@
 #include <filesystem>
 #include <mutex>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 using namespace ocibake;
@@ -370,4 +373,218 @@ TEST_CASE("independent layers build at the same time") {
     // Both started before either ended (32 MB each: well over the time a start takes).
     CHECK(events.seen[0].starts_with("start "));
     CHECK(events.seen[1].starts_with("start "));
+}
+
+// ---- the lock file's checks (issue 12): what a lock says is checked when it is read ------
+
+namespace {
+
+/// A [[python]] entry as `ocibake lock` writes it (one wheel by URL, one by path).
+const std::string python_entry = R"(version = 1
+
+[[python]]
+layer = "app"
+python = "3.11"
+glibc = "2.36"
+machine = "x86_64"
+
+  [[python.wheel]]
+  name = "ocibake-demo"
+  version = "1.0"
+  file = "ocibake_demo-1.0-py3-none-any.whl"
+  url = "https://files.example/ocibake_demo-1.0-py3-none-any.whl"
+  size = 1234
+  sha256 = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+  direct = true
+
+  [[python.wheel]]
+  name = "ocibake-fastmath"
+  version = "0.1"
+  file = "ocibake_fastmath-0.1-cp311-cp311-linux_x86_64.whl"
+  path = "wheels/ocibake_fastmath-0.1-cp311-cp311-linux_x86_64.whl"
+  size = 0
+  sha256 = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+)";
+
+/// The first line `from` of `text` replaced by `to`.
+std::string replaced(const std::string& text, const std::string& from, const std::string& to) {
+    std::size_t at = text.find(from);
+    REQUIRE(at != std::string::npos);
+    return text.substr(0, at) + to + text.substr(at + from.size());
+}
+
+/// The RecipeError of parse_lock (summary and location "line:col").
+std::pair<std::string, std::string> lock_error(const std::string& text) {
+    try {
+        parse_lock(text, "x.lock");
+    } catch (const RecipeError& e) {
+        CHECK(e.kind() == ErrorKind::recipe);
+        CHECK(e.hint().starts_with("run `ocibake lock`"));
+        return {e.summary(),
+                std::to_string(e.where().line) + ":" + std::to_string(e.where().column)};
+    }
+    return {"(no error)", ""};
+}
+
+} // namespace
+
+TEST_CASE("every lock of the repository reads, and writes back byte for byte") {
+    for (const char* name : {"recipes/debian-pytorch.lock", "tests/gpu/debian-cuda.lock"}) {
+        INFO(name);
+        std::string text = read_file(test::source_dir() / name);
+        Lock lock = parse_lock(text, name);
+        CHECK(!lock.apt.empty());
+        std::string first = text.substr(text.find("for ") + 4);
+        first = first.substr(0, first.find(':'));
+        CHECK(to_text(lock, first) == text);
+    }
+    Lock python = parse_lock(python_entry, "x.lock");
+    REQUIRE(python.python.size() == 1);
+    CHECK(python.python[0].wheels.size() == 2);
+    CHECK(python.python[0].wheels[1].path ==
+          "wheels/ocibake_fastmath-0.1-cp311-cp311-linux_x86_64.whl");
+    CHECK(to_text(python, "x.toml")
+              .ends_with(python_entry.substr(python_entry.find("\n[[python]]"))));
+}
+
+TEST_CASE("a [[python]] entry that is not what it claims is refused at the value") {
+    using Case = std::tuple<std::string, std::string, std::string, std::string>;
+    const std::string wheel_a = "ocibake_demo-1.0-py3-none-any.whl";
+    for (const auto& [from, to, summary, where] : std::vector<Case>{
+             {"layer = \"app\"", "layer = 1", "'layer' must be a string, not 1", "4:9"},
+             {"layer = \"app\"", "layer = \"\"", "'layer' must not be empty", "4:9"},
+             {"python = \"3.11\"", "python = 3.11", "'python' must be a string, not a float",
+              "5:10"},
+             {"python = \"3.11\"", "python = \"3\"",
+              "'python' '3' is not MAJOR.MINOR (e.g. \"3.11\")", "5:10"},
+             {"glibc = \"2.36\"", "glibc = \"2.x\"",
+              "'glibc' '2.x' is not MAJOR.MINOR (e.g. \"3.11\")", "6:9"},
+             {"machine = \"x86_64\"", "machine = \"x86 64\"",
+              "'machine' 'x86 64' is not a machine name (e.g. x86_64, aarch64)", "7:11"},
+             {"  name = \"ocibake-demo\"", "  name = \"ocibake_demo\"",
+              "'name' 'ocibake_demo' is not the name of " + wheel_a + " ('ocibake-demo')", "10:10"},
+             {"  version = \"1.0\"", "  version = \"1.1\"",
+              "'version' '1.1' is not the version of " + wheel_a + " ('1.0')", "11:13"},
+             {"  file = \"" + wheel_a + "\"", "  file = \"demo.zip\"",
+              "'file' 'demo.zip' is not a wheel's file name", "12:10"},
+             {"  url = \"https://files", "  url = \"file:///files",
+              "'url' 'file:///files.example/ocibake_demo-1.0-py3-none-any.whl' is not an http:// "
+              "or https:// URL",
+              "13:9"},
+             {"  size = 1234", "  size = -5", "'size' must be an integer, 0 or more, not -5",
+              "14:10"},
+             {"  size = 1234", "  size = \"1234\"",
+              "'size' must be an integer, 0 or more, not '1234'", "14:10"},
+             {"  sha256 = \"sha256:aaaa", "  sha256 = \"sha256:AAAA",
+              "'sha256' 'sha256:AAAAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' "
+              "is "
+              "not a sha256 digest (\"sha256:\" and 64 lowercase hex digits)",
+              "15:12"},
+             {"  direct = true", "  direct = \"yes\"", "'direct' must be true or false, not 'yes'",
+              "16:12"},
+             {"  path = \"wheels/", "  path = \"/wheels/",
+              "'path' '/wheels/ocibake_fastmath-0.1-cp311-cp311-linux_x86_64.whl' must be "
+              "relative to the lock file's folder",
+              "22:10"},
+             {"  path = \"wheels/", "  direct = true\n  path = \"wheels/",
+              "'direct' is for a wheel named by a URL, and this one has a 'path'", "22:12"},
+             {"  path = \"wheels/", "  url = \"https://h/x.whl\"\n  path = \"wheels/",
+              "[[python.wheel]] needs one of 'url' and 'path'", "18:3"},
+             {"  size = 0\n", "  size = 0\n  signature = \"x\"\n",
+              "unknown key 'signature' in [[python.wheel]]", "24:3"},
+             {"machine = \"x86_64\"\n", "machine = \"x86_64\"\nplatform = \"linux\"\n",
+              "unknown key 'platform' in [[python]]", "8:1"},
+             {"  file = \"ocibake_fastmath", "  file = \"ocibake_fastmath", "(no error)",
+              ""}, // the unmutated text reads
+         }) {
+        INFO(to);
+        CHECK(lock_error(replaced(python_entry, from, to)) == std::pair(summary, where));
+    }
+    // Entries twice.
+    std::string wheel = python_entry.substr(python_entry.find("  [[python.wheel]]"));
+    wheel = wheel.substr(0, wheel.find("\n\n  [[python.wheel]]") + 1);
+    CHECK(lock_error(python_entry + "\n" + wheel) ==
+          std::pair(std::string("wheel 'ocibake-demo' is pinned twice for layer 'app' (first at "
+                                "x.lock:9:3)"),
+                    std::string("26:3")));
+    std::string entry = python_entry.substr(python_entry.find("[[python]]"));
+    CHECK(lock_error(python_entry + "\n" + entry) ==
+          std::pair(std::string("layer 'app' has two [[python]] entries (first at x.lock:3:1)"),
+                    std::string("26:1")));
+    // Tables where tables belong.
+    CHECK(lock_error("version = 1\npython = 1\n") ==
+          std::pair(std::string("'python' must be an array of tables ([[python]]), not 1"),
+                    std::string("2:10")));
+    CHECK(lock_error("version = 1\nbase = \"x\"\n") ==
+          std::pair(std::string("'base' must be a table ([base])"), std::string("2:8")));
+    CHECK(
+        lock_error("version = 1\napt = [1]\n") ==
+        std::pair(std::string("'apt' must hold only tables ([[apt]]), not 1"), std::string("2:8")));
+}
+
+TEST_CASE("a [base] entry that is not what it claims is refused at the value") {
+    const std::string base = "version = 1\n\n[base]\nref = \"docker.io/library/debian:12\"\n"
+                             "platform = \"linux/amd64\"\nmanifest = \"sha256:" +
+                             std::string(64, 'c') + "\"\n";
+    CHECK(lock_error(base) == std::pair(std::string("(no error)"), std::string()));
+    CHECK(lock_error(replaced(base, "docker.io/library/debian:12", "debian:12")) ==
+          std::pair(std::string("'ref' 'debian:12' is not a normalised image reference (e.g. "
+                                "\"docker.io/library/debian:12\")"),
+                    std::string("4:7")));
+    CHECK(lock_error(replaced(base, "linux/amd64", "linux")) ==
+          std::pair(std::string("'platform' 'linux' is not a platform (os/arch[/variant])"),
+                    std::string("5:12")));
+    CHECK(lock_error(replaced(base, "manifest = \"sha256:", "manifest = \"sha1:")).first ==
+          "'manifest' 'sha1:" + std::string(64, 'c') +
+              "' is not a sha256 digest (\"sha256:\" and 64 lowercase hex digits)");
+    CHECK(lock_error(replaced(base, "[base]\n", "[base]\nindex = \"\"\n")) ==
+          std::pair(std::string("'index' must not be empty"), std::string("4:9")));
+    CHECK(lock_error(replaced(base, "[base]\n", "[base]\ndigest = \"\"\n")) ==
+          std::pair(std::string("unknown key 'digest' in [base]"), std::string("4:1")));
+}
+
+TEST_CASE("an image has at least one layer: a recipe without any is refused, at the recipe") {
+    ScratchDir dir("no-layers");
+    write_file(dir / "empty.toml", "name = \"e\"\n[config]\ncmd = [\"/bin/sh\"]\n");
+    ErrorKind kind = ErrorKind::internal;
+    // image-spec: a manifest's "layers" has at least one item; `[]` is refused by its schema.
+    CHECK(error_of([&] { build(load_recipe(dir / "empty.toml"), options_for(dir)); }, &kind) ==
+          (dir / "empty.toml").string() +
+              ": error: the image would have no layers: the recipe has no [[layer]] and no "
+              "base\nhint: add a [[layer]] (an empty one is enough), or a [base]");
+    CHECK(kind == ErrorKind::recipe);
+    CHECK_FALSE(fs::exists(dir / "out"));
+
+    // A base with layers and no layers of the recipe's own: fine, the base's are there.
+    write_file(dir / "src/f", "f");
+    write_file(dir / "base.toml", "name = \"base\"\n[[layer]]\n[[layer.copy]]\nsrc = \"src\"\n");
+    build(load_recipe(dir / "base.toml"), options_for(dir, "oci:base-image"));
+    write_file(dir / "app.toml", "name = \"app\"\n[base]\nimage = \"oci:base-image\"\n");
+    auto r = build(load_recipe(dir / "app.toml"), options_for(dir));
+    CHECK(r.image.layers.size() == 1);
+
+    // A base without layers (made by hand: ocibake writes none) and no layers either.
+    auto blob = [&](const std::string& text) {
+        Digest d = sha256_of(text);
+        write_file(dir / "bare/blobs/sha256" / d.hex(), text);
+        return "{\"mediaType\":\"\",\"digest\":\"" + d.str() +
+               "\",\"size\":" + std::to_string(text.size());
+    };
+    std::string config = blob("{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":"
+                              "\"layers\",\"diff_ids\":[]},\"config\":{}}");
+    config.replace(config.find("\"\""), 2, "\"application/vnd.oci.image.config.v1+json\"");
+    std::string manifest = blob("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image."
+                                "manifest.v1+json\",\"config\":" +
+                                config + "},\"layers\":[]}");
+    manifest.replace(manifest.find("\"\""), 2, "\"application/vnd.oci.image.manifest.v1+json\"");
+    write_file(dir / "bare/index.json",
+               "{\"schemaVersion\":2,\"manifests\":[" + manifest +
+                   ",\"platform\":{\"architecture\":\"amd64\",\"os\":\"linux\"}}]}");
+    write_file(dir / "bare/oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}");
+    write_file(dir / "on-bare.toml", "name = \"app\"\n[base]\nimage = \"oci:bare\"\n");
+    CHECK(error_of([&] { build(load_recipe(dir / "on-bare.toml"), options_for(dir)); }, &kind) ==
+          (dir / "on-bare.toml").string() +
+              ":3:9: error: the image would have no layers: the base has none, and the recipe "
+              "has no [[layer]]\n 3 | image = \"oci:bare\"\n   |         ^\nhint: add a "
+              "[[layer]] (an empty one is enough)");
 }

@@ -185,7 +185,8 @@ TEST_CASE("sha256_of_file fails with Error(io) naming the path", "[digest]") {
     SECTION("a directory") {
         Caught e = error_of([&] { sha256_of_file(dir.path()); });
         CHECK(e.kind == ErrorKind::io);
-        CHECK(e.what == "cannot read " + dir.path().string() + ": Is a directory");
+        CHECK(e.what ==
+              "cannot read " + dir.path().string() + ": it is a directory, not a regular file");
     }
 }
 

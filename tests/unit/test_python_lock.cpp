@@ -435,6 +435,8 @@ TEST_CASE("the lock file keeps Python layers in canonical text and reads them ba
     LockedWheel local = w;
     local.direct = false;
     local.name = "zlocal";
+    local.version = "1";
+    local.file = "zlocal-1-py3-none-any.whl";
     local.url.clear();
     local.path = "wheels/zlocal-1-py3-none-any.whl";
     p.wheels.push_back(local);
@@ -451,8 +453,8 @@ TEST_CASE("the lock file keeps Python layers in canonical text and reads them ba
           "  url = \"" +
               w.url + "\"\n  size = 1234\n  sha256 = \"" + w.sha256.str() +
               "\"\n  direct = true\n\n"
-              "  [[python.wheel]]\n  name = \"zlocal\"\n  version = \"2.7.0+cu128\"\n"
-              "  file = \"torch-2.7.0+cu128-cp311-cp311-manylinux_2_28_x86_64.whl\"\n"
+              "  [[python.wheel]]\n  name = \"zlocal\"\n  version = \"1\"\n"
+              "  file = \"zlocal-1-py3-none-any.whl\"\n"
               "  path = \"wheels/zlocal-1-py3-none-any.whl\"\n  size = 1234\n  sha256 = \"" +
               w.sha256.str() + "\"\n");
     auto back = read_lock(file);

@@ -3,14 +3,22 @@
 
 #include "ocibake/recipe.hpp"
 
+#include "common/toml.hpp"
 #include "support/support.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <chrono>
+#include <fcntl.h>
 #include <filesystem>
+#include <functional>
+#include <future>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <utility>
 #include <vector>
 
@@ -990,4 +998,249 @@ TEST_CASE("[layer.python]: every key read, paths resolved, mistakes named") {
     RecipeError typo = error_for(dir, "[[layer]]\n[layer.python]\nrequirement = \"r.txt\"\n");
     CHECK(typo.summary() == "unknown key 'requirement' in [layer.python]");
     CHECK(typo.hint() == "did you mean 'requirements'?");
+}
+
+// ---- hostile recipes (issue 12): nesting, special files, long and binary lines ----------
+
+namespace {
+
+/// The depth of the deepest node of a parsed TOML tree (the root table is 0).
+std::size_t tree_depth(const toml::node& node) {
+    std::size_t deepest = 0;
+    if (const toml::table* t = node.as_table()) {
+        for (const auto& [key, child] : *t) {
+            deepest = std::max(deepest, 1 + tree_depth(child));
+        }
+    } else if (const toml::array* a = node.as_array()) {
+        for (const toml::node& child : *a) {
+            deepest = std::max(deepest, 1 + tree_depth(child));
+        }
+    }
+    return deepest;
+}
+
+std::string repeated(std::string_view part, std::size_t n, std::string_view separator) {
+    std::string out;
+    for (std::size_t i = 0; i < n; ++i) {
+        out += (i ? std::string(separator) : std::string()) + std::string(part);
+    }
+    return out;
+}
+
+const std::string deep_summary = "nested more than 128 levels deep (table headers, dotted keys, "
+                                 "arrays and inline tables together)";
+
+} // namespace
+
+TEST_CASE("nesting is bounded before toml++ sees the text (it would overflow the stack)",
+          "[recipe]") {
+    ScratchDir dir("recipe-deep");
+    const std::string file = (dir / "recipe.toml").string();
+    // 50,000 parts (100 KB): toml++ frees such a tree recursively and crashed (exit 139).
+    std::string parts = repeated("a", 50000, ".");
+
+    SECTION("a dotted key") {
+        RecipeError e = error_for(dir, "name = \"x\"\n" + parts + " = 1\n");
+        CHECK(e.kind() == ErrorKind::recipe);
+        CHECK(e.summary() == deep_summary);
+        CHECK(e.where().str() == file + ":2:257"); // part 129 starts at column 257
+    }
+    SECTION("a table header, an array of tables") {
+        CHECK(error_for(dir, "[" + parts + "]\n").where().str() == file + ":1:258");
+        CHECK(error_for(dir, "[[" + parts + "]]\n").where().str() == file + ":1:259");
+        CHECK(error_for(dir, "[ a . b ]\n[[" + parts + "]]\n").summary() == deep_summary);
+    }
+    SECTION("arrays and inline tables") {
+        RecipeError e = error_for(dir, "x = " + std::string(50000, '[') + "\n");
+        CHECK(e.summary() == deep_summary);
+        CHECK(e.where().str() == file + ":1:133"); // the 129th '['
+        e = error_for(dir, "x = " + repeated("{a=", 50000, "") + "\n");
+        CHECK(e.where().str() == file + ":1:387");
+    }
+    SECTION("the levels add up: header, dotted key, inline table, array") {
+        std::string header = "[" + repeated("h", 100, ".") + "]\n";
+        CHECK(error_for(dir, header + repeated("k", 20, ".") + " = {" + repeated("i", 5, ".") +
+                                 " = [[[[1]]]]}\n")
+                  .summary() == deep_summary);
+        // The 1 sits 100 + 20 + 5 + 3 = 128 deep: allowed (the schema refuses it, not the scan).
+        CHECK(error_for(dir, header + repeated("k", 20, ".") + " = {" + repeated("i", 5, ".") +
+                                 " = [[[1]]]}\n")
+                  .summary() == "unknown key 'h' in the top level");
+    }
+    SECTION("the same bound for a fragment, with its name") {
+        write_file(dir / "deep.toml", "[config]\n" + parts + " = 1\n");
+        RecipeError e = error_for(dir, "include = [\"deep.toml\"]\n");
+        CHECK(e.summary() == deep_summary);
+        CHECK(e.where().str() == (dir / "deep.toml").string() + ":2:255"); // [config] is 1
+    }
+}
+
+TEST_CASE("the nesting scan measures what toml++ builds, on tricky valid TOML", "[recipe]") {
+    // Strings, comments and quoted keys that hold brackets, dots, quotes and '='.
+    const std::vector<std::string> texts = {
+        "",
+        "a = 1",
+        "a.b.c = 1 # [[x.y.z]]",
+        "\"a.b\" . 'c.d' . e = 'x]y'",
+        "[a . \"b.c\" . 'd']\nk = \"[{\\\"\"\n[[x.y]]\n[[x.y]]\nz = [ [ 1 ], [ [ 2 ] ] ]",
+        "s = \"\"\"\n[a.b.c.d]\n\\\"\"\" still\n\"\"\"\nt = '''\n{{{{ ''' \nu = 1",
+        "s = \"\"\"a\"\"\"\"\"\nt = '''b'''''\nv = {w = {x.y = [1, {z = 2}]}}",
+        "d = 1979-05-27 07:32:00Z\ne = [1979-05-27, 07:32:00,]\nf = { g = 1979-05-27T07:32:00 }",
+        "a = [\n  # a comment [[[\n  [1, 2], # more ]\n  [3],\n]\n[t]\n'q' = { }",
+        "[a]\n[a.b.c]\nx = []\n[[d]]\ne.f = {}",
+        "x = \"tab\there \\u00e9\"\n\"é\" = 'ü'\n[\"ü\".'é']\n",
+        "arr = [ { a = [ { b = [ [ { c = 1 } ] ] } ] } ]",
+        "[[a]]\n[[a.b]]\n[a.b.c]\nd.e = [1]\n[[a]]\n[[a.b]]\n[[a.b.f]]\ng = 1",
+        "[[\"a\"]]\n['a'.b]\nc = 1", // one key, two spellings without escapes
+    };
+    for (const std::string& text : texts) {
+        INFO(text);
+        toml::table table = toml::parse(text);
+        CHECK(ocibake::detail::toml_depth(text) == tree_depth(table));
+    }
+    // Random text from TOML's punctuation: the scan always ends, and where toml++ parses
+    // the text, both agree.
+    const std::string alphabet = "[]{}\"'.=,#\n \\abc1[]==\n..";
+    std::size_t parsed = 0;
+    for (std::uint64_t seed = 1; seed <= 100000; ++seed) {
+        std::string bytes = ocibake::test::pseudo_random(1 + seed % 60, seed);
+        std::string text;
+        for (char c : bytes) {
+            text += alphabet[static_cast<unsigned char>(c) % alphabet.size()];
+        }
+        std::size_t depth = ocibake::detail::toml_depth(text);
+        try {
+            toml::table table = toml::parse(text);
+            INFO(text);
+            CHECK(depth == tree_depth(table));
+            ++parsed;
+        } catch (const toml::parse_error&) {
+        }
+    }
+    CHECK(parsed > 1000);
+    // And every recipe and lock of the repository.
+    for (const auto& entry : fs::recursive_directory_iterator(ocibake::test::source_dir())) {
+        std::string name = entry.path().string();
+        if (name.find("/build/") != std::string::npos || name.find("/.git/") != std::string::npos ||
+            !(entry.path().extension() == ".toml" || entry.path().extension() == ".lock")) {
+            continue;
+        }
+        INFO(name);
+        std::string text = ocibake::test::read_file(entry.path());
+        toml::table table = toml::parse(text);
+        CHECK(ocibake::detail::toml_depth(text) == tree_depth(table));
+    }
+}
+
+TEST_CASE("a recipe or include that is not a regular file is refused, never read", "[recipe]") {
+    ScratchDir dir("recipe-fifo");
+    const std::string folder = dir.path().string() + "/";
+    fs::path fifo = dir / "fifo.toml";
+    REQUIRE(::mkfifo(fifo.c_str(), 0644) == 0);
+    // Opening a FIFO without O_NONBLOCK waits for a writer: a regression hangs. Run the
+    // load on a thread, and if it is still waiting after 20 s, fail and unblock it.
+    auto bounded = [&](std::function<void()> load) {
+        auto done = std::async(std::launch::async, [&] { return error_from(load); });
+        if (done.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+            FAIL_CHECK("loading a FIFO still waits after 20 s");
+            int writer = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+            if (writer >= 0) {
+                ::close(writer);
+            }
+        }
+        return done.get();
+    };
+
+    SECTION("the recipe is a FIFO") {
+        RecipeError e = bounded([&] { ocibake::load_recipe(fifo); });
+        CHECK(e.kind() == ErrorKind::input);
+        CHECK(std::string(e.what()) ==
+              folder + "fifo.toml: error: cannot read recipe: it is a FIFO, not a regular file");
+    }
+    SECTION("an include is a FIFO") {
+        write_file(dir / "r.toml", "name = \"x\"\ninclude = [\"fifo.toml\"]\n");
+        RecipeError e = bounded([&] { ocibake::load_recipe(dir / "r.toml"); });
+        CHECK(e.kind() == ErrorKind::input);
+        CHECK(e.summary() ==
+              "cannot read include '" + folder + "fifo.toml': it is a FIFO, not a regular file");
+        CHECK(e.where().str() == folder + "r.toml:2:12");
+    }
+    SECTION("a directory") {
+        fs::create_directories(dir / "d.toml");
+        RecipeError e = error_from([&] { ocibake::load_recipe(dir / "d.toml"); });
+        CHECK(e.kind() == ErrorKind::input);
+        CHECK(e.summary() == "cannot read recipe: it is a directory, not a regular file");
+    }
+    SECTION("a character device") {
+        RecipeError e = error_from([&] { ocibake::load_recipe("/dev/zero"); });
+        CHECK(e.summary() == "cannot read recipe: it is a character device, not a regular file");
+    }
+}
+
+TEST_CASE("a recipe over 16 MiB is refused", "[recipe]") {
+    ScratchDir dir("recipe-big");
+    std::string text = "name = \"x\"\n# " + std::string(16 << 20, 'x') + "\n";
+    RecipeError e = error_for(dir, text);
+    CHECK(e.kind() == ErrorKind::input);
+    CHECK(e.summary() == "recipe is larger than 16 MiB");
+}
+
+TEST_CASE("error snippets: a window of a long line, the caret under the column, "
+          "bytes escaped",
+          "[recipe]") {
+    ScratchDir dir("recipe-snippet");
+    const std::string file = (dir / "recipe.toml").string();
+
+    SECTION("a 200 KB line is cut around the column") {
+        RecipeError e = error_for(dir, "[config]\nuser = \"" + std::string(200000, 'a') + "\" x\n");
+        CHECK(e.where().str() == file + ":2:200011");
+        // Near the end of the line: its last 120 code points, "..." where it was cut.
+        CHECK(std::string(e.what()) == file +
+                                           ":2:200011: error: Error while parsing key-value pair: "
+                                           "expected a comment or whitespace, saw 'x'\n"
+                                           " 2 | ..." +
+                                           std::string(117, 'a') + "\" x\n" + "   |    " +
+                                           std::string(119, ' ') + "^");
+    }
+    SECTION("in the middle of a long line, both ends cut") {
+        std::string ones = repeated("1", 2000, ",");
+        RecipeError e = error_for(dir, "[config]\nx = [" + ones + ", bad, " + ones + "]\n");
+        CHECK(e.where().str() == file + ":2:4007");
+        // 60 code points before the column, 60 from it.
+        CHECK(std::string(e.what()) == file +
+                                           ":2:4007: error: Error while parsing value: could not "
+                                           "determine value type\n"
+                                           " 2 | ...," +
+                                           repeated("1", 29, ",") + ", bad, " +
+                                           repeated("1", 28, ",") + "...\n" + "   |    " +
+                                           std::string(60, ' ') + "^");
+        // At the start: cut at the end only.
+        e = error_for(dir, "[config]\nuser = " + repeated("1", 5000, ",") + "\n");
+        CHECK(e.where().str() == file + ":2:9");
+        CHECK(std::string(e.what()).ends_with(" 2 | user = " + repeated("1", 57, ",") +
+                                              "...\n   | " + std::string(8, ' ') + "^"));
+    }
+    SECTION("control characters and invalid UTF-8 are escaped, in the line and the summary") {
+        RecipeError e = error_for(dir, "[config]\n\"\\u001b[2J\" = 1 # \xc3\n");
+        CHECK(std::string(e.what()) == file + ":2:18: error: Encountered invalid utf-8 sequence\n"
+                                              " 2 | \"\\u001b[2J\" = 1 # \\xc3\n"
+                                              "   |                  ^");
+        e = error_for(dir, "[config]\nuser = 1 # \x1b[2J\n");
+        CHECK(std::string(e.what()).find(" 2 | user = 1 # \\x1b[2J\n") != std::string::npos);
+        e = error_for(dir, "[config]\n\"\\u001b[2J\\u202e\" = 1 # x\u202e\n");
+        CHECK(e.summary() == "unknown key '\\x1b[2J\\u202e' in [config]");
+        CHECK(std::string(e.what()).find(" 2 | \"\\u001b[2J\\u202e\" = 1 # x\\u202e\n") !=
+              std::string::npos);
+    }
+    SECTION("a tab keeps the caret aligned, a wide code point counts once") {
+        RecipeError e = error_for(dir, "[config]\n\tnom\u00e9 = 1\n");
+        CHECK(std::string(e.what()).ends_with(" 2 | \tnomé = 1\n   | \t   ^"));
+        e = error_for(dir, "[config]\nlabels = { \"é\" = 1 }\n");
+        CHECK(std::string(e.what()).ends_with(" 2 | labels = { \"é\" = 1 }\n   | " +
+                                              std::string(17, ' ') + "^"));
+    }
+    SECTION("a long value in a summary is cut") {
+        RecipeError e = error_for(dir, "tag = \"" + std::string(100000, 'b') + "\"\n");
+        CHECK(e.summary() == "'tag' '" + std::string(200, 'b') + "...' is not a valid tag");
+    }
 }

@@ -92,6 +92,7 @@ struct SourceSpec {
     std::vector<std::string> components;    ///< empty for flat repositories
     std::vector<std::string> architectures; ///< empty: the image's architecture
     std::filesystem::path keyring;          ///< absolute; a binary or armored OpenPGP keyring
+    SourceLocation keyring_where;           ///< where the recipe names the keyring
     int priority = 500;
     bool trusted = false; ///< no signature check (a repository without one)
 };

@@ -53,6 +53,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ocibake {
@@ -153,8 +154,14 @@ struct Lock {
 std::filesystem::path lock_path_for(const std::filesystem::path& recipe);
 
 /// Reads a lock file; nullopt when it does not exist. Errors are RecipeErrors at the
-/// lock file's line and column.
+/// lock file's line and column: every key of every entry is checked for its type and form
+/// (URLs, sizes, digests, names, versions), unknown keys and duplicate entries refused
+/// (docs/lock.md), whether or not the build will need the value. A lock that is not a
+/// regular file (a FIFO) is refused (input).
 std::optional<Lock> read_lock(const std::filesystem::path& path);
+
+/// Parses lock text as if read from `path` (for messages), with the checks of read_lock().
+Lock parse_lock(std::string_view text, const std::filesystem::path& path);
 
 /// The lock's canonical text.
 std::string to_text(const Lock& lock, const std::string& recipe_name);

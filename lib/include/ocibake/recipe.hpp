@@ -201,6 +201,7 @@ struct TestSpec {
 
 struct Recipe {
     std::filesystem::path file; ///< absolute path of the recipe
+    SourceLocation where;       ///< the recipe as it was named (line 0), for messages
     std::string name;           ///< image name; default: the file's stem
     std::string tag = "latest";
     BaseSpec base;

@@ -2,6 +2,7 @@
 // against them, every package in one Index.
 #include "apt/internal.hpp"
 #include "common/fs.hpp"
+#include "common/text.hpp"
 
 #include <algorithm>
 #include <ctime>
@@ -346,6 +347,18 @@ Index fetch_index(Store& store, http::Client& client, const std::vector<SourceSp
     Index index;
     index.native_arch = native_arch;
     index.architectures = {native_arch};
+    // A keyring that cannot be read is the recipe's mistake: said at the recipe's line
+    // before anything is downloaded.
+    for (const SourceSpec& s : sources) {
+        std::string why;
+        if (!s.trusted && !ocibake::detail::open_regular(s.keyring, why)) {
+            throw RecipeError(ErrorKind::input, s.keyring_where.known() ? s.keyring_where : s.where,
+                              "cannot read keyring '" +
+                                  ocibake::detail::printable(s.keyring.string(), 4096) +
+                                  "': " + why,
+                              "a relative path starts at the folder of the file that names it");
+        }
+    }
     std::int64_t now = options.now.value_or(static_cast<std::int64_t>(std::time(nullptr)));
     for (std::size_t i = 0; i < sources.size(); ++i) {
         const SourceSpec& s = sources[i];

@@ -1,6 +1,7 @@
 #include "build/apt_layers.hpp"
 
 #include "apt/layer.hpp"
+#include "common/text.hpp"
 
 #include <algorithm>
 #include <optional>
@@ -137,6 +138,35 @@ private:
     std::optional<apt::Index> index_;
 };
 
+/// What read_lock() cannot know, checked for a layer's pinned packages before any is used:
+/// each URL is below one of the recipe's [[apt.source]] URLs (where the resolver found
+/// it), and a package already in the cache has the size the lock pins (a cold build checks
+/// the size as it downloads; a warm one would otherwise never look).
+void check_pinned(const Recipe& recipe, const Store& store, const LockedAptLayer& entry,
+                  const std::string& hint) {
+    for (const LockedPackage& p : entry.installs) {
+        bool below =
+            std::any_of(recipe.apt_sources.begin(), recipe.apt_sources.end(),
+                        [&](const apt::SourceSpec& s) { return p.url.starts_with(s.url + "/"); });
+        if (!below) {
+            throw RecipeError(ErrorKind::recipe, p.where,
+                              "package " + p.name + " (" + p.arch + ") of layer '" + entry.layer +
+                                  "': the url " + detail::printable(p.url) +
+                                  " is not below the url of any [[apt.source]] of the recipe",
+                              hint);
+        }
+        std::optional<std::uint64_t> size = store.blob_size(p.sha256);
+        if (size && *size != p.size) {
+            throw RecipeError(ErrorKind::integrity, p.where,
+                              "package " + p.name + " (" + p.arch + ") of layer '" + entry.layer +
+                                  "': the lock pins " + std::to_string(p.size) +
+                                  " bytes, but the file of its sha256 (" + p.sha256.str() +
+                                  ", in the cache) has " + std::to_string(*size),
+                              hint);
+        }
+    }
+}
+
 } // namespace
 
 bool has_apt_layers(const Recipe& recipe) {
@@ -225,6 +255,7 @@ std::vector<LockedAptLayer> locked_apt_layers(const Recipe& recipe, Store& store
                                   "database or an earlier layer's packages changed",
                               hint);
         }
+        check_pinned(recipe, store, *entry, hint);
         out.push_back(*entry);
     }
     if (changed) {

@@ -257,7 +257,15 @@ apt::ImageFacts lock_base_facts(Store& store, const Recipe& recipe,
 LockResult lock_recipe(const Recipe& recipe, const BuildOptions& options) {
     LockResult result;
     result.file = lock_file_of(recipe, options);
-    std::optional<Lock> old = read_lock(result.file);
+    std::optional<Lock> old;
+    try {
+        old = read_lock(result.file);
+    } catch (const RecipeError& e) {
+        if (e.kind() != ErrorKind::recipe) {
+            throw;
+        }
+        // A lock that does not parse is what `ocibake lock` remakes: it is replaced.
+    }
     Lock lock;
     if (!recipe.base.ref.empty()) {
         lock.base = resolve_base(recipe, options);
@@ -362,6 +370,19 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
         check_base(store, recipe, base, options, result);
     } else {
         image.config.platform = recipe.platform;
+    }
+    if (image.layers.empty() && recipe.layers.empty()) {
+        // An image manifest lists at least one layer (image-spec: "layers" has minItems 1).
+        if (recipe.base.scratch()) {
+            throw RecipeError(ErrorKind::recipe, recipe.where,
+                              "the image would have no layers: the recipe has no [[layer]] and "
+                              "no base",
+                              "add a [[layer]] (an empty one is enough), or a [base]");
+        }
+        throw RecipeError(ErrorKind::recipe, recipe.base.where,
+                          "the image would have no layers: the base has none, and the recipe "
+                          "has no [[layer]]",
+                          "add a [[layer]] (an empty one is enough)");
     }
     image.config.created = oci::rfc3339(epoch);
     if (!recipe.config.author.empty()) {

@@ -3,6 +3,7 @@
 // and the entries that install them.
 #include "build/python_layers.hpp"
 
+#include "common/fs.hpp"
 #include "common/thread_pool.hpp"
 
 #include <nlohmann/json.hpp>
@@ -439,6 +440,8 @@ std::vector<std::vector<LayerEntry>> plan_python_layers(const PythonContext& c, 
                         try {
                             auto name = py::WheelFilename::parse(file.filename().string());
                             py::check_compatible(name, t.target);
+                            // A missing file or a FIFO is refused as an input (exit 4).
+                            open_regular(file, ErrorKind::input);
                             return py::unpack_wheel(c.store, file, sha256_of_file(file));
                         } catch (const RecipeError&) {
                             throw;

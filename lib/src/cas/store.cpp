@@ -217,7 +217,7 @@ Digest Store::put_file(const fs::path& source, std::optional<Digest> expected) {
     if (expected && has_blob(*expected)) {
         return *expected;
     }
-    UniqueFd in = detail::open_file(source, O_RDONLY, ErrorKind::input);
+    UniqueFd in = detail::open_regular(source, ErrorKind::input);
     BlobWriter w = new_blob();
     std::vector<char> buf(1 << 20);
     for (;;) {

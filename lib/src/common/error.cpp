@@ -1,7 +1,12 @@
 #include "ocibake/error.hpp"
 
-#include <fstream>
+#include "common/fs.hpp"
+#include "common/text.hpp"
+
+#include <cerrno>
 #include <string>
+#include <string_view>
+#include <unistd.h>
 
 namespace ocibake {
 
@@ -54,13 +59,52 @@ std::string SourceLocation::str() const {
 
 namespace {
 
-// The text of line `number` (1-based) of `file`, tabs kept; "" when unavailable.
-std::string source_line(const std::string& file, std::uint32_t number) {
-    std::ifstream in(file, std::ios::binary);
-    std::string text;
-    for (std::uint32_t i = 0; i < number && std::getline(in, text); ++i) {
+/// Line `number` (1-based) of `file`, tabs kept, '\r' dropped: at most `keep` bytes of it
+/// (`cut` set when the line is longer). Empty when unavailable: a file that is gone or not
+/// a regular file (a FIFO is never opened for reading in a way that could block).
+std::string source_line(const std::string& file, std::uint32_t number, std::size_t keep,
+                        bool& cut) {
+    cut = false;
+    std::string why;
+    detail::UniqueFd fd = detail::open_regular(file, why);
+    if (!fd) {
+        return {};
     }
-    if (!in && !in.eof()) {
+    std::string text;
+    std::uint32_t line = 1;
+    char buffer[65536];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break; // end of file, or an error: what was read is kept
+        }
+        for (std::string_view rest(buffer, static_cast<std::size_t>(n)); !rest.empty();) {
+            std::size_t newline = rest.find('\n');
+            std::string_view part = rest.substr(0, newline);
+            if (line == number) {
+                std::size_t room = keep > text.size() ? keep - text.size() : 0;
+                if (part.size() > room) {
+                    cut = true;
+                }
+                text.append(part.substr(0, room));
+                if (newline != std::string_view::npos || cut) {
+                    if (!cut && !text.empty() && text.back() == '\r') {
+                        text.pop_back();
+                    }
+                    return text;
+                }
+            }
+            if (newline == std::string_view::npos) {
+                break;
+            }
+            ++line;
+            rest.remove_prefix(newline + 1);
+        }
+    }
+    if (line != number) {
         return {};
     }
     if (!text.empty() && text.back() == '\r') {
@@ -69,27 +113,30 @@ std::string source_line(const std::string& file, std::uint32_t number) {
     return text;
 }
 
+/// How many code points of a long source line a diagnostic quotes, around the column.
+constexpr std::size_t excerpt_width = 120;
+
 std::string format_diagnostic(const SourceLocation& where, const std::string& summary,
                               const std::string& hint) {
     std::string out;
     if (where.known()) {
-        out += where.str() + ": ";
+        out += detail::printable(where.str(), 4096) + ": ";
     }
-    out += "error: " + summary;
+    out += "error: " + detail::printable_message(summary);
     if (where.known() && where.line > 0) {
-        std::string text = source_line(where.file, where.line);
+        // A code point takes at most 4 bytes: enough of the line for the window.
+        std::size_t keep = 4 * (static_cast<std::size_t>(where.column) + excerpt_width) + 64;
+        bool cut = false;
+        std::string text = source_line(where.file, where.line, keep, cut);
         if (!text.empty()) {
+            detail::Excerpt shown = detail::excerpt(text, where.column, cut, excerpt_width);
             std::string number = std::to_string(where.line);
-            out += "\n " + number + " | " + text + "\n " + std::string(number.size(), ' ') + " | ";
-            // Keep tabs so the caret lines up under the column in a terminal.
-            for (std::uint32_t i = 1; i < where.column && i <= text.size(); ++i) {
-                out += text[i - 1] == '\t' ? '\t' : ' ';
-            }
-            out += '^';
+            out += "\n " + number + " | " + shown.text + "\n " + std::string(number.size(), ' ') +
+                   " | " + shown.caret;
         }
     }
     if (!hint.empty()) {
-        out += "\nhint: " + hint;
+        out += "\nhint: " + detail::printable_message(hint);
     }
     return out;
 }

@@ -60,20 +60,92 @@ std::size_t read_some(int fd, void* data, std::size_t size, std::string_view pat
     }
 }
 
-std::string read_file(const std::filesystem::path& path, ErrorKind kind, std::size_t max_size) {
-    UniqueFd fd = open_file(path, O_RDONLY, kind);
-    std::string out;
+namespace {
+
+const char* file_type_name(mode_t mode) {
+    switch (mode & S_IFMT) {
+    case S_IFDIR:
+        return "a directory";
+    case S_IFIFO:
+        return "a FIFO";
+    case S_IFSOCK:
+        return "a socket";
+    case S_IFCHR:
+        return "a character device";
+    case S_IFBLK:
+        return "a block device";
+    default:
+        return "a special file";
+    }
+}
+
+/// open_regular(); `opened` tells whether open(2) itself succeeded.
+UniqueFd open_regular(const std::filesystem::path& path, std::string& why, bool& opened) {
+    opened = false;
+    int raw;
+    do {
+        raw = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    } while (raw < 0 && errno == EINTR);
+    if (raw < 0) {
+        why = std::strerror(errno);
+        return {};
+    }
+    opened = true;
+    UniqueFd fd(raw);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) {
+        why = std::strerror(errno);
+        return {};
+    }
+    if (!S_ISREG(st.st_mode)) {
+        why = std::string("it is ") + file_type_name(st.st_mode) + ", not a regular file";
+        return {};
+    }
+    // Back to blocking reads (no difference for a regular file, but no surprise either).
+    int flags = ::fcntl(fd.get(), F_GETFL);
+    if (flags >= 0) {
+        ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
+    }
+    return fd;
+}
+
+} // namespace
+
+UniqueFd open_regular(const std::filesystem::path& path, std::string& why) {
+    bool opened = false;
+    return open_regular(path, why, opened);
+}
+
+UniqueFd open_regular(const std::filesystem::path& path, ErrorKind kind) {
+    std::string why;
+    bool opened = false;
+    UniqueFd fd = open_regular(path, why, opened);
+    if (!fd) {
+        throw Error(kind, (opened ? "cannot read " : "cannot open ") + path.string() + ": " + why);
+    }
+    return fd;
+}
+
+bool read_all(int fd, const std::filesystem::path& path, ErrorKind kind, std::size_t max_size,
+              std::string& out) {
     char buf[65536];
     for (;;) {
-        std::size_t n = read_some(fd.get(), buf, sizeof buf, path.native(), kind);
+        std::size_t n = read_some(fd, buf, sizeof buf, path.native(), kind);
         if (n == 0) {
-            break;
+            return true;
         }
         if (out.size() + n > max_size) {
-            throw Error(kind,
-                        path.string() + " is larger than " + std::to_string(max_size) + " bytes");
+            return false;
         }
         out.append(buf, n);
+    }
+}
+
+std::string read_file(const std::filesystem::path& path, ErrorKind kind, std::size_t max_size) {
+    UniqueFd fd = open_regular(path, kind);
+    std::string out;
+    if (!read_all(fd.get(), path, kind, max_size, out)) {
+        throw Error(kind, path.string() + " is larger than " + std::to_string(max_size) + " bytes");
     }
     return out;
 }

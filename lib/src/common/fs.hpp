@@ -49,7 +49,22 @@ void write_all(int fd, const void* data, std::size_t size, std::string_view path
 /// One read(2), EINTR-safe; throws Error(kind) naming `path`.
 std::size_t read_some(int fd, void* data, std::size_t size, std::string_view path,
                       ErrorKind kind = ErrorKind::io);
-/// Whole small file; Error(kind) if missing/unreadable or larger than max_size.
+/// Opens a file that is to be read (whole or streamed) for reading. O_NONBLOCK, so that
+/// opening a FIFO cannot block, then anything that is not a regular file (a FIFO, socket,
+/// device or directory) is refused: reading one could block forever or never end. On
+/// failure returns an empty fd and puts the reason in `why` ("No such file or directory",
+/// "it is a FIFO, not a regular file").
+UniqueFd open_regular(const std::filesystem::path& path, std::string& why);
+/// open_regular() that throws Error(kind): "cannot open PATH: ..." (when open fails),
+/// "cannot read PATH: it is a FIFO, not a regular file".
+UniqueFd open_regular(const std::filesystem::path& path, ErrorKind kind);
+
+/// Reads the rest of `fd` into `out`; false (and `out` incomplete) when it holds more than
+/// max_size bytes. Read errors throw Error(kind) naming `path`.
+bool read_all(int fd, const std::filesystem::path& path, ErrorKind kind, std::size_t max_size,
+              std::string& out);
+/// Whole small regular file (open_regular() + read_all()); Error(kind) if missing,
+/// unreadable, not a regular file or larger than max_size.
 std::string read_file(const std::filesystem::path& path, ErrorKind kind,
                       std::size_t max_size = 64 << 20);
 

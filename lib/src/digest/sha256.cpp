@@ -120,7 +120,7 @@ Digest sha256_of(std::string_view data) {
 }
 
 Digest sha256_of_file(const std::filesystem::path& path) {
-    detail::UniqueFd fd = detail::open_file(path, O_RDONLY, ErrorKind::io);
+    detail::UniqueFd fd = detail::open_regular(path, ErrorKind::io);
     Sha256 h;
     std::vector<char> buf(1 << 20);
     for (;;) {

@@ -1,5 +1,7 @@
 #include "ocibake/layer.hpp"
 
+#include "common/text.hpp"
+
 #include <vector>
 
 namespace ocibake {
@@ -7,7 +9,7 @@ namespace ocibake {
 std::string normalize_image_path(std::string_view path, std::string_view origin, bool allow_root) {
     auto fail = [&](const std::string& why) -> Error {
         std::string msg = origin.empty() ? std::string() : std::string(origin) + ": ";
-        return Error(ErrorKind::input, msg + "image path '" + std::string(path) + "' " + why);
+        return Error(ErrorKind::input, msg + "image path '" + detail::printable(path) + "' " + why);
     };
     if (path.find('\0') != std::string_view::npos) {
         throw fail("contains a NUL byte");

@@ -1,10 +1,21 @@
 #include "ocibake/lock.hpp"
 
 #include "common/fs.hpp"
+#include "common/toml.hpp"
 
 #include <toml++/toml.h>
 
+#include "common/text.hpp"
+#include "ocibake/apt.hpp"
+#include "ocibake/oci.hpp"
+#include "ocibake/python.hpp"
+#include "ocibake/registry.hpp"
+
+#include <algorithm>
 #include <cstdio>
+#include <map>
+#include <string_view>
+#include <utility>
 
 namespace ocibake {
 
@@ -34,82 +45,131 @@ std::string quoted(const std::string& s) {
     return out + "\"";
 }
 
-template <typename Fail>
-std::string string_of(const toml::table& t, const char* key, bool required, Fail& fail) {
-    const toml::node* n = t.get(key);
-    if (n == nullptr) {
-        if (required) {
-            fail(t, std::string("needs '") + key + "'");
-        }
-        return {};
-    }
-    if (!n->is_string()) {
-        fail(*n, std::string("'") + key + "' must be a string");
-    }
-    return n->value<std::string>().value_or("");
+// ---- reading: every key of every table checked, errors at the value --------------------
+
+constexpr std::string_view remake_hint = "run `ocibake lock` to remake the lock";
+
+bool lower_digit(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
-template <typename Fail>
-LockedPython read_python(const fs::path& path, const toml::table& t, Fail& fail) {
-    LockedPython p;
-    p.where = at(path, t.source());
-    p.layer = string_of(t, "layer", true, fail);
-    p.python = string_of(t, "python", true, fail);
-    p.glibc = string_of(t, "glibc", false, fail);
-    p.machine = string_of(t, "machine", true, fail);
-    if (const toml::node* wheels = t.get("wheel")) {
-        const toml::array* array = wheels->as_array();
-        if (array == nullptr) {
-            fail(*wheels, "'wheel' must be an array of tables ([[python.wheel]])");
-        }
-        for (const toml::node& node : *array) {
-            const toml::table* w = node.as_table();
-            if (w == nullptr) {
-                fail(node, "'wheel' must hold only tables");
-            }
-            LockedWheel lw;
-            lw.where = at(path, w->source());
-            lw.name = string_of(*w, "name", true, fail);
-            lw.version = string_of(*w, "version", true, fail);
-            lw.file = string_of(*w, "file", true, fail);
-            lw.url = string_of(*w, "url", false, fail);
-            lw.path = string_of(*w, "path", false, fail);
-            if (lw.url.empty() == lw.path.empty()) {
-                fail(*w, "[[python.wheel]] needs one of 'url' and 'path'");
-            }
-            const toml::node* size = w->get("size");
-            if (size == nullptr || !size->is_integer() || size->as_integer()->get() < 0) {
-                fail(size ? *size : static_cast<const toml::node&>(*w),
-                     "'size' must be a non-negative integer");
-            }
-            lw.size = static_cast<std::uint64_t>(size->as_integer()->get());
-            std::string digest = string_of(*w, "sha256", true, fail);
-            lw.sha256 = Digest::try_parse(digest);
-            if (!lw.sha256) {
-                fail(*w->get("sha256"), "'sha256' is not a sha256 digest");
-            }
-            if (const toml::node* direct = w->get("direct")) {
-                if (!direct->is_boolean()) {
-                    fail(*direct, "'direct' must be a boolean");
-                }
-                lw.direct = direct->as_boolean()->get();
-            }
-            p.wheels.push_back(std::move(lw));
-        }
-    }
-    return p;
+/// Printable ASCII without spaces (what URLs are made of).
+bool plain_ascii(std::string_view text) {
+    return std::all_of(text.begin(), text.end(), [](char c) { return c > ' ' && c < 0x7f; });
 }
 
-/// Reads the string, integer and digest keys of one lock table, with errors at the value.
-class Fields {
+/// A Debian package name (deb-control(5)): lowercase letters, digits, '+', '-', '.';
+/// at least two, starting with a letter or digit.
+std::string package_name_problem(std::string_view name) {
+    bool ok = name.size() >= 2 && lower_digit(name.front()) &&
+              std::all_of(name.begin(), name.end(), [](char c) {
+                  return lower_digit(c) || c == '+' || c == '-' || c == '.';
+              });
+    return ok ? std::string()
+              : "is not a Debian package name (lowercase letters, digits, '+', '-' and '.', "
+                "starting with a letter or digit)";
+}
+
+std::string arch_problem(std::string_view arch) {
+    bool ok = lower_digit(arch.front()) && std::all_of(arch.begin(), arch.end(), [](char c) {
+                  return lower_digit(c) || c == '-';
+              });
+    return ok ? std::string() : "is not a Debian architecture (e.g. amd64, arm64, all)";
+}
+
+std::string url_problem(std::string_view url) {
+    std::string_view rest = url.starts_with("https://")  ? url.substr(8)
+                            : url.starts_with("http://") ? url.substr(7)
+                                                         : std::string_view();
+    if (rest.empty() || !plain_ascii(url)) {
+        return "is not an http:// or https:// URL";
+    }
+    if (rest.find_first_of("/?#") == 0) {
+        return "names no host";
+    }
+    return {};
+}
+
+/// "3.11", "2.36".
+std::string dotted_number_problem(std::string_view text) {
+    std::size_t dot = text.find('.');
+    auto digits = [](std::string_view part) {
+        return !part.empty() && part.size() <= 9 &&
+               std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
+    };
+    bool ok = dot != std::string_view::npos && digits(text.substr(0, dot)) &&
+              digits(text.substr(dot + 1));
+    return ok ? std::string() : "is not MAJOR.MINOR (e.g. \"3.11\")";
+}
+
+std::string machine_problem(std::string_view machine) {
+    bool ok = std::all_of(machine.begin(), machine.end(),
+                          [](char c) { return lower_digit(c) || c == '_'; });
+    return ok ? std::string() : "is not a machine name (e.g. x86_64, aarch64)";
+}
+
+std::string ref_problem(std::string_view ref) {
+    try {
+        if (registry::Reference::parse(ref).str() == ref) {
+            return {};
+        }
+    } catch (const Error&) {
+    }
+    return "is not a normalised image reference (e.g. \"docker.io/library/debian:12\")";
+}
+
+std::string platform_problem(std::string_view platform) {
+    try {
+        if (oci::Platform::parse(platform).str() == platform) {
+            return {};
+        }
+    } catch (const Error&) {
+    }
+    return "is not a platform (os/arch[/variant])";
+}
+
+std::string debian_version_problem(std::string_view version) {
+    std::string why = apt::version_problem(version);
+    return why.empty() ? why : "is not a Debian version: " + why;
+}
+
+std::string request_problem(std::string_view request) {
+    std::string why;
+    return apt::parse_request(request, &why) ? std::string() : "is not a package request: " + why;
+}
+
+std::string wheel_path_problem(std::string_view path) {
+    return path.starts_with('/') ? "must be relative to the lock file's folder" : std::string();
+}
+
+/// One table of the lock: its keys checked against a list, each value read with its type
+/// and form checked, every error at the value (or at the table for a missing key).
+class Table {
 public:
-    Fields(const fs::path& path, const toml::table& table, std::string label)
+    using Check = std::string (*)(std::string_view);
+
+    Table(const fs::path& path, const toml::table& table, std::string label)
         : path_(path), table_(table), label_(std::move(label)) {}
 
     [[noreturn]] void fail(const toml::node& node, const std::string& why) const {
         throw RecipeError(ErrorKind::recipe, at(path_, node.source()), why,
-                          "run `ocibake lock` to remake the lock");
+                          std::string(remake_hint));
     }
+
+    SourceLocation where() const { return at(path_, table_.source()); }
+
+    void allow_only(std::initializer_list<std::string_view> keys) const {
+        for (const auto& [key, node] : table_) {
+            if (std::find(keys.begin(), keys.end(), key.str()) == keys.end()) {
+                throw RecipeError(ErrorKind::recipe, at(path_, key.source()),
+                                  "unknown key '" + detail::printable(key.str()) + "' in " + label_,
+                                  std::string(remake_hint));
+            }
+        }
+    }
+
+    const toml::node* find(const char* key) const { return table_.get(key); }
+
     const toml::node& need(const char* key) const {
         const toml::node* n = table_.get(key);
         if (n == nullptr) {
@@ -117,91 +177,279 @@ public:
         }
         return *n;
     }
-    std::string text(const char* key) const {
-        const toml::node& n = need(key);
-        if (!n.is_string()) {
-            fail(n, std::string("'") + key + "' must be a string");
-        }
-        return n.value<std::string>().value_or("");
+
+    /// A non-empty string without control characters; with `check`, its form checked.
+    std::string text(const char* key, Check check = nullptr) const {
+        return text_of(need(key), key, check);
     }
-    std::uint64_t number(const char* key) const {
-        const toml::node& n = need(key);
-        auto v = n.value<std::int64_t>();
-        if (!n.is_integer() || !v || *v < 0) {
-            fail(n, std::string("'") + key + "' must be an integer, 0 or more");
+    std::optional<std::string> optional_text(const char* key, Check check = nullptr) const {
+        const toml::node* n = table_.get(key);
+        if (n == nullptr) {
+            return std::nullopt;
         }
-        return static_cast<std::uint64_t>(*v);
+        return text_of(*n, key, check);
     }
-    bool flag(const char* key) const {
+
+    std::uint64_t size(const char* key) const {
         const toml::node& n = need(key);
+        const auto* v = n.as_integer();
+        if (v == nullptr || v->get() < 0) {
+            fail(n, std::string("'") + key + "' must be an integer, 0 or more" + not_this(n));
+        }
+        return static_cast<std::uint64_t>(v->get());
+    }
+
+    bool flag(const toml::node& n, const char* key) const {
         if (!n.is_boolean()) {
-            fail(n, std::string("'") + key + "' must be a boolean");
+            fail(n, std::string("'") + key + "' must be true or false" + not_this(n));
         }
-        return n.value<bool>().value_or(false);
+        return n.as_boolean()->get();
     }
-    Digest digest(const char* key) const {
-        std::string t = text(key);
-        Digest d = Digest::try_parse(t);
-        if (!d) {
-            fail(need(key), std::string("'") + key + "' is not a sha256 digest");
-        }
-        return d;
+    bool flag(const char* key) const { return flag(need(key), key); }
+
+    Digest digest(const char* key) const { return digest_of(need(key), key); }
+    Digest optional_digest(const char* key) const {
+        const toml::node* n = table_.get(key);
+        return n == nullptr ? Digest() : digest_of(*n, key);
     }
-    std::vector<std::string> texts(const char* key) const {
+
+    std::vector<std::string> texts(const char* key, Check check = nullptr) const {
         const toml::node& n = need(key);
         const toml::array* a = n.as_array();
         if (a == nullptr) {
-            fail(n, std::string("'") + key + "' must be an array of strings");
+            fail(n, std::string("'") + key + "' must be an array of strings" + not_this(n));
         }
         std::vector<std::string> out;
         for (const toml::node& item : *a) {
-            if (!item.is_string()) {
-                fail(item, std::string("'") + key + "' must hold only strings");
+            out.push_back(text_of(item, key, check, true));
+        }
+        return out;
+    }
+
+    /// The tables of an array of tables (`[[KEY]]`); none when the key is absent.
+    std::vector<const toml::table*> tables(const char* key, const std::string& form) const {
+        std::vector<const toml::table*> out;
+        const toml::node* n = table_.get(key);
+        if (n == nullptr) {
+            return out;
+        }
+        const toml::array* a = n->as_array();
+        if (a == nullptr) {
+            fail(*n, std::string("'") + key + "' must be an array of tables (" + form + ")" +
+                         not_this(*n));
+        }
+        for (const toml::node& item : *a) {
+            const toml::table* t = item.as_table();
+            if (t == nullptr) {
+                fail(item, std::string("'") + key + "' must hold only tables (" + form + ")" +
+                               not_this(item));
             }
-            out.push_back(item.value<std::string>().value_or(""));
+            out.push_back(t);
         }
         return out;
     }
 
 private:
+    static std::string not_this(const toml::node& n) {
+        if (const auto* s = n.as_string()) {
+            return ", not '" + detail::printable(s->get()) + "'";
+        }
+        if (const auto* i = n.as_integer()) {
+            return ", not " + std::to_string(i->get());
+        }
+        switch (n.type()) {
+        case toml::node_type::table:
+            return ", not a table";
+        case toml::node_type::array:
+            return ", not an array";
+        case toml::node_type::floating_point:
+            return ", not a float";
+        case toml::node_type::boolean:
+            return ", not a boolean";
+        case toml::node_type::date:
+        case toml::node_type::time:
+        case toml::node_type::date_time:
+            return ", not a date or time";
+        default:
+            return {};
+        }
+    }
+
+    std::string text_of(const toml::node& n, const char* key, Check check,
+                        bool element = false) const {
+        const auto* s = n.as_string();
+        if (s == nullptr) {
+            fail(n, std::string("'") + key +
+                        (element ? "' must hold only strings" : "' must be a string") +
+                        not_this(n));
+        }
+        const std::string& value = s->get();
+        if (value.empty()) {
+            fail(n, std::string("'") + key + "' must not be empty");
+        }
+        if (std::any_of(value.begin(), value.end(),
+                        [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+            fail(n, std::string("'") + key + "' '" + detail::printable(value) +
+                        "' holds a control character");
+        }
+        if (check != nullptr) {
+            if (std::string why = check(value); !why.empty()) {
+                fail(n, std::string("'") + key + "' '" + detail::printable(value) + "' " + why);
+            }
+        }
+        return value;
+    }
+
+    Digest digest_of(const toml::node& n, const char* key) const {
+        std::string t = text_of(n, key, nullptr);
+        Digest d = Digest::try_parse(t);
+        if (!d) {
+            fail(n, std::string("'") + key + "' '" + detail::printable(t) +
+                        "' is not a sha256 digest (\"sha256:\" and 64 lowercase hex digits)");
+        }
+        return d;
+    }
+
     const fs::path& path_;
     const toml::table& table_;
     std::string label_;
 };
 
+LockedBase read_base(const fs::path& path, const toml::table& t) {
+    Table f(path, t, "[base]");
+    f.allow_only({"ref", "platform", "index", "manifest"});
+    LockedBase b;
+    b.where = f.where();
+    b.ref = f.text("ref", ref_problem);
+    b.platform = f.text("platform", platform_problem);
+    b.index = f.optional_digest("index");
+    b.manifest = f.digest("manifest");
+    return b;
+}
+
+LockedWheel read_wheel(const fs::path& path, const toml::table& t) {
+    Table f(path, t, "[[python.wheel]]");
+    f.allow_only({"name", "version", "file", "url", "path", "size", "sha256", "direct"});
+    LockedWheel w;
+    w.where = f.where();
+    w.name = f.text("name");
+    w.version = f.text("version");
+    w.file = f.text("file");
+    std::optional<python::WheelFilename> parsed;
+    try {
+        parsed = python::WheelFilename::parse(w.file);
+    } catch (const Error&) {
+        f.fail(f.need("file"),
+               "'file' '" + detail::printable(w.file) + "' is not a wheel's file name");
+    }
+    std::string name = python::normalize_name(parsed->distribution);
+    if (name != w.name) {
+        f.fail(f.need("name"), "'name' '" + detail::printable(w.name) + "' is not the name of " +
+                                   detail::printable(w.file) + " ('" + detail::printable(name) +
+                                   "')");
+    }
+    if (parsed->version != w.version) {
+        f.fail(f.need("version"), "'version' '" + detail::printable(w.version) +
+                                      "' is not the version of " + detail::printable(w.file) +
+                                      " ('" + detail::printable(parsed->version) + "')");
+    }
+    std::optional<std::string> url = f.optional_text("url", url_problem);
+    std::optional<std::string> local = f.optional_text("path", wheel_path_problem);
+    if (url.has_value() == local.has_value()) {
+        f.fail(t, "[[python.wheel]] needs one of 'url' and 'path'");
+    }
+    w.url = url.value_or("");
+    w.path = local.value_or("");
+    w.size = f.size("size");
+    w.sha256 = f.digest("sha256");
+    if (const toml::node* direct = f.find("direct")) {
+        w.direct = f.flag(*direct, "direct");
+        if (w.direct && w.url.empty()) {
+            f.fail(*direct, "'direct' is for a wheel named by a URL, and this one has a 'path'");
+        }
+    }
+    return w;
+}
+
+LockedPython read_python(const fs::path& path, const toml::table& t) {
+    Table f(path, t, "[[python]]");
+    f.allow_only({"layer", "python", "glibc", "machine", "wheel"});
+    LockedPython p;
+    p.where = f.where();
+    p.layer = f.text("layer");
+    p.python = f.text("python", dotted_number_problem);
+    p.glibc = f.optional_text("glibc", dotted_number_problem).value_or("");
+    p.machine = f.text("machine", machine_problem);
+    std::map<std::string, SourceLocation> seen;
+    for (const toml::table* table : f.tables("wheel", "[[python.wheel]]")) {
+        LockedWheel w = read_wheel(path, *table);
+        auto [first, fresh] = seen.emplace(w.name, w.where);
+        if (!fresh) {
+            throw RecipeError(ErrorKind::recipe, w.where,
+                              "wheel '" + w.name + "' is pinned twice for layer '" +
+                                  detail::printable(p.layer) + "' (first at " +
+                                  first->second.str() + ")",
+                              std::string(remake_hint));
+        }
+        p.wheels.push_back(std::move(w));
+    }
+    return p;
+}
+
+LockedPackage read_package(const fs::path& path, const toml::table& t) {
+    Table p(path, t, "[[apt.package]]");
+    p.allow_only({"name", "version", "arch", "source", "url", "size", "sha256"});
+    LockedPackage pkg;
+    pkg.where = p.where();
+    pkg.name = p.text("name", package_name_problem);
+    pkg.version = p.text("version", debian_version_problem);
+    pkg.arch = p.text("arch", arch_problem);
+    pkg.source = p.text("source", package_name_problem);
+    pkg.url = p.text("url", url_problem);
+    pkg.size = p.size("size");
+    pkg.sha256 = p.digest("sha256");
+    return pkg;
+}
+
 LockedAptLayer read_apt_layer(const fs::path& path, const toml::table& table) {
-    Fields f(path, table, "[[apt]]");
+    Table f(path, table, "[[apt]]");
+    f.allow_only({"layer", "packages", "recommends", "sources", "below", "package"});
     LockedAptLayer layer;
-    layer.where = at(path, table.source());
+    layer.where = f.where();
     layer.layer = f.text("layer");
-    layer.packages = f.texts("packages");
+    layer.packages = f.texts("packages", request_problem);
     layer.recommends = f.flag("recommends");
     layer.sources = f.digest("sources");
     layer.below = f.digest("below");
-    if (const toml::node* packages = table.get("package")) {
-        const toml::array* items = packages->as_array();
-        if (items == nullptr) {
-            f.fail(*packages, "'package' must be an array of tables ([[apt.package]])");
+    std::map<std::pair<std::string, std::string>, SourceLocation> seen;
+    for (const toml::table* t : f.tables("package", "[[apt.package]]")) {
+        LockedPackage pkg = read_package(path, *t);
+        auto [first, fresh] = seen.emplace(std::pair(pkg.name, pkg.arch), pkg.where);
+        if (!fresh) {
+            throw RecipeError(ErrorKind::recipe, pkg.where,
+                              "package " + pkg.name + " (" + pkg.arch +
+                                  ") is pinned twice for layer '" + detail::printable(layer.layer) +
+                                  "' (first at " + first->second.str() + ")",
+                              std::string(remake_hint));
         }
-        for (const toml::node& node : *items) {
-            const toml::table* t = node.as_table();
-            if (t == nullptr) {
-                f.fail(node, "'package' must hold tables");
-            }
-            Fields p(path, *t, "[[apt.package]]");
-            LockedPackage pkg;
-            pkg.where = at(path, t->source());
-            pkg.name = p.text("name");
-            pkg.version = p.text("version");
-            pkg.arch = p.text("arch");
-            pkg.source = p.text("source");
-            pkg.url = p.text("url");
-            pkg.size = p.number("size");
-            pkg.sha256 = p.digest("sha256");
-            layer.installs.push_back(std::move(pkg));
-        }
+        layer.installs.push_back(std::move(pkg));
     }
     return layer;
+}
+
+/// A second entry for one layer.
+template <typename Entry>
+void check_unique_layers(const std::vector<Entry>& entries, const char* form) {
+    std::map<std::string, SourceLocation> seen;
+    for (const Entry& e : entries) {
+        auto [first, fresh] = seen.emplace(e.layer, e.where);
+        if (!fresh) {
+            throw RecipeError(ErrorKind::recipe, e.where,
+                              "layer '" + detail::printable(e.layer) + "' has two " + form +
+                                  " entries (first at " + first->second.str() + ")",
+                              std::string(remake_hint));
+        }
+    }
 }
 
 } // namespace
@@ -212,92 +460,48 @@ fs::path lock_path_for(const fs::path& recipe) {
     return p;
 }
 
+Lock parse_lock(std::string_view text, const fs::path& path) {
+    toml::table table =
+        detail::parse_toml(text, path.string(), "the lock is made by `ocibake lock`; run it again");
+    Table top(path, table, "the lock");
+    const toml::node* version = table.get("version");
+    const toml::value<std::int64_t>* number = version ? version->as_integer() : nullptr;
+    if (number == nullptr || number->get() != lock_format_version) {
+        std::string found = number    ? std::to_string(number->get())
+                            : version ? std::string("(not an integer)")
+                                      : std::string("(none)");
+        throw RecipeError(
+            ErrorKind::recipe,
+            version ? at(path, version->source()) : SourceLocation{path.string(), 1, 1},
+            "lock format version " + found + " is not " + std::to_string(lock_format_version),
+            "run `ocibake lock` with this ocibake to remake the lock");
+    }
+    top.allow_only({"version", "base", "python", "apt"});
+    Lock lock;
+    if (const toml::node* base = table.get("base")) {
+        const toml::table* t = base->as_table();
+        if (t == nullptr) {
+            top.fail(*base, "'base' must be a table ([base])");
+        }
+        lock.base = read_base(path, *t);
+    }
+    for (const toml::table* t : top.tables("python", "[[python]]")) {
+        lock.python.push_back(read_python(path, *t));
+    }
+    check_unique_layers(lock.python, "[[python]]");
+    for (const toml::table* t : top.tables("apt", "[[apt]]")) {
+        lock.apt.push_back(read_apt_layer(path, *t));
+    }
+    check_unique_layers(lock.apt, "[[apt]]");
+    return lock;
+}
+
 std::optional<Lock> read_lock(const fs::path& path) {
     std::error_code ec;
     if (!fs::exists(path, ec)) {
         return std::nullopt;
     }
-    std::string text = detail::read_file(path, ErrorKind::input, 64 << 20);
-    toml::table table;
-    try {
-        table = toml::parse(text, path.string());
-    } catch (const toml::parse_error& e) {
-        throw RecipeError(ErrorKind::recipe, at(path, e.source()), std::string(e.description()),
-                          "the lock is made by `ocibake lock`; run it again");
-    }
-    auto fail = [&](const toml::node& node, const std::string& why) {
-        throw RecipeError(ErrorKind::recipe, at(path, node.source()), why,
-                          "run `ocibake lock` to remake the lock");
-    };
-    Lock lock;
-    auto version = table["version"].value<std::int64_t>();
-    if (!version || *version != lock_format_version) {
-        throw RecipeError(ErrorKind::recipe, SourceLocation{path.string(), 1, 1},
-                          "lock format version " +
-                              (version ? std::to_string(*version) : std::string("(none)")) +
-                              " is not " + std::to_string(lock_format_version),
-                          "run `ocibake lock` with this ocibake to remake the lock");
-    }
-    if (const toml::table* base = table["base"].as_table()) {
-        LockedBase b;
-        b.where = at(path, base->source());
-        auto text_of = [&](const char* key, bool required) {
-            const toml::node* n = base->get(key);
-            if (n == nullptr) {
-                if (required) {
-                    fail(*base, std::string("[base] needs '") + key + "'");
-                }
-                return std::string();
-            }
-            if (!n->is_string()) {
-                fail(*n, std::string("'") + key + "' must be a string");
-            }
-            return n->value<std::string>().value_or("");
-        };
-        auto digest_of = [&](const char* key, bool required) {
-            std::string t = text_of(key, required);
-            if (t.empty()) {
-                return Digest();
-            }
-            Digest d = Digest::try_parse(t);
-            if (!d) {
-                fail(*base->get(key), std::string("'") + key + "' is not a sha256 digest");
-            }
-            return d;
-        };
-        b.ref = text_of("ref", true);
-        b.platform = text_of("platform", true);
-        b.index = digest_of("index", false);
-        b.manifest = digest_of("manifest", true);
-        lock.base = b;
-    }
-    if (const toml::node* python = table.get("python")) {
-        const toml::array* entries = python->as_array();
-        if (entries == nullptr) {
-            fail(*python, "'python' must be an array of tables ([[python]])");
-        }
-        for (const toml::node& node : *entries) {
-            const toml::table* t = node.as_table();
-            if (t == nullptr) {
-                fail(node, "'python' must hold only tables");
-            }
-            lock.python.push_back(read_python(path, *t, fail));
-        }
-    }
-    if (const toml::node* apt = table.get("apt")) {
-        const toml::array* layers = apt->as_array();
-        if (layers == nullptr) {
-            fail(*apt, "'apt' must be an array of tables ([[apt]])");
-        }
-        for (const toml::node& node : *layers) {
-            const toml::table* t = node.as_table();
-            if (t == nullptr) {
-                fail(node, "'apt' must hold tables");
-            }
-            lock.apt.push_back(read_apt_layer(path, *t));
-        }
-    }
-    return lock;
+    return parse_lock(detail::read_file(path, ErrorKind::input, 64 << 20), path);
 }
 
 const LockedPython* Lock::python_for(const std::string& layer) const {

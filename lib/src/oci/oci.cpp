@@ -1,5 +1,6 @@
 #include "ocibake/oci.hpp"
 
+#include "common/text.hpp"
 #include "ocibake/error.hpp"
 
 #include <algorithm>
@@ -210,7 +211,7 @@ Platform Platform::parse(std::string_view text) {
         std::none_of(parts.begin(), parts.end(), [](const std::string& s) { return s.empty(); });
     if (!ok) {
         throw Error(ErrorKind::usage,
-                    "invalid platform '" + std::string(text) +
+                    "invalid platform '" + detail::printable(text) +
                         "' (expected os/arch or os/arch/variant, e.g. linux/amd64)");
     }
     Platform p;

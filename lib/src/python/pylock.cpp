@@ -1,5 +1,6 @@
 // PEP 751 pylock.toml: packages and their wheel files (name, url or path, size, hashes).
 #include "common/fs.hpp"
+#include "common/toml.hpp"
 #include "ocibake/python.hpp"
 
 #include <toml++/toml.h>
@@ -23,12 +24,7 @@ public:
             throw RecipeError(ErrorKind::input, SourceLocation{display_, 0, 0},
                               std::string("cannot read pylock: ") + e.what());
         }
-        toml::table root;
-        try {
-            root = toml::parse(text, display_);
-        } catch (const toml::parse_error& e) {
-            throw RecipeError(ErrorKind::recipe, at(e.source()), std::string(e.description()));
-        }
+        toml::table root = detail::parse_toml(text, display_);
         const toml::node* version = root.get("lock-version");
         if (version == nullptr || !version->is_string()) {
             fail(root, "a pylock file needs lock-version = \"1.0\"");

@@ -11,6 +11,8 @@
 #include "ocibake/recipe.hpp"
 
 #include "common/fs.hpp"
+#include "common/text.hpp"
+#include "common/toml.hpp"
 #include "ocibake/registry.hpp"
 
 #include <toml++/toml.h>
@@ -59,8 +61,9 @@ SourceLocation locate(const FileContext& file, const toml::source_region& region
     throw RecipeError(ErrorKind::recipe, where, std::move(summary), std::move(hint));
 }
 
+/// A recipe value quoted in a message: escaped and cut (detail::printable()).
 std::string in_quotes(std::string_view text) {
-    return "'" + std::string(text) + "'";
+    return "'" + detail::printable(text) + "'";
 }
 
 std::string join(std::span<const std::string_view> items, std::string_view separator) {
@@ -83,43 +86,26 @@ fs::path resolve(const FileContext& file, std::string_view text) {
     return out;
 }
 
-/// Whole file; RecipeError(input) at `where` when it cannot be read.
+/// Whole file; RecipeError(input) at `where` when it cannot be read, is not a regular file
+/// (a FIFO would block forever) or is larger than max_recipe_size.
 std::string read_text(const fs::path& path, const SourceLocation& where, const std::string& what) {
-    auto failure = [&](int err) {
-        return RecipeError(ErrorKind::input, where,
-                           "cannot read " + what + ": " + std::generic_category().message(err));
-    };
-    detail::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    std::string why;
+    detail::UniqueFd fd = detail::open_regular(path, why);
     if (!fd) {
-        throw failure(errno);
+        throw RecipeError(ErrorKind::input, where, "cannot read " + what + ": " + why);
     }
     std::string text;
-    char buffer[65536];
-    for (;;) {
-        ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            throw failure(errno);
-        }
-        if (n == 0) {
-            return text;
-        }
-        text.append(buffer, static_cast<std::size_t>(n));
-        if (text.size() > max_recipe_size) {
-            throw RecipeError(ErrorKind::input, where, what + " is larger than 16 MiB");
-        }
-    }
-}
-
-toml::table parse_toml(std::string_view text, const FileContext& file) {
+    bool complete = false;
     try {
-        return toml::parse(text, std::string_view(file.display));
-    } catch (const toml::parse_error& e) {
-        const toml::source_position& at = e.source().begin;
-        fail({file.display, at.line, at.column}, std::string(e.description()));
+        complete = detail::read_all(fd.get(), path, ErrorKind::input, max_recipe_size, text);
+    } catch (const Error& e) {
+        throw RecipeError(ErrorKind::input, where, e.what());
     }
+    if (!complete) {
+        throw RecipeError(ErrorKind::input, where, what + " is larger than 16 MiB",
+                          "a recipe holds settings: put large content in a file and copy it");
+    }
+    return text;
 }
 
 // ---- suggestions for unknown keys --------------------------------------------------
@@ -1161,6 +1147,7 @@ std::array<Field<SourceDraft>, 8> source_fields() {
         {"keyring",
          [](SourceDraft& s, const Value& v) {
              s.spec.keyring = resolve(v.file, as_nonempty_string(v));
+             s.spec.keyring_where = v.where();
              s.keyring = &v;
          }},
         {"priority",
@@ -1802,6 +1789,7 @@ Recipe finish(Merge& m, const FileContext& top) {
     default_name(m, top);
     Recipe& recipe = m.recipe;
     recipe.file = top.absolute;
+    recipe.where = SourceLocation{top.display, 0, 0};
     recipe.config.env.assign(m.env.begin(), m.env.end());
     recipe.config.labels.assign(m.labels.begin(), m.labels.end());
     recipe.config.exposed_ports.assign(m.ports.begin(), m.ports.end());
@@ -1858,7 +1846,7 @@ private:
     }
 
     void read(const FileContext& file, std::string_view text) {
-        toml::table table = parse_toml(text, file);
+        toml::table table = detail::parse_toml(text, file.display);
         Section top(table, "the top level", file);
         top.allow_only(keys_of(top_fields()), home_of);
         if (const Value* includes = top.get("include")) {
