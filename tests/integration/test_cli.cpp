@@ -13,6 +13,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 using ocibake::test::read_file;
@@ -51,6 +52,32 @@ ocibake::test::CommandResult ocibake_run(const ScratchDir& dir, std::vector<std:
     argv.insert(argv.end(), args.begin(), args.end());
     return run(argv, {"OCIBAKE_CACHE_DIR=" + (dir / "cache").string(), "SOURCE_DATE_EPOCH="},
                dir.path());
+}
+
+/// A copy of the CLI (and of libocibake beside it) in dir/bin, for a test that runs it as
+/// another user: the build tree may sit below a directory that user cannot enter (a
+/// 0700 temporary directory), so neither the CLI nor the library it loads through its
+/// RUNPATH would be found there. Returns the copy and the environment entry to run it
+/// with. Fails (naming it) when the user cannot reach dir itself.
+std::pair<fs::path, std::string> cli_for_other_users(const ScratchDir& dir) {
+    for (fs::path p = dir.path(); p != p.parent_path(); p = p.parent_path()) {
+        if ((fs::status(p).permissions() & fs::perms::others_exec) == fs::perms::none) {
+            FAIL("other users cannot enter " << p.string() << ", which holds "
+                                             << dir.path().string()
+                                             << ": set TMPDIR to a directory they can (/tmp)");
+        }
+    }
+    fs::path bin = dir / "bin";
+    fs::create_directories(bin);
+    fs::copy_file(ocibake::test::cli(), bin / "ocibake");
+    for (const auto& entry : fs::directory_iterator(OCIBAKE_LIBRARY_DIR)) {
+        if (entry.path().filename().string().starts_with("libocibake.so")) {
+            fs::copy(entry.path(), bin / entry.path().filename(), fs::copy_options::copy_symlinks);
+        }
+    }
+    fs::permissions(bin, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                             fs::perms::others_read | fs::perms::others_exec);
+    return {bin / "ocibake", "LD_LIBRARY_PATH=" + bin.string()};
 }
 
 bool has_temp_leftovers(const fs::path& dir) {
@@ -278,10 +305,10 @@ TEST_CASE("an unreadable input file is named (run as an unprivileged user)") {
     write_file(dir / "src/etc/secret", "no", 0600);
     fs::create_directories(dir / "cache");
     fs::permissions(dir / "cache", fs::perms::all);
-    auto r = run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                  ocibake::test::cli().string(), "r.toml", "--cache-dir", (dir / "cache").string(),
-                  "-o", "oci:out-nobody"},
-                 {"HOME=/nonexistent"}, dir.path());
+    auto [cli, library_path] = cli_for_other_users(dir);
+    auto r = run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", cli.string(),
+                  "r.toml", "--cache-dir", (dir / "cache").string(), "-o", "oci:out-nobody"},
+                 {"HOME=/nonexistent", library_path}, dir.path());
     CHECK(r.exit_code == 4);
     CHECK(r.err == "r.toml:12:7: error: cannot read " + (dir / "src/etc/secret").string() +
                        ": Permission denied\n 12 | src = \"src/etc\"\n    |       ^\n");
