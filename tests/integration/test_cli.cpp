@@ -319,15 +319,46 @@ TEST_CASE("an unreadable input file is named (run as an unprivileged user)") {
 TEST_CASE("progress is drawn on a terminal only") {
     ScratchDir dir("tty");
     good_recipe(dir);
-    // `script` gives the child a pseudo-terminal.
-    std::string cmd = "OCIBAKE_CACHE_DIR='" + (dir / "cache").string() + "' '" +
-                      ocibake::test::cli().string() + "' '" + (dir / "r.toml").string() +
-                      "' -o oci:'" + (dir / "o").string() + "'";
-    auto tty = run({"script", "-qec", cmd, "/dev/null"});
+    // Each build has a cache of its own, so its layers are built and would show progress.
+    auto command = [&](const std::string& name, const std::string& flags) {
+        return "OCIBAKE_CACHE_DIR='" + (dir / ("cache-" + name)).string() + "' '" +
+               ocibake::test::cli().string() + "' '" + (dir / "r.toml").string() + "' -o oci:'" +
+               (dir / ("out-" + name)).string() + "'" + flags;
+    };
+    // `script` runs the command on a pseudo-terminal and copies what it shows to stdout.
+    auto on_terminal = [&](const std::string& name, const std::string& flags) {
+        return run({"script", "-qec", command(name, flags), "/dev/null"});
+    };
+    const std::string erase = "\r\033[K"; // to the line's start, clear it: a redraw
+
+    auto tty = on_terminal("tty", "");
+    INFO(tty.out);
     CHECK(tty.exit_code == 0);
-    CHECK(tty.out.find("building ") != std::string::npos);
-    auto pipe = ocibake_run(dir, {"r.toml", "-o", "oci:p"});
+    // Drawn in place, a line per redraw naming the layers being built (in either order)
+    // and their sizes, and erased before the summary, which is all that stays.
+    std::size_t summary = tty.out.find(erase + erase + "  layer bin ");
+    REQUIRE(summary != std::string::npos);
+    std::string drawn = tty.out.substr(0, summary);
+    CHECK(drawn.starts_with(erase + "building "));
+    CHECK(drawn.find(" bin 0 B/") != std::string::npos);
+    CHECK(drawn.find(" etc 0 B/") != std::string::npos);
+    CHECK(tty.out.find("  2 layers (0 from the base, 2 built)") != std::string::npos);
+
+    // Not through a pipe, nor with --quiet or --json on a terminal.
+    auto pipe = run({"sh", "-c", command("pipe", "")});
+    CHECK(pipe.exit_code == 0);
+    CHECK(pipe.out.find("  2 layers (0 from the base, 2 built)") != std::string::npos);
     CHECK(pipe.err.empty());
+    auto quiet = on_terminal("quiet", " --quiet");
+    CHECK(quiet.exit_code == 0);
+    auto as_json = on_terminal("json", " --json");
+    CHECK(as_json.exit_code == 0);
+    CHECK(json::parse(as_json.out)["layers"].size() == 2);
+    for (const auto* r : {&pipe, &quiet, &as_json}) {
+        INFO(r->out << r->err);
+        CHECK(r->out.find("\033[") == std::string::npos);
+        CHECK(r->out.find("building") == std::string::npos);
+    }
 }
 
 TEST_CASE("cache gc and cache dir") {
