@@ -776,26 +776,21 @@ Regex Regex::compile(std::string_view pattern) {
 
 namespace {
 
-/// A set of states with O(1) insert, lookup and clear (Briggs and Torczon, 1993).
-class StateSet {
-public:
-    explicit StateSet(std::size_t capacity) : dense_(capacity), sparse_(capacity) {}
+/// A set of states with O(1) insert, lookup and clear (Briggs and Torczon, 1993), over
+/// arrays the caller owns: dense holds the members in order, sparse[s] where s is.
+struct StateSet {
+    std::uint32_t* dense;
+    std::uint32_t* sparse;
+    std::uint32_t size = 0;
+
     bool contains(std::uint32_t state) const {
-        std::uint32_t slot = sparse_[state];
-        return slot < size_ && dense_[slot] == state;
+        std::uint32_t slot = sparse[state];
+        return slot < size && dense[slot] == state;
     }
     void insert(std::uint32_t state) {
-        sparse_[state] = size_;
-        dense_[size_++] = state;
+        sparse[state] = size;
+        dense[size++] = state;
     }
-    void clear() { size_ = 0; }
-    std::uint32_t size() const { return size_; }
-    std::uint32_t operator[](std::uint32_t i) const { return dense_[i]; }
-
-private:
-    std::vector<std::uint32_t> dense_;
-    std::vector<std::uint32_t> sparse_;
-    std::uint32_t size_ = 0;
 };
 
 /// What the assertions see at a position: the bytes before and after it (-1: none).
@@ -817,71 +812,75 @@ bool holds(std::uint8_t assertion, Context at) {
     }
 }
 
+/// Adds `state` to `set` with every state reachable from it without reading a byte; true
+/// when that reaches the match state. An explicit stack (2 x states + 1 entries are
+/// enough: a state is entered once, and pushes at most two): no recursion.
+bool follow(const Inst* program, StateSet& set, std::uint32_t* stack, std::uint32_t state,
+            Context at) {
+    std::uint32_t top = 0;
+    stack[top++] = state;
+    while (top > 0) {
+        std::uint32_t s = stack[--top];
+        if (set.contains(s)) {
+            continue;
+        }
+        set.insert(s);
+        const Inst& inst = program[s];
+        switch (inst.op) {
+        case Inst::Op::match:
+            return true;
+        case Inst::Op::byte:
+            break;
+        case Inst::Op::jump:
+            stack[top++] = inst.x;
+            break;
+        case Inst::Op::split:
+            stack[top++] = inst.y;
+            stack[top++] = inst.x;
+            break;
+        case Inst::Op::assert:
+            if (holds(inst.arg, at)) {
+                stack[top++] = s + 1;
+            }
+            break;
+        }
+    }
+    return false;
+}
+
 } // namespace
 
 bool Regex::search(std::string_view text) const {
+    const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
     const std::size_t n = text.size();
-    StateSet current(program_.size());
-    StateSet next(program_.size());
-    std::vector<std::uint32_t> stack;
-    stack.reserve(2 * program_.size() + 1);
-    auto context = [&](std::size_t i) {
-        return Context{i > 0 ? static_cast<unsigned char>(text[i - 1]) : -1,
-                       i < n ? static_cast<unsigned char>(text[i]) : -1};
-    };
-    // Adds `state` and every state reachable from it without reading a byte; true when
-    // that reaches the match state. An explicit stack: no recursion.
-    auto follow = [&](StateSet& set, std::uint32_t state, Context at) {
-        stack.clear();
-        stack.push_back(state);
-        while (!stack.empty()) {
-            std::uint32_t s = stack.back();
-            stack.pop_back();
-            if (set.contains(s)) {
-                continue;
-            }
-            set.insert(s);
-            const Inst& inst = program_[s];
-            switch (inst.op) {
-            case Inst::Op::match:
-                return true;
-            case Inst::Op::byte:
-                break;
-            case Inst::Op::jump:
-                stack.push_back(inst.x);
-                break;
-            case Inst::Op::split:
-                stack.push_back(inst.y);
-                stack.push_back(inst.x);
-                break;
-            case Inst::Op::assert:
-                if (holds(inst.arg, at)) {
-                    stack.push_back(s + 1);
-                }
-                break;
-            }
-        }
-        return false;
-    };
+    const Inst* program = program_.data();
+    const auto states = static_cast<std::uint32_t>(program_.size());
+    // Two state sets (dense and sparse arrays each) and the stack: O(states) memory.
+    std::vector<std::uint32_t> memory(6 * std::size_t{states} + 1);
+    StateSet current{memory.data(), memory.data() + states};
+    StateSet next{memory.data() + 2 * states, memory.data() + 3 * states};
+    std::uint32_t* stack = memory.data() + 4 * states;
+    Context at{-1, n > 0 ? bytes[0] : -1};
     for (std::size_t i = 0;; ++i) {
-        Context at = context(i);
-        if (follow(current, 0, at)) { // a match may start here (search)
+        if (follow(program, current, stack, 0, at)) { // a match may start here (search)
             return true;
         }
         if (i == n) {
             return false;
         }
-        auto c = static_cast<unsigned char>(text[i]);
-        Context after = context(i + 1);
-        next.clear();
-        for (std::uint32_t k = 0; k < current.size(); ++k) {
-            const Inst& inst = program_[current[k]];
+        const unsigned char c = bytes[i];
+        const Context after{c, i + 1 < n ? bytes[i + 1] : -1};
+        next.size = 0;
+        for (std::uint32_t k = 0; k < current.size; ++k) {
+            const std::uint32_t s = current.dense[k];
+            const Inst& inst = program[s];
             if (inst.op == Inst::Op::byte && has_byte(classes_[inst.x], c) &&
-                follow(next, current[k] + 1, after)) {
+                follow(program, next, stack, s + 1, after)) {
                 return true;
             }
         }
         std::swap(current, next);
+        at = after;
     }
 }
 
