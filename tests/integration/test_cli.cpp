@@ -14,6 +14,7 @@
 #include <set>
 #include <string>
 #include <sys/stat.h>
+#include <utility>
 #include <vector>
 
 using ocibake::test::read_file;
@@ -52,6 +53,32 @@ ocibake::test::CommandResult ocibake_run(const ScratchDir& dir, std::vector<std:
     argv.insert(argv.end(), args.begin(), args.end());
     return run(argv, {"OCIBAKE_CACHE_DIR=" + (dir / "cache").string(), "SOURCE_DATE_EPOCH="},
                dir.path());
+}
+
+/// A copy of the CLI (and of libocibake beside it) in dir/bin, for a test that runs it as
+/// another user: the build tree may sit below a directory that user cannot enter (a
+/// 0700 temporary directory), so neither the CLI nor the library it loads through its
+/// RUNPATH would be found there. Returns the copy and the environment entry to run it
+/// with. Fails (naming it) when the user cannot reach dir itself.
+std::pair<fs::path, std::string> cli_for_other_users(const ScratchDir& dir) {
+    for (fs::path p = dir.path(); p != p.parent_path(); p = p.parent_path()) {
+        if ((fs::status(p).permissions() & fs::perms::others_exec) == fs::perms::none) {
+            FAIL("other users cannot enter " << p.string() << ", which holds "
+                                             << dir.path().string()
+                                             << ": set TMPDIR to a directory they can (/tmp)");
+        }
+    }
+    fs::path bin = dir / "bin";
+    fs::create_directories(bin);
+    fs::copy_file(ocibake::test::cli(), bin / "ocibake");
+    for (const auto& entry : fs::directory_iterator(OCIBAKE_LIBRARY_DIR)) {
+        if (entry.path().filename().string().starts_with("libocibake.so")) {
+            fs::copy(entry.path(), bin / entry.path().filename(), fs::copy_options::copy_symlinks);
+        }
+    }
+    fs::permissions(bin, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                             fs::perms::others_read | fs::perms::others_exec);
+    return {bin / "ocibake", "LD_LIBRARY_PATH=" + bin.string()};
 }
 
 bool has_temp_leftovers(const fs::path& dir) {
@@ -373,10 +400,10 @@ TEST_CASE("an unreadable input file is named (run as an unprivileged user)") {
     write_file(dir / "src/etc/secret", "no", 0600);
     fs::create_directories(dir / "cache");
     fs::permissions(dir / "cache", fs::perms::all);
-    auto r = run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                  ocibake::test::cli().string(), "r.toml", "--cache-dir", (dir / "cache").string(),
-                  "-o", "oci:out-nobody"},
-                 {"HOME=/nonexistent"}, dir.path());
+    auto [cli, library_path] = cli_for_other_users(dir);
+    auto r = run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", cli.string(),
+                  "r.toml", "--cache-dir", (dir / "cache").string(), "-o", "oci:out-nobody"},
+                 {"HOME=/nonexistent", library_path}, dir.path());
     CHECK(r.exit_code == 4);
     CHECK(r.err == "r.toml:12:7: error: cannot read " + (dir / "src/etc/secret").string() +
                        ": Permission denied\n 12 | src = \"src/etc\"\n    |       ^\n");
@@ -387,15 +414,46 @@ TEST_CASE("an unreadable input file is named (run as an unprivileged user)") {
 TEST_CASE("progress is drawn on a terminal only") {
     ScratchDir dir("tty");
     good_recipe(dir);
-    // `script` gives the child a pseudo-terminal.
-    std::string cmd = "OCIBAKE_CACHE_DIR='" + (dir / "cache").string() + "' '" +
-                      ocibake::test::cli().string() + "' '" + (dir / "r.toml").string() +
-                      "' -o oci:'" + (dir / "o").string() + "'";
-    auto tty = run({"script", "-qec", cmd, "/dev/null"});
+    // Each build has a cache of its own, so its layers are built and would show progress.
+    auto command = [&](const std::string& name, const std::string& flags) {
+        return "OCIBAKE_CACHE_DIR='" + (dir / ("cache-" + name)).string() + "' '" +
+               ocibake::test::cli().string() + "' '" + (dir / "r.toml").string() + "' -o oci:'" +
+               (dir / ("out-" + name)).string() + "'" + flags;
+    };
+    // `script` runs the command on a pseudo-terminal and copies what it shows to stdout.
+    auto on_terminal = [&](const std::string& name, const std::string& flags) {
+        return run({"script", "-qec", command(name, flags), "/dev/null"});
+    };
+    const std::string erase = "\r\033[K"; // to the line's start, clear it: a redraw
+
+    auto tty = on_terminal("tty", "");
+    INFO(tty.out);
     CHECK(tty.exit_code == 0);
-    CHECK(tty.out.find("building ") != std::string::npos);
-    auto pipe = ocibake_run(dir, {"r.toml", "-o", "oci:p"});
+    // Drawn in place, a line per redraw naming the layers being built (in either order)
+    // and their sizes, and erased before the summary, which is all that stays.
+    std::size_t summary = tty.out.find(erase + erase + "  layer bin ");
+    REQUIRE(summary != std::string::npos);
+    std::string drawn = tty.out.substr(0, summary);
+    CHECK(drawn.starts_with(erase + "building "));
+    CHECK(drawn.find(" bin 0 B/") != std::string::npos);
+    CHECK(drawn.find(" etc 0 B/") != std::string::npos);
+    CHECK(tty.out.find("  2 layers (0 from the base, 2 built)") != std::string::npos);
+
+    // Not through a pipe, nor with --quiet or --json on a terminal.
+    auto pipe = run({"sh", "-c", command("pipe", "")});
+    CHECK(pipe.exit_code == 0);
+    CHECK(pipe.out.find("  2 layers (0 from the base, 2 built)") != std::string::npos);
     CHECK(pipe.err.empty());
+    auto quiet = on_terminal("quiet", " --quiet");
+    CHECK(quiet.exit_code == 0);
+    auto as_json = on_terminal("json", " --json");
+    CHECK(as_json.exit_code == 0);
+    CHECK(json::parse(as_json.out)["layers"].size() == 2);
+    for (const auto* r : {&pipe, &quiet, &as_json}) {
+        INFO(r->out << r->err);
+        CHECK(r->out.find("\033[") == std::string::npos);
+        CHECK(r->out.find("building") == std::string::npos);
+    }
 }
 
 TEST_CASE("cache gc and cache dir") {

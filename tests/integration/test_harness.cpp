@@ -16,6 +16,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include <chrono>
 #include <filesystem>
 #include <string>
 
@@ -351,6 +352,39 @@ shell = "printf '<&>\"]]> \\001\\002 \\377\\300 caf\\303\\251 \\357\\277\\277 en
           std::string::npos);
     json report = json::parse(r.out); // invalid UTF-8 replaced, still JSON
     CHECK(report["tests"][0]["stdout"].get<std::string>().find("caf\xC3\xA9") != std::string::npos);
+}
+
+TEST_CASE("ocibake test: patterns are matched in linear time within the test's timeout") {
+    // Issue 12: `^(a+)+$` against 31 characters took std::regex 82 s (backtracking),
+    // although the test's timeout was 5 s; and std::regex recursed once per character. A
+    // 1 MiB line matched by a pattern with nested quantifiers must be quick as well.
+    ScratchDir dir("harness");
+    build_recipe(dir, free_port(), R"(
+[[test]]
+name = "backtracking"
+shell = "echo aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!"
+timeout = 5
+stdout = '^(a+)+$'
+
+[[test]]
+name = "long-line"
+shell = "head -c 1048576 /dev/zero | tr '\\0' a; echo"
+timeout = 5
+stdout = ['^(a+)+$', '^(?:a|aa)*$']
+stdout_not = '(a*)*b'
+)");
+    auto start = std::chrono::steady_clock::now();
+    CommandResult r = ocibake_test(dir, {"--json"});
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    INFO(r.out << r.err);
+    CHECK(r.exit_code == 7);
+    json report = json::parse(r.out);
+    REQUIRE(report["tests"].size() == 2);
+    CHECK(report["tests"][0]["status"] == "fail");
+    CHECK(report["tests"][0]["reasons"] == json::array({"stdout does not match /^(a+)+$/"}));
+    CHECK(report["tests"][1]["status"] == "pass");
+    CHECK(seconds < 30); // two containers; matching itself takes milliseconds
 }
 
 TEST_CASE("ocibake test: usage") {

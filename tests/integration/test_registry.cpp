@@ -924,8 +924,7 @@ TEST_CASE("a download cut off halfway is resumed with Range") {
 TEST_CASE("plain HTTP only for loopback and hosts named with --insecure-registry") {
     std::string address = non_loopback_address();
     if (address.empty()) {
-        WARN("this machine has no non-loopback IPv4 address; nothing to test");
-        return;
+        return ocibake::test::skip("this machine has no non-loopback IPv4 address");
     }
     ScratchDir dir("reg-insecure");
     RegistryConfig config;

@@ -11,6 +11,7 @@
 #include "ocibake/recipe.hpp"
 
 #include "common/fs.hpp"
+#include "common/regex.hpp"
 #include "common/text.hpp"
 #include "common/toml.hpp"
 #include "ocibake/registry.hpp"
@@ -25,7 +26,6 @@
 #include <fcntl.h>
 #include <map>
 #include <optional>
-#include <regex>
 #include <set>
 #include <span>
 #include <string>
@@ -1219,27 +1219,65 @@ struct TestDraft {
     std::optional<SourceLocation> name_where;
 };
 
-/// A regular expression, or an array of them (all must match).
+/// Where byte `offset` of the pattern `text` is: its own column when the string is
+/// written on one line as it reads (no escapes), otherwise where the string starts.
+SourceLocation pattern_where(const FileContext& file, const toml::source_region& region,
+                             std::string_view text, std::size_t offset) {
+    SourceLocation where = locate(file, region);
+    bool verbatim = region.begin.line == region.end.line &&
+                    region.end.column == region.begin.column + text.size() + 2 &&
+                    std::all_of(text.begin(), text.end(),
+                                [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+    if (verbatim && offset < text.size()) {
+        where.column += static_cast<std::uint32_t>(1 + offset);
+    }
+    return where;
+}
+
+/// A pattern as messages quote it: cut after 80 bytes (at a character boundary).
+std::string quoted_pattern(std::string_view text) {
+    constexpr std::size_t shown = 80;
+    if (text.size() <= shown) {
+        return in_quotes(text);
+    }
+    std::size_t cut = shown - 3;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
+        --cut;
+    }
+    return in_quotes(std::string(text.substr(0, cut)) + "...");
+}
+
+/// A regular expression, or an array of them (all must match). Each is compiled here, so
+/// that what the harness cannot match (detail::Regex) is a recipe error at its position.
 std::vector<TestPattern> as_patterns(const Value& value) {
-    std::vector<Located> items;
+    std::vector<const toml::node*> nodes;
     if (value.node.is_string()) {
-        items.push_back({value.node.as_string()->get(), value.where()});
+        nodes.push_back(&value.node);
     } else if (value.node.is_array()) {
-        items = as_strings(value);
+        as_strings(value); // every element is a string
+        for (const toml::node& item : *value.node.as_array()) {
+            nodes.push_back(&item);
+        }
     } else {
         wrong_type(value, "a string or an array of strings");
     }
     std::vector<TestPattern> out;
-    for (const Located& item : items) {
+    for (const toml::node* node : nodes) {
+        const std::string& text = node->as_string()->get();
         try {
-            std::regex compiled(item.text, std::regex::ECMAScript | std::regex::multiline);
-        } catch (const std::regex_error& e) {
-            fail(item.where,
-                 in_quotes(value.name) + " " + in_quotes(item.text) +
-                     " is not a valid regular expression: " + e.what(),
-                 "patterns are ECMAScript regular expressions, as in JavaScript");
+            detail::Regex::compile(text);
+        } catch (const detail::RegexError& e) {
+            using Why = detail::RegexError::Why;
+            fail(pattern_where(value.file, node->source(), text, e.offset()),
+                 in_quotes(value.name) + " " + quoted_pattern(text) +
+                     (e.why() == Why::invalid       ? " is not a valid regular expression: "
+                      : e.why() == Why::unsupported ? " is not supported: "
+                                                    : " is too large: ") +
+                     e.reason(),
+                 "patterns are ECMAScript regular expressions (as in JavaScript) without "
+                 "backreferences and lookaround; see docs/recipe.md");
         }
-        out.push_back({item.text, item.where});
+        out.push_back({text, locate(value.file, node->source())});
     }
     return out;
 }

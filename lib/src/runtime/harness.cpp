@@ -1,11 +1,11 @@
 // The test harness: [[test]] entries against an unpacked image.
 #include "ocibake/harness.hpp"
+#include "common/regex.hpp"
 #include "runtime/rootfs.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <pthread.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -14,8 +14,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <exception>
-#include <regex>
 
 namespace ocibake {
 
@@ -25,47 +23,14 @@ using detail::RootDir;
 
 namespace {
 
-/// Patterns are matched against at most this much of a stream or file.
+/// Patterns are matched against at most this much of a stream or file: with at most
+/// Regex::kMaxStates states, one pattern costs about a second at worst.
 constexpr std::size_t kMatchLimit = 256 << 10;
-/// libstdc++'s regex engine recurses once per character for `.*`: a thread with a large
-/// stack keeps a long output from overflowing ours.
-constexpr std::size_t kRegexStack = 256 << 20;
 
-struct RegexJob {
-    std::string_view text;
-    const std::string* pattern = nullptr;
-    bool found = false;
-    std::exception_ptr error;
-};
-
-void* regex_thread(void* opaque) {
-    auto* job = static_cast<RegexJob*>(opaque);
-    try {
-        std::regex re(*job->pattern, std::regex::ECMAScript | std::regex::multiline);
-        job->found = std::regex_search(job->text.begin(), job->text.end(), re);
-    } catch (...) {
-        job->error = std::current_exception();
-    }
-    return nullptr;
-}
-
-/// True when `pattern` matches somewhere in the first kMatchLimit bytes of `text`.
+/// True when `pattern` matches somewhere in the first kMatchLimit bytes of `text`. The
+/// recipe loader compiled it already, so a RegexError here is an API caller's mistake.
 bool matches(std::string_view text, const std::string& pattern) {
-    RegexJob job{text.substr(0, kMatchLimit), &pattern, false, nullptr};
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, kRegexStack);
-    pthread_t thread;
-    if (pthread_create(&thread, &attr, regex_thread, &job) == 0) {
-        pthread_join(thread, nullptr);
-    } else {
-        regex_thread(&job); // no thread: match here (short texts are fine)
-    }
-    pthread_attr_destroy(&attr);
-    if (job.error) {
-        std::rethrow_exception(job.error);
-    }
-    return job.found;
+    return detail::Regex::compile(pattern).search(text.substr(0, kMatchLimit));
 }
 
 std::string in_quotes(std::string_view text) {
