@@ -175,10 +175,11 @@ TEST_CASE("a build whose lock points at a closed port stops within seconds, nami
     CHECK(count(r.err, "ocibake: error: ") == 1);
     CHECK(r.err.find(": cannot reach " + host + ": Couldn't connect to server (3 tries in ") !=
           std::string::npos);
-    // Meanwhile it said what it waited for: one request tried again, twice.
-    CHECK(count(r.err, "ocibake: " + host + ": Couldn't connect to server; attempt 2 of 3 in 1.") ==
+    // Meanwhile it said what it waited for: one request tried again, twice (the waits are
+    // about 1 s and 2 s, with 10 % jitter, so only their presence is checked here).
+    CHECK(count(r.err, "ocibake: " + host + ": Couldn't connect to server; attempt 2 of 3 in ") ==
           1);
-    CHECK(count(r.err, "ocibake: " + host + ": Couldn't connect to server; attempt 3 of 3 in 2.") ==
+    CHECK(count(r.err, "ocibake: " + host + ": Couldn't connect to server; attempt 3 of 3 in ") ==
           1);
     CHECK_FALSE(fs::exists(dir / "img"));
 }

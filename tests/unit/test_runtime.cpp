@@ -361,7 +361,7 @@ TEST_CASE("check_layers: run's rules without unpacking, the same verdicts and me
     }
 }
 
-TEST_CASE("check_layers: verdicts are kept by ChainID; layers not in the store are unchecked") {
+TEST_CASE("check_layers: verdicts are kept by ChainID, and layers not in the store are unchecked") {
     Fixture f;
     SourceImage image =
         image_of(f.store, {{{"a", 'f'}}, {{"b", 'l', "/"}, {"b/x", 'f'}}, {{"c", 'f'}}});
