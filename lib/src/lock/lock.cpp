@@ -1,6 +1,7 @@
 #include "ocibake/lock.hpp"
 
 #include "common/fs.hpp"
+#include "lock/internal.hpp"
 
 #include <toml++/toml.h>
 
@@ -217,7 +218,10 @@ std::optional<Lock> read_lock(const fs::path& path) {
     if (!fs::exists(path, ec)) {
         return std::nullopt;
     }
-    std::string text = detail::read_file(path, ErrorKind::input, 64 << 20);
+    return detail::parse_lock(detail::read_file(path, ErrorKind::input, 64 << 20), path);
+}
+
+Lock detail::parse_lock(std::string_view text, const fs::path& path) {
     toml::table table;
     try {
         table = toml::parse(text, path.string());

@@ -1,4 +1,5 @@
 // PEP 751 pylock.toml: packages and their wheel files (name, url or path, size, hashes).
+#include "python/pylock.hpp"
 #include "common/fs.hpp"
 #include "ocibake/python.hpp"
 
@@ -23,6 +24,10 @@ public:
             throw RecipeError(ErrorKind::input, SourceLocation{display_, 0, 0},
                               std::string("cannot read pylock: ") + e.what());
         }
+        return parse(text);
+    }
+
+    std::vector<PylockPackage> parse(std::string_view text) {
         toml::table root;
         try {
             root = toml::parse(text, display_);
@@ -170,3 +175,12 @@ std::vector<PylockPackage> read_pylock(const fs::path& file, const std::string& 
 }
 
 } // namespace ocibake::python
+
+namespace ocibake::detail {
+
+std::vector<python::PylockPackage>
+parse_pylock(std::string_view text, const std::filesystem::path& file, const std::string& display) {
+    return python::PylockReader(file, display).parse(text);
+}
+
+} // namespace ocibake::detail

@@ -2,6 +2,7 @@
 // (refreshed once on 401), manifests, blobs, mounts, monolithic and chunked uploads.
 #include "common/fs.hpp"
 #include "ocibake/registry.hpp"
+#include "registry/challenge.hpp"
 
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
@@ -53,6 +54,8 @@ std::string url_encode(std::string_view s) {
     return out;
 }
 
+} // namespace
+
 // `Bearer realm="...",service="...",scope="..."` -> scheme and parameters.
 std::pair<std::string, std::map<std::string, std::string>>
 parse_challenge(const std::string& header) {
@@ -92,6 +95,8 @@ parse_challenge(const std::string& header) {
     }
     return {scheme, params};
 }
+
+namespace {
 
 // The registry's error codes in plain words (distribution spec, "Error codes").
 std::string plain_words(const std::string& code) {
