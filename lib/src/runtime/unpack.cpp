@@ -521,7 +521,7 @@ UnpackStats apply_stream(const RootDir& root, LayerStream& stream, const std::st
         if (rc == ARCHIVE_EOF) {
             break;
         }
-        if (rc < ARCHIVE_WARN) {
+        if (rc < ARCHIVE_WARN || rc == ARCHIVE_RETRY) { // RETRY: a damaged header, no entry
             const char* msg = archive_error_string(a.get());
             throw Error(ErrorKind::integrity, label + ": " + (msg ? msg : "corrupt tar stream"));
         }
