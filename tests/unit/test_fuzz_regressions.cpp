@@ -111,3 +111,20 @@ TEST_CASE("a layer with a damaged tar header is refused by run's unpacker, not s
     CHECK(e.kind == ErrorKind::integrity);
     CHECK(e.what == "layer 1: Damaged tar archive");
 }
+
+TEST_CASE("a wheel member whose name is not UTF-8 is refused (the cache's JSON threw)") {
+    ScratchDir dir("fuzz-wheel");
+    Store store(dir / "cache");
+    // A wheel that is otherwise whole: RECORD lists the member with its hash.
+    std::string name = "demo/caf\xe9.py", content = "x = 1\n";
+    std::string record = name + ",sha256=" + python::record_hash(sha256_of(content)) + ",6\n" +
+                         "demo-1.0.dist-info/RECORD,,\n";
+    fs::path wheel = ocibake::test::write_file(
+        dir / "demo-1.0-py3-none-any.whl",
+        archive_of(archive_write_set_format_zip,
+                   {{name, content}, {"demo-1.0.dist-info/RECORD", record}}));
+    auto e = error_of([&] { python::unpack_wheel(store, wheel, sha256_of_file(wheel)); });
+    CHECK(e.kind == ErrorKind::input);
+    CHECK(e.what == "wheel demo-1.0-py3-none-any.whl: member 'demo/caf\\xe9.py' has a name that "
+                    "is not UTF-8; refused");
+}
