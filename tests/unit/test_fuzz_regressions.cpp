@@ -97,6 +97,39 @@ TEST_CASE("a .deb whose data.tar has a damaged header is refused (it crashed Deb
     CHECK(e.what == "package demo 1 (all): data.tar: Damaged tar archive");
 }
 
+TEST_CASE("a .deb with a file name that is not UTF-8 installs (its cache record threw)") {
+    // dpkg installs any bytes as a name; the record of what the package holds is JSON,
+    // which cannot: the package is built into the layer and not remembered.
+    ScratchDir dir("fuzz-deb-name");
+    Store store(dir / "cache");
+    std::string control = tar_of({{"./control", "Package: demo\nVersion: 1\nArchitecture: all\n"}});
+    std::string data = tar_of({{"./caf\xe9", "latin-1\n"}});
+    std::string deb =
+        ar_of({{"debian-binary", "2.0\n"}, {"control.tar", control}, {"data.tar", data}});
+    LockedPackage p;
+    p.name = "demo";
+    p.version = "1";
+    p.arch = "all";
+    p.url = "http://deb.example/demo_1_all.deb";
+    p.size = deb.size();
+    p.sha256 = store.put_bytes(deb);
+    apt::detail::AptLayerPlan plan;
+    plan.name = "demo";
+    plan.packages = {p};
+    LayerOptions options;
+    options.compression = Compression::none;
+    http::Client client;
+    LayerResult layer;
+    try {
+        layer =
+            apt::detail::build_apt_layer(store, client, plan, options, nullptr, nullptr, nullptr);
+    } catch (const std::exception& e) {
+        FAIL("the layer was not built: " << e.what());
+    }
+    CHECK(store.read_blob(layer.descriptor.digest).find("caf\xe9") != std::string::npos);
+    CHECK_FALSE(store.get_record("apt-deb", p.sha256.hex()));
+}
+
 TEST_CASE("a layer with a damaged tar header is refused by run's unpacker, not skipped") {
     ScratchDir dir("fuzz-layer");
     Store store(dir / "cache");

@@ -238,7 +238,7 @@ std::string alt_admin_text(const AltGroup& g) {
 
 // ---- DebInfo records ------------------------------------------------------------------------
 
-std::string to_json(const DebInfo& info) {
+std::optional<std::string> to_json(const DebInfo& info) {
     json nodes = json::array();
     for (const auto& [path, node] : info.nodes) {
         json n = json::array({path, static_cast<int>(node.type), node.target});
@@ -258,12 +258,16 @@ std::string to_json(const DebInfo& info) {
         }
         alts.push_back(json::array({d.link, d.name, d.path, d.priority, slaves}));
     }
-    return json{{"version", 2},
-                {"stanza", info.stanza},
-                {"nodes", nodes},
-                {"alternatives", alts},
-                {"control", info.control}}
-        .dump();
+    try {
+        return json{{"version", 2},
+                    {"stanza", info.stanza},
+                    {"nodes", nodes},
+                    {"alternatives", alts},
+                    {"control", info.control}}
+            .dump();
+    } catch (const json::type_error&) {
+        return std::nullopt; // not UTF-8
+    }
 }
 
 std::optional<DebInfo> deb_info_from_json(std::string_view text) {
