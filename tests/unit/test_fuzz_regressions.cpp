@@ -3,6 +3,7 @@
 // answer the parser must give instead.
 #include "apt/deb.hpp"
 #include "apt/layer.hpp"
+#include "lock/internal.hpp"
 #include "ocibake/python.hpp"
 #include "ocibake/runtime.hpp"
 #include "support/checks.hpp"
@@ -194,4 +195,24 @@ TEST_CASE("a run of '&' in a PEP 503 page is unescaped in linear time") {
     REQUIRE(files.size() == 1);
     CHECK(files[0].filename.size() == std::size_t{4} << 20);
     CHECK(seconds < 10); // linear: milliseconds, under ASan too
+}
+
+TEST_CASE("a lock whose integers are floats is refused (converting them was undefined)") {
+    // toml++'s value<int64_t>() converts a float: 1e31 does not fit (UBSan: "outside the
+    // range of representable values").
+    auto version = error_of([] { detail::parse_lock("version = 1e31\n", "app.lock"); });
+    CHECK(version.kind == ErrorKind::recipe);
+    CHECK(version.what.starts_with("app.lock:1:1: error: lock format version (none) is not 1"));
+    auto size = error_of([] {
+        detail::parse_lock(
+            "version = 1\n[[apt]]\nlayer = \"l\"\npackages = []\nrecommends = false\n"
+            "sources = \"sha256:" +
+                std::string(64, 'a') + "\"\nbelow = \"sha256:" + std::string(64, 'a') +
+                "\"\n[[apt.package]]\nname = \"a\"\nversion = \"1\"\narch = \"all\"\n"
+                "source = \"a\"\nurl = \"http://h/a.deb\"\nsize = 1e31\n"
+                "sha256 = \"sha256:" +
+                std::string(64, 'a') + "\"\n",
+            "app.lock");
+    });
+    CHECK(size.what.starts_with("app.lock:14:8: error: 'size' must be an integer, 0 or more"));
 }

@@ -127,7 +127,7 @@ public:
     }
     std::uint64_t number(const char* key) const {
         const toml::node& n = need(key);
-        auto v = n.value<std::int64_t>();
+        auto v = n.value_exact<std::int64_t>(); // value<>() converts a float (UB past int64)
         if (!n.is_integer() || !v || *v < 0) {
             fail(n, std::string("'") + key + "' must be an integer, 0 or more");
         }
@@ -234,7 +234,7 @@ Lock detail::parse_lock(std::string_view text, const fs::path& path) {
                           "run `ocibake lock` to remake the lock");
     };
     Lock lock;
-    auto version = table["version"].value<std::int64_t>();
+    auto version = table["version"].value_exact<std::int64_t>();
     if (!version || *version != lock_format_version) {
         throw RecipeError(ErrorKind::recipe, SourceLocation{path.string(), 1, 1},
                           "lock format version " +
