@@ -6,6 +6,7 @@
 #include "lock/internal.hpp"
 #include "ocibake/python.hpp"
 #include "ocibake/runtime.hpp"
+#include "python/pylock.hpp"
 #include "support/checks.hpp"
 
 #include <archive.h>
@@ -215,4 +216,16 @@ TEST_CASE("a lock whose integers are floats is refused (converting them was unde
             "app.lock");
     });
     CHECK(size.what.starts_with("app.lock:14:8: error: 'size' must be an integer, 0 or more"));
+}
+
+TEST_CASE("a pylock wheel URL with a '%' that is no escape is read as written") {
+    // "%.c" went to std::stoi, whose invalid_argument escaped (not an ocibake::Error).
+    auto packages = detail::parse_pylock(
+        "lock-version = \"1.0\"\n[[packages]]\nname = \"x\"\nversion = \"1\"\n"
+        "wheels = [{url = \"https://h/x-1-py3-none-any%.c%2B.whl\", hashes = {sha256 = \"" +
+            std::string(64, 'a') + "\"}}]\n",
+        "/p/pylock.toml", "pylock.toml");
+    REQUIRE(packages.size() == 1);
+    REQUIRE(packages[0].wheels.size() == 1);
+    CHECK(packages[0].wheels[0].name == "x-1-py3-none-any%.c+.whl");
 }

@@ -5,6 +5,8 @@
 
 #include <toml++/toml.h>
 
+#include <cctype>
+
 namespace ocibake::python {
 
 namespace fs = std::filesystem;
@@ -102,7 +104,9 @@ private:
             // %2B and friends in URLs
             std::string decoded;
             for (std::size_t i = 0; i < f.name.size(); ++i) {
-                if (f.name[i] == '%' && i + 2 < f.name.size()) {
+                if (f.name[i] == '%' && i + 2 < f.name.size() &&
+                    std::isxdigit(static_cast<unsigned char>(f.name[i + 1])) &&
+                    std::isxdigit(static_cast<unsigned char>(f.name[i + 2]))) {
                     decoded += static_cast<char>(std::stoi(f.name.substr(i + 1, 2), nullptr, 16));
                     i += 2;
                 } else {
