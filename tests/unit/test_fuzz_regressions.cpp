@@ -2,6 +2,7 @@
 // target showed, one TEST_CASE each: the smallest input that shows it, made here, and the
 // answer the parser must give instead.
 #include "apt/deb.hpp"
+#include "apt/effects.hpp"
 #include "apt/layer.hpp"
 #include "lock/internal.hpp"
 #include "ocibake/python.hpp"
@@ -228,4 +229,61 @@ TEST_CASE("a pylock wheel URL with a '%' that is no escape is read as written") 
     REQUIRE(packages.size() == 1);
     REQUIRE(packages[0].wheels.size() == 1);
     CHECK(packages[0].wheels[0].name == "x-1-py3-none-any%.c+.whl");
+}
+
+TEST_CASE("numbers in outside text past their type are errors or ignored, never std::stoi's") {
+    // std::stoi and friends throw std::invalid_argument and std::out_of_range, which are
+    // no ocibake::Error (exit 1, "internal"): each of these threw one.
+    const std::string sha(64, 'a');
+    const std::string huge = "99999999999999999999999";
+    SECTION("a Release's SHA256 list") {
+        auto e = error_of([&] {
+            apt::parse_release("SHA256:\n " + sha + " " + huge + " main/binary-amd64/Packages\n",
+                               "Release");
+        });
+        CHECK(e.kind == ErrorKind::integrity);
+        CHECK(e.what.starts_with("Release: malformed SHA256 line '" + sha + " " + huge));
+    }
+    SECTION("a Packages index's Size") {
+        apt::Index index;
+        auto e = error_of([&] {
+            index.add_packages("Package: a\nVersion: 1\nArchitecture: all\nFilename: a.deb\n"
+                               "Size: " +
+                                   huge + "\nSHA256: " + sha + "\n",
+                               "Packages", "http://h", 500, 0, {"amd64", "all"});
+        });
+        CHECK(e.kind == ErrorKind::integrity);
+        CHECK(e.what == "Packages:1: package a has a malformed SHA256 or Size");
+    }
+    SECTION("PEP 440 local versions compare as numbers of any length") {
+        CHECK(python::compare_versions("1.0+" + huge, "1.0+1" + huge) < 0);
+        CHECK(python::compare_versions("1.0+1" + huge, "1.0+" + huge) > 0);
+        CHECK(python::compare_versions("1.0+007.a", "1.0+7.a") == 0);
+    }
+    SECTION("a base layer's libc-2.N.so") {
+        LayerEntry libc;
+        libc.path = "usr/lib/x86_64-linux-gnu/libc-2." + huge + ".so";
+        libc.type = EntryType::file;
+        CHECK_FALSE(python::scan_entries({libc}).glibc);
+    }
+    SECTION("update-alternatives priorities in a postinst and an administrative file") {
+        CHECK(apt::detail::parse_alternatives(
+                  "update-alternatives --install /usr/bin/x x /usr/bin/y -\n"
+                  "update-alternatives --install /usr/bin/x x /usr/bin/z " +
+                  huge + "\n")
+                  .empty());
+        CHECK_FALSE(apt::detail::parse_alt_admin("auto\n/usr/bin/x\n\n/usr/bin/y\n-\n\n"));
+        CHECK_FALSE(
+            apt::detail::parse_alt_admin("auto\n/usr/bin/x\n\n/usr/bin/y\n" + huge + "\n\n"));
+    }
+    SECTION("a gid in the image below's /etc/group") {
+        apt::ImageFacts below;
+        below.files["etc/group"] = "app:x:abc:\n";
+        apt::Account app;
+        app.name = "app";
+        app.uid = 1000;
+        auto e = error_of([&] { apt::detail::account_entries(below, {}, {}, {app}, {}); });
+        CHECK(e.kind == ErrorKind::input);
+        CHECK(e.what == "/etc/group gives group 'app' the gid 'abc', which is not a number");
+    }
 }
