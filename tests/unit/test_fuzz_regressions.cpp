@@ -12,6 +12,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <filesystem>
@@ -286,4 +287,31 @@ TEST_CASE("numbers in outside text past their type are errors or ignored, never 
         CHECK(e.kind == ErrorKind::input);
         CHECK(e.what == "/etc/group gives group 'app' the gid 'abc', which is not a number");
     }
+}
+
+TEST_CASE("run's unpacker leaves the holes of a sparse entry holes (it wrote them as zeros)") {
+    // A GNU header's realsize field makes the entry that long, its data the first bytes:
+    // archive_read_data handed the rest over as zeros, and the unpacker wrote them all
+    // (fuzz_layer: realsize 2^63 - 1, a file written until the disk was full).
+    ScratchDir dir("fuzz-sparse");
+    Store store(dir / "cache");
+    std::string tar = archive_of(archive_write_set_format_gnutar, {{"big", "abc"}});
+    std::snprintf(&tar[483], 12, "%011o", 64u << 20); // realsize: 64 MiB
+    unsigned sum = 0;
+    for (std::size_t i = 0; i < 512; ++i) {
+        sum += i >= 148 && i < 156 ? ' ' : static_cast<unsigned char>(tar[i]);
+    }
+    std::snprintf(&tar[148], 8, "%06o", sum);
+    LayerResult layer;
+    layer.descriptor.media_type = std::string(oci::media_type::layer_tar);
+    layer.descriptor.digest = store.put_bytes(tar);
+    layer.descriptor.size = tar.size();
+    layer.diff_id = layer.descriptor.digest;
+    fs::create_directories(dir / "rootfs");
+    unpack_layer(store, layer, dir / "rootfs", "layer 1");
+    struct stat st {};
+    REQUIRE(::stat((dir / "rootfs" / "big").c_str(), &st) == 0);
+    CHECK(st.st_size == 64 << 20);
+    CHECK(st.st_blocks * 512 < (1 << 20)); // a hole, not 64 MiB of zeros
+    CHECK(ocibake::test::read_file(dir / "rootfs" / "big").substr(0, 4) == std::string("abc\0", 4));
 }
