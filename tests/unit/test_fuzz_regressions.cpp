@@ -315,3 +315,32 @@ TEST_CASE("run's unpacker leaves the holes of a sparse entry holes (it wrote the
     CHECK(st.st_blocks * 512 < (1 << 20)); // a hole, not 64 MiB of zeros
     CHECK(ocibake::test::read_file(dir / "rootfs" / "big").substr(0, 4) == std::string("abc\0", 4));
 }
+
+TEST_CASE("a .deb's sparse file is refused (its holes were read as endless zeros)") {
+    // As in run's unpacker, a GNU header's realsize field made archive_read_data hand over
+    // zeros up to it: `build` wrote them into the layer. dpkg does not unpack sparse files.
+    ScratchDir dir("fuzz-deb-sparse");
+    Store store(dir / "cache");
+    std::string data = archive_of(archive_write_set_format_gnutar, {{"./big", "abc"}});
+    std::snprintf(&data[483], 12, "%011o", 64u << 20); // realsize: 64 MiB
+    unsigned sum = 0;
+    for (std::size_t i = 0; i < 512; ++i) {
+        sum += i >= 148 && i < 156 ? ' ' : static_cast<unsigned char>(data[i]);
+    }
+    std::snprintf(&data[148], 8, "%06o", sum);
+    std::string control = tar_of({{"./control", "Package: demo\nVersion: 1\nArchitecture: all\n"}});
+    Digest deb = store.put_bytes(
+        ar_of({{"debian-binary", "2.0\n"}, {"control.tar", control}, {"data.tar", data}}));
+    apt::detail::DebReader reader(store, deb, "package demo 1 (all)");
+    reader.control();
+    apt::detail::DebEntry entry;
+    REQUIRE(reader.next(entry));
+    char buffer[4096];
+    auto e = error_of([&] {
+        while (reader.read(buffer, sizeof buffer) != 0) {
+        }
+    });
+    CHECK(e.kind == ErrorKind::integrity);
+    CHECK(e.what == "package demo 1 (all): data.tar: ./big is a sparse file (it has holes), "
+                    "which dpkg does not unpack");
+}
