@@ -12,10 +12,13 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -343,4 +346,55 @@ TEST_CASE("a .deb's sparse file is refused (its holes were read as endless zeros
     CHECK(e.kind == ErrorKind::integrity);
     CHECK(e.what == "package demo 1 (all): data.tar: ./big is a sparse file (it has holes), "
                     "which dpkg does not unpack");
+}
+
+TEST_CASE("an image whose /etc/passwd is a FIFO: run says the user is unknown (it hung)") {
+    // Resolving the user opened /etc/passwd for reading: a FIFO blocks that open until a
+    // writer comes, so `run --user` of such an image never started.
+    ScratchDir dir("fuzz-fifo");
+    Store store(dir / "cache");
+    std::string tar;
+    {
+        std::unique_ptr<archive, int (*)(archive*)> a(archive_write_new(), archive_write_free);
+        archive_write_set_format_ustar(a.get());
+        REQUIRE(archive_write_open(a.get(), &tar, nullptr, append_to_string, nullptr) ==
+                ARCHIVE_OK);
+        for (auto [name, type] : {std::pair{"etc", AE_IFDIR}, std::pair{"etc/passwd", AE_IFIFO}}) {
+            std::unique_ptr<archive_entry, void (*)(archive_entry*)> e(archive_entry_new(),
+                                                                       archive_entry_free);
+            archive_entry_set_pathname(e.get(), name);
+            archive_entry_set_filetype(e.get(), type);
+            archive_entry_set_perm(e.get(), 0755);
+            REQUIRE(archive_write_header(a.get(), e.get()) == ARCHIVE_OK);
+        }
+        REQUIRE(archive_write_close(a.get()) == ARCHIVE_OK);
+    }
+    SourceImage image;
+    LayerResult layer;
+    layer.descriptor.media_type = std::string(oci::media_type::layer_tar);
+    layer.descriptor.digest = store.put_bytes(tar);
+    layer.descriptor.size = tar.size();
+    layer.diff_id = layer.descriptor.digest;
+    image.layers.push_back(layer);
+    image.config.config.cmd = std::vector<std::string>{"/bin/sh"};
+    Bundle bundle = Bundle::create(store, image, dir / "bundle");
+    ContainerOverrides overrides;
+    overrides.user = "app";
+    // (no Catch2 assertion on the other thread)
+    auto spec = std::async(std::launch::async, [&]() -> std::pair<ErrorKind, std::string> {
+        try {
+            bundle.spec_for(overrides);
+            return {ErrorKind::internal, "no error"};
+        } catch (const Error& e) {
+            return {e.kind(), e.what()};
+        }
+    });
+    bool done = spec.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+    if (!done) { // unblock the reader, so that the test ends
+        ::close(::open((bundle.rootfs() / "etc" / "passwd").c_str(), O_WRONLY | O_NONBLOCK));
+    }
+    CHECK(done);
+    auto [kind, what] = spec.get();
+    CHECK(kind == ErrorKind::input);
+    CHECK(what == "user 'app' is not in the image's /etc/passwd");
 }
