@@ -8,6 +8,8 @@ packages=(
   build-essential cmake pkg-config clang-format
   libssl-dev libcurl4-openssl-dev libarchive-dev zlib1g-dev libzstd-dev libdeflate-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev catch2
+  # the sanitizer build and the fuzz targets (clang, libFuzzer, ASan/UBSan runtimes)
+  clang libclang-rt-14-dev
   # tests: real clients and runtimes check our output (xmllint: JUnit reports)
   skopeo umoci runc podman gpgv docker-registry apache2-utils python3 openssl libxml2-utils
   # YAML CDI specs are checked against PyYAML

@@ -4,6 +4,7 @@
 
 #include <lzma.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -51,6 +52,12 @@ struct DebReader::Inner {
     DebReader* owner = nullptr;
     std::unique_ptr<XzDecoder> xz; ///< set when this reader decodes xz itself
     char buffer[1 << 16];
+    // The current data.tar entry, read a data block at a time.
+    std::string path;
+    std::uint64_t size = 0;   ///< as its header says
+    std::uint64_t offset = 0; ///< handed out so far
+    const char* block = nullptr;
+    std::size_t block_left = 0;
 };
 
 // Reads the .deb's bytes from the store (verified against the digest at the end).
@@ -326,17 +333,45 @@ bool DebReader::next(DebEntry& e) {
     }
     e.dev_major = static_cast<std::uint32_t>(archive_entry_rdevmajor(entry));
     e.dev_minor = static_cast<std::uint32_t>(archive_entry_rdevminor(entry));
+    data_->path = e.path;
+    data_->size = e.size;
+    data_->offset = 0;
+    data_->block_left = 0;
     return true;
 }
 
 std::size_t DebReader::read(void* buffer, std::size_t size) {
-    la_ssize_t n = archive_read_data(data_->archive.get(), buffer, size);
-    rethrow();
-    if (n < 0) {
-        check_archive(data_->archive.get(), static_cast<int>(n), what_ + ": data.tar");
-        return 0;
+    // Data blocks, which must follow each other from 0 to the header's size: dpkg does not
+    // unpack sparse files, and archive_read_data would hand their holes over as zeros (a
+    // GNU header's realsize field makes one as long as it says: exabytes of them).
+    Inner& d = *data_;
+    while (d.block_left == 0) {
+        const void* block = nullptr;
+        std::size_t n = 0;
+        la_int64_t at = 0;
+        int rc = archive_read_data_block(d.archive.get(), &block, &n, &at);
+        rethrow();
+        if (rc != ARCHIVE_EOF) {
+            check_archive(d.archive.get(), rc, what_ + ": data.tar");
+        }
+        if (rc == ARCHIVE_EOF ? d.offset != d.size
+                              : at < 0 || static_cast<std::uint64_t>(at) != d.offset) {
+            throw Error(ErrorKind::integrity, what_ + ": data.tar: " + d.path +
+                                                  " is a sparse file (it has holes), which dpkg "
+                                                  "does not unpack");
+        }
+        if (rc == ARCHIVE_EOF) {
+            return 0;
+        }
+        d.block = static_cast<const char*>(block);
+        d.block_left = n;
     }
-    return static_cast<std::size_t>(n);
+    std::size_t n = std::min(size, d.block_left);
+    std::memcpy(buffer, d.block, n);
+    d.block += n;
+    d.block_left -= n;
+    d.offset += n;
+    return n;
 }
 
 } // namespace ocibake::apt::detail

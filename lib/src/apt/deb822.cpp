@@ -1,5 +1,6 @@
 // deb822 text (deb822(5)): control files, Release files, Packages indexes, dpkg status.
 #include "apt/internal.hpp"
+#include "common/number.hpp"
 #include "ocibake/apt.hpp"
 
 #include <algorithm>
@@ -253,12 +254,13 @@ Release parse_release(std::string_view text, std::string_view origin) {
             }
             Release::File f;
             f.sha256 = Digest::try_parse("sha256:" + w[0]);
-            if (!f.sha256 || w[1].find_first_not_of("0123456789") != std::string::npos) {
+            std::optional<std::uint64_t> size = ocibake::detail::parse_decimal<std::uint64_t>(w[1]);
+            if (!f.sha256 || !size) {
                 throw Error(ErrorKind::integrity, std::string(origin) +
                                                       ": malformed SHA256 line '" +
                                                       std::string(trim(line)) + "'");
             }
-            f.size = std::stoull(w[1]);
+            f.size = *size;
             f.path = w[2];
             r.files.push_back(std::move(f));
         }

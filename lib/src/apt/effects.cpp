@@ -1,6 +1,7 @@
 #include "apt/effects.hpp"
 
 #include "apt/internal.hpp"
+#include "common/number.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -133,12 +134,12 @@ std::vector<AltDecl> parse_alternatives(std::string_view postinst) {
             d.link = *words[k + 1];
             d.name = *words[k + 2];
             d.path = *words[k + 3];
-            const std::string& prio = *words[k + 4];
-            if (prio.empty() || prio.find_first_not_of("-0123456789") != std::string::npos ||
-                !d.link.starts_with('/') || !d.path.starts_with('/')) {
+            // (std::stoi threw for "-" or past int: a postinst is outside input)
+            std::optional<int> prio = ocibake::detail::parse_decimal<int>(*words[k + 4]);
+            if (!prio || !d.link.starts_with('/') || !d.path.starts_with('/')) {
                 continue;
             }
-            d.priority = std::stoi(prio);
+            d.priority = *prio;
             std::size_t s = k + 5;
             bool complete = true;
             while (s < words.size() && words[s] && *words[s] == "--slave") {
@@ -199,12 +200,14 @@ std::optional<AltGroup> parse_alt_admin(std::string_view text) {
         if (!path || path->empty()) {
             break;
         }
-        auto prio = next();
-        if (!prio || prio->empty() || prio->find_first_not_of("-0123456789") != std::string::npos) {
+        auto prio_text = next();
+        std::optional<int> prio =
+            prio_text ? ocibake::detail::parse_decimal<int>(*prio_text) : std::nullopt;
+        if (!prio) {
             return std::nullopt;
         }
         AltGroup::Choice c;
-        c.priority = std::stoi(*prio);
+        c.priority = *prio;
         for (const std::string& s : slave_order) {
             auto sp = next();
             if (!sp) {
@@ -238,7 +241,7 @@ std::string alt_admin_text(const AltGroup& g) {
 
 // ---- DebInfo records ------------------------------------------------------------------------
 
-std::string to_json(const DebInfo& info) {
+std::optional<std::string> to_json(const DebInfo& info) {
     json nodes = json::array();
     for (const auto& [path, node] : info.nodes) {
         json n = json::array({path, static_cast<int>(node.type), node.target});
@@ -258,12 +261,16 @@ std::string to_json(const DebInfo& info) {
         }
         alts.push_back(json::array({d.link, d.name, d.path, d.priority, slaves}));
     }
-    return json{{"version", 2},
-                {"stanza", info.stanza},
-                {"nodes", nodes},
-                {"alternatives", alts},
-                {"control", info.control}}
-        .dump();
+    try {
+        return json{{"version", 2},
+                    {"stanza", info.stanza},
+                    {"nodes", nodes},
+                    {"alternatives", alts},
+                    {"control", info.control}}
+            .dump();
+    } catch (const json::type_error&) {
+        return std::nullopt; // not UTF-8
+    }
 }
 
 std::optional<DebInfo> deb_info_from_json(std::string_view text) {
@@ -359,6 +366,16 @@ void put_node(ImageView& view, const std::string& path, ImageNode node) {
 // ---- accounts -----------------------------------------------------------------------------------
 
 namespace {
+
+/// The gid of an /etc/group row (of the image below, or of base-passwd's group.master).
+std::uint32_t gid_in_group_file(const std::vector<std::string>& row) {
+    std::optional<std::uint32_t> gid = ocibake::detail::parse_decimal<std::uint32_t>(row[2]);
+    if (!gid) {
+        throw Error(ErrorKind::input, "/etc/group gives group '" + row[0] + "' the gid '" + row[2] +
+                                          "', which is not a number");
+    }
+    return *gid;
+}
 
 struct Table {
     std::vector<std::vector<std::string>> rows; ///< fields of each line
@@ -517,7 +534,7 @@ std::vector<LayerEntry> account_entries(const ImageFacts& below, const ImageView
                                   "group '" + primary + "' is gid " + (*row)[2] +
                                       " in the image below, not " + std::to_string(*a.gid));
             }
-            gid = static_cast<std::uint32_t>(std::stoul((*row)[2]));
+            gid = gid_in_group_file(*row);
         } else {
             add_group(primary, gid, a.where);
         }
@@ -558,7 +575,7 @@ std::vector<LayerEntry> account_entries(const ImageFacts& below, const ImageView
     }
     std::uint32_t shadow_gid = 0;
     if (auto* row = group.find("shadow"); row && row->size() > 2) {
-        shadow_gid = static_cast<std::uint32_t>(std::stoul((*row)[2]));
+        shadow_gid = gid_in_group_file(*row);
     }
     std::vector<LayerEntry> out;
     auto file = [&](const char* path, std::string content, std::uint32_t mode, std::uint32_t gid) {

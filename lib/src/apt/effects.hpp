@@ -56,7 +56,10 @@ struct DebInfo {
     std::vector<std::string> control;
 };
 
-std::string to_json(const DebInfo& info);
+/// The record the store keeps of a package's info; nullopt when a path or a control
+/// field is not UTF-8 (dpkg takes any bytes, JSON cannot hold them): such a package is
+/// not remembered, and read again when it is needed.
+std::optional<std::string> to_json(const DebInfo& info);
 std::optional<DebInfo> deb_info_from_json(std::string_view text);
 
 /// The image below as a view (what the facts know of it).

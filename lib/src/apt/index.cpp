@@ -2,6 +2,7 @@
 // against them, every package in one Index.
 #include "apt/internal.hpp"
 #include "common/fs.hpp"
+#include "common/number.hpp"
 #include "common/text.hpp"
 
 #include <algorithm>
@@ -98,11 +99,12 @@ void Index::add_packages(std::string_view text, std::string_view origin,
         }
         c.url = base_url + "/" + url_path(filename);
         c.sha256 = Digest::try_parse("sha256:" + std::string(sha));
-        if (!c.sha256 || size.find_first_not_of("0123456789") != std::string_view::npos) {
+        std::optional<std::uint64_t> bytes = ocibake::detail::parse_decimal<std::uint64_t>(size);
+        if (!c.sha256 || !bytes) {
             throw Error(ErrorKind::integrity,
                         where + ": package " + c.name + " has a malformed SHA256 or Size");
         }
-        c.size = std::stoull(std::string(size));
+        c.size = *bytes;
         c.source_priority = source_priority;
         c.source_index = source_index;
         c.origin = std::string(origin);

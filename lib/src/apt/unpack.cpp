@@ -1517,7 +1517,9 @@ std::vector<DebInfo> earlier_infos(Store& store, const std::vector<LockedPackage
         TarWriter tar(sink, 0);
         writer.write(tar, sink);
         const DebInfo& info = *writer.infos().at(p.sha256);
-        store.put_record("apt-deb", p.sha256.hex(), to_json(info));
+        if (std::optional<std::string> record = to_json(info)) {
+            store.put_record("apt-deb", p.sha256.hex(), *record);
+        }
         out.push_back(info);
     }
     return out;
@@ -1629,7 +1631,9 @@ LayerResult build_apt_layer(Store& store, http::Client& client, const AptLayerPl
     ocibake::detail::remember_layer_blob(store, result, options);
     store.put_record("apt-layer", key.hex(), result.diff_id.str());
     for (const auto& [digest, info] : writer.infos()) {
-        store.put_record("apt-deb", digest.hex(), to_json(*info));
+        if (std::optional<std::string> record = to_json(*info)) {
+            store.put_record("apt-deb", digest.hex(), *record);
+        }
     }
     if (status) {
         *status = CacheStatus::built;

@@ -11,7 +11,9 @@ ArchiveReader new_reader() {
 }
 
 void check_archive(archive* a, int rc, const std::string& what) {
-    if (rc < ARCHIVE_WARN) {
+    // ARCHIVE_RETRY ("Damaged tar archive": a header whose checksum is wrong) leaves the
+    // entry empty (no path): an error like the others, never an entry to read.
+    if (rc < ARCHIVE_WARN || rc == ARCHIVE_RETRY) {
         const char* msg = a ? archive_error_string(a) : nullptr;
         throw Error(ErrorKind::integrity, what + ": " + (msg ? msg : "libarchive error"));
     }

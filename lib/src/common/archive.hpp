@@ -19,8 +19,8 @@ using ArchiveReader = std::unique_ptr<archive, ArchiveReadDeleter>;
 /// A new reader (never null).
 ArchiveReader new_reader();
 
-/// Below ARCHIVE_WARN: throws Error(integrity) with libarchive's own message, prefixed
-/// with `what` ("what: message").
+/// Below ARCHIVE_WARN, or ARCHIVE_RETRY: throws Error(integrity) with libarchive's own
+/// message, prefixed with `what` ("what: message").
 void check_archive(archive* a, int rc, const std::string& what);
 
 } // namespace ocibake::detail

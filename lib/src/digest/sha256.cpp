@@ -4,6 +4,7 @@
 #include "ocibake/error.hpp"
 
 #include <fcntl.h>
+#include <memory>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <vector>
@@ -122,13 +123,15 @@ Digest sha256_of(std::string_view data) {
 Digest sha256_of_file(const std::filesystem::path& path) {
     detail::UniqueFd fd = detail::open_regular(path, ErrorKind::io);
     Sha256 h;
-    std::vector<char> buf(1 << 20);
+    // Not zero-filled: a small file touches only the pages it is read into.
+    constexpr std::size_t size = 1 << 20;
+    auto buf = std::make_unique_for_overwrite<char[]>(size);
     for (;;) {
-        std::size_t n = detail::read_some(fd.get(), buf.data(), buf.size(), path.native());
+        std::size_t n = detail::read_some(fd.get(), buf.get(), size, path.native());
         if (n == 0) {
             break;
         }
-        h.update(buf.data(), n);
+        h.update(buf.get(), n);
     }
     return h.finish();
 }

@@ -197,7 +197,7 @@ void read_entries(LayerStream& stream, const std::string& label, const LayerEntr
         if (rc == ARCHIVE_EOF) {
             break;
         }
-        if (rc < ARCHIVE_WARN) {
+        if (rc < ARCHIVE_WARN || rc == ARCHIVE_RETRY) { // RETRY: a damaged header, no entry
             const char* msg = archive_error_string(a.get());
             throw Error(ErrorKind::integrity, label + ": " + (msg ? msg : "corrupt tar stream"));
         }

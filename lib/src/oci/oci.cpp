@@ -111,7 +111,7 @@ std::map<std::string, std::string> get_string_map(const json& j, const char* key
 std::string extras(const json& j, std::initializer_list<const char*> known) {
     json rest = json::object();
     for (const auto& [k, v] : j.items()) {
-        if (std::find_if(known.begin(), known.end(), [&](const char* n) { return k == n; }) ==
+        if (std::find_if(known.begin(), known.end(), [&k = k](const char* n) { return k == n; }) ==
             known.end()) {
             rest[k] = v;
         }

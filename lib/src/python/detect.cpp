@@ -1,6 +1,7 @@
 // What an image holds: its Python interpreters and its glibc, read from layers.
 #include "common/archive.hpp"
 #include "common/fs.hpp"
+#include "common/number.hpp"
 #include "ocibake/python.hpp"
 
 #include <archive.h>
@@ -49,10 +50,11 @@ std::optional<Glibc> glibc_from_name(std::string_view name) {
         return std::nullopt;
     }
     std::string_view minor = name.substr(at + 7, name.size() - at - 7 - 3);
-    if (minor.empty() || minor.find_first_not_of("0123456789") != std::string_view::npos) {
-        return std::nullopt;
+    std::optional<int> number = ocibake::detail::parse_decimal<int>(minor);
+    if (!number || minor.find_first_not_of("0123456789") != std::string_view::npos) {
+        return std::nullopt; // (std::stoi threw past int: a base layer's file name)
     }
-    return Glibc{2, std::stoi(std::string(minor))};
+    return Glibc{2, *number};
 }
 
 /// The highest GLIBC_2.N symbol version in libc's bytes, fed in pieces.

@@ -63,11 +63,63 @@ std::string base64url(const unsigned char* data, std::size_t size) {
     return out;
 }
 
+/// True when `text` is UTF-8 (no overlong forms, surrogates or code points past U+10FFFF).
+bool valid_utf8(std::string_view text) {
+    for (std::size_t i = 0; i < text.size();) {
+        auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+        unsigned char c = byte(i);
+        std::size_t n = c < 0x80         ? 1
+                        : (c >> 5) == 6  ? 2
+                        : (c >> 4) == 14 ? 3
+                        : (c >> 3) == 30 ? 4
+                                         : 0;
+        if (n == 0 || i + n > text.size()) {
+            return false;
+        }
+        std::uint32_t cp = n == 1 ? c : c & (0x7f >> n);
+        for (std::size_t k = 1; k < n; ++k) {
+            if ((byte(i + k) & 0xc0) != 0x80) {
+                return false;
+            }
+            cp = (cp << 6) | (byte(i + k) & 0x3f);
+        }
+        static constexpr std::uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < least[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+            return false;
+        }
+        i += n;
+    }
+    return true;
+}
+
+/// `name` as a message may quote it: bytes of a name that is not UTF-8, and control
+/// characters, as \xNN.
+std::string shown(std::string_view name) {
+    bool utf8 = valid_utf8(name);
+    std::string out;
+    for (char c : name) {
+        auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7f || (u >= 0x80 && !utf8)) {
+            static const char* hex = "0123456789abcdef";
+            out += "\\x";
+            out += hex[u >> 4];
+            out += hex[u & 15];
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
 /// A member name that stays inside the wheel: relative, no "..", ".", empty parts or
-/// backslashes. Returns the reason it is refused, or "".
+/// backslashes, and UTF-8 (as the wheel format names files; RECORD and the cache's
+/// manifest are text). Returns the reason it is refused, or "".
 std::string unsafe_member(std::string_view name) {
     if (name.empty()) {
         return "an empty name";
+    }
+    if (!valid_utf8(name)) {
+        return "a name that is not UTF-8";
     }
     if (name.front() == '/') {
         return "an absolute path";
@@ -288,8 +340,8 @@ std::vector<Member> extract(const fs::path& wheel_file, const fs::path& files,
         const char* raw = archive_entry_pathname(entry);
         std::string name = raw ? raw : "";
         if (std::string why = unsafe_member(name); !why.empty()) {
-            throw Error(ErrorKind::input,
-                        "wheel " + wheel + ": member '" + name + "' has " + why + "; refused");
+            throw Error(ErrorKind::input, "wheel " + wheel + ": member '" + shown(name) + "' has " +
+                                              why + "; refused");
         }
         auto type = archive_entry_filetype(entry);
         if (type == AE_IFDIR || name.ends_with('/')) {

@@ -1,9 +1,12 @@
 // PEP 751 pylock.toml: packages and their wheel files (name, url or path, size, hashes).
+#include "python/pylock.hpp"
 #include "common/fs.hpp"
 #include "common/toml.hpp"
 #include "ocibake/python.hpp"
 
 #include <toml++/toml.h>
+
+#include <cctype>
 
 namespace ocibake::python {
 
@@ -24,6 +27,10 @@ public:
             throw RecipeError(ErrorKind::input, SourceLocation{display_, 0, 0},
                               std::string("cannot read pylock: ") + e.what());
         }
+        return parse(text);
+    }
+
+    std::vector<PylockPackage> parse(std::string_view text) {
         toml::table root = detail::parse_toml(text, display_);
         const toml::node* version = root.get("lock-version");
         if (version == nullptr || !version->is_string()) {
@@ -93,7 +100,9 @@ private:
             // %2B and friends in URLs
             std::string decoded;
             for (std::size_t i = 0; i < f.name.size(); ++i) {
-                if (f.name[i] == '%' && i + 2 < f.name.size()) {
+                if (f.name[i] == '%' && i + 2 < f.name.size() &&
+                    std::isxdigit(static_cast<unsigned char>(f.name[i + 1])) &&
+                    std::isxdigit(static_cast<unsigned char>(f.name[i + 2]))) {
                     decoded += static_cast<char>(std::stoi(f.name.substr(i + 1, 2), nullptr, 16));
                     i += 2;
                 } else {
@@ -166,3 +175,12 @@ std::vector<PylockPackage> read_pylock(const fs::path& file, const std::string& 
 }
 
 } // namespace ocibake::python
+
+namespace ocibake::detail {
+
+std::vector<python::PylockPackage>
+parse_pylock(std::string_view text, const std::filesystem::path& file, const std::string& display) {
+    return python::PylockReader(file, display).parse(text);
+}
+
+} // namespace ocibake::detail

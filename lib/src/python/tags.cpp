@@ -196,8 +196,14 @@ int compare_local(const std::string& a, const std::string& b) {
         bool na = !pa[i].empty() && std::all_of(pa[i].begin(), pa[i].end(), is_digit);
         bool nb = !pb[i].empty() && std::all_of(pb[i].begin(), pb[i].end(), is_digit);
         if (na && nb) {
-            long long x = std::stoll(pa[i]);
-            long long y = std::stoll(pb[i]);
+            // Compared as numbers of any length, without converting them (std::stoll
+            // threw out_of_range past 19 digits): leading zeros off, then length, digits.
+            std::string_view x = pa[i], y = pb[i];
+            x.remove_prefix(std::min(x.find_first_not_of('0'), x.size()));
+            y.remove_prefix(std::min(y.find_first_not_of('0'), y.size()));
+            if (x.size() != y.size()) {
+                return x.size() < y.size() ? -1 : 1;
+            }
             if (x != y) {
                 return x < y ? -1 : 1;
             }

@@ -349,7 +349,8 @@ PushResult push_source(const Store* store, const PushSource& source,
             [](const oci::Descriptor& a, const oci::Descriptor& b) { return a.size > b.size; });
         std::string uploaded_to; // a repository of this registry that has every blob now
         for (const auto& repo : repos) {
-            parallel_for(order.size(), options.parallel, [&](std::size_t i) {
+            // (registry named explicitly: clang 14 cannot capture a structured binding)
+            parallel_for(order.size(), options.parallel, [&, &registry = registry](std::size_t i) {
                 const oci::Descriptor& blob = order[i];
                 if (client.blob_size(repo, blob.digest) == blob.size) {
                     count(&TransferStats::blobs_skipped, &TransferStats::bytes_skipped, blob.size);

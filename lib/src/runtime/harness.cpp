@@ -538,8 +538,9 @@ std::vector<std::string> test_env(const TestSpec& t, const oci::ImageConfig& ima
     std::vector<std::string> env = image.config.env;
     for (const auto& [key, value] : t.env) {
         std::string entry = key + "=" + value;
-        auto it = std::find_if(env.begin(), env.end(),
-                               [&](const std::string& e) { return e.starts_with(key + "="); });
+        auto it = std::find_if(env.begin(), env.end(), [&key = key](const std::string& e) {
+            return e.starts_with(key + "=");
+        });
         if (it != env.end()) {
             *it = entry;
         } else {

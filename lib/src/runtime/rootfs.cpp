@@ -123,7 +123,14 @@ std::optional<std::string> RootDir::read_file(std::string_view path, std::size_t
     if (!at) {
         return std::nullopt;
     }
-    int raw = ::openat(at->dir.get(), at->name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    // Regular files only, known before opening: opening a FIFO blocks until a writer comes
+    // (an image's /etc/passwd made `run` hang), and opening a device node can do anything
+    // (as root: a watchdog starts). O_NONBLOCK and the fstat below cover a swap meanwhile.
+    if (auto st = stat_at(*at); !st || !S_ISREG(st->st_mode)) {
+        return std::nullopt;
+    }
+    int raw = ::openat(at->dir.get(), at->name.c_str(),
+                       O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (raw < 0) {
         return std::nullopt;
     }

@@ -34,8 +34,7 @@ class DirTarget {
 public:
     using Location = RootDir::Location;
 
-    DirTarget(const RootDir& root, std::string label)
-        : root_(root), label_(std::move(label)), buffer_(1 << 20) {}
+    DirTarget(const RootDir& root, std::string label) : root_(root), label_(std::move(label)) {}
 
     /// The archive the entries' data is read from.
     void reading(archive* a) noexcept { a_ = a; }
@@ -175,18 +174,37 @@ private:
         if (!fd) {
             detail::throw_errno(ErrorKind::io, what + ": cannot create it", errno);
         }
+        // The data blocks at their offsets, then the entry's length: a sparse entry's holes
+        // stay holes. (archive_read_data hands holes over as zeros, and a GNU header's
+        // realsize field makes a hole as long as it says: 10 KB of layer wrote zeros until
+        // the disk was full.)
         std::uint64_t written = 0;
         for (;;) {
-            la_ssize_t n = archive_read_data(a_, buffer_.data(), buffer_.size());
-            if (n < 0) {
+            const void* block = nullptr;
+            std::size_t size = 0;
+            la_int64_t offset = 0;
+            int rc = archive_read_data_block(a_, &block, &size, &offset);
+            if (rc == ARCHIVE_EOF) {
+                break;
+            }
+            if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {
                 const char* msg = archive_error_string(a_);
                 throw Error(ErrorKind::integrity, what + ": " + (msg ? msg : "cannot read"));
             }
-            if (n == 0) {
-                break;
+            if (::lseek(fd.get(), offset, SEEK_SET) != offset) {
+                detail::throw_errno(ErrorKind::io, what + ": cannot write it", errno);
             }
-            detail::write_all(fd.get(), buffer_.data(), static_cast<std::size_t>(n), what);
-            written += static_cast<std::uint64_t>(n);
+            detail::write_all(fd.get(), block, size, what);
+            written += size;
+        }
+        la_int64_t length = archive_entry_size(entry);
+        if (length > 0 && ::ftruncate(fd.get(), length) != 0) {
+            int err = errno;
+            if (err == EFBIG || err == EINVAL) {
+                throw Error(ErrorKind::input, what + ": its size, " + std::to_string(length) +
+                                                  " bytes, is more than this file system holds");
+            }
+            detail::throw_errno(ErrorKind::io, what + ": cannot write it", err);
         }
         auto uid = static_cast<uid_t>(archive_entry_uid(entry));
         auto gid = static_cast<gid_t>(archive_entry_gid(entry));
@@ -259,7 +277,6 @@ private:
     const RootDir& root_;
     std::string label_;
     archive* a_ = nullptr;
-    std::vector<char> buffer_;
     std::vector<std::pair<std::string, timespec>> dir_times_;
 };
 
