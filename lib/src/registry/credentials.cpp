@@ -185,7 +185,10 @@ AuthEntry lookup_auth_file(std::string_view text, std::string_view registry,
         }
     }
     if (auto auths = j.find("auths"); auths != j.end() && auths->is_object()) {
-        for (const auto& [key, entry] : auths->items()) {
+        for (const auto& item : auths->items()) {
+            // (not a structured binding: clang 14 cannot capture one in a lambda)
+            const std::string& key = item.key();
+            const nlohmann::json& entry = item.value();
             if (normalize_key(key) != want || !entry.is_object()) {
                 continue;
             }
