@@ -9,10 +9,12 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <map>
 #include <set>
 #include <string>
+#include <sys/stat.h>
 #include <vector>
 
 using ocibake::test::read_file;
@@ -60,6 +62,30 @@ bool has_temp_leftovers(const fs::path& dir) {
         }
     }
     return !fs::is_empty(dir / "cache/tmp");
+}
+
+// Flips one byte of a file in place.
+void flip_byte(const fs::path& path, std::uintmax_t offset) {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    REQUIRE(f);
+    f.seekg(static_cast<std::streamoff>(offset));
+    char c = 0;
+    f.get(c);
+    f.seekp(static_cast<std::streamoff>(offset));
+    f.put(static_cast<char>(c ^ 0x55));
+    REQUIRE(f);
+}
+
+// Every file of an OCI layout's blobs/sha256 hashes to its name.
+void check_layout_blobs(const fs::path& layout) {
+    std::size_t n = 0;
+    for (const auto& blob : fs::directory_iterator(layout / "blobs/sha256")) {
+        INFO(blob.path());
+        CHECK("sha256:" + blob.path().filename().string() ==
+              ocibake::sha256_of_file(blob.path()).str());
+        ++n;
+    }
+    CHECK(n >= 3);
 }
 
 } // namespace
@@ -404,4 +430,116 @@ TEST_CASE("a layer's memory does not grow with its size") {
     // Four times the bytes, about the same memory.
     CHECK(rss["gzip-big"] < rss["gzip-small"] + 16 * 1024);
     CHECK(rss["zstd-big"] < rss["zstd-small"] + 16 * 1024);
+}
+
+TEST_CASE("a corrupt cached layer blob is dropped, named and made again in the same build") {
+    ScratchDir dir("corrupt");
+    good_recipe(dir);
+    // 1 MB that do not compress: the blob's middle is inside compressed data.
+    write_file(dir / "src/etc/data", ocibake::test::pseudo_random(1 << 20, 11));
+    const std::string compression = GENERATE(as<std::string>{}, "gzip", "zstd");
+    const std::string output = GENERATE(as<std::string>{}, "docker-archive:img.tar", "oci:img");
+    const std::string damage = GENERATE(as<std::string>{}, "flip", "truncate");
+    INFO(compression << " " << output << " " << damage);
+    write_file(dir / "r.toml",
+               read_file(dir / "r.toml") + "[build]\ncompression = \"" + compression + "\"\n");
+    auto first = ocibake_run(dir, {"build", "r.toml", "--json", "-o", output});
+    INFO(first.err);
+    REQUIRE(first.exit_code == 0);
+    json j = json::parse(first.out);
+    REQUIRE(j["layers"][1]["name"] == "etc");
+    const std::string digest = j["layers"][1]["digest"].get<std::string>();
+    const fs::path blob = dir / "cache/blobs/sha256" / digest.substr(7);
+    const fs::path out = dir / output.substr(output.find(':') + 1);
+    auto image = [&] {
+        return fs::is_directory(out) ? snapshot(out)
+                                     : std::map<std::string, std::string>{{"", read_file(out)}};
+    };
+    const auto reference = image();
+    const auto size = fs::file_size(blob);
+    if (damage == "flip") {
+        flip_byte(blob, size / 2);
+    } else {
+        fs::resize_file(blob, size / 2);
+    }
+
+    auto again = ocibake_run(dir, {"build", "r.toml", "-o", output});
+    INFO(again.err);
+    CHECK(again.exit_code == 0);
+    if (damage == "flip") {
+        // Found when its bytes are read (the layer cache only looks at sizes): by the
+        // decompressor for a docker archive, by the copy into an OCI layout.
+        std::string line = "ocibake: cached blob " + digest + " (" + blob.string() +
+                           ") was corrupt: its bytes hash to sha256:";
+        CHECK(again.err.rfind(line, 0) == 0);
+        if (output.rfind("docker-archive:", 0) == 0) {
+            CHECK(again.err.find(" (reading it failed: layer " + digest + ": " + compression +
+                                 ": ") != std::string::npos);
+        }
+        CHECK(again.err.find("; dropped it and made it again\n") != std::string::npos);
+        CHECK(again.out.find("  layer etc" + std::string(18, ' ') + "built ") != std::string::npos);
+    } else {
+        CHECK(again.err.empty()); // its size is wrong: the layer cache builds it again
+    }
+    // The same image, the same bytes, and the cache whole again.
+    CHECK(image() == reference);
+    CHECK(ocibake::sha256_of_file(blob).str() == digest);
+    CHECK_FALSE(has_temp_leftovers(dir.path()));
+
+    // `cache gc` drops a corrupt blob (and says so) instead of keeping it.
+    flip_byte(blob, size / 3);
+    auto gc = ocibake_run(dir, {"cache", "gc"});
+    INFO(gc.out);
+    CHECK(gc.exit_code == 0);
+    CHECK(gc.out.rfind("removed corrupt blob " + digest + " (" + blob.string() +
+                           "): its bytes hash to sha256:",
+                       0) == 0);
+    CHECK(gc.out.find("\nremoved 0 records, 1 blobs (") != std::string::npos);
+    CHECK_FALSE(fs::exists(blob));
+    auto after_gc = ocibake_run(dir, {"build", "r.toml", "-o", output});
+    CHECK(after_gc.exit_code == 0);
+    CHECK(after_gc.err.empty());
+    CHECK(ocibake::sha256_of_file(blob).str() == digest);
+    CHECK(image() == reference);
+}
+
+TEST_CASE("an OCI output shares no inode with the cache: editing it cannot reach the cache") {
+    ScratchDir dir("independent");
+    good_recipe(dir);
+    write_file(dir / "src/etc/data", ocibake::test::pseudo_random(1 << 20, 12));
+    auto first = ocibake_run(dir, {"build", "r.toml", "--json", "-o", "oci:out"});
+    INFO(first.err);
+    REQUIRE(first.exit_code == 0);
+    for (const auto& blob : fs::directory_iterator(dir / "out/blobs/sha256")) {
+        INFO(blob.path());
+        fs::path cached = dir / "cache/blobs/sha256" / blob.path().filename();
+        REQUIRE(fs::exists(cached));
+        struct stat a {};
+        struct stat b {};
+        REQUIRE(::stat(blob.path().c_str(), &a) == 0);
+        REQUIRE(::stat(cached.c_str(), &b) == 0);
+        CHECK(a.st_ino != b.st_ino);
+        CHECK(a.st_nlink == 1);
+        CHECK(b.st_nlink == 1);
+    }
+    // The user edits the output: truncates a layer, flips a byte of the config.
+    json j = json::parse(first.out);
+    std::string layer = j["layers"][1]["digest"].get<std::string>().substr(7);
+    std::string config = j["config"]["digest"].get<std::string>().substr(7);
+    fs::resize_file(dir / "out/blobs/sha256" / layer, 10);
+    flip_byte(dir / "out/blobs/sha256" / config, 20);
+    // The cache is intact: another output is whole, and nothing was found corrupt.
+    auto second = ocibake_run(dir, {"build", "r.toml", "-o", "oci:out2"});
+    INFO(second.err);
+    CHECK(second.exit_code == 0);
+    CHECK(second.err.empty());
+    check_layout_blobs(dir / "out2");
+    CHECK(ocibake::sha256_of_file(dir / "cache/blobs/sha256" / layer).hex() == layer);
+    CHECK(ocibake::sha256_of_file(dir / "cache/blobs/sha256" / config).hex() == config);
+    auto inspect = ocibake_run(dir, {"inspect", "oci:out2"});
+    CHECK(inspect.exit_code == 0);
+    // And the edited output is simply replaced by the next build into it.
+    CHECK(ocibake_run(dir, {"build", "r.toml", "-o", "oci:out"}).exit_code == 0);
+    check_layout_blobs(dir / "out");
+    CHECK(snapshot(dir / "out") == snapshot(dir / "out2"));
 }

@@ -157,7 +157,7 @@ std::string member_name(std::string path) {
 
 } // namespace
 
-std::map<std::string, ControlFile> DebReader::control() {
+std::map<std::string, ControlFile> DebReader::read_control() {
     std::map<std::string, ControlFile> out;
     bool binary_seen = false;
     auto open_inner = [&](const std::string& member) {
@@ -265,7 +265,7 @@ std::map<std::string, ControlFile> DebReader::control() {
     }
 }
 
-bool DebReader::next(DebEntry& e) {
+bool DebReader::next_entry(DebEntry& e) {
     if (!data_) {
         throw Error(ErrorKind::internal, what_ + ": control() must be read first");
     }
@@ -329,7 +329,7 @@ bool DebReader::next(DebEntry& e) {
     return true;
 }
 
-std::size_t DebReader::read(void* buffer, std::size_t size) {
+std::size_t DebReader::read_data(void* buffer, std::size_t size) {
     la_ssize_t n = archive_read_data(data_->archive.get(), buffer, size);
     rethrow();
     if (n < 0) {
@@ -337,6 +337,19 @@ std::size_t DebReader::read(void* buffer, std::size_t size) {
         return 0;
     }
     return static_cast<std::size_t>(n);
+}
+
+// A decoder's integrity error may be a corrupt cached blob: decode_blob() tells.
+std::map<std::string, ControlFile> DebReader::control() {
+    return decode_blob(blob_, [&] { return read_control(); });
+}
+
+bool DebReader::next(DebEntry& entry) {
+    return decode_blob(blob_, [&] { return next_entry(entry); });
+}
+
+std::size_t DebReader::read(void* buffer, std::size_t size) {
+    return decode_blob(blob_, [&] { return read_data(buffer, size); });
 }
 
 } // namespace ocibake::apt::detail

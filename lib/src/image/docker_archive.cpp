@@ -34,15 +34,17 @@ std::uint64_t stream_layer(const Store& store, const LayerResult& layer, const B
         },
         "layer " + layer.descriptor.digest.str());
     BlobReader reader = store.open_blob(layer.descriptor.digest);
-    std::vector<char> buf(1 << 20);
-    for (;;) {
-        std::size_t n = reader.read(buf.data(), buf.size());
-        if (n == 0) {
-            break;
+    decode_blob(reader, [&] {
+        std::vector<char> buf(1 << 20);
+        for (;;) {
+            std::size_t n = reader.read(buf.data(), buf.size());
+            if (n == 0) {
+                break;
+            }
+            decompressor->feed(buf.data(), n);
         }
-        decompressor->feed(buf.data(), n);
-    }
-    decompressor->finish();
+        decompressor->finish();
+    });
     Digest actual = diff.finish();
     if (actual != layer.diff_id) {
         throw Error(ErrorKind::integrity, "layer " + layer.descriptor.digest.str() +

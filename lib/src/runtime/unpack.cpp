@@ -139,15 +139,17 @@ private:
                 },
                 label_);
             BlobReader reader = store_.open_blob(layer_.descriptor.digest);
-            std::vector<char> buf(1 << 16);
-            for (;;) {
-                std::size_t n = reader.read(buf.data(), buf.size());
-                if (n == 0) {
-                    break;
+            decode_blob(reader, [&] {
+                std::vector<char> buf(1 << 16);
+                for (;;) {
+                    std::size_t n = reader.read(buf.data(), buf.size());
+                    if (n == 0) {
+                        break;
+                    }
+                    decompressor->feed(buf.data(), n);
                 }
-                decompressor->feed(buf.data(), n);
-            }
-            decompressor->finish();
+                decompressor->finish();
+            });
             flush();
             Digest actual = diff.finish();
             if (actual != layer_.diff_id) {
