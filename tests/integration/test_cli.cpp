@@ -8,6 +8,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+#include <csignal>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -15,6 +18,9 @@
 #include <set>
 #include <string>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
 #include <vector>
 
 using ocibake::test::read_file;
@@ -86,6 +92,71 @@ void check_layout_blobs(const fs::path& layout) {
         ++n;
     }
     CHECK(n >= 3);
+}
+
+// The CLI started in the background in `dir` (stdout and stderr to `log`); returns its pid.
+pid_t spawn_cli(const ScratchDir& dir, const std::vector<std::string>& args, const fs::path& log) {
+    std::vector<std::string> argv{ocibake::test::cli().string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::string cache = "OCIBAKE_CACHE_DIR=" + (dir / "cache").string();
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0 || ::chdir(dir.path().c_str()) != 0) {
+            ::_exit(127);
+        }
+        ::dup2(fd, 1);
+        ::dup2(fd, 2);
+        ::putenv(cache.data());
+        ::unsetenv("SOURCE_DATE_EPOCH");
+        std::vector<char*> cargv;
+        for (auto& a : argv) {
+            cargv.push_back(a.data());
+        }
+        cargv.push_back(nullptr);
+        ::execv(cargv[0], cargv.data());
+        ::_exit(127);
+    }
+    return pid;
+}
+
+int wait_exit(pid_t pid) {
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Names in `dir` that start with `prefix`.
+std::set<std::string> names_with_prefix(const fs::path& dir, const std::string& prefix) {
+    std::set<std::string> out;
+    for (const auto& e : fs::directory_iterator(dir)) {
+        std::string name = e.path().filename().string();
+        if (name.rfind(prefix, 0) == 0) {
+            out.insert(name);
+        }
+    }
+    return out;
+}
+
+// Waits (polling, up to 60 s) until `dir` has an entry starting with `prefix` that is not
+// in `known`; returns its name ("" if `pid` exited first or time ran out).
+std::string wait_for_new_entry(const fs::path& dir, const std::string& prefix,
+                               const std::set<std::string>& known, pid_t pid) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < deadline) {
+        for (const auto& name : names_with_prefix(dir, prefix)) {
+            if (known.count(name) == 0) {
+                return name;
+            }
+        }
+        int status = 0;
+        if (::waitpid(pid, &status, WNOHANG) == pid) {
+            return "";
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    return "";
 }
 
 } // namespace
@@ -542,4 +613,45 @@ TEST_CASE("an OCI output shares no inode with the cache: editing it cannot reach
     CHECK(ocibake_run(dir, {"build", "r.toml", "-o", "oci:out"}).exit_code == 0);
     check_layout_blobs(dir / "out");
     CHECK(snapshot(dir / "out") == snapshot(dir / "out2"));
+}
+
+TEST_CASE("a killed build's output temp is removed by the next build, never a running one's") {
+    ScratchDir dir("killed");
+    good_recipe(dir);
+    // 48 MB that do not compress: writing the docker archive takes a while.
+    write_file(dir / "src/etc/data", ocibake::test::pseudo_random(48 << 20, 13));
+    const std::string output = GENERATE(as<std::string>{}, "docker-archive:img.tar", "oci:img");
+    INFO(output);
+    REQUIRE(ocibake_run(dir, {"r.toml", "-q"}).exit_code == 0); // the layers are cached
+    const std::vector<std::string> build{"build", "r.toml", "-q", "-o", output};
+    const std::string prefix = ".img" + std::string(output[0] == 'd' ? ".tar" : "") + ".tmp-";
+
+    // A: killed while it writes the output.
+    pid_t a = spawn_cli(dir, build, dir / "a.log");
+    std::string a_temp = wait_for_new_entry(dir.path(), prefix, {}, a);
+    REQUIRE_FALSE(a_temp.empty());
+    ::kill(a, SIGKILL);
+    CHECK(wait_exit(a) == 128 + SIGKILL);
+    REQUIRE(fs::exists(dir / a_temp));
+
+    // B: stopped while it writes the output (its temp is in use).
+    pid_t b = spawn_cli(dir, build, dir / "b.log");
+    std::string b_temp = wait_for_new_entry(dir.path(), prefix, {a_temp}, b);
+    REQUIRE_FALSE(b_temp.empty());
+    ::kill(b, SIGSTOP);
+
+    // C: writes the same output meanwhile: removes A's leftover, leaves B's temp alone.
+    auto c = ocibake_run(dir, build);
+    INFO(c.err);
+    CHECK(c.exit_code == 0);
+    CHECK_FALSE(fs::exists(dir / a_temp));
+    CHECK(fs::exists(dir / b_temp));
+    CHECK(names_with_prefix(dir.path(), prefix) == std::set<std::string>{b_temp});
+
+    ::kill(b, SIGCONT);
+    CHECK(wait_exit(b) == 0);
+    INFO(read_file(dir / "b.log"));
+    CHECK(read_file(dir / "b.log") == c.out);
+    CHECK(names_with_prefix(dir.path(), prefix).empty());
+    CHECK_FALSE(has_temp_leftovers(dir.path()));
 }

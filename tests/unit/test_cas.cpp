@@ -1,5 +1,6 @@
 // Unit tests for ocibake/cas.hpp: the content-addressed store (blobs, writers and readers,
 // export, records, the store lock, gc).
+#include "common/fs.hpp"
 #include "ocibake/cas.hpp"
 #include "ocibake/error.hpp"
 #include "support/checks.hpp"
@@ -20,11 +21,13 @@
 #include <optional>
 #include <poll.h>
 #include <set>
+#include <signal.h>
 #include <string>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 using namespace ocibake;
@@ -1069,4 +1072,110 @@ TEST_CASE("concurrent writers of the same blob all succeed", "[cas]") {
     CHECK(entries(dir / "cache" / "tmp").empty());
     CHECK(sha256_of_file(store.blob_path(expected)) == expected);
     CHECK(store.verify_blob(expected));
+}
+
+namespace {
+
+// A child process that makes an output temp for `target`, writes a file into it and
+// waits; returns its pid and the temp's name.
+std::pair<pid_t, std::string> writer_child(const fs::path& target) {
+    int fds[2];
+    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        try {
+            detail::OutputTemp temp(target, detail::OutputTemp::Kind::directory);
+            write_file(temp.path() / "half-written", "x");
+            std::string name = temp.path().filename().string() + "\n";
+            if (::write(fds[1], name.data(), name.size()) != static_cast<ssize_t>(name.size())) {
+                ::_exit(3);
+            }
+            ::pause();
+        } catch (...) {
+        }
+        ::_exit(2);
+    }
+    ::close(fds[1]);
+    std::string name;
+    char c = 0;
+    while (::read(fds[0], &c, 1) == 1 && c != '\n') {
+        name += c;
+    }
+    ::close(fds[0]);
+    REQUIRE_FALSE(name.empty());
+    return {pid, name};
+}
+
+void kill_child(pid_t pid) {
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+}
+
+// Kills a child when the test ends, even when it fails early.
+struct ChildGuard {
+    pid_t pid;
+    ~ChildGuard() {
+        if (pid > 0) {
+            kill_child(pid);
+        }
+    }
+};
+
+} // namespace
+
+TEST_CASE("an output temp is locked while written; a later writer removes only dead ones",
+          "[cas]") {
+    ScratchDir dir("outtmp");
+    fs::path target = dir / "out";
+    auto [alive, alive_name] = writer_child(target);
+    ChildGuard alive_guard{alive};
+    auto [dead, dead_name] = writer_child(target);
+    kill_child(dead); // killed while writing: its temp stays behind
+    CHECK(dead_name.starts_with(".out.tmp-" + std::to_string(dead) + "-"));
+    CHECK(fs::exists(dir / dead_name / "half-written"));
+    // Leftovers of ocibake before temps were locked: removed once an hour old.
+    write_file(dir / ".out.tmp-0123456789abcdef" / "x", "old, legacy");
+    set_mtime(dir / ".out.tmp-0123456789abcdef", std::chrono::hours(2));
+    write_file(dir / ".out.tmp-fedcba9876543210", "recent, legacy");
+    // Not ours: left alone.
+    write_file(dir / ".out.tmp-notours", "x");
+    write_file(dir / ".other.tmp-1-0123456789abcdef", "another target's");
+    std::string mine_name;
+    {
+        detail::OutputTemp mine(target, detail::OutputTemp::Kind::file);
+        mine_name = mine.path().filename().string();
+        CHECK(mine_name.starts_with(".out.tmp-" + std::to_string(::getpid()) + "-"));
+        CHECK(entries(dir.path()) ==
+              std::set<std::string>{mine_name, alive_name, ".out.tmp-fedcba9876543210",
+                                    ".out.tmp-notours", ".other.tmp-1-0123456789abcdef"});
+        // Held: nobody else removes it while it is written.
+        CHECK(detail::remove_stale_output_temps(target) == 0);
+        CHECK(fs::exists(mine.path()));
+        CHECK(::write(mine.fd(), "done", 4) == 4);
+        mine.commit(target);
+    }
+    CHECK(read_file(target) == "done");
+    CHECK_FALSE(fs::exists(dir / mine_name));
+    CHECK(fs::exists(dir / alive_name / "half-written"));
+
+    // Once its writer is gone, the next write removes it.
+    kill_child(alive);
+    alive_guard.pid = -1;
+    CHECK(detail::remove_stale_output_temps(target) == 1);
+    CHECK(entries(dir.path()) == std::set<std::string>{"out", ".out.tmp-fedcba9876543210",
+                                                       ".out.tmp-notours",
+                                                       ".other.tmp-1-0123456789abcdef"});
+
+    SECTION("a temp destroyed without commit is removed") {
+        fs::path path;
+        {
+            detail::OutputTemp temp(target, detail::OutputTemp::Kind::directory);
+            path = temp.path();
+            write_file(path / "x", "x");
+        }
+        CHECK_FALSE(fs::exists(path));
+        CHECK(read_file(target) == "done");
+    }
 }

@@ -154,7 +154,7 @@ void write_layout_from_store(const Store& store, const oci::Descriptor& root,
         throw Error(ErrorKind::io,
                     "cannot create " + dir.parent_path().string() + ": " + ec.message());
     }
-    TempDir tmp(dir.parent_path() / ("." + dir.filename().string() + ".tmp-" + random_suffix()));
+    OutputTemp tmp(dir, OutputTemp::Kind::directory);
     fs::create_directories(tmp.path() / "blobs" / "sha256", ec);
     if (ec) {
         throw Error(ErrorKind::io, "cannot create " + tmp.path().string() + ": " + ec.message());
@@ -176,9 +176,9 @@ void write_layout_from_store(const Store& store, const oci::Descriptor& root,
     }
     index.manifests.push_back(d);
     atomic_write_file(tmp.path() / "index.json", oci::to_json(index));
+    sync_dir(tmp.path() / "blobs" / "sha256");
     sync_dir(tmp.path());
-    replace_path(tmp.path(), dir);
-    tmp.release();
+    tmp.commit(dir);
 }
 
 void write_oci_layout(const Store& store, const BuiltImage& image, const fs::path& dir,
