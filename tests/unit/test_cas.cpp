@@ -1168,6 +1168,19 @@ TEST_CASE("an output temp is locked while written; a later writer removes only d
                                                        ".out.tmp-notours",
                                                        ".other.tmp-1-0123456789abcdef"});
 
+    SECTION("an unlocked temp of a process that runs is kept (it is about to lock it)") {
+        std::string running = ".out.tmp-" + std::to_string(::getpid()) + "-00112233445566ff";
+        write_file(dir / running / "x", "x");
+        std::string gone = ".out.tmp-" + std::to_string(dead) + "-00112233445566ee";
+        write_file(dir / gone / "x", "x");
+        CHECK(detail::remove_stale_output_temps(target) == 1);
+        CHECK(fs::exists(dir / running));
+        CHECK_FALSE(fs::exists(dir / gone));
+        // Ten minutes without its lock: not a writer about to take it (its pid was reused).
+        set_mtime(dir / running, std::chrono::minutes(11));
+        CHECK(detail::remove_stale_output_temps(target) == 1);
+        CHECK_FALSE(fs::exists(dir / running));
+    }
     SECTION("a temp destroyed without commit is removed") {
         fs::path path;
         {

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -221,6 +222,12 @@ bool lock_fd(int fd, bool nonblocking, const std::filesystem::path& path) {
     return true;
 }
 
+// Whether process `pid` (decimal, at most 9 digits) exists.
+bool process_runs(std::string_view pid) {
+    pid_t p = static_cast<pid_t>(std::stol(std::string(pid)));
+    return p > 0 && (::kill(p, 0) == 0 || errno == EPERM);
+}
+
 bool same_inode(int fd, const std::filesystem::path& path) {
     struct stat a {};
     struct stat b {};
@@ -244,8 +251,9 @@ std::size_t remove_stale_output_temps(const std::filesystem::path& target) {
         }
         std::string_view rest = std::string_view(name).substr(prefix.size());
         std::size_t dash = rest.find('-');
-        bool current = dash != std::string_view::npos && all_of(rest.substr(0, dash), is_digit) &&
-                       rest.size() - dash - 1 == 16 && all_of(rest.substr(dash + 1), is_hex);
+        bool current = dash != std::string_view::npos && dash <= 9 &&
+                       all_of(rest.substr(0, dash), is_digit) && rest.size() - dash - 1 == 16 &&
+                       all_of(rest.substr(dash + 1), is_hex);
         bool legacy = rest.size() == 16 && all_of(rest, is_hex);
         if (!current && !legacy) {
             continue; // not ours
@@ -260,12 +268,13 @@ std::size_t remove_stale_output_temps(const std::filesystem::path& target) {
         if (::fstat(fd.get(), &st) != 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
             continue;
         }
-        if (legacy) {
-            auto age = std::chrono::system_clock::now() -
-                       std::chrono::system_clock::from_time_t(st.st_mtime);
-            if (age < std::chrono::hours(1)) {
-                continue;
-            }
+        auto age =
+            std::chrono::system_clock::now() - std::chrono::system_clock::from_time_t(st.st_mtime);
+        if (legacy && age < std::chrono::hours(1)) {
+            continue;
+        }
+        if (current && age < std::chrono::minutes(10) && process_runs(rest.substr(0, dash))) {
+            continue; // its writer holds the lock, or is about to take it
         }
         try {
             if (!lock_fd(fd.get(), /*nonblocking=*/true, path)) {
@@ -297,7 +306,14 @@ OutputTemp::OutputTemp(const std::filesystem::path& target, Kind kind) {
             if (::mkdir(path_.c_str(), 0755) != 0) {
                 throw_errno(ErrorKind::io, "cannot create " + path_.string(), errno);
             }
-            fd_ = open_file(path_, O_RDONLY | O_DIRECTORY, ErrorKind::io);
+            int fd = ::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (fd < 0 && errno == ENOENT) {
+                continue; // a cleaner took it already
+            }
+            if (fd < 0) {
+                throw_errno(ErrorKind::io, "cannot open " + path_.string(), errno);
+            }
+            fd_ = UniqueFd(fd);
         } else {
             fd_ = open_file(path_, O_WRONLY | O_CREAT | O_EXCL, ErrorKind::io, 0644);
         }

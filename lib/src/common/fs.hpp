@@ -110,9 +110,11 @@ private:
     bool done_ = false;
 };
 
-/// Removes the temps ".NAME.tmp-PID-RANDOM" beside `target` whose writer is gone (it held
-/// a lock on them while it ran), and old-style ".NAME.tmp-RANDOM" ones (from ocibake
-/// before 0.2, which took no lock) untouched for an hour. Returns how many it removed.
+/// Removes the temps ".NAME.tmp-PID-RANDOM" beside `target` whose writer is gone: their
+/// lock is free (a writer holds it from just after creating the temp until it is swapped
+/// in or removed) and process PID does not run (or the temp is 10 minutes old: the pid
+/// was reused). Old-style ".NAME.tmp-RANDOM" ones (ocibake 0.1 took no lock) are removed
+/// once untouched for an hour. Returns how many it removed.
 std::size_t remove_stale_output_temps(const std::filesystem::path& target);
 
 } // namespace ocibake::detail
