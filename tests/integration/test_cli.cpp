@@ -529,11 +529,11 @@ TEST_CASE("a corrupt cached layer blob is dropped, named and made again in the s
     const std::string digest = j["layers"][1]["digest"].get<std::string>();
     const fs::path blob = dir / "cache/blobs/sha256" / digest.substr(7);
     const fs::path out = dir / output.substr(output.find(':') + 1);
-    auto image = [&] {
-        return fs::is_directory(out) ? snapshot(out)
-                                     : std::map<std::string, std::string>{{"", read_file(out)}};
+    auto image = [&](const fs::path& at) {
+        return fs::is_directory(at) ? snapshot(at)
+                                    : std::map<std::string, std::string>{{"", read_file(at)}};
     };
-    const auto reference = image();
+    const auto reference = image(out);
     const auto size = fs::file_size(blob);
     if (damage == "flip") {
         flip_byte(blob, size / 2);
@@ -541,7 +541,11 @@ TEST_CASE("a corrupt cached layer blob is dropped, named and made again in the s
         fs::resize_file(blob, size / 2);
     }
 
-    auto again = ocibake_run(dir, {"build", "r.toml", "-o", output});
+    // Into another output (a rebuild into the same OCI layout would keep its own verified
+    // copy and not read the cache's at all).
+    const std::string output2 = output == "oci:img" ? "oci:img2" : "docker-archive:img2.tar";
+    const fs::path out2 = dir / output2.substr(output2.find(':') + 1);
+    auto again = ocibake_run(dir, {"build", "r.toml", "-o", output2});
     INFO(again.err);
     CHECK(again.exit_code == 0);
     if (damage == "flip") {
@@ -560,7 +564,7 @@ TEST_CASE("a corrupt cached layer blob is dropped, named and made again in the s
         CHECK(again.err.empty()); // its size is wrong: the layer cache builds it again
     }
     // The same image, the same bytes, and the cache whole again.
-    CHECK(image() == reference);
+    CHECK(image(out2) == reference);
     CHECK(ocibake::sha256_of_file(blob).str() == digest);
     CHECK_FALSE(has_temp_leftovers(dir.path()));
 
@@ -578,7 +582,7 @@ TEST_CASE("a corrupt cached layer blob is dropped, named and made again in the s
     CHECK(after_gc.exit_code == 0);
     CHECK(after_gc.err.empty());
     CHECK(ocibake::sha256_of_file(blob).str() == digest);
-    CHECK(image() == reference);
+    CHECK(image(out) == reference);
 }
 
 TEST_CASE("an OCI output shares no inode with the cache: editing it cannot reach the cache") {
@@ -618,6 +622,38 @@ TEST_CASE("an OCI output shares no inode with the cache: editing it cannot reach
     CHECK(inspect.exit_code == 0);
     // And the edited output is simply replaced by the next build into it.
     CHECK(ocibake_run(dir, {"build", "r.toml", "-o", "oci:out"}).exit_code == 0);
+    check_layout_blobs(dir / "out");
+    CHECK(snapshot(dir / "out") == snapshot(dir / "out2"));
+
+    // A rebuild into the same output keeps the previous output's own blobs once hashed
+    // (no copy), never one that is a cache file (as ocibake 0.1 linked them).
+    auto inode = [](const fs::path& p) {
+        struct stat st {};
+        REQUIRE(::stat(p.c_str(), &st) == 0);
+        return std::make_pair(st.st_ino, st.st_nlink);
+    };
+    auto before = inode(dir / "out/blobs/sha256" / layer);
+    fs::remove(dir / "out/blobs/sha256" / config);
+    fs::create_hard_link(dir / "cache/blobs/sha256" / config, dir / "out/blobs/sha256" / config);
+    CHECK(ocibake_run(dir, {"build", "r.toml", "-o", "oci:out"}).exit_code == 0);
+    CHECK(inode(dir / "out/blobs/sha256" / layer) == before);
+    CHECK(inode(dir / "out/blobs/sha256" / config).second == 1);
+    CHECK(inode(dir / "out/blobs/sha256" / config).first !=
+          inode(dir / "cache/blobs/sha256" / config).first);
+    check_layout_blobs(dir / "out");
+    CHECK(snapshot(dir / "out") == snapshot(dir / "out2"));
+
+    // A blob edited in the previous output is never carried over, even with its size and
+    // mtime kept: its bytes are hashed every time, not trusted by their stat.
+    fs::path edited = dir / "out/blobs/sha256" / layer;
+    auto mtime = fs::last_write_time(edited);
+    flip_byte(edited, 1000);
+    fs::last_write_time(edited, mtime);
+    auto rebuilt = ocibake_run(dir, {"build", "r.toml", "-o", "oci:out"});
+    CHECK(rebuilt.exit_code == 0);
+    CHECK(rebuilt.err.empty());
+    CHECK(inode(edited).first != before.first);
+    CHECK(inode(edited).second == 1);
     check_layout_blobs(dir / "out");
     CHECK(snapshot(dir / "out") == snapshot(dir / "out2"));
 }

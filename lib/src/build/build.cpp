@@ -446,7 +446,7 @@ void build_into(Store& store, const Recipe& recipe, const BuildOptions& options,
         // The output holds every blob: a registry base's layers are fetched now.
         result.base_layers_fetched = registry::fetch_remote_blobs(
             store, layers, result.image.remote_blobs, options.registry);
-        write_image(store, result.image, result.output, recipe.name, recipe.tag);
+        write_image(store, result.image, result.output, recipe.name, recipe.tag, threads);
         result.wrote_output = true;
     }
     result.output_seconds = seconds_since(output_start);
