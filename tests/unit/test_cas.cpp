@@ -1125,7 +1125,7 @@ struct ChildGuard {
 
 } // namespace
 
-TEST_CASE("an output temp is locked while written; a later writer removes only dead ones",
+TEST_CASE("an output temp is locked while written and a later writer removes only dead ones",
           "[cas]") {
     ScratchDir dir("outtmp");
     fs::path target = dir / "out";
