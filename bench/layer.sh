@@ -21,6 +21,11 @@
 #              ocibake build R.toml --output oci:OUTDIR --cache-dir FRESH_EMPTY_DIR --quiet
 #              with a one-layer recipe copying TREE to / (gzip level 6 / zstd level 3).
 #              Skipped, with an "ocibake not built" line, when the binary is missing.
+#   ocibake-zstd-j4
+#              the same with -j 4 (more workers than cores here: the memory bound)
+#   before-zstd, before-zstd-j4
+#              ocibake-zstd and ocibake-zstd-j4 with the binary $OCIBAKE_BEFORE (an older
+#              build, to compare with); skipped when it is not set. Not in the default set.
 # where TARFLAGS = --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner.
 # Every run starts from nothing: fresh output file, fresh OCI layout, fresh ocibake cache.
 #
@@ -38,10 +43,12 @@
 # Options:
 #   --runs N     runs per tool (default 5)
 #   --tree DIR   tree to pack (default $CACHE/tree)
-#   --only LIST  comma-separated subset of: tar,gzip,pigz,zstd,zstd-sha,umoci,ocibake-gzip,ocibake-zstd
+#   --only LIST  comma-separated subset of: tar,gzip,pigz,zstd,zstd-sha,umoci,ocibake-gzip,ocibake-zstd,
+#                ocibake-zstd-j4,before-zstd,before-zstd-j4
 #   -h, --help   this text
 # Environment:
 #   OCIBAKE              ocibake binary (default: build/release/tools/ocibake in the repository)
+#   OCIBAKE_BEFORE       an older ocibake binary, for before-zstd and before-zstd-j4
 #   OCIBAKE_BENCH_CACHE  cache directory (default: $HOME/.cache/ocibake-bench)
 set -euo pipefail
 
@@ -53,6 +60,7 @@ runs=5
 tree=
 all_tools=(tar gzip pigz zstd zstd-sha umoci ocibake-gzip ocibake-zstd)
 tools=("${all_tools[@]}")
+all_tools+=(ocibake-zstd-j4 before-zstd before-zstd-j4)
 
 usage() { sed -n '3,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
 die() { printf 'layer: error: %s\n' "$*" >&2; exit 1; }
@@ -96,7 +104,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # The commands run under `bash -c` with these in the environment.
-export TREE=$tree W=$work OUT=$work/out OCIBAKE_BIN=$ocibake
+export TREE=$tree W=$work OUT=$work/out OCIBAKE_BIN=$ocibake OCIBAKE_BEFORE_BIN=${OCIBAKE_BEFORE:-}
 export TARF='--sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner'
 export M='/usr/bin/time -f %M_%U_%S -o'   # peak RSS (KiB), user s, sys s of one process, into a file
 
@@ -113,13 +121,19 @@ cmd[zstd-sha]='rm -f "$W/f1" "$W/f2"; mkfifo "$W/f1" "$W/f2"
     wait'
 cmd[umoci]='$M "$W/rss.1" umoci init --layout "$W/L" && $M "$W/rss.2" umoci new --image "$W/L:t" &&
     $M "$W/rss.3" umoci insert --image "$W/L:t" "$TREE" /'
-cmd[ocibake-gzip]='$M "$W/rss.1" "$OCIBAKE_BIN" build "$W/gzip.toml" --output "oci:$W/L" --cache-dir "$W/cache" --quiet'
-cmd[ocibake-zstd]='$M "$W/rss.1" "$OCIBAKE_BIN" build "$W/zstd.toml" --output "oci:$W/L" --cache-dir "$W/cache" --quiet'
-kind=([tar]=none [gzip]=file [pigz]=file [zstd]=file [zstd-sha]=file [umoci]=oci [ocibake-gzip]=oci [ocibake-zstd]=oci)
+cmd[ocibake-gzip]='$M "$W/rss.1" "$OCIBAKE_BIN" build "$W/gzip.toml" --output "oci:$W/L" --cache-dir "$W/cache" --quiet > /dev/null'
+cmd[ocibake-zstd]='$M "$W/rss.1" "$OCIBAKE_BIN" build "$W/zstd.toml" --output "oci:$W/L" --cache-dir "$W/cache" --quiet > /dev/null'
+cmd[ocibake-zstd-j4]='$M "$W/rss.1" "$OCIBAKE_BIN" build "$W/zstd.toml" -j 4 --output "oci:$W/L" --cache-dir "$W/cache" --quiet > /dev/null'
+cmd[before-zstd]='$M "$W/rss.1" "$OCIBAKE_BEFORE_BIN" build "$W/zstd.toml" --output "oci:$W/L" --cache-dir "$W/cache" --quiet > /dev/null'
+cmd[before-zstd-j4]='$M "$W/rss.1" "$OCIBAKE_BEFORE_BIN" build "$W/zstd.toml" -j 4 --output "oci:$W/L" --cache-dir "$W/cache" --quiet > /dev/null'
+kind=([tar]=none [gzip]=file [pigz]=file [zstd]=file [zstd-sha]=file [umoci]=oci [ocibake-gzip]=oci [ocibake-zstd]=oci
+      [ocibake-zstd-j4]=oci [before-zstd]=oci [before-zstd-j4]=oci)
 label=([tar]='`tar \| wc -c` (no compression)' [gzip]='`tar \| gzip -6`' [pigz]='`tar \| pigz -6 -n`'
        [zstd]='`tar \| zstd -3 -T0`' [zstd-sha]='`tar \| tee sha256 \| zstd -3 -T0 \| tee sha256`'
        [umoci]='`umoci insert` (gzip)'
-       [ocibake-gzip]='**ocibake** gzip -6' [ocibake-zstd]='**ocibake** zstd -3')
+       [ocibake-gzip]='**ocibake** gzip -6' [ocibake-zstd]='**ocibake** zstd -3'
+       [ocibake-zstd-j4]='**ocibake** zstd -3, -j 4' [before-zstd]='before: ocibake zstd -3'
+       [before-zstd-j4]='before: ocibake zstd -3, -j 4')
 
 toml_str() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
 write_recipe() { # file compression level
@@ -143,6 +157,10 @@ selected=()
 for t in "${tools[@]}"; do
     if [[ $t == ocibake-* && ! -x $ocibake ]]; then
         printf 'ocibake not built: %s is missing; skipping %s\n' "$ocibake" "$t"
+        continue
+    fi
+    if [[ $t == before-* && ! -x ${OCIBAKE_BEFORE:-} ]]; then
+        printf 'OCIBAKE_BEFORE is not set to an executable: skipping %s\n' "$t"
         continue
     fi
     selected+=("$t")
@@ -191,7 +209,7 @@ for t in "${selected[@]}"; do times[$t]=''; cpus[$t]=''; rss[$t]=0; size[$t]='';
 run_one() { # tool round
     local t=$1 r=$2 wall k c f s d b0 b1 line o
     rm -rf "$work/L" "$work/cache" "$OUT" "$work"/rss.*
-    if [[ $t == ocibake-* ]]; then mkdir "$work/cache"; fi
+    if [[ $t == ocibake-* || $t == before-* ]]; then mkdir "$work/cache"; fi
     b0=$(busy)
     if ! /usr/bin/time -f %e -o "$work/wall" bash -c "set -o pipefail; ${cmd[$t]}" 2> "$work/err"; then
         failed[$t]=$(tail -n 5 "$work/err")
@@ -266,7 +284,7 @@ for t in "${selected[@]}"; do
     vs=''
     case $t in
         ocibake-gzip) vs=$(ratio "$t" pigz); r2=$(ratio "$t" umoci); vs=${vs:+$vs${r2:+, }}$r2 ;;
-        ocibake-zstd) vs=$(ratio "$t" zstd); r2=$(ratio "$t" zstd-sha); vs=${vs:+$vs${r2:+, }}$r2
+        ocibake-zstd|ocibake-zstd-j4|before-zstd*) vs=$(ratio "$t" zstd); r2=$(ratio "$t" zstd-sha); vs=${vs:+$vs${r2:+, }}$r2
                       r2=$(ratio "$t" umoci); vs=${vs:+$vs${r2:+, }}$r2 ;;
     esac
     printf '| %s | %.2f | %s | %.2f | %s | %.0f | %s | %s |\n' "${label[$t]}" "$m" "$speed" "${medcpu[$t]}" \

@@ -329,6 +329,15 @@ json base_checks_json(const ocibake::BuildResult& r) {
     return out;
 }
 
+json dropped_json(const std::vector<ocibake::DroppedBlob>& dropped) {
+    json out = json::array();
+    for (const auto& d : dropped) {
+        out.push_back(
+            {{"digest", d.digest.str()}, {"path", d.path.string()}, {"reason", d.reason}});
+    }
+    return out;
+}
+
 /// One line on stderr per base layer `ocibake run` would refuse, or that was not read.
 void print_base_checks(const ocibake::BuildResult& r) {
     std::size_t base = 0;
@@ -355,6 +364,14 @@ void print_base_checks(const ocibake::BuildResult& r) {
 void print_build(const ocibake::BuildResult& r, const std::string& recipe, bool as_json,
                  const json& push, bool quiet) {
     const auto& image = r.image;
+    if (!as_json) {
+        for (const auto& d : r.dropped_blobs) {
+            std::fprintf(stderr,
+                         "ocibake: cached blob %s (%s) was corrupt: %s; dropped it and made it "
+                         "again\n",
+                         d.digest.str().c_str(), d.path.c_str(), d.reason.c_str());
+        }
+    }
     if (as_json) {
         json layers = json::array();
         for (const auto& l : r.layers) {
@@ -378,6 +395,7 @@ void print_build(const ocibake::BuildResult& r, const std::string& recipe, bool 
             {"base_checks", base_checks_json(r)},
             {"layers", layers},
             {"layers_built", r.layers_built()},
+            {"dropped_blobs", dropped_json(r.dropped_blobs)},
             {"timings",
              {{"total", r.seconds}, {"layers", r.layer_seconds}, {"output", r.output_seconds}}}};
         if (!push.is_null()) {
@@ -1036,6 +1054,10 @@ int main(int argc, char** argv) {
     gc->add_option("--max-age", max_age,
                    "Keep what was used within this long (e.g. 30d, 12h, 0 = drop all)");
     gc->add_flag("--dry-run", dry_run, "Only report what would be removed");
+    bool no_verify = false;
+    gc->add_flag("--no-verify", no_verify,
+                 "Do not re-hash the blobs that are kept (a corrupt one then stays until a build "
+                 "reads it)");
     gc->add_option("--cache-dir", cache_dir, "The cache");
     gc->add_flag("--json", as_json, "Print as JSON");
     auto* dir = cache->add_subcommand("dir", "Print the cache directory");
@@ -1274,6 +1296,7 @@ int main(int argc, char** argv) {
             ocibake::GcOptions options;
             options.max_age = parse_age(max_age);
             options.dry_run = dry_run;
+            options.verify = !no_verify;
             auto r = ocibake::collect_garbage(cache_dir, options);
             if (as_json) {
                 std::cout << json{{"records_removed", r.records_removed},
@@ -1282,10 +1305,16 @@ int main(int argc, char** argv) {
                                   {"temp_files_removed", r.temp_files_removed},
                                   {"blobs_kept", r.blobs_kept},
                                   {"bytes_kept", r.bytes_kept},
+                                  {"corrupt_blobs", dropped_json(r.corrupt)},
                                   {"dry_run", dry_run}}
                                  .dump(2)
                           << "\n";
             } else {
+                for (const auto& d : r.corrupt) {
+                    std::printf("%s corrupt blob %s (%s): %s\n",
+                                dry_run ? "would remove" : "removed", d.digest.str().c_str(),
+                                d.path.c_str(), d.reason.c_str());
+                }
                 std::printf(
                     "%s %llu records, %llu blobs (%s), %llu temp files; kept %llu blobs (%s)\n",
                     dry_run ? "would remove" : "removed",

@@ -8,12 +8,19 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+#include <csignal>
+#include <fcntl.h>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <map>
 #include <set>
 #include <string>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
 #include <utility>
 #include <vector>
 
@@ -88,6 +95,95 @@ bool has_temp_leftovers(const fs::path& dir) {
         }
     }
     return !fs::is_empty(dir / "cache/tmp");
+}
+
+// Flips one byte of a file in place.
+void flip_byte(const fs::path& path, std::uintmax_t offset) {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    REQUIRE(f);
+    f.seekg(static_cast<std::streamoff>(offset));
+    char c = 0;
+    f.get(c);
+    f.seekp(static_cast<std::streamoff>(offset));
+    f.put(static_cast<char>(c ^ 0x55));
+    REQUIRE(f);
+}
+
+// Every file of an OCI layout's blobs/sha256 hashes to its name.
+void check_layout_blobs(const fs::path& layout) {
+    std::size_t n = 0;
+    for (const auto& blob : fs::directory_iterator(layout / "blobs/sha256")) {
+        INFO(blob.path());
+        CHECK("sha256:" + blob.path().filename().string() ==
+              ocibake::sha256_of_file(blob.path()).str());
+        ++n;
+    }
+    CHECK(n >= 3);
+}
+
+// The CLI started in the background in `dir` (stdout and stderr to `log`); returns its pid.
+pid_t spawn_cli(const ScratchDir& dir, const std::vector<std::string>& args, const fs::path& log) {
+    std::vector<std::string> argv{ocibake::test::cli().string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::string cache = "OCIBAKE_CACHE_DIR=" + (dir / "cache").string();
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0 || ::chdir(dir.path().c_str()) != 0) {
+            ::_exit(127);
+        }
+        ::dup2(fd, 1);
+        ::dup2(fd, 2);
+        ::putenv(cache.data());
+        ::unsetenv("SOURCE_DATE_EPOCH");
+        std::vector<char*> cargv;
+        for (auto& a : argv) {
+            cargv.push_back(a.data());
+        }
+        cargv.push_back(nullptr);
+        ::execv(cargv[0], cargv.data());
+        ::_exit(127);
+    }
+    return pid;
+}
+
+int wait_exit(pid_t pid) {
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Names in `dir` that start with `prefix`.
+std::set<std::string> names_with_prefix(const fs::path& dir, const std::string& prefix) {
+    std::set<std::string> out;
+    for (const auto& e : fs::directory_iterator(dir)) {
+        std::string name = e.path().filename().string();
+        if (name.rfind(prefix, 0) == 0) {
+            out.insert(name);
+        }
+    }
+    return out;
+}
+
+// Waits (polling, up to 60 s) until `dir` has an entry starting with `prefix` that is not
+// in `known`; returns its name ("" if `pid` exited first or time ran out).
+std::string wait_for_new_entry(const fs::path& dir, const std::string& prefix,
+                               const std::set<std::string>& known, pid_t pid) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < deadline) {
+        for (const auto& name : names_with_prefix(dir, prefix)) {
+            if (known.count(name) == 0) {
+                return name;
+            }
+        }
+        int status = 0;
+        if (::waitpid(pid, &status, WNOHANG) == pid) {
+            return "";
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    return "";
 }
 
 } // namespace
@@ -517,13 +613,14 @@ TEST_CASE("builds running at once share one cache safely") {
     CHECK(again.out.find(digests.begin()->substr(0, 71)) != std::string::npos);
 }
 
-TEST_CASE("a layer's memory does not grow with its size") {
+TEST_CASE("a layer's memory does not grow with its size, nor with the threads") {
     if (!ocibake::test::have_program("/usr/bin/time")) {
         FAIL("GNU time (/usr/bin/time, Debian package time) is needed for this test");
     }
     ScratchDir dir("memory");
     // Two trees of incompressible files, 64 MB and 256 MB, each built with gzip and zstd
-    // (below some 64 MB zstd has not filled its bounded job buffers yet).
+    // (below some 64 MB zstd has not filled its bounded job buffers yet), the big one with
+    // 1, 2, 4 and 8 threads.
     auto tree = [&](const std::string& name, std::size_t files) {
         for (std::size_t i = 0; i < files; ++i) {
             write_file(dir / name / ("f" + std::to_string(i)),
@@ -535,26 +632,221 @@ TEST_CASE("a layer's memory does not grow with its size") {
     std::map<std::string, long> rss; // KiB
     for (const std::string compression : {"gzip", "zstd"}) {
         for (const std::string size : {"small", "big"}) {
-            write_file(dir / "m.toml", "name = \"m\"\n[build]\ncompression = \"" + compression +
-                                           "\"\n[[layer]]\nname = \"data\"\n[[layer.copy]]\n"
-                                           "src = \"" +
-                                           size + "\"\ndst = \"/data\"\n");
-            fs::remove_all(dir / "cache");
-            auto r = run({"/usr/bin/time", "-f", "rss=%M", ocibake::test::cli().string(), "build",
-                          "m.toml", "-q", "-o", "oci:out-" + compression + "-" + size},
-                         {"OCIBAKE_CACHE_DIR=" + (dir / "cache").string()}, dir.path());
-            INFO(r.err);
-            REQUIRE(r.exit_code == 0);
-            auto at = r.err.rfind("rss=");
-            REQUIRE(at != std::string::npos);
-            rss[compression + "-" + size] = std::stol(r.err.substr(at + 4));
+            for (const std::string threads : {"1", "2", "4", "8"}) {
+                if (size == "small" && threads != "8") {
+                    continue;
+                }
+                write_file(dir / "m.toml", "name = \"m\"\n[build]\ncompression = \"" + compression +
+                                               "\"\n[[layer]]\nname = \"data\"\n[[layer.copy]]\n"
+                                               "src = \"" +
+                                               size + "\"\ndst = \"/data\"\n");
+                fs::remove_all(dir / "cache");
+                fs::remove_all(dir / "out");
+                auto r = run({"/usr/bin/time", "-f", "rss=%M", ocibake::test::cli().string(),
+                              "build", "m.toml", "-q", "-j", threads, "-o", "oci:out"},
+                             {"OCIBAKE_CACHE_DIR=" + (dir / "cache").string()}, dir.path());
+                INFO(r.err);
+                REQUIRE(r.exit_code == 0);
+                auto at = r.err.rfind("rss=");
+                REQUIRE(at != std::string::npos);
+                rss[compression + "-" + size + "-j" + threads] = std::stol(r.err.substr(at + 4));
+            }
         }
     }
     for (const auto& [run_name, kib] : rss) {
         WARN(run_name << ": peak RSS " << kib / 1024 << " MiB");
-        CHECK(kib * 1024 < 100'000'000); // the issue's bound: 100 MB
+        CHECK(kib * 1024 < 100'000'000); // the issue's bound: 100 MB, whatever the threads
     }
     // Four times the bytes, about the same memory.
-    CHECK(rss["gzip-big"] < rss["gzip-small"] + 16 * 1024);
-    CHECK(rss["zstd-big"] < rss["zstd-small"] + 16 * 1024);
+    CHECK(rss["gzip-big-j8"] < rss["gzip-small-j8"] + 16 * 1024);
+    CHECK(rss["zstd-big-j8"] < rss["zstd-small-j8"] + 16 * 1024);
+}
+
+TEST_CASE("a corrupt cached layer blob is dropped, named and made again in the same build") {
+    ScratchDir dir("corrupt");
+    good_recipe(dir);
+    // 1 MB that do not compress: the blob's middle is inside compressed data.
+    write_file(dir / "src/etc/data", ocibake::test::pseudo_random(1 << 20, 11));
+    const std::string compression = GENERATE(as<std::string>{}, "gzip", "zstd");
+    const std::string output = GENERATE(as<std::string>{}, "docker-archive:img.tar", "oci:img");
+    const std::string damage = GENERATE(as<std::string>{}, "flip", "truncate");
+    INFO(compression << " " << output << " " << damage);
+    write_file(dir / "r.toml",
+               read_file(dir / "r.toml") + "[build]\ncompression = \"" + compression + "\"\n");
+    auto first = ocibake_run(dir, {"build", "r.toml", "--json", "-o", output});
+    INFO(first.err);
+    REQUIRE(first.exit_code == 0);
+    json j = json::parse(first.out);
+    REQUIRE(j["layers"][1]["name"] == "etc");
+    const std::string digest = j["layers"][1]["digest"].get<std::string>();
+    const fs::path blob = dir / "cache/blobs/sha256" / digest.substr(7);
+    const fs::path out = dir / output.substr(output.find(':') + 1);
+    auto image = [&](const fs::path& at) {
+        return fs::is_directory(at) ? snapshot(at)
+                                    : std::map<std::string, std::string>{{"", read_file(at)}};
+    };
+    const auto reference = image(out);
+    const auto size = fs::file_size(blob);
+    if (damage == "flip") {
+        flip_byte(blob, size / 2);
+    } else {
+        fs::resize_file(blob, size / 2);
+    }
+
+    // Into another output (a rebuild into the same OCI layout would keep its own verified
+    // copy and not read the cache's at all).
+    const std::string output2 = output == "oci:img" ? "oci:img2" : "docker-archive:img2.tar";
+    const fs::path out2 = dir / output2.substr(output2.find(':') + 1);
+    auto again = ocibake_run(dir, {"build", "r.toml", "-o", output2});
+    INFO(again.err);
+    CHECK(again.exit_code == 0);
+    if (damage == "flip") {
+        // Found when its bytes are read (the layer cache only looks at sizes): by the
+        // decompressor for a docker archive, by the copy into an OCI layout.
+        std::string line = "ocibake: cached blob " + digest + " (" + blob.string() +
+                           ") was corrupt: its bytes hash to sha256:";
+        CHECK(again.err.rfind(line, 0) == 0);
+        if (output.rfind("docker-archive:", 0) == 0) {
+            CHECK(again.err.find(" (reading it failed: layer " + digest + ": " + compression +
+                                 ": ") != std::string::npos);
+        }
+        CHECK(again.err.find("; dropped it and made it again\n") != std::string::npos);
+        CHECK(again.out.find("  layer etc" + std::string(18, ' ') + "built ") != std::string::npos);
+    } else {
+        CHECK(again.err.empty()); // its size is wrong: the layer cache builds it again
+    }
+    // The same image, the same bytes, and the cache whole again.
+    CHECK(image(out2) == reference);
+    CHECK(ocibake::sha256_of_file(blob).str() == digest);
+    CHECK_FALSE(has_temp_leftovers(dir.path()));
+
+    // `cache gc` drops a corrupt blob (and says so) instead of keeping it.
+    flip_byte(blob, size / 3);
+    auto gc = ocibake_run(dir, {"cache", "gc"});
+    INFO(gc.out);
+    CHECK(gc.exit_code == 0);
+    CHECK(gc.out.rfind("removed corrupt blob " + digest + " (" + blob.string() +
+                           "): its bytes hash to sha256:",
+                       0) == 0);
+    CHECK(gc.out.find("\nremoved 0 records, 1 blobs (") != std::string::npos);
+    CHECK_FALSE(fs::exists(blob));
+    auto after_gc = ocibake_run(dir, {"build", "r.toml", "-o", output});
+    CHECK(after_gc.exit_code == 0);
+    CHECK(after_gc.err.empty());
+    CHECK(ocibake::sha256_of_file(blob).str() == digest);
+    CHECK(image(out) == reference);
+}
+
+TEST_CASE("an OCI output shares no inode with the cache: editing it cannot reach the cache") {
+    ScratchDir dir("independent");
+    good_recipe(dir);
+    write_file(dir / "src/etc/data", ocibake::test::pseudo_random(1 << 20, 12));
+    auto first = ocibake_run(dir, {"build", "r.toml", "--json", "-o", "oci:out"});
+    INFO(first.err);
+    REQUIRE(first.exit_code == 0);
+    for (const auto& blob : fs::directory_iterator(dir / "out/blobs/sha256")) {
+        INFO(blob.path());
+        fs::path cached = dir / "cache/blobs/sha256" / blob.path().filename();
+        REQUIRE(fs::exists(cached));
+        struct stat a {};
+        struct stat b {};
+        REQUIRE(::stat(blob.path().c_str(), &a) == 0);
+        REQUIRE(::stat(cached.c_str(), &b) == 0);
+        CHECK(a.st_ino != b.st_ino);
+        CHECK(a.st_nlink == 1);
+        CHECK(b.st_nlink == 1);
+    }
+    // The user edits the output: truncates a layer, flips a byte of the config.
+    json j = json::parse(first.out);
+    std::string layer = j["layers"][1]["digest"].get<std::string>().substr(7);
+    std::string config = j["config"]["digest"].get<std::string>().substr(7);
+    fs::resize_file(dir / "out/blobs/sha256" / layer, 10);
+    flip_byte(dir / "out/blobs/sha256" / config, 20);
+    // The cache is intact: another output is whole, and nothing was found corrupt.
+    auto second = ocibake_run(dir, {"build", "r.toml", "-o", "oci:out2"});
+    INFO(second.err);
+    CHECK(second.exit_code == 0);
+    CHECK(second.err.empty());
+    check_layout_blobs(dir / "out2");
+    CHECK(ocibake::sha256_of_file(dir / "cache/blobs/sha256" / layer).hex() == layer);
+    CHECK(ocibake::sha256_of_file(dir / "cache/blobs/sha256" / config).hex() == config);
+    auto inspect = ocibake_run(dir, {"inspect", "oci:out2"});
+    CHECK(inspect.exit_code == 0);
+    // And the edited output is simply replaced by the next build into it.
+    CHECK(ocibake_run(dir, {"build", "r.toml", "-o", "oci:out"}).exit_code == 0);
+    check_layout_blobs(dir / "out");
+    CHECK(snapshot(dir / "out") == snapshot(dir / "out2"));
+
+    // A rebuild into the same output keeps the previous output's own blobs once hashed
+    // (no copy), never one that is a cache file (as ocibake 0.1 linked them).
+    auto inode = [](const fs::path& p) {
+        struct stat st {};
+        REQUIRE(::stat(p.c_str(), &st) == 0);
+        return std::make_pair(st.st_ino, st.st_nlink);
+    };
+    auto before = inode(dir / "out/blobs/sha256" / layer);
+    fs::remove(dir / "out/blobs/sha256" / config);
+    fs::create_hard_link(dir / "cache/blobs/sha256" / config, dir / "out/blobs/sha256" / config);
+    CHECK(ocibake_run(dir, {"build", "r.toml", "-o", "oci:out"}).exit_code == 0);
+    CHECK(inode(dir / "out/blobs/sha256" / layer) == before);
+    CHECK(inode(dir / "out/blobs/sha256" / config).second == 1);
+    CHECK(inode(dir / "out/blobs/sha256" / config).first !=
+          inode(dir / "cache/blobs/sha256" / config).first);
+    check_layout_blobs(dir / "out");
+    CHECK(snapshot(dir / "out") == snapshot(dir / "out2"));
+
+    // A blob edited in the previous output is never carried over, even with its size and
+    // mtime kept: its bytes are hashed every time, not trusted by their stat.
+    fs::path edited = dir / "out/blobs/sha256" / layer;
+    auto mtime = fs::last_write_time(edited);
+    flip_byte(edited, 1000);
+    fs::last_write_time(edited, mtime);
+    auto rebuilt = ocibake_run(dir, {"build", "r.toml", "-o", "oci:out"});
+    CHECK(rebuilt.exit_code == 0);
+    CHECK(rebuilt.err.empty());
+    CHECK(inode(edited).first != before.first);
+    CHECK(inode(edited).second == 1);
+    check_layout_blobs(dir / "out");
+    CHECK(snapshot(dir / "out") == snapshot(dir / "out2"));
+}
+
+TEST_CASE("a killed build's output temp is removed by the next build, never a running one's") {
+    ScratchDir dir("killed");
+    good_recipe(dir);
+    // 48 MB that do not compress: writing the docker archive takes a while.
+    write_file(dir / "src/etc/data", ocibake::test::pseudo_random(48 << 20, 13));
+    const std::string output = GENERATE(as<std::string>{}, "docker-archive:img.tar", "oci:img");
+    INFO(output);
+    REQUIRE(ocibake_run(dir, {"r.toml", "-q"}).exit_code == 0); // the layers are cached
+    const std::vector<std::string> build{"build", "r.toml", "-q", "-o", output};
+    const std::string prefix = ".img" + std::string(output[0] == 'd' ? ".tar" : "") + ".tmp-";
+
+    // A: killed while it writes the output.
+    pid_t a = spawn_cli(dir, build, dir / "a.log");
+    std::string a_temp = wait_for_new_entry(dir.path(), prefix, {}, a);
+    REQUIRE_FALSE(a_temp.empty());
+    ::kill(a, SIGKILL);
+    CHECK(wait_exit(a) == 128 + SIGKILL);
+    REQUIRE(fs::exists(dir / a_temp));
+
+    // B: stopped while it writes the output (its temp is in use).
+    pid_t b = spawn_cli(dir, build, dir / "b.log");
+    std::string b_temp = wait_for_new_entry(dir.path(), prefix, {a_temp}, b);
+    REQUIRE_FALSE(b_temp.empty());
+    ::kill(b, SIGSTOP);
+
+    // C: writes the same output meanwhile: removes A's leftover, leaves B's temp alone.
+    auto c = ocibake_run(dir, build);
+    INFO(c.err);
+    CHECK(c.exit_code == 0);
+    CHECK_FALSE(fs::exists(dir / a_temp));
+    CHECK(fs::exists(dir / b_temp));
+    CHECK(names_with_prefix(dir.path(), prefix) == std::set<std::string>{b_temp});
+
+    ::kill(b, SIGCONT);
+    CHECK(wait_exit(b) == 0);
+    INFO(read_file(dir / "b.log"));
+    CHECK(read_file(dir / "b.log") == c.out);
+    CHECK(names_with_prefix(dir.path(), prefix).empty());
+    CHECK_FALSE(has_temp_leftovers(dir.path()));
 }

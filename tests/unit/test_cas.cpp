@@ -1,5 +1,6 @@
 // Unit tests for ocibake/cas.hpp: the content-addressed store (blobs, writers and readers,
 // export, records, the store lock, gc).
+#include "common/fs.hpp"
 #include "ocibake/cas.hpp"
 #include "ocibake/error.hpp"
 #include "support/checks.hpp"
@@ -16,14 +17,17 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <poll.h>
 #include <set>
+#include <signal.h>
 #include <string>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 using namespace ocibake;
@@ -397,24 +401,30 @@ TEST_CASE("verify_blob re-hashes a blob", "[cas]") {
     CHECK_FALSE(store.has_blob(d));
 }
 
-TEST_CASE("export_blob hard-links on the same file system", "[cas]") {
+TEST_CASE("export_blob makes a file of its own, never a link to the cache", "[cas]") {
     ScratchDir dir("cas");
     Store store(dir / "cache");
-    const std::string content = binary_content(5000);
+    const std::string content = binary_content((2 << 20) + 17); // over one copy buffer
     Digest d = store.put_bytes(content);
 
     fs::path dest = dir / "out" / "blob";
     fs::create_directories(dest.parent_path());
     store.export_blob(d, dest);
     CHECK(read_file(dest) == content);
-    CHECK(inode_of(dest) == inode_of(store.blob_path(d)));
-    CHECK(fs::hard_link_count(dest) == 2);
+    // Its own inode (a reflink or a copy): what happens to it cannot reach the cache.
+    CHECK(inode_of(dest) != inode_of(store.blob_path(d)));
+    CHECK(fs::hard_link_count(dest) == 1);
+    CHECK(fs::hard_link_count(store.blob_path(d)) == 1);
+    write_file(dest, "edited by the user");
+    CHECK(store.verify_blob(d));
+    CHECK(store.read_blob(d, 4 << 20) == content);
+    CHECK(entries(dest.parent_path()) == std::set<std::string>{"blob"});
 
     SECTION("dest exists") {
         Caught e = error_of([&] { store.export_blob(d, dest); });
         CHECK(e.kind == ErrorKind::io);
-        CHECK(e.what == "cannot link " + store.blob_path(d).string() + " to " + dest.string() +
-                            ": File exists");
+        CHECK(e.what == "cannot open " + dest.string() + ": File exists");
+        CHECK(read_file(dest) == "edited by the user");
     }
     SECTION("absent blob") {
         Digest absent = sha256_of("absent");
@@ -423,6 +433,112 @@ TEST_CASE("export_blob hard-links on the same file system", "[cas]") {
         CHECK(e.what == "blob " + absent.str() + " is not in the cache " + store.root().string());
         CHECK_FALSE(fs::exists(dir / "out" / "absent"));
     }
+    SECTION("a corrupt blob is not exported and is dropped") {
+        fs::path path = store.blob_path(d);
+        flip_byte(path, 1 << 20);
+        std::string corrupted = content;
+        corrupted[1 << 20] = static_cast<char>(corrupted[1 << 20] ^ 0x20);
+        Caught e = error_of([&] { store.export_blob(d, dir / "out" / "again"); });
+        CHECK(e.kind == ErrorKind::integrity);
+        CHECK(e.what == corrupt_message(d, path, sha256_of(corrupted)));
+        CHECK_FALSE(fs::exists(dir / "out" / "again"));
+        CHECK_FALSE(store.has_blob(d));
+        auto dropped = store.dropped_blobs();
+        REQUIRE(dropped.size() == 1);
+        CHECK(dropped[0].digest == d);
+        CHECK(dropped[0].path == path);
+        CHECK(dropped[0].reason == "its bytes hash to " + sha256_of(corrupted).str());
+        CHECK(entries(dir / "cache" / "tmp").empty());
+    }
+}
+
+TEST_CASE("a decoder that refuses a cached blob's bytes: a corrupt blob is dropped and named",
+          "[cas]") {
+    ScratchDir dir("cas");
+    Store store(dir / "cache");
+    const std::string content = binary_content((3 << 20) + 11, 4);
+    Digest d = store.put_bytes(content);
+    fs::path path = store.blob_path(d);
+    const std::string symptom = "layer " + d.str() + ": gzip: incorrect data check";
+    // A decoder that reads a little, then refuses the bytes (as zlib or libarchive would).
+    auto refuse = [&](BlobReader& r, ErrorKind kind) {
+        return error_of([&] {
+            decode_blob(r, [&] {
+                std::vector<char> buf(1 << 16);
+                CHECK(r.read(buf.data(), buf.size()) == buf.size());
+                throw Error(kind, symptom);
+            });
+        });
+    };
+
+    SECTION("a byte flipped in the middle") {
+        flip_byte(path, (3 << 20) / 2);
+        std::string corrupted = content;
+        corrupted[(3 << 20) / 2] = static_cast<char>(corrupted[(3 << 20) / 2] ^ 0x20);
+        BlobReader r = store.open_blob(d);
+        Caught e = refuse(r, ErrorKind::integrity);
+        CHECK(e.kind == ErrorKind::integrity);
+        CHECK(e.what == "cached blob " + d.str() + " (" + path.string() +
+                            ") is corrupt: its bytes hash to " + sha256_of(corrupted).str() +
+                            " (reading it failed: " + symptom +
+                            "); it was removed from the cache, run the command again");
+        CHECK_FALSE(store.has_blob(d));
+        REQUIRE(store.dropped_blobs().size() == 1);
+        CHECK(store.dropped_blobs()[0].path == path);
+        CHECK(entries(dir / "cache" / "tmp").empty());
+    }
+    SECTION("truncated") {
+        fs::resize_file(path, 100000);
+        BlobReader r = store.open_blob(d);
+        Caught e = refuse(r, ErrorKind::integrity);
+        CHECK(e.what ==
+              "cached blob " + d.str() + " (" + path.string() + ") is corrupt: its bytes hash to " +
+                  sha256_of(content.substr(0, 100000)).str() + " (reading it failed: " + symptom +
+                  "); it was removed from the cache, run the command again");
+        CHECK_FALSE(store.has_blob(d));
+    }
+    SECTION("an intact blob: the decoder's error stands and the blob stays") {
+        BlobReader r = store.open_blob(d);
+        Caught e = refuse(r, ErrorKind::integrity);
+        CHECK(e.kind == ErrorKind::integrity);
+        CHECK(e.what == symptom);
+        CHECK(store.has_blob(d));
+        CHECK(store.dropped_blobs().empty());
+    }
+    SECTION("an error that is not about the bytes is passed through untouched") {
+        flip_byte(path, 5);
+        BlobReader r = store.open_blob(d);
+        Caught e = refuse(r, ErrorKind::io);
+        CHECK(e.kind == ErrorKind::io);
+        CHECK(e.what == symptom);
+        CHECK(store.has_blob(d));
+    }
+    SECTION("a value passes through") {
+        BlobReader r = store.open_blob(d);
+        CHECK(decode_blob(r, [] { return 42; }) == 42);
+    }
+}
+
+TEST_CASE("dropping a corrupt blob keeps a good one another build committed meanwhile", "[cas]") {
+    ScratchDir dir("cas");
+    Store store(dir / "cache");
+    const std::string content = binary_content(200000, 6);
+    Digest d = store.put_bytes(content);
+    flip_byte(store.blob_path(d), 1000);
+    BlobReader r = store.open_blob(d); // the corrupt file
+    // Meanwhile another build finds it missing or wrong and writes the blob again.
+    BlobWriter w = store.new_blob();
+    w.write(content);
+    CHECK(w.commit(d) == d);
+    Caught e = error_of([&] {
+        std::vector<char> buf(4096);
+        while (r.read(buf.data(), buf.size()) > 0) {
+        }
+    });
+    CHECK(e.kind == ErrorKind::integrity);
+    CHECK(store.has_blob(d));
+    CHECK(store.read_blob(d) == content);
+    CHECK(entries(dir / "cache" / "tmp").empty());
 }
 
 TEST_CASE("export_blob makes a verified copy on another file system", "[cas]") {
@@ -829,6 +945,55 @@ TEST_CASE("gc drops unused records and unreferenced old blobs", "[cas]") {
     }
 }
 
+TEST_CASE("gc drops a corrupt blob it would keep and says so, never fails on it", "[cas]") {
+    ScratchDir dir("cas");
+    Store store(dir / "cache", StoreLock::exclusive);
+    GcScene s = make_gc_scene(store);
+    // A (kept by a record) has a byte flipped, D (kept as recent) is truncated.
+    fs::path path_a = store.blob_path(s.a);
+    fs::path path_d = store.blob_path(s.d);
+    std::string bytes_a = read_file(path_a);
+    bytes_a[3] = static_cast<char>(bytes_a[3] ^ 0x20);
+    write_file(path_a, bytes_a);
+    set_mtime(path_a, std::chrono::hours(24 * 40));
+    fs::resize_file(path_d, 3);
+    std::string bytes_d = read_file(path_d);
+
+    SECTION("a real run") {
+        GcReport r = store.gc(GcOptions{}, digests_in);
+        CHECK(r.blobs_removed == 4);
+        CHECK(r.blobs_kept == 0);
+        CHECK(r.bytes_removed == s.size_a + 3 + s.size_b + s.size_c);
+        REQUIRE(r.corrupt.size() == 2);
+        std::map<Digest, DroppedBlob> by_digest;
+        for (const auto& c : r.corrupt) {
+            by_digest[c.digest] = c;
+        }
+        CHECK(by_digest[s.a].path == path_a);
+        CHECK(by_digest[s.a].reason == "its bytes hash to " + sha256_of(bytes_a).str());
+        CHECK(by_digest[s.d].path == path_d);
+        CHECK(by_digest[s.d].reason == "its bytes hash to " + sha256_of(bytes_d).str());
+        CHECK(entries(store.root() / "blobs" / "sha256").empty());
+    }
+    SECTION("a dry run reports them and removes nothing") {
+        GcOptions options;
+        options.dry_run = true;
+        GcReport r = store.gc(options, digests_in);
+        CHECK(r.corrupt.size() == 2);
+        CHECK(r.blobs_removed == 4);
+        CHECK(store.has_blob(s.a));
+        CHECK(store.has_blob(s.d));
+    }
+    SECTION("without verify they are kept as before") {
+        GcOptions options;
+        options.verify = false;
+        GcReport r = store.gc(options, digests_in);
+        CHECK(r.corrupt.empty());
+        CHECK(r.blobs_kept == 2);
+        CHECK(store.has_blob(s.a));
+    }
+}
+
 TEST_CASE("gc needs an exclusively locked store", "[cas]") {
     ScratchDir dir("cas");
     Store store(dir / "cache");
@@ -908,4 +1073,123 @@ TEST_CASE("concurrent writers of the same blob all succeed", "[cas]") {
     CHECK(entries(dir / "cache" / "tmp").empty());
     CHECK(sha256_of_file(store.blob_path(expected)) == expected);
     CHECK(store.verify_blob(expected));
+}
+
+namespace {
+
+// A child process that makes an output temp for `target`, writes a file into it and
+// waits; returns its pid and the temp's name.
+std::pair<pid_t, std::string> writer_child(const fs::path& target) {
+    int fds[2];
+    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        try {
+            detail::OutputTemp temp(target, detail::OutputTemp::Kind::directory);
+            write_file(temp.path() / "half-written", "x");
+            std::string name = temp.path().filename().string() + "\n";
+            if (::write(fds[1], name.data(), name.size()) != static_cast<ssize_t>(name.size())) {
+                ::_exit(3);
+            }
+            ::pause();
+        } catch (...) {
+        }
+        ::_exit(2);
+    }
+    ::close(fds[1]);
+    std::string name;
+    char c = 0;
+    while (::read(fds[0], &c, 1) == 1 && c != '\n') {
+        name += c;
+    }
+    ::close(fds[0]);
+    REQUIRE_FALSE(name.empty());
+    return {pid, name};
+}
+
+void kill_child(pid_t pid) {
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+}
+
+// Kills a child when the test ends, even when it fails early.
+struct ChildGuard {
+    pid_t pid;
+    ~ChildGuard() {
+        if (pid > 0) {
+            kill_child(pid);
+        }
+    }
+};
+
+} // namespace
+
+TEST_CASE("an output temp is locked while written and a later writer removes only dead ones",
+          "[cas]") {
+    ScratchDir dir("outtmp");
+    fs::path target = dir / "out";
+    auto [alive, alive_name] = writer_child(target);
+    ChildGuard alive_guard{alive};
+    auto [dead, dead_name] = writer_child(target);
+    kill_child(dead); // killed while writing: its temp stays behind
+    CHECK(dead_name.starts_with(".out.tmp-" + std::to_string(dead) + "-"));
+    CHECK(fs::exists(dir / dead_name / "half-written"));
+    // Leftovers of ocibake before temps were locked: removed once an hour old.
+    write_file(dir / ".out.tmp-0123456789abcdef" / "x", "old, legacy");
+    set_mtime(dir / ".out.tmp-0123456789abcdef", std::chrono::hours(2));
+    write_file(dir / ".out.tmp-fedcba9876543210", "recent, legacy");
+    // Not ours: left alone.
+    write_file(dir / ".out.tmp-notours", "x");
+    write_file(dir / ".other.tmp-1-0123456789abcdef", "another target's");
+    std::string mine_name;
+    {
+        detail::OutputTemp mine(target, detail::OutputTemp::Kind::file);
+        mine_name = mine.path().filename().string();
+        CHECK(mine_name.starts_with(".out.tmp-" + std::to_string(::getpid()) + "-"));
+        CHECK(entries(dir.path()) ==
+              std::set<std::string>{mine_name, alive_name, ".out.tmp-fedcba9876543210",
+                                    ".out.tmp-notours", ".other.tmp-1-0123456789abcdef"});
+        // Held: nobody else removes it while it is written.
+        CHECK(detail::remove_stale_output_temps(target) == 0);
+        CHECK(fs::exists(mine.path()));
+        CHECK(::write(mine.fd(), "done", 4) == 4);
+        mine.commit(target);
+    }
+    CHECK(read_file(target) == "done");
+    CHECK_FALSE(fs::exists(dir / mine_name));
+    CHECK(fs::exists(dir / alive_name / "half-written"));
+
+    // Once its writer is gone, the next write removes it.
+    kill_child(alive);
+    alive_guard.pid = -1;
+    CHECK(detail::remove_stale_output_temps(target) == 1);
+    CHECK(entries(dir.path()) == std::set<std::string>{"out", ".out.tmp-fedcba9876543210",
+                                                       ".out.tmp-notours",
+                                                       ".other.tmp-1-0123456789abcdef"});
+
+    SECTION("an unlocked temp of a process that runs is kept (it is about to lock it)") {
+        std::string running = ".out.tmp-" + std::to_string(::getpid()) + "-00112233445566ff";
+        write_file(dir / running / "x", "x");
+        std::string gone = ".out.tmp-" + std::to_string(dead) + "-00112233445566ee";
+        write_file(dir / gone / "x", "x");
+        CHECK(detail::remove_stale_output_temps(target) == 1);
+        CHECK(fs::exists(dir / running));
+        CHECK_FALSE(fs::exists(dir / gone));
+        // Ten minutes without its lock: not a writer about to take it (its pid was reused).
+        set_mtime(dir / running, std::chrono::minutes(11));
+        CHECK(detail::remove_stale_output_temps(target) == 1);
+        CHECK_FALSE(fs::exists(dir / running));
+    }
+    SECTION("a temp destroyed without commit is removed") {
+        fs::path path;
+        {
+            detail::OutputTemp temp(target, detail::OutputTemp::Kind::directory);
+            path = temp.path();
+            write_file(path / "x", "x");
+        }
+        CHECK_FALSE(fs::exists(path));
+        CHECK(read_file(target) == "done");
+    }
 }

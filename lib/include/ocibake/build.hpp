@@ -77,6 +77,9 @@ struct BuildResult {
     /// `strict`) is `unchecked`.
     std::vector<LayerCheck> base_checks;
     std::filesystem::path lock_file;
+    /// Cached blobs found corrupt on the way: each was dropped from the cache and made
+    /// again (rebuilt or fetched) by building once more.
+    std::vector<DroppedBlob> dropped_blobs;
 };
 
 struct LockResult {
@@ -90,7 +93,9 @@ struct LockResult {
 LockResult lock_recipe(const Recipe& recipe, const BuildOptions& options);
 
 /// Builds a loaded recipe: layers in parallel through the layer cache, the image
-/// config merged over the base's, the output replaced only when complete.
+/// config merged over the base's, the output replaced only when complete. A cached blob
+/// found corrupt is dropped and the build runs again (at most 3 more times), which makes
+/// it anew; see BuildResult::dropped_blobs.
 BuildResult build(const Recipe& recipe, const BuildOptions& options);
 
 /// load_recipe() then build().

@@ -10,13 +10,16 @@
 //     <root>/trees/<name>/           unpacked trees (wheels), published by rename; mtime = last use
 //
 // Every write goes to tmp/ first, is fsync'd and renamed into place, so a reader sees a
-// whole blob or none. Readers verify: a blob read through BlobReader or copy_blob() is
-// hashed as it streams and a mismatch is an Error(integrity) that also drops the blob
-// from the store, so the next build recreates it. A record's mtime is its last use
-// (touched on every hit) and drives `cache gc`.
+// whole blob or none. Readers verify: a blob read through BlobReader or export_blob() is
+// hashed as it streams, and a mismatch is an Error(integrity) naming the cache file that
+// also drops the blob from the store (see DroppedBlob), so the next build recreates it.
+// A decoder that refuses a blob's bytes first (gzip, zstd, tar) is checked the same way
+// (BlobReader::verify_rest). A record's mtime is its last use (touched on every hit) and
+// drives `cache gc`.
 #pragma once
 
 #include "ocibake/digest.hpp"
+#include "ocibake/error.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -26,6 +29,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace ocibake {
@@ -36,11 +40,22 @@ enum class StoreLock {
     exclusive, ///< gc: alone
 };
 
+/// A blob the store found corrupt (its bytes do not hash to its name) and removed.
+struct DroppedBlob {
+    Digest digest;
+    std::filesystem::path path; ///< the cache file it was
+    /// "its bytes hash to sha256:...", then what refused it first, if anything
+    /// ("; reading it failed: layer sha256:...: gzip: incorrect data check").
+    std::string reason;
+};
+
 struct GcOptions {
     /// Records unused for longer than this are dropped, then blobs that no kept record
     /// references and that are older than this. Zero drops everything.
     std::chrono::seconds max_age = std::chrono::hours(24 * 30);
     bool dry_run = false;
+    /// Re-hash every blob that is kept and drop the corrupt ones (GcReport::corrupt).
+    bool verify = true;
 };
 
 struct GcReport {
@@ -52,6 +67,9 @@ struct GcReport {
     std::uint64_t trees_removed = 0;
     std::uint64_t blobs_kept = 0;
     std::uint64_t bytes_kept = 0;
+    /// Blobs whose bytes did not match their name: removed (counted in blobs_removed and
+    /// bytes_removed too), or only reported by a dry run.
+    std::vector<DroppedBlob> corrupt;
 };
 
 /// Writes one blob: bytes are hashed as they are written to a temp file; commit() checks
@@ -84,9 +102,18 @@ public:
     BlobReader& operator=(BlobReader&&) noexcept;
     ~BlobReader();
 
-    /// Reads up to `size` bytes; returns 0 at the end, after the digest was checked.
+    /// Reads up to `size` bytes; returns 0 at the end, after the digest was checked. A
+    /// mismatch drops the blob from the store and throws Error(integrity) naming it.
     std::size_t read(void* buffer, std::size_t size);
     std::uint64_t size() const noexcept;
+
+    /// For a decoder that refused this blob's bytes (`symptom`, its message): reads and
+    /// hashes what is left. A blob that does not match its digest is dropped from the
+    /// store and Error(integrity) naming the cache file is thrown (the decoder's error
+    /// was only a symptom). Returns when the blob is intact: then its content itself is
+    /// bad and the decoder's error stands. Reading errors other than the digest's are
+    /// ignored here (the caller rethrows its own).
+    void verify_rest(std::string_view symptom);
 
 private:
     friend class Store;
@@ -94,6 +121,21 @@ private:
     explicit BlobReader(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };
+
+/// Runs `decode()`, which reads `reader` through a decoder (gzip, zstd, tar, ar...). When it
+/// throws Error(integrity), the blob is checked (BlobReader::verify_rest): a corrupt cached
+/// blob is dropped and reported as such; otherwise the decoder's error is rethrown.
+template <class F>
+decltype(auto) decode_blob(BlobReader& reader, F&& decode) {
+    try {
+        return std::forward<F>(decode)();
+    } catch (const Error& e) {
+        if (e.kind() == ErrorKind::integrity) {
+            reader.verify_rest(e.what());
+        }
+        throw;
+    }
+}
 
 class Store {
 public:
@@ -126,12 +168,17 @@ public:
     BlobReader open_blob(const Digest& digest) const;
     /// Reads a small blob whole (verified). Error(integrity) when larger than max_size.
     std::string read_blob(const Digest& digest, std::size_t max_size = 16 << 20) const;
-    /// Places a blob at `dest` (a new file): a hard link when the store and dest share a
-    /// file system (no bytes are read: every later read of the blob verifies it), else a
-    /// copy verified while it streams.
-    void export_blob(const Digest& digest, const std::filesystem::path& dest) const;
+    /// Places a blob at `dest` (a new file, never sharing its inode with the cache): a
+    /// reflink (FICLONE) where the file system has them, else a copy; either way the
+    /// blob's bytes are hashed, and a corrupt blob is dropped (Error(integrity), `dest`
+    /// removed). With `durable`, dest's bytes are on disk (fsync) when this returns.
+    void export_blob(const Digest& digest, const std::filesystem::path& dest,
+                     bool durable = true) const;
     /// Re-hashes a blob; a corrupt one is removed and false returned.
     bool verify_blob(const Digest& digest) const;
+    /// The blobs this Store (any thread, any reader it opened) found corrupt and removed,
+    /// in the order it found them. A build that finds one builds again (see build()).
+    std::vector<DroppedBlob> dropped_blobs() const;
 
     // --- records ----------------------------------------------------------------------
     /// Reads record `key` of namespace `ns` and marks it used. nullopt when absent.
@@ -145,6 +192,8 @@ public:
 
     // --- maintenance --------------------------------------------------------------------
     /// Needs an exclusive Store. `references` lists, for a record's text, the blobs it keeps.
+    /// A blob that cannot be read or does not match its name never fails gc: it is dropped
+    /// and listed in GcReport::corrupt.
     GcReport gc(const GcOptions& options,
                 const std::function<std::vector<Digest>(std::string_view ns,
                                                         std::string_view value)>& references);

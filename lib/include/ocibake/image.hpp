@@ -83,9 +83,10 @@ struct OutputTarget {
 
 /// Writes the image to `target`, replacing what was there only once the new output is
 /// complete (a failure leaves the previous output as it was). `name` and `tag` fill the
-/// reference when the target has none.
+/// reference when the target has none. An OCI layout's blobs are placed on up to
+/// `threads` threads (0 = all cores); never a hard link to the cache (see cas.hpp).
 void write_image(const Store& store, const BuiltImage& image, const OutputTarget& target,
-                 std::string_view name, std::string_view tag);
+                 std::string_view name, std::string_view tag, unsigned threads = 0);
 
 /// An image read from a local OCI layout, its blobs imported into the store (verified).
 struct SourceImage {

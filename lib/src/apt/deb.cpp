@@ -164,7 +164,7 @@ std::string member_name(std::string path) {
 
 } // namespace
 
-std::map<std::string, ControlFile> DebReader::control() {
+std::map<std::string, ControlFile> DebReader::read_control() {
     std::map<std::string, ControlFile> out;
     bool binary_seen = false;
     auto open_inner = [&](const std::string& member) {
@@ -272,7 +272,7 @@ std::map<std::string, ControlFile> DebReader::control() {
     }
 }
 
-bool DebReader::next(DebEntry& e) {
+bool DebReader::next_entry(DebEntry& e) {
     if (!data_) {
         throw Error(ErrorKind::internal, what_ + ": control() must be read first");
     }
@@ -340,7 +340,7 @@ bool DebReader::next(DebEntry& e) {
     return true;
 }
 
-std::size_t DebReader::read(void* buffer, std::size_t size) {
+std::size_t DebReader::read_data(void* buffer, std::size_t size) {
     // Data blocks, which must follow each other from 0 to the header's size: dpkg does not
     // unpack sparse files, and archive_read_data would hand their holes over as zeros (a
     // GNU header's realsize field makes one as long as it says: exabytes of them).
@@ -372,6 +372,19 @@ std::size_t DebReader::read(void* buffer, std::size_t size) {
     d.block_left -= n;
     d.offset += n;
     return n;
+}
+
+// A decoder's integrity error may be a corrupt cached blob: decode_blob() tells.
+std::map<std::string, ControlFile> DebReader::control() {
+    return decode_blob(blob_, [&] { return read_control(); });
+}
+
+bool DebReader::next(DebEntry& entry) {
+    return decode_blob(blob_, [&] { return next_entry(entry); });
+}
+
+std::size_t DebReader::read(void* buffer, std::size_t size) {
+    return decode_blob(blob_, [&] { return read_data(buffer, size); });
 }
 
 } // namespace ocibake::apt::detail

@@ -64,6 +64,9 @@ public:
 
 private:
     struct Inner;
+    std::map<std::string, ControlFile> read_control();
+    bool next_entry(DebEntry& entry);
+    std::size_t read_data(void* buffer, std::size_t size);
     void rethrow();
     const std::string what_;
     BlobReader blob_;

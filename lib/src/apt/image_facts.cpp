@@ -88,8 +88,7 @@ la_ssize_t read_callback(archive*, void* data, const void** out) {
     }
 }
 
-void apply_layer(Store& store, const Digest& digest, ImageFacts& facts) {
-    BlobReader blob = store.open_blob(digest);
+void apply_layer_from(BlobReader& blob, const Digest& digest, ImageFacts& facts) {
     ReaderState state{&blob, nullptr, {}};
     detail::ArchivePtr a = detail::new_reader();
     std::string what = "layer " + digest.str();
@@ -242,6 +241,12 @@ void apply_layer(Store& store, const Digest& digest, ImageFacts& facts) {
     if (state.error) {
         std::rethrow_exception(state.error);
     }
+}
+
+void apply_layer(Store& store, const Digest& digest, ImageFacts& facts) {
+    BlobReader blob = store.open_blob(digest);
+    decode_blob(blob, [&] { apply_layer_from(blob, digest, facts); });
+    blob.verify_rest({}); // what libarchive left unread (tar padding) is hashed too
 }
 
 } // namespace

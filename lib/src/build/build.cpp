@@ -325,9 +325,11 @@ std::size_t BuildResult::layers_built() const {
         }));
 }
 
-BuildResult build(const Recipe& recipe, const BuildOptions& options) {
-    auto start = Clock::now();
-    Store store(options.cache_dir.empty() ? Store::default_root() : options.cache_dir);
+namespace {
+
+// One attempt of build(), into `result`.
+void build_into(Store& store, const Recipe& recipe, const BuildOptions& options,
+                BuildResult& result) {
     std::int64_t epoch =
         options.source_date_epoch.value_or(recipe.build.source_date_epoch.value_or(0));
     if (epoch < 0) {
@@ -335,8 +337,8 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
     }
     unsigned threads = detail::resolve_threads(options.threads);
 
-    BuildResult result;
     result.output = options.output.value_or(OutputTarget::parse("oci:out/" + recipe.name));
+    result.layers.clear();
 
     Image image;
     if (!recipe.base.scratch()) {
@@ -504,12 +506,43 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
         // The output holds every blob: a registry base's layers are fetched now.
         result.base_layers_fetched += registry::fetch_remote_blobs(
             store, layers, result.image.remote_blobs, options.registry);
-        write_image(store, result.image, result.output, recipe.name, recipe.tag);
+        write_image(store, result.image, result.output, recipe.name, recipe.tag, threads);
         result.wrote_output = true;
     }
     result.output_seconds = seconds_since(output_start);
-    result.seconds = seconds_since(start);
-    return result;
+}
+
+} // namespace
+
+BuildResult build(const Recipe& recipe, const BuildOptions& options) {
+    auto start = Clock::now();
+    Store store(options.cache_dir.empty() ? Store::default_root() : options.cache_dir);
+    // A reader that finds a cached blob corrupt (a layer that does not decompress, a base
+    // layer or .deb whose bytes do not hash to its name, a blob copied into the output)
+    // drops it from the cache. Building again then makes it anew: the layer is rebuilt,
+    // the base layer or package fetched again. Each retry needs a newly dropped blob.
+    constexpr int kMaxRetries = 3;
+    bool lock_written = false;
+    fs::path lock_file;
+    for (int attempt = 0;; ++attempt) {
+        std::size_t dropped = store.dropped_blobs().size();
+        BuildResult result;
+        result.lock_written = lock_written;
+        result.lock_file = lock_file;
+        try {
+            build_into(store, recipe, options, result);
+        } catch (const Error&) {
+            if (attempt == kMaxRetries || store.dropped_blobs().size() == dropped) {
+                throw;
+            }
+            lock_written = result.lock_written;
+            lock_file = result.lock_file;
+            continue;
+        }
+        result.dropped_blobs = store.dropped_blobs();
+        result.seconds = seconds_since(start);
+        return result;
+    }
 }
 
 BuildResult build_recipe_file(const fs::path& recipe, const BuildOptions& options) {

@@ -4,10 +4,15 @@
 #include "ocibake/error.hpp"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <mutex>
 #include <set>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
@@ -38,19 +43,92 @@ bool valid_record_name(std::string_view name) {
     return true;
 }
 
-std::string corrupt_message(const Digest& expected, const Digest& actual, const fs::path& path) {
-    return "cached blob " + expected.str() + " (" + path.string() +
-           ") is corrupt: its bytes hash to " + actual.str() +
+std::string corrupt_message(const DroppedBlob& dropped) {
+    return "cached blob " + dropped.digest.str() + " (" + dropped.path.string() +
+           ") is corrupt: " + dropped.reason +
            "; it was removed from the cache, run the command again";
 }
 
+// Hashes a blob file (gc: no build runs). Why it is not the blob `digest`, if it is not.
+std::optional<DroppedBlob> check_blob_file(const fs::path& path, const Digest& digest) {
+    DroppedBlob out{digest, path, {}};
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        out.reason = std::string("it cannot be opened: ") + std::strerror(errno);
+        return out;
+    }
+    UniqueFd guard(fd);
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    Sha256 hash;
+    std::vector<char> buf(1 << 20);
+    for (;;) {
+        ssize_t n = ::read(fd, buf.data(), buf.size());
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            out.reason = std::string("it cannot be read: ") + std::strerror(errno);
+            return out;
+        }
+        if (n == 0) {
+            break;
+        }
+        hash.update(buf.data(), static_cast<std::size_t>(n));
+    }
+    Digest actual = hash.finish();
+    if (actual == digest) {
+        return std::nullopt;
+    }
+    out.reason = "its bytes hash to " + actual.str();
+    return out;
+}
+
+bool same_file(const struct stat& a, const struct stat& b) {
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 } // namespace
+
+// The blobs a Store dropped, shared with the readers it opened (which may outlive
+// nothing but may run on other threads).
+struct DropLog {
+    fs::path root;
+    std::mutex mutex;
+    std::vector<DroppedBlob> dropped;
+
+    // Removes the corrupt blob file `path`, which `fd` has open, and remembers it. Safe
+    // with concurrent builds: the file is first moved into tmp/ (atomic), then removed
+    // only if it is the file that was read; a good blob that another build committed
+    // under the same name in between is put back.
+    void drop(const fs::path& path, int fd, DroppedBlob what) {
+        fs::path aside = root / "tmp" /
+                         ("corrupt-" + std::to_string(::getpid()) + "-" + detail::random_suffix());
+        if (::rename(path.c_str(), aside.c_str()) == 0) {
+            struct stat moved {};
+            struct stat ours {};
+            bool ours_known = fd >= 0 && ::fstat(fd, &ours) == 0;
+            if (ours_known && ::lstat(aside.c_str(), &moved) == 0 && !same_file(moved, ours)) {
+                // Not the corrupt file: a fresh one, verified when it was written.
+                if (::renameat2(AT_FDCWD, aside.c_str(), AT_FDCWD, path.c_str(),
+                                RENAME_NOREPLACE) != 0) {
+                    ::unlink(aside.c_str()); // another fresh copy is already there
+                }
+            } else {
+                ::unlink(aside.c_str());
+            }
+        }
+        // Gone already: another reader found it corrupt too.
+        std::lock_guard lock(mutex);
+        dropped.push_back(std::move(what));
+    }
+};
 
 // ---------------------------------------------------------------------------------------
 struct Store::Impl {
     fs::path root;
     UniqueFd lock_fd;
     bool exclusive = false;
+    std::shared_ptr<DropLog> drops = std::make_shared<DropLog>();
 };
 
 fs::path Store::default_root() {
@@ -70,6 +148,7 @@ fs::path Store::default_root() {
 
 Store::Store(fs::path root, StoreLock lock) : impl_(std::make_unique<Impl>()) {
     impl_->root = fs::absolute(root).lexically_normal();
+    impl_->drops->root = impl_->root;
     impl_->exclusive = lock == StoreLock::exclusive;
     std::error_code ec;
     for (const char* sub : {"blobs/sha256", "records", "tmp"}) {
@@ -246,6 +325,23 @@ struct BlobReader::Impl {
     Sha256 hash;
     std::uint64_t size = 0;
     bool checked = false;
+    std::shared_ptr<DropLog> drops;
+
+    // At the end: compares the hash with the name; a corrupt blob is dropped and thrown.
+    void check(std::string_view symptom) {
+        Digest actual = hash.finish();
+        checked = true;
+        if (actual == expected) {
+            return;
+        }
+        DroppedBlob dropped{expected, path, "its bytes hash to " + actual.str()};
+        if (!symptom.empty()) {
+            dropped.reason += " (reading it failed: " + std::string(symptom) + ")";
+        }
+        std::string message = corrupt_message(dropped);
+        drops->drop(path, fd.get(), std::move(dropped));
+        throw Error(ErrorKind::integrity, message);
+    }
 };
 
 BlobReader::BlobReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -266,19 +362,36 @@ std::size_t BlobReader::read(void* buffer, std::size_t size) {
         impl_->hash.update(buffer, n);
         return n;
     }
-    Digest actual = impl_->hash.finish();
-    impl_->checked = true;
-    if (actual != impl_->expected) {
-        ::unlink(impl_->path.c_str());
-        throw Error(ErrorKind::integrity, corrupt_message(impl_->expected, actual, impl_->path));
-    }
+    impl_->check({});
     return 0;
+}
+
+void BlobReader::verify_rest(std::string_view symptom) {
+    if (impl_->checked) {
+        return; // read to the end: its digest matched (or read() threw already)
+    }
+    std::vector<char> buf(1 << 20);
+    for (;;) {
+        ssize_t n = ::read(impl_->fd.get(), buf.data(), buf.size());
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return; // cannot tell: the caller's own error stands
+        }
+        if (n == 0) {
+            break;
+        }
+        impl_->hash.update(buf.data(), static_cast<std::size_t>(n));
+    }
+    impl_->check(symptom);
 }
 
 BlobReader Store::open_blob(const Digest& digest) const {
     auto impl = std::make_unique<BlobReader::Impl>();
     impl->path = blob_path(digest);
     impl->expected = digest;
+    impl->drops = impl_->drops;
     int fd = ::open(impl->path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int err = errno;
@@ -323,41 +436,40 @@ std::string Store::read_blob(const Digest& digest, std::size_t max_size) const {
     return out;
 }
 
-void Store::export_blob(const Digest& digest, const fs::path& dest) const {
-    fs::path src = blob_path(digest);
-    if (::link(src.c_str(), dest.c_str()) == 0) {
-        return;
-    }
-    int err = errno;
-    if (err == ENOENT && !has_blob(digest)) {
-        throw Error(ErrorKind::integrity,
-                    "blob " + digest.str() + " is not in the cache " + impl_->root.string());
-    }
-    if (err != EXDEV && err != EPERM && err != EMLINK && err != EACCES) {
-        detail::throw_errno(ErrorKind::io, "cannot link " + src.string() + " to " + dest.string(),
-                            err);
-    }
-    // Different file systems: a copy, verified while it streams.
+void Store::export_blob(const Digest& digest, const fs::path& dest, bool durable) const {
     BlobReader r = open_blob(digest);
-    fs::path tmp = dest;
-    tmp += ".part";
-    UniqueFd out = detail::open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC, ErrorKind::io, 0644);
-    std::vector<char> buf(1 << 20);
+    UniqueFd out = detail::open_file(dest, O_WRONLY | O_CREAT | O_EXCL, ErrorKind::io, 0644);
     try {
+        // A reflink shares the blocks, copy-on-write, never the inode: editing the output
+        // cannot reach the cache. The blob is read all the same, to verify it.
+        bool cloned = ::ioctl(out.get(), FICLONE, r.impl_->fd.get()) == 0;
+        std::vector<char> buf(1 << 20);
+        std::uint64_t written = 0;
+        std::uint64_t writeback_from = 0;
         for (;;) {
             std::size_t n = r.read(buf.data(), buf.size());
             if (n == 0) {
                 break;
             }
-            detail::write_all(out.get(), buf.data(), n, tmp.native());
+            if (cloned) {
+                continue;
+            }
+            detail::write_all(out.get(), buf.data(), n, dest.native());
+            written += n;
+            if (durable && written - writeback_from >= kWritebackStep) {
+                ::sync_file_range(out.get(), static_cast<off_t>(writeback_from),
+                                  static_cast<off_t>(written - writeback_from),
+                                  SYNC_FILE_RANGE_WRITE);
+                writeback_from = written;
+            }
+        }
+        if (durable) {
+            detail::sync_fd(out.get(), dest);
         }
     } catch (...) {
-        ::unlink(tmp.c_str());
+        out.reset();
+        ::unlink(dest.c_str());
         throw;
-    }
-    out.reset();
-    if (::rename(tmp.c_str(), dest.c_str()) != 0) {
-        detail::throw_errno(ErrorKind::io, "cannot rename " + tmp.string(), errno);
     }
 }
 
@@ -374,6 +486,11 @@ bool Store::verify_blob(const Digest& digest) const {
         }
         throw;
     }
+}
+
+std::vector<DroppedBlob> Store::dropped_blobs() const {
+    std::lock_guard lock(impl_->drops->mutex);
+    return impl_->drops->dropped;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -487,9 +604,16 @@ GcReport Store::gc(
         std::uint64_t size = blob.file_size(ec);
         Digest d = Digest::try_parse("sha256:" + blob.path().filename().string());
         if (d && (live.count(d) != 0 || !stale(blob.path()))) {
-            ++report.blobs_kept;
-            report.bytes_kept += size;
-            continue;
+            std::optional<DroppedBlob> corrupt;
+            if (options.verify) {
+                corrupt = check_blob_file(blob.path(), d);
+            }
+            if (!corrupt) {
+                ++report.blobs_kept;
+                report.bytes_kept += size;
+                continue;
+            }
+            report.corrupt.push_back(std::move(*corrupt));
         }
         remove(blob.path());
         ++report.blobs_removed;

@@ -1,9 +1,12 @@
 #include "common/fs.hpp"
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <system_error>
@@ -250,6 +253,163 @@ void replace_path(const std::filesystem::path& fresh, const std::filesystem::pat
         }
     }
     throw_errno(ErrorKind::io, "cannot move " + fresh.string() + " to " + dest.string(), err);
+}
+
+namespace {
+
+bool all_of(std::string_view s, bool (*ok)(char)) {
+    if (s.empty()) {
+        return false;
+    }
+    for (char c : s) {
+        if (!ok(c)) {
+            return false;
+        }
+    }
+    return true;
+}
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
+bool is_hex(char c) {
+    return is_digit(c) || (c >= 'a' && c <= 'f');
+}
+
+std::string temp_prefix(const std::filesystem::path& target) {
+    return "." + target.filename().string() + ".tmp-";
+}
+
+// flock(2), EINTR-safe; false when `nonblocking` and another holds it.
+bool lock_fd(int fd, bool nonblocking, const std::filesystem::path& path) {
+    int op = LOCK_EX | (nonblocking ? LOCK_NB : 0);
+    while (::flock(fd, op) != 0) {
+        if (errno == EINTR) {
+            continue;
+        }
+        if (errno == EWOULDBLOCK && nonblocking) {
+            return false;
+        }
+        throw_errno(ErrorKind::io, "cannot lock " + path.string(), errno);
+    }
+    return true;
+}
+
+// Whether process `pid` (decimal, at most 9 digits) exists.
+bool process_runs(std::string_view pid) {
+    pid_t p = static_cast<pid_t>(std::stol(std::string(pid)));
+    return p > 0 && (::kill(p, 0) == 0 || errno == EPERM);
+}
+
+bool same_inode(int fd, const std::filesystem::path& path) {
+    struct stat a {};
+    struct stat b {};
+    return ::fstat(fd, &a) == 0 && ::lstat(path.c_str(), &b) == 0 && a.st_dev == b.st_dev &&
+           a.st_ino == b.st_ino;
+}
+
+} // namespace
+
+std::size_t remove_stale_output_temps(const std::filesystem::path& target) {
+    namespace fs = std::filesystem;
+    const std::string prefix = temp_prefix(target);
+    fs::path dir = target.parent_path();
+    std::size_t removed = 0;
+    std::error_code ec;
+    for (fs::directory_iterator it(dir.empty() ? fs::path(".") : dir, ec), end; !ec && it != end;
+         it.increment(ec)) {
+        std::string name = it->path().filename().string();
+        if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) {
+            continue;
+        }
+        std::string_view rest = std::string_view(name).substr(prefix.size());
+        std::size_t dash = rest.find('-');
+        bool current = dash != std::string_view::npos && dash <= 9 &&
+                       all_of(rest.substr(0, dash), is_digit) && rest.size() - dash - 1 == 16 &&
+                       all_of(rest.substr(dash + 1), is_hex);
+        bool legacy = rest.size() == 16 && all_of(rest, is_hex);
+        if (!current && !legacy) {
+            continue; // not ours
+        }
+        fs::path path = it->path();
+        int raw = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        if (raw < 0) {
+            continue; // gone, or not something we made
+        }
+        UniqueFd fd(raw);
+        struct stat st {};
+        if (::fstat(fd.get(), &st) != 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
+            continue;
+        }
+        auto age =
+            std::chrono::system_clock::now() - std::chrono::system_clock::from_time_t(st.st_mtime);
+        if (legacy && age < std::chrono::hours(1)) {
+            continue;
+        }
+        if (current && age < std::chrono::minutes(10) && process_runs(rest.substr(0, dash))) {
+            continue; // its writer holds the lock, or is about to take it
+        }
+        try {
+            if (!lock_fd(fd.get(), /*nonblocking=*/true, path)) {
+                continue; // its writer is running
+            }
+        } catch (const Error&) {
+            continue;
+        }
+        // Locked by us now: no writer can be using it. Still the file we opened?
+        if (!same_inode(fd.get(), path)) {
+            continue;
+        }
+        std::error_code rm;
+        fs::remove_all(path, rm);
+        if (!rm) {
+            ++removed;
+        }
+    }
+    return removed;
+}
+
+OutputTemp::OutputTemp(const std::filesystem::path& target, Kind kind) {
+    remove_stale_output_temps(target);
+    const std::string prefix = temp_prefix(target);
+    for (;;) {
+        path_ =
+            target.parent_path() / (prefix + std::to_string(::getpid()) + "-" + random_suffix());
+        if (kind == Kind::directory) {
+            if (::mkdir(path_.c_str(), 0755) != 0) {
+                throw_errno(ErrorKind::io, "cannot create " + path_.string(), errno);
+            }
+            int fd = ::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (fd < 0 && errno == ENOENT) {
+                continue; // a cleaner took it already
+            }
+            if (fd < 0) {
+                throw_errno(ErrorKind::io, "cannot open " + path_.string(), errno);
+            }
+            fd_ = UniqueFd(fd);
+        } else {
+            fd_ = open_file(path_, O_WRONLY | O_CREAT | O_EXCL, ErrorKind::io, 0644);
+        }
+        // A cleaner may have locked and removed it between the creation and our lock:
+        // then its name is gone (or names another file), and we start again.
+        lock_fd(fd_.get(), /*nonblocking=*/false, path_);
+        if (same_inode(fd_.get(), path_)) {
+            return;
+        }
+        fd_.reset();
+    }
+}
+
+OutputTemp::~OutputTemp() {
+    if (!done_) {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+}
+
+void OutputTemp::commit(const std::filesystem::path& target) {
+    replace_path(path_, target);
+    done_ = true;
+    fd_.reset(); // the lock goes with it
 }
 
 } // namespace ocibake::detail

@@ -100,4 +100,36 @@ private:
 /// file system allows: renameat2(RENAME_EXCHANGE) then removal of the old one.
 void replace_path(const std::filesystem::path& fresh, const std::filesystem::path& dest);
 
+/// Where an output (an OCI layout directory, a docker archive file) is written before it
+/// replaces `target`: ".NAME.tmp-PID-RANDOM" beside it, held under flock(2) for as long as
+/// this object lives. Creating one first removes the temps of earlier writers of the same
+/// target that are gone (killed: their lock is free; see remove_stale_output_temps), never
+/// one whose writer still runs. Removed on destruction unless release()d.
+class OutputTemp {
+public:
+    enum class Kind { file, directory };
+    OutputTemp(const std::filesystem::path& target, Kind kind);
+    OutputTemp(OutputTemp&&) = delete;
+    OutputTemp& operator=(OutputTemp&&) = delete;
+    ~OutputTemp();
+    const std::filesystem::path& path() const noexcept { return path_; }
+    /// The open temp: for a file, opened for writing; for a directory, read-only. Holds
+    /// the lock.
+    int fd() const noexcept { return fd_.get(); }
+    /// Moves the temp over the target (replace_path) and keeps it there.
+    void commit(const std::filesystem::path& target);
+
+private:
+    std::filesystem::path path_;
+    UniqueFd fd_;
+    bool done_ = false;
+};
+
+/// Removes the temps ".NAME.tmp-PID-RANDOM" beside `target` whose writer is gone: their
+/// lock is free (a writer holds it from just after creating the temp until it is swapped
+/// in or removed) and process PID does not run (or the temp is 10 minutes old: the pid
+/// was reused). Old-style ".NAME.tmp-RANDOM" ones (ocibake 0.1 took no lock) are removed
+/// once untouched for an hour. Returns how many it removed.
+std::size_t remove_stale_output_temps(const std::filesystem::path& target);
+
 } // namespace ocibake::detail

@@ -34,15 +34,17 @@ std::uint64_t stream_layer(const Store& store, const LayerResult& layer, const B
         },
         "layer " + layer.descriptor.digest.str());
     BlobReader reader = store.open_blob(layer.descriptor.digest);
-    std::vector<char> buf(1 << 20);
-    for (;;) {
-        std::size_t n = reader.read(buf.data(), buf.size());
-        if (n == 0) {
-            break;
+    decode_blob(reader, [&] {
+        std::vector<char> buf(1 << 20);
+        for (;;) {
+            std::size_t n = reader.read(buf.data(), buf.size());
+            if (n == 0) {
+                break;
+            }
+            decompressor->feed(buf.data(), n);
         }
-        decompressor->feed(buf.data(), n);
-    }
-    decompressor->finish();
+        decompressor->finish();
+    });
     Digest actual = diff.finish();
     if (actual != layer.diff_id) {
         throw Error(ErrorKind::integrity, "layer " + layer.descriptor.digest.str() +
@@ -86,21 +88,11 @@ void write_docker_archive(const Store& store, const BuiltImage& image, const fs:
         throw Error(ErrorKind::io, "refusing to replace " + file.string() + ": it is a directory");
     }
     fs::create_directories(file.parent_path(), ec);
-    fs::path tmp =
-        file.parent_path() / ("." + file.filename().string() + ".tmp-" + random_suffix());
-    UniqueFd fd = open_file(tmp, O_WRONLY | O_CREAT | O_EXCL, ErrorKind::io, 0644);
-    struct Cleanup {
-        fs::path path;
-        ~Cleanup() {
-            if (!path.empty()) {
-                ::unlink(path.c_str());
-            }
-        }
-    } cleanup{tmp};
+    OutputTemp tmp(file, OutputTemp::Kind::file);
 
     BufferPool buffers(kChunkSize);
     ChunkStream stream(buffers, [&](Buffer&& chunk) {
-        write_all(fd.get(), chunk.data.get(), chunk.size, tmp.native());
+        write_all(tmp.fd(), chunk.data.get(), chunk.size, tmp.path().native());
         buffers.put(std::move(chunk));
     });
     TarWriter tar(stream, 0);
@@ -140,10 +132,8 @@ void write_docker_archive(const Store& store, const BuiltImage& image, const fs:
     tar.add(m);
     tar.finish();
     stream.finish();
-    sync_fd(fd.get(), tmp);
-    fd.reset();
-    replace_path(tmp, file);
-    cleanup.path.clear();
+    sync_fd(tmp.fd(), tmp.path());
+    tmp.commit(file);
 }
 
 } // namespace ocibake::detail

@@ -89,10 +89,10 @@ std::string OutputTarget::str() const {
 }
 
 void write_image(const Store& store, const BuiltImage& image, const OutputTarget& target,
-                 std::string_view name, std::string_view tag) {
+                 std::string_view name, std::string_view tag, unsigned threads) {
     if (target.kind == OutputTarget::Kind::oci_layout) {
         std::string ref = target.reference.empty() ? std::string(tag) : target.reference;
-        detail::write_oci_layout(store, image, target.path, ref);
+        detail::write_oci_layout(store, image, target.path, ref, threads);
     } else {
         std::string ref = target.reference;
         if (ref.empty()) {

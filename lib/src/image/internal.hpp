@@ -11,12 +11,14 @@
 namespace ocibake::detail {
 
 void write_oci_layout(const Store& store, const BuiltImage& image, const std::filesystem::path& dir,
-                      std::string_view ref_name);
+                      std::string_view ref_name, unsigned threads = 0);
 /// Writes an OCI layout whose index.json names `root` (tagged `ref_name`), holding the
-/// store's `blobs` (root's own blob included); replaces `dir` only when complete.
+/// store's `blobs` (root's own blob included); replaces `dir` only when complete. Each
+/// blob is the previous output's copy when `dir` holds a verified one of its own, else a
+/// copy (or reflink) from the store (Store::export_blob); on up to `threads` threads.
 void write_layout_from_store(const Store& store, const oci::Descriptor& root,
                              const std::vector<Digest>& blobs, const std::filesystem::path& dir,
-                             std::string_view ref_name);
+                             std::string_view ref_name, unsigned threads = 0);
 void write_docker_archive(const Store& store, const BuiltImage& image,
                           const std::filesystem::path& file, std::string_view repo_tag);
 

@@ -1,12 +1,18 @@
 // OCI image layout (image-spec "image-layout.md"): oci-layout, index.json, blobs/sha256/.
 #include "common/fs.hpp"
+#include "common/thread_pool.hpp"
 #include "image/internal.hpp"
 #include "layer/compress.hpp"
 
+#include <algorithm>
+#include <cerrno>
 #include <fcntl.h>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sys/stat.h>
+#include <unistd.h>
+#include <vector>
 
 namespace ocibake {
 
@@ -34,6 +40,54 @@ std::string list_platforms(const oci::Index& index) {
             (out.empty() ? "" : ", ") + (d.platform ? d.platform->str() : std::string("unknown"));
     }
     return out;
+}
+
+// A rebuild into the same target: the previous output's copy of a blob is linked into the
+// new output instead of being copied from the cache again (it costs a read, not a write),
+// when it is a file of its own (one link: never a cache file, as ocibake 0.1 made them,
+// nor a file another output shares) and its bytes, read through the new link, hash to the
+// digest: linked first and hashed after, so what was verified is the inode the new output
+// holds, and a blob edited or corrupted in the old output is never carried over. The old
+// output goes when the new one is swapped in (until then, the two share these inodes,
+// never one with the cache). Anything else (absent, shared, edited) is copied from the
+// cache (Store::export_blob, hashed too).
+bool reuse_previous_blob(const fs::path& previous, const fs::path& dest, const Digest& digest) {
+    struct stat st {};
+    if (::lstat(previous.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+        return false;
+    }
+    if (::link(previous.c_str(), dest.c_str()) != 0) {
+        return false;
+    }
+    bool intact = false;
+    int fd = ::open(dest.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd >= 0) {
+        UniqueFd guard(fd);
+        struct stat now {};
+        // Exactly the old name and the new one: nothing linked it meanwhile.
+        if (::fstat(fd, &now) == 0 && S_ISREG(now.st_mode) && now.st_nlink == 2 &&
+            now.st_ino == st.st_ino && now.st_dev == st.st_dev) {
+            ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+            Sha256 hash;
+            std::vector<char> buf(1 << 20);
+            for (;;) {
+                ssize_t n = ::read(fd, buf.data(), buf.size());
+                if (n < 0 && errno == EINTR) {
+                    continue;
+                }
+                if (n <= 0) {
+                    // On disk before the swap, as a copy would be (a no-op when it was).
+                    intact = n == 0 && hash.finish() == digest && ::fsync(fd) == 0;
+                    break;
+                }
+                hash.update(buf.data(), static_cast<std::size_t>(n));
+            }
+        }
+    }
+    if (!intact) {
+        ::unlink(dest.c_str());
+    }
+    return intact;
 }
 
 } // namespace
@@ -135,7 +189,7 @@ LayoutManifest read_layout_manifest(const fs::path& dir, std::string_view tag,
 
 void write_layout_from_store(const Store& store, const oci::Descriptor& root,
                              const std::vector<Digest>& blobs, const fs::path& dir_in,
-                             std::string_view ref_name) {
+                             std::string_view ref_name, unsigned threads) {
     fs::path dir = fs::absolute(dir_in).lexically_normal();
     if (dir.filename().empty()) {
         dir = dir.parent_path();
@@ -154,20 +208,38 @@ void write_layout_from_store(const Store& store, const oci::Descriptor& root,
         throw Error(ErrorKind::io,
                     "cannot create " + dir.parent_path().string() + ": " + ec.message());
     }
-    TempDir tmp(dir.parent_path() / ("." + dir.filename().string() + ".tmp-" + random_suffix()));
+    OutputTemp tmp(dir, OutputTemp::Kind::directory);
     fs::create_directories(tmp.path() / "blobs" / "sha256", ec);
     if (ec) {
         throw Error(ErrorKind::io, "cannot create " + tmp.path().string() + ": " + ec.message());
     }
     atomic_write_file(tmp.path() / "oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
-    std::set<Digest> done;
+    std::vector<Digest> all;
+    std::set<Digest> seen;
     for (const Digest& d : blobs) {
-        if (done.insert(d).second) {
-            store.export_blob(d, layout_blob(tmp.path(), d));
+        if (seen.insert(d).second) {
+            all.push_back(d);
         }
     }
-    if (done.insert(root.digest).second) {
-        store.export_blob(root.digest, layout_blob(tmp.path(), root.digest));
+    if (seen.insert(root.digest).second) {
+        all.push_back(root.digest);
+    }
+    // Each blob is read whole (hashed), and copied: a few at once use the cores and disk.
+    std::vector<std::future<void>> placed;
+    {
+        ThreadPool pool(static_cast<unsigned>(
+            std::min<std::size_t>(resolve_threads(threads), std::max<std::size_t>(all.size(), 1))));
+        for (const Digest& d : all) {
+            placed.push_back(pool.submit([&, d] {
+                fs::path dest = layout_blob(tmp.path(), d);
+                if (!reuse_previous_blob(layout_blob(dir, d), dest, d)) {
+                    store.export_blob(d, dest);
+                }
+            }));
+        }
+    }
+    for (auto& p : placed) {
+        p.get(); // the first failure, once all are done
     }
     oci::Index index;
     oci::Descriptor d = root;
@@ -176,19 +248,19 @@ void write_layout_from_store(const Store& store, const oci::Descriptor& root,
     }
     index.manifests.push_back(d);
     atomic_write_file(tmp.path() / "index.json", oci::to_json(index));
+    sync_dir(tmp.path() / "blobs" / "sha256");
     sync_dir(tmp.path());
-    replace_path(tmp.path(), dir);
-    tmp.release();
+    tmp.commit(dir);
 }
 
 void write_oci_layout(const Store& store, const BuiltImage& image, const fs::path& dir,
-                      std::string_view ref_name) {
+                      std::string_view ref_name, unsigned threads) {
     std::vector<Digest> blobs;
     for (const auto& l : image.layers) {
         blobs.push_back(l.descriptor.digest);
     }
     blobs.push_back(image.config_descriptor.digest);
-    write_layout_from_store(store, image.manifest_descriptor, blobs, dir, ref_name);
+    write_layout_from_store(store, image.manifest_descriptor, blobs, dir, ref_name, threads);
 }
 
 } // namespace detail

@@ -1,5 +1,6 @@
 #include "layer/compress.hpp"
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -9,6 +10,8 @@
 #include <mutex>
 #include <thread>
 #include <zlib.h>
+// For ZSTD_getCParams and ZSTD_estimateCCtxSize_usingCParams (exported by libzstd.so).
+#define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
 
 namespace ocibake::detail {
@@ -44,11 +47,22 @@ libdeflate_compressor* thread_deflater(int level) {
     return deflater.get();
 }
 
+// Memory of a compressor, whatever the thread count: a layer's peak RSS stays under
+// 100 MB with -j 1 or -j 64 (docs/benchmarks.md). The bytes never depend on it.
+constexpr std::size_t kCompressorMemory = std::size_t{48} << 20;
+
+// gzip members in flight: each holds a chunk and its compressed copy. Twice the pool
+// keeps every thread busy; past the budget (more than 11 threads) some wait.
+std::size_t gzip_in_flight(std::size_t threads) {
+    std::size_t most = kCompressorMemory / (2 * kChunkSize);
+    return std::min(2 * threads + 2, most);
+}
+
 class GzipCompressor final : public Compressor {
 public:
     GzipCompressor(int level, ThreadPool& pool, BufferPool& buffers, ByteSink sink)
         : level_(level), pool_(pool), buffers_(buffers), sink_(std::move(sink)),
-          max_in_flight_(2 * pool.size() + 2) {}
+          max_in_flight_(gzip_in_flight(pool.size())) {}
 
     ~GzipCompressor() override {
         // Jobs reference this object: wait for any still queued (after an error).
@@ -103,6 +117,26 @@ struct ZstdCCtxDeleter {
     void operator()(ZSTD_CCtx* c) const noexcept { ZSTD_freeCCtx(c); }
 };
 
+// Fixed 4 MiB jobs (part of the layer format: the bytes depend on it).
+constexpr std::size_t kZstdJobSize = std::size_t{4} << 20;
+// Chunks queued for the feeder thread.
+constexpr std::size_t kZstdQueued = 4;
+
+// libzstd's multithreaded mode holds, for N workers, a round input buffer of N + 3 jobs,
+// an output buffer (the job's compress bound) for each job in flight (up to N + 3) and a
+// compression context for each worker: 24 MiB plus some 9 MiB a worker at level 3, all
+// touched when the data does not compress; 8 workers took 150 MB in all. The workers
+// are as many as the threads, up to what kCompressorMemory allows at this level (2 at
+// levels 1-6, 1 from level 7 on): memory does not grow with -j.
+unsigned zstd_workers(int level, unsigned threads) {
+    ZSTD_compressionParameters params = ZSTD_getCParams(level, kZstdJobSize, 0);
+    std::size_t per_worker = 2 * kZstdJobSize + ZSTD_estimateCCtxSize_usingCParams(params);
+    std::size_t fixed = 6 * kZstdJobSize;
+    std::size_t most = kCompressorMemory > fixed ? (kCompressorMemory - fixed) / per_worker : 0;
+    return static_cast<unsigned>(
+        std::max<std::size_t>(1, std::min<std::size_t>(threads > 0 ? threads : 1, most)));
+}
+
 // zstd on its own feeder thread: libzstd's multithreaded mode blocks the caller whenever
 // its workers are busy, and the caller (the tar producer) would then stop reading and
 // hashing. A small bounded queue (backpressure, no sleeps) lets both run at once.
@@ -118,11 +152,12 @@ public:
         zcheck(ZSTD_CCtx_setParameter(ctx_.get(), ZSTD_c_checksumFlag, 1), "checksum");
         // Any nbWorkers >= 1 gives the same bytes; 0 (single-threaded mode) would not.
         zcheck(ZSTD_CCtx_setParameter(ctx_.get(), ZSTD_c_nbWorkers,
-                                      static_cast<int>(threads > 0 ? threads : 1)),
+                                      static_cast<int>(zstd_workers(level, threads))),
                "nbWorkers (libzstd built without threads?)");
-        // Fixed 4 MiB jobs (part of the layer format): memory stays near 70 MB with two
-        // workers, where zstd's default (4 windows) takes about 100 MB, for +0.35% size.
-        zcheck(ZSTD_CCtx_setParameter(ctx_.get(), ZSTD_c_jobSize, 4 << 20), "jobSize");
+        // Fixed 4 MiB jobs (part of the layer format), where zstd's default (4 windows)
+        // takes about 30 MB more, for +0.35% size.
+        zcheck(ZSTD_CCtx_setParameter(ctx_.get(), ZSTD_c_jobSize, static_cast<int>(kZstdJobSize)),
+               "jobSize");
         feeder_ = std::thread([this] { feed(); });
     }
 
@@ -157,7 +192,7 @@ public:
     }
 
 private:
-    static constexpr std::size_t kQueued = 16;
+    static constexpr std::size_t kQueued = kZstdQueued;
 
     void rethrow_locked() {
         if (error_) {

@@ -117,15 +117,18 @@ private:
                 },
                 label_);
             BlobReader reader = store_.open_blob(layer_.descriptor.digest);
-            std::vector<char> buf(1 << 16);
-            for (;;) {
-                std::size_t n = reader.read(buf.data(), buf.size());
-                if (n == 0) {
-                    break;
+            // A decoder's integrity error may be a corrupt cached blob: decode_blob() tells.
+            decode_blob(reader, [&] {
+                std::vector<char> buf(1 << 16);
+                for (;;) {
+                    std::size_t n = reader.read(buf.data(), buf.size());
+                    if (n == 0) {
+                        break;
+                    }
+                    decompressor->feed(buf.data(), n);
                 }
-                decompressor->feed(buf.data(), n);
-            }
-            decompressor->finish();
+                decompressor->finish();
+            });
             flush();
             Digest actual = diff.finish();
             if (actual != layer_.diff_id) {
