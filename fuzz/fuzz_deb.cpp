@@ -1,14 +1,15 @@
 // A .deb as `build` takes it: the ar archive, control.tar (control, md5sums, conffiles,
 // scripts) and data.tar read by DebReader; then, when its control file names a package,
-// the whole apt layer built from it (paths, links, conffiles, the dpkg database, ELF
-// libraries for ld.so.cache), as a lock that pins this very file would.
+// the whole apt part built from it (paths, links, conffiles, dpkg's info files) and the
+// state layer over it (the dpkg database, ELF libraries for ld.so.cache), as a lock that
+// pins this very file would.
 //
 // Inside control.tar and data.tar of a .deb built with `dpkg-deb -Znone` the tar header
 // checksums are fixed here first (so mutations reach the entries). Packages whose data
 // is larger than 16 MiB unpacked are not built into a layer (it lives in memory).
 #include "apt/deb.hpp"
+#include "apt/image_build.hpp"
 #include "apt/internal.hpp"
-#include "apt/layer.hpp"
 #include "support.hpp"
 
 #include <cstdint>
@@ -73,15 +74,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::optional<ocibake::LockedPackage> package = read_deb(store, digest, deb.size());
         if (package) {
             static ocibake::http::Client client;
-            apt::detail::AptLayerPlan plan;
-            plan.name = "fuzz";
-            plan.packages = {*package};
-            plan.arch = "amd64";
             ocibake::LayerOptions options;
             options.compression = ocibake::Compression::none;
             options.threads = 1;
-            (void)apt::detail::build_apt_layer(store, client, plan, options, nullptr, nullptr,
-                                               nullptr);
+            (void)apt::detail::build_one_part_image(store, &client, ocibake::apt::ImageFacts{},
+                                                    {*package}, options);
         }
     } catch (const ocibake::Error& e) {
         ocibake::fuzz::expected(e);

@@ -3,7 +3,7 @@
 // answer the parser must give instead.
 #include "apt/deb.hpp"
 #include "apt/effects.hpp"
-#include "apt/layer.hpp"
+#include "apt/image_build.hpp"
 #include "ocibake/lock.hpp"
 #include "ocibake/python.hpp"
 #include "ocibake/runtime.hpp"
@@ -122,16 +122,13 @@ TEST_CASE("a .deb with a file name that is not UTF-8 installs (its cache record 
     p.url = "http://deb.example/demo_1_all.deb";
     p.size = deb.size();
     p.sha256 = store.put_bytes(deb);
-    apt::detail::AptLayerPlan plan;
-    plan.name = "demo";
-    plan.packages = {p};
     LayerOptions options;
     options.compression = Compression::none;
     http::Client client;
     LayerResult layer;
     try {
-        layer =
-            apt::detail::build_apt_layer(store, client, plan, options, nullptr, nullptr, nullptr);
+        layer = apt::detail::build_one_part_image(store, &client, apt::ImageFacts{}, {p}, options)
+                    .at(0);
     } catch (const std::exception& e) {
         FAIL("the layer was not built: " << e.what());
     }
