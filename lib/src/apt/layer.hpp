@@ -41,11 +41,6 @@ struct AptLayerPlan {
     std::string generator = "ocibake"; ///< written into ld.so.cache
 };
 
-/// Downloads the packages the store does not have, `parallel` at a time, each checked
-/// by size and sha256 while it streams. Errors name the package and the URL.
-void fetch_debs(Store& store, http::Client& client, const std::vector<LockedPackage>& packages,
-                unsigned parallel);
-
 /// Builds the layer (or finds it in the layer cache, keyed by the packages' digests, the
 /// image below, the layer's own entries and the options): the packages' files streamed
 /// from their data.tar, then the dpkg database, then `extra`.

@@ -1,29 +1,25 @@
 // A layer of Debian packages: .debs downloaded into the store, their data.tar streamed
-// into the layer (decoded in parallel, written in a fixed order), then the dpkg database.
-//
-// Decoding xz (most .debs) is the expensive part, so worker threads decode packages
-// ahead of the writer, each into a bounded channel of its own; the writer takes the
-// packages in the lock's order, so the bytes never depend on timing. Memory is bounded
-// by (workers + 2) channels of kChannelBytes, never by a package's size.
+// into the layer (decoded in parallel, apt/decode.hpp, written in a fixed order), then
+// the dpkg database.
 #include "apt/deb.hpp"
+#include "apt/decode.hpp"
+#include "apt/dpkg_db.hpp"
 #include "apt/effects.hpp"
+#include "apt/fetch.hpp"
 #include "apt/internal.hpp"
 #include "apt/layer.hpp"
 #include "apt/md5.hpp"
+#include "apt/paths.hpp"
 #include "common/fs.hpp"
 #include "common/thread_pool.hpp"
 #include "layer/changeset.hpp"
 #include "layer/pipeline.hpp"
 
 #include <algorithm>
-#include <atomic>
-#include <condition_variable>
-#include <deque>
 #include <fcntl.h>
 #include <future>
 #include <mutex>
 #include <set>
-#include <thread>
 
 namespace ocibake::apt::detail {
 
@@ -33,256 +29,6 @@ using ocibake::detail::Buffer;
 using ocibake::detail::BufferPool;
 using ocibake::detail::ChunkStream;
 using ocibake::detail::TarWriter;
-
-constexpr std::size_t kChannelBytes = 8u << 20;
-constexpr std::size_t kDataChunk = 1u << 20;
-constexpr std::size_t kEntryCost = 512;
-
-std::string describe(const LockedPackage& p) {
-    return "package " + p.name + " " + p.version + " (" + p.arch + ")";
-}
-
-// ---- decoding, in parallel, into ordered channels -----------------------------------------
-
-struct Event {
-    enum class Kind { control, entry, data } kind = Kind::entry;
-    std::map<std::string, ControlFile> control;
-    DebEntry entry;
-    Buffer data;
-};
-
-/// A bounded queue from one decoder to the writer.
-class Channel {
-public:
-    /// Blocks while the channel is full; false when the writer has given up.
-    bool push(Event&& event, std::size_t bytes) {
-        std::unique_lock lock(mutex_);
-        space_.wait(lock, [&] { return bytes_ < kChannelBytes || cancelled_; });
-        if (cancelled_) {
-            return false;
-        }
-        bytes_ += bytes;
-        queue_.emplace_back(std::move(event), bytes);
-        ready_.notify_one();
-        return true;
-    }
-    void close(std::exception_ptr error = nullptr) {
-        std::lock_guard lock(mutex_);
-        closed_ = true;
-        error_ = error;
-        ready_.notify_all();
-    }
-    void cancel() {
-        std::lock_guard lock(mutex_);
-        cancelled_ = true;
-        space_.notify_all();
-    }
-    /// The next event; false at the end. Rethrows the decoder's error.
-    bool pop(Event& event) {
-        std::unique_lock lock(mutex_);
-        ready_.wait(lock, [&] { return !queue_.empty() || closed_; });
-        if (!queue_.empty()) {
-            event = std::move(queue_.front().first);
-            bytes_ -= queue_.front().second;
-            queue_.pop_front();
-            space_.notify_one();
-            return true;
-        }
-        if (error_) {
-            std::rethrow_exception(error_);
-        }
-        return false;
-    }
-
-private:
-    std::mutex mutex_;
-    std::condition_variable space_, ready_;
-    std::deque<std::pair<Event, std::size_t>> queue_;
-    std::size_t bytes_ = 0;
-    bool closed_ = false;
-    bool cancelled_ = false;
-    std::exception_ptr error_;
-};
-
-/// Worker threads decoding packages in order, at most `window` ahead of the writer.
-class Decoders {
-public:
-    /// `ready` (when given) says when each package is in the store: its download runs
-    /// while earlier packages are decoded.
-    Decoders(const Store& store, const std::vector<LockedPackage>& packages, unsigned threads,
-             BufferPool& buffers, const std::vector<std::shared_future<void>>* ready)
-        : store_(store), packages_(packages), buffers_(buffers), ready_(ready),
-          xz_threads_(threads) {
-        for (std::size_t i = 0; i < packages.size(); ++i) {
-            channels_.push_back(std::make_unique<Channel>());
-        }
-        window_ = threads + 2;
-        unsigned n =
-            std::max(1u, std::min<unsigned>(threads, static_cast<unsigned>(packages.size())));
-        for (unsigned i = 0; i < n; ++i) {
-            workers_.emplace_back([this] { run(); });
-        }
-    }
-    ~Decoders() {
-        {
-            std::lock_guard lock(mutex_);
-            stopping_ = true;
-            wake_.notify_all();
-        }
-        for (auto& c : channels_) {
-            c->cancel();
-        }
-        for (auto& w : workers_) {
-            w.join();
-        }
-    }
-    Decoders(const Decoders&) = delete;
-    Decoders& operator=(const Decoders&) = delete;
-
-    /// The writer has reached package `i`.
-    Channel& reach(std::size_t i) {
-        std::lock_guard lock(mutex_);
-        reached_ = i;
-        wake_.notify_all();
-        return *channels_[i];
-    }
-
-private:
-    void run() {
-        for (;;) {
-            std::size_t i;
-            {
-                std::unique_lock lock(mutex_);
-                wake_.wait(lock, [&] { return stopping_ || next_ < reached_ + window_; });
-                if (stopping_ || next_ >= packages_.size()) {
-                    return;
-                }
-                i = next_++;
-            }
-            decode(i);
-        }
-    }
-
-    void decode(std::size_t i) {
-        Channel& channel = *channels_[i];
-        const LockedPackage& p = packages_[i];
-        try {
-            if (ready_ != nullptr) {
-                (*ready_)[i].get(); // its download's error, if it failed
-            }
-            DebReader reader(store_, p.sha256, describe(p) + " (" + p.url + ")", xz_threads_);
-            Event control;
-            control.kind = Event::Kind::control;
-            control.control = reader.control();
-            if (!channel.push(std::move(control), kEntryCost)) {
-                return;
-            }
-            DebEntry entry;
-            while (reader.next(entry)) {
-                std::uint64_t left = entry.size;
-                std::string path = entry.path;
-                Event e;
-                e.entry = std::move(entry);
-                if (!channel.push(std::move(e), kEntryCost)) {
-                    return;
-                }
-                while (left > 0) {
-                    Buffer b = buffers_.get();
-                    while (b.free() > 0 && left > 0) {
-                        std::size_t n = reader.read(
-                            b.end(),
-                            static_cast<std::size_t>(std::min<std::uint64_t>(b.free(), left)));
-                        if (n == 0) {
-                            throw Error(ErrorKind::integrity,
-                                        describe(p) + " (" + p.url + "): data.tar: " + path +
-                                            " is shorter than its header says");
-                        }
-                        b.size += n;
-                        left -= n;
-                    }
-                    Event d;
-                    d.kind = Event::Kind::data;
-                    std::size_t size = b.size;
-                    d.data = std::move(b);
-                    if (!channel.push(std::move(d), size)) {
-                        return;
-                    }
-                }
-            }
-            channel.close();
-        } catch (...) {
-            channel.close(std::current_exception());
-        }
-    }
-
-    const Store& store_;
-    const std::vector<LockedPackage>& packages_;
-    BufferPool& buffers_;
-    const std::vector<std::shared_future<void>>* ready_;
-    std::vector<std::unique_ptr<Channel>> channels_;
-    std::vector<std::thread> workers_;
-    std::mutex mutex_;
-    std::condition_variable wake_;
-    std::size_t next_ = 0;
-    std::size_t reached_ = 0;
-    std::size_t window_ = 4;
-    /// A multi-block data.tar.xz is decoded on this many threads (a layer's one large
-    /// package, such as libcublaslt, would otherwise decode on one core).
-    unsigned xz_threads_ = 1;
-    bool stopping_ = false;
-};
-
-// ---- paths --------------------------------------------------------------------------------
-
-/// "./usr/bin/x" -> "usr/bin/x"; "" for the root. Error for a path that climbs out.
-std::string clean_path(std::string_view raw, const std::string& what) {
-    std::string out;
-    std::size_t pos = 0;
-    while (pos <= raw.size()) {
-        std::size_t slash = raw.find('/', pos);
-        std::string_view part =
-            raw.substr(pos, slash == std::string_view::npos ? std::string_view::npos : slash - pos);
-        pos = slash == std::string_view::npos ? raw.size() + 1 : slash + 1;
-        if (part.empty() || part == ".") {
-            continue;
-        }
-        if (part == "..") {
-            throw Error(ErrorKind::input,
-                        what + ": data.tar: '" + std::string(raw) + "' climbs out of the root");
-        }
-        if (!out.empty()) {
-            out += '/';
-        }
-        out += part;
-    }
-    return out;
-}
-
-/// Where a package path lands in the image below: below a top-level symlink of the base
-/// (a merged /usr: bin -> usr/bin), it lands where the link points. The link itself
-/// ("bin") maps to "" (not written: the directory entry would replace the link).
-std::string land(const std::string& path, const std::map<std::string, std::string>& links) {
-    std::size_t slash = path.find('/');
-    std::string top = path.substr(0, slash);
-    auto it = links.find(top);
-    if (it == links.end()) {
-        return path;
-    }
-    std::string target = it->second;
-    while (target.starts_with('/')) {
-        target.erase(0, 1);
-    }
-    while (target.ends_with('/')) {
-        target.pop_back();
-    }
-    if (target.empty() || target.find("..") != std::string::npos || target.starts_with("./")) {
-        return path; // not a plain link inside the image: leave it to the unpacker
-    }
-    if (slash == std::string::npos) {
-        return "";
-    }
-    return target + path.substr(slash);
-}
 
 // ---- control data -------------------------------------------------------------------------
 
@@ -377,109 +123,12 @@ struct BelowPackage {
     }
 };
 
-/// A diversion in the image below (dpkg-divert): `from` is installed as `to`, except by
-/// the diverting package.
-struct Diversion {
-    std::string to, by;
-};
-
-std::map<std::string, Diversion> diversions_of(const std::string& text) {
-    std::map<std::string, Diversion> out;
-    std::vector<std::string> lines;
-    std::size_t pos = 0;
-    while (pos < text.size()) {
-        std::size_t nl = text.find('\n', pos);
-        lines.push_back(text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos));
-        pos = nl == std::string::npos ? text.size() : nl + 1;
-    }
-    for (std::size_t i = 0; i + 2 < lines.size(); i += 3) {
-        out[lines[i]] = {lines[i + 1], lines[i + 2]};
-    }
-    return out;
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-    std::vector<std::string> out;
-    std::size_t pos = 0;
-    while (pos < text.size()) {
-        std::size_t nl = text.find('\n', pos);
-        std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-        pos = nl == std::string::npos ? text.size() : nl + 1;
-        if (!line.empty()) {
-            out.push_back(std::move(line));
-        }
-    }
-    return out;
-}
-
-/// "Name: value" lines; a value whose first line is empty starts with '\n'.
-std::string field_text(const std::string& key, const std::string& value) {
-    if (value.starts_with('\n')) {
-        return key + ":" + value + "\n";
-    }
-    return key + ": " + value + "\n";
-}
-
 /// The dpkg status stanza of an installed package.
 std::string stanza_of(const Unpacked& u) {
-    std::string out = "Package: " + u.name + "\nStatus: install ok installed\n";
-    std::string conffiles;
-    for (const auto& [path, md5] : u.conffile_md5s) {
-        conffiles += "\n " + path + " " + md5;
-    }
-    bool placed = conffiles.empty();
-    for (const auto& [k, v] : u.fields) {
-        if (k == "Package" || k == "Status" || k == "Conffiles") {
-            continue;
-        }
-        if (k == "Description" && !placed) {
-            out += "Conffiles:" + conffiles + "\n";
-            placed = true;
-        }
-        out += field_text(k, v);
-    }
-    if (!placed) {
-        out += "Conffiles:" + conffiles + "\n";
-    }
-    return out;
+    return stanza_text(u.name, u.fields, u.conffile_md5s);
 }
 
 /// Splits a status file into stanzas keyed like dpkg's database (name, or name:arch for
-/// Multi-Arch: same), each ending in "\n".
-std::map<std::string, std::string> stanzas_of(const std::string& status) {
-    std::map<std::string, std::string> out;
-    std::string current;
-    auto flush = [&] {
-        if (current.empty()) {
-            return;
-        }
-        std::string name, arch, multi_arch;
-        for_each_paragraph(current, "status", [&](const RawParagraph& p) {
-            name = std::string(p.get("Package"));
-            arch = std::string(p.get("Architecture"));
-            multi_arch = std::string(p.get("Multi-Arch"));
-        });
-        if (!name.empty()) {
-            out[multi_arch == "same" ? name + ":" + arch : name] = current;
-        }
-        current.clear();
-    };
-    std::size_t pos = 0;
-    while (pos < status.size()) {
-        std::size_t nl = status.find('\n', pos);
-        std::string line =
-            status.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-        pos = nl == std::string::npos ? status.size() : nl + 1;
-        if (line.find_first_not_of(" \t\r") == std::string::npos) {
-            flush();
-        } else {
-            current += line + "\n";
-        }
-    }
-    flush();
-    return out;
-}
-
 // ---- the layer key --------------------------------------------------------------------------
 
 Digest layer_key(const AptLayerPlan& plan, const LayerOptions& options) {
@@ -1524,70 +1173,6 @@ std::vector<DebInfo> earlier_infos(Store& store, const std::vector<LockedPackage
 }
 
 } // namespace
-
-namespace {
-
-/// Downloads one package into the store, checked by size and sha256 as it streams.
-void fetch_deb(Store& store, http::Client& client, const LockedPackage& p) {
-    BlobWriter blob = store.new_blob();
-    http::Request r;
-    r.url = p.url;
-    std::string what = describe(p);
-    try {
-        client.download(
-            r, [&](const char* data, std::size_t size) { blob.write(data, size); }, p.size);
-    } catch (const http::HttpError& e) {
-        std::string msg = e.what();
-        if (e.kind() == ErrorKind::integrity && msg.find("expected") != std::string::npos) {
-            throw Error(ErrorKind::integrity,
-                        what + ": " + p.url + ": the server sent " + std::to_string(blob.size()) +
-                            " bytes, the lock pins " + std::to_string(p.size));
-        }
-        throw Error(e.kind(), what + ": " + msg);
-    }
-    try {
-        blob.commit(p.sha256);
-    } catch (const Error& e) {
-        if (e.kind() != ErrorKind::integrity) {
-            throw;
-        }
-        throw Error(ErrorKind::integrity,
-                    what + ": " + p.url + ": the file does not match the lock's sha256 (" +
-                        p.sha256.str() + "); it was changed on the server, or in transit");
-    }
-}
-
-/// Starts the downloads of the packages the store lacks, in order; a future per package.
-std::vector<std::shared_future<void>> start_fetches(Store& store, http::Client& client,
-                                                    const std::vector<LockedPackage>& packages,
-                                                    ocibake::detail::ThreadPool& pool) {
-    std::vector<std::shared_future<void>> out;
-    for (const LockedPackage& p : packages) {
-        if (store.has_blob(p.sha256)) {
-            std::promise<void> done;
-            done.set_value();
-            out.push_back(done.get_future().share());
-        } else {
-            out.push_back(
-                pool.submit([&store, &client, &p] { fetch_deb(store, client, p); }).share());
-        }
-    }
-    return out;
-}
-
-} // namespace
-
-void fetch_debs(Store& store, http::Client& client, const std::vector<LockedPackage>& packages,
-                unsigned parallel) {
-    std::vector<std::shared_future<void>> done;
-    {
-        ocibake::detail::ThreadPool pool(std::max(1u, parallel));
-        done = start_fetches(store, client, packages, pool);
-    }
-    for (auto& f : done) {
-        f.get(); // the first failure in the lock's order
-    }
-}
 
 LayerResult build_apt_layer(Store& store, http::Client& client, const AptLayerPlan& plan,
                             const LayerOptions& options, ocibake::detail::ThreadPool* pool,
