@@ -732,6 +732,71 @@ TEST_CASE("recipe: errors of the apt keys, at their place") {
               .starts_with("r.toml:2:24: error: 'name' 'a/b' is not an alternative name"));
 }
 
+TEST_CASE("lock: [[apt.release]] read, checked and written back; times exactly") {
+    CHECK(ocibake::lock_time_text(1736590327) == "2025-01-11T10:12:07Z");
+    CHECK(ocibake::parse_lock_time("2025-01-11T10:12:07Z") == 1736590327);
+    CHECK(ocibake::parse_lock_time("1970-01-01T00:00:00Z") == 0);
+    for (const char* bad :
+         {"2025-01-11 10:12:07Z", "2025-01-11T10:12:07", "2025-01-11T10:12:07+00:00",
+          "2025-01-11T10:12:07.5Z", "2025-02-30T10:12:07Z", "2025-13-01T00:00:00Z",
+          "2025-01-11T24:00:00Z", "25-01-11T10:12:07Z", "", "Sat, 11 Jan 2025"}) {
+        INFO(bad);
+        CHECK(!ocibake::parse_lock_time(bad));
+    }
+    const std::string hex(64, 'a');
+    const std::string head = "version = 1\n\n[[apt]]\nlayer = \"system\"\npackages = [\"bash\"]\n"
+                             "recommends = false\nsources = \"sha256:" +
+                             hex + "\"\nbelow = \"sha256:" + hex + "\"\n";
+    const std::string release = "\n[[apt.release]]\nurl = \"http://deb.debian.org/debian\"\n"
+                                "suite = \"bookworm\"\ndate = \"2025-01-11T10:12:07Z\"\n";
+    const std::string package = "\n[[apt.package]]\nname = \"bash\"\nversion = \"5.2.15-2+b2\"\n"
+                                "arch = \"amd64\"\nsource = \"bash\"\nurl = "
+                                "\"http://deb.debian.org/debian/pool/main/b/bash/b.deb\"\n"
+                                "size = 1\nsha256 = \"sha256:" +
+                                hex + "\"\n";
+    ocibake::Lock lock = ocibake::parse_lock(head + release + package, "app.lock");
+    REQUIRE(lock.apt.size() == 1);
+    REQUIRE(lock.apt[0].releases.size() == 1);
+    CHECK(lock.apt[0].releases[0] ==
+          LockedRelease{"http://deb.debian.org/debian", "bookworm", 1736590327, {}});
+    CHECK(lock.apt[0].releases[0].where.line == 10);
+    std::string text = ocibake::to_text(lock, "app.toml");
+    CHECK(text.ends_with(head.substr(12) + release + package));
+    CHECK(ocibake::parse_lock(text, "app.lock") == lock);
+    // Without it (a lock of an earlier ocibake): read, and written back without it.
+    ocibake::Lock old = ocibake::parse_lock(head + package, "app.lock");
+    CHECK(old.apt[0].releases.empty());
+    CHECK(ocibake::to_text(old, "app.toml").ends_with(head.substr(12) + package));
+
+    auto error = [&](const std::string& rel) {
+        return error_of([&] { ocibake::parse_lock(head + rel + package, "app.lock"); }).what;
+    };
+    const std::string remake = "\nhint: run `ocibake lock` to remake the lock";
+    CHECK(
+        error("\n[[apt.release]]\nurl = \"http://x\"\nsuite = \"b\"\ndate = "
+              "\"2025-01-11\"\n")
+            .starts_with("app.lock:13:8: error: 'date' '2025-01-11' is not a UTC time of the form "
+                         "2025-01-11T10:12:07Z"));
+    CHECK(error("\n[[apt.release]]\nurl = \"http://x\"\nsuite = \"b\"\ndate = "
+                "2025-01-11T10:12:07Z\n")
+              .starts_with("app.lock:13:8: error: 'date' must be a string, not a date or time"));
+    CHECK(error("\n[[apt.release]]\nurl = \"http://x\"\nsuite = \"b c\"\ndate = "
+                "\"2025-01-11T10:12:07Z\"\n")
+              .starts_with("app.lock:12:9: error: 'suite' 'b c' is not a suite"));
+    CHECK(error("\n[[apt.release]]\nurl = \"x\"\nsuite = \"b\"\ndate = "
+                "\"2025-01-11T10:12:07Z\"\n")
+              .starts_with("app.lock:11:7: error: 'url' 'x' is not an http:// or https:// URL"));
+    CHECK(error("\n[[apt.release]]\nurl = \"http://x\"\nsuite = \"b\"\n")
+              .starts_with("app.lock:10:1: error: [[apt.release]] needs 'date'"));
+    CHECK(error("\n[[apt.release]]\nurl = \"http://x\"\nsuite = \"b\"\ndate = "
+                "\"2025-01-11T10:12:07Z\"\nsigned = true\n")
+              .starts_with("app.lock:14:1: error: unknown key 'signed' in [[apt.release]]"));
+    CHECK(error(release + release) ==
+          "app.lock:15:1: error: suite bookworm of http://deb.debian.org/debian is recorded "
+          "twice for layer 'system' (first at app.lock:10:1)" +
+              remake);
+}
+
 TEST_CASE("certificates: OpenSSL's subject hashes, as this machine's /etc/ssl/certs has them") {
     namespace fs = std::filesystem;
     int checked = 0;

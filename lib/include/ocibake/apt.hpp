@@ -172,6 +172,9 @@ public:
     /// The native architecture (the image's) and every architecture indexed.
     std::string native_arch;
     std::vector<std::string> architectures;
+    /// Every source's suites whose Release has a Date, in the sources' order: when the
+    /// packages were resolved (for the lock).
+    std::vector<LockedRelease> releases;
 
 private:
     struct Impl;

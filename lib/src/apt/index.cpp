@@ -381,6 +381,9 @@ Index fetch_index(Store& store, http::Client& client, const std::vector<SourceSp
                                 date_text(*release.valid_until) +
                                 " (Valid-Until): the mirror is stale, or the clock is wrong");
             }
+            if (release.date) {
+                index.releases.push_back({s.url, suite, *release.date, {}});
+            }
             std::vector<std::pair<std::string, std::string>> wanted; // (path, label)
             if (flat) {
                 wanted.emplace_back("Packages", suite);

@@ -111,6 +111,7 @@ public:
         out.recommends = spec.recommends;
         out.sources = sources_fingerprint(recipe_);
         out.below = below_fingerprint(base, before);
+        out.releases = idx.releases;
         apt::ResolveOptions ro;
         ro.recommends = spec.recommends;
         try {
@@ -193,6 +194,20 @@ http::Client apt_client(const Recipe& recipe, const BuildOptions& options) {
     return http::Client(o);
 }
 
+void keep_release_dates(std::vector<LockedAptLayer>& fresh,
+                        const std::vector<LockedAptLayer>& old) {
+    for (LockedAptLayer& layer : fresh) {
+        for (const LockedAptLayer& before : old) {
+            if (before.layer == layer.layer && !before.releases.empty() &&
+                before.packages == layer.packages && before.recommends == layer.recommends &&
+                before.sources == layer.sources && before.below == layer.below &&
+                before.installs == layer.installs) {
+                layer.releases = before.releases;
+            }
+        }
+    }
+}
+
 std::vector<LockedAptLayer> resolve_apt_layers(const Recipe& recipe, Store& store,
                                                const BuildOptions& options,
                                                const apt::ImageFacts& base) {
@@ -226,6 +241,9 @@ std::vector<LockedAptLayer> locked_apt_layers(const Recipe& recipe, Store& store
                                   [&](const LockedAptLayer& l) { return l.layer == spec.name; });
         if (entry == lock.apt.end() || options.update_lock) {
             out.push_back(resolution.resolve(spec, base, out));
+            if (entry != lock.apt.end()) {
+                keep_release_dates(out, {*entry});
+            }
             changed = true;
             continue;
         }

@@ -24,6 +24,10 @@ std::string apt_native_arch(const Recipe& recipe);
 /// the Release is signed and every index and package is checked against it.
 http::Client apt_client(const Recipe& recipe, const BuildOptions& options);
 
+/// Keeps the Release Dates of an `old` entry whose resolution gave the same packages
+/// again (so that locking again without a change leaves the lock's text as it was).
+void keep_release_dates(std::vector<LockedAptLayer>& fresh, const std::vector<LockedAptLayer>& old);
+
 /// Resolves every layer that lists packages, in order, each against the packages the base
 /// image and the layers before it have.
 std::vector<LockedAptLayer> resolve_apt_layers(const Recipe& recipe, Store& store,

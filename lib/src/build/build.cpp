@@ -274,6 +274,9 @@ LockResult lock_recipe(const Recipe& recipe, const BuildOptions& options) {
         Store store(options.cache_dir.empty() ? Store::default_root() : options.cache_dir);
         apt::ImageFacts facts = lock_base_facts(store, recipe, lock.base, options);
         lock.apt = detail::resolve_apt_layers(recipe, store, options, facts);
+        if (old) {
+            detail::keep_release_dates(lock.apt, old->apt);
+        }
     }
     if (detail::has_python_layers(recipe)) {
         Store store(options.cache_dir.empty() ? Store::default_root() : options.cache_dir);
