@@ -142,8 +142,10 @@ TEST_CASE("fallbacks: the lock records each suite's Release Date, and keeps it w
     CHECK(g.locked.substr(release, g.locked.find("\n\n", release) - release) ==
           "[[apt.release]]\nurl = \"" + g.server->url() + "\"\nsuite = \"bookworm\"\ndate = \"" +
               ocibake::lock_time_text(g.date) + "\"");
-    // The archive signs a new Release a day later, with the same packages: locking again
-    // keeps the date, and the lock's text as it was.
+    // The archive signs a new Release a day later, with the same packages; the recipe names
+    // mirrors and turns the snapshot off (where a missing file is looked for, not what the
+    // lock pins): locking again keeps the date, and the lock's text as it was.
+    g.write_recipe("mirrors = [\"http://mirror.invalid/debian\"]\nsnapshot = false\n");
     fs::path release_file = g.repo / "dists/bookworm/Release";
     std::string release_text = read_file(release_file);
     std::size_t d = release_text.find("\nDate: ") + 7;

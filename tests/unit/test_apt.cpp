@@ -732,6 +732,132 @@ TEST_CASE("recipe: errors of the apt keys, at their place") {
               .starts_with("r.toml:2:24: error: 'name' 'a/b' is not an alternative name"));
 }
 
+TEST_CASE("recipe: mirrors and snapshot of an [[apt.source]]") {
+    ocibake::test::ScratchDir dir("apt-recipe");
+    auto path = ocibake::test::write_file(
+        dir / "r.toml",
+        kSource + "mirrors = [\"http://ftp.de.debian.org/debian/\", \"https://m.example/d\"]\n" +
+            "[[apt.source]]\nname = \"b\"\nurl = \"https://repo.example/x\"\nsuites = [\"/\"]\n"
+            "trusted = true\nsnapshot = \"https://snap.example/archive/x/\"\n"
+            "[[apt.source]]\nname = \"c\"\nurl = \"http://deb.debian.org/debian-security\"\n"
+            "suites = [\"bookworm-security\"]\ntrusted = true\nsnapshot = false\n"
+            "[[apt.source]]\nname = \"d\"\nurl = \"http://archive.ubuntu.com/ubuntu\"\n"
+            "suites = [\"noble\"]\ntrusted = true\nsnapshot = true\n");
+    Recipe r = ocibake::load_recipe(path);
+    REQUIRE(r.apt_sources.size() == 4);
+    CHECK(r.apt_sources[0].mirrors ==
+          std::vector<std::string>{"http://ftp.de.debian.org/debian", "https://m.example/d"});
+    CHECK(!r.apt_sources[0].snapshot); // derived
+    CHECK(r.apt_sources[1].snapshot == "https://snap.example/archive/x");
+    CHECK(r.apt_sources[2].snapshot == "");
+    CHECK(!r.apt_sources[3].snapshot);
+
+    CHECK(recipe_error(kSource + "snapshot = 1\n")
+              .starts_with("r.toml:5:12: error: 'snapshot' must be a URL or false, not an "
+                           "integer\n"));
+    CHECK(recipe_error(kSource + "snapshot = \"ftp://snap\"\n")
+              .starts_with("r.toml:5:12: error: 'snapshot' 'ftp://snap' is not an http:// or "
+                           "https:// URL of an archive's root\n"));
+    CHECK(recipe_error(kSource + "mirrors = \"http://m\"\n")
+              .starts_with("r.toml:5:11: error: 'mirrors' must be an array of strings, not a "
+                           "string"));
+    CHECK(recipe_error(kSource + "mirrors = [\"http://m\", \"http:///x\"]\n")
+              .starts_with("r.toml:5:24: error: 'mirrors' 'http:///x' is not an http:// or "
+                           "https:// URL of an archive's root\n"));
+    CHECK(recipe_error("[[apt.source]]\nurl = \"https://repo.example.com/debian\"\n"
+                       "suites = [\"a\"]\ntrusted = true\nsnapshot = true\n") ==
+          "r.toml:5:12: error: no snapshot service is known for "
+          "'https://repo.example.com/debian'\n 5 | snapshot = true\n   |            ^\n"
+          "hint: write the service's URL (snapshot = \"https://...\"), or leave 'snapshot' out");
+}
+
+TEST_CASE("fallbacks: the snapshot service of the well-known archives") {
+    using ocibake::apt::snapshot_service_for;
+    for (const char* scheme : {"http://", "https://"}) {
+        std::string s = scheme;
+        CHECK(snapshot_service_for(s + "deb.debian.org/debian") ==
+              "https://snapshot.debian.org/archive/debian");
+        CHECK(snapshot_service_for(s + "deb.debian.org/debian-security") ==
+              "https://snapshot.debian.org/archive/debian-security");
+        CHECK(snapshot_service_for(s + "security.debian.org/debian-security") ==
+              "https://snapshot.debian.org/archive/debian-security");
+        CHECK(snapshot_service_for(s + "deb.debian.org/debian-ports") ==
+              "https://snapshot.debian.org/archive/debian-ports");
+        CHECK(snapshot_service_for(s + "ftp.de.debian.org/debian") ==
+              "https://snapshot.debian.org/archive/debian");
+        CHECK(snapshot_service_for(s + "Deb.Debian.org/debian/") ==
+              "https://snapshot.debian.org/archive/debian");
+        CHECK(snapshot_service_for(s + "archive.ubuntu.com/ubuntu") ==
+              "https://snapshot.ubuntu.com/ubuntu");
+        CHECK(snapshot_service_for(s + "de.archive.ubuntu.com/ubuntu") ==
+              "https://snapshot.ubuntu.com/ubuntu");
+        CHECK(snapshot_service_for(s + "security.ubuntu.com/ubuntu") ==
+              "https://snapshot.ubuntu.com/ubuntu");
+        CHECK(snapshot_service_for(s + "ports.ubuntu.com/ubuntu-ports") ==
+              "https://snapshot.ubuntu.com/ubuntu-ports");
+    }
+    // Anything else has none: another path, a port, another host, a look-alike.
+    for (const char* url :
+         {"http://deb.debian.org/debian/extra", "http://deb.debian.org:8080/debian",
+          "http://127.0.0.1:8000/debian", "http://deb.debian.org.evil/debian",
+          "http://a.b.archive.ubuntu.com/ubuntu", "http://archive.ubuntu.com/",
+          "https://developer.download.nvidia.com/compute/cuda/repos/x86_64",
+          "ftp://deb.debian.org/debian"}) {
+        INFO(url);
+        CHECK(snapshot_service_for(url).empty());
+    }
+    CHECK(ocibake::apt::snapshot_time(1736590327) == "20250111T101207Z");
+}
+
+TEST_CASE("fallbacks: the places a package is looked for after its url, in order") {
+    using ocibake::apt::DebPlace;
+    using Kind = DebPlace::Kind;
+    SourceSpec s;
+    s.url = "http://deb.debian.org/debian-security";
+    s.mirrors = {"http://m1.example/ds", "https://m2.example/x/debian-security"};
+    LockedPackage p;
+    p.name = "libssl3";
+    p.version = "3.0.15-1~deb12u1";
+    p.arch = "amd64";
+    p.url = s.url + "/pool/updates/main/o/openssl/libssl3_3.0.15-1~deb12u1_amd64.deb";
+    const std::string below = "/pool/updates/main/o/openssl/libssl3_3.0.15-1~deb12u1_amd64.deb";
+    // The latest date recorded for the source's url (another url's does not count).
+    std::vector<LockedRelease> releases = {
+        {s.url, "bookworm-security", 1736500000, {}},
+        {s.url, "bookworm-security-extra", 1736590327, {}},
+        {"http://deb.debian.org/debian", "bookworm", 1799999999, {}},
+    };
+    CHECK(ocibake::apt::fallback_places(s, releases, p) ==
+          std::vector<DebPlace>{
+              {Kind::file, "http://m1.example/ds" + below},
+              {Kind::file, "https://m2.example/x/debian-security" + below},
+              {Kind::file,
+               "https://snapshot.debian.org/archive/debian-security/20250111T101207Z" + below},
+              {Kind::by_hash, "https://snapshot.debian.org"},
+          });
+    // A lock without dates: by hash only.
+    CHECK(ocibake::apt::fallback_places(s, {}, p) ==
+          std::vector<DebPlace>{{Kind::file, "http://m1.example/ds" + below},
+                                {Kind::file, "https://m2.example/x/debian-security" + below},
+                                {Kind::by_hash, "https://snapshot.debian.org"}});
+    // snapshot = false: the mirrors only.
+    s.snapshot = "";
+    CHECK(ocibake::apt::fallback_places(s, releases, p).size() == 2);
+    // A service of another scheme: by date only.
+    s.mirrors.clear();
+    s.snapshot = "https://snapshot.ubuntu.com/ubuntu";
+    CHECK(ocibake::apt::fallback_places(s, releases, p) ==
+          std::vector<DebPlace>{
+              {Kind::file, "https://snapshot.ubuntu.com/ubuntu/20250111T101207Z" + below}});
+    // A service named at <root>/archive/<name>: asked by hash at <root>.
+    s.snapshot = "http://127.0.0.1:9/archive/debian";
+    CHECK(ocibake::apt::fallback_places(s, {}, p) ==
+          std::vector<DebPlace>{{Kind::by_hash, "http://127.0.0.1:9"}});
+    // A package that is not below the source's url has none.
+    p.url = "http://elsewhere.example/pool/x.deb";
+    CHECK(ocibake::apt::fallback_places(s, releases, p).empty());
+}
+
 TEST_CASE("lock: [[apt.release]] read, checked and written back; times exactly") {
     CHECK(ocibake::lock_time_text(1736590327) == "2025-01-11T10:12:07Z");
     CHECK(ocibake::parse_lock_time("2025-01-11T10:12:07Z") == 1736590327);
