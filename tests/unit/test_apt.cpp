@@ -858,7 +858,7 @@ TEST_CASE("fallbacks: the places a package is looked for after its url, in order
     CHECK(ocibake::apt::fallback_places(s, releases, p).empty());
 }
 
-TEST_CASE("lock: [[apt.release]] read, checked and written back; times exactly") {
+TEST_CASE("lock: [[apt.release]] read, checked and written back, times exactly") {
     CHECK(ocibake::lock_time_text(1736590327) == "2025-01-11T10:12:07Z");
     CHECK(ocibake::parse_lock_time("2025-01-11T10:12:07Z") == 1736590327);
     CHECK(ocibake::parse_lock_time("1970-01-01T00:00:00Z") == 0);
