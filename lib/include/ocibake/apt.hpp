@@ -137,6 +137,20 @@ std::vector<DebPlace> fallback_places(const SourceSpec& source,
 /// "20250111T101207Z": a time as snapshot services name their runs (UTC).
 std::string snapshot_time(std::int64_t seconds);
 
+/// A locked .deb that its url no longer had, and where it was fetched from instead.
+struct FetchedElsewhere {
+    std::string name, version, arch;
+    Digest sha256;
+    std::string url;    ///< the lock's
+    std::string answer; ///< what the url answered ("HTTP 404 Not Found")
+    bool gone = false;  ///< the url said the file is not there (HTTP 404 or 410)
+    /// Places tried before the one that had it, and what each answered.
+    std::vector<std::pair<std::string, std::string>> tried;
+    std::string fetched_from; ///< the URL that served the bytes (after redirects)
+
+    bool operator==(const FetchedElsewhere&) const = default;
+};
+
 /// A Release file's fields that matter here.
 struct Release {
     std::string suite;

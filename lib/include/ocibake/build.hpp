@@ -77,6 +77,9 @@ struct BuildResult {
     /// `strict`) is `unchecked`.
     std::vector<LayerCheck> base_checks;
     std::filesystem::path lock_file;
+    /// Locked .debs that their url no longer had, fetched from a mirror or a snapshot
+    /// service instead (docs/apt.md), sorted by name.
+    std::vector<apt::FetchedElsewhere> fetched_elsewhere;
 };
 
 struct LockResult {

@@ -1,6 +1,7 @@
 // Internal: a layer of Debian packages (the build module calls this).
 #pragma once
 
+#include "apt/fetch.hpp"
 #include "common/thread_pool.hpp"
 #include "ocibake/apt.hpp"
 #include "ocibake/layer.hpp"
@@ -39,6 +40,9 @@ struct AptLayerPlan {
     bool ldconfig = false;             ///< write ld.so.cache even without new libraries
     std::string arch = "amd64";        ///< the image's (dpkg's name)
     std::string generator = "ocibake"; ///< written into ld.so.cache
+    /// Where a package its url no longer has is looked for, and where that is told (not
+    /// owned; null: the url only).
+    Fallbacks* fallbacks = nullptr;
 };
 
 /// Builds the layer (or finds it in the layer cache, keyed by the packages' digests, the

@@ -1189,11 +1189,11 @@ LayerResult build_apt_layer(Store& store, http::Client& client, const AptLayerPl
             }
         }
     }
-    fetch_debs(store, client, plan.earlier, 8);
+    fetch_debs(store, client, plan.earlier, 8, plan.fallbacks);
     // This layer's packages download while the first ones are decoded.
     ocibake::detail::ThreadPool downloads(8);
     std::vector<std::shared_future<void>> ready =
-        start_fetches(store, client, plan.packages, downloads);
+        start_fetches(store, client, plan.packages, downloads, plan.fallbacks);
     unsigned threads = ocibake::detail::resolve_threads(options.threads);
     LayerWriter writer(store, plan, threads);
     writer.earlier_ = earlier_infos(store, plan.earlier, plan.arch);

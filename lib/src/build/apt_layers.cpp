@@ -186,10 +186,18 @@ std::string apt_native_arch(const Recipe& recipe) {
 
 http::Client apt_client(const Recipe& recipe, const BuildOptions& options) {
     http::Options o = options.registry.http;
-    for (const apt::SourceSpec& s : recipe.apt_sources) {
-        if (s.url.starts_with("http://")) {
-            o.insecure_hosts.push_back(http::host_of(s.url));
+    auto allow = [&](const std::string& url) {
+        if (url.starts_with("http://")) {
+            o.insecure_hosts.push_back(http::host_of(url));
         }
+    };
+    for (const apt::SourceSpec& s : recipe.apt_sources) {
+        allow(s.url);
+        // Mirrors and snapshots too: what they serve is checked against the lock's sha256.
+        for (const std::string& mirror : s.mirrors) {
+            allow(mirror);
+        }
+        allow(s.snapshot.value_or(""));
     }
     return http::Client(o);
 }
@@ -206,6 +214,27 @@ void keep_release_dates(std::vector<LockedAptLayer>& fresh,
             }
         }
     }
+}
+
+std::unique_ptr<apt::detail::Fallbacks> apt_fallbacks(const Recipe& recipe,
+                                                      const std::vector<LockedAptLayer>& locked) {
+    auto out = std::make_unique<apt::detail::Fallbacks>();
+    for (const LockedAptLayer& layer : locked) {
+        for (const LockedPackage& p : layer.installs) {
+            // The source the package came from: the longest url it is below.
+            const apt::SourceSpec* source = nullptr;
+            for (const apt::SourceSpec& s : recipe.apt_sources) {
+                if (p.url.starts_with(s.url + "/") &&
+                    (source == nullptr || s.url.size() > source->url.size())) {
+                    source = &s;
+                }
+            }
+            if (source != nullptr) {
+                out->add(p.sha256, apt::fallback_places(*source, layer.releases, p));
+            }
+        }
+    }
+    return out;
 }
 
 std::vector<LockedAptLayer> resolve_apt_layers(const Recipe& recipe, Store& store,
@@ -288,9 +317,10 @@ LayerResult build_apt_layer_on(Store& store, http::Client& client, const Recipe&
                                const LayerSpec& spec, const std::vector<LockedAptLayer>& locked,
                                const apt::ImageFacts& below, std::vector<LayerEntry> extra,
                                const LayerOptions& options, ThreadPool* pool, CacheStatus* status,
-                               Progress* progress) {
+                               Progress* progress, apt::detail::Fallbacks* fallbacks) {
     apt::detail::AptLayerPlan plan;
     plan.name = spec.name;
+    plan.fallbacks = fallbacks;
     plan.below = below;
     plan.extra = std::move(extra);
     plan.accounts = spec.accounts;

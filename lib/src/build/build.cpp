@@ -397,6 +397,7 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
     std::vector<LockedAptLayer> apt_layers;
     apt::ImageFacts facts;
     std::optional<http::Client> apt_http;
+    std::unique_ptr<apt::detail::Fallbacks> fallbacks;
     if (detail::uses_image_below(recipe)) {
         std::vector<LayerResult> base_layers;
         for (const auto& l : image.layers) {
@@ -409,6 +410,7 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
             result.lock_file = lock_file_of(recipe, options);
         }
         apt_http.emplace(detail::apt_client(recipe, options));
+        fallbacks = detail::apt_fallbacks(recipe, apt_layers);
     }
 
     // [layer.python] is planned before the layers are built, in recipe order (layers may
@@ -451,8 +453,8 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
                     if (spec_ptr->uses_image_below()) {
                         report.layer = detail::build_apt_layer_on(
                             store, *apt_http, recipe, *spec_ptr, apt_layers, facts,
-                            std::move(entries), lo, &compress_pool, &report.cache,
-                            options.progress);
+                            std::move(entries), lo, &compress_pool, &report.cache, options.progress,
+                            fallbacks.get());
                     } else {
                         report.layer =
                             detail::build_layer_on(store, entries, lo, &compress_pool,
@@ -486,6 +488,9 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
         std::rethrow_exception(first_error);
     }
     result.layer_seconds = seconds_since(layers_start);
+    if (fallbacks) {
+        result.fetched_elsewhere = fallbacks->fetched();
+    }
 
     if (image.layers.size() > oci::max_layers) {
         throw Error(ErrorKind::input, recipe.file.string() + ": the image would have " +
