@@ -247,6 +247,24 @@ TEST_CASE("Release files: fields, the SHA256 list, dates") {
           "InRelease: malformed SHA256 line 'zz 1 Packages'");
 }
 
+TEST_CASE("an index that decompresses to nothing is an empty index") {
+    // xz of no bytes: the 32 bytes of bookworm-updates' non-free/binary-amd64/Packages.xz as
+    // its InRelease lists it (sha256
+    // 0040f94d11d0039505328a90b2ff48968db873e9e7967307631bf40ef5679275).
+    const unsigned char xz[] = {0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 0x00, 0x04, 0xe6, 0xd6, 0xb4,
+                                0x46, 0x00, 0x00, 0x00, 0x00, 0x1c, 0xdf, 0x44, 0x21, 0x1f, 0xb6,
+                                0xf3, 0x7d, 0x01, 0x00, 0x00, 0x00, 0x00, 0x04, 0x59, 0x5a};
+    // gzip -n of no bytes.
+    const unsigned char gz[] = {0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03,
+                                0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
+    CHECK(detail::decompress(std::string_view(reinterpret_cast<const char*>(xz), sizeof xz),
+                             "Packages.xz") == "");
+    CHECK(detail::decompress(std::string_view(reinterpret_cast<const char*>(gz), sizeof gz),
+                             "Packages.gz") == "");
+    CHECK(detail::decompress("", "Packages") == "");
+    CHECK(detail::decompress("Package: a\n", "Packages") == "Package: a\n");
+}
+
 TEST_CASE("clearsigned text and armored keys are read without any crypto of our own") {
     std::string message = "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nSuite: x\n"
                           "- -----not a header\nEnd: y\n-----BEGIN PGP SIGNATURE-----\n\nabc\n"
