@@ -247,6 +247,19 @@ TEST_CASE("Release files: fields, the SHA256 list, dates") {
           "InRelease: malformed SHA256 line 'zz 1 Packages'");
 }
 
+TEST_CASE("a component listed with a prefix as Debian's security archive lists them") {
+    // bookworm-security's Release: "Components: updates/main updates/contrib ..." while its
+    // indexes are main/binary-amd64/Packages.xz, and sources.list says `main`.
+    Release r = parse_release("Components: updates/main updates/non-free\n", "InRelease");
+    CHECK(has_component(r, "main"));
+    CHECK(has_component(r, "non-free"));
+    CHECK(has_component(r, "updates/main"));
+    CHECK(!has_component(r, "contrib"));
+    CHECK(!has_component(r, "free")); // a suffix, not a component
+    CHECK(!has_component(r, "in"));
+    CHECK(has_component(parse_release("Suite: x\n", "Release"), "anything"));
+}
+
 TEST_CASE("an index that decompresses to nothing is an empty index") {
     // xz of no bytes: the 32 bytes of bookworm-updates' non-free/binary-amd64/Packages.xz as
     // its InRelease lists it (sha256

@@ -172,6 +172,11 @@ struct Release {
 /// Parses a Release file (the payload of InRelease). Error(integrity) naming `origin`.
 Release parse_release(std::string_view text, std::string_view origin);
 
+/// Whether the Release offers `component`: listed in its Components (or no Components
+/// field), or listed with a prefix, as Debian's security archive lists "updates/main"
+/// for the `main` whose indexes it names main/... (apt accepts it so too).
+bool has_component(const Release& release, std::string_view component);
+
 /// Parses an RFC 2822 date as Release files write it ("Sat, 10 Jun 2023 08:50:22 UTC").
 std::optional<std::int64_t> parse_date(std::string_view text);
 

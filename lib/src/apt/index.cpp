@@ -389,9 +389,7 @@ Index fetch_index(Store& store, http::Client& client, const std::vector<SourceSp
                 wanted.emplace_back("Packages", suite);
             } else {
                 for (const std::string& component : s.components) {
-                    if (!release.components.empty() &&
-                        std::find(release.components.begin(), release.components.end(),
-                                  component) == release.components.end()) {
+                    if (!has_component(release, component)) {
                         throw Error(
                             ErrorKind::input, who + ": suite " + suite + " has no component '" +
                                                   component + "' (it has: " +
