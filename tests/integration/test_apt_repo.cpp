@@ -134,6 +134,28 @@ TEST_CASE("lock: the closure apt computes, pinned by URL, size and sha256") {
     CHECK(!contains(read_file(log), "by-hash"));
 }
 
+TEST_CASE("lock: an index without its by-hash copy is fetched by its name, as apt does") {
+    // bookworm-security offers by-hash but has no copies for its binary-all indexes.
+    require_program("gpgv", "gpgv");
+    require_program("apt-ftparchive", "apt-utils");
+    ScratchDir dir("apt-no-by-hash");
+    fs::path repo = copy_repo(dir);
+    fs::remove_all(repo / "dists/bookworm/main/binary-amd64/by-hash");
+    fs::path log = dir / "requests.log";
+    AptServer server(repo, log);
+    fs::path recipe =
+        write_recipe(dir, apt_source_toml(server.url(), repo / "keyring.gpg"), {"libc6"});
+    json j = lock_json(dir, recipe);
+    REQUIRE(j["apt"].size() == 1);
+    CHECK(contains(lock_of(dir), "\n[[apt.package]]\nname = \"libc6\"\n"));
+    std::string requests = read_file(log);
+    std::size_t by_hash = requests.find("/dists/bookworm/main/binary-amd64/by-hash/SHA256/");
+    std::size_t by_name = requests.find("/dists/bookworm/main/binary-amd64/Packages.xz\n");
+    CHECK(by_hash != std::string::npos);
+    CHECK(by_name != std::string::npos);
+    CHECK(by_hash < by_name);
+}
+
 TEST_CASE("lock: a flat repository, Release + Release.gpg, and plain index files") {
     require_program("gpgv", "gpgv");
     ScratchDir dir("apt-flat");
