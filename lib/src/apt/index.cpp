@@ -417,7 +417,14 @@ Index fetch_index(Store& store, http::Client& client, const std::vector<SourceSp
                                                   ")");
                     }
                     std::vector<std::string> index_archs = archs;
-                    bool all_listed = pick_index(release, component + "/binary-all/Packages");
+                    // binary-all is read when the Release names "all" among its
+                    // Architectures, as apt does (bookworm-security has binary-all files but
+                    // not "all": its arch indexes hold those packages).
+                    bool all_listed =
+                        pick_index(release, component + "/binary-all/Packages") &&
+                        (release.architectures.empty() ||
+                         std::find(release.architectures.begin(), release.architectures.end(),
+                                   "all") != release.architectures.end());
                     if (all_listed && !release.all_in_arch_indexes) {
                         index_archs.push_back("all");
                     }
