@@ -361,6 +361,44 @@ void print_base_checks(const ocibake::BuildResult& r) {
     }
 }
 
+/// One line on stderr per locked .deb that its URL no longer had and that came from a
+/// mirror or a snapshot service instead.
+void print_fetched_elsewhere(const ocibake::BuildResult& r) {
+    for (const auto& f : r.fetched_elsewhere) {
+        std::string line = f.name + " " + f.version + " (" + f.arch + "): " +
+                           (f.gone ? "gone from its URL (" + f.answer + ")"
+                                   : "its URL failed (" + f.answer + ")") +
+                           "; fetched from " + f.fetched_from;
+        if (!f.tried.empty()) {
+            line += " (tried first:";
+            for (std::size_t i = 0; i < f.tried.size(); ++i) {
+                line += (i ? "; " : " ") + f.tried[i].first + ": " + f.tried[i].second;
+            }
+            line += ")";
+        }
+        std::fprintf(stderr, "note: %s\n", line.c_str());
+    }
+}
+
+json fetched_elsewhere_json(const ocibake::BuildResult& r) {
+    json out = json::array();
+    for (const auto& f : r.fetched_elsewhere) {
+        json tried = json::array();
+        for (const auto& [url, answer] : f.tried) {
+            tried.push_back({{"url", url}, {"answer", answer}});
+        }
+        out.push_back({{"name", f.name},
+                       {"version", f.version},
+                       {"arch", f.arch},
+                       {"sha256", f.sha256.str()},
+                       {"url", f.url},
+                       {"answer", f.answer},
+                       {"tried", tried},
+                       {"fetched_from", f.fetched_from}});
+    }
+    return out;
+}
+
 void print_build(const ocibake::BuildResult& r, const std::string& recipe, bool as_json,
                  const json& push, bool quiet) {
     const auto& image = r.image;
@@ -395,6 +433,7 @@ void print_build(const ocibake::BuildResult& r, const std::string& recipe, bool 
             {"output", r.wrote_output ? json(r.output.str()) : json(nullptr)},
             {"base_layers_fetched", r.base_layers_fetched},
             {"base_checks", base_checks_json(r)},
+            {"apt_fallbacks", fetched_elsewhere_json(r)},
             {"layers", layers},
             {"layers_built", r.layers_built()},
             {"dropped_blobs", dropped_json(r.dropped_blobs)},
@@ -1159,6 +1198,7 @@ int main(int argc, char** argv) {
                 progress->clear();
             }
             print_base_checks(result);
+            print_fetched_elsewhere(result);
             if (result.lock_written && !quiet && !as_json) {
                 std::printf("wrote the lock %s\n", result.lock_file.string().c_str());
             }

@@ -166,7 +166,7 @@ TEST_CASE("parts: one package added or bumped changes its part and the state lay
     CHECK(read_file(root / "etc/passwd") == "svc:x:2001:2001::/nonexistent:/usr/sbin/nologin\n");
 }
 
-TEST_CASE("parts: a change below that a part's paths do not meet leaves it, and one they meet does not") {
+TEST_CASE("parts: a change below that a part's paths do not meet leaves it, one they meet not") {
     require_program("dpkg-deb", "dpkg");
     require_program("umoci", "umoci");
     ScratchDir dir("apt-parts-facts");

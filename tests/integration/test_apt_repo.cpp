@@ -134,6 +134,71 @@ TEST_CASE("lock: the closure apt computes, pinned by URL, size and sha256") {
     CHECK(!contains(read_file(log), "by-hash"));
 }
 
+TEST_CASE("lock: an index without its by-hash copy is fetched by its name, as apt does") {
+    // bookworm-security offers by-hash but has no copies for its binary-all indexes.
+    require_program("gpgv", "gpgv");
+    require_program("apt-ftparchive", "apt-utils");
+    ScratchDir dir("apt-no-by-hash");
+    fs::path repo = copy_repo(dir);
+    fs::remove_all(repo / "dists/bookworm/main/binary-amd64/by-hash");
+    fs::path log = dir / "requests.log";
+    AptServer server(repo, log);
+    fs::path recipe =
+        write_recipe(dir, apt_source_toml(server.url(), repo / "keyring.gpg"), {"libc6"});
+    json j = lock_json(dir, recipe);
+    REQUIRE(j["apt"].size() == 1);
+    CHECK(contains(lock_of(dir), "\n[[apt.package]]\nname = \"libc6\"\n"));
+    std::string requests = read_file(log);
+    std::size_t by_hash = requests.find("/dists/bookworm/main/binary-amd64/by-hash/SHA256/");
+    std::size_t by_name = requests.find("/dists/bookworm/main/binary-amd64/Packages.xz\n");
+    CHECK(by_hash != std::string::npos);
+    CHECK(by_name != std::string::npos);
+    CHECK(by_hash < by_name);
+}
+
+TEST_CASE("lock: binary-all is read only when the Release names the architecture all") {
+    // bookworm-security lists binary-all indexes but not "all" in Architectures (its
+    // binary-amd64 index holds those packages); apt does not read them, nor does ocibake.
+    require_program("gpgv", "gpgv");
+    require_program("apt-ftparchive", "apt-utils");
+    ScratchDir dir("apt-binary-all");
+    fs::path repo = copy_repo(dir);
+    fs::path dist = repo / "dists/bookworm";
+    std::string ghost = "Package: ghost\nVersion: 1\nArchitecture: all\nMaintainer: t <t@t>\n"
+                        "Filename: pool/main/ghost_1_all.deb\nSize: 10\nSHA256: " +
+                        std::string(64, 'a') + "\nDescription: not in amd64\n";
+    write_file(dist / "main/binary-all/Packages", ghost);
+    std::string release = read_file(dist / "Release");
+    std::size_t at = release.find("SHA256:\n");
+    REQUIRE(at != std::string::npos);
+    release.insert(at + 8, " " + ocibake::sha256_of_file(dist / "main/binary-all/Packages").hex() +
+                               " " + std::to_string(ghost.size()) + " main/binary-all/Packages\n");
+    fs::path log = dir / "requests.log";
+    AptServer server(repo, log);
+    auto lock = [&](const std::string& architectures) {
+        std::string text = release;
+        std::size_t a = text.find("Architectures: ");
+        text.replace(a, text.find('\n', a) - a, "Architectures: " + architectures);
+        write_file(dist / "Release", text);
+        sign_apt_repo(repo);
+        fs::remove(log);
+        fs::remove_all(dir / "cache");
+        fs::path recipe =
+            write_recipe(dir, apt_source_toml(server.url(), repo / "keyring.gpg"), {"ghost"});
+        return ocibake_in(dir, {"lock", recipe.string()});
+    };
+    auto without = lock("amd64");
+    CHECK(without.exit_code == 4);
+    CHECK(contains(without.err, "ghost"));
+    CHECK(!contains(read_file(log), "binary-all"));
+    // Named: read (by name, as the by-hash copy is missing), and the package found there.
+    auto with = lock("all amd64");
+    INFO("stderr: " << with.err);
+    CHECK(with.exit_code == 0);
+    CHECK(contains(read_file(log), "/dists/bookworm/main/binary-all/Packages\n"));
+    CHECK(contains(lock_of(dir), "\nname = \"ghost\"\n"));
+}
+
 TEST_CASE("lock: a flat repository, Release + Release.gpg, and plain index files") {
     require_program("gpgv", "gpgv");
     ScratchDir dir("apt-flat");

@@ -62,24 +62,44 @@ void sign_apt_repo(const fs::path& out, const fs::path& dist) {
     checked(run(argv), "make-repo.sh sign");
 }
 
-AptServer::AptServer(const fs::path& dir, const fs::path& log) {
+namespace {
+
+/// Starts tests/fixtures/apt/SCRIPT DIR [--log LOG]; its port from "ready PORT".
+int start_server(const std::string& script, const std::string& what, const fs::path& dir,
+                 const fs::path& log, std::unique_ptr<ReadyProcess>& process) {
     std::vector<std::string> argv{
-        "python3", (source_dir() / "tests/fixtures/apt/serve.py").string(), dir.string()};
+        "python3", (source_dir() / "tests/fixtures/apt" / script).string(), dir.string()};
     if (!log.empty()) {
         argv.push_back("--log");
         argv.push_back(log.string());
     }
-    process_ = std::make_unique<ReadyProcess>(argv, "the apt fixture server", "/dev/null");
-    const std::string& line = process_->ready_line(); // "ready PORT"
+    process = std::make_unique<ReadyProcess>(argv, what, "/dev/null");
+    const std::string& line = process->ready_line(); // "ready PORT"
     if (!line.starts_with("ready ")) {
-        throw std::runtime_error("the apt fixture server said '" + line + "', not 'ready PORT'");
+        throw std::runtime_error(what + " said '" + line + "', not 'ready PORT'");
     }
-    port_ = std::stoi(line.substr(6));
+    return std::stoi(line.substr(6));
+}
+
+} // namespace
+
+AptServer::AptServer(const fs::path& dir, const fs::path& log) {
+    port_ = start_server("serve.py", "the apt fixture server", dir, log, process_);
 }
 
 AptServer::~AptServer() = default;
 
 std::string AptServer::url() const {
+    return "http://127.0.0.1:" + std::to_string(port_);
+}
+
+SnapshotServer::SnapshotServer(const fs::path& dir, const fs::path& log) {
+    port_ = start_server("snapshot.py", "the snapshot fixture server", dir, log, process_);
+}
+
+SnapshotServer::~SnapshotServer() = default;
+
+std::string SnapshotServer::url() const {
     return "http://127.0.0.1:" + std::to_string(port_);
 }
 

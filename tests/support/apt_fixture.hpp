@@ -40,6 +40,25 @@ private:
     std::unique_ptr<ReadyProcess> process_;
 };
 
+/// snapshot.py on a free loopback port (a snapshot service with snapshot.debian.org's
+/// URL scheme, serving the runs under `dir`: dir/<archive>/<YYYYMMDDTHHMMSSZ>/...);
+/// stopped on destruction.
+class SnapshotServer {
+public:
+    /// With `log`, every GET path is appended to that file.
+    explicit SnapshotServer(const std::filesystem::path& dir,
+                            const std::filesystem::path& log = {});
+    ~SnapshotServer();
+    SnapshotServer(const SnapshotServer&) = delete;
+    SnapshotServer& operator=(const SnapshotServer&) = delete;
+    /// "http://127.0.0.1:PORT"
+    std::string url() const;
+
+private:
+    int port_ = 0;
+    std::unique_ptr<ReadyProcess> process_;
+};
+
 /// A recipe's [[apt.source]] for a fixture repository.
 std::string apt_source_toml(const std::string& url, const std::filesystem::path& keyring,
                             const std::string& suites = "[\"bookworm\"]");

@@ -247,6 +247,37 @@ TEST_CASE("Release files: fields, the SHA256 list, dates") {
           "InRelease: malformed SHA256 line 'zz 1 Packages'");
 }
 
+TEST_CASE("a component listed with a prefix as Debian's security archive lists them") {
+    // bookworm-security's Release: "Components: updates/main updates/contrib ..." while its
+    // indexes are main/binary-amd64/Packages.xz, and sources.list says `main`.
+    Release r = parse_release("Components: updates/main updates/non-free\n", "InRelease");
+    CHECK(has_component(r, "main"));
+    CHECK(has_component(r, "non-free"));
+    CHECK(has_component(r, "updates/main"));
+    CHECK(!has_component(r, "contrib"));
+    CHECK(!has_component(r, "free")); // a suffix, not a component
+    CHECK(!has_component(r, "in"));
+    CHECK(has_component(parse_release("Suite: x\n", "Release"), "anything"));
+}
+
+TEST_CASE("an index that decompresses to nothing is an empty index") {
+    // xz of no bytes: the 32 bytes of bookworm-updates' non-free/binary-amd64/Packages.xz as
+    // its InRelease lists it (sha256
+    // 0040f94d11d0039505328a90b2ff48968db873e9e7967307631bf40ef5679275).
+    const unsigned char xz[] = {0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 0x00, 0x04, 0xe6, 0xd6, 0xb4,
+                                0x46, 0x00, 0x00, 0x00, 0x00, 0x1c, 0xdf, 0x44, 0x21, 0x1f, 0xb6,
+                                0xf3, 0x7d, 0x01, 0x00, 0x00, 0x00, 0x00, 0x04, 0x59, 0x5a};
+    // gzip -n of no bytes.
+    const unsigned char gz[] = {0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03,
+                                0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
+    CHECK(detail::decompress(std::string_view(reinterpret_cast<const char*>(xz), sizeof xz),
+                             "Packages.xz") == "");
+    CHECK(detail::decompress(std::string_view(reinterpret_cast<const char*>(gz), sizeof gz),
+                             "Packages.gz") == "");
+    CHECK(detail::decompress("", "Packages") == "");
+    CHECK(detail::decompress("Package: a\n", "Packages") == "Package: a\n");
+}
+
 TEST_CASE("clearsigned text and armored keys are read without any crypto of our own") {
     std::string message = "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nSuite: x\n"
                           "- -----not a header\nEnd: y\n-----BEGIN PGP SIGNATURE-----\n\nabc\n"
@@ -730,6 +761,197 @@ TEST_CASE("recipe: errors of the apt keys, at their place") {
               .starts_with("r.toml:2:43: error: 'home' must be an absolute path"));
     CHECK(recipe_error("[[layer]]\nalternative = [{name = \"a/b\", path = \"/x\"}]\n")
               .starts_with("r.toml:2:24: error: 'name' 'a/b' is not an alternative name"));
+}
+
+TEST_CASE("recipe: mirrors and snapshot of an [[apt.source]]") {
+    ocibake::test::ScratchDir dir("apt-recipe");
+    auto path = ocibake::test::write_file(
+        dir / "r.toml",
+        kSource + "mirrors = [\"http://ftp.de.debian.org/debian/\", \"https://m.example/d\"]\n" +
+            "[[apt.source]]\nname = \"b\"\nurl = \"https://repo.example/x\"\nsuites = [\"/\"]\n"
+            "trusted = true\nsnapshot = \"https://snap.example/archive/x/\"\n"
+            "[[apt.source]]\nname = \"c\"\nurl = \"http://deb.debian.org/debian-security\"\n"
+            "suites = [\"bookworm-security\"]\ntrusted = true\nsnapshot = false\n"
+            "[[apt.source]]\nname = \"d\"\nurl = \"http://archive.ubuntu.com/ubuntu\"\n"
+            "suites = [\"noble\"]\ntrusted = true\nsnapshot = true\n");
+    Recipe r = ocibake::load_recipe(path);
+    REQUIRE(r.apt_sources.size() == 4);
+    CHECK(r.apt_sources[0].mirrors ==
+          std::vector<std::string>{"http://ftp.de.debian.org/debian", "https://m.example/d"});
+    CHECK(!r.apt_sources[0].snapshot); // derived
+    CHECK(r.apt_sources[1].snapshot == "https://snap.example/archive/x");
+    CHECK(r.apt_sources[2].snapshot == "");
+    CHECK(!r.apt_sources[3].snapshot);
+
+    CHECK(recipe_error(kSource + "snapshot = 1\n")
+              .starts_with("r.toml:5:12: error: 'snapshot' must be a URL or false, not an "
+                           "integer\n"));
+    CHECK(recipe_error(kSource + "snapshot = \"ftp://snap\"\n")
+              .starts_with("r.toml:5:12: error: 'snapshot' 'ftp://snap' is not an http:// or "
+                           "https:// URL of an archive's root\n"));
+    CHECK(recipe_error(kSource + "mirrors = \"http://m\"\n")
+              .starts_with("r.toml:5:11: error: 'mirrors' must be an array of strings, not a "
+                           "string"));
+    CHECK(recipe_error(kSource + "mirrors = [\"http://m\", \"http:///x\"]\n")
+              .starts_with("r.toml:5:24: error: 'mirrors' 'http:///x' is not an http:// or "
+                           "https:// URL of an archive's root\n"));
+    CHECK(recipe_error("[[apt.source]]\nurl = \"https://repo.example.com/debian\"\n"
+                       "suites = [\"a\"]\ntrusted = true\nsnapshot = true\n") ==
+          "r.toml:5:12: error: no snapshot service is known for "
+          "'https://repo.example.com/debian'\n 5 | snapshot = true\n   |            ^\n"
+          "hint: write the service's URL (snapshot = \"https://...\"), or leave 'snapshot' out");
+}
+
+TEST_CASE("fallbacks: the snapshot service of the well-known archives") {
+    using ocibake::apt::snapshot_service_for;
+    for (const char* scheme : {"http://", "https://"}) {
+        std::string s = scheme;
+        CHECK(snapshot_service_for(s + "deb.debian.org/debian") ==
+              "https://snapshot.debian.org/archive/debian");
+        CHECK(snapshot_service_for(s + "deb.debian.org/debian-security") ==
+              "https://snapshot.debian.org/archive/debian-security");
+        CHECK(snapshot_service_for(s + "security.debian.org/debian-security") ==
+              "https://snapshot.debian.org/archive/debian-security");
+        CHECK(snapshot_service_for(s + "deb.debian.org/debian-ports") ==
+              "https://snapshot.debian.org/archive/debian-ports");
+        CHECK(snapshot_service_for(s + "ftp.de.debian.org/debian") ==
+              "https://snapshot.debian.org/archive/debian");
+        CHECK(snapshot_service_for(s + "Deb.Debian.org/debian/") ==
+              "https://snapshot.debian.org/archive/debian");
+        CHECK(snapshot_service_for(s + "archive.ubuntu.com/ubuntu") ==
+              "https://snapshot.ubuntu.com/ubuntu");
+        CHECK(snapshot_service_for(s + "de.archive.ubuntu.com/ubuntu") ==
+              "https://snapshot.ubuntu.com/ubuntu");
+        CHECK(snapshot_service_for(s + "security.ubuntu.com/ubuntu") ==
+              "https://snapshot.ubuntu.com/ubuntu");
+        CHECK(snapshot_service_for(s + "ports.ubuntu.com/ubuntu-ports") ==
+              "https://snapshot.ubuntu.com/ubuntu-ports");
+    }
+    // Anything else has none: another path, a port, another host, a look-alike.
+    for (const char* url :
+         {"http://deb.debian.org/debian/extra", "http://deb.debian.org:8080/debian",
+          "http://127.0.0.1:8000/debian", "http://deb.debian.org.evil/debian",
+          "http://a.b.archive.ubuntu.com/ubuntu", "http://archive.ubuntu.com/",
+          "https://developer.download.nvidia.com/compute/cuda/repos/x86_64",
+          "ftp://deb.debian.org/debian"}) {
+        INFO(url);
+        CHECK(snapshot_service_for(url).empty());
+    }
+    CHECK(ocibake::apt::snapshot_time(1736590327) == "20250111T101207Z");
+}
+
+TEST_CASE("fallbacks: the places a package is looked for after its url, in order") {
+    using ocibake::apt::DebPlace;
+    using Kind = DebPlace::Kind;
+    SourceSpec s;
+    s.url = "http://deb.debian.org/debian-security";
+    s.mirrors = {"http://m1.example/ds", "https://m2.example/x/debian-security"};
+    LockedPackage p;
+    p.name = "libssl3";
+    p.version = "3.0.15-1~deb12u1";
+    p.arch = "amd64";
+    p.url = s.url + "/pool/updates/main/o/openssl/libssl3_3.0.15-1~deb12u1_amd64.deb";
+    const std::string below = "/pool/updates/main/o/openssl/libssl3_3.0.15-1~deb12u1_amd64.deb";
+    // The latest date recorded for the source's url (another url's does not count).
+    std::vector<LockedRelease> releases = {
+        {s.url, "bookworm-security", 1736500000, {}},
+        {s.url, "bookworm-security-extra", 1736590327, {}},
+        {"http://deb.debian.org/debian", "bookworm", 1799999999, {}},
+    };
+    CHECK(ocibake::apt::fallback_places(s, releases, p) ==
+          std::vector<DebPlace>{
+              {Kind::file, "http://m1.example/ds" + below},
+              {Kind::file, "https://m2.example/x/debian-security" + below},
+              {Kind::file,
+               "https://snapshot.debian.org/archive/debian-security/20250111T101207Z" + below},
+              {Kind::by_hash, "https://snapshot.debian.org"},
+          });
+    // A lock without dates: by hash only.
+    CHECK(ocibake::apt::fallback_places(s, {}, p) ==
+          std::vector<DebPlace>{{Kind::file, "http://m1.example/ds" + below},
+                                {Kind::file, "https://m2.example/x/debian-security" + below},
+                                {Kind::by_hash, "https://snapshot.debian.org"}});
+    // snapshot = false: the mirrors only.
+    s.snapshot = "";
+    CHECK(ocibake::apt::fallback_places(s, releases, p).size() == 2);
+    // A service of another scheme: by date only.
+    s.mirrors.clear();
+    s.snapshot = "https://snapshot.ubuntu.com/ubuntu";
+    CHECK(ocibake::apt::fallback_places(s, releases, p) ==
+          std::vector<DebPlace>{
+              {Kind::file, "https://snapshot.ubuntu.com/ubuntu/20250111T101207Z" + below}});
+    // A service named at <root>/archive/<name>: asked by hash at <root>.
+    s.snapshot = "http://127.0.0.1:9/archive/debian";
+    CHECK(ocibake::apt::fallback_places(s, {}, p) ==
+          std::vector<DebPlace>{{Kind::by_hash, "http://127.0.0.1:9"}});
+    // A package that is not below the source's url has none.
+    p.url = "http://elsewhere.example/pool/x.deb";
+    CHECK(ocibake::apt::fallback_places(s, releases, p).empty());
+}
+
+TEST_CASE("lock: [[apt.release]] read, checked and written back, times exactly") {
+    CHECK(ocibake::lock_time_text(1736590327) == "2025-01-11T10:12:07Z");
+    CHECK(ocibake::parse_lock_time("2025-01-11T10:12:07Z") == 1736590327);
+    CHECK(ocibake::parse_lock_time("1970-01-01T00:00:00Z") == 0);
+    for (const char* bad :
+         {"2025-01-11 10:12:07Z", "2025-01-11T10:12:07", "2025-01-11T10:12:07+00:00",
+          "2025-01-11T10:12:07.5Z", "2025-02-30T10:12:07Z", "2025-13-01T00:00:00Z",
+          "2025-01-11T24:00:00Z", "25-01-11T10:12:07Z", "", "Sat, 11 Jan 2025"}) {
+        INFO(bad);
+        CHECK(!ocibake::parse_lock_time(bad));
+    }
+    const std::string hex(64, 'a');
+    const std::string head = "version = 1\n\n[[apt]]\nlayer = \"system\"\npackages = [\"bash\"]\n"
+                             "recommends = false\nsources = \"sha256:" +
+                             hex + "\"\nbelow = \"sha256:" + hex + "\"\n";
+    const std::string release = "\n[[apt.release]]\nurl = \"http://deb.debian.org/debian\"\n"
+                                "suite = \"bookworm\"\ndate = \"2025-01-11T10:12:07Z\"\n";
+    const std::string package = "\n[[apt.package]]\nname = \"bash\"\nversion = \"5.2.15-2+b2\"\n"
+                                "arch = \"amd64\"\nsource = \"bash\"\nurl = "
+                                "\"http://deb.debian.org/debian/pool/main/b/bash/b.deb\"\n"
+                                "size = 1\nsha256 = \"sha256:" +
+                                hex + "\"\n";
+    ocibake::Lock lock = ocibake::parse_lock(head + release + package, "app.lock");
+    REQUIRE(lock.apt.size() == 1);
+    REQUIRE(lock.apt[0].releases.size() == 1);
+    CHECK(lock.apt[0].releases[0] ==
+          LockedRelease{"http://deb.debian.org/debian", "bookworm", 1736590327, {}});
+    CHECK(lock.apt[0].releases[0].where.line == 10);
+    std::string text = ocibake::to_text(lock, "app.toml");
+    CHECK(text.ends_with(head.substr(12) + release + package));
+    CHECK(ocibake::parse_lock(text, "app.lock") == lock);
+    // Without it (a lock of an earlier ocibake): read, and written back without it.
+    ocibake::Lock old = ocibake::parse_lock(head + package, "app.lock");
+    CHECK(old.apt[0].releases.empty());
+    CHECK(ocibake::to_text(old, "app.toml").ends_with(head.substr(12) + package));
+
+    auto error = [&](const std::string& rel) {
+        return error_of([&] { ocibake::parse_lock(head + rel + package, "app.lock"); }).what;
+    };
+    const std::string remake = "\nhint: run `ocibake lock` to remake the lock";
+    CHECK(
+        error("\n[[apt.release]]\nurl = \"http://x\"\nsuite = \"b\"\ndate = "
+              "\"2025-01-11\"\n")
+            .starts_with("app.lock:13:8: error: 'date' '2025-01-11' is not a UTC time of the form "
+                         "2025-01-11T10:12:07Z"));
+    CHECK(error("\n[[apt.release]]\nurl = \"http://x\"\nsuite = \"b\"\ndate = "
+                "2025-01-11T10:12:07Z\n")
+              .starts_with("app.lock:13:8: error: 'date' must be a string, not a date or time"));
+    CHECK(error("\n[[apt.release]]\nurl = \"http://x\"\nsuite = \"b c\"\ndate = "
+                "\"2025-01-11T10:12:07Z\"\n")
+              .starts_with("app.lock:12:9: error: 'suite' 'b c' is not a suite"));
+    CHECK(error("\n[[apt.release]]\nurl = \"x\"\nsuite = \"b\"\ndate = "
+                "\"2025-01-11T10:12:07Z\"\n")
+              .starts_with("app.lock:11:7: error: 'url' 'x' is not an http:// or https:// URL"));
+    CHECK(error("\n[[apt.release]]\nurl = \"http://x\"\nsuite = \"b\"\n")
+              .starts_with("app.lock:10:1: error: [[apt.release]] needs 'date'"));
+    CHECK(error("\n[[apt.release]]\nurl = \"http://x\"\nsuite = \"b\"\ndate = "
+                "\"2025-01-11T10:12:07Z\"\nsigned = true\n")
+              .starts_with("app.lock:14:1: error: unknown key 'signed' in [[apt.release]]"));
+    CHECK(error(release + release) ==
+          "app.lock:15:1: error: suite bookworm of http://deb.debian.org/debian is recorded "
+          "twice for layer 'system' (first at app.lock:10:1)" +
+              remake);
 }
 
 TEST_CASE("certificates: OpenSSL's subject hashes, as this machine's /etc/ssl/certs has them") {

@@ -95,6 +95,60 @@ struct SourceSpec {
     SourceLocation keyring_where;           ///< where the recipe names the keyring
     int priority = 500;
     bool trusted = false; ///< no signature check (a repository without one)
+    /// Copies of the same archive (same layout, no trailing '/'): a locked .deb its url no
+    /// longer has is looked for at `<mirror>/<its path below url>`, in this order.
+    std::vector<std::string> mirrors;
+    /// The snapshot service for this archive, without a trailing '/': nullopt derives it
+    /// from `url` for the well-known archives (snapshot_service_for()); "" is none
+    /// (`snapshot = false`).
+    std::optional<std::string> snapshot;
+};
+
+/// The snapshot service of a well-known archive (either scheme): deb.debian.org/debian ->
+/// "https://snapshot.debian.org/archive/debian" (debian-security, debian-ports likewise,
+/// security.debian.org/debian-security too), archive.ubuntu.com/ubuntu (and its country
+/// mirrors) and security.ubuntu.com/ubuntu -> "https://snapshot.ubuntu.com/ubuntu",
+/// ports.ubuntu.com/ubuntu-ports -> "https://snapshot.ubuntu.com/ubuntu-ports". "" for
+/// any other URL.
+std::string snapshot_service_for(std::string_view url);
+
+/// A place a locked .deb is looked for when its url no longer has it (docs/apt.md).
+struct DebPlace {
+    enum class Kind {
+        file,    ///< `url` is the file itself (a mirror; a snapshot by date)
+        by_hash, ///< a snapshot.debian.org-like service at `url` (its root), asked through
+                 ///< /mr/binary/NAME/VERSION/binfiles for the file's sha1, then /file/SHA1
+    };
+    Kind kind = Kind::file;
+    std::string url;
+
+    bool operator==(const DebPlace&) const = default;
+};
+
+/// Where `package` is looked for after its url, in order: the source's mirrors, then its
+/// snapshot service by date (the latest Release Date `releases` records for the source's
+/// url; none when they record none) and, for a service at `<root>/archive/<name>`
+/// (snapshot.debian.org's scheme), by hash at `<root>`. `source` is the [[apt.source]]
+/// whose url the package's url is below.
+std::vector<DebPlace> fallback_places(const SourceSpec& source,
+                                      const std::vector<LockedRelease>& releases,
+                                      const LockedPackage& package);
+
+/// "20250111T101207Z": a time as snapshot services name their runs (UTC).
+std::string snapshot_time(std::int64_t seconds);
+
+/// A locked .deb that its url no longer had, and where it was fetched from instead.
+struct FetchedElsewhere {
+    std::string name, version, arch;
+    Digest sha256;
+    std::string url;    ///< the lock's
+    std::string answer; ///< what the url answered ("HTTP 404 Not Found")
+    bool gone = false;  ///< the url said the file is not there (HTTP 404 or 410)
+    /// Places tried before the one that had it, and what each answered.
+    std::vector<std::pair<std::string, std::string>> tried;
+    std::string fetched_from; ///< the URL that served the bytes (after redirects)
+
+    bool operator==(const FetchedElsewhere&) const = default;
 };
 
 /// A Release file's fields that matter here.
@@ -117,6 +171,11 @@ struct Release {
 
 /// Parses a Release file (the payload of InRelease). Error(integrity) naming `origin`.
 Release parse_release(std::string_view text, std::string_view origin);
+
+/// Whether the Release offers `component`: listed in its Components (or no Components
+/// field), or listed with a prefix, as Debian's security archive lists "updates/main"
+/// for the `main` whose indexes it names main/... (apt accepts it so too).
+bool has_component(const Release& release, std::string_view component);
 
 /// Parses an RFC 2822 date as Release files write it ("Sat, 10 Jun 2023 08:50:22 UTC").
 std::optional<std::int64_t> parse_date(std::string_view text);
@@ -172,6 +231,9 @@ public:
     /// The native architecture (the image's) and every architecture indexed.
     std::string native_arch;
     std::vector<std::string> architectures;
+    /// Every source's suites whose Release has a Date, in the sources' order: when the
+    /// packages were resolved (for the lock).
+    std::vector<LockedRelease> releases;
 
 private:
     struct Impl;

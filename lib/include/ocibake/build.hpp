@@ -91,6 +91,9 @@ struct BuildResult {
     /// Cached blobs found corrupt on the way: each was dropped from the cache and made
     /// again (rebuilt or fetched) by building once more.
     std::vector<DroppedBlob> dropped_blobs;
+    /// Locked .debs that their url no longer had, fetched from a mirror or a snapshot
+    /// service instead (docs/apt.md), sorted by name.
+    std::vector<apt::FetchedElsewhere> fetched_elsewhere;
 };
 
 struct LockResult {

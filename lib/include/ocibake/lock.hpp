@@ -35,6 +35,11 @@
 //     sources = "sha256:..."                   # the apt sources the packages came from
 //     below = "sha256:..."                     # the installed packages they were added to
 //
+//     [[apt.release]]                          # each source's suite, when it was resolved
+//     url = "http://deb.debian.org/debian"
+//     suite = "bookworm"
+//     date = "2025-01-11T10:12:07Z"            # the signed Release's Date
+//
 //     [[apt.package]]                          # every package installed, by name
 //     name = "python3"
 //     version = "3.11.2-1+b1"
@@ -123,19 +128,37 @@ struct LockedPackage {
     }
 };
 
+/// When a layer's packages were resolved from one source's suite: the Date of its signed
+/// Release (never the clock, so that locking again gives the same text). A snapshot
+/// service is asked for the archive as it was then (docs/apt.md).
+struct LockedRelease {
+    std::string url;       ///< the [[apt.source]]'s url
+    std::string suite;     ///< as the source names it ("bookworm", "/")
+    std::int64_t date = 0; ///< seconds since 1970, UTC
+    SourceLocation where;  ///< in the lock file (when read from one)
+
+    bool operator==(const LockedRelease& o) const {
+        return url == o.url && suite == o.suite && date == o.date;
+    }
+};
+
 /// The packages a layer installs, and what they were resolved for.
 struct LockedAptLayer {
     std::string layer;                 ///< the recipe layer's name
     std::vector<std::string> packages; ///< the requests as the recipe writes them, sorted
     bool recommends = false;
-    Digest sources;                      ///< fingerprint of the apt sources' settings
-    Digest below;                        ///< fingerprint of the packages installed below this layer
+    Digest sources; ///< fingerprint of the apt sources' settings
+    Digest below;   ///< fingerprint of the packages installed below this layer
+    /// The Release of every source and suite, in the recipe's order; empty in a lock made
+    /// before ocibake recorded them (then no snapshot is asked by date).
+    std::vector<LockedRelease> releases;
     std::vector<LockedPackage> installs; ///< sorted by name, then arch
     SourceLocation where;
 
     bool operator==(const LockedAptLayer& o) const {
         return layer == o.layer && packages == o.packages && recommends == o.recommends &&
-               sources == o.sources && below == o.below && installs == o.installs;
+               sources == o.sources && below == o.below && releases == o.releases &&
+               installs == o.installs;
     }
 };
 
@@ -149,6 +172,11 @@ struct Lock {
     /// The entry for a layer, or nullptr.
     const LockedPython* python_for(const std::string& layer) const;
 };
+
+/// "2025-01-11T10:12:07Z": a time as the lock writes it (UTC, to the second).
+std::string lock_time_text(std::int64_t seconds);
+/// The time of lock_time_text()'s form; nullopt for any other text.
+std::optional<std::int64_t> parse_lock_time(std::string_view text);
 
 /// `dir/name.toml` -> `dir/name.lock`.
 std::filesystem::path lock_path_for(const std::filesystem::path& recipe);

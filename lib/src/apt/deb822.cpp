@@ -271,6 +271,17 @@ Release parse_release(std::string_view text, std::string_view origin) {
     return r;
 }
 
+bool has_component(const Release& release, std::string_view component) {
+    if (release.components.empty()) {
+        return true;
+    }
+    return std::any_of(
+        release.components.begin(), release.components.end(), [&](const std::string& c) {
+            return c == component || (c.size() > component.size() && c.ends_with(component) &&
+                                      c[c.size() - component.size() - 1] == '/');
+        });
+}
+
 std::string dpkg_architecture(std::string_view arch, std::string_view variant) {
     if (arch == "arm") {
         return variant == "v5" ? "armel" : "armhf";

@@ -237,7 +237,7 @@ LayerResult AptImage::build_part(std::size_t i, ocibake::detail::ThreadPool* poo
         }
         downloads.emplace(8);
         std::vector<std::shared_future<void>> ready =
-            start_fetches(store_, *client_, item.packages, *downloads);
+            start_fetches(store_, *client_, item.packages, *downloads, options_.fallbacks);
         PartWriter writer(store_, item.packages, facts, threads, &ready);
         LayerResult result = ocibake::detail::write_layer_stream(
             store_, item.options, pool, progress, item.name, progress_total(item.packages),
@@ -258,7 +258,7 @@ LayerResult AptImage::build_part(std::size_t i, ocibake::detail::ThreadPool* poo
     }
     downloads.emplace(8);
     std::vector<std::shared_future<void>> ready =
-        start_fetches(store_, *client_, item.packages, *downloads);
+        start_fetches(store_, *client_, item.packages, *downloads, options_.fallbacks);
     Turn turn(*this, i, false);
     PartWriter writer(store_, item.packages, facts, threads, &ready);
     turn.wait();

@@ -4,6 +4,7 @@
 // on top (docs/apt.md, "Layers that stay put").
 #pragma once
 
+#include "apt/fetch.hpp"
 #include "apt/state.hpp"
 #include "common/thread_pool.hpp"
 #include "ocibake/apt.hpp"
@@ -61,6 +62,9 @@ struct ImageItem {
 struct AptImageOptions {
     std::string arch = "amd64";        ///< the image's (dpkg's name)
     std::string generator = "ocibake"; ///< written into ld.so.cache
+    /// Where a package its url no longer has is looked for, and where that is told (not
+    /// owned; null: the url only).
+    Fallbacks* fallbacks = nullptr;
 };
 
 /// The image above the base, built item by item: a per-build context (nothing in it

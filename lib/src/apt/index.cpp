@@ -316,13 +316,9 @@ const Release::File* pick_index(const Release& r, const std::string& path) {
 std::string fetch_index_file(Store& store, http::Client& client, const std::string& who,
                              const std::string& dir, const Release& release,
                              const Release::File& file) {
-    if (!store.has_blob(file.sha256)) {
-        std::string url = dir + file.path;
-        if (release.by_hash) {
-            std::size_t slash = file.path.rfind('/');
-            std::string parent = slash == std::string::npos ? "" : file.path.substr(0, slash + 1);
-            url = dir + parent + "by-hash/SHA256/" + file.sha256.hex();
-        }
+    // Downloads `url` into the store, held to the Release's size and sha256; false when it
+    // is not there (404, 410) and `missing_ok`.
+    auto download = [&](const std::string& url, bool missing_ok) {
         BlobWriter blob = store.new_blob();
         http::Request r;
         r.url = url;
@@ -331,12 +327,30 @@ std::string fetch_index_file(Store& store, http::Client& client, const std::stri
                 r, [&](const char* data, std::size_t size) { blob.write(data, size); }, file.size);
             blob.commit(file.sha256);
         } catch (const Error& e) {
+            auto* http = dynamic_cast<const http::HttpError*>(&e);
+            if (missing_ok && http != nullptr && (http->status() == 404 || http->status() == 410)) {
+                return false;
+            }
             std::string msg = e.what();
             if (e.kind() == ErrorKind::integrity && msg.find("expected") != std::string::npos) {
                 msg = url + ": its size or SHA256 does not match the Release (" +
                       std::to_string(file.size) + " bytes, " + file.sha256.str() + "): " + msg;
             }
             throw Error(e.kind(), who + ": " + msg);
+        }
+        return true;
+    };
+    if (!store.has_blob(file.sha256)) {
+        bool got = false;
+        if (release.by_hash) {
+            // A by-hash copy the archive lacks (bookworm-security has none for its binary-all
+            // indexes) is fetched by its name instead, as apt does.
+            std::size_t slash = file.path.rfind('/');
+            std::string parent = slash == std::string::npos ? "" : file.path.substr(0, slash + 1);
+            got = download(dir + parent + "by-hash/SHA256/" + file.sha256.hex(), true);
+        }
+        if (!got) {
+            download(dir + file.path, false);
         }
     }
     return store.read_blob(file.sha256, std::size_t(1) << 30);
@@ -383,14 +397,15 @@ Index fetch_index(Store& store, http::Client& client, const std::vector<SourceSp
                                 date_text(*release.valid_until) +
                                 " (Valid-Until): the mirror is stale, or the clock is wrong");
             }
+            if (release.date) {
+                index.releases.push_back({s.url, suite, *release.date, {}});
+            }
             std::vector<std::pair<std::string, std::string>> wanted; // (path, label)
             if (flat) {
                 wanted.emplace_back("Packages", suite);
             } else {
                 for (const std::string& component : s.components) {
-                    if (!release.components.empty() &&
-                        std::find(release.components.begin(), release.components.end(),
-                                  component) == release.components.end()) {
+                    if (!has_component(release, component)) {
                         throw Error(
                             ErrorKind::input, who + ": suite " + suite + " has no component '" +
                                                   component + "' (it has: " +
@@ -404,7 +419,14 @@ Index fetch_index(Store& store, http::Client& client, const std::vector<SourceSp
                                                   ")");
                     }
                     std::vector<std::string> index_archs = archs;
-                    bool all_listed = pick_index(release, component + "/binary-all/Packages");
+                    // binary-all is read when the Release names "all" among its
+                    // Architectures, as apt does (bookworm-security has binary-all files but
+                    // not "all": its arch indexes hold those packages).
+                    bool all_listed =
+                        pick_index(release, component + "/binary-all/Packages") &&
+                        (release.architectures.empty() ||
+                         std::find(release.architectures.begin(), release.architectures.end(),
+                                   "all") != release.architectures.end());
                     if (all_listed && !release.all_in_arch_indexes) {
                         index_archs.push_back("all");
                     }

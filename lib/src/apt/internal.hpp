@@ -45,7 +45,7 @@ struct ProgramResult {
 ProgramResult run_program(const std::vector<std::string>& argv);
 
 /// Decompresses a whole gzip, xz, bzip2 or zstd (or plain) buffer with libarchive's raw
-/// reader. Error(integrity) naming `origin`.
+/// reader; one that decompresses to nothing gives "". Error(integrity) naming `origin`.
 std::string decompress(std::string_view data, std::string_view origin);
 
 /// The text between "-----BEGIN PGP SIGNED MESSAGE-----" and the signature of a

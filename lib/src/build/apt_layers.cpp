@@ -110,6 +110,7 @@ public:
         out.recommends = spec.recommends;
         out.sources = sources_fingerprint(recipe_);
         out.below = below_fingerprint(base, before);
+        out.releases = idx.releases;
         apt::ResolveOptions ro;
         ro.recommends = spec.recommends;
         try {
@@ -184,12 +185,55 @@ std::string apt_native_arch(const Recipe& recipe) {
 
 http::Client apt_client(const Recipe& recipe, const BuildOptions& options) {
     http::Options o = options.registry.http;
-    for (const apt::SourceSpec& s : recipe.apt_sources) {
-        if (s.url.starts_with("http://")) {
-            o.insecure_hosts.push_back(http::host_of(s.url));
+    auto allow = [&](const std::string& url) {
+        if (url.starts_with("http://")) {
+            o.insecure_hosts.push_back(http::host_of(url));
         }
+    };
+    for (const apt::SourceSpec& s : recipe.apt_sources) {
+        allow(s.url);
+        // Mirrors and snapshots too: what they serve is checked against the lock's sha256.
+        for (const std::string& mirror : s.mirrors) {
+            allow(mirror);
+        }
+        allow(s.snapshot.value_or(""));
     }
     return http::Client(o);
+}
+
+void keep_release_dates(std::vector<LockedAptLayer>& fresh,
+                        const std::vector<LockedAptLayer>& old) {
+    for (LockedAptLayer& layer : fresh) {
+        for (const LockedAptLayer& before : old) {
+            if (before.layer == layer.layer && !before.releases.empty() &&
+                before.packages == layer.packages && before.recommends == layer.recommends &&
+                before.sources == layer.sources && before.below == layer.below &&
+                before.installs == layer.installs) {
+                layer.releases = before.releases;
+            }
+        }
+    }
+}
+
+std::unique_ptr<apt::detail::Fallbacks> apt_fallbacks(const Recipe& recipe,
+                                                      const std::vector<LockedAptLayer>& locked) {
+    auto out = std::make_unique<apt::detail::Fallbacks>();
+    for (const LockedAptLayer& layer : locked) {
+        for (const LockedPackage& p : layer.installs) {
+            // The source the package came from: the longest url it is below.
+            const apt::SourceSpec* source = nullptr;
+            for (const apt::SourceSpec& s : recipe.apt_sources) {
+                if (p.url.starts_with(s.url + "/") &&
+                    (source == nullptr || s.url.size() > source->url.size())) {
+                    source = &s;
+                }
+            }
+            if (source != nullptr) {
+                out->add(p.sha256, apt::fallback_places(*source, layer.releases, p));
+            }
+        }
+    }
+    return out;
 }
 
 std::vector<LockedAptLayer> resolve_apt_layers(const Recipe& recipe, Store& store,
@@ -225,6 +269,9 @@ std::vector<LockedAptLayer> locked_apt_layers(const Recipe& recipe, Store& store
                                   [&](const LockedAptLayer& l) { return l.layer == spec.name; });
         if (entry == lock.apt.end() || options.update_lock) {
             out.push_back(resolution.resolve(spec, base, out));
+            if (entry != lock.apt.end()) {
+                keep_release_dates(out, {*entry});
+            }
             changed = true;
             continue;
         }

@@ -2,12 +2,14 @@
 // the lock, checking the lock against the recipe.
 #pragma once
 
+#include "apt/fetch.hpp"
 #include "apt/image_build.hpp"
 #include "common/thread_pool.hpp"
 #include "ocibake/apt.hpp"
 #include "ocibake/build.hpp"
 
 #include <filesystem>
+#include <memory>
 #include <vector>
 
 namespace ocibake::detail {
@@ -24,6 +26,16 @@ std::string apt_native_arch(const Recipe& recipe);
 /// HTTP for the recipe's apt sources. Plain HTTP is allowed to their hosts, as apt does:
 /// the Release is signed and every index and package is checked against it.
 http::Client apt_client(const Recipe& recipe, const BuildOptions& options);
+
+/// Where the build looks for each locked package its url no longer has: the mirrors and
+/// snapshot service of the [[apt.source]] it came from, the snapshot by the Release Dates
+/// its layer's lock entry records (apt::fallback_places()).
+std::unique_ptr<apt::detail::Fallbacks> apt_fallbacks(const Recipe& recipe,
+                                                      const std::vector<LockedAptLayer>& locked);
+
+/// Keeps the Release Dates of an `old` entry whose resolution gave the same packages
+/// again (so that locking again without a change leaves the lock's text as it was).
+void keep_release_dates(std::vector<LockedAptLayer>& fresh, const std::vector<LockedAptLayer>& old);
 
 /// Resolves every layer that lists packages, in order, each against the packages the base
 /// image and the layers before it have.

@@ -275,6 +275,9 @@ LockResult lock_recipe(const Recipe& recipe, const BuildOptions& options) {
         Store store(options.cache_dir.empty() ? Store::default_root() : options.cache_dir);
         apt::ImageFacts facts = lock_base_facts(store, recipe, lock.base, options);
         lock.apt = detail::resolve_apt_layers(recipe, store, options, facts);
+        if (old) {
+            detail::keep_release_dates(lock.apt, old->apt);
+        }
     }
     if (detail::has_python_layers(recipe)) {
         Store store(options.cache_dir.empty() ? Store::default_root() : options.cache_dir);
@@ -397,6 +400,7 @@ void build_into(Store& store, const Recipe& recipe, const BuildOptions& options,
     std::vector<LockedAptLayer> apt_layers;
     apt::ImageFacts facts;
     std::optional<http::Client> apt_http;
+    std::unique_ptr<apt::detail::Fallbacks> fallbacks;
     if (detail::uses_image_below(recipe)) {
         std::vector<LayerResult> base_layers;
         for (const auto& l : image.layers) {
@@ -409,6 +413,7 @@ void build_into(Store& store, const Recipe& recipe, const BuildOptions& options,
             result.lock_file = lock_file_of(recipe, options);
         }
         apt_http.emplace(detail::apt_client(recipe, options));
+        fallbacks = detail::apt_fallbacks(recipe, apt_layers);
     }
 
     // [layer.python] is planned before the layers are built, in recipe order (layers may
@@ -478,6 +483,7 @@ void build_into(Store& store, const Recipe& recipe, const BuildOptions& options,
         apt::detail::AptImageOptions ao;
         ao.arch = detail::apt_native_arch(recipe);
         ao.generator = "ocibake (ld.so.cache format 1)";
+        ao.fallbacks = fallbacks.get();
         apt_image.emplace(store, apt_http ? &*apt_http : nullptr, facts, std::move(plan.items),
                           std::move(plan.layers), ao);
     } else {
@@ -550,6 +556,9 @@ void build_into(Store& store, const Recipe& recipe, const BuildOptions& options,
         std::rethrow_exception(first_error);
     }
     result.layer_seconds = seconds_since(layers_start);
+    if (fallbacks) {
+        result.fetched_elsewhere = fallbacks->fetched();
+    }
 
     if (image.layers.size() > oci::max_layers) {
         throw Error(ErrorKind::input, recipe.file.string() + ": the image would have " +

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <map>
 #include <string_view>
 #include <utility>
@@ -136,6 +137,16 @@ std::string debian_version_problem(std::string_view version) {
 std::string request_problem(std::string_view request) {
     std::string why;
     return apt::parse_request(request, &why) ? std::string() : "is not a package request: " + why;
+}
+
+std::string suite_problem(std::string_view suite) {
+    return plain_ascii(suite) ? std::string()
+                              : "is not a suite (printable ASCII without spaces, e.g. bookworm)";
+}
+
+std::string time_problem(std::string_view text) {
+    return parse_lock_time(text) ? std::string()
+                                 : "is not a UTC time of the form 2025-01-11T10:12:07Z";
 }
 
 std::string wheel_path_problem(std::string_view path) {
@@ -411,9 +422,20 @@ LockedPackage read_package(const fs::path& path, const toml::table& t) {
     return pkg;
 }
 
+LockedRelease read_release(const fs::path& path, const toml::table& t) {
+    Table r(path, t, "[[apt.release]]");
+    r.allow_only({"url", "suite", "date"});
+    LockedRelease release;
+    release.where = r.where();
+    release.url = r.text("url", url_problem);
+    release.suite = r.text("suite", suite_problem);
+    release.date = *parse_lock_time(r.text("date", time_problem));
+    return release;
+}
+
 LockedAptLayer read_apt_layer(const fs::path& path, const toml::table& table) {
     Table f(path, table, "[[apt]]");
-    f.allow_only({"layer", "packages", "recommends", "sources", "below", "package"});
+    f.allow_only({"layer", "packages", "recommends", "sources", "below", "release", "package"});
     LockedAptLayer layer;
     layer.where = f.where();
     layer.layer = f.text("layer");
@@ -421,6 +443,20 @@ LockedAptLayer read_apt_layer(const fs::path& path, const toml::table& table) {
     layer.recommends = f.flag("recommends");
     layer.sources = f.digest("sources");
     layer.below = f.digest("below");
+    std::map<std::pair<std::string, std::string>, SourceLocation> suites;
+    for (const toml::table* t : f.tables("release", "[[apt.release]]")) {
+        LockedRelease release = read_release(path, *t);
+        auto [first, fresh] = suites.emplace(std::pair(release.url, release.suite), release.where);
+        if (!fresh) {
+            throw RecipeError(
+                ErrorKind::recipe, release.where,
+                "suite " + detail::printable(release.suite) + " of " +
+                    detail::printable(release.url) + " is recorded twice for layer '" +
+                    detail::printable(layer.layer) + "' (first at " + first->second.str() + ")",
+                std::string(remake_hint));
+        }
+        layer.releases.push_back(std::move(release));
+    }
     std::map<std::pair<std::string, std::string>, SourceLocation> seen;
     for (const toml::table* t : f.tables("package", "[[apt.package]]")) {
         LockedPackage pkg = read_package(path, *t);
@@ -453,6 +489,49 @@ void check_unique_layers(const std::vector<Entry>& entries, const char* form) {
 }
 
 } // namespace
+
+std::string lock_time_text(std::int64_t seconds) {
+    std::time_t t = static_cast<std::time_t>(seconds);
+    std::tm tm{};
+    ::gmtime_r(&t, &tm);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return text;
+}
+
+std::optional<std::int64_t> parse_lock_time(std::string_view text) {
+    // YYYY-MM-DDTHH:MM:SSZ, nothing else (no offsets, no fractions).
+    static constexpr std::string_view form = "dddd-dd-ddTdd:dd:ddZ";
+    if (text.size() != form.size()) {
+        return std::nullopt;
+    }
+    for (std::size_t i = 0; i < form.size(); ++i) {
+        bool digit = text[i] >= '0' && text[i] <= '9';
+        if (form[i] == 'd' ? !digit : text[i] != form[i]) {
+            return std::nullopt;
+        }
+    }
+    auto number = [&](std::size_t at, std::size_t n) {
+        int v = 0;
+        for (std::size_t i = at; i < at + n; ++i) {
+            v = v * 10 + (text[i] - '0');
+        }
+        return v;
+    };
+    std::tm tm{};
+    tm.tm_year = number(0, 4) - 1900;
+    tm.tm_mon = number(5, 2) - 1;
+    tm.tm_mday = number(8, 2);
+    tm.tm_hour = number(11, 2);
+    tm.tm_min = number(14, 2);
+    tm.tm_sec = number(17, 2);
+    std::int64_t seconds = static_cast<std::int64_t>(::timegm(&tm));
+    // timegm() normalises (Feb 30 -> Mar 2): a real time gives back its own text.
+    if (seconds < 0 || lock_time_text(seconds) != text) {
+        return std::nullopt;
+    }
+    return seconds;
+}
 
 fs::path lock_path_for(const fs::path& recipe) {
     fs::path p = recipe;
@@ -553,6 +632,10 @@ std::string to_text(const Lock& lock, const std::string& recipe_name) {
         out += "]\nrecommends = " + std::string(layer.recommends ? "true" : "false") +
                "\nsources = " + quoted(layer.sources.str()) +
                "\nbelow = " + quoted(layer.below.str()) + "\n";
+        for (const LockedRelease& r : layer.releases) {
+            out += "\n[[apt.release]]\nurl = " + quoted(r.url) + "\nsuite = " + quoted(r.suite) +
+                   "\ndate = " + quoted(lock_time_text(r.date)) + "\n";
+        }
         for (const LockedPackage& p : layer.installs) {
             out += "\n[[apt.package]]\nname = " + quoted(p.name) +
                    "\nversion = " + quoted(p.version) + "\narch = " + quoted(p.arch) +

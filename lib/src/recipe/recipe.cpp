@@ -1097,7 +1097,27 @@ struct SourceDraft {
     const Value* keyring = nullptr;
     const Value* trusted = nullptr;
     bool suites_seen = false;
+    std::optional<SourceLocation> snapshot_derived; ///< where `snapshot = true` is written
 };
+
+/// The root of an archive (a mirror, a snapshot service): http:// or https://, a host, no
+/// query or fragment; a trailing '/' dropped.
+std::string archive_url(std::string url, const SourceLocation& where, const std::string& key,
+                        const char* example) {
+    std::string_view rest = url.starts_with("https://")  ? std::string_view(url).substr(8)
+                            : url.starts_with("http://") ? std::string_view(url).substr(7)
+                                                         : std::string_view();
+    if (rest.empty() || rest.front() == '/' || url.find_first_of("?# ") != std::string::npos) {
+        fail(where,
+             in_quotes(key) + " " + in_quotes(url) +
+                 " is not an http:// or https:// URL of an archive's root",
+             std::string("e.g. \"") + example + "\"");
+    }
+    while (url.ends_with('/')) {
+        url.pop_back();
+    }
+    return url;
+}
 
 std::vector<std::string> nonempty_texts(const Value& value) {
     std::vector<std::string> out;
@@ -1110,7 +1130,7 @@ std::vector<std::string> nonempty_texts(const Value& value) {
     return out;
 }
 
-std::array<Field<SourceDraft>, 8> source_fields() {
+std::array<Field<SourceDraft>, 10> source_fields() {
     return {{
         {"name",
          [](SourceDraft& s, const Value& v) {
@@ -1160,6 +1180,32 @@ std::array<Field<SourceDraft>, 8> source_fields() {
              s.spec.trusted = as_bool(v);
              s.trusted = &v;
          }},
+        {"mirrors",
+         [](SourceDraft& s, const Value& v) {
+             s.spec.mirrors.clear();
+             for (const Located& item : as_strings(v)) {
+                 s.spec.mirrors.push_back(archive_url(item.text, item.where, "mirrors",
+                                                      "http://ftp.de.debian.org/debian"));
+             }
+         }},
+        {"snapshot",
+         [](SourceDraft& s, const Value& v) {
+             s.snapshot_derived.reset();
+             if (const auto* flag = v.node.as_boolean()) {
+                 s.spec.snapshot = flag->get() ? std::nullopt : std::optional<std::string>("");
+                 if (flag->get()) {
+                     s.snapshot_derived = v.where();
+                 }
+                 return;
+             }
+             if (!v.node.is_string()) {
+                 wrong_type(v, "a URL or false",
+                            "write the service's URL for this archive, e.g. "
+                            "\"https://snapshot.debian.org/archive/debian\", or false");
+             }
+             s.spec.snapshot = archive_url(as_nonempty_string(v), v.where(), "snapshot",
+                                           "https://snapshot.debian.org/archive/debian");
+         }},
     }};
 }
 
@@ -1194,6 +1240,11 @@ SourceDraft read_source(const Section& section) {
         section.missing(in_quotes("keyring"),
                         "the OpenPGP keyring that signs the repository, relative to this file "
                         "(or trusted = true for an unsigned repository)");
+    }
+    if (draft.snapshot_derived && apt::snapshot_service_for(draft.spec.url).empty()) {
+        fail(*draft.snapshot_derived,
+             "no snapshot service is known for " + in_quotes(draft.spec.url),
+             "write the service's URL (snapshot = \"https://...\"), or leave 'snapshot' out");
     }
     // The values belong to `section`, which ends here.
     draft.components = draft.keyring = draft.trusted = nullptr;
