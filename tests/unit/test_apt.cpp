@@ -247,6 +247,19 @@ TEST_CASE("Release files: fields, the SHA256 list, dates") {
           "InRelease: malformed SHA256 line 'zz 1 Packages'");
 }
 
+TEST_CASE("index files: an empty index (a suite with no packages yet) decompresses to nothing") {
+    // Debian's -updates and -security suites start a release empty: xz and gzip of nothing.
+    for (const char* tool : {"xz", "gzip"}) {
+        auto r = ocibake::test::sh(std::string(tool) + " -c </dev/null");
+        REQUIRE(r.exit_code == 0);
+        REQUIRE(!r.out.empty());
+        CHECK(ocibake::apt::detail::decompress(r.out, "Packages") == "");
+    }
+    CHECK(ocibake::apt::detail::decompress("", "Packages") == "");
+    auto text = ocibake::test::sh("printf 'Package: a\\n' | xz -c");
+    CHECK(ocibake::apt::detail::decompress(text.out, "Packages.xz") == "Package: a\n");
+}
+
 TEST_CASE("clearsigned text and armored keys are read without any crypto of our own") {
     std::string message = "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nSuite: x\n"
                           "- -----not a header\nEnd: y\n-----BEGIN PGP SIGNATURE-----\n\nabc\n"

@@ -9,6 +9,9 @@ std::string decompress(std::string_view data, std::string_view origin) {
     std::string what(origin);
     check_archive(a.get(), archive_read_support_filter_all(a.get()), what);
     check_archive(a.get(), archive_read_support_format_raw(a.get()), what);
+    // The raw format needs a byte to recognise: an index of no packages (a suite that
+    // has none yet) decompresses to nothing, which the empty format reads.
+    check_archive(a.get(), archive_read_support_format_empty(a.get()), what);
     check_archive(a.get(), archive_read_open_memory(a.get(), data.data(), data.size()), what);
     archive_entry* entry = nullptr;
     int rc = archive_read_next_header(a.get(), &entry);
