@@ -62,23 +62,6 @@ bool contains(const std::string& text, const std::string& part) {
     return false;
 }
 
-/// A .deb made here: control fields, and files (path -> content) in data.tar.
-fs::path make_deb(const fs::path& dir, const std::string& name, const std::string& version,
-                  const std::string& extra_control,
-                  const std::vector<std::pair<std::string, std::string>>& files) {
-    fs::path root = dir / ("src-" + name + "-" + version);
-    for (const auto& [path, content] : files) {
-        write_file(root / path, content);
-    }
-    write_file(root / "DEBIAN/control", "Package: " + name + "\nVersion: " + version +
-                                            "\nArchitecture: amd64\nMaintainer: t <t@t>\n" +
-                                            extra_control + "Description: test package\n");
-    fs::path deb = dir / "pool" / (name + "_" + version + "_amd64.deb");
-    fs::create_directories(deb.parent_path());
-    must({"dpkg-deb", "--root-owner-group", "-Zxz", "--build", root.string(), deb.string()});
-    return deb;
-}
-
 /// A .deb made by hand (Python's tarfile, then ar), for what dpkg-deb would not write:
 /// entries in this order, each a path ("./x"), a type ('f' file, 'd' directory, 'l'
 /// symlink) and the content or the link's target.
@@ -122,19 +105,6 @@ open(work + "/debian-binary", "w").write("2.0\n")
           "cd '" + work.string() + "' && ar rc '" + deb.string() +
               "' debian-binary control.tar.gz data.tar.gz"});
     return deb;
-}
-
-/// An unsigned repository (trusted = true) of the .debs in dir/pool; returns the source.
-std::string local_repo(const fs::path& dir, const std::string& url) {
-    fs::path bin = dir / "dists/local/main/binary-amd64";
-    fs::create_directories(bin);
-    must({"sh", "-c",
-          "cd '" + dir.string() + "' && apt-ftparchive packages pool > '" +
-              (bin / "Packages").string() +
-              "' && cd dists/local && apt-ftparchive release . > "
-              "Release"});
-    return "[[apt.source]]\nname = \"local\"\nurl = \"" + url +
-           "\"\nsuites = [\"local\"]\ntrusted = true\n";
 }
 
 } // namespace

@@ -1,4 +1,5 @@
 #include "support/apt_fixture.hpp"
+#include "support/checks.hpp"
 
 #include <sstream>
 #include <stdexcept>
@@ -99,6 +100,34 @@ std::string packages_toml(const std::vector<std::string>& names) {
         out += (i ? ", \"" : "\"") + names[i] + "\"";
     }
     return out + "]\n";
+}
+
+fs::path make_deb(const fs::path& dir, const std::string& name, const std::string& version,
+                  const std::string& extra_control,
+                  const std::vector<std::pair<std::string, std::string>>& files) {
+    fs::path root = dir / ("src-" + name + "-" + version);
+    for (const auto& [path, content] : files) {
+        write_file(root / path, content);
+    }
+    write_file(root / "DEBIAN/control", "Package: " + name + "\nVersion: " + version +
+                                            "\nArchitecture: amd64\nMaintainer: t <t@t>\n" +
+                                            extra_control + "Description: test package\n");
+    fs::path deb = dir / "pool" / (name + "_" + version + "_amd64.deb");
+    fs::create_directories(deb.parent_path());
+    must({"dpkg-deb", "--root-owner-group", "-Zxz", "--build", root.string(), deb.string()});
+    return deb;
+}
+
+std::string local_repo(const fs::path& dir, const std::string& url) {
+    fs::path bin = dir / "dists/local/main/binary-amd64";
+    fs::create_directories(bin);
+    must({"sh", "-c",
+          "cd '" + dir.string() + "' && apt-ftparchive packages pool > '" +
+              (bin / "Packages").string() +
+              "' && cd dists/local && apt-ftparchive release . > "
+              "Release"});
+    return "[[apt.source]]\nname = \"local\"\nurl = \"" + url +
+           "\"\nsuites = [\"local\"]\ntrusted = true\n";
 }
 
 } // namespace ocibake::test
