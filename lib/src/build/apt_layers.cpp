@@ -102,8 +102,10 @@ public:
     Resolution(const Recipe& recipe, Store& store, const BuildOptions& options)
         : recipe_(recipe), store_(store), options_(options) {}
 
+    /// Resolves one layer; `prefer` are versions to keep where they still fit.
     LockedAptLayer resolve(const LayerSpec& spec, const apt::ImageFacts& base,
-                           const std::vector<LockedAptLayer>& before) {
+                           const std::vector<LockedAptLayer>& before,
+                           std::vector<LockedPackage> prefer = {}) {
         const apt::Index& idx = index();
         LockedAptLayer out;
         out.layer = spec.name;
@@ -113,6 +115,7 @@ public:
         out.below = below_fingerprint(base, before);
         apt::ResolveOptions ro;
         ro.recommends = spec.recommends;
+        ro.prefer = std::move(prefer);
         try {
             out.installs = apt::resolve(idx, spec.packages, ro, installed_below(idx, base, before));
         } catch (const Error& e) {
@@ -122,7 +125,6 @@ public:
         return out;
     }
 
-private:
     const apt::Index& index() {
         if (!index_) {
             http::Client client = apt_client(recipe_, options_);
@@ -132,11 +134,36 @@ private:
         return *index_;
     }
 
+private:
     const Recipe& recipe_;
     Store& store_;
     const BuildOptions& options_;
     std::optional<apt::Index> index_;
 };
+
+/// Why a lock entry no longer answers the recipe ("" when it does).
+std::string stale_reason(const LayerSpec& spec, const LockedAptLayer& entry, const Digest& sources,
+                         const Digest& below) {
+    std::vector<std::string> asked = request_texts(spec);
+    if (entry.packages != asked || entry.recommends != spec.recommends) {
+        std::string lock_side =
+            list_text(entry.packages) + (entry.recommends ? " with recommends" : "");
+        std::string recipe_side = list_text(asked) + (spec.recommends ? " with recommends" : "");
+        return "the lock pins the packages of layer '" + spec.name + "' for " + lock_side +
+               ", but the recipe asks for " + recipe_side + " at " + spec.packages_where.str();
+    }
+    if (entry.sources != sources) {
+        return "the lock resolved the packages of layer '" + spec.name +
+               "' from other apt sources than the recipe's [[apt.source]] (url, suites, "
+               "components, architectures or priority changed)";
+    }
+    if (entry.below != below) {
+        return "the lock resolved the packages of layer '" + spec.name +
+               "' against other installed packages: the base image's dpkg database or an "
+               "earlier layer's packages changed";
+    }
+    return {};
+}
 
 /// What read_lock() cannot know, checked for a layer's pinned packages before any is used:
 /// each URL is below one of the recipe's [[apt.source]] URLs (where the resolver found
@@ -193,17 +220,53 @@ http::Client apt_client(const Recipe& recipe, const BuildOptions& options) {
     return http::Client(o);
 }
 
-std::vector<LockedAptLayer> resolve_apt_layers(const Recipe& recipe, Store& store,
-                                               const BuildOptions& options,
-                                               const apt::ImageFacts& base) {
-    Resolution resolution(recipe, store, options);
+struct AptLocker::Impl {
+    Impl(const Recipe& r, Store& s, const BuildOptions& o, const apt::ImageFacts& b)
+        : recipe(r), resolution(r, s, o), base(b) {}
+    const Recipe& recipe;
+    Resolution resolution;
+    const apt::ImageFacts& base;
+};
+
+AptLocker::AptLocker(const Recipe& recipe, Store& store, const BuildOptions& options,
+                     const apt::ImageFacts& base)
+    : impl_(std::make_unique<Impl>(recipe, store, options, base)) {}
+
+AptLocker::~AptLocker() = default;
+
+std::vector<LockedAptLayer>
+AptLocker::lock(const std::vector<LockedAptLayer>& old, bool keep_current,
+                const std::function<bool(const LockedPackage&)>& may_move) {
+    Digest sources = sources_fingerprint(impl_->recipe);
     std::vector<LockedAptLayer> out;
-    for (const LayerSpec& spec : recipe.layers) {
-        if (!spec.packages.empty()) {
-            out.push_back(resolution.resolve(spec, base, out));
+    for (const LayerSpec& spec : impl_->recipe.layers) {
+        if (spec.packages.empty()) {
+            continue;
         }
+        auto entry = std::find_if(old.begin(), old.end(),
+                                  [&](const LockedAptLayer& l) { return l.layer == spec.name; });
+        if (entry == old.end()) {
+            out.push_back(impl_->resolution.resolve(spec, impl_->base, out));
+            continue;
+        }
+        if (keep_current &&
+            stale_reason(spec, *entry, sources, below_fingerprint(impl_->base, out)).empty()) {
+            out.push_back(*entry);
+            continue;
+        }
+        std::vector<LockedPackage> prefer;
+        for (const LockedPackage& p : entry->installs) {
+            if (!may_move || !may_move(p)) {
+                prefer.push_back(p);
+            }
+        }
+        out.push_back(impl_->resolution.resolve(spec, impl_->base, out, std::move(prefer)));
     }
     return out;
+}
+
+const apt::Candidate* AptLocker::offered(const LockedPackage& p) {
+    return impl_->resolution.index().find(p.name, p.version, p.arch);
 }
 
 std::vector<LockedAptLayer> locked_apt_layers(const Recipe& recipe, Store& store,
@@ -229,31 +292,9 @@ std::vector<LockedAptLayer> locked_apt_layers(const Recipe& recipe, Store& store
             changed = true;
             continue;
         }
-        std::vector<std::string> asked = request_texts(spec);
-        if (entry->packages != asked || entry->recommends != spec.recommends) {
-            std::string lock_side =
-                list_text(entry->packages) + (entry->recommends ? " with recommends" : "");
-            std::string recipe_side =
-                list_text(asked) + (spec.recommends ? " with recommends" : "");
-            throw RecipeError(ErrorKind::recipe, entry->where,
-                              "the lock pins the packages of layer '" + spec.name + "' for " +
-                                  lock_side + ", but the recipe asks for " + recipe_side + " at " +
-                                  spec.packages_where.str(),
-                              hint);
-        }
-        if (entry->sources != sources) {
-            throw RecipeError(ErrorKind::recipe, entry->where,
-                              "the lock resolved the packages of layer '" + spec.name +
-                                  "' from other apt sources than the recipe's [[apt.source]] "
-                                  "(url, suites, components, architectures or priority changed)",
-                              hint);
-        }
-        if (entry->below != below_fingerprint(base, out)) {
-            throw RecipeError(ErrorKind::recipe, entry->where,
-                              "the lock resolved the packages of layer '" + spec.name +
-                                  "' against other installed packages: the base image's dpkg "
-                                  "database or an earlier layer's packages changed",
-                              hint);
+        if (std::string why = stale_reason(spec, *entry, sources, below_fingerprint(base, out));
+            !why.empty()) {
+            throw RecipeError(ErrorKind::recipe, entry->where, why, hint);
         }
         check_pinned(recipe, store, *entry, hint);
         out.push_back(*entry);

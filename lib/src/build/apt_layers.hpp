@@ -7,6 +7,8 @@
 #include "ocibake/build.hpp"
 
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <vector>
 
 namespace ocibake::detail {
@@ -24,11 +26,30 @@ std::string apt_native_arch(const Recipe& recipe);
 /// the Release is signed and every index and package is checked against it.
 http::Client apt_client(const Recipe& recipe, const BuildOptions& options);
 
-/// Resolves every layer that lists packages, in order, each against the packages the base
-/// image and the layers before it have.
-std::vector<LockedAptLayer> resolve_apt_layers(const Recipe& recipe, Store& store,
-                                               const BuildOptions& options,
-                                               const apt::ImageFacts& base);
+/// `ocibake lock`'s apt part: the recipe's apt layers resolved against one index (fetched
+/// once, when a layer needs resolving), keeping or preferring the lock's pins.
+class AptLocker {
+public:
+    AptLocker(const Recipe& recipe, Store& store, const BuildOptions& options,
+              const apt::ImageFacts& base);
+    ~AptLocker();
+    AptLocker(const AptLocker&) = delete;
+    AptLocker& operator=(const AptLocker&) = delete;
+
+    /// Every apt layer of the recipe, in order. With `keep_current`, an entry of `old` that
+    /// still answers the recipe (its requests, sources and what is below) is kept as it is.
+    /// Other layers are resolved, preferring the packages of their old entry that
+    /// `may_move` does not free (apt::ResolveOptions::prefer).
+    std::vector<LockedAptLayer> lock(const std::vector<LockedAptLayer>& old, bool keep_current,
+                                     const std::function<bool(const LockedPackage&)>& may_move);
+
+    /// The package as the sources offer it now; nullptr when they no longer do.
+    const apt::Candidate* offered(const LockedPackage& package);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
 
 /// The apt layers the lock pins: the lock's entries when they match the recipe; entries
 /// the lock lacks (or every entry, with update_lock) are resolved and the lock rewritten.

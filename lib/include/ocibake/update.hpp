@@ -1,0 +1,92 @@
+// ocibake: what moves when a lock is made again: its diff, and what the image will rebuild.
+//
+//     ocibake::LockOptions o;
+//     o.update = true;                 // `ocibake lock --update`
+//     o.only = {"openssl"};            // --only: these packages (or sources, or wheels)
+//     ocibake::LockResult r = ocibake::lock_recipe(recipe, build_options, o);
+//     for (const ocibake::LockChange& c : r.diff.changes) { ... }
+//
+// `ocibake outdated` is lock_recipe() with update and dry_run (docs/cli.md, docs/lock.md).
+#pragma once
+
+#include "ocibake/digest.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ocibake {
+
+/// How `ocibake lock` treats the pins of the lock it finds (docs/lock.md).
+struct LockOptions {
+    /// false (`ocibake lock`): an entry that still answers the recipe is kept as it is, and
+    /// a stale or missing one is resolved keeping the other pins where they still fit.
+    /// true (`--update`): the pins move to what the sources offer now.
+    bool update = false;
+    /// With update: only these move (apt package names, Debian source package names,
+    /// wheel names, or the base's reference), with what must move with them; every other
+    /// pin is kept where it still fits. Empty: everything.
+    std::vector<std::string> only;
+    /// With update: only apt packages that a security suite offers move (per source
+    /// package), with what must move with them.
+    bool security_only = false;
+    /// Compute the new lock and its diff, write nothing (`ocibake outdated`).
+    bool dry_run = false;
+};
+
+/// One pin that moves, arrives or leaves.
+struct LockChange {
+    enum class Kind { apt, wheel };
+    Kind kind = Kind::apt;
+    std::string layer;  ///< the recipe layer
+    std::string name;   ///< the package, or the wheel's normalised name
+    std::string arch;   ///< apt: the architecture
+    std::string source; ///< apt: the Debian source package
+    std::string from;   ///< the locked version; "" for a package that arrives
+    std::string to;     ///< the new version; "" for a package that leaves
+    std::string file;   ///< wheel: the new file name ("" when it leaves)
+    /// Download size of the new .deb or wheel (0 when it leaves).
+    std::uint64_t size = 0;
+    /// apt: the new version comes from a security suite (apt::security_suite()).
+    bool security = false;
+    /// Why it moves when it was not asked to ("" when it was): a dependency that must
+    /// move with an updated package, a pin the sources no longer offer, a recipe change.
+    std::string reason;
+};
+
+/// The registry base, when its tag now names another image.
+struct BaseChange {
+    std::string ref;
+    std::string platform;
+    Digest from; ///< the locked manifest ("" when the lock had no base)
+    Digest to;
+    /// The new base's layers the old one did not have: what a pull fetches.
+    std::uint64_t new_layer_bytes = 0;
+};
+
+/// A layer of the image whose digest will change, and the bytes a pull will fetch for it.
+struct LayerForecast {
+    std::string layer; ///< the recipe layer ("base" for the base's layers)
+    /// Why it is rebuilt ("2 packages change", "an apt layer below changes").
+    std::string why;
+    /// The parts (OCI layers) of the recipe layer that change; empty when the layer is one.
+    std::vector<std::string> parts;
+    /// Predicted: the compressed sizes of what the changed layers hold (.deb and wheel
+    /// sizes stand for the layer's compressed bytes; docs/lock.md).
+    std::uint64_t bytes = 0;
+};
+
+/// The lock before and after, compared.
+struct LockDiff {
+    std::optional<BaseChange> base;
+    std::vector<LockChange> changes;   ///< in the recipe's layer order, then by name
+    std::vector<LayerForecast> layers; ///< layers whose digest will change, in image order
+    std::uint64_t pull_bytes = 0;      ///< the sum of their bytes
+
+    bool empty() const noexcept { return !base && changes.empty(); }
+    /// Some package comes from a security suite.
+    bool security() const noexcept;
+};
+
+} // namespace ocibake
