@@ -361,6 +361,8 @@ void print_build(const ocibake::BuildResult& r, const std::string& recipe, bool 
         json layers = json::array();
         for (const auto& l : r.layers) {
             layers.push_back({{"name", l.name},
+                              {"layer", l.recipe_layer},
+                              {"packages", l.packages},
                               {"digest", l.layer.descriptor.digest.str()},
                               {"diff_id", l.layer.diff_id.str()},
                               {"size", l.layer.descriptor.size},
@@ -382,6 +384,9 @@ void print_build(const ocibake::BuildResult& r, const std::string& recipe, bool 
             {"layers_built", r.layers_built()},
             {"timings",
              {{"total", r.seconds}, {"layers", r.layer_seconds}, {"output", r.output_seconds}}}};
+        if (r.part_threshold > 0) {
+            out["parts"] = {{"threshold", r.part_threshold}, {"modulus", r.part_modulus}};
+        }
         if (!push.is_null()) {
             out["push"] = push;
         }
@@ -394,15 +399,54 @@ void print_build(const ocibake::BuildResult& r, const std::string& recipe, bool 
     }
     std::uint64_t total = 0;
     std::size_t own = 0;
-    for (const auto& l : r.layers) {
+    for (std::size_t i = 0; i < r.layers.size(); ++i) {
+        const auto& l = r.layers[i];
         total += l.layer.descriptor.size;
-        if (!l.from_base) {
-            ++own;
-            std::printf("  layer %-20s %-8s %10s  %s  %s\n", l.name.c_str(), cache_word(l).c_str(),
-                        human_size(l.layer.descriptor.size).c_str(),
-                        l.layer.descriptor.digest.str().substr(0, 19).c_str(),
-                        seconds(l.seconds).c_str());
+        if (l.from_base) {
+            continue;
         }
+        ++own;
+        // A recipe layer's parts on one line.
+        std::size_t end = i + 1;
+        while (l.packages > 0 && end < r.layers.size() && r.layers[end].packages > 0 &&
+               r.layers[end].recipe_layer == l.recipe_layer) {
+            ++end;
+        }
+        if (end - i > 1) {
+            std::uint64_t size = 0;
+            double slowest = 0;
+            std::map<std::string, std::size_t> counts;
+            for (std::size_t k = i; k < end; ++k) {
+                size += r.layers[k].layer.descriptor.size;
+                slowest = std::max(slowest, r.layers[k].seconds);
+                ++counts[cache_word(r.layers[k])];
+            }
+            std::string what = std::to_string(end - i) + " parts:";
+            for (const char* word : {"built", "verified", "cached"}) {
+                if (counts.count(word)) {
+                    what += (what.back() == ':' ? " " : ", ") + std::to_string(counts[word]) + " " +
+                            word;
+                }
+            }
+            std::printf("  layer %-20s %-30s %10s  %s\n", l.recipe_layer.c_str(), what.c_str(),
+                        human_size(size).c_str(), seconds(slowest).c_str());
+            own += end - i - 1;
+            for (std::size_t k = i + 1; k < end; ++k) {
+                total += r.layers[k].layer.descriptor.size;
+            }
+            i = end - 1;
+            continue;
+        }
+        std::printf("  layer %-20s %-8s %10s  %s  %s\n", l.name.c_str(), cache_word(l).c_str(),
+                    human_size(l.layer.descriptor.size).c_str(),
+                    l.layer.descriptor.digest.str().substr(0, 19).c_str(),
+                    seconds(l.seconds).c_str());
+    }
+    if (r.part_threshold > 2'000'000) {
+        std::printf("  packages grouped in parts of %s and more, boundary hash mod %llu, to stay "
+                    "within [build] max_layers (docs/apt.md)\n",
+                    human_size(r.part_threshold).c_str(),
+                    static_cast<unsigned long long>(r.part_modulus));
     }
     std::size_t base = r.layers.size() - own;
     if (own > 0 && r.layers_built() == 0) {

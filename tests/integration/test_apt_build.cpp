@@ -123,7 +123,13 @@ TEST_CASE("build: every locked package unpacked, with a dpkg database dpkg reads
                                          "[[layer.files]]\npath = \"/etc/ocibake-test\"\ncontent = "
                                          "\"ours\\n\"\n");
     json first = build_json(dir, recipe, (dir / "img").string());
-    CHECK(first["layers"][0]["cache"] == "built");
+    // The packages in parts (docs/apt.md), the layer's own file, the state layer on top.
+    REQUIRE(first["layers"].size() > 3);
+    for (const json& l : first["layers"]) {
+        CHECK(l["cache"] == "built");
+    }
+    CHECK(first["layers"][first["layers"].size() - 2]["name"] == "system/files");
+    CHECK(first["layers"].back()["name"] == "state");
     fs::path root = unpack(dir, (dir / "img").string(), "bundle");
 
     // dpkg lists exactly the locked packages as installed.
@@ -162,7 +168,9 @@ TEST_CASE("build: every locked package unpacked, with a dpkg database dpkg reads
 
     // Nothing changed: the layer comes from the cache; the digest is the same.
     json second = build_json(dir, recipe, (dir / "img2").string());
-    CHECK(second["layers"][0]["cache"] == "cached");
+    for (const json& l : second["layers"]) {
+        CHECK(l["cache"] == "cached");
+    }
     CHECK(second["digest"] == first["digest"]);
     // Built again from scratch (another cache, one thread): the same bytes.
     auto r = run({cli().string(), "build", recipe.string(), "-o", "oci:" + (dir / "img3").string(),
@@ -628,13 +636,18 @@ TEST_CASE("acceptance: an image from scratch with the fixture's packages runs un
     AptServer server(repo);
     // Everything the packages' scripts would have done that these checks need: the sshd
     // user and its directory, sshd_config (ucf would copy Debian's); host keys are made
-    // when the container starts.
+    // when the container starts. The Essential set in one layer, the rest in another.
+    std::vector<std::string> system, apps;
+    for (const std::string& p : apt_fixture_requests()) {
+        bool app = p == "python3" || p == "openssh-server" || p == "ca-certificates" || p == "tini";
+        (app ? apps : system).push_back(p);
+    }
     fs::path recipe = write_file(
         dir / "app.toml",
         "name = \"debian-ssh\"\n[config]\nenv = { PATH = "
         "\"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\" }\n" +
             apt_source_toml(server.url(), repo / "keyring.gpg") + "[[layer]]\nname = \"system\"\n" +
-            packages_toml(apt_fixture_requests()) +
+            packages_toml(system) + "[[layer]]\nname = \"apps\"\n" + packages_toml(apps) +
             "files = [{ path = \"/run/sshd\", type = \"dir\" },\n"
             "  { path = \"/etc/ssh/sshd_config\", content = \"PasswordAuthentication no\\n"
             "PermitRootLogin prohibit-password\\nSubsystem sftp /usr/lib/openssh/sftp-server\\n\" "
@@ -645,8 +658,9 @@ TEST_CASE("acceptance: an image from scratch with the fixture's packages runs un
     CHECK(built["layers"][0]["media_type"] == "application/vnd.oci.image.layer.v1.tar+gzip");
     auto lock = ocibake::read_lock(dir / "app.lock");
     REQUIRE(lock);
-    REQUIRE(lock->apt.size() == 1);
-    const auto& locked = lock->apt[0].installs;
+    REQUIRE(lock->apt.size() == 2);
+    std::vector<ocibake::LockedPackage> locked = lock->apt[0].installs;
+    locked.insert(locked.end(), lock->apt[1].installs.begin(), lock->apt[1].installs.end());
     CHECK(locked.size() == apt_fixture_closure().size());
 
     fs::path bundle = dir / "bundle";
@@ -730,12 +744,18 @@ TEST_CASE("live: CUDA 11.8 runtime libraries from Debian's archive (OCIBAKE_LIVE
         CHECK(names.count(wanted) == 1);
     }
     json built = build_json(dir, recipe, (dir / "img").string());
-    std::string layer = built["layers"][0]["digest"].get<std::string>().substr(7);
-    fs::path blob = dir / "img/blobs/sha256" / layer;
-    // The libraries are in the layer, and in its ld.so.cache.
-    auto listing = must({"tar", "-tf", blob.string()});
-    CHECK(contains(listing.out, "usr/lib/x86_64-linux-gnu/libcublas.so.11\n"));
-    CHECK(contains(listing.out, "usr/lib/x86_64-linux-gnu/libcudart.so.11.0\n"));
+    // The libraries are in the layers of their packages, and in the state layer's
+    // ld.so.cache.
+    std::string listing;
+    for (const json& l : built["layers"]) {
+        fs::path blob = dir / "img/blobs/sha256" / l["digest"].get<std::string>().substr(7);
+        listing += must({"tar", "-tf", blob.string()}).out;
+    }
+    CHECK(contains(listing, "usr/lib/x86_64-linux-gnu/libcublas.so.11\n"));
+    CHECK(contains(listing, "usr/lib/x86_64-linux-gnu/libcudart.so.11.0\n"));
+    REQUIRE(built["layers"].back()["name"] == "state");
+    fs::path blob =
+        dir / "img/blobs/sha256" / built["layers"].back()["digest"].get<std::string>().substr(7);
     must({"tar", "-xf", blob.string(), "-C", dir.path().string(), "etc/ld.so.cache"});
     auto cache = must({"ldconfig", "-p", "-C", (dir / "etc/ld.so.cache").string()});
     CHECK(contains(cache.out, "libcublas.so.11 (libc6,x86-64) => "
@@ -764,7 +784,12 @@ TEST_CASE("ld.so.cache follows a layer's own libraries and ld.so.conf.d (ldconfi
             "},\n"
             "  { path = \"/opt/vendor/lib/libvendor.so.1.2\", src = \"libvendor.so.1.2\" }]\n");
     json built = build_json(dir, recipe, (dir / "img").string());
-    REQUIRE(built["layers"].size() == 2);
+    std::vector<std::string> names;
+    for (const json& l : built["layers"]) {
+        names.push_back(l["name"].get<std::string>());
+    }
+    // libc6 and libc-bin (glibc), libgcc-s1 and gcc-12-base (gcc-12): two parts.
+    CHECK(names == std::vector<std::string>{"libc/gcc-12", "libc/glibc", "vendor", "state"});
     fs::path root = unpack(dir, (dir / "img").string(), "bundle");
     // The soname link ldconfig would make, and the cache with the vendor directory.
     CHECK(fs::read_symlink(root / "opt/vendor/lib/libvendor.so.1") == "libvendor.so.1.2");

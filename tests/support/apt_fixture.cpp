@@ -1,6 +1,8 @@
 #include "support/apt_fixture.hpp"
 #include "support/checks.hpp"
 
+#include "support/checks.hpp"
+
 #include <sstream>
 #include <stdexcept>
 #include <unistd.h>

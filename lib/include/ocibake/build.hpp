@@ -51,8 +51,13 @@ struct BuildOptions {
     bool strict = false;
 };
 
+/// One layer of the built image. A recipe layer with packages makes several (docs/apt.md):
+/// its parts ("system/bash"; "system" when it has one), its own copies and files
+/// ("system/files"); the image's top layer is then "state".
 struct LayerReport {
     std::string name;
+    std::string recipe_layer; ///< the recipe's [[layer]] it comes from ("" for base, state)
+    std::size_t packages = 0; ///< a part's packages (0 for other layers)
     LayerResult layer;
     bool from_base = false;
     CacheStatus cache = CacheStatus::built; ///< meaningless for base layers
@@ -72,6 +77,12 @@ struct BuildResult {
     /// The lock was written (it was missing an entry, or --update-lock).
     bool lock_written = false;
     bool wrote_output = false;
+    /// How packages were split into parts (docs/apt.md): the size from which a source
+    /// package is a part of its own, and the modulus of the boundary hash (both 0 when no
+    /// layer is built on the image below). Larger than 2 MB and 6 when [build] max_layers
+    /// asked for fewer layers.
+    std::uint64_t part_threshold = 0;
+    std::uint64_t part_modulus = 0;
     /// Base layers fetched from a registry for this build (0 when they stayed remote).
     std::size_t base_layers_fetched = 0;
     /// One per base layer, in order: what reading it with `ocibake run`'s rules found

@@ -87,9 +87,11 @@ struct LayerSpec {
     std::vector<apt::Account> accounts;
     std::vector<apt::Group> groups;
     std::vector<apt::AlternativeChoice> alternatives;
-    /// `ldconfig = true`: the layer writes ld.so.cache for the image (as layers with
-    /// packages do when they add libraries).
+    /// `ldconfig = true`: ld.so.cache is written for the image (as when packages add
+    /// libraries), with this layer's own libraries in it.
     bool ldconfig = false;
+    /// `split = false`: the packages stay in one layer instead of parts (docs/apt.md).
+    bool split = true;
     /// True when the layer is built on what is below it (packages, accounts, groups,
     /// alternatives, ldconfig), not from its own entries alone.
     bool uses_image_below() const {
@@ -131,6 +133,9 @@ struct BuildSpec {
     Compression compression = Compression::gzip;
     int level = -1;
     std::optional<std::int64_t> source_date_epoch;
+    /// The most layers the image may have (the base's, the parts, the others, the state
+    /// layer): packages are grouped into fewer parts to stay within it (docs/apt.md).
+    std::size_t max_layers = 100;
 };
 
 /// What a `[[test]]` checks.

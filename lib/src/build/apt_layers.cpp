@@ -1,6 +1,5 @@
 #include "build/apt_layers.hpp"
 
-#include "apt/layer.hpp"
 #include "common/text.hpp"
 
 #include <algorithm>
@@ -307,53 +306,85 @@ std::vector<LockedAptLayer> locked_apt_layers(const Recipe& recipe, Store& store
     return out;
 }
 
-LayerResult build_apt_layer_on(Store& store, http::Client& client, const Recipe& recipe,
-                               const LayerSpec& spec, const std::vector<LockedAptLayer>& locked,
-                               const apt::ImageFacts& below, std::vector<LayerEntry> extra,
-                               const LayerOptions& options, ThreadPool* pool, CacheStatus* status,
-                               Progress* progress) {
-    apt::detail::AptLayerPlan plan;
-    plan.name = spec.name;
-    plan.below = below;
-    plan.extra = std::move(extra);
-    plan.accounts = spec.accounts;
-    plan.groups = spec.groups;
-    plan.alternatives = spec.alternatives;
-    plan.ldconfig = spec.ldconfig;
-    plan.arch = apt_native_arch(recipe);
-    plan.generator = "ocibake (ld.so.cache format 1)";
-    for (const LockedAptLayer& layer : locked) {
-        if (layer.layer == spec.name) {
-            plan.packages = layer.installs;
-            break;
-        }
-        // Only the apt layers before this one (the recipe's order).
-        auto self = std::find_if(recipe.layers.begin(), recipe.layers.end(),
-                                 [&](const LayerSpec& l) { return l.name == spec.name; });
-        auto other = std::find_if(recipe.layers.begin(), recipe.layers.end(),
-                                  [&](const LayerSpec& l) { return l.name == layer.layer; });
-        if (other < self) {
-            plan.earlier.insert(plan.earlier.end(), layer.installs.begin(), layer.installs.end());
-        }
+ImagePlan plan_image(const Recipe& recipe, const std::vector<LockedAptLayer>& locked,
+                     std::vector<std::vector<LayerEntry>> entries,
+                     const std::vector<LayerOptions>& options, const LayerOptions& state,
+                     std::size_t base_layers) {
+    using apt::detail::ImageItem;
+    ImagePlan plan;
+    for (const LayerSpec& spec : recipe.layers) {
+        apt::detail::StateDecl decl;
+        decl.accounts = spec.accounts;
+        decl.groups = spec.groups;
+        decl.alternatives = spec.alternatives;
+        decl.ldconfig = spec.ldconfig;
+        decl.uses_image_below = spec.uses_image_below();
+        plan.layers.push_back(std::move(decl));
     }
-    for (const LayerSpec& layer : recipe.layers) {
-        if (layer.name == spec.name) {
-            break;
-        }
-        if (!layer.uses_image_below()) {
-            continue;
-        }
-        apt::detail::AptLayerPlan::EarlierAccounts earlier;
-        earlier.accounts = layer.accounts;
-        earlier.groups = layer.groups;
+    auto installs = [&](const LayerSpec& spec) -> const std::vector<LockedPackage>* {
         for (const LockedAptLayer& l : locked) {
-            if (l.layer == layer.name) {
-                earlier.packages = l.installs;
+            if (l.layer == spec.name) {
+                return &l.installs;
             }
         }
-        plan.earlier_accounts.push_back(std::move(earlier));
+        return nullptr;
+    };
+    // The parts of every layer with packages, split as finely as the budget allows.
+    std::vector<std::vector<apt::detail::PartPlan>> parts(recipe.layers.size());
+    for (;;) {
+        std::size_t count = base_layers + 1; // the state layer
+        bool splits = false;
+        for (std::size_t k = 0; k < recipe.layers.size(); ++k) {
+            const LayerSpec& spec = recipe.layers[k];
+            const std::vector<LockedPackage>* packages = installs(spec);
+            parts[k] =
+                packages ? apt::detail::split_packages(spec.name, *packages, spec.split, plan.split)
+                         : std::vector<apt::detail::PartPlan>{};
+            splits = splits || parts[k].size() > 1;
+            count += parts[k].empty() ? 1 : parts[k].size() + (entries[k].empty() ? 0 : 1);
+        }
+        if (count <= recipe.build.max_layers) {
+            break;
+        }
+        if (!splits) {
+            throw Error(ErrorKind::input,
+                        recipe.file.string() + ": the image would have " + std::to_string(count) +
+                            " layers (" + std::to_string(base_layers) +
+                            " of the base, 1 for the state), more than [build] max_layers = " +
+                            std::to_string(recipe.build.max_layers) +
+                            " even with every layer's packages in one layer");
+        }
+        plan.split.threshold *= 2;
+        plan.split.modulus *= 2;
     }
-    return apt::detail::build_apt_layer(store, client, plan, options, pool, status, progress);
+    for (std::size_t k = 0; k < recipe.layers.size(); ++k) {
+        const LayerSpec& spec = recipe.layers[k];
+        for (apt::detail::PartPlan& part : parts[k]) {
+            ImageItem item;
+            item.kind = ImageItem::Kind::part;
+            item.name = std::move(part.name);
+            item.layer = k;
+            item.packages = std::move(part.packages);
+            item.options = options[k];
+            plan.items.push_back(std::move(item));
+        }
+        if (parts[k].empty() || !entries[k].empty()) {
+            ImageItem item;
+            item.kind = ImageItem::Kind::entries;
+            item.name = parts[k].empty() ? spec.name : spec.name + "/files";
+            item.layer = k;
+            item.entries = std::move(entries[k]);
+            item.options = options[k];
+            plan.items.push_back(std::move(item));
+        }
+    }
+    ImageItem top;
+    top.kind = ImageItem::Kind::state;
+    top.name = "state";
+    top.layer = recipe.layers.size();
+    top.options = state;
+    plan.items.push_back(std::move(top));
+    return plan;
 }
 
 } // namespace ocibake::detail

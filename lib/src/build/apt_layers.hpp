@@ -2,6 +2,7 @@
 // the lock, checking the lock against the recipe.
 #pragma once
 
+#include "apt/image_build.hpp"
 #include "common/thread_pool.hpp"
 #include "ocibake/apt.hpp"
 #include "ocibake/build.hpp"
@@ -60,12 +61,23 @@ std::vector<LockedAptLayer> locked_apt_layers(const Recipe& recipe, Store& store
                                               const std::filesystem::path& lock_file,
                                               bool& written);
 
-/// Builds a layer that lists packages: the lock's packages for it, the packages of the
-/// apt layers before it (their dpkg status), the base's facts and the layer's own entries.
-LayerResult build_apt_layer_on(Store& store, http::Client& client, const Recipe& recipe,
-                               const LayerSpec& spec, const std::vector<LockedAptLayer>& locked,
-                               const apt::ImageFacts& below, std::vector<LayerEntry> extra,
-                               const LayerOptions& options, ThreadPool* pool, CacheStatus* status,
-                               Progress* progress);
+/// The image above the base when some layer is built on the image below: each layer's
+/// packages as parts, its own entries (copies, files, wheels) as one more layer on top of
+/// them (`NAME/files`, or `NAME` when it has no packages), and the state layer last.
+struct ImagePlan {
+    std::vector<apt::detail::ImageItem> items;
+    std::vector<apt::detail::StateDecl> layers; ///< per recipe layer
+    /// How packages were split: the defaults, or coarser to stay within [build] max_layers.
+    apt::detail::SplitOptions split;
+};
+
+/// Plans the image: `entries` and `options` per recipe layer, `state` the state layer's
+/// options. The packages are split with T = 2 MB and K = 6, both doubled until the image
+/// (with its `base_layers`) has at most [build] max_layers layers or no layer splits any
+/// more. Error(input) naming the budget when it still has more.
+ImagePlan plan_image(const Recipe& recipe, const std::vector<LockedAptLayer>& locked,
+                     std::vector<std::vector<LayerEntry>> entries,
+                     const std::vector<LayerOptions>& options, const LayerOptions& state,
+                     std::size_t base_layers);
 
 } // namespace ocibake::detail

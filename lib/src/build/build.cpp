@@ -1,5 +1,6 @@
 #include "ocibake/build.hpp"
 
+#include "apt/image_build.hpp"
 #include "build/apt_layers.hpp"
 #include "build/python_layers.hpp"
 #include "build/steps.hpp"
@@ -357,39 +358,99 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
         }
     }
 
-    // Layers are independent: build them in parallel, sharing one compression pool.
+    // Each layer's own entries (copies, files, wheels), listed in parallel.
     auto layers_start = Clock::now();
-    detail::ThreadPool compress_pool(threads);
     std::size_t parallel =
         std::max<std::size_t>(1, std::min<std::size_t>(threads, recipe.layers.size()));
+    std::vector<std::vector<LayerEntry>> entries(recipe.layers.size());
+    std::vector<LayerOptions> options_of;
+    {
+        detail::ThreadPool plan_pool(static_cast<unsigned>(parallel));
+        std::vector<std::future<std::vector<LayerEntry>>> planned;
+        for (std::size_t index = 0; index < recipe.layers.size(); ++index) {
+            options_of.push_back(layer_options(recipe, recipe.layers[index], epoch, threads));
+            planned.push_back(plan_pool.submit(
+                [&, index] { return plan_layer(recipe.layers[index], threads, python[index]); }));
+        }
+        for (std::size_t index = 0; index < planned.size(); ++index) {
+            const LayerSpec& spec = recipe.layers[index];
+            try {
+                entries[index] = planned[index].get(); // the first error, in the recipe's order
+            } catch (const RecipeError&) {
+                throw;
+            } catch (const Error& e) {
+                throw Error(e.kind(),
+                            "layer '" + spec.name + "' (" + spec.where.str() + "): " + e.what());
+            }
+        }
+    }
+
+    // The layers to build: the recipe's, or, when some layer is built on the image below,
+    // its packages in parts, the layers' own entries, and the state layer on top.
+    struct Job {
+        std::string name;
+        std::size_t layer; ///< the recipe layer (recipe.layers.size(): the state layer)
+        std::size_t packages = 0;
+    };
+    std::vector<Job> jobs;
+    std::optional<apt::detail::AptImage> apt_image;
+    if (detail::uses_image_below(recipe)) {
+        detail::ImagePlan plan = detail::plan_image(
+            recipe, apt_layers, std::move(entries), options_of,
+            layer_options(recipe, LayerSpec{}, epoch, threads), image.layers.size());
+        result.part_threshold = plan.split.threshold;
+        result.part_modulus = plan.split.modulus;
+        for (const auto& item : plan.items) {
+            jobs.push_back({item.name, item.layer, item.packages.size()});
+        }
+        apt::detail::AptImageOptions ao;
+        ao.arch = detail::apt_native_arch(recipe);
+        ao.generator = "ocibake (ld.so.cache format 1)";
+        apt_image.emplace(store, apt_http ? &*apt_http : nullptr, facts, std::move(plan.items),
+                          std::move(plan.layers), ao);
+    } else {
+        for (std::size_t index = 0; index < recipe.layers.size(); ++index) {
+            jobs.push_back({recipe.layers[index].name, index});
+        }
+    }
+
+    // Built in parallel, sharing one compression pool (an item built on the image below
+    // waits for the items below it to have planned; see AptImage).
+    detail::ThreadPool compress_pool(threads);
     std::vector<std::future<LayerReport>> futures;
     {
-        detail::ThreadPool layer_pool(static_cast<unsigned>(parallel));
-        for (std::size_t index = 0; index < recipe.layers.size(); ++index) {
-            const LayerSpec& spec = recipe.layers[index];
-            futures.push_back(layer_pool.submit([&, index, spec_ptr = &spec] {
+        detail::ThreadPool layer_pool(static_cast<unsigned>(
+            std::max<std::size_t>(1, std::min<std::size_t>(threads, jobs.size()))));
+        for (std::size_t j = 0; j < jobs.size(); ++j) {
+            futures.push_back(layer_pool.submit([&, j] {
                 auto t = Clock::now();
+                const Job& job = jobs[j];
                 LayerReport report;
-                report.name = spec_ptr->name;
-                std::vector<LayerEntry> entries = plan_layer(*spec_ptr, threads, python[index]);
-                report.entries = entries.size();
-                LayerOptions lo = layer_options(recipe, *spec_ptr, epoch, threads);
+                report.name = job.name;
+                report.packages = job.packages;
+                const LayerSpec* spec =
+                    job.layer < recipe.layers.size() ? &recipe.layers[job.layer] : nullptr;
+                report.recipe_layer = spec ? spec->name : "";
                 try {
-                    if (spec_ptr->uses_image_below()) {
-                        report.layer = detail::build_apt_layer_on(
-                            store, *apt_http, recipe, *spec_ptr, apt_layers, facts,
-                            std::move(entries), lo, &compress_pool, &report.cache,
-                            options.progress);
-                    } else {
+                    if (apt_image) {
+                        const auto& item = apt_image->items()[j];
+                        report.entries = item.entries.size();
                         report.layer =
-                            detail::build_layer_on(store, entries, lo, &compress_pool,
-                                                   &report.cache, options.progress, spec_ptr->name);
+                            apt_image->build(j, &compress_pool, options.progress, &report.cache);
+                    } else {
+                        report.entries = entries[job.layer].size();
+                        report.layer = detail::build_layer_on(
+                            store, entries[job.layer], options_of[job.layer], &compress_pool,
+                            &report.cache, options.progress, job.name);
                     }
                 } catch (const RecipeError&) {
                     throw;
                 } catch (const Error& e) {
-                    throw Error(e.kind(), "layer '" + spec_ptr->name + "' (" +
-                                              spec_ptr->where.str() + "): " + e.what());
+                    if (spec == nullptr) {
+                        throw Error(e.kind(), "the state layer: " + std::string(e.what()));
+                    }
+                    throw Error(e.kind(), "layer '" + spec->name + "' (" + spec->where.str() +
+                                              "): " + e.what());
                 }
                 report.seconds = seconds_since(t);
                 return report;
@@ -398,10 +459,14 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
         // The pool's destructor waits for every layer, failed or not.
     }
     std::exception_ptr first_error;
-    for (std::size_t i = 0; i < futures.size(); ++i) {
+    for (std::size_t j = 0; j < futures.size(); ++j) {
         try {
-            LayerReport report = futures[i].get();
-            image.add_layer(report.layer, "ocibake layer " + report.name, recipe.layers[i].comment);
+            LayerReport report = futures[j].get();
+            std::string comment = jobs[j].layer < recipe.layers.size()
+                                      ? recipe.layers[jobs[j].layer].comment
+                                      : "whole-image state: dpkg status, ld.so.cache, accounts, "
+                                        "alternatives, certificates";
+            image.add_layer(report.layer, "ocibake layer " + report.name, comment);
             result.layers.push_back(std::move(report));
         } catch (...) {
             if (!first_error) {

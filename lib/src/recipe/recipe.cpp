@@ -1019,7 +1019,7 @@ std::vector<Item> read_items(const Value& v, const std::string& label, const std
     return out;
 }
 
-std::array<Field<LayerDraft>, 13> layer_fields() {
+std::array<Field<LayerDraft>, 14> layer_fields() {
 
     return {{
         {"name",
@@ -1060,6 +1060,7 @@ std::array<Field<LayerDraft>, 13> layer_fields() {
          }},
         {"recommends", [](LayerDraft& l, const Value& v) { l.spec.recommends = as_bool(v); }},
         {"ldconfig", [](LayerDraft& l, const Value& v) { l.spec.ldconfig = as_bool(v); }},
+        {"split", [](LayerDraft& l, const Value& v) { l.spec.split = as_bool(v); }},
         {"account",
          [](LayerDraft& l, const Value& v) {
              l.spec.accounts = read_items<apt::Account>(
@@ -1510,7 +1511,7 @@ std::array<Field<Merge>, 10> config_fields() {
     }};
 }
 
-std::array<Field<Merge>, 3> build_fields() {
+std::array<Field<Merge>, 4> build_fields() {
     return {{
         {"compression",
          [](Merge& m, const Value& v) { m.recipe.build.compression = as_compression(v); }},
@@ -1526,6 +1527,11 @@ std::array<Field<Merge>, 3> build_fields() {
                  out_of_range(v, std::to_string(epoch), "0 or more");
              }
              m.recipe.build.source_date_epoch = epoch;
+         }},
+        {"max_layers",
+         [](Merge& m, const Value& v) {
+             m.recipe.build.max_layers =
+                 static_cast<std::size_t>(as_integer_in(v, 2, static_cast<std::int64_t>(1000)));
          }},
     }};
 }
