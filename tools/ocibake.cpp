@@ -502,8 +502,11 @@ json lock_diff_json(const ocibake::LockDiff& d, const std::filesystem::path& loc
     j["changes"] = changes;
     json rebuild = json::array();
     for (const auto& l : d.layers) {
-        rebuild.push_back(
-            {{"layer", l.layer}, {"why", l.why}, {"parts", l.parts}, {"bytes", l.bytes}});
+        rebuild.push_back({{"name", l.name},
+                           {"layer", l.layer},
+                           {"why", l.why},
+                           {"bytes", l.bytes ? json(*l.bytes) : json(nullptr)},
+                           {"digest", l.digest ? json(l.digest.str()) : json(nullptr)}});
     }
     j["rebuild"] = rebuild;
     j["pull_bytes"] = d.pull_bytes;
@@ -627,14 +630,18 @@ void print_lock_diff(const ocibake::LockDiff& d, const ocibake::Lock& after, con
     std::printf("\n%s: %s\n", label, summary.c_str());
     if (!d.layers.empty()) {
         std::printf("layers whose digest changes (predicted):\n");
+        std::size_t width = 0;
+        bool unknown = false;
         for (const auto& l : d.layers) {
-            std::printf("  %-20s %10s  %s\n", l.layer.c_str(), human_size(l.bytes).c_str(),
-                        l.why.c_str());
-            for (const auto& part : l.parts) {
-                std::printf("    %s\n", part.c_str());
-            }
+            width = std::max(width, l.name.size());
         }
-        std::printf("a pull of the new image moves about %s\n", human_size(d.pull_bytes).c_str());
+        for (const auto& l : d.layers) {
+            unknown = unknown || !l.bytes;
+            std::printf("  %-*s  %10s  %s\n", static_cast<int>(width), l.name.c_str(),
+                        l.bytes ? human_size(*l.bytes).c_str() : "?", l.why.c_str());
+        }
+        std::printf("a pull of the new image moves about %s%s\n", human_size(d.pull_bytes).c_str(),
+                    unknown ? " and the state layer" : "");
     }
 }
 

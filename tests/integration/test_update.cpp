@@ -12,6 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <map>
+#include <set>
 #include <string>
 #include <sys/stat.h>
 #include <vector>
@@ -78,7 +80,8 @@ void publish_suite(const fs::path& repo, const std::string& suite,
 }
 
 /// A newer version of a real package of the fixture: its .deb unpacked and built again
-/// with another Version (the same files, the same Source), as out_dir/FILE.
+/// with another Version (the same Source) and, as a fix would, one more file
+/// (usr/share/doc/PACKAGE/fixed-in, its md5sum listed), as out_dir/FILE.
 fs::path bump_deb(const fs::path& deb, const std::string& version, const fs::path& out_dir,
                   const std::string& file) {
     fs::path tree = out_dir / ("tree-" + file);
@@ -86,6 +89,10 @@ fs::path bump_deb(const fs::path& deb, const std::string& version, const fs::pat
     must({"dpkg-deb", "-R", deb.string(), tree.string()});
     must({"sed", "-i", "s/^Version: .*/Version: " + version + "/",
           (tree / "DEBIAN/control").string()});
+    std::string package = file.substr(0, file.find('_'));
+    std::string fixed = "usr/share/doc/" + package + "/fixed-in";
+    write_file(tree / fixed, version + "\n");
+    must({"sh", "-c", "cd '" + tree.string() + "' && md5sum " + fixed + " >> DEBIAN/md5sums"});
     fs::path bumped = out_dir / file;
     must({"dpkg-deb", "--root-owner-group", "-Zxz", "--build", tree.string(), bumped.string()});
     return bumped;
@@ -180,11 +187,20 @@ TEST_CASE("a security update in a second suite: outdated shows it (exit 10), loc
     CHECK(z["reason"] == "");
     CHECK(diff["changes"][0]["security"] == false);
     CHECK(diff["changes"][0]["size"] == hostname_size);
-    // The layer of packages is rebuilt: today an apt layer is one OCI layer.
-    REQUIRE(diff["rebuild"].size() == 1);
+    // Predicted: the part of each package, and the state layer (its size is not known).
+    INFO(diff["rebuild"].dump(2));
+    REQUIRE(diff["rebuild"].size() == 3);
     CHECK(diff["rebuild"][0]["layer"] == "system");
-    CHECK(diff["rebuild"][0]["why"] == "2 packages change");
-    CHECK(diff["pull_bytes"] == diff["rebuild"][0]["bytes"]);
+    CHECK(diff["rebuild"][0]["why"] == "hostname 3.23+nmu1 -> 3.23+nmu2");
+    CHECK(diff["rebuild"][1]["layer"] == "system");
+    CHECK(diff["rebuild"][1]["why"] == "zlib1g 1:1.2.13.dfsg-1+deb12u1 -> 1:1.2.13.dfsg-1+deb12u2");
+    CHECK(diff["rebuild"][2] == json{{"name", "state"},
+                                     {"layer", ""},
+                                     {"why", "the dpkg status changes (whole-image state)"},
+                                     {"bytes", nullptr},
+                                     {"digest", nullptr}});
+    CHECK(diff["pull_bytes"] == diff["rebuild"][0]["bytes"].get<std::uint64_t>() +
+                                    diff["rebuild"][1]["bytes"].get<std::uint64_t>());
     CHECK(read_file(lock) == locked);
     CHECK(inode_of(lock) == inode);
 
@@ -237,6 +253,87 @@ TEST_CASE("a security update in a second suite: outdated shows it (exit 10), loc
     CHECK(ocibake_in(dir, {"outdated", recipe.string()}).exit_code == 0);
     auto again = ocibake_in(dir, {"lock", recipe.string(), "--update", "--security-only"});
     CHECK(contains(again.out, "unchanged: " + lock.string()));
+}
+
+/// A build's layers (build --json): name -> digest; several layers of one name (the
+/// base's) are numbered "base#1", "base#2".
+std::map<std::string, std::string> layer_digests(const json& build) {
+    std::map<std::string, std::string> out;
+    std::map<std::string, int> seen;
+    for (const json& l : build["layers"]) {
+        std::string name = l["name"];
+        if (++seen[name] > 1) {
+            name += "#" + std::to_string(seen[name]);
+        }
+        out[name] = l["digest"];
+    }
+    return out;
+}
+
+TEST_CASE("lock --update predicts what the build rewrites: a security update of one package "
+          "changes its part and the state layer, and the build agrees") {
+    require_program("gpgv", "gpgv");
+    require_program("apt-ftparchive", "apt-utils");
+    require_program("dpkg-deb", "dpkg");
+    ScratchDir dir("update-predict");
+    fs::path repo = dir / "repo";
+    make_apt_repo(repo);
+    publish_suite(repo, "bookworm-security", {});
+    AptServer server(repo);
+    fs::path recipe =
+        write_file(dir / "app.toml",
+                   "name = \"app\"\n" +
+                       apt_source_toml(server.url(), repo / "keyring.gpg",
+                                       "[\"bookworm\", \"bookworm-security\"]") +
+                       "\n[[layer]]\nname = \"system\"\n" + packages_toml(apt_fixture_requests()) +
+                       "\n[[layer]]\nname = \"conf\"\n[[layer.files]]\npath = \"/etc/app.conf\"\n"
+                       "content = \"x=1\\n\"\n");
+    REQUIRE(ocibake_in(dir, {"lock", recipe.string()}).exit_code == 0);
+    json first = json_of(ocibake_in(
+        dir, {"build", recipe.string(), "-o", "oci:" + (dir / "one").string(), "--json"}));
+
+    fs::path zlib = bump_deb(fixture_deb(repo, "zlib1g_"), "1:1.2.13.dfsg-1+deb12u2", dir.path(),
+                             "zlib1g_1.2.13.dfsg-1+deb12u2_amd64.deb");
+    publish_suite(repo, "bookworm-security", {zlib});
+    json updated = json_of(ocibake_in(dir, {"lock", recipe.string(), "--update", "--json"}));
+    const json& rebuild = updated["diff"]["rebuild"];
+    INFO("predicted: " << rebuild.dump(2));
+    std::set<std::string> predicted;
+    for (const json& l : rebuild) {
+        predicted.insert(l["name"].get<std::string>());
+    }
+    REQUIRE(rebuild.size() == 2);
+    CHECK(rebuild[0]["layer"] == "system");
+    CHECK(rebuild[0]["name"].get<std::string>().starts_with("system/"));
+    CHECK(rebuild[0]["why"] == "zlib1g 1:1.2.13.dfsg-1+deb12u1 -> 1:1.2.13.dfsg-1+deb12u2");
+    CHECK(rebuild[1]["name"] == "state");
+    // The part's bytes are its .debs' sizes, from the new lock.
+    std::uint64_t part_debs = 0;
+    for (const json& layer : updated["apt"]) {
+        for (const json& p : layer["packages"]) {
+            if (p["name"] == "zlib1g") {
+                CHECK(p["size"] == fs::file_size(zlib));
+            }
+        }
+    }
+    part_debs = rebuild[0]["bytes"].get<std::uint64_t>();
+    CHECK(part_debs >= fs::file_size(zlib));
+    CHECK(updated["diff"]["pull_bytes"] == part_debs);
+
+    json second = json_of(ocibake_in(
+        dir, {"build", recipe.string(), "-o", "oci:" + (dir / "two").string(), "--json"}));
+    std::map<std::string, std::string> before = layer_digests(first);
+    std::map<std::string, std::string> after = layer_digests(second);
+    std::set<std::string> changed;
+    for (const auto& [name, digest] : after) {
+        if (before.count(name) == 0 || before[name] != digest) {
+            changed.insert(name);
+        }
+    }
+    INFO("built: " << second["layers"].dump(2));
+    CHECK(after.size() == before.size());
+    CHECK(after.size() > 4); // the packages are in several parts
+    CHECK(changed == predicted);
 }
 
 TEST_CASE("lock --update --only: what must move with a named package moves too and says why, "
@@ -361,8 +458,11 @@ TEST_CASE("wheels: a version bumped on the index and in the requirements, a bett
     CHECK(outdated["changes"][0]["security"] == false);
     CHECK(outdated["changes"][1]["file"] == other_linux.filename().string());
     CHECK(outdated["changes"][1]["reason"] == "another file: " + other_linux.filename().string());
+    REQUIRE(outdated["rebuild"].size() == 1);
+    CHECK(outdated["rebuild"][0]["name"] == "tools");
     CHECK(outdated["rebuild"][0]["layer"] == "tools");
     CHECK(outdated["rebuild"][0]["why"] == "2 wheels change");
+    CHECK(outdated["rebuild"][0]["bytes"] == fs::file_size(demo2) + fs::file_size(other_linux));
     CHECK(read_file(dir / "app.lock") == before);
 
     // `lock` (dry run): the stale entry is resolved again; other keeps its file.
@@ -432,8 +532,13 @@ TEST_CASE("a registry base whose tag moved: outdated says so, lock keeps the pin
         must({cli().string(), "inspect", "oci:" + (dir / "two/out").string() + ":1", "--json"})
             .out);
     CHECK(diff["base"]["new_layer_bytes"] == inspected["layers"][0]["size"]);
+    // Predicted: that layer (digest and size from the manifest); the recipe's own layer
+    // stays (a layer of files does not depend on the base).
     REQUIRE(diff["rebuild"].size() == 1);
-    CHECK(diff["rebuild"][0]["layer"] == "base");
+    CHECK(diff["rebuild"][0]["name"] == "base");
+    CHECK(diff["rebuild"][0]["layer"] == "");
+    CHECK(diff["rebuild"][0]["digest"] == inspected["layers"][0]["digest"]);
+    CHECK(diff["rebuild"][0]["bytes"] == inspected["layers"][0]["size"]);
     CHECK(diff["pull_bytes"] == inspected["layers"][0]["size"]);
     auto table = ocibake_in(dir, {"outdated", recipe.string()});
     CHECK(contains(table.out, "base " + ref + " (linux/amd64)\n  " + first.substr(0, 19) + " -> " +

@@ -65,24 +65,29 @@ struct BaseChange {
     std::uint64_t new_layer_bytes = 0;
 };
 
-/// A layer of the image whose digest will change, and the bytes a pull will fetch for it.
+/// A layer of the new image whose digest will change: predicted from the two locks alone,
+/// before anything is built (docs/lock.md, "The diff, and what the image will rebuild").
 struct LayerForecast {
-    std::string layer; ///< the recipe layer ("base" for the base's layers)
-    /// Why it is rebuilt ("2 packages change", "an apt layer below changes").
+    /// The layer's name as `ocibake build` reports it (its --json `layers[].name`): "base"
+    /// for a layer of the base, a part of a recipe layer's packages ("system/zlib", or
+    /// "system" when the layer is one part), a layer of the recipe's own files and wheels
+    /// ("tools", "system/files"), "state" for the state layer.
+    std::string name;
+    std::string layer; ///< the recipe layer ("" for the base's layers and the state layer)
+    /// Why it changes ("zlib1g 1:1.2.13-1 -> 1:1.2.13-2", "2 packages change").
     std::string why;
-    /// The parts (OCI layers) of the recipe layer that change; empty when the layer is one.
-    std::vector<std::string> parts;
-    /// Predicted: the compressed sizes of what the changed layers hold (.deb and wheel
-    /// sizes stand for the layer's compressed bytes; docs/lock.md).
-    std::uint64_t bytes = 0;
+    /// What a pull fetches for it: a base layer's size in its manifest (exact); a part's
+    /// .deb sizes, a layer's wheel sizes (they stand for its compressed size); nullopt for
+    /// the state layer (thin; its size is known once built).
+    std::optional<std::uint64_t> bytes;
+    Digest digest; ///< a base layer's digest (known before the build); empty otherwise
 };
-
 /// The lock before and after, compared.
 struct LockDiff {
     std::optional<BaseChange> base;
     std::vector<LockChange> changes;   ///< in the recipe's layer order, then by name
     std::vector<LayerForecast> layers; ///< layers whose digest will change, in image order
-    std::uint64_t pull_bytes = 0;      ///< the sum of their bytes
+    std::uint64_t pull_bytes = 0;      ///< the sum of their known bytes
 
     bool empty() const noexcept { return !base && changes.empty(); }
     /// Some package comes from a security suite.

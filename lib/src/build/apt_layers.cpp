@@ -306,6 +306,48 @@ std::vector<LockedAptLayer> locked_apt_layers(const Recipe& recipe, Store& store
     return out;
 }
 
+ImageSplit split_image(const Recipe& recipe, const std::vector<LockedAptLayer>& locked,
+                       const std::vector<bool>& own_entries, std::size_t base_layers) {
+    ImageSplit out;
+    auto installs = [&](const LayerSpec& spec) -> const std::vector<LockedPackage>* {
+        for (const LockedAptLayer& l : locked) {
+            if (l.layer == spec.name) {
+                return &l.installs;
+            }
+        }
+        return nullptr;
+    };
+    // The parts of every layer with packages, split as finely as the budget allows.
+    out.parts.resize(recipe.layers.size());
+    for (;;) {
+        std::size_t count = base_layers + 1; // the state layer
+        bool splits = false;
+        for (std::size_t k = 0; k < recipe.layers.size(); ++k) {
+            const LayerSpec& spec = recipe.layers[k];
+            const std::vector<LockedPackage>* packages = installs(spec);
+            out.parts[k] =
+                packages ? apt::detail::split_packages(spec.name, *packages, spec.split, out.split)
+                         : std::vector<apt::detail::PartPlan>{};
+            splits = splits || out.parts[k].size() > 1;
+            count += out.parts[k].empty() ? 1 : out.parts[k].size() + (own_entries[k] ? 1 : 0);
+        }
+        if (count <= recipe.build.max_layers) {
+            break;
+        }
+        if (!splits) {
+            throw Error(ErrorKind::input,
+                        recipe.file.string() + ": the image would have " + std::to_string(count) +
+                            " layers (" + std::to_string(base_layers) +
+                            " of the base, 1 for the state), more than [build] max_layers = " +
+                            std::to_string(recipe.build.max_layers) +
+                            " even with every layer's packages in one layer");
+        }
+        out.split.threshold *= 2;
+        out.split.modulus *= 2;
+    }
+    return out;
+}
+
 ImagePlan plan_image(const Recipe& recipe, const std::vector<LockedAptLayer>& locked,
                      std::vector<std::vector<LayerEntry>> entries,
                      const std::vector<LayerOptions>& options, const LayerOptions& state,
@@ -321,42 +363,13 @@ ImagePlan plan_image(const Recipe& recipe, const std::vector<LockedAptLayer>& lo
         decl.uses_image_below = spec.uses_image_below();
         plan.layers.push_back(std::move(decl));
     }
-    auto installs = [&](const LayerSpec& spec) -> const std::vector<LockedPackage>* {
-        for (const LockedAptLayer& l : locked) {
-            if (l.layer == spec.name) {
-                return &l.installs;
-            }
-        }
-        return nullptr;
-    };
-    // The parts of every layer with packages, split as finely as the budget allows.
-    std::vector<std::vector<apt::detail::PartPlan>> parts(recipe.layers.size());
-    for (;;) {
-        std::size_t count = base_layers + 1; // the state layer
-        bool splits = false;
-        for (std::size_t k = 0; k < recipe.layers.size(); ++k) {
-            const LayerSpec& spec = recipe.layers[k];
-            const std::vector<LockedPackage>* packages = installs(spec);
-            parts[k] =
-                packages ? apt::detail::split_packages(spec.name, *packages, spec.split, plan.split)
-                         : std::vector<apt::detail::PartPlan>{};
-            splits = splits || parts[k].size() > 1;
-            count += parts[k].empty() ? 1 : parts[k].size() + (entries[k].empty() ? 0 : 1);
-        }
-        if (count <= recipe.build.max_layers) {
-            break;
-        }
-        if (!splits) {
-            throw Error(ErrorKind::input,
-                        recipe.file.string() + ": the image would have " + std::to_string(count) +
-                            " layers (" + std::to_string(base_layers) +
-                            " of the base, 1 for the state), more than [build] max_layers = " +
-                            std::to_string(recipe.build.max_layers) +
-                            " even with every layer's packages in one layer");
-        }
-        plan.split.threshold *= 2;
-        plan.split.modulus *= 2;
+    std::vector<bool> own_entries;
+    for (const std::vector<LayerEntry>& e : entries) {
+        own_entries.push_back(!e.empty());
     }
+    ImageSplit split = split_image(recipe, locked, own_entries, base_layers);
+    plan.split = split.split;
+    std::vector<std::vector<apt::detail::PartPlan>>& parts = split.parts;
     for (std::size_t k = 0; k < recipe.layers.size(); ++k) {
         const LayerSpec& spec = recipe.layers[k];
         for (apt::detail::PartPlan& part : parts[k]) {

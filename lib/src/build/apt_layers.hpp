@@ -71,10 +71,22 @@ struct ImagePlan {
     apt::detail::SplitOptions split;
 };
 
+/// How the packages of the recipe's layers split into parts: per recipe layer its parts
+/// (none for a layer without packages), and the split options used. `own_entries`: per
+/// recipe layer, whether it has entries of its own (copies, files, wheels: one more layer).
+/// The packages are split with T = 2 MB and K = 6, both doubled until the image (with its
+/// `base_layers`) has at most [build] max_layers layers or no layer splits any more.
+/// Error(input) naming the budget when it still has more. Needs nothing but the lock:
+/// `ocibake lock --update` predicts with it which parts a build will write.
+struct ImageSplit {
+    std::vector<std::vector<apt::detail::PartPlan>> parts;
+    apt::detail::SplitOptions split;
+};
+ImageSplit split_image(const Recipe& recipe, const std::vector<LockedAptLayer>& locked,
+                       const std::vector<bool>& own_entries, std::size_t base_layers);
+
 /// Plans the image: `entries` and `options` per recipe layer, `state` the state layer's
-/// options. The packages are split with T = 2 MB and K = 6, both doubled until the image
-/// (with its `base_layers`) has at most [build] max_layers layers or no layer splits any
-/// more. Error(input) naming the budget when it still has more.
+/// options. The packages are split as split_image() says.
 ImagePlan plan_image(const Recipe& recipe, const std::vector<LockedAptLayer>& locked,
                      std::vector<std::vector<LayerEntry>> entries,
                      const std::vector<LayerOptions>& options, const LayerOptions& state,

@@ -374,95 +374,200 @@ void diff_python(const Recipe& recipe, const Lock& before, const Lock& after,
     }
 }
 
-/// The layers of the image whose digests change, and what a pull fetches for them
-/// (predicted from the lock: .deb and wheel sizes stand for a layer's compressed bytes).
-///
-/// An apt layer writes whole-image state (the dpkg status, ld.so.cache, accounts) and is
-/// keyed on what is below it: it changes when its packages change, when an apt layer
-/// below it changes, and when the base changes. A Python layer changes when its wheels
-/// do. Other layers hold the recipe's files and do not move with the lock.
-std::vector<LayerForecast> forecast(const Recipe& recipe, const Lock& after, const LockDiff& diff) {
-    std::vector<LayerForecast> out;
-    bool below_changed = false;
-    if (diff.base) {
-        LayerForecast f;
-        f.layer = "base";
-        f.why = "the base moves to another image";
-        f.bytes = diff.base->new_layer_bytes;
-        out.push_back(std::move(f));
-        below_changed = true;
+/// The layers of the base as a lock pins it (a layout base as it is; none for scratch).
+std::vector<LayerResult> base_layers_of(Store& store, const Recipe& recipe,
+                                        const std::optional<LockedBase>& pinned,
+                                        const BuildOptions& options) {
+    if (pinned) {
+        return registry::load_registry_base(store, registry::Reference::parse(pinned->ref),
+                                            pinned->manifest, recipe.platform, options.registry)
+            .layers;
     }
-    for (const LayerSpec& spec : recipe.layers) {
-        std::size_t changes = static_cast<std::size_t>(
-            std::count_if(diff.changes.begin(), diff.changes.end(),
-                          [&](const LockChange& c) { return c.layer == spec.name; }));
-        LayerForecast f;
-        f.layer = spec.name;
-        if (!spec.packages.empty() || spec.uses_image_below()) {
-            if (changes == 0 && !below_changed) {
-                continue;
-            }
-            f.why = changes != 0 ? std::to_string(changes) +
-                                       (changes == 1 ? " package changes" : " packages change")
-                    : diff.base ? "the base below changes"
-                                : "an apt layer below changes (each apt layer holds the whole "
-                                  "image's dpkg status and ld.so.cache)";
-            for (const LockedAptLayer& l : after.apt) {
-                if (l.layer == spec.name) {
-                    for (const LockedPackage& p : l.installs) {
-                        f.bytes += p.size;
-                    }
-                }
-            }
-            below_changed = true;
-        } else if (spec.python) {
-            if (changes == 0) {
-                continue;
-            }
-            f.why = std::to_string(changes) + (changes == 1 ? " wheel changes" : " wheels change");
-            if (const LockedPython* l = after.python_for(spec.name)) {
-                for (const LockedWheel& w : l->wheels) {
-                    f.bytes += w.size;
-                }
-            }
-        } else {
-            continue;
-        }
-        out.push_back(std::move(f));
+    if (!recipe.base.scratch() && recipe.base.ref.empty()) {
+        return load_oci_layout(store, recipe.base.layout, recipe.base.tag, recipe.platform).layers;
+    }
+    return {};
+}
+
+/// The base's layers before and after, as far as they are known (an old base that is gone
+/// from its registry has none: every layer of the new one is new).
+struct BaseLayers {
+    std::vector<LayerResult> before;
+    std::vector<LayerResult> after;
+};
+
+BaseLayers base_layers(Store& store, const Recipe& recipe, const Lock& before, const Lock& after,
+                       bool moved, const BuildOptions& options) {
+    BaseLayers out;
+    try {
+        out.after = base_layers_of(store, recipe, after.base, options);
+    } catch (const RecipeError&) {
+        throw;
+    } catch (const Error& e) {
+        detail::rethrow_at(recipe.base.where, e);
+    }
+    if (!moved) {
+        out.before = out.after;
+        return out;
+    }
+    if (!before.base) {
+        return out; // a first lock: every layer is new
+    }
+    try {
+        out.before = base_layers_of(store, recipe, before.base, options);
+    } catch (const Error&) {
+        // The old base is gone: every layer of the new one is new.
     }
     return out;
 }
 
-/// The layers of a registry base the other base does not have.
-std::uint64_t new_base_bytes(Store& store, const Recipe& recipe,
-                             const std::optional<LockedBase>& before, const LockedBase& after,
-                             const BuildOptions& options) {
-    auto layers_of = [&](const LockedBase& b) {
-        return registry::load_registry_base(store, registry::Reference::parse(b.ref), b.manifest,
-                                            recipe.platform, options.registry)
-            .layers;
-    };
-    std::set<Digest> had;
-    if (before) {
-        try {
-            for (const LayerResult& l : layers_of(*before)) {
-                had.insert(l.descriptor.digest);
-            }
-        } catch (const Error&) {
-            // The old base is gone: every layer of the new one is new.
-        }
+/// A part's packages as its key sees them (name, version, arch, sha256: not the URL).
+bool same_packages(const std::vector<LockedPackage>& a, const std::vector<LockedPackage>& b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                      [](const LockedPackage& x, const LockedPackage& y) {
+                          return x.name == y.name && x.version == y.version && x.arch == y.arch &&
+                                 x.sha256 == y.sha256;
+                      });
+}
+
+std::string change_text(const LockChange& c) {
+    return c.name + " " + (c.from.empty() ? "-" : c.from) + " -> " + (c.to.empty() ? "-" : c.to);
+}
+
+/// Why a group of changes moves a layer: the one change, or how many ("3 packages").
+std::string changes_text(const std::vector<const LockChange*>& changes, const char* many) {
+    if (changes.size() == 1) {
+        return change_text(*changes.front());
     }
-    std::uint64_t bytes = 0;
-    try {
-        for (const LayerResult& l : layers_of(after)) {
+    return std::to_string(changes.size()) + " " + many + " change";
+}
+
+/// The layers of the new image whose digests change, and what a pull fetches for them,
+/// predicted from the locks alone (docs/lock.md):
+///
+/// - the base: its layers the old base did not have (their digests and sizes are known);
+/// - when some layer is built on the image below (the image is made of parts and a state
+///   layer, docs/apt.md): each part whose packages (name, version, arch, sha256) differ
+///   from the old lock's part of that name, found by splitting both locks as a build
+///   does; the layer of a recipe layer's own files and wheels when a wheel changes; the
+///   state layer when an apt package or the base changes (the dpkg status does);
+/// - otherwise: each Python layer whose wheels change.
+///
+/// A part is keyed on the facts of the image below that it uses (a path it shares with a
+/// package below, a package it upgrades): one whose packages stay but whose facts change
+/// is not predicted (the build's comparison shows it). Nor is the state layer on a wheel
+/// change (it changes only when the wheel's files change what ldconfig finds).
+std::vector<LayerForecast> forecast(const Recipe& recipe, const Lock& before, const Lock& after,
+                                    const LockDiff& diff, const BaseLayers& base) {
+    std::vector<LayerForecast> out;
+    if (diff.base) {
+        std::set<Digest> had;
+        for (const LayerResult& l : base.before) {
+            had.insert(l.descriptor.digest);
+        }
+        for (const LayerResult& l : base.after) {
             if (had.count(l.descriptor.digest) == 0) {
-                bytes += static_cast<std::uint64_t>(l.descriptor.size);
+                LayerForecast f;
+                f.name = "base";
+                f.why = "a layer of the new base";
+                f.bytes = static_cast<std::uint64_t>(l.descriptor.size);
+                f.digest = l.descriptor.digest;
+                out.push_back(std::move(f));
             }
         }
-    } catch (const Error& e) {
-        detail::rethrow_at(recipe.base.where, e);
     }
-    return bytes;
+    auto changes_of = [&](const std::string& layer, LockChange::Kind kind) {
+        std::vector<const LockChange*> v;
+        for (const LockChange& c : diff.changes) {
+            if (c.layer == layer && c.kind == kind) {
+                v.push_back(&c);
+            }
+        }
+        return v;
+    };
+    auto wheels_layer = [&](const LayerSpec& spec, const std::string& name) {
+        std::vector<const LockChange*> wheels = changes_of(spec.name, LockChange::Kind::wheel);
+        if (wheels.empty()) {
+            return;
+        }
+        LayerForecast f;
+        f.name = name;
+        f.layer = spec.name;
+        f.why = changes_text(wheels, "wheels");
+        std::uint64_t bytes = 0;
+        if (const LockedPython* l = after.python_for(spec.name)) {
+            for (const LockedWheel& w : l->wheels) {
+                bytes += w.size;
+            }
+        }
+        f.bytes = bytes;
+        out.push_back(std::move(f));
+    };
+    if (!detail::uses_image_below(recipe)) {
+        for (const LayerSpec& spec : recipe.layers) {
+            wheels_layer(spec, spec.name);
+        }
+        return out;
+    }
+    std::vector<bool> own_entries;
+    for (const LayerSpec& spec : recipe.layers) {
+        own_entries.push_back(!spec.copies.empty() || !spec.files.empty() ||
+                              spec.python.has_value());
+    }
+    detail::ImageSplit now = detail::split_image(recipe, after.apt, own_entries, base.after.size());
+    detail::ImageSplit was;
+    try {
+        was = detail::split_image(recipe, before.apt, own_entries, base.before.size());
+    } catch (const Error&) {
+        // The old lock did not fit the budget: every part of the new one is new.
+        was.parts.assign(recipe.layers.size(), {});
+    }
+    bool apt_changes = false;
+    for (std::size_t k = 0; k < recipe.layers.size(); ++k) {
+        const LayerSpec& spec = recipe.layers[k];
+        std::vector<const LockChange*> packages = changes_of(spec.name, LockChange::Kind::apt);
+        apt_changes = apt_changes || !packages.empty();
+        for (const apt::detail::PartPlan& part : now.parts[k]) {
+            auto old =
+                std::find_if(was.parts[k].begin(), was.parts[k].end(),
+                             [&](const apt::detail::PartPlan& p) { return p.name == part.name; });
+            if (old != was.parts[k].end() && same_packages(old->packages, part.packages)) {
+                continue;
+            }
+            std::vector<const LockChange*> in_part;
+            for (const LockChange* c : packages) {
+                if (std::any_of(part.packages.begin(), part.packages.end(),
+                                [&](const LockedPackage& p) {
+                                    return p.name == c->name && p.arch == c->arch;
+                                })) {
+                    in_part.push_back(c);
+                }
+            }
+            LayerForecast f;
+            f.name = part.name;
+            f.layer = spec.name;
+            f.why = !in_part.empty() ? changes_text(in_part, "packages")
+                    : old == was.parts[k].end()
+                        ? "a new part (the split of the layer's packages moved)"
+                        : "its packages are grouped anew (the split of the layer's packages "
+                          "moved)";
+            std::uint64_t bytes = 0;
+            for (const LockedPackage& p : part.packages) {
+                bytes += p.size;
+            }
+            f.bytes = bytes;
+            out.push_back(std::move(f));
+        }
+        wheels_layer(spec, now.parts[k].empty() ? spec.name : spec.name + "/files");
+    }
+    if (apt_changes || diff.base) {
+        LayerForecast f;
+        f.name = "state";
+        f.why = apt_changes ? "the dpkg status changes (whole-image state)"
+                            : "the base's dpkg status may change (whole-image state)";
+        out.push_back(std::move(f));
+    }
+    return out;
 }
 
 /// The base image's facts for the apt layers (the base as the new lock pins it).
@@ -612,14 +717,21 @@ LockResult lock_recipe(const Recipe& recipe, const BuildOptions& options,
             b.from = before.base->manifest;
         }
         b.to = lock.base->manifest;
-        b.new_layer_bytes = new_base_bytes(store, recipe, before.base, *lock.base, options);
         diff.base = b;
     }
     diff_apt(recipe, before, lock, locker ? &*locker : nullptr, apt_freed, diff.changes);
     diff_python(recipe, before, lock, wheel_freed, diff.changes);
-    diff.layers = forecast(recipe, lock, diff);
+    if (!diff.empty()) {
+        BaseLayers base = base_layers(store, recipe, before, lock, diff.base.has_value(), options);
+        diff.layers = forecast(recipe, before, lock, diff, base);
+        if (diff.base) {
+            for (const LayerForecast& f : diff.layers) {
+                diff.base->new_layer_bytes += f.name == "base" ? f.bytes.value_or(0) : 0;
+            }
+        }
+    }
     for (const LayerForecast& f : diff.layers) {
-        diff.pull_bytes += f.bytes;
+        diff.pull_bytes += f.bytes.value_or(0);
     }
     if (result.changed && !lo.dry_run) {
         write_lock(result.file, lock, recipe.file.filename().string());
