@@ -485,6 +485,60 @@ TEST_CASE("wheels: a version bumped on the index and in the requirements, a bett
                    "file = \"" + other_linux.filename().string() + "\""));
 }
 
+TEST_CASE("wheels from a pylock.toml made again with a newer version: outdated shows it, "
+          "lock takes it, what the pylock keeps stays") {
+    ScratchDir dir("update-pylock");
+    fs::path demo1 =
+        make_wheel(dir / "wheels", "demo-1.0-py3-none-any.whl", {{"demo/__init__.py", "v = 1\n"}});
+    fs::path other = make_wheel(dir / "wheels", "other-1.0-py3-none-any.whl",
+                                {{"other/__init__.py", "v = 1\n"}});
+    auto pylock = [&](const fs::path& demo, const std::string& version) {
+        auto entry = [](const std::string& name, const std::string& v, const fs::path& wheel) {
+            return "[[packages]]\nname = \"" + name + "\"\nversion = \"" + v +
+                   "\"\n[[packages.wheels]]\npath = \"wheels/" + wheel.filename().string() +
+                   "\"\nhashes = {sha256 = \"" + ocibake::sha256_of_file(wheel).hex() + "\"}\n\n";
+        };
+        write_file(dir / "pylock.toml",
+                   "lock-version = \"1.0\"\ncreated-by = \"ocibake-tests\"\n\n" +
+                       entry("demo", version, demo) + entry("other", "1.0", other));
+    };
+    pylock(demo1, "1.0");
+    fs::path recipe = write_file(dir / "app.toml", "name = \"app\"\n[[layer]]\nname = \"app\"\n"
+                                                   "[layer.python]\npylock = \"pylock.toml\"\n"
+                                                   "venv = \"/opt/venv\"\npython = \"3.11\"\n"
+                                                   "glibc = \"2.36\"\n");
+    REQUIRE(ocibake_in(dir, {"lock", recipe.string()}).exit_code == 0);
+    CHECK(ocibake_in(dir, {"outdated", recipe.string()}).exit_code == 0);
+
+    // `uv lock --upgrade-package demo` (say) writes demo 1.1 into the pylock.
+    fs::path demo2 =
+        make_wheel(dir / "wheels", "demo-1.1-py3-none-any.whl", {{"demo/__init__.py", "v = 2\n"}});
+    pylock(demo2, "1.1");
+    const std::string before = read_file(dir / "app.lock");
+    json outdated = json_of(ocibake_in(dir, {"outdated", recipe.string(), "--json"}), 9);
+    CHECK(change_names(outdated) == std::vector<std::string>{"demo 1.0 -> 1.1"});
+    REQUIRE(outdated["changes"].size() == 1);
+    CHECK(outdated["changes"][0]["kind"] == "wheel");
+    CHECK(outdated["changes"][0]["file"] == "demo-1.1-py3-none-any.whl");
+    CHECK(outdated["changes"][0]["size"] == fs::file_size(demo2));
+    REQUIRE(outdated["rebuild"].size() == 1);
+    CHECK(outdated["rebuild"][0]["name"] == "app");
+    CHECK(outdated["rebuild"][0]["why"] == "demo 1.0 -> 1.1");
+    CHECK(outdated["rebuild"][0]["bytes"] == fs::file_size(demo2) + fs::file_size(other));
+    CHECK(read_file(dir / "app.lock") == before);
+
+    // `lock` takes it (the entry no longer answers the pylock), and says why.
+    json locked = json_of(ocibake_in(dir, {"lock", recipe.string(), "--json"}));
+    CHECK(locked["written"] == true);
+    CHECK(change_names(locked["diff"]) == std::vector<std::string>{"demo 1.0 -> 1.1"});
+    CHECK(locked["diff"]["changes"][0]["reason"] ==
+          (dir / "pylock.toml").string() + " no longer allows demo-1.0-py3-none-any.whl");
+    std::string after = read_file(dir / "app.lock");
+    CHECK(contains(after, "file = \"demo-1.1-py3-none-any.whl\""));
+    CHECK(contains(after, "file = \"other-1.0-py3-none-any.whl\""));
+    CHECK(ocibake_in(dir, {"outdated", recipe.string()}).exit_code == 0);
+}
+
 TEST_CASE("a registry base whose tag moved: outdated says so, lock keeps the pin, lock "
           "--update moves it") {
     require_program("docker-registry", "docker-registry");
