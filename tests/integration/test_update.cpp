@@ -439,6 +439,13 @@ TEST_CASE("wheels: a version bumped on the index and in the requirements, a bett
                                                    "glibc = \"2.36\"\n");
     REQUIRE(ocibake_in(dir, {"lock", recipe.string()}).exit_code == 0);
     CHECK(ocibake_in(dir, {"outdated", recipe.string()}).exit_code == 0);
+    // `lock` leaves an entry that answers the requirements alone, without asking the index:
+    // with demo 1.0 gone from it, nothing fails and nothing is written.
+    fs::rename(demo1, dir / "demo-1.0-py3-none-any.whl");
+    auto kept = ocibake_in(dir, {"lock", recipe.string()});
+    CHECK(kept.exit_code == 0);
+    CHECK(contains(kept.out, "unchanged: " + (dir / "app.lock").string()));
+    fs::rename(dir / "demo-1.0-py3-none-any.whl", demo1);
 
     // demo 1.1 is published and pinned (as `uv pip compile --upgrade` would); the
     // manylinux file of other 1.0 appears on the index.
