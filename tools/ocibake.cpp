@@ -1185,6 +1185,13 @@ int main(int argc, char** argv) {
     std::string outdated_recipe;
     outdated->add_option("recipe", outdated_recipe, "The recipe (.toml)")->required();
     outdated->add_flag("--json", as_json, "Print the diff as JSON");
+    ocibake::LockOptions outdated_options;
+    outdated->add_option("--only", outdated_options.only,
+                         "Look only at this apt package, source package, wheel or base "
+                         "reference (repeatable), and what must move with it");
+    outdated->add_flag("--security-only", outdated_options.security_only,
+                       "Look only at apt packages a security suite updates (wheels and the "
+                       "base are kept as the lock pins them)");
     outdated->add_option("--cache-dir", cache_dir, "The cache");
     registry_flags.add_to(outdated);
     outdated->footer(kExitCodes);
@@ -1468,7 +1475,7 @@ int main(int argc, char** argv) {
             ocibake::BuildOptions options;
             options.registry = registry_flags.options();
             options.cache_dir = cache_dir;
-            ocibake::LockOptions o;
+            ocibake::LockOptions o = outdated_options;
             o.update = true;
             o.dry_run = true;
             auto r = ocibake::lock_recipe(ocibake::load_recipe(outdated_recipe), options, o);

@@ -213,6 +213,17 @@ TEST_CASE("a security update in a second suite: outdated shows it (exit 10), loc
     CHECK(contains(table.out, "\noutdated: 2 packages (1 from security suites)\n"));
     CHECK(contains(table.out, "a pull of the new image moves about "));
 
+    // outdated narrowed as lock --update is: --security-only (exit 10), --only (exit 9).
+    json secure_only =
+        json_of(ocibake_in(dir, {"outdated", recipe.string(), "--security-only", "--json"}), 10);
+    CHECK(change_names(secure_only) ==
+          std::vector<std::string>{"zlib1g 1:1.2.13.dfsg-1+deb12u1 -> 1:1.2.13.dfsg-1+deb12u2"});
+    json hostname_only =
+        json_of(ocibake_in(dir, {"outdated", recipe.string(), "--only", "hostname", "--json"}), 9);
+    CHECK(change_names(hostname_only) ==
+          std::vector<std::string>{"hostname 3.23+nmu1 -> 3.23+nmu2"});
+    CHECK(hostname_only["security"] == false);
+
     // `ocibake lock` with a lock that answers the recipe: nothing is written.
     auto plain = ocibake_in(dir, {"lock", recipe.string()});
     CHECK(plain.exit_code == 0);
