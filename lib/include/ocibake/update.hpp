@@ -5,6 +5,7 @@
 //     o.only = {"openssl"};            // --only: these packages (or sources, or wheels)
 //     ocibake::LockResult r = ocibake::lock_recipe(recipe, build_options, o);
 //     for (const ocibake::LockChange& c : r.diff.changes) { ... }
+//     for (const ocibake::LayerForecast& f : r.diff.layers) { ... }  // predicted
 //
 // `ocibake outdated` is lock_recipe() with update and dry_run (docs/cli.md, docs/lock.md).
 #pragma once
@@ -82,6 +83,7 @@ struct LayerForecast {
     std::optional<std::uint64_t> bytes;
     Digest digest; ///< a base layer's digest (known before the build); empty otherwise
 };
+
 /// The lock before and after, compared.
 struct LockDiff {
     std::optional<BaseChange> base;
