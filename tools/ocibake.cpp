@@ -36,6 +36,8 @@ constexpr const char* kExitCodes = R"(Exit codes:
      claim: corrupt archive or image; untrusted TLS certificate)
   7  tests failed (ocibake test: at least one test did not pass)
   8  runtime error (no working OCI runtime, a broken GPU setup on the host)
+  9  ocibake outdated: updates are available (none from a security suite)
+ 10  ocibake outdated: updates are available, at least one from a security suite
 `ocibake run` exits with the command's own exit code once it ran.)";
 
 std::string human_size(std::uint64_t bytes) {
@@ -511,6 +513,193 @@ void print_build(const ocibake::BuildResult& r, const std::string& recipe, bool 
                 r.output.str().c_str());
     std::printf("  %zu layers (%zu from the base, %zu built), %s compressed, %s\n", r.layers.size(),
                 base, r.layers_built(), human_size(total).c_str(), seconds(r.seconds).c_str());
+}
+
+// ---- lock diffs (`ocibake lock`, `lock --update`, `outdated`) ----------------------------
+
+/// The schema of the diff object `outdated --json` prints (and `lock --json` under "diff").
+constexpr const char* kLockDiffSchema = "ocibake.lock-diff/1";
+
+/// `ocibake outdated`'s exit codes (docs/cli.md).
+constexpr int kExitUpdates = 9;
+constexpr int kExitSecurityUpdates = 10;
+
+json lock_diff_json(const ocibake::LockDiff& d, const std::filesystem::path& lock) {
+    json j = {{"schema", kLockDiffSchema},
+              {"lock", lock.string()},
+              {"up_to_date", d.empty()},
+              {"security", d.security()},
+              {"base", nullptr}};
+    if (d.base) {
+        j["base"] = {{"ref", d.base->ref},
+                     {"platform", d.base->platform},
+                     {"from", d.base->from ? json(d.base->from.str()) : json(nullptr)},
+                     {"to", d.base->to.str()},
+                     {"new_layer_bytes", d.base->new_layer_bytes}};
+    }
+    json changes = json::array();
+    for (const auto& c : d.changes) {
+        bool apt = c.kind == ocibake::LockChange::Kind::apt;
+        json e = {{"kind", apt ? "apt" : "wheel"},
+                  {"layer", c.layer},
+                  {"name", c.name},
+                  {"from", c.from.empty() ? json(nullptr) : json(c.from)},
+                  {"to", c.to.empty() ? json(nullptr) : json(c.to)},
+                  {"size", c.size},
+                  {"security", c.security},
+                  {"reason", c.reason}};
+        if (apt) {
+            e["arch"] = c.arch;
+            e["source"] = c.source;
+        } else {
+            e["file"] = c.file.empty() ? json(nullptr) : json(c.file);
+        }
+        changes.push_back(std::move(e));
+    }
+    j["changes"] = changes;
+    json rebuild = json::array();
+    for (const auto& l : d.layers) {
+        rebuild.push_back({{"name", l.name},
+                           {"layer", l.layer},
+                           {"why", l.why},
+                           {"bytes", l.bytes ? json(*l.bytes) : json(nullptr)},
+                           {"digest", l.digest ? json(l.digest.str()) : json(nullptr)}});
+    }
+    j["rebuild"] = rebuild;
+    j["pull_bytes"] = d.pull_bytes;
+    return j;
+}
+
+std::string short_digest(const ocibake::Digest& d) {
+    return d ? d.str().substr(0, 19) : std::string("(none)");
+}
+
+/// How many pins a layer of `lock` has (apt packages or wheels).
+std::size_t pins_of(const ocibake::Lock& lock, const std::string& layer, bool apt) {
+    if (apt) {
+        for (const auto& l : lock.apt) {
+            if (l.layer == layer) {
+                return l.installs.size();
+            }
+        }
+        return 0;
+    }
+    const auto* p = lock.python_for(layer);
+    return p == nullptr ? 0 : p->wheels.size();
+}
+
+/// The diff as tables, one per layer, then what will be rebuilt. `label` starts the
+/// summary line ("outdated", "updated", "would update"). A layer whose every pin is new
+/// (a first lock) is one line, not a table.
+void print_lock_diff(const ocibake::LockDiff& d, const ocibake::Lock& after, const char* label) {
+    if (d.base) {
+        std::printf("base %s (%s)\n  %s -> %s  (new layers: %s)\n", d.base->ref.c_str(),
+                    d.base->platform.c_str(), short_digest(d.base->from).c_str(),
+                    short_digest(d.base->to).c_str(), human_size(d.base->new_layer_bytes).c_str());
+    }
+    std::size_t i = 0;
+    while (i < d.changes.size()) {
+        std::size_t end = i;
+        while (end < d.changes.size() && d.changes[end].layer == d.changes[i].layer &&
+               d.changes[end].kind == d.changes[i].kind) {
+            ++end;
+        }
+        bool apt = d.changes[i].kind == ocibake::LockChange::Kind::apt;
+        bool all_new = end - i == pins_of(after, d.changes[i].layer, apt) &&
+                       std::all_of(d.changes.begin() + static_cast<std::ptrdiff_t>(i),
+                                   d.changes.begin() + static_cast<std::ptrdiff_t>(end),
+                                   [](const ocibake::LockChange& c) { return c.from.empty(); });
+        if (all_new) {
+            std::uint64_t bytes = 0;
+            for (std::size_t k = i; k < end; ++k) {
+                bytes += d.changes[k].size;
+            }
+            std::printf("%slayer %s (%s): %zu new %s, %s\n", i == 0 && !d.base ? "" : "\n",
+                        d.changes[i].layer.c_str(), apt ? "apt" : "wheels", end - i,
+                        apt ? (end - i == 1 ? "package" : "packages")
+                            : (end - i == 1 ? "wheel" : "wheels"),
+                        human_size(bytes).c_str());
+            i = end;
+            continue;
+        }
+        std::vector<std::vector<std::string>> rows;
+        rows.push_back(
+            apt ? std::vector<std::string>{"PACKAGE", "FROM", "TO", "SOURCE", "SECURITY", "SIZE"}
+                : std::vector<std::string>{"WHEEL", "FROM", "TO", "FILE", "SIZE"});
+        for (std::size_t k = i; k < end; ++k) {
+            const auto& c = d.changes[k];
+            std::string from = c.from.empty() ? "-" : c.from;
+            std::string to = c.to.empty() ? "-" : c.to;
+            std::string size = c.to.empty() ? "-" : human_size(c.size);
+            if (apt) {
+                std::string name =
+                    c.arch == "amd64" || c.arch == "all" ? c.name : c.name + ":" + c.arch;
+                rows.push_back({name, from, to, c.source, c.security ? "yes" : "no", size});
+            } else {
+                rows.push_back({c.name, from, to, c.file.empty() ? "-" : c.file, size});
+            }
+        }
+        std::vector<std::size_t> width(rows[0].size(), 0);
+        for (const auto& row : rows) {
+            for (std::size_t col = 0; col < row.size(); ++col) {
+                width[col] = std::max(width[col], row[col].size());
+            }
+        }
+        std::printf("%slayer %s (%s)\n", i == 0 && !d.base ? "" : "\n", d.changes[i].layer.c_str(),
+                    apt ? "apt" : "wheels");
+        for (std::size_t r = 0; r < rows.size(); ++r) {
+            std::string line = "  ";
+            for (std::size_t col = 0; col < rows[r].size(); ++col) {
+                bool last = col + 1 == rows[r].size();
+                line += rows[r][col] +
+                        (last ? "" : std::string(width[col] - rows[r][col].size() + 2, ' '));
+            }
+            std::printf("%s\n", line.c_str());
+            if (r > 0 && !d.changes[i + r - 1].reason.empty()) {
+                std::printf("      (%s)\n", d.changes[i + r - 1].reason.c_str());
+            }
+        }
+        i = end;
+    }
+    std::size_t packages = 0, wheels = 0, security = 0;
+    std::set<std::string> layers;
+    for (const auto& c : d.changes) {
+        (c.kind == ocibake::LockChange::Kind::apt ? packages : wheels) += 1;
+        security += c.security ? 1 : 0;
+        layers.insert(c.layer);
+    }
+    std::vector<std::string> parts;
+    if (packages != 0) {
+        parts.push_back(
+            std::to_string(packages) + (packages == 1 ? " package" : " packages") +
+            (security != 0 ? " (" + std::to_string(security) + " from security suites)" : ""));
+    }
+    if (wheels != 0) {
+        parts.push_back(std::to_string(wheels) + (wheels == 1 ? " wheel" : " wheels"));
+    }
+    if (d.base) {
+        parts.push_back("the base");
+    }
+    std::string summary;
+    for (std::size_t k = 0; k < parts.size(); ++k) {
+        summary += (k == 0 ? "" : k + 1 == parts.size() ? " and " : ", ") + parts[k];
+    }
+    std::printf("\n%s: %s\n", label, summary.c_str());
+    if (!d.layers.empty()) {
+        std::printf("layers whose digest changes (predicted):\n");
+        std::size_t width = 0;
+        bool unknown = false;
+        for (const auto& l : d.layers) {
+            width = std::max(width, l.name.size());
+        }
+        for (const auto& l : d.layers) {
+            unknown = unknown || !l.bytes;
+            std::printf("  %-*s  %10s  %s\n", static_cast<int>(width), l.name.c_str(),
+                        l.bytes ? human_size(*l.bytes).c_str() : "?", l.why.c_str());
+        }
+        std::printf("a pull of the new image moves about %s%s\n", human_size(d.pull_bytes).c_str(),
+                    unknown ? " and the state layer" : "");
+    }
 }
 
 std::string join(const std::vector<std::string>& v) {
@@ -1031,10 +1220,38 @@ int main(int argc, char** argv) {
         app.add_subcommand("lock", "Pin every remote input of a recipe by digest in its lock file");
     std::string lock_recipe_path;
     lock->add_option("recipe", lock_recipe_path, "The recipe (.toml)")->required();
-    lock->add_flag("--json", as_json, "Print the lock as JSON");
+    lock->add_flag("--json", as_json, "Print the lock (and what changed) as JSON");
     lock->add_option("--cache-dir", cache_dir, "The cache");
+    ocibake::LockOptions lock_options;
+    lock->add_flag("--update", lock_options.update,
+                   "Move the pins to what the registry, apt sources and indexes offer now "
+                   "(without it, a lock that answers the recipe is left as it is)");
+    lock->add_option("--only", lock_options.only,
+                     "With --update: move only this apt package, source package, wheel or base "
+                     "reference (repeatable), and what must move with it");
+    lock->add_flag("--security-only", lock_options.security_only,
+                   "With --update: move only apt packages a security suite updates");
+    lock->add_flag("--dry-run", lock_options.dry_run, "Print what would change; write nothing");
     registry_flags.add_to(lock);
     lock->footer(kExitCodes);
+
+    // outdated
+    auto* outdated = app.add_subcommand(
+        "outdated", "What moved upstream since the lock (the diff `lock --update` would make); "
+                    "writes nothing");
+    std::string outdated_recipe;
+    outdated->add_option("recipe", outdated_recipe, "The recipe (.toml)")->required();
+    outdated->add_flag("--json", as_json, "Print the diff as JSON");
+    ocibake::LockOptions outdated_options;
+    outdated->add_option("--only", outdated_options.only,
+                         "Look only at this apt package, source package, wheel or base "
+                         "reference (repeatable), and what must move with it");
+    outdated->add_flag("--security-only", outdated_options.security_only,
+                       "Look only at apt packages a security suite updates (wheels and the "
+                       "base are kept as the lock pins them)");
+    outdated->add_option("--cache-dir", cache_dir, "The cache");
+    registry_flags.add_to(outdated);
+    outdated->footer(kExitCodes);
 
     // push
     auto* push = app.add_subcommand("push", "Push an image (an OCI layout) to registries");
@@ -1228,9 +1445,13 @@ int main(int argc, char** argv) {
             ocibake::BuildOptions options;
             options.registry = registry_flags.options();
             options.cache_dir = cache_dir;
-            auto r = ocibake::lock_recipe(ocibake::load_recipe(lock_recipe_path), options);
+            auto r =
+                ocibake::lock_recipe(ocibake::load_recipe(lock_recipe_path), options, lock_options);
             if (as_json) {
-                json j = {{"file", r.file.string()}, {"changed", r.changed}};
+                json j = {{"file", r.file.string()},
+                          {"changed", r.changed},
+                          {"written", r.written},
+                          {"diff", lock_diff_json(r.diff, r.file)}};
                 if (r.lock.base) {
                     j["base"] = {{"ref", r.lock.base->ref},
                                  {"platform", r.lock.base->platform},
@@ -1297,9 +1518,39 @@ int main(int argc, char** argv) {
                     std::printf("layer %s: %zu packages, %s\n", layer.layer.c_str(),
                                 layer.installs.size(), human_size(bytes).c_str());
                 }
-                std::printf("%s %s\n", r.changed ? "wrote" : "unchanged:", r.file.string().c_str());
+                if (!r.diff.empty()) {
+                    std::printf("\n");
+                    print_lock_diff(r.diff, r.lock,
+                                    lock_options.dry_run  ? "would change"
+                                    : lock_options.update ? "updated"
+                                                          : "changed");
+                }
+                std::printf("%s %s\n",
+                            !r.changed             ? "unchanged:"
+                            : lock_options.dry_run ? "would write"
+                                                   : "wrote",
+                            r.file.string().c_str());
             }
             return 0;
+        }
+        if (outdated->parsed()) {
+            ocibake::BuildOptions options;
+            options.registry = registry_flags.options();
+            options.cache_dir = cache_dir;
+            ocibake::LockOptions o = outdated_options;
+            o.update = true;
+            o.dry_run = true;
+            auto r = ocibake::lock_recipe(ocibake::load_recipe(outdated_recipe), options, o);
+            if (as_json) {
+                json j = lock_diff_json(r.diff, r.file);
+                j["recipe"] = outdated_recipe;
+                std::cout << j.dump(2) << "\n";
+            } else if (r.diff.empty()) {
+                std::printf("%s is up to date\n", r.file.string().c_str());
+            } else {
+                print_lock_diff(r.diff, r.lock, "outdated");
+            }
+            return r.diff.empty() ? 0 : r.diff.security() ? kExitSecurityUpdates : kExitUpdates;
         }
         if (push->parsed()) {
             auto source = ocibake::OutputTarget::parse(push_image_ref);

@@ -196,6 +196,7 @@ TEST_CASE("every subcommand has --help — the exit codes are documented") {
                                                            {"push", "--help"},
                                                            {"pull", "--help"},
                                                            {"lock", "--help"},
+                                                           {"outdated", "--help"},
                                                            {"run", "--help"},
                                                            {"test", "--help"},
                                                            {"cache", "gc", "--help"},

@@ -527,8 +527,12 @@ TEST_CASE("a registry base: locked by digest, enforced, and the image runs under
         dir, {"build", recipe.string(), "-o", "oci:" + (dir / "app2").string(), "--json"}));
     CHECK(again["digest"] == first["digest"]);
 
-    // `ocibake lock` sees the moved tag and repins; the next build follows the new lock.
-    json relock = json_of(run_ocibake(dir, {"lock", recipe.string(), "--json"}));
+    // `ocibake lock` leaves a lock that answers the recipe as it is; `lock --update` sees
+    // the moved tag and repins; the next build follows the new lock.
+    json kept = json_of(run_ocibake(dir, {"lock", recipe.string(), "--json"}));
+    CHECK(kept["changed"] == false);
+    CHECK(kept["base"]["manifest"] == hello_digest);
+    json relock = json_of(run_ocibake(dir, {"lock", recipe.string(), "--update", "--json"}));
     CHECK(relock["changed"] == true);
     CHECK(relock["base"]["manifest"] != hello_digest);
     json moved = json_of(run_ocibake(

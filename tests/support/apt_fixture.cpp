@@ -1,4 +1,5 @@
 #include "support/apt_fixture.hpp"
+#include "support/checks.hpp"
 
 #include "support/checks.hpp"
 

@@ -66,14 +66,15 @@ std::string apt_source_toml(const std::string& url, const std::filesystem::path&
 /// `packages = [...]` for the given names.
 std::string packages_toml(const std::vector<std::string>& names);
 
-/// A .deb made here with dpkg-deb in dir/pool: control fields (`extra_control` after
-/// Package, Version, Architecture and Maintainer), and files (path -> content).
+/// A .deb made with dpkg-deb: control fields (`extra_control` after Package, Version,
+/// Architecture: amd64 and Maintainer), and files (path -> content) in data.tar; written
+/// to dir/pool/NAME_VERSION_amd64.deb.
 std::filesystem::path make_deb(const std::filesystem::path& dir, const std::string& name,
                                const std::string& version, const std::string& extra_control,
                                const std::vector<std::pair<std::string, std::string>>& files);
 
-/// An unsigned repository (trusted = true) of the .debs in dir/pool, indexed again;
-/// returns the recipe's [[apt.source]] for it at `url`.
+/// An unsigned repository (trusted = true) of the .debs in dir/pool (suite "local",
+/// indexed with apt-ftparchive); returns its [[apt.source]] for a recipe.
 std::string local_repo(const std::filesystem::path& dir, const std::string& url);
 
 } // namespace ocibake::test

@@ -278,6 +278,51 @@ TEST_CASE("an index that decompresses to nothing is an empty index") {
     CHECK(detail::decompress("Package: a\n", "Packages") == "Package: a\n");
 }
 
+TEST_CASE("security suites: by the suite's name, the Release's Suite, Codename or Label") {
+    Release debian =
+        parse_release("Origin: Debian\nLabel: Debian-Security\nSuite: stable-security\n"
+                      "Codename: bookworm-security\n",
+                      "InRelease");
+    CHECK(debian.label == "Debian-Security");
+    CHECK(security_suite("bookworm-security", debian));
+    Release plain = parse_release("Origin: Debian\nLabel: Debian\nSuite: stable\n"
+                                  "Codename: bookworm\n",
+                                  "InRelease");
+    CHECK(!security_suite("bookworm", plain));
+    CHECK(!security_suite("bookworm-updates", plain));
+    CHECK(!security_suite("stable-updates", plain));
+    // The name the recipe writes is enough (a mirror may rewrite the Release's fields).
+    CHECK(security_suite("bookworm-security", plain));
+    CHECK(security_suite("buster/updates", plain)); // Debian's name before 11
+    // Ubuntu says it in Suite and Codename only (Label: Ubuntu).
+    Release ubuntu = parse_release("Origin: Ubuntu\nLabel: Ubuntu\nSuite: noble-security\n"
+                                   "Codename: noble\n",
+                                   "InRelease");
+    CHECK(security_suite("noble-security", ubuntu));
+    CHECK(security_suite("mirror-name", ubuntu));
+    // Only the label says it.
+    Release label = parse_release("Label: Debian-Security\nSuite: x\n", "InRelease");
+    CHECK(security_suite("x", label));
+
+    // A version that a security suite offers too is a security update, whichever suite
+    // was read first.
+    Index index;
+    index.native_arch = "amd64";
+    index.architectures = {"amd64"};
+    index.add_packages(packages_text({"Package: libssl3\nVersion: 3.0.15-1\nArchitecture: amd64\n",
+                                      "Package: zlib1g\nVersion: 1:1.2.13\nArchitecture: amd64\n"}),
+                       "bookworm", "http://mirror", 500, 0, {"amd64"}, false);
+    index.add_packages(
+        packages_text({"Package: libssl3\nVersion: 3.0.15-1\nArchitecture: amd64\n",
+                       "Package: libssl3\nVersion: 3.0.16-1\nArchitecture: amd64\n"}),
+        "bookworm-security", "http://mirror", 500, 0, {"amd64"}, true);
+    REQUIRE(index.find("libssl3", "3.0.15-1", "amd64") != nullptr);
+    CHECK(index.find("libssl3", "3.0.15-1", "amd64")->security);
+    CHECK(index.find("libssl3", "3.0.15-1", "amd64")->origin == "bookworm");
+    CHECK(index.find("libssl3", "3.0.16-1", "amd64")->security);
+    CHECK(!index.find("zlib1g", "1:1.2.13", "amd64")->security);
+}
+
 TEST_CASE("clearsigned text and armored keys are read without any crypto of our own") {
     std::string message = "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nSuite: x\n"
                           "- -----not a header\nEnd: y\n-----BEGIN PGP SIGNATURE-----\n\nabc\n"
@@ -465,6 +510,78 @@ TEST_CASE("the resolver: conflicts steer alternatives, and are explained when th
         "base-thing 1 is installed");
     CHECK(resolve_error(index, {"beta", "breaker"}) ==
           "cannot install breaker: breaker 1 breaks beta (<< 2), and beta 1 is being installed");
+}
+
+namespace {
+
+std::vector<std::string> resolved_preferring(const Index& index,
+                                             const std::vector<std::string>& asked,
+                                             const std::vector<std::string>& prefer) {
+    ResolveOptions o;
+    for (const std::string& p : prefer) {
+        LockedPackage pin;
+        pin.name = p.substr(0, p.find('='));
+        pin.version = p.substr(p.find('=') + 1);
+        pin.arch = "amd64";
+        o.prefer.push_back(pin);
+    }
+    return names_of(resolve(index, requests(asked), o, {}));
+}
+
+} // namespace
+
+TEST_CASE("the resolver: preferred versions (a lock's pins) are kept where they still fit") {
+    Index index = index_of({
+        "Package: app\nVersion: 1\nArchitecture: amd64\nDepends: lib\n",
+        "Package: app\nVersion: 2\nArchitecture: amd64\nDepends: lib (>= 2)\n",
+        "Package: lib\nVersion: 1\nArchitecture: amd64\n",
+        "Package: lib\nVersion: 2\nArchitecture: amd64\n",
+        "Package: tool\nVersion: 1\nArchitecture: amd64\nDepends: alpha | beta\n",
+        "Package: tool\nVersion: 2\nArchitecture: amd64\nDepends: alpha | beta\n",
+        "Package: alpha\nVersion: 1\nArchitecture: amd64\n",
+        "Package: beta\nVersion: 1\nArchitecture: amd64\n",
+    });
+    // Without preferences: the best candidates.
+    CHECK(resolved(index, {"app", "tool"}) ==
+          std::vector<std::string>{"alpha=1:amd64", "app=2:amd64", "lib=2:amd64", "tool=2:amd64"});
+    // Every pin preferred: nothing moves, and the alternative the lock chose stays chosen
+    // though the first one is possible.
+    CHECK(resolved_preferring(index, {"app", "tool"}, {"app=1", "lib=1", "tool=1", "beta=1"}) ==
+          std::vector<std::string>{"app=1:amd64", "beta=1:amd64", "lib=1:amd64", "tool=1:amd64"});
+    // app may move (not preferred): lib must move with it (app 2 needs lib >= 2); tool stays.
+    CHECK(resolved_preferring(index, {"app", "tool"}, {"lib=1", "tool=1", "beta=1"}) ==
+          std::vector<std::string>{"app=2:amd64", "beta=1:amd64", "lib=2:amd64", "tool=1:amd64"});
+    // The same when lib is asked for too (it is selected before app's dependency is seen):
+    // the first resolution fails on the kept lib 1, and lib's preference is dropped.
+    CHECK(resolved_preferring(index, {"app", "lib", "tool"}, {"lib=1", "tool=1", "beta=1"}) ==
+          std::vector<std::string>{"app=2:amd64", "beta=1:amd64", "lib=2:amd64", "tool=1:amd64"});
+    // A kept package needs the old version of one that moves: it moves too, whichever
+    // order the resolver meets them in (xx 1 is met first and selects yy 1 for itself).
+    Index exact = index_of({
+        "Package: xx\nVersion: 1\nArchitecture: amd64\nDepends: yy (= 1)\n",
+        "Package: xx\nVersion: 2\nArchitecture: amd64\nDepends: yy (= 2)\n",
+        "Package: yy\nVersion: 1\nArchitecture: amd64\n",
+        "Package: yy\nVersion: 2\nArchitecture: amd64\n",
+        "Package: zapp\nVersion: 1\nArchitecture: amd64\nDepends: yy (>= 2)\n",
+    });
+    CHECK(resolved_preferring(exact, {"xx", "zapp"}, {"xx=1"}) ==
+          std::vector<std::string>{"xx=2:amd64", "yy=2:amd64", "zapp=1:amd64"});
+    CHECK(resolved_preferring(exact, {"xx", "yy"}, {"xx=1"}) ==
+          std::vector<std::string>{"xx=2:amd64", "yy=2:amd64"});
+    CHECK(resolved_preferring(exact, {"xx"}, {"xx=1", "yy=1"}) ==
+          std::vector<std::string>{"xx=1:amd64", "yy=1:amd64"});
+    // No resolution at all: said as without preferences.
+    CHECK(error_of([&] {
+              ResolveOptions o;
+              o.prefer.push_back({"xx", "1", "amd64", "xx", "", 0, {}, {}});
+              resolve(exact, requests({"xx=1", "zapp"}), o, {});
+          }).what == resolve_error(exact, {"xx=1", "zapp"}));
+    // A pin the sources no longer have is not kept.
+    CHECK(resolved_preferring(index, {"tool"}, {"tool=0.9", "beta=1"}) ==
+          std::vector<std::string>{"beta=1:amd64", "tool=2:amd64"});
+    // Only what fits is kept: a request for a version wins over a preference.
+    CHECK(resolved_preferring(index, {"app=2"}, {"app=1", "lib=1"}) ==
+          std::vector<std::string>{"app=2:amd64", "lib=2:amd64"});
 }
 
 TEST_CASE("the resolver: unknown packages with near names, versions the sources lack") {

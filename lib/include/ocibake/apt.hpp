@@ -155,6 +155,7 @@ struct FetchedElsewhere {
 struct Release {
     std::string suite;
     std::string codename;
+    std::string label;                       ///< Label: ("Debian-Security")
     std::optional<std::int64_t> date;        ///< seconds since 1970
     std::optional<std::int64_t> valid_until; ///< seconds since 1970
     bool by_hash = false;                    ///< Acquire-By-Hash: yes
@@ -176,6 +177,12 @@ Release parse_release(std::string_view text, std::string_view origin);
 /// field), or listed with a prefix, as Debian's security archive lists "updates/main"
 /// for the `main` whose indexes it names main/... (apt accepts it so too).
 bool has_component(const Release& release, std::string_view component);
+
+/// Whether a suite carries security updates: its name as the recipe writes it, or the
+/// Release's Suite or Codename, ends in "-security" (bookworm-security, noble-security)
+/// or "/updates" (Debian's name before 11: buster/updates), or its Label says
+/// "security" (Debian's "Debian-Security"), in any case.
+bool security_suite(std::string_view suite, const Release& release);
 
 /// Parses an RFC 2822 date as Release files write it ("Sat, 10 Jun 2023 08:50:22 UTC").
 std::optional<std::int64_t> parse_date(std::string_view text);
@@ -201,6 +208,9 @@ struct Candidate {
     int source_priority = 500;
     std::size_t source_index = 0; ///< which SourceSpec (for ordering)
     std::string origin;           ///< "source 'name' suite/component" for messages
+    /// A security suite offers this version (security_suite()), whichever suite it was
+    /// read from first.
+    bool security = false;
 };
 
 /// Every package the sources offer, with lookup by name and by provided name.
@@ -212,9 +222,11 @@ public:
     Index& operator=(Index&&) noexcept;
 
     /// Adds the packages of one Packages index. `base_url` is what Filename is relative to.
+    /// `security`: the index is a security suite's (a version offered by several suites
+    /// is kept once, from the first, and is a security update when any of them is one).
     void add_packages(std::string_view text, std::string_view origin, const std::string& base_url,
                       int source_priority, std::size_t source_index,
-                      const std::vector<std::string>& architectures);
+                      const std::vector<std::string>& architectures, bool security = false);
 
     /// Versions of `name` (any architecture), best first: source priority, then version,
     /// then source order.
@@ -357,12 +369,21 @@ std::optional<PackageRequest> parse_request(std::string_view text, std::string* 
 
 struct ResolveOptions {
     bool recommends = false;
+    /// Versions to keep (a lock's pins: name, version, arch): where one of them fits a
+    /// request or a dependency, it is taken before the best candidate, so that what is
+    /// not being updated stays as it was. When the resolution fails with them (a package
+    /// that moves needs a newer one, or a kept one needs the old version of a package
+    /// that moves), the preferences of the packages involved in the failure (the one
+    /// whose request or dependency could not be met, and the selected packages that stood
+    /// in its way) are dropped, and it is tried again, until it succeeds (docs/lock.md).
+    std::vector<LockedPackage> prefer;
 };
 
 /// Resolves the requests to the packages to install (sorted by name, then architecture),
 /// minus what `installed` already satisfies. Error(input) explaining what failed: an
 /// unknown package (with near names), a version the sources do not have, or the chain of
-/// dependencies that cannot be satisfied.
+/// dependencies that cannot be satisfied (said as a resolution without preferences says
+/// it).
 std::vector<LockedPackage> resolve(const Index& index, const std::vector<PackageRequest>& requests,
                                    const ResolveOptions& options,
                                    const std::vector<InstalledPackage>& installed);

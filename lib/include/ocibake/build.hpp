@@ -12,6 +12,7 @@
 #include "ocibake/lock.hpp"
 #include "ocibake/recipe.hpp"
 #include "ocibake/registry.hpp"
+#include "ocibake/update.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -35,7 +36,8 @@ struct BuildOptions {
     Progress* progress = nullptr;
     /// How registries are reached (bases, pushes).
     registry::Options registry;
-    /// Re-resolve remote inputs and rewrite the lock instead of failing on a mismatch.
+    /// Re-resolve every remote input and rewrite the lock (`build --update-lock`: what
+    /// `ocibake lock --update` does, then the build).
     bool update_lock = false;
     /// The lock file; empty = beside the recipe (app.toml -> app.lock).
     std::filesystem::path lock_file;
@@ -98,13 +100,23 @@ struct BuildResult {
 
 struct LockResult {
     std::filesystem::path file;
-    Lock lock;
+    Lock lock; ///< the new lock
+    /// The lock differs from the file's (it was written, unless dry_run).
     bool changed = false;
+    bool written = false;
+    /// What moved from the file's lock to the new one, and what the image will rebuild.
+    LockDiff diff;
 };
 
-/// Resolves every remote input of the recipe (today: a registry base) and writes its lock
-/// file. Unchanged inputs leave the file as it was.
-LockResult lock_recipe(const Recipe& recipe, const BuildOptions& options);
+/// `ocibake lock`: makes the recipe's lock answer the recipe (docs/lock.md). Without
+/// `update`, entries that still answer it are kept as they are (nothing is resolved for
+/// them: a current lock is left alone), and stale or missing ones are resolved keeping the
+/// other pins where they still fit. With `update`, pins move to what the registry, apt
+/// sources and indexes offer now (all of them, or those `only` and `security_only`
+/// choose). The file is written when the lock changed, unless `dry_run`. A lock that does
+/// not parse is remade (a dry run refuses it).
+LockResult lock_recipe(const Recipe& recipe, const BuildOptions& options,
+                       const LockOptions& lock_options = {});
 
 /// Builds a loaded recipe: layers in parallel through the layer cache, the image
 /// config merged over the base's, the output replaced only when complete. A cached blob

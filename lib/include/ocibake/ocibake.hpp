@@ -15,4 +15,5 @@
 #include "ocibake/recipe.hpp"
 #include "ocibake/registry.hpp"
 #include "ocibake/runtime.hpp"
+#include "ocibake/update.hpp"
 #include "ocibake/version.hpp"

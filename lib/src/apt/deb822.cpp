@@ -4,6 +4,7 @@
 #include "ocibake/apt.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <ctime>
 
@@ -211,6 +212,24 @@ std::optional<std::int64_t> parse_date(std::string_view text) {
     return t;
 }
 
+bool security_suite(std::string_view suite, const Release& release) {
+    auto lower = [](std::string_view s) {
+        std::string out(s);
+        for (char& c : out) {
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+        return out;
+    };
+    for (std::string_view name :
+         {suite, std::string_view(release.suite), std::string_view(release.codename)}) {
+        std::string n = lower(trim(name));
+        if (n.ends_with("-security") || n.ends_with("/updates")) {
+            return true;
+        }
+    }
+    return lower(release.label).find("security") != std::string::npos;
+}
+
 Release parse_release(std::string_view text, std::string_view origin) {
     Release r;
     bool found = false;
@@ -221,6 +240,7 @@ Release parse_release(std::string_view text, std::string_view origin) {
         found = true;
         r.suite = std::string(p.get("Suite"));
         r.codename = std::string(p.get("Codename"));
+        r.label = std::string(trim(p.get("Label")));
         if (p.has("Date")) {
             r.date = parse_date(p.get("Date"));
         }

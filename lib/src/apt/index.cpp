@@ -21,7 +21,8 @@ struct Index::Impl {
     std::deque<Candidate> all;
     std::unordered_map<std::string, std::vector<std::size_t>> by_name;
     std::unordered_map<std::string, std::vector<std::size_t>> by_provides;
-    std::set<std::string> seen; ///< "name version arch": the first source wins
+    /// "name version arch" -> its place in `all`: the first source wins.
+    std::unordered_map<std::string, std::size_t> seen;
 };
 
 Index::Index() : impl_(std::make_unique<Impl>()) {}
@@ -55,7 +56,7 @@ std::string url_path(std::string_view path) {
 
 void Index::add_packages(std::string_view text, std::string_view origin,
                          const std::string& base_url, int source_priority, std::size_t source_index,
-                         const std::vector<std::string>& architectures) {
+                         const std::vector<std::string>& architectures, bool security) {
     detail::for_each_paragraph(text, origin, [&](const detail::RawParagraph& p) {
         std::string_view arch = trim(p.get("Architecture"));
         if (arch != "all" &&
@@ -71,7 +72,8 @@ void Index::add_packages(std::string_view text, std::string_view origin,
             return; // not installable from here (no file, or no SHA256 to check it with)
         }
         std::string key = std::string(name) + " " + std::string(version) + " " + std::string(arch);
-        if (!impl_->seen.insert(key).second) {
+        if (auto first = impl_->seen.find(key); first != impl_->seen.end()) {
+            impl_->all[first->second].security |= security;
             return;
         }
         std::string where = std::string(origin) + ":" + std::to_string(p.line);
@@ -108,7 +110,9 @@ void Index::add_packages(std::string_view text, std::string_view origin,
         c.source_priority = source_priority;
         c.source_index = source_index;
         c.origin = std::string(origin);
+        c.security = security;
         std::size_t id = impl_->all.size();
+        impl_->seen.emplace(key, id);
         impl_->all.push_back(std::move(c));
         const Candidate& added = impl_->all.back();
         impl_->by_name[added.name].push_back(id);
@@ -446,7 +450,7 @@ Index fetch_index(Store& store, http::Client& client, const std::vector<SourceSp
                 std::string packages = detail::decompress(raw, dir + file->path);
                 std::string base = flat ? dir.substr(0, dir.size() - 1) : s.url;
                 index.add_packages(packages, "source '" + s.name + "' " + label, base, s.priority,
-                                   i, archs);
+                                   i, archs, security_suite(suite, release));
             }
         }
     }

@@ -7,12 +7,15 @@
 // real packages before providers of a virtual name, and the first one that does not
 // conflict is selected. Multi-Arch rules are dpkg's (lib/dpkg/depcon.c, archsatisfied).
 // What cannot be satisfied is reported with the chain of dependencies that led to it.
+// Preferred versions (a lock's pins) are tried before the others; resolve() drops the
+// preferences that make a resolution fail, a few related ones at a time.
 #include "apt/internal.hpp"
 
 #include <algorithm>
 #include <deque>
 #include <map>
 #include <set>
+#include <utility>
 
 namespace ocibake::apt {
 
@@ -122,11 +125,25 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
     return prev[b.size()];
 }
 
+/// "name version arch": how a preference is looked up.
+std::string key_of(std::string_view name, std::string_view version, std::string_view arch) {
+    std::string out(name);
+    out += ' ';
+    out += version;
+    out += ' ';
+    out += arch;
+    return out;
+}
+
 class Resolver {
 public:
     Resolver(const Index& index, const ResolveOptions& options,
-             const std::vector<InstalledPackage>& installed)
-        : index_(index), options_(options), installed_(installed) {}
+             const std::vector<InstalledPackage>& installed,
+             const std::set<std::string>& preferred = {})
+        : index_(index), options_(options), installed_(installed), preferred_(preferred) {}
+
+    /// After run() failed: the packages involved in the failure (see blockers_).
+    const std::set<std::string>& culprits() const { return blockers_; }
 
     std::vector<LockedPackage> run(std::vector<PackageRequest> requests) {
         std::sort(
@@ -169,6 +186,16 @@ private:
     };
 
     const std::string& native() const { return index_.native_arch; }
+
+    bool preferred(const Candidate& c) const {
+        return !preferred_.empty() && preferred_.count(key_of(c.name, c.version, c.arch)) != 0;
+    }
+
+    /// `options` with the preferred candidates first (the order otherwise kept).
+    void preferred_first(std::vector<const Candidate*>& options) const {
+        std::stable_partition(options.begin(), options.end(),
+                              [&](const Candidate* c) { return preferred(*c); });
+    }
 
     /// The architecture a package's own relations are written for.
     std::string depender_arch(const Candidate& c) const {
@@ -256,7 +283,7 @@ private:
     /// Why `c` cannot join the selection (it conflicts or breaks), or "". Conflicts and
     /// Breaks name packages of any architecture; a package never conflicts with itself
     /// (nor through a virtual name it provides itself).
-    std::string conflict_of(const Candidate& c) const {
+    std::string conflict_of(const Candidate& c) {
         auto hit = [](const Candidate& by, const Pkg& other) -> std::string {
             if (by.name == *other.name) {
                 return {};
@@ -277,10 +304,12 @@ private:
         for (const Selected& s : selected_) {
             const Candidate& o = *s.candidate;
             if (std::string why = hit(c, pkg_of(o)); !why.empty()) {
+                blocked_by(static_cast<std::size_t>(&s - selected_.data()));
                 return c.name + " " + c.version + " " + why + ", and " + o.name + " " + o.version +
                        " is being installed";
             }
             if (std::string why = hit(o, pkg_of(c)); !why.empty()) {
+                blocked_by(static_cast<std::size_t>(&s - selected_.data()));
                 return o.name + " " + o.version + " (being installed) " + why;
             }
         }
@@ -296,6 +325,13 @@ private:
         return {};
     }
 
+    /// Records a selected package that stands in the way, and the chain that selected it.
+    void blocked_by(std::size_t id) {
+        for (std::optional<std::size_t> at = id; at; at = selected_[*at].parent) {
+            blockers_.insert(selected_[*at].candidate->name);
+        }
+    }
+
     std::size_t select(const Candidate& c, std::optional<std::size_t> parent, std::string because,
                        SourceLocation where = {}) {
         selected_.push_back({&c, parent, std::move(because), std::move(where)});
@@ -304,6 +340,8 @@ private:
     }
 
     void take_request(const PackageRequest& request) {
+        blockers_.clear();
+        blockers_.insert(request.name);
         std::string arch = request.arch.empty() ? native() : request.arch;
         std::string at = request.where.known() ? " (asked for at " + request.where.str() + ")" : "";
         std::vector<const Candidate*> versions = index_.versions(request.name);
@@ -368,6 +406,7 @@ private:
                                                   " (they have " + join(have, ", ") + ")");
             }
         } else {
+            preferred_first(fitting);
             chosen = fitting.front();
         }
         // Already in the image at that version (or at all, when no version is asked for).
@@ -384,6 +423,7 @@ private:
             if (&s == chosen) {
                 return;
             }
+            blocked_by(*existing);
             throw Error(ErrorKind::input, "package '" + request.name + "'" + at +
                                               " is asked for at version " + chosen->version +
                                               ", but " + chain(existing) + " needs version " +
@@ -426,6 +466,7 @@ private:
                              return a->name < b->name;
                          });
         out.insert(out.end(), providers.begin(), providers.end());
+        preferred_first(out);
         if (out.empty()) {
             if (!wrong_version.empty()) {
                 why_not = "the sources have " + r.name + " " + join(wrong_version, ", ") + " only";
@@ -476,10 +517,26 @@ private:
     /// Satisfies one dependency of package `id`. Returns false when it cannot.
     bool satisfy(std::size_t id, const Dependency& dep, bool required) {
         const Candidate& c = *selected_[id].candidate;
+        blockers_.clear();
+        blocked_by(id); // the package whose dependency this is, and its chain
         std::string depender = depender_arch(c);
         for (const Relation& r : dep) {
             if (selected_satisfying(depender, r) || is_installed_satisfying(depender, r)) {
                 return true;
+            }
+        }
+        // A preferred candidate of any alternative first (what the lock chose stays
+        // chosen, even where an earlier alternative has become possible).
+        if (!preferred_.empty()) {
+            for (const Relation& r : dep) {
+                std::string ignored;
+                for (const Candidate* o : options_for(depender, r, ignored)) {
+                    if (preferred(*o) && !selected_instance(*o) && conflict_of(*o).empty() &&
+                        viable(*o, 2)) {
+                        select(*o, id, dependency_text(dep));
+                        return true;
+                    }
+                }
             }
         }
         // First the alternatives whose own dependencies look satisfiable; failing that,
@@ -493,6 +550,7 @@ private:
             for (const Candidate* o : options) {
                 if (auto existing = selected_instance(*o)) {
                     const Candidate& s = *selected_[*existing].candidate;
+                    blocked_by(*existing);
                     why_not = chain(existing) + " is selected, not " + o->name + " " + o->version +
                               (s.version == o->version ? " (" + o->arch + ")" : "");
                     continue;
@@ -542,7 +600,13 @@ private:
     const Index& index_;
     const ResolveOptions& options_;
     const std::vector<InstalledPackage>& installed_;
+    const std::set<std::string>& preferred_;
     std::vector<Selected> selected_;
+    /// The packages involved in the last request or dependency looked at: the package
+    /// whose request or dependency it is and the selected packages that stood in its way,
+    /// each with the chain of packages that selected it. When the resolution fails there,
+    /// the preferences worth dropping.
+    std::set<std::string> blockers_;
     std::deque<std::size_t> queue_;
 };
 
@@ -551,7 +615,44 @@ private:
 std::vector<LockedPackage> resolve(const Index& index, const std::vector<PackageRequest>& requests,
                                    const ResolveOptions& options,
                                    const std::vector<InstalledPackage>& installed) {
-    return Resolver(index, options, installed).run(requests);
+    if (options.prefer.empty()) {
+        return Resolver(index, options, installed).run(requests);
+    }
+    std::set<std::string> preferred_names;
+    for (const LockedPackage& p : options.prefer) {
+        preferred_names.insert(p.name);
+    }
+    // Preferences of the packages in `dropped` are not used: each failed attempt drops
+    // those of the preferred packages involved in its failure, until one resolves.
+    std::set<std::string> dropped;
+    while (true) {
+        std::set<std::string> keys;
+        for (const LockedPackage& p : options.prefer) {
+            if (dropped.count(p.name) == 0) {
+                keys.insert(key_of(p.name, p.version, p.arch));
+            }
+        }
+        Resolver attempt(index, options, installed, keys);
+        try {
+            return attempt.run(requests);
+        } catch (const Error& e) {
+            std::size_t before = dropped.size();
+            for (const std::string& name : attempt.culprits()) {
+                if (preferred_names.count(name) != 0) {
+                    dropped.insert(name);
+                }
+            }
+            if (dropped.size() == before) {
+                // Nothing left to drop: no resolution exists at all (said as a resolution
+                // without preferences says it). Should one exist (a preference that acted
+                // without being in any chain of the failure), the pins cannot be kept.
+                Resolver(index, options, installed).run(requests);
+                throw Error(e.kind(), "cannot keep the locked versions of the packages that are "
+                                      "not being updated: " +
+                                          std::string(e.what()));
+            }
+        }
+    }
 }
 
 } // namespace ocibake::apt

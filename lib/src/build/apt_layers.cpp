@@ -101,8 +101,10 @@ public:
     Resolution(const Recipe& recipe, Store& store, const BuildOptions& options)
         : recipe_(recipe), store_(store), options_(options) {}
 
+    /// Resolves one layer; `prefer` are versions to keep where they still fit.
     LockedAptLayer resolve(const LayerSpec& spec, const apt::ImageFacts& base,
-                           const std::vector<LockedAptLayer>& before) {
+                           const std::vector<LockedAptLayer>& before,
+                           std::vector<LockedPackage> prefer = {}) {
         const apt::Index& idx = index();
         LockedAptLayer out;
         out.layer = spec.name;
@@ -113,6 +115,7 @@ public:
         out.releases = idx.releases;
         apt::ResolveOptions ro;
         ro.recommends = spec.recommends;
+        ro.prefer = std::move(prefer);
         try {
             out.installs = apt::resolve(idx, spec.packages, ro, installed_below(idx, base, before));
         } catch (const Error& e) {
@@ -122,7 +125,6 @@ public:
         return out;
     }
 
-private:
     const apt::Index& index() {
         if (!index_) {
             http::Client client = apt_client(recipe_, options_);
@@ -132,11 +134,36 @@ private:
         return *index_;
     }
 
+private:
     const Recipe& recipe_;
     Store& store_;
     const BuildOptions& options_;
     std::optional<apt::Index> index_;
 };
+
+/// Why a lock entry no longer answers the recipe ("" when it does).
+std::string stale_reason(const LayerSpec& spec, const LockedAptLayer& entry, const Digest& sources,
+                         const Digest& below) {
+    std::vector<std::string> asked = request_texts(spec);
+    if (entry.packages != asked || entry.recommends != spec.recommends) {
+        std::string lock_side =
+            list_text(entry.packages) + (entry.recommends ? " with recommends" : "");
+        std::string recipe_side = list_text(asked) + (spec.recommends ? " with recommends" : "");
+        return "the lock pins the packages of layer '" + spec.name + "' for " + lock_side +
+               ", but the recipe asks for " + recipe_side + " at " + spec.packages_where.str();
+    }
+    if (entry.sources != sources) {
+        return "the lock resolved the packages of layer '" + spec.name +
+               "' from other apt sources than the recipe's [[apt.source]] (url, suites, "
+               "components, architectures or priority changed)";
+    }
+    if (entry.below != below) {
+        return "the lock resolved the packages of layer '" + spec.name +
+               "' against other installed packages: the base image's dpkg database or an "
+               "earlier layer's packages changed";
+    }
+    return {};
+}
 
 /// What read_lock() cannot know, checked for a layer's pinned packages before any is used:
 /// each URL is below one of the recipe's [[apt.source]] URLs (where the resolver found
@@ -236,17 +263,53 @@ std::unique_ptr<apt::detail::Fallbacks> apt_fallbacks(const Recipe& recipe,
     return out;
 }
 
-std::vector<LockedAptLayer> resolve_apt_layers(const Recipe& recipe, Store& store,
-                                               const BuildOptions& options,
-                                               const apt::ImageFacts& base) {
-    Resolution resolution(recipe, store, options);
+struct AptLocker::Impl {
+    Impl(const Recipe& r, Store& s, const BuildOptions& o, const apt::ImageFacts& b)
+        : recipe(r), resolution(r, s, o), base(b) {}
+    const Recipe& recipe;
+    Resolution resolution;
+    const apt::ImageFacts& base;
+};
+
+AptLocker::AptLocker(const Recipe& recipe, Store& store, const BuildOptions& options,
+                     const apt::ImageFacts& base)
+    : impl_(std::make_unique<Impl>(recipe, store, options, base)) {}
+
+AptLocker::~AptLocker() = default;
+
+std::vector<LockedAptLayer>
+AptLocker::lock(const std::vector<LockedAptLayer>& old, bool keep_current,
+                const std::function<bool(const LockedPackage&)>& may_move) {
+    Digest sources = sources_fingerprint(impl_->recipe);
     std::vector<LockedAptLayer> out;
-    for (const LayerSpec& spec : recipe.layers) {
-        if (!spec.packages.empty()) {
-            out.push_back(resolution.resolve(spec, base, out));
+    for (const LayerSpec& spec : impl_->recipe.layers) {
+        if (spec.packages.empty()) {
+            continue;
         }
+        auto entry = std::find_if(old.begin(), old.end(),
+                                  [&](const LockedAptLayer& l) { return l.layer == spec.name; });
+        if (entry == old.end()) {
+            out.push_back(impl_->resolution.resolve(spec, impl_->base, out));
+            continue;
+        }
+        if (keep_current &&
+            stale_reason(spec, *entry, sources, below_fingerprint(impl_->base, out)).empty()) {
+            out.push_back(*entry);
+            continue;
+        }
+        std::vector<LockedPackage> prefer;
+        for (const LockedPackage& p : entry->installs) {
+            if (!may_move || !may_move(p)) {
+                prefer.push_back(p);
+            }
+        }
+        out.push_back(impl_->resolution.resolve(spec, impl_->base, out, std::move(prefer)));
     }
     return out;
+}
+
+const apt::Candidate* AptLocker::offered(const LockedPackage& p) {
+    return impl_->resolution.index().find(p.name, p.version, p.arch);
 }
 
 std::vector<LockedAptLayer> locked_apt_layers(const Recipe& recipe, Store& store,
@@ -275,31 +338,9 @@ std::vector<LockedAptLayer> locked_apt_layers(const Recipe& recipe, Store& store
             changed = true;
             continue;
         }
-        std::vector<std::string> asked = request_texts(spec);
-        if (entry->packages != asked || entry->recommends != spec.recommends) {
-            std::string lock_side =
-                list_text(entry->packages) + (entry->recommends ? " with recommends" : "");
-            std::string recipe_side =
-                list_text(asked) + (spec.recommends ? " with recommends" : "");
-            throw RecipeError(ErrorKind::recipe, entry->where,
-                              "the lock pins the packages of layer '" + spec.name + "' for " +
-                                  lock_side + ", but the recipe asks for " + recipe_side + " at " +
-                                  spec.packages_where.str(),
-                              hint);
-        }
-        if (entry->sources != sources) {
-            throw RecipeError(ErrorKind::recipe, entry->where,
-                              "the lock resolved the packages of layer '" + spec.name +
-                                  "' from other apt sources than the recipe's [[apt.source]] "
-                                  "(url, suites, components, architectures or priority changed)",
-                              hint);
-        }
-        if (entry->below != below_fingerprint(base, out)) {
-            throw RecipeError(ErrorKind::recipe, entry->where,
-                              "the lock resolved the packages of layer '" + spec.name +
-                                  "' against other installed packages: the base image's dpkg "
-                                  "database or an earlier layer's packages changed",
-                              hint);
+        if (std::string why = stale_reason(spec, *entry, sources, below_fingerprint(base, out));
+            !why.empty()) {
+            throw RecipeError(ErrorKind::recipe, entry->where, why, hint);
         }
         check_pinned(recipe, store, *entry, hint);
         out.push_back(*entry);
@@ -308,6 +349,48 @@ std::vector<LockedAptLayer> locked_apt_layers(const Recipe& recipe, Store& store
         lock.apt = out;
         write_lock(lock_file, lock, recipe.file.filename().string());
         written = true;
+    }
+    return out;
+}
+
+ImageSplit split_image(const Recipe& recipe, const std::vector<LockedAptLayer>& locked,
+                       const std::vector<bool>& own_entries, std::size_t base_layers) {
+    ImageSplit out;
+    auto installs = [&](const LayerSpec& spec) -> const std::vector<LockedPackage>* {
+        for (const LockedAptLayer& l : locked) {
+            if (l.layer == spec.name) {
+                return &l.installs;
+            }
+        }
+        return nullptr;
+    };
+    // The parts of every layer with packages, split as finely as the budget allows.
+    out.parts.resize(recipe.layers.size());
+    for (;;) {
+        std::size_t count = base_layers + 1; // the state layer
+        bool splits = false;
+        for (std::size_t k = 0; k < recipe.layers.size(); ++k) {
+            const LayerSpec& spec = recipe.layers[k];
+            const std::vector<LockedPackage>* packages = installs(spec);
+            out.parts[k] =
+                packages ? apt::detail::split_packages(spec.name, *packages, spec.split, out.split)
+                         : std::vector<apt::detail::PartPlan>{};
+            splits = splits || out.parts[k].size() > 1;
+            count += out.parts[k].empty() ? 1 : out.parts[k].size() + (own_entries[k] ? 1 : 0);
+        }
+        if (count <= recipe.build.max_layers) {
+            break;
+        }
+        if (!splits) {
+            throw Error(ErrorKind::input,
+                        recipe.file.string() + ": the image would have " + std::to_string(count) +
+                            " layers (" + std::to_string(base_layers) +
+                            " of the base, 1 for the state), more than [build] max_layers = " +
+                            std::to_string(recipe.build.max_layers) +
+                            " even with every layer's packages in one layer");
+        }
+        out.split.threshold *= 2;
+        out.split.modulus *= 2;
     }
     return out;
 }
@@ -327,42 +410,13 @@ ImagePlan plan_image(const Recipe& recipe, const std::vector<LockedAptLayer>& lo
         decl.uses_image_below = spec.uses_image_below();
         plan.layers.push_back(std::move(decl));
     }
-    auto installs = [&](const LayerSpec& spec) -> const std::vector<LockedPackage>* {
-        for (const LockedAptLayer& l : locked) {
-            if (l.layer == spec.name) {
-                return &l.installs;
-            }
-        }
-        return nullptr;
-    };
-    // The parts of every layer with packages, split as finely as the budget allows.
-    std::vector<std::vector<apt::detail::PartPlan>> parts(recipe.layers.size());
-    for (;;) {
-        std::size_t count = base_layers + 1; // the state layer
-        bool splits = false;
-        for (std::size_t k = 0; k < recipe.layers.size(); ++k) {
-            const LayerSpec& spec = recipe.layers[k];
-            const std::vector<LockedPackage>* packages = installs(spec);
-            parts[k] =
-                packages ? apt::detail::split_packages(spec.name, *packages, spec.split, plan.split)
-                         : std::vector<apt::detail::PartPlan>{};
-            splits = splits || parts[k].size() > 1;
-            count += parts[k].empty() ? 1 : parts[k].size() + (entries[k].empty() ? 0 : 1);
-        }
-        if (count <= recipe.build.max_layers) {
-            break;
-        }
-        if (!splits) {
-            throw Error(ErrorKind::input,
-                        recipe.file.string() + ": the image would have " + std::to_string(count) +
-                            " layers (" + std::to_string(base_layers) +
-                            " of the base, 1 for the state), more than [build] max_layers = " +
-                            std::to_string(recipe.build.max_layers) +
-                            " even with every layer's packages in one layer");
-        }
-        plan.split.threshold *= 2;
-        plan.split.modulus *= 2;
+    std::vector<bool> own_entries;
+    for (const std::vector<LayerEntry>& e : entries) {
+        own_entries.push_back(!e.empty());
     }
+    ImageSplit split = split_image(recipe, locked, own_entries, base_layers);
+    plan.split = split.split;
+    std::vector<std::vector<apt::detail::PartPlan>>& parts = split.parts;
     for (std::size_t k = 0; k < recipe.layers.size(); ++k) {
         const LayerSpec& spec = recipe.layers[k];
         for (apt::detail::PartPlan& part : parts[k]) {

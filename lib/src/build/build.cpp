@@ -3,6 +3,7 @@
 #include "apt/image_build.hpp"
 #include "build/apt_layers.hpp"
 #include "build/python_layers.hpp"
+#include "build/steps.hpp"
 #include "common/thread_pool.hpp"
 #include "layer/pipeline.hpp"
 
@@ -23,6 +24,10 @@ double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+} // namespace
+
+namespace detail {
+
 // Re-throws a library error as a diagnostic at a recipe location (dropping the
 // location prefix the library may already have put in front).
 [[noreturn]] void rethrow_at(const SourceLocation& where, const Error& e) {
@@ -35,7 +40,7 @@ double seconds_since(Clock::time_point start) {
 }
 
 std::vector<LayerEntry> plan_layer(const LayerSpec& spec, unsigned threads,
-                                   const std::vector<LayerEntry>& python = {}) {
+                                   const std::vector<LayerEntry>& python) {
     LayerBuilder b(threads);
     for (const auto& copy : spec.copies) {
         try {
@@ -94,6 +99,14 @@ std::vector<Digest> local_base_layers(Store& store, const Image& image,
     return out;
 }
 
+} // namespace detail
+
+namespace {
+
+using detail::lock_file_of;
+using detail::plan_layer;
+using detail::rethrow_at;
+
 LayerOptions layer_options(const Recipe& recipe, const LayerSpec& spec, std::int64_t epoch,
                            unsigned threads) {
     LayerOptions o;
@@ -142,11 +155,13 @@ void merge_config(oci::ContainerConfig& c, const ConfigSpec& spec) {
     }
 }
 
-std::filesystem::path lock_file_of(const Recipe& recipe, const BuildOptions& options) {
+} // namespace
+
+std::filesystem::path detail::lock_file_of(const Recipe& recipe, const BuildOptions& options) {
     return options.lock_file.empty() ? lock_path_for(recipe.file) : options.lock_file;
 }
 
-LockedBase resolve_base(const Recipe& recipe, const BuildOptions& options) {
+LockedBase detail::resolve_base(const Recipe& recipe, const BuildOptions& options) {
     auto ref = registry::Reference::parse(recipe.base.ref);
     registry::Client client(ref.registry, options.registry);
     registry::Resolved r;
@@ -162,6 +177,8 @@ LockedBase resolve_base(const Recipe& recipe, const BuildOptions& options) {
     b.manifest = r.manifest_digest;
     return b;
 }
+
+namespace {
 
 // The base the lock pins for this recipe; resolved and written when the lock has none
 // (or with update_lock); an error when the lock pins another base.
@@ -180,7 +197,7 @@ LockedBase locked_base(const Recipe& recipe, const BuildOptions& options, bool& 
                           "run `ocibake lock " + recipe.file.string() +
                               "` to pin the new base, or build with --update-lock");
     }
-    lock.base = resolve_base(recipe, options);
+    lock.base = detail::resolve_base(recipe, options);
     write_lock(file, lock, recipe.file.filename().string());
     written = true;
     return *lock.base;
@@ -217,11 +234,11 @@ void check_base(Store& store, const Recipe& recipe, const SourceImage& base,
     }
 }
 
-/// What the apt layers are added to: the base image's facts (its layers are fetched
-/// when they are remote: the dpkg database is in them).
-apt::ImageFacts base_facts(Store& store, const std::vector<LayerResult>& layers,
-                           const std::map<Digest, RemoteBlob>& remote,
-                           const BuildOptions& options) {
+} // namespace
+
+apt::ImageFacts detail::base_facts(Store& store, const std::vector<LayerResult>& layers,
+                                   const std::map<Digest, RemoteBlob>& remote,
+                                   const BuildOptions& options) {
     std::vector<oci::Descriptor> descriptors;
     std::vector<Digest> digests;
     for (const LayerResult& l : layers) {
@@ -230,96 +247,6 @@ apt::ImageFacts base_facts(Store& store, const std::vector<LayerResult>& layers,
     }
     registry::fetch_remote_blobs(store, descriptors, remote, options.registry);
     return apt::read_image_facts(store, digests);
-}
-
-/// The base image's facts for `ocibake lock` (the base as the lock pins it).
-apt::ImageFacts lock_base_facts(Store& store, const Recipe& recipe,
-                                const std::optional<LockedBase>& pinned,
-                                const BuildOptions& options) {
-    if (recipe.base.scratch()) {
-        return {};
-    }
-    try {
-        SourceImage base =
-            pinned
-                ? registry::load_registry_base(store, registry::Reference::parse(pinned->ref),
-                                               pinned->manifest, recipe.platform, options.registry)
-                : load_oci_layout(store, recipe.base.layout, recipe.base.tag, recipe.platform);
-        return base_facts(store, base.layers, base.remote_blobs, options);
-    } catch (const RecipeError&) {
-        throw;
-    } catch (const Error& e) {
-        rethrow_at(recipe.base.where, e);
-    }
-}
-
-} // namespace
-
-LockResult lock_recipe(const Recipe& recipe, const BuildOptions& options) {
-    LockResult result;
-    result.file = lock_file_of(recipe, options);
-    std::optional<Lock> old;
-    try {
-        old = read_lock(result.file);
-    } catch (const RecipeError& e) {
-        if (e.kind() != ErrorKind::recipe) {
-            throw;
-        }
-        // A lock that does not parse is what `ocibake lock` remakes: it is replaced.
-    }
-    Lock lock;
-    if (!recipe.base.ref.empty()) {
-        lock.base = resolve_base(recipe, options);
-    }
-    if (detail::has_apt_layers(recipe)) {
-        Store store(options.cache_dir.empty() ? Store::default_root() : options.cache_dir);
-        apt::ImageFacts facts = lock_base_facts(store, recipe, lock.base, options);
-        lock.apt = detail::resolve_apt_layers(recipe, store, options, facts);
-        if (old) {
-            detail::keep_release_dates(lock.apt, old->apt);
-        }
-    }
-    if (detail::has_python_layers(recipe)) {
-        Store store(options.cache_dir.empty() ? Store::default_root() : options.cache_dir);
-        auto base_layers = [&] {
-            Image image;
-            try {
-                SourceImage base;
-                if (!recipe.base.ref.empty()) {
-                    base = registry::load_registry_base(
-                        store, registry::Reference::parse(recipe.base.ref), lock.base->manifest,
-                        recipe.platform, options.registry);
-                } else if (!recipe.base.scratch()) {
-                    base = load_oci_layout(store, recipe.base.layout, recipe.base.tag,
-                                           recipe.platform);
-                }
-                image.remote_blobs = base.remote_blobs;
-                for (const auto& layer : base.layers) {
-                    image.layers.push_back({layer, std::nullopt});
-                }
-                return local_base_layers(store, image, options);
-            } catch (const RecipeError&) {
-                throw;
-            } catch (const Error& e) {
-                rethrow_at(recipe.base.where, e);
-            }
-        };
-        unsigned threads = detail::resolve_threads(options.threads);
-        detail::PythonContext context{
-            recipe,
-            options,
-            store,
-            base_layers,
-            [&](const LayerSpec& spec) { return plan_layer(spec, threads); },
-            &lock.apt};
-        lock.python = detail::lock_python_layers(context);
-    }
-    result.lock = lock;
-    result.changed = !old || !(*old == lock);
-    if (result.changed) {
-        write_lock(result.file, lock, recipe.file.filename().string());
-    }
-    return result;
 }
 
 std::size_t BuildResult::layers_built() const {
@@ -406,7 +333,7 @@ void build_into(Store& store, const Recipe& recipe, const BuildOptions& options,
         for (const auto& l : image.layers) {
             base_layers.push_back(l.blob);
         }
-        facts = base_facts(store, base_layers, image.remote_blobs, options);
+        facts = detail::base_facts(store, base_layers, image.remote_blobs, options);
         if (detail::has_apt_layers(recipe)) {
             apt_layers = detail::locked_apt_layers(
                 recipe, store, options, facts, lock_file_of(recipe, options), result.lock_written);
@@ -424,7 +351,7 @@ void build_into(Store& store, const Recipe& recipe, const BuildOptions& options,
             recipe,
             options,
             store,
-            [&] { return local_base_layers(store, image, options); },
+            [&] { return detail::local_base_layers(store, image, options); },
             [&](const LayerSpec& spec) { return plan_layer(spec, threads); },
             &apt_layers};
         bool written = false;

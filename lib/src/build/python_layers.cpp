@@ -250,30 +250,18 @@ std::string hint_for(const PythonContext& c) {
            "` to lock the Python inputs again, or build with --update-lock";
 }
 
-/// Checks that a lock entry still answers the recipe (no network): same target, one
-/// locked wheel per wanted requirement with its version and one of its hashes, and no
-/// other wheel.
-void check_matches(const PythonContext& c, const LayerSpec& layer, const LayerTarget& t,
-                   const LockedPython& locked) {
-    const PythonSpec& spec = *layer.python;
-    std::string now = t.target.str();
-    std::string then = "CPython " + locked.python + ", " +
-                       (locked.glibc.empty() ? "no glibc" : "glibc " + locked.glibc) + ", " +
-                       locked.machine;
-    if (now != then) {
-        fail_at(locked.where,
-                "the lock pins the wheels of layer '" + layer.name + "' for " + then +
-                    ", but the recipe now targets " + now,
-                hint_for(c));
-    }
-    struct Want {
-        std::string spec;
-        std::string version;
-        std::vector<Digest> hashes;
-        SourceLocation where;
-    };
+/// What a layer's requirements (or pylock) ask for, by normalised name: one entry per
+/// requirement whose marker holds for the target.
+struct Want {
+    std::string spec;
+    std::string version;
+    std::vector<Digest> hashes;
+    SourceLocation where;
+};
+
+std::map<std::string, Want> wanted_of(const PythonSpec& spec, const py::Target& target) {
     std::map<std::string, Want> wanted;
-    auto env = py::marker_environment(t.target);
+    auto env = py::marker_environment(target);
     if (!spec.requirements.empty()) {
         auto reqs = py::read_requirements(spec.requirements, spec.requirements_display);
         for (const auto& r : reqs.items) {
@@ -296,37 +284,76 @@ void check_matches(const PythonContext& c, const LayerSpec& layer, const LayerTa
             wanted[py::normalize_name(p.name)] = w;
         }
     }
+    return wanted;
+}
+
+/// Does the requirement still allow the locked wheel (its version, one of its hashes)?
+bool allows(const Want& want, const LockedWheel& w, bool* version_ok = nullptr) {
+    bool hash_ok = std::find(want.hashes.begin(), want.hashes.end(), w.sha256) != want.hashes.end();
+    bool version = want.version.empty() || py::version_matches(want.version, w.version);
+    if (version_ok != nullptr) {
+        *version_ok = version;
+    }
+    return hash_ok && version;
+}
+
+std::string target_text(const LockedPython& locked) {
+    return "CPython " + locked.python + ", " +
+           (locked.glibc.empty() ? "no glibc" : "glibc " + locked.glibc) + ", " + locked.machine;
+}
+
+/// Why a lock entry no longer answers the recipe, checked without any network: another
+/// target, a locked wheel the inputs no longer allow or ask for, a requirement without a
+/// wheel. nullopt when it still answers it.
+struct Stale {
+    SourceLocation where;
+    std::string why;
+};
+
+std::optional<Stale> stale_entry(const LayerSpec& layer, const LayerTarget& t,
+                                 const LockedPython& locked) {
+    const PythonSpec& spec = *layer.python;
+    std::string now = t.target.str();
+    std::string then = target_text(locked);
+    if (now != then) {
+        return Stale{locked.where, "the lock pins the wheels of layer '" + layer.name + "' for " +
+                                       then + ", but the recipe now targets " + now};
+    }
+    std::map<std::string, Want> wanted = wanted_of(spec, t.target);
     std::set<std::string> seen;
     for (const LockedWheel& w : locked.wheels) {
         auto it = wanted.find(w.name);
         if (it == wanted.end()) {
-            fail_at(
+            return Stale{
                 w.where,
                 "the lock pins " + w.file + " for layer '" + layer.name + "', which " +
                     (spec.requirements.empty() ? spec.pylock_display : spec.requirements_display) +
-                    " no longer asks for",
-                hint_for(c));
+                    " no longer asks for"};
         }
         const Want& want = it->second;
-        bool hash_ok =
-            std::find(want.hashes.begin(), want.hashes.end(), w.sha256) != want.hashes.end();
-        bool version_ok = want.version.empty() || py::version_matches(want.version, w.version);
-        if (!hash_ok || !version_ok) {
-            fail_at(w.where,
-                    "the lock pins " + w.file + " (" + w.sha256.str() + ") for layer '" +
-                        layer.name + "', but " + want.where.str() + " asks for " + want.spec +
-                        (version_ok ? " with other hashes" : ""),
-                    hint_for(c));
+        bool version_ok = false;
+        if (!allows(want, w, &version_ok)) {
+            return Stale{w.where, "the lock pins " + w.file + " (" + w.sha256.str() +
+                                      ") for layer '" + layer.name + "', but " + want.where.str() +
+                                      " asks for " + want.spec +
+                                      (version_ok ? " with other hashes" : "")};
         }
         seen.insert(w.name);
     }
     for (const auto& [name, want] : wanted) {
         if (seen.count(name) == 0) {
-            fail_at(locked.where,
-                    "the lock of layer '" + layer.name + "' has no wheel for " + want.spec + " (" +
-                        want.where.str() + ")",
-                    hint_for(c));
+            return Stale{locked.where, "the lock of layer '" + layer.name + "' has no wheel for " +
+                                           want.spec + " (" + want.where.str() + ")"};
         }
+    }
+    return std::nullopt;
+}
+
+/// Checks that a lock entry still answers the recipe (no network), as stale_entry() says.
+void check_matches(const PythonContext& c, const LayerSpec& layer, const LayerTarget& t,
+                   const LockedPython& locked) {
+    if (std::optional<Stale> stale = stale_entry(layer, t, locked)) {
+        fail_at(stale->where, stale->why, hint_for(c));
     }
 }
 
@@ -337,7 +364,9 @@ bool has_python_layers(const Recipe& recipe) {
                        [](const LayerSpec& l) { return l.python.has_value(); });
 }
 
-std::vector<LockedPython> lock_python_layers(const PythonContext& c) {
+std::vector<LockedPython>
+lock_python_layers(const PythonContext& c, const std::vector<LockedPython>& old, bool keep_current,
+                   const std::function<bool(const LockedWheel&)>& may_move) {
     std::vector<LockedPython> out;
     Planner planner(c);
     http::Client client = client_for(c.options);
@@ -346,7 +375,30 @@ std::vector<LockedPython> lock_python_layers(const PythonContext& c) {
         if (layer.python &&
             (!layer.python->requirements.empty() || !layer.python->pylock.empty())) {
             LayerTarget t = planner.target_of(i);
-            out.push_back(resolve(c, layer, t, client));
+            auto entry = std::find_if(old.begin(), old.end(),
+                                      [&](const LockedPython& p) { return p.layer == layer.name; });
+            if (entry != old.end() && keep_current && !stale_entry(layer, t, *entry)) {
+                check_local_wheels(*layer.python, t.target);
+                out.push_back(*entry);
+                continue;
+            }
+            LockedPython fresh = resolve(c, layer, t, client);
+            if (entry != old.end() && target_text(*entry) == t.target.str()) {
+                // The locked wheels that stay: not freed, and still allowed.
+                std::map<std::string, Want> wanted = wanted_of(*layer.python, t.target);
+                for (LockedWheel& w : fresh.wheels) {
+                    for (const LockedWheel& was : entry->wheels) {
+                        auto want = wanted.find(was.name);
+                        if (was.name == w.name && (!may_move || !may_move(was)) &&
+                            want != wanted.end() && allows(want->second, was) &&
+                            was.direct == w.direct) {
+                            w = was;
+                            w.where = {};
+                        }
+                    }
+                }
+            }
+            out.push_back(std::move(fresh));
         } else if (layer.python && !layer.python->wheels.empty()) {
             check_local_wheels(*layer.python, planner.target_of(i).target);
         }

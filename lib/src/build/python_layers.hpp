@@ -34,8 +34,14 @@ python::ImageFacts facts_of_packages(const LockedAptLayer& layer);
 std::vector<std::vector<LayerEntry>> plan_python_layers(const PythonContext& context,
                                                         bool& written);
 
-/// `ocibake lock`: every Python layer resolved afresh, in recipe order.
-std::vector<LockedPython> lock_python_layers(const PythonContext& context);
+/// `ocibake lock`: every Python layer's entry, in recipe order. With `keep_current`, an
+/// entry of `old` that still answers the recipe is kept as it is (no index is asked).
+/// Other layers are resolved afresh from their requirements or pylock; a wheel of the old
+/// entry that `may_move` does not free and that its requirement still allows (version
+/// and hash, same target) stays instead of the new choice.
+std::vector<LockedPython>
+lock_python_layers(const PythonContext& context, const std::vector<LockedPython>& old,
+                   bool keep_current, const std::function<bool(const LockedWheel&)>& may_move);
 
 /// True when the recipe has a [layer.python].
 bool has_python_layers(const Recipe& recipe);
