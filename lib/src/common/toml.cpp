@@ -1,5 +1,7 @@
 #include "common/toml.hpp"
 
+#include "common/text.hpp"
+
 #include <algorithm>
 #include <cstdint>
 #include <string>
@@ -14,6 +16,15 @@ namespace {
 struct TooDeep {
     std::uint32_t line;
     std::uint32_t column;
+};
+
+/// Thrown inside the scan at a table header whose first key is missing (`[` then a newline
+/// or a comment). toml++ 3.3's parser asserts on that text when built with assertions (a
+/// sanitizer or debug build aborts) and reports it without them: this says it in both.
+struct NoHeaderKey {
+    std::uint32_t line;
+    std::uint32_t column;
+    char seen;
 };
 
 /// A one-pass lexer that knows just enough TOML to count nesting: strings, comments,
@@ -182,6 +193,11 @@ private:
         if (array) {
             step();
         }
+        skip_blank(false);
+        if (char c = peek(); !done() && !(std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+                                          c == '-' || c == '"' || c == '\'')) {
+            throw NoHeaderKey{line_, column_, c};
+        }
         std::string path;
         std::size_t depth = 0;
         for (;;) {
@@ -315,7 +331,11 @@ private:
 
 std::size_t toml_depth(std::string_view text) {
     DepthScan scan(text, SIZE_MAX);
-    scan.run();
+    try {
+        scan.run();
+    } catch (const NoHeaderKey&) {
+        // Not TOML: the depth up to there.
+    }
     return scan.deepest();
 }
 
@@ -324,17 +344,28 @@ std::optional<std::pair<std::uint32_t, std::uint32_t>> too_deep(std::string_view
         DepthScan(text, max_toml_depth).run();
     } catch (const TooDeep& at) {
         return std::pair{at.line, at.column};
+    } catch (const NoHeaderKey&) {
+        // Not TOML: parse_toml says where.
     }
     return std::nullopt;
 }
 
 toml::table parse_toml(std::string_view text, const std::string& display, const std::string& hint) {
-    if (auto at = too_deep(text)) {
-        throw RecipeError(ErrorKind::recipe, SourceLocation{display, at->first, at->second},
+    try {
+        DepthScan(text, max_toml_depth).run();
+    } catch (const TooDeep& at) {
+        throw RecipeError(ErrorKind::recipe, SourceLocation{display, at.line, at.column},
                           "nested more than " + std::to_string(max_toml_depth) +
                               " levels deep (table headers, dotted keys, arrays and inline "
                               "tables together)",
                           hint);
+    } catch (const NoHeaderKey& at) {
+        std::string seen = at.seen == '\n'   ? "a newline"
+                           : at.seen == '\r' ? "a carriage return"
+                           : at.seen == '#'  ? "a comment"
+                                             : "'" + printable(std::string(1, at.seen)) + "'";
+        throw RecipeError(ErrorKind::recipe, SourceLocation{display, at.line, at.column},
+                          "a table header needs a key on its line, saw " + seen, hint);
     }
     try {
         return toml::parse(text, std::string_view(display));
