@@ -1,7 +1,8 @@
 // `ocibake outdated` and `ocibake lock [--update [--only NAME...] [--security-only]]`:
 // upstream moves (a security update published in a second suite of the signed fixture
 // repository, a newer package elsewhere, a wheel bumped on a loopback index, a registry
-// tag pushed again), what each command shows, what it moves and what it leaves alone.
+// tag pushed again), what each command shows, what it moves and what it leaves alone; and
+// the monthly refresh end to end (docs/refresh.md), from a build and push to the next.
 
 #include "support/apt_fixture.hpp"
 #include "support/checks.hpp"
