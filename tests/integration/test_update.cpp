@@ -1,7 +1,8 @@
 // `ocibake outdated` and `ocibake lock [--update [--only NAME...] [--security-only]]`:
 // upstream moves (a security update published in a second suite of the signed fixture
 // repository, a newer package elsewhere, a wheel bumped on a loopback index, a registry
-// tag pushed again), what each command shows, what it moves and what it leaves alone.
+// tag pushed again), what each command shows, what it moves and what it leaves alone; and
+// the monthly refresh end to end (docs/refresh.md), from a build and push to the next.
 
 #include "support/apt_fixture.hpp"
 #include "support/checks.hpp"
@@ -629,4 +630,212 @@ TEST_CASE("a registry base whose tag moved: outdated says so, lock keeps the pin
     CHECK(moved["diff"]["base"]["to"] == second);
     CHECK(contains(read_file(lock), "manifest = \"" + second + "\""));
     CHECK(ocibake_in(dir, {"outdated", recipe.string()}).exit_code == 0);
+}
+
+/// A layer of `build --json`, as the refresh compares them.
+struct BuiltLayer {
+    std::string digest;
+    std::uint64_t size = 0;
+    std::string cache; ///< "built", "cached"
+};
+
+/// Every [[apt.package]] entry of a lock.
+std::set<std::string> package_entries(const std::string& lock) {
+    std::set<std::string> out;
+    for (std::size_t at = lock.find("[[apt.package]]\n"); at != std::string::npos;
+         at = lock.find("[[apt.package]]\n", at + 1)) {
+        out.insert(lock.substr(at, lock.find("\n\n", at) - at));
+    }
+    return out;
+}
+
+/// A build's layers by name (every name once: apt parts and `state` are unique).
+std::map<std::string, BuiltLayer> layers_by_name(const json& build) {
+    std::map<std::string, BuiltLayer> out;
+    for (const json& l : build["layers"]) {
+        BuiltLayer layer{l["digest"], l["size"], l["cache"]};
+        REQUIRE(out.emplace(l["name"].get<std::string>(), layer).second);
+    }
+    return out;
+}
+
+TEST_CASE("the refresh end to end: the old lock still builds from a snapshot, outdated and "
+          "lock --update show the one security update, the new image differs in its part and "
+          "the state layer only, and its push uploads those two and the config") {
+    require_program("gpgv", "gpgv");
+    require_program("apt-ftparchive", "apt-utils");
+    require_program("dpkg-deb", "dpkg");
+    require_program("docker-registry", "docker-registry");
+    ScratchDir dir("update-refresh");
+    fs::path repo = dir / "repo";
+    make_apt_repo(repo);
+    publish_suite(repo, "bookworm-security", {});
+    AptServer server(repo);
+    // A snapshot service (snapshot.debian.org's URL scheme) whose one run, long before the
+    // lock, has the zlib1g .deb the lock will pin: where the build finds it once the archive
+    // has dropped it.
+    const fs::path old_zlib = fixture_deb(repo, "zlib1g_");
+    const std::string old_file = old_zlib.filename().string();
+    // Its name as a URL path says it (apt-get download named it zlib1g_1%3a1.2.13...).
+    std::string old_file_in_url;
+    for (char c : old_file) {
+        old_file_in_url += c == '%' ? std::string("%25") : std::string(1, c);
+    }
+    fs::path snap = dir / "snap";
+    fs::create_directories(snap / "debian/20200101T000000Z/pool/main");
+    fs::copy_file(old_zlib, snap / "debian/20200101T000000Z/pool/main" / old_file);
+    SnapshotServer snapshot(snap);
+    Registry registry;
+    const std::string repository = registry.host() + "/refresh/app";
+
+    // Two apt layers: the Essential set (with dpkg, hence zlib1g), and tools above it.
+    const std::vector<std::string> essential = {"base-files",     "base-passwd",
+                                                "bash",           "bsdutils",
+                                                "coreutils",      "dash",
+                                                "debianutils",    "diffutils",
+                                                "dpkg",           "findutils",
+                                                "grep",           "gzip",
+                                                "hostname",       "init-system-helpers",
+                                                "libc-bin",       "login",
+                                                "ncurses-base",   "ncurses-bin",
+                                                "perl-base",      "sed",
+                                                "sysvinit-utils", "tar",
+                                                "util-linux"};
+    fs::path recipe = write_file(dir / "app.toml",
+                                 "name = \"app\"\n" +
+                                     apt_source_toml(server.url(), repo / "keyring.gpg",
+                                                     "[\"bookworm\", \"bookworm-security\"]") +
+                                     "snapshot = \"" + snapshot.url() + "/archive/debian/\"\n" +
+                                     "\n[[layer]]\nname = \"system\"\n" + packages_toml(essential) +
+                                     "\n[[layer]]\nname = \"tools\"\n" +
+                                     packages_toml({"ca-certificates", "tini"}));
+    auto cli_in = [&](const std::string& cache, std::vector<std::string> args) {
+        return run_cli(std::move(args), dir / cache,
+                       {"HOME=" + (dir / "home").string(),
+                        "REGISTRY_AUTH_FILE=", "XDG_RUNTIME_DIR=", "DOCKER_CONFIG="});
+    };
+    auto build = [&](const std::string& cache, const std::string& out) {
+        return cli_in(cache, {"build", recipe.string(), "-o", "oci:" + (dir / out).string() + ":1",
+                              "--json"});
+    };
+    auto push = [&](const std::string& out, const std::string& tag) {
+        return json_of(cli_in("cache", {"push", "oci:" + (dir / out).string() + ":1",
+                                        repository + ":" + tag, "--json"}));
+    };
+
+    // 1. Lock, build, push.
+    REQUIRE(cli_in("cache", {"lock", recipe.string()}).exit_code == 0);
+    const fs::path lock = dir / "app.lock";
+    const std::string old_lock = read_file(lock);
+    const std::string old_version = "1:1.2.13.dfsg-1+deb12u1";
+    const std::string new_version = "1:1.2.13.dfsg-1+deb12u2";
+    REQUIRE(contains(package_entry(old_lock, "zlib1g"), "version = \"" + old_version + "\""));
+    json first = json_of(build("cache", "one"));
+    const std::map<std::string, BuiltLayer> before = layers_by_name(first);
+    std::size_t system_parts = 0;
+    std::size_t tools_parts = 0;
+    for (const auto& [name, layer] : before) {
+        system_parts += name.starts_with("system/");
+        tools_parts += name.starts_with("tools/");
+    }
+    INFO("first build: " << first["layers"].dump(2));
+    CHECK(system_parts > 2); // the packages are in several parts, in both layers
+    CHECK(tools_parts > 1);
+    REQUIRE(before.size() == system_parts + tools_parts + 1);
+    REQUIRE(before.count("state") == 1);
+    json first_push = push("one", "1");
+    CHECK(first_push["digest"] == first["digest"]);
+    CHECK(first_push["stats"]["blobs_sent"] == before.size() + 1); // the layers, the config
+
+    // 2. Upstream: zlib1g gets a security update in bookworm-security, and the archive
+    // drops the version the lock pins from its pool.
+    fs::path new_zlib =
+        bump_deb(old_zlib, new_version, dir.path(), "zlib1g_1.2.13.dfsg-1+deb12u2_amd64.deb");
+    publish_suite(repo, "bookworm-security", {new_zlib});
+    fs::remove(old_zlib);
+
+    // 3. The old lock still builds, in a new cache: zlib1g from the snapshot service, said
+    // on stderr and in apt_fallbacks; the same image as before.
+    auto again = build("cache-cold", "again");
+    json rebuilt = json_of(again);
+    const std::string from =
+        snapshot.url() + "/archive/debian/20200101T000000Z/pool/main/" + old_file_in_url;
+    REQUIRE(rebuilt["apt_fallbacks"].size() == 1);
+    const json& fallback = rebuilt["apt_fallbacks"][0];
+    CHECK(fallback["name"] == "zlib1g");
+    CHECK(fallback["version"] == old_version);
+    CHECK(fallback["url"] == server.url() + "/pool/main/" + old_file_in_url);
+    CHECK(fallback["answer"] == "HTTP 404 Not Found");
+    CHECK(fallback["tried"].empty());
+    CHECK(fallback["fetched_from"] == from);
+    CHECK(again.err == "note: zlib1g " + old_version +
+                           " (amd64): gone from its URL (HTTP 404 Not Found); fetched from " +
+                           from + "\n");
+    CHECK(rebuilt["digest"] == first["digest"]);
+    CHECK(read_file(lock) == old_lock);
+
+    // 4. outdated: zlib1g alone, from a security suite (exit 10). lock --update: the same
+    // diff, and the layers it predicts are zlib1g's part and the state layer.
+    json outdated = json_of(cli_in("cache", {"outdated", recipe.string(), "--json"}), 10);
+    CHECK(change_names(outdated) ==
+          std::vector<std::string>{"zlib1g " + old_version + " -> " + new_version});
+    REQUIRE(outdated["changes"].size() == 1);
+    CHECK(outdated["changes"][0]["layer"] == "system");
+    CHECK(outdated["changes"][0]["security"] == true);
+    CHECK(outdated["changes"][0]["size"] == fs::file_size(new_zlib));
+    CHECK(outdated["base"].is_null());
+    json updated = json_of(cli_in("cache", {"lock", recipe.string(), "--update", "--json"}));
+    CHECK(updated["written"] == true);
+    CHECK(updated["diff"]["changes"] == outdated["changes"]);
+    CHECK(updated["diff"]["rebuild"] == outdated["rebuild"]);
+    const json& rebuild = updated["diff"]["rebuild"];
+    INFO("predicted: " << rebuild.dump(2));
+    REQUIRE(rebuild.size() == 2);
+    const std::string part = rebuild[0]["name"];
+    CHECK(part.starts_with("system/"));
+    CHECK(before.count(part) == 1);
+    CHECK(rebuild[0]["why"] == "zlib1g " + old_version + " -> " + new_version);
+    CHECK(rebuild[1]["name"] == "state");
+    // Only zlib1g's entry of the lock moved.
+    std::set<std::string> old_entries = package_entries(old_lock);
+    std::set<std::string> new_entries = package_entries(read_file(lock));
+    CHECK(old_entries.size() == new_entries.size());
+    CHECK(old_entries.erase(package_entry(old_lock, "zlib1g")) == 1);
+    CHECK(contains(package_entry(read_file(lock), "zlib1g"), "version = \"" + new_version + "\""));
+    CHECK(new_entries.erase(package_entry(read_file(lock), "zlib1g")) == 1);
+    CHECK(old_entries == new_entries);
+
+    // 5. Rebuild (the first build's cache): zlib1g's part and the state layer are new;
+    // every other layer is the same blob, taken from the cache.
+    json second = json_of(build("cache", "two"));
+    const std::map<std::string, BuiltLayer> after = layers_by_name(second);
+    INFO("second build: " << second["layers"].dump(2));
+    std::set<std::string> changed;
+    std::set<std::string> rebuilt_layers;
+    std::uint64_t image_bytes = second["config"]["size"];
+    for (const auto& [name, layer] : after) {
+        image_bytes += layer.size;
+        if (before.count(name) == 0 || before.at(name).digest != layer.digest) {
+            changed.insert(name);
+        }
+        if (layer.cache != "cached") {
+            rebuilt_layers.insert(name);
+        }
+    }
+    CHECK(after.size() == before.size());
+    CHECK(changed == std::set<std::string>{part, "state"});
+    CHECK(rebuilt_layers == changed);
+    CHECK(second["digest"] != first["digest"]);
+
+    // 6. Push to the same repository: only the two new layers and the config are uploaded
+    // (the manifest is not a blob: stats count blobs).
+    json second_push = push("two", "2");
+    CHECK(second_push["digest"] == second["digest"]);
+    const json& stats = second_push["stats"];
+    CHECK(stats["blobs_sent"] == 3);
+    CHECK(stats["bytes_sent"] == after.at(part).size + after.at("state").size +
+                                     second["config"]["size"].get<std::uint64_t>());
+    CHECK(stats["blobs_skipped"] == after.size() - 2);
+    CHECK(stats["blobs_mounted"] == 0);
+    CHECK(stats["bytes_sent"].get<std::uint64_t>() * 20 < image_bytes);
 }
