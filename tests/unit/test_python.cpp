@@ -68,6 +68,19 @@ TEST_CASE("names, versions and wheel file names") {
     CHECK(error_of([] { py::WheelFilename::parse("x-1.0-py3.whl"); }).what ==
           "'x-1.0-py3.whl' is not a wheel file name (it needs "
           "name-version[-build]-python-abi-platform)");
+    // Found by the fuzz target: a name that is not UTF-8 reached the cache's JSON manifest,
+    // whose writer threw (not an ocibake::Error: the CLI said "internal error").
+    auto latin1 = error_of([] { py::WheelFilename::parse("caf\xe9-1.0-py3-none-any.whl"); });
+    CHECK(latin1.kind == ocibake::ErrorKind::input);
+    CHECK(latin1.what == "'caf\\xe9-1.0-py3-none-any.whl' is not a wheel file name (the name "
+                         "may hold only ASCII letters, digits, '_' and '.')");
+    CHECK(error_of([] { py::WheelFilename::parse("demo-1.0 beta-py3-none-any.whl"); }).what ==
+          "'demo-1.0 beta-py3-none-any.whl' is not a wheel file name (the version may hold "
+          "only ASCII letters, digits, '_', '.', '!' and '+')");
+    CHECK(
+        py::WheelFilename::parse("zope.interface-6.0-cp311-cp311-linux_x86_64.whl").distribution ==
+        "zope.interface");
+    CHECK(py::WheelFilename::parse("demo-1!2.0-py3-none-any.whl").version == "1!2.0");
 }
 
 TEST_CASE("wheel tags: the target's Python and glibc decide, best first") {

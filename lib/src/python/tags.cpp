@@ -1,6 +1,8 @@
 // Names, PEP 440 versions, wheel file names and compatibility tags.
 #include "ocibake/python.hpp"
 
+#include "common/text.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -293,8 +295,8 @@ bool version_matches(std::string_view wanted, std::string_view candidate) {
 
 WheelFilename WheelFilename::parse(std::string_view filename) {
     auto bad = [&](const std::string& why) {
-        return Error(ErrorKind::input,
-                     "'" + std::string(filename) + "' is not a wheel file name (" + why + ")");
+        return Error(ErrorKind::input, "'" + detail::printable(filename) +
+                                           "' is not a wheel file name (" + why + ")");
     };
     if (!filename.ends_with(".whl")) {
         throw bad("it does not end in .whl");
@@ -316,6 +318,19 @@ WheelFilename WheelFilename::parse(std::string_view filename) {
     std::size_t t = parts.size() - 3;
     if (w.distribution.empty() || w.version.empty()) {
         throw bad("empty name or version");
+    }
+    // The binary distribution format escapes both: runs of other characters become '_'.
+    auto only = [](std::string_view text, std::string_view extra) {
+        return std::all_of(text.begin(), text.end(), [&](char c) {
+            auto u = static_cast<unsigned char>(c);
+            return (u < 0x80 && std::isalnum(u) != 0) || extra.find(c) != std::string_view::npos;
+        });
+    };
+    if (!only(w.distribution, "_.")) {
+        throw bad("the name may hold only ASCII letters, digits, '_' and '.'");
+    }
+    if (!only(w.version, "_.!+")) {
+        throw bad("the version may hold only ASCII letters, digits, '_', '.', '!' and '+'");
     }
     for (std::size_t i = t; i < parts.size(); ++i) {
         if (!valid_tag_part(parts[i])) {
