@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Fails when a C++ file differs from what clang-format (the repo's .clang-format) makes.
+# Fails when a C++ file differs from what clang-format (the repo's .clang-format) makes,
+# or when a Catch2 test name holds ';' (catch_discover_tests splits names there, so ctest
+# would run two names that match no test, and the test itself never).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bad=0
@@ -9,4 +11,16 @@ while IFS= read -r f; do
     bad=1
   fi
 done < <(git ls-files '*.cpp' '*.hpp')
+while IFS= read -r hit; do
+  echo "test name with ';': $hit (ctest would never run it)"
+  bad=1
+done < <(git ls-files 'tests/*.cpp' | xargs python3 -c '
+import re, sys
+for f in sys.argv[1:]:
+    s = open(f, encoding="utf-8").read()
+    for m in re.finditer(r"TEST_CASE\(\s*((?:\"(?:[^\"\\]|\\.)*\"\s*)+)", s):
+        name = "".join(re.findall(r"\"((?:[^\"\\]|\\.)*)\"", m.group(1)))
+        if ";" in name:
+            print(f + ":" + str(s.count("\n", 0, m.start()) + 1) + ": " + name)
+')
 exit $bad
