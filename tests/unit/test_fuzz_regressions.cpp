@@ -69,6 +69,19 @@ std::string damage_header(std::string tar, std::size_t index) {
     return tar;
 }
 
+/// A GNU tar of one file `name` holding "abc" whose header's realsize field says 64 MiB
+/// (a sparse entry: its data the first bytes, a hole after), the header's checksum fixed.
+std::string sparse_gnu_tar(const std::string& name) {
+    std::string tar = archive_of(archive_write_set_format_gnutar, {{name, "abc"}});
+    std::snprintf(&tar[483], 12, "%011o", 64u << 20); // realsize: 64 MiB
+    unsigned sum = 0;
+    for (std::size_t i = 0; i < 512; ++i) {
+        sum += i >= 148 && i < 156 ? ' ' : static_cast<unsigned char>(tar[i]);
+    }
+    std::snprintf(&tar[148], 8, "%06o", sum);
+    return tar;
+}
+
 /// An ar archive (a .deb) of these members.
 std::string ar_of(const std::vector<std::pair<std::string, std::string>>& members) {
     std::string out = "!<arch>\n";
@@ -295,13 +308,7 @@ TEST_CASE("run's unpacker leaves the holes of a sparse entry holes (it wrote the
     // (fuzz_layer: realsize 2^63 - 1, a file written until the disk was full).
     ScratchDir dir("fuzz-sparse");
     Store store(dir / "cache");
-    std::string tar = archive_of(archive_write_set_format_gnutar, {{"big", "abc"}});
-    std::snprintf(&tar[483], 12, "%011o", 64u << 20); // realsize: 64 MiB
-    unsigned sum = 0;
-    for (std::size_t i = 0; i < 512; ++i) {
-        sum += i >= 148 && i < 156 ? ' ' : static_cast<unsigned char>(tar[i]);
-    }
-    std::snprintf(&tar[148], 8, "%06o", sum);
+    std::string tar = sparse_gnu_tar("big");
     LayerResult layer;
     layer.descriptor.media_type = std::string(oci::media_type::layer_tar);
     layer.descriptor.digest = store.put_bytes(tar);
@@ -321,13 +328,7 @@ TEST_CASE("a .deb's sparse file is refused (its holes were read as endless zeros
     // zeros up to it: `build` wrote them into the layer. dpkg does not unpack sparse files.
     ScratchDir dir("fuzz-deb-sparse");
     Store store(dir / "cache");
-    std::string data = archive_of(archive_write_set_format_gnutar, {{"./big", "abc"}});
-    std::snprintf(&data[483], 12, "%011o", 64u << 20); // realsize: 64 MiB
-    unsigned sum = 0;
-    for (std::size_t i = 0; i < 512; ++i) {
-        sum += i >= 148 && i < 156 ? ' ' : static_cast<unsigned char>(data[i]);
-    }
-    std::snprintf(&data[148], 8, "%06o", sum);
+    std::string data = sparse_gnu_tar("./big");
     std::string control = tar_of({{"./control", "Package: demo\nVersion: 1\nArchitecture: all\n"}});
     Digest deb = store.put_bytes(
         ar_of({{"debian-binary", "2.0\n"}, {"control.tar", control}, {"data.tar", data}}));
