@@ -401,6 +401,8 @@ json fetched_elsewhere_json(const ocibake::BuildResult& r) {
     return out;
 }
 
+json lock_diff_json(const ocibake::LockDiff& d, const std::filesystem::path& lock);
+
 void print_build(const ocibake::BuildResult& r, const std::string& recipe, bool as_json,
                  const json& push, bool quiet) {
     const auto& image = r.image;
@@ -439,6 +441,9 @@ void print_build(const ocibake::BuildResult& r, const std::string& recipe, bool 
             {"layers", layers},
             {"layers_built", r.layers_built()},
             {"dropped_blobs", dropped_json(r.dropped_blobs)},
+            {"lock_written", r.lock_written},
+            {"lock_update", r.lock_update ? lock_diff_json(r.lock_update->diff, r.lock_update->file)
+                                          : json(nullptr)},
             {"timings",
              {{"total", r.seconds}, {"layers", r.layer_seconds}, {"output", r.output_seconds}}}};
         if (r.part_threshold > 0) {
@@ -1207,7 +1212,11 @@ int main(int argc, char** argv) {
     bool update_lock = false;
     build->add_flag(
         "--update-lock", update_lock,
-        "Re-resolve remote inputs and rewrite the lock when the recipe no longer matches it");
+        "Move every pin to what is offered now (as `ocibake lock --update`), then build");
+    bool locked = false;
+    build->add_flag("--locked", locked,
+                    "Refuse any change to the lock (for CI): a missing or stale entry is an "
+                    "error");
     bool strict = false;
     build->add_flag("--strict", strict,
                     "Refuse a base whose layers `ocibake run` would refuse (by default a "
@@ -1385,7 +1394,13 @@ int main(int argc, char** argv) {
             options.threads = threads;
             options.registry = registry_flags.options();
             options.update_lock = update_lock;
+            options.locked = locked;
             options.strict = strict;
+            if (locked && update_lock) {
+                throw ocibake::Error(ocibake::ErrorKind::usage,
+                                     "--locked refuses the lock changes --update-lock makes: "
+                                     "give one of them");
+            }
             // Pushing without -o writes no local image (a registry base is then never fetched).
             options.write_output = push_refs.empty() || !output.empty();
             if (!output.empty()) {
@@ -1416,6 +1431,11 @@ int main(int argc, char** argv) {
             }
             print_base_checks(result);
             print_fetched_elsewhere(result);
+            if (result.lock_update && !quiet && !as_json) {
+                std::printf("the recipe changed: the lock follows it (as `ocibake lock` does; "
+                            "--locked refuses this)\n");
+                print_lock_diff(result.lock_update->diff, result.lock_update->lock, "changed");
+            }
             if (result.lock_written && !quiet && !as_json) {
                 std::printf("wrote the lock %s\n", result.lock_file.string().c_str());
             }

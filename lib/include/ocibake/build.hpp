@@ -39,6 +39,12 @@ struct BuildOptions {
     /// Re-resolve every remote input and rewrite the lock (`build --update-lock`: what
     /// `ocibake lock --update` does, then the build).
     bool update_lock = false;
+    /// Refuse any change to the lock (`build --locked`, for CI, as cargo's): an input the
+    /// lock has no entry for, or an entry the recipe no longer matches, is an error at its
+    /// line. Without it a build first does what `ocibake lock` does: the entries whose
+    /// recipe inputs changed (or are missing) are resolved again, every other pin stays,
+    /// and BuildResult::lock_update says what moved.
+    bool locked = false;
     /// The lock file; empty = beside the recipe (app.toml -> app.lock).
     std::filesystem::path lock_file;
     /// Write the image to `output`. Off when the image is only pushed: then the layers of
@@ -65,6 +71,16 @@ struct LayerReport {
     double seconds = 0; ///< time spent on this layer (listing, cache lookup, writing)
 };
 
+struct LockResult {
+    std::filesystem::path file;
+    Lock lock; ///< the new lock
+    /// The lock differs from the file's (it was written, unless dry_run).
+    bool changed = false;
+    bool written = false;
+    /// What moved from the file's lock to the new one, and what the image will rebuild.
+    LockDiff diff;
+};
+
 struct BuildResult {
     BuiltImage image;
     OutputTarget output;
@@ -74,8 +90,12 @@ struct BuildResult {
     double output_seconds = 0; ///< writing the output
     /// Layers of the recipe that had to be written (0 on a fully cached rebuild).
     std::size_t layers_built() const;
-    /// The lock was written (it was missing an entry, or --update-lock).
+    /// The lock was written (it was missing an entry, an entry no longer matched the
+    /// recipe, or --update-lock).
     bool lock_written = false;
+    /// What the build moved in the lock before building (not with `locked` or
+    /// `update_lock`): set when the lock changed.
+    std::optional<LockResult> lock_update;
     bool wrote_output = false;
     /// How packages were split into parts (docs/apt.md): the size from which a source
     /// package is a part of its own, and the modulus of the boundary hash (both 0 when no
@@ -96,16 +116,6 @@ struct BuildResult {
     /// Locked .debs that their url no longer had, fetched from a mirror or a snapshot
     /// service instead (docs/apt.md), sorted by name.
     std::vector<apt::FetchedElsewhere> fetched_elsewhere;
-};
-
-struct LockResult {
-    std::filesystem::path file;
-    Lock lock; ///< the new lock
-    /// The lock differs from the file's (it was written, unless dry_run).
-    bool changed = false;
-    bool written = false;
-    /// What moved from the file's lock to the new one, and what the image will rebuild.
-    LockDiff diff;
 };
 
 /// `ocibake lock`: makes the recipe's lock answer the recipe (docs/lock.md). Without

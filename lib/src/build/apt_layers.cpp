@@ -321,7 +321,7 @@ std::vector<LockedAptLayer> locked_apt_layers(const Recipe& recipe, Store& store
     Resolution resolution(recipe, store, options);
     Digest sources = sources_fingerprint(recipe);
     std::string hint = "run `ocibake lock " + recipe.file.string() +
-                       "` to resolve the packages again, or build with --update-lock";
+                       "` to resolve the packages again (a build without --locked does it too)";
     std::vector<LockedAptLayer> out;
     bool changed = false;
     for (const LayerSpec& spec : recipe.layers) {
@@ -330,6 +330,13 @@ std::vector<LockedAptLayer> locked_apt_layers(const Recipe& recipe, Store& store
         }
         auto entry = std::find_if(lock.apt.begin(), lock.apt.end(),
                                   [&](const LockedAptLayer& l) { return l.layer == spec.name; });
+        if (entry == lock.apt.end() && options.locked) {
+            throw RecipeError(ErrorKind::recipe, spec.packages_where,
+                              "the lock " + lock_file.string() +
+                                  " has no entry for the packages of layer '" + spec.name +
+                                  "', and --locked forbids adding one",
+                              hint);
+        }
         if (entry == lock.apt.end() || options.update_lock) {
             out.push_back(resolution.resolve(spec, base, out));
             if (entry != lock.apt.end()) {

@@ -195,7 +195,13 @@ LockedBase locked_base(const Recipe& recipe, const BuildOptions& options, bool& 
                               "), but the recipe asks for " + recipe.base.ref + " (" +
                               recipe.platform.str() + ") at " + recipe.base.where.str(),
                           "run `ocibake lock " + recipe.file.string() +
-                              "` to pin the new base, or build with --update-lock");
+                              "` to pin the new base (a build without --locked does it too)");
+    }
+    if (options.locked) {
+        throw RecipeError(ErrorKind::recipe, recipe.base.where,
+                          "the lock " + file.string() + " has no entry for base " +
+                              recipe.base.ref + ", and --locked forbids adding one",
+                          "run `ocibake lock " + recipe.file.string() + "` to pin it");
     }
     lock.base = detail::resolve_base(recipe, options);
     write_lock(file, lock, recipe.file.filename().string());
@@ -515,16 +521,48 @@ void build_into(Store& store, const Recipe& recipe, const BuildOptions& options,
 
 } // namespace
 
+namespace {
+
+// What `ocibake lock` does, before a build without --locked or --update-lock: the lock's
+// entries whose recipe inputs changed (or that are missing) are resolved again, every
+// other pin stays. Returns what moved when a lock existed and changed; a first lock is
+// only written (BuildResult::lock_written).
+std::optional<LockResult> follow_recipe(const Recipe& recipe, const BuildOptions& options,
+                                        bool& written) {
+    bool remote = !recipe.base.ref.empty() || detail::has_apt_layers(recipe) ||
+                  detail::has_python_layers(recipe);
+    if (options.locked || options.update_lock || !remote) {
+        return std::nullopt;
+    }
+    LockOptions lo;
+    lo.dry_run = true; // a lock that does not parse is an error here, not remade
+    LockResult r = lock_recipe(recipe, options, lo);
+    bool existed = fs::exists(r.file);
+    if (!r.changed || (!existed && r.lock == Lock{})) {
+        return std::nullopt;
+    }
+    write_lock(r.file, r.lock, recipe.file.filename().string());
+    r.written = true;
+    written = true;
+    if (!existed) {
+        return std::nullopt;
+    }
+    return r;
+}
+
+} // namespace
+
 BuildResult build(const Recipe& recipe, const BuildOptions& options) {
     auto start = Clock::now();
+    bool lock_written = false;
+    std::optional<LockResult> lock_update = follow_recipe(recipe, options, lock_written);
     Store store(options.cache_dir.empty() ? Store::default_root() : options.cache_dir);
     // A reader that finds a cached blob corrupt (a layer that does not decompress, a base
     // layer or .deb whose bytes do not hash to its name, a blob copied into the output)
     // drops it from the cache. Building again then makes it anew: the layer is rebuilt,
     // the base layer or package fetched again. Each retry needs a newly dropped blob.
     constexpr int kMaxRetries = 3;
-    bool lock_written = false;
-    fs::path lock_file;
+    fs::path lock_file = lock_written ? lock_file_of(recipe, options) : fs::path();
     for (int attempt = 0;; ++attempt) {
         std::size_t dropped = store.dropped_blobs().size();
         BuildResult result;
@@ -541,6 +579,7 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
             continue;
         }
         result.dropped_blobs = store.dropped_blobs();
+        result.lock_update = lock_update;
         result.seconds = seconds_since(start);
         return result;
     }
