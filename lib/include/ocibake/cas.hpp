@@ -27,12 +27,41 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 namespace ocibake {
+
+/// What `cache gc` keeps for a record of a namespace (besides the record itself).
+enum class RecordRefs {
+    none,          ///< no blob
+    digest_member, ///< the blob its JSON's "digest" names
+    digest_array,  ///< the blobs its JSON array of digests lists
+};
+
+/// One namespace of cache records (<root>/records/<name>/<key>): the one table of them
+/// (cas/namespaces.cpp). Store refuses a record in a namespace that is not in it.
+struct RecordNamespace {
+    std::string_view name;
+    std::string_view owner; ///< the module that writes it
+    std::string_view key;   ///< what the key is (Markdown)
+    std::string_view value; ///< what the value is (Markdown)
+    std::string_view meaning;
+    RecordRefs refs = RecordRefs::none;
+};
+
+/// Every record namespace, in the order docs/cache.md lists them.
+std::span<const RecordNamespace> record_namespaces();
+/// The namespace called `name`, or nullptr.
+const RecordNamespace* find_record_namespace(std::string_view name);
+/// The blobs a record keeps alive in `cache gc`, by its namespace's RecordRefs (a value
+/// that does not parse keeps none).
+std::vector<Digest> record_references(std::string_view ns, std::string_view value);
+/// docs/cache.md's table of records, rendered from record_namespaces().
+std::string record_namespaces_markdown();
 
 /// How a Store holds the store-wide lock.
 enum class StoreLock {
@@ -181,7 +210,8 @@ public:
     std::vector<DroppedBlob> dropped_blobs() const;
 
     // --- records ----------------------------------------------------------------------
-    /// Reads record `key` of namespace `ns` and marks it used. nullopt when absent.
+    /// Reads record `key` of namespace `ns` (one of record_namespaces(); another is
+    /// Error(internal)) and marks it used. nullopt when absent.
     std::optional<std::string> get_record(std::string_view ns, std::string_view key) const;
     /// Writes a record atomically (replacing an older one).
     void put_record(std::string_view ns, std::string_view key, std::string_view value) const;
@@ -191,12 +221,11 @@ public:
     std::filesystem::path temp_path(std::string_view hint) const;
 
     // --- maintenance --------------------------------------------------------------------
-    /// Needs an exclusive Store. `references` lists, for a record's text, the blobs it keeps.
-    /// A blob that cannot be read or does not match its name never fails gc: it is dropped
-    /// and listed in GcReport::corrupt.
-    GcReport gc(const GcOptions& options,
-                const std::function<std::vector<Digest>(std::string_view ns,
-                                                        std::string_view value)>& references);
+    /// Needs an exclusive Store. A kept record keeps the blobs record_references() finds in
+    /// it. A blob that cannot be read or does not match its name never fails gc: it is
+    /// dropped and listed in GcReport::corrupt. Records of a namespace this version does
+    /// not know (another version's) are kept while used, and keep no blob.
+    GcReport gc(const GcOptions& options);
 
 private:
     struct Impl;

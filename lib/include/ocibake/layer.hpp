@@ -238,7 +238,4 @@ const char* to_string(LayerCheck::Status status) noexcept;
 /// layer above it without a kept verdict.
 std::vector<LayerCheck> check_layers(Store& store, const std::vector<LayerResult>& layers);
 
-/// Blobs a layer cache record keeps alive (for Store::gc).
-std::vector<Digest> layer_record_references(std::string_view ns, std::string_view value);
-
 } // namespace ocibake

@@ -591,23 +591,7 @@ BuildResult build_recipe_file(const fs::path& recipe, const BuildOptions& option
 
 GcReport collect_garbage(const fs::path& cache_dir, const GcOptions& options) {
     Store store(cache_dir.empty() ? Store::default_root() : cache_dir, StoreLock::exclusive);
-    return store.gc(options,
-                    [](std::string_view ns, std::string_view value) -> std::vector<Digest> {
-                        if (ns == "layer-blob") {
-                            return layer_record_references(ns, value);
-                        }
-                        if (ns == "base" || ns == "image" || ns == "python-wheel") {
-                            std::vector<Digest> out;
-                            try {
-                                for (const auto& d : nlohmann::json::parse(value)) {
-                                    out.push_back(Digest::parse(d.get<std::string>()));
-                                }
-                            } catch (const std::exception&) {
-                            }
-                            return out;
-                        }
-                        return {};
-                    });
+    return store.gc(options);
 }
 
 } // namespace ocibake

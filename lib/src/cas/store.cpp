@@ -494,11 +494,23 @@ std::vector<DroppedBlob> Store::dropped_blobs() const {
 }
 
 // ---------------------------------------------------------------------------------------
-std::optional<std::string> Store::get_record(std::string_view ns, std::string_view key) const {
+namespace {
+
+void check_record_name(std::string_view ns, std::string_view key) {
     if (!valid_record_name(ns) || !valid_record_name(key)) {
         throw Error(ErrorKind::internal,
                     "invalid cache record name " + std::string(ns) + "/" + std::string(key));
     }
+    if (find_record_namespace(ns) == nullptr) {
+        throw Error(ErrorKind::internal, "cache record namespace '" + std::string(ns) +
+                                             "' is not declared in cas/namespaces.cpp");
+    }
+}
+
+} // namespace
+
+std::optional<std::string> Store::get_record(std::string_view ns, std::string_view key) const {
+    check_record_name(ns, key);
     fs::path path = impl_->root / "records" / ns / key;
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -522,10 +534,7 @@ std::optional<std::string> Store::get_record(std::string_view ns, std::string_vi
 }
 
 void Store::put_record(std::string_view ns, std::string_view key, std::string_view value) const {
-    if (!valid_record_name(ns) || !valid_record_name(key)) {
-        throw Error(ErrorKind::internal,
-                    "invalid cache record name " + std::string(ns) + "/" + std::string(key));
-    }
+    check_record_name(ns, key);
     fs::path dir = impl_->root / "records" / ns;
     std::error_code ec;
     fs::create_directories(dir, ec);
@@ -538,9 +547,7 @@ void Store::put_record(std::string_view ns, std::string_view key, std::string_vi
 }
 
 // ---------------------------------------------------------------------------------------
-GcReport Store::gc(
-    const GcOptions& options,
-    const std::function<std::vector<Digest>(std::string_view, std::string_view)>& references) {
+GcReport Store::gc(const GcOptions& options) {
     if (!impl_->exclusive) {
         throw Error(ErrorKind::internal, "cache gc needs an exclusively locked store");
     }
@@ -584,7 +591,7 @@ GcReport Store::gc(
                 ++report.records_removed;
                 continue;
             }
-            for (const Digest& d : references(ns_name, text)) {
+            for (const Digest& d : record_references(ns_name, text)) {
                 live.insert(d);
             }
         }

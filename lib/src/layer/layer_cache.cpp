@@ -216,15 +216,4 @@ LayerResult build_layer(Store& store, const std::vector<LayerEntry>& entries,
     return detail::build_layer_on(store, entries, options, nullptr, status, progress, name);
 }
 
-std::vector<Digest> layer_record_references(std::string_view ns, std::string_view value) {
-    if (ns != "layer-blob") {
-        return {};
-    }
-    try {
-        return {Digest::parse(json::parse(value).at("digest").get<std::string>())};
-    } catch (const std::exception&) {
-        return {};
-    }
-}
-
 } // namespace ocibake
