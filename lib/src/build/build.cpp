@@ -87,13 +87,13 @@ std::vector<LayerEntry> plan_layer(const LayerSpec& spec, unsigned threads,
 }
 
 // Base layer blobs for the Python planner, fetched when the base is a registry's.
-std::vector<Digest> local_base_layers(Store& store, const Image& image,
-                                      const BuildOptions& options) {
+std::vector<LayerResult> local_base_layers(Store& store, const Image& image,
+                                           const BuildOptions& options) {
     std::vector<oci::Descriptor> layers;
-    std::vector<Digest> out;
+    std::vector<LayerResult> out;
     for (const auto& l : image.layers) {
         layers.push_back(l.blob.descriptor);
-        out.push_back(l.blob.descriptor.digest);
+        out.push_back(l.blob);
     }
     registry::fetch_remote_blobs(store, layers, image.remote_blobs, options.registry);
     return out;

@@ -106,8 +106,8 @@ private:
     py::ImageFacts facts_below(std::size_t index) {
         if (!base_) {
             base_.emplace();
-            for (const Digest& blob : c_.base_layers()) {
-                base_->merge(py::scan_layer(c_.store, blob));
+            for (const LayerResult& layer : c_.base_layers()) {
+                base_->merge(py::scan_layer(c_.store, layer));
             }
         }
         py::ImageFacts facts = *base_;

@@ -21,8 +21,8 @@ std::vector<LayerEntry> plan_layer(const LayerSpec& spec, unsigned threads,
                                    const std::vector<LayerEntry>& python = {});
 
 /// Base layer blobs for the Python planner, fetched when the base is a registry's.
-std::vector<Digest> local_base_layers(Store& store, const Image& image,
-                                      const BuildOptions& options);
+std::vector<LayerResult> local_base_layers(Store& store, const Image& image,
+                                           const BuildOptions& options);
 
 /// The recipe's [base] ref resolved in its registry now: the manifest (and index) its tag
 /// names for the recipe's platform.

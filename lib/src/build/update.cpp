@@ -592,9 +592,9 @@ apt::ImageFacts lock_base_facts(Store& store, const Recipe& recipe,
 }
 
 /// The base's layer blobs for the Python planner (the base as the new lock pins it).
-std::vector<Digest> lock_base_layers(Store& store, const Recipe& recipe,
-                                     const std::optional<LockedBase>& pinned,
-                                     const BuildOptions& options) {
+std::vector<LayerResult> lock_base_layers(Store& store, const Recipe& recipe,
+                                          const std::optional<LockedBase>& pinned,
+                                          const BuildOptions& options) {
     Image image;
     try {
         SourceImage base;

@@ -5,8 +5,8 @@
 // the queue, never by the layer's size. A blob whose digest or diffID does not match
 // is an Error(integrity) naming the layer, even when the caller stopped early.
 //
-// Users: `ocibake run`'s unpacker (runtime/unpack.cpp) and `build`'s check of base
-// layers (layer/check.cpp).
+// Users: `ocibake run`'s unpacker (runtime/unpack.cpp), `build`'s check of base layers
+// (layer/check.cpp) and the Python planner's scan of base layers (python/detect.cpp).
 #pragma once
 
 #include "ocibake/cas.hpp"
