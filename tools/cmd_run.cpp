@@ -201,7 +201,11 @@ void add_run_options(CLI::App* run, RunFlags& f) {
 
 std::vector<std::string> split_run_args(const CLI::App& run, const std::vector<std::string>& args,
                                         RunFlags& flags) {
-    std::size_t i = options_end(run, args, 0);
+    std::size_t i = 0;
+    while (i < args.size() && args[i].size() > 1 && args[i][0] == '-' && args[i] != "--") {
+        i += value_follows(run, args[i]) ? 2 : 1; // an unknown one is CLI11's to refuse
+    }
+    i = std::min(i, args.size());
     std::vector<std::string> options(args.begin(), args.begin() + static_cast<long>(i));
     if (i < args.size() && args[i] == "--") {
         ++i; // `run [OPTIONS] -- IMAGE ...`
