@@ -510,8 +510,19 @@ void print_build(const ocibake::BuildResult& r, const std::string& recipe, bool 
     if (own > 0 && r.layers_built() == 0) {
         std::printf("  nothing to rebuild: all %zu layers were cached\n", own);
     }
-    std::printf("%s -> %s\n", image.manifest_descriptor.digest.str().c_str(),
-                r.output.str().c_str());
+    if (r.wrote_output) {
+        std::printf("%s -> %s\n", image.manifest_descriptor.digest.str().c_str(),
+                    r.output.str().c_str());
+    } else { // `--push` without `-o`: the registry has it, no local image does
+        std::string refs;
+        for (const auto& ref : push.value("pushed", json::array())) {
+            std::string text = ref.get<std::string>(); // REF@DIGEST: the digest is said first
+            refs += (refs.empty() ? "" : ", ") + text.substr(0, text.find('@'));
+        }
+        std::printf("%s -> %s (pushed; no local image was written: add -o %s for one)\n",
+                    image.manifest_descriptor.digest.str().c_str(), refs.c_str(),
+                    r.output.str().c_str());
+    }
     std::printf("  %zu layers (%zu from the base, %zu built), %s compressed, %s\n", r.layers.size(),
                 base, r.layers_built(), human_size(total).c_str(), seconds(r.seconds).c_str());
 }
