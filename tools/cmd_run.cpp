@@ -263,8 +263,9 @@ int run_command_in_image(const RunFlags& f, const std::string& cache_dir,
         std::fprintf(stderr, "ocibake: %s\n", edits->summary().c_str());
         apply_gpu_edits(*edits, bundle, spec);
     }
-    return runtime.run_attached(bundle, spec);
-    // `net` ends here, after the container: its sockets close and the thread stops.
+    int exit_code = runtime.run_attached(bundle, spec);
+    net.reset(); // the ports are released now, not after the bundle is removed
+    return exit_code;
 }
 
 } // namespace ocibake::cli
