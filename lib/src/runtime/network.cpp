@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <future>
 #include <list>
 
 namespace ocibake {
@@ -277,7 +278,6 @@ struct PortForwarder::Impl {
     std::list<Connection> connections;
     std::atomic<std::uint64_t> relayed{0};
     std::thread thread;
-    std::string thread_error;
 
     ~Impl() {
         if (thread.joinable()) {
@@ -288,7 +288,8 @@ struct PortForwarder::Impl {
     }
 
     void bind_all(const std::vector<PortMapping>& ports);
-    void loop();
+    /// The forwarder thread: enters the namespace (says so through `entered`), relays.
+    void loop(std::promise<std::string>& entered);
     void accept_from(std::size_t listener);
     void step(Connection& c, short host_events, short inner_events);
 };
@@ -380,6 +381,10 @@ void PortForwarder::Impl::step(Connection& c, short host_events, short inner_eve
         ++relayed;
         return;
     }
+    if (((host_events | inner_events) & (POLLERR | POLLNVAL)) != 0) {
+        c.dead = true; // reset or broken: nothing more will pass (and poll would not wait)
+        return;
+    }
     if (!pump(c.host.get(), c.inner.get(), c.to_inner, host_events, inner_events) ||
         !pump(c.inner.get(), c.host.get(), c.to_host, inner_events, host_events)) {
         c.dead = true;
@@ -388,11 +393,12 @@ void PortForwarder::Impl::step(Connection& c, short host_events, short inner_eve
     c.dead = c.to_inner.shut && c.to_host.shut;
 }
 
-void PortForwarder::Impl::loop() {
+void PortForwarder::Impl::loop(std::promise<std::string>& entered) {
     if (::setns(netns.get(), CLONE_NEWNET) != 0) {
-        thread_error = std::strerror(errno);
+        entered.set_value(std::string("setns(CLONE_NEWNET): ") + std::strerror(errno));
         return;
     }
+    entered.set_value("");
     std::vector<pollfd> fds;
     for (;;) {
         fds.clear();
@@ -419,8 +425,7 @@ void PortForwarder::Impl::loop() {
             fds.push_back({c.inner.get(), in, 0});
         }
         if (::poll(fds.data(), fds.size(), timeout) < 0 && errno != EINTR) {
-            thread_error = std::strerror(errno);
-            return;
+            return; // cannot happen with valid fds; the run goes on, unpublished
         }
         if (fds[0].revents != 0) {
             return; // asked to stop
@@ -451,7 +456,19 @@ PortForwarder PortForwarder::create(const std::vector<PortMapping>& ports) {
         detail::throw_errno(ErrorKind::io, "eventfd", errno);
     }
     Impl* raw = impl.get();
-    impl->thread = std::thread([raw] { raw->loop(); });
+    auto entered = std::make_shared<std::promise<std::string>>(); // the thread's too
+    std::future<std::string> entering = entered->get_future();
+    impl->thread = std::thread([raw, entered] { raw->loop(*entered); });
+    // setns() is immediate; the bound is only there so that nothing waits forever.
+    if (entering.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+        throw Error(ErrorKind::runtime, "the port forwarder did not start within 10 s");
+    }
+    if (std::string failed = entering.get(); !failed.empty()) {
+        impl->thread.join();
+        throw Error(ErrorKind::runtime, "the port forwarder cannot enter the container's "
+                                        "network namespace: " +
+                                            failed);
+    }
     return PortForwarder(std::move(impl));
 }
 
