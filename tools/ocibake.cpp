@@ -402,6 +402,24 @@ json fetched_elsewhere_json(const ocibake::BuildResult& r) {
     return out;
 }
 
+/// `DIGEST -> WHERE`: the output written, or (`--push` without `-o`) the references pushed.
+void print_digest_line(const ocibake::BuildResult& r, const json& push) {
+    if (r.wrote_output) {
+        std::printf("%s -> %s\n", r.image.manifest_descriptor.digest.str().c_str(),
+                    r.output.str().c_str());
+    } else { // `--push` without `-o`: the registry has it, no local image does
+        std::string refs;
+        json pushed = push.is_object() ? push.value("pushed", json::array()) : json::array();
+        for (const auto& ref : pushed) {
+            std::string text = ref.get<std::string>(); // REF@DIGEST: the digest is said first
+            refs += (refs.empty() ? "" : ", ") + text.substr(0, text.find('@'));
+        }
+        std::printf("%s -> %s (pushed; no local image was written: add -o %s for one)\n",
+                    r.image.manifest_descriptor.digest.str().c_str(), refs.c_str(),
+                    r.output.str().c_str());
+    }
+}
+
 void print_build(const ocibake::BuildResult& r, const std::string& recipe, bool as_json,
                  const json& push, bool quiet) {
     const auto& image = r.image;
@@ -510,19 +528,7 @@ void print_build(const ocibake::BuildResult& r, const std::string& recipe, bool 
     if (own > 0 && r.layers_built() == 0) {
         std::printf("  nothing to rebuild: all %zu layers were cached\n", own);
     }
-    if (r.wrote_output) {
-        std::printf("%s -> %s\n", image.manifest_descriptor.digest.str().c_str(),
-                    r.output.str().c_str());
-    } else { // `--push` without `-o`: the registry has it, no local image does
-        std::string refs;
-        for (const auto& ref : push.value("pushed", json::array())) {
-            std::string text = ref.get<std::string>(); // REF@DIGEST: the digest is said first
-            refs += (refs.empty() ? "" : ", ") + text.substr(0, text.find('@'));
-        }
-        std::printf("%s -> %s (pushed; no local image was written: add -o %s for one)\n",
-                    image.manifest_descriptor.digest.str().c_str(), refs.c_str(),
-                    r.output.str().c_str());
-    }
+    print_digest_line(r, push);
     std::printf("  %zu layers (%zu from the base, %zu built), %s compressed, %s\n", r.layers.size(),
                 base, r.layers_built(), human_size(total).c_str(), seconds(r.seconds).c_str());
 }
