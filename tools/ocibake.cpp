@@ -1,5 +1,6 @@
 // The ocibake command line: parses flags, calls the library, prints. No image logic here.
 #include "ocibake/ocibake.hpp"
+#include "cmd_run.hpp"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -403,6 +404,24 @@ json fetched_elsewhere_json(const ocibake::BuildResult& r) {
 
 json lock_diff_json(const ocibake::LockDiff& d, const std::filesystem::path& lock);
 
+/// `DIGEST -> WHERE`: the output written, or (`--push` without `-o`) the references pushed.
+void print_digest_line(const ocibake::BuildResult& r, const json& push) {
+    if (r.wrote_output) {
+        std::printf("%s -> %s\n", r.image.manifest_descriptor.digest.str().c_str(),
+                    r.output.str().c_str());
+    } else { // `--push` without `-o`: the registry has it, no local image does
+        std::string refs;
+        json pushed = push.is_object() ? push.value("pushed", json::array()) : json::array();
+        for (const auto& ref : pushed) {
+            std::string text = ref.get<std::string>(); // REF@DIGEST: the digest is said first
+            refs += (refs.empty() ? "" : ", ") + text.substr(0, text.find('@'));
+        }
+        std::printf("%s -> %s (pushed; no local image was written: add -o %s for one)\n",
+                    r.image.manifest_descriptor.digest.str().c_str(), refs.c_str(),
+                    r.output.str().c_str());
+    }
+}
+
 void print_build(const ocibake::BuildResult& r, const std::string& recipe, bool as_json,
                  const json& push, bool quiet) {
     const auto& image = r.image;
@@ -514,8 +533,7 @@ void print_build(const ocibake::BuildResult& r, const std::string& recipe, bool 
     if (own > 0 && r.layers_built() == 0) {
         std::printf("  nothing to rebuild: all %zu layers were cached\n", own);
     }
-    std::printf("%s -> %s\n", image.manifest_descriptor.digest.str().c_str(),
-                r.output.str().c_str());
+    print_digest_line(r, push);
     std::printf("  %zu layers (%zu from the base, %zu built), %s compressed, %s\n", r.layers.size(),
                 base, r.layers_built(), human_size(total).c_str(), seconds(r.seconds).c_str());
 }
@@ -985,99 +1003,6 @@ std::vector<ocibake::registry::Reference> parse_refs(const std::vector<std::stri
     return refs;
 }
 
-struct RunArgs {
-    std::string image;
-    std::vector<std::string> command;
-    std::vector<std::string> volumes;
-    std::vector<std::string> env;
-    std::string network;
-    bool read_only = false;
-    std::string user;
-    std::string workdir;
-    std::optional<std::string> entrypoint;
-    std::string runtime;
-    std::string keep_bundle;
-    std::string cache_dir;
-    std::string gpus;
-    ocibake::registry::Options registry;
-};
-
-ocibake::RuntimeSearch runtime_search(const std::string& runtime) {
-    ocibake::RuntimeSearch search;
-    if (!runtime.empty()) {
-        search.runtime = runtime;
-    }
-    return search;
-}
-
-/// A bundle directory removed at the end unless the user keeps it.
-struct BundleDir {
-    std::filesystem::path path;
-    bool keep = false;
-    explicit BundleDir(const std::string& keep_dir)
-        : path(keep_dir.empty() ? ocibake::new_bundle_path() : std::filesystem::path(keep_dir)),
-          keep(!keep_dir.empty()) {}
-    ~BundleDir() {
-        if (!keep) {
-            std::error_code ec;
-            std::filesystem::remove_all(path, ec);
-        }
-    }
-};
-
-int run_command_in_image(const RunArgs& a) {
-    ocibake::ContainerOverrides o;
-    if (a.entrypoint) {
-        std::vector<std::string> args;
-        if (!a.entrypoint->empty()) {
-            args.push_back(*a.entrypoint);
-        }
-        args.insert(args.end(), a.command.begin(), a.command.end());
-        o.args = args;
-    } else if (!a.command.empty()) {
-        o.cmd = a.command;
-    }
-    for (const std::string& kv : a.env) {
-        if (kv.empty() || kv[0] == '=') {
-            throw ocibake::Error(ocibake::ErrorKind::usage, "-e '" + kv + "' must be KEY=VALUE");
-        }
-        o.env.push_back(kv.find('=') == std::string::npos
-                            ? kv + "=" + (std::getenv(kv.c_str()) ? std::getenv(kv.c_str()) : "")
-                            : kv);
-    }
-    for (const std::string& v : a.volumes) {
-        o.mounts.push_back(ocibake::Mount::parse_volume(v));
-    }
-    o.network = a.network == "host" ? ocibake::Network::host : ocibake::Network::none;
-    o.read_only_root = a.read_only;
-    if (!a.user.empty()) {
-        o.user = a.user;
-    }
-    if (!a.workdir.empty()) {
-        o.workdir = a.workdir;
-    }
-    o.terminal = ::isatty(0) && ::isatty(1);
-    ocibake::GpuRequest gpus = ocibake::GpuRequest::parse(a.gpus);
-    ocibake::OciRuntime runtime = ocibake::find_runtime(runtime_search(a.runtime));
-    ocibake::Store store(a.cache_dir.empty() ? ocibake::Store::default_root()
-                                             : std::filesystem::path(a.cache_dir));
-    ocibake::SourceImage image = ocibake::registry::load_image(store, a.image, {}, a.registry);
-    BundleDir dir(a.keep_bundle);
-    ocibake::Bundle bundle = ocibake::Bundle::create(store, image, dir.path);
-    ocibake::ContainerSpec spec = bundle.spec_for(o);
-    if (gpus.kind != ocibake::GpuRequest::Kind::none) {
-        auto edits = ocibake::find_gpus({}, gpus, spec.env);
-        if (!edits) {
-            throw ocibake::Error(ocibake::ErrorKind::runtime,
-                                 "--gpus " + a.gpus + ": " +
-                                     ocibake::no_gpu_reason({}, gpus, spec.env));
-        }
-        std::fprintf(stderr, "ocibake: %s\n", edits->summary().c_str());
-        ocibake::apply_gpu_edits(*edits, bundle, spec);
-    }
-    return runtime.run_attached(bundle, spec);
-}
-
 struct TestArgs {
     std::string target;
     std::string recipe;
@@ -1120,7 +1045,7 @@ int test_image(const TestArgs& a) {
     ocibake::TestOptions options;
     options.cache_dir = a.cache_dir;
     options.keep_bundle = a.keep_bundle;
-    options.runtime = runtime_search(a.runtime);
+    options.runtime = ocibake::cli::runtime_search(a.runtime);
     options.gpus = ocibake::GpuRequest::parse(a.gpus);
     options.registry = a.registry;
     if (!a.json) {
@@ -1149,7 +1074,8 @@ int test_image(const TestArgs& a) {
 }
 
 // `ocibake RECIPE ...` means `ocibake build RECIPE ...`.
-std::vector<std::string> normalize_args(CLI::App& app, int argc, char** argv) {
+std::vector<std::string> normalize_args(CLI::App& app, int argc, char** argv, const CLI::App& run,
+                                        ocibake::cli::RunFlags& run_flags) {
     std::set<std::string> commands = {"help"};
     for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
         commands.insert(sub->get_name());
@@ -1161,6 +1087,12 @@ std::vector<std::string> normalize_args(CLI::App& app, int argc, char** argv) {
     static const std::set<std::string> top_level = {"-h", "--help", "--version"};
     if (!args.empty() && commands.count(args[0]) == 0 && top_level.count(args[0]) == 0) {
         args.insert(args.begin(), "build");
+    }
+    if (!args.empty() && args[0] == "run") { // IMAGE and COMMAND as `docker run` finds them
+        std::vector<std::string> options = ocibake::cli::split_run_args(
+            run, std::vector<std::string>(args.begin() + 1, args.end()), run_flags);
+        options.insert(options.begin(), "run");
+        args = options;
     }
     std::reverse(args.begin(), args.end()); // CLI11 takes them reversed
     return args;
@@ -1303,30 +1235,11 @@ int main(int argc, char** argv) {
 
     // run
     auto* run = app.add_subcommand(
-        "run", "Run a command in an image: unpacked into a bundle, run by crun or runc");
-    std::string run_image, network = "none", run_user, run_workdir, keep_bundle, runtime_path;
-    std::vector<std::string> run_command, volumes, run_env;
-    std::optional<std::string> entrypoint;
-    bool read_only = false;
-    run->add_option("image", run_image,
-                    "oci:DIR[:TAG], docker-archive:FILE, a path, or docker://REGISTRY/REPO:TAG")
-        ->required();
-    run->add_option("command", run_command,
-                    "Replaces the image's cmd (the entrypoint stays); write it after --");
-    run->add_option("-v,--volume", volumes, "Bind mount HOST:CONTAINER[:ro|:rw]");
-    run->add_option("-e,--env", run_env, "Set KEY=VALUE in the container");
-    run->add_option("--network", network, "none (loopback only, the default) or host")
-        ->check(CLI::IsMember({"none", "host"}));
-    run->add_flag("--read-only", read_only, "Mount the image's root file system read-only");
-    run->add_option("-u,--user", run_user, "User: name, uid, name:group or uid:gid");
-    run->add_option("-w,--workdir", run_workdir, "Working directory in the container");
-    run->add_option("--entrypoint", entrypoint,
-                    "Replaces the entrypoint (\"\" clears it; the command follows it)");
-    std::string run_gpus = "none";
-    run->add_option("--gpus", run_gpus, "NVIDIA GPUs: none (the default), all, or a list like 0,1");
-    run->add_option("--runtime", runtime_path, "The OCI runtime (default: crun, else runc)");
-    run->add_option("--keep-bundle", keep_bundle,
-                    "Unpack into DIR (must not exist) and keep it afterwards");
+        "run", "Run a command in an image: unpacked into a bundle, run by crun or runc\n"
+               "  ocibake run [OPTIONS] IMAGE [COMMAND [ARG...]]   (as docker run; IMAGE is\n"
+               "  oci:DIR[:TAG], docker-archive:FILE, a path, or docker://REGISTRY/REPO:TAG)");
+    ocibake::cli::RunFlags run_flags;
+    ocibake::cli::add_run_options(run, run_flags);
     run->add_option("--cache-dir", cache_dir, "The cache");
     registry_flags.add_to(run);
     run->footer(kExitCodes);
@@ -1334,7 +1247,7 @@ int main(int argc, char** argv) {
     // test
     auto* test = app.add_subcommand(
         "test", "Run a recipe's [[test]] entries against its image (with crun or runc)");
-    std::string test_target, test_recipe, junit_path;
+    std::string test_target, test_recipe, junit_path, runtime_path, keep_bundle;
     test->add_option("target", test_target,
                      "RECIPE.toml (tests the image it builds by default, oci:out/NAME:TAG), or "
                      "an IMAGE with --recipe (oci:DIR[:TAG], docker-archive:FILE, docker://REF)")
@@ -1374,7 +1287,7 @@ int main(int argc, char** argv) {
 
     app.add_subcommand("version", "Print the version");
 
-    std::vector<std::string> args = normalize_args(app, argc, argv);
+    std::vector<std::string> args = normalize_args(app, argc, argv, *run, run_flags);
     try {
         app.parse(args);
     } catch (const CLI::ParseError& e) {
@@ -1638,10 +1551,8 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (run->parsed()) {
-            return run_command_in_image({run_image, run_command, volumes, run_env, network,
-                                         read_only, run_user, run_workdir, entrypoint, runtime_path,
-                                         keep_bundle, cache_dir, run_gpus,
-                                         registry_flags.options()});
+            return ocibake::cli::run_command_in_image(run_flags, cache_dir,
+                                                      registry_flags.options());
         }
         if (test->parsed()) {
             return test_image({test_target, test_recipe, junit_path, runtime_path, keep_bundle,

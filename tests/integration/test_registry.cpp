@@ -761,6 +761,26 @@ TEST_CASE("build --push, with per-blob progress on a terminal") {
           image.digest);
 }
 
+TEST_CASE("build --push without -o says where the image is and writes no local image") {
+    ScratchDir dir("reg-push-only");
+    Registry registry;
+    TestImage image(dir);
+    // Run from `dir`: the default output would be dir/out/img.
+    CommandResult r = run({cli().string(), "build", (dir / "img.toml").string(), "--cache-dir",
+                           (dir / "cache").string(), "--push", registry.host() + "/only/img:1"},
+                          {"HOME=" + (dir / "home").string()}, dir.path());
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    // The line that said `-> oci:out/img` (where nothing was written) names the registry.
+    CHECK(r.out.find(image.digest + " -> " + registry.host() +
+                     "/only/img:1 (pushed; no local image was written: add -o oci:out/img for "
+                     "one)\n") != std::string::npos);
+    CHECK(r.out.find("-> oci:") == std::string::npos);
+    CHECK_FALSE(fs::exists(dir / "out"));
+    CHECK(skopeo_digest({"--tls-verify=false"}, "docker://" + registry.host() + "/only/img:1") ==
+          image.digest);
+}
+
 TEST_CASE("lazy base layers: mounted in the base's registry, streamed to another, never on disk") {
     ScratchDir dir("reg-lazy");
     Registry registry;
