@@ -80,9 +80,10 @@ struct Fixture {
         write_file(dir / "tree/app/run.sh", "#!/bin/sh\necho run\n", 0755);
         write_recipe();
     }
-    void write_recipe() {
+    void write_recipe(const std::string& build = "") {
         fs::remove(dir / "app.lock");
-        write_file(dir / "app.toml", "name = \"app\"\n" + source + "[[layer]]\nname = \"one\"\n" +
+        write_file(dir / "app.toml", "name = \"app\"\n" + build + source +
+                                         "[[layer]]\nname = \"one\"\n" +
                                          packages_toml({"alpha", "iota"}) +
                                          "[[layer]]\nname = \"two\"\n" + packages_toml({"mu"}) +
                                          "files = [{ path = \"/etc/two\", content = \"two\\n\" }]\n"
@@ -283,4 +284,13 @@ TEST_CASE("remote cache: cache ls and cache pull") {
     json built =
         build_json(f.dir.path(), f.dir / "cache-p", {"-o", "oci:" + (f.dir / "out").string()});
     CHECK(built["layers_built"] == 0);
+    // The recipe's [build] cache is read without --cache-from; --no-cache-from turns it off.
+    f.write_recipe("[build]\ncache = \"" + f.ref("ci/cache") + "\"\n");
+    json from_recipe = build_json(f.dir.path(), f.dir / "cache-r", {"--push", f.ref("ci/app:r")});
+    CHECK(from_recipe["layers_built"] == 0);
+    CHECK(from_recipe["remote_cache"]["layers"] == 5);
+    json off = build_json(f.dir.path(), f.dir / "cache-o",
+                          {"--push", f.ref("ci/app:o"), "--no-cache-from"});
+    CHECK(off["layers_built"] == 5);
+    CHECK(off["digest"] == from_recipe["digest"]);
 }

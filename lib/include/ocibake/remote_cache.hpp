@@ -12,8 +12,9 @@
 //     // -> localhost:5000/ci/cache:ocibake-cache-app
 //
 // Reading is three requests (manifest, index, records) and one HEAD per layer the index
-// names, to check that it is still there with its size; anything that does not check out
-// is ignored with a warning and the layer is built instead.
+// names, to check that it is still there with its size (run while the build plans its
+// layers; a layer's entry is used only once its HEAD answered); anything that does not
+// check out is ignored with a warning and the layer is built instead.
 #pragma once
 
 #include "ocibake/cas.hpp"
@@ -105,21 +106,30 @@ public:
     static std::unique_ptr<Remote> open(Store& store, const registry::Reference& ref,
                                         const registry::Options& options);
 
+    ~Remote() override;
+    Remote(const Remote&) = delete;
+    Remote& operator=(const Remote&) = delete;
+
     std::optional<std::string> get_record(std::string_view ns, std::string_view key) const override;
+    /// Waits for the HEADs (they run while the build plans its layers) the first time.
     std::optional<std::uint64_t> blob_size(const Digest& digest) const override;
 
     const registry::Reference& reference() const noexcept { return ref_; }
-    const LookupReport& report() const noexcept { return report_; }
-    /// What checked out: index and records (namespace -> key -> text), and the layers.
+    /// Complete once the HEADs are done (waits for them).
+    const LookupReport& report() const;
+    /// What the index and records hold (namespace -> key -> text; a layer entry is used
+    /// only once its blob checked out), and the layers that checked out (waits).
     const Records& records() const noexcept { return records_; }
-    const std::map<Digest, LayerResult>& layers() const noexcept { return layers_; }
+    const std::map<Digest, LayerResult>& layers() const;
 
 private:
-    Remote() = default;
+    struct Checks;
+    Remote();
     registry::Reference ref_;
     LookupReport report_;
     Records records_;
     std::map<Digest, LayerResult> layers_;
+    std::unique_ptr<Checks> checks_; ///< the HEADs in flight
 };
 
 /// What writing the cache did.

@@ -553,7 +553,6 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
                 std::end(remote_cache::records_namespaces));
     store.keep_journal(kept);
     std::unique_ptr<remote_cache::Remote> remote;
-    std::optional<remote_cache::LookupReport> remote_report;
     std::string from = options.cache_from;
     if (from.empty() && !options.no_cache_from) {
         from = recipe.build.cache;
@@ -561,7 +560,6 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
     if (!from.empty()) {
         remote = remote_cache::Remote::open(store, remote_cache::cache_reference(from, recipe.name),
                                             options.registry);
-        remote_report = remote->report();
         store.set_overlay(remote.get());
     }
     // A reader that finds a cached blob corrupt (a layer that does not decompress, a base
@@ -587,7 +585,9 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
             continue;
         }
         result.dropped_blobs = store.dropped_blobs();
-        result.remote_cache = remote_report;
+        if (remote) {
+            result.remote_cache = remote->report(); // complete once its HEADs are done
+        }
         result.recipe_name = recipe.name;
         result.seconds = seconds_since(start);
         return result;

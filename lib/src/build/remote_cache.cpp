@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <future>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -426,6 +428,22 @@ LayerResult parse_layer_record(std::string_view text, std::string_view origin) {
 
 // ---- reading ------------------------------------------------------------------------------
 
+/// The client and its request counter, kept while the HEADs run in the background.
+struct Remote::Checks {
+    std::unique_ptr<CountingObserver> counter;
+    std::unique_ptr<registry::Client> client;
+    std::future<void> done;
+    std::once_flag joined;
+};
+
+Remote::Remote() = default;
+
+Remote::~Remote() {
+    if (checks_ && checks_->done.valid()) {
+        checks_->done.wait();
+    }
+}
+
 std::unique_ptr<Remote> Remote::open(Store& store, const registry::Reference& ref,
                                      const registry::Options& options) {
     auto start = Clock::now();
@@ -434,28 +452,25 @@ std::unique_ptr<Remote> Remote::open(Store& store, const registry::Reference& re
     LookupReport& report = remote->report_;
     report.reference = ref.str();
     std::string where = "remote cache " + ref.str();
-    CountingObserver counter(options.http.observer);
+    auto checks = std::make_unique<Checks>();
+    checks->counter = std::make_unique<CountingObserver>(options.http.observer);
     registry::Options counted = options;
-    counted.http.observer = &counter;
+    counted.http.observer = checks->counter.get();
     counted.progress = nullptr;
+    std::map<std::string, LayerResult> listed;
     try {
-        registry::Client client(ref.registry, counted);
-        Fetched f = fetch_artifact(store, client, ref, report);
-        report.requests = counter.count();
+        checks->client = std::make_unique<registry::Client>(ref.registry, counted);
+        Fetched f = fetch_artifact(store, *checks->client, ref, report);
+        report.requests = checks->counter->count();
         report.found = true;
         report.digest = f.manifest.digest;
-        std::map<std::string, LayerResult> layers = listed_layers(f, where, report.warnings);
-        verify_blobs(client, ref, layers, where, report.warnings);
-        report.verify_requests = counter.count() - report.requests;
+        listed = listed_layers(f, where, report.warnings);
         std::set<Digest> diff_ids;
-        for (const auto& [key, l] : layers) {
+        for (const auto& [key, l] : listed) {
             remote->records_["layer-blob"][key] = f.index.records["layer-blob"][key];
-            remote->layers_[l.descriptor.digest] = l;
             diff_ids.insert(l.diff_id);
         }
-        report.layers = layers.size();
-        report.ignored = report.warnings.size();
-        // An apt key is kept when its diffID has a layer that checked out.
+        // An apt key is kept when its diffID has a layer listed.
         for (const auto& [key, text] : f.index.records["apt-layer"]) {
             if (Digest d = Digest::try_parse(text); d && diff_ids.count(d) != 0) {
                 remote->records_["apt-layer"][key] = text;
@@ -466,14 +481,48 @@ std::unique_ptr<Remote> Remote::open(Store& store, const registry::Reference& re
             remote->records_[ns] = std::move(entries);
         }
     } catch (const Error& e) {
-        report.requests = counter.count() - report.verify_requests;
+        report.found = false;
+        report.requests = checks->counter->count();
         report.warnings.push_back(where + " not used: " + e.what());
         remote->records_.clear();
-        remote->layers_.clear();
-        report.layers = 0;
+        listed.clear();
     }
+    report.ignored = report.warnings.size();
     report.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    if (report.found) {
+        // The HEADs run while the build plans its layers: a layer is used only once they
+        // are done (blob_size() waits).
+        Remote* self = remote.get();
+        Checks* c = checks.get();
+        c->done = std::async(
+            std::launch::async, [self, c, listed = std::move(listed), where, start]() mutable {
+                std::vector<std::string> warnings;
+                verify_blobs(*c->client, self->ref_, listed, where, warnings);
+                for (const auto& [key, l] : listed) {
+                    self->layers_[l.descriptor.digest] = l;
+                }
+                LookupReport& r = self->report_;
+                r.verify_requests = c->counter->count() - r.requests;
+                r.warnings.insert(r.warnings.end(), warnings.begin(), warnings.end());
+                r.layers = listed.size();
+                r.ignored = r.warnings.size();
+                r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+            });
+    }
+    remote->checks_ = std::move(checks);
     return remote;
+}
+
+const LookupReport& Remote::report() const {
+    if (checks_ && checks_->done.valid()) {
+        std::call_once(checks_->joined, [this] { checks_->done.wait(); });
+    }
+    return report_;
+}
+
+const std::map<Digest, LayerResult>& Remote::layers() const {
+    (void)report();
+    return layers_;
 }
 
 std::optional<std::string> Remote::get_record(std::string_view ns, std::string_view key) const {
@@ -489,8 +538,9 @@ std::optional<std::string> Remote::get_record(std::string_view ns, std::string_v
 }
 
 std::optional<std::uint64_t> Remote::blob_size(const Digest& digest) const {
-    auto it = layers_.find(digest);
-    if (it == layers_.end()) {
+    const auto& checked = layers();
+    auto it = checked.find(digest);
+    if (it == checked.end()) {
         return std::nullopt;
     }
     return it->second.descriptor.size;
@@ -651,6 +701,10 @@ PullReport pull(Store& store, const registry::Reference& ref, const registry::Op
     registry::fetch_remote_blobs(store, blobs, where, options);
     for (const auto& [ns, entries] : remote->records()) {
         for (const auto& [key, text] : entries) {
+            if (ns == "layer-blob" &&
+                remote->layers().count(parse_layer_record(text, key).descriptor.digest) == 0) {
+                continue; // its blob did not check out
+            }
             store.put_record(ns, key, text);
             ++out.records;
         }
