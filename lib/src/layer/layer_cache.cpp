@@ -195,6 +195,12 @@ LayerResult build_layer_on(Store& store, const std::vector<LayerEntry>& entries,
     Digest shape_key = entries_key(entries, options, false);
     if (auto diff_id = find_tar(store, tar_key)) {
         if (auto hit = find_blob(store, *diff_id, options)) {
+            // The shape record is what another machine finds this layer by (a remote
+            // cache exports the records a build read): read it, or make it when a cache
+            // of an older ocibake lacks it.
+            if (!store.get_record("layer-shape", shape_key.hex())) {
+                store.put_record("layer-shape", shape_key.hex(), "{}");
+            }
             report(CacheStatus::hit);
             return *hit;
         }
