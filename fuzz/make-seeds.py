@@ -548,6 +548,33 @@ def wheels():
 
 # ---- dictionaries: the names the parsers look for, taken from their sources ----------------
 
+# ---- the remote cache's artifact, index and records (fuzz_cache_index) ---------------------
+
+def cache_index():
+    h = "sha256:" + "0" * 64
+    layer = "application/vnd.oci.image.layer.v1.tar+gzip"
+    put("cache_index", "manifest.json", json.dumps({
+        "artifactType": "application/vnd.ocibake.cache.v1",
+        "config": {"digest": h, "mediaType": "application/vnd.ocibake.cache.index.v1+json",
+                   "size": 120},
+        "layers": [{"digest": h, "mediaType": "application/vnd.ocibake.cache.records.v1+json",
+                    "size": 40},
+                   {"digest": h, "mediaType": layer, "size": 1000}],
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "schemaVersion": 2},
+        separators=(",", ":")))
+    entry = json.dumps({"diff_id": h, "digest": h, "media_type": layer, "size": 1000,
+                        "uncompressed_size": 10240}, separators=(",", ":"))
+    put("cache_index", "index.json", json.dumps({
+        "ocibake_cache": 1, "recipe": "app",
+        "records": {"apt-layer": {"0" * 64: h},
+                    "layer-blob": {"0" * 64 + ".gzip.6.libdeflate-1.14": entry},
+                    "layer-shape": {"1" * 64: "{}"}}}, separators=(",", ":")))
+    put("cache_index", "records.json", json.dumps({
+        "ocibake_cache": 1,
+        "records": {"apt-deb": {"0" * 64: json.dumps({"status": "Package: a\n"})},
+                    "apt-image": {"0" * 64: "{}"}}}, separators=(",", ":")))
+
+
 DICT = ROOT / "fuzz" / "dict"
 
 
@@ -616,6 +643,13 @@ def dictionaries():
                             "deviceNodes", "path", "hostPath", "mounts", "containerPath",
                             "options", "hooks", "hookName", "env", "major", "minor", "type",
                             "additionalGIDs", "fileMode"])
+    write_dict("cache_index", JSON + DIGEST + sorted(quoted_names("build/remote_cache.cpp")) +
+               ["application/vnd.ocibake.cache.v1",
+                "application/vnd.ocibake.cache.index.v1+json",
+                "application/vnd.ocibake.cache.records.v1+json",
+                "application/vnd.oci.image.manifest.v1+json",
+                "application/vnd.oci.image.layer.v1.tar+gzip", "apt-layer", "layer-blob",
+                "layer-shape", "apt-deb", "apt-image"])
     write_dict("www_authenticate", ["Bearer ", "Basic ", "realm=", "service=", "scope=", "error=",
                                     '"', "\\", ",", "insufficient_scope"])
 
@@ -626,7 +660,7 @@ def main():
         if f.is_file() and not f.name.startswith("regress-"):
             f.unlink()
     for make in [recipes, locks, requirements, pylock, deb822, pypi, oci, registry, cdi, layers,
-                 debs, wheels, dictionaries]:
+                 debs, wheels, cache_index, dictionaries]:
         make()
     total = sum(f.stat().st_size for f in OUT.rglob("*") if f.is_file())
     print(f"fuzz/corpus: {sum(1 for f in OUT.rglob('*') if f.is_file())} files, {total} bytes")

@@ -1,6 +1,7 @@
 // The ocibake command line: parses flags, calls the library, prints. No image logic here.
 #include "ocibake/ocibake.hpp"
 #include "cmd_run.hpp"
+#include "cmd_cache.hpp"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -312,6 +313,8 @@ std::string cache_word(const ocibake::LayerReport& r) {
         return "verified";
     case ocibake::CacheStatus::built:
         return "built";
+    case ocibake::CacheStatus::remote:
+        return "remote";
     }
     return "?";
 }
@@ -423,7 +426,7 @@ void print_digest_line(const ocibake::BuildResult& r, const json& push) {
 }
 
 void print_build(const ocibake::BuildResult& r, const std::string& recipe, bool as_json,
-                 const json& push, bool quiet) {
+                 const json& extra, bool quiet) {
     const auto& image = r.image;
     if (!as_json) {
         for (const auto& d : r.dropped_blobs) {
@@ -468,8 +471,10 @@ void print_build(const ocibake::BuildResult& r, const std::string& recipe, bool 
         if (r.part_threshold > 0) {
             out["parts"] = {{"threshold", r.part_threshold}, {"modulus", r.part_modulus}};
         }
-        if (!push.is_null()) {
-            out["push"] = push;
+        for (const auto& [key, value] : extra.items()) { // "push", "remote_cache"
+            if (!value.is_null()) {
+                out[key] = value;
+            }
         }
         std::cout << out.dump(2) << "\n";
         return;
@@ -503,7 +508,7 @@ void print_build(const ocibake::BuildResult& r, const std::string& recipe, bool 
                 ++counts[cache_word(r.layers[k])];
             }
             std::string what = std::to_string(end - i) + " parts:";
-            for (const char* word : {"built", "verified", "cached"}) {
+            for (const char* word : {"built", "verified", "cached", "remote"}) {
                 if (counts.count(word)) {
                     what += (what.back() == ':' ? " " : ", ") + std::to_string(counts[word]) + " " +
                             word;
@@ -533,7 +538,7 @@ void print_build(const ocibake::BuildResult& r, const std::string& recipe, bool 
     if (own > 0 && r.layers_built() == 0) {
         std::printf("  nothing to rebuild: all %zu layers were cached\n", own);
     }
-    print_digest_line(r, push);
+    print_digest_line(r, extra.is_object() && extra.contains("push") ? extra["push"] : json());
     std::printf("  %zu layers (%zu from the base, %zu built), %s compressed, %s\n", r.layers.size(),
                 base, r.layers_built(), human_size(total).c_str(), seconds(r.seconds).c_str());
 }
@@ -1154,6 +1159,8 @@ int main(int argc, char** argv) {
                     "Refuse a base whose layers `ocibake run` would refuse (by default a "
                     "warning), fetching a registry base's layers to check them");
     registry_flags.add_to(build);
+    ocibake_cli::RemoteCacheFlags cache_flags;
+    cache_flags.add_to(build);
     build->footer(kExitCodes);
 
     // lock
@@ -1284,6 +1291,13 @@ int main(int argc, char** argv) {
     gc->add_flag("--json", as_json, "Print as JSON");
     auto* dir = cache->add_subcommand("dir", "Print the cache directory");
     dir->add_option("--cache-dir", cache_dir, "The cache");
+    ocibake_cli::CacheCommands remote_commands;
+    remote_commands.add_to(cache);
+    for (CLI::App* sub : {remote_commands.push, remote_commands.pull, remote_commands.ls}) {
+        sub->add_option("--cache-dir", cache_dir, "The cache");
+        sub->add_flag("--json", as_json, "Print as JSON");
+        registry_flags.add_to(sub);
+    }
 
     app.add_subcommand("version", "Print the version");
 
@@ -1314,6 +1328,7 @@ int main(int argc, char** argv) {
                                      "--locked refuses the lock changes --update-lock makes: "
                                      "give one of them");
             }
+            cache_flags.apply(options);
             // Pushing without -o writes no local image (a registry base is then never fetched).
             options.write_output = push_refs.empty() || !output.empty();
             if (!output.empty()) {
@@ -1353,7 +1368,11 @@ int main(int argc, char** argv) {
                 std::printf("wrote the lock %s\n", result.lock_file.string().c_str());
             }
             if (push_refs.empty()) {
-                print_build(result, recipe_path, as_json, json(), quiet);
+                auto wrote = cache_flags.write(result, options);
+                print_build(result, recipe_path, as_json,
+                            {{"remote_cache", ocibake_cli::remote_cache_json(result, wrote)}},
+                            quiet);
+                ocibake_cli::print_remote_cache(result, wrote, as_json, quiet);
             } else {
                 ocibake::Store store(cache_root(cache_dir));
                 std::unique_ptr<BlobProgress> bars;
@@ -1366,10 +1385,15 @@ int main(int argc, char** argv) {
                 if (bars) {
                     bars->clear();
                 }
-                print_build(result, recipe_path, as_json, push_json(pushed), quiet);
+                auto wrote = cache_flags.write(result, options);
+                print_build(result, recipe_path, as_json,
+                            {{"push", push_json(pushed)},
+                             {"remote_cache", ocibake_cli::remote_cache_json(result, wrote)}},
+                            quiet);
                 if (!as_json && !quiet) {
                     print_push(pushed, false, false);
                 }
+                ocibake_cli::print_remote_cache(result, wrote, as_json, quiet);
             }
             write_digest_file(digest_file, result.image.manifest_descriptor.digest);
             return 0;
@@ -1557,6 +1581,9 @@ int main(int argc, char** argv) {
         if (test->parsed()) {
             return test_image({test_target, test_recipe, junit_path, runtime_path, keep_bundle,
                                cache_dir, as_json, test_gpus, registry_flags.options()});
+        }
+        if (remote_commands.parsed()) {
+            return remote_commands.run(cache_dir, as_json, registry_flags.options());
         }
         if (gc->parsed()) {
             ocibake::GcOptions options;

@@ -12,6 +12,7 @@
 #include "ocibake/lock.hpp"
 #include "ocibake/recipe.hpp"
 #include "ocibake/registry.hpp"
+#include "ocibake/remote_cache.hpp"
 #include "ocibake/update.hpp"
 
 #include <cstdint>
@@ -55,6 +56,13 @@ struct BuildOptions {
     /// base's layers to check them. Without it such layers are reported in
     /// BuildResult::base_checks and the build goes on.
     bool strict = false;
+    /// A remote layer cache to read (`--cache-from`, docs/cache.md): registry/repository
+    /// [:tag]; empty = the recipe's [build] cache, unless no_cache_from.
+    std::string cache_from;
+    bool no_cache_from = false;
+    /// Keep the cache records the build used in BuildResult::cache_records (what
+    /// export_cache() writes; `--cache-to`).
+    bool keep_cache_records = false;
 };
 
 /// One layer of the built image. A recipe layer with packages makes several (docs/apt.md):
@@ -116,6 +124,16 @@ struct BuildResult {
     /// Locked .debs that their url no longer had, fetched from a mirror or a snapshot
     /// service instead (docs/apt.md), sorted by name.
     std::vector<apt::FetchedElsewhere> fetched_elsewhere;
+    /// What the remote cache read (--cache-from) found, when one was asked for.
+    std::optional<remote_cache::LookupReport> remote_cache;
+    /// Layers served by the remote cache (CacheStatus::remote) fetched for the output, and
+    /// their bytes (0 when the image is only pushed).
+    std::size_t remote_layers_fetched = 0;
+    std::uint64_t remote_bytes_fetched = 0;
+    /// The records the image's layers were found or made by (BuildOptions::
+    /// keep_cache_records): namespace -> key -> text.
+    remote_cache::Records cache_records;
+    std::string recipe_name;
 };
 
 /// `ocibake lock`: makes the recipe's lock answer the recipe (docs/lock.md). Without
@@ -136,6 +154,13 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options);
 
 /// load_recipe() then build().
 BuildResult build_recipe_file(const std::filesystem::path& recipe, const BuildOptions& options);
+
+/// Writes what `result` used to the remote cache `ref` (`--cache-to`; the recipe's name
+/// picks the tag when `ref` has none): its layers' cache entries and the records that
+/// find them, as one artifact whose layers are the image's layer blobs (mounted or
+/// skipped where the registry has them). Needs BuildOptions::keep_cache_records.
+remote_cache::ExportReport export_cache(const BuildResult& result, std::string_view ref,
+                                        const BuildOptions& options);
 
 /// Removes cache entries unused for options.max_age and the blobs only they kept.
 GcReport collect_garbage(const std::filesystem::path& cache_dir, const GcOptions& options);

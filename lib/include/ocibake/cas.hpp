@@ -30,6 +30,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -166,6 +167,27 @@ decltype(auto) decode_blob(BlobReader& reader, F&& decode) {
     }
 }
 
+/// Records and blobs a build may use besides the store's own: a remote layer cache
+/// (docs/cache.md) answers from memory what the store lacks. Nothing it answers is written
+/// to disk; its blobs stay where they are (a registry) until something fetches them.
+class RecordOverlay {
+public:
+    virtual ~RecordOverlay() = default;
+    /// Record `key` of namespace `ns`, when the overlay has it.
+    virtual std::optional<std::string> get_record(std::string_view ns,
+                                                  std::string_view key) const = 0;
+    /// The size of a blob the overlay vouches for (checked to exist with that size), or
+    /// nullopt.
+    virtual std::optional<std::uint64_t> blob_size(const Digest& digest) const = 0;
+};
+
+/// A record a build read or wrote (Store::journal()).
+struct RecordUse {
+    std::string ns;
+    std::string key;
+    bool operator<(const RecordUse& o) const { return std::tie(ns, key) < std::tie(o.ns, o.key); }
+};
+
 class Store {
 public:
     /// $OCIBAKE_CACHE_DIR, else $XDG_CACHE_HOME/ocibake, else $HOME/.cache/ocibake.
@@ -215,6 +237,17 @@ public:
     std::optional<std::string> get_record(std::string_view ns, std::string_view key) const;
     /// Writes a record atomically (replacing an older one).
     void put_record(std::string_view ns, std::string_view key, std::string_view value) const;
+
+    /// Records the store lacks are asked of `overlay` (not owned; null: none). Set it
+    /// before the store is shared between threads.
+    void set_overlay(const RecordOverlay* overlay) noexcept;
+    const RecordOverlay* overlay() const noexcept;
+    /// The size of a blob that the overlay vouches for and the store does not hold.
+    std::optional<std::uint64_t> overlay_blob_size(const Digest& digest) const;
+    /// From now on, remember every record of these namespaces that is read (found, in the
+    /// store or the overlay) or written: what a remote cache export needs (journal()).
+    void keep_journal(std::vector<std::string> namespaces);
+    std::vector<RecordUse> journal() const;
 
     /// A temp path inside the store's tmp/ (same file system as blobs); the caller removes
     /// or renames it.

@@ -202,6 +202,9 @@ enum class CacheStatus {
     hit,      ///< nothing read: every input's identity matched the cache
     verified, ///< inputs changed on disk but re-hashing showed the same layer
     built,    ///< the layer was written
+    /// found in a remote cache (docs/cache.md): its blob stays in that registry until an
+    /// output needs its bytes
+    remote,
 };
 const char* to_string(CacheStatus status) noexcept;
 

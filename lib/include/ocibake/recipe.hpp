@@ -136,6 +136,10 @@ struct BuildSpec {
     /// The most layers the image may have (the base's, the parts, the others, the state
     /// layer): packages are grouped into fewer parts to stay within it (docs/apt.md).
     std::size_t max_layers = 100;
+    /// `cache = "registry/repository[:tag]"`: the remote layer cache a build reads
+    /// (--cache-from's default; docs/cache.md). Empty: none.
+    std::string cache;
+    SourceLocation cache_where;
 };
 
 /// What a `[[test]]` checks.

@@ -251,8 +251,11 @@ apt::ImageFacts detail::base_facts(Store& store, const std::vector<LayerResult>&
         descriptors.push_back(l.descriptor);
         digests.push_back(l.descriptor.digest);
     }
-    registry::fetch_remote_blobs(store, descriptors, remote, options.registry);
-    return apt::read_image_facts(store, digests);
+    // A registry base's layers are fetched only when no record (local, or a remote
+    // cache's) has their facts.
+    return apt::read_image_facts(store, digests, [&] {
+        registry::fetch_remote_blobs(store, descriptors, remote, options.registry);
+    });
 }
 
 std::size_t BuildResult::layers_built() const {
@@ -266,7 +269,7 @@ namespace {
 
 // One attempt of build(), into `result`.
 void build_into(Store& store, const Recipe& recipe, const BuildOptions& options,
-                BuildResult& result) {
+                const remote_cache::Remote* remote, BuildResult& result) {
     std::int64_t epoch =
         options.source_date_epoch.value_or(recipe.build.source_date_epoch.value_or(0));
     if (epoch < 0) {
@@ -473,6 +476,15 @@ void build_into(Store& store, const Recipe& recipe, const BuildOptions& options,
     for (std::size_t j = 0; j < futures.size(); ++j) {
         try {
             LayerReport report = futures[j].get();
+            const oci::Descriptor& blob = report.layer.descriptor;
+            if (remote != nullptr && !store.has_blob(blob.digest) &&
+                remote->blob_size(blob.digest) == blob.size) {
+                // Found in the remote cache: the blob stays in its registry until an output
+                // needs its bytes (a push mounts or skips it).
+                report.cache = CacheStatus::remote;
+                image.remote_blobs[blob.digest] =
+                    RemoteBlob{remote->reference().registry, remote->reference().repository};
+            }
             std::string comment = jobs[j].layer < recipe.layers.size()
                                       ? recipe.layers[jobs[j].layer].comment
                                       : "whole-image state: dpkg status, ld.so.cache, accounts, "
@@ -510,13 +522,30 @@ void build_into(Store& store, const Recipe& recipe, const BuildOptions& options,
         for (const auto& l : result.image.layers) {
             layers.push_back(l.descriptor);
         }
-        // The output holds every blob: a registry base's layers are fetched now.
+        for (const auto& l : result.layers) {
+            if (l.cache == CacheStatus::remote &&
+                store.blob_size(l.layer.descriptor.digest) != l.layer.descriptor.size) {
+                ++result.remote_layers_fetched;
+                result.remote_bytes_fetched += l.layer.descriptor.size;
+            }
+        }
+        // The output holds every blob: a registry base's layers (and those a remote cache
+        // served) are fetched now.
         result.base_layers_fetched += registry::fetch_remote_blobs(
             store, layers, result.image.remote_blobs, options.registry);
         write_image(store, result.image, result.output, recipe.name, recipe.tag, threads);
         result.wrote_output = true;
     }
     result.output_seconds = seconds_since(output_start);
+    result.base_layers_fetched -=
+        std::min(result.base_layers_fetched, result.remote_layers_fetched);
+    if (options.keep_cache_records) {
+        for (const RecordUse& use : store.journal()) {
+            if (auto text = store.get_record(use.ns, use.key)) {
+                result.cache_records[use.ns][use.key] = *text;
+            }
+        }
+    }
 }
 
 } // namespace
@@ -557,6 +586,21 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
     bool lock_written = false;
     std::optional<LockResult> lock_update = follow_recipe(recipe, options, lock_written);
     Store store(options.cache_dir.empty() ? Store::default_root() : options.cache_dir);
+    std::vector<std::string> kept(std::begin(remote_cache::index_namespaces),
+                                  std::end(remote_cache::index_namespaces));
+    kept.insert(kept.end(), std::begin(remote_cache::records_namespaces),
+                std::end(remote_cache::records_namespaces));
+    store.keep_journal(kept);
+    std::unique_ptr<remote_cache::Remote> remote;
+    std::string from = options.cache_from;
+    if (from.empty() && !options.no_cache_from) {
+        from = recipe.build.cache;
+    }
+    if (!from.empty()) {
+        remote = remote_cache::Remote::open(store, remote_cache::cache_reference(from, recipe.name),
+                                            options.registry);
+        store.set_overlay(remote.get());
+    }
     // A reader that finds a cached blob corrupt (a layer that does not decompress, a base
     // layer or .deb whose bytes do not hash to its name, a blob copied into the output)
     // drops it from the cache. Building again then makes it anew: the layer is rebuilt,
@@ -569,7 +613,7 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
         result.lock_written = lock_written;
         result.lock_file = lock_file;
         try {
-            build_into(store, recipe, options, result);
+            build_into(store, recipe, options, remote.get(), result);
         } catch (const Error&) {
             if (attempt == kMaxRetries || store.dropped_blobs().size() == dropped) {
                 throw;
@@ -580,6 +624,10 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
         }
         result.dropped_blobs = store.dropped_blobs();
         result.lock_update = lock_update;
+        if (remote) {
+            result.remote_cache = remote->report(); // complete once its HEADs are done
+        }
+        result.recipe_name = recipe.name;
         result.seconds = seconds_since(start);
         return result;
     }
@@ -587,6 +635,20 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
 
 BuildResult build_recipe_file(const fs::path& recipe, const BuildOptions& options) {
     return build(load_recipe(recipe), options);
+}
+
+remote_cache::ExportReport export_cache(const BuildResult& result, std::string_view ref,
+                                        const BuildOptions& options) {
+    Store store(options.cache_dir.empty() ? Store::default_root() : options.cache_dir);
+    std::vector<LayerResult> layers;
+    for (const auto& l : result.layers) {
+        if (!l.from_base) {
+            layers.push_back(l.layer);
+        }
+    }
+    return remote_cache::export_records(
+        store, result.cache_records, layers, result.image.remote_blobs, result.recipe_name,
+        remote_cache::cache_reference(ref, result.recipe_name), options.registry);
 }
 
 GcReport collect_garbage(const fs::path& cache_dir, const GcOptions& options) {

@@ -1600,7 +1600,7 @@ std::array<Field<Merge>, 10> config_fields() {
     }};
 }
 
-std::array<Field<Merge>, 4> build_fields() {
+std::array<Field<Merge>, 5> build_fields() {
     return {{
         {"compression",
          [](Merge& m, const Value& v) { m.recipe.build.compression = as_compression(v); }},
@@ -1621,6 +1621,18 @@ std::array<Field<Merge>, 4> build_fields() {
          [](Merge& m, const Value& v) {
              m.recipe.build.max_layers =
                  static_cast<std::size_t>(as_integer_in(v, 2, static_cast<std::int64_t>(1000)));
+         }},
+        {"cache",
+         [](Merge& m, const Value& v) {
+             std::string text = as_string(v);
+             try {
+                 registry::Reference::parse(text);
+             } catch (const Error& e) {
+                 fail(v.where(), std::string("'cache': ") + e.what(),
+                      "write registry/repository, e.g. \"registry.example.com/ci/cache\"");
+             }
+             m.recipe.build.cache = text;
+             m.recipe.build.cache_where = v.where();
          }},
     }};
 }
