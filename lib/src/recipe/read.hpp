@@ -5,6 +5,7 @@
 
 #include "ocibake/error.hpp"
 #include "ocibake/layer.hpp"
+#include "ocibake/recipe.hpp"
 
 #include <toml++/toml.h>
 
@@ -161,5 +162,11 @@ void read_fields(const Section& section, Target& target, const std::array<Field<
         field->apply(target, value);
     }
 }
+
+/// `[[layer.archive]]` (recipe/archive.cpp).
+ArchiveItem read_archive(const Section& section);
+/// `[[layer.nvidia]]` (recipe/archive.cpp): `manifest` made from product and version when
+/// not stated.
+NvidiaItem read_nvidia(const Section& section);
 
 } // namespace ocibake::detail::recipe_read

@@ -914,7 +914,7 @@ std::vector<Item> read_items(const Value& v, const std::string& label, const std
     return out;
 }
 
-std::array<Field<LayerDraft>, 14> layer_fields() {
+std::array<Field<LayerDraft>, 16> layer_fields() {
 
     return {{
         {"name",
@@ -942,6 +942,21 @@ std::array<Field<LayerDraft>, 14> layer_fields() {
              for (const toml::table* table :
                   as_tables(v, "write [[layer.files]] (two brackets) for each entry")) {
                  l.spec.files.push_back(read_files(Section(*table, "[[layer.files]]", v.file)));
+             }
+         }},
+        {"archive",
+         [](LayerDraft& l, const Value& v) {
+             for (const toml::table* table :
+                  as_tables(v, "write [[layer.archive]] (two brackets) for each archive")) {
+                 l.spec.archives.push_back(
+                     read_archive(Section(*table, "[[layer.archive]]", v.file)));
+             }
+         }},
+        {"nvidia",
+         [](LayerDraft& l, const Value& v) {
+             for (const toml::table* table :
+                  as_tables(v, "write [[layer.nvidia]] (two brackets) for each manifest")) {
+                 l.spec.nvidia.push_back(read_nvidia(Section(*table, "[[layer.nvidia]]", v.file)));
              }
          }},
         {"python",

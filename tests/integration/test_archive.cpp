@@ -1,0 +1,201 @@
+// Archives as layer inputs, end to end: [[layer.archive]] (tar.xz and zip made here,
+// served on loopback), `ocibake lock`, `ocibake build`, the image unpacked with umoci;
+// and [[layer.nvidia]]: a manifest of NVIDIA's redistrib format served on loopback with
+// stand-in archives of NVIDIA's layout, resolved and installed for x86_64 and sbsa.
+#include "support/apt_fixture.hpp"
+#include "support/checks.hpp"
+
+#include "ocibake/digest.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace ocibake;
+using namespace ocibake::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+CommandResult ocibake_cli(const ScratchDir& dir, std::vector<std::string> args) {
+    return run_cli(std::move(args), dir / "cache", {"SOURCE_DATE_EPOCH=0"});
+}
+
+/// A tree of an upstream release: a top directory, a library with its soname links, a
+/// header, a script and a note, with odd owners, modes and times that must not leak.
+fs::path make_release(const ScratchDir& dir, const std::string& top) {
+    fs::path root = dir / "src" / top;
+    fs::create_directories(root / "lib");
+    fs::copy_file("/usr/lib/x86_64-linux-gnu/libz.so.1.2.13", root / "lib/libz.so.1.2.13");
+    fs::create_symlink("libz.so.1.2.13", root / "lib/libz.so.1");
+    write_file(root / "include/z.h", "/* header */\n", 0600);
+    write_file(root / "bin/tool", "#!/bin/sh\necho tool\n", 0700);
+    write_file(root / "LICENSE", "license text\n", 0640);
+    must({"sh", "-c",
+          "cd '" + (dir / "src").string() + "' && touch -d 2011-01-01 -h $(find " + top +
+              ") && chown -R 1234:5678 " + top});
+    return root;
+}
+
+std::string hex(const fs::path& file) {
+    return sha256_of_file(file).hex();
+}
+
+/// The unpacked image's tree (umoci), path -> "type mode uid:gid [size|target]".
+std::map<std::string, std::string> image_tree(const ScratchDir& dir, const fs::path& layout,
+                                              const std::string& name) {
+    fs::path bundle = dir / ("bundle-" + name);
+    must({"umoci", "unpack", "--image", layout.string() + ":latest", bundle.string()});
+    return describe_tree(bundle / "rootfs");
+}
+
+std::string recipe_head(const std::string& name) {
+    return "name = \"" + name + "\"\n[[layer]]\nname = \"vendor\"\nldconfig = true\n";
+}
+
+} // namespace
+
+TEST_CASE("archive inputs: tar.xz and zip with strip and include are locked and built "
+          "deterministically with the libraries in ld.so.cache") {
+    require_program("umoci", "umoci");
+    ScratchDir dir("archive");
+    make_release(dir, "zlib-1.2.13");
+    fs::create_directories(dir / "www");
+    must({"sh", "-c",
+          "cd '" + (dir / "src").string() + "' && tar -cJf ../www/zlib.tar.xz zlib-1.2.13 && " +
+              "zip -qry ../www/zlib.zip zlib-1.2.13"});
+    AptServer server(dir / "www");
+    std::string recipe =
+        recipe_head("vendor") + "[[layer.archive]]\nurl = \"" + server.url() +
+        "/zlib.tar.xz\"\nsha256 = \"" + hex(dir / "www/zlib.tar.xz") +
+        "\"\nstrip = 1\ndst = \"/opt/vendor\"\nexclude = [\"include\"]\n"
+        "[[layer.archive]]\nurl = \"" +
+        server.url() + "/zlib.zip\"\nsha256 = \"sha256:" + hex(dir / "www/zlib.zip") +
+        "\"\nstrip = 1\ndst = \"/opt/zip\"\ninclude = [\"include/*.h\", \"bin/*\"]\n"
+        "uid = 1000\ngid = 1000\n"
+        "[[layer.files]]\npath = \"/etc/ld.so.conf.d/vendor.conf\"\ncontent = "
+        "\"/opt/vendor/lib\\n\"\n"
+        "[[layer.files]]\npath = \"/etc/ld.so.conf\"\ncontent = "
+        "\"include /etc/ld.so.conf.d/*.conf\\n\"\n";
+    fs::path file = write_file(dir / "vendor.toml", recipe);
+
+    CommandResult locked = ocibake_cli(dir, {"lock", file.string()});
+    INFO(locked.out << locked.err);
+    REQUIRE(locked.exit_code == 0);
+    std::string lock = read_file(dir / "vendor.lock");
+    CHECK(lock.find("[[archive]]\nlayer = \"vendor\"") != std::string::npos);
+    CHECK(lock.find(
+              "url = \"" + server.url() +
+              "/zlib.tar.xz\"\n  size = " + std::to_string(fs::file_size(dir / "www/zlib.tar.xz")) +
+              "\n  sha256 = \"sha256:" + hex(dir / "www/zlib.tar.xz") + "\"") != std::string::npos);
+
+    CommandResult built =
+        ocibake_cli(dir, {"build", file.string(), "-o", "oci:" + (dir / "out").string()});
+    INFO(built.out << built.err);
+    REQUIRE(built.exit_code == 0);
+    auto tree = image_tree(dir, dir / "out", "a");
+    CHECK(tree.at("opt/vendor/lib/libz.so.1") == "symlink 0777 -> libz.so.1.2.13 0:0");
+    CHECK(tree.at("opt/vendor/lib/libz.so.1.2.13") ==
+          "file 0644 " + std::to_string(fs::file_size("/usr/lib/x86_64-linux-gnu/libz.so.1.2.13")) +
+              " 0:0");
+    CHECK(tree.at("opt/vendor/bin/tool") == "file 0755 20 0:0");
+    CHECK(tree.at("opt/vendor/LICENSE") == "file 0644 13 0:0");
+    CHECK(tree.count("opt/vendor/include/z.h") == 0); // excluded
+    CHECK(tree.count("opt/vendor/zlib-1.2.13") == 0); // stripped
+    CHECK(tree.at("opt/zip/include/z.h") == "file 0644 13 1000:1000");
+    CHECK(tree.at("opt/zip/bin/tool") == "file 0755 20 1000:1000");
+    CHECK(tree.count("opt/zip/LICENSE") == 0); // not included
+    CHECK(tree.count("opt/zip/lib/libz.so.1.2.13") == 0);
+    // The state layer's ld.so.cache has the archive's library.
+    auto cache = must({"ldconfig", "-p", "-C", (dir / "bundle-a/rootfs/etc/ld.so.cache").string()});
+    CHECK_THAT(cache.out,
+               Catch::Contains("libz.so.1 (libc6,x86-64) => /opt/vendor/lib/libz.so.1\n"));
+
+    // Same recipe, lock and inputs, another cache: the same image.
+    CommandResult again = run_cli({"build", file.string(), "-o", "oci:" + (dir / "out2").string()},
+                                  dir / "cache2", {"SOURCE_DATE_EPOCH=0"});
+    REQUIRE(again.exit_code == 0);
+    CHECK(read_file(dir / "out/index.json") == read_file(dir / "out2/index.json"));
+}
+
+TEST_CASE("archive inputs refused: a wrong sha256 names the URL with expected and got "
+          "and a member escaping the root is refused") {
+    ScratchDir dir("archive-bad");
+    make_release(dir, "pkg");
+    fs::create_directories(dir / "www");
+    must({"sh", "-c", "cd '" + (dir / "src").string() + "' && tar -czf ../www/pkg.tar.gz pkg"});
+    AptServer server(dir / "www");
+    std::string good = hex(dir / "www/pkg.tar.gz");
+    std::string wrong(64, 'a');
+
+    SECTION("a wrong sha256") {
+        fs::path file = write_file(
+            dir / "bad.toml", recipe_head("bad") + "[[layer.archive]]\nurl = \"" + server.url() +
+                                  "/pkg.tar.gz\"\nsha256 = \"" + wrong + "\"\n");
+        CommandResult r = ocibake_cli(dir, {"lock", file.string()});
+        CHECK(r.exit_code != 0);
+        CHECK_THAT(r.err, Catch::Contains("bad.toml:7:10"));
+        CHECK_THAT(r.err, Catch::Contains("archive " + server.url() +
+                                          "/pkg.tar.gz does not match its digest: expected "
+                                          "sha256:" +
+                                          wrong + ", got sha256:" + good));
+        CHECK_FALSE(fs::exists(dir / "bad.lock"));
+        CHECK_FALSE(fs::exists(dir / "cache/blobs/sha256" / good));
+    }
+    SECTION("a wrong sha512") {
+        std::string wrong512(128, 'b');
+        fs::path file = write_file(
+            dir / "bad.toml", recipe_head("bad") + "[[layer.archive]]\nurl = \"" + server.url() +
+                                  "/pkg.tar.gz\"\nsha512 = \"" + wrong512 + "\"\n");
+        CommandResult r = ocibake_cli(dir, {"lock", file.string()});
+        CHECK(r.exit_code != 0);
+        CHECK_THAT(r.err,
+                   Catch::Contains("expected sha512:" + wrong512 + ", got sha512:" +
+                                   must({"sh", "-c",
+                                         "sha512sum < '" + (dir / "www/pkg.tar.gz").string() +
+                                             "' | cut -c1-128"})
+                                       .out.substr(0, 128)));
+    }
+    SECTION("a member that climbs out") {
+        must({"python3", "-c",
+              "import tarfile, io\n"
+              "t = tarfile.open('" +
+                  (dir / "www/evil.tar").string() +
+                  "', 'w')\n"
+                  "i = tarfile.TarInfo('pkg/../../etc/cron.d/x'); data = b'pwn\\n'; i.size = "
+                  "len(data)\n"
+                  "t.addfile(i, io.BytesIO(data)); t.close()\n"});
+        fs::path file =
+            write_file(dir / "evil.toml", recipe_head("evil") + "[[layer.archive]]\nurl = \"" +
+                                              server.url() + "/evil.tar\"\nsha256 = \"" +
+                                              hex(dir / "www/evil.tar") + "\"\nstrip = 1\n");
+        CommandResult r =
+            ocibake_cli(dir, {"build", file.string(), "-o", "oci:" + (dir / "out").string()});
+        CHECK(r.exit_code != 0);
+        CHECK_THAT(r.err, Catch::Contains("evil.toml:5:1"));
+        CHECK_THAT(r.err, Catch::Contains("archive " + server.url() +
+                                          "/evil.tar: member 'pkg/../../etc/cron.d/x' climbs "
+                                          "out of the archive with '..'; refused"));
+        CHECK_FALSE(fs::exists(dir / "out"));
+    }
+    SECTION("a whiteout name") {
+        must({"sh", "-c",
+              "cd '" + (dir / "src").string() +
+                  "' && touch pkg/.wh.passwd && tar -cf ../www/wh.tar pkg"});
+        fs::path file = write_file(
+            dir / "wh.toml", recipe_head("wh") + "[[layer.archive]]\nurl = \"" + server.url() +
+                                 "/wh.tar\"\nsha256 = \"" + hex(dir / "www/wh.tar") + "\"\n");
+        CommandResult r =
+            ocibake_cli(dir, {"build", file.string(), "-o", "oci:" + (dir / "out").string()});
+        CHECK(r.exit_code != 0);
+        CHECK_THAT(r.err, Catch::Contains("member 'pkg/.wh.passwd' is a whiteout name"));
+    }
+    SECTION("an include that keeps nothing is never a silent empty layer") {
+        fs::path file =
+            write_file(dir / "none.toml", recipe_head("none") + "[[layer.archive]]\nurl = \"" +
+                                              server.url() + "/pkg.tar.gz\"\nsha256 = \"" + good +
+                                              "\"\nstrip = 1\ninclude = [\"nothing/*\"]\n");
+        CommandResult r =
+            ocibake_cli(dir, {"build", file.string(), "-o", "oci:" + (dir / "out").string()});
+        CHECK(r.exit_code != 0);
+        CHECK_THAT(r.err, Catch::Contains("the layer would be silently empty"));
+    }
+}
