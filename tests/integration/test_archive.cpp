@@ -199,3 +199,201 @@ TEST_CASE("archive inputs refused: a wrong sha256 names the URL with expected an
         CHECK_THAT(r.err, Catch::Contains("the layer would be silently empty"));
     }
 }
+
+namespace {
+
+/// A stand-in archive in the layout of NVIDIA's redistributables:
+/// <name>-<platform>-<version>-archive/{lib,include,LICENSE}. For x86_64 the library is a
+/// real ELF object with the soname `soname`; for other platforms a placeholder.
+fs::path make_redist(const ScratchDir& dir, const std::string& top, const std::string& soname,
+                     const std::string& real, bool elf) {
+    fs::path root = dir / "redist-src" / top;
+    fs::create_directories(root / "lib");
+    if (elf) {
+        write_file(dir / "standin.c", "int standin(void) { return 1; }\n");
+        must({"cc", "-shared", "-fPIC", "-Wl,-soname," + soname, "-o",
+              (root / "lib" / real).string(), (dir / "standin.c").string()});
+    } else {
+        write_file(root / "lib" / real, "stand-in for " + real + "\n");
+    }
+    fs::create_symlink(real, root / "lib" / soname);
+    write_file(root / "include/standin.h", "/* " + top + " */\n");
+    write_file(root / "LICENSE", "stand-in license\n");
+    return root;
+}
+
+/// NVIDIA's redistrib JSON for `entries` (component -> platform -> relative_path), with
+/// each archive's real sha256 and size; cudnn's entries are per CUDA variant.
+std::string redistrib_json(const fs::path& www, const std::string& product,
+                           const std::map<std::string, std::map<std::string, std::string>>& entries,
+                           const std::string& version) {
+    std::string out = "{\n  \"release_date\": \"2024-04-01\",\n  \"release_label\": \"" + version +
+                      "\",\n  \"release_product\": \"" + product + "\"";
+    for (const auto& [component, platforms] : entries) {
+        bool variants = component == "cudnn";
+        out += ",\n  \"" + component +
+               "\": {\n    \"name\": \"stand-in\",\n    \"license\": "
+               "\"stand-in\",\n    \"version\": \"" +
+               version + "\"" + (variants ? ",\n    \"cuda_variant\": [\"12\"]" : "");
+        for (const auto& [platform, rel] : platforms) {
+            fs::path file = www / "compute" / product / "redist" / rel;
+            std::string archive = "{\"relative_path\": \"" + rel + "\", \"sha256\": \"" +
+                                  hex(file) + "\", \"md5\": \"0\", \"size\": \"" +
+                                  std::to_string(fs::file_size(file)) + "\"}";
+            out += ",\n    \"" + platform +
+                   "\": " + (variants ? "{\"cuda12\": " + archive + "}" : archive);
+        }
+        out += "\n  }";
+    }
+    return out + "\n}\n";
+}
+
+} // namespace
+
+TEST_CASE("NVIDIA redistributables by name: a redistrib manifest served on loopback "
+          "resolved and installed for x86_64 and sbsa in both layouts") {
+    require_program("umoci", "umoci");
+    require_program("cc", "build-essential");
+    ScratchDir dir("nvidia");
+    fs::path www = dir / "www";
+    std::map<std::string, std::map<std::string, std::string>> cuda, cudnn;
+    for (const std::string platform : {"linux-x86_64", "linux-sbsa"}) {
+        bool elf = platform == "linux-x86_64";
+        std::string cudart = "cuda_cudart-" + platform + "-12.4.127-archive";
+        std::string dnn = "cudnn-" + platform + "-9.0.0.312_cuda12-archive";
+        make_redist(dir, cudart, "libcudart.so.12", "libcudart.so.12.4.127", elf);
+        make_redist(dir, dnn, "libcudnn.so.9", "libcudnn.so.9.0.0", elf);
+        fs::path cuda_dir = www / "compute/cuda/redist/cuda_cudart" / platform;
+        fs::path cudnn_dir = www / "compute/cudnn/redist/cudnn" / platform;
+        fs::create_directories(cuda_dir);
+        fs::create_directories(cudnn_dir);
+        must({"sh", "-c",
+              "cd '" + (dir / "redist-src").string() + "' && tar -cJf '" +
+                  (cuda_dir / (cudart + ".tar.xz")).string() + "' " + cudart + " && tar -cJf '" +
+                  (cudnn_dir / (dnn + ".tar.xz")).string() + "' " + dnn});
+        cuda["cuda_cudart"][platform] = "cuda_cudart/" + platform + "/" + cudart + ".tar.xz";
+        cudnn["cudnn"][platform] = "cudnn/" + platform + "/" + dnn + ".tar.xz";
+    }
+    write_file(www / "compute/cuda/redist/redistrib_12.4.1.json",
+               redistrib_json(www, "cuda", cuda, "12.4.127"));
+    write_file(www / "compute/cudnn/redist/redistrib_9.0.0.json",
+               redistrib_json(www, "cudnn", cudnn, "9.0.0.312"));
+    AptServer server(www);
+
+    for (const auto& [platform, nvidia, triplet] :
+         std::vector<std::tuple<std::string, std::string, std::string>>{
+             {"linux/amd64", "linux-x86_64", "x86_64-linux-gnu"},
+             {"linux/arm64", "linux-sbsa", "aarch64-linux-gnu"}}) {
+        DYNAMIC_SECTION(platform) {
+            std::string recipe =
+                "name = \"cuda\"\nplatform = \"" + platform +
+                "\"\n[[layer]]\nname = \"cuda\"\n"
+                "[[layer.files]]\npath = \"/etc/ld.so.conf\"\ncontent = "
+                "\"include /etc/ld.so.conf.d/*.conf\\n\"\n"
+                // what Debian's libc6 ships: the multiarch directory is not a default one
+                "[[layer.files]]\npath = \"/etc/ld.so.conf.d/" +
+                triplet + ".conf\"\ncontent = \"/usr/lib/" + triplet +
+                "\\n\"\n"
+                "[[layer.nvidia]]\nmanifest = \"" +
+                server.url() +
+                "/compute/cuda/redist/redistrib_12.4.1.json\"\ncomponents = [\"cuda_cudart\"]\n"
+                "cuda_version = \"12.4\"\n"
+                "[[layer.nvidia]]\nmanifest = \"" +
+                server.url() +
+                "/compute/cudnn/redist/redistrib_9.0.0.json\"\ncomponents = [\"cudnn\"]\n"
+                "cuda_variant = \"cuda12\"\nlayout = \"debian\"\n";
+            fs::path file = write_file(dir / "cuda.toml", recipe);
+            fs::remove(dir / "cuda.lock");
+            CommandResult locked = ocibake_cli(dir, {"lock", file.string()});
+            INFO(locked.out << locked.err);
+            REQUIRE(locked.exit_code == 0);
+            std::string lock = read_file(dir / "cuda.lock");
+            std::string cudart = "cuda_cudart-" + nvidia + "-12.4.127-archive.tar.xz";
+            fs::path cudart_file = www / "compute/cuda/redist/cuda_cudart" / nvidia / cudart;
+            CHECK_THAT(
+                lock, Catch::Contains("  url = \"" + server.url() +
+                                      "/compute/cuda/redist/cuda_cudart/" + nvidia + "/" + cudart +
+                                      "\"\n  size = " + std::to_string(fs::file_size(cudart_file)) +
+                                      "\n  sha256 = \"sha256:" + hex(cudart_file) +
+                                      "\"\n  manifest = \"" + server.url() +
+                                      "/compute/cuda/redist/redistrib_12.4.1.json\"\n  component = "
+                                      "\"cuda_cudart\"\n  version = \"12.4.127\"\n  platform = \"" +
+                                      nvidia + "\"\n"));
+            CHECK_THAT(lock, Catch::Contains("component = \"cudnn\"\n  version = \"9.0.0.312\"\n  "
+                                             "platform = \"" +
+                                             nvidia + "\"\n  variant = \"cuda12\"\n"));
+
+            fs::path out = dir / ("out-" + nvidia);
+            CommandResult built =
+                ocibake_cli(dir, {"build", file.string(), "-o", "oci:" + out.string()});
+            INFO(built.out << built.err);
+            REQUIRE(built.exit_code == 0);
+            auto tree = image_tree(dir, out, nvidia);
+            CHECK(tree.at("usr/local/cuda") == "symlink 0777 -> cuda-12.4 0:0");
+            CHECK(tree.at("usr/local/cuda-12.4/lib64/libcudart.so.12") ==
+                  "symlink 0777 -> libcudart.so.12.4.127 0:0");
+            CHECK(tree.count("usr/local/cuda-12.4/lib64/libcudart.so.12.4.127") == 1);
+            CHECK(tree.count("usr/local/cuda-12.4/include/standin.h") == 1);
+            CHECK(
+                read_file(dir / ("bundle-" + nvidia) / "rootfs/etc/ld.so.conf.d/cuda-12.4.conf") ==
+                "/usr/local/cuda-12.4/lib64\n");
+            CHECK(tree.at("usr/lib/" + triplet + "/libcudnn.so.9") ==
+                  "symlink 0777 -> libcudnn.so.9.0.0 0:0");
+            CHECK(tree.count("usr/include/standin.h") == 1);
+            CHECK(tree.count("usr/share/doc/cudnn/LICENSE") == 1);
+            CHECK(tree.count("LICENSE") == 0);
+            if (nvidia == "linux-x86_64") {
+                auto cache =
+                    must({"ldconfig", "-p", "-C",
+                          (dir / ("bundle-" + nvidia) / "rootfs/etc/ld.so.cache").string()});
+                CHECK_THAT(cache.out,
+                           Catch::Contains("libcudart.so.12 (libc6,x86-64) => "
+                                           "/usr/local/cuda-12.4/lib64/libcudart.so.12\n"));
+                CHECK_THAT(cache.out, Catch::Contains("libcudnn.so.9 (libc6,x86-64) => "
+                                                      "/usr/lib/x86_64-linux-gnu/libcudnn.so.9\n"));
+            }
+        }
+    }
+}
+
+TEST_CASE("NVIDIA manifests refused: a component the manifest lacks and an archive whose "
+          "bytes differ from the manifest's sha256") {
+    ScratchDir dir("nvidia-bad");
+    fs::path www = dir / "www";
+    make_redist(dir, "cuda_cudart-linux-x86_64-12.4.127-archive", "libcudart.so.12",
+                "libcudart.so.12.4.127", false);
+    fs::create_directories(www / "compute/cuda/redist/cuda_cudart/linux-x86_64");
+    std::string rel = "cuda_cudart/linux-x86_64/cuda_cudart-linux-x86_64-12.4.127-archive.tar.xz";
+    must({"sh", "-c",
+          "cd '" + (dir / "redist-src").string() + "' && tar -cJf '" +
+              (www / "compute/cuda/redist" / rel).string() +
+              "' cuda_cudart-linux-x86_64-12.4.127-archive"});
+    write_file(www / "compute/cuda/redist/redistrib_12.4.1.json",
+               redistrib_json(www, "cuda", {{"cuda_cudart", {{"linux-x86_64", rel}}}}, "12.4.127"));
+    AptServer server(www);
+    auto recipe = [&](const std::string& components) {
+        return write_file(dir / "cuda.toml", "name = \"cuda\"\n[[layer]]\nname = \"cuda\"\n"
+                                             "[[layer.nvidia]]\nmanifest = \"" +
+                                                 server.url() +
+                                                 "/compute/cuda/redist/redistrib_12.4.1.json\"\n"
+                                                 "components = " +
+                                                 components + "\ncuda_version = \"12.4\"\n");
+    };
+    SECTION("a component the manifest lacks") {
+        CommandResult r = ocibake_cli(dir, {"lock", recipe("[\"libcublas\"]").string()});
+        CHECK(r.exit_code != 0);
+        CHECK_THAT(r.err, Catch::Contains("cuda.toml:5:12"));
+        CHECK_THAT(r.err, Catch::Contains("/compute/cuda/redist/redistrib_12.4.1.json has no "
+                                          "component 'libcublas' (it has: cuda_cudart)"));
+    }
+    SECTION("an archive that is not the one the manifest pins") {
+        fs::path file = recipe("[\"cuda_cudart\"]");
+        REQUIRE(ocibake_cli(dir, {"lock", file.string()}).exit_code == 0);
+        write_file(www / "compute/cuda/redist" / rel, "other bytes\n");
+        CommandResult r =
+            ocibake_cli(dir, {"build", file.string(), "-o", "oci:" + (dir / "out").string()});
+        CHECK(r.exit_code != 0);
+        CHECK_THAT(r.err, Catch::Contains(server.url() + "/compute/cuda/redist/" + rel));
+        CHECK_FALSE(fs::exists(dir / "out"));
+    }
+}
