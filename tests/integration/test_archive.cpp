@@ -397,3 +397,74 @@ TEST_CASE("NVIDIA manifests refused: a component the manifest lacks and an archi
         CHECK_FALSE(fs::exists(dir / "out"));
     }
 }
+
+TEST_CASE("installer packages: Debian's nvidia-cudnn in a fixture repository is refused at "
+          "lock time without its payload and accepted with an archive that satisfies it") {
+    require_program("apt-ftparchive", "apt-utils");
+    ScratchDir dir("installer");
+    // The real package (Debian 13 contrib), fetched once into the fixture cache.
+    fs::path deb =
+        fs::path(must({(source_dir() / "tests/fixtures/apt/fetch-installer.sh").string()})
+                     .out.substr(0, std::string::npos));
+    deb = fs::path(deb.string().substr(0, deb.string().find_last_not_of("\n") + 1));
+    REQUIRE(hex(deb) == "535e2b4f9aaa7563c916a92c76604f841cc3eb00d793c8e3a22df0fbf008a60f");
+    fs::path repo = dir / "repo";
+    fs::create_directories(repo / "pool");
+    fs::copy_file(deb, repo / "pool" / deb.filename());
+    // Its dependencies, as empty stand-ins: only nvidia-cudnn is under test.
+    for (const auto& [name, version] : std::vector<std::pair<std::string, std::string>>{
+             {"ca-certificates", "20250419"},
+             {"curl", "8.14.1-2"},
+             {"dpkg-dev", "1.22.21"},
+             {"debconf", "1.5.91"},
+             {"nvidia-cuda-dev", "12.4.127~12.4.1-2"}}) {
+        make_deb(repo, name, version, "", {{"usr/share/doc/" + name + "/stand-in", "stand-in\n"}});
+    }
+    // The payload, as a stand-in of NVIDIA's archive (the real one is not reachable here).
+    make_redist(dir, "cudnn-linux-x86_64-9.0.0.312_cuda12-archive", "libcudnn.so.9",
+                "libcudnn.so.9.0.0", false);
+    must({"sh", "-c",
+          "cd '" + (dir / "redist-src").string() + "' && tar -cJf '" +
+              (repo / "cudnn.tar.xz").string() + "' cudnn-linux-x86_64-9.0.0.312_cuda12-archive"});
+    AptServer server(repo);
+    std::string head = "name = \"torch\"\n" + local_repo(repo, server.url()) +
+                       "[[layer]]\nname = \"torch\"\npackages = [\"nvidia-cudnn\"]\n";
+
+    fs::path file = write_file(dir / "torch.toml", head);
+    CommandResult refused = ocibake_cli(dir, {"lock", file.string()});
+    INFO(refused.out << refused.err);
+    CHECK(refused.exit_code == 4);
+    CHECK_THAT(refused.err, Catch::Contains("torch.toml:9:12"));
+    CHECK_THAT(refused.err,
+               Catch::Contains("layer 'torch': package nvidia-cudnn 9.0.0.312~cuda12 is an "
+                               "installer: its postinst runs /usr/sbin/update-nvidia-cudnn, which "
+                               "downloads with wget or curl, and ocibake runs no maintainer "
+                               "scripts, so the image would have nothing of its payload"));
+    std::string sha512 = "ccb14614aacf68eba8481455cabeeeb3ba16b02370977d293fed3f4c81679716e1e26ff"
+                         "fb363c28ca9c4c6c7dbfab34d6a839b1f0906d667fabeb6177b4d7f66";
+    CHECK_THAT(refused.err,
+               Catch::Contains("it would have downloaded https://developer.download.nvidia.com/"
+                               "compute/cudnn/redist/cudnn/linux-x86_64/cudnn-linux-x86_64-9.0.0."
+                               "312_cuda12-archive.tar.xz (sha512:" +
+                               sha512 + ")"));
+    CHECK_THAT(refused.err, Catch::Contains("sha512 = \"" + sha512 + "\""));
+    CHECK_THAT(refused.err, Catch::Contains("satisfies = \"nvidia-cudnn\""));
+    CHECK_FALSE(fs::exists(dir / "torch.lock"));
+
+    // With the payload the layer says it provides, the lock is made and the image built.
+    file = write_file(dir / "torch.toml",
+                      head + "[[layer.archive]]\nurl = \"" + server.url() + "/cudnn.tar.xz\"\n" +
+                          "sha256 = \"" + hex(repo / "cudnn.tar.xz") +
+                          "\"\nstrip = 1\ndst = \"/usr\"\ninclude = [\"lib/**\"]\n"
+                          "satisfies = \"nvidia-cudnn\"\n");
+    CommandResult accepted = ocibake_cli(dir, {"lock", file.string()});
+    INFO(accepted.out << accepted.err);
+    REQUIRE(accepted.exit_code == 0);
+    std::string lock = read_file(dir / "torch.lock");
+    CHECK_THAT(lock, Catch::Contains("name = \"nvidia-cudnn\"\nversion = \"9.0.0.312~cuda12\""));
+    CHECK_THAT(lock, Catch::Contains("url = \"" + server.url() + "/cudnn.tar.xz\""));
+    CommandResult built =
+        ocibake_cli(dir, {"build", file.string(), "-o", "oci:" + (dir / "out").string()});
+    INFO(built.out << built.err);
+    CHECK(built.exit_code == 0);
+}
