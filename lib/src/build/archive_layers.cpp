@@ -389,7 +389,7 @@ std::vector<std::vector<LayerEntry>> plan_archive_layers(const ArchiveContext& c
     Lock lock = read_lock(lock_file).value_or(Lock{});
     std::vector<LockedArchiveLayer> fresh;
     if (c.options.update_lock) {
-        fresh = lock_archive_layers(c, {});
+        fresh = lock_archive_layers(c, lock.archives); // as `ocibake lock --update` does
     } else {
         for (const LayerSpec& layer : c.recipe.layers) {
             const LockedArchiveLayer* pinned = lock.archives_for(layer.name);

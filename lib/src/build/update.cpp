@@ -710,8 +710,9 @@ LockResult lock_recipe(const Recipe& recipe, const BuildOptions& options,
     }
 
     if (detail::has_archive_layers(recipe)) {
-        lock.archives = detail::lock_archive_layers(
-            {recipe, options, store}, moving ? std::vector<LockedArchiveLayer>{} : before.archives);
+        // Nothing of an archive moves while the recipe stays: it names the digest, or a
+        // versioned NVIDIA manifest. An entry that still answers the recipe is kept.
+        lock.archives = detail::lock_archive_layers({recipe, options, store}, before.archives);
     }
 
     result.lock = lock;
