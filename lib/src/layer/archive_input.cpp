@@ -140,6 +140,9 @@ private:
         if (path->empty()) {
             return std::nullopt; // "./": the root itself carries nothing
         }
+        if (!valid_utf8(raw)) {
+            refuse(raw, "has a name that is not UTF-8");
+        }
         for (const std::string& part : split_path(*path)) {
             if (part.starts_with(".wh.")) {
                 refuse(raw, "is a whiteout name: " + whiteout_refusal(*path));
@@ -160,6 +163,9 @@ private:
         m.path = *path;
         m.mode = static_cast<std::uint32_t>(archive_entry_perm(entry)) & 07777;
         if (const char* link = archive_entry_hardlink(entry)) {
+            if (!valid_utf8(link)) {
+                refuse(raw, "is a hard link whose target is not UTF-8");
+            }
             std::optional<std::string> target = clean_relative_path(link);
             if (!target || files_of_.count(*target) == 0) {
                 refuse(raw, "is a hard link to '" + printable(link) +
@@ -178,6 +184,9 @@ private:
             const char* target = archive_entry_symlink(entry);
             if (target == nullptr || *target == '\0') {
                 refuse(raw, "is a symbolic link to nothing");
+            }
+            if (!valid_utf8(target)) {
+                refuse(raw, "is a symbolic link whose target is not UTF-8");
             }
             m.type = EntryType::symlink;
             m.target = target;
