@@ -2,6 +2,7 @@
 
 #include "apt/image_build.hpp"
 #include "build/apt_layers.hpp"
+#include "build/archive_layers.hpp"
 #include "build/python_layers.hpp"
 #include "build/steps.hpp"
 #include "common/thread_pool.hpp"
@@ -40,8 +41,12 @@ namespace detail {
 }
 
 std::vector<LayerEntry> plan_layer(const LayerSpec& spec, unsigned threads,
-                                   const std::vector<LayerEntry>& python) {
+                                   const std::vector<LayerEntry>& python,
+                                   const std::vector<LayerEntry>& archives) {
     LayerBuilder b(threads);
+    for (const auto& e : archives) { // [[layer.archive]], [[layer.nvidia]]
+        b.add(e);
+    }
     for (const auto& copy : spec.copies) {
         try {
             b.add_tree(copy.src, copy.dst, copy.options, copy.src_where.str());
@@ -371,7 +376,19 @@ void build_into(Store& store, const Recipe& recipe, const BuildOptions& options,
         }
     }
 
-    // Each layer's own entries (copies, files, wheels), listed in parallel.
+    // Archives: pinned in the lock (written when it has no entry for a layer), fetched
+    // once into the store, unpacked once into the cache.
+    std::vector<std::vector<LayerEntry>> archives(recipe.layers.size());
+    if (detail::has_archive_layers(recipe)) {
+        bool written = false;
+        archives = detail::plan_archive_layers({recipe, options, store}, written);
+        if (written) {
+            result.lock_written = true;
+            result.lock_file = lock_file_of(recipe, options);
+        }
+    }
+
+    // Each layer's own entries (archives, copies, files, wheels), listed in parallel.
     auto layers_start = Clock::now();
     std::size_t parallel =
         std::max<std::size_t>(1, std::min<std::size_t>(threads, recipe.layers.size()));
@@ -382,8 +399,9 @@ void build_into(Store& store, const Recipe& recipe, const BuildOptions& options,
         std::vector<std::future<std::vector<LayerEntry>>> planned;
         for (std::size_t index = 0; index < recipe.layers.size(); ++index) {
             options_of.push_back(layer_options(recipe, recipe.layers[index], epoch, threads));
-            planned.push_back(plan_pool.submit(
-                [&, index] { return plan_layer(recipe.layers[index], threads, python[index]); }));
+            planned.push_back(plan_pool.submit([&, index] {
+                return plan_layer(recipe.layers[index], threads, python[index], archives[index]);
+            }));
         }
         for (std::size_t index = 0; index < planned.size(); ++index) {
             const LayerSpec& spec = recipe.layers[index];

@@ -59,6 +59,11 @@ constexpr std::array kNamespaces{
     RecordNamespace{
         "python-wheel", "python", "a downloaded wheel's sha256 hex", "JSON array of that digest",
         "keeps a wheel fetched from an index (its blob) while it is used", Refs::digest_array},
+    RecordNamespace{"archive", "build", "a pinned archive's sha256 hex",
+                    "JSON array of that digest",
+                    "keeps a fetched [[layer.archive]] or [[layer.nvidia]] archive (its blob) "
+                    "while it is used",
+                    Refs::digest_array},
     RecordNamespace{"python-scan", "python", "a base layer blob's sha256 hex", "JSON",
                     "the Python interpreters, glibc and dist-packages that layer holds (what "
                     "a [layer.python] on that base targets)",
