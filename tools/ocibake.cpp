@@ -1,7 +1,7 @@
 // The ocibake command line: parses flags, calls the library, prints. No image logic here.
 #include "ocibake/ocibake.hpp"
-#include "cmd_run.hpp"
 #include "cmd_cache.hpp"
+#include "cmd_run.hpp"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
