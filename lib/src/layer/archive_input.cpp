@@ -7,6 +7,7 @@
 #include "common/text.hpp"
 #include "layer/changeset.hpp"
 #include "layer/glob.hpp"
+#include "layer/identity.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -457,10 +458,7 @@ LayerEntry file_entry(const UnpackedArchive& a, const ArchiveMember& m, std::str
     e.gid = p.options.gid;
     e.source = file.string();
     e.size = m.size;
-    e.identity.device = st.st_dev;
-    e.identity.inode = st.st_ino;
-    e.identity.mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-    e.identity.ctime_ns = st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
+    e.identity = detail::identity_of(st);
     e.digest = m.sha256; // the layer writer checks the bytes it reads against it
     e.origin = p.origin + ": " + a.name + ": " + m.path;
     return e;

@@ -16,6 +16,7 @@
 #include "common/fs.hpp"
 #include "common/text.hpp"
 #include "layer/changeset.hpp"
+#include "layer/identity.hpp"
 #include "ocibake/python.hpp"
 
 #include <archive.h>
@@ -587,10 +588,7 @@ LayerEntry tree_entry(const std::string& image_path, const fs::path& file, const
     e.mode = m.exec ? 0755 : 0644;
     e.source = file.string();
     e.size = m.size;
-    e.identity.device = st.st_dev;
-    e.identity.inode = st.st_ino;
-    e.identity.mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-    e.identity.ctime_ns = st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
+    e.identity = detail::identity_of(st);
     e.digest = digest_of_record(m.hash);
     e.origin = wheel;
     return e;
