@@ -25,8 +25,9 @@ trap 'rm -rf "$work"' EXIT
 
 # The .debs the lock names, downloaded once: a plain build into the fixture cache
 # fetches exactly those files (later runs find them there).
+pinned="$(grep -o 'sha256 = "sha256:[0-9a-f]*"' "$lock" | sed 's/.*sha256://; s/"//')"
 missing=0
-for hex in $(grep -o 'sha256 = "sha256:[0-9a-f]*"' "$lock" | sed 's/.*sha256://; s/"//'); do
+for hex in $pinned; do
   [ -f "$debs/blobs/sha256/$hex" ] || missing=$((missing + 1))
 done
 if [ "$missing" -gt 0 ]; then
@@ -38,7 +39,7 @@ fi
 # A fresh cache that holds the .debs and nothing else: no layer, no record.
 mkdir -p "$work/cache/blobs/sha256"
 linked=0
-for hex in $(grep -o 'sha256 = "sha256:[0-9a-f]*"' "$lock" | sed 's/.*sha256://; s/"//'); do
+for hex in $pinned; do
   if [ -f "$debs/blobs/sha256/$hex" ]; then
     ln "$debs/blobs/sha256/$hex" "$work/cache/blobs/sha256/$hex" 2>/dev/null ||
       cp "$debs/blobs/sha256/$hex" "$work/cache/blobs/sha256/$hex"
