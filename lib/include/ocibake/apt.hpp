@@ -17,6 +17,7 @@
 #include "ocibake/digest.hpp"
 #include "ocibake/error.hpp"
 #include "ocibake/http.hpp"
+#include "ocibake/layer.hpp"
 #include "ocibake/lock.hpp"
 
 #include <cstdint>
@@ -304,11 +305,12 @@ struct ImageFacts {
     Digest fingerprint() const;
 };
 
-/// Reads the facts from layer blobs in the store (gzip, zstd or plain tar), bottom first;
+/// Reads the facts from layer blobs in the store (gzip, zstd or plain tar), bottom first,
+/// through the one verified layer reader (each blob's digest and diffID checked);
 /// remembered in the store, keyed by the layers' digests. `fetch` (when given) is called
 /// first when the facts must be read from the blobs (no record has them): it brings the
 /// blobs into the store.
-ImageFacts read_image_facts(Store& store, const std::vector<Digest>& layers,
+ImageFacts read_image_facts(Store& store, const std::vector<LayerResult>& layers,
                             const std::function<void()>& fetch = {});
 
 // ---- what maintainer scripts would have done -------------------------------------------

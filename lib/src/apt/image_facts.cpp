@@ -4,6 +4,7 @@
 #include "apt/archive.hpp"
 #include "apt/internal.hpp"
 #include "apt/ldcache.hpp"
+#include "layer/reader.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -70,183 +71,139 @@ void erase_tree(Map& map, const std::string& path) {
     }
 }
 
-struct ReaderState {
-    BlobReader* blob;
-    std::exception_ptr error;
-    char buffer[1 << 16];
-};
-
-la_ssize_t read_callback(archive*, void* data, const void** out) {
-    auto* state = static_cast<ReaderState*>(data);
-    try {
-        std::size_t n = state->blob->read(state->buffer, sizeof state->buffer);
-        *out = state->buffer;
-        return static_cast<la_ssize_t>(n);
-    } catch (...) {
-        state->error = std::current_exception(); // no exception crosses libarchive
-        return -1;
+/// Applies one entry of a layer (in layer order) to `facts`; `what` names the layer.
+void apply_entry(archive* a, archive_entry* entry, const std::string& what, ImageFacts& facts) {
+    std::string path = clean(archive_entry_pathname(entry));
+    std::size_t slash = path.rfind('/');
+    std::string dir = slash == std::string::npos ? "" : path.substr(0, slash);
+    std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+    if (base == ".wh..wh..opq") {
+        std::string prefix = dir.empty() ? "" : dir;
+        for (auto it = facts.dirs.lower_bound(prefix + "/");
+             it != facts.dirs.end() && it->starts_with(prefix + "/");) {
+            it = facts.dirs.erase(it);
+        }
+        for (auto* map : {&facts.files, &facts.links, &facts.symlinks}) {
+            auto keep = map->find(prefix);
+            std::optional<std::string> self;
+            if (keep != map->end()) {
+                self = keep->second;
+            }
+            erase_tree(*map, prefix);
+            if (self) {
+                (*map)[prefix] = *self; // the directory itself stays
+            }
+        }
+        for (auto it = facts.libraries.lower_bound(prefix + "/");
+             it != facts.libraries.end() && it->first.starts_with(prefix + "/");) {
+            it = facts.libraries.erase(it);
+        }
+        for (auto it = facts.dpkg_info.lower_bound(prefix + "/");
+             it != facts.dpkg_info.end() && it->starts_with(prefix + "/");) {
+            it = facts.dpkg_info.erase(it);
+        }
+        return;
     }
-}
-
-void apply_layer_from(BlobReader& blob, const Digest& digest, ImageFacts& facts) {
-    ReaderState state{&blob, nullptr, {}};
-    detail::ArchivePtr a = detail::new_reader();
-    std::string what = "layer " + digest.str();
-    detail::check_archive(a.get(), archive_read_support_filter_all(a.get()), what);
-    detail::check_archive(a.get(), archive_read_support_format_tar(a.get()), what);
-    detail::check_archive(
-        a.get(), archive_read_open(a.get(), &state, nullptr, read_callback, nullptr), what);
-    archive_entry* entry = nullptr;
-    for (;;) {
-        int rc = archive_read_next_header(a.get(), &entry);
-        if (rc == ARCHIVE_EOF) {
-            break;
+    if (base.starts_with(".wh.")) {
+        std::string gone = (dir.empty() ? "" : dir + "/") + base.substr(4);
+        erase_tree(facts.files, gone);
+        erase_tree(facts.links, gone);
+        erase_tree(facts.symlinks, gone);
+        erase_tree(facts.libraries, gone);
+        erase_set_tree(facts.dpkg_info, gone);
+        facts.dirs.erase(gone);
+        for (auto it = facts.dirs.lower_bound(gone + "/");
+             it != facts.dirs.end() && it->starts_with(gone + "/");) {
+            it = facts.dirs.erase(it);
         }
-        if (state.error) {
-            std::rethrow_exception(state.error);
+        return;
+    }
+    facts.files.erase(path);
+    facts.links.erase(path);
+    facts.symlinks.erase(path);
+    facts.libraries.erase(path);
+    erase_set_tree(facts.dpkg_info, path);
+    mode_t type = archive_entry_filetype(entry);
+    if (type != AE_IFDIR && path.starts_with(kInfoDir) &&
+        path.find('/', kInfoDir.size()) == std::string::npos) {
+        facts.dpkg_info.insert(path);
+    }
+    if (type == AE_IFDIR) {
+        if (!path.empty()) {
+            facts.dirs.insert(path);
         }
-        detail::check_archive(a.get(), rc, what);
-        std::string path = clean(archive_entry_pathname(entry));
-        std::size_t slash = path.rfind('/');
-        std::string dir = slash == std::string::npos ? "" : path.substr(0, slash);
-        std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-        if (base == ".wh..wh..opq") {
-            std::string prefix = dir.empty() ? "" : dir;
-            for (auto it = facts.dirs.lower_bound(prefix + "/");
-                 it != facts.dirs.end() && it->starts_with(prefix + "/");) {
-                it = facts.dirs.erase(it);
-            }
-            for (auto* map : {&facts.files, &facts.links, &facts.symlinks}) {
-                auto keep = map->find(prefix);
-                std::optional<std::string> self;
-                if (keep != map->end()) {
-                    self = keep->second;
-                }
-                erase_tree(*map, prefix);
-                if (self) {
-                    (*map)[prefix] = *self; // the directory itself stays
-                }
-            }
-            for (auto it = facts.libraries.lower_bound(prefix + "/");
-                 it != facts.libraries.end() && it->first.starts_with(prefix + "/");) {
-                it = facts.libraries.erase(it);
-            }
-            for (auto it = facts.dpkg_info.lower_bound(prefix + "/");
-                 it != facts.dpkg_info.end() && it->starts_with(prefix + "/");) {
-                it = facts.dpkg_info.erase(it);
-            }
-            continue;
+    } else {
+        facts.dirs.erase(path);
+    }
+    std::string base_name = path.substr(path.rfind('/') + 1);
+    if (type == AE_IFLNK) {
+        std::string target = archive_entry_symlink(entry) ? archive_entry_symlink(entry) : "";
+        facts.symlinks[path] = target;
+        if (path.find('/') == std::string::npos) {
+            facts.links[path] = target;
         }
-        if (base.starts_with(".wh.")) {
-            std::string gone = (dir.empty() ? "" : dir + "/") + base.substr(4);
-            erase_tree(facts.files, gone);
-            erase_tree(facts.links, gone);
-            erase_tree(facts.symlinks, gone);
-            erase_tree(facts.libraries, gone);
-            erase_set_tree(facts.dpkg_info, gone);
-            facts.dirs.erase(gone);
-            for (auto it = facts.dirs.lower_bound(gone + "/");
-                 it != facts.dirs.end() && it->starts_with(gone + "/");) {
-                it = facts.dirs.erase(it);
-            }
-            continue;
-        }
-        facts.files.erase(path);
-        facts.links.erase(path);
-        facts.symlinks.erase(path);
-        facts.libraries.erase(path);
-        erase_set_tree(facts.dpkg_info, path);
-        mode_t type = archive_entry_filetype(entry);
-        if (type != AE_IFDIR && path.starts_with(kInfoDir) &&
-            path.find('/', kInfoDir.size()) == std::string::npos) {
-            facts.dpkg_info.insert(path);
-        }
-        if (type == AE_IFDIR) {
-            if (!path.empty()) {
-                facts.dirs.insert(path);
-            }
-        } else {
-            facts.dirs.erase(path);
-        }
-        std::string base_name = path.substr(path.rfind('/') + 1);
-        if (type == AE_IFLNK) {
-            std::string target = archive_entry_symlink(entry) ? archive_entry_symlink(entry) : "";
-            facts.symlinks[path] = target;
-            if (path.find('/') == std::string::npos) {
-                facts.links[path] = target;
-            }
-        } else if (type == AE_IFREG && archive_entry_hardlink(entry) == nullptr &&
-                   detail::is_library_name(base_name)) {
-            la_int64_t size = archive_entry_size(entry);
-            detail::ElfScanner scan(size > 0 ? static_cast<std::uint64_t>(size) : 0);
-            char buffer[1 << 16];
-            for (;;) {
-                la_ssize_t n = archive_read_data(a.get(), buffer, sizeof buffer);
-                if (state.error) {
-                    std::rethrow_exception(state.error);
-                }
-                if (n < 0) {
-                    detail::check_archive(a.get(), static_cast<int>(n), what + ": /" + path);
-                    continue;
-                }
-                if (n == 0) {
-                    break;
-                }
-                scan.feed(buffer, static_cast<std::size_t>(n));
-            }
-            if (auto elf = scan.finish()) {
-                facts.libraries[path] = {elf->soname, elf->flags, elf->osversion};
-            }
-        } else if (type == AE_IFREG && archive_entry_hardlink(entry) != nullptr &&
-                   detail::is_library_name(base_name)) {
-            auto target = facts.libraries.find(clean(archive_entry_hardlink(entry)));
-            if (target != facts.libraries.end()) {
-                facts.libraries[path] = target->second;
-            }
-        } else if (type == AE_IFREG && wanted(path)) {
-            const char* hardlink = archive_entry_hardlink(entry);
-            if (hardlink != nullptr) {
-                auto target = facts.files.find(clean(hardlink));
-                if (target != facts.files.end()) {
-                    facts.files[path] = target->second;
-                }
+    } else if (type == AE_IFREG && archive_entry_hardlink(entry) == nullptr &&
+               detail::is_library_name(base_name)) {
+        la_int64_t size = archive_entry_size(entry);
+        detail::ElfScanner scan(size > 0 ? static_cast<std::uint64_t>(size) : 0);
+        char buffer[1 << 16];
+        for (;;) {
+            la_ssize_t n = archive_read_data(a, buffer, sizeof buffer);
+            if (n < 0) {
+                detail::check_archive(a, static_cast<int>(n), what + ": /" + path);
                 continue;
             }
-            la_int64_t size = archive_entry_size(entry);
-            if (size < 0 || static_cast<std::uint64_t>(size) > kMaxFactFile) {
-                throw Error(ErrorKind::integrity,
-                            what + ": /" + path + " is larger than 64 MiB; not a " + base);
+            if (n == 0) {
+                break;
             }
-            std::string content(static_cast<std::size_t>(size), '\0');
-            std::size_t done = 0;
-            while (done < content.size()) {
-                la_ssize_t n =
-                    archive_read_data(a.get(), content.data() + done, content.size() - done);
-                if (state.error) {
-                    std::rethrow_exception(state.error);
-                }
-                if (n < 0) {
-                    detail::check_archive(a.get(), static_cast<int>(n), what + ": /" + path);
-                    continue;
-                }
-                if (n == 0) {
-                    break;
-                }
-                done += static_cast<std::size_t>(n);
-            }
-            content.resize(done);
-            facts.files[path] = std::move(content);
+            scan.feed(buffer, static_cast<std::size_t>(n));
         }
-    }
-    if (state.error) {
-        std::rethrow_exception(state.error);
+        if (auto elf = scan.finish()) {
+            facts.libraries[path] = {elf->soname, elf->flags, elf->osversion};
+        }
+    } else if (type == AE_IFREG && archive_entry_hardlink(entry) != nullptr &&
+               detail::is_library_name(base_name)) {
+        auto target = facts.libraries.find(clean(archive_entry_hardlink(entry)));
+        if (target != facts.libraries.end()) {
+            facts.libraries[path] = target->second;
+        }
+    } else if (type == AE_IFREG && wanted(path)) {
+        const char* hardlink = archive_entry_hardlink(entry);
+        if (hardlink != nullptr) {
+            auto target = facts.files.find(clean(hardlink));
+            if (target != facts.files.end()) {
+                facts.files[path] = target->second;
+            }
+            return;
+        }
+        la_int64_t size = archive_entry_size(entry);
+        if (size < 0 || static_cast<std::uint64_t>(size) > kMaxFactFile) {
+            throw Error(ErrorKind::integrity,
+                        what + ": /" + path + " is larger than 64 MiB; not a " + base);
+        }
+        std::string content(static_cast<std::size_t>(size), '\0');
+        std::size_t done = 0;
+        while (done < content.size()) {
+            la_ssize_t n = archive_read_data(a, content.data() + done, content.size() - done);
+            if (n < 0) {
+                detail::check_archive(a, static_cast<int>(n), what + ": /" + path);
+                continue;
+            }
+            if (n == 0) {
+                break;
+            }
+            done += static_cast<std::size_t>(n);
+        }
+        content.resize(done);
+        facts.files[path] = std::move(content);
     }
 }
 
-void apply_layer(Store& store, const Digest& digest, ImageFacts& facts) {
-    BlobReader blob = store.open_blob(digest);
-    decode_blob(blob, [&] { apply_layer_from(blob, digest, facts); });
-    blob.verify_rest({}); // what libarchive left unread (tar padding) is hashed too
+void apply_layer(const Store& store, const LayerResult& layer, ImageFacts& facts) {
+    std::string what = "layer " + layer.descriptor.digest.str();
+    ocibake::detail::read_layer(store, layer, what, [&](archive* a, archive_entry* entry) {
+        apply_entry(a, entry, what, facts);
+    });
 }
 
 } // namespace
@@ -292,12 +249,12 @@ Digest ImageFacts::fingerprint() const {
     return h.finish();
 }
 
-ImageFacts read_image_facts(Store& store, const std::vector<Digest>& layers,
+ImageFacts read_image_facts(Store& store, const std::vector<LayerResult>& layers,
                             const std::function<void()>& fetch) {
     Sha256 key;
     key.update("ocibake image-facts 4\n");
-    for (const Digest& d : layers) {
-        key.update(d.str() + "\n");
+    for (const LayerResult& l : layers) {
+        key.update(l.descriptor.digest.str() + "\n");
     }
     std::string record_key = key.finish().hex();
     if (auto text = store.get_record("apt-image", record_key)) {
@@ -323,8 +280,8 @@ ImageFacts read_image_facts(Store& store, const std::vector<Digest>& layers,
         fetch();
     }
     ImageFacts facts;
-    for (const Digest& d : layers) {
-        apply_layer(store, d, facts);
+    for (const LayerResult& l : layers) {
+        apply_layer(store, l, facts);
     }
     json libs = json::object();
     for (const auto& [path, lib] : facts.libraries) {

@@ -251,14 +251,12 @@ apt::ImageFacts detail::base_facts(Store& store, const std::vector<LayerResult>&
                                    const std::map<Digest, RemoteBlob>& remote,
                                    const BuildOptions& options) {
     std::vector<oci::Descriptor> descriptors;
-    std::vector<Digest> digests;
     for (const LayerResult& l : layers) {
         descriptors.push_back(l.descriptor);
-        digests.push_back(l.descriptor.digest);
     }
     // A registry base's layers are fetched only when no record (local, or a remote
     // cache's) has their facts.
-    return apt::read_image_facts(store, digests, [&] {
+    return apt::read_image_facts(store, layers, [&] {
         registry::fetch_remote_blobs(store, descriptors, remote, options.registry);
     });
 }

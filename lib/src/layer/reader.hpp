@@ -7,7 +7,9 @@
 // is an Error(integrity) naming the layer, even when the caller stopped early.
 //
 // Users: `ocibake run`'s unpacker (runtime/unpack.cpp), `build`'s check of base layers
-// (layer/check.cpp) and the Python planner's scan of base layers (python/detect.cpp).
+// (layer/check.cpp), the Python planner's scan of base layers (python/detect.cpp), the
+// apt planner's facts of the image below (apt/image_facts.cpp) and docker archives
+// (image/docker_archive.cpp, through stream_layer_tar()).
 #pragma once
 
 #include "ocibake/cas.hpp"
