@@ -180,6 +180,14 @@ public:
                       std::optional<std::uint64_t> expected_size = std::nullopt,
                       std::uint64_t start = 0);
 
+    /// The one retry policy, for a caller that makes its own next attempt (a download or
+    /// an upload that goes on where it stood): after `e` failed a request to `url`, true
+    /// when `e` is transient and fewer than Options::attempts have failed (counted in
+    /// `failures`); then it has told the observer and waited the backoff. `detail` is
+    /// added to the reason the observer gets ("after 1024 bytes").
+    bool retry(const HttpError& e, int& failures, const std::string& url,
+               const std::string& detail = {});
+
     /// True when `url` may be fetched over plain HTTP (loopback or an insecure host).
     bool allows_plain_http(std::string_view host_port) const;
 

@@ -155,8 +155,11 @@ public:
                               std::uint64_t size, UploadSource& source,
                               const Store* store = nullptr);
 
-private:
+    /// The client's state: defined inside the library (registry/client_impl.hpp), whose
+    /// files for reads and for uploads share it; opaque to users.
     struct Impl;
+
+private:
     std::unique_ptr<Impl> impl_;
 };
 

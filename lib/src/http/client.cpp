@@ -845,19 +845,27 @@ Response Client::download(const Request& request, const BodySink& sink,
             }
             return response;
         } catch (const HttpError& e) {
-            if (!e.transient() || !request.retry || ++failures >= impl_->options.attempts) {
+            if (!request.retry ||
+                !retry(e, failures, request.url, " after " + std::to_string(offset) + " bytes")) {
                 throw;
             }
-            auto delay = impl_->backoff(failures);
-            std::string reason = e.what();
-            if (auto at = reason.find(redact_url(request.url) + ": "); at != std::string::npos) {
-                reason.erase(0, at + redact_url(request.url).size() + 2);
-            }
-            impl_->tell_retry(request.url, reason + " after " + std::to_string(offset) + " bytes",
-                              failures + 1, impl_->options.attempts, delay);
-            std::this_thread::sleep_for(delay);
         }
     }
+}
+
+bool Client::retry(const HttpError& e, int& failures, const std::string& url,
+                   const std::string& detail) {
+    if (!e.transient() || ++failures >= impl_->options.attempts) {
+        return false;
+    }
+    auto delay = impl_->backoff(failures);
+    std::string reason = e.what();
+    if (auto at = reason.find(redact_url(url) + ": "); at != std::string::npos) {
+        reason.erase(0, at + redact_url(url).size() + 2);
+    }
+    impl_->tell_retry(url, reason + detail, failures + 1, impl_->options.attempts, delay);
+    std::this_thread::sleep_for(delay);
+    return true;
 }
 
 bool Client::allows_plain_http(std::string_view host_port) const {
