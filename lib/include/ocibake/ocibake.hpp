@@ -9,6 +9,7 @@
 #include "ocibake/harness.hpp"
 #include "ocibake/http.hpp"
 #include "ocibake/image.hpp"
+#include "ocibake/json.hpp"
 #include "ocibake/layer.hpp"
 #include "ocibake/lock.hpp"
 #include "ocibake/network.hpp"
