@@ -1,5 +1,6 @@
 // The ocibake command line: parses flags, calls the library, prints. No image logic here.
 #include "ocibake/ocibake.hpp"
+#include "cmd_container.hpp"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -995,6 +996,9 @@ struct RunArgs {
     std::string cache_dir;
     std::string gpus;
     ocibake::registry::Options registry;
+    bool detach = false;
+    std::string name;
+    bool remove = false;
 };
 
 ocibake::RuntimeSearch runtime_search(const std::string& runtime) {
@@ -1004,21 +1008,6 @@ ocibake::RuntimeSearch runtime_search(const std::string& runtime) {
     }
     return search;
 }
-
-/// A bundle directory removed at the end unless the user keeps it.
-struct BundleDir {
-    std::filesystem::path path;
-    bool keep = false;
-    explicit BundleDir(const std::string& keep_dir)
-        : path(keep_dir.empty() ? ocibake::new_bundle_path() : std::filesystem::path(keep_dir)),
-          keep(!keep_dir.empty()) {}
-    ~BundleDir() {
-        if (!keep) {
-            std::error_code ec;
-            std::filesystem::remove_all(path, ec);
-        }
-    }
-};
 
 int run_command_in_image(const RunArgs& a) {
     ocibake::ContainerOverrides o;
@@ -1052,25 +1041,9 @@ int run_command_in_image(const RunArgs& a) {
         o.workdir = a.workdir;
     }
     o.terminal = ::isatty(0) && ::isatty(1);
-    ocibake::GpuRequest gpus = ocibake::GpuRequest::parse(a.gpus);
-    ocibake::OciRuntime runtime = ocibake::find_runtime(runtime_search(a.runtime));
-    ocibake::Store store(a.cache_dir.empty() ? ocibake::Store::default_root()
-                                             : std::filesystem::path(a.cache_dir));
-    ocibake::SourceImage image = ocibake::registry::load_image(store, a.image, {}, a.registry);
-    BundleDir dir(a.keep_bundle);
-    ocibake::Bundle bundle = ocibake::Bundle::create(store, image, dir.path);
-    ocibake::ContainerSpec spec = bundle.spec_for(o);
-    if (gpus.kind != ocibake::GpuRequest::Kind::none) {
-        auto edits = ocibake::find_gpus({}, gpus, spec.env);
-        if (!edits) {
-            throw ocibake::Error(ocibake::ErrorKind::runtime,
-                                 "--gpus " + a.gpus + ": " +
-                                     ocibake::no_gpu_reason({}, gpus, spec.env));
-        }
-        std::fprintf(stderr, "ocibake: %s\n", edits->summary().c_str());
-        ocibake::apply_gpu_edits(*edits, bundle, spec);
-    }
-    return runtime.run_attached(bundle, spec);
+    return ocibake::cli::run_container(o, {a.image, a.cache_dir, a.keep_bundle, a.gpus,
+                                           runtime_search(a.runtime), a.registry, a.detach, a.name,
+                                           a.remove});
 }
 
 struct TestArgs {
@@ -1116,6 +1089,7 @@ int test_image(const TestArgs& a) {
     options.cache_dir = a.cache_dir;
     options.keep_bundle = a.keep_bundle;
     options.runtime = runtime_search(a.runtime);
+    options.runtime.verdicts = ocibake::default_state_dir();
     options.gpus = ocibake::GpuRequest::parse(a.gpus);
     options.registry = a.registry;
     if (!a.json) {
@@ -1127,6 +1101,10 @@ int test_image(const TestArgs& a) {
             std::fflush(stdout);
         };
     }
+    ocibake::Interrupt interrupt;
+    ocibake::SignalWatch signals(interrupt); // SIGINT, SIGTERM, SIGHUP stop it cleanly
+    options.interrupt = &interrupt;
+    options.on_progress = ocibake::cli::unpack_progress();
     ocibake::TestReport report = ocibake::run_tests(recipe.tests, image, options);
     if (!a.junit.empty()) {
         std::ofstream out(a.junit, std::ios::binary | std::ios::trunc);
@@ -1319,6 +1297,11 @@ int main(int argc, char** argv) {
     run->add_option("--keep-bundle", keep_bundle,
                     "Unpack into DIR (must not exist) and keep it afterwards");
     run->add_option("--cache-dir", cache_dir, "The cache");
+    bool run_detach = false, run_rm = false;
+    std::string run_name;
+    run->add_flag("-d,--detach", run_detach, "Run in the background and print its id");
+    run->add_option("--name", run_name, "A name for the container (ps, stop, exec, logs)");
+    run->add_flag("--rm", run_rm, "With -d: remove it when it exits (attached runs always are)");
     registry_flags.add_to(run);
     run->footer(kExitCodes);
 
@@ -1343,6 +1326,9 @@ int main(int argc, char** argv) {
     test->add_option("--cache-dir", cache_dir, "The cache");
     registry_flags.add_to(test);
     test->footer(kExitCodes);
+
+    ocibake::cli::ContainerCommands containers;
+    ocibake::cli::add_container_commands(app, containers);
 
     // cache
     auto* cache = app.add_subcommand("cache", "Manage the cache");
@@ -1620,12 +1606,15 @@ int main(int argc, char** argv) {
         if (run->parsed()) {
             return run_command_in_image({run_image, run_command, volumes, run_env, network,
                                          read_only, run_user, run_workdir, entrypoint, runtime_path,
-                                         keep_bundle, cache_dir, run_gpus,
-                                         registry_flags.options()});
+                                         keep_bundle, cache_dir, run_gpus, registry_flags.options(),
+                                         run_detach, run_name, run_rm});
         }
         if (test->parsed()) {
             return test_image({test_target, test_recipe, junit_path, runtime_path, keep_bundle,
                                cache_dir, as_json, test_gpus, registry_flags.options()});
+        }
+        if (auto code = ocibake::cli::run_container_command(containers)) {
+            return *code;
         }
         if (gc->parsed()) {
             ocibake::GcOptions options;
@@ -1638,6 +1627,8 @@ int main(int argc, char** argv) {
                                   {"blobs_removed", r.blobs_removed},
                                   {"bytes_removed", r.bytes_removed},
                                   {"temp_files_removed", r.temp_files_removed},
+                                  {"unpacked_layers_removed", r.layers_removed},
+                                  {"leases_removed", r.leases_removed},
                                   {"blobs_kept", r.blobs_kept},
                                   {"bytes_kept", r.bytes_kept},
                                   {"corrupt_blobs", dropped_json(r.corrupt)},
@@ -1651,12 +1642,14 @@ int main(int argc, char** argv) {
                                 d.path.c_str(), d.reason.c_str());
                 }
                 std::printf(
-                    "%s %llu records, %llu blobs (%s), %llu temp files; kept %llu blobs (%s)\n",
+                    "%s %llu records, %llu blobs (%s), %llu temp files, %llu unpacked layers; "
+                    "kept %llu blobs (%s)\n",
                     dry_run ? "would remove" : "removed",
                     static_cast<unsigned long long>(r.records_removed),
                     static_cast<unsigned long long>(r.blobs_removed),
                     human_size(r.bytes_removed).c_str(),
                     static_cast<unsigned long long>(r.temp_files_removed),
+                    static_cast<unsigned long long>(r.layers_removed),
                     static_cast<unsigned long long>(r.blobs_kept),
                     human_size(r.bytes_kept).c_str());
             }
