@@ -435,6 +435,53 @@ def layers():
     ], fmt=tarfile.PAX_FORMAT))
 
 
+def archives():
+    top = "hello-1.0/"
+    members = [entry(top, tarfile.DIRTYPE, mode=0o755)] + hello_entries(top) + [
+        entry(top + "lib/", tarfile.DIRTYPE, mode=0o755),
+        entry(top + "lib/libhello.so.1.0", data=b"\x7fELF stand-in\n", mode=0o755),
+        entry(top + "lib/libhello.so.1", tarfile.SYMTYPE, link="libhello.so.1.0"),
+        entry(top + "usr/local/bin/hi", tarfile.LNKTYPE, link=top + "usr/local/bin/hello"),
+    ]
+    plain = tar_bytes(members)
+    put("archive_input", "hello.tar", plain)
+    put("archive_input", "hello.tar.xz", lzma.compress(plain, preset=6))
+    put("archive_input", "hello.tar.gz", gzip.compress(plain, mtime=0))
+    put("archive_input", "climbs.tar", tar_bytes([entry("a/../../etc/x", data=b"x\n")]))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for info, data in members:
+            if info.type not in (tarfile.REGTYPE, tarfile.DIRTYPE):
+                continue
+            zi = zipfile.ZipInfo(info.name, date_time=(1980, 1, 1, 0, 0, 0))
+            zi.external_attr = ((0o40000 if info.type == tarfile.DIRTYPE else 0o100000)
+                                | info.mode) << 16
+            z.writestr(zi, data or b"")
+    put("archive_input", "hello.zip", out.getvalue())
+
+
+def redistrib():
+    def archive(rel, fill):
+        return {"relative_path": rel, "sha256": fill * 64, "md5": fill * 32, "size": "1234"}
+    cuda = {"release_date": "2024-04-01", "release_label": "12.4.1", "release_product": "cuda"}
+    for comp, ver in [("cuda_cudart", "12.4.127"), ("libcublas", "12.4.5.8")]:
+        cuda[comp] = {"name": comp, "license": "CUDA Toolkit", "license_path": comp + "/LICENSE.txt",
+                      "version": ver}
+        for plat in ["linux-x86_64", "linux-sbsa", "windows-x86_64"]:
+            ext = "zip" if plat.startswith("windows") else "tar.xz"
+            cuda[comp][plat] = archive(f"{comp}/{plat}/{comp}-{plat}-{ver}-archive.{ext}", "a")
+    put("redistrib", "redistrib_12.4.1.json", json.dumps(cuda, indent=2))
+    cudnn = {"release_date": "2024-02-29", "release_label": "9.0.0", "release_product": "cudnn",
+             "cudnn": {"name": "NVIDIA CUDA Deep Neural Network library", "license": "cudnn",
+                       "license_path": "cudnn/LICENSE.txt", "version": "9.0.0.312",
+                       "cuda_variant": ["11", "12"]}}
+    for plat in ["linux-x86_64", "linux-sbsa"]:
+        cudnn["cudnn"][plat] = {
+            f"cuda{v}": archive(f"cudnn/{plat}/cudnn-{plat}-9.0.0.312_cuda{v}-archive.tar.xz", "b")
+            for v in ["11", "12"]}
+    put("redistrib", "redistrib_9.0.0.json", json.dumps(cudnn, indent=2))
+
+
 def ar(members):
     out = b"!<arch>\n"
     for name, data in members:
@@ -548,6 +595,33 @@ def wheels():
 
 # ---- dictionaries: the names the parsers look for, taken from their sources ----------------
 
+# ---- the remote cache's artifact, index and records (fuzz_cache_index) ---------------------
+
+def cache_index():
+    h = "sha256:" + "0" * 64
+    layer = "application/vnd.oci.image.layer.v1.tar+gzip"
+    put("cache_index", "manifest.json", json.dumps({
+        "artifactType": "application/vnd.ocibake.cache.v1",
+        "config": {"digest": h, "mediaType": "application/vnd.ocibake.cache.index.v1+json",
+                   "size": 120},
+        "layers": [{"digest": h, "mediaType": "application/vnd.ocibake.cache.records.v1+json",
+                    "size": 40},
+                   {"digest": h, "mediaType": layer, "size": 1000}],
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "schemaVersion": 2},
+        separators=(",", ":")))
+    entry = json.dumps({"diff_id": h, "digest": h, "media_type": layer, "size": 1000,
+                        "uncompressed_size": 10240}, separators=(",", ":"))
+    put("cache_index", "index.json", json.dumps({
+        "ocibake_cache": 1, "recipe": "app",
+        "records": {"apt-layer": {"0" * 64: h},
+                    "layer-blob": {"0" * 64 + ".gzip.6.libdeflate-1.14": entry},
+                    "layer-shape": {"1" * 64: "{}"}}}, separators=(",", ":")))
+    put("cache_index", "records.json", json.dumps({
+        "ocibake_cache": 1,
+        "records": {"apt-deb": {"0" * 64: json.dumps({"status": "Package: a\n"})},
+                    "apt-image": {"0" * 64: "{}"}}}, separators=(",", ":")))
+
+
 DICT = ROOT / "fuzz" / "dict"
 
 
@@ -580,7 +654,7 @@ DIGEST = ["sha256:" + "c24fe4eb8e60d8632d72ed104cce7c92cff200847c897dc8ba764b6c4
 def dictionaries():
     if DICT.exists():
         shutil.rmtree(DICT)
-    write_dict("recipe", TOML + DIGEST + sorted(quoted_names("recipe/recipe.cpp")) +
+    write_dict("recipe", TOML + DIGEST + sorted(quoted_names("recipe/recipe.cpp", "recipe/archive.cpp")) +
                ["../layers/busybox.toml", "/etc/passwd", "linux/arm64/v8", "[a-z]+$"])
     write_dict("lock", TOML + DIGEST + sorted(quoted_names("lock/lock.cpp")))
     write_dict("pylock", TOML + sorted(quoted_names("python/pylock.cpp")) +
@@ -609,6 +683,9 @@ def dictionaries():
                                 "sys_platform", "os_name", "extra", "implementation_name",
                                 " and ", " or ", " not in ", " in ", "===", "~=", "!=", "'", "(",
                                 ")", "#"])
+    write_dict("redistrib", JSON + sorted(quoted_names("build/nvidia_manifest.cpp")) +
+               ["linux-x86_64", "linux-sbsa", "linux-aarch64", "cuda12", "cuda_variant",
+                "relative_path", "../", "a" * 64])
     write_dict("cdi_yaml", ["---", "...", ": ", "- ", "[", "]", "{}", "[]", "#", "'", '"', "''",
                             "~", "null", "true", "0o17", "0x10", ".inf", ".nan", "&a", "*a",
                             "!!str", "|", ">", "%YAML", "? ", "\\x41", "\\u00e9", "cdiVersion",
@@ -616,6 +693,13 @@ def dictionaries():
                             "deviceNodes", "path", "hostPath", "mounts", "containerPath",
                             "options", "hooks", "hookName", "env", "major", "minor", "type",
                             "additionalGIDs", "fileMode"])
+    write_dict("cache_index", JSON + DIGEST + sorted(quoted_names("build/remote_cache.cpp")) +
+               ["application/vnd.ocibake.cache.v1",
+                "application/vnd.ocibake.cache.index.v1+json",
+                "application/vnd.ocibake.cache.records.v1+json",
+                "application/vnd.oci.image.manifest.v1+json",
+                "application/vnd.oci.image.layer.v1.tar+gzip", "apt-layer", "layer-blob",
+                "layer-shape", "apt-deb", "apt-image"])
     write_dict("www_authenticate", ["Bearer ", "Basic ", "realm=", "service=", "scope=", "error=",
                                     '"', "\\", ",", "insufficient_scope"])
 
@@ -626,7 +710,7 @@ def main():
         if f.is_file() and not f.name.startswith("regress-"):
             f.unlink()
     for make in [recipes, locks, requirements, pylock, deb822, pypi, oci, registry, cdi, layers,
-                 debs, wheels, dictionaries]:
+                 debs, wheels, cache_index, archives, redistrib, dictionaries]:
         make()
     total = sum(f.stat().st_size for f in OUT.rglob("*") if f.is_file())
     print(f"fuzz/corpus: {sum(1 for f in OUT.rglob('*') if f.is_file())} files, {total} bytes")

@@ -20,6 +20,13 @@ cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)"
 ctest --preset release -j "$jobs"
 
+if [ "${OCIBAKE_REPRO_CHECK:-1}" = 1 ]; then
+  echo "== reproducibility: the default recipe from an empty cache, against recipes/debian-pytorch.digest"
+  scripts/repro-check.sh build/release/tools/ocibake
+else
+  echo "== reproducibility check NOT run (OCIBAKE_REPRO_CHECK=$OCIBAKE_REPRO_CHECK)"
+fi
+
 echo "== asan+ubsan build (clang): the unit tests and the fuzz targets"
 cmake --preset asan >/dev/null
 cmake --build --preset asan -j "$(nproc)"

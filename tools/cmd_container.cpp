@@ -104,7 +104,15 @@ int run_container(const ocibake::ContainerOverrides& overrides, const RunTarget&
     try {
         ocibake::RunRequest request;
         request.overrides = overrides;
-        request.adjust = gpu_adjust(t.gpus);
+        request.adjust = [gpus = gpu_adjust(t.gpus), before = t.adjust](
+                             const ocibake::Bundle& bundle, ocibake::ContainerSpec& spec) {
+            if (before) {
+                before(bundle, spec);
+            }
+            if (gpus) {
+                gpus(bundle, spec);
+            }
+        };
         request.mode = t.detach ? ocibake::RunMode::detached : ocibake::RunMode::attached;
         request.name = t.name;
         request.remove = t.remove;

@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,6 +25,8 @@ struct RunTarget {
     bool detach = false;
     std::string name;
     bool remove = false;
+    /// Run on the container's spec before the GPU edits (warnings about it, ...).
+    std::function<void(const ocibake::Bundle&, ocibake::ContainerSpec&)> adjust;
 };
 
 /// Runs `overrides` in `target.image` (run_image()), with SIGINT, SIGTERM and SIGHUP

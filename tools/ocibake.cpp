@@ -1,6 +1,8 @@
 // The ocibake command line: parses flags, calls the library, prints. No image logic here.
 #include "ocibake/ocibake.hpp"
+#include "cmd_cache.hpp"
 #include "cmd_container.hpp"
+#include "cmd_run.hpp"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -312,6 +314,8 @@ std::string cache_word(const ocibake::LayerReport& r) {
         return "verified";
     case ocibake::CacheStatus::built:
         return "built";
+    case ocibake::CacheStatus::remote:
+        return "remote";
     }
     return "?";
 }
@@ -402,8 +406,28 @@ json fetched_elsewhere_json(const ocibake::BuildResult& r) {
     return out;
 }
 
+json lock_diff_json(const ocibake::LockDiff& d, const std::filesystem::path& lock);
+
+/// `DIGEST -> WHERE`: the output written, or (`--push` without `-o`) the references pushed.
+void print_digest_line(const ocibake::BuildResult& r, const json& push) {
+    if (r.wrote_output) {
+        std::printf("%s -> %s\n", r.image.manifest_descriptor.digest.str().c_str(),
+                    r.output.str().c_str());
+    } else { // `--push` without `-o`: the registry has it, no local image does
+        std::string refs;
+        json pushed = push.is_object() ? push.value("pushed", json::array()) : json::array();
+        for (const auto& ref : pushed) {
+            std::string text = ref.get<std::string>(); // REF@DIGEST: the digest is said first
+            refs += (refs.empty() ? "" : ", ") + text.substr(0, text.find('@'));
+        }
+        std::printf("%s -> %s (pushed; no local image was written: add -o %s for one)\n",
+                    r.image.manifest_descriptor.digest.str().c_str(), refs.c_str(),
+                    r.output.str().c_str());
+    }
+}
+
 void print_build(const ocibake::BuildResult& r, const std::string& recipe, bool as_json,
-                 const json& push, bool quiet) {
+                 const json& extra, bool quiet) {
     const auto& image = r.image;
     if (!as_json) {
         for (const auto& d : r.dropped_blobs) {
@@ -440,13 +464,18 @@ void print_build(const ocibake::BuildResult& r, const std::string& recipe, bool 
             {"layers", layers},
             {"layers_built", r.layers_built()},
             {"dropped_blobs", dropped_json(r.dropped_blobs)},
+            {"lock_written", r.lock_written},
+            {"lock_update", r.lock_update ? lock_diff_json(r.lock_update->diff, r.lock_update->file)
+                                          : json(nullptr)},
             {"timings",
              {{"total", r.seconds}, {"layers", r.layer_seconds}, {"output", r.output_seconds}}}};
         if (r.part_threshold > 0) {
             out["parts"] = {{"threshold", r.part_threshold}, {"modulus", r.part_modulus}};
         }
-        if (!push.is_null()) {
-            out["push"] = push;
+        for (const auto& [key, value] : extra.items()) { // "push", "remote_cache"
+            if (!value.is_null()) {
+                out[key] = value;
+            }
         }
         std::cout << out.dump(2) << "\n";
         return;
@@ -480,7 +509,7 @@ void print_build(const ocibake::BuildResult& r, const std::string& recipe, bool 
                 ++counts[cache_word(r.layers[k])];
             }
             std::string what = std::to_string(end - i) + " parts:";
-            for (const char* word : {"built", "verified", "cached"}) {
+            for (const char* word : {"built", "verified", "cached", "remote"}) {
                 if (counts.count(word)) {
                     what += (what.back() == ':' ? " " : ", ") + std::to_string(counts[word]) + " " +
                             word;
@@ -510,8 +539,7 @@ void print_build(const ocibake::BuildResult& r, const std::string& recipe, bool 
     if (own > 0 && r.layers_built() == 0) {
         std::printf("  nothing to rebuild: all %zu layers were cached\n", own);
     }
-    std::printf("%s -> %s\n", image.manifest_descriptor.digest.str().c_str(),
-                r.output.str().c_str());
+    print_digest_line(r, extra.is_object() && extra.contains("push") ? extra["push"] : json());
     std::printf("  %zu layers (%zu from the base, %zu built), %s compressed, %s\n", r.layers.size(),
                 base, r.layers_built(), human_size(total).c_str(), seconds(r.seconds).c_str());
 }
@@ -981,71 +1009,6 @@ std::vector<ocibake::registry::Reference> parse_refs(const std::vector<std::stri
     return refs;
 }
 
-struct RunArgs {
-    std::string image;
-    std::vector<std::string> command;
-    std::vector<std::string> volumes;
-    std::vector<std::string> env;
-    std::string network;
-    bool read_only = false;
-    std::string user;
-    std::string workdir;
-    std::optional<std::string> entrypoint;
-    std::string runtime;
-    std::string keep_bundle;
-    std::string cache_dir;
-    std::string gpus;
-    ocibake::registry::Options registry;
-    bool detach = false;
-    std::string name;
-    bool remove = false;
-};
-
-ocibake::RuntimeSearch runtime_search(const std::string& runtime) {
-    ocibake::RuntimeSearch search;
-    if (!runtime.empty()) {
-        search.runtime = runtime;
-    }
-    return search;
-}
-
-int run_command_in_image(const RunArgs& a) {
-    ocibake::ContainerOverrides o;
-    if (a.entrypoint) {
-        std::vector<std::string> args;
-        if (!a.entrypoint->empty()) {
-            args.push_back(*a.entrypoint);
-        }
-        args.insert(args.end(), a.command.begin(), a.command.end());
-        o.args = args;
-    } else if (!a.command.empty()) {
-        o.cmd = a.command;
-    }
-    for (const std::string& kv : a.env) {
-        if (kv.empty() || kv[0] == '=') {
-            throw ocibake::Error(ocibake::ErrorKind::usage, "-e '" + kv + "' must be KEY=VALUE");
-        }
-        o.env.push_back(kv.find('=') == std::string::npos
-                            ? kv + "=" + (std::getenv(kv.c_str()) ? std::getenv(kv.c_str()) : "")
-                            : kv);
-    }
-    for (const std::string& v : a.volumes) {
-        o.mounts.push_back(ocibake::Mount::parse_volume(v));
-    }
-    o.network = a.network == "host" ? ocibake::Network::host : ocibake::Network::none;
-    o.read_only_root = a.read_only;
-    if (!a.user.empty()) {
-        o.user = a.user;
-    }
-    if (!a.workdir.empty()) {
-        o.workdir = a.workdir;
-    }
-    o.terminal = ::isatty(0) && ::isatty(1);
-    return ocibake::cli::run_container(o, {a.image, a.cache_dir, a.keep_bundle, a.gpus,
-                                           runtime_search(a.runtime), a.registry, a.detach, a.name,
-                                           a.remove});
-}
-
 struct TestArgs {
     std::string target;
     std::string recipe;
@@ -1088,7 +1051,7 @@ int test_image(const TestArgs& a) {
     ocibake::TestOptions options;
     options.cache_dir = a.cache_dir;
     options.keep_bundle = a.keep_bundle;
-    options.runtime = runtime_search(a.runtime);
+    options.runtime = ocibake::cli::runtime_search(a.runtime);
     options.runtime.verdicts = ocibake::default_state_dir();
     options.gpus = ocibake::GpuRequest::parse(a.gpus);
     options.registry = a.registry;
@@ -1122,7 +1085,8 @@ int test_image(const TestArgs& a) {
 }
 
 // `ocibake RECIPE ...` means `ocibake build RECIPE ...`.
-std::vector<std::string> normalize_args(CLI::App& app, int argc, char** argv) {
+std::vector<std::string> normalize_args(CLI::App& app, int argc, char** argv, const CLI::App& run,
+                                        ocibake::cli::RunFlags& run_flags) {
     std::set<std::string> commands = {"help"};
     for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
         commands.insert(sub->get_name());
@@ -1134,6 +1098,12 @@ std::vector<std::string> normalize_args(CLI::App& app, int argc, char** argv) {
     static const std::set<std::string> top_level = {"-h", "--help", "--version"};
     if (!args.empty() && commands.count(args[0]) == 0 && top_level.count(args[0]) == 0) {
         args.insert(args.begin(), "build");
+    }
+    if (!args.empty() && args[0] == "run") { // IMAGE and COMMAND as `docker run` finds them
+        std::vector<std::string> options = ocibake::cli::split_run_args(
+            run, std::vector<std::string>(args.begin() + 1, args.end()), run_flags);
+        options.insert(options.begin(), "run");
+        args = options;
     }
     std::reverse(args.begin(), args.end()); // CLI11 takes them reversed
     return args;
@@ -1185,12 +1155,18 @@ int main(int argc, char** argv) {
     bool update_lock = false;
     build->add_flag(
         "--update-lock", update_lock,
-        "Re-resolve remote inputs and rewrite the lock when the recipe no longer matches it");
+        "Move every pin to what is offered now (as `ocibake lock --update`), then build");
+    bool locked = false;
+    build->add_flag("--locked", locked,
+                    "Refuse any change to the lock (for CI): a missing or stale entry is an "
+                    "error");
     bool strict = false;
     build->add_flag("--strict", strict,
                     "Refuse a base whose layers `ocibake run` would refuse (by default a "
                     "warning), fetching a registry base's layers to check them");
     registry_flags.add_to(build);
+    ocibake_cli::RemoteCacheFlags cache_flags;
+    cache_flags.add_to(build);
     build->footer(kExitCodes);
 
     // lock
@@ -1272,43 +1248,19 @@ int main(int argc, char** argv) {
 
     // run
     auto* run = app.add_subcommand(
-        "run", "Run a command in an image: unpacked into a bundle, run by crun or runc");
-    std::string run_image, network = "none", run_user, run_workdir, keep_bundle, runtime_path;
-    std::vector<std::string> run_command, volumes, run_env;
-    std::optional<std::string> entrypoint;
-    bool read_only = false;
-    run->add_option("image", run_image,
-                    "oci:DIR[:TAG], docker-archive:FILE, a path, or docker://REGISTRY/REPO:TAG")
-        ->required();
-    run->add_option("command", run_command,
-                    "Replaces the image's cmd (the entrypoint stays); write it after --");
-    run->add_option("-v,--volume", volumes, "Bind mount HOST:CONTAINER[:ro|:rw]");
-    run->add_option("-e,--env", run_env, "Set KEY=VALUE in the container");
-    run->add_option("--network", network, "none (loopback only, the default) or host")
-        ->check(CLI::IsMember({"none", "host"}));
-    run->add_flag("--read-only", read_only, "Mount the image's root file system read-only");
-    run->add_option("-u,--user", run_user, "User: name, uid, name:group or uid:gid");
-    run->add_option("-w,--workdir", run_workdir, "Working directory in the container");
-    run->add_option("--entrypoint", entrypoint,
-                    "Replaces the entrypoint (\"\" clears it; the command follows it)");
-    std::string run_gpus = "none";
-    run->add_option("--gpus", run_gpus, "NVIDIA GPUs: none (the default), all, or a list like 0,1");
-    run->add_option("--runtime", runtime_path, "The OCI runtime (default: crun, else runc)");
-    run->add_option("--keep-bundle", keep_bundle,
-                    "Unpack into DIR (must not exist) and keep it afterwards");
+        "run", "Run a command in an image: unpacked into a bundle, run by crun or runc\n"
+               "  ocibake run [OPTIONS] IMAGE [COMMAND [ARG...]]   (as docker run; IMAGE is\n"
+               "  oci:DIR[:TAG], docker-archive:FILE, a path, or docker://REGISTRY/REPO:TAG)");
+    ocibake::cli::RunFlags run_flags;
+    ocibake::cli::add_run_options(run, run_flags);
     run->add_option("--cache-dir", cache_dir, "The cache");
-    bool run_detach = false, run_rm = false;
-    std::string run_name;
-    run->add_flag("-d,--detach", run_detach, "Run in the background and print its id");
-    run->add_option("--name", run_name, "A name for the container (ps, stop, exec, logs)");
-    run->add_flag("--rm", run_rm, "With -d: remove it when it exits (attached runs always are)");
     registry_flags.add_to(run);
     run->footer(kExitCodes);
 
     // test
     auto* test = app.add_subcommand(
         "test", "Run a recipe's [[test]] entries against its image (with crun or runc)");
-    std::string test_target, test_recipe, junit_path;
+    std::string test_target, test_recipe, junit_path, runtime_path, keep_bundle;
     test->add_option("target", test_target,
                      "RECIPE.toml (tests the image it builds by default, oci:out/NAME:TAG), or "
                      "an IMAGE with --recipe (oci:DIR[:TAG], docker-archive:FILE, docker://REF)")
@@ -1348,10 +1300,17 @@ int main(int argc, char** argv) {
     gc->add_flag("--json", as_json, "Print as JSON");
     auto* dir = cache->add_subcommand("dir", "Print the cache directory");
     dir->add_option("--cache-dir", cache_dir, "The cache");
+    ocibake_cli::CacheCommands remote_commands;
+    remote_commands.add_to(cache);
+    for (CLI::App* sub : {remote_commands.push, remote_commands.pull, remote_commands.ls}) {
+        sub->add_option("--cache-dir", cache_dir, "The cache");
+        sub->add_flag("--json", as_json, "Print as JSON");
+        registry_flags.add_to(sub);
+    }
 
     app.add_subcommand("version", "Print the version");
 
-    std::vector<std::string> args = normalize_args(app, argc, argv);
+    std::vector<std::string> args = normalize_args(app, argc, argv, *run, run_flags);
     try {
         app.parse(args);
     } catch (const CLI::ParseError& e) {
@@ -1371,7 +1330,14 @@ int main(int argc, char** argv) {
             options.threads = threads;
             options.registry = registry_flags.options();
             options.update_lock = update_lock;
+            options.locked = locked;
             options.strict = strict;
+            if (locked && update_lock) {
+                throw ocibake::Error(ocibake::ErrorKind::usage,
+                                     "--locked refuses the lock changes --update-lock makes: "
+                                     "give one of them");
+            }
+            cache_flags.apply(options);
             // Pushing without -o writes no local image (a registry base is then never fetched).
             options.write_output = push_refs.empty() || !output.empty();
             if (!output.empty()) {
@@ -1402,11 +1368,20 @@ int main(int argc, char** argv) {
             }
             print_base_checks(result);
             print_fetched_elsewhere(result);
+            if (result.lock_update && !quiet && !as_json) {
+                std::printf("the recipe changed: the lock follows it (as `ocibake lock` does; "
+                            "--locked refuses this)\n");
+                print_lock_diff(result.lock_update->diff, result.lock_update->lock, "changed");
+            }
             if (result.lock_written && !quiet && !as_json) {
                 std::printf("wrote the lock %s\n", result.lock_file.string().c_str());
             }
             if (push_refs.empty()) {
-                print_build(result, recipe_path, as_json, json(), quiet);
+                auto wrote = cache_flags.write(result, options);
+                print_build(result, recipe_path, as_json,
+                            {{"remote_cache", ocibake_cli::remote_cache_json(result, wrote)}},
+                            quiet);
+                ocibake_cli::print_remote_cache(result, wrote, as_json, quiet);
             } else {
                 ocibake::Store store(cache_root(cache_dir));
                 std::unique_ptr<BlobProgress> bars;
@@ -1419,10 +1394,15 @@ int main(int argc, char** argv) {
                 if (bars) {
                     bars->clear();
                 }
-                print_build(result, recipe_path, as_json, push_json(pushed), quiet);
+                auto wrote = cache_flags.write(result, options);
+                print_build(result, recipe_path, as_json,
+                            {{"push", push_json(pushed)},
+                             {"remote_cache", ocibake_cli::remote_cache_json(result, wrote)}},
+                            quiet);
                 if (!as_json && !quiet) {
                     print_push(pushed, false, false);
                 }
+                ocibake_cli::print_remote_cache(result, wrote, as_json, quiet);
             }
             write_digest_file(digest_file, result.image.manifest_descriptor.digest);
             return 0;
@@ -1604,10 +1584,8 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (run->parsed()) {
-            return run_command_in_image({run_image, run_command, volumes, run_env, network,
-                                         read_only, run_user, run_workdir, entrypoint, runtime_path,
-                                         keep_bundle, cache_dir, run_gpus, registry_flags.options(),
-                                         run_detach, run_name, run_rm});
+            return ocibake::cli::run_command_in_image(run_flags, cache_dir,
+                                                      registry_flags.options());
         }
         if (test->parsed()) {
             return test_image({test_target, test_recipe, junit_path, runtime_path, keep_bundle,
@@ -1615,6 +1593,9 @@ int main(int argc, char** argv) {
         }
         if (auto code = ocibake::cli::run_container_command(containers)) {
             return *code;
+        }
+        if (remote_commands.parsed()) {
+            return remote_commands.run(cache_dir, as_json, registry_flags.options());
         }
         if (gc->parsed()) {
             ocibake::GcOptions options;

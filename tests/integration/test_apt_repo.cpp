@@ -67,6 +67,12 @@ json lock_json(const ScratchDir& dir, const fs::path& recipe) {
     return json::parse(r.out);
 }
 
+json json_of(const CommandResult& r) {
+    INFO("stdout: " << r.out << "\nstderr: " << r.err);
+    REQUIRE(r.exit_code == 0);
+    return json::parse(r.out);
+}
+
 std::string failure(const ScratchDir& dir, const fs::path& recipe, int exit_code,
                     const std::vector<std::string>& extra = {}) {
     std::vector<std::string> args{"lock", recipe.string()};
@@ -353,7 +359,7 @@ TEST_CASE("lock explains unknown packages and dependencies the sources cannot sa
                                                 "have "));
 }
 
-TEST_CASE("a build with a stale apt lock names the entry, and lock resolves again") {
+TEST_CASE("build --locked names a stale apt entry and a build without it follows the recipe") {
     require_program("gpgv", "gpgv");
     ScratchDir dir("apt-stale");
     fs::path repo = shared_repo();
@@ -362,23 +368,78 @@ TEST_CASE("a build with a stale apt lock names the entry, and lock resolves agai
     fs::path recipe = write_recipe(dir, source, {"bash"});
     lock_json(dir, recipe);
     std::string text = lock_of(dir);
+    std::string bash_pin = text.substr(text.find("name = \"bash\""));
+    bash_pin = bash_pin.substr(0, bash_pin.find("[["));
     recipe = write_recipe(dir, source, {"bash", "dash"});
-    auto r = ocibake_in(dir, {"build", recipe.string(), "-o", "oci:" + (dir / "out").string()});
+    auto r = ocibake_in(
+        dir, {"build", recipe.string(), "--locked", "-o", "oci:" + (dir / "out").string()});
     CHECK(r.exit_code == 3);
     CHECK(contains(r.err, (dir / "app.lock").string() +
                               ":5:1: error: the lock pins the packages of layer 'system' for "
                               "[bash], but the recipe asks for [bash, dash] at " +
                               recipe.string() + ":10:12"));
     CHECK(contains(r.err, "hint: run `ocibake lock " + recipe.string() +
-                              "` to resolve the packages again, or build with --update-lock"));
+                              "` to resolve the packages again (a build without --locked does "
+                              "it too)"));
     CHECK(lock_of(dir) == text);
-    // Another source setting makes the lock stale too.
-    recipe = write_recipe(dir, source + "priority = 600\n", {"bash"});
+    CHECK_FALSE(fs::exists(dir / "out"));
+    // --locked and no lock at all: nothing may be added either.
+    fs::rename(dir / "app.lock", dir / "app.lock.kept");
+    r = ocibake_in(dir,
+                   {"build", recipe.string(), "--locked", "-o", "oci:" + (dir / "out").string()});
+    CHECK(r.exit_code == 3);
+    CHECK(contains(r.err, recipe.string() + ":10:12: error: the lock " +
+                              (dir / "app.lock").string() +
+                              " has no entry for the packages of layer 'system', and --locked "
+                              "forbids adding one"));
+    CHECK_FALSE(fs::exists(dir / "app.lock"));
+    fs::rename(dir / "app.lock.kept", dir / "app.lock");
+
+    // Without --locked the build follows the recipe as cargo does: dash arrives, bash keeps
+    // its pin byte for byte, and the build says what moved.
     r = ocibake_in(dir, {"build", recipe.string(), "-o", "oci:" + (dir / "out").string()});
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(contains(r.out, "the recipe changed: the lock follows it"));
+    CHECK(contains(r.out, "dash"));
+    CHECK(contains(r.out, "wrote the lock " + (dir / "app.lock").string()));
+    std::string moved = lock_of(dir);
+    CHECK(moved != text);
+    CHECK(contains(moved, "name = \"dash\""));
+    CHECK(contains(moved, bash_pin));
+    // Now the lock answers the recipe: --locked builds, and nothing moves.
+    json again = json_of(ocibake_in(dir, {"build", recipe.string(), "--locked", "--json", "-o",
+                                          "oci:" + (dir / "out2").string()}));
+    CHECK(again["lock_written"] == false);
+    CHECK(again["lock_update"].is_null());
+    CHECK(lock_of(dir) == moved);
+
+    // Another source setting makes the lock stale too; --json says what moved.
+    recipe = write_recipe(dir, source + "priority = 600\n", {"bash", "dash"});
+    r = ocibake_in(dir,
+                   {"build", recipe.string(), "--locked", "-o", "oci:" + (dir / "out").string()});
     CHECK(r.exit_code == 3);
     CHECK(contains(r.err, "the lock resolved the packages of layer 'system' from other apt "
                           "sources than the recipe's [[apt.source]]"));
-    // `ocibake lock` resolves again.
+    json followed = json_of(ocibake_in(
+        dir, {"build", recipe.string(), "--json", "-o", "oci:" + (dir / "out3").string()}));
+    CHECK(followed["lock_written"] == true);
+    CHECK(followed["lock_update"]["schema"] == "ocibake.lock-diff/1");
+    CHECK(followed["lock_update"]["changes"].empty()); // the same pins, from the new setting
+    // A package the recipe no longer asks for leaves the lock.
+    recipe = write_recipe(dir, source + "priority = 600\n", {"bash"});
+    followed = json_of(ocibake_in(
+        dir, {"build", recipe.string(), "--json", "-o", "oci:" + (dir / "out4").string()}));
+    bool dash_left = false;
+    for (const auto& c : followed["lock_update"]["changes"]) {
+        dash_left = dash_left || (c["name"] == "dash" && c["to"].is_null());
+    }
+    CHECK(dash_left);
+    // `ocibake lock` then finds nothing to do.
     json j = lock_json(dir, recipe);
-    CHECK(j["changed"] == true);
+    CHECK(j["changed"] == false);
+    // --locked and --update-lock contradict each other.
+    r = ocibake_in(dir, {"build", recipe.string(), "--locked", "--update-lock"});
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.err, "--locked refuses the lock changes --update-lock makes"));
 }

@@ -225,13 +225,15 @@ TEST_CASE("locked wheels into an image: pip lists and checks them under runc, sc
     CHECK(again["digest"] == first["digest"]);
     CHECK(again["layers_built"] == 0);
 
-    // A recipe input that no longer matches the lock is an error naming the lock's entry.
+    // A recipe input that no longer matches the lock is, with --locked, an error naming the
+    // lock's entry.
     write_file(dir / "requirements.txt", "--index-url " + index.url() +
                                              "\n"
                                              "pip==23.0.1 --hash=sha256:" +
                                              hex_of(wheels / debian[0].filename()) + "\n");
-    auto stale =
-        run_ocibake(dir, {"build", recipe.string(), "-o", "oci:" + (dir / "out3").string()});
+    std::string before = read_file(dir / "app.lock");
+    auto stale = run_ocibake(
+        dir, {"build", recipe.string(), "--locked", "-o", "oci:" + (dir / "out3").string()});
     INFO(stale.err);
     CHECK(stale.exit_code == 3);
     CHECK(stale.err.find("app.lock:19:3: error: the lock pins setuptools-66.1.1-py3-none-any.whl "
@@ -239,11 +241,15 @@ TEST_CASE("locked wheels into an image: pip lists and checks them under runc, sc
                          (dir / "requirements.txt").string() + " no longer asks for") !=
           std::string::npos);
     CHECK(stale.err.find("hint: run `ocibake lock ") != std::string::npos);
-    // --update-lock re-resolves that layer; the others keep their entries.
-    auto updated = run_ocibake(dir, {"build", recipe.string(), "--update-lock", "-o",
-                                     "oci:" + (dir / "out3").string(), "-q"});
+    CHECK(read_file(dir / "app.lock") == before);
+    CHECK_FALSE(fs::exists(dir / "out3"));
+    // Without --locked the build re-resolves that layer; the others keep their entries.
+    auto updated =
+        run_ocibake(dir, {"build", recipe.string(), "-o", "oci:" + (dir / "out3").string()});
     INFO(updated.err);
     CHECK(updated.exit_code == 0);
+    CHECK(updated.out.find("the recipe changed: the lock follows it") != std::string::npos);
+    CHECK(updated.out.find("setuptools") != std::string::npos);
     CHECK(read_file(dir / "app.lock").find("setuptools") == std::string::npos);
     CHECK(read_file(dir / "app.lock").find("ocibake_fastmath") != std::string::npos);
 }

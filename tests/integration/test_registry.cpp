@@ -539,28 +539,32 @@ TEST_CASE("a registry base: locked by digest, enforced, and the image runs under
         dir, {"build", recipe.string(), "-o", "oci:" + (dir / "app3").string(), "--json"}));
     CHECK(moved["digest"] != first["digest"]);
 
-    // A recipe that no longer matches its lock is an error naming the entry.
+    // With --locked, a recipe that no longer matches its lock is an error naming the entry.
     write_file(recipe, read_file(recipe).replace(read_file(recipe).find("hello:1"), 7, "hello:2"));
-    auto stale =
-        run_ocibake(dir, {"build", recipe.string(), "-o", "oci:" + (dir / "app4").string()});
+    std::string pinned = read_file(dir / "app.lock");
+    auto stale = run_ocibake(
+        dir, {"build", recipe.string(), "--locked", "-o", "oci:" + (dir / "app4").string()});
     CHECK(stale.exit_code == 3);
     CHECK(stale.err.find("app.lock:5:1: error: the lock pins base " + registry.host() +
                          "/base/hello:1 (linux/amd64), but the recipe asks for " + registry.host() +
                          "/base/hello:2 (linux/amd64)") != std::string::npos);
     CHECK(stale.err.find("hint: run `ocibake lock ") != std::string::npos);
-    // --update-lock repins (here to a tag that does not exist: the registry says so).
-    auto update = run_ocibake(
-        dir, {"build", recipe.string(), "--update-lock", "-o", "oci:" + (dir / "app5").string()});
+    // Without --locked the build repins (here to a tag that does not exist: the registry
+    // says so, and the lock stays as it was).
+    auto update =
+        run_ocibake(dir, {"build", recipe.string(), "-o", "oci:" + (dir / "app5").string()});
     CHECK(update.exit_code == 4);
     CHECK(update.err.find("MANIFEST_UNKNOWN: the manifest is not in the repository") !=
           std::string::npos);
     CHECK(update.err.find("app.toml:3:7") != std::string::npos);
     CHECK_FALSE(fs::exists(dir / "app5"));
-    // Once the tag exists, --update-lock repins the base and builds in one step.
+    CHECK(read_file(dir / "app.lock") == pinned);
+    // Once the tag exists, the build repins the base and builds in one step.
     must({"skopeo", "copy", "--dest-tls-verify=false", "oci:" + (dir / "hello").string() + ":1",
           "docker://" + registry.host() + "/base/hello:2"});
-    json updated = json_of(run_ocibake(dir, {"build", recipe.string(), "--update-lock", "-o",
-                                             "oci:" + (dir / "app6").string(), "--json"}));
+    json updated = json_of(run_ocibake(
+        dir, {"build", recipe.string(), "-o", "oci:" + (dir / "app6").string(), "--json"}));
+    CHECK(updated["lock_update"]["base"]["ref"] == registry.host() + "/base/hello:2");
     CHECK(updated["digest"] == first["digest"]); // hello:2 is the first base again
     lock = read_file(dir / "app.lock");
     CHECK(lock.find("ref = \"" + registry.host() + "/base/hello:2\"") != std::string::npos);
@@ -754,6 +758,26 @@ TEST_CASE("build --push, with per-blob progress on a terminal") {
     CHECK(drawn);
     CHECK(read_file(dir / "digest") == image.digest + "\n");
     CHECK(skopeo_digest({"--tls-verify=false"}, "docker://" + registry.host() + "/built/img:1") ==
+          image.digest);
+}
+
+TEST_CASE("build --push without -o says where the image is and writes no local image") {
+    ScratchDir dir("reg-push-only");
+    Registry registry;
+    TestImage image(dir);
+    // Run from `dir`: the default output would be dir/out/img.
+    CommandResult r = run({cli().string(), "build", (dir / "img.toml").string(), "--cache-dir",
+                           (dir / "cache").string(), "--push", registry.host() + "/only/img:1"},
+                          {"HOME=" + (dir / "home").string()}, dir.path());
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    // The line that said `-> oci:out/img` (where nothing was written) names the registry.
+    CHECK(r.out.find(image.digest + " -> " + registry.host() +
+                     "/only/img:1 (pushed; no local image was written: add -o oci:out/img for "
+                     "one)\n") != std::string::npos);
+    CHECK(r.out.find("-> oci:") == std::string::npos);
+    CHECK_FALSE(fs::exists(dir / "out"));
+    CHECK(skopeo_digest({"--tls-verify=false"}, "docker://" + registry.host() + "/only/img:1") ==
           image.digest);
 }
 

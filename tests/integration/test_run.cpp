@@ -41,8 +41,10 @@ fs::path busybox_image(const ScratchDir& dir, const std::string& extra) {
 }
 
 CommandResult ocibake_run(const ScratchDir& dir, std::vector<std::string> args) {
-    std::vector<std::string> argv = {ocibake::test::cli().string(), "run", (dir / "img").string(),
-                                     "--cache-dir", (dir / "cache").string()};
+    // Options before the image, as `docker run` reads them; `args` follow the image (the
+    // older `IMAGE OPTIONS -- CMD` form, still read, or a command).
+    std::vector<std::string> argv = {ocibake::test::cli().string(), "run", "--cache-dir",
+                                     (dir / "cache").string(), (dir / "img").string()};
     argv.insert(argv.end(), args.begin(), args.end());
     return run(argv, {"TMPDIR=" + dir.path().string()});
 }

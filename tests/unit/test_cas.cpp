@@ -20,6 +20,7 @@
 #include <map>
 #include <optional>
 #include <poll.h>
+#include <regex>
 #include <set>
 #include <signal.h>
 #include <string>
@@ -617,37 +618,38 @@ TEST_CASE("put_file copies a file into the store", "[cas]") {
 TEST_CASE("records are written, read and marked used", "[cas]") {
     ScratchDir dir("cas");
     Store store(dir / "cache");
-    CHECK(store.get_record("layers", "k1") == std::nullopt);
-    CHECK(store.get_record("no-such-ns", "k1") == std::nullopt);
+    CHECK(store.get_record("layer-tar", "k1") == std::nullopt);
 
-    store.put_record("layers", "k1", "value one\n");
-    CHECK(store.get_record("layers", "k1") == std::optional<std::string>("value one\n"));
-    store.put_record("layers", "k1", "replaced");
-    CHECK(store.get_record("layers", "k1") == std::optional<std::string>("replaced"));
-    store.put_record("layers", "empty", "");
-    CHECK(store.get_record("layers", "empty") == std::optional<std::string>(""));
-    store.put_record("other-ns", "k1", "elsewhere");
-    CHECK(store.get_record("other-ns", "k1") == std::optional<std::string>("elsewhere"));
-    CHECK(store.get_record("layers", "k1") == std::optional<std::string>("replaced"));
+    store.put_record("layer-tar", "k1", "value one\n");
+    CHECK(store.get_record("layer-tar", "k1") == std::optional<std::string>("value one\n"));
+    store.put_record("layer-tar", "k1", "replaced");
+    CHECK(store.get_record("layer-tar", "k1") == std::optional<std::string>("replaced"));
+    store.put_record("layer-tar", "empty", "");
+    CHECK(store.get_record("layer-tar", "empty") == std::optional<std::string>(""));
+    store.put_record("layer-shape", "k1", "elsewhere");
+    CHECK(store.get_record("layer-shape", "k1") == std::optional<std::string>("elsewhere"));
+    CHECK(store.get_record("layer-tar", "k1") == std::optional<std::string>("replaced"));
 
     // Atomic writes leave no temp file beside the record.
-    CHECK(entries(dir / "cache" / "records" / "layers") == std::set<std::string>{"empty", "k1"});
-    CHECK(read_file(dir / "cache" / "records" / "layers" / "k1") == "replaced");
+    CHECK(entries(dir / "cache" / "records" / "layer-tar") == std::set<std::string>{"empty", "k1"});
+    CHECK(read_file(dir / "cache" / "records" / "layer-tar" / "k1") == "replaced");
 
     // Names: [a-z0-9._-], not starting with '.', at most 200 characters.
     const std::string longest(200, 'x');
-    store.put_record("a-b_c.d", longest, "ok");
-    CHECK(store.get_record("a-b_c.d", longest) == std::optional<std::string>("ok"));
+    store.put_record("layer-tar", longest, "ok");
+    CHECK(store.get_record("layer-tar", longest) == std::optional<std::string>("ok"));
+    store.put_record("layer-tar", "a-b_c.d", "ok");
+    CHECK(store.get_record("layer-tar", "a-b_c.d") == std::optional<std::string>("ok"));
 
     SECTION("get_record marks a record used") {
-        fs::path path = dir / "cache" / "records" / "layers" / "k1";
+        fs::path path = dir / "cache" / "records" / "layer-tar" / "k1";
         struct timespec old[2] = {{978307200, 0}, {978307200, 0}}; // 2001-01-01
         REQUIRE(::utimensat(AT_FDCWD, path.c_str(), old, 0) == 0);
         struct stat before {};
         REQUIRE(::stat(path.c_str(), &before) == 0);
         REQUIRE(before.st_mtime == 978307200);
         auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-        CHECK(store.get_record("layers", "k1"));
+        CHECK(store.get_record("layer-tar", "k1"));
         struct stat after {};
         REQUIRE(::stat(path.c_str(), &after) == 0);
         CHECK(after.st_mtime >= now - 5);
@@ -660,16 +662,16 @@ TEST_CASE("invalid record names are rejected", "[cas]") {
     Store store(dir / "cache");
     const std::string too_long(201, 'x');
     for (const auto& [ns, key] :
-         std::vector<std::pair<std::string, std::string>>{{"layers", ""},
+         std::vector<std::pair<std::string, std::string>>{{"layer-tar", ""},
                                                           {"", "key"},
-                                                          {"layers", ".hidden"},
+                                                          {"layer-tar", ".hidden"},
                                                           {"..", "key"},
-                                                          {"layers", ".."},
-                                                          {"layers", "a/b"},
-                                                          {"layers", "../escape"},
-                                                          {"layers", "UPPER"},
-                                                          {"layers", "sp ace"},
-                                                          {"layers", too_long},
+                                                          {"layer-tar", ".."},
+                                                          {"layer-tar", "a/b"},
+                                                          {"layer-tar", "../escape"},
+                                                          {"layer-tar", "UPPER"},
+                                                          {"layer-tar", "sp ace"},
+                                                          {"layer-tar", too_long},
                                                           {"lay/ers", "key"}}) {
         INFO(ns << " / " << key);
         const std::string expected = "invalid cache record name " + ns + "/" + key;
@@ -678,6 +680,10 @@ TEST_CASE("invalid record names are rejected", "[cas]") {
               expected);
         CHECK(error_of([&, &ns = ns, &key = key] { store.get_record(ns, key); }).what == expected);
     }
+    // A namespace must be one of record_namespaces() (cas/namespaces.cpp).
+    CHECK(error_of([&] { store.put_record("no-such-ns", "k1", "x"); }).what ==
+          "cache record namespace 'no-such-ns' is not declared in cas/namespaces.cpp");
+    CHECK(error_of([&] { store.get_record("no-such-ns", "k1"); }).kind == ErrorKind::internal);
     // Nothing was written anywhere.
     CHECK(entries(dir / "cache" / "records").empty());
     CHECK_FALSE(fs::exists(dir / "escape"));
@@ -849,29 +855,11 @@ GcScene make_gc_scene(Store& store) {
     for (const Digest& x : {s.a, s.b, s.c}) {
         set_mtime(store.blob_path(x), old);
     }
-    store.put_record("layers", "fresh", s.a.str() + "\n");
-    store.put_record("layers", "stale", s.b.str() + "\n");
-    set_mtime(store.root() / "records" / "layers" / "stale", old);
+    store.put_record("image", "fresh", "[\"" + s.a.str() + "\"]");
+    store.put_record("image", "stale", "[\"" + s.b.str() + "\"]");
+    set_mtime(store.root() / "records" / "image" / "stale", old);
     write_file(store.root() / "tmp" / "leftover", "half a blob");
     return s;
-}
-
-// Records hold digests, one a line.
-std::vector<Digest> digests_in(std::string_view ns, std::string_view value) {
-    CHECK(ns == "layers");
-    std::vector<Digest> out;
-    std::size_t at = 0;
-    while (at < value.size()) {
-        std::size_t nl = value.find('\n', at);
-        if (nl == std::string_view::npos) {
-            nl = value.size();
-        }
-        if (Digest d = Digest::try_parse(value.substr(at, nl - at))) {
-            out.push_back(d);
-        }
-        at = nl + 1;
-    }
-    return out;
 }
 
 } // namespace
@@ -880,10 +868,10 @@ TEST_CASE("gc drops unused records and unreferenced old blobs", "[cas]") {
     ScratchDir dir("cas");
     Store store(dir / "cache", StoreLock::exclusive);
     GcScene s = make_gc_scene(store);
-    fs::path records = store.root() / "records" / "layers";
+    fs::path records = store.root() / "records" / "image";
 
     SECTION("a real run") {
-        GcReport r = store.gc(GcOptions{}, digests_in);
+        GcReport r = store.gc(GcOptions{});
         CHECK(r.records_removed == 1);
         CHECK(r.temp_files_removed == 1);
         CHECK(r.blobs_removed == 2);
@@ -897,10 +885,11 @@ TEST_CASE("gc drops unused records and unreferenced old blobs", "[cas]") {
         CHECK_FALSE(store.has_blob(s.c));
         CHECK(store.has_blob(s.d));
         CHECK(entries(store.root() / "tmp").empty());
-        CHECK(store.get_record("layers", "fresh") == std::optional<std::string>(s.a.str() + "\n"));
+        CHECK(store.get_record("image", "fresh") ==
+              std::optional<std::string>("[\"" + s.a.str() + "\"]"));
 
         // A second run finds nothing more to do.
-        GcReport again = store.gc(GcOptions{}, digests_in);
+        GcReport again = store.gc(GcOptions{});
         CHECK(again.records_removed == 0);
         CHECK(again.blobs_removed == 0);
         CHECK(again.temp_files_removed == 0);
@@ -909,7 +898,7 @@ TEST_CASE("gc drops unused records and unreferenced old blobs", "[cas]") {
     SECTION("a dry run reports the same and removes nothing") {
         GcOptions options;
         options.dry_run = true;
-        GcReport r = store.gc(options, digests_in);
+        GcReport r = store.gc(options);
         CHECK(r.records_removed == 1);
         CHECK(r.temp_files_removed == 1);
         CHECK(r.blobs_removed == 2);
@@ -926,7 +915,7 @@ TEST_CASE("gc drops unused records and unreferenced old blobs", "[cas]") {
     SECTION("max_age zero drops everything") {
         GcOptions options;
         options.max_age = std::chrono::seconds(0);
-        GcReport r = store.gc(options, digests_in);
+        GcReport r = store.gc(options);
         CHECK(r.records_removed == 2);
         CHECK(r.blobs_removed == 4);
         CHECK(r.blobs_kept == 0);
@@ -936,8 +925,8 @@ TEST_CASE("gc drops unused records and unreferenced old blobs", "[cas]") {
     }
     SECTION("a record used again is kept with its blobs") {
         // get_record() marks `stale` used, so gc keeps it and blob B.
-        CHECK(store.get_record("layers", "stale"));
-        GcReport r = store.gc(GcOptions{}, digests_in);
+        CHECK(store.get_record("image", "stale"));
+        GcReport r = store.gc(GcOptions{});
         CHECK(r.records_removed == 0);
         CHECK(r.blobs_removed == 1);
         CHECK(store.has_blob(s.b));
@@ -960,7 +949,7 @@ TEST_CASE("gc drops a corrupt blob it would keep and says so, never fails on it"
     std::string bytes_d = read_file(path_d);
 
     SECTION("a real run") {
-        GcReport r = store.gc(GcOptions{}, digests_in);
+        GcReport r = store.gc(GcOptions{});
         CHECK(r.blobs_removed == 4);
         CHECK(r.blobs_kept == 0);
         CHECK(r.bytes_removed == s.size_a + 3 + s.size_b + s.size_c);
@@ -978,7 +967,7 @@ TEST_CASE("gc drops a corrupt blob it would keep and says so, never fails on it"
     SECTION("a dry run reports them and removes nothing") {
         GcOptions options;
         options.dry_run = true;
-        GcReport r = store.gc(options, digests_in);
+        GcReport r = store.gc(options);
         CHECK(r.corrupt.size() == 2);
         CHECK(r.blobs_removed == 4);
         CHECK(store.has_blob(s.a));
@@ -987,7 +976,7 @@ TEST_CASE("gc drops a corrupt blob it would keep and says so, never fails on it"
     SECTION("without verify they are kept as before") {
         GcOptions options;
         options.verify = false;
-        GcReport r = store.gc(options, digests_in);
+        GcReport r = store.gc(options);
         CHECK(r.corrupt.empty());
         CHECK(r.blobs_kept == 2);
         CHECK(store.has_blob(s.a));
@@ -1001,7 +990,7 @@ TEST_CASE("gc needs an exclusively locked store", "[cas]") {
     set_mtime(store.blob_path(d), std::chrono::hours(24 * 400));
     GcOptions options;
     options.max_age = std::chrono::seconds(0);
-    Caught e = error_of([&] { store.gc(options, digests_in); });
+    Caught e = error_of([&] { store.gc(options); });
     CHECK(e.what == "cache gc needs an exclusively locked store");
     CHECK(store.has_blob(d));
 }
@@ -1192,4 +1181,51 @@ TEST_CASE("an output temp is locked while written and a later writer removes onl
         CHECK_FALSE(fs::exists(path));
         CHECK(read_file(target) == "done");
     }
+}
+
+TEST_CASE("the record namespaces: one table that gc reads and docs/cache.md shows", "[cas]") {
+    // Each namespace once, each with an owner and a meaning.
+    std::set<std::string_view> names;
+    for (const RecordNamespace& ns : record_namespaces()) {
+        INFO(ns.name);
+        CHECK(names.insert(ns.name).second);
+        CHECK_FALSE(ns.owner.empty());
+        CHECK_FALSE(ns.meaning.empty());
+        CHECK(find_record_namespace(ns.name) == &ns);
+    }
+    CHECK(find_record_namespace("layers") == nullptr);
+
+    // What gc keeps, by the table's refs.
+    Digest a = sha256_of("a");
+    Digest b = sha256_of("b");
+    CHECK(record_references("layer-blob", R"({"digest": ")" + a.str() + R"(", "size": 1})") ==
+          std::vector<Digest>{a});
+    CHECK(record_references("image", "[\"" + a.str() + "\", \"" + b.str() + "\"]") ==
+          std::vector<Digest>{a, b});
+    CHECK(record_references("apt-layer", a.str()).empty());
+    CHECK(record_references("image", "not json").empty());
+    CHECK(record_references("no-such-ns", "[\"" + a.str() + "\"]").empty());
+
+    // docs/cache.md holds the table as record_namespaces_markdown() renders it.
+    std::string doc = read_file(fs::path(OCIBAKE_SOURCE_DIR) / "docs" / "cache.md");
+    INFO("render it with record_namespaces_markdown() into docs/cache.md:\n"
+         << record_namespaces_markdown());
+    CHECK(doc.find(record_namespaces_markdown()) != std::string::npos);
+
+    // Every namespace the library's sources name in get_record/put_record is declared.
+    std::regex call(R"re((?:get|put)_record\(\s*"([^"]*)")re");
+    std::size_t calls = 0;
+    for (const auto& f : fs::recursive_directory_iterator(fs::path(OCIBAKE_SOURCE_DIR) / "lib")) {
+        if (f.path().extension() != ".cpp") {
+            continue;
+        }
+        std::string text = read_file(f.path());
+        for (auto m = std::sregex_iterator(text.begin(), text.end(), call);
+             m != std::sregex_iterator(); ++m) {
+            INFO(f.path().string() << ": " << (*m)[1].str());
+            CHECK(find_record_namespace((*m)[1].str()) != nullptr);
+            ++calls;
+        }
+    }
+    CHECK(calls >= 20);
 }

@@ -506,3 +506,40 @@ TEST_CASE("a damaged unpacked wheel: a truncated file is unpacked again, changed
                         sha256_of(changed).hex() + ", not " + sha256_of(original).hex() +
                         " (it changed after it was verified)");
 }
+
+TEST_CASE("a base layer is scanned for Python and glibc through the verified reader") {
+    ScratchDir dir("py-scan");
+    Store store(dir / "cache");
+    auto file = [](std::string path, std::string content) {
+        LayerEntry e;
+        e.path = std::move(path);
+        e.type = EntryType::file;
+        e.mode = 0755;
+        e.content = std::move(content);
+        e.size = e.content.size();
+        return e;
+    };
+    std::vector<LayerEntry> entries{
+        file("usr/bin/python3.11", "#!/bin/false\n"),
+        file("usr/lib/x86_64-linux-gnu/libc.so.6", std::string("\x7f"
+                                                               "ELF ... GLIBC_2.34\0GLIBC_2.36\0.",
+                                                               32))};
+    LayerResult layer = build_layer(store, entries, LayerOptions{});
+
+    py::ImageFacts facts = py::scan_layer(store, layer);
+    CHECK(facts.pythons == std::map<std::string, std::string>{{"3.11", "/usr/bin/python3.11"}});
+    REQUIRE(facts.glibc);
+    CHECK(*facts.glibc == py::Glibc{2, 36});
+
+    // A corrupt cached blob (and no record of an earlier scan) is an integrity error
+    // naming the cache file, and the blob is dropped so that a build makes it again.
+    fs::remove_all(dir / "cache" / "records" / "python-scan");
+    fs::path blob = store.blob_path(layer.descriptor.digest);
+    std::string bytes = read_file(blob);
+    bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0x01);
+    write_file(blob, bytes);
+    Caught e = error_of([&] { py::scan_layer(store, layer); });
+    CHECK(e.kind == ErrorKind::integrity);
+    CHECK(e.what.find(blob.string()) != std::string::npos);
+    CHECK_FALSE(store.has_blob(layer.descriptor.digest));
+}

@@ -1310,3 +1310,50 @@ TEST_CASE("error snippets: a window of a long line, the caret under the column, 
         CHECK(e.summary() == "'tag' '" + std::string(200, 'b') + "...' is not a valid tag");
     }
 }
+
+TEST_CASE("layer.archive and layer.nvidia tables are read and checked", "[recipe]") {
+    ScratchDir dir("recipe-archive");
+    std::string hex(64, 'a');
+    Recipe r = load_text(dir, "[[layer]]\n[[layer.archive]]\nurl = \"https://h/x.tar.xz\"\n"
+                              "sha256 = \"sha256:" +
+                                  hex +
+                                  "\"\nstrip = 2\ndst = \"/opt/x\"\ninclude = [\"lib/**\"]\n"
+                                  "mode = 0o600\nuid = 7\nsatisfies = \"nvidia-cudnn\"\n"
+                                  "[[layer.nvidia]]\nproduct = \"cuda\"\nversion = \"12.4.1\"\n"
+                                  "components = [\"cuda_cudart\", \"libcublas\"]\n");
+    const ocibake::ArchiveItem& a = r.layers.at(0).archives.at(0);
+    CHECK(a.url == "https://h/x.tar.xz");
+    CHECK(a.sha256.hex() == hex);
+    CHECK(a.strip == 2);
+    CHECK(a.dst == "/opt/x");
+    CHECK(a.options.include == Strings{"lib/**"});
+    CHECK(a.options.file_mode == 0600u);
+    CHECK(a.options.uid == 7u);
+    CHECK(a.satisfies == "nvidia-cudnn");
+    const ocibake::NvidiaItem& n = r.layers.at(0).nvidia.at(0);
+    CHECK(n.manifest ==
+          "https://developer.download.nvidia.com/compute/cuda/redist/redistrib_12.4.1.json");
+    CHECK(n.components == Strings{"cuda_cudart", "libcublas"});
+    CHECK(n.cuda_version == "12.4");
+    CHECK(n.layout == "nvidia");
+    CHECK(r.layers.at(0).uses_image_below());
+
+    CHECK(summary_for(dir, "[[layer]]\n[[layer.archive]]\nurl = \"https://h/x.tar\"\n") ==
+          "[[layer.archive]] needs 'sha256' or 'sha512'");
+    CHECK(summary_for(dir, "[[layer]]\n[[layer.archive]]\nurl = \"ftp://h/x\"\nsha256 = \"" + hex +
+                               "\"\n") == "'url' 'ftp://h/x' is not an http(s) URL");
+    RecipeError bad = error_for(dir, "[[layer]]\n[[layer.archive]]\nurl = \"https://h/x\"\n"
+                                     "sha512 = \"abc\"\n");
+    CHECK(bad.where().line == 4);
+    CHECK(bad.where().column == 10);
+    CHECK(bad.summary() == "'sha512' 'abc' is not a sha512 digest");
+    CHECK(summary_for(dir,
+                      "[[layer]]\n[[layer.nvidia]]\nmanifest = \"https://h/r.json\"\n"
+                      "components = [\"cudnn\"]\n") == "[[layer.nvidia]] needs 'cuda_version'");
+    CHECK(summary_for(dir, "[[layer]]\n[[layer.nvidia]]\nproduct = \"cudnn\"\nversion = \"9\"\n"
+                           "components = [\"cudnn\"]\nlayout = \"debian\"\nplatform = \"win\"\n") ==
+          "'platform' 'win' is not one of linux-x86_64, linux-sbsa, linux-aarch64, linux-ppc64le");
+    CHECK(summary_for(dir, "[[layer]]\n[[layer.archive]]\nurl = \"https://h/x\"\nsha256 = \"" +
+                               hex + "\"\nsatisfies = \"Bad Name\"\n") ==
+          "'satisfies' 'Bad Name' is not a Debian package name");
+}

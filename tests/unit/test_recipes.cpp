@@ -307,3 +307,42 @@ TEST_CASE("the Debian flagship's GPU tests are the ones the GPU machine check ru
     CHECK(packages_of("cuda") == Strings{"libcudart11.0", "libcublas11", "libc-bin"});
     CHECK(packages_of("python") == Strings{"python3", "python3-numpy"});
 }
+
+TEST_CASE("debian-torch-cuda: Debian 13 torch-cuda with cuDNN from NVIDIA's pinned archive "
+          "satisfying nvidia-cudnn",
+          "[recipes]") {
+    const Recipe r = ocibake::load_recipe(source_dir() / "recipes/debian-torch-cuda.toml");
+    CHECK(r.name == "debian-torch-cuda");
+    const LayerSpec* torch = layer_named(r, "torch-cuda");
+    REQUIRE(torch != nullptr);
+    Strings names;
+    for (const auto& p : torch->packages) {
+        names.push_back(p.name);
+    }
+    CHECK(names == Strings{"python3-torch-cuda", "libnccl2", "python3-numpy", "python3-pandas"});
+    Strings suites;
+    for (const auto& s : r.apt_sources) {
+        for (const auto& suite : s.suites) {
+            suites.push_back(suite);
+        }
+    }
+    CHECK(suites == Strings{"trixie", "trixie-updates", "trixie-security"});
+    const LayerSpec* cudnn = layer_named(r, "cudnn");
+    REQUIRE(cudnn != nullptr);
+    REQUIRE(cudnn->nvidia.size() == 1);
+    const ocibake::NvidiaItem& n = cudnn->nvidia.front();
+    CHECK(n.manifest ==
+          "https://developer.download.nvidia.com/compute/cudnn/redist/redistrib_9.0.0.json");
+    CHECK(n.components == Strings{"cudnn"});
+    CHECK(n.cuda_variant == "cuda12");
+    CHECK(n.layout == "debian");
+    CHECK(n.satisfies == "nvidia-cudnn");
+    // Every GPU test is marked so: skipped, never passed, without a GPU.
+    for (const char* name :
+         {"torch-cuda-available", "bf16-matmul", "cudnn-conv", "nccl-all-reduce"}) {
+        auto t = std::find_if(r.tests.begin(), r.tests.end(),
+                              [&](const auto& test) { return test.name == name; });
+        REQUIRE(t != r.tests.end());
+        CHECK(t->gpu);
+    }
+}

@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -304,8 +305,11 @@ struct ImageFacts {
 };
 
 /// Reads the facts from layer blobs in the store (gzip, zstd or plain tar), bottom first;
-/// remembered in the store, keyed by the layers' digests.
-ImageFacts read_image_facts(Store& store, const std::vector<Digest>& layers);
+/// remembered in the store, keyed by the layers' digests. `fetch` (when given) is called
+/// first when the facts must be read from the blobs (no record has them): it brings the
+/// blobs into the store.
+ImageFacts read_image_facts(Store& store, const std::vector<Digest>& layers,
+                            const std::function<void()>& fetch = {});
 
 // ---- what maintainer scripts would have done -------------------------------------------
 

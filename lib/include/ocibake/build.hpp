@@ -12,6 +12,7 @@
 #include "ocibake/lock.hpp"
 #include "ocibake/recipe.hpp"
 #include "ocibake/registry.hpp"
+#include "ocibake/remote_cache.hpp"
 #include "ocibake/update.hpp"
 
 #include <cstdint>
@@ -39,6 +40,12 @@ struct BuildOptions {
     /// Re-resolve every remote input and rewrite the lock (`build --update-lock`: what
     /// `ocibake lock --update` does, then the build).
     bool update_lock = false;
+    /// Refuse any change to the lock (`build --locked`, for CI, as cargo's): an input the
+    /// lock has no entry for, or an entry the recipe no longer matches, is an error at its
+    /// line. Without it a build first does what `ocibake lock` does: the entries whose
+    /// recipe inputs changed (or are missing) are resolved again, every other pin stays,
+    /// and BuildResult::lock_update says what moved.
+    bool locked = false;
     /// The lock file; empty = beside the recipe (app.toml -> app.lock).
     std::filesystem::path lock_file;
     /// Write the image to `output`. Off when the image is only pushed: then the layers of
@@ -49,6 +56,13 @@ struct BuildOptions {
     /// base's layers to check them. Without it such layers are reported in
     /// BuildResult::base_checks and the build goes on.
     bool strict = false;
+    /// A remote layer cache to read (`--cache-from`, docs/cache.md): registry/repository
+    /// [:tag]; empty = the recipe's [build] cache, unless no_cache_from.
+    std::string cache_from;
+    bool no_cache_from = false;
+    /// Keep the cache records the build used in BuildResult::cache_records (what
+    /// export_cache() writes; `--cache-to`).
+    bool keep_cache_records = false;
 };
 
 /// One layer of the built image. A recipe layer with packages makes several (docs/apt.md):
@@ -65,6 +79,16 @@ struct LayerReport {
     double seconds = 0; ///< time spent on this layer (listing, cache lookup, writing)
 };
 
+struct LockResult {
+    std::filesystem::path file;
+    Lock lock; ///< the new lock
+    /// The lock differs from the file's (it was written, unless dry_run).
+    bool changed = false;
+    bool written = false;
+    /// What moved from the file's lock to the new one, and what the image will rebuild.
+    LockDiff diff;
+};
+
 struct BuildResult {
     BuiltImage image;
     OutputTarget output;
@@ -74,8 +98,12 @@ struct BuildResult {
     double output_seconds = 0; ///< writing the output
     /// Layers of the recipe that had to be written (0 on a fully cached rebuild).
     std::size_t layers_built() const;
-    /// The lock was written (it was missing an entry, or --update-lock).
+    /// The lock was written (it was missing an entry, an entry no longer matched the
+    /// recipe, or --update-lock).
     bool lock_written = false;
+    /// What the build moved in the lock before building (not with `locked` or
+    /// `update_lock`): set when the lock changed.
+    std::optional<LockResult> lock_update;
     bool wrote_output = false;
     /// How packages were split into parts (docs/apt.md): the size from which a source
     /// package is a part of its own, and the modulus of the boundary hash (both 0 when no
@@ -96,16 +124,16 @@ struct BuildResult {
     /// Locked .debs that their url no longer had, fetched from a mirror or a snapshot
     /// service instead (docs/apt.md), sorted by name.
     std::vector<apt::FetchedElsewhere> fetched_elsewhere;
-};
-
-struct LockResult {
-    std::filesystem::path file;
-    Lock lock; ///< the new lock
-    /// The lock differs from the file's (it was written, unless dry_run).
-    bool changed = false;
-    bool written = false;
-    /// What moved from the file's lock to the new one, and what the image will rebuild.
-    LockDiff diff;
+    /// What the remote cache read (--cache-from) found, when one was asked for.
+    std::optional<remote_cache::LookupReport> remote_cache;
+    /// Layers served by the remote cache (CacheStatus::remote) fetched for the output, and
+    /// their bytes (0 when the image is only pushed).
+    std::size_t remote_layers_fetched = 0;
+    std::uint64_t remote_bytes_fetched = 0;
+    /// The records the image's layers were found or made by (BuildOptions::
+    /// keep_cache_records): namespace -> key -> text.
+    remote_cache::Records cache_records;
+    std::string recipe_name;
 };
 
 /// `ocibake lock`: makes the recipe's lock answer the recipe (docs/lock.md). Without
@@ -126,6 +154,13 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options);
 
 /// load_recipe() then build().
 BuildResult build_recipe_file(const std::filesystem::path& recipe, const BuildOptions& options);
+
+/// Writes what `result` used to the remote cache `ref` (`--cache-to`; the recipe's name
+/// picks the tag when `ref` has none): its layers' cache entries and the records that
+/// find them, as one artifact whose layers are the image's layer blobs (mounted or
+/// skipped where the registry has them). Needs BuildOptions::keep_cache_records.
+remote_cache::ExportReport export_cache(const BuildResult& result, std::string_view ref,
+                                        const BuildOptions& options);
 
 /// Removes cache entries unused for options.max_age and the blobs only they kept.
 GcReport collect_garbage(const std::filesystem::path& cache_dir, const GcOptions& options);

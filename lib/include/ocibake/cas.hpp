@@ -27,12 +27,42 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 namespace ocibake {
+
+/// What `cache gc` keeps for a record of a namespace (besides the record itself).
+enum class RecordRefs {
+    none,          ///< no blob
+    digest_member, ///< the blob its JSON's "digest" names
+    digest_array,  ///< the blobs its JSON array of digests lists
+};
+
+/// One namespace of cache records (<root>/records/<name>/<key>): the one table of them
+/// (cas/namespaces.cpp). Store refuses a record in a namespace that is not in it.
+struct RecordNamespace {
+    std::string_view name;
+    std::string_view owner; ///< the module that writes it
+    std::string_view key;   ///< what the key is (Markdown)
+    std::string_view value; ///< what the value is (Markdown)
+    std::string_view meaning;
+    RecordRefs refs = RecordRefs::none;
+};
+
+/// Every record namespace, in the order docs/cache.md lists them.
+std::span<const RecordNamespace> record_namespaces();
+/// The namespace called `name`, or nullptr.
+const RecordNamespace* find_record_namespace(std::string_view name);
+/// The blobs a record keeps alive in `cache gc`, by its namespace's RecordRefs (a value
+/// that does not parse keeps none).
+std::vector<Digest> record_references(std::string_view ns, std::string_view value);
+/// docs/cache.md's table of records, rendered from record_namespaces().
+std::string record_namespaces_markdown();
 
 /// How a Store holds the store-wide lock.
 enum class StoreLock {
@@ -142,6 +172,27 @@ decltype(auto) decode_blob(BlobReader& reader, F&& decode) {
     }
 }
 
+/// Records and blobs a build may use besides the store's own: a remote layer cache
+/// (docs/cache.md) answers from memory what the store lacks. Nothing it answers is written
+/// to disk; its blobs stay where they are (a registry) until something fetches them.
+class RecordOverlay {
+public:
+    virtual ~RecordOverlay() = default;
+    /// Record `key` of namespace `ns`, when the overlay has it.
+    virtual std::optional<std::string> get_record(std::string_view ns,
+                                                  std::string_view key) const = 0;
+    /// The size of a blob the overlay vouches for (checked to exist with that size), or
+    /// nullopt.
+    virtual std::optional<std::uint64_t> blob_size(const Digest& digest) const = 0;
+};
+
+/// A record a build read or wrote (Store::journal()).
+struct RecordUse {
+    std::string ns;
+    std::string key;
+    bool operator<(const RecordUse& o) const { return std::tie(ns, key) < std::tie(o.ns, o.key); }
+};
+
 class Store {
 public:
     /// $OCIBAKE_CACHE_DIR, else $XDG_CACHE_HOME/ocibake, else $HOME/.cache/ocibake.
@@ -186,10 +237,22 @@ public:
     std::vector<DroppedBlob> dropped_blobs() const;
 
     // --- records ----------------------------------------------------------------------
-    /// Reads record `key` of namespace `ns` and marks it used. nullopt when absent.
+    /// Reads record `key` of namespace `ns` (one of record_namespaces(); another is
+    /// Error(internal)) and marks it used. nullopt when absent.
     std::optional<std::string> get_record(std::string_view ns, std::string_view key) const;
     /// Writes a record atomically (replacing an older one).
     void put_record(std::string_view ns, std::string_view key, std::string_view value) const;
+
+    /// Records the store lacks are asked of `overlay` (not owned; null: none). Set it
+    /// before the store is shared between threads.
+    void set_overlay(const RecordOverlay* overlay) noexcept;
+    const RecordOverlay* overlay() const noexcept;
+    /// The size of a blob that the overlay vouches for and the store does not hold.
+    std::optional<std::uint64_t> overlay_blob_size(const Digest& digest) const;
+    /// From now on, remember every record of these namespaces that is read (found, in the
+    /// store or the overlay) or written: what a remote cache export needs (journal()).
+    void keep_journal(std::vector<std::string> namespaces);
+    std::vector<RecordUse> journal() const;
 
     /// A temp path inside the store's tmp/ (same file system as blobs); the caller removes
     /// or renames it.
@@ -208,12 +271,11 @@ public:
     void drop_lease(std::string_view id) const;
 
     // --- maintenance --------------------------------------------------------------------
-    /// Needs an exclusive Store. `references` lists, for a record's text, the blobs it keeps.
-    /// A blob that cannot be read or does not match its name never fails gc: it is dropped
-    /// and listed in GcReport::corrupt.
-    GcReport gc(const GcOptions& options,
-                const std::function<std::vector<Digest>(std::string_view ns,
-                                                        std::string_view value)>& references);
+    /// Needs an exclusive Store. A kept record keeps the blobs record_references() finds in
+    /// it. A blob that cannot be read or does not match its name never fails gc: it is
+    /// dropped and listed in GcReport::corrupt. Records of a namespace this version does
+    /// not know (another version's) are kept while used, and keep no blob.
+    GcReport gc(const GcOptions& options);
 
 private:
     struct Impl;

@@ -202,6 +202,9 @@ enum class CacheStatus {
     hit,      ///< nothing read: every input's identity matched the cache
     verified, ///< inputs changed on disk but re-hashing showed the same layer
     built,    ///< the layer was written
+    /// found in a remote cache (docs/cache.md): its blob stays in that registry until an
+    /// output needs its bytes
+    remote,
 };
 const char* to_string(CacheStatus status) noexcept;
 
@@ -237,8 +240,5 @@ const char* to_string(LayerCheck::Status status) noexcept;
 /// read once. A layer whose blob is not in the store is `unchecked`, and so is every
 /// layer above it without a kept verdict.
 std::vector<LayerCheck> check_layers(Store& store, const std::vector<LayerResult>& layers);
-
-/// Blobs a layer cache record keeps alive (for Store::gc).
-std::vector<Digest> layer_record_references(std::string_view ns, std::string_view value);
 
 } // namespace ocibake

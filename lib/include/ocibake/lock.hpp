@@ -49,6 +49,20 @@
 //     "http://deb.debian.org/debian/pool/main/p/python3-defaults/python3_3.11.2-1+b1_amd64.deb"
 //     size = 26000
 //     sha256 = "sha256:..."
+//
+//     [[archive]]                              # one per layer with archives
+//     layer = "cudnn"
+//
+//       [[archive.file]]                       # in the layer's order
+//       url = "https://.../cudnn-linux-x86_64-9.0.0.312_cuda12-archive.tar.xz"
+//       size = 1234
+//       sha256 = "sha256:..."
+//       sha512 = "..."                         # when the recipe states one
+//       manifest = "https://.../redistrib_9.0.0.json"   # [[layer.nvidia]] only, with
+//       component = "cudnn"                    # the component and its version
+//       version = "9.0.0.312"
+//       platform = "linux-x86_64"
+//       variant = "cuda12"                     # for components with CUDA variants
 #pragma once
 
 #include "ocibake/digest.hpp"
@@ -162,15 +176,49 @@ struct LockedAptLayer {
     }
 };
 
+/// One archive a layer unpacks: a [[layer.archive]], or a [[layer.nvidia]] component.
+struct LockedArchive {
+    std::string url;
+    std::uint64_t size = 0;
+    Digest sha256;
+    std::string sha512;    ///< 128 hex digits, as the recipe states it, or ""
+    std::string manifest;  ///< [[layer.nvidia]]: the manifest it was resolved from, or ""
+    std::string component; ///< [[layer.nvidia]]: the component's name
+    std::string version;   ///< [[layer.nvidia]]: the component's version
+    std::string platform;  ///< [[layer.nvidia]]: "linux-x86_64", "linux-sbsa"...
+    std::string variant;   ///< [[layer.nvidia]]: "cuda12", or "" (no CUDA variants)
+    SourceLocation where;  ///< in the lock file (when read from one)
+
+    bool operator==(const LockedArchive& o) const {
+        return url == o.url && size == o.size && sha256 == o.sha256 && sha512 == o.sha512 &&
+               manifest == o.manifest && component == o.component && version == o.version &&
+               platform == o.platform && variant == o.variant;
+    }
+};
+
+/// The archives of one layer, in the layer's order (its [[layer.archive]]s, then each
+/// [[layer.nvidia]]'s components in the order it names them).
+struct LockedArchiveLayer {
+    std::string layer;
+    std::vector<LockedArchive> files;
+    SourceLocation where;
+
+    bool operator==(const LockedArchiveLayer& o) const {
+        return layer == o.layer && files == o.files;
+    }
+};
+
 struct Lock {
     std::optional<LockedBase> base;
-    std::vector<LockedAptLayer> apt;  ///< in the recipe's layer order
-    std::vector<LockedPython> python; ///< in the recipe's layer order
+    std::vector<LockedArchiveLayer> archives; ///< in the recipe's layer order
+    std::vector<LockedAptLayer> apt;          ///< in the recipe's layer order
+    std::vector<LockedPython> python;         ///< in the recipe's layer order
     bool operator==(const Lock& o) const {
-        return base == o.base && apt == o.apt && python == o.python;
+        return base == o.base && apt == o.apt && python == o.python && archives == o.archives;
     }
     /// The entry for a layer, or nullptr.
     const LockedPython* python_for(const std::string& layer) const;
+    const LockedArchiveLayer* archives_for(const std::string& layer) const;
 };
 
 /// "2025-01-11T10:12:07Z": a time as the lock writes it (UTC, to the second).

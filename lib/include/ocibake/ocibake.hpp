@@ -11,6 +11,7 @@
 #include "ocibake/image.hpp"
 #include "ocibake/layer.hpp"
 #include "ocibake/lock.hpp"
+#include "ocibake/network.hpp"
 #include "ocibake/oci.hpp"
 #include "ocibake/recipe.hpp"
 #include "ocibake/registry.hpp"

@@ -195,10 +195,11 @@ struct ImageFacts {
     void merge(const ImageFacts& later);
 };
 
-/// Scans a layer blob of the store (any compression) for interpreters
-/// (usr/bin/python3.X, usr/local/bin/python3.X) and glibc (libc.so.6: the GLIBC_2.N
-/// versions it defines, or a libc-2.N.so name). Remembered per blob in the cache.
-ImageFacts scan_layer(Store& store, const Digest& blob);
+/// Scans a layer of the store for interpreters (usr/bin/python3.X,
+/// usr/local/bin/python3.X) and glibc (libc.so.6: the GLIBC_2.N versions it defines, or a
+/// libc-2.N.so name), through the one verified layer reader (its blob digest and diffID
+/// are checked; a corrupt cached blob is dropped). Remembered per blob in the cache.
+ImageFacts scan_layer(Store& store, const LayerResult& layer);
 /// The same for a layer's planned entries (host files are read for libc.so.6).
 ImageFacts scan_entries(const std::vector<LayerEntry>& entries);
 

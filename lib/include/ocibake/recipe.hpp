@@ -68,6 +68,49 @@ struct PythonSpec {
     std::vector<std::string> extra_index_urls;
 };
 
+/// `[[layer.archive]]`: a tar or zip archive fetched by URL, checked against the digest
+/// the recipe states, and unpacked into the layer (docs/recipe.md).
+struct ArchiveItem {
+    SourceLocation where;
+    std::string url;
+    SourceLocation url_where;
+    Digest sha256;      ///< empty when only `sha512` is stated
+    std::string sha512; ///< 128 lowercase hex digits, or ""
+    SourceLocation digest_where;
+    std::uint32_t strip = 0; ///< leading path components dropped (as tar --strip-components)
+    std::string dst = "/";   ///< image path the archive's (stripped) paths go below
+    SourceLocation dst_where;
+    /// include, exclude (on the path after `strip`), mode, dir_mode, uid, gid,
+    /// preserve_modes; xattrs and follow_symlinks are not used.
+    CopyOptions options;
+    /// An installer package (docs/apt.md) whose payload this archive is, or "".
+    std::string satisfies;
+    SourceLocation satisfies_where;
+    /// What the first component of a path (after `strip`) becomes: {"lib", "lib64"} puts
+    /// lib/x at dst/lib64/x. Set by [[layer.nvidia]]'s layouts; not a recipe key.
+    std::vector<std::pair<std::string, std::string>> renames;
+};
+
+/// `[[layer.nvidia]]`: NVIDIA redistributable components by name, resolved from a
+/// redistrib_<version>.json manifest when the recipe is locked (docs/recipe.md).
+struct NvidiaItem {
+    SourceLocation where;
+    std::string manifest; ///< the manifest's URL (stated, or from product and version)
+    SourceLocation manifest_where;
+    std::string product; ///< "cuda", "cudnn", ... ("" when `manifest` is stated)
+    std::string version; ///< the manifest's version ("12.4.1")
+    std::vector<std::string> components;
+    SourceLocation components_where;
+    std::string platform; ///< "linux-x86_64", "linux-sbsa"...; "" = the recipe's platform
+    SourceLocation platform_where;
+    std::string cuda_variant;      ///< "cuda12", for manifests with an entry per CUDA major
+    std::string layout = "nvidia"; ///< "nvidia" (/usr/local/cuda-X.Y) or "debian"
+    SourceLocation layout_where;
+    std::string cuda_version; ///< "12.4": the nvidia layout's /usr/local/cuda-12.4
+    std::string satisfies;    ///< an installer package whose payload this is, or ""
+    SourceLocation satisfies_where;
+};
+
 struct LayerSpec {
     SourceLocation where;
     std::string name;    ///< unique in the recipe; default "layer-<n>" (1-based)
@@ -77,6 +120,10 @@ struct LayerSpec {
     std::vector<CopyItem> copies;     ///< applied first, in order
     std::vector<FileItem> files;      ///< applied after the copies, in order
     std::optional<PythonSpec> python; ///< applied last
+    /// Archives, and NVIDIA components (each installed as an archive): applied before the
+    /// copies, in order.
+    std::vector<ArchiveItem> archives;
+    std::vector<NvidiaItem> nvidia;
     /// Debian packages to install (`packages`), from the recipe's apt sources; see
     /// docs/apt.md. Their files come first; copies and files are applied over them.
     std::vector<apt::PackageRequest> packages;
@@ -96,7 +143,7 @@ struct LayerSpec {
     /// alternatives, ldconfig), not from its own entries alone.
     bool uses_image_below() const {
         return !packages.empty() || !accounts.empty() || !groups.empty() || !alternatives.empty() ||
-               ldconfig;
+               ldconfig || !nvidia.empty();
     }
 };
 
@@ -136,6 +183,10 @@ struct BuildSpec {
     /// The most layers the image may have (the base's, the parts, the others, the state
     /// layer): packages are grouped into fewer parts to stay within it (docs/apt.md).
     std::size_t max_layers = 100;
+    /// `cache = "registry/repository[:tag]"`: the remote layer cache a build reads
+    /// (--cache-from's default; docs/cache.md). Empty: none.
+    std::string cache;
+    SourceLocation cache_where;
 };
 
 /// What a `[[test]]` checks.

@@ -46,10 +46,14 @@ struct Reference {
     std::string manifest_ref() const;
 };
 
+/// What to authenticate with: a username and password (Basic, or the token service's
+/// password grant), or an identity token (an OAuth2 refresh token, as `docker login`
+/// stores one: an auth file's `identitytoken`, or a credential helper's answer with the
+/// username "<token>", which becomes this field with an empty username).
 struct Credentials {
     std::string username;
-    std::string password; ///< or an identity token with username "<token>"
-    std::string identity_token;
+    std::string password;
+    std::string identity_token; ///< when set, used instead of username and password
 };
 
 struct Options {
@@ -64,6 +68,8 @@ struct Options {
     /// Blobs larger than this are uploaded in PATCH chunks of chunk_size, and a dropped
     /// connection resumes from the last acknowledged chunk.
     std::uint64_t chunk_size = 128ull << 20;
+    /// A blob up to this size is uploaded in one PUT (POST, then PUT with the bytes);
+    /// a larger one in chunks of chunk_size (POST, PATCH..., PUT).
     std::uint64_t monolithic_limit = 16ull << 20;
     /// Called from worker threads: (digest, bytes done, bytes total).
     std::function<void(const Digest&, std::uint64_t, std::uint64_t)> progress;

@@ -102,6 +102,31 @@ enum class Network {
     host, ///< the host's network (what service tests use to reach the container)
 };
 
+/// A resource limit of the container's process (config.json's `process.rlimits`).
+struct Rlimit {
+    static constexpr std::uint64_t unlimited = ~std::uint64_t{0}; ///< RLIM_INFINITY
+
+    std::string type; ///< "RLIMIT_NOFILE", ...
+    std::uint64_t soft = 0;
+    std::uint64_t hard = 0;
+
+    /// Parses `docker run --ulimit`'s `NAME=SOFT[:HARD]` (HARD defaults to SOFT; -1 is
+    /// unlimited); NAME is one of Docker's: core, cpu, data, fsize, locks, memlock,
+    /// msgqueue, nice, nofile, nproc, rss, rtprio, rttime, sigpending, stack. Error(usage)
+    /// naming the text otherwise, and when SOFT is above HARD.
+    static Rlimit parse(std::string_view text);
+};
+
+/// Docker's size syntax (`--shm-size 8g`): a number, optionally with a fraction, then
+/// an optional unit b, k, m, g, t or p (any case, powers of 1024, an optional `i` and
+/// `b` after it: `8GiB`). Error(usage) naming `flag` and the text otherwise.
+std::uint64_t parse_size(std::string_view text, std::string_view flag);
+
+/// Checks `--hostname` as Docker does (RFC 1123: labels of letters, digits and `-`, at
+/// most 63 characters each, 253 in all). Error(usage) naming the text otherwise: the name
+/// goes into /etc/hosts, where a space or a newline would add entries.
+void check_hostname(std::string_view name);
+
 /// Everything config.json says about one container. Made from the image by
 /// Bundle::spec_for(), then adjusted (GPUs add devices, mounts, env and hooks).
 struct ContainerSpec {
@@ -118,8 +143,14 @@ struct ContainerSpec {
     /// an overlay over the bundle's rootfs.
     std::string root_path = "rootfs";
     Network network = Network::none;
+    /// A network namespace to join (`/proc/PID/fd/N` of a PortForwarder) instead of a new
+    /// one; not with Network::host.
+    std::string network_namespace;
     std::uint64_t shm_size = 64ull << 20; ///< /dev/shm (NCCL and DataLoaders want more)
-    std::vector<Mount> mounts;            ///< after the standard ones (/proc, /dev, /sys, ...)
+    /// `--ipc host`: no IPC namespace of its own, and the host's /dev/shm (shm_size unused).
+    bool host_ipc = false;
+    std::vector<Rlimit> rlimits; ///< none: the runtime's own (inherited) limits
+    std::vector<Mount> mounts;   ///< after the standard ones (/proc, /dev, /sys, ...)
     std::vector<DeviceNode> devices;
     std::vector<Hook> hooks;
 
@@ -141,13 +172,18 @@ struct ContainerOverrides {
     bool terminal = false;
     bool read_only_root = false;
     Network network = Network::none;
+    std::string network_namespace; ///< see ContainerSpec::network_namespace
+    std::optional<std::string> hostname;
     std::vector<Mount> mounts;
     std::optional<std::uint64_t> shm_size;
+    bool host_ipc = false;
+    std::vector<Rlimit> rlimits;
 };
 
 /// The config.json text for `spec` (OCI runtime spec 1.0.2): process, root (`rootfs`),
-/// hostname, the standard mounts then spec.mounts, hooks, namespaces (pid, ipc, uts,
-/// mount, and network unless Network::host), devices with their cgroup rules, Docker's
+/// hostname, the standard mounts then spec.mounts, hooks, rlimits, namespaces (pid, uts,
+/// mount, ipc unless host_ipc, and network unless Network::host: a new one, or
+/// network_namespace), devices with their cgroup rules, Docker's
 /// default capabilities, masked and read-only /proc and /sys paths.
 std::string runtime_config_json(const ContainerSpec& spec);
 

@@ -292,7 +292,8 @@ Digest ImageFacts::fingerprint() const {
     return h.finish();
 }
 
-ImageFacts read_image_facts(Store& store, const std::vector<Digest>& layers) {
+ImageFacts read_image_facts(Store& store, const std::vector<Digest>& layers,
+                            const std::function<void()>& fetch) {
     Sha256 key;
     key.update("ocibake image-facts 4\n");
     for (const Digest& d : layers) {
@@ -317,6 +318,9 @@ ImageFacts read_image_facts(Store& store, const std::vector<Digest>& layers) {
         } catch (const std::exception&) {
             // a damaged record is a miss
         }
+    }
+    if (fetch) {
+        fetch();
     }
     ImageFacts facts;
     for (const Digest& d : layers) {

@@ -1,9 +1,14 @@
 #include "build/apt_layers.hpp"
 
+#include "apt/fetch.hpp"
+#include "apt/installer.hpp"
+#include "build/archive_layers.hpp"
+
 #include "common/text.hpp"
 
 #include <algorithm>
 #include <optional>
+#include <set>
 
 namespace ocibake::detail {
 
@@ -122,6 +127,7 @@ public:
             throw RecipeError(e.kind(), spec.packages_where,
                               "layer '" + spec.name + "': " + e.what());
         }
+        check_installers(spec, out, idx);
         return out;
     }
 
@@ -135,6 +141,58 @@ public:
     }
 
 private:
+    /// Refuses an installer package (apt/installer.hpp) whose payload no archive of the
+    /// recipe says it provides (`satisfies`).
+    void check_installers(const LayerSpec& spec, const LockedAptLayer& layer,
+                          const apt::Index& idx) {
+        std::set<std::string> satisfied;
+        for (const LayerSpec& l : recipe_.layers) {
+            for (const auto& [name, where] : satisfied_installers(l)) {
+                satisfied.insert(name);
+            }
+        }
+        const auto& listed = apt::detail::listed_installers();
+        for (const LockedPackage& p : layer.installs) {
+            bool named = std::find(listed.begin(), listed.end(), p.name) != listed.end();
+            const apt::Candidate* c = idx.find(p.name, p.version, p.arch);
+            if (satisfied.count(p.name) != 0 ||
+                (!named && (c == nullptr || !apt::detail::may_download(*c)))) {
+                continue;
+            }
+            http::Client client = apt_client(recipe_, options_);
+            apt::detail::fetch_deb(store_, client, p);
+            std::optional<apt::detail::InstallerFinding> f = apt::detail::inspect_installer(
+                store_, p.sha256, p.name, p.version, apt_native_arch(recipe_), named);
+            if (f) {
+                refuse_installer(spec, *f);
+            }
+        }
+    }
+
+    [[noreturn]] static void refuse_installer(const LayerSpec& spec,
+                                              const apt::detail::InstallerFinding& f) {
+        std::string what = "layer '" + spec.name + "': package " + f.package + " " + f.version +
+                           " is an installer: " + f.evidence +
+                           ", and ocibake runs no maintainer scripts, so the image would "
+                           "have nothing of its payload";
+        std::string example = "url = \"https://...\"\n  sha256 = \"...\"";
+        if (!f.downloads.empty()) {
+            what += "; it would have downloaded";
+            for (const apt::detail::InstallerDownload& d : f.downloads) {
+                what += " " + d.url + (d.checksum.empty() ? "" : " (" + d.checksum + ")");
+            }
+            const apt::detail::InstallerDownload& d = f.downloads.front();
+            std::string algo = d.checksum.starts_with("sha512:") ? "sha512" : "sha256";
+            example = "url = \"" + d.url + "\"\n  " + algo + " = \"" +
+                      (d.checksum.empty() ? std::string("...") : d.checksum.substr(7)) + "\"";
+        }
+        throw RecipeError(ErrorKind::input, spec.packages_where, what,
+                          "provide the payload in the recipe and say so:\n  [[layer.archive]]\n  " +
+                              example + "\n  strip = 1\n  dst = \"...\"\n  satisfies = \"" +
+                              f.package + "\"\n(or a [[layer.nvidia]] with satisfies = \"" +
+                              f.package + "\"; see docs/apt.md, installer packages)");
+    }
+
     const Recipe& recipe_;
     Store& store_;
     const BuildOptions& options_;
@@ -321,7 +379,7 @@ std::vector<LockedAptLayer> locked_apt_layers(const Recipe& recipe, Store& store
     Resolution resolution(recipe, store, options);
     Digest sources = sources_fingerprint(recipe);
     std::string hint = "run `ocibake lock " + recipe.file.string() +
-                       "` to resolve the packages again, or build with --update-lock";
+                       "` to resolve the packages again (a build without --locked does it too)";
     std::vector<LockedAptLayer> out;
     bool changed = false;
     for (const LayerSpec& spec : recipe.layers) {
@@ -330,6 +388,13 @@ std::vector<LockedAptLayer> locked_apt_layers(const Recipe& recipe, Store& store
         }
         auto entry = std::find_if(lock.apt.begin(), lock.apt.end(),
                                   [&](const LockedAptLayer& l) { return l.layer == spec.name; });
+        if (entry == lock.apt.end() && options.locked) {
+            throw RecipeError(ErrorKind::recipe, spec.packages_where,
+                              "the lock " + lock_file.string() +
+                                  " has no entry for the packages of layer '" + spec.name +
+                                  "', and --locked forbids adding one",
+                              hint);
+        }
         if (entry == lock.apt.end() || options.update_lock) {
             out.push_back(resolution.resolve(spec, base, out));
             if (entry != lock.apt.end()) {
@@ -406,7 +471,7 @@ ImagePlan plan_image(const Recipe& recipe, const std::vector<LockedAptLayer>& lo
         decl.accounts = spec.accounts;
         decl.groups = spec.groups;
         decl.alternatives = spec.alternatives;
-        decl.ldconfig = spec.ldconfig;
+        decl.ldconfig = spec.ldconfig || !spec.nvidia.empty(); // NVIDIA's libraries are loadable
         decl.uses_image_below = spec.uses_image_below();
         plan.layers.push_back(std::move(decl));
     }

@@ -2,6 +2,7 @@
 
 #include "apt/image_build.hpp"
 #include "build/apt_layers.hpp"
+#include "build/archive_layers.hpp"
 #include "build/python_layers.hpp"
 #include "build/steps.hpp"
 #include "common/thread_pool.hpp"
@@ -40,8 +41,12 @@ namespace detail {
 }
 
 std::vector<LayerEntry> plan_layer(const LayerSpec& spec, unsigned threads,
-                                   const std::vector<LayerEntry>& python) {
+                                   const std::vector<LayerEntry>& python,
+                                   const std::vector<LayerEntry>& archives) {
     LayerBuilder b(threads);
+    for (const auto& e : archives) { // [[layer.archive]], [[layer.nvidia]]
+        b.add(e);
+    }
     for (const auto& copy : spec.copies) {
         try {
             b.add_tree(copy.src, copy.dst, copy.options, copy.src_where.str());
@@ -87,13 +92,13 @@ std::vector<LayerEntry> plan_layer(const LayerSpec& spec, unsigned threads,
 }
 
 // Base layer blobs for the Python planner, fetched when the base is a registry's.
-std::vector<Digest> local_base_layers(Store& store, const Image& image,
-                                      const BuildOptions& options) {
+std::vector<LayerResult> local_base_layers(Store& store, const Image& image,
+                                           const BuildOptions& options) {
     std::vector<oci::Descriptor> layers;
-    std::vector<Digest> out;
+    std::vector<LayerResult> out;
     for (const auto& l : image.layers) {
         layers.push_back(l.blob.descriptor);
-        out.push_back(l.blob.descriptor.digest);
+        out.push_back(l.blob);
     }
     registry::fetch_remote_blobs(store, layers, image.remote_blobs, options.registry);
     return out;
@@ -195,7 +200,13 @@ LockedBase locked_base(const Recipe& recipe, const BuildOptions& options, bool& 
                               "), but the recipe asks for " + recipe.base.ref + " (" +
                               recipe.platform.str() + ") at " + recipe.base.where.str(),
                           "run `ocibake lock " + recipe.file.string() +
-                              "` to pin the new base, or build with --update-lock");
+                              "` to pin the new base (a build without --locked does it too)");
+    }
+    if (options.locked) {
+        throw RecipeError(ErrorKind::recipe, recipe.base.where,
+                          "the lock " + file.string() + " has no entry for base " +
+                              recipe.base.ref + ", and --locked forbids adding one",
+                          "run `ocibake lock " + recipe.file.string() + "` to pin it");
     }
     lock.base = detail::resolve_base(recipe, options);
     write_lock(file, lock, recipe.file.filename().string());
@@ -245,8 +256,11 @@ apt::ImageFacts detail::base_facts(Store& store, const std::vector<LayerResult>&
         descriptors.push_back(l.descriptor);
         digests.push_back(l.descriptor.digest);
     }
-    registry::fetch_remote_blobs(store, descriptors, remote, options.registry);
-    return apt::read_image_facts(store, digests);
+    // A registry base's layers are fetched only when no record (local, or a remote
+    // cache's) has their facts.
+    return apt::read_image_facts(store, digests, [&] {
+        registry::fetch_remote_blobs(store, descriptors, remote, options.registry);
+    });
 }
 
 std::size_t BuildResult::layers_built() const {
@@ -260,7 +274,7 @@ namespace {
 
 // One attempt of build(), into `result`.
 void build_into(Store& store, const Recipe& recipe, const BuildOptions& options,
-                BuildResult& result) {
+                const remote_cache::Remote* remote, BuildResult& result) {
     std::int64_t epoch =
         options.source_date_epoch.value_or(recipe.build.source_date_epoch.value_or(0));
     if (epoch < 0) {
@@ -362,7 +376,19 @@ void build_into(Store& store, const Recipe& recipe, const BuildOptions& options,
         }
     }
 
-    // Each layer's own entries (copies, files, wheels), listed in parallel.
+    // Archives: pinned in the lock (written when it has no entry for a layer), fetched
+    // once into the store, unpacked once into the cache.
+    std::vector<std::vector<LayerEntry>> archives(recipe.layers.size());
+    if (detail::has_archive_layers(recipe)) {
+        bool written = false;
+        archives = detail::plan_archive_layers({recipe, options, store}, written);
+        if (written) {
+            result.lock_written = true;
+            result.lock_file = lock_file_of(recipe, options);
+        }
+    }
+
+    // Each layer's own entries (archives, copies, files, wheels), listed in parallel.
     auto layers_start = Clock::now();
     std::size_t parallel =
         std::max<std::size_t>(1, std::min<std::size_t>(threads, recipe.layers.size()));
@@ -373,8 +399,9 @@ void build_into(Store& store, const Recipe& recipe, const BuildOptions& options,
         std::vector<std::future<std::vector<LayerEntry>>> planned;
         for (std::size_t index = 0; index < recipe.layers.size(); ++index) {
             options_of.push_back(layer_options(recipe, recipe.layers[index], epoch, threads));
-            planned.push_back(plan_pool.submit(
-                [&, index] { return plan_layer(recipe.layers[index], threads, python[index]); }));
+            planned.push_back(plan_pool.submit([&, index] {
+                return plan_layer(recipe.layers[index], threads, python[index], archives[index]);
+            }));
         }
         for (std::size_t index = 0; index < planned.size(); ++index) {
             const LayerSpec& spec = recipe.layers[index];
@@ -467,6 +494,15 @@ void build_into(Store& store, const Recipe& recipe, const BuildOptions& options,
     for (std::size_t j = 0; j < futures.size(); ++j) {
         try {
             LayerReport report = futures[j].get();
+            const oci::Descriptor& blob = report.layer.descriptor;
+            if (remote != nullptr && !store.has_blob(blob.digest) &&
+                remote->blob_size(blob.digest) == blob.size) {
+                // Found in the remote cache: the blob stays in its registry until an output
+                // needs its bytes (a push mounts or skips it).
+                report.cache = CacheStatus::remote;
+                image.remote_blobs[blob.digest] =
+                    RemoteBlob{remote->reference().registry, remote->reference().repository};
+            }
             std::string comment = jobs[j].layer < recipe.layers.size()
                                       ? recipe.layers[jobs[j].layer].comment
                                       : "whole-image state: dpkg status, ld.so.cache, accounts, "
@@ -504,34 +540,98 @@ void build_into(Store& store, const Recipe& recipe, const BuildOptions& options,
         for (const auto& l : result.image.layers) {
             layers.push_back(l.descriptor);
         }
-        // The output holds every blob: a registry base's layers are fetched now.
+        for (const auto& l : result.layers) {
+            if (l.cache == CacheStatus::remote &&
+                store.blob_size(l.layer.descriptor.digest) != l.layer.descriptor.size) {
+                ++result.remote_layers_fetched;
+                result.remote_bytes_fetched += l.layer.descriptor.size;
+            }
+        }
+        // The output holds every blob: a registry base's layers (and those a remote cache
+        // served) are fetched now.
         result.base_layers_fetched += registry::fetch_remote_blobs(
             store, layers, result.image.remote_blobs, options.registry);
         write_image(store, result.image, result.output, recipe.name, recipe.tag, threads);
         result.wrote_output = true;
     }
     result.output_seconds = seconds_since(output_start);
+    result.base_layers_fetched -=
+        std::min(result.base_layers_fetched, result.remote_layers_fetched);
+    if (options.keep_cache_records) {
+        for (const RecordUse& use : store.journal()) {
+            if (auto text = store.get_record(use.ns, use.key)) {
+                result.cache_records[use.ns][use.key] = *text;
+            }
+        }
+    }
+}
+
+} // namespace
+
+namespace {
+
+// What `ocibake lock` does, before a build without --locked or --update-lock: the lock's
+// entries whose recipe inputs changed (or that are missing) are resolved again, every
+// other pin stays. Returns what moved when a lock existed and changed; a first lock is
+// only written (BuildResult::lock_written).
+std::optional<LockResult> follow_recipe(const Recipe& recipe, const BuildOptions& options,
+                                        bool& written) {
+    bool remote = !recipe.base.ref.empty() || detail::has_apt_layers(recipe) ||
+                  detail::has_python_layers(recipe);
+    if (options.locked || options.update_lock || !remote) {
+        return std::nullopt;
+    }
+    LockOptions lo;
+    lo.dry_run = true; // a lock that does not parse is an error here, not remade
+    LockResult r = lock_recipe(recipe, options, lo);
+    bool existed = fs::exists(r.file);
+    if (!r.changed || (!existed && r.lock == Lock{})) {
+        return std::nullopt;
+    }
+    write_lock(r.file, r.lock, recipe.file.filename().string());
+    r.written = true;
+    written = true;
+    if (!existed) {
+        return std::nullopt;
+    }
+    return r;
 }
 
 } // namespace
 
 BuildResult build(const Recipe& recipe, const BuildOptions& options) {
     auto start = Clock::now();
+    bool lock_written = false;
+    std::optional<LockResult> lock_update = follow_recipe(recipe, options, lock_written);
     Store store(options.cache_dir.empty() ? Store::default_root() : options.cache_dir);
+    std::vector<std::string> kept(std::begin(remote_cache::index_namespaces),
+                                  std::end(remote_cache::index_namespaces));
+    kept.insert(kept.end(), std::begin(remote_cache::records_namespaces),
+                std::end(remote_cache::records_namespaces));
+    store.keep_journal(kept);
+    std::unique_ptr<remote_cache::Remote> remote;
+    std::string from = options.cache_from;
+    if (from.empty() && !options.no_cache_from) {
+        from = recipe.build.cache;
+    }
+    if (!from.empty()) {
+        remote = remote_cache::Remote::open(store, remote_cache::cache_reference(from, recipe.name),
+                                            options.registry);
+        store.set_overlay(remote.get());
+    }
     // A reader that finds a cached blob corrupt (a layer that does not decompress, a base
     // layer or .deb whose bytes do not hash to its name, a blob copied into the output)
     // drops it from the cache. Building again then makes it anew: the layer is rebuilt,
     // the base layer or package fetched again. Each retry needs a newly dropped blob.
     constexpr int kMaxRetries = 3;
-    bool lock_written = false;
-    fs::path lock_file;
+    fs::path lock_file = lock_written ? lock_file_of(recipe, options) : fs::path();
     for (int attempt = 0;; ++attempt) {
         std::size_t dropped = store.dropped_blobs().size();
         BuildResult result;
         result.lock_written = lock_written;
         result.lock_file = lock_file;
         try {
-            build_into(store, recipe, options, result);
+            build_into(store, recipe, options, remote.get(), result);
         } catch (const Error&) {
             if (attempt == kMaxRetries || store.dropped_blobs().size() == dropped) {
                 throw;
@@ -541,6 +641,11 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
             continue;
         }
         result.dropped_blobs = store.dropped_blobs();
+        result.lock_update = lock_update;
+        if (remote) {
+            result.remote_cache = remote->report(); // complete once its HEADs are done
+        }
+        result.recipe_name = recipe.name;
         result.seconds = seconds_since(start);
         return result;
     }
@@ -550,25 +655,23 @@ BuildResult build_recipe_file(const fs::path& recipe, const BuildOptions& option
     return build(load_recipe(recipe), options);
 }
 
+remote_cache::ExportReport export_cache(const BuildResult& result, std::string_view ref,
+                                        const BuildOptions& options) {
+    Store store(options.cache_dir.empty() ? Store::default_root() : options.cache_dir);
+    std::vector<LayerResult> layers;
+    for (const auto& l : result.layers) {
+        if (!l.from_base) {
+            layers.push_back(l.layer);
+        }
+    }
+    return remote_cache::export_records(
+        store, result.cache_records, layers, result.image.remote_blobs, result.recipe_name,
+        remote_cache::cache_reference(ref, result.recipe_name), options.registry);
+}
+
 GcReport collect_garbage(const fs::path& cache_dir, const GcOptions& options) {
     Store store(cache_dir.empty() ? Store::default_root() : cache_dir, StoreLock::exclusive);
-    return store.gc(options,
-                    [](std::string_view ns, std::string_view value) -> std::vector<Digest> {
-                        if (ns == "layer-blob") {
-                            return layer_record_references(ns, value);
-                        }
-                        if (ns == "base" || ns == "image" || ns == "python-wheel") {
-                            std::vector<Digest> out;
-                            try {
-                                for (const auto& d : nlohmann::json::parse(value)) {
-                                    out.push_back(Digest::parse(d.get<std::string>()));
-                                }
-                            } catch (const std::exception&) {
-                            }
-                            return out;
-                        }
-                        return {};
-                    });
+    return store.gc(options);
 }
 
 } // namespace ocibake

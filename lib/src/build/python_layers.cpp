@@ -106,8 +106,8 @@ private:
     py::ImageFacts facts_below(std::size_t index) {
         if (!base_) {
             base_.emplace();
-            for (const Digest& blob : c_.base_layers()) {
-                base_->merge(py::scan_layer(c_.store, blob));
+            for (const LayerResult& layer : c_.base_layers()) {
+                base_->merge(py::scan_layer(c_.store, layer));
             }
         }
         py::ImageFacts facts = *base_;
@@ -247,7 +247,7 @@ LockedPython resolve(const PythonContext& c, const LayerSpec& layer, const Layer
 
 std::string hint_for(const PythonContext& c) {
     return "run `ocibake lock " + c.recipe.file.string() +
-           "` to lock the Python inputs again, or build with --update-lock";
+           "` to lock the Python inputs again (a build without --locked does it too)";
 }
 
 /// What a layer's requirements (or pylock) ask for, by normalised name: one entry per
@@ -433,6 +433,13 @@ std::vector<std::vector<LayerEntry>> plan_python_layers(const PythonContext& c, 
         const LockedPython* pinned = lock.python_for(layer.name);
         bool wants_lock = !spec.requirements.empty() || !spec.pylock.empty();
         LockedPython fresh;
+        if (wants_lock && pinned == nullptr && c.options.locked) {
+            throw RecipeError(ErrorKind::recipe, spec.where,
+                              "the lock " + lock_file_of(c).string() +
+                                  " has no Python entry for layer '" + layer.name +
+                                  "', and --locked forbids adding one",
+                              hint_for(c));
+        }
         if (wants_lock && (pinned == nullptr || c.options.update_lock)) {
             fresh = resolve(c, layer, t, client);
             auto it = std::find_if(lock.python.begin(), lock.python.end(),

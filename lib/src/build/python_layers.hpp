@@ -15,7 +15,7 @@ struct PythonContext {
     Store& store;
     /// The base image's layer blobs (in the store), bottom first: scanned for the Python
     /// and glibc when a layer does not state them.
-    std::function<std::vector<Digest>()> base_layers;
+    std::function<std::vector<LayerResult>()> base_layers;
     /// A layer's entries from its copies and files (for the facts of earlier layers).
     std::function<std::vector<LayerEntry>(const LayerSpec&)> plan;
     /// The recipe's apt layers as locked (empty without packages): an earlier layer's

@@ -16,13 +16,15 @@ std::filesystem::path lock_file_of(const Recipe& recipe, const BuildOptions& opt
 /// A library error re-thrown as a diagnostic at a recipe location.
 [[noreturn]] void rethrow_at(const SourceLocation& where, const Error& e);
 
-/// A layer's entries from its copies and files (and planned [layer.python] entries).
+/// A layer's entries: its archives' (planned beforehand, archive_layers.cpp), then its
+/// copies and files, then its planned [layer.python] entries; later ones win.
 std::vector<LayerEntry> plan_layer(const LayerSpec& spec, unsigned threads,
-                                   const std::vector<LayerEntry>& python = {});
+                                   const std::vector<LayerEntry>& python = {},
+                                   const std::vector<LayerEntry>& archives = {});
 
 /// Base layer blobs for the Python planner, fetched when the base is a registry's.
-std::vector<Digest> local_base_layers(Store& store, const Image& image,
-                                      const BuildOptions& options);
+std::vector<LayerResult> local_base_layers(Store& store, const Image& image,
+                                           const BuildOptions& options);
 
 /// The recipe's [base] ref resolved in its registry now: the manifest (and index) its tag
 /// names for the recipe's platform.

@@ -4,6 +4,7 @@
 #include "ocibake/build.hpp"
 
 #include "build/apt_layers.hpp"
+#include "build/archive_layers.hpp"
 #include "build/python_layers.hpp"
 #include "build/steps.hpp"
 #include "common/thread_pool.hpp"
@@ -592,9 +593,9 @@ apt::ImageFacts lock_base_facts(Store& store, const Recipe& recipe,
 }
 
 /// The base's layer blobs for the Python planner (the base as the new lock pins it).
-std::vector<Digest> lock_base_layers(Store& store, const Recipe& recipe,
-                                     const std::optional<LockedBase>& pinned,
-                                     const BuildOptions& options) {
+std::vector<LayerResult> lock_base_layers(Store& store, const Recipe& recipe,
+                                          const std::optional<LockedBase>& pinned,
+                                          const BuildOptions& options) {
     Image image;
     try {
         SourceImage base;
@@ -706,6 +707,12 @@ LockResult lock_recipe(const Recipe& recipe, const BuildOptions& options,
             wheel_freed = [&only](const LockedWheel& w) { return only.wheel(w); };
         }
         lock.python = detail::lock_python_layers(context, before.python, keep, wheel_freed);
+    }
+
+    if (detail::has_archive_layers(recipe)) {
+        // Nothing of an archive moves while the recipe stays: it names the digest, or a
+        // versioned NVIDIA manifest. An entry that still answers the recipe is kept.
+        lock.archives = detail::lock_archive_layers({recipe, options, store}, before.archives);
     }
 
     result.lock = lock;

@@ -124,11 +124,27 @@ struct DropLog {
 };
 
 // ---------------------------------------------------------------------------------------
+/// The records a build used, for a remote cache export (Store::journal()).
+struct RecordJournal {
+    std::mutex mutex;
+    std::set<std::string> namespaces;
+    std::set<RecordUse> used;
+};
+
 struct Store::Impl {
     fs::path root;
     UniqueFd lock_fd;
     bool exclusive = false;
     std::shared_ptr<DropLog> drops = std::make_shared<DropLog>();
+    const RecordOverlay* overlay = nullptr;
+    std::shared_ptr<RecordJournal> journal = std::make_shared<RecordJournal>();
+
+    void note(std::string_view ns, std::string_view key) const {
+        std::lock_guard lock(journal->mutex);
+        if (journal->namespaces.count(std::string(ns)) != 0) {
+            journal->used.insert({std::string(ns), std::string(key)});
+        }
+    }
 };
 
 fs::path Store::default_root() {
@@ -494,19 +510,36 @@ std::vector<DroppedBlob> Store::dropped_blobs() const {
 }
 
 // ---------------------------------------------------------------------------------------
-std::optional<std::string> Store::get_record(std::string_view ns, std::string_view key) const {
+namespace {
+
+void check_record_name(std::string_view ns, std::string_view key) {
     if (!valid_record_name(ns) || !valid_record_name(key)) {
         throw Error(ErrorKind::internal,
                     "invalid cache record name " + std::string(ns) + "/" + std::string(key));
     }
+    if (find_record_namespace(ns) == nullptr) {
+        throw Error(ErrorKind::internal, "cache record namespace '" + std::string(ns) +
+                                             "' is not declared in cas/namespaces.cpp");
+    }
+}
+
+} // namespace
+
+std::optional<std::string> Store::get_record(std::string_view ns, std::string_view key) const {
+    check_record_name(ns, key);
     fs::path path = impl_->root / "records" / ns / key;
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT) {
-            return std::nullopt;
+            std::optional<std::string> other;
+            if (impl_->overlay != nullptr && (other = impl_->overlay->get_record(ns, key))) {
+                impl_->note(ns, key);
+            }
+            return other;
         }
         detail::throw_errno(ErrorKind::io, "cannot read cache record " + path.string(), errno);
     }
+    impl_->note(ns, key);
     UniqueFd guard(fd);
     std::string text;
     char buf[4096];
@@ -522,10 +555,7 @@ std::optional<std::string> Store::get_record(std::string_view ns, std::string_vi
 }
 
 void Store::put_record(std::string_view ns, std::string_view key, std::string_view value) const {
-    if (!valid_record_name(ns) || !valid_record_name(key)) {
-        throw Error(ErrorKind::internal,
-                    "invalid cache record name " + std::string(ns) + "/" + std::string(key));
-    }
+    check_record_name(ns, key);
     fs::path dir = impl_->root / "records" / ns;
     std::error_code ec;
     fs::create_directories(dir, ec);
@@ -535,6 +565,32 @@ void Store::put_record(std::string_view ns, std::string_view key, std::string_vi
     // Not fsync'd: after a crash a record is old, new or empty, and an empty or unreadable
     // record is a cache miss. Blobs, which records point to, are fsync'd.
     detail::atomic_write_file(dir / key, value, 0644, /*durable=*/false);
+    impl_->note(ns, key);
+}
+
+void Store::set_overlay(const RecordOverlay* overlay) noexcept {
+    impl_->overlay = overlay;
+}
+
+const RecordOverlay* Store::overlay() const noexcept {
+    return impl_->overlay;
+}
+
+std::optional<std::uint64_t> Store::overlay_blob_size(const Digest& digest) const {
+    if (impl_->overlay == nullptr || has_blob(digest)) {
+        return std::nullopt;
+    }
+    return impl_->overlay->blob_size(digest);
+}
+
+void Store::keep_journal(std::vector<std::string> namespaces) {
+    std::lock_guard lock(impl_->journal->mutex);
+    impl_->journal->namespaces.insert(namespaces.begin(), namespaces.end());
+}
+
+std::vector<RecordUse> Store::journal() const {
+    std::lock_guard lock(impl_->journal->mutex);
+    return {impl_->journal->used.begin(), impl_->journal->used.end()};
 }
 
 // ---------------------------------------------------------------------------------------
@@ -611,9 +667,7 @@ std::uint64_t live_leases(const fs::path& dir, bool dry_run, std::set<std::strin
 
 } // namespace
 
-GcReport Store::gc(
-    const GcOptions& options,
-    const std::function<std::vector<Digest>(std::string_view, std::string_view)>& references) {
+GcReport Store::gc(const GcOptions& options) {
     if (!impl_->exclusive) {
         throw Error(ErrorKind::internal, "cache gc needs an exclusively locked store");
     }
@@ -657,7 +711,7 @@ GcReport Store::gc(
                 ++report.records_removed;
                 continue;
             }
-            for (const Digest& d : references(ns_name, text)) {
+            for (const Digest& d : record_references(ns_name, text)) {
                 live.insert(d);
             }
         }

@@ -170,4 +170,33 @@ Excerpt excerpt(std::string_view line, std::uint32_t column, bool cut_after, std
     return out;
 }
 
+/// True when `text` is UTF-8 (no overlong forms, surrogates or code points past U+10FFFF).
+bool valid_utf8(std::string_view text) {
+    for (std::size_t i = 0; i < text.size();) {
+        auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+        unsigned char c = byte(i);
+        std::size_t n = c < 0x80         ? 1
+                        : (c >> 5) == 6  ? 2
+                        : (c >> 4) == 14 ? 3
+                        : (c >> 3) == 30 ? 4
+                                         : 0;
+        if (n == 0 || i + n > text.size()) {
+            return false;
+        }
+        std::uint32_t cp = n == 1 ? c : c & (0x7f >> n);
+        for (std::size_t k = 1; k < n; ++k) {
+            if ((byte(i + k) & 0xc0) != 0x80) {
+                return false;
+            }
+            cp = (cp << 6) | (byte(i + k) & 0x3f);
+        }
+        static constexpr std::uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < least[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+            return false;
+        }
+        i += n;
+    }
+    return true;
+}
+
 } // namespace ocibake::detail

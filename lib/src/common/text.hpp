@@ -34,4 +34,7 @@ struct Excerpt {
 Excerpt excerpt(std::string_view line, std::uint32_t column, bool cut_after = false,
                 std::size_t width = 120);
 
+/// True when `text` is UTF-8 (no overlong forms, surrogates or code points past U+10FFFF).
+bool valid_utf8(std::string_view text);
+
 } // namespace ocibake::detail

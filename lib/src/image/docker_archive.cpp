@@ -5,6 +5,7 @@
 #include "common/fs.hpp"
 #include "image/internal.hpp"
 #include "layer/compress.hpp"
+#include "layer/reader.hpp"
 #include "layer/stream.hpp"
 #include "layer/tar_writer.hpp"
 
@@ -23,35 +24,8 @@ namespace {
 
 // Streams a layer blob from the store, decompressed, to `sink`; checks the diffID.
 std::uint64_t stream_layer(const Store& store, const LayerResult& layer, const ByteSink& sink) {
-    Sha256 diff;
-    std::uint64_t size = 0;
-    auto decompressor = make_decompressor(
-        compression_of_media_type(layer.descriptor.media_type),
-        [&](const char* data, std::size_t n) {
-            diff.update(data, n);
-            size += n;
-            sink(data, n);
-        },
-        "layer " + layer.descriptor.digest.str());
-    BlobReader reader = store.open_blob(layer.descriptor.digest);
-    decode_blob(reader, [&] {
-        std::vector<char> buf(1 << 20);
-        for (;;) {
-            std::size_t n = reader.read(buf.data(), buf.size());
-            if (n == 0) {
-                break;
-            }
-            decompressor->feed(buf.data(), n);
-        }
-        decompressor->finish();
-    });
-    Digest actual = diff.finish();
-    if (actual != layer.diff_id) {
-        throw Error(ErrorKind::integrity, "layer " + layer.descriptor.digest.str() +
-                                              " decompresses to " + actual.str() +
-                                              ", but the image config says " + layer.diff_id.str());
-    }
-    return size;
+    return detail::stream_layer_tar(store, layer, "layer " + layer.descriptor.digest.str(),
+                                    [&](const char* data, std::size_t n) { sink(data, n); });
 }
 
 LayerEntry file_entry(std::string path, std::uint64_t size) {

@@ -4,6 +4,7 @@
 #include "common/thread_pool.hpp"
 #include "layer/changeset.hpp"
 #include "layer/glob.hpp"
+#include "layer/identity.hpp"
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -27,6 +28,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using detail::identity_of;
+
 std::string prefix_of(std::string_view origin) {
     return origin.empty() ? std::string() : std::string(origin) + ": ";
 }
@@ -39,15 +42,6 @@ std::string prefix_of(std::string_view origin) {
         throw Error(ErrorKind::input, prefix_of(origin) + what + ": symlink loop");
     }
     detail::throw_errno(ErrorKind::input, prefix_of(origin) + what, err);
-}
-
-FileIdentity identity_of(const struct stat& st) {
-    FileIdentity id;
-    id.device = st.st_dev;
-    id.inode = st.st_ino;
-    id.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-    id.ctime_ns = static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
-    return id;
 }
 
 std::uint32_t normalized_mode(const struct stat& st, const CopyOptions& o) {

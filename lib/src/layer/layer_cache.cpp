@@ -120,8 +120,10 @@ std::optional<LayerResult> find_blob(Store& store, const Digest& diff_id,
         r.descriptor.size = j.at("size").get<std::uint64_t>();
         r.descriptor.media_type = j.at("media_type").get<std::string>();
         r.uncompressed_size = j.at("uncompressed_size").get<std::uint64_t>();
-        // The blob may have been collected, or lost; then the layer is built again.
-        if (store.blob_size(r.descriptor.digest) != r.descriptor.size) {
+        // The blob may have been collected, or lost; then the layer is built again. A
+        // remote cache (the store's overlay) may hold it instead: it was checked there.
+        if (store.blob_size(r.descriptor.digest) != r.descriptor.size &&
+            store.overlay_blob_size(r.descriptor.digest) != r.descriptor.size) {
             return std::nullopt;
         }
         return r;
@@ -160,6 +162,8 @@ const char* to_string(CacheStatus status) noexcept {
         return "cached (inputs re-hashed)";
     case CacheStatus::built:
         return "built";
+    case CacheStatus::remote:
+        return "remote cache";
     }
     return "?";
 }
@@ -191,6 +195,12 @@ LayerResult build_layer_on(Store& store, const std::vector<LayerEntry>& entries,
     Digest shape_key = entries_key(entries, options, false);
     if (auto diff_id = find_tar(store, tar_key)) {
         if (auto hit = find_blob(store, *diff_id, options)) {
+            // The shape record is what another machine finds this layer by (a remote
+            // cache exports the records a build read): read it, or make it when a cache
+            // of an older ocibake lacks it.
+            if (!store.get_record("layer-shape", shape_key.hex())) {
+                store.put_record("layer-shape", shape_key.hex(), "{}");
+            }
             report(CacheStatus::hit);
             return *hit;
         }
@@ -214,17 +224,6 @@ LayerResult build_layer(Store& store, const std::vector<LayerEntry>& entries,
                         const LayerOptions& options, CacheStatus* status, Progress* progress,
                         std::string_view name) {
     return detail::build_layer_on(store, entries, options, nullptr, status, progress, name);
-}
-
-std::vector<Digest> layer_record_references(std::string_view ns, std::string_view value) {
-    if (ns != "layer-blob") {
-        return {};
-    }
-    try {
-        return {Digest::parse(json::parse(value).at("digest").get<std::string>())};
-    } catch (const std::exception&) {
-        return {};
-    }
 }
 
 } // namespace ocibake

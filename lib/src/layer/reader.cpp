@@ -66,6 +66,43 @@ private:
 
 struct Cancelled {};
 
+} // namespace
+
+std::uint64_t stream_layer_tar(const Store& store, const LayerResult& layer,
+                               const std::string& label, const LayerBytesFn& sink) {
+    Sha256 diff;
+    std::uint64_t size = 0;
+    auto decompressor = make_decompressor(
+        compression_of_media_type(layer.descriptor.media_type),
+        [&](const char* data, std::size_t n) {
+            diff.update(data, n);
+            size += n;
+            sink(data, n);
+        },
+        label);
+    BlobReader reader = store.open_blob(layer.descriptor.digest);
+    // A decoder's integrity error may be a corrupt cached blob: decode_blob() tells.
+    decode_blob(reader, [&] {
+        std::vector<char> buf(1 << 16);
+        for (;;) {
+            std::size_t n = reader.read(buf.data(), buf.size());
+            if (n == 0) {
+                break;
+            }
+            decompressor->feed(buf.data(), n);
+        }
+        decompressor->finish();
+    });
+    Digest actual = diff.finish();
+    if (actual != layer.diff_id) {
+        throw Error(ErrorKind::integrity, label + " decompresses to " + actual.str() +
+                                              ", but the image config says " + layer.diff_id.str());
+    }
+    return size;
+}
+
+namespace {
+
 /// The producer: blob -> decompressor -> diffID hash -> queue.
 class LayerStream {
 public:
@@ -93,7 +130,6 @@ public:
 private:
     void produce() {
         try {
-            Sha256 diff;
             std::string piece;
             auto flush = [&] {
                 if (!piece.empty() && !queue_.push(std::move(piece))) {
@@ -101,41 +137,18 @@ private:
                 }
                 piece.clear();
             };
-            auto decompressor = make_decompressor(
-                compression_of_media_type(layer_.descriptor.media_type),
-                [&](const char* data, std::size_t size) {
-                    diff.update(data, size);
-                    while (size > 0) {
-                        std::size_t n = std::min(size, kPieceSize - piece.size());
-                        piece.append(data, n);
-                        data += n;
-                        size -= n;
-                        if (piece.size() == kPieceSize) {
-                            flush();
-                        }
+            stream_layer_tar(store_, layer_, label_, [&](const char* data, std::size_t size) {
+                while (size > 0) {
+                    std::size_t n = std::min(size, kPieceSize - piece.size());
+                    piece.append(data, n);
+                    data += n;
+                    size -= n;
+                    if (piece.size() == kPieceSize) {
+                        flush();
                     }
-                },
-                label_);
-            BlobReader reader = store_.open_blob(layer_.descriptor.digest);
-            // A decoder's integrity error may be a corrupt cached blob: decode_blob() tells.
-            decode_blob(reader, [&] {
-                std::vector<char> buf(1 << 16);
-                for (;;) {
-                    std::size_t n = reader.read(buf.data(), buf.size());
-                    if (n == 0) {
-                        break;
-                    }
-                    decompressor->feed(buf.data(), n);
                 }
-                decompressor->finish();
             });
             flush();
-            Digest actual = diff.finish();
-            if (actual != layer_.diff_id) {
-                throw Error(ErrorKind::integrity, label_ + " decompresses to " + actual.str() +
-                                                      ", but the image config says " +
-                                                      layer_.diff_id.str());
-            }
         } catch (const Cancelled&) {
         } catch (...) {
             error_ = std::current_exception();

@@ -407,6 +407,52 @@ LockedPython read_python(const fs::path& path, const toml::table& t) {
     return p;
 }
 
+std::string sha512_problem(std::string_view hex) {
+    bool ok = hex.size() == 128 && std::all_of(hex.begin(), hex.end(), [](char c) {
+                  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+              });
+    return ok ? std::string() : "is not 128 lowercase hex digits";
+}
+
+LockedArchive read_archive_file(const fs::path& path, const toml::table& t) {
+    Table f(path, t, "[[archive.file]]");
+    f.allow_only({"url", "size", "sha256", "sha512", "manifest", "component", "version", "platform",
+                  "variant"});
+    LockedArchive a;
+    a.where = f.where();
+    a.url = f.text("url", url_problem);
+    a.size = f.size("size");
+    a.sha256 = f.digest("sha256");
+    a.sha512 = f.optional_text("sha512", sha512_problem).value_or("");
+    a.manifest = f.optional_text("manifest", url_problem).value_or("");
+    a.component = f.optional_text("component").value_or("");
+    a.version = f.optional_text("version").value_or("");
+    a.platform = f.optional_text("platform").value_or("");
+    a.variant = f.optional_text("variant").value_or("");
+    if (!a.manifest.empty() && (a.component.empty() || a.version.empty() || a.platform.empty())) {
+        f.fail(t, "[[archive.file]] with a 'manifest' needs 'component', 'version' and "
+                  "'platform'");
+    }
+    if (a.manifest.empty() &&
+        (!a.component.empty() || !a.version.empty() || !a.platform.empty() || !a.variant.empty())) {
+        f.fail(t, "[[archive.file]] has 'component', 'version', 'platform' or 'variant' "
+                  "without 'manifest'");
+    }
+    return a;
+}
+
+LockedArchiveLayer read_archive_layer(const fs::path& path, const toml::table& t) {
+    Table f(path, t, "[[archive]]");
+    f.allow_only({"layer", "file"});
+    LockedArchiveLayer l;
+    l.where = f.where();
+    l.layer = f.text("layer");
+    for (const toml::table* table : f.tables("file", "[[archive.file]]")) {
+        l.files.push_back(read_archive_file(path, *table));
+    }
+    return l;
+}
+
 LockedPackage read_package(const fs::path& path, const toml::table& t) {
     Table p(path, t, "[[apt.package]]");
     p.allow_only({"name", "version", "arch", "source", "url", "size", "sha256"});
@@ -555,7 +601,7 @@ Lock parse_lock(std::string_view text, const fs::path& path) {
             "lock format version " + found + " is not " + std::to_string(lock_format_version),
             "run `ocibake lock` with this ocibake to remake the lock");
     }
-    top.allow_only({"version", "base", "python", "apt"});
+    top.allow_only({"version", "base", "python", "apt", "archive"});
     Lock lock;
     if (const toml::node* base = table.get("base")) {
         const toml::table* t = base->as_table();
@@ -572,6 +618,10 @@ Lock parse_lock(std::string_view text, const fs::path& path) {
         lock.apt.push_back(read_apt_layer(path, *t));
     }
     check_unique_layers(lock.apt, "[[apt]]");
+    for (const toml::table* t : top.tables("archive", "[[archive]]")) {
+        lock.archives.push_back(read_archive_layer(path, *t));
+    }
+    check_unique_layers(lock.archives, "[[archive]]");
     return lock;
 }
 
@@ -587,6 +637,15 @@ const LockedPython* Lock::python_for(const std::string& layer) const {
     for (const auto& p : python) {
         if (p.layer == layer) {
             return &p;
+        }
+    }
+    return nullptr;
+}
+
+const LockedArchiveLayer* Lock::archives_for(const std::string& layer) const {
+    for (const auto& a : archives) {
+        if (a.layer == layer) {
+            return &a;
         }
     }
     return nullptr;
@@ -642,6 +701,26 @@ std::string to_text(const Lock& lock, const std::string& recipe_name) {
                    "\nsource = " + quoted(p.source) + "\nurl = " + quoted(p.url) +
                    "\nsize = " + std::to_string(p.size) + "\nsha256 = " + quoted(p.sha256.str()) +
                    "\n";
+        }
+    }
+    for (const LockedArchiveLayer& l : lock.archives) {
+        out += "\n[[archive]]\nlayer = " + quoted(l.layer) + "\n";
+        for (const LockedArchive& a : l.files) {
+            out += "\n  [[archive.file]]\n  url = " + quoted(a.url) +
+                   "\n  size = " + std::to_string(a.size) +
+                   "\n  sha256 = " + quoted(a.sha256.str()) + "\n";
+            if (!a.sha512.empty()) {
+                out += "  sha512 = " + quoted(a.sha512) + "\n";
+            }
+            if (!a.manifest.empty()) {
+                out += "  manifest = " + quoted(a.manifest) +
+                       "\n  component = " + quoted(a.component) +
+                       "\n  version = " + quoted(a.version) +
+                       "\n  platform = " + quoted(a.platform) + "\n";
+                if (!a.variant.empty()) {
+                    out += "  variant = " + quoted(a.variant) + "\n";
+                }
+            }
         }
     }
     return out;

@@ -2,6 +2,7 @@
 #include "common/archive.hpp"
 #include "common/fs.hpp"
 #include "common/number.hpp"
+#include "layer/reader.hpp"
 #include "ocibake/python.hpp"
 
 #include <archive.h>
@@ -147,7 +148,8 @@ void ImageFacts::merge(const ImageFacts& later) {
     dist_packages = dist_packages || later.dist_packages;
 }
 
-ImageFacts scan_layer(Store& store, const Digest& blob) {
+ImageFacts scan_layer(Store& store, const LayerResult& layer) {
+    const Digest& blob = layer.descriptor.digest;
     if (auto cached = store.get_record("python-scan", blob.hex())) {
         try {
             return from_json(json::parse(*cached));
@@ -156,22 +158,9 @@ ImageFacts scan_layer(Store& store, const Digest& blob) {
         }
     }
     ImageFacts facts;
-    ocibake::detail::ArchiveReader a = ocibake::detail::new_reader();
-    archive_read_support_filter_all(a.get());
-    archive_read_support_format_tar(a.get());
-    fs::path path = store.blob_path(blob);
-    auto check = [&](int rc) {
-        ocibake::detail::check_archive(a.get(), rc, "layer " + blob.str() + " cannot be read");
-    };
-    check(archive_read_open_filename(a.get(), path.c_str(), 1 << 16));
-    archive_entry* e = nullptr;
     std::vector<char> buffer(1 << 16);
-    for (;;) {
-        int rc = archive_read_next_header(a.get(), &e);
-        if (rc == ARCHIVE_EOF) {
-            break;
-        }
-        check(rc);
+    const std::string label = "layer " + blob.str();
+    ocibake::detail::read_layer(store, layer, label, [&](archive* a, archive_entry* e) {
         std::string name = archive_entry_pathname(e) ? archive_entry_pathname(e) : "";
         auto type = archive_entry_filetype(e);
         note_path(facts, name, type == AE_IFDIR);
@@ -179,7 +168,7 @@ ImageFacts scan_layer(Store& store, const Digest& blob) {
             name.erase(0, name.starts_with("./") ? 2 : 1);
         }
         if (!libc_path(name)) {
-            continue;
+            return;
         }
         if (auto g = glibc_from_name(name)) {
             facts.glibc = g;
@@ -190,15 +179,16 @@ ImageFacts scan_layer(Store& store, const Digest& blob) {
         } else if (type == AE_IFREG) {
             GlibcScanner scan;
             la_ssize_t n = 0;
-            while ((n = archive_read_data(a.get(), buffer.data(), buffer.size())) > 0) {
+            while ((n = archive_read_data(a, buffer.data(), buffer.size())) > 0) {
                 scan.feed(buffer.data(), static_cast<std::size_t>(n));
             }
-            check(n < 0 ? static_cast<int>(n) : ARCHIVE_OK);
+            ocibake::detail::check_archive(a, n < 0 ? static_cast<int>(n) : ARCHIVE_OK,
+                                           label + " cannot be read");
             if (auto g = scan.result()) {
                 facts.glibc = g;
             }
         }
-    }
+    });
     store.put_record("python-scan", blob.hex(), to_json(facts).dump());
     return facts;
 }

@@ -14,7 +14,9 @@
 // launchers, INSTALLER, REQUESTED, direct_url.json and the new RECORD.
 #include "common/archive.hpp"
 #include "common/fs.hpp"
+#include "common/text.hpp"
 #include "layer/changeset.hpp"
+#include "layer/identity.hpp"
 #include "ocibake/python.hpp"
 
 #include <archive.h>
@@ -37,6 +39,7 @@ using json = nlohmann::json;
 namespace {
 
 using ocibake::detail::check_archive;
+using ocibake::detail::valid_utf8;
 
 std::string base64url(const unsigned char* data, std::size_t size) {
     static const char* alphabet =
@@ -61,35 +64,6 @@ std::string base64url(const unsigned char* data, std::size_t size) {
         out += alphabet[(v >> 6) & 63];
     }
     return out;
-}
-
-/// True when `text` is UTF-8 (no overlong forms, surrogates or code points past U+10FFFF).
-bool valid_utf8(std::string_view text) {
-    for (std::size_t i = 0; i < text.size();) {
-        auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
-        unsigned char c = byte(i);
-        std::size_t n = c < 0x80         ? 1
-                        : (c >> 5) == 6  ? 2
-                        : (c >> 4) == 14 ? 3
-                        : (c >> 3) == 30 ? 4
-                                         : 0;
-        if (n == 0 || i + n > text.size()) {
-            return false;
-        }
-        std::uint32_t cp = n == 1 ? c : c & (0x7f >> n);
-        for (std::size_t k = 1; k < n; ++k) {
-            if ((byte(i + k) & 0xc0) != 0x80) {
-                return false;
-            }
-            cp = (cp << 6) | (byte(i + k) & 0x3f);
-        }
-        static constexpr std::uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000};
-        if (cp < least[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-            return false;
-        }
-        i += n;
-    }
-    return true;
 }
 
 /// `name` as a message may quote it: bytes of a name that is not UTF-8, and control
@@ -614,10 +588,7 @@ LayerEntry tree_entry(const std::string& image_path, const fs::path& file, const
     e.mode = m.exec ? 0755 : 0644;
     e.source = file.string();
     e.size = m.size;
-    e.identity.device = st.st_dev;
-    e.identity.inode = st.st_ino;
-    e.identity.mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-    e.identity.ctime_ns = st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
+    e.identity = detail::identity_of(st);
     e.digest = digest_of_record(m.hash);
     e.origin = wheel;
     return e;

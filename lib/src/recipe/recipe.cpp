@@ -10,6 +10,8 @@
 
 #include "ocibake/recipe.hpp"
 
+#include "recipe/read.hpp"
+
 #include "common/fs.hpp"
 #include "common/regex.hpp"
 #include "common/text.hpp"
@@ -35,8 +37,7 @@
 #include <utility>
 #include <vector>
 
-namespace ocibake {
-namespace {
+namespace ocibake::detail::recipe_read {
 
 namespace fs = std::filesystem;
 
@@ -47,17 +48,11 @@ constexpr std::size_t max_suggest_distance = 2; // for "did you mean"
 
 // ---- files, locations, errors ------------------------------------------------------
 
-/// A recipe file being read: how messages name it and where its relative paths start.
-struct FileContext {
-    std::string display; ///< as given (top level) or joined to the includer's (fragments)
-    fs::path absolute;   ///< absolute, lexically normal
-};
-
 SourceLocation locate(const FileContext& file, const toml::source_region& region) {
     return {file.display, region.begin.line, region.begin.column};
 }
 
-[[noreturn]] void fail(const SourceLocation& where, std::string summary, std::string hint = {}) {
+[[noreturn]] void fail(const SourceLocation& where, std::string summary, std::string hint) {
     throw RecipeError(ErrorKind::recipe, where, std::move(summary), std::move(hint));
 }
 
@@ -163,23 +158,6 @@ std::optional<std::string_view> nearest_key(std::string_view key,
 
 // ---- values ------------------------------------------------------------------------
 
-/// A value in a recipe, with what a message about it needs.
-struct Value {
-    const toml::node& node;
-    std::string name;               ///< how messages name it ("uid", "env")
-    const FileContext& file;        ///< the file that wrote it
-    const toml::key* key = nullptr; ///< the key (none for array elements)
-
-    SourceLocation where() const { return locate(file, node.source()); }
-    SourceLocation key_where() const { return key ? locate(file, key->source()) : where(); }
-};
-
-/// A string with the location of its value.
-struct Located {
-    std::string text;
-    SourceLocation where;
-};
-
 const char* type_phrase(toml::node_type type) noexcept {
     switch (type) {
     case toml::node_type::table:
@@ -206,7 +184,7 @@ const char* type_phrase(toml::node_type type) noexcept {
     return "nothing";
 }
 
-[[noreturn]] void wrong_type(const Value& value, std::string_view expected, std::string hint = {}) {
+[[noreturn]] void wrong_type(const Value& value, std::string_view expected, std::string hint) {
     fail(value.where(),
          in_quotes(value.name) + " must be " + std::string(expected) + ", not " +
              type_phrase(value.node.type()),
@@ -273,7 +251,7 @@ const toml::table& as_table(const Value& value) {
     wrong_type(value, "a table");
 }
 
-std::vector<Located> as_strings(const Value& value, std::string hint = {}) {
+std::vector<Located> as_strings(const Value& value, std::string hint) {
     const auto* array = value.node.as_array();
     if (array == nullptr) {
         wrong_type(value, "an array of strings", std::move(hint));
@@ -533,96 +511,13 @@ std::vector<std::string> as_ports(const Value& value) {
 
 // ---- tables ------------------------------------------------------------------------
 
-/// A TOML table being read, named as messages name it ("[config]", "the top level").
-class Section {
-public:
-    Section(const toml::table& table, std::string label, const FileContext& file)
-        : table_(table), label_(std::move(label)), file_(file) {
-        std::vector<std::pair<const toml::key*, const toml::node*>> entries;
-        for (auto&& [key, node] : table) {
-            entries.emplace_back(&key, &node);
-        }
-        // toml++ keeps keys sorted; messages follow the order of the text.
-        std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
-            const auto& x = a.first->source().begin;
-            const auto& y = b.first->source().begin;
-            return std::pair(x.line, x.column) < std::pair(y.line, y.column);
-        });
-        for (const auto& [key, node] : entries) {
-            values_.push_back(Value{*node, std::string(key->str()), file, key});
-        }
-    }
+} // namespace ocibake::detail::recipe_read
 
-    SourceLocation where() const { return locate(file_, table_.source()); }
-    /// Every key and value, in the order of the text.
-    const std::vector<Value>& values() const noexcept { return values_; }
+namespace ocibake {
+namespace {
 
-    const Value* get(std::string_view key) const {
-        auto it = std::find_if(values_.begin(), values_.end(),
-                               [&](const Value& v) { return v.name == key; });
-        return it == values_.end() ? nullptr : &*it;
-    }
-
-    /// Throws for the first key (in text order) that is not in `allowed`.
-    void allow_only(std::span<const std::string_view> allowed,
-                    std::string_view (*home)(std::string_view) = nullptr) const {
-        for (const Value& value : values_) {
-            if (std::find(allowed.begin(), allowed.end(), value.name) == allowed.end()) {
-                std::string_view elsewhere = home ? home(value.name) : std::string_view();
-                fail(value.key_where(), "unknown key " + in_quotes(value.name) + " in " + label_,
-                     elsewhere.empty()
-                         ? unknown_key_hint(value.name, allowed)
-                         : in_quotes(value.name) + " belongs in " + std::string(elsewhere));
-            }
-        }
-    }
-
-    /// `what`: the missing keys, quoted ("'path'", "'src' or 'content'").
-    [[noreturn]] void missing(std::string_view what, std::string hint = {}) const {
-        fail(where(), label_ + " needs " + std::string(what), std::move(hint));
-    }
-
-private:
-    static std::string unknown_key_hint(std::string_view key,
-                                        std::span<const std::string_view> allowed) {
-        if (auto nearest = nearest_key(key, allowed)) {
-            return "did you mean " + in_quotes(*nearest) + "?";
-        }
-        return "allowed keys: " + join(allowed, ", ");
-    }
-
-    const toml::table& table_;
-    std::string label_;
-    const FileContext& file_;
-    std::vector<Value> values_;
-};
-
-/// One key of a table and what reading it does to `Target`.
-template <typename Target>
-struct Field {
-    std::string_view key;
-    void (*apply)(Target&, const Value&);
-};
-
-template <typename Target, std::size_t N>
-std::array<std::string_view, N> keys_of(const std::array<Field<Target>, N>& fields) {
-    std::array<std::string_view, N> keys{};
-    std::transform(fields.begin(), fields.end(), keys.begin(),
-                   [](const Field<Target>& f) { return f.key; });
-    return keys;
-}
-
-/// Checks the section's keys against `fields`, then applies each value in text order.
-template <typename Target, std::size_t N>
-void read_fields(const Section& section, Target& target, const std::array<Field<Target>, N>& fields,
-                 std::string_view (*home)(std::string_view) = nullptr) {
-    section.allow_only(keys_of(fields), home);
-    for (const Value& value : section.values()) {
-        auto field = std::find_if(fields.begin(), fields.end(),
-                                  [&](const Field<Target>& f) { return f.key == value.name; });
-        field->apply(target, value);
-    }
-}
+using namespace detail::recipe_read;
+namespace fs = std::filesystem;
 
 // ---- [[layer.copy]] ------------------------------------------------------------------
 
@@ -1019,7 +914,7 @@ std::vector<Item> read_items(const Value& v, const std::string& label, const std
     return out;
 }
 
-std::array<Field<LayerDraft>, 14> layer_fields() {
+std::array<Field<LayerDraft>, 16> layer_fields() {
 
     return {{
         {"name",
@@ -1047,6 +942,21 @@ std::array<Field<LayerDraft>, 14> layer_fields() {
              for (const toml::table* table :
                   as_tables(v, "write [[layer.files]] (two brackets) for each entry")) {
                  l.spec.files.push_back(read_files(Section(*table, "[[layer.files]]", v.file)));
+             }
+         }},
+        {"archive",
+         [](LayerDraft& l, const Value& v) {
+             for (const toml::table* table :
+                  as_tables(v, "write [[layer.archive]] (two brackets) for each archive")) {
+                 l.spec.archives.push_back(
+                     read_archive(Section(*table, "[[layer.archive]]", v.file)));
+             }
+         }},
+        {"nvidia",
+         [](LayerDraft& l, const Value& v) {
+             for (const toml::table* table :
+                  as_tables(v, "write [[layer.nvidia]] (two brackets) for each manifest")) {
+                 l.spec.nvidia.push_back(read_nvidia(Section(*table, "[[layer.nvidia]]", v.file)));
              }
          }},
         {"python",
@@ -1600,7 +1510,7 @@ std::array<Field<Merge>, 10> config_fields() {
     }};
 }
 
-std::array<Field<Merge>, 4> build_fields() {
+std::array<Field<Merge>, 5> build_fields() {
     return {{
         {"compression",
          [](Merge& m, const Value& v) { m.recipe.build.compression = as_compression(v); }},
@@ -1621,6 +1531,18 @@ std::array<Field<Merge>, 4> build_fields() {
          [](Merge& m, const Value& v) {
              m.recipe.build.max_layers =
                  static_cast<std::size_t>(as_integer_in(v, 2, static_cast<std::int64_t>(1000)));
+         }},
+        {"cache",
+         [](Merge& m, const Value& v) {
+             std::string text = as_string(v);
+             try {
+                 registry::Reference::parse(text);
+             } catch (const Error& e) {
+                 fail(v.where(), std::string("'cache': ") + e.what(),
+                      "write registry/repository, e.g. \"registry.example.com/ci/cache\"");
+             }
+             m.recipe.build.cache = text;
+             m.recipe.build.cache_where = v.where();
          }},
     }};
 }

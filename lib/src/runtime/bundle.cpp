@@ -285,6 +285,13 @@ std::string runtime_config_json(const ContainerSpec& spec) {
         {"capabilities", {{"bounding", caps}, {"effective", effective}, {"permitted", effective}}},
         {"noNewPrivileges", false},
     };
+    if (!spec.rlimits.empty()) {
+        json rlimits = json::array();
+        for (const Rlimit& r : spec.rlimits) {
+            rlimits.push_back({{"type", r.type}, {"hard", r.hard}, {"soft", r.soft}});
+        }
+        process["rlimits"] = rlimits;
+    }
 
     json mounts = json::array();
     mounts.push_back({{"destination", "/proc"}, {"type", "proc"}, {"source", "proc"}});
@@ -297,12 +304,19 @@ std::string runtime_config_json(const ContainerSpec& spec) {
          {"type", "devpts"},
          {"source", "devpts"},
          {"options", {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}}});
-    mounts.push_back(
-        {{"destination", "/dev/shm"},
-         {"type", "tmpfs"},
-         {"source", "shm"},
-         {"options",
-          {"nosuid", "noexec", "nodev", "mode=1777", "size=" + std::to_string(spec.shm_size)}}});
+    if (spec.host_ipc) { // `--ipc host`: the host's /dev/shm, as Docker mounts it
+        mounts.push_back({{"destination", "/dev/shm"},
+                          {"type", "bind"},
+                          {"source", "/dev/shm"},
+                          {"options", {"rbind", "nosuid", "noexec", "nodev"}}});
+    } else {
+        mounts.push_back({{"destination", "/dev/shm"},
+                          {"type", "tmpfs"},
+                          {"source", "shm"},
+                          {"options",
+                           {"nosuid", "noexec", "nodev", "mode=1777",
+                            "size=" + std::to_string(spec.shm_size)}}});
+    }
     mounts.push_back({{"destination", "/dev/mqueue"},
                       {"type", "mqueue"},
                       {"source", "mqueue"},
@@ -321,10 +335,16 @@ std::string runtime_config_json(const ContainerSpec& spec) {
 
     json namespaces = json::array();
     for (const char* ns : {"pid", "ipc", "uts", "mount"}) {
-        namespaces.push_back({{"type", ns}});
+        if (!(spec.host_ipc && std::string_view(ns) == "ipc")) {
+            namespaces.push_back({{"type", ns}});
+        }
     }
     if (spec.network == Network::none) {
-        namespaces.push_back({{"type", "network"}});
+        json net = {{"type", "network"}};
+        if (!spec.network_namespace.empty()) {
+            net["path"] = spec.network_namespace;
+        }
+        namespaces.push_back(net);
     }
     json devices = json::array();
     json rules = json::array({{{"allow", false}, {"access", "rwm"}}});
@@ -442,15 +462,26 @@ ContainerSpec Bundle::spec_for(const ContainerOverrides& o) const {
         spec.set_env("HOME", user.home);
     }
     spec.cwd = o.workdir.value_or(c.working_dir.empty() ? "/" : c.working_dir);
+    if (!spec.cwd.starts_with('/')) {
+        throw Error(ErrorKind::usage, "the working directory '" + spec.cwd +
+                                          "' is invalid: it must be an absolute path");
+    }
     spec.terminal = o.terminal;
     if (spec.terminal && !spec.env_value("TERM")) {
         spec.set_env("TERM", "xterm");
     }
     spec.read_only_root = o.read_only_root;
     spec.network = o.network;
+    spec.network_namespace = o.network_namespace;
+    if (o.hostname) {
+        check_hostname(*o.hostname);
+        spec.hostname = *o.hostname;
+    }
     if (o.shm_size) {
         spec.shm_size = *o.shm_size;
     }
+    spec.host_ipc = o.host_ipc;
+    spec.rlimits = o.rlimits;
     spec.set_env("HOSTNAME", spec.hostname);
 
     // The hostname must resolve (torchrun and NCCL hang otherwise): /etc/hosts and

@@ -1,0 +1,423 @@
+// The [[layer.archive]] and [[layer.nvidia]] part of locks and builds: each layer's
+// archives pinned (url, size, sha256), fetched once into the store while they are
+// hashed, unpacked once into the cache and placed in the layer (layer/archive_input.hpp).
+#include "build/archive_layers.hpp"
+
+#include "build/nvidia_manifest.hpp"
+#include "common/fs.hpp"
+#include "layer/archive_input.hpp"
+
+#include <nlohmann/json.hpp>
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <memory>
+
+namespace ocibake::detail {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::size_t max_manifest_size = 16 << 20;
+
+struct MdCtxDeleter {
+    void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
+};
+
+/// Incremental sha512 (for archives whose publisher states only that).
+class Sha512 {
+public:
+    Sha512() : ctx_(EVP_MD_CTX_new()) {
+        if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), EVP_sha512(), nullptr) != 1) {
+            throw Error(ErrorKind::io, "sha512: cannot start a digest");
+        }
+    }
+    void update(const char* data, std::size_t n) { EVP_DigestUpdate(ctx_.get(), data, n); }
+    std::string hex() {
+        unsigned char out[64];
+        unsigned int len = 0;
+        EVP_DigestFinal_ex(ctx_.get(), out, &len);
+        static const char* digits = "0123456789abcdef";
+        std::string text;
+        for (unsigned i = 0; i < len; ++i) {
+            text += digits[out[i] >> 4];
+            text += digits[out[i] & 15];
+        }
+        return text;
+    }
+
+private:
+    std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx_;
+};
+
+http::Client client_for(const BuildOptions& options) {
+    return http::Client(options.registry.http);
+}
+
+[[noreturn]] void rethrow_at(const SourceLocation& where, const Error& e) {
+    if (dynamic_cast<const RecipeError*>(&e) != nullptr) {
+        throw;
+    }
+    throw RecipeError(e.kind(), where, e.what());
+}
+
+/// Downloads `url` into the store, hashing it (sha256, and sha512 when `sha512` is
+/// wanted) as it streams. Nothing is stored unless the digests are the expected ones.
+LockedArchive fetch(Store& store, http::Client& client, const std::string& url,
+                    const Digest& sha256, const std::string& sha512,
+                    std::optional<std::uint64_t> size) {
+    std::string shown = http::redact_url(url);
+    BlobWriter blob = store.new_blob();
+    Sha256 hash;
+    std::optional<Sha512> hash512;
+    if (!sha512.empty()) {
+        hash512.emplace();
+    }
+    http::Request request;
+    request.url = url;
+    try {
+        client.download(
+            request,
+            [&](const char* data, std::size_t n) {
+                blob.write(data, n);
+                hash.update(data, n);
+                if (hash512) {
+                    hash512->update(data, n);
+                }
+            },
+            size);
+    } catch (const Error& e) {
+        throw Error(e.kind(), "archive " + shown + ": " + e.what());
+    }
+    LockedArchive out;
+    out.url = url;
+    out.size = blob.size();
+    out.sha256 = hash.finish();
+    out.sha512 = sha512;
+    if (sha256 && out.sha256 != sha256) {
+        throw Error(ErrorKind::integrity,
+                    "archive " + shown + " does not match its digest: " + "expected " +
+                        sha256.str() + ", got " + out.sha256.str() + " (" +
+                        std::to_string(out.size) + " bytes); nothing was stored");
+    }
+    if (hash512) {
+        std::string got = hash512->hex();
+        if (got != sha512) {
+            throw Error(ErrorKind::integrity,
+                        "archive " + shown + " does not match its digest: expected sha512:" +
+                            sha512 + ", got sha512:" + got + " (" + std::to_string(out.size) +
+                            " bytes); nothing was stored");
+        }
+    }
+    blob.commit(out.sha256);
+    return out;
+}
+
+/// The locked archive's bytes in the store (fetched when missing), kept alive for gc.
+void ensure_fetched(Store& store, http::Client& client, const LockedArchive& a) {
+    if (store.blob_size(a.sha256) != a.size) {
+        fetch(store, client, a.url, a.sha256, a.sha512, a.size);
+    }
+    nlohmann::json keep = {a.sha256.str()};
+    store.put_record("archive", a.sha256.hex(), keep.dump());
+}
+
+std::string platform_of(const Recipe& recipe, const NvidiaItem& n) {
+    if (!n.platform.empty()) {
+        return n.platform;
+    }
+    const std::string& arch = recipe.platform.architecture;
+    if (arch == "amd64") {
+        return "linux-x86_64";
+    }
+    if (arch == "arm64") {
+        return "linux-sbsa";
+    }
+    if (arch == "ppc64le") {
+        return "linux-ppc64le";
+    }
+    throw RecipeError(ErrorKind::recipe, n.where,
+                      "NVIDIA publishes no archives for " + recipe.platform.str(),
+                      "state the platform: platform = \"linux-x86_64\"");
+}
+
+std::string triplet_of(const std::string& platform) {
+    if (platform == "linux-x86_64") {
+        return "x86_64-linux-gnu";
+    }
+    if (platform == "linux-ppc64le") {
+        return "powerpc64le-linux-gnu";
+    }
+    return "aarch64-linux-gnu";
+}
+
+/// What one layer asks for, in the lock's order.
+struct Want {
+    const ArchiveItem* archive = nullptr;
+    const NvidiaItem* nvidia = nullptr;
+    std::string component;
+    std::string platform;
+
+    bool answered_by(const LockedArchive& a) const {
+        if (archive != nullptr) {
+            return a.manifest.empty() && a.url == archive->url &&
+                   (!archive->sha256 || a.sha256 == archive->sha256) && a.sha512 == archive->sha512;
+        }
+        return a.manifest == nvidia->manifest && a.component == component &&
+               a.platform == platform &&
+               (nvidia->cuda_variant.empty() || a.variant == nvidia->cuda_variant);
+    }
+    const SourceLocation& where() const { return archive ? archive->where : nvidia->where; }
+};
+
+std::vector<Want> wants_of(const Recipe& recipe, const LayerSpec& layer) {
+    std::vector<Want> out;
+    for (const ArchiveItem& a : layer.archives) {
+        out.push_back({&a, nullptr, {}, {}});
+    }
+    for (const NvidiaItem& n : layer.nvidia) {
+        std::string platform = platform_of(recipe, n);
+        for (const std::string& c : n.components) {
+            out.push_back({nullptr, &n, c, platform});
+        }
+    }
+    return out;
+}
+
+bool answers(const std::vector<Want>& wants, const LockedArchiveLayer& locked) {
+    if (wants.size() != locked.files.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < wants.size(); ++i) {
+        if (!wants[i].answered_by(locked.files[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+class Locker {
+public:
+    explicit Locker(const ArchiveContext& c) : c_(c), client_(client_for(c.options)) {}
+
+    LockedArchiveLayer lock(const LayerSpec& layer) {
+        LockedArchiveLayer out;
+        out.layer = layer.name;
+        for (const Want& w : wants_of(c_.recipe, layer)) {
+            try {
+                out.files.push_back(w.archive ? lock_archive(*w.archive) : lock_component(w));
+            } catch (const Error& e) {
+                rethrow_at(w.archive ? w.archive->digest_where : w.nvidia->manifest_where, e);
+            }
+        }
+        return out;
+    }
+
+private:
+    LockedArchive lock_archive(const ArchiveItem& a) {
+        return fetch(c_.store, client_, a.url, a.sha256, a.sha512, std::nullopt);
+    }
+
+    LockedArchive lock_component(const Want& w) {
+        const NvidiaItem& n = *w.nvidia;
+        const RedistManifest& m = manifest(n.manifest);
+        const RedistArchive& r =
+            select_redist(m, http::redact_url(n.manifest), w.component, w.platform, n.cuda_variant);
+        LockedArchive out;
+        out.url = redist_url(n.manifest, r.relative_path);
+        out.size = r.size;
+        out.sha256 = r.sha256;
+        out.manifest = n.manifest;
+        out.component = w.component;
+        out.version = m.components.at(w.component).version;
+        out.platform = w.platform;
+        const RedistComponent& rc = m.components.at(w.component);
+        if (rc.variants.count(w.platform) != 0) {
+            out.variant = n.cuda_variant;
+        }
+        return out;
+    }
+
+    const RedistManifest& manifest(const std::string& url) {
+        auto it = manifests_.find(url);
+        if (it != manifests_.end()) {
+            return it->second;
+        }
+        std::string text;
+        http::Request request;
+        request.url = url;
+        client_.download(request, [&](const char* data, std::size_t n) {
+            if (text.size() + n > max_manifest_size) {
+                throw Error(ErrorKind::input,
+                            "NVIDIA manifest " + http::redact_url(url) + " is larger than 16 MiB");
+            }
+            text.append(data, n);
+        });
+        return manifests_.emplace(url, parse_redistrib(text, http::redact_url(url))).first->second;
+    }
+
+    const ArchiveContext& c_;
+    http::Client client_;
+    std::map<std::string, RedistManifest> manifests_;
+};
+
+/// Where a [[layer.nvidia]] component goes, per its layout.
+ArchivePlacement nvidia_placement(const NvidiaItem& n, const std::string& component,
+                                  const std::string& platform) {
+    ArchivePlacement p;
+    p.strip = 1;
+    p.origin = n.where.str();
+    if (n.layout == "nvidia") {
+        p.dst = "/usr/local/cuda-" + n.cuda_version;
+        p.renames = {{"lib", "lib64"}};
+        return p;
+    }
+    std::string triplet = triplet_of(platform);
+    p.dst = "/";
+    p.renames = {{"lib", "usr/lib/" + triplet},
+                 {"include", "usr/include"},
+                 {"bin", "usr/bin"},
+                 {"LICENSE", "usr/share/doc/" + component + "/LICENSE"}};
+    p.options.include = {"usr/lib/" + triplet + "/**",
+                         "usr/include/**",
+                         "usr/bin/**",
+                         "usr/share/doc/" + component + "/**",
+                         "usr/lib/" + triplet,
+                         "usr/include",
+                         "usr/bin"};
+    return p;
+}
+
+/// The entries of the nvidia layout that belong to no archive: the `cuda` symlink and
+/// the linker's configuration.
+void add_nvidia_layout(LayerBuilder& b, const NvidiaItem& n) {
+    if (n.layout != "nvidia") {
+        return;
+    }
+    std::string dir = "cuda-" + n.cuda_version;
+    std::string conf = "/etc/ld.so.conf.d/" + dir + ".conf";
+    if (!b.has("usr/local/cuda")) {
+        b.add_symlink("/usr/local/cuda", dir, 0, 0, n.where.str());
+    }
+    b.add_content(conf, "/usr/local/" + dir + "/lib64\n", 0644, 0, 0, n.where.str());
+}
+
+std::vector<LayerEntry> layer_entries(const ArchiveContext& c, http::Client& client,
+                                      const LayerSpec& layer, const LockedArchiveLayer& locked,
+                                      unsigned threads) {
+    LayerBuilder b(threads);
+    std::vector<Want> wants = wants_of(c.recipe, layer);
+    for (std::size_t i = 0; i < wants.size(); ++i) {
+        const Want& w = wants[i];
+        const LockedArchive& a = locked.files[i];
+        try {
+            ensure_fetched(c.store, client, a);
+            UnpackedArchive unpacked = unpack_archive(c.store, a.sha256, http::redact_url(a.url));
+            if (w.archive != nullptr) {
+                ArchivePlacement p;
+                p.strip = w.archive->strip;
+                p.dst = w.archive->dst;
+                p.options = w.archive->options;
+                p.origin = w.archive->where.str();
+                add_archive(b, unpacked, p);
+            } else {
+                add_archive(b, unpacked, nvidia_placement(*w.nvidia, w.component, w.platform));
+            }
+        } catch (const Error& e) {
+            rethrow_at(w.where(), e);
+        }
+    }
+    for (const NvidiaItem& n : layer.nvidia) {
+        add_nvidia_layout(b, n);
+    }
+    return b.finish();
+}
+
+} // namespace
+
+bool has_archive_layers(const Recipe& recipe) {
+    return std::any_of(recipe.layers.begin(), recipe.layers.end(),
+                       [](const LayerSpec& l) { return !l.archives.empty() || !l.nvidia.empty(); });
+}
+
+std::vector<std::pair<std::string, SourceLocation>> satisfied_installers(const LayerSpec& layer) {
+    std::vector<std::pair<std::string, SourceLocation>> out;
+    for (const ArchiveItem& a : layer.archives) {
+        if (!a.satisfies.empty()) {
+            out.emplace_back(a.satisfies, a.satisfies_where);
+        }
+    }
+    for (const NvidiaItem& n : layer.nvidia) {
+        if (!n.satisfies.empty()) {
+            out.emplace_back(n.satisfies, n.satisfies_where);
+        }
+    }
+    return out;
+}
+
+std::vector<LockedArchiveLayer> lock_archive_layers(const ArchiveContext& c,
+                                                    const std::vector<LockedArchiveLayer>& old) {
+    std::vector<LockedArchiveLayer> out;
+    std::optional<Locker> locker;
+    for (const LayerSpec& layer : c.recipe.layers) {
+        if (layer.archives.empty() && layer.nvidia.empty()) {
+            continue;
+        }
+        auto kept = std::find_if(old.begin(), old.end(), [&](const LockedArchiveLayer& l) {
+            return l.layer == layer.name && answers(wants_of(c.recipe, layer), l);
+        });
+        if (kept != old.end()) {
+            out.push_back(*kept);
+            continue;
+        }
+        if (!locker) {
+            locker.emplace(c);
+        }
+        out.push_back(locker->lock(layer));
+    }
+    return out;
+}
+
+std::vector<std::vector<LayerEntry>> plan_archive_layers(const ArchiveContext& c, bool& written) {
+    std::vector<std::vector<LayerEntry>> out(c.recipe.layers.size());
+    if (!has_archive_layers(c.recipe)) {
+        return out;
+    }
+    fs::path lock_file =
+        c.options.lock_file.empty() ? lock_path_for(c.recipe.file) : c.options.lock_file;
+    Lock lock = read_lock(lock_file).value_or(Lock{});
+    std::vector<LockedArchiveLayer> fresh;
+    if (c.options.update_lock) {
+        fresh = lock_archive_layers(c, lock.archives); // as `ocibake lock --update` does
+    } else {
+        for (const LayerSpec& layer : c.recipe.layers) {
+            const LockedArchiveLayer* pinned = lock.archives_for(layer.name);
+            if (pinned != nullptr && !answers(wants_of(c.recipe, layer), *pinned)) {
+                throw RecipeError(ErrorKind::recipe, pinned->where,
+                                  "the lock's archives for layer '" + layer.name +
+                                      "' are not what the recipe asks for (" + layer.where.str() +
+                                      ")",
+                                  "run `ocibake lock " + c.recipe.file.string() +
+                                      "` to pin them again, or build with --update-lock");
+            }
+        }
+        fresh = lock_archive_layers(c, lock.archives);
+    }
+    if (!(fresh == lock.archives)) {
+        lock.archives = fresh;
+        write_lock(lock_file, lock, c.recipe.file.filename().string());
+        written = true;
+    }
+    http::Client client = client_for(c.options);
+    unsigned threads = c.options.threads;
+    for (std::size_t i = 0; i < c.recipe.layers.size(); ++i) {
+        const LayerSpec& layer = c.recipe.layers[i];
+        if (const LockedArchiveLayer* locked = lock.archives_for(layer.name)) {
+            out[i] = layer_entries(c, client, layer, *locked, threads);
+        }
+    }
+    return out;
+}
+
+} // namespace ocibake::detail

@@ -1,0 +1,262 @@
+// `ocibake run`: flags parsed as `docker run` parses them, then the library does the run.
+#include "cmd_run.hpp"
+
+#include "cmd_container.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace ocibake::cli {
+
+namespace {
+
+/// The option a word names ("-v", "--volume", "--volume=x", "-vx"), or nullptr.
+const CLI::Option* option_of(const CLI::App& run, const std::string& word) {
+    if (word.size() < 2 || word[0] != '-' || word == "--") {
+        return nullptr;
+    }
+    if (word.starts_with("--")) {
+        return run.get_option_no_throw(word.substr(0, word.find('=')));
+    }
+    return run.get_option_no_throw(word.substr(0, 2));
+}
+
+/// True when `word` is an option whose value is the next word (`-v X`, not `-vX`, not
+/// `--volume=X`, not a flag).
+bool value_follows(const CLI::App& run, const std::string& word) {
+    const CLI::Option* opt = option_of(run, word);
+    if (opt == nullptr || opt->get_expected_max() == 0) {
+        return false;
+    }
+    return word.starts_with("--") ? word.find('=') == std::string::npos : word.size() == 2;
+}
+
+/// The end of the options starting at `from`: the index of the first word that is not an
+/// option of `run` nor an option's value (or `--`).
+std::size_t options_end(const CLI::App& run, const std::vector<std::string>& args,
+                        std::size_t from) {
+    std::size_t i = from;
+    while (i < args.size() && option_of(run, args[i]) != nullptr) {
+        i += value_follows(run, args[i]) ? 2 : 1;
+    }
+    return std::min(i, args.size());
+}
+
+/// A forwarder for the published ports, or nothing (no -p, or a network it cannot use).
+std::optional<PortForwarder> publish_ports(const RunFlags& f) {
+    if (f.publish.empty()) {
+        return std::nullopt;
+    }
+    std::vector<PortMapping> ports;
+    for (const std::string& p : f.publish) {
+        ports.push_back(PortMapping::parse(p));
+    }
+    if (f.network == "none") {
+        throw Error(ErrorKind::usage, "-p " + f.publish.front() +
+                                          ": --network none has no network to publish into "
+                                          "(loopback only); leave --network out");
+    }
+    if (f.network == "host") { // Docker's words, and Docker's behaviour
+        std::fprintf(stderr,
+                     "WARNING: Published ports are discarded when using host network mode\n");
+        return std::nullopt;
+    }
+    PortForwarder net = PortForwarder::create(ports);
+    for (const PublishedPort& p : net.published()) {
+        if (p.picked) {
+            std::fprintf(stderr, "ocibake: published %s -> %u/tcp\n", p.address.c_str(),
+                         static_cast<unsigned>(p.container_port));
+        }
+    }
+    return net;
+}
+
+ContainerOverrides overrides_of(const RunFlags& f) {
+    ContainerOverrides o;
+    if (f.entrypoint) {
+        std::vector<std::string> args;
+        if (!f.entrypoint->empty()) {
+            args.push_back(*f.entrypoint);
+        }
+        args.insert(args.end(), f.command.begin(), f.command.end());
+        o.args = args;
+    } else if (!f.command.empty()) {
+        o.cmd = f.command;
+    }
+    for (const std::string& kv : f.env) {
+        if (kv.empty() || kv[0] == '=') {
+            throw Error(ErrorKind::usage, "-e '" + kv + "' must be KEY=VALUE");
+        }
+        const char* value = std::getenv(kv.c_str());
+        o.env.push_back(kv.find('=') == std::string::npos ? kv + "=" + (value ? value : "") : kv);
+    }
+    for (const std::string& v : f.volumes) {
+        o.mounts.push_back(Mount::parse_volume(v));
+    }
+    for (const std::string& u : f.ulimits) {
+        o.rlimits.push_back(Rlimit::parse(u));
+    }
+    o.network = f.network == "host" ? Network::host : Network::none;
+    o.read_only_root = f.read_only;
+    o.user = f.user.empty() ? std::nullopt : std::optional(f.user);
+    o.workdir = f.workdir.empty() ? std::nullopt : std::optional(f.workdir);
+    if (!f.hostname.empty()) {
+        check_hostname(f.hostname);
+        o.hostname = f.hostname;
+    }
+    if (!f.shm_size.empty()) {
+        std::uint64_t size = parse_size(f.shm_size, "--shm-size");
+        if (size != 0) { // 0: the default, as with Docker
+            o.shm_size = size;
+        }
+    }
+    o.host_ipc = f.ipc == "host";
+    if (o.host_ipc && !f.shm_size.empty()) {
+        std::fprintf(stderr, "ocibake: warning: --shm-size has no effect with --ipc host (the "
+                             "host's /dev/shm is mounted)\n");
+    }
+    o.terminal = ::isatty(0) && ::isatty(1);
+    return o;
+}
+
+/// Says so when the container's user cannot write to a read-write volume: a bind mount
+/// keeps the host's owners (runc 1.1 has no idmapped mounts), docs/cli.md says what to do.
+void warn_unwritable_volumes(const ContainerSpec& spec, const std::vector<Mount>& volumes) {
+    if (spec.uid == 0) {
+        return; // root writes anywhere (CAP_DAC_OVERRIDE)
+    }
+    for (const Mount& m : volumes) {
+        struct stat st = {};
+        bool read_only = std::find(m.options.begin(), m.options.end(), "ro") != m.options.end();
+        if (read_only || ::stat(m.source.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+            continue;
+        }
+        bool in_group = st.st_gid == spec.gid ||
+                        std::find(spec.additional_gids.begin(), spec.additional_gids.end(),
+                                  st.st_gid) != spec.additional_gids.end();
+        mode_t bit = st.st_uid == spec.uid ? S_IWUSR : in_group ? S_IWGRP : S_IWOTH;
+        if ((st.st_mode & bit) != 0) {
+            continue;
+        }
+        std::string owner = std::to_string(st.st_uid) + ":" + std::to_string(st.st_gid);
+        std::string user = std::to_string(spec.uid) + ":" + std::to_string(spec.gid);
+        std::fprintf(stderr,
+                     "ocibake: warning: -v %s:%s: the container runs as %s, which cannot write "
+                     "to %s (owned by %s, mode %04o; a volume keeps the host's owners): run as "
+                     "its owner (--user %s) or give it to %s (chown %s %s)\n",
+                     m.source.c_str(), m.destination.c_str(), user.c_str(), m.source.c_str(),
+                     owner.c_str(), static_cast<unsigned>(st.st_mode & 07777), owner.c_str(),
+                     user.c_str(), user.c_str(), m.source.c_str());
+    }
+}
+
+} // namespace
+
+void add_run_options(CLI::App* run, RunFlags& f) {
+    run->set_help_flag("--help", "Print this help message and exit"); // -h is --hostname
+    run->add_option("-v,--volume", f.volumes, "Bind mount HOST:CONTAINER[:ro|:rw]")
+        ->allow_extra_args(false);
+    run->add_option("-e,--env", f.env, "Set KEY=VALUE in the container")->allow_extra_args(false);
+    run->add_option("-p,--publish", f.publish,
+                    "Publish a container port: [IP:][HOST_PORT:]CONTAINER_PORT[/tcp] (every "
+                    "address of the host unless IP is given, as Docker)")
+        ->allow_extra_args(false);
+    run->add_option("--network", f.network,
+                    "private (the default: a network namespace of its own, loopback only, "
+                    "ports published with -p), none (loopback only) or host")
+        ->check(CLI::IsMember({"private", "none", "host"}));
+    run->add_option("-h,--hostname", f.hostname, "The container's hostname (default ocibake)");
+    run->add_option("--shm-size", f.shm_size, "Size of /dev/shm, e.g. 8g (default 64m)");
+    run->add_option("--ipc", f.ipc, "private (the default) or host (the host's /dev/shm)")
+        ->check(CLI::IsMember({"private", "host"}));
+    run->add_option("--ulimit", f.ulimits, "A resource limit: NAME=SOFT[:HARD], e.g. nofile=1024")
+        ->allow_extra_args(false);
+    run->add_flag("--read-only", f.read_only, "Mount the image's root file system read-only");
+    run->add_option("-u,--user", f.user, "User: name, uid, name:group or uid:gid");
+    run->add_option("-w,--workdir", f.workdir, "Working directory in the container");
+    run->add_option("--entrypoint", f.entrypoint,
+                    "Replaces the entrypoint (\"\" clears it; the command follows it)");
+    run->add_option("--gpus", f.gpus, "NVIDIA GPUs: none (the default), all, or a list like 0,1");
+    run->add_option("--runtime", f.runtime, "The OCI runtime (default: crun, else runc)");
+    run->add_option("--keep-bundle", f.keep_bundle,
+                    "Unpack into DIR (must not exist) and keep it afterwards");
+    run->add_flag("-d,--detach", f.detach, "Run in the background and print its id");
+    run->add_option("--name", f.name, "A name for the container (ps, stop, exec, logs)");
+    run->add_flag("--rm", f.remove, "With -d: remove it when it exits (attached runs always are)");
+}
+
+std::vector<std::string> split_run_args(const CLI::App& run, const std::vector<std::string>& args,
+                                        RunFlags& flags) {
+    std::size_t i = 0;
+    while (i < args.size() && args[i].size() > 1 && args[i][0] == '-' && args[i] != "--") {
+        i += value_follows(run, args[i]) ? 2 : 1; // an unknown one is CLI11's to refuse
+    }
+    i = std::min(i, args.size());
+    std::vector<std::string> options(args.begin(), args.begin() + static_cast<long>(i));
+    if (i < args.size() && args[i] == "--") {
+        ++i; // `run [OPTIONS] -- IMAGE ...`
+    }
+    if (i < args.size()) {
+        flags.image = args[i++];
+    }
+    auto dashes = std::find(args.begin() + static_cast<long>(i), args.end(), "--");
+    std::size_t d = static_cast<std::size_t>(dashes - args.begin());
+    if (dashes != args.end() && d > i && options_end(run, args, i) == d) {
+        options.insert(options.end(), args.begin() + static_cast<long>(i), dashes);
+        i = d; // the older `IMAGE OPTIONS -- COMMAND`
+    }
+    if (i < args.size() && args[i] == "--") {
+        ++i;
+    }
+    flags.command.assign(args.begin() + static_cast<long>(i), args.end());
+    return options;
+}
+
+RuntimeSearch runtime_search(const std::string& runtime) {
+    RuntimeSearch search;
+    if (!runtime.empty()) {
+        search.runtime = runtime;
+    }
+    return search;
+}
+
+int run_command_in_image(const RunFlags& f, const std::string& cache_dir,
+                         const registry::Options& registry_options) {
+    if (f.image.empty()) {
+        throw Error(ErrorKind::usage, "ocibake run needs an IMAGE: ocibake run [OPTIONS] IMAGE "
+                                      "[COMMAND [ARG...]]");
+    }
+    if (f.detach && !f.publish.empty()) {
+        throw Error(ErrorKind::usage,
+                    "-p " + f.publish.front() +
+                        " with -d: published ports are relayed by the `ocibake run` process "
+                        "itself, so they need an attached run (leave out -d)");
+    }
+    ContainerOverrides o = overrides_of(f);
+    // Ports are bound before anything is unpacked: a busy one fails the run at once.
+    std::optional<PortForwarder> net = publish_ports(f);
+    if (net) {
+        o.network_namespace = net->namespace_path();
+    }
+    RunTarget target{f.image,
+                     cache_dir,
+                     f.keep_bundle,
+                     f.gpus,
+                     runtime_search(f.runtime),
+                     registry_options,
+                     f.detach,
+                     f.name,
+                     f.remove,
+                     [volumes = o.mounts](const Bundle&, ContainerSpec& spec) {
+                         warn_unwritable_volumes(spec, volumes);
+                     }};
+    int exit_code = run_container(o, target);
+    net.reset(); // the ports are released now, not after the bundle is removed
+    return exit_code;
+}
+
+} // namespace ocibake::cli
