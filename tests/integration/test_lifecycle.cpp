@@ -110,6 +110,25 @@ std::string leftovers(const ScratchDir& dir) {
     for (const auto& e : fs::directory_iterator(dir / "cache/unpacked/tmp", ec)) {
         out += "unfinished layer " + e.path().string() + "\n";
     }
+    for (const auto& e : fs::directory_iterator(dir / "cache/leases", ec)) {
+        out += "lease " + e.path().string() + "\n";
+    }
+    // Processes started from this test's bundles (the runtime, the container's).
+    for (const auto& p : fs::directory_iterator("/proc", ec)) {
+        std::string pid = p.path().filename().string();
+        if (pid.find_first_not_of("0123456789") != std::string::npos) {
+            continue;
+        }
+        std::string cmdline;
+        try {
+            cmdline = read_file(p.path() / "cmdline");
+        } catch (...) {
+            continue; // gone meanwhile
+        }
+        if (cmdline.find(dir.path().string() + "/ocibake-bundle-") != std::string::npos) {
+            out += "process " + pid + "\n";
+        }
+    }
     return out;
 }
 
@@ -314,6 +333,36 @@ TEST_CASE("cache gc keeps the unpacked layers a running container uses and remov
     CHECK(unpacked(dir) == std::set<std::string>{"tmp"});
     CHECK(cli_of(dir, {"rm", "keep"}).exit_code == 0);
     CHECK(leftovers(dir) == "");
+
+    // A lease whose process is gone (a run killed with SIGKILL before its mount) is
+    // removed; one of a live process keeps its layer.
+    REQUIRE(ocibake_run(dir, {"--", "/bin/busybox", "true"}).exit_code == 0);
+    std::set<std::string> layers = unpacked(dir);
+    layers.erase("tmp");
+    REQUIRE(layers.size() == 1);
+    write_file(dir / "cache/leases/gone", "pid 999999999\nstart 1\nmount \nlayer x\n");
+    std::string self = std::to_string(::getpid());
+    std::string stat = read_file("/proc/self/stat");
+    std::string start; // field 22 of /proc/PID/stat, counted after the command's ')'
+    {
+        std::size_t at = stat.rfind(')') + 2;
+        for (int field = 3; field < 22; ++field) {
+            at = stat.find(' ', at) + 1;
+        }
+        start = stat.substr(at, stat.find(' ', at) - at);
+    }
+    write_file(dir / "cache/leases/live",
+               "pid " + self + "\nstart " + start + "\nmount \nlayer " + *layers.begin() + "\n");
+    gc = cli_of(
+        dir, {"cache", "gc", "--max-age", "0", "--json", "--cache-dir", (dir / "cache").string()});
+    CHECK(gc.exit_code == 0);
+    CHECK(gc.out.find("\"leases_removed\": 1") != std::string::npos);
+    CHECK(gc.out.find("\"unpacked_layers_removed\": 0") != std::string::npos);
+    CHECK_FALSE(fs::exists(dir / "cache/leases/gone"));
+    CHECK(unpacked(dir).count(*layers.begin()) == 1);
+    fs::remove(dir / "cache/leases/live");
+    gc = cli_of(dir, {"cache", "gc", "--max-age", "0", "--cache-dir", (dir / "cache").string()});
+    CHECK(unpacked(dir) == std::set<std::string>{"tmp"});
 }
 
 TEST_CASE("ocibake run killed while unpacking leaves nothing and no partial layer") {
@@ -368,6 +417,55 @@ TEST_CASE(
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     ::kill(stubborn.pid, SIGTERM);
     CHECK(stubborn.wait(std::chrono::seconds(10)) == 128 + SIGKILL);
+    CHECK(leftovers(dir) == "");
+}
+
+TEST_CASE("ocibake run killed while the container starts leaves nothing") {
+    ScratchDir dir("kill");
+    busybox_image(dir, "");
+    // A runtime that is slow to start the container: the root is mounted, config.json
+    // written, the lease taken and the state entry made when the signal comes.
+    fs::path slow =
+        write_file(dir / "slow-runc",
+                   "#!/bin/sh\ncase \" $* \" in *ocibake-bundle-*) echo \"$*\" >>'" +
+                       (dir / "starting").string() + "'; sleep 2;; esac\nexec runc \"$@\"\n");
+    fs::permissions(slow, fs::perms::owner_all);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+        INFO("signal " << sig);
+        fs::remove(dir / "starting");
+        Background run_it(dir, {"run", "--runtime", slow.string(), "--cache-dir",
+                                (dir / "cache").string(), (dir / "img").string(), "--",
+                                "/bin/busybox", "sh", "-c", "echo started; sleep 30"});
+        auto end = Clock::now() + std::chrono::seconds(60);
+        while (!fs::exists(dir / "starting") && Clock::now() < end) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        REQUIRE(fs::exists(dir / "starting"));
+        CHECK(leftovers(dir) != ""); // what the kill must clean up is there
+        ::kill(run_it.pid, sig);
+        CHECK(run_it.wait(std::chrono::seconds(30)) == 128 + sig);
+        CHECK_FALSE(run_it.wait_for("started", std::chrono::seconds(0)));
+        CHECK(leftovers(dir) == "");
+    }
+}
+
+TEST_CASE("ocibake run on a terminal shows unpacking progress and on a pipe does not") {
+    ScratchDir dir("progress");
+    busybox_image(dir, "[[layer]]\nname = \"www\"\n  [[layer.files]]\n  path = \"/www/a\"\n"
+                       "  content = \"a\\n\"\n");
+    std::string cmd = "TMPDIR='" + dir.path().string() + "' OCIBAKE_STATE_DIR='" +
+                      (dir / "state").string() + "' '" + ocibake::test::cli().string() +
+                      "' run --cache-dir '" + (dir / "cache").string() + "' '" +
+                      (dir / "img").string() + "' -- /bin/busybox true";
+    CommandResult tty = run({"script", "-qec", cmd, "/dev/null"});
+    INFO(tty.out << tty.err);
+    CHECK(tty.exit_code == 0);
+    CHECK(tty.out.find("unpacking layers: 2/2 done") != std::string::npos);
+    fs::remove_all(dir / "cache/unpacked");
+    CommandResult pipe = ocibake_run(dir, {"--", "/bin/busybox", "true"});
+    CHECK(pipe.exit_code == 0);
+    CHECK(pipe.err == "");
+    CHECK(unpacked(dir).size() == 3); // unpacked again: two layers and tmp/
     CHECK(leftovers(dir) == "");
 }
 
