@@ -152,6 +152,9 @@ Command add_outdated(CLI::App& app, Shared& shared);
 Command add_push(CLI::App& app, Shared& shared);
 Command add_pull(CLI::App& app, Shared& shared);
 Command add_inspect(CLI::App& app, Shared& shared);
+/// `ocibake test` (cmd_test.cpp); `run` is add_run (cmd_run.hpp), `ps`, `stop`, `exec`,
+/// `logs`, `rm` add_container_commands (cmd_container.hpp).
+Command add_test(CLI::App& app, Shared& shared);
 /// `cache gc`, `cache dir`, `cache push|pull|ls`, under `app`'s `cache`.
 std::vector<Command> add_cache(CLI::App& app, Shared& shared);
 

@@ -141,11 +141,13 @@ int run_gc(const GcFlags& f, const Shared& s) {
         std::printf("%s corrupt blob %s (%s): %s\n", verb, d.digest.str().c_str(), d.path.c_str(),
                     d.reason.c_str());
     }
-    std::printf("%s %llu records, %llu blobs (%s), %llu temp files; kept %llu blobs (%s)\n", verb,
-                static_cast<unsigned long long>(r.records_removed),
+    std::printf("%s %llu records, %llu blobs (%s), %llu temp files, %llu unpacked layers; kept "
+                "%llu blobs (%s)\n",
+                verb, static_cast<unsigned long long>(r.records_removed),
                 static_cast<unsigned long long>(r.blobs_removed),
                 human_size(r.bytes_removed).c_str(),
                 static_cast<unsigned long long>(r.temp_files_removed),
+                static_cast<unsigned long long>(r.layers_removed),
                 static_cast<unsigned long long>(r.blobs_kept), human_size(r.bytes_kept).c_str());
     return 0;
 }

@@ -1,13 +1,13 @@
 // The ocibake command line: each subcommand parses its flags, calls the library and
 // prints (tools/cmd_<name>.cpp); main dispatches and turns errors into exit codes.
 #include "cli.hpp"
+#include "cmd_container.hpp"
 #include "cmd_run.hpp"
 
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <set>
 #include <string>
@@ -17,76 +17,6 @@ namespace {
 
 using ocibake::cli::Command;
 using ocibake::cli::Shared;
-
-struct TestArgs {
-    std::string target;
-    std::string recipe;
-    std::string junit;
-    std::string runtime;
-    std::string keep_bundle;
-    std::string cache_dir;
-    bool json = false;
-    std::string gpus;
-    ocibake::registry::Options registry;
-};
-
-bool ends_with(const std::string& text, const std::string& suffix) {
-    return text.size() >= suffix.size() &&
-           text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-int test_image(const TestArgs& a) {
-    std::string recipe_path = a.recipe;
-    std::string image = a.target;
-    bool recipe_mode = a.recipe.empty() && ends_with(a.target, ".toml");
-    if (recipe_mode) {
-        recipe_path = a.target;
-    } else if (a.recipe.empty()) {
-        throw ocibake::Error(ocibake::ErrorKind::usage,
-                             "ocibake test " + a.target +
-                                 " needs --recipe RECIPE.toml: the tests come from the recipe");
-    }
-    ocibake::Recipe recipe = ocibake::load_recipe(recipe_path);
-    if (recipe_mode) {
-        std::filesystem::path out = ocibake::OutputTarget::default_for(recipe.name).path;
-        std::error_code ec;
-        if (!std::filesystem::exists(out, ec)) {
-            throw ocibake::Error(ocibake::ErrorKind::input,
-                                 "image " + out.string() + " does not exist: build it first (" +
-                                     "ocibake " + recipe_path + ")");
-        }
-        image = "oci:" + out.string() + ":" + recipe.tag;
-    }
-    ocibake::TestOptions options;
-    options.cache_dir = a.cache_dir;
-    options.keep_bundle = a.keep_bundle;
-    options.runtime = ocibake::cli::runtime_search(a.runtime);
-    options.gpus = ocibake::GpuRequest::parse(a.gpus);
-    options.registry = a.registry;
-    if (!a.json) {
-        std::printf("testing %s (%zu tests from %s)\n", image.c_str(), recipe.tests.size(),
-                    recipe_path.c_str());
-        std::fflush(stdout);
-        options.on_result = [](const ocibake::TestResult& r) {
-            std::fputs(ocibake::result_text(r).c_str(), stdout);
-            std::fflush(stdout);
-        };
-    }
-    ocibake::TestReport report = ocibake::run_tests(recipe.tests, image, options);
-    if (!a.junit.empty()) {
-        std::ofstream out(a.junit, std::ios::binary | std::ios::trunc);
-        out << ocibake::junit_xml(report);
-        if (!out) {
-            throw ocibake::Error(ocibake::ErrorKind::io, "cannot write " + a.junit);
-        }
-    }
-    if (a.json) {
-        std::cout << ocibake::report_json(report);
-    } else {
-        std::fputs(ocibake::totals_text(report).c_str(), stdout);
-    }
-    return report.failed() == 0 ? 0 : 7;
-}
 
 // `ocibake RECIPE ...` means `ocibake build RECIPE ...`.
 std::vector<std::string> normalize_args(CLI::App& app, int argc, char** argv, const CLI::App& run,
@@ -113,57 +43,16 @@ std::vector<std::string> normalize_args(CLI::App& app, int argc, char** argv, co
     return args;
 }
 
-Command add_test(CLI::App& app, Shared& s) {
-    auto a = std::make_shared<TestArgs>();
-    a->gpus = "all";
-    auto* test = app.add_subcommand(
-        "test", "Run a recipe's [[test]] entries against its image (with crun or runc)");
-    test->add_option("target", a->target,
-                     "RECIPE.toml (tests the image it builds by default, oci:out/NAME:TAG), or "
-                     "an IMAGE with --recipe (oci:DIR[:TAG], docker-archive:FILE, docker://REF)")
-        ->required();
-    test->add_option("--recipe", a->recipe, "The recipe whose [[test]] entries run");
-    test->add_option("--gpus", a->gpus,
-                     "NVIDIA GPUs for gpu = true tests: all (the default), none, or a list like "
-                     "0,1; without one they are skipped");
-    test->add_option("--runtime", a->runtime, "The OCI runtime (default: crun, else runc)");
-    test->add_option("--junit", a->junit, "Write a JUnit XML report to FILE");
-    s.add_json(test, "Print the report as JSON");
-    test->add_option("--keep-bundle", a->keep_bundle,
-                     "Unpack into DIR (must not exist) and keep it afterwards");
-    s.add_cache_dir(test);
-    s.registry.add_to(test);
-    test->footer(ocibake::cli::kExitCodes);
-    return {test, [a, &s] {
-                TestArgs args = *a;
-                args.cache_dir = s.cache_dir;
-                args.json = s.as_json;
-                args.registry = s.registry.options();
-                return test_image(args);
-            }};
-}
-
-Command add_run(CLI::App& app, Shared& s, ocibake::cli::RunFlags& flags) {
-    auto* run = app.add_subcommand(
-        "run", "Run a command in an image: unpacked into a bundle, run by crun or runc\n"
-               "  ocibake run [OPTIONS] IMAGE [COMMAND [ARG...]]   (as docker run; IMAGE is\n"
-               "  oci:DIR[:TAG], docker-archive:FILE, a path, or docker://REGISTRY/REPO:TAG)");
-    ocibake::cli::add_run_options(run, flags);
-    s.add_cache_dir(run);
-    s.registry.add_to(run);
-    run->footer(ocibake::cli::kExitCodes);
-    return {run, [&flags, &s] {
-                return ocibake::cli::run_command_in_image(flags, s.cache_dir, s.registry.options());
-            }};
-}
-
 /// Every subcommand, in the order --help lists them.
 std::vector<Command> add_commands(CLI::App& app, Shared& s, ocibake::cli::RunFlags& run_flags) {
     namespace cli = ocibake::cli;
-    std::vector<Command> commands = {cli::add_build(app, s),     cli::add_lock(app, s),
-                                     cli::add_outdated(app, s),  cli::add_push(app, s),
-                                     cli::add_pull(app, s),      cli::add_inspect(app, s),
-                                     add_run(app, s, run_flags), add_test(app, s)};
+    std::vector<Command> commands = {cli::add_build(app, s),          cli::add_lock(app, s),
+                                     cli::add_outdated(app, s),       cli::add_push(app, s),
+                                     cli::add_pull(app, s),           cli::add_inspect(app, s),
+                                     cli::add_run(app, s, run_flags), cli::add_test(app, s)};
+    for (Command& c : cli::add_container_commands(app)) {
+        commands.push_back(std::move(c));
+    }
     for (Command& c : cli::add_cache(app, s)) {
         commands.push_back(std::move(c));
     }

@@ -213,6 +213,7 @@ TEST_CASE("every --json document matches its example in docs/cli.md") {
     c.check("ocibake cache ls --json", {"cache", "ls", remote, "--json"}, cache);
     c.check("ocibake cache pull --json", {"cache", "pull", remote, "--json"}, dir / "cache2");
     c.check("ocibake cache gc --json", {"cache", "gc", "--dry-run", "--json"}, cache);
+    c.check("ocibake ps --json", {"ps", "-a", "--json"}, {});
     c.check("ocibake --json, on an error", {"inspect", (dir / "none").string(), "--json"}, {}, 4);
 
     // Every documented example was checked.

@@ -17,6 +17,7 @@
 #include "ocibake/image.hpp"
 #include "ocibake/registry.hpp"
 #include "ocibake/remote_cache.hpp"
+#include "ocibake/run.hpp"
 #include "ocibake/update.hpp"
 
 #include <filesystem>
@@ -37,6 +38,7 @@ inline constexpr std::string_view pull = "ocibake.pull/1";
 inline constexpr std::string_view cache_gc = "ocibake.cache-gc/1";
 inline constexpr std::string_view remote_cache = "ocibake.remote-cache/1";
 inline constexpr std::string_view test_report = "ocibake.test-report/1";
+inline constexpr std::string_view ps = "ocibake.ps/1";
 inline constexpr std::string_view error = "ocibake.error/1";
 } // namespace schema
 
@@ -79,6 +81,9 @@ std::string to_json(const remote_cache::PullReport& report);
 /// `ocibake cache push --json` (ocibake.remote-cache/1): `built` is the build that made
 /// the entries.
 std::string to_json(const remote_cache::ExportReport& wrote, const BuildResult& built);
+
+/// `ocibake ps --json` (ocibake.ps/1): the containers listed.
+std::string to_json(const std::vector<ContainerInfo>& containers);
 
 /// What any command prints with `--json` when it fails (ocibake.error/1).
 std::string to_json(const Error& error);

@@ -16,6 +16,7 @@
 #include "ocibake/oci.hpp"
 #include "ocibake/recipe.hpp"
 #include "ocibake/registry.hpp"
+#include "ocibake/run.hpp"
 #include "ocibake/runtime.hpp"
 #include "ocibake/update.hpp"
 #include "ocibake/version.hpp"

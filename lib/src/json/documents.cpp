@@ -143,6 +143,8 @@ std::string to_json(const GcReport& r, const GcOptions& options) {
                            {"blobs_removed", r.blobs_removed},
                            {"bytes_removed", r.bytes_removed},
                            {"temp_files_removed", r.temp_files_removed},
+                           {"unpacked_layers_removed", r.layers_removed},
+                           {"leases_removed", r.leases_removed},
                            {"blobs_kept", r.blobs_kept},
                            {"bytes_kept", r.bytes_kept},
                            {"corrupt_blobs", json_doc::dropped_blobs(r.corrupt)},
@@ -180,6 +182,21 @@ std::string to_json(const remote_cache::ExportReport& wrote, const BuildResult& 
                            {"digest", built.image.manifest_descriptor.digest.str()},
                            {"layers_built", built.layers_built()},
                            {"wrote", json_doc::export_report(wrote)}});
+}
+
+std::string to_json(const std::vector<ContainerInfo>& containers) {
+    json list = json::array();
+    for (const ContainerInfo& i : containers) {
+        list.push_back({{"id", i.id},
+                        {"name", i.name},
+                        {"image", i.image},
+                        {"command", i.command},
+                        {"created", i.created},
+                        {"status", i.status},
+                        {"exit_code", i.exit_code ? json(*i.exit_code) : json(nullptr)},
+                        {"detached", i.detached}});
+    }
+    return json_doc::dump({{"schema", schema::ps}, {"containers", list}});
 }
 
 std::string to_json(const Error& e) {
