@@ -3,7 +3,7 @@
 # or when a Catch2 test name holds ';' (catch_discover_tests splits names there, so ctest
 # would run two names that match no test, and the test itself never), or when a Markdown
 # link points at a file that is not in the repository (a user of the repository has only
-# what is in it).
+# what is in it), or when a function in tools/ is over 80 lines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bad=0
@@ -44,4 +44,8 @@ for f in sys.argv[1:]:
         if path not in tracked and path not in dirs and path != ".":
             print(f + ":" + str(s.count("\n", 0, m.start()) + 1) + ": " + m.group(1))
 ')
+# No function in tools/ over 80 lines: the CLI stays a shell (docs/architecture.md).
+if ! python3 scripts/function-lengths.py --max 80 $(git ls-files 'tools/*.cpp' 'tools/*.hpp'); then
+  bad=1
+fi
 exit $bad

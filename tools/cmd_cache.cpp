@@ -1,41 +1,26 @@
-// The remote layer cache in the CLI (docs/cache.md, "The remote cache").
+// `ocibake cache gc|dir|push|pull|ls`, and the remote cache's flags on `build`
+// (docs/cache.md).
 #include "cmd_cache.hpp"
+#include "cli.hpp"
 
 #include <cstdio>
 #include <iostream>
 
-namespace ocibake_cli {
+namespace ocibake::cli {
 
 namespace {
 
-using json = nlohmann::json;
-namespace rc = ocibake::remote_cache;
+namespace rc = remote_cache;
 
-json transfer_json(const ocibake::registry::TransferStats& s) {
-    return {{"blobs_sent", s.blobs_sent},         {"bytes_sent", s.bytes_sent},
-            {"blobs_skipped", s.blobs_skipped},   {"blobs_mounted", s.blobs_mounted},
-            {"blobs_streamed", s.blobs_streamed}, {"blobs_fetched", s.blobs_fetched},
-            {"bytes_fetched", s.bytes_fetched},   {"seconds", s.seconds}};
-}
+struct GcFlags {
+    std::string max_age = "30d";
+    bool dry_run = false, no_verify = false;
+};
 
-json lookup_json(const rc::LookupReport& r) {
-    return {{"reference", r.reference},
-            {"found", r.found},
-            {"digest", r.found ? json(r.digest.str()) : json(nullptr)},
-            {"layers", r.layers},
-            {"ignored", r.ignored},
-            {"requests", {{"lookup", r.requests}, {"verify", r.verify_requests}}},
-            {"bytes", r.bytes},
-            {"seconds", r.seconds},
-            {"warnings", r.warnings}};
-}
-
-json export_json(const rc::ExportReport& w) {
-    return {{"reference", w.reference.str()},
-            {"layers", w.layers},
-            {"records", w.records},
-            {"stats", transfer_json(w.stats)}};
-}
+struct RemoteFlags {
+    std::string recipe, ref;
+    unsigned threads = 0;
+};
 
 void print_warnings(const rc::LookupReport& r) {
     for (const auto& w : r.warnings) {
@@ -44,39 +29,21 @@ void print_warnings(const rc::LookupReport& r) {
 }
 
 // The tag a tagless REF gets: the recipe's name, read from --recipe.
-ocibake::registry::Reference reference_of(const std::string& ref, const std::string& recipe) {
-    auto parsed = ocibake::registry::Reference::parse(ref);
+registry::Reference reference_of(const std::string& ref, const std::string& recipe) {
+    auto parsed = registry::Reference::parse(ref);
     if (parsed.tag.empty() && !parsed.digest && recipe.empty()) {
-        throw ocibake::Error(
-            ocibake::ErrorKind::usage,
-            "remote cache " + ref +
-                ": name its tag (REF:ocibake-cache-NAME) or the recipe (--recipe)");
+        throw Error(ErrorKind::usage,
+                    "remote cache " + ref +
+                        ": name its tag (REF:ocibake-cache-NAME) or the recipe (--recipe)");
     }
-    return rc::cache_reference(ref, recipe.empty() ? "" : ocibake::load_recipe(recipe).name);
+    return rc::cache_reference(ref, recipe.empty() ? "" : load_recipe(recipe).name);
 }
 
-int run_ls(const CacheCommands& c, const std::string& cache_dir, bool as_json,
-           const ocibake::registry::Options& registry) {
-    ocibake::Store store(cache_dir.empty() ? ocibake::Store::default_root()
-                                           : std::filesystem::path(cache_dir));
-    rc::Listing l = rc::list(store, reference_of(c.ref, c.recipe), registry);
-    if (as_json) {
-        json layers = json::array();
-        for (const auto& row : l.layers) {
-            layers.push_back({{"key", row.key},
-                              {"digest", row.layer.descriptor.digest.str()},
-                              {"size", row.layer.descriptor.size},
-                              {"media_type", row.layer.descriptor.media_type},
-                              {"diff_id", row.layer.diff_id.str()},
-                              {"apt_keys", row.apt_keys},
-                              {"verified", row.verified}});
-        }
-        json out = {{"schema", kRemoteCacheSchema},
-                    {"lookup", lookup_json(l.report)},
-                    {"recipe", l.index.recipe},
-                    {"records", l.records},
-                    {"entries", layers}};
-        std::cout << out.dump(2) << "\n";
+int run_ls(const RemoteFlags& f, Shared& s) {
+    Store store(cache_root(s.cache_dir));
+    rc::Listing l = rc::list(store, reference_of(f.ref, f.recipe), s.registry.options());
+    if (s.as_json) {
+        print_json(to_json(l));
         return 0;
     }
     print_warnings(l.report);
@@ -92,18 +59,11 @@ int run_ls(const CacheCommands& c, const std::string& cache_dir, bool as_json,
     return 0;
 }
 
-int run_pull(const CacheCommands& c, const std::string& cache_dir, bool as_json,
-             const ocibake::registry::Options& registry) {
-    ocibake::Store store(cache_dir.empty() ? ocibake::Store::default_root()
-                                           : std::filesystem::path(cache_dir));
-    rc::PullReport p = rc::pull(store, reference_of(c.ref, c.recipe), registry);
-    if (as_json) {
-        json out = {{"schema", kRemoteCacheSchema},
-                    {"lookup", lookup_json(p.report)},
-                    {"layers", p.layers},
-                    {"records", p.records},
-                    {"stats", transfer_json(p.stats)}};
-        std::cout << out.dump(2) << "\n";
+int run_pull(const RemoteFlags& f, Shared& s) {
+    Store store(cache_root(s.cache_dir));
+    rc::PullReport p = rc::pull(store, reference_of(f.ref, f.recipe), s.registry.options());
+    if (s.as_json) {
+        print_json(to_json(p));
         return 0;
     }
     print_warnings(p.report);
@@ -114,23 +74,18 @@ int run_pull(const CacheCommands& c, const std::string& cache_dir, bool as_json,
     return 0;
 }
 
-int run_push(const CacheCommands& c, const std::string& cache_dir, bool as_json,
-             const ocibake::registry::Options& registry) {
-    ocibake::BuildOptions options;
-    options.cache_dir = cache_dir;
-    options.threads = c.threads;
-    options.registry = registry;
+int run_push(const RemoteFlags& f, Shared& s) {
+    BuildOptions options;
+    options.cache_dir = s.cache_dir;
+    options.threads = f.threads;
+    options.registry = s.registry.options();
     options.write_output = false; // only the cache entries are wanted
     options.no_cache_from = true;
     options.keep_cache_records = true;
-    ocibake::BuildResult result = ocibake::build_recipe_file(c.recipe, options);
-    rc::ExportReport w = ocibake::export_cache(result, c.ref, options);
-    if (as_json) {
-        json out = {{"schema", kRemoteCacheSchema},
-                    {"digest", result.image.manifest_descriptor.digest.str()},
-                    {"layers_built", result.layers_built()},
-                    {"wrote", export_json(w)}};
-        std::cout << out.dump(2) << "\n";
+    BuildResult result = build_recipe_file(f.recipe, options);
+    rc::ExportReport w = export_cache(result, f.ref, options);
+    if (s.as_json) {
+        print_json(to_json(w, result));
         return 0;
     }
     std::printf("wrote %s: %zu layer entries, %zu records (%zu layers built first)\n",
@@ -138,7 +93,124 @@ int run_push(const CacheCommands& c, const std::string& cache_dir, bool as_json,
     return 0;
 }
 
+std::chrono::seconds parse_age(const std::string& text) {
+    if (text.empty()) {
+        throw Error(ErrorKind::usage, "empty --max-age");
+    }
+    char unit = text.back();
+    std::string number =
+        std::isdigit(static_cast<unsigned char>(unit)) ? text : text.substr(0, text.size() - 1);
+    long long n = 0;
+    try {
+        std::size_t used = 0;
+        n = std::stoll(number, &used);
+        if (used != number.size() || n < 0) {
+            throw std::invalid_argument("x");
+        }
+    } catch (const std::exception&) {
+        throw Error(ErrorKind::usage,
+                    "--max-age '" + text + "' is not a duration like 30d, 12h, 90m or 0");
+    }
+    switch (std::isdigit(static_cast<unsigned char>(unit)) ? 's' : unit) {
+    case 's':
+        return std::chrono::seconds(n);
+    case 'm':
+        return std::chrono::seconds(n * 60);
+    case 'h':
+        return std::chrono::seconds(n * 3600);
+    case 'd':
+        return std::chrono::seconds(n * 86400);
+    default:
+        throw Error(ErrorKind::usage,
+                    "--max-age '" + text + "' has an unknown unit (use s, m, h or d)");
+    }
+}
+
+int run_gc(const GcFlags& f, const Shared& s) {
+    GcOptions options;
+    options.max_age = parse_age(f.max_age);
+    options.dry_run = f.dry_run;
+    options.verify = !f.no_verify;
+    auto r = collect_garbage(s.cache_dir, options);
+    if (s.as_json) {
+        print_json(to_json(r, options));
+        return 0;
+    }
+    const char* verb = f.dry_run ? "would remove" : "removed";
+    for (const auto& d : r.corrupt) {
+        std::printf("%s corrupt blob %s (%s): %s\n", verb, d.digest.str().c_str(), d.path.c_str(),
+                    d.reason.c_str());
+    }
+    std::printf("%s %llu records, %llu blobs (%s), %llu temp files, %llu unpacked layers; kept "
+                "%llu blobs (%s)\n",
+                verb, static_cast<unsigned long long>(r.records_removed),
+                static_cast<unsigned long long>(r.blobs_removed),
+                human_size(r.bytes_removed).c_str(),
+                static_cast<unsigned long long>(r.temp_files_removed),
+                static_cast<unsigned long long>(r.layers_removed),
+                static_cast<unsigned long long>(r.blobs_kept), human_size(r.bytes_kept).c_str());
+    return 0;
+}
+
+Command add_gc(CLI::App* cache, Shared& s) {
+    auto f = std::make_shared<GcFlags>();
+    auto* gc =
+        cache->add_subcommand("gc", "Remove cache entries unused for --max-age, and their blobs");
+    gc->add_option("--max-age", f->max_age,
+                   "Keep what was used within this long (e.g. 30d, 12h, 0 = drop all)");
+    gc->add_flag("--dry-run", f->dry_run, "Only report what would be removed");
+    gc->add_flag("--no-verify", f->no_verify,
+                 "Do not re-hash the blobs that are kept (a corrupt one then stays until a build "
+                 "reads it)");
+    s.add_cache_dir(gc);
+    s.add_json(gc, "Print as JSON");
+    return {gc, [f, &s] { return run_gc(*f, s); }};
+}
+
+/// `cache push|pull|ls`: one set of flags, as only one of them runs.
+std::vector<Command> add_remote(CLI::App* cache, Shared& s) {
+    auto f = std::make_shared<RemoteFlags>();
+    auto* push = cache->add_subcommand(
+        "push", "Write a recipe's layer cache entries to a remote cache (builds what is missing)");
+    push->add_option("recipe", f->recipe, "The recipe (.toml)")->required();
+    push->add_option("ref", f->ref, "registry/repository[:tag]")->required();
+    push->add_option("-j,--threads", f->threads, "Worker threads (default: all cores)");
+    auto* pull = cache->add_subcommand(
+        "pull", "Copy a remote cache's checked entries and layers into the local cache");
+    auto* ls =
+        cache->add_subcommand("ls", "List a remote cache's entries, checking each layer blob");
+    for (CLI::App* sub : {pull, ls}) {
+        sub->add_option("ref", f->ref, "registry/repository:tag (or give --recipe)")->required();
+        sub->add_option("--recipe", f->recipe,
+                        "The recipe whose entries these are (names the tag)");
+    }
+    for (CLI::App* sub : {push, pull, ls}) {
+        s.add_cache_dir(sub);
+        s.add_json(sub, "Print as JSON");
+        s.registry.add_to(sub);
+    }
+    return {{push, [f, &s] { return run_push(*f, s); }},
+            {pull, [f, &s] { return run_pull(*f, s); }},
+            {ls, [f, &s] { return run_ls(*f, s); }}};
+}
+
 } // namespace
+
+std::vector<Command> add_cache(CLI::App& app, Shared& s) {
+    auto* cache = app.add_subcommand("cache", "Manage the cache");
+    cache->require_subcommand(1);
+    std::vector<Command> commands = {add_gc(cache, s)};
+    auto* dir = cache->add_subcommand("dir", "Print the cache directory");
+    s.add_cache_dir(dir);
+    commands.push_back({dir, [&s] {
+                            std::cout << cache_root(s.cache_dir).string() << "\n";
+                            return 0;
+                        }});
+    for (Command& c : add_remote(cache, s)) {
+        commands.push_back(std::move(c));
+    }
+    return commands;
+}
 
 void RemoteCacheFlags::add_to(CLI::App* build) {
     build->add_option("--cache-from", from,
@@ -149,41 +221,22 @@ void RemoteCacheFlags::add_to(CLI::App* build) {
     build->add_flag("--no-cache-from", no_from, "Do not read the recipe's [build] cache");
 }
 
-void RemoteCacheFlags::apply(ocibake::BuildOptions& options) const {
+void RemoteCacheFlags::apply(BuildOptions& options) const {
     options.cache_from = from;
     options.no_cache_from = no_from;
     options.keep_cache_records = !to.empty();
 }
 
-std::optional<rc::ExportReport>
-RemoteCacheFlags::write(const ocibake::BuildResult& result,
-                        const ocibake::BuildOptions& options) const {
+std::optional<rc::ExportReport> RemoteCacheFlags::write(const BuildResult& result,
+                                                        const BuildOptions& options) const {
     if (to.empty()) {
         return std::nullopt;
     }
-    return ocibake::export_cache(result, to, options);
+    return export_cache(result, to, options);
 }
 
-json remote_cache_json(const ocibake::BuildResult& result,
-                       const std::optional<rc::ExportReport>& wrote) {
-    if (!result.remote_cache && !wrote) {
-        return nullptr;
-    }
-    std::size_t served = 0;
-    for (const auto& l : result.layers) {
-        served += l.cache == ocibake::CacheStatus::remote && !l.from_base ? 1 : 0;
-    }
-    json out = {{"schema", kRemoteCacheSchema},
-                {"layers", served},
-                {"layers_fetched", result.remote_layers_fetched},
-                {"bytes_fetched", result.remote_bytes_fetched}};
-    out["read"] = result.remote_cache ? lookup_json(*result.remote_cache) : json(nullptr);
-    out["wrote"] = wrote ? export_json(*wrote) : json(nullptr);
-    return out;
-}
-
-void print_remote_cache(const ocibake::BuildResult& result,
-                        const std::optional<rc::ExportReport>& wrote, bool as_json, bool quiet) {
+void print_remote_cache(const BuildResult& result, const std::optional<rc::ExportReport>& wrote,
+                        bool as_json, bool quiet) {
     if (result.remote_cache) {
         print_warnings(*result.remote_cache);
     }
@@ -204,34 +257,4 @@ void print_remote_cache(const ocibake::BuildResult& result,
     }
 }
 
-void CacheCommands::add_to(CLI::App* cache) {
-    push = cache->add_subcommand(
-        "push", "Write a recipe's layer cache entries to a remote cache (builds what is missing)");
-    push->add_option("recipe", recipe, "The recipe (.toml)")->required();
-    push->add_option("ref", ref, "registry/repository[:tag]")->required();
-    push->add_option("-j,--threads", threads, "Worker threads (default: all cores)");
-    pull = cache->add_subcommand(
-        "pull", "Copy a remote cache's checked entries and layers into the local cache");
-    ls = cache->add_subcommand("ls", "List a remote cache's entries, checking each layer blob");
-    for (CLI::App* sub : {pull, ls}) {
-        sub->add_option("ref", ref, "registry/repository:tag (or give --recipe)")->required();
-        sub->add_option("--recipe", recipe, "The recipe whose entries these are (names the tag)");
-    }
-}
-
-bool CacheCommands::parsed() const {
-    return push->parsed() || pull->parsed() || ls->parsed();
-}
-
-int CacheCommands::run(const std::string& cache_dir, bool as_json,
-                       const ocibake::registry::Options& registry) const {
-    if (push->parsed()) {
-        return run_push(*this, cache_dir, as_json, registry);
-    }
-    if (pull->parsed()) {
-        return run_pull(*this, cache_dir, as_json, registry);
-    }
-    return run_ls(*this, cache_dir, as_json, registry);
-}
-
-} // namespace ocibake_cli
+} // namespace ocibake::cli

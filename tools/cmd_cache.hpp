@@ -1,19 +1,14 @@
-// The remote layer cache in the CLI (docs/cache.md, "The remote cache"): build's
-// --cache-from / --cache-to and `ocibake cache push|pull|ls`.
+// The remote layer cache's flags on `ocibake build` (docs/cache.md, "The remote cache"):
+// --cache-from, --cache-to, --no-cache-from. `ocibake cache ...` is add_cache (cli.hpp).
 #pragma once
 
 #include "ocibake/build.hpp"
 
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
-namespace ocibake_cli {
-
-/// The schema of the "remote_cache" object of `build --json` and of `cache ls|pull|push
-/// --json`.
-inline constexpr const char* kRemoteCacheSchema = "ocibake.remote-cache/1";
+namespace ocibake::cli {
 
 /// build's --cache-from, --cache-to, --no-cache-from.
 struct RemoteCacheFlags {
@@ -23,37 +18,16 @@ struct RemoteCacheFlags {
 
     void add_to(CLI::App* build);
     /// Into the build's options (keep_cache_records when writing).
-    void apply(ocibake::BuildOptions& options) const;
+    void apply(BuildOptions& options) const;
     /// After the build (and its push): writes the cache when --cache-to was given.
-    std::optional<ocibake::remote_cache::ExportReport>
-    write(const ocibake::BuildResult& result, const ocibake::BuildOptions& options) const;
+    std::optional<remote_cache::ExportReport> write(const BuildResult& result,
+                                                    const BuildOptions& options) const;
 };
 
-/// What the remote cache did, for `build --json` (null when no remote cache was used).
-nlohmann::json remote_cache_json(const ocibake::BuildResult& result,
-                                 const std::optional<ocibake::remote_cache::ExportReport>& wrote);
+/// The remote cache's warnings on stderr, and (unless quiet or as_json) one line each for
+/// the read and the write.
+void print_remote_cache(const BuildResult& result,
+                        const std::optional<remote_cache::ExportReport>& wrote, bool as_json,
+                        bool quiet);
 
-/// The remote cache's warnings on stderr, and (unless quiet) one line each for the read
-/// and the write.
-void print_remote_cache(const ocibake::BuildResult& result,
-                        const std::optional<ocibake::remote_cache::ExportReport>& wrote,
-                        bool as_json, bool quiet);
-
-/// `ocibake cache push|pull|ls`.
-struct CacheCommands {
-    CLI::App* push = nullptr;
-    CLI::App* pull = nullptr;
-    CLI::App* ls = nullptr;
-    std::string recipe;
-    std::string ref;
-    unsigned threads = 0;
-
-    /// Adds the three subcommands to `cache`; returns them for the caller to add its
-    /// shared flags (--cache-dir, --json, the registry's) to.
-    void add_to(CLI::App* cache);
-    bool parsed() const;
-    int run(const std::string& cache_dir, bool as_json,
-            const ocibake::registry::Options& registry) const;
-};
-
-} // namespace ocibake_cli
+} // namespace ocibake::cli

@@ -1,6 +1,8 @@
 // `ocibake run`: flags parsed as `docker run` parses them, then the library does the run.
 #include "cmd_run.hpp"
 
+#include "cmd_container.hpp"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -152,21 +154,6 @@ void warn_unwritable_volumes(const ContainerSpec& spec, const std::vector<Mount>
     }
 }
 
-/// A bundle directory removed at the end unless the user keeps it.
-struct BundleDir {
-    std::filesystem::path path;
-    bool keep = false;
-    explicit BundleDir(const std::string& keep_dir)
-        : path(keep_dir.empty() ? new_bundle_path() : std::filesystem::path(keep_dir)),
-          keep(!keep_dir.empty()) {}
-    ~BundleDir() {
-        if (!keep) {
-            std::error_code ec;
-            std::filesystem::remove_all(path, ec);
-        }
-    }
-};
-
 } // namespace
 
 void add_run_options(CLI::App* run, RunFlags& f) {
@@ -197,6 +184,9 @@ void add_run_options(CLI::App* run, RunFlags& f) {
     run->add_option("--runtime", f.runtime, "The OCI runtime (default: crun, else runc)");
     run->add_option("--keep-bundle", f.keep_bundle,
                     "Unpack into DIR (must not exist) and keep it afterwards");
+    run->add_flag("-d,--detach", f.detach, "Run in the background and print its id");
+    run->add_option("--name", f.name, "A name for the container (ps, stop, exec, logs)");
+    run->add_flag("--rm", f.remove, "With -d: remove it when it exits (attached runs always are)");
 }
 
 std::vector<std::string> split_run_args(const CLI::App& run, const std::vector<std::string>& args,
@@ -240,32 +230,47 @@ int run_command_in_image(const RunFlags& f, const std::string& cache_dir,
         throw Error(ErrorKind::usage, "ocibake run needs an IMAGE: ocibake run [OPTIONS] IMAGE "
                                       "[COMMAND [ARG...]]");
     }
+    if (f.detach && !f.publish.empty()) {
+        throw Error(ErrorKind::usage,
+                    "-p " + f.publish.front() +
+                        " with -d: published ports are relayed by the `ocibake run` process "
+                        "itself, so they need an attached run (leave out -d)");
+    }
     ContainerOverrides o = overrides_of(f);
-    GpuRequest gpus = GpuRequest::parse(f.gpus);
-    OciRuntime runtime = find_runtime(runtime_search(f.runtime));
     // Ports are bound before anything is unpacked: a busy one fails the run at once.
     std::optional<PortForwarder> net = publish_ports(f);
     if (net) {
         o.network_namespace = net->namespace_path();
     }
-    Store store(cache_dir.empty() ? Store::default_root() : std::filesystem::path(cache_dir));
-    SourceImage image = registry::load_image(store, f.image, {}, registry_options);
-    BundleDir dir(f.keep_bundle);
-    Bundle bundle = Bundle::create(store, image, dir.path);
-    ContainerSpec spec = bundle.spec_for(o);
-    warn_unwritable_volumes(spec, o.mounts);
-    if (gpus.kind != GpuRequest::Kind::none) {
-        auto edits = find_gpus({}, gpus, spec.env);
-        if (!edits) {
-            throw Error(ErrorKind::runtime,
-                        "--gpus " + f.gpus + ": " + no_gpu_reason({}, gpus, spec.env));
-        }
-        std::fprintf(stderr, "ocibake: %s\n", edits->summary().c_str());
-        apply_gpu_edits(*edits, bundle, spec);
-    }
-    int exit_code = runtime.run_attached(bundle, spec);
+    RunTarget target{f.image,
+                     cache_dir,
+                     f.keep_bundle,
+                     f.gpus,
+                     runtime_search(f.runtime),
+                     registry_options,
+                     f.detach,
+                     f.name,
+                     f.remove,
+                     [volumes = o.mounts](const Bundle&, ContainerSpec& spec) {
+                         warn_unwritable_volumes(spec, volumes);
+                     }};
+    int exit_code = run_container(o, target);
     net.reset(); // the ports are released now, not after the bundle is removed
     return exit_code;
+}
+
+Command add_run(CLI::App& app, Shared& s, RunFlags& flags) {
+    auto* run = app.add_subcommand(
+        "run", "Run a command in an image: unpacked into a bundle, run by crun or runc\n"
+               "  ocibake run [OPTIONS] IMAGE [COMMAND [ARG...]]   (as docker run; IMAGE is\n"
+               "  oci:DIR[:TAG], docker-archive:FILE, a path, or docker://REGISTRY/REPO:TAG)");
+    add_run_options(run, flags);
+    s.add_cache_dir(run);
+    s.registry.add_to(run);
+    run->footer(kExitCodes);
+    return {run, [&flags, &s] {
+                return run_command_in_image(flags, s.cache_dir, s.registry.options());
+            }};
 }
 
 } // namespace ocibake::cli

@@ -1,6 +1,7 @@
 // `ocibake run`: its flags, parsed as `docker run` parses them, and the run itself.
 #pragma once
 
+#include "cli.hpp"
 #include "ocibake/ocibake.hpp"
 
 #include <CLI/CLI.hpp>
@@ -22,6 +23,9 @@ struct RunFlags {
     bool read_only = false;
     std::string gpus = "none";
     std::string runtime, keep_bundle;
+    bool detach = false; ///< -d: in the background, its id printed
+    bool remove = false; ///< --rm (with -d: removed when it exits; attached runs always are)
+    std::string name;    ///< --name
 };
 
 /// Adds `run`'s options (not IMAGE and COMMAND: split_run_args finds them) to `run`.
@@ -38,6 +42,10 @@ std::vector<std::string> split_run_args(const CLI::App& run, const std::vector<s
 /// Runs flags.image; returns the command's exit code.
 int run_command_in_image(const RunFlags& flags, const std::string& cache_dir,
                          const registry::Options& registry);
+
+/// Adds `run` to `app`: its options into `flags`, IMAGE and COMMAND as split_run_args
+/// found them.
+Command add_run(CLI::App& app, Shared& shared, RunFlags& flags);
 
 /// `--runtime PATH` as a search (empty: crun, else runc).
 RuntimeSearch runtime_search(const std::string& runtime);

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
 #include <filesystem>
 #include <mutex>
 #include <string>
@@ -587,4 +588,34 @@ TEST_CASE("an image has at least one layer: a recipe without any is refused, at 
               ":3:9: error: the image would have no layers: the base has none, and the recipe "
               "has no [[layer]]\n 3 | image = \"oci:bare\"\n   |         ^\nhint: add a "
               "[[layer]] (an empty one is enough)");
+}
+
+TEST_CASE("SOURCE_DATE_EPOCH: the flag before the variable and each named when it is bad") {
+    ::unsetenv("SOURCE_DATE_EPOCH");
+    CHECK_FALSE(source_date_epoch_of("").has_value());
+    CHECK(source_date_epoch_of("1700000000") == 1700000000);
+    ::setenv("SOURCE_DATE_EPOCH", "42", 1);
+    CHECK(source_date_epoch_of("") == 42);
+    CHECK(source_date_epoch_of("7") == 7); // the flag wins
+    ::setenv("SOURCE_DATE_EPOCH", "", 1);
+    CHECK_FALSE(source_date_epoch_of("").has_value()); // empty is unset
+    ErrorKind kind = ErrorKind::internal;
+    ::setenv("SOURCE_DATE_EPOCH", "yesterday", 1);
+    CHECK(error_of([] { source_date_epoch_of(""); }, &kind) ==
+          "SOURCE_DATE_EPOCH='yesterday' is not a non-negative integer");
+    CHECK(kind == ErrorKind::usage);
+    ::unsetenv("SOURCE_DATE_EPOCH");
+    CHECK(error_of([] { source_date_epoch_of("-1"); }) ==
+          "--source-date-epoch '-1' is not a non-negative integer");
+    CHECK(error_of([] { source_date_epoch_of("12x"); }) ==
+          "--source-date-epoch '12x' is not a non-negative integer");
+    CHECK(error_of([] { source_date_epoch_of("99999999999999999999"); }) ==
+          "--source-date-epoch '99999999999999999999' is not a non-negative integer");
+}
+
+TEST_CASE("the default output is oci:out/NAME for build and pull") {
+    OutputTarget t = OutputTarget::default_for("hello");
+    CHECK(t.str() == "oci:out/hello");
+    CHECK(t.kind == OutputTarget::Kind::oci_layout);
+    CHECK(t.path == fs::path("out/hello"));
 }

@@ -26,13 +26,13 @@ namespace ocibake {
 struct BuildOptions {
     /// The cache; empty = Store::default_root().
     std::filesystem::path cache_dir;
-    /// Where the image goes; default "oci:out/<recipe name>" (relative to the current
-    /// directory).
+    /// Where the image goes; default OutputTarget::default_for(recipe name),
+    /// "oci:out/<recipe name>" (relative to the current directory).
     std::optional<OutputTarget> output;
     /// Threads for layer work; 0 = all cores. Never changes the bytes.
     unsigned threads = 0;
     /// Overrides the recipe's [build] source_date_epoch (the CLI passes
-    /// --source-date-epoch or $SOURCE_DATE_EPOCH).
+    /// source_date_epoch_of(--source-date-epoch): the flag, else $SOURCE_DATE_EPOCH).
     std::optional<std::int64_t> source_date_epoch;
     Progress* progress = nullptr;
     /// How registries are reached (bases, pushes).
@@ -77,6 +77,10 @@ struct LayerReport {
     CacheStatus cache = CacheStatus::built; ///< meaningless for base layers
     std::size_t entries = 0;
     double seconds = 0; ///< time spent on this layer (listing, cache lookup, writing)
+
+    /// How it was had, as `ocibake build` says it: "base", "cached" (hit), "verified",
+    /// "built" or "remote".
+    std::string_view cache_word() const;
 };
 
 struct LockResult {
@@ -154,6 +158,12 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options);
 
 /// load_recipe() then build().
 BuildResult build_recipe_file(const std::filesystem::path& recipe, const BuildOptions& options);
+
+/// The SOURCE_DATE_EPOCH a build is given (BuildOptions::source_date_epoch): `flag` (the
+/// text of `--source-date-epoch`) when not empty, else $SOURCE_DATE_EPOCH when set and not
+/// empty, else none (the recipe's [build] source_date_epoch, then 0, apply). Error(usage)
+/// naming the flag or the variable when it is not a non-negative integer.
+std::optional<std::int64_t> source_date_epoch_of(std::string_view flag);
 
 /// Writes what `result` used to the remote cache `ref` (`--cache-to`; the recipe's name
 /// picks the tag when `ref` has none): its layers' cache entries and the records that

@@ -95,6 +95,11 @@ struct GcReport {
     std::uint64_t temp_files_removed = 0;
     /// Unpacked trees (<root>/trees/<name>) not used within max_age.
     std::uint64_t trees_removed = 0;
+    /// Unpacked layers (<root>/unpacked/<diffID hex>) not used within max_age and used by
+    /// no live container, and unfinished ones.
+    std::uint64_t layers_removed = 0;
+    /// Leases whose process is gone and whose mount is gone.
+    std::uint64_t leases_removed = 0;
     std::uint64_t blobs_kept = 0;
     std::uint64_t bytes_kept = 0;
     /// Blobs whose bytes did not match their name: removed (counted in blobs_removed and
@@ -252,6 +257,18 @@ public:
     /// A temp path inside the store's tmp/ (same file system as blobs); the caller removes
     /// or renames it.
     std::filesystem::path temp_path(std::string_view hint) const;
+
+    // --- unpacked layers and their leases -----------------------------------------------
+    /// <root>/unpacked: image layers unpacked for overlayfs, one directory per diffID
+    /// (written by the runtime module; gc knows them).
+    std::filesystem::path unpacked_dir() const;
+    /// Records that process `pid` uses the unpacked layers `layers` (diffID hex), and
+    /// through the mount at `mount` (may be empty): gc keeps them while that process runs
+    /// (same pid and start time) or that mount exists. Replaces a lease of the same id.
+    void put_lease(std::string_view id, int pid, const std::filesystem::path& mount,
+                   const std::vector<std::string>& layers) const;
+    /// Removes a lease (missing is fine).
+    void drop_lease(std::string_view id) const;
 
     // --- maintenance --------------------------------------------------------------------
     /// Needs an exclusive Store. A kept record keeps the blobs record_references() finds in

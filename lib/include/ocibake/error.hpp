@@ -13,13 +13,14 @@ namespace ocibake {
 
 /// What went wrong, coarsely. Stable: the CLI maps each kind to a documented exit code.
 enum class ErrorKind {
-    usage,     ///< bad command-line use or API misuse (exit 2)
-    recipe,    ///< the recipe or a fragment is malformed or inconsistent (exit 3)
-    input,     ///< an input named by the recipe is missing, unreadable or unsafe (exit 4)
-    io,        ///< reading or writing the output, the cache or a temp file failed (exit 5)
-    integrity, ///< bytes do not match their digest, or a format is corrupt (exit 6)
-    runtime,   ///< no usable OCI runtime, or the host's GPU setup is broken (exit 8)
-    internal,  ///< a bug or an unexpected library failure (exit 1)
+    usage,       ///< bad command-line use or API misuse (exit 2)
+    recipe,      ///< the recipe or a fragment is malformed or inconsistent (exit 3)
+    input,       ///< an input named by the recipe is missing, unreadable or unsafe (exit 4)
+    io,          ///< reading or writing the output, the cache or a temp file failed (exit 5)
+    integrity,   ///< bytes do not match their digest, or a format is corrupt (exit 6)
+    runtime,     ///< no usable OCI runtime, or the host's GPU setup is broken (exit 8)
+    internal,    ///< a bug or an unexpected library failure (exit 1)
+    interrupted, ///< stopped by SIGINT, SIGTERM or SIGHUP (exit 128 + the signal; 130 if unknown)
 };
 
 /// Exit code the CLI uses for an error of this kind (documented in docs/cli.md).

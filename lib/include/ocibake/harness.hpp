@@ -11,6 +11,7 @@
 #include "ocibake/gpu.hpp"
 #include "ocibake/recipe.hpp"
 #include "ocibake/registry.hpp"
+#include "ocibake/run.hpp"
 #include "ocibake/runtime.hpp"
 
 #include <cstddef>
@@ -71,6 +72,10 @@ struct TestOptions {
     registry::Options registry;
     /// Called as each test finishes (for progress output).
     std::function<void(const TestResult&)> on_result;
+    /// Progress of unpacking layers the store lacks (for a progress bar).
+    std::function<void(const UnpackProgress&)> on_progress;
+    /// Stops the run between tests and while unpacking (Error(interrupted)).
+    const Interrupt* interrupt = nullptr;
 };
 
 /// Runs `tests` against the image `reference` ("oci:DIR[:TAG]", "docker-archive:FILE", a

@@ -78,6 +78,10 @@ struct OutputTarget {
 
     /// Error(usage) for anything else. A bare path means an OCI layout.
     static OutputTarget parse(std::string_view text);
+    /// `oci:out/NAME`, relative to the current directory: where `ocibake build` writes a
+    /// recipe's image (NAME: the recipe's name) and `ocibake pull` an image (NAME: the
+    /// last component of its repository) when no output is given.
+    static OutputTarget default_for(std::string_view name);
     std::string str() const;
 };
 

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,6 +28,8 @@
 #include <vector>
 
 namespace ocibake {
+
+class Interrupt; // run.hpp
 
 // ---- unpacking ----------------------------------------------------------------------
 
@@ -48,11 +51,13 @@ struct UnpackStats {
 /// such paths, and paths through a symlink that is absolute or climbs out of the root.
 /// `label` names the layer in messages ("layer 2 (sha256:…)").
 UnpackStats unpack_layer(const Store& store, const LayerResult& layer,
-                         const std::filesystem::path& rootfs, std::string_view label);
+                         const std::filesystem::path& rootfs, std::string_view label,
+                         const Interrupt* interrupt = nullptr);
 
 /// Unpacks every layer of `image`, bottom first, into `rootfs` (created if missing).
+/// `interrupt` stops it between entries with Error(interrupted).
 UnpackStats unpack_image(const Store& store, const SourceImage& image,
-                         const std::filesystem::path& rootfs);
+                         const std::filesystem::path& rootfs, const Interrupt* interrupt = nullptr);
 
 // ---- what runs ----------------------------------------------------------------------
 
@@ -193,10 +198,15 @@ class Bundle {
 public:
     /// Unpacks `image` into `dir/rootfs` (dir is created; it must not exist or be empty).
     static Bundle create(const Store& store, const SourceImage& image,
-                         const std::filesystem::path& dir);
+                         const std::filesystem::path& dir, const Interrupt* interrupt = nullptr);
+    /// A bundle directory whose `rootfs` is ready (an overlay mounted there, or unpacked)
+    /// for an image with `config`; `rootfs` elsewhere when given (a root shared by
+    /// several bundles).
+    static Bundle at(const std::filesystem::path& dir, oci::ImageConfig config,
+                     const std::filesystem::path& rootfs = {});
 
     const std::filesystem::path& dir() const noexcept { return dir_; }
-    std::filesystem::path rootfs() const { return dir_ / "rootfs"; }
+    std::filesystem::path rootfs() const { return rootfs_.empty() ? dir_ / "rootfs" : rootfs_; }
     const oci::ImageConfig& image_config() const noexcept { return config_; }
     /// The root file system `spec` runs in (its root_path, against the bundle).
     std::filesystem::path root_of(const ContainerSpec& spec) const;
@@ -217,6 +227,7 @@ private:
         : dir_(std::move(dir)), config_(std::move(config)) {}
     std::filesystem::path dir_;
     oci::ImageConfig config_;
+    std::filesystem::path rootfs_; ///< empty: dir_/rootfs
 };
 
 // ---- the OCI runtime ----------------------------------------------------------------
@@ -265,6 +276,26 @@ public:
     /// Runs `spec` with this process's stdin, stdout and stderr (`ocibake run`); returns
     /// the exit code.
     int run_attached(const Bundle& bundle, const ContainerSpec& spec) const;
+    /// Runs the bundle's config.json as container `id` with this process's stdio. Each
+    /// signal raised on `interrupt` meanwhile is forwarded to the container (through the
+    /// runtime, which proxies it); `stop_timeout` after the first one, or at a second,
+    /// the container is killed (SIGKILL). Returns the exit code (128 + N when killed by
+    /// signal N); the caller deletes the container. `started` is called with the container's
+    /// pid once it runs (read from the runtime's pid file).
+    int run_attached(const Bundle& bundle, const std::string& id, const Interrupt* interrupt,
+                     std::chrono::seconds stop_timeout,
+                     const std::function<void(int pid)>& started = {}) const;
+    /// Starts the bundle's config.json as container `id` in the background (`run -d`), its
+    /// stdout and stderr on `out_fd` and `err_fd`, stdin /dev/null. Returns the
+    /// container's pid; Error(runtime) with the runtime's own message when it cannot start.
+    int run_detached(const Bundle& bundle, const std::string& id, int out_fd, int err_fd) const;
+    /// `RUNTIME exec [--tty] ID ARGS` with this process's stdio; the exit code.
+    int exec_attached(const std::string& id, const std::vector<std::string>& args,
+                      bool terminal) const;
+    /// `RUNTIME kill ID SIGNAL` (errors ignored: it may have ended).
+    void kill_container(const std::string& id, const std::string& signal) const;
+    /// `RUNTIME delete --force ID` (missing is fine).
+    void delete_container(const std::string& id) const;
 
 private:
     std::filesystem::path path_;
@@ -305,6 +336,11 @@ struct RuntimeSearch {
     /// (crun 1.8 fails on cgroup v1 hybrid hosts; runc works there). Without it a
     /// runtime whose `--version` works is taken.
     bool probe = true;
+    /// Where a probe's success is remembered (`runtime-ok-<hash>` files), keyed by the
+    /// runtime's path, inode, size and mtime and the kernel's boot id: a later search
+    /// on the same boot with the same binary skips the probe (one container start).
+    /// Empty: probe every time.
+    std::filesystem::path verdicts;
 };
 
 /// The first runtime that works. Error(runtime) listing each one tried and why it was

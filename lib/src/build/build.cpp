@@ -9,7 +9,9 @@
 #include "layer/pipeline.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <future>
 #include <nlohmann/json.hpp>
 
@@ -261,6 +263,23 @@ apt::ImageFacts detail::base_facts(Store& store, const std::vector<LayerResult>&
     });
 }
 
+std::string_view LayerReport::cache_word() const {
+    if (from_base) {
+        return "base";
+    }
+    switch (cache) {
+    case CacheStatus::hit:
+        return "cached";
+    case CacheStatus::verified:
+        return "verified";
+    case CacheStatus::built:
+        return "built";
+    case CacheStatus::remote:
+        return "remote";
+    }
+    return "?";
+}
+
 std::size_t BuildResult::layers_built() const {
     return static_cast<std::size_t>(
         std::count_if(layers.begin(), layers.end(), [](const LayerReport& r) {
@@ -280,7 +299,7 @@ void build_into(Store& store, const Recipe& recipe, const BuildOptions& options,
     }
     unsigned threads = detail::resolve_threads(options.threads);
 
-    result.output = options.output.value_or(OutputTarget::parse("oci:out/" + recipe.name));
+    result.output = options.output.value_or(OutputTarget::default_for(recipe.name));
     result.layers.clear();
 
     Image image;
@@ -670,6 +689,28 @@ remote_cache::ExportReport export_cache(const BuildResult& result, std::string_v
 GcReport collect_garbage(const fs::path& cache_dir, const GcOptions& options) {
     Store store(cache_dir.empty() ? Store::default_root() : cache_dir, StoreLock::exclusive);
     return store.gc(options);
+}
+
+std::optional<std::int64_t> source_date_epoch_of(std::string_view flag) {
+    // One parser for both, each named as the user wrote it.
+    auto parse = [](const std::string& text, const std::string& named) {
+        char* end = nullptr;
+        errno = 0;
+        long long v = std::strtoll(text.c_str(), &end, 10);
+        if (errno != 0 || *end != '\0' || v < 0) {
+            throw Error(ErrorKind::usage, named + " is not a non-negative integer");
+        }
+        return static_cast<std::int64_t>(v);
+    };
+    if (!flag.empty()) {
+        std::string text(flag);
+        return parse(text, "--source-date-epoch '" + text + "'");
+    }
+    const char* env = std::getenv("SOURCE_DATE_EPOCH");
+    if (env == nullptr || *env == '\0') {
+        return std::nullopt;
+    }
+    return parse(env, std::string("SOURCE_DATE_EPOCH='") + env + "'");
 }
 
 } // namespace ocibake

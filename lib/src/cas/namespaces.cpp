@@ -36,6 +36,11 @@ constexpr std::array kNamespaces{
                     "what `run`'s unpacking rules say of a base layer over the layers below "
                     "it (`build` reads a base layer once; [cli.md](cli.md))",
                     Refs::none},
+    RecordNamespace{"overlay-check", "runtime",
+                    "sha256 of the rules' version and an image's diffIDs", "`ok`, or why not",
+                    "whether an overlay of these unpacked layers shows the same tree as a full "
+                    "unpack ([runtime.md](runtime.md#the-unpacked-layer-store))",
+                    Refs::none},
     RecordNamespace{"base", "registry", "manifest digest hex", "JSON array of digests",
                     "blobs imported from a base image", Refs::digest_array},
     RecordNamespace{"image", "build", "manifest digest hex", "JSON array of digests",

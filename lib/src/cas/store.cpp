@@ -594,6 +594,79 @@ std::vector<RecordUse> Store::journal() const {
 }
 
 // ---------------------------------------------------------------------------------------
+fs::path Store::unpacked_dir() const {
+    return impl_->root / "unpacked";
+}
+
+void Store::put_lease(std::string_view id, int pid, const fs::path& mount,
+                      const std::vector<std::string>& layers) const {
+    std::string text = "pid " + std::to_string(pid) + "\nstart " +
+                       std::to_string(detail::process_start_time(pid)) + "\nmount " +
+                       mount.string() + "\n";
+    for (const std::string& layer : layers) {
+        text += "layer " + layer + "\n";
+    }
+    fs::path dir = impl_->root / "leases";
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    detail::atomic_write_file(dir / std::string(id), text, 0644, /*durable=*/false);
+}
+
+void Store::drop_lease(std::string_view id) const {
+    std::error_code ec;
+    fs::remove(impl_->root / "leases" / std::string(id), ec);
+}
+
+namespace {
+
+/// The layers of the leases still held (their process runs or their mount exists);
+/// removes the others. Returns how many it removed.
+std::uint64_t live_leases(const fs::path& dir, bool dry_run, std::set<std::string>& layers) {
+    std::uint64_t removed = 0;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+        std::string text;
+        try {
+            text = detail::read_file(entry.path(), ErrorKind::io, 1 << 20);
+        } catch (const Error&) {
+            continue; // being written: keep it
+        }
+        int pid = 0;
+        std::uint64_t start = 0;
+        std::string mount;
+        std::vector<std::string> names;
+        std::size_t at = 0;
+        while (at < text.size()) {
+            std::size_t end = text.find('\n', at);
+            std::string line = text.substr(at, end - at);
+            at = end == std::string::npos ? text.size() : end + 1;
+            std::size_t space = line.find(' ');
+            std::string key = line.substr(0, space);
+            std::string value = space == std::string::npos ? "" : line.substr(space + 1);
+            if (key == "pid") {
+                pid = std::atoi(value.c_str());
+            } else if (key == "start") {
+                start = std::strtoull(value.c_str(), nullptr, 10);
+            } else if (key == "mount") {
+                mount = value;
+            } else if (key == "layer") {
+                names.push_back(value);
+            }
+        }
+        if (detail::process_alive(pid, start) || (!mount.empty() && detail::is_mounted(mount))) {
+            layers.insert(names.begin(), names.end());
+            continue;
+        }
+        if (!dry_run) {
+            fs::remove(entry.path(), ec);
+        }
+        ++removed;
+    }
+    return removed;
+}
+
+} // namespace
+
 GcReport Store::gc(const GcOptions& options) {
     if (!impl_->exclusive) {
         throw Error(ErrorKind::internal, "cache gc needs an exclusively locked store");
@@ -650,6 +723,28 @@ GcReport Store::gc(const GcOptions& options) {
         if (stale(tree.path())) {
             remove(tree.path());
             ++report.trees_removed;
+        }
+    }
+
+    // Unpacked layers: every one in use by a live container stays; the others go once
+    // unused (their mtime is their last use) for max_age. No unpacking runs now (it holds
+    // the shared lock): what is in unpacked/tmp/ is a leftover.
+    std::set<std::string> in_use;
+    report.leases_removed = live_leases(impl_->root / "leases", options.dry_run, in_use);
+    std::error_code unpacked_ec;
+    for (const auto& layer : fs::directory_iterator(unpacked_dir(), unpacked_ec)) {
+        std::string name = layer.path().filename().string();
+        if (name == "tmp") {
+            std::error_code tmp_ec;
+            for (const auto& partial : fs::directory_iterator(layer.path(), tmp_ec)) {
+                remove(partial.path());
+                ++report.layers_removed;
+            }
+            continue;
+        }
+        if (in_use.count(name) == 0 && stale(layer.path())) {
+            remove(layer.path());
+            ++report.layers_removed;
         }
     }
 

@@ -26,6 +26,8 @@ int exit_code_for(ErrorKind kind) noexcept {
         return 8;
     case ErrorKind::internal:
         return 1;
+    case ErrorKind::interrupted:
+        return 130;
     }
     return 1;
 }
@@ -46,6 +48,8 @@ const char* to_string(ErrorKind kind) noexcept {
         return "runtime";
     case ErrorKind::internal:
         return "internal";
+    case ErrorKind::interrupted:
+        return "interrupted";
     }
     return "internal";
 }

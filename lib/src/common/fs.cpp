@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <signal.h>
@@ -308,6 +309,73 @@ bool same_inode(int fd, const std::filesystem::path& path) {
 }
 
 } // namespace
+
+std::uint64_t process_start_time(int pid) {
+    if (pid <= 0) {
+        return 0;
+    }
+    std::string stat;
+    try {
+        stat = read_file("/proc/" + std::to_string(pid) + "/stat", ErrorKind::io, 4096);
+    } catch (const Error&) {
+        return 0;
+    }
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses; fields count
+    // from the last ')'. The start time is field 22, the 20th after it.
+    std::size_t at = stat.rfind(')');
+    if (at == std::string::npos || at + 2 >= stat.size() || stat[at + 2] == 'Z' ||
+        stat[at + 2] == 'X') {
+        return 0; // ended (a zombie nobody reaped yet is no longer running)
+    }
+    for (int field = 2; at != std::string::npos && field < 22; ++field) {
+        at = stat.find(' ', at + 1);
+    }
+    if (at == std::string::npos) {
+        return 0;
+    }
+    return std::strtoull(stat.c_str() + at + 1, nullptr, 10);
+}
+
+bool process_alive(int pid, std::uint64_t start_time) {
+    std::uint64_t now = process_start_time(pid);
+    return now != 0 && now == start_time;
+}
+
+bool is_mounted(const std::filesystem::path& path) {
+    std::string info;
+    try {
+        info = read_file("/proc/self/mountinfo", ErrorKind::io, 64 << 20);
+    } catch (const Error&) {
+        return false;
+    }
+    // Field 5 is the mount point, with space, tab, newline and backslash as octal escapes.
+    std::string want;
+    for (char c : path.lexically_normal().string()) {
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\\') {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\%03o", static_cast<unsigned char>(c));
+            want += buf;
+        } else {
+            want += c;
+        }
+    }
+    std::size_t start = 0;
+    while (start < info.size()) {
+        std::size_t end = info.find('\n', start);
+        std::string_view line(info.data() + start,
+                              (end == std::string::npos ? info.size() : end) - start);
+        start = end == std::string::npos ? info.size() : end + 1;
+        std::size_t pos = 0;
+        for (int field = 0; field < 4 && pos != std::string_view::npos; ++field) {
+            pos = line.find(' ', pos);
+            pos = pos == std::string_view::npos ? pos : pos + 1;
+        }
+        if (pos != std::string_view::npos && line.substr(pos, line.find(' ', pos) - pos) == want) {
+            return true;
+        }
+    }
+    return false;
+}
 
 std::size_t remove_stale_output_temps(const std::filesystem::path& target) {
     namespace fs = std::filesystem;

@@ -78,6 +78,14 @@ void sync_dir(const std::filesystem::path& dir);
 void atomic_write_file(const std::filesystem::path& dest, std::string_view content,
                        unsigned mode = 0644, bool durable = true);
 
+/// A process's start time (field 22 of /proc/PID/stat, clock ticks since boot): with the
+/// pid, it names one process even after the pid is reused. 0 when it does not run.
+std::uint64_t process_start_time(int pid);
+/// Whether process `pid` runs and started at `start_time` (process_start_time()).
+bool process_alive(int pid, std::uint64_t start_time);
+/// Whether `path` is a mount point (listed in /proc/self/mountinfo).
+bool is_mounted(const std::filesystem::path& path);
+
 /// Random hex string (for temp names; never reaches output bytes).
 std::string random_suffix();
 

@@ -45,6 +45,10 @@ BuiltImage assemble_image(Store& store, const Image& image) {
     return built;
 }
 
+OutputTarget OutputTarget::default_for(std::string_view name) {
+    return parse("oci:out/" + std::string(name));
+}
+
 OutputTarget OutputTarget::parse(std::string_view text) {
     OutputTarget t;
     auto take = [&](std::string_view prefix) {

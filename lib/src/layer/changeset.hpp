@@ -219,6 +219,12 @@ struct ChangeCounts {
 ///                                               node; returns the file bytes written
 ///   void link(const Location& at, const Location& from, const std::string& target,
 ///             const std::string& what);         a hard link at `at` to `from`
+///
+/// A Target that holds one layer apart from the layers below (the unpacked-layer store,
+/// for overlayfs) also provides these, and is then told of whiteouts instead of applying
+/// them (a whiteout its own layer's entries spare is never told):
+///   void mark_whiteout(const std::string& victim, const std::string& what);
+///   void mark_opaque(const std::string& dir, const std::string& what);
 template <class Target>
 class Changeset {
 public:
@@ -273,6 +279,10 @@ private:
         if (added_.count(victim) != 0) {
             return; // a whiteout hides only what lower layers have
         }
+        if constexpr (requires { target_.mark_whiteout(victim, what); }) {
+            target_.mark_whiteout(victim, what); // a layer kept apart (overlayfs): recorded
+            return;
+        }
         auto at = target_.parent(victim, false, what);
         if (at) {
             target_.remove(*at, what);
@@ -280,6 +290,10 @@ private:
     }
 
     void opaque(const std::string& dir, const std::string& what) {
+        if constexpr (requires { target_.mark_opaque(dir, what); }) {
+            target_.mark_opaque(dir, what); // a layer kept apart (overlayfs): recorded
+            return;
+        }
         auto at = dir.empty() ? std::optional(target_.root()) : target_.parent(dir, true, what);
         switch (target_.type_at(*at)) {
         case NodeInfo::Type::missing:

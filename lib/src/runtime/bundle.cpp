@@ -404,7 +404,16 @@ fs::path new_bundle_path() {
     return parent / ("ocibake-bundle-" + detail::random_suffix().substr(0, 8));
 }
 
-Bundle Bundle::create(const Store& store, const SourceImage& image, const fs::path& dir_in) {
+Bundle Bundle::at(const fs::path& dir, oci::ImageConfig config, const fs::path& rootfs) {
+    std::error_code ec;
+    fs::create_directories(dir / "etc", ec);
+    Bundle bundle(fs::absolute(dir).lexically_normal(), std::move(config));
+    bundle.rootfs_ = rootfs;
+    return bundle;
+}
+
+Bundle Bundle::create(const Store& store, const SourceImage& image, const fs::path& dir_in,
+                      const Interrupt* interrupt) {
     fs::path dir = fs::absolute(dir_in).lexically_normal();
     std::error_code ec;
     if (fs::exists(dir, ec) && !(fs::is_directory(dir, ec) && fs::is_empty(dir, ec))) {
@@ -415,7 +424,7 @@ Bundle Bundle::create(const Store& store, const SourceImage& image, const fs::pa
         throw Error(ErrorKind::io, "cannot create " + dir.string() + ": " + ec.message());
     }
     ::chmod(dir.c_str(), 0700);
-    unpack_image(store, image, dir / "rootfs");
+    unpack_image(store, image, dir / "rootfs", interrupt);
     fs::create_directories(dir / "etc", ec);
     return Bundle(dir, image.config);
 }

@@ -1,6 +1,7 @@
 // The test harness: [[test]] entries against an unpacked image.
 #include "ocibake/harness.hpp"
 #include "common/regex.hpp"
+#include "ocibake/run.hpp"
 #include "runtime/rootfs.hpp"
 
 #include <arpa/inet.h>
@@ -275,24 +276,30 @@ private:
     bool overlay_ = false;
 };
 
-/// Hands out a root per container: an overlay while the kernel allows it, else (from
-/// the first refusal on) the shared rootfs.
+/// Where each container's root comes from. Normally run_image() mounts an overlay of the
+/// store's unpacked layers for it. When the image had to be unpacked whole (`keep_bundle`,
+/// or an image overlayfs cannot show as it is), an overlay over that unpacked rootfs while
+/// the kernel allows it, else (from the first refusal on) the unpacked rootfs itself.
 class Roots {
 public:
-    explicit Roots(const Bundle& bundle) : bundle_(bundle) {}
-    /// Sets spec.root_path; the returned object keeps the overlay alive.
-    std::unique_ptr<ScratchRoot> prepare(ContainerSpec& spec) {
+    /// `unpacked`: the whole image's rootfs, or empty when run_image() makes the roots.
+    explicit Roots(fs::path unpacked) : unpacked_(std::move(unpacked)) {}
+    /// Sets request.shared_root; the returned object keeps its overlay alive.
+    std::unique_ptr<ScratchRoot> prepare(RunRequest& request) {
+        if (unpacked_.empty()) {
+            return nullptr;
+        }
         if (!shared_) {
             std::string why;
-            auto root = ScratchRoot::mount(bundle_.dir(), bundle_.rootfs(), why);
+            auto root = ScratchRoot::mount(unpacked_.parent_path(), unpacked_, why);
             if (root) {
-                spec.root_path = root->merged().string();
+                request.shared_root = root->merged();
                 return root;
             }
             shared_ = true;
             why_ = why;
         }
-        spec.root_path = "rootfs";
+        request.shared_root = unpacked_;
         return nullptr;
     }
     std::string describe() const {
@@ -301,9 +308,17 @@ public:
     }
 
 private:
-    const Bundle& bundle_;
+    fs::path unpacked_;
     bool shared_ = false;
     std::string why_;
+};
+
+/// What every test's container shares.
+struct TestContext {
+    const PreparedImage& image;
+    const OciRuntime& runtime;
+    const Interrupt* interrupt;
+    Roots& roots;
 };
 
 // ---- command and service tests -------------------------------------------------------------
@@ -327,17 +342,25 @@ void keep_output(TestResult& r, const ProcessResult& p) {
     r.err = p.err;
 }
 
-/// One run of a command test's container; false when it did not run to an exit code.
-bool run_command(const TestSpec& t, const Bundle& bundle, const OciRuntime& runtime,
-                 const GpuEdits* gpu, Roots& roots, TestResult& r, ProcessResult& p) {
-    ContainerSpec spec = bundle.spec_for(overrides_for(t));
-    auto scratch = roots.prepare(spec);
+RunRequest request_for(const TestSpec& t, const GpuEdits* gpu) {
+    RunRequest request;
+    request.overrides = overrides_for(t);
     if (gpu != nullptr) {
-        apply_gpu_edits(*gpu, bundle, spec);
+        request.adjust = [gpu](const Bundle& bundle, ContainerSpec& spec) {
+            apply_gpu_edits(*gpu, bundle, spec);
+        };
     }
-    RunLimits limits;
-    limits.timeout = std::chrono::seconds(t.timeout);
-    p = runtime.run(bundle, spec, limits);
+    return request;
+}
+
+/// One run of a command test's container; false when it did not run to an exit code.
+bool run_command(const TestSpec& t, const TestContext& ctx, const GpuEdits* gpu, TestResult& r,
+                 ProcessResult& p) {
+    RunRequest request = request_for(t, gpu);
+    request.mode = RunMode::captured;
+    request.limits.timeout = std::chrono::seconds(t.timeout);
+    auto scratch = ctx.roots.prepare(request);
+    p = run_image(ctx.image, ctx.runtime, request, ctx.interrupt).result;
     keep_output(r, p);
     if (!p.runtime_error.empty()) {
         r.reasons.push_back("the runtime could not run the container: " + p.runtime_error);
@@ -359,10 +382,9 @@ void check_command(const TestSpec& t, const ProcessResult& p, std::vector<std::s
     check_stream(reasons, "stderr", p.err, p.err_truncated, t.stderr_match, t.stderr_not);
 }
 
-void command_test(const TestSpec& t, const Bundle& bundle, const OciRuntime& runtime,
-                  const GpuEdits* gpu, Roots& roots, TestResult& r) {
+void command_test(const TestSpec& t, const TestContext& ctx, const GpuEdits* gpu, TestResult& r) {
     ProcessResult first;
-    if (!run_command(t, bundle, runtime, gpu, roots, r, first)) {
+    if (!run_command(t, ctx, gpu, r, first)) {
         return;
     }
     check_command(t, first, r.reasons);
@@ -371,7 +393,7 @@ void command_test(const TestSpec& t, const Bundle& bundle, const OciRuntime& run
     }
     // A second, fresh container: it must pass too, and print something else.
     ProcessResult second;
-    if (!run_command(t, bundle, runtime, gpu, roots, r, second)) {
+    if (!run_command(t, ctx, gpu, r, second)) {
         r.reasons.back().insert(0, "second container: ");
         return;
     }
@@ -461,21 +483,8 @@ HttpAnswer http_get(std::uint16_t port, const std::string& path, std::chrono::mi
     return a;
 }
 
-void service_test(const TestSpec& t, const Bundle& bundle, const OciRuntime& runtime,
-                  const GpuEdits* gpu, Roots& roots, TestResult& r) {
-    ContainerOverrides o = overrides_for(t);
-    o.network = Network::host;
-    ContainerSpec spec = bundle.spec_for(o);
-    auto scratch = roots.prepare(spec);
-    if (gpu != nullptr) {
-        apply_gpu_edits(*gpu, bundle, spec);
-    }
-    if (port_open(t.port)) {
-        r.reasons.push_back("port " + std::to_string(t.port) +
-                            " is already in use on this host before the service started");
-        return;
-    }
-    Container c = runtime.start(bundle, spec); // destroyed before `scratch`, its root
+/// A running service: ready, answering, stopped as `docker stop` would.
+void watch_service(const TestSpec& t, const std::string& stop_signal, Container& c, TestResult& r) {
     auto ready_by = Clock::now() + std::chrono::seconds(t.ready_timeout);
     bool ready = false;
     bool running = true;
@@ -517,7 +526,7 @@ void service_test(const TestSpec& t, const Bundle& bundle, const OciRuntime& run
         }
     }
     // Stop it as `docker stop` would: its stop signal, then KILL after stop_timeout.
-    std::string signal = bundle.image_config().config.stop_signal;
+    const std::string& signal = stop_signal;
     c.kill(signal.empty() ? "TERM" : signal);
     std::optional<ProcessResult> p = c.wait(std::chrono::seconds(t.stop_timeout));
     if (!p) {
@@ -531,6 +540,21 @@ void service_test(const TestSpec& t, const Bundle& bundle, const OciRuntime& run
     if (p) {
         keep_output(r, *p);
     }
+}
+
+void service_test(const TestSpec& t, const TestContext& ctx, const GpuEdits* gpu, TestResult& r) {
+    if (port_open(t.port)) {
+        r.reasons.push_back("port " + std::to_string(t.port) +
+                            " is already in use on this host before the service started");
+        return;
+    }
+    RunRequest request = request_for(t, gpu);
+    request.overrides.network = Network::host;
+    request.mode = RunMode::service;
+    std::string stop_signal = ctx.image.config().config.stop_signal;
+    request.with_container = [&](Container& c) { watch_service(t, stop_signal, c, r); };
+    auto scratch = ctx.roots.prepare(request); // outlives the container
+    run_image(ctx.image, ctx.runtime, request, ctx.interrupt);
 }
 
 /// The environment a test's container starts with: the image's, then the test's.
@@ -583,29 +607,36 @@ std::size_t TestReport::skipped() const noexcept {
 TestReport run_tests(const std::vector<TestSpec>& tests, std::string_view reference,
                      const TestOptions& options) {
     auto started = Clock::now();
-    Store store(options.cache_dir.empty() ? Store::default_root() : options.cache_dir);
-    SourceImage image = registry::load_image(store, reference, options.platform, options.registry);
+    PrepareOptions prepare;
+    prepare.reference = std::string(reference);
+    prepare.cache_dir = options.cache_dir;
+    prepare.platform = options.platform;
+    prepare.registry = options.registry;
+    prepare.keep_bundle = options.keep_bundle;
+    prepare.on_progress = options.on_progress;
+    PreparedImage image = prepare_image(prepare, options.interrupt);
     TestReport report;
     report.image = std::string(reference);
-    report.digest = image.manifest_descriptor.digest.valid()
-                        ? image.manifest_descriptor.digest.str()
-                        : image.manifest.config.digest.str();
+    report.digest = image.digest();
 
+    // One root for file tests; when it had to be a full unpack, containers start from it.
     fs::path dir = options.keep_bundle.empty() ? new_bundle_path() : options.keep_bundle;
-    detail::TempDir cleanup(options.keep_bundle.empty() ? dir : fs::path());
-    Bundle bundle = Bundle::create(store, image, dir);
-    RootDir root(bundle.rootfs());
+    ContainerRoot view(image, dir, options.interrupt, !options.keep_bundle.empty());
+    RootDir root(view.rootfs());
     std::optional<OciRuntime> runtime;
-    Roots roots(bundle);
+    Roots roots(view.overlay() ? fs::path() : view.rootfs());
 
     for (const TestSpec& t : tests) {
+        if (options.interrupt != nullptr) {
+            options.interrupt->check();
+        }
         auto test_started = Clock::now();
         TestResult r;
         r.name = t.name;
         r.type = t.type;
         std::optional<GpuEdits> gpu;
         if (t.gpu) {
-            std::vector<std::string> env = test_env(t, bundle.image_config());
+            std::vector<std::string> env = test_env(t, image.config());
             gpu = find_gpus(options.gpu_host, options.gpus, env);
             if (report.gpus.empty()) {
                 report.gpus = gpu ? gpu->summary()
@@ -630,17 +661,19 @@ TestReport run_tests(const std::vector<TestSpec>& tests, std::string_view refere
                     file_test(t, root, r);
                     break;
                 case TestType::metadata:
-                    metadata_test(t, bundle.image_config(), r);
+                    metadata_test(t, image.config(), r);
                     break;
                 case TestType::command:
-                    command_test(t, bundle, *runtime, gpu ? &*gpu : nullptr, roots, r);
+                    command_test(t, {image, *runtime, options.interrupt, roots},
+                                 gpu ? &*gpu : nullptr, r);
                     break;
                 case TestType::service:
-                    service_test(t, bundle, *runtime, gpu ? &*gpu : nullptr, roots, r);
+                    service_test(t, {image, *runtime, options.interrupt, roots},
+                                 gpu ? &*gpu : nullptr, r);
                     break;
                 }
             } catch (const Error& e) {
-                if (e.kind() == ErrorKind::runtime) {
+                if (e.kind() == ErrorKind::runtime || e.kind() == ErrorKind::interrupted) {
                     throw;
                 }
                 r.reasons.push_back(e.what());

@@ -7,6 +7,8 @@
 // so waiting never sleeps. The runtime's own errors go to LOG (JSON lines), which tells
 // "the runtime failed to start the container" from "the process exited non-zero".
 #include "common/fs.hpp"
+#include "ocibake/digest.hpp"
+#include "ocibake/run.hpp"
 #include "ocibake/runtime.hpp"
 
 #include <nlohmann/json.hpp>
@@ -18,6 +20,7 @@
 #include <fstream>
 #include <poll.h>
 #include <sstream>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,12 +42,20 @@ struct Spawned {
     UniqueFd pidfd;
 };
 
-/// fork + exec of argv. `capture`: stdout and stderr go to pipes (else inherited);
-/// stdin is /dev/null unless `inherit_stdin`.
-Spawned spawn(const std::vector<std::string>& argv, bool capture, bool inherit_stdin) {
+struct SpawnOptions {
+    bool capture = false;       ///< stdout and stderr to pipes (else inherited or the fds below)
+    bool inherit_stdin = false; ///< else /dev/null
+    int out_fd = -1;            ///< stdout and stderr to these (when not captured)
+    int err_fd = -1;
+    bool own_group = false; ///< a process group of its own: terminal signals are ours to forward
+};
+
+/// fork + exec of argv, with an empty signal mask (a SignalWatch blocks some in this
+/// process; the runtime and the container must get them).
+Spawned spawn(const std::vector<std::string>& argv, const SpawnOptions& o) {
     int out[2] = {-1, -1};
     int err[2] = {-1, -1};
-    if (capture && (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0)) {
+    if (o.capture && (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0)) {
         detail::throw_errno(ErrorKind::io, "pipe", errno);
     }
     std::vector<char*> args;
@@ -57,22 +68,31 @@ Spawned spawn(const std::vector<std::string>& argv, bool capture, bool inherit_s
         detail::throw_errno(ErrorKind::io, "fork", errno);
     }
     if (pid == 0) {
-        if (!inherit_stdin) {
+        sigset_t none;
+        sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        if (o.own_group) {
+            ::setpgid(0, 0);
+        }
+        if (!o.inherit_stdin) {
             int null = ::open("/dev/null", O_RDONLY);
             if (null >= 0) {
                 ::dup2(null, 0);
             }
         }
-        if (capture) {
+        if (o.capture) {
             ::dup2(out[1], 1);
             ::dup2(err[1], 2);
+        } else if (o.out_fd >= 0) {
+            ::dup2(o.out_fd, 1);
+            ::dup2(o.err_fd >= 0 ? o.err_fd : o.out_fd, 2);
         }
         ::execv(args[0], args.data());
         ::_exit(127);
     }
     Spawned s;
     s.pid = pid;
-    if (capture) {
+    if (o.capture) {
         ::close(out[1]);
         ::close(err[1]);
         s.out = UniqueFd(out[0]);
@@ -80,6 +100,20 @@ Spawned spawn(const std::vector<std::string>& argv, bool capture, bool inherit_s
     }
     s.pidfd = UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
     return s;
+}
+
+Spawned spawn(const std::vector<std::string>& argv, bool capture, bool inherit_stdin) {
+    SpawnOptions o;
+    o.capture = capture;
+    o.inherit_stdin = inherit_stdin;
+    return spawn(argv, o);
+}
+
+int wait_status(pid_t pid) {
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return status;
 }
 
 int exit_code_of(int status) {
@@ -412,6 +446,121 @@ int OciRuntime::run_attached(const Bundle& bundle, const ContainerSpec& spec) co
     return exit_code_of(status);
 }
 
+void OciRuntime::kill_container(const std::string& id, const std::string& signal) const {
+    run_quick({path_.string(), "kill", id, signal}, std::chrono::seconds(10));
+}
+
+void OciRuntime::delete_container(const std::string& id) const {
+    run_quick({path_.string(), "delete", "--force", id}, std::chrono::seconds(10));
+}
+
+int OciRuntime::run_attached(const Bundle& bundle, const std::string& id,
+                             const Interrupt* interrupt, std::chrono::seconds stop_timeout,
+                             const std::function<void(int)>& started) const {
+    SpawnOptions o;
+    o.inherit_stdin = true;
+    // Not on a terminal: the runtime gets signals only from us (forwarded once). On one,
+    // it must stay in the terminal's foreground group to run it.
+    o.own_group = !::isatty(0);
+    fs::path pid_file = bundle.dir() / "container.pid";
+    Spawned s = spawn({path_.string(), "run", "--pid-file", pid_file.string(), "--bundle",
+                       bundle.dir().string(), id},
+                      o);
+    int base = interrupt != nullptr ? interrupt->count() : 0;
+    if (interrupt != nullptr) {
+        // The runtime proxies what it gets to the container.
+        interrupt->forward_to([pid = s.pid](int sig) { ::kill(pid, sig); });
+    }
+    std::optional<Clock::time_point> kill_at;
+    bool killed = false;
+    bool told = !started;
+    int status = 0;
+    for (;;) {
+        if (!told && fs::exists(pid_file)) {
+            told = true;
+            started(std::atoi(detail::read_file(pid_file, ErrorKind::io, 64).c_str()));
+        }
+        pollfd fds[2] = {{s.pidfd.get(), POLLIN, 0},
+                         {interrupt != nullptr ? interrupt->fd() : -1, POLLIN, 0}};
+        int timeout = !told || !s.pidfd ? 50 : -1; // the pid file has no event to wait on
+        if (kill_at) {
+            auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(*kill_at - Clock::now());
+            timeout = static_cast<int>(std::max<std::int64_t>(0, left.count()));
+        }
+        if (::poll(fds, 2, timeout) < 0 && errno != EINTR) {
+            detail::throw_errno(ErrorKind::io, "poll", errno);
+        }
+        if (::waitpid(s.pid, &status, WNOHANG) == s.pid) {
+            break;
+        }
+        if (fds[1].revents != 0) {
+            interrupt->drain();
+            if (interrupt->count() - base >= 2 && !killed) {
+                kill_container(id, "KILL"); // a second signal: no more waiting
+                killed = true;
+            } else if (!kill_at) {
+                kill_at = Clock::now() + stop_timeout;
+            }
+        }
+        if (kill_at && Clock::now() >= *kill_at && !killed) {
+            kill_container(id, "KILL");
+            killed = true;
+        }
+    }
+    if (interrupt != nullptr) {
+        interrupt->forward_to({});
+    }
+    return exit_code_of(status); // the caller deletes the container (run_image's teardown)
+}
+
+int OciRuntime::run_detached(const Bundle& bundle, const std::string& id, int out_fd,
+                             int err_fd) const {
+    fs::path pid_file = bundle.dir() / "container.pid";
+    fs::path log = bundle.dir() / "runtime.log";
+    SpawnOptions o;
+    o.out_fd = out_fd;
+    o.err_fd = err_fd;
+    Spawned s = spawn({path_.string(), "--log=" + log.string(), "--log-format=json", "run", "-d",
+                       "--pid-file", pid_file.string(), "--bundle", bundle.dir().string(), id},
+                      o);
+    // `run -d` returns once the container runs; a minute is far more than it needs.
+    pollfd p{s.pidfd.get(), POLLIN, 0};
+    if (s.pidfd && ::poll(&p, 1, 60000) == 0) {
+        ::kill(s.pid, SIGKILL);
+    }
+    int code = exit_code_of(wait_status(s.pid));
+    if (code != 0) {
+        std::string why = runtime_errors(log);
+        delete_container(id);
+        throw Error(ErrorKind::runtime,
+                    "the runtime could not start the container" +
+                        (why.empty() ? " (exit code " + std::to_string(code) + ")" : ": " + why));
+    }
+    return std::atoi(detail::read_file(pid_file, ErrorKind::io, 64).c_str());
+}
+
+int OciRuntime::exec_attached(const std::string& id, const std::vector<std::string>& args,
+                              bool terminal) const {
+    std::vector<std::string> argv = {path_.string(), "exec"};
+    if (terminal) {
+        argv.push_back("--tty");
+    }
+    argv.push_back(id);
+    argv.insert(argv.end(), args.begin(), args.end());
+    struct sigaction ignore = {}, old_int = {}, old_quit = {};
+    ignore.sa_handler = SIG_IGN;
+    ::sigaction(SIGINT, &ignore, &old_int);
+    ::sigaction(SIGQUIT, &ignore, &old_quit);
+    SpawnOptions o;
+    o.inherit_stdin = true;
+    Spawned s = spawn(argv, o);
+    int status = wait_status(s.pid);
+    ::sigaction(SIGINT, &old_int, nullptr);
+    ::sigaction(SIGQUIT, &old_quit, nullptr);
+    return exit_code_of(status);
+}
+
 // ---- finding one -------------------------------------------------------------------------
 
 namespace {
@@ -457,6 +606,25 @@ std::string probe(const OciRuntime& runtime) {
            (why.empty() ? "" : ": " + why);
 }
 
+/// The file that says `runtime` passed its probe on this boot, as it is now.
+fs::path verdict_file(const fs::path& dir, const fs::path& runtime) {
+    struct stat st {};
+    if (dir.empty() || ::stat(runtime.c_str(), &st) != 0) {
+        return {};
+    }
+    std::string boot;
+    try {
+        boot = detail::read_file("/proc/sys/kernel/random/boot_id", ErrorKind::io, 128);
+    } catch (const Error&) {
+        return {};
+    }
+    Sha256 key;
+    key.update(runtime.string() + "\n" + std::to_string(st.st_ino) + "\n" +
+               std::to_string(st.st_size) + "\n" + std::to_string(st.st_mtim.tv_sec) + "." +
+               std::to_string(st.st_mtim.tv_nsec) + "\n" + boot);
+    return dir / ("runtime-ok-" + key.finish().hex().substr(0, 32));
+}
+
 } // namespace
 
 OciRuntime find_runtime(const RuntimeSearch& search) {
@@ -485,8 +653,15 @@ OciRuntime find_runtime(const RuntimeSearch& search) {
                 why = path->string() + " --version failed: " + first_line(version.output);
             } else {
                 OciRuntime runtime(*path, first_line(version.output));
-                why = search.probe ? probe(runtime) : "";
+                fs::path verdict = search.probe ? verdict_file(search.verdicts, *path) : fs::path();
+                std::error_code ec;
+                bool known = !verdict.empty() && fs::exists(verdict, ec);
+                why = search.probe && !known ? probe(runtime) : "";
                 if (why.empty()) {
+                    if (!verdict.empty() && !known) {
+                        fs::create_directories(search.verdicts, ec);
+                        detail::atomic_write_file(verdict, runtime.version() + "\n", 0644, false);
+                    }
                     return runtime;
                 }
                 why = path->string() + " cannot run containers here: " + why;

@@ -223,11 +223,17 @@ std::string report_json(const TestReport& report) {
         }
         tests.push_back(t);
     }
-    json out = {{"image", report.image},         {"digest", report.digest},
-                {"runtime", report.runtime},     {"gpus", report.gpus},
-                {"isolation", report.isolation}, {"passed", report.passed()},
-                {"failed", report.failed()},     {"skipped", report.skipped()},
-                {"seconds", report.seconds},     {"tests", tests}};
+    json out = {{"schema", "ocibake.test-report/1"},
+                {"image", report.image},
+                {"digest", report.digest},
+                {"runtime", report.runtime},
+                {"gpus", report.gpus},
+                {"isolation", report.isolation},
+                {"passed", report.passed()},
+                {"failed", report.failed()},
+                {"skipped", report.skipped()},
+                {"seconds", report.seconds},
+                {"tests", tests}};
     return out.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
