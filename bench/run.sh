@@ -80,7 +80,7 @@ row() { # name, then samples; the load average is the one when the samples ended
     read -r med min max <<<"$(stats "$@")"
     printf '%-46s %8s s  (min %s, max %s, n=%d, load %s)\n' "$name" "$med" "$min" "$max" $# "$(load)"
     results+=("| $name | $med | $min–$max | $(load) |")
-    eval "median_$(echo "$name" | tr -c 'a-z0-9' '_')=$med"
+    eval "median_$(printf %s "$name" | tr -c 'a-z0-9' '_')=$med"
 }
 results=()
 
