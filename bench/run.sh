@@ -20,7 +20,8 @@
 #                    then `ocibake test` of the flagship's tests: cold (nothing
 #                    unpacked) and warm (only the changed layer to unpack)
 #
-# Reports the median (and min, max) wall seconds of N runs each, and ends with a
+# Reports the median (and min, max) wall seconds of N runs each, with the 1-minute load
+# average when they ended (the machine is shared), and ends with a
 # Markdown table for docs/benchmarks.md. Needs root, runc, umoci, podman, skopeo.
 #
 # Options:
@@ -73,12 +74,13 @@ secs() {
 stats() {
     printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; printf "%.2f %.2f %.2f", m, v[1], v[NR]}'
 }
-row() { # name, then samples
+load() { cut -d' ' -f1 /proc/loadavg; } # 1-minute load average (2 cores, shared)
+row() { # name, then samples; the load average is the one when the samples ended
     local name=$1; shift
     read -r med min max <<<"$(stats "$@")"
-    printf '%-46s %8s s  (min %s, max %s, n=%d)\n' "$name" "$med" "$min" "$max" $#
-    results+=("| $name | $med | $min–$max |")
-    eval "median_$(echo "$name" | tr -c 'a-z0-9' '_')=$med"
+    printf '%-46s %8s s  (min %s, max %s, n=%d, load %s)\n' "$name" "$med" "$min" "$max" $# "$(load)"
+    results+=("| $name | $med | $min–$max | $(load) |")
+    eval "median_$(printf %s "$name" | tr -c 'a-z0-9' '_')=$med"
 }
 results=()
 
@@ -95,6 +97,7 @@ echo "== importing the image's blobs into ocibake's cache and podman's store (un
 run_true >/dev/null 2>&1
 skopeo copy -q "$image" containers-storage:$podman_tag
 
+echo "== $(date -u +%FT%TZ), $(nproc) cores, load $(cat /proc/loadavg), $("$ocibake" --version 2>&1 | head -1), $(runc --version | head -1), umoci $(umoci --version | awk '{print $NF}')"
 echo "== cold unpack: ocibake run (nothing unpacked) vs umoci unpack"
 cold_ocibake=() cold_umoci=()
 for i in 1 2; do
@@ -137,6 +140,6 @@ echo
 echo "ocibake warm run / runc bundle: $(echo "scale=2; $median_warm__ocibake_run____true / $median_warm__runc_run__bundle_unpacked_already_" | bc)x (goal <= 1.2x)"
 echo "umoci unpack / ocibake cold: $(echo "scale=2; $median_cold__umoci_unpack / $median_cold__ocibake_run____true__unpack_94_layers_" | bc)x (goal >= 2x)"
 echo
-echo "| measurement | median s | range s |"
-echo "|---|---|---|"
+echo "| measurement | median s | range s | load avg |"
+echo "|---|---|---|---|"
 printf '%s\n' "${results[@]}"
