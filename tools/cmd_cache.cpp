@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <set>
 
 namespace ocibake_cli {
 
@@ -25,6 +26,7 @@ json lookup_json(const rc::LookupReport& r) {
             {"layers", r.layers},
             {"ignored", r.ignored},
             {"requests", {{"lookup", r.requests}, {"verify", r.verify_requests}}},
+            {"records_read", r.records_read},
             {"bytes", r.bytes},
             {"seconds", r.seconds},
             {"warnings", r.warnings}};
@@ -34,6 +36,10 @@ json export_json(const rc::ExportReport& w) {
     return {{"reference", w.reference.str()},
             {"layers", w.layers},
             {"records", w.records},
+            {"merged_layers", w.merged_layers},
+            {"evicted_layers", w.evicted_layers},
+            {"rounds", w.rounds},
+            {"warnings", w.warnings},
             {"stats", transfer_json(w.stats)}};
 }
 
@@ -140,6 +146,43 @@ int run_push(const CacheCommands& c, const std::string& cache_dir, bool as_json,
 
 } // namespace
 
+ocibake::registry::PushResult push_or_rebuild(const ocibake::Store& store,
+                                              ocibake::BuildResult& result,
+                                              ocibake::BuildOptions options,
+                                              const std::string& recipe,
+                                              const std::vector<ocibake::registry::Reference>& refs,
+                                              const ocibake::registry::Options& registry) {
+    std::map<ocibake::Digest, std::string> missing;
+    try {
+        return ocibake::registry::push_image(store, result.image, refs, registry);
+    } catch (const ocibake::Error& e) {
+        missing = ocibake::remote_cache_missing(result, options);
+        if (missing.empty()) {
+            throw;
+        }
+        std::fprintf(stderr,
+                     "ocibake: warning: the push failed (%s): %zu layer(s) the remote cache "
+                     "served are not there as it said; building them\n",
+                     e.what(), missing.size());
+    }
+    options.cache_from_ignore.insert(missing.begin(), missing.end());
+    std::set<ocibake::Digest> built;
+    for (const auto& l : result.layers) {
+        if (l.cache == ocibake::CacheStatus::built) {
+            built.insert(l.layer.descriptor.digest);
+        }
+    }
+    result = ocibake::build_recipe_file(recipe, options);
+    for (auto& l : result.layers) {
+        // What this command did: a layer the first build made is found in the cache by the
+        // second.
+        if (l.cache == ocibake::CacheStatus::hit && built.count(l.layer.descriptor.digest) != 0) {
+            l.cache = ocibake::CacheStatus::built;
+        }
+    }
+    return ocibake::registry::push_image(store, result.image, refs, registry);
+}
+
 void RemoteCacheFlags::add_to(CLI::App* build) {
     build->add_option("--cache-from", from,
                       "Read layers from this remote cache, registry/repository[:tag] "
@@ -177,6 +220,8 @@ json remote_cache_json(const ocibake::BuildResult& result,
                 {"layers", served},
                 {"layers_fetched", result.remote_layers_fetched},
                 {"bytes_fetched", result.remote_bytes_fetched}};
+    out["image_key"] = result.image_key ? json(result.image_key.str()) : json(nullptr);
+    out["from_image_key"] = result.image_from_key;
     out["read"] = result.remote_cache ? lookup_json(*result.remote_cache) : json(nullptr);
     out["wrote"] = wrote ? export_json(*wrote) : json(nullptr);
     return out;
@@ -187,14 +232,20 @@ void print_remote_cache(const ocibake::BuildResult& result,
     if (result.remote_cache) {
         print_warnings(*result.remote_cache);
     }
+    if (wrote) {
+        for (const auto& w : wrote->warnings) {
+            std::fprintf(stderr, "ocibake: warning: %s\n", w.c_str());
+        }
+    }
     if (as_json || quiet) {
         return;
     }
     if (const auto& r = result.remote_cache; r && r->found) {
-        std::printf("  remote cache %s: %zu layers checked (%llu + %llu requests, %.2f s), %zu "
+        std::printf("  remote cache %s: %zu layers listed%s (%llu requests, %.2f s), %zu "
                     "fetched (%llu bytes)\n",
-                    r->reference.c_str(), r->layers, static_cast<unsigned long long>(r->requests),
-                    static_cast<unsigned long long>(r->verify_requests), r->seconds,
+                    r->reference.c_str(), r->layers,
+                    result.image_from_key ? ", the image found by its key" : "",
+                    static_cast<unsigned long long>(r->requests), r->seconds,
                     result.remote_layers_fetched,
                     static_cast<unsigned long long>(result.remote_bytes_fetched));
     }

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace ocibake_cli {
 
@@ -38,6 +39,16 @@ nlohmann::json remote_cache_json(const ocibake::BuildResult& result,
 void print_remote_cache(const ocibake::BuildResult& result,
                         const std::optional<ocibake::remote_cache::ExportReport>& wrote,
                         bool as_json, bool quiet);
+
+/// build --push: pushes the image; when that fails and the remote cache served layers
+/// whose blobs are gone (or not of their size), builds again without them (a warning
+/// each) and pushes that. `result` is then the second build's.
+ocibake::registry::PushResult push_or_rebuild(const ocibake::Store& store,
+                                              ocibake::BuildResult& result,
+                                              ocibake::BuildOptions options,
+                                              const std::string& recipe,
+                                              const std::vector<ocibake::registry::Reference>& refs,
+                                              const ocibake::registry::Options& registry);
 
 /// `ocibake cache push|pull|ls`.
 struct CacheCommands {

@@ -1380,8 +1380,9 @@ int main(int argc, char** argv) {
                     bars = std::make_unique<BlobProgress>();
                 }
                 NoticesOn above_bars(notices, nullptr, bars.get());
-                auto pushed = ocibake::registry::push_image(
-                    store, result.image, parse_refs(push_refs), registry_flags.options(bars.get()));
+                auto pushed = ocibake_cli::push_or_rebuild(store, result, options, recipe_path,
+                                                           parse_refs(push_refs),
+                                                           registry_flags.options(bars.get()));
                 if (bars) {
                     bars->clear();
                 }
