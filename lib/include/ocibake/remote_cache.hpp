@@ -76,6 +76,10 @@ Index parse_index(std::string_view json, std::string_view origin);
 using Records = std::map<std::string, std::map<std::string, std::string>>;
 std::string records_to_json(const Records& records);
 Records parse_records(std::string_view json, std::string_view origin);
+/// The records blob's bytes (gzip of records_to_json()), and back: Error(integrity) naming
+/// `origin` for what is not a gzip stream of records, or is above 64 MiB unpacked.
+std::string records_blob(const Records& records);
+Records parse_records_blob(std::string_view bytes, std::string_view origin);
 
 /// The artifact's manifest, as this module writes and reads it.
 struct Artifact {

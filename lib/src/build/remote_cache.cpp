@@ -229,8 +229,7 @@ Records fetch_records(Store& store, registry::Client& client, const registry::Re
     report.bytes += artifact.records.size;
     std::string origin =
         "remote cache " + ref.str() + " (records " + artifact.records.digest.str() + ")";
-    return parse_records(
-        gunzip(store.read_blob(artifact.records.digest, kMaxRecords), kMaxRecords, origin), origin);
+    return parse_records_blob(store.read_blob(artifact.records.digest, kMaxRecords), origin);
 }
 
 /// The index's layer entries that name a blob the artifact lists, with the same size and
@@ -429,6 +428,14 @@ Records parse_records(std::string_view text, std::string_view origin) {
                         std::to_string(format_version));
     }
     return parse_namespaces(j.at("records"), records_namespaces, origin);
+}
+
+std::string records_blob(const Records& records) {
+    return gzip(records_to_json(records));
+}
+
+Records parse_records_blob(std::string_view bytes, std::string_view origin) {
+    return parse_records(gunzip(bytes, kMaxRecords, origin), origin);
 }
 
 std::string to_json(const Artifact& a) {
@@ -779,7 +786,8 @@ std::pair<Index, Records> merge(const Ours& ours, const std::optional<Fetched>& 
             diff_ids.insert(l.diff_id);
         }
     }
-    for (const auto& [key, l] : theirs) {
+    for (const auto& entry : theirs) {
+        const LayerResult& l = entry.second;
         if (theirs_kept.count(l.descriptor.digest) != 0) {
             auto found = std::find_if(listed.begin(), listed.end(), [&](const LayerResult& x) {
                 return x.descriptor.digest == l.descriptor.digest;
@@ -878,7 +886,7 @@ ExportReport export_records(Store& store, const Records& records,
         out.evicted_layers = evicted;
         Artifact artifact;
         std::string index_text = to_json(index);
-        std::string records_text = gzip(records_to_json(merged));
+        std::string records_text = records_blob(merged);
         artifact.index = {std::string(index_media_type),
                           store.put_bytes(index_text),
                           index_text.size(),
