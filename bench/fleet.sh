@@ -97,6 +97,21 @@ echo
 echo "| step | wall | digest | layers built | pushed | layer bytes fetched | cache dir after | cache lookup + verify requests | registry requests (access log) |"
 echo "|---|---|---|---|---|---|---|---|---|"
 step seed "$warm" --push "$reg/ml/pytorch:a" --cache-to "$reg/ml/cache"
+# The cache artifact's index and records blob (gzip), and the records' JSON size.
+python3 - "$reg" > "$work/artifact.txt" <<'PY'
+import gzip, json, sys, urllib.request
+reg = sys.argv[1]
+def get(path, accept=None):
+    req = urllib.request.Request(f"http://{reg}/v2/ml/cache/{path}")
+    if accept:
+        req.add_header("Accept", accept)
+    return urllib.request.urlopen(req).read()
+m = json.loads(get("manifests/ocibake-cache-debian-pytorch", "application/vnd.oci.image.manifest.v1+json"))
+rec = m["layers"][0]
+raw = len(gzip.decompress(get("blobs/" + rec["digest"])))
+print(f"cache artifact: index {m['config']['size'] / 1e6:.2f} MB, records {rec['size'] / 1e6:.2f} MB "
+      f"gzipped ({raw / 1e6:.2f} MB of JSON), {len(m['layers']) - 1} layer blobs listed")
+PY
 for i in $(seq "$runs"); do
     rm -rf "$work/cache-push"
     step "push-$i" "$work/cache-push" --push "$reg/ml/pytorch:b" --cache-from "$reg/ml/cache"
@@ -109,3 +124,6 @@ if ((cold)); then
     rm -rf "$work/cache-cold"
     step cold "$work/cache-cold" --push "$reg/ml/pytorch:c"
 fi
+echo
+cat "$work/artifact.txt"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

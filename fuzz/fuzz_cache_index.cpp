@@ -1,6 +1,7 @@
 // The remote cache's documents (lib/src/build/remote_cache.cpp), as a registry serves them:
 // the artifact manifest, the index and the records blob. Besides not crashing, what
 // parses must write back to text that parses to the same thing.
+#include "build/image_key.hpp"
 #include "ocibake/remote_cache.hpp"
 #include "support.hpp"
 
@@ -40,6 +41,29 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             } catch (const ocibake::Error& e) {
                 ocibake::fuzz::expected(e);
             }
+        }
+    } catch (const ocibake::Error& e) {
+        ocibake::fuzz::expected(e);
+    }
+    try {
+        // The records blob as a registry serves it: gzip.
+        rc::Records records = rc::parse_records_blob(text, "fuzz");
+        std::string once = rc::records_blob(records);
+        if (rc::records_blob(rc::parse_records_blob(once, "fuzz (written back)")) != once) {
+            std::fprintf(stderr, "records blob is not canonical\n");
+            std::abort();
+        }
+    } catch (const ocibake::Error& e) {
+        ocibake::fuzz::expected(e);
+    }
+    try {
+        // An image key's record, as the index carries it.
+        ocibake::detail::ImageRecord r = ocibake::detail::parse_image_record(text, "fuzz");
+        std::string once = ocibake::detail::to_json(r);
+        if (ocibake::detail::to_json(ocibake::detail::parse_image_record(once, "fuzz (back)")) !=
+            once) {
+            std::fprintf(stderr, "image record is not canonical:\n%s\n", once.c_str());
+            std::abort();
         }
     } catch (const ocibake::Error& e) {
         ocibake::fuzz::expected(e);

@@ -604,22 +604,33 @@ def cache_index():
         "artifactType": "application/vnd.ocibake.cache.v1",
         "config": {"digest": h, "mediaType": "application/vnd.ocibake.cache.index.v1+json",
                    "size": 120},
-        "layers": [{"digest": h, "mediaType": "application/vnd.ocibake.cache.records.v1+json",
+        "layers": [{"digest": h,
+                    "mediaType": "application/vnd.ocibake.cache.records.v1+json+gzip",
                     "size": 40},
                    {"digest": h, "mediaType": layer, "size": 1000}],
         "mediaType": "application/vnd.oci.image.manifest.v1+json", "schemaVersion": 2},
         separators=(",", ":")))
     entry = json.dumps({"diff_id": h, "digest": h, "media_type": layer, "size": 1000,
                         "uncompressed_size": 10240}, separators=(",", ":"))
+    image = json.dumps({"layers": [{"name": "one", "recipe_layer": "one", "packages": 1,
+                                    "entries": 2, "digest": h, "size": 1000,
+                                    "media_type": layer, "diff_id": h,
+                                    "uncompressed_size": 10240}],
+                        "part_modulus": 6, "part_threshold": 2000000}, separators=(",", ":"))
     put("cache_index", "index.json", json.dumps({
-        "ocibake_cache": 1, "recipe": "app",
+        "ocibake_cache": 2, "recipe": "app",
         "records": {"apt-layer": {"0" * 64: h},
                     "layer-blob": {"0" * 64 + ".gzip.6.libdeflate-1.14": entry},
-                    "layer-shape": {"1" * 64: "{}"}}}, separators=(",", ":")))
-    put("cache_index", "records.json", json.dumps({
-        "ocibake_cache": 1,
+                    "layer-shape": {"1" * 64: "{}"},
+                    "image-key": {"2" * 64: image}},
+        "writes": 3, "written": {h: 2}}, separators=(",", ":")))
+    put("cache_index", "image-key.json", image)
+    records = json.dumps({
+        "ocibake_cache": 2,
         "records": {"apt-deb": {"0" * 64: json.dumps({"status": "Package: a\n"})},
-                    "apt-image": {"0" * 64: "{}"}}}, separators=(",", ":")))
+                    "apt-image": {"0" * 64: "{}"}}}, separators=(",", ":"))
+    put("cache_index", "records.json", records)
+    put("cache_index", "records.json.gz", gzip.compress(records.encode(), mtime=0))
 
 
 DICT = ROOT / "fuzz" / "dict"

@@ -205,16 +205,16 @@ void print_notes(const BuildResult& result, const Shared& s) {
     }
 }
 
-std::optional<registry::PushResult> push_built(const BuildFlags& f, const BuildResult& result,
-                                               Shared& s) {
+std::optional<registry::PushResult> push_built(const BuildFlags& f, BuildResult& result,
+                                               const BuildOptions& options, Shared& s) {
     if (f.push.empty()) {
         return std::nullopt;
     }
     Store store(cache_root(s.cache_dir));
     std::unique_ptr<BlobProgress> bars = s.blob_bars();
     NoticesOn above_bars(s.notices, nullptr, bars.get());
-    auto pushed = registry::push_image(store, result.image, parse_refs(f.push),
-                                       s.registry.options(bars.get()));
+    auto pushed = push_or_rebuild(store, result, options, f.recipe, parse_refs(f.push),
+                                  s.registry.options(bars.get()));
     if (bars) {
         bars->clear();
     }
@@ -231,7 +231,7 @@ int run_build(const BuildFlags& f, Shared& s) {
         s.progress->clear();
     }
     print_notes(result, s);
-    std::optional<registry::PushResult> pushed = push_built(f, result, s);
+    std::optional<registry::PushResult> pushed = push_built(f, result, options, s);
     auto wrote = f.cache.write(result, options);
     BuildJsonContext context{f.recipe, pushed ? &*pushed : nullptr, wrote ? &*wrote : nullptr};
     print_build(result, context, s);

@@ -5,6 +5,8 @@
 
 #include <cstdio>
 #include <iostream>
+#include <map>
+#include <set>
 
 namespace ocibake::cli {
 
@@ -235,19 +237,60 @@ std::optional<rc::ExportReport> RemoteCacheFlags::write(const BuildResult& resul
     return export_cache(result, to, options);
 }
 
+registry::PushResult push_or_rebuild(const Store& store, BuildResult& result, BuildOptions options,
+                                     const std::string& recipe,
+                                     const std::vector<registry::Reference>& refs,
+                                     const registry::Options& registry) {
+    std::map<Digest, std::string> missing;
+    try {
+        return registry::push_image(store, result.image, refs, registry);
+    } catch (const Error& e) {
+        missing = remote_cache_missing(result, options);
+        if (missing.empty()) {
+            throw;
+        }
+        std::fprintf(stderr,
+                     "ocibake: warning: the push failed (%s): %zu layer(s) the remote cache "
+                     "served are not there as it said; building them\n",
+                     e.what(), missing.size());
+    }
+    options.cache_from_ignore.insert(missing.begin(), missing.end());
+    std::set<Digest> built;
+    for (const auto& l : result.layers) {
+        if (l.cache == CacheStatus::built) {
+            built.insert(l.layer.descriptor.digest);
+        }
+    }
+    result = build_recipe_file(recipe, options);
+    for (auto& l : result.layers) {
+        // What this command did: a layer the first build made is found in the cache by the
+        // second.
+        if (l.cache == CacheStatus::hit && built.count(l.layer.descriptor.digest) != 0) {
+            l.cache = CacheStatus::built;
+        }
+    }
+    return registry::push_image(store, result.image, refs, registry);
+}
+
 void print_remote_cache(const BuildResult& result, const std::optional<rc::ExportReport>& wrote,
                         bool as_json, bool quiet) {
     if (result.remote_cache) {
         print_warnings(*result.remote_cache);
     }
+    if (wrote) {
+        for (const auto& w : wrote->warnings) {
+            std::fprintf(stderr, "ocibake: warning: %s\n", w.c_str());
+        }
+    }
     if (as_json || quiet) {
         return;
     }
     if (const auto& r = result.remote_cache; r && r->found) {
-        std::printf("  remote cache %s: %zu layers checked (%llu + %llu requests, %.2f s), %zu "
+        std::printf("  remote cache %s: %zu layers listed%s (%llu requests, %.2f s), %zu "
                     "fetched (%llu bytes)\n",
-                    r->reference.c_str(), r->layers, static_cast<unsigned long long>(r->requests),
-                    static_cast<unsigned long long>(r->verify_requests), r->seconds,
+                    r->reference.c_str(), r->layers,
+                    result.image_from_key ? ", the image found by its key" : "",
+                    static_cast<unsigned long long>(r->requests), r->seconds,
                     result.remote_layers_fetched,
                     static_cast<unsigned long long>(result.remote_bytes_fetched));
     }

@@ -119,6 +119,22 @@ TEST_CASE("remote cache: runner B builds nothing and downloads nothing that runn
           static_cast<int>(own));
     std::size_t debs_a = debs_fetched(f.log);
     CHECK(debs_a == 3);
+    {
+        // The records blob is gzip, and its media type says so.
+        namespace rc = ocibake::remote_cache;
+        ocibake::registry::Client client(f.registry.host(), {});
+        ocibake::Store store(f.dir / "cache-t");
+        auto doc = client.get_manifest("ci/cache", "ocibake-cache-app");
+        rc::Artifact artifact = rc::parse_artifact(doc.bytes, "test");
+        CHECK(artifact.records.media_type == rc::records_media_type);
+        CHECK(artifact.records.media_type.substr(artifact.records.media_type.size() - 5) ==
+              "+gzip");
+        client.fetch_blob(store, "ci/cache", artifact.records);
+        std::string bytes = store.read_blob(artifact.records.digest);
+        REQUIRE(bytes.size() > 2);
+        CHECK(static_cast<unsigned char>(bytes[0]) == 0x1f);
+        CHECK(static_cast<unsigned char>(bytes[1]) == 0x8b);
+    }
 
     // Runner B: an empty cache, the same recipe and lock, pushing to the same registry.
     json b = build_json(f.dir.path(), f.dir / "cache-b",
@@ -133,6 +149,11 @@ TEST_CASE("remote cache: runner B builds nothing and downloads nothing that runn
     CHECK(b["remote_cache"]["bytes_fetched"] == 0);
     CHECK(b["remote_cache"]["read"]["warnings"].empty());
     CHECK(b["remote_cache"]["read"]["requests"]["lookup"].get<int>() <= 5);
+    // Found by its image key: no HEAD per blob, the records blob not even read.
+    CHECK(b["remote_cache"]["from_image_key"] == true);
+    CHECK(b["remote_cache"]["image_key"] == a["remote_cache"]["image_key"]);
+    CHECK(b["remote_cache"]["read"]["requests"]["verify"] == 0);
+    CHECK(b["remote_cache"]["read"]["records_read"] == false);
     CHECK(debs_fetched(f.log) == debs_a);                                  // no .deb downloaded
     CHECK(b["push"]["stats"]["bytes_sent"].get<std::uint64_t>() < 10'000); // config only
     for (const json& l : b["layers"]) {
@@ -161,6 +182,8 @@ TEST_CASE("remote cache: runner B builds nothing and downloads nothing that runn
     json d = build_json(f.dir.path(), f.dir / "cache-d",
                         {"--push", f.ref("ci/app:3"), "--cache-from", f.ref("ci/cache")});
     CHECK(built_layers(d) == std::set<std::string>{"two", "state"});
+    CHECK(d["remote_cache"]["from_image_key"] == false); // another lock: layer by layer
+    CHECK(d["remote_cache"]["read"]["records_read"] == true);
     CHECK(cache_words(d)["one/alpha"] == "remote");
     CHECK(cache_words(d)["two/files"] == "remote");
     CHECK(debs_fetched(f.log) == debs_a + 1); // mu 1.1 only
@@ -248,8 +271,9 @@ TEST_CASE("remote cache: a tampered entry is ignored with a warning and its laye
                         {"--push", f.ref("ci/app:3"), "--cache-from", f.ref("ci/cache")});
     CHECK(c["digest"] == a["digest"]);
     CHECK(c["layers_built"] == a["layers"].size());
-    CHECK(c["stderr"].get<std::string>().find("cache format 99, but this ocibake reads format 1") !=
-          std::string::npos);
+    CHECK(c["stderr"].get<std::string>().find(
+              "cache format 99, but this ocibake reads format " +
+              std::to_string(ocibake::remote_cache::format_version)) != std::string::npos);
 
     // A cache that is not there: a warning, and the build goes on.
     json d = build_json(f.dir.path(), f.dir / "cache-d",
@@ -297,4 +321,92 @@ TEST_CASE("remote cache: cache ls and cache pull") {
                           {"--push", f.ref("ci/app:o"), "--no-cache-from"});
     CHECK(off["layers_built"] == 5);
     CHECK(off["digest"] == from_recipe["digest"]);
+}
+
+TEST_CASE("remote cache: a layer blob deleted from the registry is built and never fails a build") {
+    require_program("dpkg-deb", "dpkg");
+    require_program("docker-registry", "docker-registry");
+    require_program("curl", "curl");
+    Fixture f;
+    json a = build_json(f.dir.path(), f.dir / "cache-a",
+                        {"--push", f.ref("ci/app:1"), "--cache-to", f.ref("ci/cache")});
+    std::string gone;
+    for (const json& l : a["layers"]) {
+        if (l["name"] == "one/iota") {
+            gone = l["digest"].get<std::string>();
+        }
+    }
+    REQUIRE(!gone.empty());
+    // An operator deletes the blob from both repositories and collects the garbage: the
+    // cache artifact still lists it, the registry no longer serves it.
+    CHECK(f.registry.delete_blob("ci/app", gone) == 202);
+    CHECK(f.registry.delete_blob("ci/cache", gone) == 202);
+    f.registry.garbage_collect();
+
+    // A push: the cache's image key gives every layer; the push finds one gone, the
+    // layer is built (its .deb downloaded), and the image pushed whole.
+    std::size_t debs = debs_fetched(f.log);
+    json b = build_json(f.dir.path(), f.dir / "cache-b",
+                        {"--push", f.ref("ci/app:2"), "--cache-from", f.ref("ci/cache")});
+    CHECK(b["digest"] == a["digest"]);
+    CHECK(built_layers(b) == std::set<std::string>{"one/iota"});
+    CHECK(b["stderr"].get<std::string>().find("ignored: the registry does not have blob " + gone) !=
+          std::string::npos);
+    CHECK(debs_fetched(f.log) == debs + 1);
+
+    // An OCI layout: fetching the gone blob fails, the layer is built instead.
+    json c =
+        build_json(f.dir.path(), f.dir / "cache-c",
+                   {"-o", "oci:" + (f.dir / "out-c").string(), "--cache-from", f.ref("ci/cache")});
+    CHECK(c["digest"] == a["digest"]);
+    CHECK(built_layers(c) == std::set<std::string>{"one/iota"});
+    for (const json& l : c["layers"]) {
+        CHECK(fs::file_size(f.dir / "out-c/blobs/sha256" /
+                            l["digest"].get<std::string>().substr(7)) ==
+              l["size"].get<std::uint64_t>());
+    }
+    CHECK(c["stderr"].get<std::string>().find("ignored: the registry does not have blob " + gone) !=
+          std::string::npos);
+}
+
+TEST_CASE("remote cache: two branches writing one cache keep each other's entries") {
+    require_program("dpkg-deb", "dpkg");
+    require_program("docker-registry", "docker-registry");
+    Fixture f;
+    // main writes the cache.
+    json a = build_json(f.dir.path(), f.dir / "cache-a",
+                        {"--push", f.ref("ci/app:main"), "--cache-to", f.ref("ci/cache")});
+    fs::copy_file(f.dir / "app.lock", f.dir / "main.lock");
+    // A branch bumps mu and writes the same cache (the same tag): main's entries stay.
+    make_deb(f.repo, "mu", "1.1", "", {{"usr/share/mu/m", "mu 1.1\n"}});
+    local_repo(f.repo, f.server->url());
+    f.write_recipe();
+    json d = build_json(f.dir.path(), f.dir / "cache-d",
+                        {"--push", f.ref("ci/app:feature"), "--cache-from", f.ref("ci/cache"),
+                         "--cache-to", f.ref("ci/cache")});
+    CHECK(built_layers(d) == std::set<std::string>{"two", "state"});
+    CHECK(d["remote_cache"]["wrote"]["merged_layers"] == 2); // main's "two" and "state"
+    CHECK(d["remote_cache"]["wrote"]["evicted_layers"] == 0);
+    CHECK(d["remote_cache"]["wrote"]["rounds"] == 1);
+    fs::copy_file(f.dir / "app.lock", f.dir / "feature.lock");
+
+    // A fresh runner of main, and one of the branch: each finds its whole image by key.
+    for (const auto& [lock, digest] : std::vector<std::pair<std::string, json>>{
+             {"main.lock", a["digest"]}, {"feature.lock", d["digest"]}}) {
+        INFO(lock);
+        fs::copy_file(f.dir / lock, f.dir / "app.lock", fs::copy_options::overwrite_existing);
+        json m = build_json(
+            f.dir.path(), f.dir / ("cache-" + lock),
+            {"--push", f.ref("ci/app:again"), "--cache-from", f.ref("ci/cache"), "--locked"});
+        CHECK(m["digest"] == digest);
+        CHECK(m["layers_built"] == 0);
+        CHECK(m["remote_cache"]["from_image_key"] == true);
+    }
+
+    // main writes again: the branch's entries stay too (merged, not replaced).
+    fs::copy_file(f.dir / "main.lock", f.dir / "app.lock", fs::copy_options::overwrite_existing);
+    json again =
+        build_json(f.dir.path(), f.dir / "cache-a",
+                   {"--push", f.ref("ci/app:main"), "--cache-to", f.ref("ci/cache"), "--locked"});
+    CHECK(again["remote_cache"]["wrote"]["merged_layers"] == 2);
 }

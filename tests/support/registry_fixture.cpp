@@ -109,6 +109,19 @@ Registry::~Registry() {
     stop();
 }
 
+void Registry::garbage_collect() {
+    stop_gracefully();
+    must_sh("docker-registry garbage-collect '" + config_file_.string() + "' > '" +
+            (dir_ / "gc.log").string() + "' 2>&1");
+    start();
+}
+
+int Registry::delete_blob(const std::string& repository, const std::string& digest) const {
+    CommandResult r = run({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "DELETE",
+                           "http://" + host_ + "/v2/" + repository + "/blobs/" + digest});
+    return std::atoi(r.out.c_str());
+}
+
 fs::path Registry::ca_cert() const {
     return ca_ ? ca_->ca_cert : fs::path();
 }

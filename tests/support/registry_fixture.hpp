@@ -51,6 +51,11 @@ public:
     /// SIGTERM: the registry finishes in-flight requests (draintimeout), then exits.
     void stop_gracefully();
     void start();
+    /// Stops the registry, runs `docker-registry garbage-collect` on its storage (what an
+    /// operator does after deleting blobs through the API), and starts it again.
+    void garbage_collect();
+    /// DELETE /v2/REPOSITORY/blobs/DIGEST (delete is enabled); the HTTP status.
+    int delete_blob(const std::string& repository, const std::string& digest) const;
     /// Path of a blob's bytes inside the storage.
     std::filesystem::path blob_data(const std::string& digest_hex) const;
 

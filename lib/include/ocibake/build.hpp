@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -63,6 +64,9 @@ struct BuildOptions {
     /// Keep the cache records the build used in BuildResult::cache_records (what
     /// export_cache() writes; `--cache-to`).
     bool keep_cache_records = false;
+    /// Layer blobs of the remote cache not to use (digest -> why; a warning says it): those
+    /// an output found gone (remote_cache_missing()).
+    std::map<Digest, std::string> cache_from_ignore;
 };
 
 /// One layer of the built image. A recipe layer with packages makes several (docs/apt.md):
@@ -138,7 +142,23 @@ struct BuildResult {
     /// keep_cache_records): namespace -> key -> text.
     remote_cache::Records cache_records;
     std::string recipe_name;
+    /// The image key (docs/cache.md, "The image key"): a digest of the recipe, its lock
+    /// and its local inputs, computed before any layer is planned; empty when the base is
+    /// a local OCI layout. `image_from_key`: every layer came from the remote cache's
+    /// entry for it (nothing planned, no package or wheel downloaded).
+    Digest image_key;
+    bool image_from_key = false;
 };
+
+/// The layer blobs the remote cache served this build (CacheStatus::remote) that its
+/// repository no longer has with their size (one HEAD each): after an output or a push
+/// failed. Empty when it served none or all are there.
+std::map<Digest, std::string> remote_cache_missing(const BuildResult& result,
+                                                   const BuildOptions& options);
+/// The same, for the cache at `ref`.
+std::map<Digest, std::string> remote_cache_missing(const BuildResult& result,
+                                                   const BuildOptions& options,
+                                                   const registry::Reference& ref);
 
 /// `ocibake lock`: makes the recipe's lock answer the recipe (docs/lock.md). Without
 /// `update`, entries that still answer it are kept as they are (nothing is resolved for

@@ -11,10 +11,12 @@
 //     auto ref = ocibake::remote_cache::cache_reference("localhost:5000/ci/cache", "app");
 //     // -> localhost:5000/ci/cache:ocibake-cache-app
 //
-// Reading is three requests (manifest, index, records) and one HEAD per layer the index
-// names, to check that it is still there with its size (run while the build plans its
-// layers; a layer's entry is used only once its HEAD answered); anything that does not
-// check out is ignored with a warning and the layer is built instead.
+// Reading is two requests (manifest, index), and a third (the records) only when the
+// build has to plan a layer. No blob is HEADed: the registry accepted the artifact's
+// manifest, which lists every layer blob the index names, and keeps what a manifest lists
+// (docs/cache.md, "Verified before use"); a blob that is gone all the same (deleted through
+// the API) shows when an output needs it, and its layer is then built (check_blobs()).
+// Anything that does not check out is ignored with a warning and the layer is built.
 #pragma once
 
 #include "ocibake/cas.hpp"
@@ -35,13 +37,17 @@
 namespace ocibake::remote_cache {
 
 /// The format of the artifact (index and records); another is ignored with a warning.
-inline constexpr int format_version = 1;
+inline constexpr int format_version = 2;
 inline constexpr std::string_view artifact_type = "application/vnd.ocibake.cache.v1";
 inline constexpr std::string_view index_media_type = "application/vnd.ocibake.cache.index.v1+json";
+/// The records blob, gzip-compressed (docs/cache.md).
 inline constexpr std::string_view records_media_type =
-    "application/vnd.ocibake.cache.records.v1+json";
-/// The record namespaces the artifact carries (docs/cache.md, "Records").
-inline constexpr std::string_view index_namespaces[] = {"apt-layer", "layer-blob", "layer-shape"};
+    "application/vnd.ocibake.cache.records.v1+json+gzip";
+/// The record namespaces the artifact carries (docs/cache.md, "Records"). "image-key": a
+/// whole image's layers under a key computed from the recipe, its lock and its local
+/// inputs alone (BuildResult::image_key).
+inline constexpr std::string_view index_namespaces[] = {"apt-layer", "layer-blob", "layer-shape",
+                                                        "image-key"};
 inline constexpr std::string_view records_namespaces[] = {"apt-deb", "apt-image"};
 
 /// Where a recipe's entries live: `ref` with its tag, or, without one, the tag
@@ -56,6 +62,10 @@ struct Index {
     /// namespace ("apt-layer", "layer-blob", "layer-shape") -> key -> the record's text,
     /// as the local store keeps it (docs/cache.md).
     std::map<std::string, std::map<std::string, std::string>> records;
+    /// How many times the artifact was written, and, for each layer blob it lists
+    /// (digest), the write that last used it: what the merge evicts by (oldest first).
+    std::uint64_t writes = 0;
+    std::map<std::string, std::uint64_t> written;
 };
 std::string to_json(const Index& index);
 /// Error(integrity) naming `origin` for anything but an index of this format (a newer or
@@ -66,6 +76,10 @@ Index parse_index(std::string_view json, std::string_view origin);
 using Records = std::map<std::string, std::map<std::string, std::string>>;
 std::string records_to_json(const Records& records);
 Records parse_records(std::string_view json, std::string_view origin);
+/// The records blob's bytes (gzip of records_to_json()), and back: Error(integrity) naming
+/// `origin` for what is not a gzip stream of records, or is above 64 MiB unpacked.
+std::string records_blob(const Records& records);
+Records parse_records_blob(std::string_view bytes, std::string_view origin);
 
 /// The artifact's manifest, as this module writes and reads it.
 struct Artifact {
@@ -88,9 +102,10 @@ struct LookupReport {
     Digest digest;                     ///< of its manifest
     std::size_t layers = 0;            ///< layer entries that checked out
     std::size_t ignored = 0;           ///< entries ignored (warnings say why)
-    std::uint64_t requests = 0;        ///< HTTP requests to read manifest, index, records
-    std::uint64_t verify_requests = 0; ///< HEADs checking the layer blobs
+    std::uint64_t requests = 0;        ///< HTTP requests to read manifest, index (and records)
+    std::uint64_t verify_requests = 0; ///< HEADs checking layer blobs (cache ls only)
     std::uint64_t bytes = 0;           ///< index and records downloaded
+    bool records_read = false;         ///< the records blob was needed (a layer was planned)
     double seconds = 0;
     /// One line each: what was ignored and why (never a secret).
     std::vector<std::string> warnings;
@@ -102,47 +117,65 @@ class Remote : public RecordOverlay {
 public:
     /// Reads the artifact at `ref`. Never throws for what the registry answers (a missing
     /// tag, a refusal, an unreachable host, a malformed artifact): the report says why and
-    /// the cache is empty.
+    /// the cache is empty. The layer entries of the blobs in `ignore` (digest -> why, from
+    /// check_blobs()) are ignored with a warning each.
     static std::unique_ptr<Remote> open(Store& store, const registry::Reference& ref,
-                                        const registry::Options& options);
+                                        const registry::Options& options,
+                                        const std::map<Digest, std::string>& ignore = {});
 
     ~Remote() override;
     Remote(const Remote&) = delete;
     Remote& operator=(const Remote&) = delete;
 
+    /// A record of the index; one of the records blob ("apt-deb", "apt-image") fetches
+    /// that blob the first time (one request; a failure is a warning and no records).
     std::optional<std::string> get_record(std::string_view ns, std::string_view key) const override;
-    /// Waits for the HEADs (they run while the build plans its layers) the first time.
+    /// The size of a layer blob the artifact lists and an entry names (not HEADed).
     std::optional<std::uint64_t> blob_size(const Digest& digest) const override;
 
     const registry::Reference& reference() const noexcept { return ref_; }
-    /// Complete once the HEADs are done (waits for them).
-    const LookupReport& report() const;
-    /// What the index and records hold (namespace -> key -> text; a layer entry is used
-    /// only once its blob checked out), and the layers that checked out (waits).
-    const Records& records() const noexcept { return records_; }
-    const std::map<Digest, LayerResult>& layers() const;
+    LookupReport report() const;
+    /// What the index and records hold (namespace -> key -> text; the records blob is
+    /// fetched), and the layers whose entries checked out.
+    const Records& records() const;
+    const std::map<Digest, LayerResult>& layers() const noexcept { return layers_; }
 
 private:
-    struct Checks;
+    struct Lazy;
     Remote();
+    void read_records() const;
     registry::Reference ref_;
     LookupReport report_;
     Records records_;
     std::map<Digest, LayerResult> layers_;
-    std::unique_ptr<Checks> checks_; ///< the HEADs in flight
+    std::unique_ptr<Lazy> lazy_; ///< the client, and the records blob read on demand
 };
+
+/// HEADs each blob in `ref`'s repository: those absent, or there with another size,
+/// with why (8 at once). For a build whose output found a cache layer gone.
+std::map<Digest, std::string> check_blobs(const registry::Reference& ref,
+                                          const std::vector<oci::Descriptor>& blobs,
+                                          const registry::Options& options);
 
 /// What writing the cache did.
 struct ExportReport {
-    registry::Reference reference; ///< with the pushed digest
-    std::size_t layers = 0;        ///< layer entries written
-    std::size_t records = 0;       ///< apt-deb and apt-image records written
+    registry::Reference reference;  ///< with the pushed digest
+    std::size_t layers = 0;         ///< layer entries written
+    std::size_t records = 0;        ///< apt-deb and apt-image records written
+    std::size_t merged_layers = 0;  ///< layers of other builds' entries kept in the artifact
+    std::size_t evicted_layers = 0; ///< layers of other builds' entries dropped (the bound)
+    std::size_t rounds = 1;         ///< writes (more than one: another writer came between)
+    std::vector<std::string> warnings;
     registry::TransferStats stats;
 };
 
 /// Writes the artifact for `records` (namespace -> key -> text, as a build used them) to
 /// `ref`, keeping only layer entries whose blob is one of `layers`; blobs absent from the
 /// store are found where `remote` says (a build's remote layers, mounted or streamed).
+/// What is there already is merged in (ours win; the layers of other entries are kept
+/// most recently written first, at most 1,000 layers in all), and the tag is read again
+/// after the write: when another writer replaced it without our entries, ours are merged
+/// into theirs and written again (at most three times, then a warning).
 ExportReport export_records(Store& store, const Records& records,
                             const std::vector<LayerResult>& layers,
                             const std::map<Digest, RemoteBlob>& remote,

@@ -3,6 +3,7 @@
 #include "apt/image_build.hpp"
 #include "build/apt_layers.hpp"
 #include "build/archive_layers.hpp"
+#include "build/image_key.hpp"
 #include "build/python_layers.hpp"
 #include "build/steps.hpp"
 #include "common/thread_pool.hpp"
@@ -289,6 +290,78 @@ std::size_t BuildResult::layers_built() const {
 
 namespace {
 
+constexpr const char* kStateComment =
+    "whole-image state: dpkg status, ld.so.cache, accounts, alternatives, certificates";
+
+// The image's layers from the remote cache's entry for its image key, when it has one
+// whose every layer is a layer blob the cache lists (with the same size, type and
+// diffID): then nothing is planned, downloaded or built.
+bool layers_from_key(Store& store, const Recipe& recipe, const remote_cache::Remote& remote,
+                     Image& image, BuildResult& result) {
+    std::optional<std::string> text = remote.get_record("image-key", result.image_key.hex());
+    if (!text) {
+        return false;
+    }
+    detail::ImageRecord record;
+    try {
+        record = detail::parse_image_record(*text, "image-key/" + result.image_key.hex());
+    } catch (const Error&) {
+        return false; // the layers are looked up one by one, as without it
+    }
+    for (const auto& l : record.layers) {
+        auto it = remote.layers().find(l.layer.descriptor.digest);
+        if (it == remote.layers().end() || it->second.descriptor.size != l.layer.descriptor.size ||
+            it->second.descriptor.media_type != l.layer.descriptor.media_type ||
+            it->second.diff_id != l.layer.diff_id) {
+            return false;
+        }
+    }
+    for (const auto& l : record.layers) {
+        LayerReport report;
+        report.name = l.name;
+        report.recipe_layer = l.recipe_layer;
+        report.packages = l.packages;
+        report.entries = l.entries;
+        report.layer = remote.layers().at(l.layer.descriptor.digest);
+        report.cache = CacheStatus::remote;
+        const oci::Descriptor& blob = report.layer.descriptor;
+        if (store.blob_size(blob.digest) == blob.size) {
+            report.cache = CacheStatus::hit;
+        } else {
+            image.remote_blobs[blob.digest] =
+                RemoteBlob{remote.reference().registry, remote.reference().repository};
+        }
+        std::string comment = kStateComment;
+        if (!l.recipe_layer.empty()) {
+            auto spec = std::find_if(recipe.layers.begin(), recipe.layers.end(),
+                                     [&](const LayerSpec& s) { return s.name == l.recipe_layer; });
+            comment = spec == recipe.layers.end() ? std::string() : spec->comment;
+        }
+        image.add_layer(report.layer, "ocibake layer " + report.name, comment);
+        result.layers.push_back(std::move(report));
+    }
+    result.part_threshold = record.part_threshold;
+    result.part_modulus = record.part_modulus;
+    result.image_from_key = true;
+    return true;
+}
+
+// The record of the image key: the image's own layers as this build made them.
+std::string image_record(const BuildResult& result) {
+    detail::ImageRecord record;
+    record.part_threshold = result.part_threshold;
+    record.part_modulus = result.part_modulus;
+    for (const auto& l : result.layers) {
+        if (!l.from_base) {
+            record.layers.push_back({l.name, l.recipe_layer, l.packages, l.entries, l.layer});
+        }
+    }
+    return detail::to_json(record);
+}
+
+void finish_image(Store& store, const Recipe& recipe, const BuildOptions& options, Image& image,
+                  BuildResult& result, unsigned threads);
+
 // One attempt of build(), into `result`.
 void build_into(Store& store, const Recipe& recipe, const BuildOptions& options,
                 const remote_cache::Remote* remote, BuildResult& result) {
@@ -353,6 +426,16 @@ void build_into(Store& store, const Recipe& recipe, const BuildOptions& options,
         image.config.author = recipe.config.author;
     }
     merge_config(image.config.config, recipe.config);
+
+    // The image key: a remote cache that has an entry for it gives every layer at once.
+    if (remote != nullptr || options.keep_cache_records) {
+        result.image_key = detail::image_key(recipe, options, image, epoch, threads);
+    }
+    if (result.image_key && remote != nullptr && !options.keep_cache_records &&
+        layers_from_key(store, recipe, *remote, image, result)) {
+        finish_image(store, recipe, options, image, result, threads);
+        return;
+    }
 
     // Layers with packages: pinned by the lock (resolved and written when it has none).
     std::vector<LockedAptLayer> apt_layers;
@@ -522,8 +605,7 @@ void build_into(Store& store, const Recipe& recipe, const BuildOptions& options,
             }
             std::string comment = jobs[j].layer < recipe.layers.size()
                                       ? recipe.layers[jobs[j].layer].comment
-                                      : "whole-image state: dpkg status, ld.so.cache, accounts, "
-                                        "alternatives, certificates";
+                                      : kStateComment;
             image.add_layer(report.layer, "ocibake layer " + report.name, comment);
             result.layers.push_back(std::move(report));
         } catch (...) {
@@ -539,7 +621,12 @@ void build_into(Store& store, const Recipe& recipe, const BuildOptions& options,
     if (fallbacks) {
         result.fetched_elsewhere = fallbacks->fetched();
     }
+    finish_image(store, recipe, options, image, result, threads);
+}
 
+// The image's config and manifest, and its output.
+void finish_image(Store& store, const Recipe& recipe, const BuildOptions& options, Image& image,
+                  BuildResult& result, unsigned threads) {
     if (image.layers.size() > oci::max_layers) {
         throw Error(ErrorKind::input, recipe.file.string() + ": the image would have " +
                                           std::to_string(image.layers.size()) + " layers (" +
@@ -633,9 +720,10 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
     }
     if (!from.empty()) {
         remote = remote_cache::Remote::open(store, remote_cache::cache_reference(from, recipe.name),
-                                            options.registry);
+                                            options.registry, options.cache_from_ignore);
         store.set_overlay(remote.get());
     }
+    std::map<Digest, std::string> gone = options.cache_from_ignore;
     // A reader that finds a cached blob corrupt (a layer that does not decompress, a base
     // layer or .deb whose bytes do not hash to its name, a blob copied into the output)
     // drops it from the cache. Building again then makes it anew: the layer is rebuilt,
@@ -650,8 +738,24 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
         try {
             build_into(store, recipe, options, remote.get(), result);
         } catch (const Error&) {
-            if (attempt == kMaxRetries || store.dropped_blobs().size() == dropped) {
+            if (attempt == kMaxRetries) {
                 throw;
+            }
+            if (store.dropped_blobs().size() == dropped) {
+                // A layer the remote cache served whose blob is gone (deleted from the
+                // registry): its entry is ignored from now on, and the layer built.
+                std::map<Digest, std::string> missing;
+                if (remote) {
+                    missing = remote_cache_missing(result, options, remote->reference());
+                }
+                if (missing.empty()) {
+                    throw;
+                }
+                gone.insert(missing.begin(), missing.end());
+                store.set_overlay(nullptr);
+                remote =
+                    remote_cache::Remote::open(store, remote->reference(), options.registry, gone);
+                store.set_overlay(remote.get());
             }
             lock_written = result.lock_written;
             lock_file = result.lock_file;
@@ -659,6 +763,9 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
         }
         result.dropped_blobs = store.dropped_blobs();
         result.lock_update = lock_update;
+        if (options.keep_cache_records && result.image_key) {
+            result.cache_records["image-key"][result.image_key.hex()] = image_record(result);
+        }
         if (remote) {
             result.remote_cache = remote->report(); // complete once its HEADs are done
         }
@@ -666,6 +773,30 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
         result.seconds = seconds_since(start);
         return result;
     }
+}
+
+std::map<Digest, std::string> remote_cache_missing(const BuildResult& result,
+                                                   const BuildOptions& options,
+                                                   const registry::Reference& ref) {
+    std::vector<oci::Descriptor> served;
+    for (const auto& l : result.layers) {
+        if (l.cache == CacheStatus::remote && !l.from_base) {
+            served.push_back(l.layer.descriptor);
+        }
+    }
+    if (served.empty()) {
+        return {};
+    }
+    return remote_cache::check_blobs(ref, served, options.registry);
+}
+
+std::map<Digest, std::string> remote_cache_missing(const BuildResult& result,
+                                                   const BuildOptions& options) {
+    if (!result.remote_cache || !result.remote_cache->found) {
+        return {};
+    }
+    return remote_cache_missing(result, options,
+                                registry::Reference::parse(result.remote_cache->reference));
 }
 
 BuildResult build_recipe_file(const fs::path& recipe, const BuildOptions& options) {

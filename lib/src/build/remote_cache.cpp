@@ -2,6 +2,8 @@
 // recipe in a registry repository, read into an overlay of the store's records.
 #include "ocibake/remote_cache.hpp"
 
+#include "build/remote_cache_detail.hpp"
+
 #include "ocibake/error.hpp"
 
 #include <algorithm>
@@ -12,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
+#include <zlib.h>
 
 namespace ocibake::remote_cache {
 
@@ -128,6 +131,63 @@ json parse_json(std::string_view text, std::string_view origin) {
     }
 }
 
+/// The records blob's bytes: gzip (level 9; the header has no time or name, so the same
+/// records give the same bytes).
+std::string gzip(std::string_view text) {
+    z_stream z{};
+    if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
+        throw Error(ErrorKind::internal, "zlib: deflateInit2 failed");
+    }
+    std::string out(deflateBound(&z, static_cast<uLong>(text.size())), '\0');
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
+    z.avail_in = static_cast<uInt>(text.size());
+    z.next_out = reinterpret_cast<Bytef*>(out.data());
+    z.avail_out = static_cast<uInt>(out.size());
+    int rc = deflate(&z, Z_FINISH);
+    out.resize(z.total_out);
+    deflateEnd(&z);
+    if (rc != Z_STREAM_END) {
+        throw Error(ErrorKind::internal, "zlib: deflate did not finish");
+    }
+    return out;
+}
+
+/// gunzip, refusing more than `limit` bytes of output or anything after the member.
+std::string gunzip(std::string_view bytes, std::uint64_t limit, std::string_view origin) {
+    z_stream z{};
+    if (inflateInit2(&z, 15 + 16) != Z_OK) {
+        throw Error(ErrorKind::internal, "zlib: inflateInit2 failed");
+    }
+    std::string out;
+    char buf[1 << 16];
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
+    z.avail_in = static_cast<uInt>(bytes.size());
+    int rc = Z_OK;
+    while (rc == Z_OK) {
+        z.next_out = reinterpret_cast<Bytef*>(buf);
+        z.avail_out = sizeof buf;
+        rc = inflate(&z, Z_NO_FLUSH);
+        out.append(buf, sizeof buf - z.avail_out);
+        if (out.size() > limit) {
+            inflateEnd(&z);
+            bad(origin, "more than " + std::to_string(limit) + " bytes uncompressed");
+        }
+        if (rc == Z_BUF_ERROR && z.avail_in == 0) {
+            break;
+        }
+    }
+    bool trailing = z.avail_in != 0;
+    inflateEnd(&z);
+    if (rc != Z_STREAM_END) {
+        bad(origin,
+            std::string("not a complete gzip stream") + (z.msg ? std::string(": ") + z.msg : ""));
+    }
+    if (trailing) {
+        bad(origin, "bytes after the gzip stream");
+    }
+    return out;
+}
+
 std::string valid_tag(std::string_view name) {
     // [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}
     std::string tag = "ocibake-cache-";
@@ -139,13 +199,9 @@ std::string valid_tag(std::string_view name) {
     return tag.substr(0, 128);
 }
 
-/// Reads the artifact and its index and records; throws on anything wrong with them.
-struct Fetched {
-    registry::Document manifest;
-    Artifact artifact;
-    Index index;
-    Records records;
-};
+} // namespace
+
+namespace detail {
 
 Fetched fetch_artifact(Store& store, registry::Client& client, const registry::Reference& ref,
                        LookupReport& report) {
@@ -158,13 +214,20 @@ Fetched fetch_artifact(Store& store, registry::Client& client, const registry::R
         bad(where, "its index or records blob is larger than ocibake reads");
     }
     client.fetch_blob(store, ref.repository, f.artifact.index);
-    client.fetch_blob(store, ref.repository, f.artifact.records);
-    report.bytes = f.artifact.index.size + f.artifact.records.size;
+    report.bytes = f.artifact.index.size;
     f.index = parse_index(store.read_blob(f.artifact.index.digest, kMaxIndex),
                           where + " (index " + f.artifact.index.digest.str() + ")");
-    f.records = parse_records(store.read_blob(f.artifact.records.digest, kMaxRecords),
-                              where + " (records " + f.artifact.records.digest.str() + ")");
     return f;
+}
+
+/// The records blob of an artifact (fetched verified against its digest, gunzipped).
+Records fetch_records(Store& store, registry::Client& client, const registry::Reference& ref,
+                      const Artifact& artifact, LookupReport& report) {
+    client.fetch_blob(store, ref.repository, artifact.records);
+    report.bytes += artifact.records.size;
+    std::string origin =
+        "remote cache " + ref.str() + " (records " + artifact.records.digest.str() + ")";
+    return parse_records_blob(store.read_blob(artifact.records.digest, kMaxRecords), origin);
 }
 
 /// The index's layer entries that name a blob the artifact lists, with the same size and
@@ -207,6 +270,15 @@ std::map<std::string, LayerResult> listed_layers(const Fetched& f, const std::st
     return out;
 }
 
+} // namespace detail
+
+namespace {
+
+using detail::fetch_artifact;
+using detail::fetch_records;
+using detail::Fetched;
+using detail::listed_layers;
+
 void parallel_for(std::size_t n, unsigned workers, const std::function<void(std::size_t)>& fn) {
     std::atomic<std::size_t> next{0};
     std::vector<std::thread> threads;
@@ -222,53 +294,17 @@ void parallel_for(std::size_t n, unsigned workers, const std::function<void(std:
     }
 }
 
-/// HEADs each layer blob in the cache repository; those absent or of another size are
-/// dropped from `layers` with a warning.
-void verify_blobs(registry::Client& client, const registry::Reference& ref,
-                  std::map<std::string, LayerResult>& layers, const std::string& where,
+/// The layers whose blobs check_blobs() found wrong, dropped from `layers` with a warning.
+void drop_refused(std::map<std::string, LayerResult>& layers,
+                  const std::map<Digest, std::string>& refused, const std::string& where,
                   std::vector<std::string>& warnings) {
-    std::vector<Digest> digests;
-    for (const auto& [key, l] : layers) {
-        digests.push_back(l.descriptor.digest);
-    }
-    std::sort(digests.begin(), digests.end());
-    digests.erase(std::unique(digests.begin(), digests.end()), digests.end());
-    std::vector<std::optional<std::uint64_t>> sizes(digests.size());
-    std::vector<std::string> errors(digests.size());
-    parallel_for(digests.size(), 8, [&](std::size_t i) {
-        try {
-            sizes[i] = client.blob_size(ref.repository, digests[i]);
-        } catch (const Error& e) {
-            errors[i] = e.what();
-        }
-    });
-    std::map<Digest, std::string> refused;
-    for (std::size_t i = 0; i < digests.size(); ++i) {
-        if (!errors[i].empty()) {
-            refused[digests[i]] = errors[i];
-        } else if (!sizes[i]) {
-            refused[digests[i]] = "the registry does not have blob " + digests[i].str();
-        }
-    }
     for (auto it = layers.begin(); it != layers.end();) {
-        const LayerResult& l = it->second;
-        std::string why;
-        if (auto r = refused.find(l.descriptor.digest); r != refused.end()) {
-            why = r->second;
-        } else {
-            auto i = std::lower_bound(digests.begin(), digests.end(), l.descriptor.digest) -
-                     digests.begin();
-            if (*sizes[static_cast<std::size_t>(i)] != l.descriptor.size) {
-                why = "the registry has blob " + l.descriptor.digest.str() + " with " +
-                      std::to_string(*sizes[static_cast<std::size_t>(i)]) + " bytes, not " +
-                      std::to_string(l.descriptor.size);
-            }
-        }
-        if (why.empty()) {
+        auto r = refused.find(it->second.descriptor.digest);
+        if (r == refused.end()) {
             ++it;
             continue;
         }
-        warnings.push_back(where + ", entry layer-blob/" + it->first + " ignored: " + why);
+        warnings.push_back(where + ", entry layer-blob/" + it->first + " ignored: " + r->second);
         it = layers.erase(it);
     }
 }
@@ -289,12 +325,47 @@ registry::Reference cache_reference(std::string_view text, std::string_view reci
     return ref;
 }
 
+std::map<Digest, std::string> check_blobs(const registry::Reference& ref,
+                                          const std::vector<oci::Descriptor>& blobs,
+                                          const registry::Options& options) {
+    std::map<Digest, std::uint64_t> want;
+    for (const auto& b : blobs) {
+        want.emplace(b.digest, b.size);
+    }
+    std::vector<std::pair<Digest, std::uint64_t>> list(want.begin(), want.end());
+    std::vector<std::string> why(list.size());
+    registry::Client client(ref.registry, options);
+    parallel_for(list.size(), 8, [&](std::size_t i) {
+        const auto& [digest, size] = list[i];
+        try {
+            std::optional<std::uint64_t> have = client.blob_size(ref.repository, digest);
+            if (!have) {
+                why[i] = "the registry does not have blob " + digest.str() + " (any more)";
+            } else if (*have != size) {
+                why[i] = "the registry has blob " + digest.str() + " with " +
+                         std::to_string(*have) + " bytes, not " + std::to_string(size);
+            }
+        } catch (const Error& e) {
+            why[i] = e.what();
+        }
+    });
+    std::map<Digest, std::string> out;
+    for (std::size_t i = 0; i < list.size(); ++i) {
+        if (!why[i].empty()) {
+            out.emplace(list[i].first, why[i]);
+        }
+    }
+    return out;
+}
+
 std::string to_json(const Index& index) {
     json records = json::object();
     for (const auto& [ns, entries] : index.records) {
         records[ns] = entries;
     }
     json j = {{"ocibake_cache", index.format}, {"recipe", index.recipe}, {"records", records}};
+    j["writes"] = index.writes;
+    j["written"] = index.written;
     return j.dump();
 }
 
@@ -319,6 +390,29 @@ Index parse_index(std::string_view text, std::string_view origin) {
         bad(origin, "no \"records\"");
     }
     index.records = parse_namespaces(j.at("records"), index_namespaces, origin);
+    try {
+        if (j.contains("writes")) {
+            index.writes = j.at("writes").get<std::uint64_t>();
+        }
+        if (j.contains("written")) {
+            const json& written = j.at("written");
+            if (!written.is_object()) {
+                bad(origin, "\"written\" is not an object");
+            }
+            for (auto it = written.begin(); it != written.end(); ++it) {
+                const std::string& digest = it.key();
+                if (Digest::try_parse(digest).str() != digest) {
+                    bad(origin, "\"written\" names \"" + digest.substr(0, 80) + "\", not a digest");
+                }
+                index.written[digest] = it.value().get<std::uint64_t>();
+            }
+        }
+    } catch (const json::exception& e) {
+        bad(origin, std::string("\"writes\" or \"written\": ") + e.what());
+    }
+    if (index.written.size() > kMaxEntries) {
+        bad(origin, "more than " + std::to_string(kMaxEntries) + " \"written\" entries");
+    }
     return index;
 }
 
@@ -341,6 +435,14 @@ Records parse_records(std::string_view text, std::string_view origin) {
                         std::to_string(format_version));
     }
     return parse_namespaces(j.at("records"), records_namespaces, origin);
+}
+
+std::string records_blob(const Records& records) {
+    return gzip(records_to_json(records));
+}
+
+Records parse_records_blob(std::string_view bytes, std::string_view origin) {
+    return parse_records(gunzip(bytes, kMaxRecords, origin), origin);
 }
 
 std::string to_json(const Artifact& a) {
@@ -428,46 +530,46 @@ LayerResult parse_layer_record(std::string_view text, std::string_view origin) {
 
 // ---- reading ------------------------------------------------------------------------------
 
-/// The client and its request counter, kept while the HEADs run in the background.
-struct Remote::Checks {
+/// The client (kept for the records blob, read when a layer is planned) and its counter.
+struct Remote::Lazy {
+    Store* store = nullptr;
     std::unique_ptr<CountingObserver> counter;
     std::unique_ptr<registry::Client> client;
-    std::future<void> done;
-    std::once_flag joined;
+    Artifact artifact;
+    std::once_flag records_once;
+    mutable std::mutex mutex; ///< guards report_ after open()
 };
 
 Remote::Remote() = default;
-
-Remote::~Remote() {
-    if (checks_ && checks_->done.valid()) {
-        checks_->done.wait();
-    }
-}
+Remote::~Remote() = default;
 
 std::unique_ptr<Remote> Remote::open(Store& store, const registry::Reference& ref,
-                                     const registry::Options& options) {
+                                     const registry::Options& options,
+                                     const std::map<Digest, std::string>& ignore) {
     auto start = Clock::now();
     std::unique_ptr<Remote> remote(new Remote());
     remote->ref_ = ref;
     LookupReport& report = remote->report_;
     report.reference = ref.str();
     std::string where = "remote cache " + ref.str();
-    auto checks = std::make_unique<Checks>();
-    checks->counter = std::make_unique<CountingObserver>(options.http.observer);
+    auto lazy = std::make_unique<Lazy>();
+    lazy->store = &store;
+    lazy->counter = std::make_unique<CountingObserver>(options.http.observer);
     registry::Options counted = options;
-    counted.http.observer = checks->counter.get();
+    counted.http.observer = lazy->counter.get();
     counted.progress = nullptr;
-    std::map<std::string, LayerResult> listed;
     try {
-        checks->client = std::make_unique<registry::Client>(ref.registry, counted);
-        Fetched f = fetch_artifact(store, *checks->client, ref, report);
-        report.requests = checks->counter->count();
+        lazy->client = std::make_unique<registry::Client>(ref.registry, counted);
+        Fetched f = fetch_artifact(store, *lazy->client, ref, report);
         report.found = true;
         report.digest = f.manifest.digest;
-        listed = listed_layers(f, where, report.warnings);
+        lazy->artifact = f.artifact;
+        std::map<std::string, LayerResult> listed = listed_layers(f, where, report.warnings);
+        drop_refused(listed, ignore, where, report.warnings);
         std::set<Digest> diff_ids;
         for (const auto& [key, l] : listed) {
             remote->records_["layer-blob"][key] = f.index.records["layer-blob"][key];
+            remote->layers_[l.descriptor.digest] = l;
             diff_ids.insert(l.diff_id);
         }
         // An apt key is kept when its diffID has a layer listed.
@@ -477,55 +579,72 @@ std::unique_ptr<Remote> Remote::open(Store& store, const registry::Reference& re
             }
         }
         remote->records_["layer-shape"] = f.index.records["layer-shape"];
-        for (auto& [ns, entries] : f.records) {
-            remote->records_[ns] = std::move(entries);
+        // An image key's layers are checked where it is used (build.cpp): each must be a
+        // layer listed here.
+        remote->records_["image-key"] = f.index.records["image-key"];
+        for (std::string_view ns : records_namespaces) {
+            remote->records_[std::string(ns)]; // filled by read_records(), in place
         }
+        report.layers = listed.size();
     } catch (const Error& e) {
         report.found = false;
-        report.requests = checks->counter->count();
         report.warnings.push_back(where + " not used: " + e.what());
         remote->records_.clear();
-        listed.clear();
+        remote->layers_.clear();
     }
+    report.requests = lazy->counter->count();
     report.ignored = report.warnings.size();
     report.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    if (report.found) {
-        // The HEADs run while the build plans its layers: a layer is used only once they
-        // are done (blob_size() waits).
-        Remote* self = remote.get();
-        Checks* c = checks.get();
-        c->done = std::async(
-            std::launch::async, [self, c, listed = std::move(listed), where, start]() mutable {
-                std::vector<std::string> warnings;
-                verify_blobs(*c->client, self->ref_, listed, where, warnings);
-                for (const auto& [key, l] : listed) {
-                    self->layers_[l.descriptor.digest] = l;
-                }
-                LookupReport& r = self->report_;
-                r.verify_requests = c->counter->count() - r.requests;
-                r.warnings.insert(r.warnings.end(), warnings.begin(), warnings.end());
-                r.layers = listed.size();
-                r.ignored = r.warnings.size();
-                r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-            });
-    }
-    remote->checks_ = std::move(checks);
+    remote->lazy_ = std::move(lazy);
     return remote;
 }
 
-const LookupReport& Remote::report() const {
-    if (checks_ && checks_->done.valid()) {
-        std::call_once(checks_->joined, [this] { checks_->done.wait(); });
-    }
+void Remote::read_records() const {
+    Lazy& lazy = *lazy_;
+    std::call_once(lazy.records_once, [&] {
+        if (!report_.found) {
+            return;
+        }
+        auto start = Clock::now();
+        auto* self = const_cast<Remote*>(this);
+        LookupReport r;
+        std::string warning;
+        Records records;
+        try {
+            records = fetch_records(*lazy.store, *lazy.client, ref_, lazy.artifact, r);
+        } catch (const Error& e) {
+            warning = "remote cache " + ref_.str() + ": its records are not used: " + e.what();
+        }
+        std::lock_guard lock(lazy.mutex);
+        for (auto& [ns, entries] : records) {
+            self->records_[ns] = std::move(entries);
+        }
+        self->report_.records_read = true;
+        self->report_.bytes += r.bytes;
+        self->report_.requests = lazy.counter->count();
+        self->report_.seconds += std::chrono::duration<double>(Clock::now() - start).count();
+        if (!warning.empty()) {
+            self->report_.warnings.push_back(warning);
+            self->report_.ignored = self->report_.warnings.size();
+        }
+    });
+}
+
+LookupReport Remote::report() const {
+    std::lock_guard lock(lazy_->mutex);
     return report_;
 }
 
-const std::map<Digest, LayerResult>& Remote::layers() const {
-    (void)report();
-    return layers_;
+const Records& Remote::records() const {
+    read_records();
+    return records_;
 }
 
 std::optional<std::string> Remote::get_record(std::string_view ns, std::string_view key) const {
+    if (std::find(std::begin(records_namespaces), std::end(records_namespaces), ns) !=
+        std::end(records_namespaces)) {
+        read_records();
+    }
     auto n = records_.find(std::string(ns));
     if (n == records_.end()) {
         return std::nullopt;
@@ -538,105 +657,11 @@ std::optional<std::string> Remote::get_record(std::string_view ns, std::string_v
 }
 
 std::optional<std::uint64_t> Remote::blob_size(const Digest& digest) const {
-    const auto& checked = layers();
-    auto it = checked.find(digest);
-    if (it == checked.end()) {
+    auto it = layers_.find(digest);
+    if (it == layers_.end()) {
         return std::nullopt;
     }
     return it->second.descriptor.size;
-}
-
-// ---- writing ------------------------------------------------------------------------------
-
-ExportReport export_records(Store& store, const Records& records,
-                            const std::vector<LayerResult>& layers,
-                            const std::map<Digest, RemoteBlob>& remote,
-                            const std::string& recipe_name, const registry::Reference& ref,
-                            const registry::Options& options) {
-    std::map<Digest, const LayerResult*> by_digest;
-    for (const auto& l : layers) {
-        by_digest[l.descriptor.digest] = &l;
-    }
-    Index index;
-    index.recipe = recipe_name;
-    Records rest;
-    std::set<Digest> diff_ids;
-    std::vector<LayerResult> listed;
-    std::set<Digest> seen;
-    ExportReport out;
-    if (auto it = records.find("layer-blob"); it != records.end()) {
-        for (const auto& [key, text] : it->second) {
-            LayerResult l;
-            try {
-                l = parse_layer_record(text, "layer-blob/" + key);
-            } catch (const Error&) {
-                continue;
-            }
-            auto found = by_digest.find(l.descriptor.digest);
-            if (found == by_digest.end() || found->second->descriptor.size != l.descriptor.size) {
-                continue; // not a layer of this image
-            }
-            json j = json::parse(text);
-            j["diff_id"] = found->second->diff_id.str();
-            index.records["layer-blob"][key] = j.dump();
-            diff_ids.insert(found->second->diff_id);
-            if (seen.insert(l.descriptor.digest).second) {
-                listed.push_back(*found->second);
-            }
-            ++out.layers;
-        }
-    }
-    if (auto it = records.find("apt-layer"); it != records.end()) {
-        for (const auto& [key, text] : it->second) {
-            if (Digest d = Digest::try_parse(text); d && diff_ids.count(d) != 0) {
-                index.records["apt-layer"][key] = text;
-            }
-        }
-    }
-    if (auto it = records.find("layer-shape"); it != records.end()) {
-        index.records["layer-shape"] = it->second; // "a layer like this was built": hash it
-    }
-    for (std::string_view ns : records_namespaces) {
-        if (auto it = records.find(std::string(ns)); it != records.end()) {
-            rest[std::string(ns)] = it->second;
-            out.records += it->second.size();
-        }
-    }
-
-    Artifact artifact;
-    std::string index_text = to_json(index);
-    std::string records_text = records_to_json(rest);
-    artifact.index = {std::string(index_media_type),
-                      store.put_bytes(index_text),
-                      index_text.size(),
-                      {},
-                      std::nullopt};
-    artifact.records = {std::string(records_media_type),
-                        store.put_bytes(records_text),
-                        records_text.size(),
-                        {},
-                        std::nullopt};
-    BuiltImage image;
-    image.config_descriptor = artifact.index;
-    LayerResult records_blob;
-    records_blob.descriptor = artifact.records;
-    image.layers.push_back(records_blob);
-    for (const auto& l : listed) {
-        artifact.layers.push_back(l.descriptor);
-        image.layers.push_back(l);
-    }
-    image.manifest_json = to_json(artifact);
-    image.manifest_descriptor = {std::string(oci::media_type::manifest),
-                                 store.put_bytes(image.manifest_json),
-                                 image.manifest_json.size(),
-                                 {},
-                                 std::nullopt};
-    image.remote_blobs = remote;
-    registry::PushResult pushed = registry::push_image(store, image, {ref}, options);
-    out.reference = ref;
-    out.reference.digest = pushed.digest;
-    out.stats = pushed.stats;
-    return out;
 }
 
 // ---- inspection and seeding -------------------------------------------------------------
@@ -652,6 +677,8 @@ Listing list(Store& store, const registry::Reference& ref, const registry::Optio
     Fetched f = fetch_artifact(store, client, ref, out.report);
     out.report.found = true;
     out.report.digest = f.manifest.digest;
+    f.records = fetch_records(store, client, ref, f.artifact, out.report);
+    out.report.records_read = true;
     out.report.requests = counter.count();
     out.index = f.index;
     for (const auto& [ns, entries] : f.records) {
@@ -660,8 +687,12 @@ Listing list(Store& store, const registry::Reference& ref, const registry::Optio
     std::string where = "remote cache " + ref.str();
     std::map<std::string, LayerResult> layers = listed_layers(f, where, out.report.warnings);
     std::map<std::string, LayerResult> checked = layers;
-    verify_blobs(client, ref, checked, where, out.report.warnings);
-    out.report.verify_requests = counter.count() - out.report.requests;
+    std::vector<oci::Descriptor> blobs;
+    for (const auto& [key, l] : layers) {
+        blobs.push_back(l.descriptor);
+    }
+    drop_refused(checked, check_blobs(ref, blobs, options), where, out.report.warnings);
+    out.report.verify_requests = blobs.size();
     for (const auto& [key, l] : layers) {
         Listing::Layer row{key, l, {}, checked.count(key) != 0};
         for (const auto& [apt, text] : f.index.records["apt-layer"]) {
@@ -687,6 +718,16 @@ PullReport pull(Store& store, const registry::Reference& ref, const registry::Op
                                           ? "remote cache " + ref.str() + ": nothing there"
                                           : out.report.warnings.back());
     }
+    // The blobs are about to be fetched: those gone are left out beforehand, with a warning.
+    std::vector<oci::Descriptor> listed;
+    for (const auto& [digest, layer] : remote->layers()) {
+        listed.push_back(layer.descriptor);
+    }
+    if (auto refused = check_blobs(ref, listed, options); !refused.empty()) {
+        remote = Remote::open(store, ref, options, refused);
+    }
+    out.report = remote->report();
+    out.report.verify_requests = listed.size();
     std::vector<oci::Descriptor> blobs;
     std::map<Digest, RemoteBlob> where;
     for (const auto& [digest, layer] : remote->layers()) {
@@ -709,6 +750,9 @@ PullReport pull(Store& store, const registry::Reference& ref, const registry::Op
             ++out.records;
         }
     }
+    std::uint64_t heads = out.report.verify_requests;
+    out.report = remote->report();
+    out.report.verify_requests = heads;
     out.layers = blobs.size();
     out.stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     return out;

@@ -45,6 +45,13 @@ constexpr std::array kNamespaces{
                     "blobs imported from a base image", Refs::digest_array},
     RecordNamespace{"image", "build", "manifest digest hex", "JSON array of digests",
                     "config and manifest of a built image", Refs::digest_array},
+    RecordNamespace{"image-key", "build",
+                    "an image key: the recipe's files, its lock, each layer's own inputs, the "
+                    "base's layers, the format versions ([cache.md](cache.md#the-image-key))",
+                    "JSON: the image's own layers in order (name, descriptor, diffID)",
+                    "every layer of an image, found without planning one (read from a "
+                    "remote cache)",
+                    Refs::none},
     RecordNamespace{"apt-image", "apt", "sha256 of a base's layer digests", "JSON",
                     "what apt layers need of that base (dpkg status, accounts, linker "
                     "configuration, alternatives, directories, symlinks, libraries)",

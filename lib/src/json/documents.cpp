@@ -41,6 +41,7 @@ json lookup(const rc::LookupReport& r) {
             {"layers", r.layers},
             {"ignored", r.ignored},
             {"requests", {{"lookup", r.requests}, {"verify", r.verify_requests}}},
+            {"records_read", r.records_read},
             {"bytes", r.bytes},
             {"seconds", r.seconds},
             {"warnings", r.warnings}};
@@ -50,6 +51,10 @@ json export_report(const rc::ExportReport& w) {
     return {{"reference", w.reference.str()},
             {"layers", w.layers},
             {"records", w.records},
+            {"merged_layers", w.merged_layers},
+            {"evicted_layers", w.evicted_layers},
+            {"rounds", w.rounds},
+            {"warnings", w.warnings},
             {"stats", remote_stats(w.stats)}};
 }
 
@@ -95,6 +100,8 @@ json build_remote_cache(const BuildResult& result, const rc::ExportReport* wrote
                 {"layers", served},
                 {"layers_fetched", result.remote_layers_fetched},
                 {"bytes_fetched", result.remote_bytes_fetched}};
+    out["image_key"] = result.image_key ? json(result.image_key.str()) : json(nullptr);
+    out["from_image_key"] = result.image_from_key;
     out["read"] = result.remote_cache ? lookup(*result.remote_cache) : json(nullptr);
     out["wrote"] = wrote != nullptr ? export_report(*wrote) : json(nullptr);
     return out;

@@ -352,10 +352,19 @@ PushResult push_source(const Store* store, const PushSource& source,
             // (registry named explicitly: clang 14 cannot capture a structured binding)
             parallel_for(order.size(), options.parallel, [&, &registry = registry](std::size_t i) {
                 const oci::Descriptor& blob = order[i];
-                if (client.blob_size(repo, blob.digest) == blob.size) {
+                std::optional<std::uint64_t> there = client.blob_size(repo, blob.digest);
+                if (there == blob.size) {
                     count(&TransferStats::blobs_skipped, &TransferStats::bytes_skipped, blob.size);
                     remember_repository(store, registry, blob.digest, repo);
                     return;
+                }
+                if (there && source.remote.count(blob.digest) != 0) {
+                    // A blob the image names but never held (a base's, a remote cache's):
+                    // the descriptor is what is wrong, and the manifest must not go out.
+                    throw Error(ErrorKind::integrity,
+                                "the registry has blob " + blob.digest.str() + " in " + repo +
+                                    " with " + std::to_string(*there) + " bytes, the image says " +
+                                    std::to_string(blob.size));
                 }
                 if ((!uploaded_to.empty() && client.mount_blob(repo, blob.digest, uploaded_to)) ||
                     mount_from_known(client, store, registry, repo, blob.digest, uploaded_to)) {
