@@ -407,6 +407,53 @@ json fetched_elsewhere_json(const ocibake::BuildResult& r) {
 
 json lock_diff_json(const ocibake::LockDiff& d, const std::filesystem::path& lock);
 
+/// `--stand-in PACKAGE=ARCHIVE` (repeatable) into BuildOptions::stand_ins.
+std::map<std::string, std::filesystem::path>
+parse_stand_ins(const std::vector<std::string>& flags) {
+    std::map<std::string, std::filesystem::path> out;
+    for (const std::string& f : flags) {
+        auto eq = f.find('=');
+        if (eq == 0 || eq == std::string::npos || eq + 1 == f.size()) {
+            throw ocibake::Error(ocibake::ErrorKind::usage,
+                                 "--stand-in '" + f + "': give PACKAGE=ARCHIVE");
+        }
+        if (!out.emplace(f.substr(0, eq), f.substr(eq + 1)).second) {
+            throw ocibake::Error(ocibake::ErrorKind::usage,
+                                 "--stand-in " + f.substr(0, eq) + " is given twice");
+        }
+    }
+    return out;
+}
+
+/// One line on stderr per stand-in: never silent (`built` after a build, else a lock).
+void print_stand_ins(const std::vector<ocibake::StandIn>& stand_ins, bool built) {
+    for (const auto& s : stand_ins) {
+        std::fprintf(stderr,
+                     "STAND-IN: layer '%s' takes the payload of %s from %s (%s, %llu bytes) "
+                     "instead of %s; %s\n",
+                     s.layer.c_str(), s.package.c_str(), s.file.string().c_str(),
+                     s.sha256.str().c_str(), static_cast<unsigned long long>(s.size),
+                     s.replaces.c_str(),
+                     built ? ("the image is labelled org.ocibake.stand-in." + s.package +
+                              " and is not the recipe's")
+                                 .c_str()
+                           : "that layer was not locked (its entry, if any, is kept as it is)");
+    }
+}
+
+json stand_ins_json(const std::vector<ocibake::StandIn>& stand_ins) {
+    json out = json::array();
+    for (const auto& s : stand_ins) {
+        out.push_back({{"package", s.package},
+                       {"layer", s.layer},
+                       {"file", s.file.string()},
+                       {"sha256", s.sha256.str()},
+                       {"size", s.size},
+                       {"replaces", s.replaces}});
+    }
+    return out;
+}
+
 /// `DIGEST -> WHERE`: the output written, or (`--push` without `-o`) the references pushed.
 void print_digest_line(const ocibake::BuildResult& r, const json& push) {
     if (r.wrote_output) {
@@ -464,6 +511,7 @@ void print_build(const ocibake::BuildResult& r, const std::string& recipe, bool 
             {"layers_built", r.layers_built()},
             {"dropped_blobs", dropped_json(r.dropped_blobs)},
             {"lock_written", r.lock_written},
+            {"stand_ins", stand_ins_json(r.stand_ins)},
             {"lock_update", r.lock_update ? lock_diff_json(r.lock_update->diff, r.lock_update->file)
                                           : json(nullptr)},
             {"timings",
@@ -1158,6 +1206,11 @@ int main(int argc, char** argv) {
     build->add_flag("--strict", strict,
                     "Refuse a base whose layers `ocibake run` would refuse (by default a "
                     "warning), fetching a registry base's layers to check them");
+    std::vector<std::string> stand_in_flags;
+    build->add_option("--stand-in", stand_in_flags,
+                      "PACKAGE=ARCHIVE: take the installer package's payload from this local "
+                      "archive instead of the recipe's (for machines that cannot fetch it; the "
+                      "image is labelled org.ocibake.stand-in.PACKAGE) (repeatable)");
     registry_flags.add_to(build);
     ocibake_cli::RemoteCacheFlags cache_flags;
     cache_flags.add_to(build);
@@ -1180,6 +1233,9 @@ int main(int argc, char** argv) {
     lock->add_flag("--security-only", lock_options.security_only,
                    "With --update: move only apt packages a security suite updates");
     lock->add_flag("--dry-run", lock_options.dry_run, "Print what would change; write nothing");
+    lock->add_option("--stand-in", stand_in_flags,
+                     "PACKAGE=ARCHIVE: leave the layer that provides this installer package's "
+                     "payload unlocked (as `build --stand-in` replaces it) (repeatable)");
     registry_flags.add_to(lock);
     lock->footer(kExitCodes);
 
@@ -1323,6 +1379,7 @@ int main(int argc, char** argv) {
             options.update_lock = update_lock;
             options.locked = locked;
             options.strict = strict;
+            options.stand_ins = parse_stand_ins(stand_in_flags);
             if (locked && update_lock) {
                 throw ocibake::Error(ocibake::ErrorKind::usage,
                                      "--locked refuses the lock changes --update-lock makes: "
@@ -1359,6 +1416,7 @@ int main(int argc, char** argv) {
             }
             print_base_checks(result);
             print_fetched_elsewhere(result);
+            print_stand_ins(result.stand_ins, true);
             if (result.lock_update && !quiet && !as_json) {
                 std::printf("the recipe changed: the lock follows it (as `ocibake lock` does; "
                             "--locked refuses this)\n");
@@ -1402,8 +1460,10 @@ int main(int argc, char** argv) {
             ocibake::BuildOptions options;
             options.registry = registry_flags.options();
             options.cache_dir = cache_dir;
+            options.stand_ins = parse_stand_ins(stand_in_flags);
             auto r =
                 ocibake::lock_recipe(ocibake::load_recipe(lock_recipe_path), options, lock_options);
+            print_stand_ins(r.stand_ins, false);
             if (as_json) {
                 json j = {{"file", r.file.string()},
                           {"changed", r.changed},

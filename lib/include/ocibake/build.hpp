@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -63,6 +64,27 @@ struct BuildOptions {
     /// Keep the cache records the build used in BuildResult::cache_records (what
     /// export_cache() writes; `--cache-to`).
     bool keep_cache_records = false;
+    /// Stand-ins (`--stand-in PACKAGE=ARCHIVE`, docs/recipe.md#stand-ins): the payload of
+    /// the installer package PACKAGE is taken from this local archive instead of the
+    /// recipe's [[layer.archive]] or [[layer.nvidia]] that `satisfies` it. That layer is
+    /// then neither locked nor fetched (its lock entry, if any, is kept as it is), the image
+    /// gets the label `org.ocibake.stand-in.PACKAGE` and the file
+    /// /usr/share/doc/ocibake/stand-in/PACKAGE, and the result lists it: never silent.
+    std::map<std::string, std::filesystem::path> stand_ins;
+};
+
+/// A stand-in that a build or lock used (BuildOptions::stand_ins).
+struct StandIn {
+    std::string package;        ///< the installer package whose payload it replaces
+    std::string layer;          ///< the recipe layer whose archives it replaces
+    SourceLocation where;       ///< the `satisfies` it answers
+    std::filesystem::path file; ///< the archive, as given
+    Digest sha256;              ///< of the archive
+    std::uint64_t size = 0;
+    std::string replaces; ///< the URLs or manifests (comma separated) not used
+    /// "sha256:HEX FILENAME": the label's value (no directory, so no host path reaches
+    /// the image).
+    std::string label() const;
 };
 
 /// One layer of the built image. A recipe layer with packages makes several (docs/apt.md):
@@ -87,6 +109,8 @@ struct LockResult {
     bool written = false;
     /// What moved from the file's lock to the new one, and what the image will rebuild.
     LockDiff diff;
+    /// Layers whose archives a stand-in replaced: not locked (an entry of the file kept).
+    std::vector<StandIn> stand_ins;
 };
 
 struct BuildResult {
@@ -134,6 +158,8 @@ struct BuildResult {
     /// keep_cache_records): namespace -> key -> text.
     remote_cache::Records cache_records;
     std::string recipe_name;
+    /// The stand-ins the image holds (BuildOptions::stand_ins), in recipe order.
+    std::vector<StandIn> stand_ins;
 };
 
 /// `ocibake lock`: makes the recipe's lock answer the recipe (docs/lock.md). Without
