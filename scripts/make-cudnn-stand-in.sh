@@ -12,7 +12,8 @@
 # libcudnn.so.9 defines, under the symbol version libcudnn.so.9 as NVIDIA's does, every
 # function that the ELF files given need from it (`objdump -T`: what libtorch_cuda.so asks
 # for, which matters because Debian links torch with BIND_NOW), plus cudnnGetVersion;
-# cudnnGetVersion returns $CUDNN_STAND_IN_VERSION (default 90000, i.e. 9.0.0),
+# cudnnGetVersion returns $CUDNN_STAND_IN_VERSION (default 90000, i.e. 9.0.0) and
+# cudnnGetProperty its parts, cudnnGetCudartVersion 12040 (CUDA 12.4),
 # cudnnGetErrorString says it is a stand-in, every other function returns
 # CUDNN_STATUS_NOT_INITIALIZED (1001). The archive's bytes depend only on the inputs (fixed
 # times, owners and order), so the image digest does too.
@@ -29,6 +30,8 @@ mkdir -p "$work/$top/lib" "$work/$top/include"
 {
   echo cudnnGetVersion
   echo cudnnGetErrorString
+  echo cudnnGetProperty
+  echo cudnnGetCudartVersion
   for elf in "$@"; do
     objdump -T "$elf" | awk '$2 ~ /^(DF|D)$/ || /\*UND\*/ {
       if ($0 ~ /\*UND\*/ && $(NF-1) ~ /^\(libcudnn[a-z_]*\.so\.9\)$/) print $NF }'
@@ -40,7 +43,11 @@ mkdir -p "$work/$top/lib" "$work/$top/include"
   echo '#include <stddef.h>'
   echo "size_t cudnnGetVersion(void) { return $version; }"
   echo 'const char *cudnnGetErrorString(int s) { (void)s; return "cuDNN stand-in (scripts/make-cudnn-stand-in.sh): not NVIDIA cuDNN"; }'
-  { grep -v -x -e cudnnGetVersion -e cudnnGetErrorString "$work/symbols" || true; } |
+  # cudnnGetProperty(MAJOR_VERSION = 0, MINOR_VERSION = 1, PATCH_LEVEL = 2, int *): what
+  # torch.backends.cudnn.version() compares with the version torch was built with.
+  echo "int cudnnGetProperty(int type, int *value) { static const int v[3] = {$((version / 10000)), $((version / 100 % 100)), $((version % 100))}; if (type < 0 || type > 2 || !value) return 2000; *value = v[type]; return 0; }"
+  echo 'size_t cudnnGetCudartVersion(void) { return 12040; }'
+  { grep -v -x -e cudnnGetVersion -e cudnnGetErrorString -e cudnnGetProperty -e cudnnGetCudartVersion "$work/symbols" || true; } |
     while read -r name; do echo "int $name(void) { return 1001; }"; done
 } > "$work/cudnn.c"
 {
