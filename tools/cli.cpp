@@ -368,4 +368,34 @@ std::vector<registry::Reference> parse_refs(const std::vector<std::string>& text
     return refs;
 }
 
+std::map<std::string, std::filesystem::path>
+parse_stand_ins(const std::vector<std::string>& flags) {
+    std::map<std::string, std::filesystem::path> out;
+    for (const std::string& f : flags) {
+        auto eq = f.find('=');
+        if (eq == 0 || eq == std::string::npos || eq + 1 == f.size()) {
+            throw Error(ErrorKind::usage, "--stand-in '" + f + "': give PACKAGE=ARCHIVE");
+        }
+        if (!out.emplace(f.substr(0, eq), f.substr(eq + 1)).second) {
+            throw Error(ErrorKind::usage, "--stand-in " + f.substr(0, eq) + " is given twice");
+        }
+    }
+    return out;
+}
+
+void print_stand_ins(const std::vector<StandIn>& stand_ins, bool built) {
+    for (const auto& s : stand_ins) {
+        std::string after = built ? "the image is labelled org.ocibake.stand-in." + s.package +
+                                        " and is not the recipe's"
+                                  : "that layer was not locked (its entry, if any, is kept as "
+                                    "it is)";
+        std::fprintf(stderr,
+                     "STAND-IN: layer '%s' takes the payload of %s from %s (%s, %llu bytes) "
+                     "instead of %s; %s\n",
+                     s.layer.c_str(), s.package.c_str(), s.file.string().c_str(),
+                     s.sha256.str().c_str(), static_cast<unsigned long long>(s.size),
+                     s.replaces.c_str(), after.c_str());
+    }
+}
+
 } // namespace ocibake::cli

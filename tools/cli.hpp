@@ -171,5 +171,10 @@ std::vector<registry::Reference> parse_refs(const std::vector<std::string>& text
 void print_lock_diff(const LockDiff& d, const Lock& after, const char* label);
 /// A push as `ocibake push` prints it (cmd_push.cpp).
 void print_push_text(const registry::PushResult& r);
+/// `--stand-in PACKAGE=ARCHIVE` (repeatable, on build and lock) into
+/// BuildOptions::stand_ins; a malformed or repeated one is a usage error.
+std::map<std::string, std::filesystem::path> parse_stand_ins(const std::vector<std::string>& flags);
+/// One line on stderr per stand-in: never silent (`built` after a build, else a lock).
+void print_stand_ins(const std::vector<StandIn>& stand_ins, bool built);
 
 } // namespace ocibake::cli

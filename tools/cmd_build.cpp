@@ -13,7 +13,7 @@ namespace {
 struct BuildFlags {
     std::string recipe, output, epoch, digest_file;
     unsigned threads = 0;
-    std::vector<std::string> push;
+    std::vector<std::string> push, stand_ins;
     bool update_lock = false, locked = false, strict = false;
     RemoteCacheFlags cache;
 };
@@ -173,6 +173,7 @@ BuildOptions build_options(const BuildFlags& f, Shared& s) {
     options.update_lock = f.update_lock;
     options.locked = f.locked;
     options.strict = f.strict;
+    options.stand_ins = parse_stand_ins(f.stand_ins);
     if (f.locked && f.update_lock) {
         throw Error(ErrorKind::usage, "--locked refuses the lock changes --update-lock makes: "
                                       "give one of them");
@@ -195,6 +196,7 @@ BuildOptions build_options(const BuildFlags& f, Shared& s) {
 void print_notes(const BuildResult& result, const Shared& s) {
     print_base_checks(result);
     print_fetched_elsewhere(result);
+    print_stand_ins(result.stand_ins, true);
     if (result.lock_update && !s.quiet && !s.as_json) {
         std::printf("the recipe changed: the lock follows it (as `ocibake lock` does; "
                     "--locked refuses this)\n");
@@ -272,6 +274,10 @@ Command add_build(CLI::App& app, Shared& s) {
     build->add_flag("--strict", f->strict,
                     "Refuse a base whose layers `ocibake run` would refuse (by default a "
                     "warning), fetching a registry base's layers to check them");
+    build->add_option("--stand-in", f->stand_ins,
+                      "PACKAGE=ARCHIVE: take the installer package's payload from this local "
+                      "archive instead of the recipe's (for machines that cannot fetch it; the "
+                      "image is labelled org.ocibake.stand-in.PACKAGE) (repeatable)");
     s.registry.add_to(build);
     f->cache.add_to(build);
     build->footer(kExitCodes);

@@ -150,6 +150,7 @@ void print_forecast(const LockDiff& d) {
 struct LockFlags {
     std::string recipe;
     LockOptions options;
+    std::vector<std::string> stand_ins;
 };
 
 /// One line per input of the new lock.
@@ -182,7 +183,9 @@ BuildOptions resolve_options(Shared& s) {
 
 int run_lock(const LockFlags& f, Shared& s) {
     BuildOptions options = resolve_options(s);
+    options.stand_ins = parse_stand_ins(f.stand_ins);
     auto r = lock_recipe(load_recipe(f.recipe), options, f.options);
+    print_stand_ins(r.stand_ins, false);
     if (s.as_json) {
         print_json(to_json(r));
         return 0;
@@ -261,6 +264,9 @@ Command add_lock(CLI::App& app, Shared& s) {
     lock->add_flag("--security-only", f->options.security_only,
                    "With --update: move only apt packages a security suite updates");
     lock->add_flag("--dry-run", f->options.dry_run, "Print what would change; write nothing");
+    lock->add_option("--stand-in", f->stand_ins,
+                     "PACKAGE=ARCHIVE: leave the layer that provides this installer package's "
+                     "payload unlocked (as `build --stand-in` replaces it) (repeatable)");
     s.registry.add_to(lock);
     lock->footer(kExitCodes);
     return {lock, [f, &s] { return run_lock(*f, s); }};

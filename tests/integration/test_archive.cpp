@@ -8,6 +8,7 @@
 #include "ocibake/digest.hpp"
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 using namespace ocibake;
 using namespace ocibake::test;
@@ -467,4 +468,182 @@ TEST_CASE("installer packages: Debian's nvidia-cudnn in a fixture repository is 
         ocibake_cli(dir, {"build", file.string(), "-o", "oci:" + (dir / "out").string()});
     INFO(built.out << built.err);
     CHECK(built.exit_code == 0);
+}
+
+namespace {
+
+/// The OCI config of the image in layout `dir` (its only manifest).
+nlohmann::json image_config(const fs::path& dir) {
+    auto blob = [&](const nlohmann::json& descriptor) {
+        std::string digest = descriptor["digest"];
+        return nlohmann::json::parse(read_file(dir / "blobs/sha256" / digest.substr(7)));
+    };
+    return blob(
+        blob(nlohmann::json::parse(read_file(dir / "index.json"))["manifests"][0])["config"]);
+}
+
+/// `ocibake test --json`: test name -> its report.
+std::map<std::string, nlohmann::json> test_reports(const CommandResult& r) {
+    std::map<std::string, nlohmann::json> out;
+    nlohmann::json report = nlohmann::json::parse(r.out);
+    for (const auto& t : report["tests"]) {
+        out[t["name"].get<std::string>()] = t;
+    }
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("stand-ins: an unreachable cuDNN names --stand-in, which builds with a local archive "
+          "that the output and the image's label state, and the torch-ldd test runs on it") {
+    require_program("umoci", "umoci");
+    require_program("runc", "runc");
+    require_program("cc", "build-essential");
+    require_program("apt-ftparchive", "apt-utils");
+    ScratchDir dir("stand-in");
+    // The stand-in, made by the script the torch-cuda recipe's check uses.
+    fs::path standin = dir / "cudnn-stand-in.tar.xz";
+    must({(source_dir() / "scripts/make-cudnn-stand-in.sh").string(), standin.string()});
+    must({"tar", "-xf", standin.string(), "-C", dir.path().string()});
+    fs::path cudnn_lib = dir / "cudnn-linux-x86_64-9.0.0.312_cuda12-archive/lib";
+    // Packages named *torch*, each with an ELF: one that needs libcudnn.so.9 (a function of
+    // its version node, as torch's do) and the driver's libcuda.so.1, which the image may
+    // lack; one that also needs a library nobody ships.
+    write_file(dir / "cuda.c", "int cuInit(unsigned f) { return (int)f; }\n");
+    must({"cc", "-shared", "-fPIC", "-Wl,-soname,libcuda.so.1", "-o", (dir / "libcuda.so").string(),
+          (dir / "cuda.c").string()});
+    must({"cc", "-shared", "-fPIC", "-Wl,-soname,libocibake-missing.so.7", "-o",
+          (dir / "libocibake-missing.so").string(), (dir / "cuda.c").string()});
+    write_file(dir / "c.c",
+               "#include <stddef.h>\nsize_t cudnnGetVersion(void);\n"
+               "int cuInit(unsigned);\n"
+               "size_t torch_fixture(void) { return cudnnGetVersion() + cuInit(0); }\n");
+    fs::path local = dir / "local";
+    for (const auto& [name, extra] : std::vector<std::pair<std::string, std::string>>{
+             {"torch-ldd-fixture", ""}, {"torch-ldd-broken", "-locibake-missing"}}) {
+        fs::path so = dir / (name + ".so");
+        std::vector<std::string> argv = {"cc",
+                                         "-shared",
+                                         "-fPIC",
+                                         "-o",
+                                         so.string(),
+                                         (dir / "c.c").string(),
+                                         "-Wl,--no-as-needed",
+                                         "-L" + cudnn_lib.string(),
+                                         "-L" + dir.path().string(),
+                                         "-lcudnn",
+                                         "-lcuda"};
+        if (!extra.empty()) {
+            argv.push_back(extra);
+        }
+        must(argv);
+        make_deb(local, name, "1.0", "", {{"usr/lib/" + name + "/_C.so", read_file(so)}});
+    }
+    CHECK_THAT(must({"objdump", "-T", (dir / "torch-ldd-fixture.so").string()}).out,
+               Catch::Contains("(libcudnn.so.9) cudnnGetVersion"));
+    fs::path repo = dir / "repo";
+    make_apt_repo(repo);
+    AptServer fixture(repo);
+    AptServer packages(local);
+    std::string sources =
+        apt_source_toml(fixture.url(), repo / "keyring.gpg") + local_repo(local, packages.url());
+    // The recipe's shape: the payload of nvidia-cudnn from NVIDIA's manifest, here a
+    // loopback port where nothing listens (as NVIDIA's host is out of reach).
+    auto recipe = [&](const std::string& name, const std::string& torch) {
+        return write_file(
+            dir / (name + ".toml"),
+            "include = [\"" + (source_dir() / "layers/torch-ldd.toml").string() + "\"]\nname = \"" +
+                name + "\"\n[config]\nenv = { PATH = \"/usr/sbin:/usr/bin:/sbin:/bin\" }\n" +
+                sources + "[[layer]]\nname = \"system\"\n" +
+                packages_toml({"base-files", "base-passwd", "bash", "coreutils", "dash", "dpkg",
+                               "grep", "libc-bin", "sed"}) +
+                "[[layer]]\nname = \"torch\"\n" + packages_toml({torch}) +
+                "[[layer]]\nname = \"cudnn\"\n[[layer.nvidia]]\n"
+                "manifest = \"http://127.0.0.1:9/compute/cudnn/redist/redistrib_9.0.0.json\"\n"
+                "components = [\"cudnn\"]\ncuda_variant = \"cuda12\"\nlayout = \"debian\"\n"
+                "satisfies = \"nvidia-cudnn\"\n");
+    };
+    fs::path file = recipe("torch", "torch-ldd-fixture");
+    std::string flag = "nvidia-cudnn=" + standin.string();
+    std::string hex_standin = hex(standin);
+
+    // Without the switch: an error at the manifest that names the switch; nothing written.
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"lock", file.string()},
+          std::vector<std::string>{"build", file.string(), "-o", "oci:" + (dir / "x").string()}}) {
+        CommandResult r = ocibake_cli(dir, args);
+        INFO(args[0] << ": " << r.err);
+        CHECK(r.exit_code != 0);
+        CHECK_THAT(r.err, Catch::Contains("torch.toml:24:12: error: NVIDIA manifest "
+                                          "http://127.0.0.1:9/compute/cudnn/redist/"
+                                          "redistrib_9.0.0.json: "));
+        CHECK_THAT(r.err, Catch::Contains("hint: this is the payload of the installer package "
+                                          "nvidia-cudnn; where it cannot be fetched, build with "
+                                          "`--stand-in nvidia-cudnn=ARCHIVE`"));
+        CHECK_FALSE(fs::exists(dir / "x"));
+        CHECK_FALSE(fs::exists(dir / "torch.lock"));
+    }
+    CommandResult wrong =
+        ocibake_cli(dir, {"lock", file.string(), "--stand-in", "cudnn=" + standin.string()});
+    CHECK(wrong.exit_code == 2);
+    CHECK_THAT(wrong.err,
+               Catch::Contains("--stand-in cudnn=" + standin.string() +
+                               ": no [[layer.archive]] or [[layer.nvidia]] of " + file.string() +
+                               " says satisfies = \"cudnn\" (they satisfy: "
+                               "nvidia-cudnn)"));
+
+    // With it: the lock pins the packages and leaves the cudnn layer out, saying so.
+    CommandResult locked = ocibake_cli(dir, {"lock", file.string(), "--stand-in", flag});
+    INFO(locked.err);
+    REQUIRE(locked.exit_code == 0);
+    CHECK_THAT(locked.err, Catch::Contains("STAND-IN: layer 'cudnn' takes the payload of "
+                                           "nvidia-cudnn from " +
+                                           standin.string() + " (sha256:" + hex_standin));
+    CHECK_THAT(locked.err, Catch::Contains("that layer was not locked"));
+    std::string lock = read_file(dir / "torch.lock");
+    CHECK_THAT(lock, Catch::Contains("name = \"torch-ldd-fixture\""));
+    CHECK(lock.find("[[archive]]") == std::string::npos);
+
+    fs::path out = dir / "img";
+    CommandResult built = ocibake_cli(
+        dir, {"build", file.string(), "--locked", "--stand-in", flag, "-o", "oci:" + out.string()});
+    INFO(built.out << built.err);
+    REQUIRE(built.exit_code == 0);
+    CHECK_THAT(built.err,
+               Catch::Contains("instead of http://127.0.0.1:9/compute/cudnn/redist/"
+                               "redistrib_9.0.0.json (cudnn); the image is labelled "
+                               "org.ocibake.stand-in.nvidia-cudnn and is not the recipe's"));
+    CHECK(image_config(out)["config"]["Labels"]["org.ocibake.stand-in.nvidia-cudnn"] ==
+          "sha256:" + hex_standin + " cudnn-stand-in.tar.xz");
+    auto tree = image_tree(dir, out, "torch");
+    CHECK(tree.at("usr/lib/x86_64-linux-gnu/libcudnn.so.9") ==
+          "symlink 0777 -> libcudnn.so.9.0.0 0:0");
+    CHECK(tree.count("usr/lib/x86_64-linux-gnu/libcudnn_graph.so.9.0.0") == 1);
+    CHECK_THAT(read_file(dir / "bundle-torch/rootfs/usr/share/doc/ocibake/stand-in/nvidia-cudnn"),
+               Catch::Contains("a stand-in for the payload of nvidia-cudnn: sha256:" + hex_standin +
+                               " cudnn-stand-in.tar.xz"));
+
+    // The torch-ldd test of the torch-cuda recipe, in this image: libcudnn.so.9 found
+    // through ocibake's ld.so.cache, libcuda.so.1 (the driver's) allowed to be missing.
+    CommandResult tested =
+        ocibake_cli(dir, {"test", "oci:" + out.string(), "--recipe", file.string(), "--json"});
+    INFO(tested.out << tested.err);
+    auto reports = test_reports(tested);
+    CHECK(reports.at("torch-ldd")["status"] == "pass");
+    CHECK(tested.exit_code == 0);
+
+    // A library that the image lacks fails it, naming the file and the library.
+    fs::path broken = recipe("broken", "torch-ldd-broken");
+    REQUIRE(ocibake_cli(dir, {"build", broken.string(), "--stand-in", flag, "-o",
+                              "oci:" + (dir / "broken-img").string()})
+                .exit_code == 0);
+    CommandResult failed = ocibake_cli(dir, {"test", "oci:" + (dir / "broken-img").string(),
+                                             "--recipe", broken.string(), "--json"});
+    INFO(failed.out << failed.err);
+    CHECK(failed.exit_code != 0);
+    std::string report = test_reports(failed).at("torch-ldd").dump();
+    CHECK_THAT(report, Catch::Contains("fail"));
+    CHECK_THAT(report, Catch::Contains("/usr/lib/torch-ldd-broken/_C.so: "
+                                       "libocibake-missing.so.7 => not found"));
+    CHECK_THAT(report, Catch::Contains("1 ELF files, 1 with libraries not found"));
 }

@@ -67,6 +67,27 @@ struct BuildOptions {
     /// Layer blobs of the remote cache not to use (digest -> why; a warning says it): those
     /// an output found gone (remote_cache_missing()).
     std::map<Digest, std::string> cache_from_ignore;
+    /// Stand-ins (`--stand-in PACKAGE=ARCHIVE`, docs/recipe.md#stand-ins): the payload of
+    /// the installer package PACKAGE is taken from this local archive instead of the
+    /// recipe's [[layer.archive]] or [[layer.nvidia]] that `satisfies` it. That layer is
+    /// then neither locked nor fetched (its lock entry, if any, is kept as it is), the image
+    /// gets the label `org.ocibake.stand-in.PACKAGE` and the file
+    /// /usr/share/doc/ocibake/stand-in/PACKAGE, and the result lists it: never silent.
+    std::map<std::string, std::filesystem::path> stand_ins;
+};
+
+/// A stand-in that a build or lock used (BuildOptions::stand_ins).
+struct StandIn {
+    std::string package;        ///< the installer package whose payload it replaces
+    std::string layer;          ///< the recipe layer whose archives it replaces
+    SourceLocation where;       ///< the `satisfies` it answers
+    std::filesystem::path file; ///< the archive, as given
+    Digest sha256;              ///< of the archive
+    std::uint64_t size = 0;
+    std::string replaces; ///< the URLs or manifests (comma separated) not used
+    /// "sha256:HEX FILENAME": the label's value (no directory, so no host path reaches
+    /// the image).
+    std::string label() const;
 };
 
 /// One layer of the built image. A recipe layer with packages makes several (docs/apt.md):
@@ -95,6 +116,8 @@ struct LockResult {
     bool written = false;
     /// What moved from the file's lock to the new one, and what the image will rebuild.
     LockDiff diff;
+    /// Layers whose archives a stand-in replaced: not locked (an entry of the file kept).
+    std::vector<StandIn> stand_ins;
 };
 
 struct BuildResult {
@@ -148,6 +171,8 @@ struct BuildResult {
     /// entry for it (nothing planned, no package or wheel downloaded).
     Digest image_key;
     bool image_from_key = false;
+    /// The stand-ins the image holds (BuildOptions::stand_ins), in recipe order.
+    std::vector<StandIn> stand_ins;
 };
 
 /// The layer blobs the remote cache served this build (CacheStatus::remote) that its

@@ -55,11 +55,25 @@ http::Client client_for(const BuildOptions& options) {
     return http::Client(options.registry.http);
 }
 
-[[noreturn]] void rethrow_at(const SourceLocation& where, const Error& e) {
+[[noreturn]] void rethrow_at(const SourceLocation& where, const Error& e,
+                             const std::string& hint = {}) {
     if (dynamic_cast<const RecipeError*>(&e) != nullptr) {
         throw;
     }
-    throw RecipeError(e.kind(), where, e.what());
+    throw RecipeError(e.kind(), where, e.what(), hint);
+}
+
+/// For an archive that is an installer package's payload and could not be fetched (not
+/// one that was fetched and did not match): the switch that builds without it.
+std::string stand_in_hint(const std::string& satisfies, const Error& e) {
+    if (satisfies.empty() || e.kind() == ErrorKind::integrity) {
+        return {};
+    }
+    return "this is the payload of the installer package " + satisfies +
+           "; where it cannot be fetched, build with `--stand-in " + satisfies +
+           "=ARCHIVE`: a local archive of the same layout in its place, which the build "
+           "output and the image's label org.ocibake.stand-in." +
+           satisfies + " then state (docs/recipe.md, stand-ins)";
 }
 
 /// Downloads `url` into the store, hashing it (sha256, and sha512 when `sha512` is
@@ -169,6 +183,9 @@ struct Want {
                (nvidia->cuda_variant.empty() || a.variant == nvidia->cuda_variant);
     }
     const SourceLocation& where() const { return archive ? archive->where : nvidia->where; }
+    const std::string& satisfies() const {
+        return archive ? archive->satisfies : nvidia->satisfies;
+    }
 };
 
 std::vector<Want> wants_of(const Recipe& recipe, const LayerSpec& layer) {
@@ -183,6 +200,13 @@ std::vector<Want> wants_of(const Recipe& recipe, const LayerSpec& layer) {
         }
     }
     return out;
+}
+
+const LockedArchiveLayer* find_layer(const std::vector<LockedArchiveLayer>& layers,
+                                     const std::string& name) {
+    auto it = std::find_if(layers.begin(), layers.end(),
+                           [&](const LockedArchiveLayer& l) { return l.layer == name; });
+    return it == layers.end() ? nullptr : &*it;
 }
 
 bool answers(const std::vector<Want>& wants, const LockedArchiveLayer& locked) {
@@ -208,7 +232,8 @@ public:
             try {
                 out.files.push_back(w.archive ? lock_archive(*w.archive) : lock_component(w));
             } catch (const Error& e) {
-                rethrow_at(w.archive ? w.archive->digest_where : w.nvidia->manifest_where, e);
+                rethrow_at(w.archive ? w.archive->digest_where : w.nvidia->manifest_where, e,
+                           stand_in_hint(w.satisfies(), e));
             }
         }
         return out;
@@ -247,13 +272,21 @@ private:
         std::string text;
         http::Request request;
         request.url = url;
-        client_.download(request, [&](const char* data, std::size_t n) {
-            if (text.size() + n > max_manifest_size) {
-                throw Error(ErrorKind::input,
-                            "NVIDIA manifest " + http::redact_url(url) + " is larger than 16 MiB");
+        try {
+            client_.download(request, [&](const char* data, std::size_t n) {
+                if (text.size() + n > max_manifest_size) {
+                    throw Error(ErrorKind::input, "NVIDIA manifest " + http::redact_url(url) +
+                                                      " is larger than 16 MiB");
+                }
+                text.append(data, n);
+            });
+        } catch (const Error& e) {
+            std::string what = e.what();
+            if (what.rfind("NVIDIA manifest ", 0) == 0) {
+                throw;
             }
-            text.append(data, n);
-        });
+            throw Error(e.kind(), "NVIDIA manifest " + http::redact_url(url) + ": " + what);
+        }
         return manifests_.emplace(url, parse_redistrib(text, http::redact_url(url))).first->second;
     }
 
@@ -325,12 +358,54 @@ std::vector<LayerEntry> layer_entries(const ArchiveContext& c, http::Client& cli
                 add_archive(b, unpacked, nvidia_placement(*w.nvidia, w.component, w.platform));
             }
         } catch (const Error& e) {
-            rethrow_at(w.where(), e);
+            rethrow_at(w.where(), e, stand_in_hint(w.satisfies(), e));
         }
     }
     for (const NvidiaItem& n : layer.nvidia) {
         add_nvidia_layout(b, n);
     }
+    return b.finish();
+}
+
+/// The stand-in of `layer` (BuildOptions::stand_ins), or nullptr.
+const StandIn* stand_in_for(const std::vector<StandIn>& stand_ins, const LayerSpec& layer) {
+    auto it = std::find_if(stand_ins.begin(), stand_ins.end(),
+                           [&](const StandIn& s) { return s.layer == layer.name; });
+    return it == stand_ins.end() ? nullptr : &*it;
+}
+
+/// A layer whose archives a stand-in replaces: the stand-in placed as each of them would
+/// be (so it must have their layout), the nvidia layout's own entries, and a note.
+std::vector<LayerEntry> stand_in_entries(const ArchiveContext& c, const LayerSpec& layer,
+                                         const StandIn& s, unsigned threads) {
+    LayerBuilder b(threads);
+    try {
+        Digest d = c.store.put_file(s.file, s.sha256);
+        nlohmann::json keep = {d.str()};
+        c.store.put_record("archive", d.hex(), keep.dump());
+        UnpackedArchive unpacked =
+            unpack_archive(c.store, d, "stand-in " + s.file.filename().string());
+        for (const ArchiveItem& a : layer.archives) {
+            ArchivePlacement p;
+            p.strip = a.strip;
+            p.dst = a.dst;
+            p.options = a.options;
+            p.origin = a.where.str();
+            add_archive(b, unpacked, p);
+        }
+        for (const NvidiaItem& n : layer.nvidia) {
+            add_archive(b, unpacked,
+                        nvidia_placement(n, n.components.front(), platform_of(c.recipe, n)));
+            add_nvidia_layout(b, n);
+        }
+    } catch (const Error& e) {
+        rethrow_at(s.where, e);
+    }
+    b.add_content("/usr/share/doc/ocibake/stand-in/" + s.package,
+                  "This image holds a stand-in for the payload of " + s.package + ": " + s.label() +
+                      ", in place of " + s.replaces +
+                      ". It is not the real archive: built with --stand-in for tests.\n",
+                  0644, 0, 0, s.where.str());
     return b.finish();
 }
 
@@ -356,12 +431,99 @@ std::vector<std::pair<std::string, SourceLocation>> satisfied_installers(const L
     return out;
 }
 
+std::vector<StandIn> resolve_stand_ins(const Recipe& recipe, const BuildOptions& options) {
+    std::vector<StandIn> out;
+    for (const auto& [package, file] : options.stand_ins) {
+        std::string flag = "--stand-in " + package + "=" + file.string();
+        std::vector<std::string> said; // what the recipe's archives satisfy, for the message
+        std::size_t found = 0;
+        for (const LayerSpec& layer : recipe.layers) {
+            std::string replaces, other;
+            SourceLocation where;
+            for (const auto& [name, at] : satisfied_installers(layer)) {
+                if (name == package) {
+                    where = at;
+                }
+                said.push_back(name);
+            }
+            if (!where.known()) {
+                continue;
+            }
+            auto append = [](std::string& to, const std::string& what) {
+                to += (to.empty() ? "" : ", ") + what;
+            };
+            for (const ArchiveItem& a : layer.archives) {
+                append(a.satisfies == package ? replaces : other, http::redact_url(a.url));
+            }
+            for (const NvidiaItem& n : layer.nvidia) {
+                std::string what = http::redact_url(n.manifest) + " (";
+                for (std::size_t i = 0; i < n.components.size(); ++i) {
+                    what += (i ? ", " : "") + n.components[i];
+                }
+                append(n.satisfies == package ? replaces : other, what + ")");
+            }
+            if (!other.empty()) {
+                throw Error(ErrorKind::usage,
+                            flag + ": layer '" + layer.name + "' (" + layer.where.str() +
+                                ") also has archives that are not " + package + "'s payload (" +
+                                other +
+                                "); a stand-in replaces a layer's archives whole: put the "
+                                "payload in a layer of its own");
+            }
+            if (!fs::is_regular_file(file)) {
+                throw Error(ErrorKind::input, flag + ": no such file");
+            }
+            ++found;
+            StandIn s;
+            s.package = package;
+            s.layer = layer.name;
+            s.where = where;
+            s.file = file;
+            s.sha256 = sha256_of_file(file);
+            s.size = fs::file_size(file);
+            s.replaces = replaces;
+            out.push_back(std::move(s));
+        }
+        if (found == 0) {
+            std::sort(said.begin(), said.end());
+            said.erase(std::unique(said.begin(), said.end()), said.end());
+            std::string list;
+            for (const std::string& name : said) {
+                list += (list.empty() ? "" : ", ") + name;
+            }
+            throw Error(
+                ErrorKind::usage,
+                flag + ": no [[layer.archive]] or [[layer.nvidia]] of " + recipe.file.string() +
+                    " says satisfies = \"" + package + "\" (" +
+                    (list.empty() ? std::string("none says satisfies") : "they satisfy: " + list) +
+                    ")");
+        }
+    }
+    std::sort(out.begin(), out.end(), [&](const StandIn& a, const StandIn& b) {
+        auto index = [&](const std::string& name) {
+            return std::find_if(recipe.layers.begin(), recipe.layers.end(),
+                                [&](const LayerSpec& l) { return l.name == name; }) -
+                   recipe.layers.begin();
+        };
+        return index(a.layer) < index(b.layer);
+    });
+    return out;
+}
+
 std::vector<LockedArchiveLayer> lock_archive_layers(const ArchiveContext& c,
                                                     const std::vector<LockedArchiveLayer>& old) {
     std::vector<LockedArchiveLayer> out;
     std::optional<Locker> locker;
+    std::vector<StandIn> stand_ins = resolve_stand_ins(c.recipe, c.options);
     for (const LayerSpec& layer : c.recipe.layers) {
         if (layer.archives.empty() && layer.nvidia.empty()) {
+            continue;
+        }
+        if (stand_in_for(stand_ins, layer) != nullptr) {
+            // Neither locked nor checked: the file's entry, if any, stays as it is.
+            if (const LockedArchiveLayer* pinned = find_layer(old, layer.name)) {
+                out.push_back(*pinned);
+            }
             continue;
         }
         auto kept = std::find_if(old.begin(), old.end(), [&](const LockedArchiveLayer& l) {
@@ -387,12 +549,16 @@ std::vector<std::vector<LayerEntry>> plan_archive_layers(const ArchiveContext& c
     fs::path lock_file =
         c.options.lock_file.empty() ? lock_path_for(c.recipe.file) : c.options.lock_file;
     Lock lock = read_lock(lock_file).value_or(Lock{});
+    std::vector<StandIn> stand_ins = resolve_stand_ins(c.recipe, c.options);
     std::vector<LockedArchiveLayer> fresh;
     if (c.options.update_lock) {
         fresh = lock_archive_layers(c, lock.archives); // as `ocibake lock --update` does
     } else {
         for (const LayerSpec& layer : c.recipe.layers) {
             const LockedArchiveLayer* pinned = lock.archives_for(layer.name);
+            if (stand_in_for(stand_ins, layer) != nullptr) {
+                continue;
+            }
             if (pinned != nullptr && !answers(wants_of(c.recipe, layer), *pinned)) {
                 throw RecipeError(ErrorKind::recipe, pinned->where,
                                   "the lock's archives for layer '" + layer.name +
@@ -413,7 +579,9 @@ std::vector<std::vector<LayerEntry>> plan_archive_layers(const ArchiveContext& c
     unsigned threads = c.options.threads;
     for (std::size_t i = 0; i < c.recipe.layers.size(); ++i) {
         const LayerSpec& layer = c.recipe.layers[i];
-        if (const LockedArchiveLayer* locked = lock.archives_for(layer.name)) {
+        if (const StandIn* s = stand_in_for(stand_ins, layer)) {
+            out[i] = stand_in_entries(c, layer, *s, threads);
+        } else if (const LockedArchiveLayer* locked = lock.archives_for(layer.name)) {
             out[i] = layer_entries(c, client, layer, *locked, threads);
         }
     }
@@ -421,3 +589,7 @@ std::vector<std::vector<LayerEntry>> plan_archive_layers(const ArchiveContext& c
 }
 
 } // namespace ocibake::detail
+
+std::string ocibake::StandIn::label() const {
+    return sha256.str() + " " + file.filename().string();
+}

@@ -33,6 +33,12 @@ std::vector<LockedArchiveLayer> lock_archive_layers(const ArchiveContext& contex
 std::vector<std::vector<LayerEntry>> plan_archive_layers(const ArchiveContext& context,
                                                          bool& written);
 
+/// The stand-ins of BuildOptions::stand_ins, one per layer they replace, in recipe order:
+/// each package must be satisfied by some layer (else Error(usage) naming what the recipe
+/// satisfies), whose archives must all be that package's payload, and the file must exist
+/// (it is hashed here).
+std::vector<StandIn> resolve_stand_ins(const Recipe& recipe, const BuildOptions& options);
+
 /// The installer packages the recipe's archives say they satisfy (`satisfies`): package
 /// name -> the recipe position that says so.
 std::vector<std::pair<std::string, SourceLocation>> satisfied_installers(const LayerSpec& layer);

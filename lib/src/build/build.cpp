@@ -703,8 +703,27 @@ std::optional<LockResult> follow_recipe(const Recipe& recipe, const BuildOptions
 
 } // namespace
 
-BuildResult build(const Recipe& recipe, const BuildOptions& options) {
+BuildResult build(const Recipe& recipe_as_written, const BuildOptions& options) {
     auto start = Clock::now();
+    // A stand-in is said in the image itself: a label per installer package it replaces.
+    std::vector<StandIn> stand_ins = detail::resolve_stand_ins(recipe_as_written, options);
+    Recipe labelled;
+    if (!stand_ins.empty()) {
+        labelled = recipe_as_written;
+        for (const StandIn& s : stand_ins) {
+            std::string key = "org.ocibake.stand-in." + s.package;
+            auto& labels = labelled.config.labels;
+            auto it = std::find_if(labels.begin(), labels.end(),
+                                   [&](const auto& l) { return l.first == key; });
+            if (it == labels.end()) {
+                labels.emplace_back(key, s.label());
+            } else {
+                it->second = s.label();
+            }
+        }
+        std::sort(labelled.config.labels.begin(), labelled.config.labels.end());
+    }
+    const Recipe& recipe = stand_ins.empty() ? recipe_as_written : labelled;
     bool lock_written = false;
     std::optional<LockResult> lock_update = follow_recipe(recipe, options, lock_written);
     Store store(options.cache_dir.empty() ? Store::default_root() : options.cache_dir);
@@ -770,6 +789,7 @@ BuildResult build(const Recipe& recipe, const BuildOptions& options) {
             result.remote_cache = remote->report(); // complete once its HEADs are done
         }
         result.recipe_name = recipe.name;
+        result.stand_ins = stand_ins;
         result.seconds = seconds_since(start);
         return result;
     }

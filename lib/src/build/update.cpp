@@ -714,6 +714,7 @@ LockResult lock_recipe(const Recipe& recipe, const BuildOptions& options,
         // versioned NVIDIA manifest. An entry that still answers the recipe is kept.
         lock.archives = detail::lock_archive_layers({recipe, options, store}, before.archives);
     }
+    result.stand_ins = detail::resolve_stand_ins(recipe, options);
 
     result.lock = lock;
     result.changed = !old || !(*old == lock);

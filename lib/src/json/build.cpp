@@ -181,6 +181,7 @@ std::string to_json(const BuildResult& r, const BuildJsonContext& context) {
         {"layers_built", r.layers_built()},
         {"dropped_blobs", json_doc::dropped_blobs(r.dropped_blobs)},
         {"lock_written", r.lock_written},
+        {"stand_ins", json_doc::stand_ins(r.stand_ins)},
         {"lock_update", r.lock_update
                             ? json_doc::lock_diff(r.lock_update->diff, r.lock_update->file)
                             : json(nullptr)},

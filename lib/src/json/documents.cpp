@@ -68,6 +68,19 @@ json descriptor(const oci::Descriptor& d) {
     return {{"digest", d.digest.str()}, {"size", d.size}, {"media_type", d.media_type}};
 }
 
+json stand_ins(const std::vector<StandIn>& stand_ins) {
+    json out = json::array();
+    for (const auto& s : stand_ins) {
+        out.push_back({{"package", s.package},
+                       {"layer", s.layer},
+                       {"file", s.file.string()},
+                       {"sha256", s.sha256.str()},
+                       {"size", s.size},
+                       {"replaces", s.replaces}});
+    }
+    return out;
+}
+
 json dropped_blobs(const std::vector<DroppedBlob>& dropped) {
     json out = json::array();
     for (const auto& d : dropped) {

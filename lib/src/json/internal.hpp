@@ -16,6 +16,8 @@ std::string dump(const json& document);
 json descriptor(const oci::Descriptor& d);
 /// [{"digest", "path", "reason"}]: blobs found corrupt.
 json dropped_blobs(const std::vector<DroppedBlob>& dropped);
+/// BuildResult::stand_ins: package, layer, file, sha256, size, replaces.
+json stand_ins(const std::vector<StandIn>& stand_ins);
 /// A lock diff's document (ocibake.lock-diff/1) without "recipe".
 json lock_diff(const LockDiff& d, const std::filesystem::path& lock);
 /// A push's document (ocibake.push/1).
