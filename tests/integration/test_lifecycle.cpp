@@ -25,6 +25,7 @@
 #include <thread>
 
 using namespace ocibake;
+using ocibake::test::busybox_image;
 using ocibake::test::CommandResult;
 using ocibake::test::must;
 using ocibake::test::read_file;
@@ -35,19 +36,6 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-/// A busybox image (layers/busybox.toml + `extra`) at dir/img, built with dir/cache.
-void busybox_image(const ScratchDir& dir, const std::string& extra) {
-    ocibake::test::require_program("runc", "runc");
-    REQUIRE(fs::exists("/bin/busybox"));
-    REQUIRE(::geteuid() == 0);
-    fs::path recipe = write_file(
-        dir / "r.toml", "include = [\"" +
-                            (ocibake::test::source_dir() / "layers/busybox.toml").string() +
-                            "\"]\nname = \"t\"\n" + extra);
-    must({ocibake::test::cli().string(), "build", recipe.string(), "-q", "-o",
-          "oci:" + (dir / "img").string(), "--cache-dir", (dir / "cache").string()});
-}
 
 std::vector<std::string> env_of(const ScratchDir& dir) {
     return {"TMPDIR=" + dir.path().string(), "OCIBAKE_STATE_DIR=" + (dir / "state").string()};

@@ -14,6 +14,7 @@
 #include <string>
 
 using namespace ocibake;
+using ocibake::test::busybox_image;
 using ocibake::test::Caught;
 using ocibake::test::CommandResult;
 using ocibake::test::error_of;
@@ -25,20 +26,6 @@ using ocibake::test::write_file;
 namespace fs = std::filesystem;
 
 namespace {
-
-/// Builds a busybox image (layers/busybox.toml + `extra`) into dir/img with the CLI.
-fs::path busybox_image(const ScratchDir& dir, const std::string& extra) {
-    ocibake::test::require_program("runc", "runc");
-    REQUIRE(fs::exists("/bin/busybox")); // Debian's busybox-static
-    REQUIRE(::geteuid() == 0);           // runc needs root
-    fs::path recipe = write_file(
-        dir / "r.toml", "include = [\"" +
-                            (ocibake::test::source_dir() / "layers/busybox.toml").string() +
-                            "\"]\nname = \"t\"\n" + extra);
-    must({ocibake::test::cli().string(), "build", recipe.string(), "-q", "-o",
-          "oci:" + (dir / "img").string(), "--cache-dir", (dir / "cache").string()});
-    return dir / "img";
-}
 
 CommandResult ocibake_run(const ScratchDir& dir, std::vector<std::string> args) {
     // Options before the image, as `docker run` reads them; `args` follow the image (the

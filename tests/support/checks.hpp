@@ -15,6 +15,7 @@
 #include <iostream>
 #include <string>
 #include <string_view>
+#include <unistd.h>
 #include <vector>
 
 // Digests print as sha256:<hex> in failure messages.
@@ -111,6 +112,20 @@ inline CommandResult must(const std::vector<std::string>& argv,
                      << r.err);
     REQUIRE(r.exit_code == 0);
     return r;
+}
+
+/// Builds a busybox image (layers/busybox.toml + `extra`) into dir/img with the CLI and
+/// dir/cache; returns dir/img. Requires runc, Debian's busybox-static and root (runc's).
+inline std::filesystem::path busybox_image(const ScratchDir& dir, const std::string& extra) {
+    require_program("runc", "runc");
+    REQUIRE(std::filesystem::exists("/bin/busybox"));
+    REQUIRE(::geteuid() == 0);
+    std::filesystem::path recipe = write_file(
+        dir / "r.toml", "include = [\"" + (source_dir() / "layers/busybox.toml").string() +
+                            "\"]\nname = \"t\"\n" + extra);
+    must({cli().string(), "build", recipe.string(), "-q", "-o", "oci:" + (dir / "img").string(),
+          "--cache-dir", (dir / "cache").string()});
+    return dir / "img";
 }
 
 } // namespace ocibake::test
