@@ -4,6 +4,7 @@
 #include "apt/deb.hpp"
 #include "apt/effects.hpp"
 #include "apt/image_build.hpp"
+#include "layer/archive_input.hpp"
 #include "ocibake/lock.hpp"
 #include "ocibake/python.hpp"
 #include "ocibake/runtime.hpp"
@@ -60,6 +61,29 @@ std::string archive_of(int (*format)(archive*),
 
 std::string tar_of(const std::vector<std::pair<std::string, std::string>>& files) {
     return archive_of(archive_write_set_format_ustar, files);
+}
+
+/// A .tar.bz2 of one file of `size` zero bytes: a few KB that expand to all of it.
+std::string bzip2_bomb(std::size_t size) {
+    std::string out;
+    std::unique_ptr<archive, int (*)(archive*)> a(archive_write_new(), archive_write_free);
+    archive_write_set_format_ustar(a.get());
+    archive_write_add_filter_bzip2(a.get());
+    REQUIRE(archive_write_open(a.get(), &out, nullptr, append_to_string, nullptr) == ARCHIVE_OK);
+    std::unique_ptr<archive_entry, void (*)(archive_entry*)> e(archive_entry_new(),
+                                                               archive_entry_free);
+    archive_entry_set_pathname(e.get(), "zeros");
+    archive_entry_set_filetype(e.get(), AE_IFREG);
+    archive_entry_set_perm(e.get(), 0644);
+    archive_entry_set_size(e.get(), static_cast<la_int64_t>(size));
+    REQUIRE(archive_write_header(a.get(), e.get()) == ARCHIVE_OK);
+    std::string block(1 << 20, '\0');
+    for (std::size_t done = 0; done < size; done += block.size()) {
+        REQUIRE(archive_write_data(a.get(), block.data(), block.size()) ==
+                static_cast<la_ssize_t>(block.size()));
+    }
+    REQUIRE(archive_write_close(a.get()) == ARCHIVE_OK);
+    return out;
 }
 
 /// `tar` with the header of its entry `index` (each file here is one 512-byte block of
@@ -395,4 +419,24 @@ TEST_CASE("an image whose /etc/passwd is a FIFO: run says the user is unknown (i
     auto [kind, what] = spec.get();
     CHECK(kind == ErrorKind::input);
     CHECK(what == "user 'app' is not in the image's /etc/passwd");
+}
+
+TEST_CASE("an archive member that expands past the in-memory limit is refused (fuzz OOM)") {
+    // fuzz_archive_input: a few KB of bzip2 expanded to more than 2 GiB, all of it held in
+    // one string by read_archive_members, and libFuzzer stopped at its memory limit.
+    std::string bomb = bzip2_bomb(std::size_t{32} << 20);
+    CHECK(bomb.size() < 64 * 1024);
+    std::uint64_t seen = 0;
+    auto read = [&](std::uint64_t limit) {
+        return detail::read_archive_members(
+            bomb, "bomb.tar.bz2",
+            [&](const detail::ArchiveMember&, std::string_view d) { seen += d.size(); }, limit);
+    };
+    auto e = error_of([&] { read(std::uint64_t{16} << 20); });
+    CHECK(e.kind == ErrorKind::input);
+    CHECK(e.what == "archive bomb.tar.bz2: member 'zeros' expands past 16777216 bytes, more "
+                    "than is read in memory; refused");
+    CHECK(seen == 0);
+    CHECK(read(std::uint64_t{64} << 20).size() == 1); // under the limit it is read
+    CHECK(seen == std::uint64_t{32} << 20);
 }

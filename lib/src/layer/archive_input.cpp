@@ -359,15 +359,27 @@ std::vector<ArchiveMember> extract(Store& store, const Digest& digest, const std
 
 std::vector<ArchiveMember>
 read_archive_members(std::string_view bytes, const std::string& name,
-                     const std::function<void(const ArchiveMember&, std::string_view)>& data) {
+                     const std::function<void(const ArchiveMember&, std::string_view)>& data,
+                     std::uint64_t max_file) {
     ArchiveReader a = new_reader();
     enable_formats(a.get(), name);
     check_archive(a.get(), archive_read_open_memory(a.get(), bytes.data(), bytes.size()),
                   "archive " + name + " cannot be read");
     std::string content;
+    std::string member;
     FileSink sink;
-    sink.open = [&](const ArchiveMember&) { content.clear(); };
-    sink.write = [&](const char* p, std::size_t n) { content.append(p, n); };
+    sink.open = [&](const ArchiveMember& m) {
+        content.clear();
+        member = m.path;
+    };
+    sink.write = [&](const char* p, std::size_t n) {
+        if (content.size() + n > max_file) {
+            throw Error(ErrorKind::input, "archive " + name + ": member '" + printable(member) +
+                                              "' expands past " + std::to_string(max_file) +
+                                              " bytes, more than is read in memory; refused");
+        }
+        content.append(p, n);
+    };
     sink.close = [&](ArchiveMember& m) {
         if (data) {
             data(m, content);
