@@ -368,6 +368,9 @@ read_archive_members(std::string_view bytes, const std::string& name,
     std::string content;
     std::string member;
     FileSink sink;
+    if (!data) {
+        return MemberScanner(a.get(), name).scan(sink); // checked and hashed, nothing kept
+    }
     sink.open = [&](const ArchiveMember& m) {
         content.clear();
         member = m.path;
@@ -380,11 +383,7 @@ read_archive_members(std::string_view bytes, const std::string& name,
         }
         content.append(p, n);
     };
-    sink.close = [&](ArchiveMember& m) {
-        if (data) {
-            data(m, content);
-        }
-    };
+    sink.close = [&](ArchiveMember& m) { data(m, content); };
     return MemberScanner(a.get(), name).scan(sink);
 }
 

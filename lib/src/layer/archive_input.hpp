@@ -41,9 +41,9 @@ struct ArchiveMember {
 };
 
 /// Reads the members of an archive from memory with every check of unpack_archive(), the
-/// data of each file passed to `data` (may be empty). For the fuzzer and the tests. Each
-/// file's bytes are held in memory, so a file that expands past `max_file` bytes (a
-/// compression bomb) is refused: Error(input) naming the member.
+/// data of each file passed to `data` (may be empty). For the fuzzer and the tests. With
+/// `data`, each file's bytes are held in memory, so a file that expands past `max_file`
+/// bytes (a compression bomb) is refused: Error(input) naming the member.
 std::vector<ArchiveMember>
 read_archive_members(std::string_view bytes, const std::string& name,
                      const std::function<void(const ArchiveMember&, std::string_view)>& data,
