@@ -20,8 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (size >= 512 && bytes.compare(257, 5, "ustar") == 0) {
         fuzz::fix_tar_checksums(bytes);
     }
+    std::uint64_t total = 0;
     try {
-        std::uint64_t total = 0;
         // A few KB of bzip2 or zstd can expand to gigabytes: such a member is refused at
         // 16 MiB here, and an archive whose members add up to more is not unpacked.
         detail::read_archive_members(
