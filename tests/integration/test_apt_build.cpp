@@ -5,6 +5,7 @@
 #include "ocibake/lock.hpp"
 #include "support/apt_fixture.hpp"
 #include "support/checks.hpp"
+#include "support/json.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -25,41 +26,19 @@ using namespace ocibake::test;
 
 namespace {
 
-const fs::path& shared_repo() {
-    static ScratchDir dir("apt-build-repo");
-    static bool made = false;
-    if (!made) {
-        make_apt_repo(dir / "repo");
-        made = true;
-    }
-    static fs::path repo = dir / "repo";
-    return repo;
-}
-
 CommandResult ocibake_in(const ScratchDir& dir, std::vector<std::string> args) {
     return run_cli(std::move(args), dir / "cache",
                    {"HOME=" + (dir / "home").string(), "SOURCE_DATE_EPOCH="});
 }
 
 json build_json(const ScratchDir& dir, const fs::path& recipe, const std::string& out) {
-    auto r = ocibake_in(dir, {"build", recipe.string(), "-o", "oci:" + out, "--json"});
-    INFO("stdout: " << r.out << "\nstderr: " << r.err);
-    REQUIRE(r.exit_code == 0);
-    return json::parse(r.out);
+    return json_of(ocibake_in(dir, {"build", recipe.string(), "-o", "oci:" + out, "--json"}));
 }
 
 fs::path unpack(const ScratchDir& dir, const std::string& layout, const std::string& name) {
     fs::path bundle = dir / name;
     must({"umoci", "unpack", "--image", layout + ":latest", bundle.string()});
     return bundle / "rootfs";
-}
-
-bool contains(const std::string& text, const std::string& part) {
-    if (text.find(part) != std::string::npos) {
-        return true;
-    }
-    UNSCOPED_INFO("missing: " << part << "\nin: " << text);
-    return false;
 }
 
 /// A .deb made by hand (Python's tarfile, then ar), for what dpkg-deb would not write:
@@ -113,7 +92,7 @@ TEST_CASE("build: every locked package unpacked, with a dpkg database dpkg reads
     require_program("umoci", "umoci");
     require_program("dpkg", "dpkg");
     ScratchDir dir("apt-build");
-    fs::path repo = shared_repo();
+    fs::path repo = shared_apt_repo();
     AptServer server(repo);
     fs::path recipe =
         write_file(dir / "app.toml", "name = \"app\"\n[build]\ncompression = \"none\"\n" +
@@ -251,7 +230,7 @@ TEST_CASE("build: on a merged-/usr base, /bin, /lib and /sbin land in /usr, the 
 TEST_CASE("build: accounts of later layers are added to what earlier layers left") {
     require_program("umoci", "umoci");
     ScratchDir dir("apt-accounts");
-    fs::path repo = shared_repo();
+    fs::path repo = shared_apt_repo();
     AptServer server(repo);
     // base-passwd in the first layer (its masters become /etc/passwd), a user there, one
     // in a later layer of packages, one in a layer of accounts alone.
@@ -632,7 +611,7 @@ TEST_CASE("acceptance: an image from scratch with the fixture's packages runs un
     require_program("umoci", "umoci");
     require_program("runc", "runc");
     ScratchDir dir("apt-runc");
-    fs::path repo = shared_repo();
+    fs::path repo = shared_apt_repo();
     AptServer server(repo);
     // Everything the packages' scripts would have done that these checks need: the sshd
     // user and its directory, sshd_config (ucf would copy Debian's); host keys are made

@@ -24,14 +24,6 @@ using namespace ocibake::test;
 
 namespace {
 
-bool contains(const std::string& text, const std::string& part) {
-    if (text.find(part) != std::string::npos) {
-        return true;
-    }
-    UNSCOPED_INFO("missing: " << part << "\nin: " << text);
-    return false;
-}
-
 /// The value of `key = "..."` in the block of `text` that starts at `from`.
 std::string quoted_value(const std::string& text, std::size_t from, const std::string& key) {
     std::size_t at = text.find("\n" + key + " = ", from);

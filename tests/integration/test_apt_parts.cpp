@@ -5,6 +5,7 @@
 
 #include "support/apt_fixture.hpp"
 #include "support/checks.hpp"
+#include "support/json.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -28,11 +29,8 @@ CommandResult ocibake_in(const fs::path& dir, const fs::path& cache,
 
 json build_json(const fs::path& dir, const fs::path& recipe, const fs::path& out,
                 const fs::path& cache) {
-    auto r =
-        ocibake_in(dir, cache, {"build", recipe.string(), "-o", "oci:" + out.string(), "--json"});
-    INFO("stdout: " << r.out << "\nstderr: " << r.err);
-    REQUIRE(r.exit_code == 0);
-    return json::parse(r.out);
+    return json_of(
+        ocibake_in(dir, cache, {"build", recipe.string(), "-o", "oci:" + out.string(), "--json"}));
 }
 
 /// Layer name -> digest.

@@ -4,6 +4,7 @@
 
 #include "support/apt_fixture.hpp"
 #include "support/checks.hpp"
+#include "support/json.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -20,22 +21,10 @@ using namespace ocibake::test;
 
 namespace {
 
-/// The signed fixture repository, made once per test run; tests copy it to change it.
-const fs::path& shared_repo() {
-    static ScratchDir dir("apt-repo");
-    static bool made = false;
-    if (!made) {
-        make_apt_repo(dir / "repo");
-        made = true;
-    }
-    static fs::path repo = dir / "repo";
-    return repo;
-}
-
 /// A copy of the shared repository (the .debs hard-linked: never change them in place).
 fs::path copy_repo(const ScratchDir& dir) {
     fs::path copy = dir / "repo";
-    must({"cp", "-a", "-l", shared_repo().string(), copy.string()});
+    must({"cp", "-a", "-l", shared_apt_repo().string(), copy.string()});
     // Metadata files are written again by tests: give them their own inodes.
     must({"sh", "-c",
           "cd '" + copy.string() +
@@ -61,16 +50,7 @@ std::string lock_of(const ScratchDir& dir) {
 }
 
 json lock_json(const ScratchDir& dir, const fs::path& recipe) {
-    auto r = ocibake_in(dir, {"lock", recipe.string(), "--json"});
-    INFO("stdout: " << r.out << "\nstderr: " << r.err);
-    REQUIRE(r.exit_code == 0);
-    return json::parse(r.out);
-}
-
-json json_of(const CommandResult& r) {
-    INFO("stdout: " << r.out << "\nstderr: " << r.err);
-    REQUIRE(r.exit_code == 0);
-    return json::parse(r.out);
+    return json_of(ocibake_in(dir, {"lock", recipe.string(), "--json"}));
 }
 
 std::string failure(const ScratchDir& dir, const fs::path& recipe, int exit_code,
@@ -83,21 +63,13 @@ std::string failure(const ScratchDir& dir, const fs::path& recipe, int exit_code
     return r.err;
 }
 
-bool contains(const std::string& text, const std::string& part) {
-    if (text.find(part) != std::string::npos) {
-        return true;
-    }
-    UNSCOPED_INFO("missing: " << part << "\nin: " << text);
-    return false;
-}
-
 } // namespace
 
 TEST_CASE("lock: the closure apt computes, pinned by URL, size and sha256") {
     require_program("gpgv", "gpgv");
     require_program("apt-ftparchive", "apt-utils");
     ScratchDir dir("apt-lock");
-    fs::path repo = shared_repo();
+    fs::path repo = shared_apt_repo();
     fs::path log = dir / "requests.log";
     AptServer server(repo, log);
     fs::path recipe = write_recipe(dir, apt_source_toml(server.url(), repo / "keyring.gpg"),
@@ -362,7 +334,7 @@ TEST_CASE("lock explains unknown packages and dependencies the sources cannot sa
 TEST_CASE("build --locked names a stale apt entry and a build without it follows the recipe") {
     require_program("gpgv", "gpgv");
     ScratchDir dir("apt-stale");
-    fs::path repo = shared_repo();
+    fs::path repo = shared_apt_repo();
     AptServer server(repo);
     std::string source = apt_source_toml(server.url(), repo / "keyring.gpg");
     fs::path recipe = write_recipe(dir, source, {"bash"});

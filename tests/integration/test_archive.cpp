@@ -36,10 +36,6 @@ fs::path make_release(const ScratchDir& dir, const std::string& top) {
     return root;
 }
 
-std::string hex(const fs::path& file) {
-    return sha256_of_file(file).hex();
-}
-
 /// The unpacked image's tree (umoci), path -> "type mode uid:gid [size|target]".
 std::map<std::string, std::string> image_tree(const ScratchDir& dir, const fs::path& layout,
                                               const std::string& name) {
@@ -66,10 +62,10 @@ TEST_CASE("archive inputs: tar.xz and zip with strip and include are locked and 
     AptServer server(dir / "www");
     std::string recipe =
         recipe_head("vendor") + "[[layer.archive]]\nurl = \"" + server.url() +
-        "/zlib.tar.xz\"\nsha256 = \"" + hex(dir / "www/zlib.tar.xz") +
+        "/zlib.tar.xz\"\nsha256 = \"" + hex_of(dir / "www/zlib.tar.xz") +
         "\"\nstrip = 1\ndst = \"/opt/vendor\"\nexclude = [\"include\"]\n"
         "[[layer.archive]]\nurl = \"" +
-        server.url() + "/zlib.zip\"\nsha256 = \"sha256:" + hex(dir / "www/zlib.zip") +
+        server.url() + "/zlib.zip\"\nsha256 = \"sha256:" + hex_of(dir / "www/zlib.zip") +
         "\"\nstrip = 1\ndst = \"/opt/zip\"\ninclude = [\"include/*.h\", \"bin/*\"]\n"
         "uid = 1000\ngid = 1000\n"
         "[[layer.files]]\npath = \"/etc/ld.so.conf.d/vendor.conf\"\ncontent = "
@@ -83,10 +79,10 @@ TEST_CASE("archive inputs: tar.xz and zip with strip and include are locked and 
     REQUIRE(locked.exit_code == 0);
     std::string lock = read_file(dir / "vendor.lock");
     CHECK(lock.find("[[archive]]\nlayer = \"vendor\"") != std::string::npos);
-    CHECK(lock.find(
-              "url = \"" + server.url() +
-              "/zlib.tar.xz\"\n  size = " + std::to_string(fs::file_size(dir / "www/zlib.tar.xz")) +
-              "\n  sha256 = \"sha256:" + hex(dir / "www/zlib.tar.xz") + "\"") != std::string::npos);
+    CHECK(lock.find("url = \"" + server.url() + "/zlib.tar.xz\"\n  size = " +
+                    std::to_string(fs::file_size(dir / "www/zlib.tar.xz")) +
+                    "\n  sha256 = \"sha256:" + hex_of(dir / "www/zlib.tar.xz") + "\"") !=
+          std::string::npos);
 
     CommandResult built =
         ocibake_cli(dir, {"build", file.string(), "-o", "oci:" + (dir / "out").string()});
@@ -124,7 +120,7 @@ TEST_CASE("archive inputs refused: a wrong sha256 names the URL with expected an
     fs::create_directories(dir / "www");
     must({"sh", "-c", "cd '" + (dir / "src").string() + "' && tar -czf ../www/pkg.tar.gz pkg"});
     AptServer server(dir / "www");
-    std::string good = hex(dir / "www/pkg.tar.gz");
+    std::string good = hex_of(dir / "www/pkg.tar.gz");
     std::string wrong(64, 'a');
 
     SECTION("a wrong sha256") {
@@ -167,7 +163,7 @@ TEST_CASE("archive inputs refused: a wrong sha256 names the URL with expected an
         fs::path file =
             write_file(dir / "evil.toml", recipe_head("evil") + "[[layer.archive]]\nurl = \"" +
                                               server.url() + "/evil.tar\"\nsha256 = \"" +
-                                              hex(dir / "www/evil.tar") + "\"\nstrip = 1\n");
+                                              hex_of(dir / "www/evil.tar") + "\"\nstrip = 1\n");
         CommandResult r =
             ocibake_cli(dir, {"build", file.string(), "-o", "oci:" + (dir / "out").string()});
         CHECK(r.exit_code != 0);
@@ -183,7 +179,7 @@ TEST_CASE("archive inputs refused: a wrong sha256 names the URL with expected an
                   "' && touch pkg/.wh.passwd && tar -cf ../www/wh.tar pkg"});
         fs::path file = write_file(
             dir / "wh.toml", recipe_head("wh") + "[[layer.archive]]\nurl = \"" + server.url() +
-                                 "/wh.tar\"\nsha256 = \"" + hex(dir / "www/wh.tar") + "\"\n");
+                                 "/wh.tar\"\nsha256 = \"" + hex_of(dir / "www/wh.tar") + "\"\n");
         CommandResult r =
             ocibake_cli(dir, {"build", file.string(), "-o", "oci:" + (dir / "out").string()});
         CHECK(r.exit_code != 0);
@@ -239,7 +235,7 @@ std::string redistrib_json(const fs::path& www, const std::string& product,
         for (const auto& [platform, rel] : platforms) {
             fs::path file = www / "compute" / product / "redist" / rel;
             std::string archive = "{\"relative_path\": \"" + rel + "\", \"sha256\": \"" +
-                                  hex(file) + "\", \"md5\": \"0\", \"size\": \"" +
+                                  hex_of(file) + "\", \"md5\": \"0\", \"size\": \"" +
                                   std::to_string(fs::file_size(file)) + "\"}";
             out += ",\n    \"" + platform +
                    "\": " + (variants ? "{\"cuda12\": " + archive + "}" : archive);
@@ -315,7 +311,7 @@ TEST_CASE("NVIDIA redistributables by name: a redistrib manifest served on loopb
                 lock, Catch::Contains("  url = \"" + server.url() +
                                       "/compute/cuda/redist/cuda_cudart/" + nvidia + "/" + cudart +
                                       "\"\n  size = " + std::to_string(fs::file_size(cudart_file)) +
-                                      "\n  sha256 = \"sha256:" + hex(cudart_file) +
+                                      "\n  sha256 = \"sha256:" + hex_of(cudart_file) +
                                       "\"\n  manifest = \"" + server.url() +
                                       "/compute/cuda/redist/redistrib_12.4.1.json\"\n  component = "
                                       "\"cuda_cudart\"\n  version = \"12.4.127\"\n  platform = \"" +
@@ -408,7 +404,7 @@ TEST_CASE("installer packages: Debian's nvidia-cudnn in a fixture repository is 
         fs::path(must({(source_dir() / "tests/fixtures/apt/fetch-installer.sh").string()})
                      .out.substr(0, std::string::npos));
     deb = fs::path(deb.string().substr(0, deb.string().find_last_not_of("\n") + 1));
-    REQUIRE(hex(deb) == "535e2b4f9aaa7563c916a92c76604f841cc3eb00d793c8e3a22df0fbf008a60f");
+    REQUIRE(hex_of(deb) == "535e2b4f9aaa7563c916a92c76604f841cc3eb00d793c8e3a22df0fbf008a60f");
     fs::path repo = dir / "repo";
     fs::create_directories(repo / "pool");
     fs::copy_file(deb, repo / "pool" / deb.filename());
@@ -455,7 +451,7 @@ TEST_CASE("installer packages: Debian's nvidia-cudnn in a fixture repository is 
     // With the payload the layer says it provides, the lock is made and the image built.
     file = write_file(dir / "torch.toml",
                       head + "[[layer.archive]]\nurl = \"" + server.url() + "/cudnn.tar.xz\"\n" +
-                          "sha256 = \"" + hex(repo / "cudnn.tar.xz") +
+                          "sha256 = \"" + hex_of(repo / "cudnn.tar.xz") +
                           "\"\nstrip = 1\ndst = \"/usr\"\ninclude = [\"lib/**\"]\n"
                           "satisfies = \"nvidia-cudnn\"\n");
     CommandResult accepted = ocibake_cli(dir, {"lock", file.string()});
@@ -565,7 +561,7 @@ TEST_CASE("stand-ins: an unreachable cuDNN names --stand-in, which builds with a
     };
     fs::path file = recipe("torch", "torch-ldd-fixture");
     std::string flag = "nvidia-cudnn=" + standin.string();
-    std::string hex_standin = hex(standin);
+    std::string hex_standin = hex_of(standin);
 
     // Without the switch: an error at the manifest that names the switch; nothing written.
     for (const std::vector<std::string>& args :

@@ -2,7 +2,7 @@
 // machine-readable output, and that bad input never damages a previous output.
 #include <catch2/catch.hpp>
 
-#include "support/support.hpp"
+#include "support/checks.hpp"
 
 #include "ocibake/digest.hpp"
 
@@ -24,14 +24,9 @@
 #include <utility>
 #include <vector>
 
-using ocibake::test::read_file;
-using ocibake::test::run;
-using ocibake::test::ScratchDir;
-using ocibake::test::write_file;
+using namespace ocibake::test;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-
-using ocibake::test::snapshot;
 
 namespace {
 
@@ -56,10 +51,9 @@ dst = "/etc"
 }
 
 ocibake::test::CommandResult ocibake_run(const ScratchDir& dir, std::vector<std::string> args) {
-    std::vector<std::string> argv{ocibake::test::cli().string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv, {"OCIBAKE_CACHE_DIR=" + (dir / "cache").string(), "SOURCE_DATE_EPOCH="},
-               dir.path());
+    return run_cli(std::move(args), {},
+                   {"OCIBAKE_CACHE_DIR=" + (dir / "cache").string(), "SOURCE_DATE_EPOCH="},
+                   dir.path());
 }
 
 /// A copy of the CLI (and of libocibake beside it) in dir/bin, for a test that runs it as
@@ -97,18 +91,6 @@ bool has_temp_leftovers(const fs::path& dir) {
     return !fs::is_empty(dir / "cache/tmp");
 }
 
-// Flips one byte of a file in place.
-void flip_byte(const fs::path& path, std::uintmax_t offset) {
-    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-    REQUIRE(f);
-    f.seekg(static_cast<std::streamoff>(offset));
-    char c = 0;
-    f.get(c);
-    f.seekp(static_cast<std::streamoff>(offset));
-    f.put(static_cast<char>(c ^ 0x55));
-    REQUIRE(f);
-}
-
 // Every file of an OCI layout's blobs/sha256 hashes to its name.
 void check_layout_blobs(const fs::path& layout) {
     std::size_t n = 0;
@@ -123,9 +105,9 @@ void check_layout_blobs(const fs::path& layout) {
 
 // The CLI started in the background in `dir` (stdout and stderr to `log`); returns its pid.
 pid_t spawn_cli(const ScratchDir& dir, const std::vector<std::string>& args, const fs::path& log) {
-    std::vector<std::string> argv{ocibake::test::cli().string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    std::string cache = "OCIBAKE_CACHE_DIR=" + (dir / "cache").string();
+    std::vector<std::string> argv = cli_argv(args, {});
+    std::vector<std::string> env = {"OCIBAKE_CACHE_DIR=" + (dir / "cache").string(),
+                                    "SOURCE_DATE_EPOCH="};
     pid_t pid = ::fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
@@ -135,15 +117,7 @@ pid_t spawn_cli(const ScratchDir& dir, const std::vector<std::string>& args, con
         }
         ::dup2(fd, 1);
         ::dup2(fd, 2);
-        ::putenv(cache.data());
-        ::unsetenv("SOURCE_DATE_EPOCH");
-        std::vector<char*> cargv;
-        for (auto& a : argv) {
-            cargv.push_back(a.data());
-        }
-        cargv.push_back(nullptr);
-        ::execv(cargv[0], cargv.data());
-        ::_exit(127);
+        exec_in_child(argv, env);
     }
     return pid;
 }

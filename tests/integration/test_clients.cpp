@@ -5,6 +5,7 @@
 // The clients are required, not optional: CI installs skopeo and umoci (Debian packages
 // `skopeo` and `umoci`; `zstd` and `tar` for the zstd check).
 #include "support/checks.hpp"
+#include "support/json.hpp"
 #include "support/support.hpp"
 
 #include "ocibake/digest.hpp"
@@ -22,10 +23,6 @@
 #include <unistd.h>
 #include <vector>
 
-using ocibake::test::must;
-using ocibake::test::pseudo_random;
-using ocibake::test::require_program;
-
 namespace {
 
 namespace fs = std::filesystem;
@@ -35,14 +32,6 @@ using namespace ocibake::test;
 void require_clients() {
     require_program("skopeo", "skopeo");
     require_program("umoci", "umoci");
-}
-
-json must_json(const std::vector<std::string>& argv) {
-    CommandResult r = must(argv);
-    INFO("output: " << r.out);
-    json j = json::parse(r.out, nullptr, false);
-    REQUIRE_FALSE(j.is_discarded());
-    return j;
 }
 
 // --- the input tree ------------------------------------------------------------------

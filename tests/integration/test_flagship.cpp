@@ -8,6 +8,7 @@
 
 #include "support/apt_fixture.hpp"
 #include "support/checks.hpp"
+#include "support/json.hpp"
 #include "support/python_fixture.hpp"
 #include "support/registry_fixture.hpp"
 #include "support/support.hpp"
@@ -30,12 +31,6 @@ CommandResult ocibake_in(const ScratchDir& dir, std::vector<std::string> args) {
     return run_cli(
         std::move(args), dir / "cache",
         {"HOME=" + (dir / "home").string(), "SOURCE_DATE_EPOCH=", "TMPDIR=" + dir.path().string()});
-}
-
-json json_ok(const CommandResult& r) {
-    INFO("stdout: " << r.out << "\nstderr: " << r.err);
-    REQUIRE(r.exit_code == 0);
-    return json::parse(r.out);
 }
 
 /// The Essential set and apt, as layers/debian-base.toml asks for them.
@@ -73,10 +68,10 @@ TEST_CASE("flagship, reduced: layers/ fragments locked, built, pushed, pulled, t
                    "[[layer]]\nname = \"debian-base\"\npackages = " +
                        std::string(kBasePackages) +
                        "\n[[layer.account]]\nname = \"_apt\"\nuid = 42\ngroup = \"nogroup\"\n");
-    json base_built = json_ok(ocibake_in(
+    json base_built = json_of(ocibake_in(
         dir, {"build", base.string(), "-o", "oci:" + (dir / "base").string(), "--json"}));
     std::string base_ref = registry.host() + "/ocibake/debian-base:12";
-    json_ok(ocibake_in(dir, {"push", "oci:" + (dir / "base").string(), base_ref, "--json"}));
+    json_of(ocibake_in(dir, {"push", "oci:" + (dir / "base").string(), base_ref, "--json"}));
 
     // The recipe: that base from the registry, the fragments the flagship recipes include,
     // as they are, and one wheel, for the Python the "python" layer's packages bring
@@ -103,7 +98,7 @@ TEST_CASE("flagship, reduced: layers/ fragments locked, built, pushed, pulled, t
 
     // Lock: the base's digest, and the apt layers over what the base has installed (a
     // local wheel is pinned by its own bytes, not the lock).
-    json locked = json_ok(ocibake_in(dir, {"lock", recipe.string(), "--json"}));
+    json locked = json_of(ocibake_in(dir, {"lock", recipe.string(), "--json"}));
     CHECK(locked["base"]["manifest"] == base_built["digest"]);
     std::set<std::string> apt_layers;
     for (const json& l : locked["apt"]) {
@@ -116,7 +111,7 @@ TEST_CASE("flagship, reduced: layers/ fragments locked, built, pushed, pulled, t
     CHECK(apt_layers == std::set<std::string>{"python", "openssh", "start"});
 
     // Build, twice: the second is all cache hits, with the same digest.
-    json built = json_ok(ocibake_in(
+    json built = json_of(ocibake_in(
         dir, {"build", recipe.string(), "-o", "oci:" + (dir / "img").string(), "--json"}));
     // The base's layers, each recipe layer's (its packages in parts, its own files), and
     // the state layer on top (docs/apt.md).
@@ -130,7 +125,7 @@ TEST_CASE("flagship, reduced: layers/ fragments locked, built, pushed, pulled, t
     }
     CHECK(names == std::vector<std::string>{"base", "python", "openssh", "start", "workspace",
                                             "wheel", "state"});
-    json again = json_ok(ocibake_in(
+    json again = json_of(ocibake_in(
         dir, {"build", recipe.string(), "-o", "oci:" + (dir / "img2").string(), "--json"}));
     CHECK(again["digest"] == built["digest"]);
     for (const json& l : again["layers"]) {
@@ -142,14 +137,14 @@ TEST_CASE("flagship, reduced: layers/ fragments locked, built, pushed, pulled, t
     // Push to the registry, pull back into another cache: the same image.
     std::string ref = registry.host() + "/ocibake/mini-flagship:1";
     json pushed =
-        json_ok(ocibake_in(dir, {"push", "oci:" + (dir / "img").string(), ref, "--json"}));
+        json_of(ocibake_in(dir, {"push", "oci:" + (dir / "img").string(), ref, "--json"}));
     CHECK(pushed["digest"] == built["digest"]);
     CHECK(must({"skopeo", "inspect", "--tls-verify=false", "--format", "{{.Digest}}",
                 "docker://" + ref})
               .out == built["digest"].get<std::string>() + "\n");
     auto pulled_run =
         run_cli({"pull", ref, "-o", "oci:" + (dir / "pulled").string(), "--json"}, dir / "cache2");
-    json pulled = json_ok(pulled_run);
+    json pulled = json_of(pulled_run);
     CHECK(pulled["digest"] == built["digest"]);
 
     // Every test of the fragments and the recipe, on the pulled image, under runc.

@@ -4,6 +4,7 @@
 // by the container.
 #include "ocibake/harness.hpp"
 #include "support/checks.hpp"
+#include "support/tar.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -13,47 +14,20 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include <archive.h>
-#include <archive_entry.h>
-
 #include <chrono>
 #include <filesystem>
 #include <string>
 
 using namespace ocibake;
-using ocibake::test::CommandResult;
-using ocibake::test::must;
-using ocibake::test::read_file;
-using ocibake::test::run;
-using ocibake::test::ScratchDir;
-using ocibake::test::write_file;
+using namespace ocibake::test;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
 
-/// A TCP port nobody listens on now.
-int free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    ::close(fd);
-    return ntohs(addr.sin_port);
-}
-
-void require_runc() {
-    ocibake::test::require_program("runc", "runc");
-    REQUIRE(fs::exists("/bin/busybox")); // Debian's busybox-static
-    REQUIRE(::geteuid() == 0);           // runc needs root
-}
-
 /// Writes dir/t.toml (busybox + a web root + `tests`) and builds it into dir/out/t.
 fs::path build_recipe(const ScratchDir& dir, int port, const std::string& tests) {
-    require_runc();
+    require_busybox_runtime();
     write_file(dir / "www/index.html", "<h1>It works</h1>\n");
     std::string p = std::to_string(port);
     fs::path recipe = write_file(
@@ -72,10 +46,8 @@ fs::path build_recipe(const ScratchDir& dir, int port, const std::string& tests)
 }
 
 CommandResult ocibake_test(const ScratchDir& dir, std::vector<std::string> extra) {
-    std::vector<std::string> argv = {ocibake::test::cli().string(), "test", "t.toml", "--cache-dir",
-                                     (dir / "cache").string()};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    return run(argv, {"TMPDIR=" + dir.path().string()}, dir.path());
+    extra.insert(extra.begin(), {"test", "t.toml"});
+    return run_cli(std::move(extra), dir / "cache", {"TMPDIR=" + dir.path().string()}, dir.path());
 }
 
 const char* kPassing = R"(
@@ -399,54 +371,14 @@ TEST_CASE("ocibake test: usage") {
     CHECK(r.err == "ocibake: error: image out/x does not exist: build it first (ocibake x.toml)\n");
 }
 
-namespace {
-
-la_ssize_t append_to(archive*, void* opaque, const void* data, size_t size) {
-    static_cast<std::string*>(opaque)->append(static_cast<const char*>(data), size);
-    return static_cast<la_ssize_t>(size);
-}
-
-/// A plain tar of empty files (whiteout markers).
-std::string marker_tar(const std::vector<std::string>& names) {
-    std::string out;
-    std::unique_ptr<archive, int (*)(archive*)> a(archive_write_new(), archive_write_free);
-    archive_write_set_format_pax_restricted(a.get());
-    archive_write_open(a.get(), &out, nullptr, append_to, nullptr);
-    for (const std::string& name : names) {
-        std::unique_ptr<archive_entry, void (*)(archive_entry*)> e(archive_entry_new(),
-                                                                   archive_entry_free);
-        archive_entry_set_pathname(e.get(), name.c_str());
-        archive_entry_set_filetype(e.get(), AE_IFREG);
-        archive_entry_set_perm(e.get(), 0644);
-        archive_entry_set_size(e.get(), 0);
-        archive_write_header(a.get(), e.get());
-    }
-    archive_write_close(a.get());
-    return out;
-}
-
-} // namespace
-
 TEST_CASE("whiteouts: a layer over an ocibake image hides files from the container") {
     ScratchDir dir("harness");
     build_recipe(dir, free_port(), "");
     // Add a layer of whiteout markers on top of the built image, as another tool would.
     Store store(dir / "cache");
-    SourceImage base = load_image(store, (dir / "out/t").string());
-    Image image;
-    image.config = base.config;
-    for (const LayerResult& l : base.layers) {
-        image.layers.push_back({l, std::nullopt});
-    }
-    std::string tar = marker_tar({"bin/.wh.ls", "www/.wh..wh..opq", "www/new.txt"});
-    LayerResult top;
-    top.descriptor.media_type = std::string(oci::media_type::layer_tar);
-    top.descriptor.digest = store.put_bytes(tar);
-    top.descriptor.size = tar.size();
-    top.diff_id = top.descriptor.digest;
-    image.add_layer(top, "whiteouts");
-    BuiltImage built = assemble_image(store, image);
-    write_image(store, built, OutputTarget::parse("oci:" + (dir / "hidden").string()), "t", "v1");
+    BuiltImage built = write_with_layer(
+        store, dir / "out/t", marker_tar({"bin/.wh.ls", "www/.wh..wh..opq", "www/new.txt"}),
+        dir / "hidden");
 
     std::vector<TestSpec> tests(4);
     tests[0].name = "ls-gone";
@@ -474,7 +406,7 @@ TEST_CASE("whiteouts: a layer over an ocibake image hides files from the contain
 
 TEST_CASE("GPU tests under runc with a fake GPU: device nodes, read-only driver, ldconfig ran") {
     ScratchDir dir("harness");
-    require_runc();
+    require_busybox_runtime();
     // The host: /dev/nvidia0 and /dev/nvidiactl are char devices with the numbers of
     // /dev/null and /dev/zero (so the container can use them), a driver directory.
     fs::path host = dir / "host";

@@ -5,9 +5,8 @@
 #include "ocibake/image.hpp"
 #include "ocibake/layer.hpp"
 #include "support/checks.hpp"
+#include "support/tar.hpp"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -25,13 +24,7 @@
 #include <thread>
 
 using namespace ocibake;
-using ocibake::test::busybox_image;
-using ocibake::test::CommandResult;
-using ocibake::test::must;
-using ocibake::test::read_file;
-using ocibake::test::run;
-using ocibake::test::ScratchDir;
-using ocibake::test::write_file;
+using namespace ocibake::test;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
@@ -42,15 +35,13 @@ std::vector<std::string> env_of(const ScratchDir& dir) {
 }
 
 CommandResult cli_of(const ScratchDir& dir, std::vector<std::string> args) {
-    args.insert(args.begin(), ocibake::test::cli().string());
-    return run(args, env_of(dir));
+    return run_cli(std::move(args), {}, env_of(dir));
 }
 
+/// `ocibake run` of dir/img with `args` after the image.
 CommandResult ocibake_run(const ScratchDir& dir, std::vector<std::string> args) {
-    std::vector<std::string> argv = {"run", "--cache-dir", (dir / "cache").string(),
-                                     (dir / "img").string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return cli_of(dir, argv);
+    args.insert(args.begin(), (dir / "img").string());
+    return run_container(dir / "cache", args, env_of(dir));
 }
 
 /// The store's unpacked layers (directory names).
@@ -120,57 +111,23 @@ std::string leftovers(const ScratchDir& dir) {
     return out;
 }
 
-la_ssize_t append_to(archive*, void* opaque, const void* data, size_t size) {
-    static_cast<std::string*>(opaque)->append(static_cast<const char*>(data), size);
-    return static_cast<la_ssize_t>(size);
-}
-
-/// A tar of empty files and directories (names ending in '/').
-std::string tar_of(const std::vector<std::string>& names) {
-    std::string out;
-    std::unique_ptr<archive, int (*)(archive*)> a(archive_write_new(), archive_write_free);
-    archive_write_set_format_pax_restricted(a.get());
-    archive_write_open(a.get(), &out, nullptr, append_to, nullptr);
-    for (const std::string& name : names) {
-        std::unique_ptr<archive_entry, void (*)(archive_entry*)> e(archive_entry_new(),
-                                                                   archive_entry_free);
-        bool dir = name.ends_with('/');
-        archive_entry_set_pathname(e.get(), name.c_str());
-        archive_entry_set_filetype(e.get(), dir ? AE_IFDIR : AE_IFREG);
-        archive_entry_set_perm(e.get(), dir ? 0755 : 0644);
-        archive_entry_set_size(e.get(), 0);
-        archive_write_header(a.get(), e.get());
-    }
-    archive_write_close(a.get());
-    return out;
-}
-
 /// `ocibake` started in the background, its stdout on a pipe.
 struct Background {
     pid_t pid = -1;
     int out = -1;
 
     Background(const ScratchDir& dir, std::vector<std::string> args) {
-        args.insert(args.begin(), ocibake::test::cli().string());
+        std::vector<std::string> argv = cli_argv(std::move(args), {});
+        std::vector<std::string> env = env_of(dir);
         int fds[2];
         REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
-        std::vector<std::string> env = env_of(dir);
         pid = ::fork();
         REQUIRE(pid >= 0);
         if (pid == 0) {
             ::dup2(fds[1], 1);
             int null = ::open("/dev/null", O_RDWR);
             ::dup2(null, 0);
-            for (const std::string& kv : env) {
-                ::putenv(const_cast<char*>(kv.c_str()));
-            }
-            std::vector<char*> argv;
-            for (std::string& a : args) {
-                argv.push_back(a.data());
-            }
-            argv.push_back(nullptr);
-            ::execv(argv[0], argv.data());
-            ::_exit(127);
+            exec_in_child(argv, env);
         }
         ::close(fds[1]);
         out = fds[0];
@@ -240,22 +197,10 @@ TEST_CASE(
                   "  content = \"old\\n\"\n");
     // A layer of whiteouts over it, as another tool would write it.
     Store store(dir / "cache");
-    SourceImage base = load_image(store, (dir / "img").string());
-    Image image;
-    image.config = base.config;
-    for (const LayerResult& l : base.layers) {
-        image.layers.push_back({l, std::nullopt});
-    }
-    std::string tar =
-        tar_of({"bin/.wh.ls", "www/.wh..wh..opq", "www/new.txt", ".wh.gone/", "gone/", "gone/x"});
-    LayerResult top;
-    top.descriptor.media_type = std::string(oci::media_type::layer_tar);
-    top.descriptor.digest = store.put_bytes(tar);
-    top.descriptor.size = tar.size();
-    top.diff_id = top.descriptor.digest;
-    image.add_layer(top, "whiteouts");
-    BuiltImage built = assemble_image(store, image);
-    write_image(store, built, OutputTarget::parse("oci:" + (dir / "img").string()), "t", "v1");
+    BuiltImage built = write_with_layer(store, dir / "img",
+                                        marker_tar({"bin/.wh.ls", "www/.wh..wh..opq", "www/new.txt",
+                                                    ".wh.gone/", "gone/", "gone/x"}),
+                                        dir / "img");
 
     CommandResult r = ocibake_run(
         dir, {"--", "/bin/busybox", "sh", "-c", "ls -a /www; test -e /bin/ls || echo ls-gone"});
@@ -264,7 +209,7 @@ TEST_CASE(
     CHECK(r.out == ".\n..\nnew.txt\nls-gone\n");
     CHECK(r.err.empty()); // an overlay: no fallback line
 
-    fs::path layer = dir / "cache/unpacked" / top.diff_id.hex() / "root";
+    fs::path layer = dir / "cache/unpacked" / built.layers.back().diff_id.hex() / "root";
     struct stat st;
     REQUIRE(::lstat((layer / "bin/ls").c_str(), &st) == 0);
     CHECK(S_ISCHR(st.st_mode));
@@ -441,11 +386,11 @@ TEST_CASE("ocibake run on a terminal shows unpacking progress and on a pipe does
     ScratchDir dir("progress");
     busybox_image(dir, "[[layer]]\nname = \"www\"\n  [[layer.files]]\n  path = \"/www/a\"\n"
                        "  content = \"a\\n\"\n");
-    std::string cmd = "TMPDIR='" + dir.path().string() + "' OCIBAKE_STATE_DIR='" +
-                      (dir / "state").string() + "' '" + ocibake::test::cli().string() +
-                      "' run --cache-dir '" + (dir / "cache").string() + "' '" +
-                      (dir / "img").string() + "' -- /bin/busybox true";
-    CommandResult tty = run({"script", "-qec", cmd, "/dev/null"});
+    CommandResult tty =
+        run_on_terminal(cli_argv({"run", "--cache-dir", (dir / "cache").string(),
+                                  (dir / "img").string(), "--", "/bin/busybox", "true"},
+                                 {}),
+                        env_of(dir));
     INFO(tty.out << tty.err);
     CHECK(tty.exit_code == 0);
     CHECK(tty.out.find("unpacking layers: 2/2 done") != std::string::npos);

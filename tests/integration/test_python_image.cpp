@@ -4,6 +4,7 @@
 // lock`, `ocibake build`, and the image run under runc: pip lists and checks the wheels,
 // the console scripts run, the C extension imports.
 #include "support/checks.hpp"
+#include "support/json.hpp"
 #include "support/python_fixture.hpp"
 
 #include <catch2/catch.hpp>
@@ -23,12 +24,6 @@ namespace {
 
 CommandResult run_ocibake(const ScratchDir& dir, std::vector<std::string> args) {
     return run_cli(std::move(args), dir / "cache", {"SOURCE_DATE_EPOCH=1700000000"});
-}
-
-json json_of(const CommandResult& r) {
-    INFO("stdout: " << r.out << "\nstderr: " << r.err);
-    REQUIRE(r.exit_code == 0);
-    return json::parse(r.out);
 }
 
 /// The shared libraries `binaries` need (ldd), host path -> image path under /usr (the
@@ -105,10 +100,6 @@ private:
     json config_;
     int n_ = 0;
 };
-
-std::string hex_of(const fs::path& file) {
-    return sha256_of_file(file).hex();
-}
 
 } // namespace
 

@@ -1,5 +1,6 @@
 // ocibake against a real registry (Debian's docker-registry on loopback), checked by skopeo.
 #include "support/checks.hpp"
+#include "support/json.hpp"
 #include "support/registry_fixture.hpp"
 #include "support/support.hpp"
 
@@ -49,17 +50,9 @@ struct TestImage {
 
 CommandResult run_ocibake(const ScratchDir& dir, std::vector<std::string> args,
                           std::vector<std::string> env = {}) {
-    env.push_back("HOME=" + (dir / "home").string()); // no auth file from the host
-    env.push_back("REGISTRY_AUTH_FILE=");
-    env.push_back("XDG_RUNTIME_DIR=");
-    env.push_back("DOCKER_CONFIG=");
+    std::vector<std::string> isolated = without_credentials(dir / "home");
+    env.insert(env.begin(), isolated.begin(), isolated.end());
     return run_cli(std::move(args), dir / "cache", env);
-}
-
-json json_of(const CommandResult& r) {
-    INFO("stdout: " << r.out << "\nstderr: " << r.err);
-    REQUIRE(r.exit_code == 0);
-    return json::parse(r.out);
 }
 
 std::string skopeo_digest(const std::vector<std::string>& extra, const std::string& image) {
@@ -67,6 +60,26 @@ std::string skopeo_digest(const std::vector<std::string>& extra, const std::stri
     argv.insert(argv.end(), extra.begin(), extra.end());
     argv.push_back(image);
     return json::parse(must(argv).out).at("Digest").get<std::string>();
+}
+
+/// The token service with a signing key and certificate of its own, made in dir, knowing
+/// user:password; `mode` is how it misbehaves (--bad-first, --pull-only).
+HelperServer token_service(const ScratchDir& dir, const std::string& user,
+                           const std::string& password, const std::string& mode) {
+    must({"sh", "-c",
+          "cd '" + dir.path().string() +
+              "' && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=ocibake-token "
+              "-keyout token.key -out token.crt 2>/dev/null"});
+    return HelperServer("token", {(dir / "token.key").string(), (dir / "token.crt").string(), user,
+                                  password, mode});
+}
+
+/// A registry that sends clients to `token` and trusts the certificate it signs with.
+RegistryConfig trusting(const ScratchDir& dir, const HelperServer& token) {
+    RegistryConfig config;
+    config.token_realm = "http://" + token.host() + "/token";
+    config.token_cert = dir / "token.crt";
+    return config;
 }
 
 } // namespace
@@ -575,17 +588,8 @@ TEST_CASE("token auth: anonymous pull tokens, credentials for push, a refused to
           "identitytoken") {
     require_program("python3", "python3");
     ScratchDir dir("reg-token");
-    // The token service's signing key and certificate (the registry trusts the certificate).
-    must({"sh", "-c",
-          "cd '" + dir.path().string() +
-              "' && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=ocibake-token "
-              "-keyout token.key -out token.crt 2>/dev/null"});
-    HelperServer token("token", {(dir / "token.key").string(), (dir / "token.crt").string(),
-                                 "builder", "tok-pw", "--bad-first"});
-    RegistryConfig config;
-    config.token_realm = "http://" + token.host() + "/token";
-    config.token_cert = dir / "token.crt";
-    Registry registry(config);
+    HelperServer token = token_service(dir, "builder", "tok-pw", "--bad-first");
+    Registry registry(trusting(dir, token));
     TestImage image(dir);
     const std::string layout = "oci:" + image.layout.string() + ":v1";
     const std::string ref = registry.host() + "/tok/img:1";
@@ -632,18 +636,10 @@ TEST_CASE("token auth: anonymous pull tokens, credentials for push, a refused to
 TEST_CASE("a push the token service does not grant is denied, not called bad credentials") {
     require_program("python3", "python3");
     ScratchDir dir("reg-denied");
-    must({"sh", "-c",
-          "cd '" + dir.path().string() +
-              "' && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=ocibake-token "
-              "-keyout token.key -out token.crt 2>/dev/null"});
     // Valid credentials, but the service grants them "pull" only (as for a repository the
     // user may read and not write): the registry answers 401 insufficient_scope.
-    HelperServer token("token", {(dir / "token.key").string(), (dir / "token.crt").string(),
-                                 "reader", "read-pw", "--pull-only"});
-    RegistryConfig config;
-    config.token_realm = "http://" + token.host() + "/token";
-    config.token_cert = dir / "token.crt";
-    Registry registry(config);
+    HelperServer token = token_service(dir, "reader", "read-pw", "--pull-only");
+    Registry registry(trusting(dir, token));
     TestImage image(dir);
     auto r = run_ocibake(dir, {"push", "oci:" + image.layout.string() + ":v1",
                                registry.host() + "/team/app:1", "--creds", "reader:read-pw"});

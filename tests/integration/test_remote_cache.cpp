@@ -5,6 +5,7 @@
 
 #include "support/apt_fixture.hpp"
 #include "support/checks.hpp"
+#include "support/json.hpp"
 #include "support/registry_fixture.hpp"
 
 #include "ocibake/registry.hpp"
@@ -28,9 +29,7 @@ json build_json(const fs::path& dir, const fs::path& cache, std::vector<std::str
     args.insert(args.begin(), {"build", (dir / "app.toml").string()});
     args.push_back("--json");
     auto r = run_cli(args, cache, {"HOME=" + (dir / "home").string(), "SOURCE_DATE_EPOCH="});
-    INFO("stdout: " << r.out << "\nstderr: " << r.err);
-    REQUIRE(r.exit_code == 0);
-    json out = json::parse(r.out);
+    json out = json_of(r);
     out["stderr"] = r.err;
     return out;
 }
@@ -64,6 +63,12 @@ std::size_t debs_fetched(const fs::path& log) {
 
 /// The recipe: two layers of packages (parts), one with its own files and a copied tree.
 struct Fixture {
+    /// Checked first, before anything below starts.
+    bool tools = [] {
+        require_program("dpkg-deb", "dpkg");
+        require_program("docker-registry", "docker-registry");
+        return true;
+    }();
     ScratchDir dir{"remote-cache"};
     fs::path repo = dir / "repo";
     fs::path log = dir / "apt.log";
@@ -97,8 +102,6 @@ struct Fixture {
 } // namespace
 
 TEST_CASE("remote cache: runner B builds nothing and downloads nothing that runner A built") {
-    require_program("dpkg-deb", "dpkg");
-    require_program("docker-registry", "docker-registry");
     Fixture f;
     // Runner A: builds everything, then again from its own cache (every layer cached, as
     // on a runner that keeps its cache), pushes the image and writes the remote cache.
@@ -219,8 +222,6 @@ void tamper(const std::string& host, const std::string& repository, const std::s
 } // namespace
 
 TEST_CASE("remote cache: a tampered entry is ignored with a warning and its layer built") {
-    require_program("dpkg-deb", "dpkg");
-    require_program("docker-registry", "docker-registry");
     Fixture f;
     json a = build_json(f.dir.path(), f.dir / "cache-a",
                         {"--push", f.ref("ci/app:1"), "--cache-to", f.ref("ci/cache")});
@@ -283,8 +284,6 @@ TEST_CASE("remote cache: a tampered entry is ignored with a warning and its laye
 }
 
 TEST_CASE("remote cache: cache ls and cache pull") {
-    require_program("dpkg-deb", "dpkg");
-    require_program("docker-registry", "docker-registry");
     Fixture f;
     auto r = run_cli({"cache", "push", (f.dir / "app.toml").string(), f.ref("ci/cache"), "--json"},
                      f.dir / "cache-a", {"HOME=" + (f.dir / "home").string()});
@@ -324,8 +323,6 @@ TEST_CASE("remote cache: cache ls and cache pull") {
 }
 
 TEST_CASE("remote cache: a layer blob deleted from the registry is built and never fails a build") {
-    require_program("dpkg-deb", "dpkg");
-    require_program("docker-registry", "docker-registry");
     require_program("curl", "curl");
     Fixture f;
     json a = build_json(f.dir.path(), f.dir / "cache-a",
@@ -370,8 +367,6 @@ TEST_CASE("remote cache: a layer blob deleted from the registry is built and nev
 }
 
 TEST_CASE("remote cache: two branches writing one cache keep each other's entries") {
-    require_program("dpkg-deb", "dpkg");
-    require_program("docker-registry", "docker-registry");
     Fixture f;
     // main writes the cache.
     json a = build_json(f.dir.path(), f.dir / "cache-a",

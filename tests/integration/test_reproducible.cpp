@@ -6,6 +6,7 @@
 //
 // `ctest -V -R test_reproducible` shows the digests.
 #include "support/checks.hpp"
+#include "support/json.hpp"
 #include "support/support.hpp"
 
 #include "ocibake/digest.hpp"
@@ -20,9 +21,6 @@
 #include <string>
 #include <unistd.h>
 #include <vector>
-
-using ocibake::test::must;
-using ocibake::test::pseudo_random;
 
 namespace {
 
@@ -150,7 +148,7 @@ std::map<std::string, std::string> layout_files(const fs::path& layout) {
 }
 
 json inspect(const std::string& image) {
-    return json::parse(must({cli().string(), "inspect", image, "--json"}).out);
+    return must_json({cli().string(), "inspect", image, "--json"});
 }
 
 /// "mode uid:gid mtime" of a path, the mtime in UTC.

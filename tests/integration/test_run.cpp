@@ -4,6 +4,7 @@
 #include "ocibake/image.hpp"
 #include "ocibake/runtime.hpp"
 #include "support/checks.hpp"
+#include "support/tar.hpp"
 
 #include <unistd.h>
 
@@ -14,15 +15,7 @@
 #include <string>
 
 using namespace ocibake;
-using ocibake::test::busybox_image;
-using ocibake::test::Caught;
-using ocibake::test::CommandResult;
-using ocibake::test::error_of;
-using ocibake::test::must;
-using ocibake::test::read_file;
-using ocibake::test::run;
-using ocibake::test::ScratchDir;
-using ocibake::test::write_file;
+using namespace ocibake::test;
 namespace fs = std::filesystem;
 
 namespace {
@@ -30,10 +23,8 @@ namespace {
 CommandResult ocibake_run(const ScratchDir& dir, std::vector<std::string> args) {
     // Options before the image, as `docker run` reads them; `args` follow the image (the
     // older `IMAGE OPTIONS -- CMD` form, still read, or a command).
-    std::vector<std::string> argv = {ocibake::test::cli().string(), "run", "--cache-dir",
-                                     (dir / "cache").string(), (dir / "img").string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv, {"TMPDIR=" + dir.path().string()});
+    args.insert(args.begin(), (dir / "img").string());
+    return run_container(dir / "cache", args, {"TMPDIR=" + dir.path().string()});
 }
 
 const char* kImage = R"(
@@ -175,10 +166,10 @@ TEST_CASE("ocibake run on a terminal gives the container one") {
     ScratchDir dir("run");
     busybox_image(dir, kImage);
     // `script` gives ocibake a pseudo-terminal; the container gets one of its own.
-    std::string cmd = "TMPDIR='" + dir.path().string() + "' '" + ocibake::test::cli().string() +
-                      "' run '" + (dir / "img").string() + "' --cache-dir '" +
-                      (dir / "cache").string() + "' -- 'tty; echo TERM=$TERM; exit 3'";
-    CommandResult tty = run({"script", "-qec", cmd, "/dev/null"});
+    CommandResult tty =
+        run_on_terminal({cli().string(), "run", (dir / "img").string(), "--cache-dir",
+                         (dir / "cache").string(), "--", "tty; echo TERM=$TERM; exit 3"},
+                        {"TMPDIR=" + dir.path().string()});
     INFO(tty.out << tty.err);
     CHECK(tty.exit_code == 3);
     CHECK(tty.out.find("/dev/pts/0") != std::string::npos);
@@ -224,11 +215,7 @@ TEST_CASE("build: a base layer `run` would refuse is a warning, and an error wit
             hostile_tar(dir.path(), "[('etc/hostname', 'f', 'base\\n'), ('escape', 'l', '/tmp')]"),
             hostile_tar(dir.path(), "[('escape/pwned', 'f', 'x')]")};
         for (const std::string& tar : tars) {
-            LayerResult l;
-            l.descriptor.media_type = std::string(oci::media_type::layer_tar);
-            l.descriptor.digest = store.put_bytes(tar);
-            l.descriptor.size = tar.size();
-            l.diff_id = l.descriptor.digest;
+            LayerResult l = put_tar_layer(store, tar);
             image.add_layer(l, "hostile");
             layers.push_back(l);
         }

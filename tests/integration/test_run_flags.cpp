@@ -18,12 +18,7 @@
 #include <string>
 #include <thread>
 
-using ocibake::test::CommandResult;
-using ocibake::test::must;
-using ocibake::test::read_file;
-using ocibake::test::run;
-using ocibake::test::ScratchDir;
-using ocibake::test::write_file;
+using namespace ocibake::test;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
@@ -31,47 +26,31 @@ namespace {
 
 /// busybox with the applets these tests use, no entrypoint, and a user `app` (1000).
 fs::path busybox_image(const ScratchDir& dir) {
-    ocibake::test::require_program("runc", "runc");
-    ocibake::test::require_program("curl", "curl");
-    REQUIRE(fs::exists("/bin/busybox")); // Debian's busybox-static
-    REQUIRE(::geteuid() == 0);           // runc needs root
-    std::string recipe =
-        "include = [\"" + (ocibake::test::source_dir() / "layers/busybox.toml").string() +
-        "\"]\nname = \"t\"\n[config]\ncmd = [\"echo\", \"from-cmd\"]\n"
+    require_program("curl", "curl");
+    std::string extra =
+        "[config]\ncmd = [\"echo\", \"from-cmd\"]\n"
         "[[layer]]\nname = \"more\"\n"
         "[[layer.files]]\npath = \"/etc/passwd\"\ncontent = "
         "\"root:x:0:0:root:/root:/bin/sh\\napp:x:1000:1000::/home/app:/bin/sh\\n\"\n";
     for (const char* applet :
          {"df", "hostname", "httpd", "touch", "printf", "mkdir", "sleep", "stat", "readlink", "dd",
           "sha256sum", "pwd", "true", "seq", "grep", "sed", "tr", "cut"}) {
-        recipe += "[[layer.files]]\npath = \"/bin/" + std::string(applet) +
-                  "\"\ntype = \"symlink\"\ntarget = \"busybox\"\n";
+        extra += "[[layer.files]]\npath = \"/bin/" + std::string(applet) +
+                 "\"\ntype = \"symlink\"\ntarget = \"busybox\"\n";
     }
-    fs::path file = write_file(dir / "r.toml", recipe);
-    must({ocibake::test::cli().string(), "build", file.string(), "-q", "-o",
-          "oci:" + (dir / "img").string(), "--cache-dir", (dir / "cache").string()});
-    return dir / "img";
+    return ocibake::test::busybox_image(dir, extra);
 }
 
 /// `ocibake run --cache-dir CACHE ARGS...` (ARGS name the image where the test wants it).
 CommandResult ocibake_run(const ScratchDir& dir, const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {ocibake::test::cli().string(), "run", "--cache-dir",
-                                     (dir / "cache").string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv, {"TMPDIR=" + dir.path().string()});
+    return run_container(dir / "cache", args, {"TMPDIR=" + dir.path().string()});
 }
 
-/// A TCP port nothing listens on now (the kernel's pick, released again).
-std::uint16_t free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    return ntohs(a.sin_port);
+/// What `ocibake run ARGS` says on stderr when it refuses them as a usage error (exit code 2).
+std::string refused(const ScratchDir& dir, const std::vector<std::string>& args) {
+    CommandResult r = ocibake_run(dir, args);
+    CHECK(r.exit_code == 2);
+    return r.err;
 }
 
 /// Waits (at most 60 s) for `path` to appear: what the container writes when ready.
@@ -153,13 +132,10 @@ TEST_CASE("ocibake run: options before the image and the command after it as doc
     // No command: the image's cmd.
     CHECK(ocibake_run(dir, {img}).out == "from-cmd\n");
 
-    r = ocibake_run(dir, {"-e", "A=1"});
-    CHECK(r.exit_code == 2);
-    CHECK(r.err == "ocibake: error: ocibake run needs an IMAGE: ocibake run [OPTIONS] IMAGE "
-                   "[COMMAND [ARG...]]\n");
-    r = ocibake_run(dir, {"--no-such-flag", img});
-    CHECK(r.exit_code == 2);
-    CHECK(r.err.find("--no-such-flag") != std::string::npos);
+    CHECK(refused(dir, {"-e", "A=1"}) ==
+          "ocibake: error: ocibake run needs an IMAGE: ocibake run [OPTIONS] IMAGE "
+          "[COMMAND [ARG...]]\n");
+    CHECK(refused(dir, {"--no-such-flag", img}).find("--no-such-flag") != std::string::npos);
 }
 
 TEST_CASE("ocibake run --shm-size and --ipc host are seen by df /dev/shm") {
@@ -170,14 +146,13 @@ TEST_CASE("ocibake run --shm-size and --ipc host are seen by df /dev/shm") {
     CHECK(ocibake_run(dir, {img, "sh", "-c", df}).out == "65536\n"); // Docker's 64m
     CHECK(ocibake_run(dir, {"--shm-size", "8g", img, "sh", "-c", df}).out == "8388608\n");
     CHECK(ocibake_run(dir, {"--shm-size=1.5G", img, "sh", "-c", df}).out == "1572864\n");
-    CommandResult r = ocibake_run(dir, {"--shm-size", "8x", img, "true"});
-    CHECK(r.exit_code == 2);
-    CHECK(r.err == "ocibake: error: --shm-size '8x' is not a size (a number and a unit: b, k, "
-                   "m, g, t, p; e.g. 8g)\n");
+    CHECK(refused(dir, {"--shm-size", "8x", img, "true"}) ==
+          "ocibake: error: --shm-size '8x' is not a size (a number and a unit: b, k, "
+          "m, g, t, p; e.g. 8g)\n");
 
     // --ipc host: the host's IPC namespace and its /dev/shm.
     std::string host_ipc = fs::read_symlink("/proc/self/ns/ipc").string();
-    r = ocibake_run(dir, {"--ipc", "host", img, "readlink", "/proc/self/ns/ipc"});
+    CommandResult r = ocibake_run(dir, {"--ipc", "host", img, "readlink", "/proc/self/ns/ipc"});
     CHECK(r.out == host_ipc + "\n");
     CHECK(ocibake_run(dir, {img, "readlink", "/proc/self/ns/ipc"}).out != host_ipc + "\n");
     write_file("/dev/shm/ocibake-test-ipc-" + std::to_string(::getpid()), "shared");
@@ -197,10 +172,9 @@ TEST_CASE("ocibake run --ulimit is seen by ulimit in the container") {
     CHECK(r.out == "512\n2048\n300\n");
     r = ocibake_run(dir, {"--ulimit", "core=-1", img, "sh", "-c", "ulimit -c; ulimit -Hc"});
     CHECK(r.out == "unlimited\nunlimited\n");
-    r = ocibake_run(dir, {"--ulimit", "nofile=4096:1024", img, "true"});
-    CHECK(r.exit_code == 2);
-    CHECK(r.err == "ocibake: error: --ulimit 'nofile=4096:1024': the soft limit must not be "
-                   "above the hard limit (4096 > 1024)\n");
+    CHECK(refused(dir, {"--ulimit", "nofile=4096:1024", img, "true"}) ==
+          "ocibake: error: --ulimit 'nofile=4096:1024': the soft limit must not be "
+          "above the hard limit (4096 > 1024)\n");
 }
 
 TEST_CASE("ocibake run -v: files are written as the container's user and --user picks it") {
@@ -244,26 +218,25 @@ TEST_CASE("ocibake run --workdir and --hostname") {
     std::string img = (dir / "img").string();
     // A missing working directory is made, as Docker does.
     CHECK(ocibake_run(dir, {"-w", "/not/yet", img, "pwd"}).out == "/not/yet\n");
-    CommandResult r = ocibake_run(dir, {"--workdir", "rel", img, "pwd"});
-    CHECK(r.exit_code == 2);
-    CHECK(r.err == "ocibake: error: the working directory 'rel' is invalid: it must be an "
-                   "absolute path\n");
+    CHECK(refused(dir, {"--workdir", "rel", img, "pwd"}) ==
+          "ocibake: error: the working directory 'rel' is invalid: it must be an "
+          "absolute path\n");
 
     // The hostname resolves in the container (torchrun looks it up): /etc/hosts has it.
-    r = ocibake_run(dir, {"-h", "trainer-0", img, "sh", "-c",
+    CommandResult r =
+        ocibake_run(dir, {"-h", "trainer-0", img, "sh", "-c",
                           "hostname; echo $HOSTNAME; hostname -i; grep trainer-0 /etc/hosts"});
     CHECK(r.out == "trainer-0\ntrainer-0\n127.0.0.1\n127.0.0.1\tlocalhost trainer-0\n");
-    r = ocibake_run(dir, {"--hostname", "bad name", img, "true"});
-    CHECK(r.exit_code == 2);
-    CHECK(r.err == "ocibake: error: --hostname 'bad name' is not a valid hostname: only "
-                   "letters, digits, '-' and '.' are allowed\n");
+    CHECK(refused(dir, {"--hostname", "bad name", img, "true"}) ==
+          "ocibake: error: --hostname 'bad name' is not a valid hostname: only "
+          "letters, digits, '-' and '.' are allowed\n");
 }
 
 TEST_CASE("ocibake run -p: a server in the container is reached from the host") {
     ScratchDir dir("run-publish");
     busybox_image(dir);
     fs::create_directories(dir / "sync");
-    std::uint16_t port = free_port();
+    auto port = static_cast<std::uint16_t>(free_port());
     std::string url = "http://127.0.0.1:" + std::to_string(port);
     CommandResult r;
     std::thread ocibake([&] {
@@ -319,14 +292,12 @@ TEST_CASE("ocibake run -p: a busy host port is an error before anything runs") {
         CHECK(e.path().filename().string().rfind("ocibake-bundle-", 0) != 0);
     }
 
-    r = ocibake_run(dir, {"-p", "53/udp", (dir / "img").string(), "true"});
-    CHECK(r.exit_code == 2);
-    CHECK(r.err == "ocibake: error: -p '53/udp': protocol 'udp' is not supported (only tcp) (the "
-                   "form is [IP:][HOST_PORT:]CONTAINER_PORT[/tcp])\n");
-    r = ocibake_run(dir, {"--network", "none", "-p", "8080:80", (dir / "img").string(), "true"});
-    CHECK(r.exit_code == 2);
-    CHECK(r.err == "ocibake: error: -p 8080:80: --network none has no network to publish into "
-                   "(loopback only); leave --network out\n");
+    CHECK(refused(dir, {"-p", "53/udp", (dir / "img").string(), "true"}) ==
+          "ocibake: error: -p '53/udp': protocol 'udp' is not supported (only tcp) (the "
+          "form is [IP:][HOST_PORT:]CONTAINER_PORT[/tcp])\n");
+    CHECK(refused(dir, {"--network", "none", "-p", "8080:80", (dir / "img").string(), "true"}) ==
+          "ocibake: error: -p 8080:80: --network none has no network to publish into "
+          "(loopback only); leave --network out\n");
     r = ocibake_run(dir, {"--network", "host", "-p", "8080:80", (dir / "img").string(), "true"});
     CHECK(r.exit_code == 0);
     CHECK(r.err == "WARNING: Published ports are discarded when using host network mode\n");
@@ -336,7 +307,7 @@ TEST_CASE("ocibake run -p: the forwarder ends when the container does") {
     ScratchDir dir("run-end");
     busybox_image(dir);
     fs::create_directories(dir / "sync");
-    std::uint16_t port = free_port();
+    auto port = static_cast<std::uint16_t>(free_port());
     CommandResult r;
     Clock::time_point ended;
     std::thread ocibake([&] {

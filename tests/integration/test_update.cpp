@@ -6,6 +6,7 @@
 
 #include "support/apt_fixture.hpp"
 #include "support/checks.hpp"
+#include "support/json.hpp"
 #include "support/python_fixture.hpp"
 #include "support/registry_fixture.hpp"
 
@@ -26,30 +27,14 @@ using namespace ocibake::test;
 namespace {
 
 CommandResult ocibake_in(const ScratchDir& dir, std::vector<std::string> args) {
-    return run_cli(std::move(args), dir / "cache",
-                   {"HOME=" + (dir / "home").string(),
-                    "REGISTRY_AUTH_FILE=", "XDG_RUNTIME_DIR=", "DOCKER_CONFIG="});
+    return run_cli(std::move(args), dir / "cache", without_credentials(dir / "home"));
 }
 
-json json_of(const CommandResult& r, int exit_code = 0) {
-    INFO("stdout: " << r.out << "\nstderr: " << r.err);
-    REQUIRE(r.exit_code == exit_code);
-    return json::parse(r.out);
-}
-
-bool contains(const std::string& text, const std::string& part) {
-    if (text.find(part) != std::string::npos) {
-        return true;
-    }
-    UNSCOPED_INFO("missing: " << part << "\nin: " << text);
-    return false;
-}
-
-/// The lock file's inode: a lock that was written again (temp file + rename) has another.
-ino_t inode_of(const fs::path& file) {
-    struct stat st {};
-    REQUIRE(::stat(file.c_str(), &st) == 0);
-    return st.st_ino;
+/// What making a fixture repository and publishing suites of changed .debs in it needs.
+void require_repo_tools() {
+    require_program("gpgv", "gpgv");
+    require_program("apt-ftparchive", "apt-utils");
+    require_program("dpkg-deb", "dpkg");
 }
 
 /// (Re)publishes suite `suite` of a fixture repository with exactly `debs` (copied into
@@ -78,6 +63,17 @@ void publish_suite(const fs::path& repo, const std::string& suite,
               "APT::FTPArchive::Release::Components=main release . > Release.new && mv "
               "Release.new Release"});
     sign_apt_repo(repo, dist);
+}
+
+/// The fixture repository in dir/repo, with these suites published empty beside bookworm.
+fs::path repo_with_suites(const ScratchDir& dir, const std::vector<std::string>& suites) {
+    require_repo_tools();
+    fs::path repo = dir / "repo";
+    make_apt_repo(repo);
+    for (const std::string& suite : suites) {
+        publish_suite(repo, suite, {});
+    }
+    return repo;
 }
 
 /// A newer version of a real package of the fixture: its .deb unpacked and built again
@@ -130,15 +126,9 @@ std::string package_entry(const std::string& lock, const std::string& name) {
 
 TEST_CASE("a security update in a second suite: outdated shows it (exit 10), lock --update "
           "--security-only takes it, --only another package does not, lock alone moves nothing") {
-    require_program("gpgv", "gpgv");
-    require_program("apt-ftparchive", "apt-utils");
-    require_program("dpkg-deb", "dpkg");
     ScratchDir dir("update-security");
-    fs::path repo = dir / "repo";
-    make_apt_repo(repo);
     // bookworm-security and bookworm-updates exist from the start, empty.
-    publish_suite(repo, "bookworm-security", {});
-    publish_suite(repo, "bookworm-updates", {});
+    fs::path repo = repo_with_suites(dir, {"bookworm-security", "bookworm-updates"});
     AptServer server(repo);
     fs::path recipe = write_file(
         dir / "app.toml",
@@ -284,13 +274,8 @@ std::map<std::string, std::string> layer_digests(const json& build) {
 
 TEST_CASE("lock --update predicts what the build rewrites: a security update of one package "
           "changes its part and the state layer, and the build agrees") {
-    require_program("gpgv", "gpgv");
-    require_program("apt-ftparchive", "apt-utils");
-    require_program("dpkg-deb", "dpkg");
     ScratchDir dir("update-predict");
-    fs::path repo = dir / "repo";
-    make_apt_repo(repo);
-    publish_suite(repo, "bookworm-security", {});
+    fs::path repo = repo_with_suites(dir, {"bookworm-security"});
     AptServer server(repo);
     fs::path recipe =
         write_file(dir / "app.toml",
@@ -662,14 +647,9 @@ std::map<std::string, BuiltLayer> layers_by_name(const json& build) {
 TEST_CASE("the refresh end to end: the old lock still builds from a snapshot, outdated and "
           "lock --update show the one security update, the new image differs in its part and "
           "the state layer only, and its push uploads those two and the config") {
-    require_program("gpgv", "gpgv");
-    require_program("apt-ftparchive", "apt-utils");
-    require_program("dpkg-deb", "dpkg");
     require_program("docker-registry", "docker-registry");
     ScratchDir dir("update-refresh");
-    fs::path repo = dir / "repo";
-    make_apt_repo(repo);
-    publish_suite(repo, "bookworm-security", {});
+    fs::path repo = repo_with_suites(dir, {"bookworm-security"});
     AptServer server(repo);
     // A snapshot service (snapshot.debian.org's URL scheme) whose one run, long before the
     // lock, has the zlib1g .deb the lock will pin: where the build finds it once the archive

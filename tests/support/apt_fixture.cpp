@@ -55,6 +55,15 @@ void make_apt_repo(const fs::path& out, const std::vector<std::string>& env) {
     checked(run({script().string(), "repo", out.string()}, env), "make-repo.sh repo");
 }
 
+const fs::path& shared_apt_repo() {
+    static ScratchDir dir("apt-repo");
+    static const fs::path repo = [] {
+        make_apt_repo(dir / "repo");
+        return dir / "repo";
+    }();
+    return repo;
+}
+
 void sign_apt_repo(const fs::path& out, const fs::path& dist) {
     std::vector<std::string> argv{script().string(), "sign", out.string()};
     if (!dist.empty()) {
@@ -65,11 +74,12 @@ void sign_apt_repo(const fs::path& out, const fs::path& dist) {
 
 namespace {
 
-/// Starts tests/fixtures/apt/SCRIPT DIR [--log LOG]; its port from "ready PORT".
+/// Starts tests/fixtures/apt/SCRIPT DIR [--log LOG]; its port from "ready PORT". With -B:
+/// snapshot.py imports serve.py, and nothing may write __pycache__ into the source tree.
 int start_server(const std::string& script, const std::string& what, const fs::path& dir,
                  const fs::path& log, std::unique_ptr<ReadyProcess>& process) {
     std::vector<std::string> argv{
-        "python3", (source_dir() / "tests/fixtures/apt" / script).string(), dir.string()};
+        "python3", "-B", (source_dir() / "tests/fixtures/apt" / script).string(), dir.string()};
     if (!log.empty()) {
         argv.push_back("--log");
         argv.push_back(log.string());

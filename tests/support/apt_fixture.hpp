@@ -20,6 +20,10 @@ std::vector<std::string> apt_fixture_closure();
 /// REPO_VALID_UNTIL, REPO_PACKAGES), fetching the .debs once into the fixture cache.
 void make_apt_repo(const std::filesystem::path& out, const std::vector<std::string>& env = {});
 
+/// The signed fixture repository as make_apt_repo makes it by default, made once per test
+/// program; a test that changes it works on a copy.
+const std::filesystem::path& shared_apt_repo();
+
 /// Signs OUT/dists/bookworm/Release (or `dist`) again with OUT's key.
 void sign_apt_repo(const std::filesystem::path& out, const std::filesystem::path& dist = {});
 

@@ -12,9 +12,11 @@
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <string_view>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
 
@@ -114,12 +116,53 @@ inline CommandResult must(const std::vector<std::string>& argv,
     return r;
 }
 
-/// Builds a busybox image (layers/busybox.toml + `extra`) into dir/img with the CLI and
-/// dir/cache; returns dir/img. Requires runc, Debian's busybox-static and root (runc's).
-inline std::filesystem::path busybox_image(const ScratchDir& dir, const std::string& extra) {
+/// A file's inode number: a file written again (a temporary file renamed over it) has
+/// another.
+inline ino_t inode_of(const std::filesystem::path& path) {
+    struct stat st {};
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    return st.st_ino;
+}
+
+/// The sha256 of a file, in hex.
+inline std::string hex_of(const std::filesystem::path& file) {
+    return sha256_of_file(file).hex();
+}
+
+/// True when `text` holds `part`; otherwise says which part is missing from what (shown
+/// with the failing CHECK).
+inline bool contains(const std::string& text, const std::string& part) {
+    if (text.find(part) != std::string::npos) {
+        return true;
+    }
+    UNSCOPED_INFO("missing: " << part << "\nin: " << text);
+    return false;
+}
+
+/// Flips one byte of a file in place (same size, different bytes). Blobs may be read-only
+/// for others; the test owns them, so it may write them.
+inline void flip_byte(const std::filesystem::path& path, std::uintmax_t offset) {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    REQUIRE(f);
+    f.seekg(static_cast<std::streamoff>(offset));
+    char c = 0;
+    f.get(c);
+    f.seekp(static_cast<std::streamoff>(offset));
+    f.put(static_cast<char>(c ^ 0x20));
+    REQUIRE(f);
+}
+
+/// What running a busybox image needs: runc, Debian's busybox-static and root (runc's).
+inline void require_busybox_runtime() {
     require_program("runc", "runc");
     REQUIRE(std::filesystem::exists("/bin/busybox"));
     REQUIRE(::geteuid() == 0);
+}
+
+/// Builds a busybox image (layers/busybox.toml + `extra`) into dir/img with the CLI and
+/// dir/cache; returns dir/img. Requires what require_busybox_runtime() does.
+inline std::filesystem::path busybox_image(const ScratchDir& dir, const std::string& extra) {
+    require_busybox_runtime();
     std::filesystem::path recipe = write_file(
         dir / "r.toml", "include = [\"" + (source_dir() / "layers/busybox.toml").string() +
                             "\"]\nname = \"t\"\n" + extra);

@@ -2,6 +2,7 @@
 // and a loopback simple-index server (tests/fixtures/python_index.py).
 #pragma once
 
+#include "ocibake/python.hpp"
 #include "support/support.hpp"
 
 #include <filesystem>
@@ -11,6 +12,10 @@
 #include <vector>
 
 namespace ocibake::test {
+
+/// The interpreter the fixture wheels are built for, Debian 12's: CPython 3.11, glibc
+/// 2.36, x86_64.
+inline const python::Target cp311{3, 11, python::Glibc{2, 36}, "x86_64"};
 
 /// Debian's wheels (python3-pip-whl, python3-setuptools-whl, python3-wheel-whl).
 std::vector<std::filesystem::path> debian_wheels();

@@ -86,9 +86,6 @@ private:
     std::unique_ptr<ReadyProcess> process_;
 };
 
-/// A free TCP port on loopback.
-int free_port();
-
 /// The machine's first IPv4 address that is not loopback ("" when it has none).
 std::string non_loopback_address();
 

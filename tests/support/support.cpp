@@ -1,14 +1,17 @@
 #include "support/support.hpp"
 
+#include <arpa/inet.h>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sstream>
 #include <stdexcept>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -66,6 +69,26 @@ std::string read_file(const fs::path& path) {
     return ss.str();
 }
 
+void exec_in_child(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+    for (const auto& kv : env) {
+        auto eq = kv.find('=');
+        std::string key = kv.substr(0, eq);
+        std::string value = eq == std::string::npos ? "" : kv.substr(eq + 1);
+        if (value.empty() && eq == kv.size() - 1) {
+            ::unsetenv(key.c_str());
+        } else {
+            ::setenv(key.c_str(), value.c_str(), 1);
+        }
+    }
+    std::vector<char*> args;
+    for (const auto& a : argv) {
+        args.push_back(const_cast<char*>(a.c_str()));
+    }
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+}
+
 CommandResult run(const std::vector<std::string>& argv, const std::vector<std::string>& env,
                   const fs::path& cwd, const std::string& stdin_data) {
     int out_pipe[2], err_pipe[2], in_pipe[2];
@@ -84,23 +107,7 @@ CommandResult run(const std::vector<std::string>& argv, const std::vector<std::s
         if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) {
             ::_exit(126);
         }
-        for (const auto& kv : env) {
-            auto eq = kv.find('=');
-            std::string key = kv.substr(0, eq);
-            std::string value = eq == std::string::npos ? "" : kv.substr(eq + 1);
-            if (value.empty() && eq == kv.size() - 1) {
-                ::unsetenv(key.c_str());
-            } else {
-                ::setenv(key.c_str(), value.c_str(), 1);
-            }
-        }
-        std::vector<char*> args;
-        for (const auto& a : argv) {
-            args.push_back(const_cast<char*>(a.c_str()));
-        }
-        args.push_back(nullptr);
-        ::execvp(args[0], args.data());
-        ::_exit(127);
+        exec_in_child(argv, env);
     }
     ::close(out_pipe[1]);
     ::close(err_pipe[1]);
@@ -140,17 +147,74 @@ CommandResult run(const std::vector<std::string>& argv, const std::vector<std::s
     return result;
 }
 
+namespace {
+
+/// `text` quoted for sh: in single quotes, each ' written as '\''.
+std::string sh_quoted(const std::string& text) {
+    std::string out = "'";
+    for (char c : text) {
+        out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    }
+    return out + "'";
+}
+
+} // namespace
+
+CommandResult run_on_terminal(const std::vector<std::string>& argv,
+                              const std::vector<std::string>& env) {
+    std::string command;
+    for (const std::string& kv : env) {
+        auto eq = kv.find('=');
+        command += kv.substr(0, eq + 1) + sh_quoted(kv.substr(eq + 1)) + " ";
+    }
+    for (const std::string& a : argv) {
+        command += (&a == &argv.front() ? "" : " ") + sh_quoted(a);
+    }
+    return run({"script", "-qec", command, "/dev/null"});
+}
+
 CommandResult sh(const std::string& script, const std::vector<std::string>& env) {
     return run({"/bin/sh", "-c", script}, env);
 }
 
+int free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        ::close(fd);
+        throw std::runtime_error("cannot bind a free port");
+    }
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    ::close(fd);
+    return ntohs(addr.sin_port);
+}
+
+std::vector<std::string> cli_argv(std::vector<std::string> args, const fs::path& cache) {
+    args.insert(args.begin(), cli().string());
+    if (!cache.empty()) {
+        args.push_back("--cache-dir");
+        args.push_back(cache.string());
+    }
+    return args;
+}
+
 CommandResult run_cli(std::vector<std::string> args, const fs::path& cache,
-                      const std::vector<std::string>& env) {
-    std::vector<std::string> argv{cli().string()};
+                      const std::vector<std::string>& env, const fs::path& cwd) {
+    return run(cli_argv(std::move(args), cache), env, cwd);
+}
+
+CommandResult run_container(const fs::path& cache, const std::vector<std::string>& args,
+                            const std::vector<std::string>& env) {
+    std::vector<std::string> argv = {cli().string(), "run", "--cache-dir", cache.string()};
     argv.insert(argv.end(), args.begin(), args.end());
-    argv.push_back("--cache-dir");
-    argv.push_back(cache.string());
     return run(argv, env);
+}
+
+std::vector<std::string> without_credentials(const fs::path& home) {
+    return {"HOME=" + home.string(), "REGISTRY_AUTH_FILE=", "XDG_RUNTIME_DIR=", "DOCKER_CONFIG="};
 }
 
 ReadyProcess::ReadyProcess(std::vector<std::string> argv, const std::string& what,
@@ -167,13 +231,7 @@ ReadyProcess::ReadyProcess(std::vector<std::string> argv, const std::string& wha
             int err = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
             ::dup2(err, 2);
         }
-        std::vector<char*> raw;
-        for (auto& a : argv) {
-            raw.push_back(a.data());
-        }
-        raw.push_back(nullptr);
-        ::execvp(raw[0], raw.data());
-        ::_exit(127);
+        exec_in_child(argv);
     }
     ::close(out[1]);
     out_fd_ = out[0];

@@ -42,6 +42,15 @@ struct CommandResult {
 /// `cwd` (empty = current), capturing stdout and stderr.
 CommandResult run(const std::vector<std::string>& argv, const std::vector<std::string>& env = {},
                   const std::filesystem::path& cwd = {}, const std::string& stdin_data = {});
+/// For a child after fork(): sets the environment entries `env` ("KEY=VALUE"; "KEY="
+/// unsets), then executes argv (argv[0] looked up on PATH unless it is a path). Never
+/// returns: exit code 127 when argv cannot be executed.
+[[noreturn]] void exec_in_child(const std::vector<std::string>& argv,
+                                const std::vector<std::string>& env = {});
+/// Runs argv with the environment entries `env` on a pseudo-terminal (script(1)), as a
+/// user at a terminal would: its stdout and stderr both arrive in `out`.
+CommandResult run_on_terminal(const std::vector<std::string>& argv,
+                              const std::vector<std::string>& env = {});
 /// Runs `sh -c script`.
 CommandResult sh(const std::string& script, const std::vector<std::string>& env = {});
 
@@ -66,11 +75,28 @@ private:
     std::string line_;
 };
 
+/// A TCP port on loopback that nothing listens on now (the kernel's pick, released again).
+int free_port();
+
 /// Path of the ocibake CLI under test.
 std::filesystem::path cli();
-/// Runs the CLI with `args`, then `--cache-dir CACHE`, in the environment `env`.
+/// The CLI's argv: the CLI, `args`, then `--cache-dir CACHE` (none when `cache` is empty).
+std::vector<std::string> cli_argv(std::vector<std::string> args,
+                                  const std::filesystem::path& cache);
+/// Runs the CLI with `args`, then `--cache-dir CACHE` (none when `cache` is empty), with the
+/// extra environment entries `env` in `cwd` (empty: the test's).
 CommandResult run_cli(std::vector<std::string> args, const std::filesystem::path& cache,
-                      const std::vector<std::string>& env = {});
+                      const std::vector<std::string>& env = {},
+                      const std::filesystem::path& cwd = {});
+/// Runs `ocibake run --cache-dir CACHE ARGS...`: options come before the image, as
+/// `docker run` reads them, and what follows the image is the command.
+CommandResult run_container(const std::filesystem::path& cache,
+                            const std::vector<std::string>& args,
+                            const std::vector<std::string>& env = {});
+/// Environment entries that keep the host's registry credentials out of a CLI run:
+/// HOME=home (no ~/.docker/config.json), and REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR and
+/// DOCKER_CONFIG unset.
+std::vector<std::string> without_credentials(const std::filesystem::path& home);
 /// The source tree.
 std::filesystem::path source_dir();
 /// True when `program` is on PATH.

@@ -14,8 +14,7 @@
 
 using namespace ocibake;
 using namespace ocibake::apt;
-using ocibake::test::error_of;
-using ocibake::test::require_program;
+using namespace ocibake::test;
 
 namespace {
 

@@ -18,7 +18,7 @@
 using namespace ocibake;
 using namespace ocibake::apt;
 using namespace ocibake::apt::detail;
-using ocibake::test::error_of;
+using namespace ocibake::test;
 
 namespace {
 

@@ -5,7 +5,7 @@
 #include "build/python_layers.hpp"
 #include "ocibake/build.hpp"
 #include "ocibake/lock.hpp"
-#include "support/support.hpp"
+#include "support/checks.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -18,13 +18,9 @@
 #include <vector>
 
 using namespace ocibake;
-using ocibake::test::read_file;
-using ocibake::test::ScratchDir;
-using ocibake::test::write_file;
+using namespace ocibake::test;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-
-using ocibake::test::snapshot;
 
 namespace {
 
@@ -75,18 +71,6 @@ std::vector<std::string> leftovers(const fs::path& dir) {
         }
     }
     return out;
-}
-
-std::string error_of(const std::function<void()>& fn, ErrorKind* kind = nullptr) {
-    try {
-        fn();
-    } catch (const Error& e) {
-        if (kind) {
-            *kind = e.kind();
-        }
-        return e.what();
-    }
-    return "(no error)";
 }
 
 } // namespace
@@ -157,9 +141,9 @@ TEST_CASE("a failed build leaves the previous output as it was and no temp files
 
     fs::remove(dir / "src/etc/app.conf");
     fs::remove(dir / "src/etc");
-    ErrorKind kind{};
-    std::string msg = error_of([&] { build(load_recipe(recipe), options_for(dir)); }, &kind);
-    CHECK(kind == ErrorKind::input);
+    Caught e = error_of([&] { build(load_recipe(recipe), options_for(dir)); });
+    CHECK(e.kind == ErrorKind::input);
+    const std::string& msg = e.what;
     INFO(msg);
     // Named at the recipe's src value, with the line and a caret.
     CHECK(msg.find(recipe.string() + ":21:7: error: " + (dir / "src/etc").string() +
@@ -175,7 +159,7 @@ TEST_CASE("outputs never clobber what is not ours") {
     fs::path recipe = three_layer_recipe(dir);
     write_file(dir / "precious/notes.txt", "do not delete");
     auto o = options_for(dir, "oci:precious");
-    std::string msg = error_of([&] { build(load_recipe(recipe), o); });
+    std::string msg = error_of([&] { build(load_recipe(recipe), o); }).what;
     CHECK(msg == "refusing to replace " + (dir / "precious").string() +
                      ": it exists and is not an OCI layout");
     CHECK(read_file(dir / "precious/notes.txt") == "do not delete");
@@ -183,7 +167,7 @@ TEST_CASE("outputs never clobber what is not ours") {
     BuildOptions archive;
     archive.cache_dir = dir / "cache";
     archive.output = OutputTarget::parse("docker-archive:" + (dir / "precious").string());
-    CHECK(error_of([&] { build(load_recipe(recipe), archive); }) ==
+    CHECK(error_of([&] { build(load_recipe(recipe), archive); }).what ==
           "refusing to replace " + (dir / "precious").string() + ": it is a directory");
 }
 
@@ -265,16 +249,19 @@ dst = "/opt"
     SECTION("errors name the base") {
         write_file(dir / "bad.toml", "[base]\nimage = \"oci:base-image:nope\"\n");
         std::string msg =
-            error_of([&] { build(load_recipe(dir / "bad.toml"), options_for(dir, "oci:x")); });
+            error_of([&] { build(load_recipe(dir / "bad.toml"), options_for(dir, "oci:x")); }).what;
         CHECK(msg.find((dir / "bad.toml").string() + ":2:9: error: OCI layout " +
                        (dir / "base-image").string() + " has no image tagged 'nope' (tags: b1)") ==
               0);
         write_file(dir / "arm.toml",
                    "platform = \"linux/arm64\"\n[base]\nimage = \"oci:base-image\"\n");
-        msg = error_of([&] { build(load_recipe(dir / "arm.toml"), options_for(dir, "oci:y")); });
+        msg =
+            error_of([&] { build(load_recipe(dir / "arm.toml"), options_for(dir, "oci:y")); }).what;
         CHECK(msg.find("is for linux/amd64, not linux/arm64") != std::string::npos);
         write_file(dir / "none.toml", "[base]\nimage = \"oci:no-such-dir\"\n");
-        msg = error_of([&] { build(load_recipe(dir / "none.toml"), options_for(dir, "oci:z")); });
+        msg = error_of([&] {
+                  build(load_recipe(dir / "none.toml"), options_for(dir, "oci:z"));
+              }).what;
         CHECK(msg.find((dir / "no-such-dir").string() +
                        " is not an OCI image layout (it has no oci-layout file)") !=
               std::string::npos);
@@ -547,13 +534,13 @@ TEST_CASE("a [base] entry that is not what it claims is refused at the value") {
 TEST_CASE("an image has at least one layer: a recipe without any is refused, at the recipe") {
     ScratchDir dir("no-layers");
     write_file(dir / "empty.toml", "name = \"e\"\n[config]\ncmd = [\"/bin/sh\"]\n");
-    ErrorKind kind = ErrorKind::internal;
     // image-spec: a manifest's "layers" has at least one item; `[]` is refused by its schema.
-    CHECK(error_of([&] { build(load_recipe(dir / "empty.toml"), options_for(dir)); }, &kind) ==
+    Caught e = error_of([&] { build(load_recipe(dir / "empty.toml"), options_for(dir)); });
+    CHECK(e.what ==
           (dir / "empty.toml").string() +
               ": error: the image would have no layers: the recipe has no [[layer]] and no "
               "base\nhint: add a [[layer]] (an empty one is enough), or a [base]");
-    CHECK(kind == ErrorKind::recipe);
+    CHECK(e.kind == ErrorKind::recipe);
     CHECK_FALSE(fs::exists(dir / "out"));
 
     // A base with layers and no layers of the recipe's own: fine, the base's are there.
@@ -583,7 +570,7 @@ TEST_CASE("an image has at least one layer: a recipe without any is refused, at 
                    ",\"platform\":{\"architecture\":\"amd64\",\"os\":\"linux\"}}]}");
     write_file(dir / "bare/oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}");
     write_file(dir / "on-bare.toml", "name = \"app\"\n[base]\nimage = \"oci:bare\"\n");
-    CHECK(error_of([&] { build(load_recipe(dir / "on-bare.toml"), options_for(dir)); }, &kind) ==
+    CHECK(error_of([&] { build(load_recipe(dir / "on-bare.toml"), options_for(dir)); }).what ==
           (dir / "on-bare.toml").string() +
               ":3:9: error: the image would have no layers: the base has none, and the recipe "
               "has no [[layer]]\n 3 | image = \"oci:bare\"\n   |         ^\nhint: add a "
@@ -599,17 +586,16 @@ TEST_CASE("SOURCE_DATE_EPOCH: the flag before the variable and each named when i
     CHECK(source_date_epoch_of("7") == 7); // the flag wins
     ::setenv("SOURCE_DATE_EPOCH", "", 1);
     CHECK_FALSE(source_date_epoch_of("").has_value()); // empty is unset
-    ErrorKind kind = ErrorKind::internal;
     ::setenv("SOURCE_DATE_EPOCH", "yesterday", 1);
-    CHECK(error_of([] { source_date_epoch_of(""); }, &kind) ==
-          "SOURCE_DATE_EPOCH='yesterday' is not a non-negative integer");
-    CHECK(kind == ErrorKind::usage);
+    Caught e = error_of([] { source_date_epoch_of(""); });
+    CHECK(e.what == "SOURCE_DATE_EPOCH='yesterday' is not a non-negative integer");
+    CHECK(e.kind == ErrorKind::usage);
     ::unsetenv("SOURCE_DATE_EPOCH");
-    CHECK(error_of([] { source_date_epoch_of("-1"); }) ==
+    CHECK(error_of([] { source_date_epoch_of("-1"); }).what ==
           "--source-date-epoch '-1' is not a non-negative integer");
-    CHECK(error_of([] { source_date_epoch_of("12x"); }) ==
+    CHECK(error_of([] { source_date_epoch_of("12x"); }).what ==
           "--source-date-epoch '12x' is not a non-negative integer");
-    CHECK(error_of([] { source_date_epoch_of("99999999999999999999"); }) ==
+    CHECK(error_of([] { source_date_epoch_of("99999999999999999999"); }).what ==
           "--source-date-epoch '99999999999999999999' is not a non-negative integer");
 }
 

@@ -32,14 +32,8 @@
 #include <vector>
 
 using namespace ocibake;
-using ocibake::test::read_file;
-using ocibake::test::run;
-using ocibake::test::ScratchDir;
-using ocibake::test::write_file;
+using namespace ocibake::test;
 namespace fs = std::filesystem;
-
-using ocibake::test::Caught;
-using ocibake::test::error_of;
 
 namespace {
 
@@ -59,19 +53,6 @@ std::string binary_content(std::size_t size, unsigned seed = 1) {
         out[i] = static_cast<char>((i * 2654435761u + seed) >> 13);
     }
     return out;
-}
-
-// Flips one byte of a file in place (same size, different bytes).
-void flip_byte(const fs::path& path, std::size_t offset) {
-    // Blobs may be read-only for others; we own them, so a+w is allowed.
-    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-    REQUIRE(f);
-    f.seekg(static_cast<std::streamoff>(offset));
-    char c = 0;
-    f.get(c);
-    f.seekp(static_cast<std::streamoff>(offset));
-    f.put(static_cast<char>(c ^ 0x20));
-    REQUIRE(f);
 }
 
 void set_mtime(const fs::path& path, std::chrono::seconds age) {
@@ -145,12 +126,6 @@ dev_t device_of(const fs::path& path) {
     struct stat st {};
     REQUIRE(::stat(path.c_str(), &st) == 0);
     return st.st_dev;
-}
-
-ino_t inode_of(const fs::path& path) {
-    struct stat st {};
-    REQUIRE(::stat(path.c_str(), &st) == 0);
-    return st.st_ino;
 }
 
 // `flock` CLI, no waiting: true when it got the lock.
@@ -721,18 +696,25 @@ TEST_CASE("default_root honours OCIBAKE_CACHE_DIR then XDG_CACHE_HOME then HOME"
     set_env("HOME", "/h");
     CHECK(Store::default_root() == fs::path("/o/cache"));
 
-    set_env("OCIBAKE_CACHE_DIR", "");
-    CHECK(Store::default_root() == fs::path("/x/ocibake"));
-    set_env("OCIBAKE_CACHE_DIR", nullptr);
-    CHECK(Store::default_root() == fs::path("/x/ocibake"));
-
-    // The XDG base directory spec: a relative XDG_CACHE_HOME is invalid and ignored.
-    set_env("XDG_CACHE_HOME", "relative");
-    CHECK(Store::default_root() == fs::path("/h/.cache/ocibake"));
-    set_env("XDG_CACHE_HOME", "");
-    CHECK(Store::default_root() == fs::path("/h/.cache/ocibake"));
-    set_env("XDG_CACHE_HOME", nullptr);
-    CHECK(Store::default_root() == fs::path("/h/.cache/ocibake"));
+    // One variable changed at a time, in this order (nullptr: unset), and the root then.
+    struct Step {
+        const char* name;
+        const char* value;
+        const char* root;
+    };
+    const Step steps[] = {
+        {"OCIBAKE_CACHE_DIR", "", "/x/ocibake"},
+        {"OCIBAKE_CACHE_DIR", nullptr, "/x/ocibake"},
+        // The XDG base directory spec: a relative XDG_CACHE_HOME is invalid and ignored.
+        {"XDG_CACHE_HOME", "relative", "/h/.cache/ocibake"},
+        {"XDG_CACHE_HOME", "", "/h/.cache/ocibake"},
+        {"XDG_CACHE_HOME", nullptr, "/h/.cache/ocibake"},
+    };
+    for (const Step& step : steps) {
+        set_env(step.name, step.value);
+        INFO(step.name << "=" << (step.value ? step.value : "(unset)"));
+        CHECK(Store::default_root() == fs::path(step.root));
+    }
 
     set_env("HOME", nullptr);
     Caught e = error_of([] { Store::default_root(); });
@@ -862,6 +844,17 @@ GcScene make_gc_scene(Store& store) {
     return s;
 }
 
+/// What gc reports for the scene: the stale record, the temporary file and blobs b and c
+/// removed; a and d kept.
+void check_scene_report(const GcReport& r, const GcScene& s) {
+    CHECK(r.records_removed == 1);
+    CHECK(r.temp_files_removed == 1);
+    CHECK(r.blobs_removed == 2);
+    CHECK(r.bytes_removed == s.size_b + s.size_c);
+    CHECK(r.blobs_kept == 2);
+    CHECK(r.bytes_kept == s.size_a + s.size_d);
+}
+
 } // namespace
 
 TEST_CASE("gc drops unused records and unreferenced old blobs", "[cas]") {
@@ -872,12 +865,7 @@ TEST_CASE("gc drops unused records and unreferenced old blobs", "[cas]") {
 
     SECTION("a real run") {
         GcReport r = store.gc(GcOptions{});
-        CHECK(r.records_removed == 1);
-        CHECK(r.temp_files_removed == 1);
-        CHECK(r.blobs_removed == 2);
-        CHECK(r.bytes_removed == s.size_b + s.size_c);
-        CHECK(r.blobs_kept == 2);
-        CHECK(r.bytes_kept == s.size_a + s.size_d);
+        check_scene_report(r, s);
 
         CHECK(entries(records) == std::set<std::string>{"fresh"});
         CHECK(store.has_blob(s.a));
@@ -899,12 +887,7 @@ TEST_CASE("gc drops unused records and unreferenced old blobs", "[cas]") {
         GcOptions options;
         options.dry_run = true;
         GcReport r = store.gc(options);
-        CHECK(r.records_removed == 1);
-        CHECK(r.temp_files_removed == 1);
-        CHECK(r.blobs_removed == 2);
-        CHECK(r.bytes_removed == s.size_b + s.size_c);
-        CHECK(r.blobs_kept == 2);
-        CHECK(r.bytes_kept == s.size_a + s.size_d);
+        check_scene_report(r, s);
 
         CHECK(entries(records) == std::set<std::string>{"fresh", "stale"});
         for (const Digest& x : {s.a, s.b, s.c, s.d}) {

@@ -13,11 +13,7 @@
 #include <vector>
 
 using namespace ocibake;
-using ocibake::test::ScratchDir;
-using ocibake::test::write_file;
-
-using ocibake::test::Caught;
-using ocibake::test::error_of;
+using namespace ocibake::test;
 
 namespace {
 

@@ -10,6 +10,7 @@
 #include "ocibake/runtime.hpp"
 #include "python/pylock.hpp"
 #include "support/checks.hpp"
+#include "support/tar.hpp"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -25,47 +26,30 @@
 #include <vector>
 
 using namespace ocibake;
-using ocibake::test::error_of;
-using ocibake::test::ScratchDir;
+using namespace ocibake::test;
 namespace fs = std::filesystem;
 
 namespace {
 
-la_ssize_t append_to_string(archive*, void* opaque, const void* data, size_t size) {
-    static_cast<std::string*>(opaque)->append(static_cast<const char*>(data), size);
-    return static_cast<la_ssize_t>(size);
-}
-
-/// An archive of regular files (name, content) in libarchive's `format` (a tar or a zip),
-/// compressed by `filter` when one is given.
-std::string archive_of(int (*format)(archive*),
-                       const std::vector<std::pair<std::string, std::string>>& files,
-                       int (*filter)(archive*) = nullptr) {
+/// A .tar.bz2 of one file of `size` zero bytes: a few KB that expand to all of it.
+std::string bzip2_bomb(std::size_t size) {
     std::string out;
-    std::unique_ptr<archive, int (*)(archive*)> a(archive_write_new(), archive_write_free);
-    format(a.get());
-    if (filter != nullptr) {
-        filter(a.get());
-    }
-    archive_write_set_bytes_in_last_block(a.get(), 1);
-    REQUIRE(archive_write_open(a.get(), &out, nullptr, append_to_string, nullptr) == ARCHIVE_OK);
-    for (const auto& [name, content] : files) {
-        std::unique_ptr<archive_entry, void (*)(archive_entry*)> e(archive_entry_new(),
-                                                                   archive_entry_free);
-        archive_entry_set_pathname(e.get(), name.c_str());
-        archive_entry_set_filetype(e.get(), AE_IFREG);
-        archive_entry_set_perm(e.get(), 0644);
-        archive_entry_set_size(e.get(), static_cast<la_int64_t>(content.size()));
-        REQUIRE(archive_write_header(a.get(), e.get()) == ARCHIVE_OK);
-        REQUIRE(archive_write_data(a.get(), content.data(), content.size()) ==
-                static_cast<la_ssize_t>(content.size()));
+    ArchiveWriter a =
+        archive_writer(out, archive_write_set_format_ustar, archive_write_add_filter_bzip2);
+    std::unique_ptr<archive_entry, void (*)(archive_entry*)> e(archive_entry_new(),
+                                                               archive_entry_free);
+    archive_entry_set_pathname(e.get(), "zeros");
+    archive_entry_set_filetype(e.get(), AE_IFREG);
+    archive_entry_set_perm(e.get(), 0644);
+    archive_entry_set_size(e.get(), static_cast<la_int64_t>(size));
+    REQUIRE(archive_write_header(a.get(), e.get()) == ARCHIVE_OK);
+    std::string block(1 << 20, '\0');
+    for (std::size_t done = 0; done < size; done += block.size()) {
+        REQUIRE(archive_write_data(a.get(), block.data(), block.size()) ==
+                static_cast<la_ssize_t>(block.size()));
     }
     REQUIRE(archive_write_close(a.get()) == ARCHIVE_OK);
     return out;
-}
-
-std::string tar_of(const std::vector<std::pair<std::string, std::string>>& files) {
-    return archive_of(archive_write_set_format_ustar, files);
 }
 
 /// `tar` with the header of its entry `index` (each file here is one 512-byte block of
@@ -104,6 +88,12 @@ std::string ar_of(const std::vector<std::pair<std::string, std::string>>& member
     return out;
 }
 
+/// The .deb of package demo 1 (all) with this data.tar.
+std::string demo_deb(const std::string& data) {
+    std::string control = tar_of({{"./control", "Package: demo\nVersion: 1\nArchitecture: all\n"}});
+    return ar_of({{"debian-binary", "2.0\n"}, {"control.tar", control}, {"data.tar", data}});
+}
+
 } // namespace
 
 TEST_CASE("a .deb whose data.tar has a damaged header is refused (it crashed DebReader)") {
@@ -111,10 +101,8 @@ TEST_CASE("a .deb whose data.tar has a damaged header is refused (it crashed Deb
     // the entry without a path; that was taken as an entry, and its null path copied.
     ScratchDir dir("fuzz-deb");
     Store store(dir / "cache");
-    std::string control = tar_of({{"./control", "Package: demo\nVersion: 1\nArchitecture: all\n"}});
-    std::string data = damage_header(tar_of({{"./a", "a\n"}, {"./b", "b\n"}}), 1);
-    Digest deb = store.put_bytes(
-        ar_of({{"debian-binary", "2.0\n"}, {"control.tar", control}, {"data.tar", data}}));
+    Digest deb =
+        store.put_bytes(demo_deb(damage_header(tar_of({{"./a", "a\n"}, {"./b", "b\n"}}), 1)));
     apt::detail::DebReader reader(store, deb, "package demo 1 (all)");
     reader.control();
     apt::detail::DebEntry entry;
@@ -130,10 +118,7 @@ TEST_CASE("a .deb with a file name that is not UTF-8 installs (its cache record 
     // which cannot: the package is built into the layer and not remembered.
     ScratchDir dir("fuzz-deb-name");
     Store store(dir / "cache");
-    std::string control = tar_of({{"./control", "Package: demo\nVersion: 1\nArchitecture: all\n"}});
-    std::string data = tar_of({{"./caf\xe9", "latin-1\n"}});
-    std::string deb =
-        ar_of({{"debian-binary", "2.0\n"}, {"control.tar", control}, {"data.tar", data}});
+    std::string deb = demo_deb(tar_of({{"./caf\xe9", "latin-1\n"}}));
     LockedPackage p;
     p.name = "demo";
     p.version = "1";
@@ -159,11 +144,7 @@ TEST_CASE("a layer with a damaged tar header is refused by run's unpacker, not s
     ScratchDir dir("fuzz-layer");
     Store store(dir / "cache");
     std::string tar = damage_header(tar_of({{"a", "a\n"}, {"b", "b\n"}, {"c", "c\n"}}), 1);
-    LayerResult layer;
-    layer.descriptor.media_type = std::string(oci::media_type::layer_tar);
-    layer.descriptor.digest = store.put_bytes(tar);
-    layer.descriptor.size = tar.size();
-    layer.diff_id = layer.descriptor.digest;
+    LayerResult layer = put_tar_layer(store, tar);
     fs::create_directories(dir / "rootfs");
     auto e = error_of([&] { unpack_layer(store, layer, dir / "rootfs", "layer 1"); });
     CHECK(e.kind == ErrorKind::integrity);
@@ -315,11 +296,7 @@ TEST_CASE("run's unpacker leaves the holes of a sparse entry holes (it wrote the
     ScratchDir dir("fuzz-sparse");
     Store store(dir / "cache");
     std::string tar = sparse_gnu_tar("big");
-    LayerResult layer;
-    layer.descriptor.media_type = std::string(oci::media_type::layer_tar);
-    layer.descriptor.digest = store.put_bytes(tar);
-    layer.descriptor.size = tar.size();
-    layer.diff_id = layer.descriptor.digest;
+    LayerResult layer = put_tar_layer(store, tar);
     fs::create_directories(dir / "rootfs");
     unpack_layer(store, layer, dir / "rootfs", "layer 1");
     struct stat st {};
@@ -334,10 +311,7 @@ TEST_CASE("a .deb's sparse file is refused (its holes were read as endless zeros
     // zeros up to it: `build` wrote them into the layer. dpkg does not unpack sparse files.
     ScratchDir dir("fuzz-deb-sparse");
     Store store(dir / "cache");
-    std::string data = sparse_gnu_tar("./big");
-    std::string control = tar_of({{"./control", "Package: demo\nVersion: 1\nArchitecture: all\n"}});
-    Digest deb = store.put_bytes(
-        ar_of({{"debian-binary", "2.0\n"}, {"control.tar", control}, {"data.tar", data}}));
+    Digest deb = store.put_bytes(demo_deb(sparse_gnu_tar("./big")));
     apt::detail::DebReader reader(store, deb, "package demo 1 (all)");
     reader.control();
     apt::detail::DebEntry entry;
@@ -357,29 +331,9 @@ TEST_CASE("an image whose /etc/passwd is a FIFO: run says the user is unknown (i
     // writer comes, so `run --user` of such an image never started.
     ScratchDir dir("fuzz-fifo");
     Store store(dir / "cache");
-    std::string tar;
-    {
-        std::unique_ptr<archive, int (*)(archive*)> a(archive_write_new(), archive_write_free);
-        archive_write_set_format_ustar(a.get());
-        REQUIRE(archive_write_open(a.get(), &tar, nullptr, append_to_string, nullptr) ==
-                ARCHIVE_OK);
-        for (auto [name, type] : {std::pair{"etc", AE_IFDIR}, std::pair{"etc/passwd", AE_IFIFO}}) {
-            std::unique_ptr<archive_entry, void (*)(archive_entry*)> e(archive_entry_new(),
-                                                                       archive_entry_free);
-            archive_entry_set_pathname(e.get(), name);
-            archive_entry_set_filetype(e.get(), type);
-            archive_entry_set_perm(e.get(), 0755);
-            REQUIRE(archive_write_header(a.get(), e.get()) == ARCHIVE_OK);
-        }
-        REQUIRE(archive_write_close(a.get()) == ARCHIVE_OK);
-    }
     SourceImage image;
-    LayerResult layer;
-    layer.descriptor.media_type = std::string(oci::media_type::layer_tar);
-    layer.descriptor.digest = store.put_bytes(tar);
-    layer.descriptor.size = tar.size();
-    layer.diff_id = layer.descriptor.digest;
-    image.layers.push_back(layer);
+    image.layers.push_back(
+        put_tar_layer(store, make_tar({{"etc", 'd', "", 0755}, {"etc/passwd", 'p', "", 0755}})));
     image.config.config.cmd = std::vector<std::string>{"/bin/sh"};
     Bundle bundle = Bundle::create(store, image, dir / "bundle");
     ContainerOverrides overrides;
@@ -406,9 +360,7 @@ TEST_CASE("an image whose /etc/passwd is a FIFO: run says the user is unknown (i
 TEST_CASE("an archive member that expands past the in-memory limit is refused (fuzz OOM)") {
     // fuzz_archive_input: a few KB of bzip2 expanded to more than 2 GiB, all of it held in
     // one string by read_archive_members, and libFuzzer stopped at its memory limit.
-    std::string bomb = archive_of(archive_write_set_format_ustar,
-                                  {{"zeros", std::string(std::size_t{32} << 20, '\0')}},
-                                  archive_write_add_filter_bzip2);
+    std::string bomb = bzip2_bomb(std::size_t{32} << 20);
     CHECK(bomb.size() < 64 * 1024);
     std::uint64_t seen = 0;
     auto read = [&](std::uint64_t limit) {

@@ -14,11 +14,7 @@
 #include <vector>
 
 using namespace ocibake;
-using ocibake::test::Caught;
-using ocibake::test::error_of;
-using ocibake::test::read_file;
-using ocibake::test::ScratchDir;
-using ocibake::test::write_file;
+using namespace ocibake::test;
 namespace fs = std::filesystem;
 using Strings = std::vector<std::string>;
 

@@ -6,9 +6,8 @@
 #include "ocibake/layer.hpp"
 #include "support/checks.hpp"
 #include "support/support.hpp"
+#include "support/tar.hpp"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -25,75 +24,10 @@
 #include <vector>
 
 using namespace ocibake;
-using ocibake::test::ScratchDir;
-using ocibake::test::write_file;
+using namespace ocibake::test;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TarEntry {
-    std::string path;
-    char type = '0'; // '0' file, '1' hardlink, '2' symlink, '5' dir, '6' fifo
-    unsigned mode = 0;
-    std::int64_t uid = 0, gid = 0, mtime = 0;
-    std::string link;
-    std::string data;
-    std::map<std::string, std::string> xattrs;
-    std::string uname, gname;
-};
-
-// Reads a layer blob (any compression) back with libarchive: an independent reader.
-std::vector<TarEntry> read_tar(const fs::path& blob) {
-    std::unique_ptr<archive, int (*)(archive*)> a(archive_read_new(), archive_read_free);
-    archive_read_support_format_tar(a.get());
-    archive_read_support_filter_all(a.get());
-    REQUIRE(archive_read_open_filename(a.get(), blob.c_str(), 65536) == ARCHIVE_OK);
-    std::vector<TarEntry> out;
-    archive_entry* e = nullptr;
-    while (archive_read_next_header(a.get(), &e) == ARCHIVE_OK) {
-        TarEntry t;
-        t.path = archive_entry_pathname(e);
-        t.mode = archive_entry_perm(e);
-        t.uid = archive_entry_uid(e);
-        t.gid = archive_entry_gid(e);
-        t.mtime = archive_entry_mtime(e);
-        t.uname = archive_entry_uname(e) ? archive_entry_uname(e) : "";
-        t.gname = archive_entry_gname(e) ? archive_entry_gname(e) : "";
-        if (archive_entry_hardlink(e)) {
-            t.type = '1';
-            t.link = archive_entry_hardlink(e);
-        } else {
-            switch (archive_entry_filetype(e)) {
-            case AE_IFLNK:
-                t.type = '2';
-                t.link = archive_entry_symlink(e);
-                break;
-            case AE_IFDIR:
-                t.type = '5';
-                break;
-            case AE_IFIFO:
-                t.type = '6';
-                break;
-            default:
-                t.type = '0';
-            }
-        }
-        const char* name = nullptr;
-        const void* value = nullptr;
-        size_t size = 0;
-        archive_entry_xattr_reset(e);
-        while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
-            t.xattrs[name] = std::string(static_cast<const char*>(value), size);
-        }
-        char buf[65536];
-        la_ssize_t n;
-        while ((n = archive_read_data(a.get(), buf, sizeof buf)) > 0) {
-            t.data.append(buf, static_cast<size_t>(n));
-        }
-        out.push_back(t);
-    }
-    return out;
-}
 
 std::string random_bytes(std::size_t n, unsigned seed) {
     std::mt19937 rng(seed);
@@ -110,15 +44,6 @@ LayerOptions opts(Compression c, unsigned threads = 0) {
     o.compression = c;
     o.threads = threads;
     return o;
-}
-
-std::string message_of(const std::function<void()>& fn) {
-    try {
-        fn();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no error)";
 }
 
 } // namespace
@@ -230,7 +155,7 @@ TEST_CASE("gzip and zstd layers decompress with the standard tools and never dep
     }
     LayerOptions bad = opts(Compression::zstd);
     bad.level = 30;
-    CHECK(message_of([&] { write_layer(store, entries, bad); }) ==
+    CHECK(error_of([&] { write_layer(store, entries, bad); }).what ==
           "compression level 30 is out of range for zstd");
 }
 
@@ -255,8 +180,8 @@ TEST_CASE("globs match whole paths, ** spans directories, no locale") {
     CHECK(Glob("pkg/*.py").could_match_below("pkg"));
     CHECK_FALSE(Glob("pkg/*.py").could_match_below("other"));
     CHECK(Glob("**/x").could_match_below("any/where"));
-    CHECK(message_of([] { Glob("[abc"); }) == "glob '[abc' has an unclosed '['");
-    CHECK(message_of([] { Glob("abc\\"); }) == "glob 'abc\\' ends with a lone '\\'");
+    CHECK(error_of([] { Glob("[abc"); }).what == "glob '[abc' has an unclosed '['");
+    CHECK(error_of([] { Glob("abc\\"); }).what == "glob 'abc\\' ends with a lone '\\'");
 }
 
 TEST_CASE("add_tree: sorted, normalised, filtered, hard links found") {
@@ -365,7 +290,7 @@ TEST_CASE("add_tree: sorted, normalised, filtered, hard links found") {
         CHECK(entries[0].path == "b.txt");
         CHECK(entries[1].path == "etc/b.conf");
         CHECK(entries[2].path == "usr/share/doc/b.txt");
-        CHECK(message_of([&] { LayerBuilder().add_tree(src / "b.txt", "."); }) ==
+        CHECK(error_of([&] { LayerBuilder().add_tree(src / "b.txt", "."); }).what ==
               "cannot copy the file " + (src / "b.txt").string() +
                   " onto the image root; give dst a file name or end it in '/'");
     }
@@ -402,12 +327,12 @@ TEST_CASE("explicit hard links: the first path in order carries the data") {
 
     LayerBuilder missing;
     missing.add_hardlink("/x", "/nowhere", "r.toml:3:1");
-    CHECK(message_of([&] { missing.finish(); }) ==
+    CHECK(error_of([&] { missing.finish(); }).what ==
           "r.toml:3:1: hard link x points at nowhere, which is not in this layer");
     LayerBuilder to_dir;
     to_dir.add_directory("/d");
     to_dir.add_hardlink("/x", "/d");
-    CHECK(message_of([&] { to_dir.finish(); }) ==
+    CHECK(error_of([&] { to_dir.finish(); }).what ==
           "hard link x points at d, which is a dir, not a file");
 }
 
@@ -417,12 +342,12 @@ TEST_CASE("hostile and broken inputs are refused with the object named") {
     fs::create_directories(src);
 
     SECTION("destinations that climb out of the image root") {
-        CHECK(message_of([] { LayerBuilder().add_content("/../etc/passwd", "x"); }) ==
+        CHECK(error_of([] { LayerBuilder().add_content("/../etc/passwd", "x"); }).what ==
               "image path '/../etc/passwd' escapes the image root");
-        CHECK(message_of([] {
+        CHECK(error_of([] {
                   LayerBuilder().add_content("a/../../b", "x", 0644, 0, 0, "r.toml:9:7");
-              }) == "r.toml:9:7: image path 'a/../../b' escapes the image root");
-        CHECK(message_of([] { LayerBuilder().add_content("/", "x"); }) ==
+              }).what == "r.toml:9:7: image path 'a/../../b' escapes the image root");
+        CHECK(error_of([] { LayerBuilder().add_content("/", "x"); }).what ==
               "image path '/' names the image root itself");
         CHECK(normalize_image_path("/usr//lib/./x/../y", "") == "usr/lib/y");
     }
@@ -430,19 +355,20 @@ TEST_CASE("hostile and broken inputs are refused with the object named") {
         LayerBuilder b;
         b.add_symlink("/opt/link", "/etc", 0, 0, "r.toml:1:1");
         b.add_content("/opt/link/passwd", "owned", 0644, 0, 0, "r.toml:2:1");
-        CHECK(message_of([&] { b.finish(); }) == "r.toml:2:1: image path /opt/link/passwd lies "
-                                                 "below /opt/link, which this layer makes a "
-                                                 "symlink (r.toml:1:1)");
+        CHECK(error_of([&] { b.finish(); }).what == "r.toml:2:1: image path /opt/link/passwd lies "
+                                                    "below /opt/link, which this layer makes a "
+                                                    "symlink (r.toml:1:1)");
     }
     SECTION("missing, dangling and looping sources") {
-        CHECK(message_of([&] { LayerBuilder().add_tree(src / "nope", "/x", {}, "r.toml:4:7"); }) ==
-              "r.toml:4:7: " + (src / "nope").string() + " does not exist");
+        CHECK(error_of([&] {
+                  LayerBuilder().add_tree(src / "nope", "/x", {}, "r.toml:4:7");
+              }).what == "r.toml:4:7: " + (src / "nope").string() + " does not exist");
         fs::create_symlink("missing-target", src / "dangling");
-        CHECK(message_of([&] { LayerBuilder().add_tree(src / "dangling", "/x"); }) ==
+        CHECK(error_of([&] { LayerBuilder().add_tree(src / "dangling", "/x"); }).what ==
               (src / "dangling").string() + " is a dangling symlink");
         fs::create_symlink("loop-b", src / "loop-a");
         fs::create_symlink("loop-a", src / "loop-b");
-        CHECK(message_of([&] { LayerBuilder().add_tree(src / "loop-a", "/x"); }) ==
+        CHECK(error_of([&] { LayerBuilder().add_tree(src / "loop-a", "/x"); }).what ==
               (src / "loop-a").string() + ": symlink loop");
     }
     SECTION("follow_symlinks: directory cycles and escapes") {
@@ -450,15 +376,17 @@ TEST_CASE("hostile and broken inputs are refused with the object named") {
         fs::create_symlink("..", src / "tree" / "sub" / "up");
         CopyOptions follow;
         follow.follow_symlinks = true;
-        std::string msg = message_of([&] { LayerBuilder().add_tree(src / "tree", "/t", follow); });
+        std::string msg =
+            error_of([&] { LayerBuilder().add_tree(src / "tree", "/t", follow); }).what;
         CHECK(msg.find("symlink loop: ") == 0);
         CHECK(msg.find("leads back to a directory above it") != std::string::npos);
 
         fs::create_directories(src / "tree2");
         fs::create_symlink("/etc/hostname", src / "tree2" / "host");
-        CHECK(message_of([&] {
+        CHECK(error_of([&] {
                   LayerBuilder().add_tree(src / "tree2", "/t", follow);
-              }).find("symlink " + (src / "tree2" / "host").string() + " points outside ") == 0);
+              }).what.find("symlink " + (src / "tree2" / "host").string() + " points outside ") ==
+              0);
         // Without following, the link itself is copied (its target is not read).
         LayerBuilder plain;
         plain.add_tree(src / "tree2", "/t");
@@ -472,7 +400,7 @@ TEST_CASE("hostile and broken inputs are refused with the object named") {
         REQUIRE(path.size() < sizeof addr.sun_path);
         std::copy(path.begin(), path.end(), addr.sun_path);
         REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-        CHECK(message_of([&] { LayerBuilder().add_tree(src, "/s"); }) ==
+        CHECK(error_of([&] { LayerBuilder().add_tree(src, "/s"); }).what ==
               path + " is a socket, which a layer cannot hold");
         ::close(fd);
     }
@@ -483,7 +411,7 @@ TEST_CASE("hostile and broken inputs are refused with the object named") {
         auto entries = b.finish();
         write_file(src / "grows", "1234567890");
         Store store(dir / "cache");
-        CHECK(message_of([&] { write_layer(store, entries, opts(Compression::gzip)); }) ==
+        CHECK(error_of([&] { write_layer(store, entries, opts(Compression::gzip)); }).what ==
               "r.toml:5:1: " + (src / "grows").string() +
                   " changed size (5 -> 10 bytes) while the layer was written; build again");
         // Nothing half-written is left in the cache.
@@ -528,46 +456,47 @@ TEST_CASE("whiteouts: written only as EntryType::whiteout, any other .wh. name r
         LayerEntry e;
         e.path = "etc/.wh.passwd";
         e.origin = "somewhere";
-        CHECK(message_of([&] { write_layer(store, {e}, opts(Compression::none)); }) ==
+        CHECK(error_of([&] { write_layer(store, {e}, opts(Compression::none)); }).what ==
               "somewhere: image path /etc/.wh.passwd would delete /etc/passwd of the image "
               "below" +
                   refusal);
         e.path = "etc/.wh..wh..opq";
         e.origin.clear();
-        CHECK(message_of([&] { write_layer(store, {e}, opts(Compression::none)); }) ==
+        CHECK(error_of([&] { write_layer(store, {e}, opts(Compression::none)); }).what ==
               "image path /etc/.wh..wh..opq would empty /etc of the image below" + refusal);
         e.path = ".wh.x/inside";
         e.type = EntryType::directory;
-        CHECK(message_of([&] { write_layer(store, {e}, opts(Compression::none)); }) ==
+        CHECK(error_of([&] { write_layer(store, {e}, opts(Compression::none)); }).what ==
               "image path /.wh.x/inside would delete /x of the image below" + refusal);
         LayerEntry w; // a whiteout of a name that is itself a whiteout name
         w.path = "a/.wh.b";
         w.type = EntryType::whiteout;
-        CHECK(message_of([&] { write_layer(store, {w}, opts(Compression::none)); }) ==
+        CHECK(error_of([&] { write_layer(store, {w}, opts(Compression::none)); }).what ==
               "image path /a/.wh.b would delete /a/b of the image below" + refusal);
     }
     SECTION("recipe files and copies: refused with the origin and the host path") {
-        CHECK(message_of([] {
+        CHECK(error_of([] {
                   LayerBuilder().add_content("/etc/.wh.passwd", "", 0644, 0, 0, "r.toml:3:9");
-              }) == "r.toml:3:9: image path /etc/.wh.passwd would delete /etc/passwd of the "
-                    "image below" +
-                        refusal);
-        CHECK(message_of([] {
+              }).what == "r.toml:3:9: image path /etc/.wh.passwd would delete /etc/passwd of the "
+                         "image below" +
+                             refusal);
+        CHECK(error_of([] {
                   LayerBuilder().add_directory("/.wh..wh..opq", 0755, 0, 0, "r.toml:4:9");
-              }) ==
+              }).what ==
               "r.toml:4:9: image path /.wh..wh..opq would empty / of the image below" + refusal);
         fs::path src = dir / "tree";
         write_file(src / "etc" / ".wh.passwd", "");
         write_file(src / "etc" / "hosts", "h\n");
-        CHECK(message_of([&] { LayerBuilder().add_tree(src, "/", {}, "r.toml:5:7"); }) ==
+        CHECK(error_of([&] { LayerBuilder().add_tree(src, "/", {}, "r.toml:5:7"); }).what ==
               "r.toml:5:7: " + (src / "etc" / ".wh.passwd").string() +
                   ": image path /etc/.wh.passwd would delete /etc/passwd of the image below" +
                   refusal + " (rename it, or leave it out with exclude = [\"**/.wh.*\"])");
-        CHECK(message_of([&] {
+        CHECK(error_of([&] {
                   LayerBuilder().add_tree(src / "etc" / ".wh.passwd", "/opt/", {}, "r.toml:6:7");
-              }) == "r.toml:6:7: image path /opt/.wh.passwd would delete /opt/passwd of the "
-                    "image below" +
-                        refusal + " (the host file " + (src / "etc" / ".wh.passwd").string() + ")");
+              }).what == "r.toml:6:7: image path /opt/.wh.passwd would delete /opt/passwd of the "
+                         "image below" +
+                             refusal + " (the host file " + (src / "etc" / ".wh.passwd").string() +
+                             ")");
         // What the message suggests works.
         CopyOptions skip;
         skip.exclude = {"**/.wh.*"};
@@ -580,7 +509,7 @@ TEST_CASE("whiteouts: written only as EntryType::whiteout, any other .wh. name r
         LayerEntry e;
         e.path = "/usr/lib/.wh.python3";
         e.origin = "wheel x.whl";
-        CHECK(message_of([&] { LayerBuilder().add(e); }) ==
+        CHECK(error_of([&] { LayerBuilder().add(e); }).what ==
               "wheel x.whl: image path /usr/lib/.wh.python3 would delete /usr/lib/python3 of the "
               "image below" +
                   refusal);

@@ -17,10 +17,7 @@
 
 using namespace ocibake;
 using namespace ocibake::oci;
-using ocibake::test::matches_golden;
-
-using ocibake::test::Caught;
-using ocibake::test::error_of;
+using namespace ocibake::test;
 
 namespace {
 

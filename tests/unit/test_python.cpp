@@ -16,8 +16,6 @@ namespace py = ocibake::python;
 
 namespace {
 
-const py::Target cp311{3, 11, py::Glibc{2, 36}, "x86_64"};
-
 py::UnpackedWheel unpack(Store& store, const fs::path& wheel) {
     return py::unpack_wheel(store, wheel, sha256_of_file(wheel));
 }

@@ -15,12 +15,6 @@ namespace py = ocibake::python;
 
 namespace {
 
-const py::Target cp311{3, 11, py::Glibc{2, 36}, "x86_64"};
-
-std::string hex_of(const fs::path& file) {
-    return sha256_of_file(file).hex();
-}
-
 /// requirements text written to a file in `dir`, read back; returns what was parsed.
 py::Requirements requirements(const ScratchDir& dir, const std::string& text) {
     fs::path file = write_file(dir / "requirements.txt", text);

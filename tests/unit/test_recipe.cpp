@@ -29,8 +29,7 @@ using ocibake::ErrorKind;
 using ocibake::FileItem;
 using ocibake::Recipe;
 using ocibake::RecipeError;
-using ocibake::test::ScratchDir;
-using ocibake::test::write_file;
+using namespace ocibake::test;
 
 namespace {
 

@@ -21,9 +21,7 @@ using ocibake::LayerSpec;
 using ocibake::Recipe;
 using ocibake::RecipeError;
 using ocibake::TestSpec;
-using ocibake::test::ScratchDir;
-using ocibake::test::source_dir;
-using ocibake::test::write_file;
+using namespace ocibake::test;
 
 namespace {
 

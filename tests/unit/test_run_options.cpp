@@ -9,7 +9,7 @@
 #include <string>
 
 using namespace ocibake;
-using ocibake::test::error_of;
+using namespace ocibake::test;
 
 TEST_CASE("publish Docker's forms of a published port") {
     PortMapping m = PortMapping::parse("8888:80");

@@ -3,9 +3,8 @@
 // container spec from an image (users, env, hosts) and config.json (golden).
 #include "ocibake/runtime.hpp"
 #include "support/checks.hpp"
+#include "support/tar.hpp"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -16,98 +15,14 @@
 #include <vector>
 
 using namespace ocibake;
-using ocibake::test::Caught;
-using ocibake::test::error_of;
-using ocibake::test::read_file;
-using ocibake::test::ScratchDir;
-using ocibake::test::write_file;
+using namespace ocibake::test;
 namespace fs = std::filesystem;
 
 namespace {
 
-/// One entry of a hand-made layer: 'f' file, 'd' dir, 'l' symlink, 'h' hard link,
-/// 'p' fifo, 'c' char device.
-struct TarItem {
-    TarItem(std::string path_, char type_ = 'f', std::string data_ = {}, unsigned mode_ = 0644,
-            unsigned uid_ = 0, unsigned gid_ = 0, std::int64_t mtime_ = 1700000000,
-            unsigned major_ = 0, unsigned minor_ = 0)
-        : path(std::move(path_)), type(type_), data(std::move(data_)), mode(mode_), uid(uid_),
-          gid(gid_), mtime(mtime_), dev_major(major_), dev_minor(minor_) {}
-    std::string path;
-    char type;
-    std::string data; ///< file contents, or a link's target
-    unsigned mode;
-    unsigned uid;
-    unsigned gid;
-    std::int64_t mtime;
-    unsigned dev_major;
-    unsigned dev_minor;
-};
-
-la_ssize_t append_to_string(archive*, void* opaque, const void* data, size_t size) {
-    static_cast<std::string*>(opaque)->append(static_cast<const char*>(data), size);
-    return static_cast<la_ssize_t>(size);
-}
-
-/// A plain (uncompressed) pax tar with exactly these entries, as a hostile or unusual
-/// layer would be: nothing is checked or normalised.
-std::string make_tar(const std::vector<TarItem>& items) {
-    std::string out;
-    std::unique_ptr<archive, int (*)(archive*)> a(archive_write_new(), archive_write_free);
-    archive_write_set_format_pax_restricted(a.get());
-    archive_write_set_bytes_in_last_block(a.get(), 1);
-    REQUIRE(archive_write_open(a.get(), &out, nullptr, append_to_string, nullptr) == ARCHIVE_OK);
-    for (const TarItem& item : items) {
-        std::unique_ptr<archive_entry, void (*)(archive_entry*)> e(archive_entry_new(),
-                                                                   archive_entry_free);
-        archive_entry_set_pathname(e.get(), item.path.c_str());
-        archive_entry_set_perm(e.get(), item.mode);
-        archive_entry_set_uid(e.get(), item.uid);
-        archive_entry_set_gid(e.get(), item.gid);
-        archive_entry_set_mtime(e.get(), item.mtime, 0);
-        switch (item.type) {
-        case 'd':
-            archive_entry_set_filetype(e.get(), AE_IFDIR);
-            break;
-        case 'l':
-            archive_entry_set_filetype(e.get(), AE_IFLNK);
-            archive_entry_set_symlink(e.get(), item.data.c_str());
-            break;
-        case 'h':
-            archive_entry_set_filetype(e.get(), AE_IFREG);
-            archive_entry_set_hardlink(e.get(), item.data.c_str());
-            break;
-        case 'p':
-            archive_entry_set_filetype(e.get(), AE_IFIFO);
-            break;
-        case 'c':
-            archive_entry_set_filetype(e.get(), AE_IFCHR);
-            archive_entry_set_rdevmajor(e.get(), item.dev_major);
-            archive_entry_set_rdevminor(e.get(), item.dev_minor);
-            break;
-        default:
-            archive_entry_set_filetype(e.get(), AE_IFREG);
-            archive_entry_set_size(e.get(), static_cast<la_int64_t>(item.data.size()));
-        }
-        REQUIRE(archive_write_header(a.get(), e.get()) == ARCHIVE_OK);
-        if (item.type == 'f' && !item.data.empty()) {
-            REQUIRE(archive_write_data(a.get(), item.data.data(), item.data.size()) ==
-                    static_cast<la_ssize_t>(item.data.size()));
-        }
-    }
-    REQUIRE(archive_write_close(a.get()) == ARCHIVE_OK);
-    return out;
-}
-
 /// Stores a plain tar layer: its digest is its diffID.
 LayerResult put_layer(Store& store, const std::vector<TarItem>& items) {
-    std::string tar = make_tar(items);
-    LayerResult l;
-    l.descriptor.media_type = std::string(oci::media_type::layer_tar);
-    l.descriptor.digest = store.put_bytes(tar);
-    l.descriptor.size = tar.size();
-    l.diff_id = l.descriptor.digest;
-    return l;
+    return put_tar_layer(store, make_tar(items));
 }
 
 std::string label(const LayerResult& l, int n = 1) {

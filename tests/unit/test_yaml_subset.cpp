@@ -15,7 +15,7 @@
 
 using ocibake::detail::parse_yaml_subset;
 using ocibake::detail::YamlError;
-using ocibake::test::CommandResult;
+using namespace ocibake::test;
 using json = nlohmann::json;
 
 namespace {
@@ -34,7 +34,7 @@ json pyyaml(const std::string& doc) {
 }
 
 /// The error `doc` gives: "LINE:COLUMN: MESSAGE".
-std::string error_of(const std::string& doc) {
+std::string yaml_error_of(const std::string& doc) {
     try {
         json j = parse_yaml_subset(doc);
         FAIL("no error; read as " << j.dump());
@@ -347,13 +347,13 @@ TEST_CASE("yaml subset: what lies outside it is an error at its line and column"
     };
     for (const auto& [doc, message] : cases) {
         INFO("document:\n" << doc);
-        CHECK(error_of(doc) == message);
+        CHECK(yaml_error_of(doc) == message);
     }
     std::string deep;
     for (int i = 0; i < 100; ++i) {
         deep += std::string(static_cast<std::size_t>(i) * 2, ' ') + "- \n";
     }
-    CHECK(error_of(deep + std::string(200, ' ') + "x\n")
+    CHECK(yaml_error_of(deep + std::string(200, ' ') + "x\n")
               .find("found nesting deeper than 64 "
                     "levels") != std::string::npos);
 }
