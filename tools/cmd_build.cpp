@@ -216,7 +216,9 @@ std::optional<registry::PushResult> push_built(const BuildFlags& f, BuildResult&
     std::unique_ptr<BlobProgress> bars = s.blob_bars();
     NoticesOn above_bars(s.notices, nullptr, bars.get());
     auto pushed = push_or_rebuild(store, result, options, f.recipe, parse_refs(f.push),
-                                  s.registry.options(bars.get()));
+                                  s.registry.options(bars.get()), [](const std::string& why) {
+                                      std::fprintf(stderr, "ocibake: warning: %s\n", why.c_str());
+                                  });
     if (bars) {
         bars->clear();
     }

@@ -5,8 +5,6 @@
 
 #include <cstdio>
 #include <iostream>
-#include <map>
-#include <set>
 
 namespace ocibake::cli {
 
@@ -235,41 +233,6 @@ std::optional<rc::ExportReport> RemoteCacheFlags::write(const BuildResult& resul
         return std::nullopt;
     }
     return export_cache(result, to, options);
-}
-
-registry::PushResult push_or_rebuild(const Store& store, BuildResult& result, BuildOptions options,
-                                     const std::string& recipe,
-                                     const std::vector<registry::Reference>& refs,
-                                     const registry::Options& registry) {
-    std::map<Digest, std::string> missing;
-    try {
-        return registry::push_image(store, result.image, refs, registry);
-    } catch (const Error& e) {
-        missing = remote_cache_missing(result, options);
-        if (missing.empty()) {
-            throw;
-        }
-        std::fprintf(stderr,
-                     "ocibake: warning: the push failed (%s): %zu layer(s) the remote cache "
-                     "served are not there as it said; building them\n",
-                     e.what(), missing.size());
-    }
-    options.cache_from_ignore.insert(missing.begin(), missing.end());
-    std::set<Digest> built;
-    for (const auto& l : result.layers) {
-        if (l.cache == CacheStatus::built) {
-            built.insert(l.layer.descriptor.digest);
-        }
-    }
-    result = build_recipe_file(recipe, options);
-    for (auto& l : result.layers) {
-        // What this command did: a layer the first build made is found in the cache by the
-        // second.
-        if (l.cache == CacheStatus::hit && built.count(l.layer.descriptor.digest) != 0) {
-            l.cache = CacheStatus::built;
-        }
-    }
-    return registry::push_image(store, result.image, refs, registry);
 }
 
 void print_remote_cache(const BuildResult& result, const std::optional<rc::ExportReport>& wrote,

@@ -31,12 +31,4 @@ void print_remote_cache(const BuildResult& result,
                         const std::optional<remote_cache::ExportReport>& wrote, bool as_json,
                         bool quiet);
 
-/// build --push: pushes the image; when that fails and the remote cache served layers
-/// whose blobs are gone (or not of their size), builds again without them (a warning
-/// each) and pushes that. `result` is then the second build's.
-registry::PushResult push_or_rebuild(const Store& store, BuildResult& result, BuildOptions options,
-                                     const std::string& recipe,
-                                     const std::vector<registry::Reference>& refs,
-                                     const registry::Options& registry);
-
 } // namespace ocibake::cli

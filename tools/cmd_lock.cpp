@@ -153,6 +153,13 @@ struct LockFlags {
     std::vector<std::string> stand_ins;
 };
 
+/// --only and --security-only: which pins `lock --update` moves, or `outdated` looks at.
+void add_selection(CLI::App* command, LockOptions& options, const std::string& only,
+                   const std::string& security_only) {
+    command->add_option("--only", options.only, only);
+    command->add_flag("--security-only", options.security_only, security_only);
+}
+
 /// One line per input of the new lock.
 void print_lock_inputs(const Lock& lock) {
     if (lock.base) {
@@ -258,11 +265,10 @@ Command add_lock(CLI::App& app, Shared& s) {
     lock->add_flag("--update", f->options.update,
                    "Move the pins to what the registry, apt sources and indexes offer now "
                    "(without it, a lock that answers the recipe is left as it is)");
-    lock->add_option("--only", f->options.only,
-                     "With --update: move only this apt package, source package, wheel or base "
-                     "reference (repeatable), and what must move with it");
-    lock->add_flag("--security-only", f->options.security_only,
-                   "With --update: move only apt packages a security suite updates");
+    add_selection(lock, f->options,
+                  "With --update: move only this apt package, source package, wheel or base "
+                  "reference (repeatable), and what must move with it",
+                  "With --update: move only apt packages a security suite updates");
     lock->add_flag("--dry-run", f->options.dry_run, "Print what would change; write nothing");
     lock->add_option("--stand-in", f->stand_ins,
                      "PACKAGE=ARCHIVE: leave the layer that provides this installer package's "
@@ -279,12 +285,11 @@ Command add_outdated(CLI::App& app, Shared& s) {
                     "writes nothing");
     outdated->add_option("recipe", f->recipe, "The recipe (.toml)")->required();
     s.add_json(outdated, "Print the diff as JSON");
-    outdated->add_option("--only", f->options.only,
-                         "Look only at this apt package, source package, wheel or base "
-                         "reference (repeatable), and what must move with it");
-    outdated->add_flag("--security-only", f->options.security_only,
-                       "Look only at apt packages a security suite updates (wheels and the "
-                       "base are kept as the lock pins them)");
+    add_selection(outdated, f->options,
+                  "Look only at this apt package, source package, wheel or base reference "
+                  "(repeatable), and what must move with it",
+                  "Look only at apt packages a security suite updates (wheels and the base are "
+                  "kept as the lock pins them)");
     s.add_cache_dir(outdated);
     s.registry.add_to(outdated);
     outdated->footer(kExitCodes);

@@ -23,15 +23,10 @@ struct TestArgs {
     registry::Options registry;
 };
 
-bool ends_with(const std::string& text, const std::string& suffix) {
-    return text.size() >= suffix.size() &&
-           text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 int test_image(const TestArgs& a) {
     std::string recipe_path = a.recipe;
     std::string image = a.target;
-    bool recipe_mode = a.recipe.empty() && ends_with(a.target, ".toml");
+    bool recipe_mode = a.recipe.empty() && a.target.ends_with(".toml");
     if (recipe_mode) {
         recipe_path = a.target;
     } else if (a.recipe.empty()) {

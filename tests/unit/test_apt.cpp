@@ -269,12 +269,12 @@ TEST_CASE("an index that decompresses to nothing is an empty index") {
     // gzip -n of no bytes.
     const unsigned char gz[] = {0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03,
                                 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
-    CHECK(detail::decompress(std::string_view(reinterpret_cast<const char*>(xz), sizeof xz),
-                             "Packages.xz") == "");
-    CHECK(detail::decompress(std::string_view(reinterpret_cast<const char*>(gz), sizeof gz),
-                             "Packages.gz") == "");
-    CHECK(detail::decompress("", "Packages") == "");
-    CHECK(detail::decompress("Package: a\n", "Packages") == "Package: a\n");
+    CHECK(apt::detail::decompress(std::string_view(reinterpret_cast<const char*>(xz), sizeof xz),
+                                  "Packages.xz") == "");
+    CHECK(apt::detail::decompress(std::string_view(reinterpret_cast<const char*>(gz), sizeof gz),
+                                  "Packages.gz") == "");
+    CHECK(apt::detail::decompress("", "Packages") == "");
+    CHECK(apt::detail::decompress("Package: a\n", "Packages") == "Package: a\n");
 }
 
 TEST_CASE("security suites: by the suite's name, the Release's Suite, Codename or Label") {
@@ -326,13 +326,13 @@ TEST_CASE("clearsigned text and armored keys are read without any crypto of our 
     std::string message = "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nSuite: x\n"
                           "- -----not a header\nEnd: y\n-----BEGIN PGP SIGNATURE-----\n\nabc\n"
                           "-----END PGP SIGNATURE-----\n";
-    CHECK(detail::clearsigned_text(message) == "Suite: x\n-----not a header\nEnd: y\n");
+    CHECK(apt::detail::clearsigned_text(message) == "Suite: x\n-----not a header\nEnd: y\n");
     // "hello" in base64 is aGVsbG8=.
-    auto key = detail::dearmor("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\naGVs\nbG8=\n=abcd\n"
-                               "-----END PGP PUBLIC KEY BLOCK-----\n");
+    auto key = apt::detail::dearmor("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\naGVs\nbG8=\n=abcd\n"
+                                    "-----END PGP PUBLIC KEY BLOCK-----\n");
     REQUIRE(key);
     CHECK(*key == "hello");
-    CHECK(!detail::dearmor("\x99\x01binary"));
+    CHECK(!apt::detail::dearmor("\x99\x01binary"));
 }
 
 TEST_CASE("package requests: name, architecture, version") {
@@ -652,7 +652,7 @@ if [ "$1" = "configure" ]; then
 	update-alternatives --remove rcp /usr/bin/scp
 fi
 )";
-    auto decls = detail::parse_alternatives(postinst);
+    auto decls = apt::detail::parse_alternatives(postinst);
     REQUIRE(decls.size() == 2);
     CHECK(decls[0].link == "/usr/bin/awk");
     CHECK(decls[0].name == "awk");
@@ -664,7 +664,7 @@ fi
     CHECK(decls[1].name == "which");
     CHECK(decls[1].path == "/usr/bin/which.debianutils");
     // libopenblas0-pthread's (Debian 12): the BLAS that users of rules_distroless miss.
-    decls = detail::parse_alternatives(
+    decls = apt::detail::parse_alternatives(
         "update-alternatives --install /usr/lib/x86_64-linux-gnu/libblas.so.3 \\\n"
         "                    libblas.so.3-x86_64-linux-gnu \\\n"
         "\t            /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3 100\n");
@@ -680,25 +680,25 @@ TEST_CASE("alternatives: the administrative files read and written as update-alt
     int checked = 0;
     for (const auto& f : fs::directory_iterator("/var/lib/dpkg/alternatives")) {
         std::string text = ocibake::test::read_file(f.path());
-        auto group = detail::parse_alt_admin(text);
+        auto group = apt::detail::parse_alt_admin(text);
         INFO(f.path());
         REQUIRE(group);
-        CHECK(detail::alt_admin_text(*group) == text);
+        CHECK(apt::detail::alt_admin_text(*group) == text);
         ++checked;
     }
     CHECK(checked > 3);
 }
 
 TEST_CASE("alternatives: links, auto mode at the highest priority, a recipe's choice") {
-    detail::ImageView view;
+    apt::detail::ImageView view;
     for (const char* p : {"usr", "usr/bin", "usr/lib", "etc"}) {
-        view[p].type = detail::ImageNode::Type::directory;
+        view[p].type = apt::detail::ImageNode::Type::directory;
     }
     for (const char* p :
          {"usr/bin/mawk", "usr/bin/gawk", "usr/lib/blas.so", "usr/lib/openblas.so"}) {
-        view[p].type = detail::ImageNode::Type::file;
+        view[p].type = apt::detail::ImageNode::Type::file;
     }
-    std::vector<detail::AltDecl> declared = {
+    std::vector<apt::detail::AltDecl> declared = {
         {"/usr/bin/awk", "awk", "/usr/bin/mawk", 5, {{"/usr/bin/nawk", "nawk", "/usr/bin/mawk"}}},
         {"/usr/bin/awk", "awk", "/usr/bin/gawk", 10, {{"/usr/bin/nawk", "nawk", "/usr/bin/gawk"}}},
         {"/usr/bin/awk", "awk", "/usr/bin/missing", 99, {}},
@@ -710,7 +710,7 @@ TEST_CASE("alternatives: links, auto mode at the highest priority, a recipe's ch
     blas.name = "libblas.so.3";
     blas.path = "/usr/lib/blas.so";
     std::vector<AlternativeChoice> chosen(1, blas);
-    auto out = detail::alternative_entries(below, view, declared, chosen, {});
+    auto out = apt::detail::alternative_entries(below, view, declared, chosen, {});
     CHECK(entry_at(out, "usr/bin/awk").link_target == "/etc/alternatives/awk");
     CHECK(entry_at(out, "etc/alternatives/awk").link_target == "/usr/bin/gawk");
     CHECK(entry_at(out, "etc/alternatives/nawk").link_target == "/usr/bin/gawk");
@@ -726,14 +726,14 @@ TEST_CASE("alternatives: links, auto mode at the highest priority, a recipe's ch
     editor.name = "editor";
     editor.path = "/usr/bin/mawk";
     chosen.assign(1, editor);
-    CHECK(error_of([&] { detail::alternative_entries(below, view, {}, chosen, {}); }).what ==
+    CHECK(error_of([&] { apt::detail::alternative_entries(below, view, {}, chosen, {}); }).what ==
           "r.toml:9:3: error: no package of this layer or below declares the alternative "
           "'editor'\nhint: give its 'link' (and 'priority') to declare it here");
 }
 
 TEST_CASE("accounts: base-passwd's masters, shadow entries, declared users and groups") {
     ImageFacts below;
-    detail::ImageView view;
+    apt::detail::ImageView view;
     std::map<std::string, std::string> masters = {
         {"usr/share/base-passwd/passwd.master",
          "root:*:0:0:root:/root:/bin/bash\nnobody:*:65534:65534:nobody:/nonexistent:/usr/sbin/"
@@ -753,7 +753,7 @@ TEST_CASE("accounts: base-passwd's masters, shadow entries, declared users and g
     jovyan.groups = {"shadow"};
     jovyan.shell = "/bin/bash";
     jovyan.home = "/home/jovyan";
-    auto out = detail::account_entries(below, view, masters, {sshd, jovyan}, {});
+    auto out = apt::detail::account_entries(below, view, masters, {sshd, jovyan}, {});
     CHECK(entry_at(out, "etc/passwd").content ==
           "root:x:0:0:root:/root:/bin/bash\n"
           "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
@@ -768,7 +768,7 @@ TEST_CASE("accounts: base-passwd's masters, shadow entries, declared users and g
     CHECK(entry_at(out, "etc/gshadow").content ==
           "root:*::\nshadow:*::jovyan\nnogroup:*::\nusers:*::\n");
     // Nothing to do, nothing written.
-    CHECK(detail::account_entries(below, view, {}, {}, {}).empty());
+    CHECK(apt::detail::account_entries(below, view, {}, {}, {}).empty());
     // Names and ids that are taken.
     below.files["etc/passwd"] = "root:x:0:0:root:/root:/bin/bash\n";
     below.files["etc/group"] = "root:x:0:\n";
@@ -776,16 +776,16 @@ TEST_CASE("accounts: base-passwd's masters, shadow entries, declared users and g
     clash.where = {"r.toml", 4, 1};
     clash.name = "toor";
     clash.uid = 0;
-    CHECK(error_of([&] { detail::account_entries(below, view, {}, {clash}, {}); }).what ==
+    CHECK(error_of([&] { apt::detail::account_entries(below, view, {}, {clash}, {}); }).what ==
           "r.toml:4:1: error: gid 0 is group 'root' in the image below, so it cannot be 'toor'");
     clash.gid = 5;
-    CHECK(error_of([&] { detail::account_entries(below, view, {}, {clash}, {}); }).what ==
+    CHECK(error_of([&] { apt::detail::account_entries(below, view, {}, {clash}, {}); }).what ==
           "r.toml:4:1: error: uid 0 is user 'root' in the image below, so it cannot be 'toor'");
     clash.name = "root";
     clash.uid = 7;
     clash.gid.reset();
     clash.group = "root";
-    CHECK(error_of([&] { detail::account_entries(below, view, {}, {clash}, {}); }).what ==
+    CHECK(error_of([&] { apt::detail::account_entries(below, view, {}, {clash}, {}); }).what ==
           "r.toml:4:1: error: user 'root' is uid 0 in the image below, not 7");
 }
 
@@ -1078,7 +1078,7 @@ TEST_CASE("certificates: OpenSSL's subject hashes, as this machine's /etc/ssl/ce
         if (name.size() != 10 || name[8] != '.' || !f.is_symlink()) {
             continue;
         }
-        auto hash = detail::subject_hash(ocibake::test::read_file(f.path()));
+        auto hash = apt::detail::subject_hash(ocibake::test::read_file(f.path()));
         REQUIRE(hash);
         char expected[16];
         std::snprintf(expected, sizeof expected, "%08lx", *hash);
@@ -1086,5 +1086,5 @@ TEST_CASE("certificates: OpenSSL's subject hashes, as this machine's /etc/ssl/ce
         ++checked;
     }
     CHECK(checked > 100);
-    CHECK(!detail::subject_hash("not a certificate"));
+    CHECK(!apt::detail::subject_hash("not a certificate"));
 }

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -184,6 +185,18 @@ std::map<Digest, std::string> remote_cache_missing(const BuildResult& result,
 std::map<Digest, std::string> remote_cache_missing(const BuildResult& result,
                                                    const BuildOptions& options,
                                                    const registry::Reference& ref);
+
+/// `build --push`: pushes the built image to `refs`. When that fails and the remote cache
+/// served layers whose blobs are gone (or not of their size, remote_cache_missing()),
+/// `warn` is told so ("the push failed (...): N layer(s) the remote cache served are not
+/// there as it said; building them"), `recipe` is built again without those entries
+/// (BuildOptions::cache_from_ignore) and that image pushed; `result` is then the second
+/// build's, its layers the first build made counted as built. Any other failure is thrown.
+registry::PushResult push_or_rebuild(const Store& store, BuildResult& result, BuildOptions options,
+                                     const std::filesystem::path& recipe,
+                                     const std::vector<registry::Reference>& refs,
+                                     const registry::Options& registry,
+                                     const std::function<void(const std::string&)>& warn);
 
 /// `ocibake lock`: makes the recipe's lock answer the recipe (docs/lock.md). Without
 /// `update`, entries that still answer it are kept as they are (nothing is resolved for

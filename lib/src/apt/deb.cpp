@@ -80,9 +80,8 @@ la_ssize_t deb_inner_read(archive*, void* data, const void** out) {
     la_ssize_t n = archive_read_data(self->outer_.get(), inner->buffer, sizeof inner->buffer);
     if (n < 0) {
         if (!self->error_) {
-            const char* msg = archive_error_string(self->outer_.get());
             self->error_ = std::make_exception_ptr(
-                Error(ErrorKind::integrity, self->what_ + ": " + (msg ? msg : "libarchive error")));
+                ocibake::detail::archive_error(self->outer_.get(), self->what_));
         }
         return -1;
     }
@@ -106,10 +105,8 @@ la_ssize_t deb_xz_read(archive*, void* data, const void** out) {
             la_ssize_t n = archive_read_data(self->outer_.get(), xz.in.get(), 1 << 16);
             if (n < 0) {
                 if (!self->error_) {
-                    const char* msg = archive_error_string(self->outer_.get());
                     self->error_ = std::make_exception_ptr(
-                        Error(ErrorKind::integrity,
-                              self->what_ + ": " + (msg ? msg : "libarchive error")));
+                        ocibake::detail::archive_error(self->outer_.get(), self->what_));
                 }
                 return -1;
             }

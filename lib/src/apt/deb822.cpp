@@ -12,32 +12,7 @@ namespace ocibake::apt {
 
 using detail::trim;
 
-namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return detail::ascii_lower(x) == detail::ascii_lower(y);
-           });
-}
-
-} // namespace
-
 namespace detail {
-
-std::string_view trim(std::string_view s) {
-    auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-    while (!s.empty() && blank(s.front())) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && blank(s.back())) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
-
-char ascii_lower(char c) noexcept {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
 
 std::vector<std::string> words(std::string_view text) {
     std::vector<std::string> out;
@@ -126,7 +101,7 @@ void for_each_paragraph(std::string_view text, std::string_view origin,
 
 std::string_view RawParagraph::get(std::string_view name) const {
     for (const auto& [k, v] : fields) {
-        if (iequals(k, name)) {
+        if (ocibake::detail::ascii_iequals(k, name)) {
             return v;
         }
     }
@@ -134,15 +109,16 @@ std::string_view RawParagraph::get(std::string_view name) const {
 }
 
 bool RawParagraph::has(std::string_view name) const {
-    return std::any_of(fields.begin(), fields.end(),
-                       [&](const auto& f) { return iequals(f.first, name); });
+    return std::any_of(fields.begin(), fields.end(), [&](const auto& f) {
+        return ocibake::detail::ascii_iequals(f.first, name);
+    });
 }
 
 } // namespace detail
 
 std::optional<std::string_view> Paragraph::find(std::string_view name) const {
     for (const auto& [k, v] : fields) {
-        if (iequals(k, name)) {
+        if (ocibake::detail::ascii_iequals(k, name)) {
             return std::string_view(v);
         }
     }
@@ -252,8 +228,9 @@ Release parse_release(std::string_view text, std::string_view origin) {
                                                       "' is not a date");
             }
         }
-        r.by_hash = iequals(trim(p.get("Acquire-By-Hash")), "yes");
-        r.all_in_arch_indexes = iequals(trim(p.get("No-Support-for-Architecture-all")), "Packages");
+        r.by_hash = ocibake::detail::ascii_iequals(trim(p.get("Acquire-By-Hash")), "yes");
+        r.all_in_arch_indexes = ocibake::detail::ascii_iequals(
+            trim(p.get("No-Support-for-Architecture-all")), "Packages");
         r.architectures = detail::words(p.get("Architectures"));
         r.components = detail::words(p.get("Components"));
         std::string_view list = p.get("SHA256");

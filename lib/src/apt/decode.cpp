@@ -8,7 +8,6 @@ namespace {
 
 using ocibake::detail::Buffer;
 
-constexpr std::size_t kChannelBytes = 8u << 20;
 constexpr std::size_t kEntryCost = 512;
 
 } // namespace
@@ -17,53 +16,12 @@ std::string describe(const LockedPackage& p) {
     return "package " + p.name + " " + p.version + " (" + p.arch + ")";
 }
 
-bool Channel::push(Event&& event, std::size_t bytes) {
-    std::unique_lock lock(mutex_);
-    space_.wait(lock, [&] { return bytes_ < kChannelBytes || cancelled_; });
-    if (cancelled_) {
-        return false;
-    }
-    bytes_ += bytes;
-    queue_.emplace_back(std::move(event), bytes);
-    ready_.notify_one();
-    return true;
-}
-
-void Channel::close(std::exception_ptr error) {
-    std::lock_guard lock(mutex_);
-    closed_ = true;
-    error_ = error;
-    ready_.notify_all();
-}
-
-void Channel::cancel() {
-    std::lock_guard lock(mutex_);
-    cancelled_ = true;
-    space_.notify_all();
-}
-
-bool Channel::pop(Event& event) {
-    std::unique_lock lock(mutex_);
-    ready_.wait(lock, [&] { return !queue_.empty() || closed_; });
-    if (!queue_.empty()) {
-        event = std::move(queue_.front().first);
-        bytes_ -= queue_.front().second;
-        queue_.pop_front();
-        space_.notify_one();
-        return true;
-    }
-    if (error_) {
-        std::rethrow_exception(error_);
-    }
-    return false;
-}
-
 Decoders::Decoders(const Store& store, const std::vector<LockedPackage>& packages, unsigned threads,
                    ocibake::detail::BufferPool& buffers,
                    const std::vector<std::shared_future<void>>* ready)
     : store_(store), packages_(packages), buffers_(buffers), ready_(ready), xz_threads_(threads) {
     for (std::size_t i = 0; i < packages.size(); ++i) {
-        channels_.push_back(std::make_unique<Channel>());
+        channels_.push_back(std::make_unique<Channel>(kChannelBytes));
     }
     window_ = threads + 2;
     unsigned n = std::max(1u, std::min<unsigned>(threads, static_cast<unsigned>(packages.size())));

@@ -7,12 +7,12 @@
 #pragma once
 
 #include "apt/deb.hpp"
+#include "common/bounded_queue.hpp"
 #include "layer/stream.hpp"
 #include "ocibake/lock.hpp"
 
 #include <condition_variable>
 #include <cstddef>
-#include <deque>
 #include <exception>
 #include <future>
 #include <map>
@@ -40,25 +40,12 @@ struct Event {
     ocibake::detail::Buffer data;
 };
 
-/// A bounded queue from one decoder to the writer.
-class Channel {
-public:
-    /// Blocks while the channel is full; false when the writer has given up.
-    bool push(Event&& event, std::size_t bytes);
-    void close(std::exception_ptr error = nullptr);
-    void cancel();
-    /// The next event; false at the end. Rethrows the decoder's error.
-    bool pop(Event& event);
+/// A bounded queue (of kChannelBytes, each event weighing its bytes) from one decoder to
+/// the writer; the decoder's error is thrown by pop().
+using Channel = ocibake::detail::BoundedQueue<Event>;
 
-private:
-    std::mutex mutex_;
-    std::condition_variable space_, ready_;
-    std::deque<std::pair<Event, std::size_t>> queue_;
-    std::size_t bytes_ = 0;
-    bool closed_ = false;
-    bool cancelled_ = false;
-    std::exception_ptr error_;
-};
+/// How many bytes of events one channel holds before its decoder waits.
+inline constexpr std::size_t kChannelBytes = 8u << 20;
 
 /// Worker threads decoding packages in order, at most `window` ahead of the writer.
 class Decoders {

@@ -1,95 +1,10 @@
-// Signature checks with gpgv (as apt does it), and running programs.
+// Signature checks with gpgv (as apt does it).
 #include "apt/internal.hpp"
 #include "common/fs.hpp"
-
-#include <array>
-#include <cerrno>
-#include <cstring>
-#include <fcntl.h>
-#include <poll.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-extern char** environ;
 
 namespace ocibake::apt::detail {
 
 namespace fs = std::filesystem;
-
-namespace {
-
-using ocibake::detail::UniqueFd;
-
-struct Pipe {
-    UniqueFd read, write;
-};
-
-Pipe make_pipe() {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) {
-        ocibake::detail::throw_errno(ErrorKind::io, "pipe", errno);
-    }
-    return {UniqueFd(fds[0]), UniqueFd(fds[1])};
-}
-
-} // namespace
-
-ProgramResult run_program(const std::vector<std::string>& argv) {
-    Pipe out = make_pipe();
-    Pipe err = make_pipe();
-    posix_spawn_file_actions_t actions;
-    ::posix_spawn_file_actions_init(&actions);
-    std::unique_ptr<posix_spawn_file_actions_t, void (*)(posix_spawn_file_actions_t*)> guard(
-        &actions, [](posix_spawn_file_actions_t* a) { ::posix_spawn_file_actions_destroy(a); });
-    ::posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    ::posix_spawn_file_actions_adddup2(&actions, out.write.get(), 1);
-    ::posix_spawn_file_actions_adddup2(&actions, err.write.get(), 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) {
-        args.push_back(const_cast<char*>(a.c_str()));
-    }
-    args.push_back(nullptr);
-    pid_t pid = 0;
-    int rc = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-    if (rc != 0) {
-        throw Error(ErrorKind::input, "cannot run " + argv[0] + ": " + std::strerror(rc));
-    }
-    out.write.reset();
-    err.write.reset();
-    ProgramResult result;
-    std::array<pollfd, 2> fds{{{out.read.get(), POLLIN, 0}, {err.read.get(), POLLIN, 0}}};
-    int open = 2;
-    char buffer[65536];
-    while (open > 0) {
-        if (::poll(fds.data(), fds.size(), -1) < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            break;
-        }
-        for (std::size_t i = 0; i < fds.size(); ++i) {
-            if (fds[i].fd < 0 || (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) {
-                continue;
-            }
-            ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
-            if (n < 0 && errno == EINTR) {
-                continue;
-            }
-            if (n <= 0) {
-                fds[i].fd = -1;
-                --open;
-            } else {
-                (i == 0 ? result.out : result.err).append(buffer, static_cast<std::size_t>(n));
-            }
-        }
-    }
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return result;
-}
 
 std::string clearsigned_text(std::string_view message) {
     constexpr std::string_view begin = "-----BEGIN PGP SIGNED MESSAGE-----";

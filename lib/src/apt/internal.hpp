@@ -1,6 +1,8 @@
 // Internal: helpers of the apt module. Not installed.
 #pragma once
 
+#include "common/process.hpp"
+#include "common/strings.hpp"
 #include "ocibake/apt.hpp"
 
 #include <filesystem>
@@ -12,10 +14,8 @@
 
 namespace ocibake::apt::detail {
 
-char ascii_lower(char c) noexcept;
-
-/// `s` without leading and trailing blanks (space, tab, CR, LF).
-std::string_view trim(std::string_view s);
+using ocibake::detail::ascii_lower;
+using ocibake::detail::trim;
 
 /// Whitespace-separated words.
 std::vector<std::string> words(std::string_view text);
@@ -33,16 +33,9 @@ struct RawParagraph {
 void for_each_paragraph(std::string_view text, std::string_view origin,
                         const std::function<void(const RawParagraph&)>& fn);
 
-/// What a program run printed, and how it ended.
-struct ProgramResult {
-    int exit_code = -1; ///< 128 + signal when killed
-    std::string out;
-    std::string err;
-};
-
-/// Runs `argv` (no shell), stdin from /dev/null, capturing stdout and stderr.
-/// Error(input) naming the program when it cannot be started.
-ProgramResult run_program(const std::vector<std::string>& argv);
+/// Programs (gpgv) are run by common/process.hpp's run_program().
+using ocibake::detail::ProgramResult;
+using ocibake::detail::run_program;
 
 /// Decompresses a whole gzip, xz, bzip2 or zstd (or plain) buffer with libarchive's raw
 /// reader; one that decompresses to nothing gives "". Error(integrity) naming `origin`.

@@ -3,6 +3,7 @@
 // elf/readelflib.c, elf/cache.c (save_cache) and sysdeps/generic/dl-cache.h; the result
 // is tested against `ldconfig -r` on the same tree.
 #include "apt/ldcache.hpp"
+#include "common/strings.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -432,15 +433,6 @@ std::string resolve_in(const ImageView& view, const std::string& path) {
 
 namespace {
 
-std::string trim(std::string s) {
-    std::size_t a = s.find_first_not_of(" \t\r");
-    if (a == std::string::npos) {
-        return {};
-    }
-    std::size_t b = s.find_last_not_of(" \t\r");
-    return s.substr(a, b - a + 1);
-}
-
 std::string content_of(const ImageView& view, const std::string& path) {
     std::string real = resolve_in(view, path);
     auto it = view.find(real);
@@ -464,12 +456,12 @@ void parse_conf(const ImageView& view, const std::string& file, std::vector<std:
         if (std::size_t hash = line.find('#'); hash != std::string::npos) {
             line.erase(hash);
         }
-        line = trim(line);
+        line = ocibake::detail::trim(line, " \t\r");
         if (line.empty()) {
             continue;
         }
         if (line.starts_with("include") && line.size() > 7 && (line[7] == ' ' || line[7] == '\t')) {
-            std::string rest = trim(line.substr(8));
+            std::string rest(ocibake::detail::trim(line.substr(8), " \t\r"));
             std::size_t start = 0;
             while (start < rest.size()) {
                 std::size_t end = rest.find_first_of(" \t", start);

@@ -17,12 +17,6 @@ using ocibake::detail::BufferPool;
 using ocibake::detail::ChunkStream;
 using ocibake::detail::TarWriter;
 
-bool same_name(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return ascii_lower(x) == ascii_lower(y);
-           });
-}
-
 /// Files whose content the state layer needs: the linker's configuration, base-passwd's
 /// master files, the certificates.
 bool keeps_content(const std::string& dpkg_path) {
@@ -107,7 +101,7 @@ PackageMeta meta_of(const std::string& control, const std::string& what) {
     });
     auto field = [&](std::string_view key) {
         for (const auto& [k, v] : m.fields) {
-            if (same_name(k, key)) {
+            if (ocibake::detail::ascii_iequals(k, key)) {
                 return v;
             }
         }
@@ -229,7 +223,6 @@ struct PartWriter::Impl {
     void unpack(std::size_t i, TarWriter& tar, ChunkStream& stream, DebInfo& info) {
         Channel& channel = decoders.reach(i);
         Unpacked& u = unpacked[i];
-        Event event;
         bool writing = false;
         std::uint64_t left = 0;
         std::uint64_t size = 0;
@@ -254,7 +247,8 @@ struct PartWriter::Impl {
             writing = false;
         };
         bool control = false;
-        while (channel.pop(event)) {
+        while (std::optional<Event> next = channel.pop()) {
+            Event& event = *next;
             switch (event.kind) {
             case Event::Kind::control:
                 take_control(i, std::move(event.control));

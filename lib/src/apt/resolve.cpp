@@ -10,6 +10,7 @@
 // Preferred versions (a lock's pins) are tried before the others; resolve() drops the
 // preferences that make a resolution fail, a few related ones at a time.
 #include "apt/internal.hpp"
+#include "common/strings.hpp"
 
 #include <algorithm>
 #include <deque>
@@ -83,20 +84,12 @@ bool satisfies_relation(const std::string& native, const std::string& depender_a
     return arch_ok(native, depender_arch, r.arch, *p.arch, *p.multi_arch) && matches(r, p);
 }
 
-std::string join(const std::vector<std::string>& items, const std::string& sep) {
-    std::string out;
-    for (const auto& i : items) {
-        out += (out.empty() ? "" : sep) + i;
-    }
-    return out;
-}
-
 std::string dependency_text(const Dependency& dep) {
     std::vector<std::string> parts;
     for (const Relation& r : dep) {
         parts.push_back(r.str());
     }
-    return join(parts, " | ");
+    return ocibake::detail::join(parts, " | ");
 }
 
 int priority_rank(const std::string& priority) {
@@ -214,7 +207,7 @@ private:
             id = s.parent;
         }
         std::reverse(parts.begin(), parts.end());
-        return join(parts, " -> ");
+        return ocibake::detail::join(parts, " -> ");
     }
 
     [[noreturn]] void unsatisfiable(std::size_t id, const std::string& what,
@@ -369,14 +362,16 @@ private:
                 throw Error(ErrorKind::input,
                             "package '" + request.name + "'" + at +
                                 " is virtual: it is provided by " +
-                                join(std::vector<std::string>(names.begin(), names.end()), ", ") +
+                                ocibake::detail::join(
+                                    std::vector<std::string>(names.begin(), names.end()), ", ") +
                                 "; name the one to install");
             }
             std::vector<std::string> near = near_names(request.name);
-            throw Error(
-                ErrorKind::input,
-                "unknown package '" + request.name + "'" + at + ": no apt source has it" +
-                    (near.empty() ? std::string() : " (did you mean " + join(near, ", ") + "?)"));
+            throw Error(ErrorKind::input,
+                        "unknown package '" + request.name + "'" + at + ": no apt source has it" +
+                            (near.empty()
+                                 ? std::string()
+                                 : " (did you mean " + ocibake::detail::join(near, ", ") + "?)"));
         }
         if (fitting.empty()) {
             std::set<std::string> archs;
@@ -386,7 +381,9 @@ private:
             throw Error(ErrorKind::input,
                         "package '" + request.name + "'" + at + " is not available for " + arch +
                             " (the sources have it for " +
-                            join(std::vector<std::string>(archs.begin(), archs.end()), ", ") + ")");
+                            ocibake::detail::join(
+                                std::vector<std::string>(archs.begin(), archs.end()), ", ") +
+                            ")");
         }
         const Candidate* chosen = nullptr;
         if (!request.version.empty()) {
@@ -403,7 +400,8 @@ private:
                 }
                 throw Error(ErrorKind::input, "package '" + request.name + "'" + at +
                                                   ": no apt source has version " + request.version +
-                                                  " (they have " + join(have, ", ") + ")");
+                                                  " (they have " +
+                                                  ocibake::detail::join(have, ", ") + ")");
             }
         } else {
             preferred_first(fitting);
@@ -469,9 +467,11 @@ private:
         preferred_first(out);
         if (out.empty()) {
             if (!wrong_version.empty()) {
-                why_not = "the sources have " + r.name + " " + join(wrong_version, ", ") + " only";
+                why_not = "the sources have " + r.name + " " +
+                          ocibake::detail::join(wrong_version, ", ") + " only";
             } else if (!wrong_arch.empty()) {
-                why_not = "the sources have " + r.name + " " + join(wrong_arch, ", ") +
+                why_not = "the sources have " + r.name + " " +
+                          ocibake::detail::join(wrong_arch, ", ") +
                           ", which cannot satisfy a dependency of a " + depender + " package";
             } else {
                 why_not = "no apt source has " + r.name;
@@ -577,7 +577,7 @@ private:
         }
         if (required) {
             std::string what = "depends on " + dependency_text(dep);
-            unsatisfiable(id, what, join(reasons, "; and "));
+            unsatisfiable(id, what, ocibake::detail::join(reasons, "; and "));
         }
         return false;
     }

@@ -3,6 +3,7 @@
 // The comparison is dpkg's own algorithm (lib/dpkg/version.c: dpkg_version_compare and
 // verrevcmp), written again here and tested against `dpkg --compare-versions`.
 #include "apt/internal.hpp"
+#include "common/names.hpp"
 #include "ocibake/apt.hpp"
 
 #include <cctype>
@@ -184,22 +185,12 @@ std::string version_problem(std::string_view version) {
     return {};
 }
 
+constexpr ocibake::detail::Named<Op> op_names[] = {
+    {Op::any, ""}, {Op::lt, "<<"}, {Op::le, "<="}, {Op::eq, "="}, {Op::ge, ">="}, {Op::gt, ">>"},
+};
+
 const char* to_string(Op op) noexcept {
-    switch (op) {
-    case Op::any:
-        return "";
-    case Op::lt:
-        return "<<";
-    case Op::le:
-        return "<=";
-    case Op::eq:
-        return "=";
-    case Op::ge:
-        return ">=";
-    case Op::gt:
-        return ">>";
-    }
-    return "";
+    return ocibake::detail::name_of(op_names, op, "");
 }
 
 bool satisfies(std::string_view version, Op op, std::string_view wanted) {

@@ -6,6 +6,7 @@
 #include "build/image_key.hpp"
 #include "build/python_layers.hpp"
 #include "build/steps.hpp"
+#include "common/names.hpp"
 #include "common/thread_pool.hpp"
 #include "layer/pipeline.hpp"
 
@@ -15,6 +16,7 @@
 #include <cstdlib>
 #include <future>
 #include <nlohmann/json.hpp>
+#include <set>
 
 namespace ocibake {
 
@@ -264,21 +266,19 @@ apt::ImageFacts detail::base_facts(Store& store, const std::vector<LayerResult>&
     });
 }
 
+/// The cache column of a build's layer table (shorter than to_string(CacheStatus)).
+constexpr detail::Named<CacheStatus, std::string_view> cache_words[] = {
+    {CacheStatus::hit, "cached"},
+    {CacheStatus::verified, "verified"},
+    {CacheStatus::built, "built"},
+    {CacheStatus::remote, "remote"},
+};
+
 std::string_view LayerReport::cache_word() const {
     if (from_base) {
         return "base";
     }
-    switch (cache) {
-    case CacheStatus::hit:
-        return "cached";
-    case CacheStatus::verified:
-        return "verified";
-    case CacheStatus::built:
-        return "built";
-    case CacheStatus::remote:
-        return "remote";
-    }
-    return "?";
+    return detail::name_of(cache_words, cache, "?");
 }
 
 std::size_t BuildResult::layers_built() const {
@@ -817,6 +817,43 @@ std::map<Digest, std::string> remote_cache_missing(const BuildResult& result,
     }
     return remote_cache_missing(result, options,
                                 registry::Reference::parse(result.remote_cache->reference));
+}
+
+registry::PushResult push_or_rebuild(const Store& store, BuildResult& result, BuildOptions options,
+                                     const fs::path& recipe,
+                                     const std::vector<registry::Reference>& refs,
+                                     const registry::Options& registry,
+                                     const std::function<void(const std::string&)>& warn) {
+    std::map<Digest, std::string> missing;
+    try {
+        return registry::push_image(store, result.image, refs, registry);
+    } catch (const Error& e) {
+        missing = remote_cache_missing(result, options);
+        if (missing.empty()) {
+            throw;
+        }
+        if (warn) {
+            warn("the push failed (" + std::string(e.what()) +
+                 "): " + std::to_string(missing.size()) +
+                 " layer(s) the remote cache served are not there as it said; building them");
+        }
+    }
+    options.cache_from_ignore.insert(missing.begin(), missing.end());
+    std::set<Digest> built;
+    for (const auto& l : result.layers) {
+        if (l.cache == CacheStatus::built) {
+            built.insert(l.layer.descriptor.digest);
+        }
+    }
+    result = build_recipe_file(recipe, options);
+    for (auto& l : result.layers) {
+        // What this command did: a layer the first build made is found in the cache by the
+        // second.
+        if (l.cache == CacheStatus::hit && built.count(l.layer.descriptor.digest) != 0) {
+            l.cache = CacheStatus::built;
+        }
+    }
+    return registry::push_image(store, result.image, refs, registry);
 }
 
 BuildResult build_recipe_file(const fs::path& recipe, const BuildOptions& options) {

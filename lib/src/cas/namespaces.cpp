@@ -1,6 +1,7 @@
 // The cache's record namespaces, declared once (cas.hpp: RecordNamespace). Store refuses a
 // record in a namespace not listed here, `cache gc` reads what each one keeps from here,
 // and docs/cache.md's table is this one rendered (a unit test compares them).
+#include "common/names.hpp"
 #include "ocibake/cas.hpp"
 
 #include <algorithm>
@@ -135,16 +136,14 @@ std::vector<Digest> record_references(std::string_view ns, std::string_view valu
 
 namespace {
 
+constexpr detail::Named<RecordRefs, std::string_view> record_refs_texts[] = {
+    {RecordRefs::none, "nothing (dropped when unused)"},
+    {RecordRefs::digest_member, "the blob its `digest` names"},
+    {RecordRefs::digest_array, "the blobs it lists"},
+};
+
 std::string_view to_string(RecordRefs refs) {
-    switch (refs) {
-    case RecordRefs::none:
-        return "nothing (dropped when unused)";
-    case RecordRefs::digest_member:
-        return "the blob its `digest` names";
-    case RecordRefs::digest_array:
-        return "the blobs it lists";
-    }
-    return "?";
+    return detail::name_of(record_refs_texts, refs, "?");
 }
 
 } // namespace

@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace ocibake::detail {
 
@@ -19,8 +20,14 @@ using ArchiveReader = std::unique_ptr<archive, ArchiveReadDeleter>;
 /// A new reader (never null).
 ArchiveReader new_reader();
 
-/// Below ARCHIVE_WARN, or ARCHIVE_RETRY: throws Error(integrity) with libarchive's own
-/// message, prefixed with `what` ("what: message").
-void check_archive(archive* a, int rc, const std::string& what);
+/// The error `a` reports, as an Error of `kind`: libarchive's own message prefixed with
+/// `what` ("what: message"), or `fallback` for the message when libarchive has none. For a
+/// C callback, which stores it (std::make_exception_ptr) instead of throwing.
+Error archive_error(archive* a, const std::string& what, ErrorKind kind = ErrorKind::integrity,
+                    std::string_view fallback = "libarchive error");
+
+/// Below ARCHIVE_WARN, or ARCHIVE_RETRY: throws archive_error(a, what) (Error(integrity)).
+void check_archive(archive* a, int rc, const std::string& what,
+                   std::string_view fallback = "libarchive error");
 
 } // namespace ocibake::detail

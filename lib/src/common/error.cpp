@@ -1,6 +1,7 @@
 #include "ocibake/error.hpp"
 
 #include "common/fs.hpp"
+#include "common/names.hpp"
 #include "common/text.hpp"
 
 #include <cerrno>
@@ -10,48 +11,32 @@
 
 namespace ocibake {
 
+namespace {
+
+/// Each kind's name (in messages and --json) and the exit code it ends the CLI with.
+struct KindRow {
+    ErrorKind value;
+    const char* name;
+    int exit_code;
+};
+
+constexpr KindRow error_kinds[] = {
+    {ErrorKind::usage, "usage", 2},         {ErrorKind::recipe, "recipe", 3},
+    {ErrorKind::input, "input", 4},         {ErrorKind::io, "io", 5},
+    {ErrorKind::integrity, "integrity", 6}, {ErrorKind::runtime, "runtime", 8},
+    {ErrorKind::internal, "internal", 1},   {ErrorKind::interrupted, "interrupted", 130},
+};
+
+} // namespace
+
 int exit_code_for(ErrorKind kind) noexcept {
-    switch (kind) {
-    case ErrorKind::usage:
-        return 2;
-    case ErrorKind::recipe:
-        return 3;
-    case ErrorKind::input:
-        return 4;
-    case ErrorKind::io:
-        return 5;
-    case ErrorKind::integrity:
-        return 6;
-    case ErrorKind::runtime:
-        return 8;
-    case ErrorKind::internal:
-        return 1;
-    case ErrorKind::interrupted:
-        return 130;
-    }
-    return 1;
+    const KindRow* row = detail::row_of(error_kinds, kind);
+    return row ? row->exit_code : 1;
 }
 
 const char* to_string(ErrorKind kind) noexcept {
-    switch (kind) {
-    case ErrorKind::usage:
-        return "usage";
-    case ErrorKind::recipe:
-        return "recipe";
-    case ErrorKind::input:
-        return "input";
-    case ErrorKind::io:
-        return "io";
-    case ErrorKind::integrity:
-        return "integrity";
-    case ErrorKind::runtime:
-        return "runtime";
-    case ErrorKind::internal:
-        return "internal";
-    case ErrorKind::interrupted:
-        return "interrupted";
-    }
-    return "internal";
+    const KindRow* row = detail::row_of(error_kinds, kind);
+    return row ? row->name : "internal";
 }
 
 std::string SourceLocation::str() const {

@@ -376,4 +376,9 @@ toml::table parse_toml(std::string_view text, const std::string& display, const 
     }
 }
 
+SourceLocation toml_location(std::string file, const toml::source_region& region) {
+    return {std::move(file), static_cast<std::uint32_t>(region.begin.line),
+            static_cast<std::uint32_t>(region.begin.column)};
+}
+
 } // namespace ocibake::detail

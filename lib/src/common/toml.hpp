@@ -35,6 +35,11 @@ std::optional<std::pair<std::uint32_t, std::uint32_t>> too_deep(std::string_view
 /// by the same scan. For tests.
 std::size_t toml_depth(std::string_view text);
 
+/// Where `region` starts: `file` (as messages name it), line and column (1-based, in code
+/// points, as toml++ counts them). Every error about a parsed value is placed by this
+/// (recipes, lock files, pylock.toml).
+SourceLocation toml_location(std::string file, const toml::source_region& region);
+
 /// toml::parse of `text` after the depth check. A syntax error, or a nesting deeper than
 /// max_toml_depth, throws RecipeError(recipe) at `display`:line:col with `hint`.
 toml::table parse_toml(std::string_view text, const std::string& display,

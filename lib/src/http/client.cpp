@@ -1,5 +1,6 @@
 #include "ocibake/http.hpp"
 
+#include "common/strings.hpp"
 #include "ocibake/version.hpp"
 
 #include <curl/curl.h>
@@ -48,25 +49,6 @@ void check(CURLcode rc, const char* what) {
         throw Error(ErrorKind::internal,
                     std::string("libcurl ") + what + ": " + curl_easy_strerror(rc));
     }
-}
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) {
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    return out;
-}
-
-std::string trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() &&
-           (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
-        s.remove_suffix(1);
-    }
-    return std::string(s);
 }
 
 bool transient_status(long status) {
@@ -144,7 +126,7 @@ std::pair<std::string, std::string> split_host_port(std::string_view hp) {
 // What unreachable hosts are remembered by: "host:port", the name lower-cased and the
 // scheme's default port made explicit.
 std::string host_key(std::string_view url) {
-    auto [host, port] = split_host_port(lower(host_of(url)));
+    auto [host, port] = split_host_port(detail::ascii_lower(host_of(url)));
     if (port.empty()) {
         port = url.rfind("https://", 0) == 0 ? "443" : "80";
     }
@@ -197,7 +179,8 @@ std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
                             ? 0
                             : std::strtol(std::string(line.substr(sp + 1, 3)).c_str(), nullptr, 10);
         } else if (auto colon = line.find(':'); colon != std::string_view::npos) {
-            t->headers[lower(trim(line.substr(0, colon)))] = trim(line.substr(colon + 1));
+            t->headers[detail::ascii_lower(detail::trim(line.substr(0, colon)))] =
+                detail::trim(line.substr(colon + 1));
         }
     } catch (...) {
         t->error = std::current_exception();
@@ -342,7 +325,7 @@ std::string describe_status(long status) {
 } // namespace
 
 std::string Response::header(std::string_view name) const {
-    auto it = headers.find(lower(name));
+    auto it = headers.find(detail::ascii_lower(name));
     return it == headers.end() ? std::string() : it->second;
 }
 

@@ -110,6 +110,20 @@ void write_docker_archive(const Store& store, const BuiltImage& image, const fs:
     tmp.commit(file);
 }
 
+OutputTarget local_image(std::string_view reference) {
+    OutputTarget target = OutputTarget::parse(reference);
+    std::error_code ec;
+    bool explicit_kind = reference.starts_with("oci:") || reference.starts_with("docker-archive:");
+    if (!explicit_kind && fs::is_regular_file(target.path, ec)) {
+        target.kind = OutputTarget::Kind::docker_archive;
+    }
+    if (!fs::exists(target.path, ec)) {
+        throw Error(ErrorKind::input, "image " + std::string(reference) + ": " +
+                                          target.path.string() + " does not exist");
+    }
+    return target;
+}
+
 } // namespace ocibake::detail
 
 // ---- reading ------------------------------------------------------------------------
@@ -140,8 +154,7 @@ SourceImage load_docker_archive(Store& store, const std::filesystem::path& file)
     archive_read_support_format_tar(a.get());
     archive_read_support_filter_all(a.get());
     if (archive_read_open_filename(a.get(), file.c_str(), 1 << 16) != ARCHIVE_OK) {
-        const char* msg = archive_error_string(a.get());
-        throw Error(ErrorKind::input, "cannot read " + origin + ": " + (msg ? msg : "?"));
+        throw detail::archive_error(a.get(), "cannot read " + origin, ErrorKind::input, "?");
     }
     // One pass: small JSON files are kept, every other regular file is streamed into
     // the store (the manifest that says which ones are layers may come last).
@@ -259,17 +272,7 @@ SourceImage load_docker_archive(Store& store, const std::filesystem::path& file)
 }
 
 SourceImage load_image(Store& store, std::string_view reference, const oci::Platform& platform) {
-    OutputTarget target = OutputTarget::parse(reference);
-    std::error_code ec;
-    bool explicit_kind =
-        reference.rfind("oci:", 0) == 0 || reference.rfind("docker-archive:", 0) == 0;
-    if (!explicit_kind && fs::is_regular_file(target.path, ec)) {
-        target.kind = OutputTarget::Kind::docker_archive;
-    }
-    if (!fs::exists(target.path, ec)) {
-        throw Error(ErrorKind::input, "image " + std::string(reference) + ": " +
-                                          target.path.string() + " does not exist");
-    }
+    OutputTarget target = detail::local_image(reference);
     // A registry source ("docker://HOST/NAME:TAG") will be dispatched here.
     if (target.kind == OutputTarget::Kind::docker_archive) {
         return load_docker_archive(store, target.path);

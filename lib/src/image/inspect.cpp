@@ -21,9 +21,7 @@ ImageInfo inspect_docker_archive(const fs::path& file, std::string_view source) 
     archive_read_support_format_tar(a.get());
     archive_read_support_filter_all(a.get());
     if (archive_read_open_filename(a.get(), file.c_str(), 1 << 16) != ARCHIVE_OK) {
-        throw Error(ErrorKind::input,
-                    "cannot read " + file.string() + ": " +
-                        (archive_error_string(a.get()) ? archive_error_string(a.get()) : "?"));
+        throw detail::archive_error(a.get(), "cannot read " + file.string(), ErrorKind::input, "?");
     }
     std::map<std::string, std::string> json_files;
     std::map<std::string, std::uint64_t> sizes;
@@ -98,17 +96,7 @@ ImageInfo inspect_docker_archive(const fs::path& file, std::string_view source) 
 } // namespace
 
 ImageInfo inspect_image(std::string_view reference, const oci::Platform& platform) {
-    OutputTarget target = OutputTarget::parse(reference);
-    std::error_code ec;
-    bool explicit_kind =
-        reference.rfind("oci:", 0) == 0 || reference.rfind("docker-archive:", 0) == 0;
-    if (!explicit_kind && fs::is_regular_file(target.path, ec)) {
-        target.kind = OutputTarget::Kind::docker_archive;
-    }
-    if (!fs::exists(target.path, ec)) {
-        throw Error(ErrorKind::input, "image " + std::string(reference) + ": " +
-                                          target.path.string() + " does not exist");
-    }
+    OutputTarget target = detail::local_image(reference);
     if (target.kind == OutputTarget::Kind::docker_archive) {
         return inspect_docker_archive(target.path, reference);
     }

@@ -46,4 +46,9 @@ std::string read_layout_blob(const std::filesystem::path& dir, const Digest& dig
 /// the store's records), verifying the diffID on the way.
 std::uint64_t uncompressed_size(const Store& store, const LayerResult& layer);
 
+/// A local image named as `load_image()` and `inspect_image()` take it: "oci:DIR[:TAG]",
+/// "docker-archive:FILE", or a path (a regular file is a docker archive, else an OCI
+/// layout). Error(input) when the path does not exist.
+OutputTarget local_image(std::string_view reference);
+
 } // namespace ocibake::detail

@@ -1,6 +1,7 @@
 #include "ocibake/layer.hpp"
 
 #include "common/fs.hpp"
+#include "common/names.hpp"
 #include "common/thread_pool.hpp"
 #include "layer/changeset.hpp"
 #include "layer/glob.hpp"
@@ -421,26 +422,15 @@ LayerEntry stated_entry(std::string_view dst, EntryType type, std::uint32_t mode
 
 } // namespace
 
+constexpr detail::Named<EntryType> entry_type_names[] = {
+    {EntryType::file, "file"},          {EntryType::directory, "dir"},
+    {EntryType::symlink, "symlink"},    {EntryType::hardlink, "hardlink"},
+    {EntryType::fifo, "fifo"},          {EntryType::char_device, "char"},
+    {EntryType::block_device, "block"}, {EntryType::whiteout, "whiteout"},
+};
+
 const char* to_string(EntryType type) noexcept {
-    switch (type) {
-    case EntryType::file:
-        return "file";
-    case EntryType::directory:
-        return "dir";
-    case EntryType::symlink:
-        return "symlink";
-    case EntryType::hardlink:
-        return "hardlink";
-    case EntryType::fifo:
-        return "fifo";
-    case EntryType::char_device:
-        return "char";
-    case EntryType::block_device:
-        return "block";
-    case EntryType::whiteout:
-        return "whiteout";
-    }
-    return "?";
+    return detail::name_of(entry_type_names, type, "?");
 }
 
 bool LayerBuilder::has(std::string_view dst) const {

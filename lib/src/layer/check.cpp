@@ -2,6 +2,7 @@
 // changeset rules (layer/changeset.hpp) applied to a model of the tree, which knows of
 // each path only what the rules look at (a directory, a symlink and its target, or
 // something else).
+#include "common/names.hpp"
 #include "layer/changeset.hpp"
 #include "layer/reader.hpp"
 #include "ocibake/layer.hpp"
@@ -176,16 +177,14 @@ void keep(const Store& store, const std::string& key, const std::string& label,
 
 } // namespace
 
+constexpr detail::Named<LayerCheck::Status> check_status_names[] = {
+    {LayerCheck::Status::passed, "passed"},
+    {LayerCheck::Status::refused, "refused"},
+    {LayerCheck::Status::unchecked, "unchecked"},
+};
+
 const char* to_string(LayerCheck::Status status) noexcept {
-    switch (status) {
-    case LayerCheck::Status::passed:
-        return "passed";
-    case LayerCheck::Status::refused:
-        return "refused";
-    case LayerCheck::Status::unchecked:
-        return "unchecked";
-    }
-    return "?";
+    return detail::name_of(check_status_names, status, "?");
 }
 
 std::vector<LayerCheck> check_layers(Store& store, const std::vector<LayerResult>& layers) {

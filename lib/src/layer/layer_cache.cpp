@@ -10,6 +10,7 @@
 // A rebuild with untouched inputs finds the tar record without reading a byte. Inputs
 // that were touched, copied or checked out again miss it, but hit the shape record: then
 // the tar stream is hashed (no compression) and, if its diffID has a blob, that is used.
+#include "common/names.hpp"
 #include "common/thread_pool.hpp"
 #include "layer/compress.hpp"
 #include "layer/pipeline.hpp"
@@ -154,18 +155,15 @@ void remember(Store& store, const Digest& tar_key, const Digest& shape_key, cons
 
 } // namespace
 
+constexpr detail::Named<CacheStatus> cache_status_names[] = {
+    {CacheStatus::hit, "cached"},
+    {CacheStatus::verified, "cached (inputs re-hashed)"},
+    {CacheStatus::built, "built"},
+    {CacheStatus::remote, "remote cache"},
+};
+
 const char* to_string(CacheStatus status) noexcept {
-    switch (status) {
-    case CacheStatus::hit:
-        return "cached";
-    case CacheStatus::verified:
-        return "cached (inputs re-hashed)";
-    case CacheStatus::built:
-        return "built";
-    case CacheStatus::remote:
-        return "remote cache";
-    }
-    return "?";
+    return detail::name_of(cache_status_names, status, "?");
 }
 
 namespace detail {

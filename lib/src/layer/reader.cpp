@@ -1,12 +1,10 @@
 #include "layer/reader.hpp"
 
 #include "common/archive.hpp"
+#include "common/bounded_queue.hpp"
 #include "layer/compress.hpp"
 
-#include <condition_variable>
-#include <deque>
 #include <exception>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -20,49 +18,7 @@ constexpr std::size_t kPieceSize = 256 << 10;
 
 /// Pieces of the decompressed tar, from the producer to libarchive. Bounded: the
 /// producer blocks while it is full (backpressure, no sleeps).
-class PieceQueue {
-public:
-    /// False when the consumer gave up (the producer should stop).
-    bool push(std::string piece) {
-        std::unique_lock lock(mutex_);
-        changed_.wait(lock, [&] { return cancelled_ || pieces_.size() < kQueuePieces; });
-        if (cancelled_) {
-            return false;
-        }
-        pieces_.push_back(std::move(piece));
-        changed_.notify_all();
-        return true;
-    }
-    /// The next piece; nullopt at the end of the stream.
-    std::optional<std::string> pop() {
-        std::unique_lock lock(mutex_);
-        changed_.wait(lock, [&] { return !pieces_.empty() || closed_; });
-        if (pieces_.empty()) {
-            return std::nullopt;
-        }
-        std::string piece = std::move(pieces_.front());
-        pieces_.pop_front();
-        changed_.notify_all();
-        return piece;
-    }
-    void close() {
-        std::lock_guard lock(mutex_);
-        closed_ = true;
-        changed_.notify_all();
-    }
-    void cancel() {
-        std::lock_guard lock(mutex_);
-        cancelled_ = true;
-        changed_.notify_all();
-    }
-
-private:
-    std::mutex mutex_;
-    std::condition_variable changed_;
-    std::deque<std::string> pieces_;
-    bool closed_ = false;
-    bool cancelled_ = false;
-};
+using PieceQueue = BoundedQueue<std::string>;
 
 struct Cancelled {};
 
@@ -176,7 +132,7 @@ private:
     const Store& store_;
     const LayerResult& layer_;
     std::string label_;
-    PieceQueue queue_;
+    PieceQueue queue_{kQueuePieces};
     std::exception_ptr error_;
     std::thread thread_;
 };
@@ -204,8 +160,7 @@ void read_entries(LayerStream& stream, const std::string& label, const LayerEntr
     archive_read_support_filter_none(a.get());
     ReadContext ctx{&stream.queue(), {}};
     if (archive_read_open(a.get(), &ctx, nullptr, read_piece, nullptr) != ARCHIVE_OK) {
-        const char* msg = archive_error_string(a.get());
-        throw Error(ErrorKind::integrity, label + ": " + (msg ? msg : "not a tar stream"));
+        throw archive_error(a.get(), label, ErrorKind::integrity, "not a tar stream");
     }
     archive_entry* entry = nullptr;
     for (;;) {
@@ -213,10 +168,7 @@ void read_entries(LayerStream& stream, const std::string& label, const LayerEntr
         if (rc == ARCHIVE_EOF) {
             break;
         }
-        if (rc < ARCHIVE_WARN || rc == ARCHIVE_RETRY) { // RETRY: a damaged header, no entry
-            const char* msg = archive_error_string(a.get());
-            throw Error(ErrorKind::integrity, label + ": " + (msg ? msg : "corrupt tar stream"));
-        }
+        check_archive(a.get(), rc, label, "corrupt tar stream");
         each(a.get(), entry);
     }
 }

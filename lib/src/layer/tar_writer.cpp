@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "common/fs.hpp"
+#include "common/names.hpp"
 
 #include <algorithm>
 #include <array>
@@ -52,26 +53,15 @@ void put_checksum(Header& h) {
     h[155] = ' ';
 }
 
+constexpr detail::Named<EntryType, char> type_flags[] = {
+    {EntryType::file, '0'},        {EntryType::hardlink, '1'},     {EntryType::symlink, '2'},
+    {EntryType::char_device, '3'}, {EntryType::block_device, '4'}, {EntryType::directory, '5'},
+    {EntryType::fifo, '6'},        {EntryType::whiteout, '0'}, // an empty regular file named
+                                                               // .wh.NAME
+};
+
 char type_flag(EntryType type) {
-    switch (type) {
-    case EntryType::file:
-        return '0';
-    case EntryType::hardlink:
-        return '1';
-    case EntryType::symlink:
-        return '2';
-    case EntryType::char_device:
-        return '3';
-    case EntryType::block_device:
-        return '4';
-    case EntryType::directory:
-        return '5';
-    case EntryType::fifo:
-        return '6';
-    case EntryType::whiteout:
-        return '0'; // an empty regular file named .wh.NAME
-    }
-    return '0';
+    return detail::name_of(type_flags, type, '0');
 }
 
 // Splits `name` into ustar prefix (<= 155) and name (<= 100) at a '/', if possible.

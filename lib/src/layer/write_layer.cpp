@@ -1,3 +1,4 @@
+#include "common/names.hpp"
 #include "common/thread_pool.hpp"
 #include "layer/compress.hpp"
 #include "layer/pipeline.hpp"
@@ -8,29 +9,18 @@
 
 namespace ocibake {
 
+constexpr detail::Named<Compression> compression_names[] = {
+    {Compression::gzip, "gzip"},
+    {Compression::zstd, "zstd"},
+    {Compression::none, "none"},
+};
+
 const char* to_string(Compression compression) noexcept {
-    switch (compression) {
-    case Compression::gzip:
-        return "gzip";
-    case Compression::zstd:
-        return "zstd";
-    case Compression::none:
-        return "none";
-    }
-    return "?";
+    return detail::name_of(compression_names, compression, "?");
 }
 
 std::optional<Compression> parse_compression(std::string_view text) noexcept {
-    if (text == "gzip") {
-        return Compression::gzip;
-    }
-    if (text == "zstd") {
-        return Compression::zstd;
-    }
-    if (text == "none") {
-        return Compression::none;
-    }
-    return std::nullopt;
+    return detail::value_named(compression_names, text);
 }
 
 std::string_view layer_media_type(Compression compression) noexcept {

@@ -24,11 +24,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-SourceLocation at(const fs::path& file, const toml::source_region& r) {
-    return {file.string(), static_cast<std::uint32_t>(r.begin.line),
-            static_cast<std::uint32_t>(r.begin.column)};
-}
-
 std::string quoted(const std::string& s) {
     std::string out = "\"";
     for (char c : s) {
@@ -163,16 +158,17 @@ public:
         : path_(path), table_(table), label_(std::move(label)) {}
 
     [[noreturn]] void fail(const toml::node& node, const std::string& why) const {
-        throw RecipeError(ErrorKind::recipe, at(path_, node.source()), why,
-                          std::string(remake_hint));
+        throw RecipeError(ErrorKind::recipe, detail::toml_location(path_.string(), node.source()),
+                          why, std::string(remake_hint));
     }
 
-    SourceLocation where() const { return at(path_, table_.source()); }
+    SourceLocation where() const { return detail::toml_location(path_.string(), table_.source()); }
 
     void allow_only(std::initializer_list<std::string_view> keys) const {
         for (const auto& [key, node] : table_) {
             if (std::find(keys.begin(), keys.end(), key.str()) == keys.end()) {
-                throw RecipeError(ErrorKind::recipe, at(path_, key.source()),
+                throw RecipeError(ErrorKind::recipe,
+                                  detail::toml_location(path_.string(), key.source()),
                                   "unknown key '" + detail::printable(key.str()) + "' in " + label_,
                                   std::string(remake_hint));
             }
@@ -595,11 +591,12 @@ Lock parse_lock(std::string_view text, const fs::path& path) {
         std::string found = number    ? std::to_string(number->get())
                             : version ? std::string("(not an integer)")
                                       : std::string("(none)");
-        throw RecipeError(
-            ErrorKind::recipe,
-            version ? at(path, version->source()) : SourceLocation{path.string(), 1, 1},
-            "lock format version " + found + " is not " + std::to_string(lock_format_version),
-            "run `ocibake lock` with this ocibake to remake the lock");
+        throw RecipeError(ErrorKind::recipe,
+                          version ? detail::toml_location(path.string(), version->source())
+                                  : SourceLocation{path.string(), 1, 1},
+                          "lock format version " + found + " is not " +
+                              std::to_string(lock_format_version),
+                          "run `ocibake lock` with this ocibake to remake the lock");
     }
     top.allow_only({"version", "base", "python", "apt", "archive"});
     Lock lock;

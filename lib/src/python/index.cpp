@@ -1,4 +1,5 @@
 // The simple repository API: PEP 691 JSON and PEP 503 HTML project pages.
+#include "common/strings.hpp"
 #include "ocibake/python.hpp"
 
 #include <nlohmann/json.hpp>
@@ -12,13 +13,6 @@ namespace {
 using json = nlohmann::json;
 
 constexpr std::string_view json_type = "application/vnd.pypi.simple.v1+json";
-
-std::string lower(std::string s) {
-    for (char& c : s) {
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    return s;
-}
 
 /// scheme://authority of a URL ("" when it has none).
 std::string origin_of(std::string_view url) {
@@ -146,7 +140,7 @@ std::map<std::string, std::string> attributes(std::string_view tag) {
                !std::isspace(static_cast<unsigned char>(tag[i])) && tag[i] != '/') {
             ++i;
         }
-        std::string name = lower(std::string(tag.substr(start, i - start)));
+        std::string name = detail::ascii_lower(std::string(tag.substr(start, i - start)));
         if (name.empty()) {
             ++i;
             continue;
@@ -232,8 +226,8 @@ std::vector<IndexFile> parse_simple_json(std::string_view body, std::string_view
             file.filename = f.at("filename").get<std::string>();
             file.url = resolve_url(page_url, f.at("url").get<std::string>());
             if (f.contains("hashes") && f["hashes"].contains("sha256")) {
-                file.sha256 =
-                    Digest::try_parse("sha256:" + lower(f["hashes"]["sha256"].get<std::string>()));
+                file.sha256 = Digest::try_parse(
+                    "sha256:" + detail::ascii_lower(f["hashes"]["sha256"].get<std::string>()));
             }
             if (f.contains("size") && f["size"].is_number_unsigned()) {
                 file.size = f["size"].get<std::uint64_t>();
@@ -257,7 +251,7 @@ std::vector<IndexFile> parse_simple_json(std::string_view body, std::string_view
 std::vector<IndexFile> parse_simple_html(std::string_view body, std::string_view page_url) {
     std::vector<IndexFile> out;
     std::string base(page_url);
-    std::string lowered = lower(std::string(body));
+    std::string lowered = detail::ascii_lower(std::string(body));
     std::size_t pos = 0;
     while ((pos = lowered.find('<', pos)) != std::string::npos) {
         std::size_t end = lowered.find('>', pos);
@@ -265,7 +259,8 @@ std::vector<IndexFile> parse_simple_html(std::string_view body, std::string_view
             break;
         }
         std::string_view tag = std::string_view(body).substr(pos + 1, end - pos - 1);
-        std::string name = lower(std::string(tag.substr(0, tag.find_first_of(" \t\r\n/"))));
+        std::string name =
+            detail::ascii_lower(std::string(tag.substr(0, tag.find_first_of(" \t\r\n/"))));
         if (name == "base") {
             auto attrs = attributes(tag);
             if (attrs.count("href")) {
@@ -291,7 +286,8 @@ std::vector<IndexFile> parse_simple_html(std::string_view body, std::string_view
                 }
                 file.filename = trimmed.empty() ? filename_of_url(href) : trimmed;
                 if (std::size_t frag = href.find("#sha256="); frag != std::string::npos) {
-                    file.sha256 = Digest::try_parse("sha256:" + lower(href.substr(frag + 8, 64)));
+                    file.sha256 = Digest::try_parse("sha256:" +
+                                                    detail::ascii_lower(href.substr(frag + 8, 64)));
                 }
                 file.requires_python = attrs["data-requires-python"];
                 file.yanked = attrs.count("data-yanked") != 0;
@@ -322,7 +318,7 @@ std::vector<IndexFile> list_project_files(http::Client& client, std::string_view
                                           std::string(project) + "' (" + http::redact_url(url) +
                                           " answered 404)");
     }
-    std::string type = lower(response.header("content-type"));
+    std::string type = detail::ascii_lower(response.header("content-type"));
     std::string page = response.url.empty() ? url : response.url;
     if (type.starts_with(json_type)) {
         return parse_simple_json(response.body, page);

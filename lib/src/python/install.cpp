@@ -14,6 +14,7 @@
 // launchers, INSTALLER, REQUESTED, direct_url.json and the new RECORD.
 #include "common/archive.hpp"
 #include "common/fs.hpp"
+#include "common/strings.hpp"
 #include "common/text.hpp"
 #include "layer/changeset.hpp"
 #include "layer/identity.hpp"
@@ -408,16 +409,6 @@ std::map<std::string, std::string> header_fields(std::string_view text) {
     return out;
 }
 
-std::string trim(std::string_view s) {
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) {
-        s.remove_suffix(1);
-    }
-    return std::string(s);
-}
-
 struct EntryPoint {
     std::string name, module, attr;
 };
@@ -452,13 +443,13 @@ std::vector<EntryPoint> script_entry_points(std::string_view text, const std::st
     std::size_t start = 0;
     while (start <= text.size()) {
         std::size_t end = text.find('\n', start);
-        std::string line = trim(text.substr(start, end - start));
+        std::string line(detail::trim(text.substr(start, end - start), detail::ascii_spaces));
         start = end == std::string_view::npos ? text.size() + 1 : end + 1;
         if (line.empty() || line[0] == '#' || line[0] == ';') {
             continue;
         }
         if (line.front() == '[' && line.back() == ']') {
-            section = trim(line.substr(1, line.size() - 2));
+            section = detail::trim(line.substr(1, line.size() - 2), detail::ascii_spaces);
             continue;
         }
         if (section != "console_scripts" && section != "gui_scripts") {
@@ -470,14 +461,17 @@ std::vector<EntryPoint> script_entry_points(std::string_view text, const std::st
                                                   "' in [" + section + "] has no '='");
         }
         EntryPoint ep;
-        ep.name = trim(line.substr(0, eq));
-        std::string value = trim(line.substr(eq + 1));
+        ep.name = detail::trim(line.substr(0, eq), detail::ascii_spaces);
+        std::string value(detail::trim(line.substr(eq + 1), detail::ascii_spaces));
         if (std::size_t bracket = value.find('['); bracket != std::string::npos) {
-            value = trim(value.substr(0, bracket)); // extras do not change the launcher
+            value = detail::trim(value.substr(0, bracket),
+                                 detail::ascii_spaces); // extras do not change the launcher
         }
         std::size_t colon = value.find(':');
-        ep.module = trim(value.substr(0, colon));
-        ep.attr = colon == std::string::npos ? "" : trim(value.substr(colon + 1));
+        ep.module = detail::trim(value.substr(0, colon), detail::ascii_spaces);
+        ep.attr = colon == std::string::npos
+                      ? ""
+                      : detail::trim(value.substr(colon + 1), detail::ascii_spaces);
         if (ep.name.empty() || ep.name.find('/') != std::string::npos || ep.name == "." ||
             ep.name == "..") {
             throw Error(ErrorKind::input, "wheel " + wheel + ": entry point name '" + ep.name +
@@ -530,7 +524,7 @@ std::string project_name(const fs::path& files, const std::string& dist_info,
     fs::path metadata = files / dist_info / "METADATA";
     if (fs::exists(metadata, ec)) {
         auto fields = header_fields(detail::read_file(metadata, ErrorKind::integrity, 64 << 20));
-        std::string n = trim(fields["Name"]);
+        std::string n(detail::trim(fields["Name"], detail::ascii_spaces));
         if (!n.empty() && n.find('/') == std::string::npos && n != "." && n != "..") {
             return n;
         }
@@ -807,7 +801,7 @@ void Installer::install(const UnpackedWheel& uw, std::string_view direct_url) {
         throw Error(ErrorKind::integrity, "wheel " + wheel + " has Wheel-Version " + version +
                                               "; ocibake installs version 1.x wheels");
     }
-    std::string pure = trim(wheel_meta["Root-Is-Purelib"]);
+    std::string pure(detail::trim(wheel_meta["Root-Is-Purelib"], detail::ascii_spaces));
     std::transform(pure.begin(), pure.end(), pure.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     bool purelib = pure == "true";

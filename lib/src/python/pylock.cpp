@@ -61,7 +61,7 @@ public:
 
 private:
     SourceLocation at(const toml::source_region& r) const {
-        return {display_, r.begin.line, r.begin.column};
+        return detail::toml_location(display_, r);
     }
 
     [[noreturn]] void fail(const toml::node& node, std::string why) const {

@@ -1,6 +1,7 @@
 // requirements.txt as pip reads it, restricted to what a hashed lock holds: pinned
 // (`name==version`) or direct-URL (`name @ url`) requirements, each with --hash values.
 #include "common/fs.hpp"
+#include "common/strings.hpp"
 #include "ocibake/python.hpp"
 
 #include <algorithm>
@@ -18,16 +19,6 @@ constexpr const char* hashed_lock_hint =
 
 bool space(char c) {
     return c == ' ' || c == '\t';
-}
-
-std::string trim(std::string_view s) {
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) {
-        s.remove_suffix(1);
-    }
-    return std::string(s);
 }
 
 /// One logical line: physical lines joined at a trailing backslash, comments removed.
@@ -71,12 +62,12 @@ std::vector<Line> logical_lines(std::string_view text) {
         }
         current.text += body + " ";
         if (!continuing) {
-            if (!trim(current.text).empty()) {
+            if (!detail::trim(current.text, detail::ascii_spaces).empty()) {
                 out.push_back(current);
             }
         }
     }
-    if (continuing && !trim(current.text).empty()) {
+    if (continuing && !detail::trim(current.text, detail::ascii_spaces).empty()) {
         out.push_back(current);
     }
     return out;
@@ -230,8 +221,8 @@ private:
             }
         }
         if (semi != std::string::npos) {
-            r.marker = trim(body.substr(semi + 1));
-            body = trim(body.substr(0, semi));
+            r.marker = detail::trim(body.substr(semi + 1), detail::ascii_spaces);
+            body = detail::trim(body.substr(0, semi), detail::ascii_spaces);
             if (r.marker.empty()) {
                 fail(line, ";", "empty environment marker after ';'");
             }
@@ -249,23 +240,24 @@ private:
         if (r.name.empty()) {
             fail(line, {}, "'" + spec + "' is not a requirement");
         }
-        std::string rest = trim(body.substr(i));
+        std::string rest(detail::trim(body.substr(i), detail::ascii_spaces));
         if (rest.starts_with("[")) {
             std::size_t close = rest.find(']');
             if (close == std::string::npos) {
                 fail(line, "[", "unclosed '[' of extras in '" + spec + "'");
             }
-            rest = trim(rest.substr(close + 1)); // extras: their packages are in the lock too
+            rest = detail::trim(rest.substr(close + 1),
+                                detail::ascii_spaces); // extras: their packages are in the lock too
         }
         if (rest.starts_with("@")) {
-            r.url = trim(rest.substr(1));
+            r.url = detail::trim(rest.substr(1), detail::ascii_spaces);
             if (r.url.empty()) {
                 fail(line, "@", "'" + spec + "' has '@' but no URL");
             }
             return r;
         }
         std::string op = rest.starts_with("===") ? "===" : rest.substr(0, 2);
-        std::string version = trim(rest.substr(op.size()));
+        std::string version(detail::trim(rest.substr(op.size()), detail::ascii_spaces));
         if ((op != "==" && op != "===") || version.empty() ||
             version.find_first_of(",<>!=~*") != std::string::npos) {
             fail(line, {}, "requirement '" + spec + "' is not pinned to one version with '=='",

@@ -1,6 +1,7 @@
 // Names, PEP 440 versions, wheel file names and compatibility tags.
 #include "ocibake/python.hpp"
 
+#include "common/strings.hpp"
 #include "common/text.hpp"
 
 #include <algorithm>
@@ -14,26 +15,6 @@ namespace {
 
 bool is_digit(char c) {
     return c >= '0' && c <= '9';
-}
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-}
-
-std::vector<std::string> split(std::string_view s, char sep) {
-    std::vector<std::string> out;
-    std::size_t start = 0;
-    for (;;) {
-        std::size_t at = s.find(sep, start);
-        out.emplace_back(s.substr(start, at - start));
-        if (at == std::string_view::npos) {
-            return out;
-        }
-        start = at + 1;
-    }
 }
 
 /// A parsed PEP 440 version, comparable.
@@ -77,7 +58,7 @@ bool starts(std::string_view t, std::size_t i, std::string_view word) {
 }
 
 std::optional<Version> parse_version(std::string_view text) {
-    std::string t = lower(text);
+    std::string t = detail::ascii_lower(text);
     while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back()))) {
         t.pop_back();
     }
@@ -192,8 +173,8 @@ Version must_parse(std::string_view text) {
 }
 
 int compare_local(const std::string& a, const std::string& b) {
-    auto pa = split(a, '.');
-    auto pb = split(b, '.');
+    auto pa = detail::split(a, '.');
+    auto pb = detail::split(b, '.');
     for (std::size_t i = 0; i < std::min(pa.size(), pb.size()); ++i) {
         bool na = !pa[i].empty() && std::all_of(pa[i].begin(), pa[i].end(), is_digit);
         bool nb = !pb[i].empty() && std::all_of(pb[i].begin(), pb[i].end(), is_digit);
@@ -288,7 +269,7 @@ bool version_matches(std::string_view wanted, std::string_view candidate) {
     auto w = parse_version(wanted);
     auto c = parse_version(candidate);
     if (!w || !c) {
-        return lower(wanted) == lower(candidate);
+        return detail::ascii_lower(wanted) == detail::ascii_lower(candidate);
     }
     return compare(*w, *c, !w->local.empty()) == 0;
 }
@@ -301,7 +282,7 @@ WheelFilename WheelFilename::parse(std::string_view filename) {
     if (!filename.ends_with(".whl")) {
         throw bad("it does not end in .whl");
     }
-    auto parts = split(filename.substr(0, filename.size() - 4), '-');
+    auto parts = detail::split(filename.substr(0, filename.size() - 4), '-');
     if (parts.size() != 5 && parts.size() != 6) {
         throw bad("it needs name-version[-build]-python-abi-platform");
     }
@@ -337,9 +318,9 @@ WheelFilename WheelFilename::parse(std::string_view filename) {
             throw bad("bad tag '" + parts[i] + "'");
         }
     }
-    w.python_tags = split(parts[t], '.');
-    w.abi_tags = split(parts[t + 1], '.');
-    w.platform_tags = split(parts[t + 2], '.');
+    w.python_tags = detail::split(parts[t], '.');
+    w.abi_tags = detail::split(parts[t + 1], '.');
+    w.platform_tags = detail::split(parts[t + 2], '.');
     return w;
 }
 

@@ -5,7 +5,7 @@
 #include "common/text.hpp"
 #include "layer/glob.hpp"
 #include "ocibake/recipe.hpp"
-#include "recipe/read.hpp"
+#include "recipe/tables.hpp"
 
 #include <algorithm>
 #include <array>

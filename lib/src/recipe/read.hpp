@@ -3,8 +3,10 @@
 // typed readers every table shares. Errors are RecipeErrors at the value.
 #pragma once
 
+#include "common/strings.hpp"
 #include "ocibake/error.hpp"
 #include "ocibake/layer.hpp"
+#include "ocibake/oci.hpp"
 #include "ocibake/recipe.hpp"
 
 #include <toml++/toml.h>
@@ -13,6 +15,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -32,12 +35,15 @@ SourceLocation locate(const FileContext& file, const toml::source_region& region
 [[noreturn]] void fail(const SourceLocation& where, std::string summary, std::string hint = {});
 /// A recipe value quoted in a message: escaped and cut (detail::printable()).
 std::string in_quotes(std::string_view text);
-std::string join(std::span<const std::string_view> items, std::string_view separator);
 /// A host path named in `file`: absolute, lexically normal, no trailing slash.
 std::filesystem::path resolve(const FileContext& file, std::string_view text);
 /// The allowed key closest to `key`, for "did you mean".
 std::optional<std::string_view> nearest_key(std::string_view key,
                                             std::span<const std::string_view> allowed);
+/// Whole file; RecipeError(input) at `where` when it cannot be read, is not a regular file
+/// (a FIFO would block forever) or is larger than 16 MiB.
+std::string read_text(const std::filesystem::path& path, const SourceLocation& where,
+                      const std::string& what);
 
 /// A value in a recipe, with what a message about it needs.
 struct Value {
@@ -57,6 +63,9 @@ struct Located {
 };
 
 [[noreturn]] void wrong_type(const Value& value, std::string_view expected, std::string hint = {});
+/// For an element of an array (or a value of a table of strings).
+[[noreturn]] void wrong_element(const Value& element, std::string_view expected);
+[[noreturn]] void out_of_range(const Value& value, std::string_view shown, std::string_view range);
 std::string as_string(const Value& value);
 std::string as_nonempty_string(const Value& value);
 std::int64_t as_integer(const Value& value);
@@ -71,6 +80,22 @@ std::vector<const toml::table*> as_tables(const Value& value, std::string hint);
 std::uint32_t as_mode(const Value& value);
 /// An image path that normalize_image_path() accepts; the text is kept as written.
 std::string as_image_path(const Value& value, bool allow_root);
+std::string as_absolute_path(const Value& value);
+Compression as_compression(const Value& value);
+/// Keys of a table of strings (env, labels) into `out`, later wins; `env`: no '=' in keys.
+void merge_strings(std::map<std::string, std::string>& out, const Value& value, bool env);
+
+/// How an image name may be written (for hints).
+inline constexpr std::string_view name_rules =
+    "use lowercase letters and digits, with single '.', '_' or '-' between them; '/' "
+    "separates path components";
+/// [a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*
+bool valid_image_name(std::string_view name);
+std::string as_image_name(const Value& value);
+std::string as_tag(const Value& value);
+oci::Platform as_platform(const Value& value);
+/// Ports as "N/tcp" | "N/udp" | "N/sctp", from strings or integers.
+std::vector<std::string> as_ports(const Value& value);
 
 /// A TOML table being read, named as messages name it ("[config]", "the top level").
 class Section {
@@ -151,6 +176,46 @@ std::array<std::string_view, N> keys_of(const std::array<Field<Target>, N>& fiel
     return keys;
 }
 
+/// A value of a table's `type` key (`[[layer.files]]`, `[[test]]`) and the keys a table of
+/// that type takes.
+template <typename Type>
+struct TypeKeys {
+    std::string_view name;
+    Type type;
+    std::span<const std::string_view> keys;
+};
+
+/// The entry of `types` that the section's `type` names (the first when it has none), after
+/// checking that each of its keys is one that type takes (`refusal` says where it is not:
+/// "is not allowed for type", "is not allowed in a test of type").
+template <typename Type, std::size_t N>
+const TypeKeys<Type>& read_type(const Section& section, const std::array<TypeKeys<Type>, N>& types,
+                                std::string_view refusal) {
+    const TypeKeys<Type>* type = &types[0];
+    if (const Value* value = section.get("type")) {
+        std::string text = as_string(*value);
+        auto named = std::find_if(types.begin(), types.end(),
+                                  [&](const TypeKeys<Type>& t) { return t.name == text; });
+        if (named == types.end()) {
+            std::vector<std::string_view> names;
+            for (const TypeKeys<Type>& t : types) {
+                names.push_back(t.name);
+            }
+            fail(value->where(),
+                 "'type' must be one of " + join(names, ", ") + ", not " + in_quotes(text));
+        }
+        type = &*named;
+    }
+    for (const Value& value : section.values()) {
+        if (std::find(type->keys.begin(), type->keys.end(), value.name) == type->keys.end()) {
+            fail(value.key_where(),
+                 in_quotes(value.name) + " " + std::string(refusal) + " " + in_quotes(type->name),
+                 "type " + in_quotes(type->name) + " takes: " + join(type->keys, ", "));
+        }
+    }
+    return *type;
+}
+
 /// Checks the section's keys against `fields`, then applies each value in text order.
 template <typename Target, std::size_t N>
 void read_fields(const Section& section, Target& target, const std::array<Field<Target>, N>& fields,
@@ -162,11 +227,5 @@ void read_fields(const Section& section, Target& target, const std::array<Field<
         field->apply(target, value);
     }
 }
-
-/// `[[layer.archive]]` (recipe/archive.cpp).
-ArchiveItem read_archive(const Section& section);
-/// `[[layer.nvidia]]` (recipe/archive.cpp): `manifest` made from product and version when
-/// not stated.
-NvidiaItem read_nvidia(const Section& section);
 
 } // namespace ocibake::detail::recipe_read

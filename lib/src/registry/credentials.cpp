@@ -1,21 +1,13 @@
 // Where docker, podman and skopeo keep registry credentials, read the way they read them.
 #include "common/fs.hpp"
+#include "common/process.hpp"
 #include "ocibake/registry.hpp"
 #include "registry/auth.hpp"
 
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 
-#include <cerrno>
-#include <csignal>
 #include <cstdlib>
-#include <fcntl.h>
-#include <poll.h>
-#include <pthread.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-extern char** environ;
 
 namespace ocibake::registry {
 
@@ -73,72 +65,22 @@ std::vector<fs::path> auth_files(const Options& options) {
     return files;
 }
 
-// Writes to a pipe whose reader may already be gone (a helper that failed to start)
-// without the process dying of SIGPIPE: the signal is blocked for this thread, and
-// taken off the pending set if the write raised it. A library must not change the
-// process's signal handlers.
-void write_without_sigpipe(int fd, const std::string& data) {
-    sigset_t pipe_set, old;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    ::pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EPIPE) {
-        timespec zero{0, 0};
-        ::sigtimedwait(&pipe_set, nullptr, &zero);
-    }
-    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-}
-
 // Runs `docker-credential-<helper> get` with the server on stdin.
 std::optional<Credentials> from_helper(const std::string& helper, const std::string& server) {
     std::string program = "docker-credential-" + helper;
-    int in[2], out[2];
-    if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) {
-        detail::throw_errno(ErrorKind::io, "pipe", errno);
+    std::string why;
+    std::optional<detail::ProgramResult> run =
+        detail::try_run_program({program, "get"}, server, why);
+    // 127: a shell's "command not found", from a helper that is a wrapper script.
+    if (!run || run->exit_code == 127) {
+        throw Error(ErrorKind::input, "credential helper " + program +
+                                          " is not installed (named for " + server +
+                                          " in the docker config)");
     }
-    pid_t pid = ::fork();
-    if (pid < 0) {
-        detail::throw_errno(ErrorKind::io, "fork", errno);
-    }
-    if (pid == 0) {
-        ::dup2(in[0], 0);
-        ::dup2(out[1], 1);
-        int devnull = ::open("/dev/null", O_WRONLY);
-        if (devnull >= 0) {
-            ::dup2(devnull, 2);
-        }
-        char* argv[] = {program.data(), const_cast<char*>("get"), nullptr};
-        ::execvp(argv[0], argv);
-        ::_exit(127);
-    }
-    ::close(in[0]);
-    ::close(out[1]);
-    write_without_sigpipe(in[1], server);
-    ::close(in[1]);
-    std::string reply;
-    char buf[4096];
-    for (;;) {
-        ssize_t n = ::read(out[0], buf, sizeof buf);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            break;
-        }
-        reply.append(buf, static_cast<std::size_t>(n));
-    }
-    ::close(out[0]);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
-            throw Error(ErrorKind::input, "credential helper " + program +
-                                              " is not installed (named for " + server +
-                                              " in the docker config)");
-        }
+    if (run->exit_code != 0) {
         return std::nullopt; // "credentials not found": anonymous
     }
+    const std::string& reply = run->out;
     try {
         json j = json::parse(reply);
         Credentials c;

@@ -4,6 +4,7 @@
 // Target derived from it.
 #pragma once
 
+#include "common/archive.hpp"
 #include "layer/changeset.hpp"
 #include "runtime/rootfs.hpp"
 
@@ -178,10 +179,7 @@ protected:
             if (rc == ARCHIVE_EOF) {
                 break;
             }
-            if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {
-                const char* msg = archive_error_string(a_);
-                throw Error(ErrorKind::integrity, what + ": " + (msg ? msg : "cannot read"));
-            }
+            check_archive(a_, rc, what, "cannot read");
             if (::lseek(fd.get(), offset, SEEK_SET) != offset) {
                 throw_errno(ErrorKind::io, what + ": cannot write it", errno);
             }

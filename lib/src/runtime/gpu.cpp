@@ -1,6 +1,8 @@
 // NVIDIA GPUs for containers: a CDI spec's container edits, or discovery of the device
 // nodes and driver files (libnvidia-container's lists, by capability).
 #include "ocibake/gpu.hpp"
+#include "common/process.hpp"
+#include "common/strings.hpp"
 #include "runtime/rootfs.hpp"
 #include "runtime/yaml_subset.hpp"
 
@@ -98,14 +100,6 @@ std::vector<std::string> split_list(std::string_view text) {
             break;
         }
         start = comma + 1;
-    }
-    return out;
-}
-
-std::string joined(const std::vector<std::string>& items, std::string_view separator = ", ") {
-    std::string out;
-    for (const std::string& item : items) {
-        out += (out.empty() ? "" : std::string(separator)) + item;
     }
     return out;
 }
@@ -218,11 +212,9 @@ std::vector<fs::path> library_candidates(const GpuHost& host) {
             if (::access(ldconfig, X_OK) != 0) {
                 continue;
             }
-            std::unique_ptr<FILE, int (*)(FILE*)> p(
-                ::popen((std::string(ldconfig) + " -p").c_str(), "r"), ::pclose);
-            char buf[4096];
-            while (p && std::fgets(buf, sizeof buf, p.get()) != nullptr) {
-                listing += buf;
+            std::string why; // a listing that cannot be made is an empty one
+            if (auto run = detail::try_run_program({ldconfig, "-p"}, {}, why)) {
+                listing = std::move(run->out);
             }
             break;
         }
@@ -372,12 +364,12 @@ std::optional<GpuEdits> discover(const GpuHost& host, const Selection& sel,
                 throw Error(ErrorKind::usage,
                             "GPU '" + id +
                                 "': without a CDI spec, GPUs are named by index (this host has: " +
-                                joined(have) + ")");
+                                detail::join(have, ", ") + ")");
             }
             unsigned index = static_cast<unsigned>(std::stoul(id));
             if (gpus.count(index) == 0) {
-                throw Error(ErrorKind::usage,
-                            "GPU " + id + " is not on this host (it has: " + joined(have) + ")");
+                throw Error(ErrorKind::usage, "GPU " + id + " is not on this host (it has: " +
+                                                  detail::join(have, ", ") + ")");
             }
             if (std::find(chosen.begin(), chosen.end(), index) == chosen.end()) {
                 chosen.push_back(index);
@@ -604,9 +596,9 @@ GpuEdits from_cdi(const GpuHost& host, const CdiSpec& spec, const Selection& sel
     } else {
         for (const std::string& id : sel.ids) {
             if (by_name.count(id) == 0) {
-                throw Error(ErrorKind::usage, "GPU '" + id + "' is not in CDI spec " +
-                                                  spec.file.string() +
-                                                  " (its devices: " + joined(names) + ")");
+                throw Error(ErrorKind::usage,
+                            "GPU '" + id + "' is not in CDI spec " + spec.file.string() +
+                                " (its devices: " + detail::join(names, ", ") + ")");
             }
             chosen.push_back(id);
         }
@@ -672,11 +664,11 @@ std::string GpuRequest::str() const {
     case Kind::list:
         break;
     }
-    return joined(ids, ",");
+    return detail::join(ids, ",");
 }
 
 std::string GpuEdits::summary() const {
-    return std::string(devices.size() == 1 ? "GPU " : "GPUs ") + joined(devices, ",") + " (" +
+    return std::string(devices.size() == 1 ? "GPU " : "GPUs ") + detail::join(devices, ",") + " (" +
            source + ": " + std::to_string(device_nodes.size()) + " device nodes, " +
            std::to_string(mounts.size()) + " driver files)";
 }
@@ -706,7 +698,7 @@ std::string no_gpu_reason(const GpuHost& host, const GpuRequest& request,
     }
     std::string where = host.root == "/" ? "" : " under " + host.root.string();
     return "none found on this host (no CDI spec of kind nvidia.com/gpu in " +
-           joined(host.cdi_dirs) + ", no /dev/nvidia0" + where + ")";
+           detail::join(host.cdi_dirs, ", ") + ", no /dev/nvidia0" + where + ")";
 }
 
 void apply_gpu_edits(const GpuEdits& edits, const Bundle& bundle, ContainerSpec& spec) {
@@ -731,7 +723,7 @@ void apply_gpu_edits(const GpuEdits& edits, const Bundle& bundle, ContainerSpec&
     // as root, while the root file system is still writable).
     fs::path rootfs = bundle.root_of(spec);
     detail::RootDir root(rootfs);
-    root.write_file(kLdConf, joined(edits.library_dirs, "\n") + "\n", 0644);
+    root.write_file(kLdConf, detail::join(edits.library_dirs, "\n") + "\n", 0644);
     std::optional<std::string> ldconfig;
     for (const char* candidate : {"sbin/ldconfig", "usr/sbin/ldconfig"}) {
         auto at = root.resolve(candidate, true);
@@ -753,7 +745,7 @@ void apply_gpu_edits(const GpuEdits& edits, const Bundle& bundle, ContainerSpec&
         spec.hooks.push_back(hook);
         return;
     }
-    std::string path = joined(edits.library_dirs, ":");
+    std::string path = detail::join(edits.library_dirs, ":");
     std::optional<std::string> old = spec.env_value("LD_LIBRARY_PATH");
     spec.set_env("LD_LIBRARY_PATH", old && !old->empty() ? path + ":" + *old : path);
 }

@@ -1,5 +1,6 @@
 // The test harness: [[test]] entries against an unpacked image.
 #include "ocibake/harness.hpp"
+#include "common/names.hpp"
 #include "common/regex.hpp"
 #include "ocibake/run.hpp"
 #include "runtime/rootfs.hpp"
@@ -576,16 +577,14 @@ std::vector<std::string> test_env(const TestSpec& t, const oci::ImageConfig& ima
 
 } // namespace
 
+constexpr detail::Named<TestStatus> test_status_names[] = {
+    {TestStatus::passed, "pass"},
+    {TestStatus::failed, "fail"},
+    {TestStatus::skipped, "skip"},
+};
+
 const char* to_string(TestStatus status) noexcept {
-    switch (status) {
-    case TestStatus::passed:
-        return "pass";
-    case TestStatus::failed:
-        return "fail";
-    case TestStatus::skipped:
-        return "skip";
-    }
-    return "fail";
+    return detail::name_of(test_status_names, status, "fail");
 }
 
 std::size_t TestReport::passed() const noexcept {

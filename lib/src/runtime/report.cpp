@@ -1,4 +1,6 @@
 // Test reports: the summary people read, JUnit XML for CI servers, JSON for programs.
+#include "common/names.hpp"
+#include "common/strings.hpp"
 #include "ocibake/harness.hpp"
 
 #include <nlohmann/json.hpp>
@@ -15,16 +17,14 @@ std::string seconds_text(double s) {
     return buf;
 }
 
+constexpr detail::Named<TestStatus> status_labels[] = {
+    {TestStatus::passed, "PASS"},
+    {TestStatus::failed, "FAIL"},
+    {TestStatus::skipped, "SKIP"},
+};
+
 std::string label(TestStatus status) {
-    switch (status) {
-    case TestStatus::passed:
-        return "PASS";
-    case TestStatus::failed:
-        return "FAIL";
-    case TestStatus::skipped:
-        return "SKIP";
-    }
-    return "FAIL";
+    return detail::name_of(status_labels, status, "FAIL");
 }
 
 /// The last `lines` lines of `text`, each indented.
@@ -111,14 +111,6 @@ std::string xml_text(std::string_view in) {
     return out;
 }
 
-std::string joined(const std::vector<std::string>& reasons) {
-    std::string out;
-    for (const std::string& r : reasons) {
-        out += (out.empty() ? "" : "\n") + r;
-    }
-    return out;
-}
-
 } // namespace
 
 std::string result_text(const TestResult& r) {
@@ -191,7 +183,7 @@ std::string junit_xml(const TestReport& report) {
         std::string first = r.reasons.empty() ? "" : r.reasons.front();
         if (r.status == TestStatus::failed) {
             out += "      <failure message=\"" + xml_text(first) + "\">" +
-                   xml_text(joined(r.reasons)) + "</failure>\n";
+                   xml_text(detail::join(r.reasons, "\n")) + "</failure>\n";
         } else if (r.status == TestStatus::skipped) {
             out += "      <skipped message=\"" + xml_text(first) + "\"/>\n";
         }

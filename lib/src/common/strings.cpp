@@ -1,0 +1,46 @@
+#include "common/strings.hpp"
+
+#include <algorithm>
+
+namespace ocibake::detail {
+
+std::string_view trim(std::string_view text, std::string_view chars) noexcept {
+    std::size_t first = text.find_first_not_of(chars);
+    if (first == std::string_view::npos) {
+        return {};
+    }
+    return text.substr(first, text.find_last_not_of(chars) - first + 1);
+}
+
+char ascii_lower(char c) noexcept {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+std::string ascii_lower(std::string_view text) {
+    std::string out(text);
+    for (char& c : out) {
+        c = ascii_lower(c);
+    }
+    return out;
+}
+
+bool ascii_iequals(std::string_view a, std::string_view b) noexcept {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return ascii_lower(x) == ascii_lower(y);
+           });
+}
+
+std::vector<std::string> split(std::string_view text, char separator) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    for (;;) {
+        std::size_t at = text.find(separator, start);
+        out.emplace_back(text.substr(start, at - start));
+        if (at == std::string_view::npos) {
+            return out;
+        }
+        start = at + 1;
+    }
+}
+
+} // namespace ocibake::detail
