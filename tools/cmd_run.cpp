@@ -48,6 +48,20 @@ std::size_t options_end(const CLI::App& run, const std::vector<std::string>& arg
     return std::min(i, args.size());
 }
 
+/// Says so when the container has no way out (slirp4netns missing, or failed once
+/// waited for); true then.
+bool warn_if_no_way_out(const PortForwarder& net) {
+    if (net.outbound_problem().empty()) {
+        return false;
+    }
+    std::fprintf(stderr,
+                 "ocibake: warning: no outbound network for the container, loopback only "
+                 "(published ports still work): %s; install it (apt-get install slirp4netns) "
+                 "or use --network host\n",
+                 net.outbound_problem().c_str());
+    return true;
+}
+
 /// The container's network in private mode (the default): a namespace of its own, with
 /// slirp4netns for a way out and the published ports bound now (a busy one fails the run
 /// before anything is unpacked), not relaying yet. Nothing for --network none and host.
@@ -75,15 +89,9 @@ std::optional<PortForwarder> make_network(const RunFlags& f, ContainerOverrides&
     NetworkOptions options;
     options.outbound = true;
     options.start = false;
-    PortForwarder net = PortForwarder::create(ports, options);
-    if (net.outbound()) {
+    PortForwarder net = PortForwarder::create(ports, options); // slirp4netns starting
+    if (!warn_if_no_way_out(net)) {
         o.resolv_conf = net.resolv_conf();
-    } else {
-        std::fprintf(stderr,
-                     "ocibake: warning: no outbound network for the container, loopback only "
-                     "(published ports still work): %s; install it (apt-get install "
-                     "slirp4netns) or use --network host\n",
-                     net.outbound_problem().c_str());
     }
     o.network_namespace = net.namespace_path();
     return net;
@@ -107,6 +115,9 @@ std::vector<PortMapping> exposed_ports(const oci::ImageConfig& config) {
 void ready_network(PortForwarder& net, const RunFlags& f, const oci::ImageConfig& config) {
     if (f.publish_all) {
         net.add(exposed_ports(config));
+    }
+    if (net.outbound_problem().empty() && !net.outbound()) { // waits for slirp4netns
+        warn_if_no_way_out(net);
     }
     for (const PublishedPort& p : net.published()) {
         if (p.picked) {

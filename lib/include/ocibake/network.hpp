@@ -93,9 +93,13 @@ public:
     /// After a fork, the other process carries the network on (it called start()): this
     /// one's destructor closes its copies without ending slirp4netns.
     void hand_over();
-    /// True when slirp4netns gives the namespace a way out.
+    /// True when slirp4netns gives the namespace a way out. It is started by create()
+    /// and this waits for it, the first time (at most 10 s): call it just before the
+    /// container starts, so that the start overlaps the rest of the preparation.
     bool outbound() const;
-    /// Why there is no way out although options.outbound asked for one ("" otherwise).
+    /// Why there is no way out although options.outbound asked for one ("" otherwise, or
+    /// while slirp4netns is starting: a program that is missing is known at once, one that
+    /// fails once outbound() waited for it).
     const std::string& outbound_problem() const;
     /// The container's /etc/resolv.conf with a way out: slirp4netns's DNS forwarder, after
     /// the host's search and options lines.

@@ -629,7 +629,7 @@ void PortForwarder::hand_over() {
 }
 
 bool PortForwarder::outbound() const {
-    return impl_->slirp.running();
+    return impl_->slirp.wait_ready();
 }
 
 const std::string& PortForwarder::outbound_problem() const {

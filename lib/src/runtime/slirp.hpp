@@ -20,10 +20,14 @@ inline constexpr const char* kSlirpDns = "10.0.2.3";
 class Slirp {
 public:
     /// Starts `program` (empty: slirp4netns on PATH) for the namespace at `netns_path`
-    /// (`/proc/PID/fd/N`) and waits until it configured tap0 (10.0.2.100/24, a default
-    /// route, MTU 65520), at most 10 s. Never throws for slirp4netns itself: a missing or
-    /// failing program leaves running() false and problem() saying why, in one line.
+    /// (`/proc/PID/fd/N`); wait_ready() waits until it configured tap0 (10.0.2.100/24, a
+    /// default route, MTU 65520), so that the rest of a run's preparation overlaps its
+    /// start. Never throws for slirp4netns itself: a missing or failing program leaves
+    /// running() false and problem() saying why, in one line.
     static Slirp start(const std::string& netns_path, const std::filesystem::path& program);
+    /// Waits (the first time; at most 10 s) for tap0 to be configured; false, with
+    /// problem() saying why, when it was not.
+    bool wait_ready();
 
     Slirp() = default;
     Slirp(Slirp&& other) noexcept;
@@ -41,6 +45,9 @@ public:
 private:
     pid_t pid_ = -1;
     UniqueFd exit_;
+    UniqueFd ready_; ///< read end of the ready pipe, until wait_ready()
+    UniqueFd log_;   ///< a memfd with its output
+    std::string exe_;
     std::string problem_;
     bool handed_over_ = false;
 };
