@@ -21,6 +21,8 @@ packages=(
   gnupg apt-utils dpkg-dev xz-utils
   # the default recipe copies Debian's static busybox
   busybox-static
+  # `ocibake run`: the container's way out (outbound network, DNS); `script` for -t tests
+  slirp4netns bsdutils
   # benchmarks
   pigz zstd hyperfine time jq mmdebstrap bc
 )

@@ -58,14 +58,19 @@ int print_ps(const ContainerFlags& c, const std::filesystem::path& state) {
         print_json(ocibake::to_json(shown));
         return 0;
     }
-    std::printf("%-12s  %-20s  %-10s  %-20s  %s\n", "ID", "NAME", "STATUS", "CREATED", "IMAGE");
+    std::printf("%-12s  %-20s  %-10s  %-20s  %-30s  %s\n", "ID", "NAME", "STATUS", "CREATED",
+                "IMAGE", "PORTS");
     for (const ocibake::ContainerInfo& i : shown) {
         std::string status = i.status;
         if (i.exit_code) {
             status += " (" + std::to_string(*i.exit_code) + ")";
         }
-        std::printf("%-12s  %-20s  %-10s  %-20s  %s\n", i.id.c_str(), i.name.c_str(),
-                    status.c_str(), i.created.c_str(), i.image.c_str());
+        std::string ports;
+        for (const std::string& p : i.ports) {
+            ports += (ports.empty() ? "" : ", ") + p;
+        }
+        std::printf("%-12s  %-20s  %-10s  %-20s  %-30s  %s\n", i.id.c_str(), i.name.c_str(),
+                    status.c_str(), i.created.c_str(), i.image.c_str(), ports.c_str());
     }
     return 0;
 }
@@ -137,6 +142,9 @@ int run_container(const ocibake::ContainerOverrides& overrides, const RunTarget&
         request.mode = t.detach ? ocibake::RunMode::detached : ocibake::RunMode::attached;
         request.name = t.name;
         request.remove = t.remove;
+        request.stdin_open = t.stdin_open && !t.detach;
+        request.ports = t.ports;
+        request.monitor = t.monitor;
         request.on_note = [](const std::string& note) {
             std::fprintf(stderr, "ocibake: %s\n", note.c_str());
         };

@@ -24,10 +24,15 @@ struct RunTarget {
     ocibake::RuntimeSearch runtime;
     ocibake::registry::Options registry;
     bool detach = false;
+    bool stdin_open = false; ///< -i
     std::string name;
     bool remove = false;
     /// Run on the container's spec before the GPU edits (warnings about it, ...).
     std::function<void(const ocibake::Bundle&, ocibake::ContainerSpec&)> adjust;
+    /// The published ports `ps` shows (RunRequest::ports).
+    std::function<std::vector<std::string>()> ports;
+    /// With -d: the network the monitor carries on (RunRequest::monitor).
+    ocibake::MonitorTask monitor;
 };
 
 /// Runs `overrides` in `target.image` (run_image()), with SIGINT, SIGTERM and SIGHUP

@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <fcntl.h>
 #include <filesystem>
 #include <sys/stat.h>
+#include <tuple>
 #include <unistd.h>
 
 namespace ocibake::cli {
@@ -46,33 +48,104 @@ std::size_t options_end(const CLI::App& run, const std::vector<std::string>& arg
     return std::min(i, args.size());
 }
 
-/// A forwarder for the published ports, or nothing (no -p, or a network it cannot use).
-std::optional<PortForwarder> publish_ports(const RunFlags& f) {
-    if (f.publish.empty()) {
-        return std::nullopt;
+/// Says so when the container has no way out (slirp4netns missing, or failed once
+/// waited for); true then.
+bool warn_if_no_way_out(const PortForwarder& net) {
+    if (net.outbound_problem().empty()) {
+        return false;
     }
+    std::fprintf(stderr,
+                 "ocibake: warning: no outbound network for the container, loopback only "
+                 "(published ports still work): %s; install it (apt-get install slirp4netns) "
+                 "or use --network host\n",
+                 net.outbound_problem().c_str());
+    return true;
+}
+
+/// The container's network in private mode (the default): a namespace of its own, with
+/// slirp4netns for a way out and the published ports bound now (a busy one fails the run
+/// before anything is unpacked), not relaying yet. Nothing for --network none and host.
+std::optional<PortForwarder> make_network(const RunFlags& f, ContainerOverrides& o) {
     std::vector<PortMapping> ports;
     for (const std::string& p : f.publish) {
         ports.push_back(PortMapping::parse(p));
     }
+    bool publishing = !ports.empty() || f.publish_all;
+    std::string what = ports.empty() ? "-P" : "-p " + f.publish.front();
     if (f.network == "none") {
-        throw Error(ErrorKind::usage, "-p " + f.publish.front() +
-                                          ": --network none has no network to publish into "
-                                          "(loopback only); leave --network out");
-    }
-    if (f.network == "host") { // Docker's words, and Docker's behaviour
-        std::fprintf(stderr,
-                     "WARNING: Published ports are discarded when using host network mode\n");
+        if (publishing) {
+            throw Error(ErrorKind::usage, what + ": --network none has no network to publish "
+                                                 "into (loopback only); leave --network out");
+        }
         return std::nullopt;
     }
-    PortForwarder net = PortForwarder::create(ports);
+    if (f.network == "host") {
+        if (publishing) { // Docker's words, and Docker's behaviour
+            std::fprintf(stderr,
+                         "WARNING: Published ports are discarded when using host network mode\n");
+        }
+        return std::nullopt;
+    }
+    NetworkOptions options;
+    options.outbound = true;
+    options.start = false;
+    PortForwarder net = PortForwarder::create(ports, options); // slirp4netns starting
+    if (!warn_if_no_way_out(net)) {
+        o.resolv_conf = net.resolv_conf();
+    }
+    o.network_namespace = net.namespace_path();
+    return net;
+}
+
+/// -P: the image's exposed ports ("8888/tcp"), each on a free host port of every address.
+std::vector<PortMapping> exposed_ports(const oci::ImageConfig& config) {
+    std::vector<PortMapping> out;
+    for (const std::string& port : config.config.exposed_ports) {
+        out.push_back(
+            PortMapping::parse(port.find('/') == std::string::npos ? port + "/tcp" : port));
+    }
+    std::sort(out.begin(), out.end(), [](const PortMapping& a, const PortMapping& b) {
+        return std::tie(a.container_port, a.protocol) < std::tie(b.container_port, b.protocol);
+    });
+    return out;
+}
+
+/// Publishes -P's ports, says which host ports were picked (as `docker port` prints
+/// them), and starts relaying (attached; a detached container's monitor starts it).
+void ready_network(PortForwarder& net, const RunFlags& f, const oci::ImageConfig& config) {
+    if (f.publish_all) {
+        net.add(exposed_ports(config));
+    }
+    if (net.outbound_problem().empty() && !net.outbound()) { // waits for slirp4netns
+        warn_if_no_way_out(net);
+    }
     for (const PublishedPort& p : net.published()) {
         if (p.picked) {
-            std::fprintf(stderr, "ocibake: published %s -> %u/tcp\n", p.address.c_str(),
-                         static_cast<unsigned>(p.container_port));
+            std::fprintf(stderr, "%s\n", p.docker_port().c_str());
         }
     }
-    return net;
+    if (!f.detach) {
+        net.start();
+    }
+}
+
+/// -t: the runtime relays the container's pseudo-terminal to this process's terminal (on
+/// stdin, stdout or stderr, else the controlling one); Error(usage) when there is none.
+void check_terminal(bool interactive) {
+    if (interactive && ::isatty(0) == 0) {
+        throw Error(ErrorKind::usage, "-it: the input device is not a TTY (stdin is a pipe or a "
+                                      "file): leave out -t, or run from a terminal");
+    }
+    if (::isatty(0) || ::isatty(1) || ::isatty(2)) {
+        return;
+    }
+    int tty = ::open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+    if (tty < 0) {
+        throw Error(ErrorKind::usage, "-t: there is no terminal here (stdin, stdout and stderr "
+                                      "are not terminals and there is no controlling terminal) "
+                                      "to relay the container's to: leave out -t");
+    }
+    ::close(tty);
 }
 
 ContainerOverrides overrides_of(const RunFlags& f) {
@@ -119,7 +192,10 @@ ContainerOverrides overrides_of(const RunFlags& f) {
         std::fprintf(stderr, "ocibake: warning: --shm-size has no effect with --ipc host (the "
                              "host's /dev/shm is mounted)\n");
     }
-    o.terminal = ::isatty(0) && ::isatty(1);
+    o.terminal = f.tty && !f.detach;
+    if (o.terminal) {
+        check_terminal(f.interactive);
+    }
     return o;
 }
 
@@ -162,12 +238,14 @@ void add_run_options(CLI::App* run, RunFlags& f) {
         ->allow_extra_args(false);
     run->add_option("-e,--env", f.env, "Set KEY=VALUE in the container")->allow_extra_args(false);
     run->add_option("-p,--publish", f.publish,
-                    "Publish a container port: [IP:][HOST_PORT:]CONTAINER_PORT[/tcp] (every "
-                    "address of the host unless IP is given, as Docker)")
+                    "Publish a container port: [IP:][HOST_PORT:]CONTAINER_PORT[/tcp|/udp] "
+                    "(every address of the host unless IP is given, as Docker)")
         ->allow_extra_args(false);
+    run->add_flag("-P,--publish-all", f.publish_all,
+                  "Publish the image's exposed ports, each on a free host port (printed)");
     run->add_option("--network", f.network,
-                    "private (the default: a network namespace of its own, loopback only, "
-                    "ports published with -p), none (loopback only) or host")
+                    "private (the default: a network namespace of its own, outbound through "
+                    "slirp4netns, ports published with -p), none (loopback only) or host")
         ->check(CLI::IsMember({"private", "none", "host"}));
     run->add_option("-h,--hostname", f.hostname, "The container's hostname (default ocibake)");
     run->add_option("--shm-size", f.shm_size, "Size of /dev/shm, e.g. 8g (default 64m)");
@@ -184,6 +262,10 @@ void add_run_options(CLI::App* run, RunFlags& f) {
     run->add_option("--runtime", f.runtime, "The OCI runtime (default: crun, else runc)");
     run->add_option("--keep-bundle", f.keep_bundle,
                     "Unpack into DIR (must not exist) and keep it afterwards");
+    run->add_flag("-i,--interactive", f.interactive,
+                  "Keep stdin open and attached (without it stdin is /dev/null, as Docker)");
+    run->add_flag("-t,--tty", f.tty,
+                  "Give the container a pseudo-terminal, relayed to this one (-it for a shell)");
     run->add_flag("-d,--detach", f.detach, "Run in the background and print its id");
     run->add_option("--name", f.name, "A name for the container (ps, stop, exec, logs)");
     run->add_flag("--rm", f.remove, "With -d: remove it when it exits (attached runs always are)");
@@ -230,18 +312,8 @@ int run_command_in_image(const RunFlags& f, const std::string& cache_dir,
         throw Error(ErrorKind::usage, "ocibake run needs an IMAGE: ocibake run [OPTIONS] IMAGE "
                                       "[COMMAND [ARG...]]");
     }
-    if (f.detach && !f.publish.empty()) {
-        throw Error(ErrorKind::usage,
-                    "-p " + f.publish.front() +
-                        " with -d: published ports are relayed by the `ocibake run` process "
-                        "itself, so they need an attached run (leave out -d)");
-    }
     ContainerOverrides o = overrides_of(f);
-    // Ports are bound before anything is unpacked: a busy one fails the run at once.
-    std::optional<PortForwarder> net = publish_ports(f);
-    if (net) {
-        o.network_namespace = net->namespace_path();
-    }
+    std::optional<PortForwarder> net = make_network(f, o);
     RunTarget target{f.image,
                      cache_dir,
                      f.keep_bundle,
@@ -249,12 +321,33 @@ int run_command_in_image(const RunFlags& f, const std::string& cache_dir,
                      runtime_search(f.runtime),
                      registry_options,
                      f.detach,
+                     f.interactive,
                      f.name,
                      f.remove,
-                     [volumes = o.mounts](const Bundle&, ContainerSpec& spec) {
+                     [&f, &net, volumes = o.mounts](const Bundle& bundle, ContainerSpec& spec) {
                          warn_unwritable_volumes(spec, volumes);
-                     }};
+                         if (net) {
+                             ready_network(*net, f, bundle.image_config());
+                         }
+                     },
+                     {},
+                     {}};
+    if (net) {
+        target.ports = [&net] {
+            std::vector<std::string> shown;
+            for (const PublishedPort& p : net->published()) {
+                shown.push_back(p.docker_ps());
+            }
+            return shown;
+        };
+        if (f.detach) { // the monitor relays: this process only bound the sockets
+            target.monitor = {[&net] { return net->fds(); }, [&net] { net->start(); }};
+        }
+    }
     int exit_code = run_container(o, target);
+    if (net && f.detach) {
+        net->hand_over(); // slirp4netns is the monitor's now
+    }
     net.reset(); // the ports are released now, not after the bundle is removed
     return exit_code;
 }

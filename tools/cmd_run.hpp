@@ -21,11 +21,14 @@ struct RunFlags {
     std::string user, workdir, hostname, shm_size;
     std::optional<std::string> entrypoint;
     bool read_only = false;
+    bool publish_all = false; ///< -P: the image's exposed ports, each on a free host port
     std::string gpus = "none";
     std::string runtime, keep_bundle;
-    bool detach = false; ///< -d: in the background, its id printed
-    bool remove = false; ///< --rm (with -d: removed when it exits; attached runs always are)
-    std::string name;    ///< --name
+    bool interactive = false; ///< -i: stdin stays open and attached (else /dev/null)
+    bool tty = false;         ///< -t: a pseudo-terminal for the container
+    bool detach = false;      ///< -d: in the background, its id printed
+    bool remove = false;      ///< --rm (with -d: removed when it exits; attached runs always are)
+    std::string name;         ///< --name
 };
 
 /// Adds `run`'s options (not IMAGE and COMMAND: split_run_args finds them) to `run`.

@@ -103,7 +103,10 @@ TEST_CASE("ocibake run: bind mounts, a read-only root, network none and host") {
     CHECK(read_file(dir / "rw/out") == "z\n");
     CHECK_FALSE(fs::exists(dir / "vol/new"));
 
+    // The default: a namespace of its own, out through slirp4netns's tap0; none: loopback.
     r = ocibake_run(dir, {"--", "ls /sys/class/net"});
+    CHECK(r.out == "lo\ntap0\n");
+    r = ocibake_run(dir, {"--network", "none", "--", "ls /sys/class/net"});
     CHECK(r.out == "lo\n");
     r = ocibake_run(dir, {"--network", "host", "--", "ls /sys/class/net | wc -l"});
     CHECK(r.out != "1\n");
@@ -162,20 +165,74 @@ exit 1
     CHECK(find_runtime(given).name() == "runc");
 }
 
-TEST_CASE("ocibake run on a terminal gives the container one") {
+TEST_CASE("ocibake run -t gives the container a terminal and -i keeps stdin") {
     ScratchDir dir("run");
     busybox_image(dir, kImage);
-    // `script` gives ocibake a pseudo-terminal; the container gets one of its own.
-    CommandResult tty =
-        run_on_terminal({cli().string(), "run", (dir / "img").string(), "--cache-dir",
-                         (dir / "cache").string(), "--", "tty; echo TERM=$TERM; exit 3"},
-                        {"TMPDIR=" + dir.path().string()});
+    // `script` gives ocibake a pseudo-terminal; with -t the container gets one of its own.
+    auto on_terminal = [&](const std::string& flags) {
+        std::string cmd = "TMPDIR='" + dir.path().string() + "' '" + ocibake::test::cli().string() +
+                          "' run --cache-dir '" + (dir / "cache").string() + "' " + flags + " '" +
+                          (dir / "img").string() + "' 'tty; echo TERM=${TERM:-unset}; exit 3'";
+        return run({"script", "-qec", cmd, "/dev/null"});
+    };
+    CommandResult tty = on_terminal("-it");
     INFO(tty.out << tty.err);
     CHECK(tty.exit_code == 3);
     CHECK(tty.out.find("/dev/pts/0") != std::string::npos);
     CHECK(tty.out.find("TERM=xterm") != std::string::npos);
+    // Without -t there is none, on a terminal too (as Docker).
+    CommandResult plain = on_terminal("");
+    CHECK(plain.exit_code == 3);
+    CHECK(plain.out.find("not a tty") != std::string::npos);
+    CHECK(plain.out.find("TERM=unset") != std::string::npos);
     CommandResult pipe = ocibake_run(dir, {"--", "tty; echo TERM=${TERM:-unset}"});
     CHECK(pipe.out == "not a tty\nTERM=unset\n");
+
+    // -i: the container reads this process's stdin; without it, /dev/null.
+    std::vector<std::string> argv = {ocibake::test::cli().string(), "run", "--cache-dir",
+                                     (dir / "cache").string(),      "-i",  (dir / "img").string(),
+                                     "read line; echo got=$line"};
+    CommandResult in = run(argv, {"TMPDIR=" + dir.path().string()}, {}, "hello\n");
+    CHECK(in.out == "got=hello\n");
+    argv.erase(argv.begin() + 4);
+    in = run(argv, {"TMPDIR=" + dir.path().string()}, {}, "hello\n");
+    CHECK(in.out == "got=\n");
+    // -t needs a terminal, -it one on stdin (Docker's words).
+    argv.insert(argv.begin() + 4, "-it");
+    in = run(argv, {"TMPDIR=" + dir.path().string()}, {}, "hello\n");
+    CHECK(in.exit_code == 2);
+    CHECK(in.err == "ocibake: error: -it: the input device is not a TTY (stdin is a pipe or a "
+                    "file): leave out -t, or run from a terminal\n");
+    argv[4] = "-t";
+    argv.insert(argv.begin(), "setsid"); // no controlling terminal either
+    in = run(argv, {"TMPDIR=" + dir.path().string()});
+    CHECK(in.exit_code == 2);
+    CHECK(in.err == "ocibake: error: -t: there is no terminal here (stdin, stdout and stderr are "
+                    "not terminals and there is no controlling terminal) to relay the "
+                    "container's to: leave out -t\n");
+}
+
+TEST_CASE("ocibake run -it: the window size follows the terminal and Ctrl-C reaches the shell") {
+    ScratchDir dir("run-pty");
+    busybox_image(dir, "[[layer]]\nname = \"more\"\n"
+                       "[[layer.files]]\npath = \"/bin/stty\"\ntype = \"symlink\"\ntarget "
+                       "= \"busybox\"\n"
+                       "[[layer.files]]\npath = \"/bin/sleep\"\ntype = \"symlink\"\ntarget "
+                       "= \"busybox\"\n");
+    // A user at a 33x101 terminal: resizes it to 40x120, types "go", presses Ctrl-C.
+    CommandResult r =
+        run({"python3", (ocibake::test::source_dir() / "tests/fixtures/pty_session.py").string(),
+             ocibake::test::cli().string(), "run", "--cache-dir", (dir / "cache").string(), "-it",
+             (dir / "img").string(), "sh", "-c",
+             "echo size1=$(stty size); read x; echo size2=$(stty size) x=$x; "
+             "trap 'echo got-int; exit 7' INT; echo waiting; while :; do sleep 0.1; done"},
+            {"TMPDIR=" + dir.path().string()});
+    INFO(r.out << r.err);
+    CHECK(r.out.find("size1=33 101\r\n") != std::string::npos);
+    CHECK(r.out.find("size2=40 120 x=go\r\n") != std::string::npos);
+    // Ctrl-C is a key for the container's terminal, which sends SIGINT to its shell.
+    CHECK(r.out.find("got-int\r\n") != std::string::npos);
+    CHECK(r.out.ends_with("exit=7\n"));
 }
 
 namespace {

@@ -292,12 +292,14 @@ TEST_CASE("ocibake run -p: a busy host port is an error before anything runs") {
         CHECK(e.path().filename().string().rfind("ocibake-bundle-", 0) != 0);
     }
 
-    CHECK(refused(dir, {"-p", "53/udp", (dir / "img").string(), "true"}) ==
-          "ocibake: error: -p '53/udp': protocol 'udp' is not supported (only tcp) (the "
-          "form is [IP:][HOST_PORT:]CONTAINER_PORT[/tcp])\n");
-    CHECK(refused(dir, {"--network", "none", "-p", "8080:80", (dir / "img").string(), "true"}) ==
-          "ocibake: error: -p 8080:80: --network none has no network to publish into "
-          "(loopback only); leave --network out\n");
+    r = ocibake_run(dir, {"-p", "53/sctp", (dir / "img").string(), "true"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err == "ocibake: error: -p '53/sctp': protocol 'sctp' is not supported (tcp or udp) "
+                   "(the form is [IP:][HOST_PORT:]CONTAINER_PORT[/tcp|/udp])\n");
+    r = ocibake_run(dir, {"--network", "none", "-p", "8080:80", (dir / "img").string(), "true"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err == "ocibake: error: -p 8080:80: --network none has no network to publish into "
+                   "(loopback only); leave --network out\n");
     r = ocibake_run(dir, {"--network", "host", "-p", "8080:80", (dir / "img").string(), "true"});
     CHECK(r.exit_code == 0);
     CHECK(r.err == "WARNING: Published ports are discarded when using host network mode\n");

@@ -32,16 +32,28 @@ TEST_CASE("publish Docker's forms of a published port") {
     CHECK(m.host_port == 8080);
     CHECK(m.container_port == 80);
     CHECK(m.str() == "[::1]:8080:80/tcp");
+
+    m = PortMapping::parse("127.0.0.1:5353:53/udp");
+    CHECK(m.protocol == "udp");
+    CHECK(m.host_port == 5353);
+    CHECK(m.container_port == 53);
+    CHECK(m.str() == "127.0.0.1:5353:53/udp");
+    CHECK(PortMapping::parse("53/udp").host_port == 0);
+    CHECK(PortMapping::parse("80").protocol == "tcp");
+    PublishedPort p{"0.0.0.0:41235", 41235, 80, true, "tcp"};
+    CHECK(p.docker_port() == "80/tcp -> 0.0.0.0:41235");
+    CHECK(p.docker_ps() == "0.0.0.0:41235->80/tcp");
 }
 
 TEST_CASE("publish what is refused and why") {
-    const std::string form = " (the form is [IP:][HOST_PORT:]CONTAINER_PORT[/tcp])";
+    const std::string form = " (the form is [IP:][HOST_PORT:]CONTAINER_PORT[/tcp|/udp])";
     auto what = [](const char* text) {
         auto c = error_of([&] { PortMapping::parse(text); });
         CHECK(c.kind == ErrorKind::usage);
         return c.what;
     };
-    CHECK(what("53:53/udp") == "-p '53:53/udp': protocol 'udp' is not supported (only tcp)" + form);
+    CHECK(what("53:53/sctp") ==
+          "-p '53:53/sctp': protocol 'sctp' is not supported (tcp or udp)" + form);
     CHECK(what("8000-8010:8000-8010") ==
           "-p '8000-8010:8000-8010': port ranges are not supported; publish each port with its "
           "own -p" +

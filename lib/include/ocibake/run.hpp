@@ -151,9 +151,20 @@ enum class RunMode {
               ///< runs while it does, then it is killed (service tests)
 };
 
+/// Work of the caller's that a detached container's monitor (a forked process) carries
+/// on: `fds` stay open in it (every other descriptor above stderr is closed there), then
+/// `start` runs there, once, before the container starts.
+struct MonitorTask {
+    std::function<std::vector<int>()> fds;
+    std::function<void()> start;
+};
+
 struct RunRequest {
     ContainerOverrides overrides;
     RunMode mode = RunMode::attached;
+    /// Attached mode: the container's stdin is this process's (`docker run -i`); false:
+    /// /dev/null, as Docker without -i. A terminal is asked for by overrides.terminal.
+    bool stdin_open = true;
     RunLimits limits;   ///< captured mode
     std::string name;   ///< unique among the containers of the state directory; "" = its id
     bool remove = true; ///< detached: remove the container when it exits (`--rm`)
@@ -170,6 +181,12 @@ struct RunRequest {
     /// Service mode: what to do with the running container (it is killed and removed
     /// when this returns).
     std::function<void(Container&)> with_container;
+    /// The published ports to record for `ps` ("0.0.0.0:8080->80/tcp"), asked once the
+    /// spec is adjusted (adjust may publish more).
+    std::function<std::vector<std::string>()> ports;
+    /// Detached mode: what the caller's process did for the container and the container's
+    /// monitor process carries on (the published ports' forwarder).
+    MonitorTask monitor;
     /// Seconds from the first forwarded SIGINT/SIGTERM/SIGHUP to SIGKILL (a second signal
     /// kills at once), as `docker stop -t`.
     std::chrono::seconds stop_timeout{10};
@@ -228,6 +245,7 @@ struct ContainerInfo {
     std::optional<int> exit_code;
     bool detached = false;
     std::filesystem::path bundle;
+    std::vector<std::string> ports; ///< published: "0.0.0.0:8080->80/tcp", as `docker ps`
 };
 
 /// Every container of the state directory, oldest first.

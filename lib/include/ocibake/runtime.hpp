@@ -173,6 +173,9 @@ struct ContainerOverrides {
     bool read_only_root = false;
     Network network = Network::none;
     std::string network_namespace; ///< see ContainerSpec::network_namespace
+    /// The container's /etc/resolv.conf (mounted over the image's), e.g. slirp4netns's
+    /// DNS forwarder (PortForwarder::resolv_conf()); Network::host copies the host's.
+    std::optional<std::string> resolv_conf;
     std::optional<std::string> hostname;
     std::vector<Mount> mounts;
     std::optional<std::uint64_t> shm_size;
@@ -252,6 +255,15 @@ struct RunLimits {
 
 class Container;
 
+/// How an attached run (`ocibake run` in the foreground) is wired to this process.
+struct AttachOptions {
+    /// The container's stdin is this process's (`docker run -i`); else /dev/null.
+    bool stdin_open = true;
+    /// config.json asks for a terminal (`-t`): the runtime makes a pseudo-terminal for the
+    /// container, puts this one in raw mode and relays both ways (window size included).
+    bool terminal = false;
+};
+
 /// An installed OCI runtime (crun or runc) driven through its command line. Container
 /// ids are unique per call; a container is always deleted afterwards, also on timeout
 /// (`kill KILL`, then `delete --force`).
@@ -281,10 +293,14 @@ public:
     /// runtime, which proxies it); `stop_timeout` after the first one, or at a second,
     /// the container is killed (SIGKILL). Returns the exit code (128 + N when killed by
     /// signal N); the caller deletes the container. `started` is called with the container's
-    /// pid once it runs (read from the runtime's pid file).
+    /// pid once it runs (read from the runtime's pid file). The runtime stays in this
+    /// terminal's foreground process group when it must use the terminal (`terminal`, or
+    /// stdin open on a terminal); else it gets a group of its own, so that only the
+    /// signals forwarded here reach it.
     int run_attached(const Bundle& bundle, const std::string& id, const Interrupt* interrupt,
                      std::chrono::seconds stop_timeout,
-                     const std::function<void(int pid)>& started = {}) const;
+                     const std::function<void(int pid)>& started = {},
+                     const AttachOptions& attach = {}) const;
     /// Starts the bundle's config.json as container `id` in the background (`run -d`), its
     /// stdout and stderr on `out_fd` and `err_fd`, stdin /dev/null. Returns the
     /// container's pid; Error(runtime) with the runtime's own message when it cannot start.

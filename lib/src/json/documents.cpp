@@ -214,7 +214,8 @@ std::string to_json(const std::vector<ContainerInfo>& containers) {
                         {"created", i.created},
                         {"status", i.status},
                         {"exit_code", i.exit_code ? json(*i.exit_code) : json(nullptr)},
-                        {"detached", i.detached}});
+                        {"detached", i.detached},
+                        {"ports", i.ports}});
     }
     return json_doc::dump({{"schema", schema::ps}, {"containers", list}});
 }

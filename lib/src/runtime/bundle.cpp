@@ -493,9 +493,14 @@ ContainerSpec Bundle::spec_for(const ContainerOverrides& o) const {
     spec.mounts.push_back(
         Mount::bind((dir_ / "etc" / "hostname").string(), "/etc/hostname", false));
     std::error_code ec;
-    if (spec.network == Network::host && fs::exists("/etc/resolv.conf", ec)) {
-        std::ifstream in("/etc/resolv.conf", std::ios::binary);
-        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if ((spec.network == Network::host && fs::exists("/etc/resolv.conf", ec)) || o.resolv_conf) {
+        std::string text;
+        if (o.resolv_conf && spec.network != Network::host) {
+            text = *o.resolv_conf;
+        } else {
+            std::ifstream in("/etc/resolv.conf", std::ios::binary);
+            text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+        }
         write_text(dir_ / "etc" / "resolv.conf", text);
         spec.mounts.push_back(
             Mount::bind((dir_ / "etc" / "resolv.conf").string(), "/etc/resolv.conf", false));

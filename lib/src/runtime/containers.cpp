@@ -56,7 +56,8 @@ void write_state(const fs::path& state_dir, const ContainerState& s) {
                                 {"cache", s.cache},
                                 {"stop_signal", s.stop_signal},
                                 {"detached", s.detached},
-                                {"remove", s.remove}};
+                                {"remove", s.remove},
+                                {"ports", s.ports}};
     if (s.exit_code) {
         j["exit_code"] = *s.exit_code;
     }
@@ -96,6 +97,7 @@ std::optional<ContainerState> read_state(const fs::path& state_dir, const std::s
         s.stop_signal = j.value("stop_signal", "");
         s.detached = j.value("detached", false);
         s.remove = j.value("remove", true);
+        s.ports = j.value("ports", std::vector<std::string>{});
         return s;
     } catch (const std::exception&) {
         return std::nullopt; // missing, being written, or not ours
@@ -189,6 +191,7 @@ ContainerInfo info_of(const ContainerState& s) {
     i.exit_code = s.exit_code;
     i.detached = s.detached;
     i.bundle = s.bundle;
+    i.ports = s.ports;
     return i;
 }
 

@@ -14,6 +14,7 @@
 
 #include "common/fs.hpp"
 #include "ocibake/error.hpp"
+#include "runtime/slirp.hpp"
 
 #include <arpa/inet.h>
 #include <cerrno>
@@ -33,8 +34,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <fstream>
 #include <future>
 #include <list>
+#include <optional>
 
 namespace ocibake {
 
@@ -46,10 +49,11 @@ namespace {
 constexpr std::size_t kBuffer = 64 << 10;    ///< per direction and connection
 constexpr std::size_t kMaxConnections = 512; ///< more are accepted and closed at once
 constexpr auto kConnectLimit = std::chrono::seconds(10);
+constexpr auto kUdpIdle = std::chrono::seconds(90); ///< a UDP "connection" ends (Docker's)
 
 [[noreturn]] void bad_port(std::string_view text, const std::string& why) {
     throw Error(ErrorKind::usage, "-p '" + std::string(text) + "': " + why +
-                                      " (the form is [IP:][HOST_PORT:]CONTAINER_PORT[/tcp])");
+                                      " (the form is [IP:][HOST_PORT:]CONTAINER_PORT[/tcp|/udp])");
 }
 
 std::uint16_t port_number(std::string_view text, std::string_view whole, const char* which) {
@@ -92,12 +96,14 @@ std::string address_text(const std::string& ip, std::uint16_t port) {
     return (v6 ? "[" + ip + "]" : ip) + ":" + std::to_string(port);
 }
 
-/// A listening TCP socket on ip:port; -1 with errno set when it cannot be made.
-int listen_on(const std::string& ip, std::uint16_t port, std::uint16_t& bound) {
+/// A listening TCP socket (a bound UDP one with `udp`) on ip:port; -1 with errno set when
+/// it cannot be made.
+int listen_on(const std::string& ip, std::uint16_t port, std::uint16_t& bound, bool udp) {
     sockaddr_storage addr{};
     socklen_t len = 0;
     make_address(ip, port, addr, len);
-    UniqueFd fd(::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    UniqueFd fd(::socket(addr.ss_family,
+                         (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd) {
         return -1;
     }
@@ -107,7 +113,7 @@ int listen_on(const std::string& ip, std::uint16_t port, std::uint16_t& bound) {
         ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     }
     if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-        ::listen(fd.get(), 128) != 0) {
+        (!udp && ::listen(fd.get(), 128) != 0)) {
         return -1;
     }
     len = sizeof addr;
@@ -162,6 +168,16 @@ struct Flow {
     bool empty() const { return start == end; }
 };
 
+/// The datagrams of one client of a published UDP port: relayed through a socket of its
+/// own in the container's namespace (so replies find their way back), until idle.
+struct UdpFlow {
+    std::size_t listener = 0;
+    sockaddr_storage client{};
+    socklen_t client_len = 0;
+    UniqueFd inner; ///< connected to 127.0.0.1:PORT in the container's namespace
+    Clock::time_point last;
+};
+
 struct Connection {
     UniqueFd host;  ///< accepted on a published port (the host's namespace)
     UniqueFd inner; ///< to 127.0.0.1:PORT in the container's namespace
@@ -207,15 +223,16 @@ bool pump(int from, int to, Flow& flow, short from_events, short to_events) {
 
 PortMapping PortMapping::parse(std::string_view text) {
     std::string_view rest = text;
-    if (std::size_t slash = rest.find('/'); slash != std::string_view::npos) {
-        std::string_view proto = rest.substr(slash + 1);
-        if (proto != "tcp") {
-            bad_port(text, "protocol '" + std::string(proto) + "' is not supported (only tcp)");
-        }
-        rest = rest.substr(0, slash);
-    }
     PortMapping m;
     m.text = std::string(text);
+    if (std::size_t slash = rest.find('/'); slash != std::string_view::npos) {
+        std::string_view proto = rest.substr(slash + 1);
+        if (proto != "tcp" && proto != "udp") {
+            bad_port(text, "protocol '" + std::string(proto) + "' is not supported (tcp or udp)");
+        }
+        m.protocol = std::string(proto);
+        rest = rest.substr(0, slash);
+    }
     if (rest.starts_with('[')) { // [IPv6]:HOST:CONTAINER
         std::size_t close = rest.find(']');
         if (close == std::string_view::npos || close + 1 >= rest.size() || rest[close + 1] != ':') {
@@ -265,7 +282,15 @@ std::string PortMapping::str() const {
     std::string ip = host_ip.empty() ? "0.0.0.0" : host_ip;
     bool v6 = ip.find(':') != std::string::npos;
     return (v6 ? "[" + ip + "]" : ip) + ":" + (host_port ? std::to_string(host_port) : "") + ":" +
-           std::to_string(container_port) + "/tcp";
+           std::to_string(container_port) + "/" + protocol;
+}
+
+std::string PublishedPort::docker_port() const {
+    return std::to_string(container_port) + "/" + protocol + " -> " + address;
+}
+
+std::string PublishedPort::docker_ps() const {
+    return address + "->" + std::to_string(container_port) + "/" + protocol;
 }
 
 // ---- PortForwarder --------------------------------------------------------------------------
@@ -274,10 +299,14 @@ struct PortForwarder::Impl {
     UniqueFd netns;
     UniqueFd wake; ///< an eventfd: written once to stop the thread
     std::vector<UniqueFd> listeners;
-    std::vector<PublishedPort> published;
+    std::vector<PublishedPort> published; ///< one per listener, in the same order
     std::list<Connection> connections;
+    std::list<UdpFlow> flows;
     std::atomic<std::uint64_t> relayed{0};
     std::thread thread;
+    bool started = false;
+    bool outbound_asked = false;
+    detail::Slirp slirp;
 
     ~Impl() {
         if (thread.joinable()) {
@@ -290,8 +319,12 @@ struct PortForwarder::Impl {
     void bind_all(const std::vector<PortMapping>& ports);
     /// The forwarder thread: enters the namespace (says so through `entered`), relays.
     void loop(std::promise<std::string>& entered);
+    /// One round of poll(2) over everything; false when asked to stop.
+    bool round(std::vector<pollfd>& fds);
     void accept_from(std::size_t listener);
     void step(Connection& c, short host_events, short inner_events);
+    void datagrams_from_host(std::size_t listener);
+    void datagrams_from_inner(UdpFlow& flow);
 };
 
 void PortForwarder::Impl::bind_all(const std::vector<PortMapping>& ports) {
@@ -301,9 +334,10 @@ void PortForwarder::Impl::bind_all(const std::vector<PortMapping>& ports) {
             ips = {"0.0.0.0", "::"}; // Docker's default: every address, IPv4 and IPv6
         }
         std::uint16_t port = m.host_port;
+        bool udp = m.protocol == "udp";
         for (const std::string& ip : ips) {
             std::uint16_t bound = 0;
-            int fd = listen_on(ip, port, bound);
+            int fd = listen_on(ip, port, bound, udp);
             if (fd < 0) {
                 int err = errno;
                 bool optional_v6 = m.host_ip.empty() && ip == "::" &&
@@ -312,13 +346,14 @@ void PortForwarder::Impl::bind_all(const std::vector<PortMapping>& ports) {
                 if (optional_v6) {
                     continue; // no IPv6 here (Docker skips it too)
                 }
-                std::string where = address_text(ip, port);
+                std::string where = address_text(ip, port) + (udp ? "/udp" : "");
                 std::string what = "-p " + (m.text.empty() ? m.str() : m.text);
                 if (err == EADDRINUSE) {
                     throw Error(ErrorKind::io, what + ": " + where +
                                                    " is in use by another program (pick "
                                                    "another host port: -p OTHER:" +
-                                                   std::to_string(m.container_port) + ")");
+                                                   std::to_string(m.container_port) +
+                                                   (udp ? "/udp" : "") + ")");
                 }
                 if (err == EADDRNOTAVAIL) {
                     throw Error(ErrorKind::usage,
@@ -329,7 +364,7 @@ void PortForwarder::Impl::bind_all(const std::vector<PortMapping>& ports) {
             listeners.emplace_back(fd);
             port = bound; // `-p 80`: IPv6 gets the port IPv4 got
             published.push_back(
-                {address_text(ip, bound), bound, m.container_port, m.host_port == 0});
+                {address_text(ip, bound), bound, m.container_port, m.host_port == 0, m.protocol});
         }
     }
 }
@@ -364,6 +399,62 @@ void PortForwarder::Impl::accept_from(std::size_t i) {
     }
 }
 
+void PortForwarder::Impl::datagrams_from_host(std::size_t i) {
+    static thread_local char buf[65536];
+    for (;;) {
+        sockaddr_storage from{};
+        socklen_t len = sizeof from;
+        ssize_t n = ::recvfrom(listeners[i].get(), buf, sizeof buf, 0,
+                               reinterpret_cast<sockaddr*>(&from), &len);
+        if (n < 0) {
+            return; // drained
+        }
+        UdpFlow* flow = nullptr;
+        for (UdpFlow& f : flows) {
+            if (f.listener == i && f.client_len == len && std::memcmp(&f.client, &from, len) == 0) {
+                flow = &f;
+                break;
+            }
+        }
+        if (flow == nullptr) {
+            if (flows.size() >= kMaxConnections) {
+                continue; // dropped, as a full network would
+            }
+            // In the container's namespace (this thread's): replies come back on it.
+            UniqueFd inner(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+            sockaddr_in to{};
+            to.sin_family = AF_INET;
+            to.sin_port = htons(published[i].container_port);
+            to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            if (!inner ||
+                ::connect(inner.get(), reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
+                continue;
+            }
+            flow = &flows.emplace_back();
+            flow->listener = i;
+            flow->client = from;
+            flow->client_len = len;
+            flow->inner = std::move(inner);
+            ++relayed;
+        }
+        flow->last = Clock::now();
+        ::send(flow->inner.get(), buf, static_cast<std::size_t>(n), 0); // lost when full: UDP
+    }
+}
+
+void PortForwarder::Impl::datagrams_from_inner(UdpFlow& f) {
+    static thread_local char buf[65536];
+    for (;;) {
+        ssize_t n = ::recv(f.inner.get(), buf, sizeof buf, 0);
+        if (n < 0) {
+            return; // drained, or ECONNREFUSED (nothing listens there yet): not fatal
+        }
+        f.last = Clock::now();
+        ::sendto(listeners[f.listener].get(), buf, static_cast<std::size_t>(n), 0,
+                 reinterpret_cast<const sockaddr*>(&f.client), f.client_len);
+    }
+}
+
 void PortForwarder::Impl::step(Connection& c, short host_events, short inner_events) {
     if (c.connecting) {
         if (inner_events == 0) {
@@ -393,6 +484,69 @@ void PortForwarder::Impl::step(Connection& c, short host_events, short inner_eve
     c.dead = c.to_inner.shut && c.to_host.shut;
 }
 
+/// The poll(2) timeout for `deadline`, merged into `timeout` (-1: none yet).
+static void sooner(int& timeout, Clock::time_point deadline) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    int ms = static_cast<int>(std::max<std::int64_t>(0, left.count()) + 1);
+    timeout = timeout < 0 ? ms : std::min(timeout, ms);
+}
+
+bool PortForwarder::Impl::round(std::vector<pollfd>& fds) {
+    fds.clear();
+    fds.push_back({wake.get(), POLLIN, 0});
+    for (const UniqueFd& l : listeners) {
+        fds.push_back({l.get(), POLLIN, 0});
+    }
+    int timeout = -1;
+    for (const Connection& c : connections) {
+        short h = 0, in = 0;
+        if (c.connecting) {
+            in = POLLOUT;
+            sooner(timeout, c.deadline);
+        } else {
+            h = static_cast<short>((c.to_inner.eof || !c.to_inner.empty() ? 0 : POLLIN) |
+                                   (c.to_host.empty() ? 0 : POLLOUT));
+            in = static_cast<short>((c.to_host.eof || !c.to_host.empty() ? 0 : POLLIN) |
+                                    (c.to_inner.empty() ? 0 : POLLOUT));
+        }
+        fds.push_back({c.host.get(), h, 0});
+        fds.push_back({c.inner.get(), in, 0});
+    }
+    for (const UdpFlow& f : flows) {
+        fds.push_back({f.inner.get(), POLLIN, 0});
+        sooner(timeout, f.last + kUdpIdle);
+    }
+    if (::poll(fds.data(), fds.size(), timeout) < 0 && errno != EINTR) {
+        return false; // cannot happen with valid fds; the run goes on, unpublished
+    }
+    if (fds[0].revents != 0) {
+        return false; // asked to stop
+    }
+    std::size_t at = 1 + listeners.size();
+    for (Connection& c : connections) { // the ones accepted below are not in fds yet
+        step(c, fds[at].revents, fds[at + 1].revents);
+        at += 2;
+    }
+    connections.remove_if([](const Connection& c) { return c.dead; });
+    for (UdpFlow& f : flows) {
+        if (fds[at++].revents != 0) {
+            datagrams_from_inner(f);
+        }
+    }
+    auto now = Clock::now();
+    flows.remove_if([now](const UdpFlow& f) { return now - f.last >= kUdpIdle; });
+    for (std::size_t i = 0; i < listeners.size(); ++i) {
+        if (fds[1 + i].revents & POLLIN) {
+            if (published[i].protocol == "udp") {
+                datagrams_from_host(i);
+            } else {
+                accept_from(i);
+            }
+        }
+    }
+    return true;
+}
+
 void PortForwarder::Impl::loop(std::promise<std::string>& entered) {
     if (::setns(netns.get(), CLONE_NEWNET) != 0) {
         entered.set_value(std::string("setns(CLONE_NEWNET): ") + std::strerror(errno));
@@ -400,54 +554,16 @@ void PortForwarder::Impl::loop(std::promise<std::string>& entered) {
     }
     entered.set_value("");
     std::vector<pollfd> fds;
-    for (;;) {
-        fds.clear();
-        fds.push_back({wake.get(), POLLIN, 0});
-        for (const UniqueFd& l : listeners) {
-            fds.push_back({l.get(), POLLIN, 0});
-        }
-        int timeout = -1;
-        for (const Connection& c : connections) {
-            short h = 0, in = 0;
-            if (c.connecting) {
-                in = POLLOUT;
-                auto left = std::chrono::duration_cast<std::chrono::milliseconds>(c.deadline -
-                                                                                  Clock::now());
-                int ms = static_cast<int>(std::max<std::int64_t>(0, left.count()) + 1);
-                timeout = timeout < 0 ? ms : std::min(timeout, ms);
-            } else {
-                h = static_cast<short>((c.to_inner.eof || !c.to_inner.empty() ? 0 : POLLIN) |
-                                       (c.to_host.empty() ? 0 : POLLOUT));
-                in = static_cast<short>((c.to_host.eof || !c.to_host.empty() ? 0 : POLLIN) |
-                                        (c.to_inner.empty() ? 0 : POLLOUT));
-            }
-            fds.push_back({c.host.get(), h, 0});
-            fds.push_back({c.inner.get(), in, 0});
-        }
-        if (::poll(fds.data(), fds.size(), timeout) < 0 && errno != EINTR) {
-            return; // cannot happen with valid fds; the run goes on, unpublished
-        }
-        if (fds[0].revents != 0) {
-            return; // asked to stop
-        }
-        std::size_t at = 1 + listeners.size();
-        for (Connection& c : connections) { // the ones accepted below are not in fds yet
-            if (at + 1 >= fds.size()) {
-                break;
-            }
-            step(c, fds[at].revents, fds[at + 1].revents);
-            at += 2;
-        }
-        connections.remove_if([](const Connection& c) { return c.dead; });
-        for (std::size_t i = 0; i < listeners.size(); ++i) {
-            if (fds[1 + i].revents & POLLIN) {
-                accept_from(i);
-            }
-        }
+    while (round(fds)) {
     }
 }
 
 PortForwarder PortForwarder::create(const std::vector<PortMapping>& ports) {
+    return create(ports, NetworkOptions{});
+}
+
+PortForwarder PortForwarder::create(const std::vector<PortMapping>& ports,
+                                    const NetworkOptions& options) {
     auto impl = std::make_unique<Impl>();
     impl->bind_all(ports); // in this thread's namespace: the host's
     impl->netns = new_network_namespace();
@@ -455,21 +571,82 @@ PortForwarder PortForwarder::create(const std::vector<PortMapping>& ports) {
     if (!impl->wake) {
         detail::throw_errno(ErrorKind::io, "eventfd", errno);
     }
-    Impl* raw = impl.get();
+    PortForwarder net(std::move(impl));
+    net.impl_->outbound_asked = options.outbound;
+    if (options.outbound) {
+        net.impl_->slirp = detail::Slirp::start(net.namespace_path(), options.slirp4netns);
+    }
+    if (options.start) {
+        net.start();
+    }
+    return net;
+}
+
+void PortForwarder::add(const std::vector<PortMapping>& ports) {
+    if (impl_->started) {
+        throw Error(ErrorKind::runtime, "PortForwarder::add() after start()");
+    }
+    impl_->bind_all(ports);
+}
+
+void PortForwarder::start() {
+    if (impl_->started) {
+        return;
+    }
+    impl_->started = true;
+    if (impl_->listeners.empty()) {
+        return; // nothing to relay
+    }
+    Impl* raw = impl_.get();
     auto entered = std::make_shared<std::promise<std::string>>(); // the thread's too
     std::future<std::string> entering = entered->get_future();
-    impl->thread = std::thread([raw, entered] { raw->loop(*entered); });
+    impl_->thread = std::thread([raw, entered] { raw->loop(*entered); });
     // setns() is immediate; the bound is only there so that nothing waits forever.
     if (entering.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
         throw Error(ErrorKind::runtime, "the port forwarder did not start within 10 s");
     }
     if (std::string failed = entering.get(); !failed.empty()) {
-        impl->thread.join();
+        impl_->thread.join();
         throw Error(ErrorKind::runtime, "the port forwarder cannot enter the container's "
                                         "network namespace: " +
                                             failed);
     }
-    return PortForwarder(std::move(impl));
+}
+
+std::vector<int> PortForwarder::fds() const {
+    std::vector<int> out = {impl_->netns.get(), impl_->wake.get()};
+    for (const UniqueFd& l : impl_->listeners) {
+        out.push_back(l.get());
+    }
+    if (impl_->slirp.exit_fd() >= 0) {
+        out.push_back(impl_->slirp.exit_fd());
+    }
+    return out;
+}
+
+void PortForwarder::hand_over() {
+    impl_->slirp.hand_over();
+}
+
+bool PortForwarder::outbound() const {
+    return impl_->slirp.wait_ready();
+}
+
+const std::string& PortForwarder::outbound_problem() const {
+    return impl_->slirp.problem();
+}
+
+std::string PortForwarder::resolv_conf() const {
+    std::string out;
+    std::ifstream in("/etc/resolv.conf");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.starts_with("search ") || line.starts_with("domain ") ||
+            line.starts_with("options ")) {
+            out += line + "\n";
+        }
+    }
+    return out + "nameserver " + std::string(detail::kSlirpDns) + "\n";
 }
 
 PortForwarder::PortForwarder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -466,12 +466,15 @@ void OciRuntime::delete_container(const std::string& id) const {
 
 int OciRuntime::run_attached(const Bundle& bundle, const std::string& id,
                              const Interrupt* interrupt, std::chrono::seconds stop_timeout,
-                             const std::function<void(int)>& started) const {
+                             const std::function<void(int)>& started,
+                             const AttachOptions& attach) const {
     SpawnOptions o;
-    o.inherit_stdin = true;
-    // Not on a terminal: the runtime gets signals only from us (forwarded once). On one,
-    // it must stay in the terminal's foreground group to run it.
-    o.own_group = !::isatty(0);
+    o.inherit_stdin = attach.stdin_open;
+    // Off the terminal, the runtime gets signals only from us (forwarded once). When it
+    // uses the terminal (a pseudo-terminal relayed in raw mode, or stdin read from it),
+    // it must stay in the terminal's foreground group (else SIGTTIN/SIGTTOU stop it), and
+    // there it gets SIGWINCH to pass the window size on.
+    o.own_group = !(attach.terminal || (attach.stdin_open && ::isatty(0)));
     fs::path pid_file = bundle.dir() / "container.pid";
     Spawned s = spawn({path_.string(), "run", "--pid-file", pid_file.string(), "--bundle",
                        bundle.dir().string(), id},

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -185,7 +186,7 @@ struct Teardown {
 /// we are its subreaper), and cleans up. Never returns.
 [[noreturn]] void monitor(const OciRuntime& runtime, const Bundle& bundle,
                           const fs::path& state_dir, ContainerState state, int report, int out,
-                          int err) {
+                          int err, const MonitorTask& task) {
     ::setsid();
     ::prctl(PR_SET_CHILD_SUBREAPER, 1);
     // Only what we need stays open: never the store's lock, nor our caller's stdout and
@@ -194,29 +195,43 @@ struct Teardown {
     for (int fd = 0; fd < 3 && null >= 0; ++fd) {
         ::dup2(null, fd);
     }
-    ::dup2(report, 3);
-    ::dup2(out, 4);
-    ::dup2(err, 5);
-    ::close_range(6, ~0u, 0);
+    // Every descriptor above stderr is closed but the three of ours and the task's (kept
+    // at their numbers: the task's objects hold them).
+    std::vector<int> keep = task.fds ? task.fds() : std::vector<int>{};
+    keep.insert(keep.end(), {report, out, err});
+    std::sort(keep.begin(), keep.end());
+    unsigned from = 3;
+    for (int fd : keep) {
+        if (fd >= static_cast<int>(from)) {
+            if (static_cast<unsigned>(fd) > from) {
+                ::close_range(from, static_cast<unsigned>(fd) - 1, 0);
+            }
+            from = static_cast<unsigned>(fd) + 1;
+        }
+    }
+    ::close_range(from, ~0u, 0);
     state.owner_pid = ::getpid();
     state.owner_start = detail::process_start_time(state.owner_pid);
     int pid = 0;
     try {
+        if (task.start) {
+            task.start();
+        }
         detail::write_state(state_dir, state);
-        pid = runtime.run_detached(bundle, detail::runtime_id(state.id), 4, 5);
+        pid = runtime.run_detached(bundle, detail::runtime_id(state.id), out, err);
         state.pid = pid;
         detail::write_state(state_dir, state);
     } catch (const std::exception& e) {
         std::string msg = std::string("E") + e.what();
-        (void)!::write(3, msg.data(), msg.size());
+        (void)!::write(report, msg.data(), msg.size());
         detail::tear_down(state);
         detail::remove_entry(state_dir, state);
         ::_exit(1);
     }
-    (void)!::write(3, "S", 1);
-    ::close(3);
-    ::close(4);
-    ::close(5);
+    (void)!::write(report, "S", 1);
+    ::close(report);
+    ::close(out);
+    ::close(err);
     int status = 0;
     for (;;) {
         int s = 0;
@@ -246,7 +261,7 @@ struct Teardown {
 
 /// Starts the monitor; returns once the container runs (or throws why it does not).
 void start_detached(const OciRuntime& runtime, const Bundle& bundle, const fs::path& state_dir,
-                    ContainerState& state, Teardown& teardown) {
+                    ContainerState& state, Teardown& teardown, const MonitorTask& task) {
     fs::path entry = detail::entry_dir(state_dir, state.id);
     detail::UniqueFd out = detail::open_file(
         entry / "stdout", O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, ErrorKind::io, 0600);
@@ -263,7 +278,7 @@ void start_detached(const OciRuntime& runtime, const Bundle& bundle, const fs::p
         detail::throw_errno(ErrorKind::io, "fork", errno);
     }
     if (pid == 0) {
-        monitor(runtime, bundle, state_dir, state, write_end.get(), out.get(), err.get());
+        monitor(runtime, bundle, state_dir, state, write_end.get(), out.get(), err.get(), task);
     }
     teardown.armed = false; // the monitor owns the container now
     write_end.reset();
@@ -380,6 +395,9 @@ RunOutcome run_image(const PreparedImage& image, const OciRuntime& runtime,
     bundle.write_config(spec);
     st.command = spec.args;
     st.status = "running";
+    if (request.ports) {
+        st.ports = request.ports();
+    }
     if (stateful) {
         detail::write_state(state_dir, st);
     }
@@ -388,14 +406,15 @@ RunOutcome run_image(const PreparedImage& image, const OciRuntime& runtime,
     }
     switch (request.mode) {
     case RunMode::attached:
-        outcome.result.exit_code = runtime.run_attached(bundle, detail::runtime_id(st.id),
-                                                        interrupt, request.stop_timeout);
+        outcome.result.exit_code =
+            runtime.run_attached(bundle, detail::runtime_id(st.id), interrupt, request.stop_timeout,
+                                 {}, {request.stdin_open, spec.terminal});
         break;
     case RunMode::captured:
         outcome.result = runtime.run(bundle, spec, request.limits);
         break;
     case RunMode::detached:
-        start_detached(runtime, bundle, state_dir, st, teardown);
+        start_detached(runtime, bundle, state_dir, st, teardown, request.monitor);
         break;
     case RunMode::service: {
         Container c = runtime.start(bundle, spec); // killed and deleted before the teardown

@@ -35,6 +35,7 @@ struct ContainerState {
     std::string stop_signal;
     bool detached = false;
     bool remove = true;
+    std::vector<std::string> ports; ///< published, as `docker ps` shows them
 };
 
 /// The OCI runtime's name for a container ("ocibake-<id>").
