@@ -1179,6 +1179,7 @@ std::array<Field<std::vector<SourceDraft>>, 1> apt_fields() {
 struct TestDraft {
     TestSpec spec;
     std::optional<SourceLocation> name_where;
+    std::vector<Located> after; ///< `after`, checked once every test has its name
 };
 
 /// Where byte `offset` of the pattern `text` is: its own column when the string is
@@ -1256,7 +1257,7 @@ std::vector<std::pair<std::string, std::string>> as_env_table(const Value& value
     return {env.begin(), env.end()};
 }
 
-std::array<Field<TestDraft>, 33> test_fields() {
+std::array<Field<TestDraft>, 35> test_fields() {
     return {{
         {"name",
          [](TestDraft& t, const Value& v) {
@@ -1266,6 +1267,8 @@ std::array<Field<TestDraft>, 33> test_fields() {
         {"type", [](TestDraft&, const Value&) {}}, // read first, see read_test()
         {"gpu", [](TestDraft& t, const Value& v) { t.spec.gpu = as_bool(v); }},
         {"timeout", [](TestDraft& t, const Value& v) { t.spec.timeout = as_seconds(v, 1); }},
+        {"after", [](TestDraft& t, const Value& v) { t.after = as_strings(v); }},
+        {"serial", [](TestDraft& t, const Value& v) { t.spec.serial = as_bool(v); }},
         {"args",
          [](TestDraft& t, const Value& v) {
              t.spec.args = texts(as_strings(v));
@@ -1344,18 +1347,19 @@ struct TestKind {
 };
 
 TestKind test_kind(const Section& section) {
-    static constexpr std::array<std::string_view, 14> command_keys{
-        "name", "type",   "gpu",    "timeout",    "comment",    "args",      "shell",
-        "env",  "stdout", "stderr", "stdout_not", "stderr_not", "exit_code", "distinct"};
-    static constexpr std::array<std::string_view, 13> file_keys{
-        "name",      "type", "gpu", "timeout", "comment",  "path",  "exists",
-        "file_type", "mode", "uid", "gid",     "contains", "target"};
-    static constexpr std::array<std::string_view, 11> metadata_keys{
-        "name",       "type", "gpu",           "timeout", "comment", "env",
-        "entrypoint", "cmd",  "exposed_ports", "user",    "workdir"};
-    static constexpr std::array<std::string_view, 13> service_keys{
-        "name", "type",      "gpu",         "timeout",   "comment",       "args",        "env",
-        "port", "http_path", "http_status", "http_body", "ready_timeout", "stop_timeout"};
+    static constexpr std::array<std::string_view, 16> command_keys{
+        "name",  "type", "gpu",    "timeout", "comment",    "after",      "serial",    "args",
+        "shell", "env",  "stdout", "stderr",  "stdout_not", "stderr_not", "exit_code", "distinct"};
+    static constexpr std::array<std::string_view, 15> file_keys{
+        "name",   "type",      "gpu",  "timeout", "comment", "after",    "serial", "path",
+        "exists", "file_type", "mode", "uid",     "gid",     "contains", "target"};
+    static constexpr std::array<std::string_view, 13> metadata_keys{
+        "name", "type",       "gpu", "timeout",       "comment", "after",  "serial",
+        "env",  "entrypoint", "cmd", "exposed_ports", "user",    "workdir"};
+    static constexpr std::array<std::string_view, 15> service_keys{
+        "name",      "type",        "gpu",       "timeout",       "comment",
+        "after",     "serial",      "args",      "env",           "port",
+        "http_path", "http_status", "http_body", "ready_timeout", "stop_timeout"};
     const std::array<TestKind, 4> kinds{{
         {"command", TestType::command, command_keys},
         {"file", TestType::file, file_keys},
@@ -1747,6 +1751,24 @@ void name_tests(Merge& m) {
                  other.name_where
                      ? "first used at " + other.name_where->str()
                      : "the test at " + other.spec.where.str() + " has this name by default");
+        }
+    }
+    // `after` names tests before this one: the order is the recipe's, so there is no cycle.
+    for (TestDraft& test : m.tests) {
+        for (const Located& name : test.after) {
+            if (name.text == test.spec.name) {
+                fail(name.where, "test " + in_quotes(test.spec.name) + " names itself in 'after'");
+            }
+            auto it = seen.find(name.text);
+            if (it == seen.end() || it->second > &test) {
+                fail(name.where,
+                     "'after' names " + in_quotes(name.text) +
+                         (it == seen.end() ? ", which is no test of this recipe"
+                                           : ", which comes later in the recipe"),
+                     "a test can only wait for tests before it (included fragments' tests come "
+                     "first)");
+            }
+            test.spec.after.push_back(name.text);
         }
     }
 }
