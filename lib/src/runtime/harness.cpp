@@ -2,6 +2,8 @@
 #include "ocibake/harness.hpp"
 #include "common/regex.hpp"
 #include "common/thread_pool.hpp"
+#include "ocibake/cas.hpp"
+#include "ocibake/digest.hpp"
 #include "ocibake/run.hpp"
 #include "runtime/rootfs.hpp"
 
@@ -18,8 +20,10 @@
 #include <condition_variable>
 #include <cstring>
 #include <exception>
+#include <limits>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 namespace ocibake {
@@ -624,16 +628,24 @@ std::size_t TestReport::skipped() const noexcept {
 
 namespace {
 
-/// Which test runs next: the first in the recipe's order that may start now. A test waits
-/// for those it names in `after`; a `serial` test runs alone; service tests on one host
-/// port never run together. `after` only names earlier tests, so nothing waits forever.
+/// Which test runs next: of those that may start now, the one that took longest the last
+/// time (`costs`; a test without one first), then the first in the recipe's order. A test
+/// waits for those it names in `after`; a `serial` test runs alone; service tests on one
+/// host port never run together. `after` only names earlier tests: nothing waits forever.
 class Schedule {
 public:
-    explicit Schedule(const std::vector<TestSpec>& tests)
+    Schedule(const std::vector<TestSpec>& tests, const std::map<std::string, double>& costs)
         : tests_(tests), state_(tests.size(), State::waiting) {
         for (std::size_t i = 0; i < tests.size(); ++i) {
             index_.emplace(tests[i].name, i);
+            order_.push_back(i);
         }
+        auto cost = [&](std::size_t i) {
+            auto it = costs.find(tests[i].name);
+            return it == costs.end() ? std::numeric_limits<double>::infinity() : it->second;
+        };
+        std::stable_sort(order_.begin(), order_.end(),
+                         [&](std::size_t a, std::size_t b) { return cost(a) > cost(b); });
     }
     /// The next test to run (blocks while every waiting one must wait); nullopt when none
     /// is left to start, or after stop().
@@ -643,7 +655,7 @@ public:
             if (stopped_ || started_ == tests_.size()) {
                 return std::nullopt;
             }
-            for (std::size_t i = 0; i < tests_.size(); ++i) {
+            for (std::size_t i : order_) {
                 if (state_[i] == State::waiting && may_start(i)) {
                     state_[i] = State::running;
                     ++started_;
@@ -697,6 +709,7 @@ private:
 
     const std::vector<TestSpec>& tests_;
     std::map<std::string, std::size_t> index_;
+    std::vector<std::size_t> order_; ///< the order tests are tried in
     std::vector<State> state_;
     std::size_t started_ = 0;
     bool stopped_ = false;
@@ -759,6 +772,44 @@ void run_one(const TestSpec& t, const TestContext& ctx, const RootDir& root,
     r.seconds = std::chrono::duration<double>(Clock::now() - started).count();
 }
 
+/// The test-cost record's key: the recipe's test names, in order.
+std::string cost_key(const std::vector<TestSpec>& tests) {
+    Sha256 names;
+    for (const TestSpec& t : tests) {
+        names.update(t.name + "\n");
+    }
+    return names.finish().hex();
+}
+
+/// How long each test took the last time (cache record test-cost), or nothing. (The
+/// store is opened only for this: an open one holds the cache's lock, which `cache gc`
+/// must not wait for while the tests run.)
+std::map<std::string, double> last_costs(const fs::path& cache,
+                                         const std::vector<TestSpec>& tests) {
+    std::map<std::string, double> costs;
+    std::optional<std::string> text = Store(cache).get_record("test-cost", cost_key(tests));
+    std::istringstream in(text.value_or(""));
+    double seconds = 0;
+    std::string name;
+    while (in >> seconds && std::getline(in >> std::ws, name)) {
+        costs[name] = seconds;
+    }
+    return costs;
+}
+
+void keep_costs(const fs::path& cache, const std::vector<TestSpec>& tests,
+                const std::vector<TestResult>& results) {
+    std::string text;
+    for (const TestResult& r : results) {
+        if (r.status != TestStatus::skipped) {
+            char line[64];
+            std::snprintf(line, sizeof line, "%.3f ", r.seconds);
+            text += line + r.name + "\n";
+        }
+    }
+    Store(cache).put_record("test-cost", cost_key(tests), text);
+}
+
 } // namespace
 
 TestReport run_tests(const std::vector<TestSpec>& tests, std::string_view reference,
@@ -815,8 +866,9 @@ TestReport run_tests(const std::vector<TestSpec>& tests, std::string_view refere
         report.runtime = runtime->version();
     }
 
-    // Then the tests, up to report.jobs at a time.
-    Schedule schedule(tests);
+    // Then the tests, up to report.jobs at a time, the longest (the last time) first.
+    fs::path cache = options.cache_dir.empty() ? Store::default_root() : options.cache_dir;
+    Schedule schedule(tests, last_costs(cache, tests));
     InOrder in_order(results, options.on_result);
     std::mutex failure_mutex;
     std::exception_ptr failure;
@@ -854,6 +906,7 @@ TestReport run_tests(const std::vector<TestSpec>& tests, std::string_view refere
     if (failure) {
         std::rethrow_exception(failure);
     }
+    keep_costs(cache, tests, results);
     report.results = std::move(results);
     report.isolation = roots.describe();
     report.seconds = std::chrono::duration<double>(Clock::now() - started).count();
