@@ -19,6 +19,7 @@ struct TestArgs {
     std::string keep_bundle;
     std::string cache_dir;
     bool json = false;
+    unsigned jobs = 0;
     std::string gpus;
     registry::Options registry;
 };
@@ -47,6 +48,7 @@ int test_image(const TestArgs& a) {
     }
     TestOptions options;
     options.cache_dir = a.cache_dir;
+    options.jobs = a.jobs;
     options.keep_bundle = a.keep_bundle;
     options.runtime = runtime_search(a.runtime);
     options.runtime.verdicts = default_state_dir();
@@ -96,6 +98,10 @@ Command add_test(CLI::App& app, Shared& s) {
     test->add_option("--gpus", a->gpus,
                      "NVIDIA GPUs for gpu = true tests: all (the default), none, or a list like "
                      "0,1; without one they are skipped");
+    test->add_option("-j,--jobs", a->jobs,
+                     "Run up to N tests at a time (default: one per core); the report keeps the "
+                     "recipe's order")
+        ->check(CLI::Range(1u, 1024u));
     test->add_option("--runtime", a->runtime, "The OCI runtime (default: crun, else runc)");
     test->add_option("--junit", a->junit, "Write a JUnit XML report to FILE");
     s.add_json(test, "Print the report as JSON");

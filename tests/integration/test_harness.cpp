@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <string>
 
@@ -357,6 +358,139 @@ stdout_not = '(a*)*b'
     CHECK(report["tests"][0]["reasons"] == json::array({"stdout does not match /^(a+)+$/"}));
     CHECK(report["tests"][1]["status"] == "pass");
     CHECK(seconds < 30); // two containers; matching itself takes milliseconds
+}
+
+namespace {
+
+/// Each test prints when it started and ended: the host's uptime, which every container
+/// reads the same (/proc/uptime is not namespaced), so intervals compare across tests.
+const char* kParallel = R"T(
+[[test]]
+name = "slow-1"
+shell = "read a _ </proc/uptime; busybox sleep 3; read b _ </proc/uptime; echo $a $b"
+stdout = '^\d+\.\d+ \d+\.\d+$'
+
+[[test]]
+name = "slow-2"
+shell = "read a _ </proc/uptime; busybox sleep 3; read b _ </proc/uptime; echo $a $b"
+stdout = '^\d+\.\d+ \d+\.\d+$'
+
+[[test]]
+name = "web-1"
+type = "service"
+port = @PORT@
+args = ["/bin/sh", "-c", "read a _ </proc/uptime; trap 'read b _ </proc/uptime; echo $a $b; exit 0' TERM; busybox httpd -f -p @PORT@ -h /www & wait"]
+http_path = "/index.html"
+stop_timeout = 5
+
+[[test]]
+name = "web-2"
+type = "service"
+port = @PORT@
+args = ["/bin/sh", "-c", "read a _ </proc/uptime; trap 'read b _ </proc/uptime; echo $a $b; exit 0' TERM; busybox httpd -f -p @PORT@ -h /www & wait"]
+http_path = "/index.html"
+stop_timeout = 5
+
+[[test]]
+name = "then"
+after = ["slow-1"]
+shell = "read a _ </proc/uptime; echo $a $a"
+
+[[test]]
+name = "alone"
+serial = true
+shell = "read a _ </proc/uptime; busybox sleep 1; read b _ </proc/uptime; echo $a $b"
+
+[[test]]
+name = "index"
+type = "file"
+path = "/www/index.html"
+contains = "It works"
+
+[[test]]
+name = "config"
+type = "metadata"
+workdir = "/www"
+)T";
+
+struct Interval {
+    double start = 0;
+    double end = 0;
+    bool overlaps(const Interval& o) const { return start < o.end && o.start < end; }
+};
+
+/// "START END" from a test's stdout.
+Interval interval_of(const json& test) {
+    Interval i;
+    std::string out = test.value("stdout", "");
+    REQUIRE(std::sscanf(out.c_str(), "%lf %lf", &i.start, &i.end) == 2);
+    return i;
+}
+
+/// The report without what may differ between job counts: timings, the job count, and
+/// the uptimes the tests print.
+json comparable(json report) {
+    report.erase("seconds");
+    report.erase("jobs");
+    for (json& t : report["tests"]) {
+        t.erase("seconds");
+        t.erase("stdout");
+    }
+    return report;
+}
+
+} // namespace
+
+TEST_CASE("ocibake test -j: independent tests run side by side and conflicting ones apart") {
+    ScratchDir dir("harness");
+    int port = free_port();
+    build_recipe(dir, port, with_port(kParallel, port));
+    CommandResult serial = ocibake_test(dir, {"--json", "-j", "1"});
+    INFO(serial.out << serial.err);
+    REQUIRE(serial.exit_code == 0);
+    CommandResult parallel = ocibake_test(dir, {"--json", "--jobs", "2"});
+    INFO(parallel.out << parallel.err);
+    REQUIRE(parallel.exit_code == 0);
+    json one = json::parse(serial.out);
+    json two = json::parse(parallel.out);
+    CHECK(one["jobs"] == 1);
+    CHECK(two["jobs"] == 2);
+    CHECK(comparable(one) == comparable(two)); // the same report, timings aside
+
+    auto in = [](const json& report, std::size_t i) { return interval_of(report["tests"][i]); };
+    // -j1: one after the other.
+    for (std::size_t i = 0; i < 6; ++i) {
+        for (std::size_t k = i + 1; k < 6; ++k) {
+            CHECK_FALSE(in(one, i).overlaps(in(one, k)));
+        }
+    }
+    // -j2: the two slow tests together, in about the time of one (in series: >= 6 s).
+    Interval a = in(two, 0), b = in(two, 1);
+    CHECK(a.overlaps(b));
+    CHECK(std::max(a.end, b.end) - std::min(a.start, b.start) < 5.0);
+    CHECK_FALSE(in(two, 2).overlaps(in(two, 3))); // one host port: one service at a time
+    CHECK(in(two, 4).start >= a.end);             // after = ["slow-1"]
+    for (std::size_t k = 0; k < 6; ++k) {         // serial = true: nothing beside it
+        if (k != 5) {
+            CHECK_FALSE(in(two, 5).overlaps(in(two, k)));
+        }
+    }
+    CHECK(two["seconds"].get<double>() < 0.8 * one["seconds"].get<double>());
+
+    // The progress lines come in the recipe's order whatever finished first, and the
+    // totals line says the job count.
+    CommandResult text = ocibake_test(dir, {"-j", "3"});
+    INFO(text.out << text.err);
+    CHECK(text.exit_code == 0);
+    std::size_t at = 0;
+    for (const char* name :
+         {"slow-1", "slow-2", "web-1", "web-2", "then", "alone", "index", "config"}) {
+        std::size_t found = text.out.find("  PASS  " + std::string(name) + " ", at);
+        CHECK(found != std::string::npos);
+        at = found == std::string::npos ? at : found;
+    }
+    CHECK(text.out.find("8 tests: 8 passed, 0 failed, 0 skipped (") != std::string::npos);
+    CHECK(text.out.find("s, 3 jobs; ") != std::string::npos);
 }
 
 TEST_CASE("ocibake test: usage") {

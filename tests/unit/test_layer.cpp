@@ -1,6 +1,7 @@
 // Deterministic layers: the tar dialect, compression, the tree walker and the layer cache.
 #include <catch2/catch.hpp>
 
+#include "layer/compress.hpp"
 #include "layer/glob.hpp"
 #include "layer/pipeline.hpp"
 #include "ocibake/layer.hpp"
@@ -157,6 +158,50 @@ TEST_CASE("gzip and zstd layers decompress with the standard tools and never dep
     bad.level = 30;
     CHECK(error_of([&] { write_layer(store, entries, bad); }).what ==
           "compression level 30 is out of range for zstd");
+}
+
+TEST_CASE(
+    "gzip decompression: whole members by libdeflate and zlib from the first that does not fit") {
+    ScratchDir dir("compress");
+    // Members as ocibake writes them (1 MiB each), then a single 3 MB member from gzip(1)
+    // (more than libdeflate's 2 MiB buffer: zlib takes over), then small members again.
+    std::string plain;
+    std::vector<std::string> parts = {random_bytes(1 << 20, 1), random_bytes(1 << 20, 2),
+                                      random_bytes(3000000, 3), random_bytes(777, 4),
+                                      std::string(1 << 20, 'z')};
+    std::string stream;
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+        fs::path in = write_file(dir / ("p" + std::to_string(i)), parts[i]);
+        auto gz = ocibake::test::sh("gzip -nc '" + in.string() + "'");
+        REQUIRE(gz.exit_code == 0);
+        stream += gz.out;
+        plain += parts[i];
+    }
+    auto decompress = [](const std::string& input, std::size_t piece) {
+        std::string out;
+        auto d = detail::make_decompressor(
+            Compression::gzip, [&](const char* data, std::size_t n) { out.append(data, n); },
+            "layer x");
+        for (std::size_t at = 0; at < input.size(); at += piece) {
+            d->feed(input.data() + at, std::min(piece, input.size() - at));
+        }
+        d->finish();
+        return out;
+    };
+    for (std::size_t piece : {std::size_t{7}, std::size_t{65536}, stream.size()}) {
+        INFO(piece);
+        CHECK(decompress(stream, piece) == plain);
+    }
+    CHECK_THROWS_WITH(decompress(stream.substr(0, stream.size() - 3), 65536),
+                      "layer x: gzip: the gzip stream is truncated");
+    CHECK_THROWS_WITH(decompress("", 65536), "layer x: gzip: the gzip stream is truncated");
+    // A byte flipped in a 1 MiB member: zlib, taking over there, says what is wrong.
+    std::string corrupt = stream;
+    corrupt[(1 << 20) + 5000] = static_cast<char>(corrupt[(1 << 20) + 5000] ^ 0x40);
+    CHECK_THROWS_WITH(decompress(corrupt, 65536), Catch::Matchers::StartsWith("layer x: gzip: "));
+    // Trailing garbage after the members.
+    CHECK_THROWS_WITH(decompress(stream + "garbage!", 65536),
+                      Catch::Matchers::StartsWith("layer x: gzip: "));
 }
 
 TEST_CASE("globs match whole paths, ** spans directories, no locale") {

@@ -822,6 +822,8 @@ stdout = "^hi$"
 stderr = ["a", "b+"]
 stdout_not = "error"
 timeout = 5
+after = ["from-fragment"]
+serial = true
 
 [[test]]
 type = "file"
@@ -876,6 +878,10 @@ gpu = true
     CHECK(hello.exit_code == 3);
     CHECK(hello.distinct);
     CHECK_FALSE(r.tests[0].distinct);
+    CHECK(hello.after == Strings{"from-fragment"});
+    CHECK(hello.serial);
+    CHECK(frag.after.empty());
+    CHECK_FALSE(frag.serial);
     REQUIRE(hello.stderr_match.size() == 2);
     CHECK(hello.stderr_match[1].regex == "b+");
     CHECK(hello.stdout_not.at(0).regex == "error");
@@ -912,7 +918,7 @@ TEST_CASE("test entries: errors", "[recipe]") {
     CHECK(wrong_key.summary() == "'path' is not allowed in a test of type 'command'");
     CHECK(wrong_key.where().str() == file + ":3:1");
     CHECK(wrong_key.hint() ==
-          "type 'command' takes: name, type, gpu, timeout, comment, args, "
+          "type 'command' takes: name, type, gpu, timeout, comment, after, serial, args, "
           "shell, env, stdout, stderr, stdout_not, stderr_not, exit_code, distinct");
     CHECK(test("shel = \"x\"\n").hint() == "did you mean 'shell'?");
     CHECK(test("name = \"a\"\n").summary() == "[[test]] needs 'args' or 'shell'");
@@ -955,6 +961,23 @@ TEST_CASE("test entries: errors", "[recipe]") {
                        "\"y\"\n");
     CHECK(twice.summary() == "test name 'a' is used twice");
     CHECK(twice.hint() == "first used at " + file + ":2:8");
+
+    // `after` names earlier tests only (so the order it asks for has no cycle).
+    auto after = [&](std::string_view second_after) {
+        return error_for(dir, "[[test]]\nname = \"a\"\nshell = \"x\"\n[[test]]\nname = "
+                              "\"b\"\nshell = \"y\"\nafter = " +
+                                  std::string(second_after) + "\n");
+    };
+    CHECK(after("[\"b\"]").summary() == "test 'b' names itself in 'after'");
+    RecipeError unknown = after("[\"a\", \"c\"]");
+    CHECK(unknown.summary() == "'after' names 'c', which is no test of this recipe");
+    CHECK(unknown.where().str() == file + ":7:15");
+    CHECK(error_for(dir, "[[test]]\nname = \"a\"\nshell = \"x\"\nafter = [\"b\"]\n[[test]]\nname "
+                         "= \"b\"\nshell = \"y\"\n")
+              .summary() == "'after' names 'b', which comes later in the recipe");
+    CHECK(after("\"a\"").summary() == "'after' must be an array of strings, not a string");
+    CHECK(test("shell = \"x\"\nserial = 1\n").summary() ==
+          "'serial' must be a boolean, not an integer");
     CHECK(summary_for(dir, "[test]\nshell = \"x\"\n") ==
           "'test' must be an array of tables, not a table");
 }

@@ -48,8 +48,9 @@ struct TestReport {
     /// How containers were kept apart: "an overlay per container", or why they shared
     /// the unpacked rootfs.
     std::string isolation;
-    std::vector<TestResult> results;
+    std::vector<TestResult> results; ///< in the recipe's order, whatever order they ran in
     double seconds = 0;
+    unsigned jobs = 1; ///< how many tests could run at a time (TestOptions::jobs, resolved)
 
     std::size_t passed() const noexcept;
     std::size_t failed() const noexcept;
@@ -70,7 +71,12 @@ struct TestOptions {
     oci::Platform platform;
     /// How a registry image ("docker://REF") is reached.
     registry::Options registry;
-    /// Called as each test finishes (for progress output).
+    /// How many tests run at a time (0 = one per core, as ctest -j and cargo do). Tests
+    /// that cannot share a run never run together: service tests on the same host port,
+    /// a test and those it names in `after`, and a `serial` test with any other.
+    unsigned jobs = 0;
+    /// Called once per test, in the recipe's order (a test that finished early is told
+    /// once those before it are), from one thread at a time (for progress output).
     std::function<void(const TestResult&)> on_result;
     /// Progress of unpacking layers the store lacks (for a progress bar).
     std::function<void(const UnpackProgress&)> on_progress;
@@ -80,12 +86,13 @@ struct TestOptions {
 
 /// Runs `tests` against the image `reference` ("oci:DIR[:TAG]", "docker-archive:FILE", a
 /// path, or a registry image "docker://REF"). The image is unpacked once into a bundle; tests run
-/// in order, each in a fresh container with an overlay of its own over the unpacked root file
-/// system, so nothing a test writes reaches another (when overlayfs cannot be mounted, containers
-/// share the rootfs and the report says so: docs/runtime.md). File and metadata tests read the
-/// unpacked image and the image config and need no runtime; command and service tests find one on
-/// first use. Throws for problems with the image or the host (no runtime); a test that does not
-/// hold is a failed result, never an exception.
+/// up to TestOptions::jobs at a time (the report keeps the recipe's order), each in a fresh
+/// container with an overlay of its own over the unpacked root file system, so nothing a test
+/// writes reaches another (when overlayfs cannot be mounted, containers share the rootfs and the
+/// report says so: docs/runtime.md). File and metadata tests read the unpacked image and the image
+/// config and need no runtime; command and service tests find one on first use. Throws for problems
+/// with the image or the host (no runtime); a test that does not hold is a failed result, never an
+/// exception.
 TestReport run_tests(const std::vector<TestSpec>& tests, std::string_view reference,
                      const TestOptions& options);
 

@@ -212,6 +212,9 @@ struct TestSpec {
     TestType type = TestType::command;
     bool gpu = false;          ///< needs a GPU: skipped (never passed) without one
     std::int64_t timeout = 60; ///< seconds for the whole test
+    /// Tests (earlier in the merged recipe) that must have finished before this one starts.
+    std::vector<std::string> after;
+    bool serial = false; ///< runs with no other test at the same time
 
     // command and service
     std::optional<std::vector<std::string>> args; ///< replaces entrypoint + cmd

@@ -42,6 +42,11 @@ constexpr std::array kNamespaces{
                     "whether an overlay of these unpacked layers shows the same tree as a full "
                     "unpack ([runtime.md](runtime.md#the-unpacked-layer-store))",
                     Refs::none},
+    RecordNamespace{"test-cost", "runtime", "sha256 of a recipe's test names, in order",
+                    "lines `SECONDS NAME`",
+                    "how long each test took the last time: `ocibake test -j` starts the "
+                    "longest first, as ctest does ([runtime.md](runtime.md#tests-in-parallel))",
+                    Refs::none},
     RecordNamespace{"base", "registry", "manifest digest hex", "JSON array of digests",
                     "blobs imported from a base image", Refs::digest_array},
     RecordNamespace{"image", "build", "manifest digest hex", "JSON array of digests",

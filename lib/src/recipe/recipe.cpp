@@ -305,6 +305,32 @@ void name_drafts(std::vector<Draft>& drafts, const std::string& what) {
     }
 }
 
+/// `after` names tests before this one: the order is the recipe's, so there is no cycle.
+void check_after(std::vector<TestDraft>& tests) {
+    std::map<std::string, std::size_t> position;
+    for (std::size_t i = 0; i < tests.size(); ++i) {
+        position.emplace(tests[i].spec.name, i);
+    }
+    for (std::size_t i = 0; i < tests.size(); ++i) {
+        TestDraft& test = tests[i];
+        for (const Located& name : test.after) {
+            if (name.text == test.spec.name) {
+                fail(name.where, "test " + in_quotes(test.spec.name) + " names itself in 'after'");
+            }
+            auto it = position.find(name.text);
+            if (it == position.end() || it->second > i) {
+                fail(name.where,
+                     "'after' names " + in_quotes(name.text) +
+                         (it == position.end() ? ", which is no test of this recipe"
+                                               : ", which comes later in the recipe"),
+                     "a test can only wait for tests before it (included fragments' tests come "
+                     "first)");
+            }
+            test.spec.after.push_back(name.text);
+        }
+    }
+}
+
 void default_name(Merge& m, const FileContext& top) {
     if (m.named) {
         return;
@@ -356,6 +382,7 @@ Recipe finish(Merge& m, const FileContext& top) {
     check_levels(m);
     name_drafts(m.layers, "layer");
     name_drafts(m.tests, "test");
+    check_after(m.tests);
     check_sources(m);
     default_name(m, top);
     Recipe& recipe = m.recipe;

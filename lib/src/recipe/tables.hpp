@@ -39,6 +39,7 @@ struct SourceDraft {
 struct TestDraft {
     TestSpec spec;
     std::optional<SourceLocation> name_where;
+    std::vector<Located> after; ///< `after`, checked once every test has its name
 };
 
 /// `[[layer]]` (recipe/layer.cpp), its name and level not yet checked.

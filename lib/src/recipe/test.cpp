@@ -95,7 +95,7 @@ std::vector<std::pair<std::string, std::string>> as_env_table(const Value& value
     return {env.begin(), env.end()};
 }
 
-std::array<Field<TestDraft>, 33> test_fields() {
+std::array<Field<TestDraft>, 35> test_fields() {
     return {{
         {"name",
          [](TestDraft& t, const Value& v) {
@@ -105,6 +105,8 @@ std::array<Field<TestDraft>, 33> test_fields() {
         {"type", [](TestDraft&, const Value&) {}}, // read first, see read_test()
         {"gpu", [](TestDraft& t, const Value& v) { t.spec.gpu = as_bool(v); }},
         {"timeout", [](TestDraft& t, const Value& v) { t.spec.timeout = as_seconds(v, 1); }},
+        {"after", [](TestDraft& t, const Value& v) { t.after = as_strings(v); }},
+        {"serial", [](TestDraft& t, const Value& v) { t.spec.serial = as_bool(v); }},
         {"args",
          [](TestDraft& t, const Value& v) {
              t.spec.args = texts(as_strings(v));
@@ -177,18 +179,19 @@ std::array<Field<TestDraft>, 33> test_fields() {
 
 /// The `type`s of [[test]] and the keys each takes.
 const std::array<TypeKeys<TestType>, 4>& test_types() {
-    static constexpr std::array<std::string_view, 14> command_keys{
-        "name", "type",   "gpu",    "timeout",    "comment",    "args",      "shell",
-        "env",  "stdout", "stderr", "stdout_not", "stderr_not", "exit_code", "distinct"};
-    static constexpr std::array<std::string_view, 13> file_keys{
-        "name",      "type", "gpu", "timeout", "comment",  "path",  "exists",
-        "file_type", "mode", "uid", "gid",     "contains", "target"};
-    static constexpr std::array<std::string_view, 11> metadata_keys{
-        "name",       "type", "gpu",           "timeout", "comment", "env",
-        "entrypoint", "cmd",  "exposed_ports", "user",    "workdir"};
-    static constexpr std::array<std::string_view, 13> service_keys{
-        "name", "type",      "gpu",         "timeout",   "comment",       "args",        "env",
-        "port", "http_path", "http_status", "http_body", "ready_timeout", "stop_timeout"};
+    static constexpr std::array<std::string_view, 16> command_keys{
+        "name",  "type", "gpu",    "timeout", "comment",    "after",      "serial",    "args",
+        "shell", "env",  "stdout", "stderr",  "stdout_not", "stderr_not", "exit_code", "distinct"};
+    static constexpr std::array<std::string_view, 15> file_keys{
+        "name",   "type",      "gpu",  "timeout", "comment", "after",    "serial", "path",
+        "exists", "file_type", "mode", "uid",     "gid",     "contains", "target"};
+    static constexpr std::array<std::string_view, 13> metadata_keys{
+        "name", "type",       "gpu", "timeout",       "comment", "after",  "serial",
+        "env",  "entrypoint", "cmd", "exposed_ports", "user",    "workdir"};
+    static constexpr std::array<std::string_view, 15> service_keys{
+        "name",      "type",        "gpu",       "timeout",       "comment",
+        "after",     "serial",      "args",      "env",           "port",
+        "http_path", "http_status", "http_body", "ready_timeout", "stop_timeout"};
     static const std::array<TypeKeys<TestType>, 4> types{{
         {"command", TestType::command, command_keys},
         {"file", TestType::file, file_keys},

@@ -2,6 +2,9 @@
 #include "ocibake/harness.hpp"
 #include "common/names.hpp"
 #include "common/regex.hpp"
+#include "common/thread_pool.hpp"
+#include "ocibake/cas.hpp"
+#include "ocibake/digest.hpp"
 #include "ocibake/run.hpp"
 #include "runtime/rootfs.hpp"
 
@@ -15,7 +18,14 @@
 
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <exception>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <thread>
 
 namespace ocibake {
 
@@ -285,25 +295,35 @@ class Roots {
 public:
     /// `unpacked`: the whole image's rootfs, or empty when run_image() makes the roots.
     explicit Roots(fs::path unpacked) : unpacked_(std::move(unpacked)) {}
-    /// Sets request.shared_root; the returned object keeps its overlay alive.
-    std::unique_ptr<ScratchRoot> prepare(RunRequest& request) {
+    /// What a container holds while it runs: its overlay, or (on the shared rootfs) the
+    /// right to be the only container on it.
+    struct Use {
+        std::unique_ptr<ScratchRoot> root;
+        std::unique_lock<std::mutex> alone;
+    };
+    /// Sets request.shared_root; the returned object keeps its overlay alive. On the
+    /// shared rootfs, containers take turns (whatever the job count), in case one writes.
+    Use prepare(RunRequest& request) {
         if (unpacked_.empty()) {
-            return nullptr;
+            return {};
         }
+        std::unique_lock lock(mutex_);
         if (!shared_) {
             std::string why;
             auto root = ScratchRoot::mount(unpacked_.parent_path(), unpacked_, why);
             if (root) {
                 request.shared_root = root->merged();
-                return root;
+                return {std::move(root), {}};
             }
             shared_ = true;
             why_ = why;
         }
+        lock.unlock();
         request.shared_root = unpacked_;
-        return nullptr;
+        return {nullptr, std::unique_lock(alone_)};
     }
     std::string describe() const {
+        std::lock_guard lock(mutex_);
         return shared_ ? "one rootfs shared by all containers (" + why_ + ")"
                        : "an overlay per container";
     }
@@ -312,12 +332,14 @@ private:
     fs::path unpacked_;
     bool shared_ = false;
     std::string why_;
+    mutable std::mutex mutex_;
+    std::mutex alone_;
 };
 
 /// What every test's container shares.
 struct TestContext {
     const PreparedImage& image;
-    const OciRuntime& runtime;
+    const OciRuntime* runtime; ///< set when a command or service test runs
     const Interrupt* interrupt;
     Roots& roots;
 };
@@ -361,7 +383,7 @@ bool run_command(const TestSpec& t, const TestContext& ctx, const GpuEdits* gpu,
     request.mode = RunMode::captured;
     request.limits.timeout = std::chrono::seconds(t.timeout);
     auto scratch = ctx.roots.prepare(request);
-    p = run_image(ctx.image, ctx.runtime, request, ctx.interrupt).result;
+    p = run_image(ctx.image, *ctx.runtime, request, ctx.interrupt).result;
     keep_output(r, p);
     if (!p.runtime_error.empty()) {
         r.reasons.push_back("the runtime could not run the container: " + p.runtime_error);
@@ -555,7 +577,7 @@ void service_test(const TestSpec& t, const TestContext& ctx, const GpuEdits* gpu
     std::string stop_signal = ctx.image.config().config.stop_signal;
     request.with_container = [&](Container& c) { watch_service(t, stop_signal, c, r); };
     auto scratch = ctx.roots.prepare(request); // outlives the container
-    run_image(ctx.image, ctx.runtime, request, ctx.interrupt);
+    run_image(ctx.image, *ctx.runtime, request, ctx.interrupt);
 }
 
 /// The environment a test's container starts with: the image's, then the test's.
@@ -603,6 +625,192 @@ std::size_t TestReport::skipped() const noexcept {
                       [](const auto& r) { return r.status == TestStatus::skipped; }));
 }
 
+namespace {
+
+/// Which test runs next: of those that may start now, the one that took longest the last
+/// time (`costs`; a test without one first), then the first in the recipe's order. A test
+/// waits for those it names in `after`; a `serial` test runs alone; service tests on one
+/// host port never run together. `after` only names earlier tests: nothing waits forever.
+class Schedule {
+public:
+    Schedule(const std::vector<TestSpec>& tests, const std::map<std::string, double>& costs)
+        : tests_(tests), state_(tests.size(), State::waiting) {
+        for (std::size_t i = 0; i < tests.size(); ++i) {
+            index_.emplace(tests[i].name, i);
+            order_.push_back(i);
+        }
+        auto cost = [&](std::size_t i) {
+            auto it = costs.find(tests[i].name);
+            return it == costs.end() ? std::numeric_limits<double>::infinity() : it->second;
+        };
+        std::stable_sort(order_.begin(), order_.end(),
+                         [&](std::size_t a, std::size_t b) { return cost(a) > cost(b); });
+    }
+    /// The next test to run (blocks while every waiting one must wait); nullopt when none
+    /// is left to start, or after stop().
+    std::optional<std::size_t> next() {
+        std::unique_lock lock(mutex_);
+        for (;;) {
+            if (stopped_ || started_ == tests_.size()) {
+                return std::nullopt;
+            }
+            for (std::size_t i : order_) {
+                if (state_[i] == State::waiting && may_start(i)) {
+                    state_[i] = State::running;
+                    ++started_;
+                    return i;
+                }
+            }
+            changed_.wait(lock);
+        }
+    }
+    void finish(std::size_t i) {
+        {
+            std::lock_guard lock(mutex_);
+            state_[i] = State::done;
+        }
+        changed_.notify_all();
+    }
+    /// No test starts any more (an error or an interrupt ends the run).
+    void stop() {
+        {
+            std::lock_guard lock(mutex_);
+            stopped_ = true;
+        }
+        changed_.notify_all();
+    }
+
+private:
+    enum class State { waiting, running, done };
+    bool may_start(std::size_t i) const {
+        const TestSpec& t = tests_[i];
+        for (const std::string& name : t.after) {
+            auto it = index_.find(name);
+            if (it != index_.end() && state_[it->second] != State::done) {
+                return false;
+            }
+        }
+        for (std::size_t j = 0; j < tests_.size(); ++j) {
+            if (state_[j] != State::running) {
+                continue;
+            }
+            const TestSpec& other = tests_[j];
+            if (t.serial || other.serial) {
+                return false;
+            }
+            if (t.type == TestType::service && other.type == TestType::service &&
+                t.port == other.port) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    const std::vector<TestSpec>& tests_;
+    std::map<std::string, std::size_t> index_;
+    std::vector<std::size_t> order_; ///< the order tests are tried in
+    std::vector<State> state_;
+    std::size_t started_ = 0;
+    bool stopped_ = false;
+    std::mutex mutex_;
+    std::condition_variable changed_;
+};
+
+/// Hands finished results to TestOptions::on_result in the recipe's order.
+class InOrder {
+public:
+    InOrder(std::vector<TestResult>& results, const std::function<void(const TestResult&)>& tell)
+        : results_(results), tell_(tell), done_(results.size(), false) {}
+    void done(std::size_t i) {
+        std::lock_guard lock(mutex_);
+        done_[i] = true;
+        while (next_ < done_.size() && done_[next_]) {
+            if (tell_) {
+                tell_(results_[next_]);
+            }
+            ++next_;
+        }
+    }
+
+private:
+    std::vector<TestResult>& results_;
+    const std::function<void(const TestResult&)>& tell_;
+    std::vector<bool> done_;
+    std::size_t next_ = 0;
+    std::mutex mutex_;
+};
+
+/// One test, into `r` (which has its name, type and, for a skipped GPU test, its status).
+void run_one(const TestSpec& t, const TestContext& ctx, const RootDir& root,
+             const std::optional<GpuEdits>& gpu, TestResult& r) {
+    auto started = Clock::now();
+    if (r.status != TestStatus::skipped) {
+        try {
+            switch (t.type) {
+            case TestType::file:
+                file_test(t, root, r);
+                break;
+            case TestType::metadata:
+                metadata_test(t, ctx.image.config(), r);
+                break;
+            case TestType::command:
+                command_test(t, ctx, gpu ? &*gpu : nullptr, r);
+                break;
+            case TestType::service:
+                service_test(t, ctx, gpu ? &*gpu : nullptr, r);
+                break;
+            }
+        } catch (const Error& e) {
+            if (e.kind() == ErrorKind::runtime || e.kind() == ErrorKind::interrupted) {
+                throw;
+            }
+            r.reasons.push_back(e.what());
+        }
+        r.status = r.reasons.empty() ? TestStatus::passed : TestStatus::failed;
+    }
+    r.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+}
+
+/// The test-cost record's key: the recipe's test names, in order.
+std::string cost_key(const std::vector<TestSpec>& tests) {
+    Sha256 names;
+    for (const TestSpec& t : tests) {
+        names.update(t.name + "\n");
+    }
+    return names.finish().hex();
+}
+
+/// How long each test took the last time (cache record test-cost), or nothing. (The
+/// store is opened only for this: an open one holds the cache's lock, which `cache gc`
+/// must not wait for while the tests run.)
+std::map<std::string, double> last_costs(const fs::path& cache,
+                                         const std::vector<TestSpec>& tests) {
+    std::map<std::string, double> costs;
+    std::optional<std::string> text = Store(cache).get_record("test-cost", cost_key(tests));
+    std::istringstream in(text.value_or(""));
+    double seconds = 0;
+    std::string name;
+    while (in >> seconds && std::getline(in >> std::ws, name)) {
+        costs[name] = seconds;
+    }
+    return costs;
+}
+
+void keep_costs(const fs::path& cache, const std::vector<TestSpec>& tests,
+                const std::vector<TestResult>& results) {
+    std::string text;
+    for (const TestResult& r : results) {
+        if (r.status != TestStatus::skipped) {
+            char line[64];
+            std::snprintf(line, sizeof line, "%.3f ", r.seconds);
+            text += line + r.name + "\n";
+        }
+    }
+    Store(cache).put_record("test-cost", cost_key(tests), text);
+}
+
+} // namespace
+
 TestReport run_tests(const std::vector<TestSpec>& tests, std::string_view reference,
                      const TestOptions& options) {
     auto started = Clock::now();
@@ -617,74 +825,88 @@ TestReport run_tests(const std::vector<TestSpec>& tests, std::string_view refere
     TestReport report;
     report.image = std::string(reference);
     report.digest = image.digest();
+    report.jobs = detail::resolve_threads(options.jobs);
 
     // One root for file tests; when it had to be a full unpack, containers start from it.
     fs::path dir = options.keep_bundle.empty() ? new_bundle_path() : options.keep_bundle;
     ContainerRoot view(image, dir, options.interrupt, !options.keep_bundle.empty());
     RootDir root(view.rootfs());
-    std::optional<OciRuntime> runtime;
     Roots roots(view.overlay() ? fs::path() : view.rootfs());
 
-    for (const TestSpec& t : tests) {
-        if (options.interrupt != nullptr) {
-            options.interrupt->check();
-        }
-        auto test_started = Clock::now();
-        TestResult r;
+    // First, in the recipe's order (so the report is the same for any job count): which
+    // tests get GPUs, which are skipped, and the runtime when any test needs one.
+    std::vector<TestResult> results(tests.size());
+    std::vector<std::optional<GpuEdits>> gpus(tests.size());
+    bool needs_runtime = false;
+    for (std::size_t i = 0; i < tests.size(); ++i) {
+        const TestSpec& t = tests[i];
+        TestResult& r = results[i];
         r.name = t.name;
         r.type = t.type;
-        std::optional<GpuEdits> gpu;
         if (t.gpu) {
             std::vector<std::string> env = test_env(t, image.config());
-            gpu = find_gpus(options.gpu_host, options.gpus, env);
+            gpus[i] = find_gpus(options.gpu_host, options.gpus, env);
+            std::string why = gpus[i] ? "" : no_gpu_reason(options.gpu_host, options.gpus, env);
             if (report.gpus.empty()) {
-                report.gpus = gpu ? gpu->summary()
-                                  : "none: " + no_gpu_reason(options.gpu_host, options.gpus, env);
-                // (set once, from the first GPU test)
+                report.gpus = gpus[i] ? gpus[i]->summary() : "none: " + why;
             }
-            if (!gpu) {
+            if (!gpus[i]) {
                 r.status = TestStatus::skipped;
-                r.reasons.push_back("needs a GPU: " +
-                                    no_gpu_reason(options.gpu_host, options.gpus, env));
+                r.reasons.push_back("needs a GPU: " + why);
             }
         }
-        if (r.status != TestStatus::skipped) {
-            bool needs_runtime = t.type == TestType::command || t.type == TestType::service;
-            if (needs_runtime && !runtime) {
-                runtime = find_runtime(options.runtime); // a host problem: not a test failure
-                report.runtime = runtime->version();
-            }
-            try {
-                switch (t.type) {
-                case TestType::file:
-                    file_test(t, root, r);
-                    break;
-                case TestType::metadata:
-                    metadata_test(t, image.config(), r);
-                    break;
-                case TestType::command:
-                    command_test(t, {image, *runtime, options.interrupt, roots},
-                                 gpu ? &*gpu : nullptr, r);
-                    break;
-                case TestType::service:
-                    service_test(t, {image, *runtime, options.interrupt, roots},
-                                 gpu ? &*gpu : nullptr, r);
-                    break;
-                }
-            } catch (const Error& e) {
-                if (e.kind() == ErrorKind::runtime || e.kind() == ErrorKind::interrupted) {
-                    throw;
-                }
-                r.reasons.push_back(e.what());
-            }
-            r.status = r.reasons.empty() ? TestStatus::passed : TestStatus::failed;
-        }
-        r.seconds = std::chrono::duration<double>(Clock::now() - test_started).count();
-        if (options.on_result) {
-            options.on_result(r);
-        }
-        report.results.push_back(std::move(r));
+        needs_runtime =
+            needs_runtime || (r.status != TestStatus::skipped &&
+                              (t.type == TestType::command || t.type == TestType::service));
     }
+    std::optional<OciRuntime> runtime;
+    if (needs_runtime) {
+        runtime = find_runtime(options.runtime); // a host problem: not a test failure
+        report.runtime = runtime->version();
+    }
+
+    // Then the tests, up to report.jobs at a time, the longest (the last time) first.
+    fs::path cache = options.cache_dir.empty() ? Store::default_root() : options.cache_dir;
+    Schedule schedule(tests, last_costs(cache, tests));
+    InOrder in_order(results, options.on_result);
+    std::mutex failure_mutex;
+    std::exception_ptr failure;
+    auto work = [&] {
+        try {
+            while (std::optional<std::size_t> i = schedule.next()) {
+                if (options.interrupt != nullptr) {
+                    options.interrupt->check();
+                }
+                TestContext ctx{image, runtime ? &*runtime : nullptr, options.interrupt, roots};
+                run_one(tests[*i], ctx, root, gpus[*i], results[*i]);
+                schedule.finish(*i);
+                in_order.done(*i);
+            }
+        } catch (...) {
+            std::lock_guard lock(failure_mutex);
+            if (!failure) {
+                failure = std::current_exception();
+            }
+            schedule.stop();
+        }
+    };
+    std::size_t workers = std::min<std::size_t>(report.jobs, tests.size());
+    if (workers <= 1) {
+        work();
+    } else {
+        std::vector<std::thread> threads;
+        for (std::size_t k = 0; k < workers; ++k) {
+            threads.emplace_back(work);
+        }
+        for (std::thread& thread : threads) {
+            thread.join();
+        }
+    }
+    if (failure) {
+        std::rethrow_exception(failure);
+    }
+    keep_costs(cache, tests, results);
+    report.results = std::move(results);
     report.isolation = roots.describe();
     report.seconds = std::chrono::duration<double>(Clock::now() - started).count();
     return report;

@@ -143,7 +143,8 @@ std::string totals_text(const TestReport& report) {
     return notes + std::to_string(report.results.size()) +
            " tests: " + std::to_string(report.passed()) + " passed, " +
            std::to_string(report.failed()) + " failed, " + std::to_string(report.skipped()) +
-           " skipped (" + seconds_text(report.seconds) +
+           " skipped (" + seconds_text(report.seconds) + ", " + std::to_string(report.jobs) +
+           (report.jobs == 1 ? " job" : " jobs") +
            (report.runtime.empty() ? "" : "; " + report.runtime) + ")\n";
 }
 
@@ -169,6 +170,7 @@ std::string junit_xml(const TestReport& report) {
     out += "      <property name=\"runtime\" value=\"" + xml_text(report.runtime) + "\"/>\n";
     out += "      <property name=\"gpus\" value=\"" + xml_text(report.gpus) + "\"/>\n";
     out += "      <property name=\"isolation\" value=\"" + xml_text(report.isolation) + "\"/>\n";
+    out += "      <property name=\"jobs\" value=\"" + std::to_string(report.jobs) + "\"/>\n";
     out += "    </properties>\n";
     for (const TestResult& r : report.results) {
         std::snprintf(time, sizeof time, "%.3f", r.seconds);
@@ -221,6 +223,7 @@ std::string report_json(const TestReport& report) {
                 {"runtime", report.runtime},
                 {"gpus", report.gpus},
                 {"isolation", report.isolation},
+                {"jobs", report.jobs},
                 {"passed", report.passed()},
                 {"failed", report.failed()},
                 {"skipped", report.skipped()},
