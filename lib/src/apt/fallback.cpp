@@ -1,12 +1,12 @@
 // Where a locked .deb is looked for when its url no longer has it: the source's mirrors,
 // then its snapshot service, by date and by hash (docs/apt.md). Pure functions of the
 // recipe's source and the lock; nothing here touches the network.
+#include "common/time.hpp"
 #include "ocibake/apt.hpp"
 
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <ctime>
 
 namespace ocibake::apt {
 
@@ -80,12 +80,7 @@ std::string snapshot_service_for(std::string_view url) {
 }
 
 std::string snapshot_time(std::int64_t seconds) {
-    std::time_t t = static_cast<std::time_t>(seconds);
-    std::tm tm{};
-    ::gmtime_r(&t, &tm);
-    char text[32];
-    std::strftime(text, sizeof text, "%Y%m%dT%H%M%SZ", &tm);
-    return text;
+    return ocibake::detail::utc_text(seconds, "%Y%m%dT%H%M%SZ");
 }
 
 std::vector<DebPlace> fallback_places(const SourceSpec& source,

@@ -4,6 +4,7 @@
 #include "common/fs.hpp"
 #include "common/number.hpp"
 #include "common/text.hpp"
+#include "common/time.hpp"
 
 #include <algorithm>
 #include <ctime>
@@ -224,12 +225,7 @@ std::string fetch_text(http::Client& client, const std::string& url) {
 }
 
 std::string date_text(std::int64_t t) {
-    std::time_t tt = static_cast<std::time_t>(t);
-    std::tm tm{};
-    ::gmtime_r(&tt, &tm);
-    char buf[64];
-    std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S UTC", &tm);
-    return buf;
+    return ocibake::detail::utc_text(t, "%a, %d %b %Y %H:%M:%S UTC");
 }
 
 /// A suite's directory URL (with a trailing '/'), and whether it is flat.

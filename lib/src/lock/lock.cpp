@@ -6,6 +6,7 @@
 #include <toml++/toml.h>
 
 #include "common/text.hpp"
+#include "common/time.hpp"
 #include "ocibake/apt.hpp"
 #include "ocibake/oci.hpp"
 #include "ocibake/python.hpp"
@@ -533,12 +534,7 @@ void check_unique_layers(const std::vector<Entry>& entries, const char* form) {
 } // namespace
 
 std::string lock_time_text(std::int64_t seconds) {
-    std::time_t t = static_cast<std::time_t>(seconds);
-    std::tm tm{};
-    ::gmtime_r(&t, &tm);
-    char text[32];
-    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return text;
+    return detail::utc_text(seconds, "%Y-%m-%dT%H:%M:%SZ");
 }
 
 std::optional<std::int64_t> parse_lock_time(std::string_view text) {

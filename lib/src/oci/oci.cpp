@@ -1,10 +1,10 @@
 #include "ocibake/oci.hpp"
 
 #include "common/text.hpp"
+#include "common/time.hpp"
 #include "ocibake/error.hpp"
 
 #include <algorithm>
-#include <ctime>
 #include <nlohmann/json.hpp>
 
 namespace ocibake::oci {
@@ -560,12 +560,7 @@ std::string document_media_type(std::string_view text, std::string_view origin) 
 }
 
 std::string rfc3339(std::int64_t seconds) {
-    std::time_t t = static_cast<std::time_t>(seconds);
-    std::tm tm{};
-    ::gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
+    return detail::utc_text(seconds, "%Y-%m-%dT%H:%M:%SZ");
 }
 
 } // namespace ocibake::oci

@@ -1,6 +1,7 @@
 // The state directory of containers and what `ocibake ps`, `stop`, `exec`, `logs` and `rm`
 // do with it.
 #include "common/fs.hpp"
+#include "common/time.hpp"
 #include "runtime/state.hpp"
 
 #include <nlohmann/json.hpp>
@@ -32,12 +33,7 @@ fs::path entry_dir(const fs::path& state_dir, const std::string& id) {
 }
 
 std::string utc_now() {
-    std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    ::gmtime_r(&now, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
+    return detail::utc_text(std::time(nullptr), "%Y-%m-%dT%H:%M:%SZ");
 }
 
 void write_state(const fs::path& state_dir, const ContainerState& s) {
