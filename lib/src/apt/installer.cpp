@@ -3,6 +3,7 @@
 #include "apt/installer.hpp"
 
 #include "apt/deb.hpp"
+#include "common/strings.hpp"
 
 #include <algorithm>
 #include <map>
@@ -34,12 +35,7 @@ bool has_word(std::string_view text, std::string_view word) {
 /// Shell assignments NAME=value (value unquoted, "..." or '...'), one per line.
 std::map<std::string, std::string> assignments(std::string_view text) {
     std::map<std::string, std::string> out;
-    std::size_t start = 0;
-    while (start < text.size()) {
-        std::size_t end = text.find('\n', start);
-        std::string_view line = text.substr(
-            start, end == std::string_view::npos ? std::string_view::npos : end - start);
-        start = end == std::string_view::npos ? text.size() : end + 1;
+    for (std::string_view line : ocibake::detail::split_views(text, '\n')) {
         std::size_t first = line.find_first_not_of(" \t");
         if (first == std::string_view::npos) {
             continue;

@@ -376,19 +376,11 @@ int libcmp(std::string_view a, std::string_view b) {
 std::string resolve_in(const ImageView& view, const std::string& path) {
     std::vector<std::string> todo;
     auto push_parts = [&](const std::string& p, std::vector<std::string>& stack) {
-        std::vector<std::string> parts;
-        std::size_t pos = 0;
-        while (pos <= p.size()) {
-            std::size_t slash = p.find('/', pos);
-            std::string part =
-                p.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
-            pos = slash == std::string::npos ? p.size() + 1 : slash + 1;
-            if (!part.empty() && part != ".") {
-                parts.push_back(part);
-            }
-        }
+        std::vector<std::string_view> parts = ocibake::detail::split_views(p, '/');
         for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
-            stack.push_back(*it);
+            if (!it->empty() && *it != ".") {
+                stack.emplace_back(*it);
+            }
         }
     };
     push_parts(path, todo);

@@ -1,17 +1,13 @@
 #include "apt/paths.hpp"
 
+#include "common/strings.hpp"
 #include "ocibake/error.hpp"
 
 namespace ocibake::apt::detail {
 
 std::string clean_path(std::string_view raw, const std::string& what) {
     std::string out;
-    std::size_t pos = 0;
-    while (pos <= raw.size()) {
-        std::size_t slash = raw.find('/', pos);
-        std::string_view part =
-            raw.substr(pos, slash == std::string_view::npos ? std::string_view::npos : slash - pos);
-        pos = slash == std::string_view::npos ? raw.size() + 1 : slash + 1;
+    for (std::string_view part : ocibake::detail::split_views(raw, '/')) {
         if (part.empty() || part == ".") {
             continue;
         }

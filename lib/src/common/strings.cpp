@@ -30,17 +30,22 @@ bool ascii_iequals(std::string_view a, std::string_view b) noexcept {
            });
 }
 
-std::vector<std::string> split(std::string_view text, char separator) {
-    std::vector<std::string> out;
+std::vector<std::string_view> split_views(std::string_view text, char separator) {
+    std::vector<std::string_view> out;
     std::size_t start = 0;
     for (;;) {
         std::size_t at = text.find(separator, start);
-        out.emplace_back(text.substr(start, at - start));
+        out.push_back(text.substr(start, at - start));
         if (at == std::string_view::npos) {
             return out;
         }
         start = at + 1;
     }
+}
+
+std::vector<std::string> split(std::string_view text, char separator) {
+    std::vector<std::string_view> parts = split_views(text, separator);
+    return {parts.begin(), parts.end()};
 }
 
 } // namespace ocibake::detail

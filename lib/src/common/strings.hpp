@@ -26,6 +26,8 @@ bool ascii_iequals(std::string_view a, std::string_view b) noexcept;
 /// The parts of `text` between the `separator`s: n separators make n + 1 parts, empty
 /// ones included ("a..b" split at '.' is "a", "", "b"; "" is one empty part).
 std::vector<std::string> split(std::string_view text, char separator);
+/// split() as views into `text`.
+std::vector<std::string_view> split_views(std::string_view text, char separator);
 
 /// `items` (strings or string views) with `separator` between each two.
 template <typename Range>

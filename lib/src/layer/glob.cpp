@@ -1,24 +1,16 @@
 #include "layer/glob.hpp"
 
+#include "common/strings.hpp"
 #include "ocibake/error.hpp"
 
 namespace ocibake::detail {
 
 namespace {
 
-std::vector<std::string_view> split(std::string_view path) {
-    std::vector<std::string_view> out;
-    std::size_t i = 0;
-    while (i <= path.size()) {
-        std::size_t j = path.find('/', i);
-        if (j == std::string_view::npos) {
-            j = path.size();
-        }
-        if (j > i) {
-            out.push_back(path.substr(i, j - i));
-        }
-        i = j + 1;
-    }
+// The non-empty components of `path`.
+std::vector<std::string_view> path_parts(std::string_view path) {
+    std::vector<std::string_view> out = split_views(path, '/');
+    std::erase(out, std::string_view());
     return out;
 }
 
@@ -163,7 +155,7 @@ Glob::Glob(std::string_view pattern) : pattern_(pattern) {
             i = j;
         }
     }
-    for (auto part : split(pattern)) {
+    for (auto part : path_parts(pattern)) {
         if (part != ".") {
             parts_.emplace_back(part);
         }
@@ -171,11 +163,11 @@ Glob::Glob(std::string_view pattern) : pattern_(pattern) {
 }
 
 bool Glob::matches(std::string_view path) const {
-    return match_parts(parts_, 0, split(path), 0);
+    return match_parts(parts_, 0, path_parts(path), 0);
 }
 
 bool Glob::could_match_below(std::string_view dir) const {
-    return prefix_parts(parts_, 0, split(dir), 0);
+    return prefix_parts(parts_, 0, path_parts(dir), 0);
 }
 
 bool matches_any(const std::vector<Glob>& globs, std::string_view path) {

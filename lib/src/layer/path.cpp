@@ -1,5 +1,6 @@
 #include "ocibake/layer.hpp"
 
+#include "common/strings.hpp"
 #include "common/text.hpp"
 
 #include <vector>
@@ -15,13 +16,7 @@ std::string normalize_image_path(std::string_view path, std::string_view origin,
         throw fail("contains a NUL byte");
     }
     std::vector<std::string_view> parts;
-    std::size_t i = 0;
-    while (i <= path.size()) {
-        std::size_t j = path.find('/', i);
-        if (j == std::string_view::npos) {
-            j = path.size();
-        }
-        std::string_view part = path.substr(i, j - i);
+    for (std::string_view part : detail::split_views(path, '/')) {
         if (part == "..") {
             if (parts.empty()) {
                 throw fail("escapes the image root");
@@ -30,15 +25,8 @@ std::string normalize_image_path(std::string_view path, std::string_view origin,
         } else if (!part.empty() && part != ".") {
             parts.push_back(part);
         }
-        i = j + 1;
     }
-    std::string out;
-    for (auto part : parts) {
-        if (!out.empty()) {
-            out += '/';
-        }
-        out += part;
-    }
+    std::string out = detail::join(parts, "/");
     if (out.empty() && !allow_root) {
         throw fail("names the image root itself");
     }

@@ -1,5 +1,6 @@
 #include "ocibake/oci.hpp"
 
+#include "common/strings.hpp"
 #include "common/text.hpp"
 #include "common/time.hpp"
 #include "ocibake/error.hpp"
@@ -196,16 +197,7 @@ std::string oci_layer_media_type(std::string_view media_type) {
 }
 
 Platform Platform::parse(std::string_view text) {
-    std::vector<std::string> parts;
-    std::size_t i = 0;
-    while (i <= text.size()) {
-        std::size_t j = text.find('/', i);
-        if (j == std::string_view::npos) {
-            j = text.size();
-        }
-        parts.emplace_back(text.substr(i, j - i));
-        i = j + 1;
-    }
+    std::vector<std::string> parts = detail::split(text, '/');
     bool ok =
         (parts.size() == 2 || parts.size() == 3) &&
         std::none_of(parts.begin(), parts.end(), [](const std::string& s) { return s.empty(); });

@@ -382,10 +382,7 @@ std::vector<Member> read_manifest(const fs::path& tree) {
 /// Key: value lines of WHEEL / METADATA (email-header style).
 std::map<std::string, std::string> header_fields(std::string_view text) {
     std::map<std::string, std::string> out;
-    std::size_t start = 0;
-    while (start < text.size()) {
-        std::size_t end = text.find('\n', start);
-        std::string_view line = text.substr(start, end - start);
+    for (std::string_view line : ocibake::detail::split_views(text, '\n')) {
         if (!line.empty() && line.back() == '\r') {
             line.remove_suffix(1);
         }
@@ -401,10 +398,6 @@ std::map<std::string, std::string> header_fields(std::string_view text) {
             }
             out.emplace(key, std::string(value));
         }
-        if (end == std::string_view::npos) {
-            break;
-        }
-        start = end + 1;
     }
     return out;
 }
