@@ -5,10 +5,11 @@
 
 #include "build/nvidia_manifest.hpp"
 #include "common/fs.hpp"
+#include "common/strings.hpp"
+#include "digest/evp.hpp"
 #include "layer/archive_input.hpp"
 
 #include <nlohmann/json.hpp>
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <memory>
@@ -20,10 +21,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::size_t max_manifest_size = 16 << 20;
-
-struct MdCtxDeleter {
-    void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
-};
 
 /// Incremental sha512 (for archives whose publisher states only that).
 class Sha512 {
@@ -38,17 +35,11 @@ public:
         unsigned char out[64];
         unsigned int len = 0;
         EVP_DigestFinal_ex(ctx_.get(), out, &len);
-        static const char* digits = "0123456789abcdef";
-        std::string text;
-        for (unsigned i = 0; i < len; ++i) {
-            text += digits[out[i] >> 4];
-            text += digits[out[i] & 15];
-        }
-        return text;
+        return hex_lower(out, len);
     }
 
 private:
-    std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx_;
+    EvpMdCtx ctx_;
 };
 
 http::Client client_for(const BuildOptions& options) {

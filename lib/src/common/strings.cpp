@@ -48,4 +48,15 @@ std::vector<std::string> split(std::string_view text, char separator) {
     return {parts.begin(), parts.end()};
 }
 
+std::string hex_lower(const unsigned char* bytes, std::size_t size) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(2 * size);
+    for (std::size_t i = 0; i < size; ++i) {
+        out += digits[bytes[i] >> 4];
+        out += digits[bytes[i] & 15];
+    }
+    return out;
+}
+
 } // namespace ocibake::detail

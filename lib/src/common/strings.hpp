@@ -29,6 +29,9 @@ std::vector<std::string> split(std::string_view text, char separator);
 /// split() as views into `text`.
 std::vector<std::string_view> split_views(std::string_view text, char separator);
 
+/// `size` bytes as lowercase hex, two digits a byte.
+std::string hex_lower(const unsigned char* bytes, std::size_t size);
+
 /// `items` (strings or string views) with `separator` between each two.
 template <typename Range>
 std::string join(const Range& items, std::string_view separator) {

@@ -1,6 +1,8 @@
 #include "ocibake/digest.hpp"
 
 #include "common/fs.hpp"
+#include "common/strings.hpp"
+#include "digest/evp.hpp"
 #include "ocibake/error.hpp"
 
 #include <fcntl.h>
@@ -12,15 +14,6 @@
 namespace ocibake {
 
 namespace {
-
-// One check() for OpenSSL: throws with OpenSSL's own message.
-void check(int ok, const char* what) {
-    if (ok != 1) {
-        char buf[256];
-        ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
-        throw Error(ErrorKind::internal, std::string("OpenSSL ") + what + ": " + buf);
-    }
-}
 
 int hex_value(char c) noexcept {
     if (c >= '0' && c <= '9') {
@@ -61,30 +54,39 @@ Digest Digest::parse(std::string_view text) {
 }
 
 std::string Digest::hex() const {
-    static const char* digits = "0123456789abcdef";
-    std::string out;
-    out.reserve(64);
-    for (std::uint8_t b : bytes_) {
-        out += digits[b >> 4];
-        out += digits[b & 15];
-    }
-    return out;
+    return detail::hex_lower(bytes_.data(), bytes_.size());
 }
 
 std::string Digest::str() const {
     return "sha256:" + hex();
 }
 
-struct Sha256::Impl {
-    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx{EVP_MD_CTX_new(), &EVP_MD_CTX_free};
-};
+namespace detail {
 
-Sha256::Sha256() : impl_(std::make_unique<Impl>()) {
-    if (!impl_->ctx) {
+void check_openssl(int ok, const char* what) {
+    if (ok != 1) {
+        char buf[256];
+        ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
+        throw Error(ErrorKind::internal, std::string("OpenSSL ") + what + ": " + buf);
+    }
+}
+
+EvpMdCtx start_digest(const EVP_MD* md, const char* init_what) {
+    EvpMdCtx ctx(EVP_MD_CTX_new());
+    if (!ctx) {
         throw Error(ErrorKind::internal, "OpenSSL EVP_MD_CTX_new failed");
     }
-    check(EVP_DigestInit_ex(impl_->ctx.get(), EVP_sha256(), nullptr), "EVP_DigestInit_ex");
+    check_openssl(EVP_DigestInit_ex(ctx.get(), md, nullptr), init_what);
+    return ctx;
 }
+
+} // namespace detail
+
+struct Sha256::Impl {
+    detail::EvpMdCtx ctx = detail::start_digest(EVP_sha256(), "EVP_DigestInit_ex");
+};
+
+Sha256::Sha256() : impl_(std::make_unique<Impl>()) {}
 
 Sha256::~Sha256() = default;
 Sha256::Sha256(Sha256&&) noexcept = default;
@@ -94,13 +96,14 @@ void Sha256::update(const void* data, std::size_t size) {
     if (size == 0) {
         return;
     }
-    check(EVP_DigestUpdate(impl_->ctx.get(), data, size), "EVP_DigestUpdate");
+    detail::check_openssl(EVP_DigestUpdate(impl_->ctx.get(), data, size), "EVP_DigestUpdate");
     size_ += size;
 }
 
 Sha256 Sha256::clone() const {
     Sha256 copy;
-    check(EVP_MD_CTX_copy_ex(copy.impl_->ctx.get(), impl_->ctx.get()), "EVP_MD_CTX_copy_ex");
+    detail::check_openssl(EVP_MD_CTX_copy_ex(copy.impl_->ctx.get(), impl_->ctx.get()),
+                          "EVP_MD_CTX_copy_ex");
     copy.size_ = size_;
     return copy;
 }
@@ -108,8 +111,10 @@ Sha256 Sha256::clone() const {
 Digest Sha256::finish() {
     std::array<std::uint8_t, 32> out{};
     unsigned int len = 0;
-    check(EVP_DigestFinal_ex(impl_->ctx.get(), out.data(), &len), "EVP_DigestFinal_ex");
-    check(EVP_DigestInit_ex(impl_->ctx.get(), EVP_sha256(), nullptr), "EVP_DigestInit_ex");
+    detail::check_openssl(EVP_DigestFinal_ex(impl_->ctx.get(), out.data(), &len),
+                          "EVP_DigestFinal_ex");
+    detail::check_openssl(EVP_DigestInit_ex(impl_->ctx.get(), EVP_sha256(), nullptr),
+                          "EVP_DigestInit_ex");
     size_ = 0;
     return Digest(out);
 }
