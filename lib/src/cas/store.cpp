@@ -1,6 +1,7 @@
 #include "ocibake/cas.hpp"
 
 #include "common/fs.hpp"
+#include "digest/hash_fd.hpp"
 #include "ocibake/error.hpp"
 
 #include <cerrno>
@@ -58,28 +59,16 @@ std::optional<DroppedBlob> check_blob_file(const fs::path& path, const Digest& d
         return out;
     }
     UniqueFd guard(fd);
-    ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    Sha256 hash;
-    std::vector<char> buf(1 << 20);
-    for (;;) {
-        ssize_t n = ::read(fd, buf.data(), buf.size());
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            out.reason = std::string("it cannot be read: ") + std::strerror(errno);
-            return out;
-        }
-        if (n == 0) {
-            break;
-        }
-        hash.update(buf.data(), static_cast<std::size_t>(n));
+    int error = 0;
+    std::optional<Digest> actual = detail::sha256_of_fd(fd, error);
+    if (!actual) {
+        out.reason = std::string("it cannot be read: ") + std::strerror(error);
+        return out;
     }
-    Digest actual = hash.finish();
-    if (actual == digest) {
+    if (*actual == digest) {
         return std::nullopt;
     }
-    out.reason = "its bytes hash to " + actual.str();
+    out.reason = "its bytes hash to " + actual->str();
     return out;
 }
 

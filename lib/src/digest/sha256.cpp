@@ -3,12 +3,15 @@
 #include "common/fs.hpp"
 #include "common/strings.hpp"
 #include "digest/evp.hpp"
+#include "digest/hash_fd.hpp"
 #include "ocibake/error.hpp"
 
+#include <cerrno>
 #include <fcntl.h>
 #include <memory>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <unistd.h>
 #include <vector>
 
 namespace ocibake {
@@ -78,6 +81,26 @@ EvpMdCtx start_digest(const EVP_MD* md, const char* init_what) {
     }
     check_openssl(EVP_DigestInit_ex(ctx.get(), md, nullptr), init_what);
     return ctx;
+}
+
+std::optional<Digest> sha256_of_fd(int fd, int& error) {
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    Sha256 hash;
+    std::vector<char> buf(1 << 20);
+    for (;;) {
+        ssize_t n = ::read(fd, buf.data(), buf.size());
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            error = errno;
+            return std::nullopt;
+        }
+        if (n == 0) {
+            return hash.finish();
+        }
+        hash.update(buf.data(), static_cast<std::size_t>(n));
+    }
 }
 
 } // namespace detail

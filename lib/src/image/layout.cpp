@@ -1,6 +1,7 @@
 // OCI image layout (image-spec "image-layout.md"): oci-layout, index.json, blobs/sha256/.
 #include "common/fs.hpp"
 #include "common/thread_pool.hpp"
+#include "digest/hash_fd.hpp"
 #include "image/internal.hpp"
 #include "layer/compress.hpp"
 
@@ -67,21 +68,10 @@ bool reuse_previous_blob(const fs::path& previous, const fs::path& dest, const D
         // Exactly the old name and the new one: nothing linked it meanwhile.
         if (::fstat(fd, &now) == 0 && S_ISREG(now.st_mode) && now.st_nlink == 2 &&
             now.st_ino == st.st_ino && now.st_dev == st.st_dev) {
-            ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-            Sha256 hash;
-            std::vector<char> buf(1 << 20);
-            for (;;) {
-                ssize_t n = ::read(fd, buf.data(), buf.size());
-                if (n < 0 && errno == EINTR) {
-                    continue;
-                }
-                if (n <= 0) {
-                    // On disk before the swap, as a copy would be (a no-op when it was).
-                    intact = n == 0 && hash.finish() == digest && ::fsync(fd) == 0;
-                    break;
-                }
-                hash.update(buf.data(), static_cast<std::size_t>(n));
-            }
+            int error = 0;
+            std::optional<Digest> actual = sha256_of_fd(fd, error);
+            // On disk before the swap, as a copy would be (a no-op when it was).
+            intact = actual && *actual == digest && ::fsync(fd) == 0;
         }
     }
     if (!intact) {
