@@ -124,6 +124,21 @@ OutputTarget local_image(std::string_view reference) {
     return target;
 }
 
+nlohmann::json docker_manifest(const std::map<std::string, std::string>& json_files,
+                               const std::string& origin) {
+    auto mf = json_files.find("manifest.json");
+    if (mf == json_files.end()) {
+        throw Error(ErrorKind::integrity, origin + " is not a docker archive (no manifest.json)");
+    }
+    nlohmann::json manifest;
+    try {
+        manifest = nlohmann::json::parse(mf->second);
+    } catch (const std::exception& e) {
+        throw Error(ErrorKind::integrity, origin + ": manifest.json: " + e.what());
+    }
+    return manifest;
+}
+
 } // namespace ocibake::detail
 
 // ---- reading ------------------------------------------------------------------------
@@ -210,16 +225,7 @@ SourceImage load_docker_archive(Store& store, const std::filesystem::path& file)
         blob.descriptor.media_type = media_type_of_magic(head, head_size);
         blobs[name] = blob;
     }
-    auto mf = json_files.find("manifest.json");
-    if (mf == json_files.end()) {
-        throw Error(ErrorKind::integrity, origin + " is not a docker archive (no manifest.json)");
-    }
-    nlohmann::json manifest;
-    try {
-        manifest = nlohmann::json::parse(mf->second);
-    } catch (const std::exception& e) {
-        throw Error(ErrorKind::integrity, origin + ": manifest.json: " + e.what());
-    }
+    nlohmann::json manifest = detail::docker_manifest(json_files, origin);
     if (!manifest.is_array() || manifest.size() != 1 || !manifest[0].is_object() ||
         !manifest[0].value("Config", nlohmann::json()).is_string() ||
         !manifest[0].value("Layers", nlohmann::json()).is_array()) {

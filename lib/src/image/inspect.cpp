@@ -49,16 +49,7 @@ ImageInfo inspect_docker_archive(const fs::path& file, std::string_view source) 
         }
     }
     std::string origin = file.string();
-    auto mf = json_files.find("manifest.json");
-    if (mf == json_files.end()) {
-        throw Error(ErrorKind::integrity, origin + " is not a docker archive (no manifest.json)");
-    }
-    nlohmann::json manifest;
-    try {
-        manifest = nlohmann::json::parse(mf->second);
-    } catch (const std::exception& e) {
-        throw Error(ErrorKind::integrity, origin + ": manifest.json: " + e.what());
-    }
+    nlohmann::json manifest = detail::docker_manifest(json_files, origin);
     if (!manifest.is_array() || manifest.size() != 1 || !manifest[0].is_object()) {
         throw Error(ErrorKind::integrity, origin + ": manifest.json must list exactly one image");
     }

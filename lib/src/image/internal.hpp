@@ -3,7 +3,10 @@
 
 #include "ocibake/image.hpp"
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <filesystem>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,5 +53,10 @@ std::uint64_t uncompressed_size(const Store& store, const LayerResult& layer);
 /// "docker-archive:FILE", or a path (a regular file is a docker archive, else an OCI
 /// layout). Error(input) when the path does not exist.
 OutputTarget local_image(std::string_view reference);
+
+/// The manifest.json of a docker archive, parsed, from its JSON members by name;
+/// Error(integrity) naming `origin` when it is missing or not JSON.
+nlohmann::json docker_manifest(const std::map<std::string, std::string>& json_files,
+                               const std::string& origin);
 
 } // namespace ocibake::detail
