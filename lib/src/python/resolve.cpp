@@ -103,6 +103,17 @@ const IndexFile* best_fit(const std::vector<const IndexFile*>& candidates, const
     return best;
 }
 
+// best_fit() where one must fit: an Error saying why none does (a resolver's catch makes
+// it the requirement's problem).
+const IndexFile* must_fit(const std::vector<const IndexFile*>& candidates, const Target& target) {
+    std::string problem;
+    const IndexFile* best = best_fit(candidates, target, problem);
+    if (!best) {
+        throw Error(ErrorKind::input, problem);
+    }
+    return best;
+}
+
 LockedWheel locked(const IndexFile& f, std::uint64_t size) {
     WheelFilename w = WheelFilename::parse(f.filename);
     LockedWheel out;
@@ -115,19 +126,23 @@ LockedWheel locked(const IndexFile& f, std::uint64_t size) {
     return out;
 }
 
-void sort_wheels(std::vector<LockedWheel>& wheels) {
+// The end of a resolution: the wheels sorted by name and file, or every problem met on
+// the way (and each name asked for twice) reported at once.
+std::vector<LockedWheel> finish(std::vector<LockedWheel> wheels, std::vector<Problem>& problems,
+                                const Target& target) {
     std::sort(wheels.begin(), wheels.end(), [](const LockedWheel& a, const LockedWheel& b) {
         return std::tie(a.name, a.file) < std::tie(b.name, b.file);
     });
-}
-
-void no_duplicates(const std::vector<LockedWheel>& wheels, std::vector<Problem>& problems) {
     for (std::size_t i = 1; i < wheels.size(); ++i) {
         if (wheels[i].name == wheels[i - 1].name) {
             problems.push_back({"", "'" + wheels[i].name + "' is asked for twice (" +
                                         wheels[i - 1].file + " and " + wheels[i].file + ")"});
         }
     }
+    if (!problems.empty()) {
+        report(problems, target);
+    }
+    return wheels;
 }
 
 std::string relative_path(const fs::path& file, const fs::path& dir) {
@@ -230,12 +245,7 @@ std::vector<LockedWheel> lock_requirements(const Requirements& reqs, const LockC
                                                "of this name and version only"});
                 continue;
             }
-            std::string problem;
-            const IndexFile* best = best_fit(candidates, ctx.target, problem);
-            if (!best) {
-                problems.push_back({where, spec + ": " + problem});
-                continue;
-            }
+            const IndexFile* best = must_fit(candidates, ctx.target);
             std::uint64_t size =
                 best->size ? *best->size : remote_size(ctx, best->url, best->sha256);
             out.push_back(locked(*best, size));
@@ -243,12 +253,7 @@ std::vector<LockedWheel> lock_requirements(const Requirements& reqs, const LockC
             problems.push_back({where, spec + ": " + e.what()});
         }
     }
-    sort_wheels(out);
-    no_duplicates(out, problems);
-    if (!problems.empty()) {
-        report(problems, ctx.target);
-    }
-    return out;
+    return finish(std::move(out), problems, ctx.target);
 }
 
 std::vector<LockedWheel> lock_pylock(const std::vector<PylockPackage>& packages,
@@ -310,12 +315,7 @@ std::vector<LockedWheel> lock_pylock(const std::vector<PylockPackage>& packages,
                     {where, spec + ": a wheel of another project or version: " + mismatch});
                 continue;
             }
-            std::string problem;
-            const IndexFile* best = best_fit(candidates, ctx.target, problem);
-            if (!best) {
-                problems.push_back({where, spec + ": " + problem});
-                continue;
-            }
+            const IndexFile* best = must_fit(candidates, ctx.target);
             const PylockFile& chosen = p.wheels[static_cast<std::size_t>(best - files.data())];
             LockedWheel w;
             if (!chosen.path.empty()) {
@@ -339,12 +339,7 @@ std::vector<LockedWheel> lock_pylock(const std::vector<PylockPackage>& packages,
             problems.push_back({where, spec + ": " + e.what()});
         }
     }
-    sort_wheels(out);
-    no_duplicates(out, problems);
-    if (!problems.empty()) {
-        report(problems, ctx.target);
-    }
-    return out;
+    return finish(std::move(out), problems, ctx.target);
 }
 
 fs::path fetch_wheel(Store& store, http::Client& client, const LockedWheel& wheel,
