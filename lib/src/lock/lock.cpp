@@ -105,24 +105,25 @@ std::string machine_problem(std::string_view machine) {
     return ok ? std::string() : "is not a machine name (e.g. x86_64, aarch64)";
 }
 
-std::string ref_problem(std::string_view ref) {
+/// `why` unless `text` is what T::parse() reads and T::str() writes back unchanged.
+template <typename T>
+std::string round_trip_problem(std::string_view text, std::string_view why) {
     try {
-        if (registry::Reference::parse(ref).str() == ref) {
+        if (T::parse(text).str() == text) {
             return {};
         }
     } catch (const Error&) {
     }
-    return "is not a normalised image reference (e.g. \"docker.io/library/debian:12\")";
+    return std::string(why);
+}
+
+std::string ref_problem(std::string_view ref) {
+    return round_trip_problem<registry::Reference>(
+        ref, "is not a normalised image reference (e.g. \"docker.io/library/debian:12\")");
 }
 
 std::string platform_problem(std::string_view platform) {
-    try {
-        if (oci::Platform::parse(platform).str() == platform) {
-            return {};
-        }
-    } catch (const Error&) {
-    }
-    return "is not a platform (os/arch[/variant])";
+    return round_trip_problem<oci::Platform>(platform, "is not a platform (os/arch[/variant])");
 }
 
 std::string debian_version_problem(std::string_view version) {
