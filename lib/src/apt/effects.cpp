@@ -615,12 +615,7 @@ std::vector<LayerEntry> alternative_entries(const ImageFacts& below, const Image
     };
     std::vector<LayerEntry> out;
     auto symlink = [&](const std::string& path, const std::string& target) {
-        LayerEntry e;
-        e.path = path.substr(path.find_first_not_of('/'));
-        e.type = EntryType::symlink;
-        e.mode = 0777;
-        e.link_target = target;
-        out.push_back(std::move(e));
+        out.push_back(symlink_entry(path.substr(path.find_first_not_of('/')), target));
     };
     for (const std::string& name : names) {
         std::string admin = "var/lib/dpkg/alternatives/" + name;
@@ -763,12 +758,7 @@ std::vector<LayerEntry> ca_certificate_entries(const ImageFacts& below, const Im
     }
     std::vector<LayerEntry> out;
     auto symlink = [&](const std::string& path, const std::string& target) {
-        LayerEntry e;
-        e.path = path;
-        e.type = EntryType::symlink;
-        e.mode = 0777;
-        e.link_target = target;
-        out.push_back(std::move(e));
+        out.push_back(symlink_entry(path, target));
     };
     std::string bundle;
     std::map<std::string, std::string> pems; // link name -> certificate text

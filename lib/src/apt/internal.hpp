@@ -17,6 +17,11 @@ namespace ocibake::apt::detail {
 using ocibake::detail::ascii_lower;
 using ocibake::detail::trim;
 
+/// A file entry holding `content`, owned by root: what dpkg or a maintainer script writes.
+LayerEntry file_entry(std::string path, std::string content, std::uint32_t mode = 0644);
+/// A symlink entry `path` -> `target` (mode 0777), owned by root.
+LayerEntry symlink_entry(std::string path, std::string target);
+
 /// Whitespace-separated words.
 std::vector<std::string> words(std::string_view text);
 

@@ -75,16 +75,6 @@ EntryShape::Kind kind_of(DebEntry::Type type) {
     }
 }
 
-LayerEntry file_entry(std::string path, std::string content, std::uint32_t mode) {
-    LayerEntry e;
-    e.path = std::move(path);
-    e.type = EntryType::file;
-    e.mode = mode;
-    e.size = content.size();
-    e.content = std::move(content);
-    return e;
-}
-
 } // namespace
 
 PackageMeta meta_of(const std::string& control, const std::string& what) {

@@ -1,5 +1,6 @@
 #include "apt/state.hpp"
 
+#include "apt/internal.hpp"
 #include "apt/paths.hpp"
 #include "common/fs.hpp"
 
@@ -87,16 +88,6 @@ void erase_tree(ImageView& view, const std::string& path) {
     for (auto it = view.lower_bound(prefix); it != view.end() && it->first.starts_with(prefix);) {
         it = view.erase(it);
     }
-}
-
-LayerEntry file_entry(std::string path, std::string content) {
-    LayerEntry e;
-    e.path = std::move(path);
-    e.type = EntryType::file;
-    e.mode = 0644;
-    e.size = content.size();
-    e.content = std::move(content);
-    return e;
 }
 
 } // namespace
@@ -293,12 +284,7 @@ std::vector<LayerEntry> state_entries(const StateInputs& in) {
         LdCache cache = make_ld_cache(view, in.arch, in.generator);
         out.push_back(file_entry("etc/ld.so.cache", std::move(cache.bytes)));
         for (const auto& [path, target] : cache.links) {
-            LayerEntry link;
-            link.path = path;
-            link.type = EntryType::symlink;
-            link.mode = 0777;
-            link.link_target = target;
-            out.push_back(std::move(link));
+            out.push_back(symlink_entry(path, target));
         }
     }
     // One entry per path: a later effect replaces an earlier one.
@@ -311,6 +297,25 @@ std::vector<LayerEntry> state_entries(const StateInputs& in) {
         result.push_back(std::move(e));
     }
     return result;
+}
+
+LayerEntry file_entry(std::string path, std::string content, std::uint32_t mode) {
+    LayerEntry e;
+    e.path = std::move(path);
+    e.type = EntryType::file;
+    e.mode = mode;
+    e.size = content.size();
+    e.content = std::move(content);
+    return e;
+}
+
+LayerEntry symlink_entry(std::string path, std::string target) {
+    LayerEntry e;
+    e.path = std::move(path);
+    e.type = EntryType::symlink;
+    e.mode = 0777;
+    e.link_target = std::move(target);
+    return e;
 }
 
 } // namespace ocibake::apt::detail
