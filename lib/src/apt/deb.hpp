@@ -7,6 +7,7 @@
 
 #include "apt/archive.hpp"
 #include "ocibake/cas.hpp"
+#include "ocibake/layer.hpp"
 
 #include <cstdint>
 #include <exception>
@@ -19,15 +20,9 @@ namespace ocibake::apt::detail {
 /// One entry of data.tar, as the package writes it.
 struct DebEntry {
     std::string path; ///< as written ("./usr/bin/x")
-    enum class Type {
-        file,
-        directory,
-        symlink,
-        hardlink,
-        fifo,
-        char_device,
-        block_device
-    } type = Type::file;
+    /// A layer's entry types; never `whiteout` (a package deletes nothing).
+    using Type = EntryType;
+    Type type = Type::file;
     std::uint32_t mode = 0; ///< permission bits
     std::uint32_t uid = 0;
     std::uint32_t gid = 0;

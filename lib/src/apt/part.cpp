@@ -174,37 +174,21 @@ struct PartWriter::Impl {
         }
         LayerEntry le;
         le.path = placed.path;
+        le.type = e.type;
         le.mode = e.mode;
         le.uid = e.uid;
         le.gid = e.gid;
         le.dev_major = e.dev_major;
         le.dev_minor = e.dev_minor;
-        switch (e.type) {
-        case DebEntry::Type::file:
-            le.type = EntryType::file;
+        if (e.type == EntryType::file) {
             le.size = e.size;
             tar.add_header(le);
             return true;
-        case DebEntry::Type::directory:
-            le.type = EntryType::directory;
-            break;
-        case DebEntry::Type::symlink:
-            le.type = EntryType::symlink;
+        }
+        if (e.type == EntryType::symlink) {
             le.link_target = e.link;
-            break;
-        case DebEntry::Type::hardlink:
-            le.type = EntryType::hardlink;
+        } else if (e.type == EntryType::hardlink) {
             le.link_target = placed.link_target;
-            break;
-        case DebEntry::Type::fifo:
-            le.type = EntryType::fifo;
-            break;
-        case DebEntry::Type::char_device:
-            le.type = EntryType::char_device;
-            break;
-        case DebEntry::Type::block_device:
-            le.type = EntryType::block_device;
-            break;
         }
         tar.add(le);
         return false;
