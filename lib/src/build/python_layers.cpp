@@ -31,6 +31,16 @@ namespace {
     throw RecipeError(e.kind(), where, e.what());
 }
 
+/// `step()`, an Error from it made a RecipeError at `where` (a RecipeError passes as it is).
+template <typename Step>
+auto at(const SourceLocation& where, Step step) {
+    try {
+        return step();
+    } catch (const Error& e) {
+        rethrow_at(where, e);
+    }
+}
+
 std::string glibc_text(const std::optional<py::Glibc>& g) {
     return g ? std::to_string(g->major) + "." + std::to_string(g->minor) : "";
 }
@@ -225,22 +235,10 @@ LockedPython resolve(const PythonContext& c, const LayerSpec& layer, const Layer
     check_local_wheels(spec, t.target);
     if (!spec.requirements.empty()) {
         py::Requirements reqs = py::read_requirements(spec.requirements, spec.requirements_display);
-        try {
-            out.wheels = py::lock_requirements(reqs, ctx);
-        } catch (const RecipeError&) {
-            throw;
-        } catch (const Error& e) {
-            rethrow_at(spec.requirements_where, e);
-        }
+        out.wheels = at(spec.requirements_where, [&] { return py::lock_requirements(reqs, ctx); });
     } else if (!spec.pylock.empty()) {
         auto packages = py::read_pylock(spec.pylock, spec.pylock_display);
-        try {
-            out.wheels = py::lock_pylock(packages, ctx);
-        } catch (const RecipeError&) {
-            throw;
-        } catch (const Error& e) {
-            rethrow_at(spec.pylock_where, e);
-        }
+        out.wheels = at(spec.pylock_where, [&] { return py::lock_pylock(packages, ctx); });
     }
     return out;
 }
