@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <ctime>
 #include <deque>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -24,6 +25,20 @@ struct Index::Impl {
     std::unordered_map<std::string, std::vector<std::size_t>> by_provides;
     /// "name version arch" -> its place in `all`: the first source wins.
     std::unordered_map<std::string, std::size_t> seen;
+
+    /// The candidates `by` (by_name or by_provides) lists under `name`, in the order added.
+    std::vector<const Candidate*>
+    listed(const std::unordered_map<std::string, std::vector<std::size_t>>& by,
+           std::string_view name) const {
+        std::vector<const Candidate*> out;
+        auto it = by.find(std::string(name));
+        if (it != by.end()) {
+            for (std::size_t id : it->second) {
+                out.push_back(&all[id]);
+            }
+        }
+        return out;
+    }
 };
 
 Index::Index() : impl_(std::make_unique<Impl>()) {}
@@ -124,14 +139,7 @@ void Index::add_packages(std::string_view text, std::string_view origin,
 }
 
 std::vector<const Candidate*> Index::versions(std::string_view name) const {
-    std::vector<const Candidate*> out;
-    auto it = impl_->by_name.find(std::string(name));
-    if (it == impl_->by_name.end()) {
-        return out;
-    }
-    for (std::size_t id : it->second) {
-        out.push_back(&impl_->all[id]);
-    }
+    std::vector<const Candidate*> out = impl_->listed(impl_->by_name, name);
     std::stable_sort(out.begin(), out.end(), [](const Candidate* a, const Candidate* b) {
         if (a->source_priority != b->source_priority) {
             return a->source_priority > b->source_priority;
@@ -149,14 +157,7 @@ std::vector<const Candidate*> Index::versions(std::string_view name) const {
 }
 
 std::vector<const Candidate*> Index::providers(std::string_view name) const {
-    std::vector<const Candidate*> out;
-    auto it = impl_->by_provides.find(std::string(name));
-    if (it == impl_->by_provides.end()) {
-        return out;
-    }
-    for (std::size_t id : it->second) {
-        out.push_back(&impl_->all[id]);
-    }
+    std::vector<const Candidate*> out = impl_->listed(impl_->by_provides, name);
     std::stable_sort(out.begin(), out.end(), [](const Candidate* a, const Candidate* b) {
         if (a->name != b->name) {
             return a->name < b->name;
@@ -168,14 +169,9 @@ std::vector<const Candidate*> Index::providers(std::string_view name) const {
 
 const Candidate* Index::find(std::string_view name, std::string_view version,
                              std::string_view arch) const {
-    auto it = impl_->by_name.find(std::string(name));
-    if (it == impl_->by_name.end()) {
-        return nullptr;
-    }
-    for (std::size_t id : it->second) {
-        const Candidate& c = impl_->all[id];
-        if (c.version == version && c.arch == arch) {
-            return &c;
+    for (const Candidate* c : impl_->listed(impl_->by_name, name)) {
+        if (c->version == version && c->arch == arch) {
+            return c;
         }
     }
     return nullptr;
@@ -240,61 +236,57 @@ std::pair<std::string, bool> suite_dir(const SourceSpec& s, const std::string& s
     return {s.url + "/dists/" + suite + "/", false};
 }
 
+/// The text at `url`, or nullopt where the server has none (404 or 410, in `status`);
+/// another HTTP error as `who`'s.
+std::optional<std::string> fetch_if_there(http::Client& client, const std::string& url,
+                                          const std::string& who, int& status) {
+    try {
+        return fetch_text(client, url);
+    } catch (const http::HttpError& e) {
+        if (!not_found(e)) {
+            throw Error(e.kind(), who + ": " + e.what());
+        }
+        status = e.status();
+        return std::nullopt;
+    }
+}
+
 /// Fetches and verifies dir/InRelease (or Release + Release.gpg): the Release text.
 std::string fetch_release(Store& store, http::Client& client, const SourceSpec& s,
                           const std::string& dir, const FetchOptions& options) {
     std::string who = describe(s);
     ocibake::detail::TempDir tmp(store.temp_path("apt-release"));
     fs::create_directories(tmp.path());
-    std::string in_release;
-    bool have_in_release = false;
-    try {
-        in_release = fetch_text(client, dir + "InRelease");
-        have_in_release = true;
-    } catch (const http::HttpError& e) {
-        if (!not_found(e)) {
-            throw Error(e.kind(), who + ": " + e.what());
-        }
-    }
-    if (have_in_release) {
+    int status = 0;
+    if (auto in_release = fetch_if_there(client, dir + "InRelease", who, status)) {
         if (s.trusted) {
-            return detail::clearsigned_text(in_release);
+            return detail::clearsigned_text(*in_release);
         }
         fs::path file = tmp.path() / "InRelease";
-        ocibake::detail::atomic_write_file(file, in_release, 0600, false);
+        ocibake::detail::atomic_write_file(file, *in_release, 0600, false);
         return detail::gpg_verify(options.gpgv, s.keyring, file, {}, tmp.path(),
                                   who + ": " + dir + "InRelease");
     }
-    std::string release;
-    try {
-        release = fetch_text(client, dir + "Release");
-    } catch (const http::HttpError& e) {
-        if (not_found(e)) {
-            throw Error(ErrorKind::input,
-                        who + ": " + dir + " has no InRelease or Release file (HTTP " +
-                            std::to_string(e.status()) + "): is the url or suite wrong?");
-        }
-        throw Error(e.kind(), who + ": " + e.what());
+    auto release = fetch_if_there(client, dir + "Release", who, status);
+    if (!release) {
+        throw Error(ErrorKind::input, who + ": " + dir +
+                                          " has no InRelease or Release file (HTTP " +
+                                          std::to_string(status) + "): is the url or suite wrong?");
     }
     if (s.trusted) {
-        return release;
+        return *release;
     }
-    std::string signature;
-    try {
-        signature = fetch_text(client, dir + "Release.gpg");
-    } catch (const http::HttpError& e) {
-        if (not_found(e)) {
-            throw Error(ErrorKind::integrity,
-                        who + ": " + dir +
-                            "Release is not signed (no InRelease, no Release.gpg): refused; "
-                            "set trusted = true on the source to use it unsigned");
-        }
-        throw Error(e.kind(), who + ": " + e.what());
+    auto signature = fetch_if_there(client, dir + "Release.gpg", who, status);
+    if (!signature) {
+        throw Error(ErrorKind::integrity,
+                    who + ": " + dir +
+                        "Release is not signed (no InRelease, no Release.gpg): refused; "
+                        "set trusted = true on the source to use it unsigned");
     }
     fs::path file = tmp.path() / "Release";
     fs::path sig = tmp.path() / "Release.gpg";
-    ocibake::detail::atomic_write_file(file, release, 0600, false);
-    ocibake::detail::atomic_write_file(sig, signature, 0600, false);
+    ocibake::detail::atomic_write_file(file, *release, 0600, false);
+    ocibake::detail::atomic_write_file(sig, *signature, 0600, false);
     return detail::gpg_verify(options.gpgv, s.keyring, file, sig, tmp.path(),
                               who + ": " + dir + "Release");
 }
