@@ -1,6 +1,7 @@
 #include "apt/fetch.hpp"
 
 #include "apt/decode.hpp"
+#include "common/strings.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -112,20 +113,7 @@ Answer try_file(Store& store, http::Client& client, const LockedPackage& p,
 
 /// Percent-encodes everything but RFC 3986's unreserved characters (for a path segment).
 std::string segment(std::string_view text) {
-    static constexpr char hex[] = "0123456789ABCDEF";
-    std::string out;
-    for (char c : text) {
-        auto u = static_cast<unsigned char>(c);
-        if ((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ||
-            c == '-' || c == '.' || c == '_' || c == '~') {
-            out += c;
-        } else {
-            out += '%';
-            out += hex[u >> 4];
-            out += hex[u & 15];
-        }
-    }
-    return out;
+    return ocibake::detail::percent_encode(text);
 }
 
 bool sha1_hex(const std::string& s) {

@@ -51,21 +51,7 @@ namespace {
 /// A Filename as a URL path: bytes outside RFC 3986's pchar set (and '%') escaped, as
 /// apt quotes them ("openssh-client_1%3a9.2p1_amd64.deb" is fetched as ..._1%253a9.2p1...).
 std::string url_path(std::string_view path) {
-    static const char* hex = "0123456789ABCDEF";
-    std::string out;
-    for (char ch : path) {
-        auto c = static_cast<unsigned char>(ch);
-        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                     std::string_view("-._~/+:@!$&'()*,;=").find(ch) != std::string_view::npos;
-        if (plain) {
-            out += ch;
-        } else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    return out;
+    return ocibake::detail::percent_encode(path, "-._~/+:@!$&'()*,;=");
 }
 
 } // namespace

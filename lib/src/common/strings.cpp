@@ -59,4 +59,21 @@ std::string hex_lower(const unsigned char* bytes, std::size_t size) {
     return out;
 }
 
+std::string percent_encode(std::string_view text, std::string_view keep) {
+    static constexpr char digits[] = "0123456789ABCDEF";
+    std::string out;
+    for (char ch : text) {
+        auto c = static_cast<unsigned char>(ch);
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            keep.find(ch) != std::string_view::npos) {
+            out += ch;
+        } else {
+            out += '%';
+            out += digits[c >> 4];
+            out += digits[c & 15];
+        }
+    }
+    return out;
+}
+
 } // namespace ocibake::detail

@@ -29,6 +29,13 @@ std::vector<std::string> split(std::string_view text, char separator);
 /// split() as views into `text`.
 std::vector<std::string_view> split_views(std::string_view text, char separator);
 
+/// RFC 3986's unreserved characters besides letters and digits.
+inline constexpr std::string_view url_unreserved = "-._~";
+
+/// `text` percent-encoded: every byte but an ASCII letter, digit or one of `keep` as %XX
+/// (uppercase hex).
+std::string percent_encode(std::string_view text, std::string_view keep = url_unreserved);
+
 /// `size` bytes as lowercase hex, two digits a byte.
 std::string hex_lower(const unsigned char* bytes, std::size_t size);
 

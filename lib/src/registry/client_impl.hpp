@@ -5,6 +5,7 @@
 #pragma once
 
 #include "common/fs.hpp"
+#include "common/strings.hpp"
 #include "ocibake/registry.hpp"
 #include "registry/auth.hpp"
 
@@ -38,18 +39,7 @@ inline std::string base64(const std::string& text) {
 }
 
 inline std::string url_encode(std::string_view s) {
-    static const char* hex = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : s) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    return out;
+    return ocibake::detail::percent_encode(s);
 }
 
 // The registry's error codes in plain words (distribution spec, "Error codes").
