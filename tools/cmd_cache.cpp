@@ -22,10 +22,22 @@ struct RemoteFlags {
     unsigned threads = 0;
 };
 
-void print_warnings(const rc::LookupReport& r) {
-    for (const auto& w : r.warnings) {
+void print_warnings(const std::vector<std::string>& warnings) {
+    for (const auto& w : warnings) {
         std::fprintf(stderr, "ocibake: warning: %s\n", w.c_str());
     }
+}
+
+// A remote-cache result as its JSON document (true), or its warnings on stderr (false:
+// the text follows).
+template <typename Result>
+bool print_json_or_warnings(const Result& result, const Shared& s) {
+    if (s.as_json) {
+        print_json(to_json(result));
+        return true;
+    }
+    print_warnings(result.report.warnings);
+    return false;
 }
 
 // The tag a tagless REF gets: the recipe's name, read from --recipe.
@@ -42,11 +54,9 @@ registry::Reference reference_of(const std::string& ref, const std::string& reci
 int run_ls(const RemoteFlags& f, Shared& s) {
     Store store(cache_root(s.cache_dir));
     rc::Listing l = rc::list(store, reference_of(f.ref, f.recipe), s.registry.options());
-    if (s.as_json) {
-        print_json(to_json(l));
+    if (print_json_or_warnings(l, s)) {
         return 0;
     }
-    print_warnings(l.report);
     std::printf("%s (%s), recipe %s: %zu layer entries, %zu records\n", l.report.reference.c_str(),
                 l.report.digest.str().c_str(), l.index.recipe.c_str(), l.layers.size(), l.records);
     for (const auto& row : l.layers) {
@@ -62,11 +72,9 @@ int run_ls(const RemoteFlags& f, Shared& s) {
 int run_pull(const RemoteFlags& f, Shared& s) {
     Store store(cache_root(s.cache_dir));
     rc::PullReport p = rc::pull(store, reference_of(f.ref, f.recipe), s.registry.options());
-    if (s.as_json) {
-        print_json(to_json(p));
+    if (print_json_or_warnings(p, s)) {
         return 0;
     }
-    print_warnings(p.report);
     std::printf("pulled %s: %zu layers (%llu fetched, %llu bytes), %zu records\n",
                 p.report.reference.c_str(), p.layers,
                 static_cast<unsigned long long>(p.stats.blobs_fetched),
@@ -238,12 +246,10 @@ std::optional<rc::ExportReport> RemoteCacheFlags::write(const BuildResult& resul
 void print_remote_cache(const BuildResult& result, const std::optional<rc::ExportReport>& wrote,
                         bool as_json, bool quiet) {
     if (result.remote_cache) {
-        print_warnings(*result.remote_cache);
+        print_warnings(result.remote_cache->warnings);
     }
     if (wrote) {
-        for (const auto& w : wrote->warnings) {
-            std::fprintf(stderr, "ocibake: warning: %s\n", w.c_str());
-        }
+        print_warnings(wrote->warnings);
     }
     if (as_json || quiet) {
         return;
