@@ -334,6 +334,12 @@ void Shared::add_json(CLI::App* app, const std::string& help) {
     app->add_flag("--json", as_json, help);
 }
 
+Command Shared::registry_command(CLI::App* app, std::function<int()> run) {
+    registry.add_to(app);
+    app->footer(kExitCodes);
+    return {app, std::move(run)};
+}
+
 std::unique_ptr<BlobProgress> Shared::blob_bars() const {
     if (!quiet && !as_json && ::isatty(2)) {
         return std::make_unique<BlobProgress>();

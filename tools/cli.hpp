@@ -119,6 +119,12 @@ struct RegistryFlags {
 
 /// What main keeps for the subcommands: the flags several of them take (each adds its
 /// own), and what it needs when one fails.
+/// A subcommand: its CLI11 app, and what runs when it was given (returns the exit code).
+struct Command {
+    CLI::App* app = nullptr;
+    std::function<int()> run;
+};
+
 struct Shared {
     bool as_json = false;
     bool quiet = false;
@@ -135,14 +141,11 @@ struct Shared {
     void add_cache_dir(CLI::App* app, const std::string& help = "The cache");
     /// Adds --json to `app`.
     void add_json(CLI::App* app, const std::string& help);
+    /// The end of a subcommand that reaches registries: the registry flags (its last
+    /// options) and the exit codes' footer added to `app`, which runs `run`.
+    Command registry_command(CLI::App* app, std::function<int()> run);
     /// A bar per blob when stderr is a terminal and neither --quiet nor --json was given.
     std::unique_ptr<BlobProgress> blob_bars() const;
-};
-
-/// A subcommand: its CLI11 app, and what runs when it was given (returns the exit code).
-struct Command {
-    CLI::App* app = nullptr;
-    std::function<int()> run;
 };
 
 /// Each subcommand adds itself to `app` (cmd_<name>.cpp).

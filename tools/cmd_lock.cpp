@@ -273,9 +273,7 @@ Command add_lock(CLI::App& app, Shared& s) {
     lock->add_option("--stand-in", f->stand_ins,
                      "PACKAGE=ARCHIVE: leave the layer that provides this installer package's "
                      "payload unlocked (as `build --stand-in` replaces it) (repeatable)");
-    s.registry.add_to(lock);
-    lock->footer(kExitCodes);
-    return {lock, [f, &s] { return run_lock(*f, s); }};
+    return s.registry_command(lock, [f, &s] { return run_lock(*f, s); });
 }
 
 Command add_outdated(CLI::App& app, Shared& s) {
@@ -291,9 +289,7 @@ Command add_outdated(CLI::App& app, Shared& s) {
                   "Look only at apt packages a security suite updates (wheels and the base are "
                   "kept as the lock pins them)");
     s.add_cache_dir(outdated);
-    s.registry.add_to(outdated);
-    outdated->footer(kExitCodes);
-    return {outdated, [f, &s] { return run_outdated(*f, s); }};
+    return s.registry_command(outdated, [f, &s] { return run_outdated(*f, s); });
 }
 
 } // namespace ocibake::cli

@@ -102,9 +102,7 @@ Command add_push(CLI::App& app, Shared& s) {
     s.add_cache_dir(push, "The cache (remembers uploads to resume)");
     s.add_json(push, "Print the result as JSON");
     push->add_flag("-q,--quiet", s.quiet, "Print only the digest");
-    s.registry.add_to(push);
-    push->footer(kExitCodes);
-    return {push, [f, &s] { return run_push(*f, s); }};
+    return s.registry_command(push, [f, &s] { return run_push(*f, s); });
 }
 
 Command add_pull(CLI::App& app, Shared& s) {
@@ -119,9 +117,7 @@ Command add_pull(CLI::App& app, Shared& s) {
     s.add_cache_dir(pull);
     s.add_json(pull, "Print the result as JSON");
     pull->add_flag("-q,--quiet", s.quiet, "Print only the digest");
-    s.registry.add_to(pull);
-    pull->footer(kExitCodes);
-    return {pull, [f, &s] { return run_pull(*f, s); }};
+    return s.registry_command(pull, [f, &s] { return run_pull(*f, s); });
 }
 
 } // namespace ocibake::cli

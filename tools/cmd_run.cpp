@@ -359,11 +359,9 @@ Command add_run(CLI::App& app, Shared& s, RunFlags& flags) {
                "  oci:DIR[:TAG], docker-archive:FILE, a path, or docker://REGISTRY/REPO:TAG)");
     add_run_options(run, flags);
     s.add_cache_dir(run);
-    s.registry.add_to(run);
-    run->footer(kExitCodes);
-    return {run, [&flags, &s] {
-                return run_command_in_image(flags, s.cache_dir, s.registry.options());
-            }};
+    return s.registry_command(run, [&flags, &s] {
+        return run_command_in_image(flags, s.cache_dir, s.registry.options());
+    });
 }
 
 } // namespace ocibake::cli

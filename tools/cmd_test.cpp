@@ -108,15 +108,13 @@ Command add_test(CLI::App& app, Shared& s) {
     test->add_option("--keep-bundle", a->keep_bundle,
                      "Unpack into DIR (must not exist) and keep it afterwards");
     s.add_cache_dir(test);
-    s.registry.add_to(test);
-    test->footer(kExitCodes);
-    return {test, [a, &s] {
-                TestArgs args = *a;
-                args.cache_dir = s.cache_dir;
-                args.json = s.as_json;
-                args.registry = s.registry.options();
-                return test_image(args);
-            }};
+    return s.registry_command(test, [a, &s] {
+        TestArgs args = *a;
+        args.cache_dir = s.cache_dir;
+        args.json = s.as_json;
+        args.registry = s.registry.options();
+        return test_image(args);
+    });
 }
 
 } // namespace ocibake::cli
