@@ -53,18 +53,6 @@ std::string refused(const ScratchDir& dir, const std::vector<std::string>& args)
     return r.err;
 }
 
-/// Waits (at most 60 s) for `path` to appear: what the container writes when ready.
-bool wait_for_file(const fs::path& path) {
-    auto deadline = Clock::now() + std::chrono::seconds(60);
-    while (!fs::exists(path)) {
-        if (Clock::now() > deadline) {
-            return false;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return true;
-}
-
 /// A shell script for the container: serve /www on port 80 with busybox httpd, say
 /// "ready" in the shared /sync volume, wait (at most 60 s) for the host's "go", then end.
 std::string serve_until_go(const std::string& before) {

@@ -27,9 +27,9 @@ using ocibake::test::CommandResult;
 using ocibake::test::ReadyProcess;
 using ocibake::test::run;
 using ocibake::test::ScratchDir;
+using ocibake::test::wait_for_file;
 using ocibake::test::write_file;
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
@@ -129,17 +129,6 @@ std::string udp_ask(std::uint16_t port, const std::string& text) {
     }
     ::close(fd);
     return answer;
-}
-
-bool wait_for_file(const fs::path& path) {
-    auto deadline = Clock::now() + std::chrono::seconds(60);
-    while (!fs::exists(path)) {
-        if (Clock::now() > deadline) {
-            return false;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return true;
 }
 
 } // namespace

@@ -16,6 +16,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <thread>
+
 extern char** environ;
 
 namespace ocibake::test {
@@ -175,6 +178,17 @@ CommandResult run_on_terminal(const std::vector<std::string>& argv,
 
 CommandResult sh(const std::string& script, const std::vector<std::string>& env) {
     return run({"/bin/sh", "-c", script}, env);
+}
+
+bool wait_for_file(const std::filesystem::path& path) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!std::filesystem::exists(path)) {
+        if (std::chrono::steady_clock::now() > deadline) {
+            return false;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return true;
 }
 
 int free_port() {

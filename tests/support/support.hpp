@@ -78,6 +78,10 @@ private:
 /// A TCP port on loopback that nothing listens on now (the kernel's pick, released again).
 int free_port();
 
+/// Waits (at most 60 s) for `path` to appear, as a container writes a file when it is
+/// ready; false when it did not.
+bool wait_for_file(const std::filesystem::path& path);
+
 /// Path of the ocibake CLI under test.
 std::filesystem::path cli();
 /// The CLI's argv: the CLI, `args`, then `--cache-dir CACHE` (none when `cache` is empty).
