@@ -153,6 +153,15 @@ inline void flip_byte(const std::filesystem::path& path, std::uintmax_t offset) 
 }
 
 /// What running a busybox image needs: runc, Debian's busybox-static and root (runc's).
+/// `dpkg --root ROOT --verify` finds every installed file as its package lists it: it
+/// exits 0 and says nothing.
+inline void check_dpkg_verify(const std::filesystem::path& root) {
+    INFO("dpkg --verify of " << root.string());
+    CommandResult verify = run({"dpkg", "--root", root.string(), "--verify"});
+    CHECK(verify.exit_code == 0);
+    CHECK(verify.out == "");
+}
+
 inline void require_busybox_runtime() {
     require_program("runc", "runc");
     REQUIRE(std::filesystem::exists("/bin/busybox"));
