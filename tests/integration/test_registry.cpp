@@ -44,6 +44,13 @@ struct TestImage {
                   "oci:" + layout.string() + ":v1", "--cache-dir", (dir / "cache").string(), "-q"});
         digest = r.out.substr(0, 71);
     }
+    /// The image as ocibake and skopeo name it: "oci:LAYOUT:v1".
+    std::string oci_ref() const { return "oci:" + layout.string() + ":v1"; }
+    /// Its manifest, read from the layout.
+    json manifest() const {
+        return json::parse(read_file(layout / "blobs/sha256" / digest.substr(7)));
+    }
+
     fs::path layout;
     std::string digest;
 };
@@ -53,6 +60,16 @@ CommandResult run_ocibake(const ScratchDir& dir, std::vector<std::string> args,
     std::vector<std::string> isolated = without_credentials(dir / "home");
     env.insert(env.begin(), isolated.begin(), isolated.end());
     return run_cli(std::move(args), dir / "cache", env);
+}
+
+/// skopeo copies the local image `source` ("oci:DIR:TAG") to the registry's `ref`.
+void skopeo_put(const std::string& source, const std::string& ref) {
+    must({"skopeo", "copy", "--dest-tls-verify=false", source, "docker://" + ref});
+}
+
+/// skopeo copies the registry's `ref` to the local `dest` ("oci:DIR:TAG").
+void skopeo_get(const std::string& ref, const std::string& dest) {
+    must({"skopeo", "copy", "--src-tls-verify=false", "docker://" + ref, dest});
 }
 
 std::string skopeo_digest(const std::vector<std::string>& extra, const std::string& image) {
@@ -91,20 +108,17 @@ TEST_CASE("push: skopeo reads what ocibake pushed, and ocibake pulls what skopeo
     TestImage image(dir);
     const std::string ref = registry.host() + "/ocibake/img:1.0";
 
-    json pushed =
-        json_of(run_ocibake(dir, {"push", "oci:" + image.layout.string() + ":v1", ref, "--json"}));
+    json pushed = json_of(run_ocibake(dir, {"push", image.oci_ref(), ref, "--json"}));
     CHECK(pushed["digest"] == image.digest);
     CHECK(pushed["stats"]["blobs_sent"] == 3); // config + 2 layers
     CHECK(skopeo_digest({"--tls-verify=false"}, "docker://" + ref) == image.digest);
 
     // skopeo copies it back: the same digest as the layout we pushed.
-    must({"skopeo", "copy", "--src-tls-verify=false", "docker://" + ref,
-          "oci:" + (dir / "back").string() + ":t"});
+    skopeo_get(ref, "oci:" + (dir / "back").string() + ":t");
     CHECK(skopeo_digest({}, "oci:" + (dir / "back").string() + ":t") == image.digest);
 
     // skopeo pushes, ocibake pulls (verified, into the cache and a layout).
-    must({"skopeo", "copy", "--dest-tls-verify=false", "oci:" + image.layout.string() + ":v1",
-          "docker://" + registry.host() + "/by-skopeo/img:2"});
+    skopeo_put(image.oci_ref(), registry.host() + "/by-skopeo/img:2");
     json pulled = json_of(run_ocibake(dir, {"pull", registry.host() + "/by-skopeo/img:2", "-o",
                                             "oci:" + (dir / "pulled").string(), "--json"}));
     CHECK(pulled["digest"] == image.digest);
@@ -127,7 +141,7 @@ TEST_CASE("a second push uploads nothing, a push to another repository mounts, t
     ScratchDir dir("reg-again");
     Registry registry;
     TestImage image(dir);
-    const std::string layout = "oci:" + image.layout.string() + ":v1";
+    const std::string layout = image.oci_ref();
     json first =
         json_of(run_ocibake(dir, {"push", layout, registry.host() + "/a/img:1", "--json"}));
     CHECK(first["stats"]["bytes_sent"].get<std::uint64_t>() > (3u << 20));
@@ -196,7 +210,7 @@ TEST_CASE(
     config.htpasswd_password = "s3cret-pw";
     Registry registry(config);
     TestImage image(dir);
-    const std::string layout = "oci:" + image.layout.string() + ":v1";
+    const std::string layout = image.oci_ref();
     const std::string ref = registry.host() + "/secure/img:1";
     const std::string ca = "--ca-file=" + registry.ca_cert().string();
 
@@ -296,10 +310,8 @@ TEST_CASE("a push cut by a registry restart completes when run again") {
     Registry registry;
     TestImage image(dir, 24 << 20);
     const std::string ref = registry.host() + "/resume/img:1";
-    const std::vector<std::string> push{"push", "oci:" + image.layout.string() + ":v1",
-                                        ref,    "--chunk-size",
-                                        "256K", "--parallel",
-                                        "1",    "--json"};
+    const std::vector<std::string> push{"push", image.oci_ref(), ref, "--chunk-size",
+                                        "256K", "--parallel",    "1", "--json"};
 
     SECTION("stopped gracefully: the rerun resumes from the last acknowledged chunk") {
         CommandResult first = push_and_stop(dir, registry, push, true);
@@ -321,8 +333,7 @@ TEST_CASE("a push cut by a registry restart completes when run again") {
         CHECK(second["digest"] == image.digest);
     }
     CHECK(skopeo_digest({"--tls-verify=false"}, "docker://" + ref) == image.digest);
-    must({"skopeo", "copy", "--src-tls-verify=false", "docker://" + ref,
-          "oci:" + (dir / "check").string() + ":t"});
+    skopeo_get(ref, "oci:" + (dir / "check").string() + ":t");
     CHECK(skopeo_digest({}, "oci:" + (dir / "check").string() + ":t") == image.digest);
 }
 
@@ -334,10 +345,8 @@ TEST_CASE("a registry restarted without a fixed http.secret forgets the upload: 
     Registry registry(config);
     TestImage image(dir, 24 << 20);
     const std::string ref = registry.host() + "/resume/img:1";
-    const std::vector<std::string> push{"push", "oci:" + image.layout.string() + ":v1",
-                                        ref,    "--chunk-size",
-                                        "256K", "--parallel",
-                                        "1",    "--json"};
+    const std::vector<std::string> push{"push", image.oci_ref(), ref, "--chunk-size",
+                                        "256K", "--parallel",    "1", "--json"};
     CommandResult first = push_and_stop(dir, registry, push, true);
     CHECK(first.exit_code != 0);
     registry.start();
@@ -346,7 +355,7 @@ TEST_CASE("a registry restarted without a fixed http.secret forgets the upload: 
     REQUIRE(second.exit_code == 0);
     json pushed = json::parse(second.out);
     CHECK(pushed["digest"] == image.digest);
-    json manifest = json::parse(read_file(image.layout / "blobs/sha256" / image.digest.substr(7)));
+    json manifest = image.manifest();
     const std::string big = manifest["layers"][1]["digest"].get<std::string>();
     const std::string line = "ocibake: registry " + registry.host() +
                              ", repository resume/img, blob " + big +
@@ -365,10 +374,9 @@ TEST_CASE("a blob served with wrong bytes is refused and nothing bad enters the 
     Registry registry;
     TestImage image(dir);
     const std::string ref = registry.host() + "/bad/img:1";
-    json pushed =
-        json_of(run_ocibake(dir, {"push", "oci:" + image.layout.string() + ":v1", ref, "--json"}));
+    json pushed = json_of(run_ocibake(dir, {"push", image.oci_ref(), ref, "--json"}));
     // Flip bytes of the big layer inside the registry's storage.
-    json manifest = json::parse(read_file(image.layout / "blobs/sha256" / image.digest.substr(7)));
+    json manifest = image.manifest();
     std::string big = manifest["layers"][1]["digest"].get<std::string>().substr(7);
     std::string data = read_file(registry.blob_data(big));
     data[100] = static_cast<char>(data[100] ^ 0x55);
@@ -499,8 +507,7 @@ TEST_CASE("a registry base: locked by digest, enforced, and the image runs under
     // The default recipe's image (busybox + a greeting), pushed by skopeo.
     must({cli().string(), "build", (source_dir() / "recipes/hello.toml").string(), "-o",
           "oci:" + (dir / "hello").string() + ":1", "--cache-dir", (dir / "cache").string(), "-q"});
-    must({"skopeo", "copy", "--dest-tls-verify=false", "oci:" + (dir / "hello").string() + ":1",
-          "docker://" + registry.host() + "/base/hello:1"});
+    skopeo_put("oci:" + (dir / "hello").string() + ":1", registry.host() + "/base/hello:1");
     const std::string hello_digest = skopeo_digest({}, "oci:" + (dir / "hello").string() + ":1");
 
     fs::path recipe =
@@ -533,9 +540,8 @@ TEST_CASE("a registry base: locked by digest, enforced, and the image runs under
                "name = \"other\"\n[[layer]]\n[[layer.copy]]\nsrc = \"other\"\n");
     must({cli().string(), "build", (dir / "other.toml").string(), "-o",
           "oci:" + (dir / "other-img").string(), "--cache-dir", (dir / "cache").string(), "-q"});
-    must({"skopeo", "copy", "--dest-tls-verify=false",
-          "oci:" + (dir / "other-img").string() + ":latest",
-          "docker://" + registry.host() + "/base/hello:1"});
+    skopeo_put("oci:" + (dir / "other-img").string() + ":latest",
+               registry.host() + "/base/hello:1");
     json again = json_of(run_ocibake(
         dir, {"build", recipe.string(), "-o", "oci:" + (dir / "app2").string(), "--json"}));
     CHECK(again["digest"] == first["digest"]);
@@ -573,8 +579,7 @@ TEST_CASE("a registry base: locked by digest, enforced, and the image runs under
     CHECK_FALSE(fs::exists(dir / "app5"));
     CHECK(read_file(dir / "app.lock") == pinned);
     // Once the tag exists, the build repins the base and builds in one step.
-    must({"skopeo", "copy", "--dest-tls-verify=false", "oci:" + (dir / "hello").string() + ":1",
-          "docker://" + registry.host() + "/base/hello:2"});
+    skopeo_put("oci:" + (dir / "hello").string() + ":1", registry.host() + "/base/hello:2");
     json updated = json_of(run_ocibake(
         dir, {"build", recipe.string(), "-o", "oci:" + (dir / "app6").string(), "--json"}));
     CHECK(updated["lock_update"]["base"]["ref"] == registry.host() + "/base/hello:2");
@@ -591,7 +596,7 @@ TEST_CASE("token auth: anonymous pull tokens, credentials for push, a refused to
     HelperServer token = token_service(dir, "builder", "tok-pw", "--bad-first");
     Registry registry(trusting(dir, token));
     TestImage image(dir);
-    const std::string layout = "oci:" + image.layout.string() + ":v1";
+    const std::string layout = image.oci_ref();
     const std::string ref = registry.host() + "/tok/img:1";
 
     // The first token the service hands out is for another audience: the registry
@@ -641,8 +646,8 @@ TEST_CASE("a push the token service does not grant is denied, not called bad cre
     HelperServer token = token_service(dir, "reader", "read-pw", "--pull-only");
     Registry registry(trusting(dir, token));
     TestImage image(dir);
-    auto r = run_ocibake(dir, {"push", "oci:" + image.layout.string() + ":v1",
-                               registry.host() + "/team/app:1", "--creds", "reader:read-pw"});
+    auto r = run_ocibake(dir, {"push", image.oci_ref(), registry.host() + "/team/app:1", "--creds",
+                               "reader:read-pw"});
     INFO(r.err);
     CHECK(r.exit_code == 4);
     CHECK(r.err.find("ocibake: error: registry " + registry.host() + ", repository team/app, ") !=
@@ -659,8 +664,7 @@ TEST_CASE("a manifest pulled by tag must hash to the registry's Docker-Content-D
     ScratchDir dir("reg-mitm");
     Registry registry;
     TestImage image(dir);
-    must({"skopeo", "copy", "--dest-tls-verify=false", "oci:" + image.layout.string() + ":v1",
-          "docker://" + registry.host() + "/mitm/img:1"});
+    skopeo_put(image.oci_ref(), registry.host() + "/mitm/img:1");
 
     SECTION("a body changed on the way is refused: pull, and base resolution at lock") {
         HelperServer proxy("proxy", {registry.host(), "0", "manifest=tamper"});
@@ -718,9 +722,8 @@ TEST_CASE("transient failures (429 with Retry-After, 503) are retried with backo
     HelperServer proxy("proxy", {registry.host(), "4"});
     TestImage image(dir);
     auto start = std::chrono::steady_clock::now();
-    json pushed =
-        json_of(run_ocibake(dir, {"push", "oci:" + image.layout.string() + ":v1",
-                                  proxy.host() + "/flaky/img:1", "--parallel", "1", "--json"}));
+    json pushed = json_of(run_ocibake(dir, {"push", image.oci_ref(), proxy.host() + "/flaky/img:1",
+                                            "--parallel", "1", "--json"}));
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     CHECK(pushed["digest"] == image.digest);
@@ -745,7 +748,7 @@ TEST_CASE("build --push, with per-blob progress on a terminal") {
           std::string::npos);
     // While blobs upload, a bar per blob is redrawn with its short digest and sizes (at
     // most ten times a second: which blobs show depends on timing, that one does not).
-    json manifest = json::parse(read_file(image.layout / "blobs/sha256" / image.digest.substr(7)));
+    json manifest = image.manifest();
     bool drawn = false;
     for (const auto& blob : {manifest["config"], manifest["layers"][0], manifest["layers"][1]}) {
         std::string hex = blob["digest"].get<std::string>().substr(7, 12);
@@ -783,8 +786,7 @@ TEST_CASE("lazy base layers: mounted in the base's registry, streamed to another
     Registry elsewhere;
     // A base with a 3 MB layer, pushed by skopeo.
     TestImage base(dir);
-    must({"skopeo", "copy", "--dest-tls-verify=false", "oci:" + base.layout.string() + ":v1",
-          "docker://" + registry.host() + "/lazy/base:1"});
+    skopeo_put(base.oci_ref(), registry.host() + "/lazy/base:1");
     json base_manifest =
         json::parse(read_file(base.layout / "blobs/sha256" / base.digest.substr(7)));
     std::vector<std::string> base_layers;
@@ -831,9 +833,7 @@ TEST_CASE("lazy base layers: mounted in the base's registry, streamed to another
     }
     CHECK(skopeo_digest({"--tls-verify=false"}, "docker://" + elsewhere.host() + "/lazy/app:1") ==
           same["digest"]);
-    must({"skopeo", "copy", "--src-tls-verify=false",
-          "docker://" + elsewhere.host() + "/lazy/app:1",
-          "oci:" + (dir / "copied").string() + ":t"});
+    skopeo_get(elsewhere.host() + "/lazy/app:1", "oci:" + (dir / "copied").string() + ":t");
 
     // An output needs the bytes: now the base layers are fetched (and the image is the same).
     json local = build({"-o", "oci:" + (dir / "local").string()});
@@ -866,8 +866,7 @@ TEST_CASE("a layer streamed registry to registry goes on from the last acknowled
     Registry registry;
     Registry elsewhere;
     TestImage base(dir); // its big layer: 3 MB that do not compress
-    must({"skopeo", "copy", "--dest-tls-verify=false", "oci:" + base.layout.string() + ":v1",
-          "docker://" + registry.host() + "/lazy/base:1"});
+    skopeo_put(base.oci_ref(), registry.host() + "/lazy/base:1");
     json base_manifest =
         json::parse(read_file(base.layout / "blobs/sha256" / base.digest.substr(7)));
     const std::string big = base_manifest["layers"][1]["digest"].get<std::string>();
@@ -918,9 +917,7 @@ TEST_CASE("a layer streamed registry to registry goes on from the last acknowled
 
     CHECK(skopeo_digest({"--tls-verify=false"}, "docker://" + elsewhere.host() + "/lazy/app:1") ==
           pushed["digest"]);
-    must({"skopeo", "copy", "--src-tls-verify=false",
-          "docker://" + elsewhere.host() + "/lazy/app:1",
-          "oci:" + (dir / "copied").string() + ":t"});
+    skopeo_get(elsewhere.host() + "/lazy/app:1", "oci:" + (dir / "copied").string() + ":t");
 }
 
 TEST_CASE("a download cut off halfway is resumed with Range") {
@@ -928,8 +925,7 @@ TEST_CASE("a download cut off halfway is resumed with Range") {
     ScratchDir dir("reg-range");
     Registry registry;
     TestImage image(dir);
-    must({"skopeo", "copy", "--dest-tls-verify=false", "oci:" + image.layout.string() + ":v1",
-          "docker://" + registry.host() + "/range/img:1"});
+    skopeo_put(image.oci_ref(), registry.host() + "/range/img:1");
     fs::path log = dir / "ranges.log";
     HelperServer proxy("proxy", {registry.host(), "0", log.string()});
     ScratchDir fresh("reg-range-pull"); // a cache without the image's blobs
@@ -955,7 +951,7 @@ TEST_CASE("plain HTTP only for loopback and hosts named with --insecure-registry
     config.address = address;
     Registry registry(config);
     TestImage image(dir);
-    const std::string layout = "oci:" + image.layout.string() + ":v1";
+    const std::string layout = image.oci_ref();
     const std::string ref = registry.host() + "/insecure/img:1";
     auto refused = run_ocibake(dir, {"push", layout, ref});
     CHECK(refused.exit_code != 0);
@@ -973,7 +969,7 @@ TEST_CASE("credentials from credsStore, REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR and 
     config.htpasswd_password = "store-pw";
     Registry registry(config);
     TestImage image(dir);
-    const std::string layout = "oci:" + image.layout.string() + ":v1";
+    const std::string layout = image.oci_ref();
     const std::string path = std::string(std::getenv("PATH"));
 
     // credsStore: every registry through one helper.
@@ -1039,8 +1035,8 @@ TEST_CASE("Docker schema2 images: pulled, and used as a base by tag@digest") {
     Registry registry;
     TestImage image(dir);
     // skopeo converts the OCI image to Docker's schema2 on the way in.
-    must({"skopeo", "copy", "--format", "v2s2", "--dest-tls-verify=false",
-          "oci:" + image.layout.string() + ":v1", "docker://" + registry.host() + "/docker/img:1"});
+    must({"skopeo", "copy", "--format", "v2s2", "--dest-tls-verify=false", image.oci_ref(),
+          "docker://" + registry.host() + "/docker/img:1"});
     json raw = json::parse(must({"skopeo", "inspect", "--raw", "--tls-verify=false",
                                  "docker://" + registry.host() + "/docker/img:1"})
                                .out);
@@ -1086,8 +1082,7 @@ TEST_CASE("ocibake run and ocibake test take registry images") {
     must({cli().string(), "build", (source_dir() / "recipes/hello.toml").string(), "-o",
           "oci:" + (dir / "hello").string() + ":1", "--cache-dir", (dir / "cache").string(), "-q"});
     const std::string ref = registry.host() + "/run/hello:1";
-    must({"skopeo", "copy", "--dest-tls-verify=false", "oci:" + (dir / "hello").string() + ":1",
-          "docker://" + ref});
+    skopeo_put("oci:" + (dir / "hello").string() + ":1", ref);
 
     ScratchDir fresh("reg-run-cache"); // nothing of the image in this cache yet
     auto ran = run({cli().string(), "run", "docker://" + ref, "--cache-dir", (fresh / "c").string(),
