@@ -682,8 +682,17 @@ TEST_CASE("a corrupt cached layer blob is dropped, named and made again in the s
                            ") was corrupt: its bytes hash to sha256:";
         CHECK(again.err.rfind(line, 0) == 0);
         if (output.rfind("docker-archive:", 0) == 0) {
-            CHECK(again.err.find(" (reading it failed: layer " + digest + ": " + compression +
-                                 ": ") != std::string::npos);
+            // zstd's decoder fails mid-blob and is named. gzip buffers a whole member for
+            // libdeflate (2 MiB), so this 1 MB blob reaches its end, and the hash check,
+            // before the member is decoded: then only the hash is said.
+            const auto symptom = again.err.find(" (reading it failed: ");
+            if (compression == "zstd") {
+                CHECK(symptom != std::string::npos);
+            }
+            if (symptom != std::string::npos) {
+                CHECK(again.err.find(" (reading it failed: layer " + digest + ": " + compression +
+                                     ": ") == symptom);
+            }
         }
         CHECK(again.err.find("; dropped it and made it again\n") != std::string::npos);
         CHECK(again.out.find("  layer etc" + std::string(18, ' ') + "built ") != std::string::npos);
