@@ -7,6 +7,7 @@
 #include "layer/archive_input.hpp"
 #include "ocibake/lock.hpp"
 #include "ocibake/python.hpp"
+#include "ocibake/remote_cache.hpp"
 #include "ocibake/runtime.hpp"
 #include "python/pylock.hpp"
 #include "support/checks.hpp"
@@ -375,4 +376,31 @@ TEST_CASE("an archive member that expands past the in-memory limit is refused (f
     CHECK(seen == 0);
     CHECK(read(std::uint64_t{64} << 20).size() == 1); // under the limit it is read
     CHECK(seen == std::uint64_t{32} << 20);
+}
+
+TEST_CASE("JSON sizes that are floats or negative are refused (get<uint64_t> cast them)") {
+    // fuzz_cache_index: nlohmann's get<std::uint64_t>() converts -5e+31 with a plain cast
+    // (UBSan: "outside the range of representable values"). Every integer read from outside
+    // JSON now goes through detail::json_integer, which refuses what does not fit.
+    const std::string digest = "sha256:" + std::string(64, 'a');
+    for (const std::string size : {"-5e+31", "1.5", "-1", "18446744073709551616"}) {
+        CAPTURE(size);
+        auto e = error_of([&] {
+            remote_cache::parse_layer_record(
+                R"({"digest":")" + digest + R"(","size":)" + size +
+                    R"(,"media_type":"application/vnd.oci.image.layer.v1.tar+gzip",)"
+                    R"("uncompressed_size":1})",
+                "record");
+        });
+        CHECK(e.kind == ErrorKind::integrity);
+        CHECK(e.what.starts_with("record: "));
+        CHECK(e.what.find("expected an integer from 0 to 18446744073709551615") !=
+              std::string::npos);
+    }
+    // What fits still reads.
+    auto ok = remote_cache::parse_layer_record(
+        R"({"digest":")" + digest +
+            R"(","size":18446744073709551615,"media_type":"application/vnd.oci.image.layer.v1.tar+gzip","uncompressed_size":0})",
+        "record");
+    CHECK(ok.descriptor.size == 18446744073709551615ull);
 }

@@ -1,4 +1,5 @@
 #include "apt/effects.hpp"
+#include "common/json_number.hpp"
 
 #include "apt/internal.hpp"
 #include "common/number.hpp"
@@ -283,12 +284,12 @@ std::optional<DebInfo> deb_info_from_json(std::string_view text) {
         info.stanza = j.at("stanza").get<std::string>();
         for (const json& n : j.at("nodes")) {
             ImageNode node;
-            node.type = static_cast<ImageNode::Type>(n.at(1).get<int>());
+            node.type = static_cast<ImageNode::Type>(ocibake::detail::json_integer<int>(n.at(1)));
             node.target = n.at(2).get<std::string>();
             if (!n.at(3).is_null()) {
-                node.elf =
-                    ElfInfo{n.at(3).at(0).get<std::string>(), n.at(3).at(1).get<std::int32_t>(),
-                            n.at(3).at(2).get<std::uint32_t>()};
+                node.elf = ElfInfo{n.at(3).at(0).get<std::string>(),
+                                   ocibake::detail::json_integer<std::int32_t>(n.at(3).at(1)),
+                                   ocibake::detail::json_integer<std::uint32_t>(n.at(3).at(2))};
             }
             node.content = n.at(4).get<std::string>();
             info.nodes.emplace_back(n.at(0).get<std::string>(), std::move(node));
@@ -298,7 +299,7 @@ std::optional<DebInfo> deb_info_from_json(std::string_view text) {
             d.link = a.at(0).get<std::string>();
             d.name = a.at(1).get<std::string>();
             d.path = a.at(2).get<std::string>();
-            d.priority = a.at(3).get<int>();
+            d.priority = ocibake::detail::json_integer<int>(a.at(3));
             for (const json& s : a.at(4)) {
                 d.slaves.push_back({s.at(0).get<std::string>(), s.at(1).get<std::string>(),
                                     s.at(2).get<std::string>()});

@@ -4,6 +4,7 @@
 #include "apt/archive.hpp"
 #include "apt/internal.hpp"
 #include "apt/ldcache.hpp"
+#include "common/json_number.hpp"
 #include "layer/reader.hpp"
 
 #include <nlohmann/json.hpp>
@@ -268,8 +269,8 @@ ImageFacts read_image_facts(Store& store, const std::vector<LayerResult>& layers
             facts.dpkg_info = j.at("dpkg_info").get<std::set<std::string>>();
             for (const auto& [path, lib] : j.at("libraries").items()) {
                 facts.libraries[path] = {lib.at(0).get<std::string>(),
-                                         lib.at(1).get<std::int32_t>(),
-                                         lib.at(2).get<std::uint32_t>()};
+                                         ocibake::detail::json_integer<std::int32_t>(lib.at(1)),
+                                         ocibake::detail::json_integer<std::uint32_t>(lib.at(2))};
             }
             return facts;
         } catch (const std::exception&) {

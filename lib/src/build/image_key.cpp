@@ -2,6 +2,7 @@
 // before any layer is planned, so that a runner finds the image's layers in a remote
 // cache without reading a package's records or downloading a package or a wheel.
 #include "build/image_key.hpp"
+#include "common/json_number.hpp"
 
 #include "build/steps.hpp"
 #include "common/fs.hpp"
@@ -108,19 +109,21 @@ ImageRecord parse_image_record(std::string_view text, std::string_view origin) {
     try {
         json j = json::parse(text);
         ImageRecord r;
-        r.part_threshold = j.at("part_threshold").get<std::uint64_t>();
-        r.part_modulus = j.at("part_modulus").get<std::uint64_t>();
+        r.part_threshold = ocibake::detail::json_integer<std::uint64_t>(j.at("part_threshold"));
+        r.part_modulus = ocibake::detail::json_integer<std::uint64_t>(j.at("part_modulus"));
         for (const json& l : j.at("layers")) {
             ImageRecord::Layer layer;
             layer.name = l.at("name").get<std::string>();
             layer.recipe_layer = l.at("recipe_layer").get<std::string>();
-            layer.packages = l.at("packages").get<std::size_t>();
-            layer.entries = l.at("entries").get<std::size_t>();
+            layer.packages = ocibake::detail::json_integer<std::size_t>(l.at("packages"));
+            layer.entries = ocibake::detail::json_integer<std::size_t>(l.at("entries"));
             layer.layer.descriptor.digest = Digest::parse(l.at("digest").get<std::string>());
-            layer.layer.descriptor.size = l.at("size").get<std::uint64_t>();
+            layer.layer.descriptor.size =
+                ocibake::detail::json_integer<std::uint64_t>(l.at("size"));
             layer.layer.descriptor.media_type = l.at("media_type").get<std::string>();
             layer.layer.diff_id = Digest::parse(l.at("diff_id").get<std::string>());
-            layer.layer.uncompressed_size = l.at("uncompressed_size").get<std::uint64_t>();
+            layer.layer.uncompressed_size =
+                ocibake::detail::json_integer<std::uint64_t>(l.at("uncompressed_size"));
             r.layers.push_back(std::move(layer));
         }
         if (r.layers.empty()) {

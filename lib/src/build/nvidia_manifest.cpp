@@ -1,5 +1,6 @@
 // NVIDIA's redistrib JSON manifests (see nvidia_manifest.hpp).
 #include "build/nvidia_manifest.hpp"
+#include "common/json_number.hpp"
 
 #include "common/text.hpp"
 #include "ocibake/error.hpp"
@@ -72,7 +73,7 @@ RedistArchive read_archive(const json& j, const std::string& url, const std::str
         bad(url, where, "has no \"size\"");
     }
     if (size->is_number_unsigned()) {
-        a.size = size->get<std::uint64_t>();
+        a.size = ocibake::detail::json_integer<std::uint64_t>(*size);
     } else {
         std::string digits = size->is_string() ? size->get<std::string>() : "";
         if (digits.empty() || digits.size() > 15 ||

@@ -1,6 +1,7 @@
 // The remote layer cache (docs/cache.md, "The remote cache"): one OCI artifact per
 // recipe in a registry repository, read into an overlay of the store's records.
 #include "ocibake/remote_cache.hpp"
+#include "common/json_number.hpp"
 
 #include "build/remote_cache_detail.hpp"
 
@@ -78,7 +79,7 @@ oci::Descriptor descriptor_of(const json& j, std::string_view origin, const char
     try {
         d.media_type = j.at("mediaType").get<std::string>();
         d.digest = Digest::parse(j.at("digest").get<std::string>());
-        d.size = j.at("size").get<std::uint64_t>();
+        d.size = ocibake::detail::json_integer<std::uint64_t>(j.at("size"));
     } catch (const json::exception& e) {
         bad(origin, std::string(what) + ": " + e.what());
     } catch (const Error& e) {
@@ -375,7 +376,8 @@ Index parse_index(std::string_view text, std::string_view origin) {
         bad(origin, "not an ocibake cache index");
     }
     const json& format = j.at("ocibake_cache");
-    if (!format.is_number_integer() || format.get<std::int64_t>() != format_version) {
+    if (!format.is_number_integer() ||
+        ocibake::detail::json_integer<std::int64_t>(format) != format_version) {
         bad(origin, "cache format " + format.dump() + ", but this ocibake reads format " +
                         std::to_string(format_version));
     }
@@ -392,7 +394,7 @@ Index parse_index(std::string_view text, std::string_view origin) {
     index.records = parse_namespaces(j.at("records"), index_namespaces, origin);
     try {
         if (j.contains("writes")) {
-            index.writes = j.at("writes").get<std::uint64_t>();
+            index.writes = ocibake::detail::json_integer<std::uint64_t>(j.at("writes"));
         }
         if (j.contains("written")) {
             const json& written = j.at("written");
@@ -404,7 +406,7 @@ Index parse_index(std::string_view text, std::string_view origin) {
                 if (Digest::try_parse(digest).str() != digest) {
                     bad(origin, "\"written\" names \"" + digest.substr(0, 80) + "\", not a digest");
                 }
-                index.written[digest] = it.value().get<std::uint64_t>();
+                index.written[digest] = ocibake::detail::json_integer<std::uint64_t>(it.value());
             }
         }
     } catch (const json::exception& e) {
@@ -430,7 +432,8 @@ Records parse_records(std::string_view text, std::string_view origin) {
         bad(origin, "not an ocibake cache records blob");
     }
     const json& format = j.at("ocibake_cache");
-    if (!format.is_number_integer() || format.get<std::int64_t>() != format_version) {
+    if (!format.is_number_integer() ||
+        ocibake::detail::json_integer<std::int64_t>(format) != format_version) {
         bad(origin, "cache format " + format.dump() + ", but this ocibake reads format " +
                         std::to_string(format_version));
     }
@@ -507,9 +510,10 @@ LayerResult parse_layer_record(std::string_view text, std::string_view origin) {
     try {
         LayerResult r;
         r.descriptor.digest = Digest::parse(j.at("digest").get<std::string>());
-        r.descriptor.size = j.at("size").get<std::uint64_t>();
+        r.descriptor.size = ocibake::detail::json_integer<std::uint64_t>(j.at("size"));
         r.descriptor.media_type = j.at("media_type").get<std::string>();
-        r.uncompressed_size = j.at("uncompressed_size").get<std::uint64_t>();
+        r.uncompressed_size =
+            ocibake::detail::json_integer<std::uint64_t>(j.at("uncompressed_size"));
         if (j.contains("diff_id")) {
             r.diff_id = Digest::parse(j.at("diff_id").get<std::string>());
         }

@@ -1,6 +1,7 @@
 // Archives as layer inputs: reading and checking members, the cache tree, and placing
 // the members in a layer (see archive_input.hpp).
 #include "layer/archive_input.hpp"
+#include "common/json_number.hpp"
 
 #include "common/archive.hpp"
 #include "common/fs.hpp"
@@ -240,11 +241,11 @@ std::vector<ArchiveMember> read_manifest(const fs::path& tree) {
         ArchiveMember a;
         a.path = m.at("path").get<std::string>();
         a.type = type_from(m.at("type").get<std::string>());
-        a.mode = m.at("mode").get<std::uint32_t>();
+        a.mode = ocibake::detail::json_integer<std::uint32_t>(m.at("mode"));
         if (a.type == EntryType::file || a.type == EntryType::hardlink) {
-            a.size = m.at("size").get<std::uint64_t>();
+            a.size = ocibake::detail::json_integer<std::uint64_t>(m.at("size"));
             a.sha256 = Digest::parse(m.at("sha256").get<std::string>());
-            a.file = m.at("file").get<std::size_t>();
+            a.file = ocibake::detail::json_integer<std::size_t>(m.at("file"));
         }
         a.target = m.value("target", "");
         out.push_back(std::move(a));

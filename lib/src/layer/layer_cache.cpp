@@ -10,6 +10,7 @@
 // A rebuild with untouched inputs finds the tar record without reading a byte. Inputs
 // that were touched, copied or checked out again miss it, but hit the shape record: then
 // the tar stream is hashed (no compression) and, if its diffID has a blob, that is used.
+#include "common/json_number.hpp"
 #include "common/names.hpp"
 #include "common/thread_pool.hpp"
 #include "layer/compress.hpp"
@@ -118,9 +119,10 @@ std::optional<LayerResult> find_blob(Store& store, const Digest& diff_id,
         LayerResult r;
         r.diff_id = diff_id;
         r.descriptor.digest = Digest::parse(j.at("digest").get<std::string>());
-        r.descriptor.size = j.at("size").get<std::uint64_t>();
+        r.descriptor.size = ocibake::detail::json_integer<std::uint64_t>(j.at("size"));
         r.descriptor.media_type = j.at("media_type").get<std::string>();
-        r.uncompressed_size = j.at("uncompressed_size").get<std::uint64_t>();
+        r.uncompressed_size =
+            ocibake::detail::json_integer<std::uint64_t>(j.at("uncompressed_size"));
         // The blob may have been collected, or lost; then the layer is built again. A
         // remote cache (the store's overlay) may hold it instead: it was checked there.
         if (store.blob_size(r.descriptor.digest) != r.descriptor.size &&

@@ -1,4 +1,5 @@
 #include "ocibake/oci.hpp"
+#include "common/json_number.hpp"
 
 #include "common/strings.hpp"
 #include "common/text.hpp"
@@ -170,7 +171,7 @@ Descriptor parse_descriptor(const json& j, std::string_view origin) {
     if (size == j.end() || !size->is_number_unsigned()) {
         bad(origin, "descriptor " + digest + " has no valid size");
     }
-    d.size = size->get<std::uint64_t>();
+    d.size = ocibake::detail::json_integer<std::uint64_t>(*size);
     d.annotations = get_string_map(j, "annotations", origin);
     if (auto p = j.find("platform"); p != j.end() && !p->is_null()) {
         if (!p->is_object()) {

@@ -1,4 +1,5 @@
 // The simple repository API: PEP 691 JSON and PEP 503 HTML project pages.
+#include "common/json_number.hpp"
 #include "common/strings.hpp"
 #include "ocibake/python.hpp"
 
@@ -230,7 +231,7 @@ std::vector<IndexFile> parse_simple_json(std::string_view body, std::string_view
                     "sha256:" + detail::ascii_lower(f["hashes"]["sha256"].get<std::string>()));
             }
             if (f.contains("size") && f["size"].is_number_unsigned()) {
-                file.size = f["size"].get<std::uint64_t>();
+                file.size = ocibake::detail::json_integer<std::uint64_t>(f["size"]);
             }
             if (f.contains("requires-python") && f["requires-python"].is_string()) {
                 file.requires_python = f["requires-python"].get<std::string>();

@@ -14,6 +14,7 @@
 // launchers, INSTALLER, REQUESTED, direct_url.json and the new RECORD.
 #include "common/archive.hpp"
 #include "common/fs.hpp"
+#include "common/json_number.hpp"
 #include "common/strings.hpp"
 #include "common/text.hpp"
 #include "layer/changeset.hpp"
@@ -373,7 +374,8 @@ std::vector<Member> read_manifest(const fs::path& tree) {
     json j = json::parse(detail::read_file(tree / "manifest.json", ErrorKind::io, 256 << 20));
     std::vector<Member> out;
     for (const auto& f : j.at("files")) {
-        out.push_back({f.at("path").get<std::string>(), f.at("size").get<std::uint64_t>(),
+        out.push_back({f.at("path").get<std::string>(),
+                       ocibake::detail::json_integer<std::uint64_t>(f.at("size")),
                        f.at("hash").get<std::string>(), f.at("exec").get<bool>()});
     }
     return out;

@@ -1,6 +1,7 @@
 // The state directory of containers and what `ocibake ps`, `stop`, `exec`, `logs` and `rm`
 // do with it.
 #include "common/fs.hpp"
+#include "common/json_number.hpp"
 #include "common/time.hpp"
 #include "runtime/state.hpp"
 
@@ -82,7 +83,7 @@ std::optional<ContainerState> read_state(const fs::path& state_dir, const std::s
         s.created = j.value("created", "");
         s.status = j.value("status", "");
         if (j.contains("exit_code")) {
-            s.exit_code = j["exit_code"].get<int>();
+            s.exit_code = ocibake::detail::json_integer<int>(j["exit_code"]);
         }
         s.owner_pid = j.value("owner_pid", 0);
         s.owner_start = j.value("owner_start", std::uint64_t{0});

@@ -1,6 +1,7 @@
 // NVIDIA GPUs for containers: a CDI spec's container edits, or discovery of the device
 // nodes and driver files (libnvidia-container's lists, by capability).
 #include "ocibake/gpu.hpp"
+#include "common/json_number.hpp"
 #include "common/process.hpp"
 #include "common/strings.hpp"
 #include "runtime/rootfs.hpp"
@@ -505,13 +506,13 @@ void add_cdi_edits(const GpuHost& host, const CdiSpec& spec, const nlohmann::jso
         hook.args = strings_of(spec, h, "args");
         hook.env = strings_of(spec, h, "env");
         if (h.contains("timeout") && h["timeout"].is_number_integer()) {
-            hook.timeout = h["timeout"].get<int>();
+            hook.timeout = ocibake::detail::json_integer<int>(h["timeout"]);
         }
         edits.hooks.push_back(hook);
     }
     for (const auto& g : j.value("additionalGIDs", nlohmann::json::array())) {
         if (g.is_number_unsigned()) {
-            edits.additional_gids.push_back(g.get<std::uint32_t>());
+            edits.additional_gids.push_back(ocibake::detail::json_integer<std::uint32_t>(g));
         }
     }
 }
