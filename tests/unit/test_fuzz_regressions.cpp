@@ -404,3 +404,25 @@ TEST_CASE("JSON sizes that are floats or negative are refused (get<uint64_t> cas
         "record");
     CHECK(ok.descriptor.size == 18446744073709551615ull);
 }
+
+TEST_CASE("a home directory in /etc/passwd that is not UTF-8 is an input error, located") {
+    // fuzz_layer: the runtime config (JSON) was dumped with the image's home directory in
+    // HOME=, and nlohmann's serializer threw type_error 316, which is no ocibake::Error.
+    ScratchDir dir("fuzz-home");
+    Store store(dir / "cache");
+    SourceImage image;
+    image.layers.push_back(put_tar_layer(
+        store, make_tar({{"etc", 'd', "", 0755},
+                         {"etc/passwd", 'f', "app:x:1000:1000::/home/\x9b:/bin/sh\n", 0644}})));
+    image.config.config.cmd = std::vector<std::string>{"/bin/sh"};
+    Bundle bundle = Bundle::create(store, image, dir / "bundle");
+    ContainerOverrides overrides;
+    overrides.user = "app";
+    ContainerSpec spec = bundle.spec_for(overrides);
+    auto e = error_of([&] { bundle.write_config(spec); });
+    CHECK(e.kind == ErrorKind::input);
+    CHECK(e.what == "the container's runtime config cannot be written: /process/env/1 "
+                    "(\"HOME=/home/\\x9b\") is not UTF-8 (it comes from the image's /etc/passwd or "
+                    "/etc/group, or from the command line)");
+    CHECK_FALSE(fs::exists(dir / "bundle" / "config.json"));
+}

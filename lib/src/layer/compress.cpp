@@ -1,13 +1,16 @@
 #include "layer/compress.hpp"
 
+#include "common/bounded_queue.hpp"
+
 #include <algorithm>
-#include <condition_variable>
+#include <atomic>
 #include <cstring>
 #include <deque>
 #include <exception>
 #include <future>
 #include <libdeflate.h>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <zlib.h>
 // For ZSTD_getCParams and ZSTD_estimateCCtxSize_usingCParams (exported by libzstd.so).
@@ -162,76 +165,59 @@ public:
     }
 
     ~ZstdCompressor() override {
-        {
-            std::lock_guard lock(mutex_);
-            abandoned_ = true;
-        }
-        changed_.notify_all();
+        abandoned_ = true;
+        queue_.close();
         if (feeder_.joinable()) {
             feeder_.join();
         }
     }
 
     void push(Buffer&& chunk) override {
-        std::unique_lock lock(mutex_);
-        changed_.wait(lock, [&] { return queue_.size() < kQueued || error_; });
-        rethrow_locked();
-        queue_.push_back(std::move(chunk));
-        changed_.notify_all();
+        if (!queue_.push(std::move(chunk))) {
+            rethrow(); // the feeder failed and cancelled the queue
+        }
     }
 
     void finish() override {
-        {
-            std::lock_guard lock(mutex_);
-            ended_ = true;
-        }
-        changed_.notify_all();
+        queue_.close();
         feeder_.join();
-        std::lock_guard lock(mutex_);
-        rethrow_locked();
+        if (error_) {
+            rethrow();
+        }
     }
 
 private:
-    static constexpr std::size_t kQueued = kZstdQueued;
-
-    void rethrow_locked() {
-        if (error_) {
-            std::rethrow_exception(std::exchange(error_, nullptr));
+    // error_ is written by the feeder before it cancels the queue (or ends), and read
+    // after push() saw the cancel or after join(): the queue's mutex orders the two.
+    [[noreturn]] void rethrow() {
+        if (!error_) {
+            throw Error(ErrorKind::internal, "zstd: the compression thread stopped");
         }
+        std::rethrow_exception(error_);
     }
 
     void feed() {
         try {
-            for (;;) {
-                Buffer chunk;
-                {
-                    std::unique_lock lock(mutex_);
-                    changed_.wait(lock, [&] { return !queue_.empty() || ended_ || abandoned_; });
-                    if (abandoned_) {
-                        return;
-                    }
-                    if (queue_.empty()) {
-                        break; // ended and drained
-                    }
-                    chunk = std::move(queue_.front());
-                    queue_.pop_front();
+            while (std::optional<Buffer> chunk = queue_.pop()) {
+                if (abandoned_) {
+                    return;
                 }
-                changed_.notify_all();
-                ZSTD_inBuffer in{chunk.data.get(), chunk.size, 0};
+                ZSTD_inBuffer in{chunk->data.get(), chunk->size, 0};
                 while (in.pos < in.size) {
                     run(in, ZSTD_e_continue);
                 }
-                buffers_.put(std::move(chunk));
+                buffers_.put(std::move(*chunk));
+            }
+            if (abandoned_) {
+                return;
             }
             ZSTD_inBuffer in{nullptr, 0, 0};
             while (run(in, ZSTD_e_end) != 0) {
             }
         } catch (...) {
-            std::lock_guard lock(mutex_);
             error_ = std::current_exception();
-            queue_.clear();
+            queue_.cancel();
         }
-        changed_.notify_all();
     }
 
     std::size_t run(ZSTD_inBuffer& in, ZSTD_EndDirective mode) {
@@ -248,11 +234,8 @@ private:
     ByteSink sink_;
     Buffer out_;
 
-    std::mutex mutex_;
-    std::condition_variable changed_;
-    std::deque<Buffer> queue_;
-    bool ended_ = false;
-    bool abandoned_ = false;
+    ocibake::detail::BoundedQueue<Buffer> queue_{kZstdQueued};
+    std::atomic<bool> abandoned_{false}; // the owner went away: stop, write nothing more
     std::exception_ptr error_;
     std::thread feeder_; // last: started when everything above exists
 };

@@ -1,4 +1,5 @@
 // Pull and push whole images: blobs in parallel (bounded), manifests and indexes last.
+#include "common/bounded_queue.hpp"
 #include "common/fs.hpp"
 #include "common/thread_pool.hpp"
 #include "image/internal.hpp"
@@ -8,8 +9,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
-#include <deque>
 #include <future>
 #include <map>
 #include <memory>
@@ -58,65 +57,40 @@ void parallel_for(std::size_t n, unsigned workers, const std::function<void(std:
     }
 }
 
-// A bounded byte queue between a download (writer) and an upload (reader) running on
-// two threads: backpressure both ways, and either side's failure ends the other.
+// A bounded byte stream between a download (writer) and an upload (reader) on two
+// threads, over the one BoundedQueue weighed in bytes: backpressure both ways, and either
+// side's failure ends the other.
 class BytePipe {
 public:
-    explicit BytePipe(std::size_t limit) : limit_(limit) {}
+    explicit BytePipe(std::size_t limit) : queue_(limit) {}
 
     void write(const char* data, std::size_t size) {
-        std::unique_lock lock(mutex_);
-        changed_.wait(lock, [&] { return queued_ < limit_ || aborted_; });
-        if (aborted_) {
+        if (!queue_.push(std::string(data, size), size)) {
             throw Error(ErrorKind::io, "the upload this download feeds has stopped");
         }
-        chunks_.emplace_back(data, size);
-        queued_ += size;
-        changed_.notify_all();
     }
+    /// Up to `size` bytes; 0 at the end. The writer's error is thrown here.
     std::size_t read(char* buffer, std::size_t size) {
-        std::unique_lock lock(mutex_);
-        changed_.wait(lock, [&] { return !chunks_.empty() || closed_; });
-        if (chunks_.empty()) {
-            if (error_) {
-                std::rethrow_exception(error_);
+        while (offset_ == current_.size()) {
+            std::optional<std::string> next = queue_.pop();
+            if (!next) {
+                return 0;
             }
-            return 0;
-        }
-        std::string& front = chunks_.front();
-        std::size_t n = std::min(size, front.size() - offset_);
-        std::copy_n(front.data() + offset_, n, buffer);
-        offset_ += n;
-        queued_ -= n;
-        if (offset_ == front.size()) {
-            chunks_.pop_front();
+            current_ = std::move(*next);
             offset_ = 0;
         }
-        changed_.notify_all();
+        std::size_t n = std::min(size, current_.size() - offset_);
+        std::copy_n(current_.data() + offset_, n, buffer);
+        offset_ += n;
         return n;
     }
-    void close(std::exception_ptr error = nullptr) {
-        std::lock_guard lock(mutex_);
-        closed_ = true;
-        error_ = error;
-        changed_.notify_all();
-    }
-    void abort() {
-        std::lock_guard lock(mutex_);
-        aborted_ = true;
-        changed_.notify_all();
-    }
+    void close(std::exception_ptr error = nullptr) { queue_.close(error); }
+    void abort() { queue_.cancel(); }
 
 private:
-    std::size_t limit_;
-    std::mutex mutex_;
-    std::condition_variable changed_;
-    std::deque<std::string> chunks_;
+    ocibake::detail::BoundedQueue<std::string> queue_;
+    std::string current_; // the chunk being read, touched by the reader only
     std::size_t offset_ = 0;
-    std::size_t queued_ = 0;
-    bool closed_ = false;
-    bool aborted_ = false;
-    std::exception_ptr error_;
 };
 
 // A blob of another registry as an upload's source, never written anywhere: a download

@@ -1,5 +1,6 @@
 // The runtime bundle: an unpacked image, the container's settings from the image config,
 // and config.json per the OCI runtime spec.
+#include "common/text.hpp"
 #include "ocibake/runtime.hpp"
 #include "runtime/rootfs.hpp"
 
@@ -264,6 +265,40 @@ std::optional<std::string> ContainerSpec::env_value(std::string_view key) const 
     return env_in(env, key);
 }
 
+namespace {
+
+/// The JSON pointer of the first string (key or value) in `j` that is not UTF-8, with the
+/// string written printably; "" when every string is.
+std::string first_non_utf8(const nlohmann::ordered_json& j, const std::string& at) {
+    if (j.is_string()) {
+        const auto& text = j.get_ref<const std::string&>();
+        return detail::valid_utf8(text)
+                   ? ""
+                   : (at.empty() ? "/" : at) + " (\"" + detail::printable(text) + "\")";
+    }
+    if (j.is_object()) {
+        for (const auto& [key, value] : j.items()) {
+            if (!detail::valid_utf8(key)) {
+                return at + " key \"" + detail::printable(key) + "\"";
+            }
+            if (std::string where = first_non_utf8(value, at + "/" + key); !where.empty()) {
+                return where;
+            }
+        }
+    }
+    if (j.is_array()) {
+        for (std::size_t i = 0; i < j.size(); ++i) {
+            if (std::string where = first_non_utf8(j[i], at + "/" + std::to_string(i));
+                !where.empty()) {
+                return where;
+            }
+        }
+    }
+    return "";
+}
+
+} // namespace
+
 std::string runtime_config_json(const ContainerSpec& spec) {
     using json = nlohmann::ordered_json;
     json caps = json::array();
@@ -393,6 +428,14 @@ std::string runtime_config_json(const ContainerSpec& spec) {
         config["hooks"] = hooks;
     }
     config["linux"] = linux;
+    // A runtime config is JSON, so UTF-8; a value from the image (a home directory in its
+    // /etc/passwd) or from the command line may not be. Say which, rather than let the
+    // serializer throw something that is no ocibake::Error (found by fuzz_layer).
+    if (std::string where = first_non_utf8(config, ""); !where.empty()) {
+        throw Error(ErrorKind::input, "the container's runtime config cannot be written: " + where +
+                                          " is not UTF-8 (it comes from the image's "
+                                          "/etc/passwd or /etc/group, or from the command line)");
+    }
     return config.dump(2) + "\n";
 }
 
