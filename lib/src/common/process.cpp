@@ -3,6 +3,7 @@
 #include "common/fs.hpp"
 #include "ocibake/error.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <csignal>
@@ -12,6 +13,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -156,6 +158,72 @@ ProgramResult run_program(const std::vector<std::string>& argv, std::string_view
         throw Error(ErrorKind::input, "cannot run " + argv[0] + ": " + why);
     }
     return std::move(*result);
+}
+
+Spawned spawn(const std::vector<std::string>& argv, const SpawnOptions& o) {
+    int out[2] = {-1, -1};
+    int err[2] = {-1, -1};
+    if (o.capture && (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0)) {
+        throw_errno(ErrorKind::io, "pipe", errno);
+    }
+    std::vector<char*> args;
+    for (const std::string& a : argv) {
+        args.push_back(const_cast<char*>(a.c_str()));
+    }
+    args.push_back(nullptr);
+    pid_t pid = ::fork();
+    if (pid < 0) {
+        throw_errno(ErrorKind::io, "fork", errno);
+    }
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        if (o.own_group) {
+            ::setpgid(0, 0);
+        }
+        if (!o.inherit_stdin) {
+            int null = ::open("/dev/null", O_RDONLY);
+            if (null >= 0) {
+                ::dup2(null, 0);
+            }
+        }
+        if (o.capture) {
+            ::dup2(out[1], 1);
+            ::dup2(err[1], 2);
+        } else if (o.out_fd >= 0) {
+            ::dup2(o.out_fd, 1);
+            ::dup2(o.err_fd >= 0 ? o.err_fd : o.out_fd, 2);
+        }
+        if (!o.fds.empty()) {
+            // Each moved above every target first, so that none is overwritten before
+            // it is moved; then every other fd above the targets is closed.
+            int top = 2;
+            std::vector<int> moved;
+            for (const auto& [target, fd] : o.fds) {
+                top = std::max(top, target);
+            }
+            for (const auto& [target, fd] : o.fds) {
+                moved.push_back(::fcntl(fd, F_DUPFD, top + 1));
+            }
+            for (std::size_t i = 0; i < o.fds.size(); ++i) {
+                ::dup2(moved[i], o.fds[i].first);
+            }
+            ::close_range(static_cast<unsigned>(top) + 1, ~0u, 0);
+        }
+        ::execv(args[0], args.data());
+        ::_exit(127);
+    }
+    Spawned s;
+    s.pid = pid;
+    if (o.capture) {
+        ::close(out[1]);
+        ::close(err[1]);
+        s.out = UniqueFd(out[0]);
+        s.err = UniqueFd(err[0]);
+    }
+    s.pidfd = UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    return s;
 }
 
 } // namespace ocibake::detail

@@ -7,6 +7,7 @@
 // so waiting never sleeps. The runtime's own errors go to LOG (JSON lines), which tells
 // "the runtime failed to start the container" from "the process exited non-zero".
 #include "common/fs.hpp"
+#include "common/process.hpp"
 #include "ocibake/digest.hpp"
 #include "ocibake/run.hpp"
 #include "ocibake/runtime.hpp"
@@ -35,72 +36,9 @@ using detail::UniqueFd;
 
 namespace {
 
-struct Spawned {
-    pid_t pid = -1;
-    UniqueFd out;
-    UniqueFd err;
-    UniqueFd pidfd;
-};
-
-struct SpawnOptions {
-    bool capture = false;       ///< stdout and stderr to pipes (else inherited or the fds below)
-    bool inherit_stdin = false; ///< else /dev/null
-    int out_fd = -1;            ///< stdout and stderr to these (when not captured)
-    int err_fd = -1;
-    bool own_group = false; ///< a process group of its own: terminal signals are ours to forward
-};
-
-/// fork + exec of argv, with an empty signal mask (a SignalWatch blocks some in this
-/// process; the runtime and the container must get them).
-Spawned spawn(const std::vector<std::string>& argv, const SpawnOptions& o) {
-    int out[2] = {-1, -1};
-    int err[2] = {-1, -1};
-    if (o.capture && (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0)) {
-        detail::throw_errno(ErrorKind::io, "pipe", errno);
-    }
-    std::vector<char*> args;
-    for (const std::string& a : argv) {
-        args.push_back(const_cast<char*>(a.c_str()));
-    }
-    args.push_back(nullptr);
-    pid_t pid = ::fork();
-    if (pid < 0) {
-        detail::throw_errno(ErrorKind::io, "fork", errno);
-    }
-    if (pid == 0) {
-        sigset_t none;
-        sigemptyset(&none);
-        ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        if (o.own_group) {
-            ::setpgid(0, 0);
-        }
-        if (!o.inherit_stdin) {
-            int null = ::open("/dev/null", O_RDONLY);
-            if (null >= 0) {
-                ::dup2(null, 0);
-            }
-        }
-        if (o.capture) {
-            ::dup2(out[1], 1);
-            ::dup2(err[1], 2);
-        } else if (o.out_fd >= 0) {
-            ::dup2(o.out_fd, 1);
-            ::dup2(o.err_fd >= 0 ? o.err_fd : o.out_fd, 2);
-        }
-        ::execv(args[0], args.data());
-        ::_exit(127);
-    }
-    Spawned s;
-    s.pid = pid;
-    if (o.capture) {
-        ::close(out[1]);
-        ::close(err[1]);
-        s.out = UniqueFd(out[0]);
-        s.err = UniqueFd(err[0]);
-    }
-    s.pidfd = UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-    return s;
-}
+using detail::spawn;
+using detail::Spawned;
+using detail::SpawnOptions;
 
 Spawned spawn(const std::vector<std::string>& argv, bool capture, bool inherit_stdin) {
     SpawnOptions o;

@@ -3,6 +3,8 @@
 // everywhere), its output kept in a memfd for the message when it fails.
 #include "runtime/slirp.hpp"
 
+#include "common/process.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/mman.h>
@@ -135,33 +137,20 @@ Slirp Slirp::start(const std::string& netns_path, const fs::path& program) {
                                      "--exit-fd=4",
                                      netns_path,
                                      "tap0"};
-    std::vector<char*> args;
-    for (std::string& a : argv) {
-        args.push_back(a.data());
+    UniqueFd null;
+    if (!log) {
+        null = UniqueFd(::open("/dev/null", O_WRONLY | O_CLOEXEC));
     }
-    args.push_back(nullptr);
-    pid_t pid = ::fork();
-    if (pid < 0) {
-        s.problem_ = std::string("fork: ") + std::strerror(errno);
+    SpawnOptions o;
+    o.out_fd = log ? log.get() : null.get();
+    o.own_group = true; // the terminal's Ctrl-C is the container's, not the network's
+    o.fds = {{3, ready_write.get()}, {4, quit_read.get()}};
+    pid_t pid = -1;
+    try {
+        pid = spawn(argv, o).pid;
+    } catch (const Error& e) {
+        s.problem_ = e.what();
         return s;
-    }
-    if (pid == 0) {
-        sigset_t none;
-        sigemptyset(&none);
-        ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        ::setpgid(0, 0); // the terminal's Ctrl-C is the container's, not the network's
-        // Above every fd dup2'd below, so that none is overwritten before it is moved.
-        int r = ::fcntl(ready_write.get(), F_DUPFD, 10);
-        int q = ::fcntl(quit_read.get(), F_DUPFD, 10);
-        int null = ::open("/dev/null", O_RDONLY);
-        ::dup2(null, 0);
-        ::dup2(log ? log.get() : null, 1);
-        ::dup2(log ? log.get() : null, 2);
-        ::dup2(r, 3);
-        ::dup2(q, 4);
-        ::close_range(5, ~0u, 0);
-        ::execv(args[0], args.data());
-        ::_exit(127);
     }
     s.pid_ = pid;
     ready_write.reset();
