@@ -206,7 +206,7 @@ if not swapped:
     sys.exit(f"refresh: the old lock pins no other version of source package {source}'s packages")
 
 # Each [[apt]] entry's `below`: sha256 of the base's dpkg status (no base: empty) and the
-# packages of the apt layers before it (lib/src/build/apt_layers.cpp, below_fingerprint).
+# packages of the apt layers before it (lib/src/bake/apt_layers.cpp, below_fingerprint).
 lock = tomllib.loads(text)
 acc = "ocibake apt-below 1\n" + "sha256:" + hashlib.sha256(b"").hexdigest() + "\n"
 belows = []

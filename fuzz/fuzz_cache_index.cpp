@@ -1,7 +1,7 @@
-// The remote cache's documents (lib/src/build/remote_cache.cpp), as a registry serves them:
+// The remote cache's documents (lib/src/bake/remote_cache.cpp), as a registry serves them:
 // the artifact manifest, the index and the records blob. Besides not crashing, what
 // parses must write back to text that parses to the same thing.
-#include "build/image_key.hpp"
+#include "bake/image_key.hpp"
 #include "ocibake/remote_cache.hpp"
 #include "support.hpp"
 

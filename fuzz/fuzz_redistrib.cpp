@@ -3,7 +3,7 @@
 // and the archive's URL made from its relative_path.
 #include "support.hpp"
 
-#include "build/nvidia_manifest.hpp"
+#include "bake/nvidia_manifest.hpp"
 
 #include <cstdint>
 

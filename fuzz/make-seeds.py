@@ -694,7 +694,7 @@ def dictionaries():
                                 "sys_platform", "os_name", "extra", "implementation_name",
                                 " and ", " or ", " not in ", " in ", "===", "~=", "!=", "'", "(",
                                 ")", "#"])
-    write_dict("redistrib", JSON + sorted(quoted_names("build/nvidia_manifest.cpp")) +
+    write_dict("redistrib", JSON + sorted(quoted_names("bake/nvidia_manifest.cpp")) +
                ["linux-x86_64", "linux-sbsa", "linux-aarch64", "cuda12", "cuda_variant",
                 "relative_path", "../", "a" * 64])
     write_dict("cdi_yaml", ["---", "...", ": ", "- ", "[", "]", "{}", "[]", "#", "'", '"', "''",
@@ -704,7 +704,7 @@ def dictionaries():
                             "deviceNodes", "path", "hostPath", "mounts", "containerPath",
                             "options", "hooks", "hookName", "env", "major", "minor", "type",
                             "additionalGIDs", "fileMode"])
-    write_dict("cache_index", JSON + DIGEST + sorted(quoted_names("build/remote_cache.cpp")) +
+    write_dict("cache_index", JSON + DIGEST + sorted(quoted_names("bake/remote_cache.cpp")) +
                ["application/vnd.ocibake.cache.v1",
                 "application/vnd.ocibake.cache.index.v1+json",
                 "application/vnd.ocibake.cache.records.v1+json",

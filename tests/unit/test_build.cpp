@@ -2,7 +2,7 @@
 // config merging over a base, gc.
 #include <catch2/catch.hpp>
 
-#include "build/python_layers.hpp"
+#include "bake/python_layers.hpp"
 #include "ocibake/build.hpp"
 #include "ocibake/lock.hpp"
 #include "support/checks.hpp"

@@ -3,7 +3,7 @@
 #include "ocibake/remote_cache.hpp"
 #include "common/json_number.hpp"
 
-#include "build/remote_cache_detail.hpp"
+#include "bake/remote_cache_detail.hpp"
 
 #include "ocibake/error.hpp"
 

@@ -1,7 +1,7 @@
 // The [layer.python] part of builds and locks: the target of each layer (stated, or read
 // from the base and the layers below), its locked wheels (from the lock, or resolved),
 // and the entries that install them.
-#include "build/python_layers.hpp"
+#include "bake/python_layers.hpp"
 
 #include "common/fs.hpp"
 #include "common/thread_pool.hpp"

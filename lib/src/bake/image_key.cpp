@@ -1,10 +1,10 @@
 // The image key (docs/cache.md, "The image key"): what a whole image is built from, hashed
 // before any layer is planned, so that a runner finds the image's layers in a remote
 // cache without reading a package's records or downloading a package or a wheel.
-#include "build/image_key.hpp"
+#include "bake/image_key.hpp"
 #include "common/json_number.hpp"
 
-#include "build/steps.hpp"
+#include "bake/steps.hpp"
 #include "common/fs.hpp"
 #include "layer/compress.hpp"
 #include "layer/pipeline.hpp"

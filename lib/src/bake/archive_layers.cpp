@@ -1,9 +1,9 @@
 // The [[layer.archive]] and [[layer.nvidia]] part of locks and builds: each layer's
 // archives pinned (url, size, sha256), fetched once into the store while they are
 // hashed, unpacked once into the cache and placed in the layer (layer/archive_input.hpp).
-#include "build/archive_layers.hpp"
+#include "bake/archive_layers.hpp"
 
-#include "build/nvidia_manifest.hpp"
+#include "bake/nvidia_manifest.hpp"
 #include "common/fs.hpp"
 #include "common/strings.hpp"
 #include "digest/evp.hpp"

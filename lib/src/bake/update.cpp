@@ -3,10 +3,10 @@
 // rebuild because of it.
 #include "ocibake/build.hpp"
 
-#include "build/apt_layers.hpp"
-#include "build/archive_layers.hpp"
-#include "build/python_layers.hpp"
-#include "build/steps.hpp"
+#include "bake/apt_layers.hpp"
+#include "bake/archive_layers.hpp"
+#include "bake/python_layers.hpp"
+#include "bake/steps.hpp"
 #include "common/thread_pool.hpp"
 
 #include <algorithm>

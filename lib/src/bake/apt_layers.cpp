@@ -1,8 +1,8 @@
-#include "build/apt_layers.hpp"
+#include "bake/apt_layers.hpp"
 
 #include "apt/fetch.hpp"
 #include "apt/installer.hpp"
-#include "build/archive_layers.hpp"
+#include "bake/archive_layers.hpp"
 
 #include "common/text.hpp"
 

@@ -1,5 +1,5 @@
 // NVIDIA's redistrib JSON manifests (see nvidia_manifest.hpp).
-#include "build/nvidia_manifest.hpp"
+#include "bake/nvidia_manifest.hpp"
 #include "common/json_number.hpp"
 
 #include "common/text.hpp"

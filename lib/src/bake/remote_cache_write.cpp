@@ -1,6 +1,6 @@
 // The remote layer cache, writing (docs/cache.md, "Two writers, one cache"): this build's
 // entries merged over the artifact that is there, pushed, and the tag read again.
-#include "build/remote_cache_detail.hpp"
+#include "bake/remote_cache_detail.hpp"
 
 #include "ocibake/error.hpp"
 
