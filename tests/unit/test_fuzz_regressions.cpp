@@ -397,6 +397,12 @@ TEST_CASE("JSON sizes that are floats or negative are refused (get<uint64_t> cas
         CHECK(e.what.find("expected an integer from 0 to 18446744073709551615") !=
               std::string::npos);
     }
+    // A cache format past int64 is another format, said as such.
+    auto format = error_of([] {
+        remote_cache::parse_index(R"({"ocibake_cache":18446744073709551615,"records":{}})",
+                                  "index");
+    });
+    CHECK(format.what.starts_with("index: cache format 18446744073709551615, but this ocibake"));
     // What fits still reads.
     auto ok = remote_cache::parse_layer_record(
         R"({"digest":")" + digest +

@@ -376,8 +376,7 @@ Index parse_index(std::string_view text, std::string_view origin) {
         bad(origin, "not an ocibake cache index");
     }
     const json& format = j.at("ocibake_cache");
-    if (!format.is_number_integer() ||
-        ocibake::detail::json_integer<std::int64_t>(format) != format_version) {
+    if (!format.is_number_integer() || format != format_version) {
         bad(origin, "cache format " + format.dump() + ", but this ocibake reads format " +
                         std::to_string(format_version));
     }
@@ -432,8 +431,7 @@ Records parse_records(std::string_view text, std::string_view origin) {
         bad(origin, "not an ocibake cache records blob");
     }
     const json& format = j.at("ocibake_cache");
-    if (!format.is_number_integer() ||
-        ocibake::detail::json_integer<std::int64_t>(format) != format_version) {
+    if (!format.is_number_integer() || format != format_version) {
         bad(origin, "cache format " + format.dump() + ", but this ocibake reads format " +
                         std::to_string(format_version));
     }

@@ -506,13 +506,21 @@ void add_cdi_edits(const GpuHost& host, const CdiSpec& spec, const nlohmann::jso
         hook.args = strings_of(spec, h, "args");
         hook.env = strings_of(spec, h, "env");
         if (h.contains("timeout") && h["timeout"].is_number_integer()) {
-            hook.timeout = ocibake::detail::json_integer<int>(h["timeout"]);
+            hook.timeout = ocibake::detail::json_integer_if<int>(h["timeout"]);
+            if (!hook.timeout) {
+                bad_spec(spec, "a hook of " + what +
+                                   " has a timeout past any int: " + h["timeout"].dump());
+            }
         }
         edits.hooks.push_back(hook);
     }
     for (const auto& g : j.value("additionalGIDs", nlohmann::json::array())) {
         if (g.is_number_unsigned()) {
-            edits.additional_gids.push_back(ocibake::detail::json_integer<std::uint32_t>(g));
+            std::optional<std::uint32_t> gid = ocibake::detail::json_integer_if<std::uint32_t>(g);
+            if (!gid) {
+                bad_spec(spec, what + " has an additional GID past 2^32-1: " + g.dump());
+            }
+            edits.additional_gids.push_back(*gid);
         }
     }
 }
