@@ -1,13 +1,18 @@
 // Unit tests for ocibake/digest.hpp: Digest parsing and printing, streaming Sha256,
 // sha256_of and sha256_of_file.
+#include "common/strings.hpp"
+#include "digest/sha256_compress.hpp"
 #include "ocibake/digest.hpp"
 #include "ocibake/error.hpp"
 #include "support/checks.hpp"
 #include "support/support.hpp"
 
 #include <catch2/catch.hpp>
+#include <openssl/evp.h>
 
+#include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -195,4 +200,49 @@ TEST_CASE("a cloned hasher goes on from where the original stood", "[digest]") {
     copy.update(std::string_view("there"));
     CHECK(h.finish() == ocibake::sha256_of("hello world"));
     CHECK(copy.finish() == ocibake::sha256_of("hello there"));
+}
+
+// SHA-256 is ours (lib/src/digest/sha256_compress.cpp): checked here against OpenSSL's, on
+// every length that crosses the padding's edge cases (55, 56, 63, 64 bytes into a block),
+// in one piece and streamed, and with both of our compression functions.
+TEST_CASE("Sha256 equals OpenSSL's SHA-256 on every length up to 1,100 bytes", "[digest]") {
+    std::string data;
+    std::uint32_t x = 2463534242u; // xorshift32: the same bytes on every run
+    for (int i = 0; i < 1100; ++i) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        data.push_back(static_cast<char>(x));
+    }
+    for (std::size_t n = 0; n <= data.size(); ++n) {
+        unsigned char want[EVP_MAX_MD_SIZE];
+        unsigned int want_size = 0;
+        REQUIRE(::EVP_Digest(data.data(), n, want, &want_size, ::EVP_sha256(), nullptr) == 1);
+        std::string want_hex = detail::hex_lower(want, want_size);
+        INFO("length " << n);
+        REQUIRE(sha256_of(std::string_view(data).substr(0, n)).hex() == want_hex);
+        Sha256 streamed; // in pieces of 7 bytes: every alignment against the block
+        for (std::size_t at = 0; at < n; at += 7) {
+            streamed.update(std::string_view(data).substr(at, std::min<std::size_t>(7, n - at)));
+        }
+        REQUIRE(streamed.finish().hex() == want_hex);
+    }
+}
+
+TEST_CASE("both SHA-256 compression functions give the same state", "[digest]") {
+    if (!detail::sha256_extensions()) {
+        WARN("this CPU has no SHA extensions: only the portable compression runs here");
+        return;
+    }
+    std::vector<unsigned char> blocks(64 * 37);
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+        blocks[i] = static_cast<unsigned char>(i * 131 + i / 7);
+    }
+    for (std::size_t count : {std::size_t{1}, std::size_t{2}, std::size_t{37}}) {
+        std::uint32_t a[8] = {1, 2, 3, 4, 5, 6, 7, 0xffffffffu};
+        std::uint32_t b[8] = {1, 2, 3, 4, 5, 6, 7, 0xffffffffu};
+        detail::sha256_compress_portable(a, blocks.data(), count);
+        detail::sha256_compress_extensions(b, blocks.data(), count);
+        CHECK(std::equal(a, a + 8, b));
+    }
 }

@@ -1,20 +1,22 @@
 // libarchive for the apt module: whole-buffer decompression (Packages indexes).
 #include "apt/archive.hpp"
 #include "apt/internal.hpp"
+#include "common/libarchive.hpp"
 
 namespace ocibake::apt::detail {
 
 std::string decompress(std::string_view data, std::string_view origin) {
     ArchivePtr a = new_reader();
     std::string what(origin);
-    check_archive(a.get(), archive_read_support_filter_all(a.get()), what);
-    check_archive(a.get(), archive_read_support_format_raw(a.get()), what);
+    check_archive(a.get(), libarchive().archive_read_support_filter_all(a.get()), what);
+    check_archive(a.get(), libarchive().archive_read_support_format_raw(a.get()), what);
     // The raw reader refuses a stream that decompresses to nothing ("Unrecognized archive
     // format"): an empty index is one (bookworm-updates' non-free Packages.xz).
-    check_archive(a.get(), archive_read_support_format_empty(a.get()), what);
-    check_archive(a.get(), archive_read_open_memory(a.get(), data.data(), data.size()), what);
+    check_archive(a.get(), libarchive().archive_read_support_format_empty(a.get()), what);
+    check_archive(a.get(), libarchive().archive_read_open_memory(a.get(), data.data(), data.size()),
+                  what);
     archive_entry* entry = nullptr;
-    int rc = archive_read_next_header(a.get(), &entry);
+    int rc = libarchive().archive_read_next_header(a.get(), &entry);
     if (rc == ARCHIVE_EOF) {
         return {};
     }
@@ -22,7 +24,7 @@ std::string decompress(std::string_view data, std::string_view origin) {
     std::string out;
     char buffer[1 << 16];
     for (;;) {
-        la_ssize_t n = archive_read_data(a.get(), buffer, sizeof buffer);
+        la_ssize_t n = libarchive().archive_read_data(a.get(), buffer, sizeof buffer);
         if (n < 0) {
             check_archive(a.get(), static_cast<int>(n), what);
             continue;

@@ -1,4 +1,5 @@
 #include "apt/deb.hpp"
+#include "common/libarchive.hpp"
 
 #include "ocibake/error.hpp"
 
@@ -77,7 +78,8 @@ la_ssize_t deb_outer_read(archive*, void* data, const void** out) {
 la_ssize_t deb_inner_read(archive*, void* data, const void** out) {
     auto* inner = static_cast<DebReader::Inner*>(data);
     DebReader* self = inner->owner;
-    la_ssize_t n = archive_read_data(self->outer_.get(), inner->buffer, sizeof inner->buffer);
+    la_ssize_t n =
+        libarchive().archive_read_data(self->outer_.get(), inner->buffer, sizeof inner->buffer);
     if (n < 0) {
         if (!self->error_) {
             self->error_ = std::make_exception_ptr(
@@ -102,7 +104,7 @@ la_ssize_t deb_xz_read(archive*, void* data, const void** out) {
     xz.stream.avail_out = 1 << 18;
     while (xz.stream.avail_out == (1u << 18)) {
         if (xz.stream.avail_in == 0 && !xz.input_done) {
-            la_ssize_t n = archive_read_data(self->outer_.get(), xz.in.get(), 1 << 16);
+            la_ssize_t n = libarchive().archive_read_data(self->outer_.get(), xz.in.get(), 1 << 16);
             if (n < 0) {
                 if (!self->error_) {
                     self->error_ = std::make_exception_ptr(
@@ -135,9 +137,11 @@ DebReader::DebReader(const Store& store, const Digest& digest, std::string what,
                      unsigned xz_threads)
     : what_(std::move(what)), blob_(store.open_blob(digest)), outer_(new_reader()),
       xz_threads_(xz_threads == 0 ? 1 : xz_threads) {
-    check_archive(outer_.get(), archive_read_support_format_ar(outer_.get()), what_);
-    check_archive(outer_.get(),
-                  archive_read_open(outer_.get(), this, nullptr, deb_outer_read, nullptr), what_);
+    check_archive(outer_.get(), libarchive().archive_read_support_format_ar(outer_.get()), what_);
+    check_archive(
+        outer_.get(),
+        libarchive().archive_read_open(outer_.get(), this, nullptr, deb_outer_read, nullptr),
+        what_);
 }
 
 DebReader::~DebReader() = default;
@@ -184,29 +188,29 @@ std::map<std::string, ControlFile> DebReader::read_control() {
             }
         } else {
             check_archive(inner->archive.get(),
-                          archive_read_support_filter_all(inner->archive.get()), w);
+                          libarchive().archive_read_support_filter_all(inner->archive.get()), w);
         }
-        check_archive(inner->archive.get(), archive_read_support_format_tar(inner->archive.get()),
-                      w);
-        int rc = archive_read_open(inner->archive.get(), inner.get(), nullptr,
-                                   own_xz ? deb_xz_read : deb_inner_read, nullptr);
+        check_archive(inner->archive.get(),
+                      libarchive().archive_read_support_format_tar(inner->archive.get()), w);
+        int rc = libarchive().archive_read_open(inner->archive.get(), inner.get(), nullptr,
+                                                own_xz ? deb_xz_read : deb_inner_read, nullptr);
         rethrow();
         check_archive(inner->archive.get(), rc, w);
         return inner;
     };
     for (;;) {
         archive_entry* entry = nullptr;
-        int rc = archive_read_next_header(outer_.get(), &entry);
+        int rc = libarchive().archive_read_next_header(outer_.get(), &entry);
         rethrow();
         if (rc == ARCHIVE_EOF) {
             throw Error(ErrorKind::integrity,
                         what_ + ": not a Debian package (no data.tar member)");
         }
         check_archive(outer_.get(), rc, what_ + ": not a Debian package");
-        std::string name = archive_entry_pathname(entry);
+        std::string name = libarchive().archive_entry_pathname(entry);
         if (name == "debian-binary") {
             char text[16] = {};
-            la_ssize_t n = archive_read_data(outer_.get(), text, sizeof text - 1);
+            la_ssize_t n = libarchive().archive_read_data(outer_.get(), text, sizeof text - 1);
             rethrow();
             if (n < 2 || std::strncmp(text, "2.", 2) != 0) {
                 throw Error(ErrorKind::integrity,
@@ -222,28 +226,28 @@ std::map<std::string, ControlFile> DebReader::read_control() {
             std::string w = what_ + ": " + name;
             for (;;) {
                 archive_entry* e = nullptr;
-                int r = archive_read_next_header(inner->archive.get(), &e);
+                int r = libarchive().archive_read_next_header(inner->archive.get(), &e);
                 rethrow();
                 if (r == ARCHIVE_EOF) {
                     break;
                 }
                 check_archive(inner->archive.get(), r, w);
-                if (archive_entry_filetype(e) != AE_IFREG) {
+                if (libarchive().archive_entry_filetype(e) != AE_IFREG) {
                     continue;
                 }
-                std::string file = member_name(archive_entry_pathname(e));
+                std::string file = member_name(libarchive().archive_entry_pathname(e));
                 if (file.empty() || file.find('/') != std::string::npos) {
                     continue;
                 }
-                la_int64_t size = archive_entry_size(e);
+                la_int64_t size = libarchive().archive_entry_size(e);
                 if (size < 0 || size > (64 << 20)) {
                     throw Error(ErrorKind::integrity, w + ": " + file + " is larger than 64 MiB");
                 }
                 std::string content(static_cast<std::size_t>(size), '\0');
                 std::size_t done = 0;
                 while (done < content.size()) {
-                    la_ssize_t n = archive_read_data(inner->archive.get(), content.data() + done,
-                                                     content.size() - done);
+                    la_ssize_t n = libarchive().archive_read_data(
+                        inner->archive.get(), content.data() + done, content.size() - done);
                     rethrow();
                     if (n <= 0) {
                         check_archive(inner->archive.get(), static_cast<int>(n), w + ": " + file);
@@ -253,7 +257,8 @@ std::map<std::string, ControlFile> DebReader::read_control() {
                 }
                 content.resize(done);
                 out[file] = {std::move(content),
-                             static_cast<std::uint32_t>(archive_entry_mode(e)) & 07777};
+                             static_cast<std::uint32_t>(libarchive().archive_entry_mode(e)) &
+                                 07777};
             }
             if (!out.count("control")) {
                 throw Error(ErrorKind::integrity, w + ": has no control file");
@@ -274,34 +279,34 @@ bool DebReader::next_entry(DebEntry& e) {
         throw Error(ErrorKind::internal, what_ + ": control() must be read first");
     }
     archive_entry* entry = nullptr;
-    int rc = archive_read_next_header(data_->archive.get(), &entry);
+    int rc = libarchive().archive_read_next_header(data_->archive.get(), &entry);
     rethrow();
     if (rc == ARCHIVE_EOF) {
         // Read to the end so the blob's digest is checked.
         char rest[4096];
-        while (archive_read_data(outer_.get(), rest, sizeof rest) > 0) {
+        while (libarchive().archive_read_data(outer_.get(), rest, sizeof rest) > 0) {
         }
         archive_entry* more = nullptr;
-        while (archive_read_next_header(outer_.get(), &more) == ARCHIVE_OK) {
+        while (libarchive().archive_read_next_header(outer_.get(), &more) == ARCHIVE_OK) {
         }
         rethrow();
         return false;
     }
     check_archive(data_->archive.get(), rc, what_ + ": data.tar");
     e = DebEntry{};
-    e.path = archive_entry_pathname(entry);
-    e.mode = static_cast<std::uint32_t>(archive_entry_mode(entry)) & 07777;
-    e.uid = static_cast<std::uint32_t>(archive_entry_uid(entry));
-    e.gid = static_cast<std::uint32_t>(archive_entry_gid(entry));
-    la_int64_t size = archive_entry_size(entry);
+    e.path = libarchive().archive_entry_pathname(entry);
+    e.mode = static_cast<std::uint32_t>(libarchive().archive_entry_mode(entry)) & 07777;
+    e.uid = static_cast<std::uint32_t>(libarchive().archive_entry_uid(entry));
+    e.gid = static_cast<std::uint32_t>(libarchive().archive_entry_gid(entry));
+    la_int64_t size = libarchive().archive_entry_size(entry);
     e.size = size > 0 ? static_cast<std::uint64_t>(size) : 0;
-    if (const char* hardlink = archive_entry_hardlink(entry)) {
+    if (const char* hardlink = libarchive().archive_entry_hardlink(entry)) {
         e.type = DebEntry::Type::hardlink;
         e.link = hardlink;
         e.size = 0;
         return true;
     }
-    switch (archive_entry_filetype(entry)) {
+    switch (libarchive().archive_entry_filetype(entry)) {
     case AE_IFREG:
         e.type = DebEntry::Type::file;
         break;
@@ -310,7 +315,9 @@ bool DebReader::next_entry(DebEntry& e) {
         break;
     case AE_IFLNK:
         e.type = DebEntry::Type::symlink;
-        e.link = archive_entry_symlink(entry) ? archive_entry_symlink(entry) : "";
+        e.link = libarchive().archive_entry_symlink(entry)
+                     ? libarchive().archive_entry_symlink(entry)
+                     : "";
         break;
     case AE_IFIFO:
         e.type = DebEntry::Type::fifo;
@@ -328,8 +335,8 @@ bool DebReader::next_entry(DebEntry& e) {
     if (e.type != DebEntry::Type::file) {
         e.size = 0;
     }
-    e.dev_major = static_cast<std::uint32_t>(archive_entry_rdevmajor(entry));
-    e.dev_minor = static_cast<std::uint32_t>(archive_entry_rdevminor(entry));
+    e.dev_major = static_cast<std::uint32_t>(libarchive().archive_entry_rdevmajor(entry));
+    e.dev_minor = static_cast<std::uint32_t>(libarchive().archive_entry_rdevminor(entry));
     data_->path = e.path;
     data_->size = e.size;
     data_->offset = 0;
@@ -346,7 +353,7 @@ std::size_t DebReader::read_data(void* buffer, std::size_t size) {
         const void* block = nullptr;
         std::size_t n = 0;
         la_int64_t at = 0;
-        int rc = archive_read_data_block(d.archive.get(), &block, &n, &at);
+        int rc = libarchive().archive_read_data_block(d.archive.get(), &block, &n, &at);
         rethrow();
         if (rc != ARCHIVE_EOF) {
             check_archive(d.archive.get(), rc, what_ + ": data.tar");

@@ -5,6 +5,7 @@
 #include "apt/internal.hpp"
 #include "apt/ldcache.hpp"
 #include "common/json_number.hpp"
+#include "common/libarchive.hpp"
 #include "layer/reader.hpp"
 
 #include <nlohmann/json.hpp>
@@ -74,7 +75,7 @@ void erase_tree(Map& map, const std::string& path) {
 
 /// Applies one entry of a layer (in layer order) to `facts`; `what` names the layer.
 void apply_entry(archive* a, archive_entry* entry, const std::string& what, ImageFacts& facts) {
-    std::string path = clean(archive_entry_pathname(entry));
+    std::string path = clean(libarchive().archive_entry_pathname(entry));
     std::size_t slash = path.rfind('/');
     std::string dir = slash == std::string::npos ? "" : path.substr(0, slash);
     std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
@@ -124,7 +125,7 @@ void apply_entry(archive* a, archive_entry* entry, const std::string& what, Imag
     facts.symlinks.erase(path);
     facts.libraries.erase(path);
     erase_set_tree(facts.dpkg_info, path);
-    mode_t type = archive_entry_filetype(entry);
+    mode_t type = libarchive().archive_entry_filetype(entry);
     if (type != AE_IFDIR && path.starts_with(kInfoDir) &&
         path.find('/', kInfoDir.size()) == std::string::npos) {
         facts.dpkg_info.insert(path);
@@ -138,18 +139,20 @@ void apply_entry(archive* a, archive_entry* entry, const std::string& what, Imag
     }
     std::string base_name = path.substr(path.rfind('/') + 1);
     if (type == AE_IFLNK) {
-        std::string target = archive_entry_symlink(entry) ? archive_entry_symlink(entry) : "";
+        std::string target = libarchive().archive_entry_symlink(entry)
+                                 ? libarchive().archive_entry_symlink(entry)
+                                 : "";
         facts.symlinks[path] = target;
         if (path.find('/') == std::string::npos) {
             facts.links[path] = target;
         }
-    } else if (type == AE_IFREG && archive_entry_hardlink(entry) == nullptr &&
+    } else if (type == AE_IFREG && libarchive().archive_entry_hardlink(entry) == nullptr &&
                detail::is_library_name(base_name)) {
-        la_int64_t size = archive_entry_size(entry);
+        la_int64_t size = libarchive().archive_entry_size(entry);
         detail::ElfScanner scan(size > 0 ? static_cast<std::uint64_t>(size) : 0);
         char buffer[1 << 16];
         for (;;) {
-            la_ssize_t n = archive_read_data(a, buffer, sizeof buffer);
+            la_ssize_t n = libarchive().archive_read_data(a, buffer, sizeof buffer);
             if (n < 0) {
                 detail::check_archive(a, static_cast<int>(n), what + ": /" + path);
                 continue;
@@ -162,14 +165,14 @@ void apply_entry(archive* a, archive_entry* entry, const std::string& what, Imag
         if (auto elf = scan.finish()) {
             facts.libraries[path] = {elf->soname, elf->flags, elf->osversion};
         }
-    } else if (type == AE_IFREG && archive_entry_hardlink(entry) != nullptr &&
+    } else if (type == AE_IFREG && libarchive().archive_entry_hardlink(entry) != nullptr &&
                detail::is_library_name(base_name)) {
-        auto target = facts.libraries.find(clean(archive_entry_hardlink(entry)));
+        auto target = facts.libraries.find(clean(libarchive().archive_entry_hardlink(entry)));
         if (target != facts.libraries.end()) {
             facts.libraries[path] = target->second;
         }
     } else if (type == AE_IFREG && wanted(path)) {
-        const char* hardlink = archive_entry_hardlink(entry);
+        const char* hardlink = libarchive().archive_entry_hardlink(entry);
         if (hardlink != nullptr) {
             auto target = facts.files.find(clean(hardlink));
             if (target != facts.files.end()) {
@@ -177,7 +180,7 @@ void apply_entry(archive* a, archive_entry* entry, const std::string& what, Imag
             }
             return;
         }
-        la_int64_t size = archive_entry_size(entry);
+        la_int64_t size = libarchive().archive_entry_size(entry);
         if (size < 0 || static_cast<std::uint64_t>(size) > kMaxFactFile) {
             throw Error(ErrorKind::integrity,
                         what + ": /" + path + " is larger than 64 MiB; not a " + base);
@@ -185,7 +188,8 @@ void apply_entry(archive* a, archive_entry* entry, const std::string& what, Imag
         std::string content(static_cast<std::size_t>(size), '\0');
         std::size_t done = 0;
         while (done < content.size()) {
-            la_ssize_t n = archive_read_data(a, content.data() + done, content.size() - done);
+            la_ssize_t n =
+                libarchive().archive_read_data(a, content.data() + done, content.size() - done);
             if (n < 0) {
                 detail::check_archive(a, static_cast<int>(n), what + ": /" + path);
                 continue;

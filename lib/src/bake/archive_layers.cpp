@@ -2,6 +2,7 @@
 // archives pinned (url, size, sha256), fetched once into the store while they are
 // hashed, unpacked once into the cache and placed in the layer (layer/archive_input.hpp).
 #include "bake/archive_layers.hpp"
+#include "common/libcrypto.hpp"
 
 #include "bake/nvidia_manifest.hpp"
 #include "common/fs.hpp"
@@ -25,16 +26,19 @@ constexpr std::size_t max_manifest_size = 16 << 20;
 /// Incremental sha512 (for archives whose publisher states only that).
 class Sha512 {
 public:
-    Sha512() : ctx_(EVP_MD_CTX_new()) {
-        if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), EVP_sha512(), nullptr) != 1) {
+    Sha512() : ctx_(libcrypto().EVP_MD_CTX_new()) {
+        if (!ctx_ ||
+            libcrypto().EVP_DigestInit_ex(ctx_.get(), libcrypto().EVP_sha512(), nullptr) != 1) {
             throw Error(ErrorKind::io, "sha512: cannot start a digest");
         }
     }
-    void update(const char* data, std::size_t n) { EVP_DigestUpdate(ctx_.get(), data, n); }
+    void update(const char* data, std::size_t n) {
+        libcrypto().EVP_DigestUpdate(ctx_.get(), data, n);
+    }
     std::string hex() {
         unsigned char out[64];
         unsigned int len = 0;
-        EVP_DigestFinal_ex(ctx_.get(), out, &len);
+        libcrypto().EVP_DigestFinal_ex(ctx_.get(), out, &len);
         return hex_lower(out, len);
     }
 

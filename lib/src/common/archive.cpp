@@ -1,9 +1,10 @@
 #include "common/archive.hpp"
+#include "common/libarchive.hpp"
 
 namespace ocibake::detail {
 
 ArchiveReader new_reader() {
-    ArchiveReader a(archive_read_new());
+    ArchiveReader a(libarchive().archive_read_new());
     if (!a) {
         throw Error(ErrorKind::internal, "libarchive: archive_read_new failed");
     }
@@ -12,7 +13,7 @@ ArchiveReader new_reader() {
 
 Error archive_error(archive* a, const std::string& what, ErrorKind kind,
                     std::string_view fallback) {
-    const char* msg = a ? archive_error_string(a) : nullptr;
+    const char* msg = a ? libarchive().archive_error_string(a) : nullptr;
     return Error(kind, what + ": " + (msg ? std::string(msg) : std::string(fallback)));
 }
 

@@ -3,6 +3,7 @@
 
 #include "ocibake/error.hpp"
 
+#include "common/libarchive.hpp"
 #include <archive.h>
 #include <archive_entry.h>
 
@@ -13,7 +14,7 @@
 namespace ocibake::detail {
 
 struct ArchiveReadDeleter {
-    void operator()(archive* a) const noexcept { archive_read_free(a); }
+    void operator()(archive* a) const noexcept { libarchive().archive_read_free(a); }
 };
 using ArchiveReader = std::unique_ptr<archive, ArchiveReadDeleter>;
 

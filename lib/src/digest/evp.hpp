@@ -1,16 +1,17 @@
-// Internal: the OpenSSL message-digest (EVP) context every hasher of the library holds:
-// Sha256 (digest/sha256.cpp), dpkg's MD5 (apt/md5.cpp), an archive's SHA-512
-// (build/archive_layers.cpp). Not installed.
+// Internal: the OpenSSL message-digest (EVP) context the library's other hashers hold:
+// dpkg's MD5 (apt/md5.cpp), an archive's SHA-512 (bake/archive_layers.cpp). SHA-256 is
+// ours (digest/sha256_compress.hpp). libcrypto is loaded on first use (common/libcrypto.hpp).
+// Not installed.
 #pragma once
 
-#include <openssl/evp.h>
+#include "common/libcrypto.hpp"
 
 #include <memory>
 
 namespace ocibake::detail {
 
 struct EvpMdCtxFree {
-    void operator()(EVP_MD_CTX* ctx) const noexcept { EVP_MD_CTX_free(ctx); }
+    void operator()(EVP_MD_CTX* ctx) const noexcept { libcrypto().EVP_MD_CTX_free(ctx); }
 };
 using EvpMdCtx = std::unique_ptr<EVP_MD_CTX, EvpMdCtxFree>;
 

@@ -2,15 +2,14 @@
 
 #include "common/fs.hpp"
 #include "common/strings.hpp"
-#include "digest/evp.hpp"
 #include "digest/hash_fd.hpp"
+#include "digest/sha256_compress.hpp"
 #include "ocibake/error.hpp"
 
 #include <cerrno>
+#include <cstring>
 #include <fcntl.h>
 #include <memory>
-#include <openssl/err.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 #include <vector>
 
@@ -66,23 +65,6 @@ std::string Digest::str() const {
 
 namespace detail {
 
-void check_openssl(int ok, const char* what) {
-    if (ok != 1) {
-        char buf[256];
-        ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
-        throw Error(ErrorKind::internal, std::string("OpenSSL ") + what + ": " + buf);
-    }
-}
-
-EvpMdCtx start_digest(const EVP_MD* md, const char* init_what) {
-    EvpMdCtx ctx(EVP_MD_CTX_new());
-    if (!ctx) {
-        throw Error(ErrorKind::internal, "OpenSSL EVP_MD_CTX_new failed");
-    }
-    check_openssl(EVP_DigestInit_ex(ctx.get(), md, nullptr), init_what);
-    return ctx;
-}
-
 std::optional<Digest> sha256_of_fd(int fd, int& error) {
     ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     Sha256 hash;
@@ -105,8 +87,13 @@ std::optional<Digest> sha256_of_fd(int fd, int& error) {
 
 } // namespace detail
 
+// The hash state (FIPS 180-4, 6.2): the eight words, and the bytes of a block not yet
+// full. The compression is digest/sha256_compress.cpp.
 struct Sha256::Impl {
-    detail::EvpMdCtx ctx = detail::start_digest(EVP_sha256(), "EVP_DigestInit_ex");
+    std::uint32_t state[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                              0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    unsigned char block[64] = {};
+    std::size_t used = 0; ///< bytes in `block`
 };
 
 Sha256::Sha256() : impl_(std::make_unique<Impl>()) {}
@@ -119,25 +106,60 @@ void Sha256::update(const void* data, std::size_t size) {
     if (size == 0) {
         return;
     }
-    detail::check_openssl(EVP_DigestUpdate(impl_->ctx.get(), data, size), "EVP_DigestUpdate");
+    const auto* p = static_cast<const unsigned char*>(data);
     size_ += size;
+    Impl& h = *impl_;
+    if (h.used > 0) {
+        std::size_t take = std::min(size, sizeof h.block - h.used);
+        std::memcpy(h.block + h.used, p, take);
+        h.used += take;
+        p += take;
+        size -= take;
+        if (h.used < sizeof h.block) {
+            return;
+        }
+        detail::sha256_compress(h.state, h.block, 1);
+        h.used = 0;
+    }
+    if (size >= 64) {
+        detail::sha256_compress(h.state, p, size / 64);
+        p += size / 64 * 64;
+        size %= 64;
+    }
+    std::memcpy(h.block, p, size);
+    h.used = size;
 }
 
 Sha256 Sha256::clone() const {
     Sha256 copy;
-    detail::check_openssl(EVP_MD_CTX_copy_ex(copy.impl_->ctx.get(), impl_->ctx.get()),
-                          "EVP_MD_CTX_copy_ex");
+    *copy.impl_ = *impl_;
     copy.size_ = size_;
     return copy;
 }
 
 Digest Sha256::finish() {
+    Impl& h = *impl_;
+    // FIPS 180-4, 5.1.1: a 1 bit, zeros to 56 bytes mod 64, the length in bits.
+    std::uint64_t bits = size_ * 8;
+    h.block[h.used++] = 0x80;
+    if (h.used > 56) {
+        std::memset(h.block + h.used, 0, sizeof h.block - h.used);
+        detail::sha256_compress(h.state, h.block, 1);
+        h.used = 0;
+    }
+    std::memset(h.block + h.used, 0, 56 - h.used);
+    for (int i = 0; i < 8; ++i) {
+        h.block[56 + i] = static_cast<unsigned char>(bits >> (56 - 8 * i));
+    }
+    detail::sha256_compress(h.state, h.block, 1);
     std::array<std::uint8_t, 32> out{};
-    unsigned int len = 0;
-    detail::check_openssl(EVP_DigestFinal_ex(impl_->ctx.get(), out.data(), &len),
-                          "EVP_DigestFinal_ex");
-    detail::check_openssl(EVP_DigestInit_ex(impl_->ctx.get(), EVP_sha256(), nullptr),
-                          "EVP_DigestInit_ex");
+    for (int i = 0; i < 8; ++i) {
+        out[4 * i] = static_cast<std::uint8_t>(h.state[i] >> 24);
+        out[4 * i + 1] = static_cast<std::uint8_t>(h.state[i] >> 16);
+        out[4 * i + 2] = static_cast<std::uint8_t>(h.state[i] >> 8);
+        out[4 * i + 3] = static_cast<std::uint8_t>(h.state[i]);
+    }
+    *impl_ = Impl{};
     size_ = 0;
     return Digest(out);
 }

@@ -1,6 +1,7 @@
 #include "ocibake/http.hpp"
 
 #include "common/strings.hpp"
+#include "http/curl_api.hpp"
 #include "ocibake/version.hpp"
 
 #include <curl/curl.h>
@@ -25,19 +26,19 @@ constexpr std::size_t kMaxCollected = 64u << 20; // a collected body (manifests,
 constexpr std::size_t kMaxErrorBody = 64u << 10;
 
 struct EasyDeleter {
-    void operator()(CURL* c) const noexcept { curl_easy_cleanup(c); }
+    void operator()(CURL* c) const noexcept { detail::curl().easy_cleanup(c); }
 };
 using Easy = std::unique_ptr<CURL, EasyDeleter>;
 
 struct SlistDeleter {
-    void operator()(curl_slist* l) const noexcept { curl_slist_free_all(l); }
+    void operator()(curl_slist* l) const noexcept { detail::curl().slist_free_all(l); }
 };
 using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
 
 void global_init() {
     static std::once_flag once;
     std::call_once(once, [] {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        if (detail::curl().global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
             throw Error(ErrorKind::internal, "libcurl: global initialisation failed");
         }
     });
@@ -47,7 +48,7 @@ void global_init() {
 void check(CURLcode rc, const char* what) {
     if (rc != CURLE_OK) {
         throw Error(ErrorKind::internal,
-                    std::string("libcurl ") + what + ": " + curl_easy_strerror(rc));
+                    std::string("libcurl ") + what + ": " + detail::curl().easy_strerror(rc));
     }
 }
 
@@ -87,7 +88,8 @@ bool unreachable(CURLcode rc, CURL* c) {
     case CURLE_OPERATION_TIMEDOUT: {
         // Timed out before the connection was ready for the request: the connect timeout.
         curl_off_t pretransfer = 0;
-        return curl_easy_getinfo(c, CURLINFO_PRETRANSFER_TIME_T, &pretransfer) == CURLE_OK &&
+        return detail::curl().easy_getinfo(c, CURLINFO_PRETRANSFER_TIME_T, &pretransfer) ==
+                   CURLE_OK &&
                pretransfer == 0;
     }
     default:
@@ -281,7 +283,7 @@ std::optional<std::chrono::milliseconds> retry_after(const std::string& value) {
                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
         return std::chrono::seconds(std::stoll(value));
     }
-    time_t when = curl_getdate(value.c_str(), nullptr);
+    time_t when = detail::curl().getdate(value.c_str(), nullptr);
     if (when < 0) {
         return std::nullopt;
     }
@@ -433,11 +435,11 @@ struct Client::Impl {
             if (!idle.empty()) {
                 Easy e = std::move(idle.back());
                 idle.pop_back();
-                curl_easy_reset(e.get());
+                detail::curl().easy_reset(e.get());
                 return e;
             }
         }
-        Easy e(curl_easy_init());
+        Easy e(detail::curl().easy_init());
         if (!e) {
             throw Error(ErrorKind::internal, "libcurl: cannot make a handle");
         }
@@ -483,41 +485,44 @@ struct Client::Impl {
 
     // One attempt. Returns the curl code; fills `t`.
     CURLcode perform(CURL* c, Transfer& t, const Request& r) {
-        check(curl_easy_setopt(c, CURLOPT_URL, r.url.c_str()), "URL");
-        check(curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https"), "protocols");
-        check(curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https"), "redirect protocols");
-        check(curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, r.follow_redirects ? 1L : 0L),
+        check(detail::curl().easy_setopt(c, CURLOPT_URL, r.url.c_str()), "URL");
+        check(detail::curl().easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https"), "protocols");
+        check(detail::curl().easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https"),
+              "redirect protocols");
+        check(detail::curl().easy_setopt(c, CURLOPT_FOLLOWLOCATION, r.follow_redirects ? 1L : 0L),
               "redirects");
-        check(curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L), "max redirects");
-        check(curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS), "HTTP version");
-        check(curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT,
-                               static_cast<long>(options.connect_timeout.count())),
+        check(detail::curl().easy_setopt(c, CURLOPT_MAXREDIRS, 10L), "max redirects");
+        check(detail::curl().easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS),
+              "HTTP version");
+        check(detail::curl().easy_setopt(c, CURLOPT_CONNECTTIMEOUT,
+                                         static_cast<long>(options.connect_timeout.count())),
               "connect timeout");
-        check(curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L), "low speed limit");
-        check(curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
-                               static_cast<long>(options.stall_timeout.count())),
+        check(detail::curl().easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L), "low speed limit");
+        check(detail::curl().easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
+                                         static_cast<long>(options.stall_timeout.count())),
               "low speed time");
-        check(curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L), "nosignal");
-        check(curl_easy_setopt(c, CURLOPT_ERRORBUFFER, t.error_text), "error buffer");
+        check(detail::curl().easy_setopt(c, CURLOPT_NOSIGNAL, 1L), "nosignal");
+        check(detail::curl().easy_setopt(c, CURLOPT_ERRORBUFFER, t.error_text), "error buffer");
         // Large buffers: a blob is a few callbacks per MB, not sixty.
-        check(curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 1024L * 1024L), "buffer size");
-        check(curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 2L * 1024L * 1024L),
+        check(detail::curl().easy_setopt(c, CURLOPT_BUFFERSIZE, 1024L * 1024L), "buffer size");
+        check(detail::curl().easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 2L * 1024L * 1024L),
               "upload buffer size");
-        check(curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L), "verify peer");
-        check(curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L), "verify host");
+        check(detail::curl().easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L), "verify peer");
+        check(detail::curl().easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L), "verify host");
         if (!ca_bundle.empty()) {
             curl_blob blob{ca_bundle.data(), ca_bundle.size(), CURL_BLOB_NOCOPY};
-            check(curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob), "CA bundle");
+            check(detail::curl().easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob), "CA bundle");
         }
         std::string agent =
             options.user_agent.empty() ? std::string("ocibake/") + version() : options.user_agent;
-        check(curl_easy_setopt(c, CURLOPT_USERAGENT, agent.c_str()), "user agent");
-        check(curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, ""), "encodings"); // gzip etc. for JSON
+        check(detail::curl().easy_setopt(c, CURLOPT_USERAGENT, agent.c_str()), "user agent");
+        check(detail::curl().easy_setopt(c, CURLOPT_ACCEPT_ENCODING, ""),
+              "encodings"); // gzip etc. for JSON
 
         curl_slist* raw = nullptr;
         Slist headers;
         auto add = [&](const std::string& h) {
-            curl_slist* next = curl_slist_append(raw, h.c_str());
+            curl_slist* next = detail::curl().slist_append(raw, h.c_str());
             if (next == nullptr) {
                 throw Error(ErrorKind::internal, "libcurl: cannot add a header");
             }
@@ -529,41 +534,43 @@ struct Client::Impl {
             add(k + ": " + v);
         }
         add("Expect:"); // no 100-continue round trip before uploads
-        check(curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get()), "headers");
+        check(detail::curl().easy_setopt(c, CURLOPT_HTTPHEADER, headers.get()), "headers");
 
         bool has_body = r.reader || !r.body.empty() || r.body_size.has_value();
         if (r.method == "HEAD") {
-            check(curl_easy_setopt(c, CURLOPT_NOBODY, 1L), "HEAD");
+            check(detail::curl().easy_setopt(c, CURLOPT_NOBODY, 1L), "HEAD");
         } else if (has_body) {
             t.body_text = r.body;
             t.body_pos = 0;
             std::uint64_t size = r.body_size.value_or(r.body.size());
-            check(curl_easy_setopt(c, CURLOPT_UPLOAD, 1L), "upload");
-            check(curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size)),
+            check(detail::curl().easy_setopt(c, CURLOPT_UPLOAD, 1L), "upload");
+            check(detail::curl().easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
+                                             static_cast<curl_off_t>(size)),
                   "body size");
-            check(curl_easy_setopt(c, CURLOPT_READFUNCTION, &on_read), "read callback");
-            check(curl_easy_setopt(c, CURLOPT_READDATA, &t), "read data");
-            check(curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, &on_seek), "seek callback");
-            check(curl_easy_setopt(c, CURLOPT_SEEKDATA, &t), "seek data");
-            check(curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r.method.c_str()), "method");
+            check(detail::curl().easy_setopt(c, CURLOPT_READFUNCTION, &on_read), "read callback");
+            check(detail::curl().easy_setopt(c, CURLOPT_READDATA, &t), "read data");
+            check(detail::curl().easy_setopt(c, CURLOPT_SEEKFUNCTION, &on_seek), "seek callback");
+            check(detail::curl().easy_setopt(c, CURLOPT_SEEKDATA, &t), "seek data");
+            check(detail::curl().easy_setopt(c, CURLOPT_CUSTOMREQUEST, r.method.c_str()), "method");
         } else if (r.method == "POST") {
-            check(curl_easy_setopt(c, CURLOPT_POST, 1L), "POST");
-            check(curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L), "POST size");
+            check(detail::curl().easy_setopt(c, CURLOPT_POST, 1L), "POST");
+            check(detail::curl().easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L), "POST size");
         } else if (r.method != "GET") {
-            check(curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r.method.c_str()), "method");
+            check(detail::curl().easy_setopt(c, CURLOPT_CUSTOMREQUEST, r.method.c_str()), "method");
         }
-        check(curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &on_header), "header callback");
-        check(curl_easy_setopt(c, CURLOPT_HEADERDATA, &t), "header data");
-        check(curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &on_body), "write callback");
-        check(curl_easy_setopt(c, CURLOPT_WRITEDATA, &t), "write data");
-        check(curl_easy_setopt(c, CURLOPT_NOPROGRESS, r.progress ? 0L : 1L), "progress");
+        check(detail::curl().easy_setopt(c, CURLOPT_HEADERFUNCTION, &on_header), "header callback");
+        check(detail::curl().easy_setopt(c, CURLOPT_HEADERDATA, &t), "header data");
+        check(detail::curl().easy_setopt(c, CURLOPT_WRITEFUNCTION, &on_body), "write callback");
+        check(detail::curl().easy_setopt(c, CURLOPT_WRITEDATA, &t), "write data");
+        check(detail::curl().easy_setopt(c, CURLOPT_NOPROGRESS, r.progress ? 0L : 1L), "progress");
         if (r.progress) {
-            check(curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &on_progress), "progress callback");
-            check(curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t), "progress data");
+            check(detail::curl().easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &on_progress),
+                  "progress callback");
+            check(detail::curl().easy_setopt(c, CURLOPT_XFERINFODATA, &t), "progress data");
         }
-        CURLcode rc = curl_easy_perform(c);
-        check(curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr), "headers");
-        check(curl_easy_setopt(c, CURLOPT_ERRORBUFFER, nullptr), "error buffer");
+        CURLcode rc = detail::curl().easy_perform(c);
+        check(detail::curl().easy_setopt(c, CURLOPT_HTTPHEADER, nullptr), "headers");
+        check(detail::curl().easy_setopt(c, CURLOPT_ERRORBUFFER, nullptr), "error buffer");
         if (t.error) {
             std::rethrow_exception(t.error);
         }
@@ -598,14 +605,14 @@ struct Client::Impl {
             Easy handle = acquire();
             CURLcode rc = perform(handle.get(), t, r);
             char* effective = nullptr;
-            curl_easy_getinfo(handle.get(), CURLINFO_EFFECTIVE_URL, &effective);
+            detail::curl().easy_getinfo(handle.get(), CURLINFO_EFFECTIVE_URL, &effective);
             Response response;
             response.status = t.status;
             response.headers = std::move(t.headers);
             response.body = std::move(t.body);
             response.url = effective ? effective : r.url;
             long version = 0;
-            curl_easy_getinfo(handle.get(), CURLINFO_HTTP_VERSION, &version);
+            detail::curl().easy_getinfo(handle.get(), CURLINFO_HTTP_VERSION, &version);
             response.http_version = version == CURL_HTTP_VERSION_2_0 ? 2
                                     : version == CURL_HTTP_VERSION_3 ? 3
                                                                      : 1;
@@ -615,7 +622,7 @@ struct Client::Impl {
                 const std::string target_key = host_key(target);
                 const bool target_tls = target.rfind("https://", 0) == 0;
                 const bool handshake = rc == CURLE_SSL_CONNECT_ERROR;
-                std::string reason = curl_easy_strerror(rc);
+                std::string reason = detail::curl().easy_strerror(rc);
                 if (handshake && t.error_text[0] != '\0') {
                     reason += std::string(" (") + t.error_text + ")";
                 }
@@ -671,7 +678,7 @@ struct Client::Impl {
             bool can_retry = attempt + 1 < options.attempts && r.retry && t.delivered == 0;
             if (rc != CURLE_OK) {
                 bool transient = transient_code(rc);
-                std::string reason = curl_easy_strerror(rc);
+                std::string reason = detail::curl().easy_strerror(rc);
                 if (transient && can_retry) {
                     auto delay = backoff(attempt);
                     ++attempt;

@@ -9,6 +9,7 @@
 #include "layer/stream.hpp"
 #include "layer/tar_writer.hpp"
 
+#include "common/libarchive.hpp"
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
@@ -166,9 +167,9 @@ std::string media_type_of_magic(const unsigned char* head, std::size_t size) {
 SourceImage load_docker_archive(Store& store, const std::filesystem::path& file) {
     std::string origin = file.string();
     detail::ArchiveReader a = detail::new_reader();
-    archive_read_support_format_tar(a.get());
-    archive_read_support_filter_all(a.get());
-    if (archive_read_open_filename(a.get(), file.c_str(), 1 << 16) != ARCHIVE_OK) {
+    libarchive().archive_read_support_format_tar(a.get());
+    libarchive().archive_read_support_filter_all(a.get());
+    if (libarchive().archive_read_open_filename(a.get(), file.c_str(), 1 << 16) != ARCHIVE_OK) {
         throw detail::archive_error(a.get(), "cannot read " + origin, ErrorKind::input, "?");
     }
     // One pass: small JSON files are kept, every other regular file is streamed into
@@ -181,23 +182,23 @@ SourceImage load_docker_archive(Store& store, const std::filesystem::path& file)
     std::vector<char> buf(1 << 20);
     archive_entry* entry = nullptr;
     for (;;) {
-        int rc = archive_read_next_header(a.get(), &entry);
+        int rc = libarchive().archive_read_next_header(a.get(), &entry);
         if (rc == ARCHIVE_EOF) {
             break;
         }
         check_archive(a.get(), rc, "cannot read " + origin);
-        if (archive_entry_filetype(entry) != AE_IFREG) {
+        if (libarchive().archive_entry_filetype(entry) != AE_IFREG) {
             continue;
         }
-        std::string name = archive_entry_pathname(entry);
+        std::string name = libarchive().archive_entry_pathname(entry);
         if (name.rfind("./", 0) == 0) {
             name = name.substr(2);
         }
-        auto size = static_cast<std::uint64_t>(archive_entry_size(entry));
+        auto size = static_cast<std::uint64_t>(libarchive().archive_entry_size(entry));
         bool is_json = name.size() > 5 && name.substr(name.size() - 5) == ".json";
         if (is_json && size < (16u << 20)) {
             std::string text(size, '\0');
-            la_ssize_t n = archive_read_data(a.get(), text.data(), text.size());
+            la_ssize_t n = libarchive().archive_read_data(a.get(), text.data(), text.size());
             if (n < 0 || static_cast<std::uint64_t>(n) != size) {
                 check_archive(a.get(), ARCHIVE_FATAL, "cannot read " + name + " in " + origin);
             }
@@ -208,7 +209,7 @@ SourceImage load_docker_archive(Store& store, const std::filesystem::path& file)
         unsigned char head[4] = {0, 0, 0, 0};
         std::size_t head_size = 0;
         for (;;) {
-            la_ssize_t n = archive_read_data(a.get(), buf.data(), buf.size());
+            la_ssize_t n = libarchive().archive_read_data(a.get(), buf.data(), buf.size());
             check_archive(a.get(), n < 0 ? static_cast<int>(n) : ARCHIVE_OK,
                           "cannot read " + name + " in " + origin);
             if (n == 0) {

@@ -2,6 +2,7 @@
 #include "common/fs.hpp"
 #include "image/internal.hpp"
 
+#include "common/libarchive.hpp"
 #include <archive.h>
 #include <archive_entry.h>
 #include <map>
@@ -18,29 +19,29 @@ using detail::check_archive;
 
 ImageInfo inspect_docker_archive(const fs::path& file, std::string_view source) {
     detail::ArchiveReader a = detail::new_reader();
-    archive_read_support_format_tar(a.get());
-    archive_read_support_filter_all(a.get());
-    if (archive_read_open_filename(a.get(), file.c_str(), 1 << 16) != ARCHIVE_OK) {
+    libarchive().archive_read_support_format_tar(a.get());
+    libarchive().archive_read_support_filter_all(a.get());
+    if (libarchive().archive_read_open_filename(a.get(), file.c_str(), 1 << 16) != ARCHIVE_OK) {
         throw detail::archive_error(a.get(), "cannot read " + file.string(), ErrorKind::input, "?");
     }
     std::map<std::string, std::string> json_files;
     std::map<std::string, std::uint64_t> sizes;
     archive_entry* entry = nullptr;
     for (;;) {
-        int rc = archive_read_next_header(a.get(), &entry);
+        int rc = libarchive().archive_read_next_header(a.get(), &entry);
         if (rc == ARCHIVE_EOF) {
             break;
         }
         check_archive(a.get(), rc, "cannot read " + file.string());
-        std::string name = archive_entry_pathname(entry);
+        std::string name = libarchive().archive_entry_pathname(entry);
         if (name.rfind("./", 0) == 0) {
             name = name.substr(2);
         }
-        auto size = static_cast<std::uint64_t>(archive_entry_size(entry));
+        auto size = static_cast<std::uint64_t>(libarchive().archive_entry_size(entry));
         sizes[name] = size;
         if (name.size() > 5 && name.substr(name.size() - 5) == ".json" && size < (16u << 20)) {
             std::string text(size, '\0');
-            la_ssize_t n = archive_read_data(a.get(), text.data(), text.size());
+            la_ssize_t n = libarchive().archive_read_data(a.get(), text.data(), text.size());
             if (n < 0 || static_cast<std::uint64_t>(n) != size) {
                 check_archive(a.get(), ARCHIVE_FATAL,
                               "cannot read " + name + " in " + file.string());

@@ -2,6 +2,7 @@
 // the members in a layer (see archive_input.hpp).
 #include "layer/archive_input.hpp"
 #include "common/json_number.hpp"
+#include "common/libarchive.hpp"
 
 #include "common/archive.hpp"
 #include "common/fs.hpp"
@@ -35,10 +36,13 @@ struct FileSink {
 };
 
 void enable_formats(archive* a, const std::string& name) {
-    for (int rc : {archive_read_support_filter_gzip(a), archive_read_support_filter_xz(a),
-                   archive_read_support_filter_zstd(a), archive_read_support_filter_bzip2(a),
-                   archive_read_support_format_tar(a), archive_read_support_format_gnutar(a),
-                   archive_read_support_format_zip_seekable(a)}) {
+    for (int rc : {libarchive().archive_read_support_filter_gzip(a),
+                   libarchive().archive_read_support_filter_xz(a),
+                   libarchive().archive_read_support_filter_zstd(a),
+                   libarchive().archive_read_support_filter_bzip2(a),
+                   libarchive().archive_read_support_format_tar(a),
+                   libarchive().archive_read_support_format_gnutar(a),
+                   libarchive().archive_read_support_format_zip_seekable(a)}) {
         // ARCHIVE_WARN: the filter runs through an external program; still usable.
         if (rc != ARCHIVE_WARN) {
             check_archive(a, rc, "archive " + name);
@@ -71,7 +75,7 @@ public:
         std::vector<char> buffer(1 << 18);
         archive_entry* entry = nullptr;
         for (;;) {
-            int rc = archive_read_next_header(a_, &entry);
+            int rc = libarchive().archive_read_next_header(a_, &entry);
             if (rc == ARCHIVE_EOF) {
                 break;
             }
@@ -87,7 +91,7 @@ public:
                 }
                 Sha256 hash;
                 for (;;) {
-                    la_ssize_t n = archive_read_data(a_, buffer.data(), buffer.size());
+                    la_ssize_t n = libarchive().archive_read_data(a_, buffer.data(), buffer.size());
                     if (n < 0) {
                         check_archive(a_, static_cast<int>(n),
                                       "archive " + name_ + ": member '" + m->path + "'");
@@ -132,7 +136,7 @@ private:
     }
 
     std::optional<ArchiveMember> member_of(archive_entry* entry) {
-        const char* raw_name = archive_entry_pathname(entry);
+        const char* raw_name = libarchive().archive_entry_pathname(entry);
         std::string raw = raw_name ? raw_name : "";
         std::optional<std::string> path = clean_relative_path(raw);
         if (!path) {
@@ -163,8 +167,8 @@ private:
         }
         ArchiveMember m;
         m.path = *path;
-        m.mode = static_cast<std::uint32_t>(archive_entry_perm(entry)) & 07777;
-        if (const char* link = archive_entry_hardlink(entry)) {
+        m.mode = static_cast<std::uint32_t>(libarchive().archive_entry_perm(entry)) & 07777;
+        if (const char* link = libarchive().archive_entry_hardlink(entry)) {
             if (!valid_utf8(link)) {
                 refuse(raw, "is a hard link whose target is not UTF-8");
             }
@@ -177,13 +181,13 @@ private:
             m.target = *target;
             return m;
         }
-        mode_t type = archive_entry_filetype(entry);
+        mode_t type = libarchive().archive_entry_filetype(entry);
         if (type == AE_IFREG) {
             m.type = EntryType::file;
         } else if (type == AE_IFDIR) {
             m.type = EntryType::directory;
         } else if (type == AE_IFLNK) {
-            const char* target = archive_entry_symlink(entry);
+            const char* target = libarchive().archive_entry_symlink(entry);
             if (target == nullptr || *target == '\0') {
                 refuse(raw, "is a symbolic link to nothing");
             }
@@ -327,7 +331,8 @@ std::vector<ArchiveMember> extract(Store& store, const Digest& digest, const std
             throw Error(ErrorKind::integrity, "archive " + name + ": the cached " + digest.str() +
                                                   " was corrupt and is removed; build again");
         }
-        check_archive(a.get(), archive_read_open_filename(a.get(), blob.c_str(), 1 << 16),
+        check_archive(a.get(),
+                      libarchive().archive_read_open_filename(a.get(), blob.c_str(), 1 << 16),
                       "archive " + name + " cannot be read");
         return MemberScanner(a.get(), name).scan(sink);
     }
@@ -335,7 +340,7 @@ std::vector<ArchiveMember> extract(Store& store, const Digest& digest, const std
     BlobSource source;
     source.reader = &reader;
     try {
-        int rc = archive_read_open(a.get(), &source, nullptr, read_blob, nullptr);
+        int rc = libarchive().archive_read_open(a.get(), &source, nullptr, read_blob, nullptr);
         if (source.error) {
             std::rethrow_exception(source.error);
         }
@@ -364,7 +369,8 @@ read_archive_members(std::string_view bytes, const std::string& name,
                      std::uint64_t max_file) {
     ArchiveReader a = new_reader();
     enable_formats(a.get(), name);
-    check_archive(a.get(), archive_read_open_memory(a.get(), bytes.data(), bytes.size()),
+    check_archive(a.get(),
+                  libarchive().archive_read_open_memory(a.get(), bytes.data(), bytes.size()),
                   "archive " + name + " cannot be read");
     std::string content;
     std::string member;

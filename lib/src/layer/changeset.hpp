@@ -9,6 +9,7 @@
 // one refuses, the other refuses with the same message.
 #pragma once
 
+#include "common/libarchive.hpp"
 #include "ocibake/error.hpp"
 
 #include <archive_entry.h>
@@ -232,7 +233,7 @@ public:
     Changeset(Target& target, std::string label) : target_(target), label_(std::move(label)) {}
 
     void apply(archive_entry* entry, ChangeCounts& counts) {
-        const char* raw = archive_entry_pathname(entry);
+        const char* raw = libarchive().archive_entry_pathname(entry);
         EntryName name = classify_entry(raw ? raw : "", label_);
         ++counts.entries;
         switch (name.kind) {
@@ -255,10 +256,10 @@ public:
         const std::string& path = name.path;
         std::string what = label_ + ": entry " + in_quotes(path);
         auto at = target_.parent(path, true, what);
-        if (const char* link = archive_entry_hardlink(entry)) {
+        if (const char* link = libarchive().archive_entry_hardlink(entry)) {
             hardlink(*at, path, link, what);
         } else {
-            switch (archive_entry_filetype(entry)) {
+            switch (libarchive().archive_entry_filetype(entry)) {
             case AE_IFDIR:
             case AE_IFREG:
             case AE_IFLNK:

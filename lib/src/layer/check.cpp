@@ -2,6 +2,7 @@
 // changeset rules (layer/changeset.hpp) applied to a model of the tree, which knows of
 // each path only what the rules look at (a directory, a symlink and its target, or
 // something else).
+#include "common/libarchive.hpp"
 #include "common/names.hpp"
 #include "layer/changeset.hpp"
 #include "layer/reader.hpp"
@@ -73,7 +74,7 @@ public:
     std::uint64_t add(const Location& at, const std::string&, archive_entry* entry,
                       const std::string&) {
         std::string path = full(at);
-        auto type = archive_entry_filetype(entry);
+        auto type = libarchive().archive_entry_filetype(entry);
         auto it = nodes_.find(path);
         if (type == AE_IFDIR && it != nodes_.end() &&
             it->second.type == NodeInfo::Type::directory) {
@@ -85,7 +86,7 @@ public:
             node.type = NodeInfo::Type::directory;
         } else if (type == AE_IFLNK) {
             node.type = NodeInfo::Type::symlink;
-            const char* target = archive_entry_symlink(entry);
+            const char* target = libarchive().archive_entry_symlink(entry);
             node.target = target ? target : "";
         } else {
             node.type = NodeInfo::Type::other;

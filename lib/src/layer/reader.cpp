@@ -1,4 +1,5 @@
 #include "layer/reader.hpp"
+#include "common/libarchive.hpp"
 
 #include "common/archive.hpp"
 #include "common/bounded_queue.hpp"
@@ -156,15 +157,15 @@ la_ssize_t read_piece(archive*, void* opaque, const void** buffer) {
 
 void read_entries(LayerStream& stream, const std::string& label, const LayerEntryFn& each) {
     ArchiveReader a = new_reader();
-    archive_read_support_format_tar(a.get());
-    archive_read_support_filter_none(a.get());
+    libarchive().archive_read_support_format_tar(a.get());
+    libarchive().archive_read_support_filter_none(a.get());
     ReadContext ctx{&stream.queue(), {}};
-    if (archive_read_open(a.get(), &ctx, nullptr, read_piece, nullptr) != ARCHIVE_OK) {
+    if (libarchive().archive_read_open(a.get(), &ctx, nullptr, read_piece, nullptr) != ARCHIVE_OK) {
         throw archive_error(a.get(), label, ErrorKind::integrity, "not a tar stream");
     }
     archive_entry* entry = nullptr;
     for (;;) {
-        int rc = archive_read_next_header(a.get(), &entry);
+        int rc = libarchive().archive_read_next_header(a.get(), &entry);
         if (rc == ARCHIVE_EOF) {
             break;
         }

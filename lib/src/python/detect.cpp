@@ -5,6 +5,7 @@
 #include "layer/reader.hpp"
 #include "ocibake/python.hpp"
 
+#include "common/libarchive.hpp"
 #include <archive.h>
 #include <archive_entry.h>
 #include <nlohmann/json.hpp>
@@ -161,8 +162,9 @@ ImageFacts scan_layer(Store& store, const LayerResult& layer) {
     std::vector<char> buffer(1 << 16);
     const std::string label = "layer " + blob.str();
     ocibake::detail::read_layer(store, layer, label, [&](archive* a, archive_entry* e) {
-        std::string name = archive_entry_pathname(e) ? archive_entry_pathname(e) : "";
-        auto type = archive_entry_filetype(e);
+        std::string name =
+            libarchive().archive_entry_pathname(e) ? libarchive().archive_entry_pathname(e) : "";
+        auto type = libarchive().archive_entry_filetype(e);
         note_path(facts, name, type == AE_IFDIR);
         while (name.starts_with("./") || name.starts_with("/")) {
             name.erase(0, name.starts_with("./") ? 2 : 1);
@@ -172,14 +174,14 @@ ImageFacts scan_layer(Store& store, const LayerResult& layer) {
         }
         if (auto g = glibc_from_name(name)) {
             facts.glibc = g;
-        } else if (type == AE_IFLNK && archive_entry_symlink(e)) {
-            if (auto t = glibc_from_name(archive_entry_symlink(e))) {
+        } else if (type == AE_IFLNK && libarchive().archive_entry_symlink(e)) {
+            if (auto t = glibc_from_name(libarchive().archive_entry_symlink(e))) {
                 facts.glibc = t;
             }
         } else if (type == AE_IFREG) {
             GlibcScanner scan;
             la_ssize_t n = 0;
-            while ((n = archive_read_data(a, buffer.data(), buffer.size())) > 0) {
+            while ((n = libarchive().archive_read_data(a, buffer.data(), buffer.size())) > 0) {
                 scan.feed(buffer.data(), static_cast<std::size_t>(n));
             }
             ocibake::detail::check_archive(a, n < 0 ? static_cast<int>(n) : ARCHIVE_OK,

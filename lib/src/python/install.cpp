@@ -21,6 +21,7 @@
 #include "layer/identity.hpp"
 #include "ocibake/python.hpp"
 
+#include "common/libarchive.hpp"
 #include <archive.h>
 #include <archive_entry.h>
 #include <nlohmann/json.hpp>
@@ -300,26 +301,28 @@ void mkdirs(const fs::path& dir) {
 std::vector<Member> extract(const fs::path& wheel_file, const fs::path& files,
                             const std::string& wheel) {
     ocibake::detail::ArchiveReader a = ocibake::detail::new_reader();
-    check_archive(a.get(), archive_read_support_format_zip_seekable(a.get()), "wheel " + wheel);
-    check_archive(a.get(), archive_read_open_filename(a.get(), wheel_file.c_str(), 1 << 16),
+    check_archive(a.get(), libarchive().archive_read_support_format_zip_seekable(a.get()),
+                  "wheel " + wheel);
+    check_archive(a.get(),
+                  libarchive().archive_read_open_filename(a.get(), wheel_file.c_str(), 1 << 16),
                   "wheel " + wheel + " cannot be read as a zip file");
     std::vector<Member> members;
     std::set<std::string> seen;
     std::vector<char> buffer(1 << 18);
     archive_entry* entry = nullptr;
     for (;;) {
-        int rc = archive_read_next_header(a.get(), &entry);
+        int rc = libarchive().archive_read_next_header(a.get(), &entry);
         if (rc == ARCHIVE_EOF) {
             break;
         }
         check_archive(a.get(), rc, "wheel " + wheel + " is not a valid zip file");
-        const char* raw = archive_entry_pathname(entry);
+        const char* raw = libarchive().archive_entry_pathname(entry);
         std::string name = raw ? raw : "";
         if (std::string why = unsafe_member(name); !why.empty()) {
             throw Error(ErrorKind::input, "wheel " + wheel + ": member '" + shown(name) + "' has " +
                                               why + "; refused");
         }
-        auto type = archive_entry_filetype(entry);
+        auto type = libarchive().archive_entry_filetype(entry);
         if (type == AE_IFDIR || name.ends_with('/')) {
             continue;
         }
@@ -335,13 +338,13 @@ std::vector<Member> extract(const fs::path& wheel_file, const fs::path& files,
         }
         fs::path dest = files / name;
         mkdirs(dest.parent_path());
-        bool exec = (archive_entry_perm(entry) & 0111) != 0;
+        bool exec = (libarchive().archive_entry_perm(entry) & 0111) != 0;
         detail::UniqueFd fd =
             detail::open_file(dest, O_WRONLY | O_CREAT | O_EXCL, ErrorKind::io, 0644);
         Sha256 hash;
         std::uint64_t size = 0;
         for (;;) {
-            la_ssize_t n = archive_read_data(a.get(), buffer.data(), buffer.size());
+            la_ssize_t n = libarchive().archive_read_data(a.get(), buffer.data(), buffer.size());
             if (n < 0) {
                 check_archive(a.get(), static_cast<int>(n),
                               "wheel " + wheel + ": member '" + name + "'");

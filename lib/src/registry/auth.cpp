@@ -1,5 +1,6 @@
 // The WWW-Authenticate challenge and what a bearer token grants (see auth.hpp).
 #include "registry/auth.hpp"
+#include "common/libcrypto.hpp"
 
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
@@ -67,9 +68,9 @@ std::optional<std::string> base64url_decode(std::string_view text) {
     }
     b64.append(pad, '=');
     std::string out(b64.size() / 4 * 3 + 3, '\0');
-    int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                            reinterpret_cast<const unsigned char*>(b64.data()),
-                            static_cast<int>(b64.size()));
+    int n = libcrypto().EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                        reinterpret_cast<const unsigned char*>(b64.data()),
+                                        static_cast<int>(b64.size()));
     if (n < 0 || static_cast<std::size_t>(n) < pad) {
         return std::nullopt;
     }

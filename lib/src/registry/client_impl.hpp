@@ -5,6 +5,7 @@
 #pragma once
 
 #include "common/fs.hpp"
+#include "common/libcrypto.hpp"
 #include "common/strings.hpp"
 #include "ocibake/registry.hpp"
 #include "registry/auth.hpp"
@@ -31,9 +32,9 @@ inline Scope push_scope(const std::string& repo) {
 
 inline std::string base64(const std::string& text) {
     std::string out(4 * ((text.size() + 2) / 3) + 1, '\0');
-    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                            reinterpret_cast<const unsigned char*>(text.data()),
-                            static_cast<int>(text.size()));
+    int n = libcrypto().EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                        reinterpret_cast<const unsigned char*>(text.data()),
+                                        static_cast<int>(text.size()));
     out.resize(static_cast<std::size_t>(n));
     return out;
 }

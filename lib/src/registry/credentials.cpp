@@ -1,5 +1,6 @@
 // Where docker, podman and skopeo keep registry credentials, read the way they read them.
 #include "common/fs.hpp"
+#include "common/libcrypto.hpp"
 #include "common/process.hpp"
 #include "ocibake/registry.hpp"
 #include "registry/auth.hpp"
@@ -30,9 +31,9 @@ std::string normalize_key(std::string key) {
 
 std::string base64_decode(const std::string& text, const std::string& where) {
     std::string out(text.size() * 3 / 4 + 3, '\0');
-    int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                            reinterpret_cast<const unsigned char*>(text.data()),
-                            static_cast<int>(text.size()));
+    int n = libcrypto().EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                        reinterpret_cast<const unsigned char*>(text.data()),
+                                        static_cast<int>(text.size()));
     if (n < 0) {
         throw Error(ErrorKind::input, where + ": an \"auth\" value is not valid base64");
     }

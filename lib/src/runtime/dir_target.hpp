@@ -8,6 +8,7 @@
 #include "layer/changeset.hpp"
 #include "runtime/rootfs.hpp"
 
+#include "common/libarchive.hpp"
 #include <archive.h>
 #include <archive_entry.h>
 
@@ -86,7 +87,7 @@ public:
     }
     std::uint64_t add(const Location& at, const std::string& path, archive_entry* entry,
                       const std::string& what) {
-        switch (archive_entry_filetype(entry)) {
+        switch (libarchive().archive_entry_filetype(entry)) {
         case AE_IFDIR:
             directory(at, path, entry, what);
             return 0;
@@ -132,17 +133,18 @@ protected:
 
     void metadata(const RootDir::Location& at, archive_entry* entry, bool is_symlink,
                   const std::string& what) {
-        auto uid = static_cast<uid_t>(archive_entry_uid(entry));
-        auto gid = static_cast<gid_t>(archive_entry_gid(entry));
+        auto uid = static_cast<uid_t>(libarchive().archive_entry_uid(entry));
+        auto gid = static_cast<gid_t>(libarchive().archive_entry_gid(entry));
         if (::fchownat(at.dir.get(), at.name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0 &&
             !(errno == EPERM && ::geteuid() != 0)) {
             throw_errno(ErrorKind::io, what + ": cannot set its owner", errno);
         }
-        if (!is_symlink &&
-            ::fchmodat(at.dir.get(), at.name.c_str(), archive_entry_perm(entry), 0) != 0) {
+        if (!is_symlink && ::fchmodat(at.dir.get(), at.name.c_str(),
+                                      libarchive().archive_entry_perm(entry), 0) != 0) {
             throw_errno(ErrorKind::io, what + ": cannot set its mode", errno);
         }
-        timespec mtime{archive_entry_mtime(entry), archive_entry_mtime_nsec(entry)};
+        timespec mtime{libarchive().archive_entry_mtime(entry),
+                       libarchive().archive_entry_mtime_nsec(entry)};
         timespec times[2] = {mtime, mtime};
         ::utimensat(at.dir.get(), at.name.c_str(), times, AT_SYMLINK_NOFOLLOW);
     }
@@ -155,8 +157,8 @@ protected:
         }
         metadata(at, entry, false, what);
         xattrs_at(at, entry, what);
-        dir_times_.emplace_back(
-            path, timespec{archive_entry_mtime(entry), archive_entry_mtime_nsec(entry)});
+        dir_times_.emplace_back(path, timespec{libarchive().archive_entry_mtime(entry),
+                                               libarchive().archive_entry_mtime_nsec(entry)});
     }
 
     std::uint64_t file(const RootDir::Location& at, archive_entry* entry, const std::string& what) {
@@ -175,7 +177,7 @@ protected:
             const void* block = nullptr;
             std::size_t size = 0;
             la_int64_t offset = 0;
-            int rc = archive_read_data_block(a_, &block, &size, &offset);
+            int rc = libarchive().archive_read_data_block(a_, &block, &size, &offset);
             if (rc == ARCHIVE_EOF) {
                 break;
             }
@@ -186,7 +188,7 @@ protected:
             write_all(fd.get(), block, size, what);
             written += size;
         }
-        la_int64_t length = archive_entry_size(entry);
+        la_int64_t length = libarchive().archive_entry_size(entry);
         if (length > 0 && ::ftruncate(fd.get(), length) != 0) {
             int err = errno;
             if (err == EFBIG || err == EINVAL) {
@@ -195,17 +197,18 @@ protected:
             }
             throw_errno(ErrorKind::io, what + ": cannot write it", err);
         }
-        auto uid = static_cast<uid_t>(archive_entry_uid(entry));
-        auto gid = static_cast<gid_t>(archive_entry_gid(entry));
+        auto uid = static_cast<uid_t>(libarchive().archive_entry_uid(entry));
+        auto gid = static_cast<gid_t>(libarchive().archive_entry_gid(entry));
         if (::fchown(fd.get(), uid, gid) != 0 && !(errno == EPERM && ::geteuid() != 0)) {
             throw_errno(ErrorKind::io, what + ": cannot set its owner", errno);
         }
         xattrs_fd(fd.get(), entry, what);
         // After chown, which clears setuid and setgid bits.
-        if (::fchmod(fd.get(), archive_entry_perm(entry)) != 0) {
+        if (::fchmod(fd.get(), libarchive().archive_entry_perm(entry)) != 0) {
             throw_errno(ErrorKind::io, what + ": cannot set its mode", errno);
         }
-        timespec mtime{archive_entry_mtime(entry), archive_entry_mtime_nsec(entry)};
+        timespec mtime{libarchive().archive_entry_mtime(entry),
+                       libarchive().archive_entry_mtime_nsec(entry)};
         timespec times[2] = {mtime, mtime};
         ::futimens(fd.get(), times);
         return written;
@@ -213,7 +216,7 @@ protected:
 
     void symlink(const RootDir::Location& at, archive_entry* entry, const std::string& what) {
         make_room(at, false, what);
-        const char* target = archive_entry_symlink(entry);
+        const char* target = libarchive().archive_entry_symlink(entry);
         if (::symlinkat(target ? target : "", at.dir.get(), at.name.c_str()) != 0) {
             throw_errno(ErrorKind::io, what + ": cannot create the symlink", errno);
         }
@@ -222,10 +225,11 @@ protected:
 
     void special(const RootDir::Location& at, archive_entry* entry, const std::string& what) {
         make_room(at, false, what);
-        mode_t type = archive_entry_filetype(entry) == AE_IFCHR   ? S_IFCHR
-                      : archive_entry_filetype(entry) == AE_IFBLK ? S_IFBLK
-                                                                  : S_IFIFO;
-        dev_t dev = makedev(archive_entry_rdevmajor(entry), archive_entry_rdevminor(entry));
+        mode_t type = libarchive().archive_entry_filetype(entry) == AE_IFCHR   ? S_IFCHR
+                      : libarchive().archive_entry_filetype(entry) == AE_IFBLK ? S_IFBLK
+                                                                               : S_IFIFO;
+        dev_t dev = makedev(libarchive().archive_entry_rdevmajor(entry),
+                            libarchive().archive_entry_rdevminor(entry));
         if (::mknodat(at.dir.get(), at.name.c_str(), type | 0600, dev) != 0) {
             throw_errno(ErrorKind::io, what + ": cannot create it", errno);
         }
@@ -238,13 +242,13 @@ protected:
     }
 
     void xattrs_fd(int fd, archive_entry* entry, const std::string& what) {
-        if (archive_entry_xattr_reset(entry) == 0) {
+        if (libarchive().archive_entry_xattr_reset(entry) == 0) {
             return;
         }
         const char* name = nullptr;
         const void* value = nullptr;
         std::size_t size = 0;
-        while (archive_entry_xattr_next(entry, &name, &value, &size) == ARCHIVE_OK) {
+        while (libarchive().archive_entry_xattr_next(entry, &name, &value, &size) == ARCHIVE_OK) {
             if (wanted_xattr(name) && ::fsetxattr(fd, name, value, size, 0) != 0 &&
                 errno != ENOTSUP) {
                 throw_errno(ErrorKind::io, what + ": cannot set xattr " + name, errno);
@@ -253,7 +257,7 @@ protected:
     }
 
     void xattrs_at(const RootDir::Location& at, archive_entry* entry, const std::string& what) {
-        if (archive_entry_xattr_count(entry) == 0) {
+        if (libarchive().archive_entry_xattr_count(entry) == 0) {
             return;
         }
         UniqueFd fd(::openat(at.dir.get(), at.name.c_str(),

@@ -1,0 +1,28 @@
+// Internal: a shared library opened with dlopen when a feature first needs it, not at
+// every start of the program (http/curl_api.cpp, common/libarchive.cpp). Not installed.
+#pragma once
+
+namespace ocibake::detail {
+
+/// An open library; never closed (what it made lives until the process ends).
+class DynamicLibrary {
+public:
+    /// dlopen(soname). Error(runtime) "PURPOSE needs SONAME, which could not be loaded:
+    /// <the loader's reason> (Debian: apt-get install PACKAGE)".
+    DynamicLibrary(const char* soname, const char* purpose, const char* debian_package);
+
+    /// The function `name`, as the type of `slot`. Error(runtime) when the library lacks
+    /// it (another version than the one ocibake was built for).
+    template <typename F>
+    void resolve(const char* name, F& slot) const {
+        slot = reinterpret_cast<F>(symbol(name));
+    }
+
+private:
+    void* symbol(const char* name) const;
+
+    void* handle_ = nullptr;
+    const char* soname_;
+};
+
+} // namespace ocibake::detail
