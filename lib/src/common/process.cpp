@@ -161,66 +161,77 @@ ProgramResult run_program(const std::vector<std::string>& argv, std::string_view
 }
 
 Spawned spawn(const std::vector<std::string>& argv, const SpawnOptions& o) {
-    int out[2] = {-1, -1};
-    int err[2] = {-1, -1};
-    if (o.capture && (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0)) {
-        throw_errno(ErrorKind::io, "pipe", errno);
+    Pipe out, err;
+    if (o.capture) {
+        out = make_pipe();
+        err = make_pipe();
     }
     std::vector<char*> args;
     for (const std::string& a : argv) {
         args.push_back(const_cast<char*>(a.c_str()));
     }
     args.push_back(nullptr);
-    pid_t pid = ::fork();
-    if (pid < 0) {
-        throw_errno(ErrorKind::io, "fork", errno);
+
+    // posix_spawn, not fork: glibc starts the child with CLONE_VM|CLONE_VFORK, so no page
+    // table is copied (fork of this process took ~2.5 ms of every `ocibake run`).
+    posix_spawnattr_t attr;
+    ::posix_spawnattr_init(&attr);
+    std::unique_ptr<posix_spawnattr_t, void (*)(posix_spawnattr_t*)> attr_guard(
+        &attr, [](posix_spawnattr_t* a) { ::posix_spawnattr_destroy(a); });
+    sigset_t none;
+    sigemptyset(&none);
+    ::posix_spawnattr_setsigmask(&attr, &none);
+    short flags = POSIX_SPAWN_SETSIGMASK;
+    if (o.own_group) {
+        ::posix_spawnattr_setpgroup(&attr, 0);
+        flags |= POSIX_SPAWN_SETPGROUP;
     }
-    if (pid == 0) {
-        sigset_t none;
-        sigemptyset(&none);
-        ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        if (o.own_group) {
-            ::setpgid(0, 0);
+    ::posix_spawnattr_setflags(&attr, flags);
+
+    posix_spawn_file_actions_t actions;
+    ::posix_spawn_file_actions_init(&actions);
+    std::unique_ptr<posix_spawn_file_actions_t, void (*)(posix_spawn_file_actions_t*)> guard(
+        &actions, [](posix_spawn_file_actions_t* a) { ::posix_spawn_file_actions_destroy(a); });
+    if (!o.inherit_stdin) {
+        ::posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    }
+    if (o.capture) {
+        ::posix_spawn_file_actions_adddup2(&actions, out.write.get(), 1);
+        ::posix_spawn_file_actions_adddup2(&actions, err.write.get(), 2);
+    } else if (o.out_fd >= 0) {
+        ::posix_spawn_file_actions_adddup2(&actions, o.out_fd, 1);
+        ::posix_spawn_file_actions_adddup2(&actions, o.err_fd >= 0 ? o.err_fd : o.out_fd, 2);
+    }
+    if (!o.fds.empty()) {
+        // Each copied above every target and every source first, so that none is
+        // overwritten before it is moved; then to its target; then every fd above the
+        // targets is closed (the copies with them).
+        int top = 2;
+        int above = 2;
+        for (const auto& [target, fd] : o.fds) {
+            top = std::max(top, target);
+            above = std::max({above, target, fd});
         }
-        if (!o.inherit_stdin) {
-            int null = ::open("/dev/null", O_RDONLY);
-            if (null >= 0) {
-                ::dup2(null, 0);
-            }
+        for (std::size_t i = 0; i < o.fds.size(); ++i) {
+            ::posix_spawn_file_actions_adddup2(&actions, o.fds[i].second,
+                                               above + 1 + static_cast<int>(i));
         }
-        if (o.capture) {
-            ::dup2(out[1], 1);
-            ::dup2(err[1], 2);
-        } else if (o.out_fd >= 0) {
-            ::dup2(o.out_fd, 1);
-            ::dup2(o.err_fd >= 0 ? o.err_fd : o.out_fd, 2);
+        for (std::size_t i = 0; i < o.fds.size(); ++i) {
+            ::posix_spawn_file_actions_adddup2(&actions, above + 1 + static_cast<int>(i),
+                                               o.fds[i].first);
         }
-        if (!o.fds.empty()) {
-            // Each moved above every target first, so that none is overwritten before
-            // it is moved; then every other fd above the targets is closed.
-            int top = 2;
-            std::vector<int> moved;
-            for (const auto& [target, fd] : o.fds) {
-                top = std::max(top, target);
-            }
-            for (const auto& [target, fd] : o.fds) {
-                moved.push_back(::fcntl(fd, F_DUPFD, top + 1));
-            }
-            for (std::size_t i = 0; i < o.fds.size(); ++i) {
-                ::dup2(moved[i], o.fds[i].first);
-            }
-            ::close_range(static_cast<unsigned>(top) + 1, ~0u, 0);
-        }
-        ::execv(args[0], args.data());
-        ::_exit(127);
+        ::posix_spawn_file_actions_addclosefrom_np(&actions, top + 1);
+    }
+    pid_t pid = -1;
+    int rc = ::posix_spawn(&pid, args[0], &actions, &attr, args.data(), environ);
+    if (rc != 0) {
+        throw_errno(ErrorKind::io, "cannot start " + argv.at(0), rc);
     }
     Spawned s;
     s.pid = pid;
     if (o.capture) {
-        ::close(out[1]);
-        ::close(err[1]);
-        s.out = UniqueFd(out[0]);
-        s.err = UniqueFd(err[0]);
+        s.out = std::move(out.read);
+        s.err = std::move(err.read);
     }
     s.pidfd = UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
     return s;

@@ -57,9 +57,10 @@ struct Spawned {
     UniqueFd pidfd;
 };
 
-/// fork + execv of argv (argv[0] a path; no PATH search, no shell), with an empty signal
+/// posix_spawn of argv (argv[0] a path; no PATH search, no shell), with an empty signal
 /// mask (a SignalWatch blocks some in this process; the child must get them).
-/// Error(io) when it cannot fork; a program that cannot be executed exits 127.
+/// Error(io) "cannot start ARGV0: <reason>" when it cannot be started (not found, not
+/// executable, no memory).
 Spawned spawn(const std::vector<std::string>& argv, const SpawnOptions& options);
 
 } // namespace ocibake::detail

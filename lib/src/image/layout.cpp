@@ -143,7 +143,12 @@ LayoutManifest read_layout_manifest(const fs::path& dir, std::string_view tag,
     oci::Descriptor desc = candidates.front();
     std::string doc = read_layout_blob(dir, desc.digest, desc.size);
     std::string origin = dir.string() + "@" + desc.digest.str();
-    std::string mt = oci::document_media_type(doc, origin);
+    // A descriptor that says manifest is taken at its word here (parse_manifest refuses an
+    // index); other documents are looked into (one JSON parse saved on every run).
+    std::string mt = desc.media_type == oci::media_type::manifest ||
+                             desc.media_type == oci::media_type::docker_manifest
+                         ? desc.media_type
+                         : oci::document_media_type(doc, origin);
     if (mt == oci::media_type::index || mt == oci::media_type::docker_manifest_list) {
         oci::Index nested = oci::parse_index(doc, origin);
         const oci::Descriptor* match = oci::best_platform_match(nested.manifests, platform);
@@ -281,8 +286,12 @@ SourceImage load_oci_layout(Store& store, const fs::path& dir, std::string_view 
         out.layers.push_back(layer);
         blobs.push_back(d.digest.str());
     }
-    // Keeps the imported blobs alive in the cache as long as builds use this base.
-    store.put_record("base", m.descriptor.digest.hex(), blobs.dump());
+    // Keeps the imported blobs alive in the cache as long as builds use this base. Read
+    // first: an unchanged record is only marked used (every `ocibake run` comes here).
+    std::string kept = blobs.dump();
+    if (store.get_record("base", m.descriptor.digest.hex()) != kept) {
+        store.put_record("base", m.descriptor.digest.hex(), kept);
+    }
     return out;
 }
 

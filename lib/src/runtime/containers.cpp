@@ -17,6 +17,9 @@
 #include <cerrno>
 #include <csignal>
 #include <ctime>
+#include <optional>
+#include <system_error>
+#include <thread>
 
 namespace ocibake {
 
@@ -135,10 +138,16 @@ void claim_name(const fs::path& state_dir, const std::string& name, const std::s
 void remove_entry(const fs::path& state_dir, const ContainerState& s) {
     std::error_code ec;
     if (!s.name.empty()) {
-        std::string holder;
-        try {
-            holder = read_file(state_dir / "names" / s.name, ErrorKind::io, 256);
-        } catch (const Error&) {
+        // Not read_file(): a name already gone is the usual case here, and the first
+        // exception a process throws costs half a millisecond of unwinder setup.
+        std::string holder, why;
+        fs::path name_file = state_dir / "names" / s.name;
+        if (UniqueFd fd = open_regular(name_file, why)) {
+            try {
+                read_all(fd.get(), name_file, ErrorKind::io, 256, holder);
+            } catch (const Error&) {
+                holder.clear();
+            }
         }
         if (holder == s.id) {
             fs::remove(state_dir / "names" / s.name, ec);
@@ -153,11 +162,32 @@ void tear_down(const ContainerState& s) {
     }
     std::error_code ec;
     if (!s.bundle.empty()) {
-        fs::path rootfs = fs::path(s.bundle) / "rootfs";
+        fs::path bundle = s.bundle;
+        fs::path rootfs = bundle / "rootfs";
         if (is_mounted(rootfs)) {
+            // The unmount waits out an RCU grace period (2-5 ms on our VMs, a sixth of a
+            // warm run's own time): what of the bundle the overlay does not use goes
+            // meanwhile (config.json, etc/hosts, ...), on a second thread.
+            auto outside_root = [&bundle] {
+                std::error_code e;
+                for (const auto& entry : fs::directory_iterator(bundle, e)) {
+                    std::string name = entry.path().filename().string();
+                    if (name != "rootfs" && name != "upper" && name != "work") {
+                        fs::remove_all(entry.path(), e);
+                    }
+                }
+            };
+            std::optional<std::thread> helper;
+            try {
+                helper.emplace(outside_root);
+            } catch (const std::system_error&) {
+            }
             ::umount2(rootfs.c_str(), MNT_DETACH);
+            if (helper) {
+                helper->join();
+            }
         }
-        fs::remove_all(s.bundle, ec);
+        fs::remove_all(bundle, ec);
     }
     if (!s.cache.empty()) {
         // The store's lease (Store::drop_lease), without taking the store's lock: a gc
