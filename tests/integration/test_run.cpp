@@ -235,6 +235,26 @@ TEST_CASE("ocibake run -it: the window size follows the terminal and Ctrl-C reac
     CHECK(r.out.ends_with("exit=7\n"));
 }
 
+TEST_CASE("ocibake run -t without -i: Ctrl-C stops the container, as docker run -t does") {
+    ScratchDir dir("run-pty-t");
+    busybox_image(dir, "[[layer]]\nname = \"more\"\n"
+                       "[[layer.files]]\npath = \"/bin/sleep\"\ntype = \"symlink\"\ntarget "
+                       "= \"busybox\"\n");
+    // The runtime puts the terminal in raw mode (it relays the container's output to it),
+    // so Ctrl-C is a key, not a signal; nobody read it, and the container ran on. ocibake
+    // reads it and sends SIGINT, through `runc kill`: runc takes a SIGINT of its own as
+    // the cue to exit 0 and leave the container running.
+    CommandResult r =
+        run({"python3", (ocibake::test::source_dir() / "tests/fixtures/pty_session.py").string(),
+             ocibake::test::cli().string(), "run", "--cache-dir", (dir / "cache").string(), "-t",
+             (dir / "img").string(), "sh", "-c",
+             "trap 'echo got-int; exit 7' INT; echo waiting; while :; do sleep 0.1; done"},
+            {"TMPDIR=" + dir.path().string()});
+    INFO(r.out << r.err);
+    CHECK(r.out.find("got-int\r\n") != std::string::npos);
+    CHECK(r.out.ends_with("exit=7\n"));
+}
+
 namespace {
 
 /// A plain tar with these entries, made by Python's tarfile (nothing checked): 'f' file,

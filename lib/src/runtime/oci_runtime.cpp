@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <fcntl.h>
 #include <fstream>
 #include <poll.h>
@@ -421,41 +422,79 @@ int OciRuntime::run_attached(const Bundle& bundle, const std::string& id,
     // it must stay in the terminal's foreground group (else SIGTTIN/SIGTTOU stop it), and
     // there it gets SIGWINCH to pass the window size on.
     o.own_group = !(attach.terminal || (attach.stdin_open && ::isatty(0)));
+    // The pid file only when the caller wants the container's pid (a file less to make
+    // and remove on every run).
     fs::path pid_file = bundle.dir() / "container.pid";
-    Spawned s = spawn({path_.string(), "run", "--pid-file", pid_file.string(), "--bundle",
-                       bundle.dir().string(), id},
-                      o);
+    std::vector<std::string> argv = {path_.string(), "run"};
+    if (started) {
+        argv.insert(argv.end(), {"--pid-file", pid_file.string()});
+    }
+    argv.insert(argv.end(), {"--bundle", bundle.dir().string(), id});
+    Spawned s = spawn(argv, o);
     int base = interrupt != nullptr ? interrupt->count() : 0;
+    // The runtime proxies what it gets to the container, but for SIGINT with a terminal:
+    // runc takes that as its own cue to restore the terminal and exit 0, leaving the
+    // container running (runc 1.1, tty.go's handleInterrupt). `runc kill` delivers it.
+    auto forward = [this, pid = s.pid, id, terminal = attach.terminal](int sig) {
+        if (terminal && sig == SIGINT) {
+            kill_container(id, "INT");
+        } else {
+            ::kill(pid, sig);
+        }
+    };
     if (interrupt != nullptr) {
-        // The runtime proxies what it gets to the container.
-        interrupt->forward_to([pid = s.pid](int sig) { ::kill(pid, sig); });
+        interrupt->forward_to(forward);
     }
     std::optional<Clock::time_point> kill_at;
     bool killed = false;
     bool told = !started;
     int status = 0;
+    // -t without -i: the runtime puts this terminal in raw mode though it reads no key, so
+    // Ctrl-C makes no SIGINT. Keys are read here instead, and Ctrl-C is taken as SIGINT
+    // (forwarded to the container as one sent to us would be: `docker run -t` stops the
+    // same way). Only while we are the terminal's foreground group (else reading stops us).
+    bool keys =
+        attach.terminal && !attach.stdin_open && ::isatty(0) && ::tcgetpgrp(0) == ::getpgrp();
+    int ctrl_c = 0;
     for (;;) {
         if (!told && fs::exists(pid_file)) {
             told = true;
             started(std::atoi(detail::read_file(pid_file, ErrorKind::io, 64).c_str()));
         }
-        pollfd fds[2] = {{s.pidfd.get(), POLLIN, 0},
-                         {interrupt != nullptr ? interrupt->fd() : -1, POLLIN, 0}};
+        pollfd fds[3] = {{s.pidfd.get(), POLLIN, 0},
+                         {interrupt != nullptr ? interrupt->fd() : -1, POLLIN, 0},
+                         {keys ? 0 : -1, POLLIN, 0}};
         int timeout = !told || !s.pidfd ? 50 : -1; // the pid file has no event to wait on
         if (kill_at) {
             auto left =
                 std::chrono::duration_cast<std::chrono::milliseconds>(*kill_at - Clock::now());
             timeout = static_cast<int>(std::max<std::int64_t>(0, left.count()));
         }
-        if (::poll(fds, 2, timeout) < 0 && errno != EINTR) {
+        if (::poll(fds, 3, timeout) < 0 && errno != EINTR) {
             detail::throw_errno(ErrorKind::io, "poll", errno);
         }
         if (::waitpid(s.pid, &status, WNOHANG) == s.pid) {
             break;
         }
+        bool stop = false; // a signal to us, or Ctrl-C typed
+        if (fds[2].revents != 0) {
+            char typed[256];
+            ssize_t n = ::read(0, typed, sizeof typed);
+            if (n <= 0) {
+                keys = false; // the terminal is gone: stop watching it
+            } else if (std::memchr(typed, 0x03, static_cast<std::size_t>(n)) != nullptr) {
+                ++ctrl_c;
+                forward(SIGINT);
+                stop = true;
+            }
+        }
         if (fds[1].revents != 0) {
             interrupt->drain();
-            if (interrupt->count() - base >= 2 && !killed) {
+            stop = true;
+        }
+        if (stop) {
+            int signals = (interrupt != nullptr ? interrupt->count() - base : 0) + ctrl_c;
+            if (signals >= 2 && !killed) {
                 kill_container(id, "KILL"); // a second signal: no more waiting
                 killed = true;
             } else if (!kill_at) {
