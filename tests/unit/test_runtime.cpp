@@ -1,12 +1,16 @@
 // The runtime module without a runtime: unpacking layers into a root file system (the
 // changeset rules, hostile layers made here with libarchive), docker archives, the
 // container spec from an image (users, env, hosts) and config.json (golden).
+#include "common/dynamic_library.hpp"
+#include "common/process.hpp"
 #include "ocibake/runtime.hpp"
 #include "support/checks.hpp"
 #include "support/tar.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -488,4 +492,62 @@ TEST_CASE("volumes: HOST:CONTAINER[:ro|:rw]") {
           "volume '" + dir.path().string() + ":/d:rx': mode 'rx' must be ro or rw");
     CHECK(error_of([&] { Mount::parse_volume("nocolon"); }).what ==
           "volume 'nocolon' must be HOST:CONTAINER[:ro|:rw]");
+}
+
+// spawn() is posix_spawn with file actions: the extra fds land on their numbers also when
+// two of them swap places, nothing else above them stays open, and a program that cannot
+// be started is an error naming it (a fork child used to exit 127).
+TEST_CASE("spawn: extra fds land on their numbers, swapped ones too; a missing program is named") {
+    int a[2], b[2];
+    REQUIRE(::pipe2(a, O_CLOEXEC) == 0);
+    REQUIRE(::pipe2(b, O_CLOEXEC) == 0);
+    // The write ends at 41 and 40, to be the child's 40 and 41: each on the other's number.
+    REQUIRE(::dup3(a[1], 41, O_CLOEXEC) == 41);
+    REQUIRE(::dup3(b[1], 40, O_CLOEXEC) == 40);
+    ::close(a[1]);
+    ::close(b[1]);
+    detail::SpawnOptions o;
+    o.capture = true;
+    o.fds = {{40, 41}, {41, 40}};
+    detail::Spawned s = detail::spawn(
+        {"/bin/bash", "-c", "echo to-a >&40; echo to-b >&41; ls /proc/self/fd | sort -n | tail -1"},
+        o);
+    ::close(40);
+    ::close(41);
+    auto read_all = [](int fd) {
+        std::string text;
+        char buf[256];
+        ssize_t n;
+        while ((n = ::read(fd, buf, sizeof buf)) > 0) {
+            text.append(buf, static_cast<std::size_t>(n));
+        }
+        return text;
+    };
+    std::string out = read_all(s.out.get());
+    int status = 0;
+    REQUIRE(::waitpid(s.pid, &status, 0) == s.pid);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    CHECK(read_all(a[0]) == "to-a\n"); // our 41 was the child's 40
+    CHECK(read_all(b[0]) == "to-b\n");
+    CHECK(out == "41\n"); // ls's own directory fd is closed by the time sort reads
+    ::close(a[0]);
+    ::close(b[0]);
+
+    Caught e = error_of([] { detail::spawn({"/nonexistent/program"}, {}); });
+    CHECK(e.kind == ErrorKind::io);
+    CHECK(e.what == "cannot start /nonexistent/program: No such file or directory");
+}
+
+TEST_CASE("a library loaded on first use that is missing is named, with its Debian package") {
+    Caught e =
+        error_of([] { detail::DynamicLibrary("libocibake-missing.so.9", "testing", "nope"); });
+    CHECK(e.kind == ErrorKind::runtime);
+    CHECK(e.what.starts_with("testing needs libocibake-missing.so.9, which could not be loaded: "));
+    CHECK(e.what.ends_with(" (Debian: apt-get install nope)"));
+    int (*slot)() = nullptr;
+    Caught missing = error_of([&] {
+        detail::DynamicLibrary("libc.so.6", "testing", "libc6").resolve("no_such_function", slot);
+    });
+    CHECK(missing.what.starts_with("libc.so.6 has no no_such_function ("));
 }
