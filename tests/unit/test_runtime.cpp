@@ -497,7 +497,8 @@ TEST_CASE("volumes: HOST:CONTAINER[:ro|:rw]") {
 // spawn() is posix_spawn with file actions: the extra fds land on their numbers also when
 // two of them swap places, nothing else above them stays open, and a program that cannot
 // be started is an error naming it (a fork child used to exit 127).
-TEST_CASE("spawn: extra fds land on their numbers, swapped ones too; a missing program is named") {
+TEST_CASE(
+    "spawn: extra fds land on their numbers (swapped ones too) and a missing program is named") {
     int a[2], b[2];
     REQUIRE(::pipe2(a, O_CLOEXEC) == 0);
     REQUIRE(::pipe2(b, O_CLOEXEC) == 0);
