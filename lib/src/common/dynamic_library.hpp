@@ -2,6 +2,8 @@
 // every start of the program (http/curl_api.cpp, common/libarchive.cpp). Not installed.
 #pragma once
 
+#include <mutex>
+
 namespace ocibake::detail {
 
 /// An open library; never closed (what it made lives until the process ends).
@@ -24,5 +26,22 @@ private:
     void* handle_ = nullptr;
     const char* soname_;
 };
+
+/// The table of functions `Api` of library `soname`, loaded by the first call (thread-safe;
+/// one per `Api` type) with `resolve_all(const DynamicLibrary&, Api&)`. A failed load
+/// throws, and the next call tries again.
+template <typename Api, typename ResolveAll>
+const Api& load_once(const char* soname, const char* purpose, const char* debian_package,
+                     ResolveAll resolve_all) {
+    static std::once_flag once;
+    static Api api{};
+    std::call_once(once, [&] {
+        DynamicLibrary lib(soname, purpose, debian_package);
+        Api loaded{};
+        resolve_all(lib, loaded);
+        api = loaded;
+    });
+    return api;
+}
 
 } // namespace ocibake::detail
