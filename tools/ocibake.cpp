@@ -132,14 +132,23 @@ int run_cli(int argc, char** argv) {
 
 } // namespace
 
+// GCC says __SANITIZE_ADDRESS__; clang, __has_feature.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define OCIBAKE_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define OCIBAKE_SANITIZED 1
+#endif
+#endif
+
 int main(int argc, char** argv) {
     int rc = run_cli(argc, argv);
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#ifdef OCIBAKE_SANITIZED
     return rc; // the sanitizers' leak and race reports run at exit
 #else
     // Everything the command made is gone by now (its scope has ended). What exit() would
-    // still do is run the 20-odd shared libraries' destructors (OpenSSL's cleanup among
-    // them): ~3 ms of every `ocibake run`, for memory the kernel frees anyway.
+    // still do is run the shared libraries' destructors (OpenSSL's cleanup among them,
+    // when it was loaded): ~3 ms of an `ocibake run`, for memory the kernel frees anyway.
     std::cout.flush();
     std::cerr.flush();
     std::fflush(nullptr);
