@@ -38,6 +38,7 @@
 #include <future>
 #include <list>
 #include <optional>
+#include <vector>
 
 namespace ocibake {
 
@@ -307,6 +308,9 @@ struct PortForwarder::Impl {
     bool started = false;
     bool outbound_asked = false;
     detail::Slirp slirp;
+    /// One datagram, used by the forwarder thread only. Not thread_local: a static TLS
+    /// block is allocated and zeroed for every thread of the process, forwarder or not.
+    std::vector<char> datagram;
 
     ~Impl() {
         if (thread.joinable()) {
@@ -400,11 +404,12 @@ void PortForwarder::Impl::accept_from(std::size_t i) {
 }
 
 void PortForwarder::Impl::datagrams_from_host(std::size_t i) {
-    static thread_local char buf[65536];
+    datagram.resize(65536);
+    char* buf = datagram.data();
     for (;;) {
         sockaddr_storage from{};
         socklen_t len = sizeof from;
-        ssize_t n = ::recvfrom(listeners[i].get(), buf, sizeof buf, 0,
+        ssize_t n = ::recvfrom(listeners[i].get(), buf, datagram.size(), 0,
                                reinterpret_cast<sockaddr*>(&from), &len);
         if (n < 0) {
             return; // drained
@@ -443,9 +448,10 @@ void PortForwarder::Impl::datagrams_from_host(std::size_t i) {
 }
 
 void PortForwarder::Impl::datagrams_from_inner(UdpFlow& f) {
-    static thread_local char buf[65536];
+    datagram.resize(65536);
+    char* buf = datagram.data();
     for (;;) {
-        ssize_t n = ::recv(f.inner.get(), buf, sizeof buf, 0);
+        ssize_t n = ::recv(f.inner.get(), buf, datagram.size(), 0);
         if (n < 0) {
             return; // drained, or ECONNREFUSED (nothing listens there yet): not fatal
         }
