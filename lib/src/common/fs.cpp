@@ -342,6 +342,17 @@ bool process_alive(int pid, std::uint64_t start_time) {
 }
 
 bool is_mounted(const std::filesystem::path& path) {
+    // statx(2) says it directly (Linux 5.8): no read of the mount table, which is long on
+    // a machine with containers and costs a warm run's teardown half a millisecond.
+    struct statx sx {};
+    if (::statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_TYPE, &sx) ==
+        0) {
+        if ((sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) != 0) {
+            return (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
+        }
+    } else if (errno == ENOENT || errno == ENOTDIR) {
+        return false;
+    }
     std::string info;
     try {
         info = read_file("/proc/self/mountinfo", ErrorKind::io, 64 << 20);

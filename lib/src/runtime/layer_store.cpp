@@ -288,14 +288,30 @@ std::vector<fs::path> ensure_unpacked_layers(
         throw Error(ErrorKind::io, "cannot create " + tmp_root.string() + ": " + ec.message());
     }
     ::chmod(base.c_str(), 0700); // root's alone: the layers' setuid files stay out of reach
+    // Every layer is looked up relative to the store's directory (one path walk, not one
+    // per layer), with its mtime read on the way (the last-use mark below).
+    UniqueFd base_fd(::open(base.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!base_fd) {
+        throw_errno(ErrorKind::io, "cannot open " + base.string(), errno);
+    }
     std::vector<fs::path> dirs;
     std::vector<std::size_t> missing;
+    std::vector<std::int64_t> marked(image.layers.size(), 0); // mtime of the layer's dir
     for (std::size_t i = 0; i < image.layers.size(); ++i) {
-        dirs.push_back(base / image.layers[i].diff_id.hex());
-        bool twice = std::any_of(missing.begin(), missing.end(),
-                                 [&](std::size_t m) { return dirs[m] == dirs.back(); });
-        if (!twice && !fs::is_directory(dirs.back() / "root", ec)) {
+        std::string hex = image.layers[i].diff_id.hex();
+        dirs.push_back(base / hex);
+        bool twice = std::any_of(missing.begin(), missing.end(), [&](std::size_t m) {
+            return image.layers[m].diff_id == image.layers[i].diff_id;
+        });
+        struct stat st {};
+        if (::fstatat(base_fd.get(), hex.c_str(), &st, 0) == 0 && S_ISDIR(st.st_mode)) {
+            marked[i] = st.st_mtim.tv_sec;
+        }
+        if (!twice &&
+            (marked[i] == 0 || ::fstatat(base_fd.get(), (hex + "/root").c_str(), &st, 0) != 0 ||
+             !S_ISDIR(st.st_mode))) {
             missing.push_back(i);
+            marked[i] = 0;
         }
     }
     unpacked = missing.size();
@@ -359,14 +375,14 @@ std::vector<fs::path> ensure_unpacked_layers(
     }
     // Last use, for gc (which keeps what was used in 30 days): a mark an hour old is
     // fresh enough, and a stat costs less than the inode write of a touch, 94 times a run.
-    const auto now = std::chrono::system_clock::now();
-    for (const fs::path& dir : dirs) {
-        struct stat st {};
-        if (::stat(dir.c_str(), &st) == 0 && std::chrono::system_clock::from_time_t(
-                                                 st.st_mtim.tv_sec) > now - std::chrono::hours(1)) {
-            continue;
+    const std::int64_t hour_ago =
+        std::chrono::duration_cast<std::chrono::seconds>(
+            (std::chrono::system_clock::now() - std::chrono::hours(1)).time_since_epoch())
+            .count();
+    for (std::size_t i = 0; i < dirs.size(); ++i) {
+        if (marked[i] <= hour_ago) { // 0: unpacked by this call (or another one just now)
+            ::utimensat(base_fd.get(), dirs[i].filename().c_str(), nullptr, 0);
         }
-        ::utimensat(AT_FDCWD, dir.c_str(), nullptr, 0);
     }
     std::vector<fs::path> roots;
     for (const fs::path& dir : dirs) {
@@ -416,6 +432,12 @@ std::string mount_overlay(const std::vector<fs::path>& layers, const fs::path& u
         for (auto it = layers.rbegin(); ok && it != layers.rend(); ++it) {
             ok = ::fsconfig(fsfd.get(), FSCONFIG_SET_STRING, "lowerdir+", it->c_str(), 0) == 0;
         }
+        // "volatile" (Linux 5.10): no sync of the upper filesystem, neither for the
+        // container's fsync(2) calls nor at the unmount, where overlayfs would otherwise
+        // write back the whole filesystem under it (every dirty page of every program).
+        // The upper directory is thrown away with the container; it is never mounted again.
+        // Older kernels do not know the flag, and go on without it.
+        (void)::fsconfig(fsfd.get(), FSCONFIG_SET_FLAG, "volatile", nullptr, 0);
         ok = ok && ::fsconfig(fsfd.get(), FSCONFIG_SET_STRING, "upperdir", upper.c_str(), 0) == 0 &&
              ::fsconfig(fsfd.get(), FSCONFIG_SET_STRING, "workdir", work.c_str(), 0) == 0 &&
              ::fsconfig(fsfd.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) == 0;
@@ -442,7 +464,8 @@ std::string mount_overlay(const std::vector<fs::path>& layers, const fs::path& u
         return "the " + std::to_string(layers.size()) +
                " layers' paths are too long for mount(2), and this kernel has no lowerdir+";
     }
-    if (::mount("overlay", target.c_str(), "overlay", 0, options.c_str()) == 0) {
+    if (::mount("overlay", target.c_str(), "overlay", 0, (options + ",volatile").c_str()) == 0 ||
+        ::mount("overlay", target.c_str(), "overlay", 0, options.c_str()) == 0) {
         return "";
     }
     return std::string("cannot mount overlayfs: ") + std::strerror(errno);
