@@ -79,6 +79,44 @@ TEST_CASE(
     }
 }
 
+TEST_CASE("ocibake run: /etc/hosts and /etc/hostname are written into an overlay root, and "
+          "mounted where a symlink or a read-only root asks for it") {
+    ScratchDir dir("run");
+    busybox_image(dir, kImage);
+    const std::string show = "grep -c -e ' /etc/hosts ' -e ' /etc/hostname ' "
+                             "/proc/self/mountinfo; echo 10.1.2.3 extra >> /etc/hosts && "
+                             "tail -n 1 /etc/hosts; ls -ln /etc/hosts | cut -c1-10; "
+                             "cat /etc/hostname";
+    CommandResult r = ocibake_run(dir, {"--", show});
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == "0\n10.1.2.3 extra\n-rw-r--r--\nocibake\n");
+    // --read-only: mounted, so that they stay writable (as Docker's).
+    r = ocibake_run(dir, {"--read-only", "--", show});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == "2\n10.1.2.3 extra\n-rw-r--r--\nocibake\n");
+
+    // The image's /etc/hosts is a symlink to a path that also exists on the host: nothing is
+    // written through it on the host; the runtime mounts over it inside the root.
+    ScratchDir link("run");
+    write_file(link / "host-hosts", "the host's own\n");
+    busybox_image(link, std::string(kImage) + R"(
+[[layer]]
+name = "link"
+  [[layer.files]]
+  path = "/etc/hosts"
+  type = "symlink"
+  target = ")" + (link / "host-hosts").string() +
+                            R"("
+)");
+    r = ocibake_run(link,
+                    {"--", "cat /etc/hosts; grep -c ' /etc/hosts ' /proc/self/mountinfo; true"});
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == "127.0.0.1\tlocalhost ocibake\n::1\tlocalhost ip6-localhost ip6-loopback\n0\n");
+    CHECK(read_file(link / "host-hosts") == "the host's own\n");
+}
+
 TEST_CASE("ocibake run: bind mounts, a read-only root, network none and host") {
     ScratchDir dir("run");
     busybox_image(dir, kImage);
