@@ -262,7 +262,11 @@ TEST_CASE("ocibake run -it: the window size follows the terminal and Ctrl-C reac
         run({"python3", (ocibake::test::source_dir() / "tests/fixtures/pty_session.py").string(),
              ocibake::test::cli().string(), "run", "--cache-dir", (dir / "cache").string(), "-it",
              (dir / "img").string(), "sh", "-c",
-             "echo size1=$(stty size); read x; echo size2=$(stty size) x=$x; "
+             // The resize reaches the container's terminal a moment after the key
+             // presses may: up to 5 s to see it.
+             "echo size1=$(stty size); read x; i=0; "
+             "while [ \"$(stty size)\" = '33 101' ] && [ $i -lt 50 ]; do sleep 0.1; "
+             "i=$((i+1)); done; echo size2=$(stty size) x=$x; "
              "trap 'echo got-int; exit 7' INT; echo waiting; while :; do sleep 0.1; done"},
             {"TMPDIR=" + dir.path().string()});
     INFO(r.out << r.err);

@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <fstream>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -320,6 +321,16 @@ std::string runtime_config_json(const ContainerSpec& spec) {
         {"capabilities", {{"bounding", caps}, {"effective", effective}, {"permitted", effective}}},
         {"noNewPrivileges", false},
     };
+    // The container's terminal starts at this terminal's size (as `docker run -t` does):
+    // the runtime sizes it before the process starts. Its own first resize comes only
+    // after the start (runc 1.1), so a command that reads its size at once saw 0x0.
+    winsize ws{};
+    if (spec.terminal &&
+        (::ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 ||
+         ::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0) &&
+        ws.ws_row > 0 && ws.ws_col > 0) {
+        process["consoleSize"] = {{"height", ws.ws_row}, {"width", ws.ws_col}};
+    }
     if (!spec.rlimits.empty()) {
         json rlimits = json::array();
         for (const Rlimit& r : spec.rlimits) {
