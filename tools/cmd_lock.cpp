@@ -17,9 +17,11 @@ std::string short_digest(const Digest& d) {
     return d ? d.str().substr(0, 19) : std::string("(none)");
 }
 
-/// How many pins a layer of `lock` has (apt packages or wheels).
-std::size_t pins_of(const Lock& lock, const std::string& layer, bool apt) {
-    if (apt) {
+using Kind = LockChange::Kind;
+
+/// How many pins of one kind a layer of `lock` has (apt packages, wheels or archives).
+std::size_t pins_of(const Lock& lock, const std::string& layer, Kind kind) {
+    if (kind == Kind::apt) {
         for (const auto& l : lock.apt) {
             if (l.layer == layer) {
                 return l.installs.size();
@@ -27,18 +29,40 @@ std::size_t pins_of(const Lock& lock, const std::string& layer, bool apt) {
         }
         return 0;
     }
+    if (kind == Kind::archive) {
+        const auto* a = lock.archives_for(layer);
+        return a == nullptr ? 0 : a->files.size();
+    }
     const auto* p = lock.python_for(layer);
     return p == nullptr ? 0 : p->wheels.size();
+}
+
+/// A layer's label for a kind of pin, and its nouns (one, many).
+const char* kind_label(Kind kind) {
+    return kind == Kind::apt ? "apt" : kind == Kind::wheel ? "wheels" : "archives";
+}
+const char* kind_noun(Kind kind, std::size_t n) {
+    switch (kind) {
+    case Kind::apt:
+        return n == 1 ? "package" : "packages";
+    case Kind::wheel:
+        return n == 1 ? "wheel" : "wheels";
+    case Kind::archive:
+        break;
+    }
+    return n == 1 ? "archive" : "archives";
 }
 
 using Rows = std::vector<std::vector<std::string>>;
 
 /// The changes [i, end) of one layer and kind as table rows, the header first.
-Rows change_rows(const LockDiff& d, std::size_t i, std::size_t end, bool apt) {
+Rows change_rows(const LockDiff& d, std::size_t i, std::size_t end, Kind kind) {
+    bool apt = kind == Kind::apt;
     Rows rows;
     rows.push_back(
         apt ? std::vector<std::string>{"PACKAGE", "FROM", "TO", "SOURCE", "SECURITY", "SIZE"}
-            : std::vector<std::string>{"WHEEL", "FROM", "TO", "FILE", "SIZE"});
+        : kind == Kind::wheel ? std::vector<std::string>{"WHEEL", "FROM", "TO", "FILE", "SIZE"}
+                              : std::vector<std::string>{"ARCHIVE", "FROM", "TO", "URL", "SIZE"});
     for (std::size_t k = i; k < end; ++k) {
         const auto& c = d.changes[k];
         std::string from = c.from.empty() ? "-" : c.from;
@@ -56,8 +80,8 @@ Rows change_rows(const LockDiff& d, std::size_t i, std::size_t end, bool apt) {
 }
 
 /// The changes [i, end) as a table, each reason on the line below its row.
-void print_table(const LockDiff& d, std::size_t i, std::size_t end, bool apt) {
-    Rows rows = change_rows(d, i, end, apt);
+void print_table(const LockDiff& d, std::size_t i, std::size_t end, Kind kind) {
+    Rows rows = change_rows(d, i, end, kind);
     std::vector<std::size_t> width(rows[0].size(), 0);
     for (const auto& row : rows) {
         for (std::size_t col = 0; col < row.size(); ++col) {
@@ -65,7 +89,7 @@ void print_table(const LockDiff& d, std::size_t i, std::size_t end, bool apt) {
         }
     }
     std::printf("%slayer %s (%s)\n", i == 0 && !d.base ? "" : "\n", d.changes[i].layer.c_str(),
-                apt ? "apt" : "wheels");
+                kind_label(kind));
     for (std::size_t r = 0; r < rows.size(); ++r) {
         std::string line = "  ";
         for (std::size_t col = 0; col < rows[r].size(); ++col) {
@@ -82,8 +106,9 @@ void print_table(const LockDiff& d, std::size_t i, std::size_t end, bool apt) {
 
 /// Prints the changes [i, end) as one line when every pin of their layer is new (a first
 /// lock); returns whether it did.
-bool print_all_new(const LockDiff& d, const Lock& after, std::size_t i, std::size_t end, bool apt) {
-    bool all_new = end - i == pins_of(after, d.changes[i].layer, apt) &&
+bool print_all_new(const LockDiff& d, const Lock& after, std::size_t i, std::size_t end,
+                   Kind kind) {
+    bool all_new = end - i == pins_of(after, d.changes[i].layer, kind) &&
                    std::all_of(d.changes.begin() + static_cast<std::ptrdiff_t>(i),
                                d.changes.begin() + static_cast<std::ptrdiff_t>(end),
                                [](const LockChange& c) { return c.from.empty(); });
@@ -95,17 +120,16 @@ bool print_all_new(const LockDiff& d, const Lock& after, std::size_t i, std::siz
         bytes += d.changes[k].size;
     }
     std::printf("%slayer %s (%s): %zu new %s, %s\n", i == 0 && !d.base ? "" : "\n",
-                d.changes[i].layer.c_str(), apt ? "apt" : "wheels", end - i,
-                apt ? (end - i == 1 ? "package" : "packages") : (end - i == 1 ? "wheel" : "wheels"),
+                d.changes[i].layer.c_str(), kind_label(kind), end - i, kind_noun(kind, end - i),
                 human_size(bytes).c_str());
     return true;
 }
 
-/// "2 packages (1 from security suites), 1 wheel and the base".
+/// "2 packages (1 from security suites), 1 wheel, 1 archive and the base".
 std::string summary_of(const LockDiff& d) {
-    std::size_t packages = 0, wheels = 0, security = 0;
+    std::size_t packages = 0, wheels = 0, archives = 0, security = 0;
     for (const auto& c : d.changes) {
-        (c.kind == LockChange::Kind::apt ? packages : wheels) += 1;
+        (c.kind == Kind::apt ? packages : c.kind == Kind::wheel ? wheels : archives) += 1;
         security += c.security ? 1 : 0;
     }
     std::vector<std::string> parts;
@@ -116,6 +140,9 @@ std::string summary_of(const LockDiff& d) {
     }
     if (wheels != 0) {
         parts.push_back(std::to_string(wheels) + (wheels == 1 ? " wheel" : " wheels"));
+    }
+    if (archives != 0) {
+        parts.push_back(std::to_string(archives) + (archives == 1 ? " archive" : " archives"));
     }
     if (d.base) {
         parts.push_back("the base");
@@ -245,9 +272,8 @@ void print_lock_diff(const LockDiff& d, const Lock& after, const char* label) {
                d.changes[end].kind == d.changes[i].kind) {
             ++end;
         }
-        bool apt = d.changes[i].kind == LockChange::Kind::apt;
-        if (!print_all_new(d, after, i, end, apt)) {
-            print_table(d, i, end, apt);
+        if (!print_all_new(d, after, i, end, d.changes[i].kind)) {
+            print_table(d, i, end, d.changes[i].kind);
         }
         i = end;
     }

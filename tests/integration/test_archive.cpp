@@ -113,6 +113,69 @@ TEST_CASE("archive inputs: tar.xz and zip with strip and include are locked and 
     CHECK(read_file(dir / "out/index.json") == read_file(dir / "out2/index.json"));
 }
 
+TEST_CASE("the lock's diff names archives: one that arrives, one another file replaces, "
+          "one whose digest changes, with the layer each rebuilds") {
+    ScratchDir dir("archive-diff");
+    fs::create_directories(dir / "www");
+    auto release = [&](const std::string& name, const std::string& text) {
+        write_file(dir / "src" / name / "NOTE", text);
+        must(
+            {"sh", "-c",
+             "cd '" + (dir / "src").string() + "' && tar -czf ../www/" + name + ".tar.gz " + name});
+        return hex_of(dir / "www" / (name + ".tar.gz"));
+    };
+    AptServer server(dir / "www");
+    auto write_recipe = [&](const std::string& name, const std::string& sha) {
+        return write_file(dir / "v.toml", recipe_head("v") + "[[layer.archive]]\nurl = \"" +
+                                              server.url() + "/" + name + ".tar.gz\"\nsha256 = \"" +
+                                              sha + "\"\ndst = \"/opt/v\"\n");
+    };
+    std::string one = release("one", "first\n");
+    fs::path file = write_recipe("one", one);
+    CommandResult r = ocibake_cli(dir, {"lock", file.string()});
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("layer vendor (archives): 1 new archive, "));
+    CHECK_THAT(r.out, Catch::Contains(": 1 archive\n"));
+
+    // Another file: the old one leaves, the new one arrives; the layer is rebuilt.
+    std::string two = release("two", "second\n");
+    write_recipe("two", two);
+    r = ocibake_cli(dir, {"lock", file.string()});
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("layer vendor (archives)\n  ARCHIVE"));
+    CHECK_THAT(r.out, Catch::Contains("one.tar.gz  sha256:" + one.substr(0, 12) + "  -"));
+    CHECK_THAT(r.out, Catch::Contains("sha256:" + two.substr(0, 12) + "  " + server.url() +
+                                      "/two.tar.gz"));
+    CHECK_THAT(r.out, Catch::Contains("(the recipe no longer names it)"));
+    CHECK_THAT(r.out, Catch::Contains(": 2 archives\n"));
+    CHECK_THAT(r.out, Catch::Contains("layers whose digest changes (predicted):\n  vendor  "));
+    CHECK_THAT(r.out, Catch::Contains("2 archives change"));
+
+    // The same URL, another digest: one change, in --json as well.
+    std::string again = release("two", "second, again\n");
+    REQUIRE(again != two);
+    write_recipe("two", again);
+    r = ocibake_cli(dir, {"lock", file.string(), "--json"});
+    REQUIRE(r.exit_code == 0);
+    auto j = nlohmann::json::parse(r.out);
+    REQUIRE(j["diff"]["changes"].size() == 1);
+    auto c = j["diff"]["changes"][0];
+    CHECK(c["kind"] == "archive");
+    CHECK(c["layer"] == "vendor");
+    CHECK(c["name"] == "two.tar.gz");
+    CHECK(c["from"] == "sha256:" + two.substr(0, 12));
+    CHECK(c["to"] == "sha256:" + again.substr(0, 12));
+    CHECK(c["file"] == server.url() + "/two.tar.gz");
+    CHECK(c["size"] == fs::file_size(dir / "www/two.tar.gz"));
+    CHECK(c["reason"] == "the recipe names another digest");
+    REQUIRE(j["diff"]["rebuild"].size() == 1);
+    CHECK(j["diff"]["rebuild"][0]["name"] == "vendor");
+    CHECK(j["diff"]["rebuild"][0]["why"] ==
+          "two.tar.gz sha256:" + two.substr(0, 12) + " -> sha256:" + again.substr(0, 12));
+    CHECK(j["diff"]["rebuild"][0]["bytes"] == fs::file_size(dir / "www/two.tar.gz"));
+}
+
 TEST_CASE("archive inputs refused: a wrong sha256 names the URL with expected and got "
           "and a member escaping the root is refused") {
     ScratchDir dir("archive-bad");

@@ -38,7 +38,10 @@ struct LockOptions {
 
 /// One pin that moves, arrives or leaves.
 struct LockChange {
-    enum class Kind { apt, wheel };
+    /// archive: a [[layer.archive]] or a [[layer.nvidia]] component; its name is the
+    /// component ("cudnn") or the URL's file name, from/to its version (NVIDIA's) or its
+    /// sha256 ("sha256:" and 12 hex digits), file the new URL.
+    enum class Kind { apt, wheel, archive };
     Kind kind = Kind::apt;
     std::string layer;  ///< the recipe layer
     std::string name;   ///< the package, or the wheel's normalised name

@@ -375,6 +375,72 @@ void diff_python(const Recipe& recipe, const Lock& before, const Lock& after,
     }
 }
 
+/// The archives whose pins move, arrive or leave, layer by layer in the recipe's order: an
+/// NVIDIA component is known by its name, any other archive by its URL.
+void diff_archives(const Recipe& recipe, const Lock& before, const Lock& after,
+                   std::vector<LockChange>& out) {
+    auto key_of = [](const LockedArchive& a) {
+        return a.component.empty() ? "url " + a.url : "component " + a.component;
+    };
+    auto by_key = [&](const LockedArchiveLayer* l) {
+        std::map<std::string, const LockedArchive*> m;
+        if (l != nullptr) {
+            for (const LockedArchive& a : l->files) {
+                m.emplace(key_of(a), &a);
+            }
+        }
+        return m;
+    };
+    auto digest_text = [](const LockedArchive& a) {
+        return "sha256:" + a.sha256.hex().substr(0, 12);
+    };
+    for (const LayerSpec& spec : recipe.layers) {
+        auto was = by_key(before.archives_for(spec.name));
+        auto now = by_key(after.archives_for(spec.name));
+        std::set<std::string> keys;
+        for (const auto& [k, a] : was) {
+            keys.insert(k);
+        }
+        for (const auto& [k, a] : now) {
+            keys.insert(k);
+        }
+        for (const std::string& k : keys) {
+            const LockedArchive* a = was.count(k) != 0 ? was[k] : nullptr;
+            const LockedArchive* b = now.count(k) != 0 ? now[k] : nullptr;
+            if (a != nullptr && b != nullptr && *a == *b) {
+                continue;
+            }
+            const LockedArchive& any = b != nullptr ? *b : *a;
+            LockChange c;
+            c.kind = LockChange::Kind::archive;
+            c.layer = spec.name;
+            c.name = any.component.empty() ? std::filesystem::path(any.url).filename().string()
+                                           : any.component;
+            c.from = a == nullptr ? "" : a->version.empty() ? digest_text(*a) : a->version;
+            c.to = b == nullptr ? "" : b->version.empty() ? digest_text(*b) : b->version;
+            if (a != nullptr && b != nullptr && c.from == c.to) {
+                c.from = digest_text(*a); // the same version, another file
+                c.to = digest_text(*b);
+            }
+            if (b != nullptr) {
+                c.file = b->url;
+                c.size = b->size;
+            }
+            if (b == nullptr) {
+                c.reason = "the recipe no longer names it";
+            } else if (a == nullptr) {
+                c.reason = "the recipe names it";
+            } else if (!b->manifest.empty()) {
+                c.reason = "as " + b->manifest + " lists it";
+            } else {
+                c.reason = a->url == b->url ? "the recipe names another digest"
+                                            : "the recipe names another file";
+            }
+            out.push_back(std::move(c));
+        }
+    }
+}
+
 /// The layers of the base as a lock pins it (a layout base as it is; none for scratch).
 std::vector<LayerResult> base_layers_of(Store& store, const Recipe& recipe,
                                         const std::optional<LockedBase>& pinned,
@@ -486,19 +552,33 @@ std::vector<LayerForecast> forecast(const Recipe& recipe, const Lock& before, co
         }
         return v;
     };
+    // The layer of a recipe layer's own entries: its archives (NVIDIA components included)
+    // and wheels, whose sizes stand for its size.
     auto wheels_layer = [&](const LayerSpec& spec, const std::string& name) {
         std::vector<const LockChange*> wheels = changes_of(spec.name, LockChange::Kind::wheel);
-        if (wheels.empty()) {
+        std::vector<const LockChange*> archives = changes_of(spec.name, LockChange::Kind::archive);
+        if (wheels.empty() && archives.empty()) {
             return;
         }
         LayerForecast f;
         f.name = name;
         f.layer = spec.name;
-        f.why = changes_text(wheels, "wheels");
+        if (archives.empty()) {
+            f.why = changes_text(wheels, "wheels");
+        } else if (wheels.empty()) {
+            f.why = changes_text(archives, "archives");
+        } else {
+            f.why = changes_text(archives, "archives") + "; " + changes_text(wheels, "wheels");
+        }
         std::uint64_t bytes = 0;
         if (const LockedPython* l = after.python_for(spec.name)) {
             for (const LockedWheel& w : l->wheels) {
                 bytes += w.size;
+            }
+        }
+        if (const LockedArchiveLayer* l = after.archives_for(spec.name)) {
+            for (const LockedArchive& a : l->files) {
+                bytes += a.size;
             }
         }
         f.bytes = bytes;
@@ -513,7 +593,8 @@ std::vector<LayerForecast> forecast(const Recipe& recipe, const Lock& before, co
     std::vector<bool> own_entries;
     for (const LayerSpec& spec : recipe.layers) {
         own_entries.push_back(!spec.copies.empty() || !spec.files.empty() ||
-                              spec.python.has_value());
+                              spec.python.has_value() || !spec.archives.empty() ||
+                              !spec.nvidia.empty());
     }
     detail::ImageSplit now = detail::split_image(recipe, after.apt, own_entries, base.after.size());
     detail::ImageSplit was;
@@ -732,6 +813,7 @@ LockResult lock_recipe(const Recipe& recipe, const BuildOptions& options,
     }
     diff_apt(recipe, before, lock, locker ? &*locker : nullptr, apt_freed, diff.changes);
     diff_python(recipe, before, lock, wheel_freed, diff.changes);
+    diff_archives(recipe, before, lock, diff.changes);
     if (!diff.empty()) {
         BaseLayers base = base_layers(store, recipe, before, lock, diff.base.has_value(), options);
         diff.layers = forecast(recipe, before, lock, diff, base);

@@ -58,7 +58,9 @@ json fetched_elsewhere(const BuildResult& r) {
 
 json change(const LockChange& c) {
     bool apt = c.kind == LockChange::Kind::apt;
-    json e = {{"kind", apt ? "apt" : "wheel"},
+    json e = {{"kind", apt                                 ? "apt"
+                       : c.kind == LockChange::Kind::wheel ? "wheel"
+                                                           : "archive"},
               {"layer", c.layer},
               {"name", c.name},
               {"from", c.from.empty() ? json(nullptr) : json(c.from)},
