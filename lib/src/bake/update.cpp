@@ -220,6 +220,32 @@ const LayerSpec& spec_of(const Recipe& recipe, const std::string& layer) {
     throw Error(ErrorKind::internal, "no layer '" + layer + "' in the recipe");
 }
 
+/// The entries of two maps by key, in key order: each key of either, with its entry on
+/// each side (nullptr where it is absent) when the two differ.
+template <typename T>
+std::vector<std::pair<const T*, const T*>>
+changed_pairs(const std::map<std::string, const T*>& was,
+              const std::map<std::string, const T*>& now) {
+    std::set<std::string> keys;
+    for (const auto& [k, e] : was) {
+        keys.insert(k);
+    }
+    for (const auto& [k, e] : now) {
+        keys.insert(k);
+    }
+    std::vector<std::pair<const T*, const T*>> out;
+    for (const std::string& k : keys) {
+        auto a = was.find(k);
+        auto b = now.find(k);
+        const T* before = a == was.end() ? nullptr : a->second;
+        const T* after = b == now.end() ? nullptr : b->second;
+        if (before == nullptr || after == nullptr || !(*before == *after)) {
+            out.emplace_back(before, after);
+        }
+    }
+    return out;
+}
+
 /// The apt part of the diff: one change per package that differs, by name and arch.
 void diff_apt(const Recipe& recipe, const Lock& before, const Lock& after,
               detail::AptLocker* locker, const std::function<bool(const LockedPackage&)>& freed,
@@ -240,20 +266,8 @@ void diff_apt(const Recipe& recipe, const Lock& before, const Lock& after,
         for (const LockedPackage& p : layer.installs) {
             now[key_of(p)] = &p;
         }
-        std::set<std::string> keys;
-        for (const auto& [k, p] : was) {
-            keys.insert(k);
-        }
-        for (const auto& [k, p] : now) {
-            keys.insert(k);
-        }
         std::optional<AptReasons> reasons;
-        for (const std::string& k : keys) {
-            const LockedPackage* a = was.count(k) ? was[k] : nullptr;
-            const LockedPackage* b = now.count(k) ? now[k] : nullptr;
-            if (a != nullptr && b != nullptr && *a == *b) {
-                continue;
-            }
+        for (const auto& [a, b] : changed_pairs(was, now)) {
             if (!reasons) {
                 reasons.emplace(*locker, spec_of(recipe, layer.layer), old, layer);
             }
@@ -338,23 +352,11 @@ void diff_python(const Recipe& recipe, const Lock& before, const Lock& after,
         }
         auto was = by_name(before.python_for(spec.name));
         auto now = by_name(after.python_for(spec.name));
-        std::set<std::string> names;
-        for (const auto& [n, w] : was) {
-            names.insert(n);
-        }
-        for (const auto& [n, w] : now) {
-            names.insert(n);
-        }
-        for (const std::string& n : names) {
-            const LockedWheel* a = was.count(n) ? was[n] : nullptr;
-            const LockedWheel* b = now.count(n) ? now[n] : nullptr;
-            if (a != nullptr && b != nullptr && *a == *b) {
-                continue;
-            }
+        for (const auto& [a, b] : changed_pairs(was, now)) {
             LockChange c;
             c.kind = LockChange::Kind::wheel;
             c.layer = spec.name;
-            c.name = n;
+            c.name = (b != nullptr ? b : a)->name;
             c.from = a != nullptr ? a->version : "";
             c.to = b != nullptr ? b->version : "";
             if (b != nullptr) {
@@ -397,19 +399,7 @@ void diff_archives(const Recipe& recipe, const Lock& before, const Lock& after,
     for (const LayerSpec& spec : recipe.layers) {
         auto was = by_key(before.archives_for(spec.name));
         auto now = by_key(after.archives_for(spec.name));
-        std::set<std::string> keys;
-        for (const auto& [k, a] : was) {
-            keys.insert(k);
-        }
-        for (const auto& [k, a] : now) {
-            keys.insert(k);
-        }
-        for (const std::string& k : keys) {
-            const LockedArchive* a = was.count(k) != 0 ? was[k] : nullptr;
-            const LockedArchive* b = now.count(k) != 0 ? now[k] : nullptr;
-            if (a != nullptr && b != nullptr && *a == *b) {
-                continue;
-            }
+        for (const auto& [a, b] : changed_pairs(was, now)) {
             const LockedArchive& any = b != nullptr ? *b : *a;
             LockChange c;
             c.kind = LockChange::Kind::archive;
