@@ -177,6 +177,13 @@ struct ContainerOverrides {
     /// DNS forwarder (PortForwarder::resolv_conf()); Network::host copies the host's.
     std::optional<std::string> resolv_conf;
     std::optional<std::string> hostname;
+    /// /etc/hosts, /etc/hostname and /etc/resolv.conf written into the root (an overlay's
+    /// upper directory takes them) instead of bind-mounted from the bundle: no mounts for
+    /// the runtime to make, no mount points for it to create. run_image() sets it on an
+    /// overlay root. Ignored with read_only_root (a mount keeps them writable, as Docker's);
+    /// a file stays a mount where the image's /etc is missing or its file is not a regular
+    /// file.
+    bool etc_in_root = false;
     std::vector<Mount> mounts;
     std::optional<std::uint64_t> shm_size;
     bool host_ipc = false;

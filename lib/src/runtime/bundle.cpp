@@ -460,7 +460,7 @@ fs::path new_bundle_path() {
 
 Bundle Bundle::at(const fs::path& dir, oci::ImageConfig config, const fs::path& rootfs) {
     std::error_code ec;
-    fs::create_directories(dir / "etc", ec);
+    fs::create_directories(dir, ec);
     Bundle bundle(fs::absolute(dir).lexically_normal(), std::move(config));
     bundle.rootfs_ = rootfs;
     return bundle;
@@ -479,7 +479,6 @@ Bundle Bundle::create(const Store& store, const SourceImage& image, const fs::pa
     }
     ::chmod(dir.c_str(), 0700);
     unpack_image(store, image, dir / "rootfs", interrupt);
-    fs::create_directories(dir / "etc", ec);
     return Bundle(dir, image.config);
 }
 
@@ -539,13 +538,29 @@ ContainerSpec Bundle::spec_for(const ContainerOverrides& o) const {
     spec.set_env("HOSTNAME", spec.hostname);
 
     // The hostname must resolve (torchrun and NCCL hang otherwise): /etc/hosts and
-    // /etc/hostname are the bundle's, mounted over the image's, as Docker does.
-    write_text(dir_ / "etc" / "hostname", spec.hostname + "\n");
-    write_text(dir_ / "etc" / "hosts", "127.0.0.1\tlocalhost " + spec.hostname +
-                                           "\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-    spec.mounts.push_back(Mount::bind((dir_ / "etc" / "hosts").string(), "/etc/hosts", false));
-    spec.mounts.push_back(
-        Mount::bind((dir_ / "etc" / "hostname").string(), "/etc/hostname", false));
+    // /etc/hostname are ours, in the root (o.etc_in_root) or the bundle's mounted over the
+    // image's, as Docker does.
+    auto place = [&](const std::string& name, const std::string& text) {
+        if (o.etc_in_root && !o.read_only_root) {
+            std::string path = "etc/" + name;
+            auto at = root.parent(path, detail::Symlinks::scoped, false, path);
+            auto st = at ? detail::RootDir::stat_at(*at) : std::nullopt;
+            if (at && (!st || S_ISREG(st->st_mode))) {
+                try {
+                    root.write_file(path, text, 0644);
+                    return;
+                } catch (const Error&) {
+                } // mounted instead
+            }
+        }
+        std::error_code made;
+        fs::create_directories(dir_ / "etc", made);
+        write_text(dir_ / "etc" / name, text);
+        spec.mounts.push_back(Mount::bind((dir_ / "etc" / name).string(), "/etc/" + name, false));
+    };
+    place("hosts", "127.0.0.1\tlocalhost " + spec.hostname +
+                       "\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    place("hostname", spec.hostname + "\n");
     std::error_code ec;
     if ((spec.network == Network::host && fs::exists("/etc/resolv.conf", ec)) || o.resolv_conf) {
         std::string text;
@@ -555,9 +570,7 @@ ContainerSpec Bundle::spec_for(const ContainerOverrides& o) const {
             std::ifstream in("/etc/resolv.conf", std::ios::binary);
             text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
         }
-        write_text(dir_ / "etc" / "resolv.conf", text);
-        spec.mounts.push_back(
-            Mount::bind((dir_ / "etc" / "resolv.conf").string(), "/etc/resolv.conf", false));
+        place("resolv.conf", text);
     }
     spec.mounts.insert(spec.mounts.end(), o.mounts.begin(), o.mounts.end());
     return spec;

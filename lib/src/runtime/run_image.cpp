@@ -18,14 +18,11 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
-#include <iterator>
-#include <string_view>
 
 namespace ocibake {
 
 namespace fs = std::filesystem;
 using detail::ContainerState;
-using detail::UniqueFd;
 
 struct PreparedImage::Impl {
     std::string reference;
@@ -154,57 +151,6 @@ bool make_root(const PreparedImage::Impl& image, const fs::path& dir, const std:
     Store store(image.cache);
     unpack_image(store, image.image, dir / "rootfs", interrupt);
     return false;
-}
-
-/// On an overlay root, the bundle's /etc/hosts, /etc/hostname and /etc/resolv.conf are
-/// written into the container's root (its upper directory takes them) instead of being
-/// bind-mounted over the image's: two or three mounts fewer for the runtime to make, and
-/// no empty mount points for it to create in the image's /etc (a copy-up each), at every
-/// start. Same content, mode 0644 and root's, as the mounted files. Where the image's /etc
-/// is not a plain directory, or its file is anything but a regular file, the mount stays
-/// (and with a read-only root, where only a mount keeps them writable).
-void etc_files_into_root(ContainerSpec& spec, const fs::path& bundle_etc, const fs::path& rootfs) {
-    UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!root) {
-        return;
-    }
-    // No symlink is followed anywhere on the way: the image's /etc is its own to define.
-    UniqueFd etc(::openat(root.get(), "etc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!etc) {
-        return;
-    }
-    std::erase_if(spec.mounts, [&](const Mount& m) {
-        static constexpr std::string_view kNames[] = {"hosts", "hostname", "resolv.conf"};
-        fs::path source(m.source);
-        std::string name = source.filename().string();
-        if (m.type != "bind" || source.parent_path() != bundle_etc ||
-            m.destination != "/etc/" + name ||
-            std::find(std::begin(kNames), std::end(kNames), name) == std::end(kNames)) {
-            return false;
-        }
-        struct stat st {};
-        if (::fstatat(etc.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-            !S_ISREG(st.st_mode)) {
-            return false;
-        }
-        std::string text;
-        try {
-            text = detail::read_file(source, ErrorKind::io, 1 << 20);
-        } catch (const Error&) {
-            return false;
-        }
-        UniqueFd out(::openat(etc.get(), name.c_str(),
-                              O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
-        if (!out) {
-            return false;
-        }
-        try {
-            detail::write_all(out.get(), text.data(), text.size(), name);
-        } catch (const Error&) {
-            return false;
-        }
-        return ::fchown(out.get(), 0, 0) == 0 && ::fchmod(out.get(), 0644) == 0;
-    });
 }
 
 int exit_code_of(int status) {
@@ -440,15 +386,14 @@ RunOutcome run_image(const PreparedImage& image, const OciRuntime& runtime,
         st.bundle = dir.string();
     }
     Bundle bundle = Bundle::at(dir, im.image.config, root_path);
-    ContainerSpec spec = bundle.spec_for(request.overrides);
+    ContainerOverrides overrides = request.overrides;
+    overrides.etc_in_root = overlay_root;
+    ContainerSpec spec = bundle.spec_for(overrides);
     if (!root_path.empty()) {
         spec.root_path = root_path.string();
     }
     if (request.adjust) {
         request.adjust(bundle, spec);
-    }
-    if (overlay_root && !spec.read_only_root) { // read-only: they stay writable, as Docker's
-        etc_files_into_root(spec, dir / "etc", dir / "rootfs");
     }
     bundle.write_config(spec);
     st.command = spec.args;
