@@ -544,7 +544,7 @@ std::vector<LayerForecast> forecast(const Recipe& recipe, const Lock& before, co
     };
     // The layer of a recipe layer's own entries: its archives (NVIDIA components included)
     // and wheels, whose sizes stand for its size.
-    auto wheels_layer = [&](const LayerSpec& spec, const std::string& name) {
+    auto own_entries_layer = [&](const LayerSpec& spec, const std::string& name) {
         std::vector<const LockChange*> wheels = changes_of(spec.name, LockChange::Kind::wheel);
         std::vector<const LockChange*> archives = changes_of(spec.name, LockChange::Kind::archive);
         if (wheels.empty() && archives.empty()) {
@@ -576,7 +576,7 @@ std::vector<LayerForecast> forecast(const Recipe& recipe, const Lock& before, co
     };
     if (!detail::uses_image_below(recipe)) {
         for (const LayerSpec& spec : recipe.layers) {
-            wheels_layer(spec, spec.name);
+            own_entries_layer(spec, spec.name);
         }
         return out;
     }
@@ -630,7 +630,7 @@ std::vector<LayerForecast> forecast(const Recipe& recipe, const Lock& before, co
             f.bytes = bytes;
             out.push_back(std::move(f));
         }
-        wheels_layer(spec, now.parts[k].empty() ? spec.name : spec.name + "/files");
+        own_entries_layer(spec, now.parts[k].empty() ? spec.name : spec.name + "/files");
     }
     if (apt_changes || diff.base) {
         LayerForecast f;
