@@ -165,6 +165,9 @@ int run_container(const ocibake::ContainerOverrides& overrides, const RunTarget&
             std::fprintf(stderr, "ocibake: no overlay (%s): unpacking the whole image\n",
                          image.fallback_reason().c_str());
         }
+        if (!image.note().empty()) {
+            std::fprintf(stderr, "ocibake: %s\n", image.note().c_str());
+        }
         ocibake::RunOutcome out = ocibake::run_image(image, runtime, request, &interrupt);
         if (t.detach) {
             std::printf("%s\n", out.id.c_str());

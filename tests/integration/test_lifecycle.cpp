@@ -223,6 +223,101 @@ TEST_CASE(
     CHECK(leftovers(dir) == "");
 }
 
+TEST_CASE("the second run of an image makes its flat lower: the same tree in one lower layer") {
+    ScratchDir dir("flat");
+    busybox_image(dir,
+                  "[[layer]]\nname = \"www\"\n  [[layer.files]]\n  path = \"/www/index.html\"\n"
+                  "  content = \"hi\\n\"\n  [[layer.files]]\n  path = \"/www/old.txt\"\n"
+                  "  content = \"old\\n\"\n  [[layer.files]]\n  path = \"/bin/tool\"\n"
+                  "  content = \"v1\\n\"\n  mode = \"0750\"\n");
+    BuiltImage built = [&] {
+        Store store(dir / "cache"); // its lock released before gc below
+        return write_with_layer(store, dir / "img",
+                                marker_tar({"bin/.wh.ls", "www/.wh..wh..opq", "www/new.txt",
+                                            ".wh.gone/", "gone/", "gone/x", "bin/tool"}),
+                                dir / "img");
+    }();
+    REQUIRE(built.layers.size() == 3);
+    // What the container sees, but for the link counts (a flat lower's files have one
+    // more) and /etc (written on every run).
+    std::vector<std::string> look = {
+        "--", "/bin/busybox", "sh", "-c",
+        "cd / && busybox find bin www gone -exec busybox stat -c '%n %f %u %g %Y' {} + | "
+        "busybox sort && busybox md5sum /www/* /bin/tool /gone/x"};
+    auto flats = [&] {
+        std::set<std::string> out;
+        for (const std::string& name : unpacked(dir)) {
+            if (name.starts_with("flat-")) {
+                out.insert(name);
+            }
+        }
+        return out;
+    };
+
+    CommandResult stacked = ocibake_run(dir, look); // the first run: 3 lower layers
+    INFO(stacked.err);
+    REQUIRE(stacked.exit_code == 0);
+    CHECK(stacked.out.find("\nwww/new.txt 81a4 0 0 ") != std::string::npos);
+    CHECK(stacked.out.find("www/old.txt") == std::string::npos);
+    CHECK(stacked.out.find("bin/ls ") == std::string::npos);
+    CHECK(stacked.out.find("\nbin/tool 81a4 0 0 ") != std::string::npos);
+    CHECK(flats().empty());
+
+    CommandResult second = ocibake_run(dir, look); // makes the flat lower, runs on it
+    INFO(second.err);
+    REQUIRE(second.exit_code == 0);
+    CHECK(second.err.empty());
+    CHECK(second.out == stacked.out);
+    std::set<std::string> made = flats();
+    REQUIRE(made.size() == 1);
+    fs::path flat = dir / "cache/unpacked" / *made.begin() / "root";
+    fs::path top = dir / "cache/unpacked" / built.layers.back().diff_id.hex() / "root";
+    struct stat in_flat {
+    }, in_layer{};
+    REQUIRE(::lstat((flat / "bin/tool").c_str(), &in_flat) == 0);
+    REQUIRE(::lstat((top / "bin/tool").c_str(), &in_layer) == 0);
+    CHECK(in_flat.st_ino == in_layer.st_ino); // a hard link to the topmost layer's file
+    CHECK_FALSE(fs::exists(fs::symlink_status(flat / "bin/ls"))); // no whiteout device
+    CHECK_FALSE(fs::exists(flat / "www/old.txt"));                // opaque applied
+    char value[8] = {};
+    CHECK(::lgetxattr((flat / "www").c_str(), "trusted.overlay.opaque", value, sizeof value) < 0);
+    CHECK(leftovers(dir) == "");
+
+    // Later runs mount it alone: the lease of a running container names it.
+    CommandResult r = ocibake_run(dir, {"-d", "--name", "f", "--", "/bin/busybox", "sh", "-c",
+                                        "trap 'exit 0' TERM; while :; do sleep 0.1; done"});
+    REQUIRE(r.exit_code == 0);
+    std::string leases;
+    for (const auto& e : fs::directory_iterator(dir / "cache/leases")) {
+        leases += read_file(e.path());
+    }
+    CHECK(leases.find("layer " + *made.begin() + "\n") != std::string::npos);
+    CHECK(leases.find("layer " + built.layers.back().diff_id.hex()) == std::string::npos);
+    CHECK(cli_of(dir, {"stop", "f"}).exit_code == 0);
+    CHECK(cli_of(dir, {"rm", "f"}).exit_code == 0);
+    CHECK(ocibake_run(dir, look).out == stacked.out);
+
+    // gc removes it with the layers once unused.
+    CommandResult gc =
+        cli_of(dir, {"cache", "gc", "--max-age", "0", "--cache-dir", (dir / "cache").string()});
+    CHECK(gc.exit_code == 0);
+    CHECK(unpacked(dir) == std::set<std::string>{"tmp"});
+
+    // A flat lower that cannot be made is said, and the run goes on with the layers stacked.
+    // (Unpacked again: the directories the layers made up have new times.)
+    CommandResult restacked = ocibake_run(dir, look); // no flat lower yet
+    REQUIRE(restacked.exit_code == 0);
+    REQUIRE(run({"chattr", "+i", (dir / "cache/unpacked/tmp").string()}).exit_code == 0);
+    CommandResult refused = ocibake_run(dir, look);
+    run({"chattr", "-i", (dir / "cache/unpacked/tmp").string()});
+    CHECK(refused.exit_code == 0);
+    CHECK(refused.out == restacked.out);
+    CHECK(refused.err.find("ocibake: the layers stay stacked (no flat lower): cannot create ") !=
+          std::string::npos);
+    CHECK(flats().empty());
+    CHECK(leftovers(dir) == "");
+}
+
 TEST_CASE("the layer store: a layer is unpacked once and shared by concurrent runs") {
     ScratchDir dir("store");
     busybox_image(dir, "");

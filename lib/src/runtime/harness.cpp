@@ -908,6 +908,9 @@ TestReport run_tests(const std::vector<TestSpec>& tests, std::string_view refere
     keep_costs(cache, tests, results);
     report.results = std::move(results);
     report.isolation = roots.describe();
+    if (!image.note().empty()) {
+        report.isolation += "; " + image.note();
+    }
     report.seconds = std::chrono::duration<double>(Clock::now() - started).count();
     return report;
 }

@@ -392,7 +392,7 @@ std::vector<fs::path> ensure_unpacked_layers(
 }
 
 std::string overlay_difference(const Store& store, const SourceImage& image,
-                               const std::vector<fs::path>& layers) {
+                               const std::vector<fs::path>& layers, bool* checked_before) {
     Sha256 chain;
     chain.update(std::string(kRulesVersion) + "\n");
     for (const LayerResult& layer : image.layers) {
@@ -400,6 +400,9 @@ std::string overlay_difference(const Store& store, const SourceImage& image,
     }
     std::string key = chain.finish().hex();
     if (auto cached = store.get_record("overlay-check", key)) {
+        if (checked_before != nullptr) {
+            *checked_before = true;
+        }
         return *cached == "ok" ? "" : *cached;
     }
     std::vector<std::unordered_set<std::string>> implicit;

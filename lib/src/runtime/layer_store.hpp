@@ -3,7 +3,9 @@
 //     <cache>/unpacked/<diffID hex>/root/      the layer alone, whiteouts as overlayfs's
 //     <cache>/unpacked/<diffID hex>/implicit   directories made for its entries that the
 //                                              layer does not list (one path a line)
-//     <cache>/unpacked/tmp/<hex>-<pid>-<rand>/ a layer being unpacked (never used)
+//     <cache>/unpacked/flat-<key>/root/        an image's layers as one tree of hard links
+//                                              (flat_lower.cpp), <key> from their diffIDs
+//     <cache>/unpacked/tmp/<name>-<pid>-<rand>/ a layer or flat lower being made (never used)
 //     <cache>/leases/<id>                      what a live container uses (cas.hpp)
 //
 // A layer is unpacked into tmp/, verified against its diffID while it streams, and
@@ -17,6 +19,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,9 +34,27 @@ std::vector<std::filesystem::path> ensure_unpacked_layers(
 
 /// "" when an overlay of `layers` (bottom first) shows exactly the tree a full unpack
 /// makes; else why not (a directory a layer made up hides another's mode or owner, or a
-/// lower symlink or file). Cached in the store by the layers' chain.
+/// lower symlink or file). Cached in the store by the layers' chain; `checked_before`
+/// (when given) is set when the answer came from there.
 std::string overlay_difference(const Store& store, const SourceImage& image,
-                               const std::vector<std::filesystem::path>& layers);
+                               const std::vector<std::filesystem::path>& layers,
+                               bool* checked_before = nullptr);
+
+/// The name of the flat lower of `image`'s layers under unpacked/ ("flat-" + a hash of
+/// their diffIDs, bottom first).
+std::string flat_lower_name(const SourceImage& image);
+
+/// The root of the flat lower `name` when the store has it (its last-use mark renewed).
+std::optional<std::filesystem::path> find_flat_lower(const Store& store, const std::string& name);
+
+/// Makes the flat lower `name` of `layers` (bottom first; checked by overlay_difference):
+/// one tree that shows what their overlay shows, its directories made anew, every other
+/// entry a hard link to the topmost layer's. Made in tmp/, synced, then renamed into
+/// place (another process's, made first, wins). Returns its root. Error(io) on failure,
+/// nothing left behind.
+std::filesystem::path make_flat_lower(const Store& store, const std::string& name,
+                                      const std::vector<std::filesystem::path>& layers,
+                                      const Interrupt* interrupt);
 
 /// Mounts an overlay of `layers` (bottom first) with `upper` and `work` at `target`.
 /// Returns "" or why the kernel refused.
