@@ -283,6 +283,16 @@ TEST_CASE("the second run of an image makes its flat lower: the same tree in one
     CHECK(::lgetxattr((flat / "www").c_str(), "trusted.overlay.opaque", value, sizeof value) < 0);
     CHECK(leftovers(dir) == "");
 
+    // Its name ends with the boot's id (it is not synced): one of another boot is never
+    // used, and goes when this boot's is made.
+    std::string name = *made.begin();
+    fs::path other_boot =
+        dir / "cache/unpacked" / (name.substr(0, name.rfind('-') + 1) + "0000000000000000");
+    fs::create_directories(other_boot / "root");
+    fs::remove_all(dir / "cache/unpacked" / name);
+    CHECK(ocibake_run(dir, look).out == stacked.out);
+    CHECK(flats() == made);
+
     // Later runs mount it alone: the lease of a running container names it.
     CommandResult r = ocibake_run(dir, {"-d", "--name", "f", "--", "/bin/busybox", "sh", "-c",
                                         "trap 'exit 0' TERM; while :; do sleep 0.1; done"});

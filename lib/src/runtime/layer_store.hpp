@@ -3,7 +3,7 @@
 //     <cache>/unpacked/<diffID hex>/root/      the layer alone, whiteouts as overlayfs's
 //     <cache>/unpacked/<diffID hex>/implicit   directories made for its entries that the
 //                                              layer does not list (one path a line)
-//     <cache>/unpacked/flat-<key>/root/        an image's layers as one tree of hard links
+//     <cache>/unpacked/flat-<key>-<boot>/root/ an image's layers as one tree of hard links
 //                                              (flat_lower.cpp), <key> from their diffIDs
 //     <cache>/unpacked/tmp/<name>-<pid>-<rand>/ a layer or flat lower being made (never used)
 //     <cache>/leases/<id>                      what a live container uses (cas.hpp)
@@ -41,7 +41,7 @@ std::string overlay_difference(const Store& store, const SourceImage& image,
                                bool* checked_before = nullptr);
 
 /// The name of the flat lower of `image`'s layers under unpacked/ ("flat-" + a hash of
-/// their diffIDs, bottom first).
+/// their diffIDs, bottom first, + "-" + this boot's id).
 std::string flat_lower_name(const SourceImage& image);
 
 /// The root of the flat lower `name` when the store has it (its last-use mark renewed).
@@ -49,8 +49,9 @@ std::optional<std::filesystem::path> find_flat_lower(const Store& store, const s
 
 /// Makes the flat lower `name` of `layers` (bottom first; checked by overlay_difference):
 /// one tree that shows what their overlay shows, its directories made anew, every other
-/// entry a hard link to the topmost layer's. Made in tmp/, synced, then renamed into
-/// place (another process's, made first, wins). Returns its root. Error(io) on failure,
+/// entry a hard link to the topmost layer's. Made in tmp/ on every core, then renamed
+/// into place unsynced (another process's, made first, wins); the image's flat lowers of
+/// other boots are removed. Returns its root. Error(io) on failure,
 /// nothing left behind.
 std::filesystem::path make_flat_lower(const Store& store, const std::string& name,
                                       const std::vector<std::filesystem::path>& layers,
