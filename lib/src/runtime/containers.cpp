@@ -3,6 +3,7 @@
 #include "common/fs.hpp"
 #include "common/json_number.hpp"
 #include "common/time.hpp"
+#include "runtime/rootfs.hpp"
 #include "runtime/state.hpp"
 
 #include <nlohmann/json.hpp>
@@ -187,7 +188,14 @@ void tear_down(const ContainerState& s) {
                 helper->join();
             }
         }
-        fs::remove_all(bundle, ec);
+        // By file descriptor, one unlinkat per entry (std::filesystem::remove_all also
+        // stats each one); never following a symlink the container left in its upper
+        // directory.
+        try {
+            remove_at(AT_FDCWD, bundle.string(), "the bundle " + bundle.string());
+        } catch (const Error&) {
+            fs::remove_all(bundle, ec);
+        }
     }
     if (!s.cache.empty()) {
         // The store's lease (Store::drop_lease), without taking the store's lock: a gc
