@@ -127,11 +127,9 @@ public:
     const std::string& fallback_reason() const noexcept;
     /// Layers that were unpacked now (not found in the store).
     std::size_t layers_unpacked() const noexcept;
-    /// True when containers get one lower layer: the image's flat lower (a tree of hard
-    /// links to its unpacked layers, made on the second run of an image; docs/runtime.md).
-    bool flat() const noexcept;
     /// A fallback taken on the way that the caller should say ("" when none): why the
-    /// layers stay stacked although a flat lower was due.
+    /// layers stay stacked although their flat lower was due (a tree of hard links to
+    /// them, made on the second run of an image; docs/runtime.md).
     const std::string& note() const noexcept;
 
     struct Impl; ///< opaque

@@ -36,8 +36,7 @@ struct PreparedImage::Impl {
     std::size_t unpacked = 0;
     fs::path keep_bundle;
     std::string lease; ///< this process's lease on the layers
-    bool flat = false;
-    std::string note;
+    std::string note;  ///< PreparedImage::note()
 
     ~Impl() {
         if (!lease.empty()) {
@@ -70,9 +69,6 @@ const std::string& PreparedImage::fallback_reason() const noexcept {
 std::size_t PreparedImage::layers_unpacked() const noexcept {
     return impl_->unpacked;
 }
-bool PreparedImage::flat() const noexcept {
-    return impl_->flat;
-}
 const std::string& PreparedImage::note() const noexcept {
     return impl_->note;
 }
@@ -99,16 +95,19 @@ PreparedImage prepare_image(const PrepareOptions& options, const Interrupt* inte
         impl->why = "overlayfs needs root";
         return PreparedImage(std::move(impl));
     }
+    // Until a container's own lease: gc keeps what `names` lists.
+    auto leased = [&store](std::unique_ptr<PreparedImage::Impl> impl) {
+        impl->lease =
+            "prepare-" + std::to_string(::getpid()) + "-" + detail::random_suffix().substr(0, 8);
+        store.put_lease(impl->lease, ::getpid(), {}, impl->names);
+        return PreparedImage(std::move(impl));
+    };
     // A flat lower made by an earlier run: one lookup, no layer to look at.
     std::string flat = detail::flat_lower_name(impl->image);
     if (auto root = detail::find_flat_lower(store, flat)) {
         impl->layers = {*root};
         impl->names = {flat};
-        impl->flat = true;
-        impl->lease =
-            "prepare-" + std::to_string(::getpid()) + "-" + detail::random_suffix().substr(0, 8);
-        store.put_lease(impl->lease, ::getpid(), {}, impl->names);
-        return PreparedImage(std::move(impl));
+        return leased(std::move(impl));
     }
     try {
         impl->layers = detail::ensure_unpacked_layers(
@@ -133,13 +132,12 @@ PreparedImage prepare_image(const PrepareOptions& options, const Interrupt* inte
         return PreparedImage(std::move(impl));
     }
     // The second run of an image (its overlay checked by an earlier one, every layer
-    // unpacked already) makes its flat lower, for every run after it: 0.3 s for the
+    // unpacked already) makes its flat lower, for every run after it: ~0.5 s for the
     // flagship, once. Not the first run: a build-and-test cycle runs each new image once.
     if (checked_before && impl->unpacked == 0 && impl->layers.size() > 1) {
         try {
             impl->layers = {detail::make_flat_lower(store, flat, impl->layers, interrupt)};
             impl->names.push_back(flat);
-            impl->flat = true;
         } catch (const Error& e) {
             if (e.kind() == ErrorKind::interrupted) {
                 throw;
@@ -147,10 +145,7 @@ PreparedImage prepare_image(const PrepareOptions& options, const Interrupt* inte
             impl->note = std::string("the layers stay stacked (no flat lower): ") + e.what();
         }
     }
-    impl->lease =
-        "prepare-" + std::to_string(::getpid()) + "-" + detail::random_suffix().substr(0, 8);
-    store.put_lease(impl->lease, ::getpid(), {}, impl->names);
-    return PreparedImage(std::move(impl));
+    return leased(std::move(impl));
 }
 
 namespace {
