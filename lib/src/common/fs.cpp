@@ -310,6 +310,17 @@ bool same_inode(int fd, const std::filesystem::path& path) {
 
 } // namespace
 
+const std::string& boot_id() {
+    static const std::string id = [] {
+        try {
+            return read_file("/proc/sys/kernel/random/boot_id", ErrorKind::io, 128);
+        } catch (const Error&) {
+            return std::string();
+        }
+    }();
+    return id;
+}
+
 std::uint64_t process_start_time(int pid) {
     if (pid <= 0) {
         return 0;

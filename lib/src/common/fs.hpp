@@ -83,6 +83,9 @@ void atomic_write_file(const std::filesystem::path& dest, std::string_view conte
 std::uint64_t process_start_time(int pid);
 /// Whether process `pid` runs and started at `start_time` (process_start_time()).
 bool process_alive(int pid, std::uint64_t start_time);
+/// This boot's id, as /proc/sys/kernel/random/boot_id reads (a UUID and a newline; ""
+/// where it cannot be read). Read once a process: a run needs it twice.
+const std::string& boot_id();
 /// Whether `path` is a mount point (listed in /proc/self/mountinfo).
 bool is_mounted(const std::filesystem::path& path);
 

@@ -27,7 +27,6 @@
 #include <atomic>
 #include <cctype>
 #include <cerrno>
-#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -82,7 +81,7 @@ UniqueFd open_dir_at(int dir, const std::string& name, const std::string& what) 
 
 bool opaque(int fd) {
     char value[4];
-    ssize_t n = ::fgetxattr(fd, "trusted.overlay.opaque", value, sizeof value);
+    ssize_t n = ::fgetxattr(fd, kOpaqueXattr, value, sizeof value);
     return n == 1 && value[0] == 'y';
 }
 
@@ -287,7 +286,7 @@ private:
         for (ssize_t at = 0; at < n;) {
             std::string name = names + at;
             at += static_cast<ssize_t>(name.size()) + 1;
-            if (name.starts_with("trusted.overlay.")) {
+            if (name.starts_with("trusted.overlay.")) { // overlayfs's own (opaque)
                 continue;
             }
             char value[4096];
@@ -333,11 +332,7 @@ std::string flat_lower_name(const SourceImage& image) {
     }
     // This boot's: a flat lower is not synced (below), so one made before a crash is
     // never used after it.
-    std::string boot;
-    try {
-        boot = read_file("/proc/sys/kernel/random/boot_id", ErrorKind::io, 128);
-    } catch (const Error&) {
-    }
+    std::string boot = boot_id();
     boot.erase(std::remove_if(boot.begin(), boot.end(),
                               [](char c) { return !std::isxdigit(static_cast<unsigned char>(c)); }),
                boot.end());
@@ -346,18 +341,14 @@ std::string flat_lower_name(const SourceImage& image) {
 }
 
 std::optional<fs::path> find_flat_lower(const Store& store, const std::string& name) {
+    // A directory under unpacked/ is whole (renamed into place only when made): its
+    // root is there.
     fs::path dir = store.unpacked_dir() / name;
     struct stat st {};
-    if (::stat((dir / "root").c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
-        ::stat(dir.c_str(), &st) != 0) {
+    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
         return std::nullopt;
     }
-    // Last use, for gc: renewed when an hour old (as the layers' marks).
-    auto hour_ago =
-        std::chrono::duration_cast<std::chrono::seconds>(
-            (std::chrono::system_clock::now() - std::chrono::hours(1)).time_since_epoch())
-            .count();
-    if (st.st_mtim.tv_sec <= hour_ago) {
+    if (st.st_mtim.tv_sec <= last_use_mark_due()) {
         ::utimensat(AT_FDCWD, dir.c_str(), nullptr, 0);
     }
     return dir / "root";

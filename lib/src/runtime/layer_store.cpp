@@ -40,7 +40,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kOpaqueXattr = "trusted.overlay.opaque";
 /// Part of the overlay-check record key: a change in how layers are kept apart.
 constexpr const char* kRulesVersion = "overlay-check 1";
 
@@ -373,14 +372,9 @@ std::vector<fs::path> ensure_unpacked_layers(
             } // else another process published the same layer first: ours goes
         }
     }
-    // Last use, for gc (which keeps what was used in 30 days): a mark an hour old is
-    // fresh enough, and a stat costs less than the inode write of a touch, 94 times a run.
-    const std::int64_t hour_ago =
-        std::chrono::duration_cast<std::chrono::seconds>(
-            (std::chrono::system_clock::now() - std::chrono::hours(1)).time_since_epoch())
-            .count();
+    const std::int64_t due = last_use_mark_due();
     for (std::size_t i = 0; i < dirs.size(); ++i) {
-        if (marked[i] <= hour_ago) { // 0: unpacked by this call (or another one just now)
+        if (marked[i] <= due) { // 0: unpacked by this call (or another one just now)
             ::utimensat(base_fd.get(), dirs[i].filename().c_str(), nullptr, 0);
         }
     }
@@ -389,6 +383,12 @@ std::vector<fs::path> ensure_unpacked_layers(
         roots.push_back(dir / "root");
     }
     return roots;
+}
+
+std::int64_t last_use_mark_due() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               (std::chrono::system_clock::now() - std::chrono::hours(1)).time_since_epoch())
+        .count();
 }
 
 std::string overlay_difference(const Store& store, const SourceImage& image,

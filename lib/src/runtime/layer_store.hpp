@@ -17,6 +17,7 @@
 #include "ocibake/cas.hpp"
 #include "ocibake/run.hpp"
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -24,6 +25,14 @@
 #include <vector>
 
 namespace ocibake::detail {
+
+/// The xattr that marks a directory opaque for overlayfs (what is below it does not show).
+inline constexpr const char* kOpaqueXattr = "trusted.overlay.opaque";
+
+/// Last use, for gc (which keeps what was used in 30 days): a layer's or flat lower's
+/// directory mtime is renewed when it is this old or older (an hour ago, in seconds
+/// since the epoch): a stat costs less than the inode write of a touch on every run.
+std::int64_t last_use_mark_due();
 
 /// The store's directories of `image`'s layers (bottom first), unpacking the missing ones
 /// in parallel (`threads`, 0 = every core). `unpacked` gets how many it unpacked. Each

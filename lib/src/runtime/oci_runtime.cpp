@@ -610,10 +610,8 @@ fs::path verdict_file(const fs::path& dir, const fs::path& runtime) {
     if (dir.empty() || ::stat(runtime.c_str(), &st) != 0) {
         return {};
     }
-    std::string boot;
-    try {
-        boot = detail::read_file("/proc/sys/kernel/random/boot_id", ErrorKind::io, 128);
-    } catch (const Error&) {
+    const std::string& boot = detail::boot_id();
+    if (boot.empty()) {
         return {};
     }
     Sha256 key;
